@@ -1,0 +1,48 @@
+"""Command line: the GUI by default, headless sub-commands for scripts and boot time."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import APP_NAME, __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecp-desktop",
+        description=f"{APP_NAME}: manage libvirt virtual machines on one or many hosts. "
+                    "Without a sub-command, opens the main window.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--database", metavar="URL",
+                        help="inventory database: sqlite:///PATH (default: in the user data directory) "
+                             "or postgresql://USER@HOST/DB; also $ECP_DESKTOP_DATABASE")
+    parser.add_argument("--connect", metavar="URI", action="append", default=[],
+                        help="libvirt connection to use (repeatable), e.g. qemu:///system, "
+                             "qemu+ssh://root@host/system, test:///default")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    machines = sub.add_parser("machines", help="list the machines of the hosts")
+    machines.add_argument("--json", action="store_true", help="print JSON: name, uuid, host, state, persistent, ...")
+    hosts = sub.add_parser("hosts", help="list the hosts with their state and facts")
+    hosts.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("gui", help="open the main window (the default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .models.db import DatabaseUrlError
+    from .services.startup import database_url, open_inventory
+    try:
+        open_inventory(database_url(args.database))
+    except DatabaseUrlError as exc:
+        print(f"ecp-desktop: {exc}", file=sys.stderr)
+        return 2
+    if args.command in ("machines", "hosts"):
+        from . import cli
+        return cli.run(args.command, args.connect, args.json)
+    from .app import run_gui  # Qt is imported only for the GUI
+    return run_gui(args.connect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Composition root: builds the services and the window, runs the Qt + asyncio loop.
+
+Nothing else creates services; tests build the same graph with :func:`build_services`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+
+import libvirt
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+import qasync  # after PySide6, so that qasync binds to it
+
+from . import APP_ID, APP_NAME, __version__
+from .services import inventory_store as store
+from .services.aio import spawn
+from .services.host_actions import HostActions
+from .services.inventory import Inventory
+from .services.libvirt_loop import Executors, register_event_impl, start_event_thread
+from .services.lifecycle import Lifecycle
+from .services.startup import HostChoice, initial_hosts
+from .services.tasks import TaskService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    executors: Executors
+    inventory: Inventory
+    tasks: TaskService
+    lifecycle: Lifecycle
+    host_actions: HostActions
+
+    def shutdown(self) -> None:
+        self.inventory.close_all()
+        self.executors.shutdown()
+
+
+def build_services(executors: Executors | None = None, *, persist: bool = True) -> Services:
+    executors = executors or Executors()
+    inventory = Inventory(executors, persist=persist)
+    tasks = TaskService(executors, persist=persist)
+    return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks))
+
+
+def _session_hosts(extra: list[str]) -> list[HostChoice]:
+    """Runs on the database thread: configured hosts, plus --connect ones for this session."""
+    if not extra:
+        return initial_hosts()
+    configured = [HostChoice(h.uri, h.label, h.is_demo) for h in store.configured_hosts() if h.autoconnect]
+    return configured + [HostChoice(uri) for uri in extra if uri not in {c.uri for c in configured}]
+
+
+async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    choices = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
+    inventory = services.inventory
+    hosts = [(inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo), c.uri not in extra) for c in choices]
+    # Every host connects on its own: a dead one never delays the others.
+    await asyncio.gather(*(inventory.connect_host(h, autoconnect=auto) for h, auto in hosts))
+
+
+def ensure_event_delivery() -> None:
+    """libvirt's GLib loop normally runs on Qt's GLib dispatcher; if a probe timer does not
+    fire (e.g. QT_NO_GLIB=1), iterate it on a thread instead."""
+    fired: list[bool] = []
+
+    def on_timeout(timer: int, _opaque) -> None:
+        fired.append(True)
+        libvirt.virEventRemoveTimeout(timer)
+
+    libvirt.virEventAddTimeout(0, on_timeout, None)
+
+    def check() -> None:
+        if not fired:
+            log.warning("Qt does not drive libvirt's event loop here; using an event thread")
+            start_event_thread()
+
+    QTimer.singleShot(500, check)
+
+
+def make_qt_app(argv: list[str]) -> QApplication:
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName("ECP")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    return app
+
+
+def run_gui(connect: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    register_event_impl()  # before any connection opens
+    app = make_qt_app(sys.argv)
+    from .views.main_window import MainWindow  # views import Qt widgets; the app exists now
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    services = build_services()
+    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
+                        QSettings())
+    window.show()
+    ensure_event_delivery()
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+
+    async def main() -> None:
+        spawn(connect_initial_hosts(services, connect))
+        await closed.wait()
+
+    try:
+        with loop:
+            loop.run_until_complete(main())
+    finally:
+        services.shutdown()
+    return 0

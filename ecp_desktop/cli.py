@@ -1,0 +1,79 @@
+"""Headless sub-commands over the same services as the GUI (no Qt at all)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TextIO
+
+from .services.errors import install_quiet_error_handler
+from .services.host_connection import HostConnection, version_text
+from .services.inventory import Inventory
+from .services.libvirt_loop import Executors
+from .services.machines import STATE_LABELS
+from .services.startup import HostChoice, initial_hosts
+from .services.uri import InvalidUri, parse_uri
+
+EXIT_OK, EXIT_USAGE, EXIT_CONNECTION = 0, 2, 3
+
+
+async def _gather(choices: list[HostChoice], executors: Executors, persist: bool) -> tuple[Inventory, list[HostConnection]]:
+    inventory = Inventory(executors, persist=persist, keepalive=False, events=False,
+                          reconnect=False, auto_load=False)
+    hosts = [inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
+    connected = await asyncio.gather(*(inventory.connect_host(h) for h in hosts))
+    await asyncio.gather(*(inventory.load_host(h) for h, ok in zip(hosts, connected) if ok))
+    return inventory, hosts
+
+
+def host_json(host: HostConnection, machine_count: int) -> dict:
+    f = host.facts
+    return {
+        "uri": host.uri, "label": host.label, "demo": host.is_demo, "state": host.state.value,
+        "reason": host.reason, "driver": f.driver_type, "hostname": f.hostname,
+        "libvirt_version": version_text(f.libvirt_version), "hypervisor_version": version_text(f.hypervisor_version),
+        "cpu_model": f.cpu_model, "cpus": f.cpus, "memory_mib": f.memory_mib, "machines": machine_count,
+    }
+
+
+def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run ``machines`` or ``hosts``; the database must already be open."""
+    try:
+        for uri in connect:
+            parse_uri(uri)
+    except InvalidUri as exc:
+        print(f"ecp-desktop: {exc}", file=err)
+        return EXIT_USAGE
+    install_quiet_error_handler()
+    executors = Executors()
+    try:
+        choices = [HostChoice(uri) for uri in connect] or initial_hosts()
+        inventory, hosts = asyncio.run(_gather(choices, executors, persist=True))
+        executors.database.submit(lambda: None).result()  # let inventory writes finish
+    finally:
+        executors.shutdown()
+    try:
+        if command == "machines":
+            machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
+            if as_json:
+                json.dump([m.as_json() for m in machines], out, indent=2, ensure_ascii=False)
+                out.write("\n")
+            else:
+                for m in machines:
+                    print(f"{m.name}\t{STATE_LABELS.get(m.state, m.state)}\t{m.host_uri}\t{m.vcpus} vCPU\t"
+                          f"{m.memory_kib // 1024} MiB", file=out)
+        else:
+            rows = [host_json(h, len(inventory.machines_of(h.uri))) for h in hosts]
+            if as_json:
+                json.dump(rows, out, indent=2, ensure_ascii=False)
+                out.write("\n")
+            else:
+                for r in rows:
+                    print(f"{r['label']}\t{r['state']}\t{r['uri']}\t{r['driver']} {r['hypervisor_version']}\t"
+                          f"{r['machines']} machines", file=out)
+    finally:
+        inventory.close_all()
+    failed = [h for h in hosts if not h.connected]
+    for host in failed:
+        print(f"ecp-desktop: cannot connect to {host.uri}: {host.reason}", file=err)
+    return EXIT_CONNECTION if failed else EXIT_OK

@@ -1,0 +1,1 @@
+"""Persistence (peewee), free of Qt so that headless commands and tests can use it."""

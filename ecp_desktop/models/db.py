@@ -1,0 +1,67 @@
+"""Opening the inventory database from a URL.
+
+The backend is a choice of configuration: ``sqlite:///path`` (the default, in the
+platform data directory) or ``postgresql://user@host/db``. Everything else in the
+app talks to :data:`database`, a proxy bound here at start-up.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "busy_timeout": 5000,
+}
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot be used; the message says why in plain words."""
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'inventory.sqlite3'}"
+
+
+def open_database(url: str) -> peewee.Database:
+    """Connect to ``url``, bind the proxy to it and return it.
+
+    Raises DatabaseUrlError for URLs we cannot use, before anything is created.
+    """
+    parsed = urlparse(url)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = parsed.path
+        if not path or path == "/":
+            raise DatabaseUrlError(f"SQLite URL has no file path: {url!r} (use sqlite:///ABSOLUTE/PATH)")
+        if path != "/:memory:":
+            file = Path(path)
+            if file.is_dir():
+                raise DatabaseUrlError(f"{file} is a directory, not a database file")
+            file.parent.mkdir(parents=True, exist_ok=True)
+        db = connect(url, pragmas=SQLITE_PRAGMAS)
+    elif scheme in ("postgresql", "postgres"):
+        if not parsed.path.strip("/"):
+            raise DatabaseUrlError(f"PostgreSQL URL names no database: {url!r}")
+        try:
+            import psycopg2  # noqa: F401  (peewee needs it; say so plainly if missing)
+        except ImportError as exc:
+            raise DatabaseUrlError("PostgreSQL support needs the psycopg2 package") from exc
+        db = connect(url, autorollback=True)
+    else:
+        raise DatabaseUrlError(
+            f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    database.initialize(db)
+    return db
+
+
+def is_postgres(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.PostgresqlDatabase)

@@ -1,0 +1,87 @@
+"""Tables of the inventory. Changes to them go through models/migrations.py."""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from .db import database
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField(primary_key=True)
+    name = peewee.CharField()
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schema_version"
+
+
+class Setting(BaseModel):
+    key = peewee.CharField(primary_key=True)
+    value = peewee.TextField()
+
+
+class Host(BaseModel):
+    """A configured libvirt connection and the facts last read from it."""
+
+    uri = peewee.CharField(unique=True)
+    label = peewee.CharField(default="")
+    is_demo = peewee.BooleanField(default=False)
+    autoconnect = peewee.BooleanField(default=True)
+    hostname = peewee.CharField(default="")
+    driver_type = peewee.CharField(default="")
+    libvirt_version = peewee.IntegerField(default=0)
+    hypervisor_version = peewee.IntegerField(default=0)
+    cpu_model = peewee.CharField(default="")
+    cpus = peewee.IntegerField(default=0)
+    memory_mib = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_connected_at = peewee.DateTimeField(null=True)
+
+
+class Machine(BaseModel):
+    """A libvirt domain as last seen, keyed by (host, UUID): a rename stays the same row."""
+
+    host = peewee.ForeignKeyField(Host, backref="machines", on_delete="CASCADE")
+    uuid = peewee.CharField(max_length=36)
+    name = peewee.CharField()
+    state = peewee.CharField(default="nostate")
+    vcpus = peewee.IntegerField(default=0)
+    memory_kib = peewee.BigIntegerField(default=0)
+    autostart = peewee.BooleanField(default=False)
+    persistent = peewee.BooleanField(default=True)
+    missing = peewee.BooleanField(default=False)
+    last_seen_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("host", "uuid"), True),)
+
+
+class Task(BaseModel):
+    """One operation a user started, with its outcome; the task history."""
+
+    kind = peewee.CharField()
+    title = peewee.CharField()
+    host_uri = peewee.CharField(default="")
+    target_uuid = peewee.CharField(default="")
+    target_name = peewee.CharField(default="")
+    status = peewee.CharField(default="pending")
+    progress = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    started_at = peewee.DateTimeField(null=True)
+    finished_at = peewee.DateTimeField(null=True)
+    error_message = peewee.TextField(default="")
+    error_code = peewee.IntegerField(null=True)
+
+
+ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task]

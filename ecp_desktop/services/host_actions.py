@@ -1,0 +1,41 @@
+"""Host operations a user starts (add, connect, disconnect, remove), each recorded as a task."""
+from __future__ import annotations
+
+from .errors import HypervisorError
+from .host_connection import HostConnection
+from .inventory import Inventory
+from .tasks import SUCCEEDED, TaskService
+from .uri import parse_uri
+
+
+class HostActions:
+    def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
+        self.inventory = inventory
+        self.tasks = tasks
+
+    async def add(self, uri: str, label: str = "", autoconnect: bool = True) -> tuple[HostConnection, bool]:
+        """Try the connection; keep it only if it opened. Returns the host and whether it connected."""
+        uri = parse_uri(uri).uri
+        known = uri in self.inventory.hosts
+        host = self.inventory.add_host(uri, label=label)
+        ok = await self.connect(host, autoconnect=autoconnect)
+        if not ok and not known:
+            await self.inventory.remove_host(uri, forget=True)
+        return host, ok
+
+    async def connect(self, host: HostConnection, autoconnect: bool = True) -> bool:
+        async def work() -> None:
+            if not await self.inventory.connect_host(host, autoconnect=autoconnect):
+                raise host.last_error or HypervisorError(host.reason, operation="connect", host_uri=host.uri)
+
+        record = await self.tasks.run("connect", f"Connect to {host.label}", work, host_uri=host.uri)
+        return record.status == SUCCEEDED
+
+    async def disconnect(self, host: HostConnection) -> None:
+        async def work() -> None:
+            await host.close()
+
+        await self.tasks.run("disconnect", f"Disconnect {host.label}", work, host_uri=host.uri)
+
+    async def remove(self, host: HostConnection) -> None:
+        await self.inventory.remove_host(host.uri, forget=True)

@@ -1,0 +1,286 @@
+"""One libvirt connection: open, facts, events, keepalive and reconnect with backoff."""
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import libvirt
+
+from .aio import spawn
+from .errors import HypervisorError
+from .libvirt_loop import Executors
+from .observable import Event
+from .uri import display_name
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30, 60)
+CALLS_PER_HOST = 4  # so that one slow host never holds every worker of the shared pool
+
+
+class HostState(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    RECONNECTING = "reconnecting"
+
+
+CLOSE_REASONS = {
+    libvirt.VIR_CONNECT_CLOSE_REASON_ERROR: "connection error",
+    libvirt.VIR_CONNECT_CLOSE_REASON_EOF: "the daemon closed the connection",
+    libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE: "no answer to keepalive (host hung or unreachable)",
+    libvirt.VIR_CONNECT_CLOSE_REASON_CLIENT: "closed by the client",
+}
+
+
+@dataclass
+class HostFacts:
+    hostname: str = ""
+    driver_type: str = ""
+    libvirt_version: int = 0
+    hypervisor_version: int = 0
+    cpu_model: str = ""
+    cpus: int = 0
+    memory_mib: int = 0
+    host_uuid: str = ""
+
+
+def version_text(number: int) -> str:
+    """libvirt's encoded version (major*1e6 + minor*1e3 + micro) as text."""
+    if not number:
+        return ""
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def read_facts(conn: libvirt.virConnect) -> HostFacts:
+    info = conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
+    facts = HostFacts(
+        hostname=conn.getHostname(), driver_type=conn.getType(),
+        libvirt_version=conn.getLibVersion(), cpu_model=info[0], cpus=info[2], memory_mib=info[1],
+    )
+    try:
+        facts.hypervisor_version = conn.getVersion()
+    except libvirt.libvirtError:
+        pass  # some drivers do not report a hypervisor version
+    try:
+        caps = ET.fromstring(conn.getCapabilities())
+        facts.host_uuid = caps.findtext("host/uuid", "")
+        facts.cpu_model = caps.findtext("host/cpu/model", "") or facts.cpu_model
+    except (libvirt.libvirtError, ET.ParseError):
+        pass
+    return facts
+
+
+class HostConnection:
+    """A configured host and its live connection. All events are emitted on the loop thread."""
+
+    def __init__(self, uri: str, executors: Executors, *, label: str = "", is_demo: bool = False,
+                 keepalive: bool = True, events: bool = True, reconnect: bool = True) -> None:
+        self.uri = uri
+        self.label = label or display_name(uri)
+        self.is_demo = is_demo
+        self.state = HostState.DISCONNECTED
+        self.reason = ""
+        self.facts = HostFacts()
+        self.next_attempt_at: float | None = None
+        self.last_error: HypervisorError | None = None
+        self._reconnect = reconnect
+        self.state_changed = Event("state_changed")      # (host)
+        self.domain_event = Event("domain_event")        # (host, uuid, event, detail)
+        self._executors = executors
+        self._use_keepalive = keepalive
+        self._use_events = events
+        self._conn: libvirt.virConnect | None = None
+        self._callback_ids: list[int] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._attempt = 0
+        self._retry_handle: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._generation = 0  # bumps on every new connection; late callbacks of an old one are ignored
+
+    # ----- state -------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.state is HostState.CONNECTED
+
+    def _set_state(self, state: HostState, reason: str = "") -> None:
+        self.state, self.reason = state, reason
+        self.state_changed.emit(self)
+
+    # ----- opening and closing ------------------------------------------------------------
+    async def connect(self) -> bool:
+        """Open the connection; on failure record why and schedule a retry. True if connected."""
+        self._loop = asyncio.get_running_loop()
+        self._slots = self._slots or asyncio.Semaphore(CALLS_PER_HOST)
+        self._closing = False
+        self._cancel_retry()
+        self._set_state(HostState.CONNECTING if self._attempt == 0 else HostState.RECONNECTING, self.reason)
+        try:
+            conn, facts = await self._loop.run_in_executor(self._executors.connect, self._open_blocking)
+        except HypervisorError as err:
+            if self._closing:
+                return False
+            self._attempt += 1
+            self.last_error = err
+            self._set_state(HostState.DISCONNECTED, err.one_line())
+            self._schedule_retry()
+            return False
+        if self._closing:  # closed while opening
+            self._executors.connect.submit(conn.close)
+            return False
+        self._conn, self.facts, self._attempt, self.last_error = conn, facts, 0, None
+        self._generation += 1
+        self._register_callbacks(conn, self._generation)
+        self._set_state(HostState.CONNECTED)
+        return True
+
+    def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
+        try:
+            conn = libvirt.open(self.uri)
+            if self._use_keepalive:
+                try:
+                    conn.setKeepAlive(5, 3)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:  # local drivers need none
+                        raise
+            return conn, read_facts(conn)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError.from_libvirt(exc, operation="connect", host_uri=self.uri) from None
+
+    def _register_callbacks(self, conn: libvirt.virConnect, generation: int) -> None:
+        loop = self._loop
+        assert loop is not None
+        if self._use_keepalive:
+            def on_close(_conn: Any, reason: int, _opaque: Any) -> None:
+                loop.call_soon_threadsafe(self._on_closed, generation, reason)
+            try:
+                conn.registerCloseCallback(on_close, None)
+            except libvirt.libvirtError:
+                log.debug("no close callback on %s", self.uri)
+        if self._use_events:
+            def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
+                uuid = dom.UUIDString()
+                loop.call_soon_threadsafe(self._on_domain_event, generation, uuid, event, detail)
+            self._callback_ids.append(conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None))
+
+    def _on_domain_event(self, generation: int, uuid: str, event: int, detail: int) -> None:
+        if generation == self._generation and self.connected:
+            self.domain_event.emit(self, uuid, event, detail)
+
+    def _on_closed(self, generation: int, reason: int) -> None:
+        if generation != self._generation or self._closing:
+            return
+        self._drop_connection()
+        self._attempt = max(self._attempt, 1)
+        self._set_state(HostState.DISCONNECTED, CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
+        self._schedule_retry()
+
+    def lost(self, reason: str) -> None:
+        """A call found the connection dead before the close callback did."""
+        if self.connected and not self._closing:
+            self._drop_connection()
+            self._attempt = max(self._attempt, 1)
+            self._set_state(HostState.DISCONNECTED, reason)
+            self._schedule_retry()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn, ids, self._callback_ids = self._conn, None, self._callback_ids, []
+        self._generation += 1
+        if conn is not None:
+            def release() -> None:
+                for cid in ids:
+                    try:
+                        conn.domainEventDeregisterAny(cid)
+                    except libvirt.libvirtError:
+                        pass
+                try:
+                    conn.unregisterCloseCallback()
+                except libvirt.libvirtError:
+                    pass
+                try:
+                    conn.close()
+                except libvirt.libvirtError:
+                    pass
+            self._executors.connect.submit(release)
+
+    def _schedule_retry(self) -> None:
+        if self._closing or self._loop is None or not self._reconnect:
+            return
+        delay = BACKOFF_SECONDS[min(self._attempt - 1, len(BACKOFF_SECONDS) - 1)]
+        self.next_attempt_at = time.monotonic() + delay
+        self._retry_handle = self._loop.call_later(delay, self._retry)
+
+    def _retry(self) -> None:
+        self._retry_handle = None
+        self.next_attempt_at = None
+        spawn(self.connect())
+
+    def _cancel_retry(self) -> None:
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+            self._retry_handle = None
+        self.next_attempt_at = None
+
+    async def close(self) -> None:
+        """Disconnect on purpose: no reconnect follows."""
+        self._closing = True
+        self._cancel_retry()
+        had = self._conn is not None
+        self._drop_connection()
+        if had or self.state is not HostState.DISCONNECTED:
+            self._set_state(HostState.DISCONNECTED, "disconnected by the user")
+
+    def close_now(self) -> None:
+        """Synchronous close for shutdown paths and tests (no reconnect)."""
+        self._closing = True
+        self._cancel_retry()
+        conn, self._conn = self._conn, None
+        self._generation += 1
+        if conn is not None:
+            for cid in self._callback_ids:
+                try:
+                    conn.domainEventDeregisterAny(cid)
+                except libvirt.libvirtError:
+                    pass
+            self._callback_ids = []
+            try:
+                conn.unregisterCloseCallback()
+            except libvirt.libvirtError:
+                pass
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+
+    # ----- calls --------------------------------------------------------------------------
+    async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "") -> T:
+        """Run ``fn(conn)`` in the shared pool; libvirt errors become HypervisorError."""
+        if self._conn is None or self._loop is None or self._slots is None:
+            raise HypervisorError(f"{self.label} is not connected ({self.reason or self.state.value})",
+                                  code=libvirt.VIR_ERR_INVALID_CONN, operation=operation,
+                                  machine=machine, host_uri=self.uri)
+        conn = self._conn
+
+        def run() -> T:
+            try:
+                return fn(conn)
+            except libvirt.libvirtError as exc:
+                raise HypervisorError.from_libvirt(exc, operation=operation, machine=machine,
+                                                   host_uri=self.uri) from None
+
+        async with self._slots:
+            try:
+                return await self._loop.run_in_executor(self._executors.calls, run)
+            except HypervisorError as err:
+                if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
+                    self.lost(err.message)
+                raise

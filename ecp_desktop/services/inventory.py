@@ -1,0 +1,189 @@
+"""The live inventory: every host's machines, kept current by libvirt events.
+
+Machines are keyed by (host URI, UUID): the same UUID on two hosts is two rows,
+and a rename is a change of one row. Changes are announced in batches so that a
+view can insert thousands of rows at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import libvirt
+
+from . import inventory_store as store
+from .aio import spawn
+from .errors import HypervisorError
+from .host_connection import HostConnection, HostState
+from .libvirt_loop import Executors
+from .machines import EVENT_STATES, MachineInfo, list_machines, read_machine
+from .observable import Event
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+
+
+class Inventory:
+    def __init__(self, executors: Executors, *, persist: bool = True, keepalive: bool = True,
+                 events: bool = True, reconnect: bool = True, auto_load: bool = True) -> None:
+        self.executors = executors
+        self.persist = persist
+        self._keepalive, self._events, self._reconnect = keepalive, events, reconnect
+        self._auto_load = auto_load
+        self.hosts: dict[str, HostConnection] = {}
+        self.machines: dict[Key, MachineInfo] = {}
+        self._host_ids: dict[str, int] = {}
+        self._refresh_seq: dict[Key, int] = {}
+        self.host_added = Event("host_added")              # (host)
+        self.host_changed = Event("host_changed")          # (host)
+        self.host_removed = Event("host_removed")          # (host)
+        self.machines_added = Event("machines_added")      # (list[MachineInfo])
+        self.machines_changed = Event("machines_changed")  # (list[MachineInfo])
+        self.machines_removed = Event("machines_removed")  # (list[Key])
+        self.host_loaded = Event("host_loaded")            # (host, machine count)
+
+    # ----- hosts ---------------------------------------------------------------------------
+    def add_host(self, uri: str, *, label: str = "", is_demo: bool = False) -> HostConnection:
+        """Add (or return) the host for ``uri``. Connecting is separate: see connect_host."""
+        if uri in self.hosts:
+            return self.hosts[uri]
+        host = HostConnection(uri, self.executors, label=label, is_demo=is_demo,
+                              keepalive=self._keepalive, events=self._events, reconnect=self._reconnect)
+        host.state_changed.connect(self._on_host_state)
+        host.domain_event.connect(self._on_domain_event)
+        self.hosts[uri] = host
+        self.host_added.emit(host)
+        return host
+
+    async def connect_host(self, host: HostConnection, *, autoconnect: bool = True) -> bool:
+        """Open ``host`` (recording it in the inventory first). Its machines load once connected."""
+        if self.persist and host.uri not in self._host_ids:
+            self._host_ids[host.uri] = await self._db(store.ensure_host, host.uri, host.label,
+                                                      host.is_demo, autoconnect)
+        return await host.connect()
+
+    async def remove_host(self, uri: str, *, forget: bool = True) -> None:
+        host = self.hosts.pop(uri, None)
+        if host is None:
+            return
+        await host.close()
+        gone = [key for key in self.machines if key[0] == uri]
+        for key in gone:
+            del self.machines[key]
+        if gone:
+            self.machines_removed.emit(gone)
+        self.host_removed.emit(host)
+        if forget and self.persist:
+            self._host_ids.pop(uri, None)
+            await self._db(store.forget_host, uri)
+
+    def close_all(self) -> None:
+        for host in self.hosts.values():
+            host.close_now()
+
+    def _on_host_state(self, host: HostConnection) -> None:
+        self.host_changed.emit(host)
+        if host.state is HostState.CONNECTED and self._auto_load:
+            spawn(self.load_host(host))
+
+    # ----- machines ------------------------------------------------------------------------
+    async def load_host(self, host: HostConnection) -> None:
+        """Read every machine of ``host`` and reconcile the rows with what is there now."""
+        try:
+            listed = await host.call(lambda conn: list_machines(conn, host.uri), operation="list machines")
+        except HypervisorError as err:
+            log.warning("listing %s failed: %s", host.uri, err)
+            return
+        if self.hosts.get(host.uri) is not host:
+            return  # removed while listing
+        self._apply_listing(host.uri, listed)
+        self.host_loaded.emit(host, len(listed))
+        if self.persist:
+            host_id = self._host_ids.get(host.uri)
+            if host_id is not None:
+                self._db_later(store.record_facts, host_id, host.facts)
+                self._db_later(store.replace_host_machines, host_id, listed)
+
+    def _apply_listing(self, uri: str, listed: list[MachineInfo]) -> None:
+        added, changed = [], []
+        present = set()
+        for info in listed:
+            present.add(info.key)
+            old = self.machines.get(info.key)
+            if old is None:
+                added.append(info)
+            elif old != info:
+                changed.append(info)
+            self.machines[info.key] = info
+        removed = [key for key in self.machines if key[0] == uri and key not in present]
+        for key in removed:
+            del self.machines[key]
+        if removed:
+            self.machines_removed.emit(removed)
+        if added:
+            self.machines_added.emit(added)
+        if changed:
+            self.machines_changed.emit(changed)
+
+    def _on_domain_event(self, host: HostConnection, uuid: str, event: int, detail: int) -> None:
+        key = (host.uri, uuid)
+        known = self.machines.get(key)
+        new_state = EVENT_STATES.get(event)
+        if known is not None and new_state and known.state != new_state:
+            # Show the new state at once; the refresh below fills in the rest.
+            known.state = new_state
+            self.machines_changed.emit([known])
+        seq = self._refresh_seq.get(key, 0) + 1
+        self._refresh_seq[key] = seq
+        spawn(self._refresh_machine(host, uuid, seq))
+
+    async def _refresh_machine(self, host: HostConnection, uuid: str, seq: int) -> None:
+        key = (host.uri, uuid)
+
+        def read(conn: libvirt.virConnect) -> MachineInfo | None:
+            try:
+                return read_machine(conn.lookupByUUIDString(uuid), host.uri)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    return None  # undefined (or a transient machine that stopped)
+                raise
+
+        try:
+            info = await host.call(read, operation="refresh machine")
+        except HypervisorError as err:
+            log.info("refresh of %s on %s failed: %s", uuid, host.uri, err)
+            return
+        if self._refresh_seq.get(key) != seq or self.hosts.get(host.uri) is not host:
+            return  # a newer event's refresh will report; this answer may be stale
+        self._refresh_seq.pop(key, None)
+        host_id = self._host_ids.get(host.uri)
+        if info is None:
+            if self.machines.pop(key, None) is not None:
+                self.machines_removed.emit([key])
+                if self.persist and host_id is not None:
+                    self._db_later(store.mark_missing, host_id, [uuid])
+            return
+        old = self.machines.get(key)
+        self.machines[key] = info
+        if old is None:
+            self.machines_added.emit([info])
+        elif old != info:
+            self.machines_changed.emit([info])
+        if self.persist and host_id is not None:
+            self._db_later(store.upsert_machines, host_id, [info])
+
+    def machines_of(self, uri: str) -> list[MachineInfo]:
+        return [m for key, m in self.machines.items() if key[0] == uri]
+
+    # ----- database ------------------------------------------------------------------------
+    async def _db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executors.database, fn, *args)
+
+    def _db_later(self, fn, *args) -> None:
+        future = self.executors.database.submit(fn, *args)
+        future.add_done_callback(_log_db_failure)
+
+
+def _log_db_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("inventory write failed", exc_info=future.exception())

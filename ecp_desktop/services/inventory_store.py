@@ -1,0 +1,92 @@
+"""Writes of the live inventory to the database, run on the database thread.
+
+Machines of a host are upserted in chunks keyed by (host, UUID); domains that are
+gone are marked missing, never deleted, so the inventory keeps their history.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..models import schema
+from ..models.db import database
+from .host_connection import HostFacts
+from .machines import MachineInfo
+
+CHUNK = 400  # below SQLite's bound-parameter limit with 9 columns per row
+
+
+def ensure_host(uri: str, label: str, is_demo: bool, autoconnect: bool = True) -> int:
+    with database.connection_context():
+        host, _created = schema.Host.get_or_create(
+            uri=uri, defaults={"label": label, "is_demo": is_demo, "autoconnect": autoconnect})
+        return host.id
+
+
+def configured_hosts() -> list[schema.Host]:
+    with database.connection_context():
+        return list(schema.Host.select().order_by(schema.Host.id))
+
+
+def forget_host(uri: str) -> None:
+    with database.connection_context():
+        schema.Host.delete().where(schema.Host.uri == uri).execute()
+
+
+def record_facts(host_id: int, facts: HostFacts) -> None:
+    with database.connection_context():
+        schema.Host.update(
+            hostname=facts.hostname, driver_type=facts.driver_type,
+            libvirt_version=facts.libvirt_version, hypervisor_version=facts.hypervisor_version,
+            cpu_model=facts.cpu_model, cpus=facts.cpus, memory_mib=facts.memory_mib,
+            last_connected_at=schema.utcnow(),
+        ).where(schema.Host.id == host_id).execute()
+
+
+def _row(host_id: int, m: MachineInfo) -> dict:
+    return {"host": host_id, "uuid": m.uuid, "name": m.name, "state": m.state, "vcpus": m.vcpus,
+            "memory_kib": m.memory_kib, "autostart": m.autostart, "persistent": m.persistent,
+            "missing": False, "last_seen_at": schema.utcnow()}
+
+
+_UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, schema.Machine.memory_kib,
+            schema.Machine.autostart, schema.Machine.persistent, schema.Machine.missing,
+            schema.Machine.last_seen_at]
+
+
+def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
+    rows = [_row(host_id, m) for m in machines]
+    with database.connection_context(), database.atomic():
+        for start in range(0, len(rows), CHUNK):
+            (schema.Machine.insert_many(rows[start:start + CHUNK])
+             .on_conflict(conflict_target=[schema.Machine.host, schema.Machine.uuid], preserve=_UPDATED)
+             .execute())
+
+
+def replace_host_machines(host_id: int, machines: list[MachineInfo]) -> None:
+    """A full listing: upsert what is there, mark the rest of this host missing."""
+    present = {m.uuid for m in machines}
+    upsert_machines(host_id, machines)
+    with database.connection_context(), database.atomic():
+        known = schema.Machine.select(schema.Machine.id, schema.Machine.uuid).where(
+            (schema.Machine.host == host_id) & (schema.Machine.missing == False))  # noqa: E712
+        gone = [row.id for row in known if row.uuid not in present]
+        for start in range(0, len(gone), CHUNK):
+            schema.Machine.update(missing=True).where(schema.Machine.id.in_(gone[start:start + CHUNK])).execute()
+
+
+def mark_missing(host_id: int, uuids: list[str]) -> None:
+    with database.connection_context():
+        schema.Machine.update(missing=True).where(
+            (schema.Machine.host == host_id) & schema.Machine.uuid.in_(uuids)).execute()
+
+
+def get_setting(key: str, default: str = "") -> str:
+    with database.connection_context():
+        row = schema.Setting.get_or_none(schema.Setting.key == key)
+        return row.value if row else default
+
+
+def set_setting(key: str, value: str) -> None:
+    with database.connection_context():
+        schema.Setting.insert(key=key, value=value).on_conflict(
+            conflict_target=[schema.Setting.key], preserve=[schema.Setting.value]).execute()

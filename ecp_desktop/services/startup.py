@@ -1,0 +1,76 @@
+"""Start-up decisions shared by the GUI and the headless commands (Qt-free)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import platformdirs
+import peewee
+
+from .. import APP_NAME
+from ..models import migrations
+from ..models.db import DatabaseUrlError, default_sqlite_url, open_database
+from . import inventory_store as store
+
+DEMO_URI = "test:///default"
+DEMO_LABEL = "Demo host (libvirt test driver)"
+LOCAL_SOCKETS = ("/run/libvirt/libvirt-sock", "/run/libvirt/virtqemud-sock")
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME.replace(" ", ""), appauthor=False))
+
+
+def database_url(explicit: str | None) -> str:
+    """--database, else $ECP_DESKTOP_DATABASE, else SQLite in the platform data directory."""
+    return explicit or os.environ.get("ECP_DESKTOP_DATABASE") or default_sqlite_url(data_dir())
+
+
+def open_inventory(url: str) -> peewee.Database:
+    """Open the database and bring its schema up to date. Raises DatabaseUrlError in plain words."""
+    db = open_database(url)
+    try:
+        db.connect(reuse_if_open=True)
+        migrations.upgrade(db)
+    except peewee.DatabaseError as exc:
+        db.close()
+        raise DatabaseUrlError(f"cannot use the database {url!r}: {exc}") from exc
+    finally:
+        if not db.is_closed():
+            db.close()
+    return db
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    uri: str
+    label: str = ""
+    is_demo: bool = False
+
+
+def local_hypervisor_answers() -> bool:
+    """True if a local system libvirt daemon answers (blocking: run in a worker)."""
+    if not any(os.path.exists(path) for path in LOCAL_SOCKETS):
+        return False  # do not let libvirt try to spawn a daemon just to find out
+    try:
+        libvirt.openReadOnly("qemu:///system").close()
+        return True
+    except libvirt.libvirtError:
+        return False
+
+
+def initial_hosts() -> list[HostChoice]:
+    """The hosts to connect at start (blocking: runs on the database thread).
+
+    Configured hosts from the inventory; on the very first start with none, the
+    local hypervisor, or libvirt's built-in demo host so the window is never empty.
+    """
+    configured = [HostChoice(h.uri, h.label, h.is_demo) for h in store.configured_hosts() if h.autoconnect]
+    if configured or store.get_setting("first_run_done"):
+        return configured
+    store.set_setting("first_run_done", "1")
+    if local_hypervisor_answers():
+        return [HostChoice("qemu:///system")]
+    return [HostChoice(DEMO_URI, DEMO_LABEL, True)]

@@ -1,0 +1,1 @@
+"""Everything Qt: windows, dialogs and the item models that adapt service events."""

@@ -1,0 +1,98 @@
+"""Add a libvirt connection: build or type a URI, validate it, try it, then keep it."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
+                               QLineEdit, QVBoxLayout)
+
+from ..services.aio import spawn
+from ..services.inventory import Inventory
+from ..services.uri import InvalidUri, display_name, parse_uri
+
+TEMPLATES = {
+    "QEMU/KVM, this computer (system)": "qemu:///system",
+    "QEMU/KVM, this computer (user session)": "qemu:///session",
+    "QEMU/KVM over SSH": "qemu+ssh://root@HOST/system",
+    "QEMU/KVM over TLS": "qemu+tls://HOST/system",
+    "QEMU/KVM over TCP (unencrypted)": "qemu+tcp://HOST/system",
+    "LXC, this computer": "lxc:///system",
+    "Demo host (libvirt test driver)": "test:///default",
+    "Custom URI": "",
+}
+
+
+class AddConnectionDialog(QDialog):
+    """Opens the connection for real before accepting; a failure is reported in plain words."""
+
+    connection_added = Signal(str)
+
+    def __init__(self, inventory: Inventory, connect_with_task, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add Connection")
+        self.setMinimumWidth(520)
+        self._inventory = inventory
+        self._connect_with_task = connect_with_task
+        self.kind = QComboBox()
+        self.kind.addItems(list(TEMPLATES))
+        self.uri = QLineEdit("qemu:///system")
+        self.uri.setPlaceholderText("driver[+transport]://[user@][host]/path")
+        self.label = QLineEdit()
+        self.label.setPlaceholderText("optional; e.g. Lab server B")
+        self.autoconnect = QCheckBox("Connect automatically when the app starts")
+        self.autoconnect.setChecked(True)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.connect_button = self.buttons.addButton("Connect", QDialogButtonBox.ButtonRole.AcceptRole)
+        form = QFormLayout()
+        form.addRow("Hypervisor:", self.kind)
+        form.addRow("URI:", self.uri)
+        form.addRow("Name:", self.label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.autoconnect)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.kind.currentTextChanged.connect(lambda text: self.uri.setText(TEMPLATES[text]) if TEMPLATES[text] else None)
+        self.uri.textChanged.connect(self._validate)
+        self.buttons.rejected.connect(self.reject)
+        self.connect_button.clicked.connect(self._try_connect)
+        self._validate()
+
+    def _validate(self) -> bool:
+        try:
+            parsed = parse_uri(self.uri.text())
+        except InvalidUri as exc:
+            self._say(str(exc), error=True)
+            self.connect_button.setEnabled(False)
+            return False
+        if parsed.uri in self._inventory.hosts:
+            self._say("This connection is already in the hosts list.", error=True)
+            self.connect_button.setEnabled(False)
+            return False
+        self._say(f"Will connect to {display_name(parsed.uri)}.")
+        self.connect_button.setEnabled(True)
+        return True
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #b3261e;" if error else "")
+
+    def _try_connect(self) -> None:
+        if not self._validate():
+            return
+        uri = parse_uri(self.uri.text()).uri
+        self.connect_button.setEnabled(False)
+        self._say(f"Connecting to {uri} …")
+        spawn(self._connect(uri))
+
+    async def _connect(self, uri: str) -> None:
+        host, ok = await self._connect_with_task(uri, self.label.text().strip(), self.autoconnect.isChecked())
+        if ok:
+            self.connection_added.emit(uri)
+            self.accept()
+            return
+        err = host.last_error
+        text = f"{err.summary}\n{err.remedy}\n\nlibvirt said: {err.message}" if err else host.reason
+        self._say(f"Could not connect.\n{text}", error=True)
+        self.connect_button.setEnabled(True)

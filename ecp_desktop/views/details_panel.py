@@ -1,0 +1,120 @@
+"""Details of the selected machine: general facts at once, disks/NICs/XML read lazily."""
+from __future__ import annotations
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+from ..services.aio import spawn
+from ..services.errors import HypervisorError
+from ..services.inventory import Inventory
+from ..services.machines import STATE_LABELS, MachineDetails, MachineInfo, parse_details
+from .machine_model import memory_text
+
+
+class DetailsPanel(QTabWidget):
+    def __init__(self, inventory: Inventory, parent=None) -> None:
+        super().__init__(parent)
+        self._inventory = inventory
+        self._machine: MachineInfo | None = None
+        self._request = 0
+        self.details: MachineDetails | None = None
+
+        general = QWidget()
+        self._form = QFormLayout(general)
+        self._fields: dict[str, QLabel] = {}
+        for key in ("Name", "State", "Host", "UUID", "vCPUs", "Memory", "Autostart", "Persistent",
+                    "Type", "Architecture", "Machine type", "Title"):
+            label = QLabel("—")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(label.textInteractionFlags() | label.textInteractionFlags().TextSelectableByMouse)
+            self._fields[key] = label
+            self._form.addRow(f"{key}:", label)
+        self._note = QLabel("Select a machine to see its details.")
+        self._note.setWordWrap(True)
+        wrapper = QWidget()
+        box = QVBoxLayout(wrapper)
+        box.addWidget(self._note)
+        box.addWidget(general)
+        box.addStretch(1)
+        self.addTab(wrapper, "General")
+
+        self.disks = QTableWidget(0, 5)
+        self.disks.setHorizontalHeaderLabels(["Target", "Device", "Bus", "Format", "Source"])
+        self.disks.horizontalHeader().setStretchLastSection(True)
+        self.addTab(self.disks, "Disks")
+        self.nics = QTableWidget(0, 4)
+        self.nics.setHorizontalHeaderLabels(["Type", "Source", "MAC", "Model"])
+        self.nics.horizontalHeader().setStretchLastSection(True)
+        self.addTab(self.nics, "Interfaces")
+        self.xml = QPlainTextEdit()
+        self.xml.setReadOnly(True)
+        self.xml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.addTab(self.xml, "XML")
+        inventory.machines_changed.connect(self._on_changed)
+
+    def show_machine(self, machine: MachineInfo | None) -> None:
+        self._machine = machine
+        self._request += 1
+        self.details = None
+        self.disks.setRowCount(0)
+        self.nics.setRowCount(0)
+        self.xml.setPlainText("")
+        if machine is None:
+            self._note.setText("Select a machine to see its details.")
+            for label in self._fields.values():
+                label.setText("—")
+            return
+        self._note.setText("")
+        self._fill_general(machine)
+        spawn(self._load_details(machine, self._request))
+
+    def _on_changed(self, machines: list[MachineInfo]) -> None:
+        current = self._machine
+        if current is None:
+            return
+        for m in machines:
+            if m.key == current.key:
+                self._machine = m
+                self._fill_general(m)
+
+    def _fill_general(self, m: MachineInfo) -> None:
+        host = self._inventory.hosts.get(m.host_uri)
+        values = {"Name": m.name, "State": STATE_LABELS.get(m.state, m.state),
+                  "Host": f"{host.label if host else ''} ({m.host_uri})", "UUID": m.uuid,
+                  "vCPUs": str(m.vcpus), "Memory": memory_text(m.memory_kib),
+                  "Autostart": "yes" if m.autostart else "no",
+                  "Persistent": "yes" if m.persistent else "no (transient)"}
+        for key, value in values.items():
+            self._fields[key].setText(value)
+
+    async def _load_details(self, machine: MachineInfo, request: int) -> None:
+        host = self._inventory.hosts.get(machine.host_uri)
+        if host is None or not host.connected:
+            self.xml.setPlainText("The host is not connected; details are not available.")
+            return
+        uuid = machine.uuid
+        try:
+            xml = await host.call(lambda conn: conn.lookupByUUIDString(uuid).XMLDesc(0),
+                                  operation="read machine XML", machine=machine.name)
+            details = parse_details(xml)
+        except HypervisorError as err:
+            if request == self._request:
+                self.xml.setPlainText(f"Could not read the machine's XML: {err.one_line()}")
+            return
+        if request != self._request:
+            return  # the selection moved on while we were reading
+        self.details = details
+        self.xml.setPlainText(details.xml)
+        for key, value in (("Type", details.domain_type), ("Architecture", details.arch),
+                           ("Machine type", details.machine_type or details.os_type),
+                           ("Title", details.title or "—")):
+            self._fields[key].setText(value or "—")
+        self.disks.setRowCount(len(details.disks))
+        for row, d in enumerate(details.disks):
+            for col, value in enumerate((d.target, d.device, d.bus, d.driver_type, d.source)):
+                self.disks.setItem(row, col, QTableWidgetItem(value))
+        self.nics.setRowCount(len(details.interfaces))
+        for row, n in enumerate(details.interfaces):
+            for col, value in enumerate((n.kind, n.source, n.mac, n.model)):
+                self.nics.setItem(row, col, QTableWidgetItem(value))

@@ -1,0 +1,119 @@
+"""Hosts as a table: state with reason, hypervisor, versions, CPU and memory."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from ..services.host_connection import HostConnection, HostState, version_text
+from ..services.inventory import Inventory
+from .icons import state_icon
+
+COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines")
+HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES = range(len(COLUMNS))
+HostRole = Qt.ItemDataRole.UserRole + 1
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def host_state_text(host: HostConnection) -> str:
+    if host.state is HostState.DISCONNECTED and host.next_attempt_at is not None:
+        wait = max(0, round(host.next_attempt_at - time.monotonic()))
+        return f"unreachable, retrying in {wait} s"
+    if host.state is HostState.DISCONNECTED and host.reason:
+        return "disconnected"
+    return host.state.value
+
+
+class HostTableModel(QAbstractTableModel):
+    def __init__(self, inventory: Inventory, parent=None) -> None:
+        super().__init__(parent)
+        self._inventory = inventory
+        self._hosts: list[HostConnection] = list(inventory.hosts.values())
+        self._counts: dict[str, int] = {}
+        inventory.host_added.connect(self._on_added)
+        inventory.host_changed.connect(self._on_changed)
+        inventory.host_removed.connect(self._on_removed)
+        inventory.machines_added.connect(self._on_machine_count)
+        inventory.machines_removed.connect(self._on_machine_count)
+
+    def _on_added(self, host: HostConnection) -> None:
+        row = len(self._hosts)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._hosts.append(host)
+        self.endInsertRows()
+
+    def _on_changed(self, host: HostConnection) -> None:
+        if host in self._hosts:
+            row = self._hosts.index(host)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _on_removed(self, host: HostConnection) -> None:
+        if host in self._hosts:
+            row = self._hosts.index(host)
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._hosts[row]
+            self.endRemoveRows()
+
+    def _on_machine_count(self, _items) -> None:
+        counts: dict[str, int] = {}
+        for uri, _uuid in self._inventory.machines:
+            counts[uri] = counts.get(uri, 0) + 1
+        self._counts = counts
+        if self._hosts:
+            self.dataChanged.emit(self.index(0, MACHINES), self.index(len(self._hosts) - 1, MACHINES))
+
+    def refresh_countdowns(self) -> None:
+        for row, host in enumerate(self._hosts):
+            if host.next_attempt_at is not None:
+                self.dataChanged.emit(self.index(row, STATE), self.index(row, STATE))
+
+    def host(self, row: int) -> HostConnection:
+        return self._hosts[row]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._hosts)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        host = self._hosts[index.row()]
+        col, facts = index.column(), host.facts
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == HOST:
+                return host.label
+            if col == STATE:
+                return host_state_text(host)
+            if not facts.driver_type:
+                return "" if col != MACHINES else str(self._counts.get(host.uri, 0))
+            if col == HYPERVISOR:
+                return f"{facts.driver_type} {version_text(facts.hypervisor_version)}".strip()
+            if col == LIBVIRT:
+                return version_text(facts.libvirt_version)
+            if col == CPUS:
+                return f"{facts.cpus} × {facts.cpu_model}" if facts.cpu_model else str(facts.cpus)
+            if col == MEMORY:
+                return f"{facts.memory_mib / 1024:.1f} GiB"
+            if col == MACHINES:
+                return str(self._counts.get(host.uri, 0))
+        elif role == Qt.ItemDataRole.DecorationRole and col == HOST:
+            return state_icon(host.state.value)
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            lines = [host.uri, f"State: {host.state.value}"]
+            if host.reason:
+                lines.append(f"Reason: {host.reason}")
+            if host.is_demo:
+                lines.append("Demo host: libvirt's built-in test driver, nothing here is real.")
+            if facts.hostname:
+                lines.append(f"Host name: {facts.hostname}")
+            return "\n".join(lines)
+        elif role == HostRole:
+            return host
+        return None

@@ -1,0 +1,63 @@
+"""Icons: the desktop theme first, then bundled or drawn fallbacks (so Xvfb looks right)."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QStyle
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+STATE_COLOURS = {
+    "running": "#2e9d44", "blocked": "#2e9d44", "paused": "#d9a300", "pmsuspended": "#d9a300",
+    "shutdown": "#d97a00", "shutoff": "#8a8f98", "crashed": "#d0312d", "nostate": "#b0b4ba",
+    "unknown": "#b0b4ba",
+    # host states
+    "connected": "#2e9d44", "connecting": "#3b82c4", "reconnecting": "#d9a300", "disconnected": "#d0312d",
+    # task states
+    "pending": "#b0b4ba", "succeeded": "#2e9d44", "failed": "#d0312d", "cancelled": "#8a8f98",
+}
+
+THEME_ACTIONS = {
+    "start": ("media-playback-start", QStyle.StandardPixmap.SP_MediaPlay),
+    "shutdown": ("system-shutdown", QStyle.StandardPixmap.SP_MediaStop),
+    "force_off": ("process-stop", QStyle.StandardPixmap.SP_BrowserStop),
+    "reboot": ("view-refresh", QStyle.StandardPixmap.SP_BrowserReload),
+    "pause": ("media-playback-pause", QStyle.StandardPixmap.SP_MediaPause),
+    "resume": ("media-playback-start", QStyle.StandardPixmap.SP_MediaSeekForward),
+    "add_connection": ("list-add", QStyle.StandardPixmap.SP_FileDialogNewFolder),
+    "connect": ("network-connect", QStyle.StandardPixmap.SP_DialogApplyButton),
+    "disconnect": ("network-disconnect", QStyle.StandardPixmap.SP_DialogCancelButton),
+    "remove": ("list-remove", QStyle.StandardPixmap.SP_TrashIcon),
+}
+
+
+@functools.cache
+def state_icon(state: str) -> QIcon:
+    """A coloured dot per state: readable at any size, independent of the theme."""
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QColor("#00000040"))
+    painter.setBrush(QColor(STATE_COLOURS.get(state, "#b0b4ba")))
+    painter.drawEllipse(2, 2, 12, 12)
+    painter.end()
+    return QIcon(pixmap)
+
+
+def action_icon(name: str) -> QIcon:
+    theme_name, fallback = THEME_ACTIONS[name]
+    icon = QIcon.fromTheme(theme_name)
+    if icon.isNull():
+        icon = QApplication.style().standardIcon(fallback)
+    return icon
+
+
+def app_icon() -> QIcon:
+    icon = QIcon.fromTheme("io.github.ecp_desktop.EcpDesktop")
+    if icon.isNull():
+        icon = QIcon(str(RESOURCES / "ecp-desktop.svg"))
+    return icon

@@ -1,0 +1,189 @@
+"""Machines as a table: adapts the inventory's batched events into exact row changes."""
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor
+
+from ..services.inventory import Inventory, Key
+from ..services.machines import STATE_LABELS, MachineInfo
+from .icons import state_icon
+
+COLUMNS = ("Name", "State", "Host", "vCPUs", "Memory", "Autostart", "Persistent")
+NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
+MachineRole = Qt.ItemDataRole.UserRole + 1
+SortRole = Qt.ItemDataRole.UserRole + 2
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def memory_text(kib: int) -> str:
+    mib = kib / 1024
+    return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
+
+
+class MachineTableModel(QAbstractTableModel):
+    def __init__(self, inventory: Inventory, parent=None) -> None:
+        super().__init__(parent)
+        self._inventory = inventory
+        self._rows: list[MachineInfo] = []
+        self._row_of: dict[Key, int] = {}
+        inventory.machines_added.connect(self._on_added)
+        inventory.machines_changed.connect(self._on_changed)
+        inventory.machines_removed.connect(self._on_removed)
+        inventory.host_changed.connect(self._on_host_changed)
+        self._on_added(list(inventory.machines.values()))
+
+    # ----- adapter --------------------------------------------------------------------
+    def _on_added(self, machines: list[MachineInfo]) -> None:
+        fresh = [m for m in machines if m.key not in self._row_of]
+        if not fresh:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+        for offset, machine in enumerate(fresh):
+            self._row_of[machine.key] = first + offset
+            self._rows.append(machine)
+        self.endInsertRows()
+
+    def _on_changed(self, machines: list[MachineInfo]) -> None:
+        for machine in machines:
+            row = self._row_of.get(machine.key)
+            if row is None:
+                continue
+            self._rows[row] = machine
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _on_removed(self, keys: list[Key]) -> None:
+        rows = sorted((self._row_of[k] for k in keys if k in self._row_of), reverse=True)
+        if not rows:
+            return
+        if len(rows) > 100:  # one reset is cheaper than hundreds of removals
+            self.beginResetModel()
+            gone = set(rows)
+            self._rows = [m for i, m in enumerate(self._rows) if i not in gone]
+            self._reindex()
+            self.endResetModel()
+            return
+        for row in rows:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rows[row]
+            self.endRemoveRows()
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._row_of = {m.key: i for i, m in enumerate(self._rows)}
+
+    def _on_host_changed(self, host) -> None:
+        # Rows of a host that went away are shown greyed out with an unknown state.
+        rows = [i for i, m in enumerate(self._rows) if m.host_uri == host.uri]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(COLUMNS) - 1))
+
+    # ----- model API ------------------------------------------------------------------
+    def machine(self, row: int) -> MachineInfo:
+        return self._rows[row]
+
+    def row_of(self, key: Key) -> int | None:
+        return self._row_of.get(key)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def _host_live(self, machine: MachineInfo) -> bool:
+        host = self._inventory.hosts.get(machine.host_uri)
+        return host is not None and host.connected
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        m = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == NAME:
+                return m.name
+            if col == STATE:
+                return STATE_LABELS.get(m.state, m.state) if self._host_live(m) else "unknown (host offline)"
+            if col == HOST:
+                host = self._inventory.hosts.get(m.host_uri)
+                return host.label if host else m.host_uri
+            if col == VCPUS:
+                return str(m.vcpus)
+            if col == MEMORY:
+                return memory_text(m.memory_kib)
+            if col == AUTOSTART:
+                return "yes" if m.autostart else "no"
+            if col == PERSISTENT:
+                return "persistent" if m.persistent else "transient"
+        elif role == SortRole:
+            if col == VCPUS:
+                return m.vcpus
+            if col == MEMORY:
+                return m.memory_kib
+            if col == NAME:
+                return m.name.casefold()
+            return self.data(index, Qt.ItemDataRole.DisplayRole)
+        elif role == Qt.ItemDataRole.DecorationRole and col == STATE:
+            return state_icon(m.state if self._host_live(m) else "unknown")
+        elif role == Qt.ItemDataRole.ForegroundRole and not self._host_live(m):
+            return QColor("#8a8f98")
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col in (VCPUS, MEMORY):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            return f"{m.name}\nUUID {m.uuid}\n{m.host_uri}"
+        elif role == MachineRole:
+            return m
+        return None
+
+
+class MachineFilterProxy(QSortFilterProxyModel):
+    """Filters by text (any of name, state, host; or ``name:``/``state:``/``host:`` terms)
+    and by the hosts selected in the hosts pane (none selected: all hosts)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._terms: list[tuple[str, str]] = []
+        self._hosts: frozenset[str] = frozenset()
+        self.setSortRole(SortRole)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def set_filter_text(self, text: str) -> None:
+        terms = []
+        for word in text.casefold().split():
+            field, sep, value = word.partition(":")
+            terms.append((field, value) if sep and field in ("name", "state", "host") else ("", word))
+        self.beginFilterChange()
+        self._terms = terms
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_hosts(self, uris: set[str]) -> None:
+        self.beginFilterChange()
+        self._hosts = frozenset(uris)
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        model: MachineTableModel = self.sourceModel()  # type: ignore[assignment]
+        m = model.machine(source_row)
+        if self._hosts and m.host_uri not in self._hosts:
+            return False
+        if not self._terms:
+            return True
+        state = STATE_LABELS.get(m.state, m.state)
+        name = m.name.casefold()
+        host = (model.data(model.index(source_row, HOST)) or "").casefold() + " " + m.host_uri.casefold()
+        for field, value in self._terms:
+            if field == "name" and value not in name:
+                return False
+            if field == "state" and not (value in state or value in m.state):
+                return False
+            if field == "host" and value not in host:
+                return False
+            if not field and not (value in name or value in state or value in m.state or value in host):
+                return False
+        return True

@@ -1,0 +1,299 @@
+"""The main window: hosts | machines | details, tasks dock, toolbar, menus, status bar."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLabel, QLineEdit, QMainWindow,
+                               QMenu, QMessageBox, QSplitter, QTableView, QToolBar, QVBoxLayout, QWidget,
+                               QPushButton)
+
+from .. import APP_NAME, __version__
+from ..services.aio import spawn
+from ..services.host_actions import HostActions
+from ..services.host_connection import HostConnection, HostState
+from ..services.inventory import Inventory
+from ..services.lifecycle import ACTIONS, Lifecycle
+from ..services.machines import MachineInfo
+from ..services.tasks import TaskService
+from .add_connection_dialog import AddConnectionDialog
+from .details_panel import DetailsPanel
+from .host_model import HostRole, HostTableModel
+from .icons import action_icon, app_icon
+from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
+from .task_model import TaskTableModel
+
+SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
+             "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
+
+
+def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if multi
+                          else QAbstractItemView.SelectionMode.SingleSelection)
+    view.verticalHeader().hide()
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: fast at 10k
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setAlternatingRowColors(True)
+    view.setSortingEnabled(sortable)
+    view.setWordWrap(False)
+    return view
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
+                 host_actions: HostActions, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
+        self._settings = settings
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(app_icon())
+        self.resize(1280, 760)
+
+        self.host_model = HostTableModel(inventory, self)
+        self.machine_model = MachineTableModel(inventory, self)
+        self.machine_proxy = MachineFilterProxy(self)
+        self.machine_proxy.setSourceModel(self.machine_model)
+        self.task_model = TaskTableModel(tasks, self)
+
+        self.hosts_view = _table(self.host_model, multi=True)
+        self.hosts_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.hosts_view.customContextMenuRequested.connect(self._host_menu)
+        all_hosts = QPushButton("Show all hosts")
+        all_hosts.clicked.connect(self.hosts_view.clearSelection)
+        host_pane = QWidget()
+        host_box = QVBoxLayout(host_pane)
+        host_box.setContentsMargins(0, 0, 0, 0)
+        host_box.addWidget(QLabel("<b>Hosts</b>"))
+        host_box.addWidget(self.hosts_view)
+        host_box.addWidget(all_hosts)
+
+        self.machines_view = _table(self.machine_proxy, multi=True, sortable=True)
+        self.machines_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.machines_view.horizontalHeader().resizeSection(0, 220)
+        machine_pane = QWidget()
+        machine_box = QVBoxLayout(machine_pane)
+        machine_box.setContentsMargins(0, 0, 0, 0)
+        self.machines_title = QLabel("<b>Machines</b>")
+        machine_box.addWidget(self.machines_title)
+        machine_box.addWidget(self.machines_view)
+
+        self.details = DetailsPanel(inventory)
+        self.splitter = QSplitter()
+        for pane in (host_pane, machine_pane, self.details):
+            self.splitter.addWidget(pane)
+        self.splitter.setSizes([380, 600, 320])
+        header = self.hosts_view.horizontalHeader()
+        header.resizeSection(0, 190)
+        header.resizeSection(1, 150)
+        self.setCentralWidget(self.splitter)
+
+        self.tasks_view = _table(self.task_model)
+        self.tasks_view.horizontalHeader().resizeSection(0, 260)
+        self.tasks_dock = QDockWidget("Tasks", self)
+        self.tasks_dock.setObjectName("tasks")
+        self.tasks_dock.setWidget(self.tasks_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.tasks_dock)
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter machines: name, state or host (e.g. state:running host:lab)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setMaximumWidth(420)
+        self.filter_edit.textChanged.connect(self.machine_proxy.set_filter_text)
+
+        self._build_actions()
+        self.health = QLabel()
+        self.statusBar().addPermanentWidget(self.health)
+        self._countdown = QTimer(self)  # runs only while a host waits to reconnect
+        self._countdown.setInterval(1000)
+        self._countdown.timeout.connect(self._tick)
+
+        self.hosts_view.selectionModel().selectionChanged.connect(self._on_host_selection)
+        self.machines_view.selectionModel().selectionChanged.connect(self._on_machine_selection)
+        self.machine_proxy.rowsInserted.connect(self._update_counts)
+        self.machine_proxy.rowsRemoved.connect(self._update_counts)
+        self.machine_proxy.modelReset.connect(self._update_counts)
+        self.machine_proxy.layoutChanged.connect(self._update_counts)
+        self.machine_model.dataChanged.connect(self._update_action_state)
+        inventory.host_changed.connect(self._on_host_changed)
+        inventory.host_added.connect(self._on_host_changed)
+        inventory.host_removed.connect(self._on_host_changed)
+        self._update_health()
+        self._update_action_state()
+        self._restore_layout()
+
+    # ----- actions and menus -------------------------------------------------------------
+    def _build_actions(self) -> None:
+        self.machine_actions: dict[str, QAction] = {}
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(toolbar)
+        menu_file = self.menuBar().addMenu("&File")
+        menu_machine = self.menuBar().addMenu("&Machine")
+        menu_host = self.menuBar().addMenu("&Host")
+        menu_view = self.menuBar().addMenu("&View")
+        menu_help = self.menuBar().addMenu("&Help")
+
+        self.add_connection_action = QAction(action_icon("add_connection"), "Add &Connection…", self)
+        self.add_connection_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.add_connection_action.triggered.connect(self.open_add_connection)
+        menu_file.addAction(self.add_connection_action)
+        menu_file.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu_file.addAction(quit_action)
+        toolbar.addAction(self.add_connection_action)
+        toolbar.addSeparator()
+
+        for name, action in ACTIONS.items():
+            qaction = QAction(action_icon(name), action.label, self)
+            qaction.setShortcut(QKeySequence(SHORTCUTS[name]))
+            qaction.setToolTip(f"{action.label} the selected machines ({SHORTCUTS[name]})")
+            qaction.triggered.connect(lambda _checked=False, n=name: self.run_action(n))
+            self.machine_actions[name] = qaction
+            menu_machine.addAction(qaction)
+            toolbar.addAction(qaction)
+        toolbar.addSeparator()
+        toolbar.addWidget(self.filter_edit)
+
+        self.connect_action = QAction(action_icon("connect"), "&Connect", self)
+        self.connect_action.triggered.connect(lambda: self._on_hosts(self.host_actions.connect))
+        self.disconnect_action = QAction(action_icon("disconnect"), "&Disconnect", self)
+        self.disconnect_action.triggered.connect(lambda: self._on_hosts(self.host_actions.disconnect))
+        self.remove_host_action = QAction(action_icon("remove"), "&Remove from List…", self)
+        self.remove_host_action.triggered.connect(self._remove_hosts)
+        for a in (self.connect_action, self.disconnect_action, self.remove_host_action):
+            menu_host.addAction(a)
+
+        focus_filter = QAction("&Filter Machines", self)
+        focus_filter.setShortcut(QKeySequence.StandardKey.Find)
+        focus_filter.triggered.connect(lambda: (self.filter_edit.setFocus(), self.filter_edit.selectAll()))
+        menu_view.addAction(focus_filter)
+        menu_view.addAction(self.tasks_dock.toggleViewAction())
+        about = QAction("&About", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, APP_NAME, f"{APP_NAME} {__version__}\nA desktop manager for libvirt virtual machines."))
+        menu_help.addAction(about)
+
+    def selected_machines(self) -> list[MachineInfo]:
+        rows = self.machines_view.selectionModel().selectedRows()
+        return [self.machine_proxy.data(index, MachineRole) for index in rows]
+
+    def selected_hosts(self) -> list[HostConnection]:
+        return [self.host_model.data(i, HostRole) for i in self.hosts_view.selectionModel().selectedRows()]
+
+    def run_action(self, name: str) -> None:
+        """Apply a lifecycle action to every selected machine in a state it applies to."""
+        action = ACTIONS[name]
+        selected = self.selected_machines()
+        chosen = [m for m in selected if m.state in action.applies_to]
+        skipped = len(selected) - len(chosen)
+        if not chosen:
+            self.statusBar().showMessage(f"{action.label}: no selected machine is in a state for that", 5000)
+            return
+        note = f" ({skipped} skipped: not in a state for that)" if skipped else ""
+        self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
+        spawn(self.lifecycle.apply_many(name, chosen))
+
+    def _on_hosts(self, operation) -> None:
+        for host in self.selected_hosts():
+            spawn(operation(host))
+
+    def _remove_hosts(self) -> None:
+        hosts = self.selected_hosts()
+        if not hosts:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove hosts",
+                          f"Remove {', '.join(h.label for h in hosts)} from the list? "
+                          "The machines on it are not touched.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.finished.connect(lambda result: self._on_hosts(self.host_actions.remove)
+                             if result == QMessageBox.StandardButton.Yes else None)
+        box.open()
+
+    def _host_menu(self, pos) -> None:
+        menu = QMenu(self)
+        for a in (self.connect_action, self.disconnect_action, self.remove_host_action):
+            menu.addAction(a)
+        menu.popup(self.hosts_view.viewport().mapToGlobal(pos))
+
+    def open_add_connection(self) -> AddConnectionDialog:
+        dialog = AddConnectionDialog(self.inventory, self.host_actions.add, self)
+        dialog.open()  # not exec(): a nested loop would stall the asyncio loop
+        return dialog
+
+    # ----- reactions ---------------------------------------------------------------------
+    def _on_host_selection(self, *_args) -> None:
+        hosts = self.selected_hosts()
+        self.machine_proxy.set_hosts({h.uri for h in hosts})
+        connected = [h for h in hosts if h.connected]
+        self.connect_action.setEnabled(any(not h.connected for h in hosts))
+        self.disconnect_action.setEnabled(bool(connected))
+        self.remove_host_action.setEnabled(bool(hosts))
+        self._update_counts()
+
+    def _on_machine_selection(self, *_args) -> None:
+        selected = self.selected_machines()
+        self.details.show_machine(selected[0] if len(selected) == 1 else None)
+        self._update_action_state()
+
+    def _update_action_state(self, *_args) -> None:
+        states = {m.state for m in self.selected_machines()}
+        for name, qaction in self.machine_actions.items():
+            qaction.setEnabled(bool(states & ACTIONS[name].applies_to))
+
+    def _update_counts(self, *_args) -> None:
+        shown, total = self.machine_proxy.rowCount(), self.machine_model.rowCount()
+        self.machines_title.setText(f"<b>Machines</b> — {shown:,} shown of {total:,}" if shown != total
+                                    else f"<b>Machines</b> — {total:,}")
+        self._update_health()
+
+    def _on_host_changed(self, _host=None) -> None:
+        self._update_health()
+        self._on_host_selection()
+
+    def _tick(self) -> None:
+        self.host_model.refresh_countdowns()
+        self._update_health()
+
+    def _update_health(self) -> None:
+        hosts = list(self.inventory.hosts.values())
+        up = sum(h.connected for h in hosts)
+        waiting = [h for h in hosts if h.state is not HostState.CONNECTED and h.next_attempt_at is not None]
+        down = sum(1 for h in hosts if h.state is HostState.DISCONNECTED)
+        connecting = sum(1 for h in hosts if h.state in (HostState.CONNECTING, HostState.RECONNECTING))
+        parts = [f"{up} host{'s' if up != 1 else ''} connected"]
+        if connecting:
+            parts.append(f"{connecting} connecting")
+        if down:
+            parts.append(f"{down} unreachable" + (" (reconnecting)" if waiting else ""))
+        parts.append(f"{len(self.inventory.machines):,} machines")
+        self.health.setText(" · ".join(parts))
+        if waiting and not self._countdown.isActive():
+            self._countdown.start()
+        elif not waiting and self._countdown.isActive():
+            self._countdown.stop()
+
+    # ----- layout persistence ------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        if self._settings is None:
+            return
+        geometry, state = self._settings.value("window/geometry"), self._settings.value("window/state")
+        splitter = self._settings.value("window/splitter")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def closeEvent(self, event) -> None:
+        if self._settings is not None:
+            self._settings.setValue("window/geometry", self.saveGeometry())
+            self._settings.setValue("window/state", self.saveState())
+            self._settings.setValue("window/splitter", self.splitter.saveState())
+        super().closeEvent(event)

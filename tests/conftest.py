@@ -1,0 +1,113 @@
+"""Shared fixtures: offscreen Qt, one qasync loop for the session, a database per test,
+and the app's services built by the same composition root as the GUI."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402,F401  (PySide6 before qasync)
+import qasync  # noqa: E402
+
+from ecp_desktop.app import build_services  # noqa: E402
+from ecp_desktop.models.db import database  # noqa: E402
+from ecp_desktop.services.aio import spawn  # noqa: E402
+from ecp_desktop.services.libvirt_loop import register_event_impl  # noqa: E402
+from ecp_desktop.services.startup import open_inventory  # noqa: E402
+from ecp_desktop.testing.hostgen import write_host  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+LAB_XML = DATA / "lab.xml"
+VIRT_MANAGER_XML = DATA / "virt-manager-4.1.0-testdriver.xml"
+LAB_URI = f"test://{LAB_XML}"
+VIRT_MANAGER_URI = f"test://{VIRT_MANAGER_XML}"
+
+register_event_impl()  # before any test opens a connection, as the app does
+
+
+@pytest.fixture(scope="session")
+def event_loop_qt(qapp):
+    """One qasync loop for the session (a per-test one does not work with pytest-qt)."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+
+
+@pytest.fixture
+def run(qtbot, event_loop_qt):
+    """Run a coroutine on the Qt loop and return its result, spinning Qt while waiting."""
+    def runner(coro, timeout: float = 10.0):
+        task = spawn(coro)
+        qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+        return task.result()
+    return runner
+
+
+@pytest.fixture
+def model_tester(request):
+    """A fresh pytest-qt ModelTester per call: one tester follows exactly one model's signals."""
+    from pytestqt.modeltest import ModelTester
+    testers = []
+
+    def check(model):
+        tester = ModelTester(request.config)
+        tester.check(model, force_py=True)
+        testers.append(tester)
+        return tester
+    yield check
+    for tester in testers:
+        tester._cleanup()
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+
+
+@pytest.fixture
+def db(db_url):
+    handle = open_inventory(db_url)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def services(db, event_loop_qt):
+    built = build_services()
+    yield built
+    built.shutdown()
+
+
+@pytest.fixture
+def fleet_uri(tmp_path):
+    """A private test-driver host with 300 machines."""
+    return write_host(tmp_path / "fleet.xml", 300, seed=3, prefix="fleet-")
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_connections_to_default():
+    """test:///default is shared by the whole process; a test that leaves it open
+    would leak its machine states into the next test."""
+    yield
+    import libvirt
+    conn = libvirt.open("test:///default")
+    try:
+        names = sorted(d.name() for d in conn.listAllDomains())
+        assert names == ["test"], f"test:///default was left changed: {names}"
+    finally:
+        conn.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    leftovers = [t.name for t in threading.enumerate() if t.name.startswith(("libvirt-", "database"))
+                 and t.is_alive()]
+    if leftovers:
+        print(f"\nworker threads still alive at exit: {leftovers}")
+
+
+__all__ = ["database"]

@@ -1,0 +1,84 @@
+"""The headless CLI contract: JSON fields, exit codes, one-line reasons."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import LAB_URI
+
+STATES = {"running", "paused", "shutoff", "crashed", "pmsuspended", "blocked", "shutdown", "nostate"}
+
+
+def cli(*args, db_url, env_extra=None):
+    import os
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_machines_json_has_the_documented_fields(db_url):
+    result = cli("--connect", LAB_URI, "--connect", "test:///default", "machines", "--json", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["name"] for r in rows} == {"web01", "db01", "stopped01", "paused01", "test"}
+    for row in rows:
+        assert {"name", "uuid", "host", "state", "persistent"} <= set(row)
+        assert row["state"] in STATES and isinstance(row["persistent"], bool)
+    web = next(r for r in rows if r["name"] == "web01")
+    assert web["host"] == LAB_URI and web["uuid"] == "11111111-1111-1111-1111-000000000001"
+    assert next(r for r in rows if r["name"] == "paused01")["state"] == "paused"
+    assert result.stderr == ""
+
+
+def test_hosts_json_reports_facts(db_url):
+    result = cli("--connect", LAB_URI, "hosts", "--json", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    (host,) = json.loads(result.stdout)
+    assert host["uri"] == LAB_URI and host["state"] == "connected"
+    assert host["driver"] == "TEST" and host["machines"] == 4 and host["libvirt_version"]
+
+
+def test_unreachable_host_exits_3_with_one_line_reason(db_url):
+    result = cli("--connect", LAB_URI, "--connect", "qemu+tcp://127.0.0.1:1/system", "machines", "--json",
+                 db_url=db_url)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "qemu+tcp://127.0.0.1:1/system" in lines[0] and "Connection refused" in lines[0]
+    assert {r["host"] for r in json.loads(result.stdout)} == {LAB_URI}, "reachable hosts are still listed"
+
+
+@pytest.mark.parametrize("args", [
+    ("--connect", "not-a-uri", "machines"),
+    ("frobnicate",),
+    ("machines", "--bogus"),
+])
+def test_usage_errors_exit_2(db_url, args):
+    result = cli(*args, db_url=db_url)
+    assert result.returncode == 2 and result.stderr
+
+
+def test_bad_database_url_exits_2_in_plain_words(tmp_path):
+    result = cli("machines", db_url="mysql://x@y/z")
+    assert result.returncode == 2 and "unsupported database URL" in result.stderr
+
+
+def test_database_from_environment_and_listing_is_recorded(tmp_path):
+    import os
+    import sqlite3
+    path = tmp_path / "env.sqlite3"
+    env = {**os.environ, "ECP_DESKTOP_DATABASE": f"sqlite:///{path}"}
+    result = subprocess.run([sys.executable, "-m", "ecp_desktop", "--connect", LAB_URI, "machines"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "web01" in result.stdout
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("select count(*) from machine").fetchone()[0] == 4
+
+
+def test_first_run_without_local_hypervisor_uses_the_demo_host(db_url):
+    result = cli("machines", "--json", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert [(r["name"], r["host"]) for r in json.loads(result.stdout)] == [("test", "test:///default")]
+    hosts = json.loads(cli("hosts", "--json", db_url=db_url).stdout)
+    assert hosts[0]["demo"] is True and hosts[0]["label"].startswith("Demo host")

@@ -1,0 +1,118 @@
+"""The live inventory over real libvirt: listing, events from other clients, reconnects."""
+import time
+
+import libvirt
+import pytest
+
+from ecp_desktop.models import schema
+from ecp_desktop.services.host_connection import HostState
+
+from .conftest import LAB_URI
+
+
+def connect(run, services, uri):
+    inventory = services.inventory
+    host = inventory.add_host(uri)
+    assert run(inventory.connect_host(host)), host.reason
+    return host
+
+
+def wait_loaded(qtbot, inventory, uri, count):
+    qtbot.waitUntil(lambda: len(inventory.machines_of(uri)) == count, timeout=5000)
+
+
+def test_connecting_lists_machines_and_records_facts(qtbot, run, services):
+    host = connect(run, services, LAB_URI)
+    wait_loaded(qtbot, services.inventory, LAB_URI, 4)
+    assert host.state is HostState.CONNECTED
+    assert host.facts.driver_type == "TEST" and host.facts.cpus == 2 and host.facts.memory_mib == 8192
+    services.executors.database.submit(lambda: None).result()
+    with schema.database.connection_context():
+        assert schema.Machine.select().count() == 4
+        assert schema.Host.get(schema.Host.uri == LAB_URI).driver_type == "TEST"
+
+
+def test_state_change_by_another_client_reaches_the_row_quickly(qtbot, run, services):
+    inventory = services.inventory
+    connect(run, services, "test:///default")
+    wait_loaded(qtbot, inventory, "test:///default", 1)
+    (key,) = [k for k in inventory.machines if k[0] == "test:///default"]
+    other = libvirt.open("test:///default")  # another client, like virsh
+    try:
+        started = time.monotonic()
+        other.lookupByName("test").suspend()
+        qtbot.waitUntil(lambda: inventory.machines[key].state == "paused", timeout=1000)
+        assert time.monotonic() - started < 0.5
+        other.lookupByName("test").resume()
+        qtbot.waitUntil(lambda: inventory.machines[key].state == "running", timeout=1000)
+    finally:
+        other.close()
+
+
+def test_rename_elsewhere_is_a_rename_not_delete_and_add(qtbot, run, services):
+    inventory = services.inventory
+    connect(run, services, "test:///default")
+    wait_loaded(qtbot, inventory, "test:///default", 1)
+    removed, added = [], []
+    inventory.machines_removed.connect(removed.extend)
+    inventory.machines_added.connect(added.extend)
+    other = libvirt.open("test:///default")
+    try:
+        dom = other.lookupByName("test")
+        dom.destroy()
+        dom.rename("renamed-elsewhere", 0)
+        qtbot.waitUntil(lambda: [m.name for m in inventory.machines_of("test:///default")] == ["renamed-elsewhere"],
+                        timeout=2000)
+        assert removed == [] and added == []
+        dom = other.lookupByName("renamed-elsewhere")
+        dom.rename("test", 0)
+        dom.create()
+        qtbot.waitUntil(lambda: inventory.machines_of("test:///default")[0].state == "running", timeout=2000)
+    finally:
+        other.close()
+
+
+def test_defined_and_undefined_elsewhere_appear_and_disappear(qtbot, run, services):
+    inventory = services.inventory
+    connect(run, services, "test:///default")
+    wait_loaded(qtbot, inventory, "test:///default", 1)
+    other = libvirt.open("test:///default")
+    try:
+        dom = other.defineXML("<domain type='test'><name>newcomer</name><memory>131072</memory>"
+                              "<os><type>hvm</type></os></domain>")
+        qtbot.waitUntil(lambda: any(m.name == "newcomer" for m in inventory.machines_of("test:///default")),
+                        timeout=2000)
+        dom.undefine()
+        qtbot.waitUntil(lambda: len(inventory.machines_of("test:///default")) == 1, timeout=2000)
+    finally:
+        other.close()
+    services.executors.database.submit(lambda: None).result()
+    with schema.database.connection_context():
+        gone = schema.Machine.get(schema.Machine.name == "newcomer")
+    assert gone.missing, "the inventory keeps the machine, marked missing"
+
+
+def test_unreachable_host_reports_why_and_retries_without_blocking_others(qtbot, run, services):
+    inventory = services.inventory
+    dead = inventory.add_host("qemu+tcp://127.0.0.1:1/system")
+    live = inventory.add_host(LAB_URI)
+    run(inventory.connect_host(dead))
+    assert dead.state is HostState.DISCONNECTED
+    assert "Connection refused" in dead.reason and "could not be reached" in dead.reason
+    assert dead.next_attempt_at is not None, "a reconnect is scheduled"
+    assert run(inventory.connect_host(live))
+    wait_loaded(qtbot, inventory, LAB_URI, 4)
+    states = []
+    dead.state_changed.connect(lambda h: states.append(h.state))
+    qtbot.waitUntil(lambda: HostState.RECONNECTING in states and states[-1] is HostState.DISCONNECTED,
+                    timeout=4000)
+
+
+def test_removing_a_host_removes_its_rows_and_forgets_it(qtbot, run, services):
+    inventory = services.inventory
+    connect(run, services, LAB_URI)
+    wait_loaded(qtbot, inventory, LAB_URI, 4)
+    run(inventory.remove_host(LAB_URI))
+    assert inventory.machines_of(LAB_URI) == [] and LAB_URI not in inventory.hosts
+    with schema.database.connection_context():
+        assert schema.Host.select().where(schema.Host.uri == LAB_URI).count() == 0

@@ -1,0 +1,115 @@
+"""The real main window, offscreen: a host with hundreds of machines, filter, actions, dialogs."""
+import pytest
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
+
+from ecp_desktop.app import connect_initial_hosts
+from ecp_desktop.views.machine_model import MachineRole
+from ecp_desktop.views.main_window import MainWindow
+
+from .conftest import LAB_URI
+
+
+@pytest.fixture
+def window(qtbot, run, services, fleet_uri, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
+    qtbot.addWidget(win)
+    win.show()
+    run(connect_initial_hosts(services, [fleet_uri, LAB_URI]))
+    qtbot.waitUntil(lambda: win.machine_model.rowCount() == 304, timeout=10000)
+    return win
+
+
+def names_shown(win):
+    proxy = win.machine_proxy
+    return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+
+
+def select_rows(win, rows):
+    view, proxy = win.machines_view, win.machine_proxy
+    view.clearSelection()
+    for r in rows:
+        view.selectionModel().select(proxy.index(r, 0), QItemSelectionModel.SelectionFlag.Select
+                                     | QItemSelectionModel.SelectionFlag.Rows)
+
+
+def test_window_lists_every_machine_sorted_with_health(window):
+    shown = names_shown(window)
+    assert len(shown) == 304 and shown == sorted(shown, key=str.casefold)
+    assert "2 hosts connected" in window.health.text() and "304 machines" in window.health.text()
+    assert window.host_model.rowCount() == 2
+
+
+def test_filter_as_you_type_and_by_host(qtbot, window):
+    qtbot.keyClicks(window.filter_edit, "fleet-db")
+    expected = [n for n in names_shown(window)]
+    assert expected and all("fleet-db" in n for n in expected)
+    window.filter_edit.clear()
+    qtbot.keyClicks(window.filter_edit, "state:paused")
+    assert {window.machine_proxy.index(r, 1).data() for r in range(window.machine_proxy.rowCount())} == {"paused"}
+    window.filter_edit.clear()
+    lab_row = next(r for r in range(2) if window.host_model.host(r).uri == LAB_URI)
+    window.hosts_view.selectRow(lab_row)
+    assert sorted(names_shown(window)) == ["db01", "paused01", "stopped01", "web01"]
+    assert "4 shown of 304" in window.machines_title.text()
+    window.hosts_view.clearSelection()
+    assert len(names_shown(window)) == 304
+
+
+def test_start_on_a_selection_runs_tasks_and_updates_rows(qtbot, window, services):
+    qtbot.keyClicks(window.filter_edit, "state:shut")
+    stopped = window.machine_proxy.rowCount()
+    assert stopped >= 5
+    select_rows(window, range(5))
+    chosen = [m.name for m in window.selected_machines()]
+    assert window.machine_actions["start"].isEnabled() and not window.machine_actions["resume"].isEnabled()
+    window.machine_actions["start"].trigger()
+    qtbot.waitUntil(lambda: window.task_model.rowCount() == 5
+                    and all(window.task_model.index(r, 1).data() == "succeeded" for r in range(5)), timeout=5000)
+    assert sorted(window.task_model.index(r, 0).data() for r in range(5)) == sorted(f"Start {n}" for n in chosen)
+    running = {m.name for m in services.inventory.machines.values() if m.state == "running"}
+    assert set(chosen) <= running
+    qtbot.waitUntil(lambda: window.machine_proxy.rowCount() == stopped - 5, timeout=2000)  # left the filter
+
+
+def test_selection_mixing_states_only_touches_those_it_applies_to(qtbot, window):
+    window.hosts_view.selectRow(next(r for r in range(2) if window.host_model.host(r).uri == LAB_URI))
+    window.machines_view.selectAll()
+    window.machine_actions["pause"].trigger()
+    # web01 and db01 run; stopped01 is shut off and paused01 is paused already: skipped, not failed.
+    qtbot.waitUntil(lambda: window.task_model.rowCount() == 2, timeout=3000)
+    qtbot.waitUntil(lambda: {window.task_model.index(r, 1).data() for r in range(2)} == {"succeeded"}, timeout=3000)
+    assert {window.task_model.index(r, 0).data() for r in range(2)} == {"Pause web01", "Pause db01"}
+    assert "2 machine(s) (2 skipped" in window.statusBar().currentMessage()
+
+
+def test_details_panel_shows_disks_nics_and_xml(qtbot, window):
+    row = next(r for r in range(10) if window.machine_proxy.index(r, 0).data().startswith("fleet-"))
+    window.machines_view.selectRow(row)
+    machine = window.machine_proxy.index(row, 0).data(MachineRole)
+    qtbot.waitUntil(lambda: window.details.details is not None, timeout=3000)
+    assert f"<name>{machine.name}</name>" in window.details.xml.toPlainText()
+    assert window.details.disks.rowCount() == 1 and window.details.nics.rowCount() == 1
+    assert window.details.disks.item(0, 4).text().endswith(f"{machine.name}.qcow2")
+    assert window.details._fields["UUID"].text() == machine.uuid
+
+
+def test_add_connection_validates_and_explains_failure(qtbot, window, services):
+    dialog = window.open_add_connection()
+    dialog.kind.setCurrentText("Custom URI")
+    dialog.uri.setText("kvm:///system")
+    assert not dialog.connect_button.isEnabled() and "unknown hypervisor driver" in dialog.message.text()
+    dialog.uri.setText("qemu+tcp://127.0.0.1:1/system")
+    assert dialog.connect_button.isEnabled()
+    qtbot.mouseClick(dialog.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Could not connect" in dialog.message.text(), timeout=5000)
+    assert "could not be reached" in dialog.message.text() and "Connection refused" in dialog.message.text()
+    assert dialog.isVisible() and "qemu+tcp://127.0.0.1:1/system" not in services.inventory.hosts
+    assert window.task_model.index(0, 0).data().startswith("Connect to") \
+        and window.task_model.index(0, 1).data() == "failed"
+    dialog.kind.setCurrentText("Demo host (libvirt test driver)")
+    qtbot.mouseClick(dialog.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    assert "test:///default" in services.inventory.hosts
+    qtbot.waitUntil(lambda: window.machine_model.rowCount() == 305, timeout=3000)
+    assert "3 hosts connected" in window.health.text()
