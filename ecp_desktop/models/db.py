@@ -54,7 +54,7 @@ def open_database(url: str) -> peewee.Database:
             import psycopg2  # noqa: F401  (peewee needs it; say so plainly if missing)
         except ImportError as exc:
             raise DatabaseUrlError("PostgreSQL support needs the psycopg2 package") from exc
-        db = connect(url, autorollback=True)
+        db = connect(url)
     else:
         raise DatabaseUrlError(
             f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A private, throw-away PostgreSQL server for the test suite (Debian's packages).
+#   scripts/pg-test-server.sh start DIR   prints the URL of a fresh database "ecp_test"
+#   scripts/pg-test-server.sh stop DIR
+# It listens on 127.0.0.1 only, with trust authentication: for tests, never for real data.
+set -euo pipefail
+cmd=$1 dir=$2
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[[ -n $bin ]] || { echo "pg-test-server: PostgreSQL is not installed" >&2; exit 1; }
+as_owner=(); [[ $(id -u) -eq 0 ]] && as_owner=(runuser -u postgres --)
+
+case $cmd in
+  start)
+    mkdir -p "$dir"
+    [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+    if [[ ! -f $dir/data/PG_VERSION ]]; then
+      "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log"
+    fi
+    port=${ECP_PG_PORT:-54329}
+    while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null
+    echo "$port" > "$dir/port"
+    PGOPTIONS="-c client_min_messages=warning" "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -q -c "DROP DATABASE IF EXISTS ecp_test" \
+      -c "CREATE DATABASE ecp_test" >/dev/null
+    echo "postgresql://postgres@127.0.0.1:$port/ecp_test"
+    ;;
+  stop)
+    [[ -f $dir/data/postmaster.pid ]] && "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    ;;
+  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac

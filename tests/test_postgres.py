@@ -1,0 +1,95 @@
+"""The inventory on a real PostgreSQL server: schema, upserts, task history, the CLI.
+
+Needs ECP_TEST_POSTGRES_URL (test.sh starts a private server and sets it). In CI a
+missing server is a failure, not a skip.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import peewee
+import pytest
+
+from ecp_desktop.models import migrations, schema
+from ecp_desktop.services import inventory_store as store
+from ecp_desktop.services.machines import MachineInfo
+from ecp_desktop.services.startup import open_inventory
+
+from .conftest import LAB_URI
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_url():
+    url = os.environ.get("ECP_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("ECP_TEST_POSTGRES_URL is not set: CI must provide the PostgreSQL tier")
+        pytest.skip("no PostgreSQL server (run ./test.sh, which starts one)")
+    raw = peewee.PostgresqlDatabase(None)
+    raw.init(url.rsplit("/", 1)[1], **_params(url))
+    with raw.connection_context():
+        raw.execute_sql("DROP SCHEMA public CASCADE")
+        raw.execute_sql("CREATE SCHEMA public")
+    return url
+
+
+def _params(url):
+    from urllib.parse import urlparse
+    p = urlparse(url)
+    return {"host": p.hostname, "port": p.port, "user": p.username}
+
+
+@pytest.fixture
+def pg(pg_url):
+    db = open_inventory(pg_url)
+    yield db
+    db.close()
+
+
+def test_schema_migrates_on_postgresql(pg):
+    with pg.connection_context():
+        assert migrations.current_version(pg) == migrations.LATEST_VERSION
+        assert {"host", "machine", "task", "setting", "schema_version"} <= set(pg.get_tables())
+        assert migrations.upgrade(pg) == []
+
+
+def test_inventory_writes_and_queries_on_postgresql(pg):
+    host_id = store.ensure_host("test:///pg", "pg", False)
+    assert store.ensure_host("test:///pg", "pg", False) == host_id
+    rows = [MachineInfo("test:///pg", f"u{i}", f"m{i}", "running", 1, 1024) for i in range(900)]
+    store.replace_host_machines(host_id, rows)
+    store.replace_host_machines(host_id, rows[:899] + [MachineInfo("test:///pg", "u0", "renamed", "shutoff")])
+    with pg.connection_context():
+        assert schema.Machine.select().count() == 900
+        assert schema.Machine.get(schema.Machine.uuid == "u0").name == "renamed"
+        assert schema.Machine.get(schema.Machine.uuid == "u899").missing
+    store.set_setting("k", "v1")
+    store.set_setting("k", "v2")
+    assert store.get_setting("k") == "v2"
+
+
+def test_app_services_record_tasks_on_postgresql(pg, qtbot, run, event_loop_qt):
+    from ecp_desktop.app import build_services
+    services = build_services()
+    try:
+        host = services.inventory.add_host(LAB_URI)
+        assert run(services.inventory.connect_host(host))
+        qtbot.waitUntil(lambda: len(services.inventory.machines) == 4, timeout=5000)
+        stopped = next(m for m in services.inventory.machines.values() if m.name == "stopped01")
+        assert run(services.lifecycle.apply("start", stopped)).status == "succeeded"
+        services.executors.database.submit(lambda: None).result()
+        with pg.connection_context():
+            assert schema.Task.get(schema.Task.title == "Start stopped01").status == "succeeded"
+            assert schema.Machine.select().count() == 4
+    finally:
+        services.shutdown()
+
+
+def test_cli_on_postgresql(pg_url):
+    result = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", pg_url, "--connect", LAB_URI,
+                             "machines", "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 4
