@@ -9,10 +9,13 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -n $bin ]] || { echo "pg-test-server: PostgreSQL is not installed" >&2; exit 1; }
 as_owner=(); [[ $(id -u) -eq 0 ]] && as_owner=(runuser -u postgres --)
 
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+[[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+cd "$dir"  # the server's user must be able to stand in the working directory
+
 case $cmd in
   start)
-    mkdir -p "$dir"
-    [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
     if [[ ! -f $dir/data/PG_VERSION ]]; then
       "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log"
     fi
