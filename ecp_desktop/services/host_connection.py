@@ -145,13 +145,17 @@ class HostConnection:
     def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
         try:
             conn = libvirt.open(self.uri)
-            if self._use_keepalive:
-                try:
-                    conn.setKeepAlive(5, 3)
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:  # local drivers need none
-                        raise
-            return conn, read_facts(conn)
+            try:
+                if self._use_keepalive:
+                    try:
+                        conn.setKeepAlive(5, 3)
+                    except libvirt.libvirtError as exc:
+                        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:  # local drivers need none
+                            raise
+                return conn, read_facts(conn)
+            except libvirt.libvirtError:
+                conn.close()
+                raise
         except libvirt.libvirtError as exc:
             raise HypervisorError.from_libvirt(exc, operation="connect", host_uri=self.uri) from None
 
@@ -179,7 +183,7 @@ class HostConnection:
     def _on_closed(self, generation: int, reason: int) -> None:
         if generation != self._generation or self._closing:
             return
-        self._drop_connection()
+        self._executors.connect.submit(self._drop_connection())
         self._attempt = max(self._attempt, 1)
         self._set_state(HostState.DISCONNECTED, CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
         self._schedule_retry()
@@ -187,30 +191,30 @@ class HostConnection:
     def lost(self, reason: str) -> None:
         """A call found the connection dead before the close callback did."""
         if self.connected and not self._closing:
-            self._drop_connection()
+            self._executors.connect.submit(self._drop_connection())
             self._attempt = max(self._attempt, 1)
             self._set_state(HostState.DISCONNECTED, reason)
             self._schedule_retry()
 
-    def _drop_connection(self) -> None:
+    def _drop_connection(self) -> Callable[[], None]:
+        """Forget the connection now; return the blocking release to run in a worker."""
         conn, self._conn, ids, self._callback_ids = self._conn, None, self._callback_ids, []
         self._generation += 1
-        if conn is not None:
-            def release() -> None:
-                for cid in ids:
-                    try:
-                        conn.domainEventDeregisterAny(cid)
-                    except libvirt.libvirtError:
-                        pass
+
+        def release() -> None:
+            if conn is None:
+                return
+            for cid in ids:
                 try:
-                    conn.unregisterCloseCallback()
+                    conn.domainEventDeregisterAny(cid)
                 except libvirt.libvirtError:
                     pass
+            for fn in (conn.unregisterCloseCallback, conn.close):
                 try:
-                    conn.close()
+                    fn()
                 except libvirt.libvirtError:
                     pass
-            self._executors.connect.submit(release)
+        return release
 
     def _schedule_retry(self) -> None:
         if self._closing or self._loop is None or not self._reconnect:
@@ -235,31 +239,18 @@ class HostConnection:
         self._closing = True
         self._cancel_retry()
         had = self._conn is not None
-        self._drop_connection()
+        release = self._drop_connection()
+        if had and self._loop is not None:
+            # Awaited, not queued: a queued release could be cancelled by an exiting pool.
+            await self._loop.run_in_executor(self._executors.connect, release)
         if had or self.state is not HostState.DISCONNECTED:
             self._set_state(HostState.DISCONNECTED, "disconnected by the user")
 
     def close_now(self) -> None:
-        """Synchronous close for shutdown paths and tests (no reconnect)."""
+        """Synchronous close for shutdown paths (no reconnect)."""
         self._closing = True
         self._cancel_retry()
-        conn, self._conn = self._conn, None
-        self._generation += 1
-        if conn is not None:
-            for cid in self._callback_ids:
-                try:
-                    conn.domainEventDeregisterAny(cid)
-                except libvirt.libvirtError:
-                    pass
-            self._callback_ids = []
-            try:
-                conn.unregisterCloseCallback()
-            except libvirt.libvirtError:
-                pass
-            try:
-                conn.close()
-            except libvirt.libvirtError:
-                pass
+        self._drop_connection()()
 
     # ----- calls --------------------------------------------------------------------------
     async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "") -> T:

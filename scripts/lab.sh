@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Private libvirt daemons for the lab test tier, no systemd needed (root only).
+# Each host NAME gets its own /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/log/libvirt
+# and /var/cache/libvirt, bind-mounted in a private mount namespace, and a libvirtd
+# running under tini (a child subreaper, so QEMU processes are reaped at once).
+#   scripts/lab.sh start NAME    start (or keep) the daemon; prints its socket URI suffix
+#   scripts/lab.sh stop NAME     SIGTERM, wait
+#   scripts/lab.sh kill NAME     SIGKILL (a crash)
+# State lives in $ECP_LAB_DIR (default .ci-state/lab). Clients connect with
+#   test+unix:///default?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock   (the test driver, served)
+#   qemu+unix:///system?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock    (real QEMU)
+set -euo pipefail
+cmd=${1:?usage: lab.sh start|stop|kill NAME} name=${2:?host name}
+LAB=${ECP_LAB_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.ci-state/lab}
+d=$LAB/$name
+
+preflight() {
+  [[ $(id -u) -eq 0 ]] || { echo "lab.sh: needs root (private mount namespaces)" >&2; exit 1; }
+  # libvirtd resolves its built-in default user "libvirt-qemu" before reading qemu.conf.
+  getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null || useradd --system -g libvirt-qemu -d /var/lib/libvirt \
+    -s /usr/sbin/nologin libvirt-qemu
+  for b in libvirtd tini unshare; do command -v $b >/dev/null || { echo "lab.sh: missing $b" >&2; exit 1; }; done
+}
+
+write_conf() {
+  mkdir -p "$d"/{etc,run,lib,log,cache}
+  cat > "$d/etc/libvirtd.conf" <<CONF
+unix_sock_rw_perms = "0770"
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+host_uuid = "$(cat "$d/host-uuid" 2>/dev/null || python3 -c 'import uuid; print(uuid.uuid4())' | tee "$d/host-uuid")"
+keepalive_interval = 5
+keepalive_count = 5
+log_level = 3
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+CONF
+  cat > "$d/etc/qemu.conf" <<CONF
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+stdio_handler = "file"
+CONF
+}
+
+pid_of() { [[ -f $d/run/libvirtd.pid ]] && kill -0 "$(cat "$d/run/libvirtd.pid")" 2>/dev/null && cat "$d/run/libvirtd.pid"; }
+
+case $cmd in
+  start)
+    preflight
+    if pid_of >/dev/null; then echo "?socket=$d/run/libvirt-sock"; exit 0; fi
+    write_conf
+    rm -f "$d/run/libvirtd.pid" "$d/run/libvirt-sock"
+    mkdir -p /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt
+    setsid unshare --mount --propagation private bash -c "
+      set -e
+      mount --bind '$d/etc' /etc/libvirt
+      mount --bind '$d/run' /run/libvirt
+      mount --bind '$d/lib' /var/lib/libvirt
+      mount --bind '$d/log' /var/log/libvirt
+      mount --bind '$d/cache' /var/cache/libvirt
+      exec tini -s -- libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
+    " > "$d/libvirtd.stdout" 2>&1 < /dev/null &
+    for _ in $(seq 1 100); do [[ -S $d/run/libvirt-sock ]] && pid_of >/dev/null && break; sleep 0.1; done
+    [[ -S $d/run/libvirt-sock ]] || { echo "lab.sh: libvirtd $name did not start" >&2; cat "$d/libvirtd.stdout" >&2; exit 1; }
+    echo "?socket=$d/run/libvirt-sock"
+    ;;
+  stop|kill)
+    pid=$(pid_of) || { echo "lab.sh: $name is not running"; exit 0; }
+    kill -s "$([[ $cmd == kill ]] && echo KILL || echo TERM)" "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$d/run/libvirtd.pid"
+    ;;
+  *) echo "usage: lab.sh start|stop|kill NAME" >&2; exit 2 ;;
+esac

@@ -1,0 +1,50 @@
+"""Connection loss and recovery against a real libvirtd: reason shown, backoff, events again."""
+import libvirt
+
+from ecp_desktop.services.host_connection import HostState
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+
+def test_daemon_restart_reconnects_and_events_flow_again(qtbot, run, services, lab_daemon):
+    inventory = services.inventory
+    uri = lab_daemon.uri("test")
+    host = inventory.add_host(uri)
+    assert run(inventory.connect_host(host)), host.reason
+    qtbot.waitUntil(lambda: len(inventory.machines_of(uri)) == 1, timeout=5000)
+
+    lab_daemon.stop()
+    qtbot.waitUntil(lambda: host.state is HostState.DISCONNECTED, timeout=5000)
+    assert host.reason, "the host row says why it went away"
+    assert host.next_attempt_at is not None, "a reconnect is scheduled"
+    assert inventory.machines_of(uri), "the machines stay listed while the host is away"
+
+    lab_daemon.start()
+    qtbot.waitUntil(lambda: host.state is HostState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: len(inventory.machines_of(uri)) == 1, timeout=5000)
+
+    # Events were registered again on the new connection: another client's change arrives.
+    other = libvirt.open(uri)
+    try:
+        other.lookupByName("test").suspend()
+        (machine,) = inventory.machines_of(uri)
+        qtbot.waitUntil(lambda: inventory.machines_of(uri)[0].state == "paused", timeout=2000)
+    finally:
+        other.close()
+
+
+def test_killed_daemon_is_reported_and_other_hosts_carry_on(qtbot, run, services, lab_daemon):
+    from tests.conftest import LAB_URI
+    inventory = services.inventory
+    remote = inventory.add_host(lab_daemon.uri("test"))
+    local = inventory.add_host(LAB_URI)
+    assert run(inventory.connect_host(remote)) and run(inventory.connect_host(local))
+    lab_daemon.kill()
+    qtbot.waitUntil(lambda: remote.state is HostState.DISCONNECTED, timeout=5000)
+    assert local.connected
+    stopped = next(m for m in inventory.machines_of(LAB_URI) if m.name == "stopped01")
+    assert run(services.lifecycle.apply("start", stopped)).status == "succeeded"
+    record = run(services.lifecycle.apply("start", inventory.machines_of(remote.uri)[0]))
+    assert record.status == "failed" and "not connected" in record.error_message
