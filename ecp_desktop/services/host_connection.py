@@ -14,7 +14,7 @@ import libvirt
 
 from .aio import spawn
 from .errors import HypervisorError
-from .libvirt_loop import Executors
+from .libvirt_loop import Executors, register_event_impl
 from .observable import Event
 from .uri import display_name
 
@@ -91,12 +91,15 @@ class HostConnection:
         self.facts = HostFacts()
         self.next_attempt_at: float | None = None
         self.last_error: HypervisorError | None = None
+        self.events_error = ""
         self._reconnect = reconnect
         self.state_changed = Event("state_changed")      # (host)
         self.domain_event = Event("domain_event")        # (host, uuid, event, detail)
         self._executors = executors
         self._use_keepalive = keepalive
         self._use_events = events
+        if keepalive or events:
+            register_event_impl()  # libvirt needs it before the open; idempotent
         self._conn: libvirt.virConnect | None = None
         self._callback_ids: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -170,11 +173,21 @@ class HostConnection:
             except libvirt.libvirtError:
                 log.debug("no close callback on %s", self.uri)
         if self._use_events:
-            def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
-                uuid = dom.UUIDString()
-                loop.call_soon_threadsafe(self._on_domain_event, generation, uuid, event, detail)
+            self._register_domain_events(conn, generation)
+
+    def _register_domain_events(self, conn: libvirt.virConnect, generation: int) -> None:
+        loop = self._loop
+        assert loop is not None
+        def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
+            uuid = dom.UUIDString()
+            loop.call_soon_threadsafe(self._on_domain_event, generation, uuid, event, detail)
+        try:
             self._callback_ids.append(conn.domainEventRegisterAny(
                 None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None))
+        except libvirt.libvirtError as exc:
+            # Still usable, only without live updates; say so rather than fail the connection.
+            self.events_error = str(exc)
+            log.warning("no live events from %s: %s", self.uri, exc)
 
     def _on_domain_event(self, generation: int, uuid: str, event: int, detail: int) -> None:
         if generation == self._generation and self.connected:

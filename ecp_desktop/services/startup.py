@@ -9,18 +9,18 @@ import libvirt
 import platformdirs
 import peewee
 
-from .. import APP_NAME
 from ..models import migrations
 from ..models.db import DatabaseUrlError, default_sqlite_url, open_database
 from . import inventory_store as store
 
+DATA_DIR_NAME = "ecp-desktop"
 DEMO_URI = "test:///default"
-DEMO_LABEL = "Demo host (libvirt test driver)"
+DEMO_LABEL = "Demo host"  # the tooltip says it is libvirt's test driver
 LOCAL_SOCKETS = ("/run/libvirt/libvirt-sock", "/run/libvirt/virtqemud-sock")
 
 
 def data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME.replace(" ", ""), appauthor=False))
+    return Path(platformdirs.user_data_dir(DATA_DIR_NAME, appauthor=False))
 
 
 def database_url(explicit: str | None) -> str:

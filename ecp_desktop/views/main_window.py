@@ -271,7 +271,8 @@ class MainWindow(QMainWindow):
             parts.append(f"{connecting} connecting")
         if down:
             parts.append(f"{down} unreachable" + (" (reconnecting)" if waiting else ""))
-        parts.append(f"{len(self.inventory.machines):,} machines")
+        count = len(self.inventory.machines)
+        parts.append(f"{count:,} machine{'s' if count != 1 else ''}")
         self.health.setText(" · ".join(parts))
         if waiting and not self._countdown.isActive():
             self._countdown.start()
