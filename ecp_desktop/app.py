@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import socket
 import sys
 from dataclasses import dataclass
 
 import libvirt
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication
 import qasync  # after PySide6, so that qasync binds to it
 
@@ -92,14 +94,59 @@ def make_qt_app(argv: list[str]) -> QApplication:
     return app
 
 
+def quit_on_signals(app: QApplication) -> None:
+    """Ctrl+C or SIGTERM closes the window normally (layout saved, connections closed).
+
+    Python runs signal handlers only when the interpreter gets control; the wake-up fd
+    makes Qt hand it control at once, with no polling timer.
+    """
+    read_fd, write_fd = socket.socketpair()
+    read_fd.setblocking(False)
+    write_fd.setblocking(False)
+    signal.set_wakeup_fd(write_fd.fileno())
+    notifier = QSocketNotifier(read_fd.fileno(), QSocketNotifier.Type.Read, app)
+
+    def drain() -> None:
+        try:
+            read_fd.recv(64)
+        except OSError:
+            pass
+
+    notifier.activated.connect(drain)
+    app._signal_sockets = (read_fd, write_fd, notifier)  # keep them alive with the app
+
+    def close_all(_signum, _frame) -> None:
+        for window in app.topLevelWidgets():
+            window.close()
+        app.quit()
+
+    signal.signal(signal.SIGINT, close_all)
+    signal.signal(signal.SIGTERM, close_all)
+
+
+def log_unexpected(loop: asyncio.AbstractEventLoop) -> None:
+    """Route uncaught exceptions (Qt slots and asyncio tasks) to the log, never silence."""
+    def excepthook(kind, value, tb) -> None:
+        log.critical("unexpected error", exc_info=(kind, value, tb))
+
+    def loop_handler(_loop, context) -> None:
+        log.error("unexpected error in a background task: %s", context.get("message"),
+                  exc_info=context.get("exception"))
+
+    sys.excepthook = excepthook
+    loop.set_exception_handler(loop_handler)
+
+
 def run_gui(connect: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     register_event_impl()  # before any connection opens
     app = make_qt_app(sys.argv)
+    quit_on_signals(app)
     from .views.main_window import MainWindow  # views import Qt widgets; the app exists now
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    log_unexpected(loop)
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings())

@@ -113,3 +113,26 @@ def test_add_connection_validates_and_explains_failure(qtbot, window, services):
     assert "test:///default" in services.inventory.hosts
     qtbot.waitUntil(lambda: window.machine_model.rowCount() == 305, timeout=3000)
     assert "3 hosts connected" in window.health.text()
+
+
+def test_templates_with_a_placeholder_ask_for_the_host_name(window):
+    dialog = window.open_add_connection()
+    dialog.kind.setCurrentText("QEMU/KVM over SSH")
+    assert dialog.uri.text() == "qemu+ssh://root@HOST/system"
+    assert not dialog.connect_button.isEnabled() and "Replace HOST" in dialog.message.text()
+    dialog.uri.setText("qemu+ssh://root@lab-b.example/system")
+    assert dialog.connect_button.isEnabled() and "QEMU/KVM on lab-b.example" in dialog.message.text()
+    dialog.uri.setText(LAB_URI)
+    assert not dialog.connect_button.isEnabled() and "already in the hosts list" in dialog.message.text()
+    dialog.reject()
+
+
+def test_enter_on_a_machine_opens_its_details(qtbot, window):
+    window.activateWindow()
+    window.machines_view.setFocus()
+    window.machines_view.selectRow(3)
+    window.details.setCurrentIndex(3)
+    qtbot.keyClick(window.machines_view, Qt.Key.Key_Return)
+    assert window.details.currentIndex() == 0
+    name = window.machine_proxy.index(3, 0).data()
+    assert window.details._fields["Name"].text() == name

@@ -54,7 +54,8 @@ def open_database(url: str) -> peewee.Database:
             import psycopg2  # noqa: F401  (peewee needs it; say so plainly if missing)
         except ImportError as exc:
             raise DatabaseUrlError("PostgreSQL support needs the psycopg2 package") from exc
-        db = connect(url)
+        # Without a timeout an unreachable server would hang start-up for minutes.
+        db = connect(url) if "connect_timeout" in parsed.query else connect(url, connect_timeout=10)
     else:
         raise DatabaseUrlError(
             f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"

@@ -66,6 +66,10 @@ class AddConnectionDialog(QDialog):
             self._say(str(exc), error=True)
             self.connect_button.setEnabled(False)
             return False
+        if parsed.host == "HOST":
+            self._say("Replace HOST with the name or address of the host.", error=True)
+            self.connect_button.setEnabled(False)
+            return False
         if parsed.uri in self._inventory.hosts:
             self._say("This connection is already in the hosts list.", error=True)
             self.connect_button.setEnabled(False)

@@ -33,8 +33,10 @@ class HostTableModel(QAbstractTableModel):
         inventory.host_added.connect(self._on_added)
         inventory.host_changed.connect(self._on_changed)
         inventory.host_removed.connect(self._on_removed)
-        inventory.machines_added.connect(self._on_machine_count)
-        inventory.machines_removed.connect(self._on_machine_count)
+        for uri, _uuid in inventory.machines:
+            self._counts[uri] = self._counts.get(uri, 0) + 1
+        inventory.machines_added.connect(lambda ms: self._count([m.host_uri for m in ms], +1))
+        inventory.machines_removed.connect(lambda keys: self._count([uri for uri, _ in keys], -1))
 
     def _on_added(self, host: HostConnection) -> None:
         row = len(self._hosts)
@@ -54,13 +56,13 @@ class HostTableModel(QAbstractTableModel):
             del self._hosts[row]
             self.endRemoveRows()
 
-    def _on_machine_count(self, _items) -> None:
-        counts: dict[str, int] = {}
-        for uri, _uuid in self._inventory.machines:
-            counts[uri] = counts.get(uri, 0) + 1
-        self._counts = counts
-        if self._hosts:
-            self.dataChanged.emit(self.index(0, MACHINES), self.index(len(self._hosts) - 1, MACHINES))
+    def _count(self, uris: list[str], step: int) -> None:
+        for uri in uris:
+            self._counts[uri] = self._counts.get(uri, 0) + step
+        touched = set(uris)
+        for row, host in enumerate(self._hosts):
+            if host.uri in touched:
+                self.dataChanged.emit(self.index(row, MACHINES), self.index(row, MACHINES))
 
     def refresh_countdowns(self) -> None:
         for row, host in enumerate(self._hosts):

@@ -169,6 +169,12 @@ class MainWindow(QMainWindow):
         for a in (self.connect_action, self.disconnect_action, self.remove_host_action):
             menu_host.addAction(a)
 
+        show_details = QAction("Show &Details", self)
+        show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
+        show_details.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        show_details.triggered.connect(self._focus_details)
+        self.machines_view.addAction(show_details)
+        self.machines_view.doubleClicked.connect(self._focus_details)
         focus_filter = QAction("&Filter Machines", self)
         focus_filter.setShortcut(QKeySequence.StandardKey.Find)
         focus_filter.triggered.connect(lambda: (self.filter_edit.setFocus(), self.filter_edit.selectAll()))
@@ -198,6 +204,10 @@ class MainWindow(QMainWindow):
         note = f" ({skipped} skipped: not in a state for that)" if skipped else ""
         self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
         spawn(self.lifecycle.apply_many(name, chosen))
+
+    def _focus_details(self, *_args) -> None:
+        self.details.setCurrentIndex(0)
+        self.details.setFocus()
 
     def _on_hosts(self, operation) -> None:
         for host in self.selected_hosts():

@@ -1,0 +1,73 @@
+"""The real entry point, as a user starts it: platform paths, first run, clean exit on SIGTERM."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ecp_desktop.services.startup import local_hypervisor_answers
+
+from .conftest import LAB_URI
+
+
+@pytest.fixture
+def user_env(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("ECP_DESKTOP_DATABASE", None)
+    return env
+
+
+def wait_for(query, db_path, expected, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path) as raw:
+                    last = raw.execute(query).fetchall()
+                if last == expected:
+                    return
+            except sqlite3.OperationalError:
+                pass  # tables not created yet
+        time.sleep(0.1)
+    raise AssertionError(f"{query!r} gave {last!r}, expected {expected!r}")
+
+
+def start_app(env, *args):
+    return subprocess.Popen([sys.executable, "-m", "ecp_desktop", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_app(proc):
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    return err
+
+
+def test_app_starts_records_inventory_in_the_data_dir_and_exits_cleanly(user_env, tmp_path):
+    db_path = tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3"
+    proc = start_app(user_env, "--connect", LAB_URI)
+    try:
+        wait_for("select count(*) from machine", db_path, [(4,)])
+    finally:
+        stop_app(proc)
+    settings = list((tmp_path / "config").rglob("*.conf"))
+    assert settings and "geometry" in settings[0].read_text(), "the window layout is remembered"
+
+
+def test_first_start_connects_the_local_hypervisor_or_the_demo_host(user_env, tmp_path):
+    db_path = tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3"
+    expected = [("qemu:///system", 0)] if local_hypervisor_answers() else [("test:///default", 1)]
+    proc = start_app(user_env)
+    try:
+        wait_for("select uri, is_demo from host", db_path, expected)
+        if expected[0][0] == "test:///default":
+            wait_for("select name, state from machine", db_path, [("test", "running")])
+    finally:
+        stop_app(proc)
