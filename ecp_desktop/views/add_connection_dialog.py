@@ -66,7 +66,7 @@ class AddConnectionDialog(QDialog):
             self._say(str(exc), error=True)
             self.connect_button.setEnabled(False)
             return False
-        if parsed.host == "HOST":
+        if parsed.host == "host" and "HOST" in parsed.uri:  # the template placeholder, untouched
             self._say("Replace HOST with the name or address of the host.", error=True)
             self.connect_button.setEnabled(False)
             return False
