@@ -10,7 +10,6 @@ from .services.errors import install_quiet_error_handler
 from .services.host_connection import HostConnection, version_text
 from .services.inventory import Inventory
 from .services.libvirt_loop import Executors
-from .services.machines import STATE_LABELS
 from .services.startup import HostChoice, initial_hosts
 from .services.uri import InvalidUri, parse_uri
 
@@ -36,6 +35,15 @@ def host_json(host: HostConnection, machine_count: int) -> dict:
     }
 
 
+def _print(rows: list[dict], as_json: bool, out: TextIO, line: str) -> None:
+    if as_json:
+        json.dump(rows, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        for row in rows:
+            print(line.format(**row), file=out)
+
+
 def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run ``machines`` or ``hosts``; the database must already be open."""
     try:
@@ -55,22 +63,11 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
     try:
         if command == "machines":
             machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
-            if as_json:
-                json.dump([m.as_json() for m in machines], out, indent=2, ensure_ascii=False)
-                out.write("\n")
-            else:
-                for m in machines:
-                    print(f"{m.name}\t{STATE_LABELS.get(m.state, m.state)}\t{m.host_uri}\t{m.vcpus} vCPU\t"
-                          f"{m.memory_kib // 1024} MiB", file=out)
+            _print([m.as_json() for m in machines], as_json, out,
+                   "{name}\t{state}\t{host}\t{vcpus} vCPU\t{memory_kib} KiB")
         else:
-            rows = [host_json(h, len(inventory.machines_of(h.uri))) for h in hosts]
-            if as_json:
-                json.dump(rows, out, indent=2, ensure_ascii=False)
-                out.write("\n")
-            else:
-                for r in rows:
-                    print(f"{r['label']}\t{r['state']}\t{r['uri']}\t{r['driver']} {r['hypervisor_version']}\t"
-                          f"{r['machines']} machines", file=out)
+            _print([host_json(h, len(inventory.machines_of(h.uri))) for h in hosts], as_json, out,
+                   "{label}\t{state}\t{uri}\t{driver} {hypervisor_version}\t{machines} machines")
     finally:
         inventory.close_all()
     failed = [h for h in hosts if not h.connected]

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 
 from ..services.host_connection import HostConnection, HostState, version_text
 from ..services.inventory import Inventory
+from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 
 COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines")
 HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES = range(len(COLUMNS))
 HostRole = Qt.ItemDataRole.UserRole + 1
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def host_state_text(host: HostConnection) -> str:
@@ -24,7 +24,9 @@ def host_state_text(host: HostConnection) -> str:
     return host.state.value
 
 
-class HostTableModel(QAbstractTableModel):
+class HostTableModel(ColumnTableModel):
+    COLUMNS = COLUMNS
+
     def __init__(self, inventory: Inventory, parent=None) -> None:
         super().__init__(parent)
         self._inventory = inventory
@@ -47,7 +49,7 @@ class HostTableModel(QAbstractTableModel):
     def _on_changed(self, host: HostConnection) -> None:
         if host in self._hosts:
             row = self._hosts.index(host)
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            self.emit_row_changed(row)
 
     def _on_removed(self, host: HostConnection) -> None:
         if host in self._hosts:
@@ -62,28 +64,20 @@ class HostTableModel(QAbstractTableModel):
         touched = set(uris)
         for row, host in enumerate(self._hosts):
             if host.uri in touched:
-                self.dataChanged.emit(self.index(row, MACHINES), self.index(row, MACHINES))
+                self.emit_row_changed(row, MACHINES, MACHINES)
 
     def refresh_countdowns(self) -> None:
         for row, host in enumerate(self._hosts):
             if host.next_attempt_at is not None:
-                self.dataChanged.emit(self.index(row, STATE), self.index(row, STATE))
+                self.emit_row_changed(row, STATE, STATE)
 
     def host(self, row: int) -> HostConnection:
         return self._hosts[row]
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._hosts)
+    def _row_count(self) -> int:
+        return len(self._hosts)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         host = self._hosts[index.row()]

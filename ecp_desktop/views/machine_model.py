@@ -1,18 +1,18 @@
 """Machines as a table: adapts the inventory's batched events into exact row changes."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
 from ..services.inventory import Inventory, Key
 from ..services.machines import STATE_LABELS, MachineInfo
+from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 
 COLUMNS = ("Name", "State", "Host", "vCPUs", "Memory", "Autostart", "Persistent")
 NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def memory_text(kib: int) -> str:
@@ -20,7 +20,9 @@ def memory_text(kib: int) -> str:
     return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib:.0f} MiB"
 
 
-class MachineTableModel(QAbstractTableModel):
+class MachineTableModel(ColumnTableModel):
+    COLUMNS = COLUMNS
+
     def __init__(self, inventory: Inventory, parent=None) -> None:
         super().__init__(parent)
         self._inventory = inventory
@@ -50,7 +52,7 @@ class MachineTableModel(QAbstractTableModel):
             if row is None:
                 continue
             self._rows[row] = machine
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            self.emit_row_changed(row)
 
     def _on_removed(self, keys: list[Key]) -> None:
         rows = sorted((self._row_of[k] for k in keys if k in self._row_of), reverse=True)
@@ -85,22 +87,14 @@ class MachineTableModel(QAbstractTableModel):
     def row_of(self, key: Key) -> int | None:
         return self._row_of.get(key)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def _row_count(self) -> int:
+        return len(self._rows)
 
     def _host_live(self, machine: MachineInfo) -> bool:
         host = self._inventory.hosts.get(machine.host_uri)
         return host is not None and host.connected
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         m = self._rows[index.row()]
@@ -167,7 +161,7 @@ class MachineFilterProxy(QSortFilterProxyModel):
         self._hosts = frozenset(uris)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model: MachineTableModel = self.sourceModel()  # type: ignore[assignment]
         m = model.machine(source_row)
         if self._hosts and m.host_uri not in self._hosts:

@@ -1,19 +1,21 @@
 """Tasks as a table, newest first: status, progress, start time, duration, outcome."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from ..services.tasks import FAILED, TaskRecord, TaskService
+from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 
 COLUMNS = ("Task", "Status", "Progress", "Started", "Duration", "Outcome")
 TASK, STATUS, PROGRESS, STARTED, DURATION, OUTCOME = range(len(COLUMNS))
 TaskRole = Qt.ItemDataRole.UserRole + 1
-_Index = QModelIndex | QPersistentModelIndex
 
 
-class TaskTableModel(QAbstractTableModel):
+class TaskTableModel(ColumnTableModel):
+    COLUMNS = COLUMNS
+
     def __init__(self, tasks: TaskService, parent=None) -> None:
         super().__init__(parent)
         self._tasks: list[TaskRecord] = list(tasks.tasks)  # oldest first; row 0 shows the newest
@@ -34,23 +36,15 @@ class TaskTableModel(QAbstractTableModel):
     def _on_changed(self, record: TaskRecord) -> None:
         row = self._row(record)
         if row is not None:
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            self.emit_row_changed(row)
 
     def task(self, row: int) -> TaskRecord:
         return self._tasks[len(self._tasks) - 1 - row]
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._tasks)
+    def _row_count(self) -> int:
+        return len(self._tasks)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         t = self.task(index.row())
