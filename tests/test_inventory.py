@@ -102,10 +102,12 @@ def test_unreachable_host_reports_why_and_retries_without_blocking_others(qtbot,
     assert dead.next_attempt_at is not None, "a reconnect is scheduled"
     assert run(inventory.connect_host(live))
     wait_loaded(qtbot, inventory, LAB_URI, 4)
-    states = []
-    dead.state_changed.connect(lambda h: states.append(h.state))
-    qtbot.waitUntil(lambda: HostState.RECONNECTING in states and states[-1] is HostState.DISCONNECTED,
-                    timeout=4000)
+    delays = []
+    dead.state_changed.connect(lambda h: delays.append(round(h.next_attempt_at - time.monotonic()))
+                               if h.state is HostState.DISCONNECTED else None)
+    qtbot.waitUntil(lambda: len(delays) >= 1, timeout=4000)
+    assert delays == [2], "the second failure waits twice as long as the first (backoff)"
+    assert "Connection refused" in dead.reason
 
 
 def test_removing_a_host_removes_its_rows_and_forgets_it(qtbot, run, services):

@@ -136,3 +136,14 @@ def test_enter_on_a_machine_opens_its_details(qtbot, window):
     assert window.details.currentIndex() == 0
     name = window.machine_proxy.index(3, 0).data()
     assert window.details._fields["Name"].text() == name
+
+
+def test_status_bar_names_an_unreachable_host_and_why(qtbot, run, window, services):
+    dead = services.inventory.add_host("qemu+tcp://127.0.0.1:1/system")
+    run(services.inventory.connect_host(dead))
+    text = window.health.text()
+    assert "2 hosts connected" in text and "QEMU/KVM on 127.0.0.1 unreachable, retrying in" in text
+    assert "Connection refused" in text
+    assert "Connection refused" in window.health.toolTip()
+    run(services.inventory.remove_host(dead.uri))
+    assert "unreachable" not in window.health.text()

@@ -131,10 +131,8 @@ class HostConnection:
         except HypervisorError as err:
             if self._closing:
                 return False
-            self._attempt += 1
             self.last_error = err
-            self._set_state(HostState.DISCONNECTED, err.one_line())
-            self._schedule_retry()
+            self._went_down(err.one_line())
             return False
         if self._closing:  # closed while opening
             self._executors.connect.submit(conn.close)
@@ -197,17 +195,19 @@ class HostConnection:
         if generation != self._generation or self._closing:
             return
         self._executors.connect.submit(self._drop_connection())
-        self._attempt = max(self._attempt, 1)
-        self._set_state(HostState.DISCONNECTED, CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
-        self._schedule_retry()
+        self._went_down(CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
 
     def lost(self, reason: str) -> None:
         """A call found the connection dead before the close callback did."""
         if self.connected and not self._closing:
             self._executors.connect.submit(self._drop_connection())
-            self._attempt = max(self._attempt, 1)
-            self._set_state(HostState.DISCONNECTED, reason)
-            self._schedule_retry()
+            self._went_down(reason)
+
+    def _went_down(self, reason: str) -> None:
+        # The retry is scheduled before the state is announced, so views show the countdown.
+        self._attempt += 1
+        self._schedule_retry()
+        self._set_state(HostState.DISCONNECTED, reason)
 
     def _drop_connection(self) -> Callable[[], None]:
         """Forget the connection now; return the blocking release to run in a worker."""

@@ -17,13 +17,19 @@ from ..services.machines import MachineInfo
 from ..services.tasks import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
-from .host_model import HostRole, HostTableModel
+from .host_model import HostRole, HostTableModel, host_state_text
 from .icons import action_icon, app_icon
 from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
 from .task_model import TaskTableModel
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
              "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
+
+
+def _short_reason(host: HostConnection) -> str:
+    """libvirt's own words, without the summary: 'Connection refused', not a paragraph."""
+    text = host.last_error.message if host.last_error else host.reason
+    return text.rsplit(": ", 1)[-1] if len(text) > 60 else text
 
 
 def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
@@ -273,17 +279,20 @@ class MainWindow(QMainWindow):
     def _update_health(self) -> None:
         hosts = list(self.inventory.hosts.values())
         up = sum(h.connected for h in hosts)
-        waiting = [h for h in hosts if h.state is not HostState.CONNECTED and h.next_attempt_at is not None]
-        down = sum(1 for h in hosts if h.state is HostState.DISCONNECTED)
+        down = [h for h in hosts if h.state is HostState.DISCONNECTED]
         connecting = sum(1 for h in hosts if h.state in (HostState.CONNECTING, HostState.RECONNECTING))
         parts = [f"{up} host{'s' if up != 1 else ''} connected"]
         if connecting:
             parts.append(f"{connecting} connecting")
-        if down:
-            parts.append(f"{down} unreachable" + (" (reconnecting)" if waiting else ""))
+        if len(down) > 2:
+            parts.append(f"{len(down)} unreachable")
+        for host in down[:2] if len(down) <= 2 else ():
+            parts.append(f"{host.label} {host_state_text(host)}: {_short_reason(host)}")
         count = len(self.inventory.machines)
         parts.append(f"{count:,} machine{'s' if count != 1 else ''}")
         self.health.setText(" · ".join(parts))
+        self.health.setToolTip("\n".join(f"{h.label}: {h.reason}" for h in down))
+        waiting = any(h.next_attempt_at is not None for h in down)
         if waiting and not self._countdown.isActive():
             self._countdown.start()
         elif not waiting and self._countdown.isActive():
