@@ -118,3 +118,18 @@ def test_removing_a_host_removes_its_rows_and_forgets_it(qtbot, run, services):
     assert inventory.machines_of(LAB_URI) == [] and LAB_URI not in inventory.hosts
     with schema.database.connection_context():
         assert schema.Host.select().where(schema.Host.uri == LAB_URI).count() == 0
+
+
+def test_connect_twice_or_concurrently_opens_one_connection(qtbot, run, services):
+    import asyncio
+    inventory = services.inventory
+    host = inventory.add_host(LAB_URI)
+    opened = []
+    host.state_changed.connect(lambda h: opened.append(h.state) if h.state is HostState.CONNECTED else None)
+
+    async def both():
+        return await asyncio.gather(inventory.connect_host(host), host.connect())
+
+    assert run(both()) == [True, True]
+    assert run(host.connect()) is True
+    assert opened == [HostState.CONNECTED], "one connection, announced once"

@@ -107,6 +107,7 @@ class HostConnection:
         self._attempt = 0
         self._retry_handle: asyncio.TimerHandle | None = None
         self._closing = False
+        self._attempt_in_flight: asyncio.Future[bool] | None = None
         self._generation = 0  # bumps on every new connection; late callbacks of an old one are ignored
 
     # ----- state -------------------------------------------------------------------------
@@ -120,7 +121,19 @@ class HostConnection:
 
     # ----- opening and closing ------------------------------------------------------------
     async def connect(self) -> bool:
-        """Open the connection; on failure record why and schedule a retry. True if connected."""
+        """Open the connection; on failure record why and schedule a retry. True if connected.
+
+        Idempotent: connected already is success, and concurrent callers (a retry timer and
+        a click) share the one attempt in flight instead of opening two connections.
+        """
+        if self._conn is not None:
+            return True
+        if self._attempt_in_flight is None:
+            self._attempt_in_flight = asyncio.ensure_future(self._connect_once())
+            self._attempt_in_flight.add_done_callback(lambda _f: setattr(self, "_attempt_in_flight", None))
+        return await asyncio.shield(self._attempt_in_flight)
+
+    async def _connect_once(self) -> bool:
         self._loop = asyncio.get_running_loop()
         self._slots = self._slots or asyncio.Semaphore(CALLS_PER_HOST)
         self._closing = False
@@ -176,6 +189,7 @@ class HostConnection:
     def _register_domain_events(self, conn: libvirt.virConnect, generation: int) -> None:
         loop = self._loop
         assert loop is not None
+
         def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
             uuid = dom.UUIDString()
             loop.call_soon_threadsafe(self._on_domain_event, generation, uuid, event, detail)

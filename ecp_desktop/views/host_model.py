@@ -105,6 +105,8 @@ class HostTableModel(ColumnTableModel):
             lines = [host.uri, f"State: {host.state.value}"]
             if host.reason:
                 lines.append(f"Reason: {host.reason}")
+            if host.events_error:
+                lines.append(f"Live updates unavailable: {host.events_error}")
             if host.is_demo:
                 lines.append("Demo host: libvirt's built-in test driver, nothing here is real.")
             if facts.hostname:
