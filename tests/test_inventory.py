@@ -133,3 +133,54 @@ def test_connect_twice_or_concurrently_opens_one_connection(qtbot, run, services
     assert run(both()) == [True, True]
     assert run(host.connect()) is True
     assert opened == [HostState.CONNECTED], "one connection, announced once"
+
+
+def test_change_during_the_initial_listing_is_not_lost(qtbot, run, services, monkeypatch):
+    """A machine changes while the host is being listed: the listing's older snapshot must not win.
+
+    The test driver lists too fast to change anything meanwhile, so the real listing is
+    wrapped to let another client suspend the machine, and its event be handled, before
+    the (now stale) listing returns. This injects timing only; libvirt stays real.
+    """
+    import time as _time
+    from ecp_desktop.services import inventory as inventory_module
+    real_list = inventory_module.list_machines
+
+    def slow_list(conn, uri):
+        listed = real_list(conn, uri)
+        other = libvirt.open("test:///default")
+        other.lookupByName("test").suspend()
+        other.close()
+        _time.sleep(0.3)  # the event and its refresh are handled on the loop meanwhile
+        return listed
+
+    monkeypatch.setattr(inventory_module, "list_machines", slow_list)
+    inventory = services.inventory
+    loaded = []
+    inventory.host_loaded.connect(lambda host, count: loaded.append(count))
+    host = inventory.add_host("test:///default")
+    assert run(inventory.connect_host(host))
+    qtbot.waitUntil(lambda: loaded == [1], timeout=3000)  # the stale listing has been applied
+    qtbot.waitUntil(lambda: inventory.machines_of("test:///default")[0].state == "paused", timeout=2000)
+    other = libvirt.open("test:///default")
+    other.lookupByName("test").resume()
+    other.close()
+
+
+def test_removing_a_host_waits_for_calls_still_using_its_connection(qtbot, run, services):
+    """Closing a libvirt connection under a running call crashes the process; the release
+    must wait for the call. The call's sleep stands for a slow host (timing only)."""
+    import time as _time
+    from ecp_desktop.services.aio import spawn
+    inventory = services.inventory
+    host = connect(run, services, LAB_URI)
+
+    def slow_listing(conn):
+        _time.sleep(0.3)
+        return sorted(d.name() for d in conn.listAllDomains())
+
+    in_flight = spawn(host.call(slow_listing, operation="slow listing"))
+    run(inventory.remove_host(LAB_URI))
+    assert host.state is HostState.DISCONNECTED
+    qtbot.waitUntil(in_flight.done, timeout=3000)
+    assert in_flight.result() == ["db01", "paused01", "stopped01", "web01"]

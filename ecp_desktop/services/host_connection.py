@@ -78,6 +78,20 @@ def read_facts(conn: libvirt.virConnect) -> HostFacts:
     return facts
 
 
+class _Lease:
+    """One open libvirt connection and the calls still using it.
+
+    libvirt-python's close() frees the connection even while another thread is inside
+    a call on it (a use-after-free: the process crashes). So a dropped connection is
+    released only when the last call using it has returned.
+    """
+
+    def __init__(self, conn: libvirt.virConnect) -> None:
+        self.conn = conn
+        self.users = 0
+        self.release: Callable[[], None] | None = None
+
+
 class HostConnection:
     """A configured host and its live connection. All events are emitted on the loop thread."""
 
@@ -100,7 +114,7 @@ class HostConnection:
         self._use_events = events
         if keepalive or events:
             register_event_impl()  # libvirt needs it before the open; idempotent
-        self._conn: libvirt.virConnect | None = None
+        self._lease: _Lease | None = None
         self._callback_ids: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -126,7 +140,7 @@ class HostConnection:
         Idempotent: connected already is success, and concurrent callers (a retry timer and
         a click) share the one attempt in flight instead of opening two connections.
         """
-        if self._conn is not None:
+        if self._lease is not None:
             return True
         if self._attempt_in_flight is None:
             self._attempt_in_flight = asyncio.ensure_future(self._connect_once())
@@ -150,7 +164,7 @@ class HostConnection:
         if self._closing:  # closed while opening
             self._executors.connect.submit(conn.close)
             return False
-        self._conn, self.facts, self._attempt, self.last_error = conn, facts, 0, None
+        self._lease, self.facts, self._attempt, self.last_error = _Lease(conn), facts, 0, None
         self._generation += 1
         self._register_callbacks(conn, self._generation)
         self._set_state(HostState.CONNECTED)
@@ -208,13 +222,13 @@ class HostConnection:
     def _on_closed(self, generation: int, reason: int) -> None:
         if generation != self._generation or self._closing:
             return
-        self._executors.connect.submit(self._drop_connection())
+        self._release_later(self._drop_connection())
         self._went_down(CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
 
     def lost(self, reason: str) -> None:
         """A call found the connection dead before the close callback did."""
         if self.connected and not self._closing:
-            self._executors.connect.submit(self._drop_connection())
+            self._release_later(self._drop_connection())
             self._went_down(reason)
 
     def _went_down(self, reason: str) -> None:
@@ -223,14 +237,16 @@ class HostConnection:
         self._schedule_retry()
         self._set_state(HostState.DISCONNECTED, reason)
 
-    def _drop_connection(self) -> Callable[[], None]:
-        """Forget the connection now; return the blocking release to run in a worker."""
-        conn, self._conn, ids, self._callback_ids = self._conn, None, self._callback_ids, []
+    def _drop_connection(self) -> Callable[[], None] | None:
+        """Forget the connection now. Returns the blocking release to run in a worker, or
+        None when calls still use it (the last of them hands the release to a worker)."""
+        lease, self._lease, ids, self._callback_ids = self._lease, None, self._callback_ids, []
         self._generation += 1
+        if lease is None:
+            return None
+        conn = lease.conn
 
         def release() -> None:
-            if conn is None:
-                return
             for cid in ids:
                 try:
                     conn.domainEventDeregisterAny(cid)
@@ -241,7 +257,17 @@ class HostConnection:
                     fn()
                 except libvirt.libvirtError:
                     pass
+        if lease.users:
+            lease.release = release
+            return None
         return release
+
+    def _release_later(self, release: Callable[[], None] | None) -> None:
+        if release is not None:
+            try:
+                self._executors.connect.submit(release)
+            except RuntimeError:
+                pass  # the app is exiting: the process end closes the socket
 
     def _schedule_retry(self) -> None:
         if self._closing or self._loop is None or not self._reconnect:
@@ -265,28 +291,32 @@ class HostConnection:
         """Disconnect on purpose: no reconnect follows."""
         self._closing = True
         self._cancel_retry()
-        had = self._conn is not None
+        had = self._lease is not None
         release = self._drop_connection()
-        if had and self._loop is not None:
+        if release is not None and self._loop is not None:
             # Awaited, not queued: a queued release could be cancelled by an exiting pool.
             await self._loop.run_in_executor(self._executors.connect, release)
         if had or self.state is not HostState.DISCONNECTED:
             self._set_state(HostState.DISCONNECTED, "disconnected by the user")
 
     def close_now(self) -> None:
-        """Synchronous close for shutdown paths (no reconnect)."""
+        """Close at exit without waiting (no reconnect). A connection still in use by a
+        call is left to that call's end, or to the process end."""
         self._closing = True
         self._cancel_retry()
-        self._drop_connection()()
+        release = self._drop_connection()
+        if release is not None:
+            release()
 
     # ----- calls --------------------------------------------------------------------------
     async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "") -> T:
         """Run ``fn(conn)`` in the shared pool; libvirt errors become HypervisorError."""
-        if self._conn is None or self._loop is None or self._slots is None:
+        lease = self._lease
+        if lease is None or self._loop is None or self._slots is None:
             raise HypervisorError(f"{self.label} is not connected ({self.reason or self.state.value})",
                                   code=libvirt.VIR_ERR_INVALID_CONN, operation=operation,
                                   machine=machine, host_uri=self.uri)
-        conn = self._conn
+        conn = lease.conn
 
         def run() -> T:
             try:
@@ -295,10 +325,16 @@ class HostConnection:
                 raise HypervisorError.from_libvirt(exc, operation=operation, machine=machine,
                                                    host_uri=self.uri) from None
 
-        async with self._slots:
-            try:
+        lease.users += 1
+        try:
+            async with self._slots:
                 return await self._loop.run_in_executor(self._executors.calls, run)
-            except HypervisorError as err:
-                if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
-                    self.lost(err.message)
-                raise
+        except HypervisorError as err:
+            if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
+                self.lost(err.message)
+            raise
+        finally:
+            lease.users -= 1
+            if lease.users == 0 and lease.release is not None:
+                release, lease.release = lease.release, None
+                self._release_later(release)

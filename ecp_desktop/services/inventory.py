@@ -34,6 +34,7 @@ class Inventory:
         self.machines: dict[Key, MachineInfo] = {}
         self._host_ids: dict[str, int] = {}
         self._refresh_seq: dict[Key, int] = {}
+        self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
         self.host_added = Event("host_added")              # (host)
         self.host_changed = Event("host_changed")          # (host)
         self.host_removed = Event("host_removed")          # (host)
@@ -89,14 +90,20 @@ class Inventory:
     # ----- machines ------------------------------------------------------------------------
     async def load_host(self, host: HostConnection) -> None:
         """Read every machine of ``host`` and reconcile the rows with what is there now."""
+        self._changed_while_listing[host.uri] = set()
         try:
             listed = await host.call(lambda conn: list_machines(conn, host.uri), operation="list machines")
         except HypervisorError as err:
             log.warning("listing %s failed: %s", host.uri, err)
             return
+        finally:
+            touched = self._changed_while_listing.pop(host.uri, set())
         if self.hosts.get(host.uri) is not host:
             return  # removed while listing
         self._apply_listing(host.uri, listed)
+        # The listing is a snapshot from before those events: read those machines again.
+        for uuid in touched:
+            self._schedule_refresh(host, uuid)
         self.host_loaded.emit(host, len(listed))
         if self.persist:
             host_id = self._host_ids.get(host.uri)
@@ -133,6 +140,12 @@ class Inventory:
             # Show the new state at once; the refresh below fills in the rest.
             known.state = new_state
             self.machines_changed.emit([known])
+        if host.uri in self._changed_while_listing:
+            self._changed_while_listing[host.uri].add(uuid)
+        self._schedule_refresh(host, uuid)
+
+    def _schedule_refresh(self, host: HostConnection, uuid: str) -> None:
+        key = (host.uri, uuid)
         seq = self._refresh_seq.get(key, 0) + 1
         self._refresh_seq[key] = seq
         spawn(self._refresh_machine(host, uuid, seq))

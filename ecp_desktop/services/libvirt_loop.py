@@ -56,7 +56,14 @@ class Executors:
     calls: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(12, "libvirt-call"))
     database: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "database"))
 
-    def shutdown(self) -> None:
-        # Do not wait: a call stuck on a dead host must not hang the app's exit.
-        for pool in (self.connect, self.calls, self.database):
+    def shutdown(self, database_grace: float = 5.0) -> None:
+        # Never wait on libvirt: a call stuck on a dead host must not hang the app's exit.
+        for pool in (self.connect, self.calls):
             pool.shutdown(wait=False, cancel_futures=True)
+        # Let queued inventory and task-history writes land (bounded: a database across
+        # the network may be gone), so a finished task is not left "running" on disk.
+        try:
+            self.database.submit(lambda: None).result(timeout=database_grace)
+        except Exception:  # noqa: BLE001  (timeout or a pool already shut down: exit anyway)
+            pass
+        self.database.shutdown(wait=False, cancel_futures=True)
