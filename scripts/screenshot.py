@@ -25,7 +25,7 @@ async def shoot(out: Path, work: Path, app) -> None:
     open_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
     fleet = write_host(work / "lab-fleet.xml", 240, seed=7, prefix="lab-")
     uris = [fleet, f"test://{REPO / 'tests/data/virt-manager-4.1.0-testdriver.xml'}",
-            "qemu+tcp://192.0.2.1:1/system"]  # TEST-NET address, port 1: refused at once, shows a dead host
+            "qemu+tcp://127.0.0.1:1/system"]  # nothing listens on port 1: refused at once, a dead host
     services = build_services()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)

@@ -5,7 +5,7 @@ from ecp_desktop.services.uri import InvalidUri, display_name, parse_uri
 
 @pytest.mark.parametrize("uri", [
     "qemu:///system", "qemu:///session", "qemu+ssh://root@host.example/system",
-    "qemu+tcp://10.0.0.5:16509/system", "qemu+tls://host/system", "test:///default", "lxc:///system",
+    "qemu+tcp://lab-b.example:16509/system", "qemu+tls://host/system", "test:///default", "lxc:///system",
     "qemu+ssh://user@host/system?keyfile=/home/u/.ssh/id&no_verify=1",
 ])
 def test_accepts_uris_libvirt_opens(uri):

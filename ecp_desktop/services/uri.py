@@ -76,6 +76,6 @@ def display_name(uri: str) -> str:
     if parsed.host:
         return f"{kind} on {parsed.host}"
     if parsed.is_test:
-        name = "default" if parsed.path == "/default" else os.path.basename(parsed.path)
+        name = "default" if parsed.path == "/default" else os.path.basename(parsed.path).removesuffix(".xml")
         return f"{kind}: {name}"
     return f"{kind} (local, {parsed.path.strip('/') or 'default'})"
