@@ -6,6 +6,7 @@
 #   scripts/lab.sh start NAME    start (or keep) the daemon; prints its socket URI suffix
 #   scripts/lab.sh stop NAME     SIGTERM, wait
 #   scripts/lab.sh kill NAME     SIGKILL (a crash)
+#   scripts/lab.sh hang NAME     SIGSTOP (a hung daemon); scripts/lab.sh unhang NAME: SIGCONT
 # State lives in $ECP_LAB_DIR (default .ci-state/lab). Clients connect with
 #   test+unix:///default?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock   (the test driver, served)
 #   qemu+unix:///system?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock    (real QEMU)
@@ -70,10 +71,15 @@ case $cmd in
     echo "?socket=$d/run/libvirt-sock"
     ;;
   stop|kill)
+    pid=$(pid_of) && kill -CONT "$pid" 2>/dev/null  # a hung daemon cannot act on TERM
     pid=$(pid_of) || { echo "lab.sh: $name is not running"; exit 0; }
     kill -s "$([[ $cmd == kill ]] && echo KILL || echo TERM)" "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$d/run/libvirtd.pid"
     ;;
-  *) echo "usage: lab.sh start|stop|kill NAME" >&2; exit 2 ;;
+  hang|unhang)
+    pid=$(pid_of) || { echo "lab.sh: $name is not running" >&2; exit 1; }
+    kill -s "$([[ $cmd == hang ]] && echo STOP || echo CONT)" "$pid"
+    ;;
+  *) echo "usage: lab.sh start|stop|kill|hang|unhang NAME" >&2; exit 2 ;;
 esac

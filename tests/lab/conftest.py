@@ -38,6 +38,12 @@ class LabDaemon:
     def kill(self) -> None:
         self._lab("kill")
 
+    def hang(self) -> None:
+        self._lab("hang")
+
+    def unhang(self) -> None:
+        self._lab("unhang")
+
     def uri(self, driver: str = "test") -> str:
         path = "/default" if driver == "test" else "/system"
         return f"{driver}+unix://{path}{self.query}"
