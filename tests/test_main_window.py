@@ -147,3 +147,19 @@ def test_status_bar_names_an_unreachable_host_and_why(qtbot, run, window, servic
     assert "Connection refused" in window.health.toolTip()
     run(services.inventory.remove_host(dead.uri))
     assert "unreachable" not in window.health.text()
+
+
+def test_remove_host_asks_first_and_then_forgets_it(qtbot, window, services):
+    from PySide6.QtWidgets import QMessageBox
+    lab_row = next(r for r in range(2) if window.host_model.host(r).uri == LAB_URI)
+    window.hosts_view.selectRow(lab_row)
+    window.remove_host_action.trigger()
+    box = window.remove_confirmation
+    assert box.isVisible() and "Remove Test: lab from the list?" in box.text()
+    box.button(QMessageBox.StandardButton.No).click()
+    assert LAB_URI in services.inventory.hosts, "No keeps the host"
+    window.remove_host_action.trigger()
+    window.remove_confirmation.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: LAB_URI not in services.inventory.hosts, timeout=3000)
+    qtbot.waitUntil(lambda: window.machine_model.rowCount() == 300, timeout=3000)
+    assert window.host_model.rowCount() == 1

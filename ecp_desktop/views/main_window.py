@@ -187,9 +187,16 @@ class MainWindow(QMainWindow):
         menu_view.addAction(focus_filter)
         menu_view.addAction(self.tasks_dock.toggleViewAction())
         about = QAction("&About", self)
-        about.triggered.connect(lambda: QMessageBox.about(
-            self, APP_NAME, f"{APP_NAME} {__version__}\nA desktop manager for libvirt virtual machines."))
+        about.triggered.connect(self._about)
         menu_help.addAction(about)
+
+    def _about(self) -> None:
+        # open(), not the static helpers: their nested event loop would stall asyncio work.
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}",
+                          f"{APP_NAME} {__version__}\nA desktop manager for libvirt virtual machines.",
+                          QMessageBox.StandardButton.Close, self)
+        box.setIconPixmap(app_icon().pixmap(64, 64))
+        box.open()
 
     def selected_machines(self) -> list[MachineInfo]:
         rows = self.machines_view.selectionModel().selectedRows()
@@ -227,9 +234,13 @@ class MainWindow(QMainWindow):
                           f"Remove {', '.join(h.label for h in hosts)} from the list? "
                           "The machines on it are not touched.",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.finished.connect(lambda result: self._on_hosts(self.host_actions.remove)
-                             if result == QMessageBox.StandardButton.Yes else None)
+        def answered(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:  # the hosts named in the question
+                for host in hosts:
+                    spawn(self.host_actions.remove(host))
+        box.finished.connect(answered)
         box.open()
+        self.remove_confirmation = box
 
     def _host_menu(self, pos) -> None:
         menu = QMenu(self)
