@@ -16,12 +16,13 @@ from .services.uri import InvalidUri, parse_uri
 EXIT_OK, EXIT_USAGE, EXIT_CONNECTION = 0, 2, 3
 
 
-async def _gather(choices: list[HostChoice], executors: Executors, persist: bool) -> tuple[Inventory, list[HostConnection]]:
+async def _gather(choices: list[HostChoice], executors: Executors,
+                  persist: bool) -> tuple[Inventory, list[HostConnection]]:
     inventory = Inventory(executors, persist=persist, keepalive=False, events=False,
                           reconnect=False, auto_load=False)
     hosts = [inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
     connected = await asyncio.gather(*(inventory.connect_host(h) for h in hosts))
-    await asyncio.gather(*(inventory.load_host(h) for h, ok in zip(hosts, connected) if ok))
+    await asyncio.gather(*(inventory.load_host(h) for h, ok in zip(hosts, connected, strict=True) if ok))
     return inventory, hosts
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings
 import qasync
 
 from ecp_desktop.app import build_services, connect_initial_hosts, make_qt_app

@@ -2,7 +2,6 @@
 import time
 
 import libvirt
-import pytest
 
 from ecp_desktop.models import schema
 from ecp_desktop.services.host_connection import HostState

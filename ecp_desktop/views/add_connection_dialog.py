@@ -53,11 +53,15 @@ class AddConnectionDialog(QDialog):
         layout.addWidget(self.autoconnect)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
-        self.kind.currentTextChanged.connect(lambda text: self.uri.setText(TEMPLATES[text]) if TEMPLATES[text] else None)
+        self.kind.currentTextChanged.connect(self._use_template)
         self.uri.textChanged.connect(self._validate)
         self.buttons.rejected.connect(self.reject)
         self.connect_button.clicked.connect(self._try_connect)
         self._validate()
+
+    def _use_template(self, kind: str) -> None:
+        if TEMPLATES[kind]:  # "Custom URI" keeps what was typed
+            self.uri.setText(TEMPLATES[kind])
 
     def _validate(self) -> bool:
         try:

@@ -1,6 +1,7 @@
 """Details of the selected machine: general facts at once, disks/NICs/XML read lazily."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -27,7 +28,7 @@ class DetailsPanel(QTabWidget):
                     "Type", "Architecture", "Machine type", "Title"):
             label = QLabel("—")
             label.setWordWrap(True)
-            label.setTextInteractionFlags(label.textInteractionFlags() | label.textInteractionFlags().TextSelectableByMouse)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self._fields[key] = label
             self._form.addRow(f"{key}:", label)
         self._note = QLabel("Select a machine to see its details.")
