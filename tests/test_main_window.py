@@ -90,7 +90,7 @@ def test_details_panel_shows_disks_nics_and_xml(qtbot, window):
     qtbot.waitUntil(lambda: window.details.details is not None, timeout=3000)
     assert f"<name>{machine.name}</name>" in window.details.xml.toPlainText()
     assert window.details.disks.rowCount() == 1 and window.details.nics.rowCount() == 1
-    assert window.details.disks.item(0, 4).text().endswith(f"{machine.name}.qcow2")
+    assert window.details.disks.item(0, 1).text().endswith(f"{machine.name}.qcow2")
     assert window.details._fields["UUID"].text() == machine.uuid
 
 

@@ -13,6 +13,25 @@ from ..services.machines import STATE_LABELS, MachineDetails, MachineInfo, parse
 from .machine_model import memory_text
 
 
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
+    table.setRowCount(len(rows))
+    for row, values in enumerate(rows):
+        for col, value in enumerate(values):
+            item = QTableWidgetItem(value)
+            item.setToolTip(value)
+            table.setItem(row, col, item)
+    table.resizeColumnsToContents()
+
+
 class DetailsPanel(QTabWidget):
     def __init__(self, inventory: Inventory, parent=None) -> None:
         super().__init__(parent)
@@ -40,13 +59,9 @@ class DetailsPanel(QTabWidget):
         box.addStretch(1)
         self.addTab(wrapper, "General")
 
-        self.disks = QTableWidget(0, 5)
-        self.disks.setHorizontalHeaderLabels(["Target", "Device", "Bus", "Format", "Source"])
-        self.disks.horizontalHeader().setStretchLastSection(True)
+        self.disks = _table(["Target", "Source", "Format", "Bus", "Device"])
         self.addTab(self.disks, "Disks")
-        self.nics = QTableWidget(0, 4)
-        self.nics.setHorizontalHeaderLabels(["Type", "Source", "MAC", "Model"])
-        self.nics.horizontalHeader().setStretchLastSection(True)
+        self.nics = _table(["Source", "MAC", "Model", "Type"])
         self.addTab(self.nics, "Interfaces")
         self.xml = QPlainTextEdit()
         self.xml.setReadOnly(True)
@@ -111,11 +126,5 @@ class DetailsPanel(QTabWidget):
                            ("Machine type", details.machine_type or details.os_type),
                            ("Title", details.title or "—")):
             self._fields[key].setText(value or "—")
-        self.disks.setRowCount(len(details.disks))
-        for row, d in enumerate(details.disks):
-            for col, value in enumerate((d.target, d.device, d.bus, d.driver_type, d.source)):
-                self.disks.setItem(row, col, QTableWidgetItem(value))
-        self.nics.setRowCount(len(details.interfaces))
-        for row, n in enumerate(details.interfaces):
-            for col, value in enumerate((n.kind, n.source, n.mac, n.model)):
-                self.nics.setItem(row, col, QTableWidgetItem(value))
+        _fill(self.disks, [(d.target, d.source, d.driver_type, d.bus, d.device) for d in details.disks])
+        _fill(self.nics, [(n.source, n.mac, n.model, n.kind) for n in details.interfaces])
