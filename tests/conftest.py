@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -15,7 +14,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402,F401  (PySide6 before q
 import qasync  # noqa: E402
 
 from ecp_desktop.app import build_services  # noqa: E402
-from ecp_desktop.models.db import database  # noqa: E402
 from ecp_desktop.services.aio import spawn  # noqa: E402
 from ecp_desktop.services.libvirt_loop import register_event_impl  # noqa: E402
 from ecp_desktop.services.startup import open_inventory  # noqa: E402
@@ -101,13 +99,3 @@ def no_dangling_connections_to_default():
         assert names == ["test"], f"test:///default was left changed: {names}"
     finally:
         conn.close()
-
-
-def pytest_sessionfinish(session, exitstatus):
-    leftovers = [t.name for t in threading.enumerate() if t.name.startswith(("libvirt-", "database"))
-                 and t.is_alive()]
-    if leftovers:
-        print(f"\nworker threads still alive at exit: {leftovers}")
-
-
-__all__ = ["database"]

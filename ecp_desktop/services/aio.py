@@ -17,25 +17,13 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
     async slots), so a task nobody holds can vanish mid-flight. Failures are logged
     here; callers that care about the result await the task.
     """
-    task = asyncio.get_running_loop().create_task(coro) if _loop_running() else asyncio.ensure_future(coro)
+    task = asyncio.ensure_future(coro)
     _running.add(task)
     task.add_done_callback(_finished)
     return task
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
 
 
 def _finished(task: asyncio.Task) -> None:
     _running.discard(task)
     if not task.cancelled() and task.exception() is not None:
         log.error("background task failed", exc_info=task.exception())
-
-
-def running_tasks() -> set[asyncio.Task]:
-    return set(_running)
