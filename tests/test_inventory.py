@@ -183,3 +183,19 @@ def test_removing_a_host_waits_for_calls_still_using_its_connection(qtbot, run, 
     assert host.state is HostState.DISCONNECTED
     qtbot.waitUntil(in_flight.done, timeout=3000)
     assert in_flight.result() == ["db01", "paused01", "stopped01", "web01"]
+
+
+def test_host_without_live_events_still_connects_and_says_so(qtbot, run, services, monkeypatch):
+    """Fault injection: some drivers cannot deliver domain events, and none here refuses them,
+    so the registration call is made to fail the way libvirt does. Everything else is real."""
+    def refuse(self, *args):
+        raise libvirt.libvirtError("internal error: could not initialize domain event timer")
+
+    monkeypatch.setattr(libvirt.virConnect, "domainEventRegisterAny", refuse)
+    from ecp_desktop.views.host_model import HostTableModel
+    model = HostTableModel(services.inventory)
+    host = services.inventory.add_host(LAB_URI)
+    assert run(services.inventory.connect_host(host)), host.reason
+    qtbot.waitUntil(lambda: len(services.inventory.machines_of(LAB_URI)) == 4, timeout=3000)
+    assert "could not initialize domain event timer" in host.events_error
+    assert "Live updates unavailable" in model.index(0, 0).data(3)  # tooltip
