@@ -222,17 +222,17 @@ class HostConnection:
     def _on_closed(self, generation: int, reason: int) -> None:
         if generation != self._generation or self._closing:
             return
-        self._release_later(self._drop_connection())
         self._went_down(CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
 
     def lost(self, reason: str) -> None:
         """A call found the connection dead before the close callback did."""
         if self.connected and not self._closing:
-            self._release_later(self._drop_connection())
             self._went_down(reason)
 
     def _went_down(self, reason: str) -> None:
-        # The retry is scheduled before the state is announced, so views show the countdown.
+        """The one way a host goes down: release its connection (if it had one), schedule
+        the retry, then announce the state, so views see the countdown with it."""
+        self._release_later(self._drop_connection())
         self._attempt += 1
         self._schedule_retry()
         self._set_state(HostState.DISCONNECTED, reason)
