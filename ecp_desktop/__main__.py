@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from . import APP_NAME, __version__
@@ -24,19 +25,36 @@ def build_parser() -> argparse.ArgumentParser:
     machines.add_argument("--json", action="store_true", help="print JSON: name, uuid, host, state, persistent, ...")
     hosts = sub.add_parser("hosts", help="list the hosts with their state and facts")
     hosts.add_argument("--json", action="store_true", help="print JSON")
+    setup = sub.add_parser("setup", help="set up the inventory: tables, local host, connections, import "
+                                         "(remembers the database and the connections)")
+    setup.add_argument("--no-import", action="store_true", help="do everything but import existing machines")
+    setup.add_argument("--local", metavar="URI", help="the connection that describes this host "
+                                                     "(default: the first local hypervisor that answers)")
+    setup.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp = sub.add_parser("import", help="import the existing machines of the connections into the inventory")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     sub.add_parser("gui", help="open the main window (the default)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .models.db import DatabaseUrlError
+    from .models.db import DatabaseUrlError, open_database
     from .services.startup import database_url, open_inventory
+    url = database_url(args.database)
     try:
-        open_inventory(database_url(args.database))
+        # setup makes or repairs the tables itself, and reports what it did
+        open_database(url) if args.command == "setup" else open_inventory(url)
     except DatabaseUrlError as exc:
         print(f"ecp-desktop: {exc}", file=sys.stderr)
         return 2
+    if args.command not in (None, "gui"):
+        # A script that pipes us into `head` closes the pipe early: end quietly, as Unix tools do.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if args.command in ("setup", "import"):
+        from . import cli_setup
+        return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),
+                             as_json=args.json, local=getattr(args, "local", None))
     if args.command in ("machines", "hosts"):
         from . import cli
         return cli.run(args.command, args.connect, args.json)

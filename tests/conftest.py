@@ -6,8 +6,14 @@ import asyncio
 import os
 from pathlib import Path
 
+import tempfile  # noqa: E402
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+# Settings, data and logs of the app under test never touch the real user's directories.
+_HOME = tempfile.mkdtemp(prefix="ecp-test-home-")
+for _var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    os.environ[_var] = os.path.join(_HOME, _var.lower())
 
 import pytest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402,F401  (PySide6 before qasync)

@@ -82,3 +82,46 @@ def test_first_run_without_local_hypervisor_uses_the_demo_host(db_url):
     assert [(r["name"], r["host"]) for r in json.loads(result.stdout)] == [("test", "test:///default")]
     hosts = json.loads(cli("hosts", "--json", db_url=db_url).stdout)
     assert hosts[0]["demo"] is True and hosts[0]["label"].startswith("Demo host")
+
+
+def test_setup_remembers_database_and_connections_so_machines_needs_no_connect(tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    db_url = f"sqlite:///{tmp_path / 'team.sqlite3'}"
+    result = cli("--connect", LAB_URI, "setup", "--local", "test:///default", db_url=db_url, env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "[ok] Import existing machines: 4 added" in result.stdout
+    assert f"{LAB_URI}: 4 found; 4 added" in result.stdout
+    # Later, with neither --database nor --connect: the same database and host.
+    import os
+    later = subprocess.run([sys.executable, "-m", "ecp_desktop", "machines", "--json"], capture_output=True,
+                           text=True, timeout=60, env={**os.environ, **env})
+    assert later.returncode == 0, later.stderr
+    assert sorted(r["name"] for r in json.loads(later.stdout)) == ["db01", "paused01", "stopped01", "web01"]
+
+
+def test_setup_json_summary_and_exit_code_when_a_core_step_fails(tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    db_url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<node><domain>half-written")
+    result = cli("--connect", LAB_URI, "setup", "--json", "--local", f"test://{broken}",
+                 db_url=db_url, env_extra=env)
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    steps = {s["name"]: s for s in summary["steps"]}
+    assert summary["ok"] is False and steps["local-host"]["status"] == "failed"
+    assert "not well-formed" in steps["local-host"]["message"] and "broken.xml" in steps["local-host"]["message"]
+    assert steps["import"]["status"] == "skipped" and "local host record" in steps["import"]["message"]
+    assert steps["schema"]["status"] == "done" and steps["connections"]["status"] == "done"
+    assert not (tmp_path / "config" / "ecp-desktop" / "config.json").exists()  # a failed setup chooses nothing
+
+
+def test_import_before_setup_says_what_is_missing_and_exits_zero(db_url):
+    result = cli("--connect", LAB_URI, "import", db_url=db_url)
+    assert result.returncode == 0, result.stderr
+    assert "[skipped] Import existing machines: the local host record has not been written yet" in result.stdout
+    after = cli("--connect", LAB_URI, "setup", "--local", "test:///default", "--no-import", db_url=db_url)
+    assert "[skipped] Import existing machines: import was not asked for" in after.stdout
+    imported = cli("--connect", LAB_URI, "import", "--json", db_url=db_url)
+    assert imported.returncode == 0
+    assert json.loads(imported.stdout)["import"]["totals"]["added"] == 4

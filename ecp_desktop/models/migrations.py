@@ -8,18 +8,79 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
 from . import schema
 
 Step = tuple[int, str, Callable[[peewee.Database], None]]
 
 
+class V1Host(peewee.Model):
+    """The host table as version 1 created it (frozen: later versions alter it)."""
+
+    uri = peewee.CharField(unique=True)
+    label = peewee.CharField(default="")
+    is_demo = peewee.BooleanField(default=False)
+    autoconnect = peewee.BooleanField(default=True)
+    hostname = peewee.CharField(default="")
+    driver_type = peewee.CharField(default="")
+    libvirt_version = peewee.IntegerField(default=0)
+    hypervisor_version = peewee.IntegerField(default=0)
+    cpu_model = peewee.CharField(default="")
+    cpus = peewee.IntegerField(default=0)
+    memory_mib = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=schema.utcnow)
+    last_connected_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "host"
+
+
+class V1Machine(peewee.Model):
+    host = peewee.ForeignKeyField(V1Host, backref="machines", on_delete="CASCADE")
+    uuid = peewee.CharField(max_length=36)
+    name = peewee.CharField()
+    state = peewee.CharField(default="nostate")
+    vcpus = peewee.IntegerField(default=0)
+    memory_kib = peewee.BigIntegerField(default=0)
+    autostart = peewee.BooleanField(default=False)
+    persistent = peewee.BooleanField(default=True)
+    missing = peewee.BooleanField(default=False)
+    last_seen_at = peewee.DateTimeField(default=schema.utcnow)
+
+    class Meta:
+        table_name = "machine"
+        indexes = ((("host", "uuid"), True),)
+
+
 def _initial(db: peewee.Database) -> None:
-    db.create_tables([schema.Setting, schema.Host, schema.Machine, schema.Task])
+    # The tables as they were at version 1; later steps alter them.
+    with db.bind_ctx([V1Host, V1Machine]):
+        db.create_tables([V1Host, V1Machine])
+    db.create_tables([schema.Setting, schema.Task])
+
+
+def _setup_facts(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    host, machine = schema.Host._meta.table_name, schema.Machine._meta.table_name
+    ops = [
+        migrator.add_column(host, "is_local", peewee.BooleanField(default=False)),
+        migrator.add_column(host, "cpu_arch", peewee.CharField(default="")),
+        migrator.add_column(host, "guest_types", peewee.TextField(default="[]")),
+        migrator.add_column(host, "capabilities_at", peewee.DateTimeField(null=True)),
+        migrator.add_column(machine, "managed_save", peewee.BooleanField(default=False)),
+        migrator.add_column(machine, "os_type", peewee.CharField(default="")),
+        migrator.add_column(machine, "disks", peewee.TextField(default="[]")),
+        migrator.add_column(machine, "interfaces", peewee.TextField(default="[]")),
+    ]
+    if isinstance(db, peewee.PostgresqlDatabase):  # SQLite has no length limit to lift
+        ops.append(migrator.alter_column_type(machine, "name", peewee.TextField()))
+    migrate(*ops)
 
 
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
+    (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
 ]
 
 LATEST_VERSION = STEPS[-1][0]
@@ -30,6 +91,20 @@ def current_version(db: peewee.Database) -> int:
         return 0
     row = schema.SchemaVersion.select(peewee.fn.MAX(schema.SchemaVersion.version)).scalar()
     return row or 0
+
+
+def missing_tables(db: peewee.Database) -> list[str]:
+    """Tables of the current schema that are absent (e.g. dropped by an extension)."""
+    present = set(db.get_tables())
+    return [m._meta.table_name for m in schema.ALL_TABLES if m._meta.table_name not in present]
+
+
+def recreate_missing(db: peewee.Database) -> list[str]:
+    """Create, empty, the current schema's tables that are absent; return their names."""
+    gone = missing_tables(db)
+    if gone:
+        db.create_tables([m for m in schema.ALL_TABLES if m._meta.table_name in gone], safe=True)
+    return gone
 
 
 def upgrade(db: peewee.Database) -> list[int]:

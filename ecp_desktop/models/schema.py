@@ -45,6 +45,12 @@ class Host(BaseModel):
     cpu_model = peewee.CharField(default="")
     cpus = peewee.IntegerField(default=0)
     memory_mib = peewee.IntegerField(default=0)
+    # Written by setup's "local host" step: the machine the app runs on, and the
+    # hypervisor/domain types it offers (JSON list of {os_type, arch, domain_types}).
+    is_local = peewee.BooleanField(default=False)
+    cpu_arch = peewee.CharField(default="")
+    guest_types = peewee.TextField(default="[]")
+    capabilities_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     last_connected_at = peewee.DateTimeField(null=True)
 
@@ -54,13 +60,18 @@ class Machine(BaseModel):
 
     host = peewee.ForeignKeyField(Host, backref="machines", on_delete="CASCADE")
     uuid = peewee.CharField(max_length=36)
-    name = peewee.CharField()
+    name = peewee.TextField()  # libvirt names may be longer than a VARCHAR(255)
     state = peewee.CharField(default="nostate")
     vcpus = peewee.IntegerField(default=0)
     memory_kib = peewee.BigIntegerField(default=0)
     autostart = peewee.BooleanField(default=False)
     persistent = peewee.BooleanField(default=True)
     missing = peewee.BooleanField(default=False)
+    # Facts from the domain XML, written by import (JSON lists of the details dataclasses).
+    managed_save = peewee.BooleanField(default=False)
+    os_type = peewee.CharField(default="")
+    disks = peewee.TextField(default="[]")
+    interfaces = peewee.TextField(default="[]")
     last_seen_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:

@@ -64,6 +64,8 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
     "CONFIG_UNSUPPORTED": ("The machine's configuration uses something this host does not support.",
                            "Change the machine's configuration to what the host offers."),
     "XML_ERROR": ("The machine description (XML) is invalid.", "Correct the XML; the details point at the problem."),
+    "XML_DETAIL": ("An XML document is not well-formed (it may be cut short or half-written).",
+                   "Correct or restore the file; the details give the line and the column."),
     "CPU_INCOMPATIBLE": ("The host's CPU cannot run this machine's CPU model.",
                          "Choose a CPU model both hosts support, or another destination host."),
     "MIGRATE_UNSAFE": ("The migration would be unsafe (for example, storage is not shared).",

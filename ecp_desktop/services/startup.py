@@ -11,6 +11,7 @@ import peewee
 
 from ..models import migrations
 from ..models.db import DatabaseUrlError, default_sqlite_url, open_database
+from . import app_config
 from . import inventory_store as store
 
 DATA_DIR_NAME = "ecp-desktop"
@@ -24,8 +25,15 @@ def data_dir() -> Path:
 
 
 def database_url(explicit: str | None) -> str:
-    """--database, else $ECP_DESKTOP_DATABASE, else SQLite in the platform data directory."""
-    return explicit or os.environ.get("ECP_DESKTOP_DATABASE") or default_sqlite_url(data_dir())
+    """--database, else $ECP_DESKTOP_DATABASE, else the one setup chose, else SQLite in the
+    platform data directory."""
+    return (explicit or os.environ.get("ECP_DESKTOP_DATABASE") or app_config.saved_database_url()
+            or default_sqlite_url(data_dir()))
+
+
+def setup_needed(explicit: str | None) -> bool:
+    """A first start: no database was named and setup has never chosen one."""
+    return not (explicit or os.environ.get("ECP_DESKTOP_DATABASE") or app_config.saved_database_url())
 
 
 def open_inventory(url: str) -> peewee.Database:

@@ -17,7 +17,8 @@ STATE_MIX = (("running", 1, 6), ("shutoff", 5, 3), ("paused", 3, 1))
 ROLES = ("web", "db", "cache", "build", "mail", "app", "proxy", "ci")
 
 
-def domain_xml(name: str, uuid: str, runstate: int, vcpus: int, mem_mib: int, index: int) -> str:
+def domain_xml(name: str, uuid: str, runstate: int, vcpus: int, mem_mib: int, index: int, extra: str = "") -> str:
+    """``extra``: more test-driver elements, e.g. ``<test:transient/>`` or ``<test:hasmanagedsave/>``."""
     mac = f"52:54:00:{(index >> 16) & 255:02x}:{(index >> 8) & 255:02x}:{index & 255:02x}"
     return f"""  <domain type="test">
     <name>{escape(name)}</name>
@@ -34,7 +35,7 @@ def domain_xml(name: str, uuid: str, runstate: int, vcpus: int, mem_mib: int, in
       </disk>
       <interface type="network"><source network="default"/><mac address="{mac}"/><model type="virtio"/></interface>
     </devices>
-    <test:runstate xmlns:test="{RUNSTATE_NS}">{runstate}</test:runstate>
+    <test:runstate xmlns:test="{RUNSTATE_NS}">{runstate}</test:runstate>{extra}
   </domain>
 """
 

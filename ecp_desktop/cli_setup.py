@@ -1,0 +1,67 @@
+"""``ecp-desktop setup`` and ``ecp-desktop import``: the setup pipeline without a window."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from .services import app_config
+from .services import inventory_store as store
+from .services.errors import install_quiet_error_handler
+from .services.setup_pipeline import DONE, FAILED
+from .services.setup_steps import SetupOptions, SetupReport, core_steps, run_setup
+from .services.uri import InvalidUri, parse_uri
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MARKS = {DONE: "ok", FAILED: "FAILED"}
+
+
+def print_report(report: SetupReport, out: TextIO, what: str = "setup") -> None:
+    for outcome in report.outcomes:
+        mark = MARKS.get(outcome.status, outcome.status)
+        label = outcome.title if outcome.kind == "step" else f"hook {outcome.title}"
+        print(f"[{mark}] {label}: {outcome.message}", file=out)
+    for host in report.imports:
+        print(f"  {host.text()}", file=out)
+        for old, new in host.renamed:
+            print(f"    renamed: {old} -> {new}", file=out)
+        for name, reason in host.skipped:
+            print(f"    skipped {name}: {reason}", file=out)
+    print(f"{what} finished" if report.ok else f"{what} finished with a failed step", file=out)
+
+
+def run(command: str, database_url: str, connect: list[str], *, no_import: bool = False, as_json: bool = False,
+        local: str | None = None, remember_database: bool = True, out: TextIO = sys.stdout,
+        err: TextIO = sys.stderr) -> int:
+    """The database proxy is bound already (not necessarily with tables: setup makes them)."""
+    try:
+        for uri in [*connect, *([local] if local else [])]:
+            parse_uri(uri)
+    except InvalidUri as exc:
+        print(f"ecp-desktop: {exc}", file=err)
+        return EXIT_USAGE
+    install_quiet_error_handler()
+    if command == "setup":
+        options = SetupOptions(connections=connect, local_uri=local, do_import=not no_import)
+        report = run_setup(options)
+        if report.ok and remember_database:
+            app_config.save(database_url=database_url)
+    else:
+        # Import alone: the connections step then the import step, with the same preconditions.
+        chosen = connect or _configured()
+        options = SetupOptions(connections=connect, chosen=chosen or None)
+        steps = [s for s in core_steps() if s.name in ("connections", "import")]
+        report = run_setup(options, steps=steps)
+    if as_json:
+        json.dump(report.as_json(), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        print_report(report, out, command)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _configured() -> list[str]:
+    try:
+        return [h.uri for h in store.configured_hosts() if h.autoconnect]
+    except Exception:  # no host table yet: the import step will say what is missing
+        return []

@@ -1,0 +1,183 @@
+"""Import of a host's existing libvirt domains into the inventory, as a reconcile.
+
+Keyed by (host, UUID): a new domain is added, a renamed or changed one updated, one
+that has vanished is marked missing (never deleted: the inventory keeps its history),
+and one that cannot be read is skipped with the reason. Running it twice adds nothing.
+Reading is blocking libvirt work and writing is database work; both run off the GUI
+thread (setup runs on a worker).
+"""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+
+import libvirt
+
+from ..models import schema
+from ..models.db import database
+from .errors import HypervisorError
+from .machines import parse_details, state_name
+
+CHUNK = 300  # rows per INSERT: below SQLite's bound-parameter limit with 14 columns
+_UNITS_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024, "m": 1024, "mib": 1024,
+              "mb": 1000**2 / 1024, "g": 1024**2, "gib": 1024**2, "gb": 1000**3 / 1024, "t": 1024**3, "tib": 1024**3}
+
+
+@dataclass
+class DomainFacts:
+    uuid: str
+    name: str
+    state: str
+    persistent: bool
+    autostart: bool
+    managed_save: bool
+    vcpus: int
+    memory_kib: int
+    os_type: str
+    disks: list[dict]
+    interfaces: list[dict]
+
+    def row(self, host_id: int) -> dict:
+        return {"host": host_id, "uuid": self.uuid, "name": self.name, "state": self.state,
+                "vcpus": self.vcpus, "memory_kib": self.memory_kib, "autostart": self.autostart,
+                "persistent": self.persistent, "managed_save": self.managed_save, "os_type": self.os_type,
+                "disks": json.dumps(self.disks, ensure_ascii=False),
+                "interfaces": json.dumps(self.interfaces, ensure_ascii=False),
+                "missing": False, "last_seen_at": schema.utcnow()}
+
+
+@dataclass
+class HostImport:
+    """The outcome for one host; ``error`` set means nothing of it was imported."""
+
+    uri: str
+    found: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    error: str = ""
+
+    def text(self) -> str:
+        if self.error:
+            return f"{self.uri}: not imported: {self.error}"
+        parts = [f"{self.added} added", f"{self.updated} updated", f"{self.missing} missing",
+                 f"{len(self.skipped)} skipped", f"{self.unchanged} unchanged"]
+        return f"{self.uri}: {self.found} found; " + ", ".join(parts)
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["renamed"] = [{"from": a, "to": b} for a, b in self.renamed]
+        data["skipped"] = [{"name": n, "reason": r} for n, r in self.skipped]
+        return data
+
+
+def _memory_kib(root: ET.Element) -> int:
+    node = root.find("memory")
+    if node is None or not (node.text or "").strip():
+        return 0
+    return int(int(node.text.strip()) * _UNITS_KIB.get(node.get("unit", "KiB").lower(), 1))
+
+
+def _vcpus(root: ET.Element) -> int:
+    node = root.find("vcpu")
+    if node is None:
+        return 0
+    return int(node.get("current") or (node.text or "0").strip() or 0)
+
+
+def facts_from_xml(xml: str, *, uuid: str, name: str, state: str, persistent: bool, autostart: bool,
+                   managed_save: bool) -> DomainFacts:
+    details = parse_details(xml)
+    root = ET.fromstring(xml)
+    return DomainFacts(uuid=uuid, name=name, state=state, persistent=persistent, autostart=autostart,
+                       managed_save=managed_save, vcpus=_vcpus(root), memory_kib=_memory_kib(root),
+                       os_type=details.os_type, disks=[asdict(d) for d in details.disks],
+                       interfaces=[asdict(i) for i in details.interfaces])
+
+
+def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = None,
+                 ) -> tuple[list[DomainFacts], list[tuple[str, str]], set[str]]:
+    """Every domain of ``conn``: (facts, skipped as (name, reason), UUIDs still present).
+
+    ``wanted``: the UUIDs the user ticked; the others are skipped as not selected.
+    """
+    def uuids(flags: int) -> set[str]:
+        return {d.UUIDString() for d in conn.listAllDomains(flags)}
+
+    persistent = uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
+    autostart = uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+    managed_save = uuids(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)
+    facts, skipped, present = [], [], set()
+    for dom in conn.listAllDomains(0):
+        uuid = dom.UUIDString()
+        try:
+            name = dom.name()
+            present.add(uuid)
+            if wanted is not None and uuid not in wanted:
+                skipped.append((name, "not selected for import"))
+                continue
+            state = state_name(dom.state()[0])
+            xml = dom.XMLDesc(0)
+            facts.append(facts_from_xml(xml, uuid=uuid, name=name, state=state, persistent=uuid in persistent,
+                                        autostart=uuid in autostart, managed_save=uuid in managed_save))
+        except libvirt.libvirtError as exc:
+            error = HypervisorError.from_libvirt(exc, operation="read machine", machine=uuid, host_uri=uri)
+            if error.code_name == "NO_DOMAIN":
+                present.discard(uuid)  # it vanished while we read it: gone, like the unlisted ones
+                skipped.append((uuid, "removed on the host while it was being imported"))
+            else:
+                skipped.append((uuid, error.one_line()))
+        except (ET.ParseError, ValueError) as exc:
+            skipped.append((name, f"its XML could not be read: {exc}"))
+    return facts, skipped, present
+
+
+_COMPARED = ("name", "state", "vcpus", "memory_kib", "autostart", "persistent", "managed_save", "os_type",
+             "disks", "interfaces")
+_PRESERVE = [getattr(schema.Machine, f) for f in (*_COMPARED, "missing", "last_seen_at")]
+
+
+def reconcile(host_id: int, uri: str, facts: list[DomainFacts], skipped: list[tuple[str, str]],
+              present: set[str]) -> HostImport:
+    """Write what was read for one host; must run where the database may be used."""
+    result = HostImport(uri, found=len(present), skipped=list(skipped))
+    M = schema.Machine
+    with database.connection_context(), database.atomic():
+        known = {row["uuid"]: row for row in
+                 M.select(M.id, M.uuid, M.missing, *[getattr(M, f) for f in _COMPARED])
+                 .where(M.host == host_id).dicts()}
+        rows = []
+        for fact in facts:
+            row = fact.row(host_id)
+            old = known.get(fact.uuid)
+            if old is None:
+                result.added += 1
+            elif old["missing"] or any(old[f] != row[f] for f in _COMPARED):
+                result.updated += 1
+                if old["name"] != fact.name:
+                    result.renamed.append((old["name"], fact.name))
+            else:
+                result.unchanged += 1
+                continue
+            rows.append(row)
+        for start in range(0, len(rows), CHUNK):
+            (M.insert_many(rows[start:start + CHUNK])
+             .on_conflict(conflict_target=[M.host, M.uuid], preserve=_PRESERVE).execute())
+        gone = [row["id"] for uuid, row in known.items() if uuid not in present and not row["missing"]]
+        for start in range(0, len(gone), CHUNK):
+            M.update(missing=True).where(M.id.in_(gone[start:start + CHUNK])).execute()
+        result.missing = len(gone)
+    return result
+
+
+def import_host(conn: libvirt.virConnect, host_id: int, uri: str, wanted: set[str] | None = None) -> HostImport:
+    try:
+        facts, skipped, present = read_domains(conn, uri, wanted)
+    except libvirt.libvirtError as exc:
+        error = HypervisorError.from_libvirt(exc, operation="list machines", host_uri=uri)
+        return HostImport(uri, error=error.one_line())
+    return reconcile(host_id, uri, facts, skipped, present)

@@ -1,0 +1,247 @@
+"""The core setup steps: schema, local host, connections, import (Qt-free, blocking).
+
+``run_setup`` is what the wizard's progress page and ``ecp-desktop setup`` call, on a
+worker thread. The database proxy must be bound (``open_database``) before.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+import libvirt
+
+from ..models import migrations, schema
+from ..models.db import database
+from . import inventory_store as store
+from .connection_probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
+from .domain_import import HostImport, import_host
+from .errors import HypervisorError
+from .host_connection import read_facts, version_text
+from .setup_pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
+
+log = logging.getLogger(__name__)
+SETUP_DONE_KEY = "setup_completed_at"
+
+
+@dataclass
+class SetupOptions:
+    connections: list[str] = field(default_factory=list)  # typed by the user (--connect, wizard)
+    chosen: list[str] | None = None  # the wizard's ticked connections; None: setup picks
+    local_uri: str | None = None  # None: the first local hypervisor that answers, else the demo host
+    do_import: bool = True
+    selection: dict[str, set[str]] | None = None  # per URI, the UUIDs to import; None: all
+    offer_demo: bool = True
+    probe_timeout: float = 10.0
+
+
+@dataclass
+class SetupRun(SetupContext):
+    probes: list[Probe] = field(default_factory=list)
+    open_connections: dict[str, libvirt.virConnect] = field(default_factory=dict)
+    connection_errors: dict[str, str] = field(default_factory=dict)
+    imports: list[HostImport] = field(default_factory=list)
+
+    def close(self) -> None:
+        for conn in self.open_connections.values():
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+        self.open_connections.clear()
+
+
+# ---- preconditions -------------------------------------------------------------------
+
+def tables_present(*models: type[schema.BaseModel]) -> Need:
+    names = [m._meta.table_name for m in models]
+
+    def check(_ctx: SetupContext) -> str | None:
+        absent = [n for n in names if not database.table_exists(n)]
+        if absent:
+            return f"the {', '.join(absent)} table{'s' if len(absent) > 1 else ''} does not exist yet"
+        return None
+    return Need(f"tables {', '.join(names)}", check)
+
+
+def _local_host_check(_ctx: SetupContext) -> str | None:
+    if not database.table_exists(schema.Host._meta.table_name):
+        return "the local host record is missing (no host table)"
+    found = schema.Host.select().where(schema.Host.is_local & schema.Host.capabilities_at.is_null(False)).exists()
+    return None if found else "the local host record has not been written yet"
+
+
+def _connections_check(ctx: SetupContext) -> str | None:
+    if isinstance(ctx, SetupRun) and ctx.open_connections:
+        return None
+    return "no connection is open to import from"
+
+
+def _import_wanted(ctx: SetupContext) -> str | None:
+    return None if ctx.options.do_import else "import was not asked for (--no-import)"
+
+
+LOCAL_HOST_RECORDED = Need("local host record", _local_host_check)
+CONNECTIONS_OPEN = Need("an open connection", _connections_check)
+IMPORT_WANTED = Need("import wanted", _import_wanted)
+
+
+# ---- steps ----------------------------------------------------------------------------
+
+def step_schema(_ctx: SetupContext) -> str:
+    db = database.obj
+    applied = migrations.upgrade(db)
+    recreated = migrations.recreate_missing(db)
+    parts = [f"schema at version {migrations.current_version(db)}"]
+    if applied:
+        parts.append(f"applied step{'s' if len(applied) > 1 else ''} {', '.join(map(str, applied))}")
+    if recreated:
+        parts.append(f"recreated missing tables: {', '.join(recreated)} (empty)")
+    return "; ".join(parts)
+
+
+def guest_types(caps_xml: str) -> tuple[str, list[dict]]:
+    """(host CPU arch, [{os_type, arch, domain_types}]) from getCapabilities()."""
+    caps = ET.fromstring(caps_xml)
+    offered = []
+    for guest in caps.findall("guest"):
+        for arch in guest.findall("arch"):
+            offered.append({"os_type": guest.findtext("os_type", ""), "arch": arch.get("name", ""),
+                            "domain_types": sorted({d.get("type", "") for d in arch.findall("domain")})})
+    return caps.findtext("host/cpu/arch", ""), offered
+
+
+def step_local_host(ctx: SetupRun) -> str:
+    uri = ctx.options.local_uri
+    if not uri:
+        found = local_candidates(ctx.options.probe_timeout)
+        uri = found[0].uri if found else DEMO_URI
+    try:
+        conn = libvirt.openReadOnly(uri)
+        try:
+            facts = read_facts(conn)
+            arch, offered = guest_types(conn.getCapabilities())
+        finally:
+            conn.close()
+    except libvirt.libvirtError as exc:
+        raise HypervisorError.from_libvirt(exc, operation="read the local host", host_uri=uri) from None
+    H = schema.Host
+    with database.atomic():
+        H.update(is_local=False).where(H.is_local & (H.uri != uri)).execute()
+        host, created = H.get_or_create(uri=uri, defaults={
+            "label": DEMO_LABEL if uri == DEMO_URI else "", "is_demo": uri == DEMO_URI, "autoconnect": False})
+        H.update(is_local=True, hostname=facts.hostname or socket.gethostname(), driver_type=facts.driver_type,
+                 libvirt_version=facts.libvirt_version, hypervisor_version=facts.hypervisor_version,
+                 cpu_model=facts.cpu_model, cpus=facts.cpus, memory_mib=facts.memory_mib, cpu_arch=arch,
+                 guest_types=json.dumps(offered), capabilities_at=schema.utcnow()).where(H.id == host.id).execute()
+    kinds = sorted({f"{g['os_type']}/{g['arch']} ({', '.join(g['domain_types'])})" for g in offered})
+    return (f"{facts.hostname or uri} via {uri}: {facts.driver_type} {version_text(facts.hypervisor_version)}, "
+            f"libvirt {version_text(facts.libvirt_version)}, {arch or '?'} ({facts.cpu_model}), {facts.cpus} CPUs, "
+            f"{facts.memory_mib} MiB; offers {'; '.join(kinds) or 'no guest types'}")
+
+
+def _chosen(ctx: SetupRun) -> list[str]:
+    options = ctx.options
+    if options.chosen is not None:
+        return list(options.chosen)
+    ctx.probes = detect(options.connections, offer_demo=options.offer_demo, timeout=options.probe_timeout)
+    configured = [h.uri for h in store.configured_hosts() if h.autoconnect]
+    if configured and not options.connections:
+        return configured  # a re-run keeps what was set up before
+    return [p.uri for p in ctx.probes if p.suggested]
+
+
+def step_connections(ctx: SetupRun) -> str:
+    chosen = _chosen(ctx)
+    for uri in chosen:
+        try:
+            ctx.open_connections[uri] = libvirt.openReadOnly(uri)
+        except libvirt.libvirtError as exc:
+            ctx.connection_errors[uri] = HypervisorError.from_libvirt(exc, operation="connect", host_uri=uri).one_line()
+            continue
+        is_demo = uri == DEMO_URI
+        host_id = store.ensure_host(uri, DEMO_LABEL if is_demo else "", is_demo)
+        schema.Host.update(autoconnect=True).where(schema.Host.id == host_id).execute()
+    if not chosen:
+        return "no connection answers and none was given"
+    parts = [f"using {', '.join(ctx.open_connections) or 'none'}"]
+    parts += [f"cannot open {uri}: {reason}" for uri, reason in ctx.connection_errors.items()]
+    if ctx.probes:
+        unreachable = [f"{p.uri} ({p.reason})" for p in ctx.probes if not p.reachable]
+        if unreachable:
+            parts.append("not available: " + "; ".join(unreachable))
+    return "; ".join(parts)
+
+
+def step_import(ctx: SetupRun) -> str:
+    selection = ctx.options.selection or {}
+    for index, (uri, conn) in enumerate(ctx.open_connections.items()):
+        ctx.progress(3, 4, f"importing machines of {uri} ({index + 1} of {len(ctx.open_connections)})")
+        host_id = schema.Host.get(schema.Host.uri == uri).id
+        ctx.imports.append(import_host(conn, host_id, uri, selection.get(uri)))
+    for uri, reason in ctx.connection_errors.items():
+        ctx.imports.append(HostImport(uri, error=f"cannot connect: {reason}"))
+    return import_totals(ctx.imports)
+
+
+def import_totals(imports: list[HostImport]) -> str:
+    def total(name: str) -> int:
+        return sum(getattr(i, name) for i in imports)
+    failed = sum(1 for i in imports if i.error)
+    text = (f"{total('added')} added, {total('updated')} updated, {total('missing')} missing, "
+            f"{sum(len(i.skipped) for i in imports)} skipped, {total('unchanged')} unchanged "
+            f"on {len(imports) - failed} host{'s' * (len(imports) - failed != 1)}")
+    return text + (f"; {failed} host{'s' * (failed != 1)} not imported" if failed else "")
+
+
+def core_steps() -> list[Step]:
+    return [
+        Step("schema", "Create or upgrade the inventory tables", step_schema),
+        Step("local-host", "Record the local host", step_local_host, needs=(tables_present(schema.Host),)),
+        Step("connections", "Find hypervisor connections", step_connections, needs=(tables_present(schema.Host),)),
+        Step("import", "Import existing machines", step_import,
+             needs=(IMPORT_WANTED, tables_present(schema.Machine, schema.Host), LOCAL_HOST_RECORDED,
+                    CONNECTIONS_OPEN)),
+    ]
+
+
+@dataclass
+class SetupReport:
+    outcomes: list[Outcome]
+    imports: list[HostImport]
+    probes: list[Probe]
+
+    @property
+    def ok(self) -> bool:
+        """False only when a core step failed (a skipped step or a failing hook is not a failure)."""
+        return not any(o.kind == "step" and o.status == FAILED for o in self.outcomes)
+
+    def as_json(self) -> dict:
+        totals = {k: sum(getattr(i, k) for i in self.imports) for k in ("added", "updated", "missing", "unchanged")}
+        totals["skipped"] = sum(len(i.skipped) for i in self.imports)
+        return {"ok": self.ok, "steps": [o.as_json() for o in self.outcomes],
+                "import": {"totals": totals, "hosts": [i.as_json() for i in self.imports]},
+                "connections": [p.as_json() for p in self.probes]}
+
+
+def run_setup(options: SetupOptions, hooks: HookRegistry | None = None, progress=None,
+              hook_timeout: float = 30.0, steps: list[Step] | None = None) -> SetupReport:
+    """Run every step (blocking). ``hooks``: None loads the installed extensions."""
+    hooks = load_extension_hooks() if hooks is None else hooks
+    ctx = SetupRun(options=options)
+    if progress:
+        ctx.progress = progress
+    try:
+        Pipeline(steps or core_steps(), hooks, hook_timeout).run(ctx)
+    finally:
+        ctx.close()
+    report = SetupReport(ctx.outcomes, ctx.imports, ctx.probes)
+    if report.ok:
+        try:
+            with database.connection_context():
+                store.set_setting(SETUP_DONE_KEY, schema.utcnow().isoformat(timespec="seconds"))
+        except Exception:  # the schema step reported why the database is unusable
+            log.warning("could not record that setup completed", exc_info=True)
+    return report
