@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from .app import run_gui  # Qt is imported only for the GUI; it opens the database itself
+        return run_gui(args.connect, args.database)
     from .models.db import DatabaseUrlError, open_database
     from .services.startup import database_url, open_inventory
     url = database_url(args.database)
@@ -48,18 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUrlError as exc:
         print(f"ecp-desktop: {exc}", file=sys.stderr)
         return 2
-    if args.command not in (None, "gui"):
-        # A script that pipes us into `head` closes the pipe early: end quietly, as Unix tools do.
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # A script that pipes us into `head` closes the pipe early: end quietly, as Unix tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command in ("setup", "import"):
         from . import cli_setup
         return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),
                              as_json=args.json, local=getattr(args, "local", None))
-    if args.command in ("machines", "hosts"):
-        from . import cli
-        return cli.run(args.command, args.connect, args.json)
-    from .app import run_gui  # Qt is imported only for the GUI
-    return run_gui(args.connect)
+    from . import cli
+    return cli.run(args.command, args.connect, args.json)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import libvirt
 from PySide6.QtCore import QSettings, QSocketNotifier, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 import qasync  # after PySide6, so that qasync binds to it
 
 from . import APP_ID, APP_NAME, __version__
@@ -23,7 +24,10 @@ from .services.host_actions import HostActions
 from .services.inventory import Inventory
 from .services.libvirt_loop import Executors, register_event_impl, start_event_thread
 from .services.lifecycle import Lifecycle
-from .services.startup import HostChoice, initial_hosts
+from .models.db import DatabaseUrlError
+from .services import app_config
+from .services.setup_steps import SETUP_DONE_KEY
+from .services.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 from .services.tasks import TaskService
 
 log = logging.getLogger(__name__)
@@ -137,31 +141,104 @@ def log_unexpected(loop: asyncio.AbstractEventLoop) -> None:
     loop.set_exception_handler(loop_handler)
 
 
-def run_gui(connect: list[str]) -> int:
+class GuiSession:
+    """The window's life: the setup wizard on a first start, then the main window;
+    File → Run Setup Again opens the wizard over a running window."""
+
+    def __init__(self, app: QApplication, url: str, connect: list[str], database_locked: bool) -> None:
+        self.app, self.url, self.connect, self.database_locked = app, url, connect, database_locked
+        self.services: Services | None = None
+        self.window = None
+        self.wizard = None
+
+    def first_run(self) -> None:
+        from .views.setup_wizard import SetupWizard
+        self.wizard = SetupWizard(database_url=self.url, database_locked=self.database_locked,
+                                  typed_connections=self.connect)
+        self.wizard.setWindowIcon(self.app.windowIcon())
+        self.wizard.finished.connect(self._first_run_closed)
+        self.wizard.show()
+
+    def _first_run_closed(self, _result: int) -> None:
+        wizard, self.wizard = self.wizard, None
+        report = wizard.progress_page.report
+        url = wizard.chosen_database() if report is not None else self.url
+        wizard.deleteLater()
+        try:
+            open_inventory(url)
+        except DatabaseUrlError as exc:
+            log.error("%s", exc)
+            QMessageBox.critical(None, APP_NAME, f"The inventory database cannot be used:\n{exc}")
+            self.first_run()
+            return
+        if report is not None and report.ok:
+            app_config.save(database_url=url)
+        self.open_main_window()
+
+    def open_main_window(self) -> None:
+        from .views.main_window import MainWindow
+        self.services = build_services()
+        s = self.services
+        self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings())
+        self.window.setup_requested.connect(self.run_setup_again)
+        self.window.show()
+        spawn(connect_initial_hosts(s, self.connect))
+
+    def run_setup_again(self) -> None:
+        from .views.setup_wizard import SetupWizard
+        if self.wizard is not None:
+            self.wizard.raise_()
+            return
+        inventory = self.services.inventory
+        self.wizard = SetupWizard(database_url=self.url, database_locked=True, typed_connections=[],
+                                  configured=list(inventory.hosts), parent=self.window)
+        self.wizard.setup_finished.connect(self._connect_chosen)
+        self.wizard.finished.connect(self._rerun_closed)
+        self.wizard.show()
+
+    def _connect_chosen(self, report) -> None:
+        if report is None or self.services is None:
+            return
+        inventory = self.services.inventory
+        for uri in self.wizard.connections_page.chosen() if self.wizard else []:
+            if uri not in inventory.hosts:
+                spawn(inventory.connect_host(inventory.add_host(uri)))
+
+    def _rerun_closed(self, _result: int) -> None:
+        self.wizard.deleteLater()
+        self.wizard = None
+
+
+def run_gui(connect: list[str], database: str | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = database_url(database)
+    first_start = setup_needed(database)
+    if not first_start:
+        try:
+            open_inventory(url)
+        except DatabaseUrlError as exc:
+            print(f"ecp-desktop: {exc}", file=sys.stderr)
+            return 2
+        first_start = not store.get_setting(SETUP_DONE_KEY)
     register_event_impl()  # before any connection opens
     app = make_qt_app(sys.argv)
     quit_on_signals(app)
-    from .views.main_window import MainWindow  # views import Qt widgets; the app exists now
-
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     log_unexpected(loop)
-    services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings())
-    window.show()
+    session = GuiSession(app, url, connect, database_locked=bool(database or os.environ.get("ECP_DESKTOP_DATABASE")))
     ensure_event_delivery()
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
-
-    async def main() -> None:
-        spawn(connect_initial_hosts(services, connect))
-        await closed.wait()
+    if first_start:
+        session.first_run()
+    else:
+        session.open_main_window()
 
     try:
         with loop:
-            loop.run_until_complete(main())
+            loop.run_until_complete(closed.wait())
     finally:
-        services.shutdown()
+        if session.services:
+            session.services.shutdown()
     return 0

@@ -50,23 +50,37 @@ def stop_app(proc):
     return err
 
 
-def test_app_starts_records_inventory_in_the_data_dir_and_exits_cleanly(user_env, tmp_path):
-    db_path = tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3"
-    proc = start_app(user_env, "--connect", LAB_URI)
+def setup_headless(env, *args):
+    result = subprocess.run([sys.executable, "-m", "ecp_desktop", *args, "setup"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_after_setup_the_app_uses_the_chosen_database_and_hosts_and_exits_cleanly(user_env, tmp_path):
+    db_path = tmp_path / "team" / "inventory.sqlite3"
+    setup_headless(user_env, "--database", f"sqlite:///{db_path}", "--connect", LAB_URI)
+    # A later start names neither the database nor the connection.
+    proc = start_app(user_env)
     try:
-        wait_for("select count(*) from machine", db_path, [(4,)])
+        wait_for("select uri from host where last_connected_at is not null", db_path, [(LAB_URI,)])
+        wait_for("select count(*) from machine where missing = 0", db_path, [(4,)])
     finally:
         stop_app(proc)
     settings = list((tmp_path / "config").rglob("*.conf"))
     assert settings and "geometry" in settings[0].read_text(), "the window layout is remembered"
+    assert not (tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3").exists()
 
 
-def test_first_start_connects_the_local_hypervisor_or_the_demo_host(user_env, tmp_path):
+def test_setup_without_connections_picks_the_local_hypervisor_or_the_demo_host(user_env, tmp_path):
     db_path = tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3"
     expected = [("qemu:///system", 0)] if local_hypervisor_answers() else [("test:///default", 1)]
+    out = setup_headless(user_env)
+    assert "setup finished" in out
     proc = start_app(user_env)
     try:
-        wait_for("select uri, is_demo from host", db_path, expected)
+        wait_for("select uri, is_demo from host where autoconnect = 1", db_path, expected)
+        wait_for("select uri from host where last_connected_at is not null", db_path, [(expected[0][0],)])
         if expected[0][0] == "test:///default":
             wait_for("select name, state from machine", db_path, [("test", "running")])
     finally:

@@ -31,10 +31,31 @@ def default_sqlite_url(data_dir: Path) -> str:
 
 
 def open_database(url: str) -> peewee.Database:
-    """Connect to ``url``, bind the proxy to it and return it.
+    """Bind the proxy to the database at ``url`` and return it (it connects on first use).
 
     Raises DatabaseUrlError for URLs we cannot use, before anything is created.
     """
+    db = make_database(url)
+    database.initialize(db)
+    return db
+
+
+def check_database(url: str) -> str:
+    """Connect once and say what answered (blocking: a worker's job); DatabaseUrlError if not."""
+    db = make_database(url)
+    try:
+        db.connect()
+        if is_postgres(db):
+            return db.execute_sql("SHOW server_version").fetchone()[0].join(("PostgreSQL ", ""))
+        return f"SQLite {peewee.sqlite3.sqlite_version}"
+    except peewee.DatabaseError as exc:
+        raise DatabaseUrlError(f"cannot use the database: {str(exc).strip()}") from exc
+    finally:
+        db.close()
+
+
+def make_database(url: str) -> peewee.Database:
+    """A database object for ``url``, not bound to the proxy."""
     parsed = urlparse(url)
     scheme = parsed.scheme.split("+")[0]
     if scheme == "sqlite":
@@ -60,7 +81,6 @@ def open_database(url: str) -> peewee.Database:
         raise DatabaseUrlError(
             f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
         )
-    database.initialize(db)
     return db
 
 

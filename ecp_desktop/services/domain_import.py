@@ -181,3 +181,17 @@ def import_host(conn: libvirt.virConnect, host_id: int, uri: str, wanted: set[st
         error = HypervisorError.from_libvirt(exc, operation="list machines", host_uri=uri)
         return HostImport(uri, error=error.one_line())
     return reconcile(host_id, uri, facts, skipped, present)
+
+
+def preview(uri: str) -> list[tuple[str, str, str]]:
+    """(UUID, name, state) of every domain of ``uri``, for the wizard's import preview (blocking)."""
+    try:
+        conn = libvirt.openReadOnly(uri)
+        try:
+            found = [(dom.UUIDString(), dom.name(), state_name(stats.get("state.state", 0)))
+                     for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)]
+        finally:
+            conn.close()
+    except libvirt.libvirtError as exc:
+        raise HypervisorError.from_libvirt(exc, operation="list machines", host_uri=uri) from None
+    return sorted(found, key=lambda row: row[1].casefold())

@@ -113,8 +113,13 @@ class SetupContext:
 
     options: object
     progress: ProgressCallback = lambda _done, _total, _what: None
+    on_outcome: Callable[[Outcome], None] = lambda _outcome: None
     outcomes: list[Outcome] = field(default_factory=list)
     extras: dict = field(default_factory=dict)
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        self.on_outcome(outcome)
 
     def outcome(self, step: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.kind == "step" and o.name == step), None)
@@ -128,20 +133,21 @@ class Pipeline:
 
     def run(self, context: SetupContext) -> list[Outcome]:
         known = {s.name for s in self.steps}
-        context.outcomes.extend(self.hooks.problems)
+        for problem in self.hooks.problems:
+            context.add(problem)
         for hook in self.hooks.hooks:
             if hook.step not in known:
-                context.outcomes.append(Outcome(hook.name, hook.name, SKIPPED,
+                context.add(Outcome(hook.name, hook.name, SKIPPED,
                                                 f"it hooks {hook.when} a step named {hook.step!r}, "
                                                 f"which does not exist (steps: {', '.join(known)})", "hook"))
         total = len(self.steps)
         for index, step in enumerate(self.steps):
             for hook in self.hooks.around(step.name, "before"):
-                context.outcomes.append(self._run_hook(hook, context))
+                context.add(self._run_hook(hook, context))
             context.progress(index, total, step.title)
-            context.outcomes.append(self._run_step(step, context))
+            context.add(self._run_step(step, context))
             for hook in self.hooks.around(step.name, "after"):
-                context.outcomes.append(self._run_hook(hook, context))
+                context.add(self._run_hook(hook, context))
         context.progress(total, total, "finished")
         return context.outcomes
 

@@ -227,12 +227,14 @@ class SetupReport:
 
 
 def run_setup(options: SetupOptions, hooks: HookRegistry | None = None, progress=None,
-              hook_timeout: float = 30.0, steps: list[Step] | None = None) -> SetupReport:
+              hook_timeout: float = 30.0, steps: list[Step] | None = None, on_outcome=None) -> SetupReport:
     """Run every step (blocking). ``hooks``: None loads the installed extensions."""
     hooks = load_extension_hooks() if hooks is None else hooks
     ctx = SetupRun(options=options)
     if progress:
         ctx.progress = progress
+    if on_outcome:
+        ctx.on_outcome = on_outcome
     try:
         Pipeline(steps or core_steps(), hooks, hook_timeout).run(ctx)
     finally:

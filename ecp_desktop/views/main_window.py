@@ -1,7 +1,7 @@
 """The main window: hosts | machines | details, tasks dock, toolbar, menus, status bar."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLabel, QLineEdit, QMainWindow,
                                QMenu, QMessageBox, QSplitter, QTableView, QToolBar, QVBoxLayout, QWidget,
@@ -49,6 +49,8 @@ def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
 
 
 class MainWindow(QMainWindow):
+    setup_requested = Signal()  # File → Run Setup Again; the composition root opens the wizard
+
     def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
                  host_actions: HostActions, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -147,6 +149,9 @@ class MainWindow(QMainWindow):
         self.add_connection_action.setShortcut(QKeySequence("Ctrl+N"))
         self.add_connection_action.triggered.connect(self.open_add_connection)
         menu_file.addAction(self.add_connection_action)
+        self.setup_action = QAction("Run &Setup Again…", self)
+        self.setup_action.triggered.connect(self.setup_requested.emit)
+        menu_file.addAction(self.setup_action)
         menu_file.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)

@@ -1,0 +1,427 @@
+"""The setup wizard: welcome, database, connections, import preview, progress.
+
+Every blocking call (database test, connection probes, domain listing, the setup run
+itself) runs on the wizard's worker threads; results come back to the GUI thread
+through a queued signal, so the window stays responsive during a 10,000-machine import.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QRadioButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWizard,
+                               QWizardPage)
+
+from ..models.db import DatabaseUrlError, check_database, open_database
+from ..services.connection_probe import Probe, detect, probe
+from ..services.domain_import import preview
+from ..services.errors import HypervisorError
+from ..services.machines import STATE_LABELS
+from ..services.setup_pipeline import DONE, FAILED, Outcome
+from ..services.setup_steps import SetupOptions, SetupReport, run_setup
+from ..services.uri import InvalidUri, parse_uri
+from . import icons
+
+PREVIEW_CHUNK = 400  # preview rows added per turn of the event loop
+STATUS_ICONS = {DONE: "running", FAILED: "crashed"}
+
+
+class _OnGuiThread(QObject):
+    """Runs callables posted from worker threads on the GUI thread (queued)."""
+
+    post = Signal(object)
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.post.connect(self._run, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _run(self, fn: Callable[[], None]) -> None:
+        fn()
+
+
+class _Page(QWizardPage):
+    def __init__(self, wizard: SetupWizard, title: str, subtitle: str) -> None:
+        super().__init__()
+        self.setup = wizard
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
+        self.layout_ = QVBoxLayout(self)
+
+
+class WelcomePage(_Page):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard, "Welcome to ECP Desktop", "Set up the inventory and take over existing machines.")
+        text = QLabel(
+            "This wizard chooses where the inventory lives, finds the hypervisors you can reach, and imports "
+            "the virtual machines they already run. Nothing on the hosts is changed: import only reads.\n\n"
+            "You can run it again at any time from File → Run Setup Again; it never duplicates anything.")
+        text.setWordWrap(True)
+        self.layout_.addWidget(text)
+
+
+class DatabasePage(_Page):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard, "Inventory database", "Where ECP Desktop keeps hosts, machines and task history.")
+        self.sqlite = QRadioButton("Embedded (SQLite) file, for one person")
+        self.postgres = QRadioButton("PostgreSQL server, shared by a team")
+        group = QButtonGroup(self)
+        group.addButton(self.sqlite)
+        group.addButton(self.postgres)
+        self.path = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.pg_url = QLineEdit()
+        self.pg_url.setPlaceholderText("postgresql://USER@HOST:5432/DATABASE  (password in ~/.pgpass)")
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.tested: tuple[str, bool] = ("", False)
+        row = QHBoxLayout()
+        row.addWidget(self.path)
+        row.addWidget(browse)
+        pg_row = QHBoxLayout()
+        pg_row.addWidget(self.pg_url)
+        pg_row.addWidget(self.test_button)
+        self.layout_.addWidget(self.sqlite)
+        self.layout_.addLayout(row)
+        self.layout_.addWidget(self.postgres)
+        self.layout_.addLayout(pg_row)
+        self.layout_.addWidget(self.result)
+        self.layout_.addStretch()
+        url = wizard.database_url
+        if url.startswith("postgres"):
+            self.postgres.setChecked(True)
+            self.pg_url.setText(url)
+        else:
+            self.sqlite.setChecked(True)
+            self.path.setText(url.removeprefix("sqlite:///"))
+        for signal in (self.sqlite.toggled, self.path.textChanged, self.pg_url.textChanged):
+            signal.connect(self._changed)
+        if wizard.database_locked:
+            for widget in (self.sqlite, self.postgres, self.path, browse, self.pg_url):
+                widget.setEnabled(False)
+            self.result.setText("This window works on this database. To use another one, quit and start "
+                                "ECP Desktop with --database URL, then run setup there.")
+        self._changed()
+
+    def url(self) -> str:
+        if self.sqlite.isChecked():
+            return f"sqlite:///{Path(self.path.text().strip()).expanduser()}"
+        return self.pg_url.text().strip()
+
+    def _browse(self) -> None:
+        name, _filter = QFileDialog.getSaveFileName(self, "Inventory file", self.path.text(),
+                                                    "SQLite database (*.sqlite3 *.db)")
+        if name:
+            self.path.setText(name)
+
+    def _changed(self, *_args) -> None:
+        self.pg_url.setEnabled(self.postgres.isChecked() and not self.setup.database_locked)
+        self.test_button.setEnabled(self.postgres.isChecked() and not self.setup.database_locked)
+        self.completeChanged.emit()
+
+    def test_connection(self) -> None:
+        url = self.url()
+        self.result.setText(f"Connecting to {url} …")
+        self.test_button.setEnabled(False)
+        self.setup.in_worker(partial(check_database, url), partial(self._tested, url))
+
+    def _tested(self, url: str, answer: str | None, error: BaseException | None) -> None:
+        self.test_button.setEnabled(self.postgres.isChecked())
+        self.tested = (url, error is None)
+        self.result.setText(f"✔ {answer} answers." if error is None else f"✖ {error}")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        if self.setup.database_locked:
+            return True
+        if self.sqlite.isChecked():
+            return bool(self.path.text().strip())
+        return self.tested == (self.url(), True)  # a PostgreSQL URL must have answered
+
+
+class ConnectionsPage(_Page):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard, "Hypervisor connections", "Tick the connections to use and import from.")
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Connection", "Status"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.itemChanged.connect(lambda *_: self.completeChanged.emit())
+        self.uri_edit = QLineEdit()
+        self.uri_edit.setPlaceholderText("Add a remote connection, e.g. qemu+ssh://root@host.example/system")
+        self.uri_edit.returnPressed.connect(self.add_uri)
+        add = QPushButton("Add")
+        add.clicked.connect(self.add_uri)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.uri_edit)
+        row.addWidget(add)
+        self.layout_.addWidget(self.tree)
+        self.layout_.addLayout(row)
+        self.layout_.addWidget(self.note)
+        self.items: dict[str, QTreeWidgetItem] = {}
+        self.detecting = False
+
+    def initializePage(self) -> None:
+        if self.items:
+            return  # keep the user's ticks when they come back to this page
+        self.detecting = True
+        self.note.setText("Looking for hypervisors…")
+        typed = self.setup.typed_connections
+        self.setup.in_worker(partial(detect, typed, timeout=self.setup.probe_timeout), self._detected)
+
+    def _detected(self, probes: list[Probe] | None, error: BaseException | None) -> None:
+        self.detecting = False
+        for found in probes or []:
+            self._show(found, found.suggested or found.uri in self.setup.configured)
+        answering = sum(1 for p in probes or [] if p.reachable)
+        self.note.setText(f"{answering} of {len(probes or [])} connections answer." if error is None
+                          else f"Detection failed: {error}")
+        self.completeChanged.emit()
+
+    def _show(self, found: Probe, checked: bool) -> None:
+        item = self.items.get(found.uri) or QTreeWidgetItem(self.tree)
+        self.items[found.uri] = item
+        label = f"{found.uri}  ({found.label})" if found.is_demo else found.uri
+        item.setText(0, label)
+        item.setText(1, found.status_text)
+        item.setToolTip(1, found.status_text)
+        item.setData(0, Qt.ItemDataRole.UserRole, found.uri)
+        item.setIcon(0, icons.state_icon("running" if found.reachable else "shutoff"))
+        flags = item.flags() | Qt.ItemFlag.ItemIsUserCheckable
+        item.setFlags(flags if found.reachable else flags & ~Qt.ItemFlag.ItemIsEnabled)
+        item.setCheckState(0, Qt.CheckState.Checked if checked and found.reachable else Qt.CheckState.Unchecked)
+        self.tree.resizeColumnToContents(0)
+
+    def add_uri(self) -> None:
+        uri = self.uri_edit.text().strip()
+        try:
+            parse_uri(uri)
+        except InvalidUri as exc:
+            self.note.setText(f"✖ {exc}")
+            return
+        self.note.setText(f"Trying {uri} …")
+        self.setup.typed_connections.append(uri)
+        self.setup.in_worker(partial(probe, uri, self.setup.probe_timeout), self._added)
+
+    def _added(self, found: Probe | None, error: BaseException | None) -> None:
+        if found is None:
+            self.note.setText(f"✖ {error}")
+            return
+        self._show(found, found.reachable)
+        self.uri_edit.clear()
+        self.note.setText(f"✔ {found.uri} answers." if found.reachable else f"✖ {found.uri}: {found.reason}")
+        self.completeChanged.emit()
+
+    def chosen(self) -> list[str]:
+        return [uri for uri, item in self.items.items() if item.checkState(0) == Qt.CheckState.Checked]
+
+    def isComplete(self) -> bool:
+        return not self.detecting
+
+
+class ImportPage(_Page):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard, "Import existing machines", "The machines found on the chosen connections.")
+        self.do_import = QCheckBox("Import the ticked machines into the inventory")
+        self.do_import.setChecked(True)
+        self.do_import.toggled.connect(lambda on: self.tree.setEnabled(on))
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Machine", "State"])
+        self.tree.itemChanged.connect(self._count)
+        self.counts = QLabel()
+        self.layout_.addWidget(self.do_import)
+        self.layout_.addWidget(self.tree)
+        self.layout_.addWidget(self.counts)
+        self.hosts: dict[str, QTreeWidgetItem] = {}
+        self.pending = 0
+        self.setCommitPage(True)  # once setup runs, there is no going back
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Run Setup")
+        self.shown_for: list[str] = []
+
+    def initializePage(self) -> None:
+        chosen = self.setup.connections_page.chosen()
+        if chosen == self.shown_for:
+            return
+        self.shown_for = chosen
+        self.tree.clear()
+        self.hosts.clear()
+        self.pending = len(chosen)
+        for uri in chosen:
+            host = QTreeWidgetItem(self.tree, [uri, "listing…"])
+            host.setFlags(host.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate)
+            host.setCheckState(0, Qt.CheckState.Checked)
+            host.setData(0, Qt.ItemDataRole.UserRole, uri)
+            self.hosts[uri] = host
+            self.setup.in_worker(partial(preview, uri), partial(self._listed, uri, host))
+        self._count()
+
+    def _listed(self, uri: str, host: QTreeWidgetItem, rows, error: BaseException | None) -> None:
+        if host is not self.hosts.get(uri):
+            return  # the page was refilled meanwhile
+        if error is not None:
+            message = error.one_line() if isinstance(error, HypervisorError) else str(error)
+            host.setText(1, f"cannot list: {message}")
+            host.setCheckState(0, Qt.CheckState.Unchecked)
+            self._done_listing()
+            return
+        host.setText(1, f"{len(rows)} machines")
+        self._add_chunk(host, rows, 0)
+
+    def _add_chunk(self, host: QTreeWidgetItem, rows, start: int) -> None:
+        """A few hundred rows per turn of the event loop: 10,000 at once would freeze the window."""
+        self.tree.blockSignals(True)
+        for uuid, name, state in rows[start:start + PREVIEW_CHUNK]:
+            item = QTreeWidgetItem(host, [name, STATE_LABELS.get(state, state)])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, Qt.CheckState.Checked)
+            item.setData(0, Qt.ItemDataRole.UserRole, uuid)
+        self.tree.blockSignals(False)
+        if start + PREVIEW_CHUNK < len(rows):
+            QTimer.singleShot(0, partial(self._add_chunk, host, rows, start + PREVIEW_CHUNK))
+        else:
+            host.setExpanded(len(rows) <= 50)
+            self._done_listing()
+
+    def _done_listing(self) -> None:
+        self.pending -= 1
+        self._count()
+        self.completeChanged.emit()
+
+    def selection(self) -> dict[str, set[str]]:
+        """Per host, the ticked UUIDs; a fully ticked host is left out (import all it has)."""
+        picked = {}
+        for uri, host in self.hosts.items():
+            if host.checkState(0) == Qt.CheckState.Checked:
+                continue
+            picked[uri] = {host.child(i).data(0, Qt.ItemDataRole.UserRole) for i in range(host.childCount())
+                           if host.child(i).checkState(0) == Qt.CheckState.Checked}
+        return picked
+
+    def _count(self, *_args) -> None:
+        total = sum(h.childCount() for h in self.hosts.values())
+        ticked = sum(1 for h in self.hosts.values() for i in range(h.childCount())
+                     if h.child(i).checkState(0) == Qt.CheckState.Checked)
+        self.counts.setText(f"{ticked} of {total} machines ticked on {len(self.hosts)} connections"
+                            + (" (still listing…)" if self.pending else ""))
+
+    def isComplete(self) -> bool:
+        return self.pending == 0
+
+
+class ProgressPage(_Page):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard, "Setting up", "Each step and its outcome; skipped steps say why.")
+        self.bar = QProgressBar()
+        self.now = QLabel()
+        self.steps = QTreeWidget()
+        self.steps.setHeaderLabels(["Step", "Outcome"])
+        self.steps.setRootIsDecorated(False)
+        self.steps.setWordWrap(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        for widget in (self.bar, self.now, self.steps, self.summary):
+            self.layout_.addWidget(widget)
+        self.report: SetupReport | None = None
+        self.running = False
+
+    def initializePage(self) -> None:
+        self.steps.clear()
+        self.report = None
+        self.running = True
+        options = self.setup.options()
+        url, first = self.setup.chosen_database(), not self.setup.database_locked
+        post = self.setup.bridge.post.emit
+
+        def work() -> SetupReport:
+            if first:
+                open_database(url)  # setup's first step creates the tables there
+            return run_setup(options, progress=lambda d, t, w: post(partial(self._progress, d, t, w)),
+                             on_outcome=lambda o: post(partial(self._outcome, o)))
+        self.setup.in_worker(work, self._finished)
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        self.bar.setRange(0, total)
+        self.bar.setValue(done)
+        self.now.setText(what)
+
+    def _outcome(self, outcome: Outcome) -> None:
+        label = outcome.title if outcome.kind == "step" else f"Extension: {outcome.title}"
+        item = QTreeWidgetItem(self.steps, [label, f"{outcome.status}: {outcome.message}"])
+        item.setToolTip(1, outcome.message)
+        item.setIcon(0, icons.state_icon(STATUS_ICONS.get(outcome.status, "paused")))
+        self.steps.resizeColumnToContents(0)
+
+    def _finished(self, report: SetupReport | None, error: BaseException | None) -> None:
+        self.running = False
+        self.report = report
+        if report is None:
+            self.summary.setText(f"✖ Setup could not run: {error}")
+        else:
+            added = sum(i.added for i in report.imports)
+            updated = sum(i.updated for i in report.imports)
+            missing = sum(i.missing for i in report.imports)
+            lead = "✔ Setup finished." if report.ok else "✖ A setup step failed; the rest went on."
+            self.summary.setText(f"{lead} Machines: {added} added, {updated} updated, {missing} marked missing. "
+                                 "Running setup again completes anything skipped.")
+        self.completeChanged.emit()
+        self.setup.setup_finished.emit(report)
+
+    def isComplete(self) -> bool:
+        return not self.running and self.report is not None
+
+
+class SetupWizard(QWizard):
+    """``setup_finished(report)`` is emitted when the run ends (None if it could not start)."""
+
+    setup_finished = Signal(object)
+
+    def __init__(self, *, database_url: str, database_locked: bool, typed_connections: list[str],
+                 configured: list[str] = (), probe_timeout: float = 10.0, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("ECP Desktop Setup")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.database_url = database_url
+        self.database_locked = database_locked
+        self.typed_connections = list(typed_connections)
+        self.configured = set(configured)
+        self.probe_timeout = probe_timeout
+        self.bridge = _OnGuiThread(self)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="setup")
+        self.database_page = DatabasePage(self)
+        self.connections_page = ConnectionsPage(self)
+        self.import_page = ImportPage(self)
+        self.progress_page = ProgressPage(self)
+        for page in (WelcomePage(self), self.database_page, self.connections_page, self.import_page,
+                     self.progress_page):
+            self.addPage(page)
+        self.resize(760, 560)
+        self.finished.connect(lambda _result: self._pool.shutdown(wait=False, cancel_futures=True))
+
+    def in_worker(self, fn: Callable, on_done: Callable[[object, BaseException | None], None]) -> None:
+        """Run ``fn`` on a worker; ``on_done(result, error)`` runs on the GUI thread."""
+        post = self.bridge.post.emit
+
+        def run() -> None:
+            try:
+                result = fn()
+            except (Exception, DatabaseUrlError) as exc:  # shown on the page, in words
+                post(partial(on_done, None, exc))
+            else:
+                post(partial(on_done, result, None))
+        self._pool.submit(run)
+
+    def chosen_database(self) -> str:
+        return self.database_url if self.database_locked else self.database_page.url()
+
+    def options(self) -> SetupOptions:
+        return SetupOptions(connections=list(self.typed_connections), chosen=self.connections_page.chosen(),
+                            do_import=self.import_page.do_import.isChecked(),
+                            selection=self.import_page.selection() or None, probe_timeout=self.probe_timeout)
