@@ -93,3 +93,29 @@ def test_cli_on_postgresql(pg_url):
                              "machines", "--json"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 4
+
+
+def test_setup_on_postgresql_from_version_1_imports_long_and_unicode_names(pg_url, tmp_path):
+    """A version-1 inventory (issue 2's schema) is upgraded by setup, then import runs."""
+    from ecp_desktop.models.db import open_database
+    from ecp_desktop.services.setup_pipeline import HookRegistry
+    from ecp_desktop.services.setup_steps import SetupOptions, run_setup
+
+    from .test_import import LONG_NAME, ZOO, write_zoo
+    db = open_database(pg_url)
+    with db.connection_context():
+        migrations.STEPS[0][2](db)  # what version 1 created, recorded as such
+        db.create_tables([schema.SchemaVersion])
+        schema.SchemaVersion.create(version=1, name="initial")
+    uri = write_zoo(tmp_path / "zoo.xml")
+    try:
+        report = run_setup(SetupOptions(connections=[uri], local_uri="test:///default"), hooks=HookRegistry())
+        assert report.ok, report.outcomes
+        assert "applied step 2" in report.outcomes[0].message
+        with db.connection_context():
+            names = {m.name for m in schema.Machine.select()}
+        assert names == set(ZOO) and LONG_NAME in names
+        again = run_setup(SetupOptions(connections=[uri], local_uri="test:///default"), hooks=HookRegistry())
+        assert again.imports[0].unchanged == len(ZOO)
+    finally:
+        db.close()

@@ -25,29 +25,6 @@ _UNITS_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1
 
 
 @dataclass
-class DomainFacts:
-    uuid: str
-    name: str
-    state: str
-    persistent: bool
-    autostart: bool
-    managed_save: bool
-    vcpus: int
-    memory_kib: int
-    os_type: str
-    disks: list[dict]
-    interfaces: list[dict]
-
-    def row(self, host_id: int) -> dict:
-        return {"host": host_id, "uuid": self.uuid, "name": self.name, "state": self.state,
-                "vcpus": self.vcpus, "memory_kib": self.memory_kib, "autostart": self.autostart,
-                "persistent": self.persistent, "managed_save": self.managed_save, "os_type": self.os_type,
-                "disks": json.dumps(self.disks, ensure_ascii=False),
-                "interfaces": json.dumps(self.interfaces, ensure_ascii=False),
-                "missing": False, "last_seen_at": schema.utcnow()}
-
-
-@dataclass
 class HostImport:
     """The outcome for one host; ``error`` set means nothing of it was imported."""
 
@@ -90,18 +67,27 @@ def _vcpus(root: ET.Element) -> int:
 
 
 def facts_from_xml(xml: str, *, uuid: str, name: str, state: str, persistent: bool, autostart: bool,
-                   managed_save: bool) -> DomainFacts:
-    details = parse_details(xml)
+                   managed_save: bool) -> dict:
+    """The machine row for one domain (without its host).
+
+    Only strings, numbers and booleans: Python's garbage collector does not track such
+    dicts, so holding 10,000 of them costs no collector pauses (which would stall the
+    GUI thread, since a collection holds the interpreter lock).
+    """
     root = ET.fromstring(xml)
-    return DomainFacts(uuid=uuid, name=name, state=state, persistent=persistent, autostart=autostart,
-                       managed_save=managed_save, vcpus=_vcpus(root), memory_kib=_memory_kib(root),
-                       os_type=details.os_type, disks=[asdict(d) for d in details.disks],
-                       interfaces=[asdict(i) for i in details.interfaces])
+    details = parse_details(xml, root)
+    return {"uuid": uuid, "name": name, "state": state, "vcpus": _vcpus(root), "memory_kib": _memory_kib(root),
+            "autostart": autostart, "persistent": persistent, "managed_save": managed_save,
+            "os_type": details.os_type,
+            # vars(), not asdict(): these dataclasses are flat, and asdict's deep copy was a
+            # quarter of the import's time at 10,000 machines
+            "disks": json.dumps([vars(d) for d in details.disks], ensure_ascii=False),
+            "interfaces": json.dumps([vars(i) for i in details.interfaces], ensure_ascii=False)}
 
 
 def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = None,
-                 ) -> tuple[list[DomainFacts], list[tuple[str, str]], set[str]]:
-    """Every domain of ``conn``: (facts, skipped as (name, reason), UUIDs still present).
+                 ) -> tuple[list[dict], list[tuple[str, str]], set[str]]:
+    """Every domain of ``conn``: (rows, skipped as (name, reason), UUIDs still present).
 
     ``wanted``: the UUIDs the user ticked; the others are skipped as not selected.
     """
@@ -141,7 +127,7 @@ _COMPARED = ("name", "state", "vcpus", "memory_kib", "autostart", "persistent", 
 _PRESERVE = [getattr(schema.Machine, f) for f in (*_COMPARED, "missing", "last_seen_at")]
 
 
-def reconcile(host_id: int, uri: str, facts: list[DomainFacts], skipped: list[tuple[str, str]],
+def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str, str]],
               present: set[str]) -> HostImport:
     """Write what was read for one host; must run where the database may be used."""
     result = HostImport(uri, found=len(present), skipped=list(skipped))
@@ -151,19 +137,19 @@ def reconcile(host_id: int, uri: str, facts: list[DomainFacts], skipped: list[tu
                  M.select(M.id, M.uuid, M.missing, *[getattr(M, f) for f in _COMPARED])
                  .where(M.host == host_id).dicts()}
         rows = []
-        for fact in facts:
-            row = fact.row(host_id)
-            old = known.get(fact.uuid)
+        now = schema.utcnow()
+        for row in facts:
+            old = known.get(row["uuid"])
             if old is None:
                 result.added += 1
             elif old["missing"] or any(old[f] != row[f] for f in _COMPARED):
                 result.updated += 1
-                if old["name"] != fact.name:
-                    result.renamed.append((old["name"], fact.name))
+                if old["name"] != row["name"]:
+                    result.renamed.append((old["name"], row["name"]))
             else:
                 result.unchanged += 1
                 continue
-            rows.append(row)
+            rows.append({**row, "host": host_id, "missing": False, "last_seen_at": now})
         for start in range(0, len(rows), CHUNK):
             (M.insert_many(rows[start:start + CHUNK])
              .on_conflict(conflict_target=[M.host, M.uuid], preserve=_PRESERVE).execute())

@@ -132,8 +132,9 @@ class MachineDetails:
     interfaces: list[InterfaceInfo] = field(default_factory=list)
 
 
-def parse_details(xml: str) -> MachineDetails:
-    root = ET.fromstring(xml)
+def parse_details(xml: str, root: ET.Element | None = None) -> MachineDetails:
+    """``root``: the parsed ``xml`` when the caller has it already (import parses once)."""
+    root = ET.fromstring(xml) if root is None else root
     os_type = root.find("os/type")
     details = MachineDetails(
         xml=xml,

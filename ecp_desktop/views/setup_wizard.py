@@ -6,6 +6,7 @@ through a queued signal, so the window stays responsive during a 10,000-machine 
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -13,21 +14,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QRadioButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWizard,
-                               QWizardPage)
+                               QPushButton, QRadioButton, QTextBrowser, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWizard, QWizardPage)
 
 from ..models.db import DatabaseUrlError, check_database, open_database
 from ..services.connection_probe import Probe, detect, probe
 from ..services.domain_import import preview
 from ..services.errors import HypervisorError
 from ..services.machines import STATE_LABELS
-from ..services.setup_pipeline import DONE, FAILED, Outcome
+from ..services.setup_pipeline import DONE, FAILED, SKIPPED, Outcome
 from ..services.setup_steps import SetupOptions, SetupReport, run_setup
 from ..services.uri import InvalidUri, parse_uri
 from . import icons
 
-PREVIEW_CHUNK = 400  # preview rows added per turn of the event loop
-STATUS_ICONS = {DONE: "running", FAILED: "crashed"}
+PREVIEW_CHUNK = 200  # preview rows added per turn of the event loop (about 10 ms)
+TICKED_ROLE = Qt.ItemDataRole.UserRole + 1  # the last tick state counted
+STATUS_MARKS = {DONE: ("✔", "#2e7d32"), FAILED: ("✖", "#c62828"), SKIPPED: ("⏭", "#ef6c00")}
 
 
 class _OnGuiThread(QObject):
@@ -235,12 +237,15 @@ class ImportPage(_Page):
         self.do_import.toggled.connect(lambda on: self.tree.setEnabled(on))
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Machine", "State"])
-        self.tree.itemChanged.connect(self._count)
+        self.tree.header().resizeSection(0, 480)  # room for a host's URI
+        self.tree.itemChanged.connect(self._ticked_changed)
         self.counts = QLabel()
         self.layout_.addWidget(self.do_import)
         self.layout_.addWidget(self.tree)
         self.layout_.addWidget(self.counts)
         self.hosts: dict[str, QTreeWidgetItem] = {}
+        self.ticked = 0  # kept as rows change: counting 10,000 rows on each change would stall
+        self.total = 0
         self.pending = 0
         self.setCommitPage(True)  # once setup runs, there is no going back
         self.setButtonText(QWizard.WizardButton.CommitButton, "Run Setup")
@@ -253,6 +258,7 @@ class ImportPage(_Page):
         self.shown_for = chosen
         self.tree.clear()
         self.hosts.clear()
+        self.ticked = self.total = 0
         self.pending = len(chosen)
         for uri in chosen:
             host = QTreeWidgetItem(self.tree, [uri, "listing…"])
@@ -272,18 +278,24 @@ class ImportPage(_Page):
             host.setCheckState(0, Qt.CheckState.Unchecked)
             self._done_listing()
             return
-        host.setText(1, f"{len(rows)} machines")
+        host.setText(1, f"{len(rows)} machine{'s' * (len(rows) != 1)}")
         self._add_chunk(host, rows, 0)
 
     def _add_chunk(self, host: QTreeWidgetItem, rows, start: int) -> None:
         """A few hundred rows per turn of the event loop: 10,000 at once would freeze the window."""
-        self.tree.blockSignals(True)
+        items = []
         for uuid, name, state in rows[start:start + PREVIEW_CHUNK]:
-            item = QTreeWidgetItem(host, [name, STATE_LABELS.get(state, state)])
+            item = QTreeWidgetItem([name, STATE_LABELS.get(state, state)])  # parentless: cheap to fill
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked)
             item.setData(0, Qt.ItemDataRole.UserRole, uuid)
+            item.setData(0, TICKED_ROLE, True)
+            items.append(item)
+        self.tree.blockSignals(True)
+        host.addChildren(items)  # one insertion for the chunk, not one per row
         self.tree.blockSignals(False)
+        self.ticked += len(items)
+        self.total += len(items)
         if start + PREVIEW_CHUNK < len(rows):
             QTimer.singleShot(0, partial(self._add_chunk, host, rows, start + PREVIEW_CHUNK))
         else:
@@ -305,11 +317,17 @@ class ImportPage(_Page):
                            if host.child(i).checkState(0) == Qt.CheckState.Checked}
         return picked
 
-    def _count(self, *_args) -> None:
-        total = sum(h.childCount() for h in self.hosts.values())
-        ticked = sum(1 for h in self.hosts.values() for i in range(h.childCount())
-                     if h.child(i).checkState(0) == Qt.CheckState.Checked)
-        self.counts.setText(f"{ticked} of {total} machines ticked on {len(self.hosts)} connections"
+    def _ticked_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if column != 0 or item.parent() is None:
+            return  # a host row: its machines report their own changes
+        checked = item.checkState(0) == Qt.CheckState.Checked
+        if checked != item.data(0, TICKED_ROLE):
+            item.setData(0, TICKED_ROLE, checked)
+            self.ticked += 1 if checked else -1
+            self._count()
+
+    def _count(self) -> None:
+        self.counts.setText(f"{self.ticked} of {self.total} machines ticked on {len(self.hosts)} connections"
                             + (" (still listing…)" if self.pending else ""))
 
     def isComplete(self) -> bool:
@@ -321,10 +339,8 @@ class ProgressPage(_Page):
         super().__init__(wizard, "Setting up", "Each step and its outcome; skipped steps say why.")
         self.bar = QProgressBar()
         self.now = QLabel()
-        self.steps = QTreeWidget()
-        self.steps.setHeaderLabels(["Step", "Outcome"])
-        self.steps.setRootIsDecorated(False)
-        self.steps.setWordWrap(True)
+        self.steps = QTextBrowser()  # wraps long outcomes: they are the point of this page
+        self.shown: list[Outcome] = []
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         for widget in (self.bar, self.now, self.steps, self.summary):
@@ -334,6 +350,7 @@ class ProgressPage(_Page):
 
     def initializePage(self) -> None:
         self.steps.clear()
+        self.shown.clear()
         self.report = None
         self.running = True
         options = self.setup.options()
@@ -353,11 +370,11 @@ class ProgressPage(_Page):
         self.now.setText(what)
 
     def _outcome(self, outcome: Outcome) -> None:
+        self.shown.append(outcome)
+        mark, colour = STATUS_MARKS.get(outcome.status, ("•", "#555"))
         label = outcome.title if outcome.kind == "step" else f"Extension: {outcome.title}"
-        item = QTreeWidgetItem(self.steps, [label, f"{outcome.status}: {outcome.message}"])
-        item.setToolTip(1, outcome.message)
-        item.setIcon(0, icons.state_icon(STATUS_ICONS.get(outcome.status, "paused")))
-        self.steps.resizeColumnToContents(0)
+        self.steps.append(f'<p><span style="color:{colour}">{mark}</span> <b>{html.escape(label)}</b> '
+                          f'({outcome.status}, {outcome.seconds:.1f} s)<br>{html.escape(outcome.message)}</p>')
 
     def _finished(self, report: SetupReport | None, error: BaseException | None) -> None:
         self.running = False
