@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 import libvirt
-from PySide6.QtCore import QSettings, QSocketNotifier, QTimer
+from PySide6.QtCore import QSettings, QSocketNotifier, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 import qasync  # after PySide6, so that qasync binds to it
 
@@ -26,7 +26,9 @@ from .services.inventory import Inventory
 from .services.libvirt_loop import Executors, register_event_impl, start_event_thread
 from .services.lifecycle import Lifecycle
 from .models.db import DatabaseUrlError
-from .services import app_config
+from .services import app_config, app_log
+from .services.app_log import start_logging
+from .services.errors import install_quiet_error_handler
 from .services.setup_steps import SETUP_DONE_KEY
 from .services.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 from .services.tasks import TaskService
@@ -129,14 +131,25 @@ def quit_on_signals(app: QApplication) -> None:
     signal.signal(signal.SIGTERM, close_all)
 
 
-def log_unexpected(loop: asyncio.AbstractEventLoop) -> None:
-    """Route uncaught exceptions (Qt slots and asyncio tasks) to the log, never silence."""
+def log_unexpected(loop: asyncio.AbstractEventLoop, log_path=None) -> None:
+    """Route uncaught exceptions (Qt slots and asyncio tasks) to the log and a crash
+    dialog; never a silent failure, never a bare traceback."""
+    def show(exc: BaseException) -> None:
+        from .views.error_dialog import CrashDialog
+        dialog = CrashDialog(exc, log_path=log_path, parent=QApplication.activeWindow())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
     def excepthook(kind, value, tb) -> None:
         log.critical("unexpected error", exc_info=(kind, value, tb))
+        if isinstance(value, Exception):
+            show(value)
 
     def loop_handler(_loop, context) -> None:
-        log.error("unexpected error in a background task: %s", context.get("message"),
-                  exc_info=context.get("exception"))
+        exc = context.get("exception")
+        log.error("unexpected error in a background task: %s", context.get("message"), exc_info=exc)
+        if isinstance(exc, Exception):
+            show(exc)
 
     sys.excepthook = excepthook
     loop.set_exception_handler(loop_handler)
@@ -182,6 +195,7 @@ class GuiSession:
         s = self.services
         self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings())
         self.window.setup_requested.connect(self.run_setup_again)
+        self.window.log_path = app_log.log_path()
         self.window.show()
         spawn(connect_initial_hosts(s, self.connect))
 
@@ -220,7 +234,8 @@ def settle_heap() -> None:
 
 
 def run_gui(connect: list[str], database: str | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_path = start_logging()
+    install_quiet_error_handler()
     url = database_url(database)
     first_start = setup_needed(database)
     if not first_start:
@@ -235,7 +250,7 @@ def run_gui(connect: list[str], database: str | None = None) -> int:
     quit_on_signals(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    log_unexpected(loop)
+    log_unexpected(loop, log_path)
     session = GuiSession(app, url, connect, database_locked=bool(database or os.environ.get("ECP_DESKTOP_DATABASE")))
     ensure_event_delivery()
     closed = asyncio.Event()

@@ -15,7 +15,7 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
 
     The loop keeps only weak references to tasks (and qasync 0.28 keeps none for
     async slots), so a task nobody holds can vanish mid-flight. Failures are logged
-    here; callers that care about the result await the task.
+    through the loop's exception handler; callers that care about the result await the task.
     """
     task = asyncio.ensure_future(coro)
     _running.add(task)
@@ -26,4 +26,6 @@ def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
 def _finished(task: asyncio.Task) -> None:
     _running.discard(task)
     if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", exc_info=task.exception())
+        # The loop's handler logs it; the GUI's also shows the crash dialog.
+        task.get_loop().call_exception_handler(
+            {"message": "background task failed", "exception": task.exception(), "task": task})

@@ -95,6 +95,8 @@ class HypervisorError(Exception):
     operation: str = ""
     machine: str = ""
     host_uri: str = ""
+    libvirt_version: str = ""
+    hypervisor_version: str = ""
     when: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
 
     def __post_init__(self) -> None:
@@ -126,6 +128,25 @@ class HypervisorError(Exception):
     @property
     def remedy(self) -> str:
         return PLAIN_WORDS.get(self.code_name, GENERIC_WORDS)[1]
+
+    def fields(self) -> list[tuple[str, str]]:
+        """Every field, labelled, for the details section of the error dialog and the clipboard."""
+        def text(value) -> str:
+            return "" if value is None else str(value)
+        return [
+            ("Summary", self.summary), ("Remedy", self.remedy), ("Message", self.message),
+            ("Operation", self.operation), ("Machine", self.machine), ("Host", self.host_uri),
+            ("Error code", f"{text(self.code)} ({self.code_name})" if self.code is not None else ""),
+            ("Error domain", f"{text(self.domain)} ({self.domain_name})" if self.domain is not None else ""),
+            ("Level", {1: "warning", 2: "error"}.get(self.level, text(self.level))),
+            ("str1", text(self.str1)), ("str2", text(self.str2)), ("str3", text(self.str3)),
+            ("int1", text(self.int1)), ("int2", text(self.int2)),
+            ("libvirt version", self.libvirt_version), ("Hypervisor version", self.hypervisor_version),
+            ("Time", self.when.isoformat(timespec="seconds")),
+        ]
+
+    def details_text(self) -> str:
+        return "\n".join(f"{label}: {value}" for label, value in self.fields())
 
     def one_line(self) -> str:
         """What a task row or the CLI shows: the plain summary plus libvirt's own message."""

@@ -322,8 +322,10 @@ class HostConnection:
             try:
                 return fn(conn)
             except libvirt.libvirtError as exc:
-                raise HypervisorError.from_libvirt(exc, operation=operation, machine=machine,
-                                                   host_uri=self.uri) from None
+                error = HypervisorError.from_libvirt(exc, operation=operation, machine=machine, host_uri=self.uri)
+                error.libvirt_version = version_text(self.facts.libvirt_version)
+                error.hypervisor_version = version_text(self.facts.hypervisor_version)
+                raise error from None
 
         lease.users += 1
         try:

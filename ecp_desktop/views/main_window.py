@@ -17,6 +17,7 @@ from ..services.machines import MachineInfo
 from ..services.tasks import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
+from .error_dialog import ErrorDialog
 from .host_model import HostRole, HostTableModel, host_state_text
 from .icons import action_icon, app_icon
 from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
@@ -56,6 +57,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
         self._settings = settings
+        self.log_path = None  # set by the composition root when a log file is kept
+        self.last_error_dialog: ErrorDialog | None = None
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.resize(1280, 760)
@@ -221,7 +224,21 @@ class MainWindow(QMainWindow):
             return
         note = f" ({skipped} skipped: not in a state for that)" if skipped else ""
         self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
-        spawn(self.lifecycle.apply_many(name, chosen))
+        spawn(self._apply_and_report(action, chosen))
+
+    async def _apply_and_report(self, action, machines: list[MachineInfo]) -> None:
+        records = await self.lifecycle.apply_many(action.name, machines)
+        failed = [(r.target_name, r.error or r.error_message) for r in records if r.status == "failed"]
+        if failed:
+            self.show_errors(f"{action.label} failed", failed)
+
+    def show_errors(self, title: str, failures) -> ErrorDialog:
+        """One dialog for the failures of one user action, however many machines it covered."""
+        dialog = ErrorDialog(title, failures, log_path=self.log_path, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.last_error_dialog = dialog
+        return dialog
 
     def _focus_details(self, *_args) -> None:
         self.details.setCurrentIndex(0)

@@ -1,0 +1,124 @@
+"""Error dialogs: a plain summary and remedy first, every libvirt field one click away.
+
+One dialog groups the failures of a bulk action (a row per machine, expandable), and a
+crash dialog catches what nobody expected. Each offers Copy (the full details, for a
+bug report or a colleague) and Open Log. Dialogs are opened with ``open()``, never
+``exec()``: a nested event loop inside a coroutine breaks qasync.
+"""
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from ..services.errors import HypervisorError
+
+Failure = tuple[str, "HypervisorError | str"]  # (what failed, e.g. the machine's name; the error)
+
+
+def _summary(error: HypervisorError | str) -> str:
+    return error.summary if isinstance(error, HypervisorError) else str(error)
+
+
+def _details(error: HypervisorError | str) -> str:
+    return error.details_text() if isinstance(error, HypervisorError) else str(error)
+
+
+class ErrorDialog(QDialog):
+    def __init__(self, title: str, failures: list[Failure], *, log_path: Path | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.failures = failures
+        self.log_path = log_path
+        self.setWindowTitle(title)
+        self.resize(640, 420)
+        layout = QVBoxLayout(self)
+        first = failures[0][1]
+        if len(failures) == 1:
+            self.headline = QLabel(f"<b>{_summary(first)}</b>")
+            remedy = first.remedy if isinstance(first, HypervisorError) else ""
+            self.remedy = QLabel(remedy)
+        else:
+            self.headline = QLabel(f"<b>{len(failures)} operations failed.</b>")
+            self.remedy = QLabel("Expand a row for its reason and remedy.")
+        for label in (self.headline, self.remedy):
+            label.setWordWrap(True)
+            layout.addWidget(label)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["", ""])
+        self.tree.setHeaderHidden(True)
+        self.tree.setColumnCount(2)
+        if len(failures) == 1:
+            self._add_fields(self.tree.invisibleRootItem(), first)
+        else:
+            for name, error in failures:
+                row = QTreeWidgetItem(self.tree, [name, _summary(error)])
+                self._add_fields(row, error)
+        self.tree.resizeColumnToContents(0)
+        self.details_button = QPushButton("Show Details")
+        self.details_button.setCheckable(True)
+        self.details_button.toggled.connect(self._toggle_details)
+        self.tree.setVisible(len(failures) > 1)  # a single error starts folded: the summary comes first
+        self.details_button.setChecked(len(failures) > 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.clicked.connect(self.copy)
+        self.log_button = buttons.addButton("Open Log", QDialogButtonBox.ButtonRole.ActionRole)
+        self.log_button.clicked.connect(self.open_log)
+        self.log_button.setEnabled(log_path is not None)
+        buttons.addButton(self.details_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(self.tree)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _add_fields(parent: QTreeWidgetItem, error: HypervisorError | str) -> None:
+        if isinstance(error, HypervisorError):
+            for label, value in error.fields():
+                if value:
+                    QTreeWidgetItem(parent, [label, value])
+        else:
+            QTreeWidgetItem(parent, ["Message", str(error)])
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.tree.setVisible(shown)
+        self.details_button.setText("Hide Details" if shown else "Show Details")
+
+    def text(self) -> str:
+        blocks = [f"{name}\n{_details(error)}" if name else _details(error) for name, error in self.failures]
+        return "\n\n".join(blocks)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text())
+
+    def open_log(self) -> None:
+        if self.log_path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path)))
+
+
+class CrashDialog(QDialog):
+    """An unexpected exception: said plainly, with the traceback for the bug report."""
+
+    def __init__(self, exc: BaseException, *, log_path: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Unexpected error")
+        self.log_path = log_path
+        layout = QVBoxLayout(self)
+        text = QLabel("<b>Something went wrong inside ECP Desktop.</b><br>The app keeps running. "
+                      "The details below are in the log too; please include them in a bug report.")
+        text.setWordWrap(True)
+        self.details = QPlainTextEdit("".join(traceback.format_exception(exc)))
+        self.details.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        copy = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.details.toPlainText()))
+        open_log = buttons.addButton("Open Log", QDialogButtonBox.ButtonRole.ActionRole)
+        open_log.clicked.connect(lambda: log_path and QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_path))))
+        buttons.rejected.connect(self.reject)
+        for widget in (text, self.details, buttons):
+            layout.addWidget(widget)
+        self.resize(640, 400)

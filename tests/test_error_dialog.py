@@ -1,0 +1,106 @@
+"""Real libvirt errors from the test driver: fields, names, plain words, and the dialogs."""
+import libvirt
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from ecp_desktop.services.errors import PLAIN_WORDS, HypervisorError
+from ecp_desktop.services.machines import MachineInfo
+from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
+
+from .conftest import LAB_URI
+
+REQUIRED = ["NO_CONNECT", "AUTH_FAILED", "AUTH_CANCELLED", "ACCESS_DENIED", "OPERATION_INVALID",
+            "OPERATION_TIMEOUT", "OPERATION_FAILED", "OPERATION_ABORTED", "NO_DOMAIN", "DOM_EXIST",
+            "SYSTEM_ERROR", "RPC", "NO_SUPPORT", "ARGUMENT_UNSUPPORTED", "CONFIG_UNSUPPORTED", "XML_ERROR",
+            "CPU_INCOMPATIBLE", "MIGRATE_UNSAFE", "MIGRATE_PERSIST_FAILED", "RESOURCE_BUSY", "INTERNAL_ERROR"]
+
+
+def provoke(call):
+    conn = libvirt.open(LAB_URI)
+    try:
+        call(conn)
+    except libvirt.libvirtError as exc:
+        return HypervisorError.from_libvirt(exc, operation="test", host_uri=LAB_URI)
+    finally:
+        conn.close()
+    raise AssertionError("libvirt did not fail")
+
+
+DUPLICATE = "<domain type='test'><name>web01</name><memory>1024</memory><os><type>hvm</type></os></domain>"
+
+
+@pytest.mark.parametrize("call, code_name, words", [
+    (lambda c: c.lookupByName("no-such-machine"), "NO_DOMAIN", "no longer exists"),
+    (lambda c: c.lookupByName("web01").create(), "INTERNAL_ERROR", "internal error"),  # already running
+    (lambda c: c.createXML(DUPLICATE, 0), "OPERATION_FAILED", "could not complete"),  # duplicate name
+    (lambda c: c.defineXML("<domain type='test'><name>half"), "XML_DETAIL", "not well-formed"),
+    (lambda c: c.lookupByName("web01").migrateToURI3("test:///default", {}, 0), "ARGUMENT_UNSUPPORTED",
+     "does not support an option"),
+    (lambda c: c.lookupByName("web01").blockCommit("vda", None, None), "NO_SUPPORT", "does not support"),
+])
+def test_real_libvirt_errors_keep_every_field_and_get_plain_words(call, code_name, words):
+    error = provoke(call)
+    assert error.code_name == code_name and error.code == getattr(libvirt, f"VIR_ERR_{code_name}")
+    assert error.domain_name and error.domain == getattr(libvirt, f"VIR_FROM_{error.domain_name}")
+    assert error.level == libvirt.VIR_ERR_ERROR and error.message
+    assert words in error.summary and error.remedy
+    labels = dict(error.fields())
+    assert labels["Error code"].endswith(f"({code_name})") and labels["Host"] == LAB_URI
+
+
+def test_every_error_users_meet_has_its_own_words():
+    assert [c for c in REQUIRED if c not in PLAIN_WORDS] == []
+    assert all(hasattr(libvirt, f"VIR_ERR_{c}") for c in REQUIRED)
+    unknown = HypervisorError("odd", code=9999)
+    assert unknown.code_name == "UNKNOWN_9999" and unknown.summary == "libvirt reported an error."
+
+
+def test_single_error_dialog_folds_details_and_copies_everything(qtbot):
+    error = provoke(lambda c: c.lookupByName("ghost"))
+    dialog = ErrorDialog("Start failed", [("ghost", error)])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "no longer exists" in dialog.headline.text() and dialog.remedy.text() == error.remedy
+    assert not dialog.tree.isVisible()
+    dialog.details_button.click()
+    assert dialog.tree.isVisible() and dialog.details_button.text() == "Hide Details"
+    shown = {dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i).text(1)
+             for i in range(dialog.tree.topLevelItemCount())}
+    assert shown["Error code"] == f"{libvirt.VIR_ERR_NO_DOMAIN} (NO_DOMAIN)" and shown["Message"] == error.message
+    dialog.copy_button.click()
+    copied = QGuiApplication.clipboard().text()
+    assert "Error domain:" in copied and "ghost" in copied and error.remedy in copied
+
+
+def test_bulk_action_failures_are_grouped_in_one_dialog_from_the_main_window(qtbot, services, run):
+    from PySide6.QtCore import QSettings
+    from ecp_desktop.services.lifecycle import ACTIONS
+    from ecp_desktop.views.main_window import MainWindow
+    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
+                        QSettings("ecp-test", "errors"))
+    qtbot.addWidget(window)
+    host = services.inventory.add_host(LAB_URI)
+    assert run(services.inventory.connect_host(host))
+    qtbot.waitUntil(lambda: len(services.inventory.machines) == 4)
+    ghosts = [MachineInfo(LAB_URI, f"00000000-0000-0000-0000-00000000000{i}", f"ghost{i}", "shutoff")
+              for i in (1, 2)]
+    stopped = next(m for m in services.inventory.machines.values() if m.name == "stopped01")
+    run(window._apply_and_report(ACTIONS["start"], [*ghosts, stopped]))
+    dialog = window.last_error_dialog
+    assert dialog is not None and dialog.isVisible() and "2 operations failed" in dialog.headline.text()
+    rows = [dialog.tree.topLevelItem(i) for i in range(dialog.tree.topLevelItemCount())]
+    assert sorted(r.text(0) for r in rows) == ["ghost1", "ghost2"]
+    fields = {rows[0].child(i).text(0): rows[0].child(i).text(1) for i in range(rows[0].childCount())}
+    assert fields["Error code"].endswith("(NO_DOMAIN)") and fields["Operation"] == "start"
+    assert fields["libvirt version"] and fields["Host"] == LAB_URI
+    dialog.close()
+    run(services.lifecycle.apply("force_off", services.inventory.machines[(LAB_URI, stopped.uuid)]))
+
+
+def test_crash_dialog_shows_the_traceback(qtbot):
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        dialog = CrashDialog(exc)
+    qtbot.addWidget(dialog)
+    assert "KeyError: 'missing'" in dialog.details.toPlainText()
