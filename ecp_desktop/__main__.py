@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp = sub.add_parser("import", help="import the existing machines of the connections into the inventory")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    restore = sub.add_parser("restore", help="start the machines that should run (at boot, after libvirtd); "
+                                             "exit 0 all restored, 1 some failed, 3 a host unreachable")
+    restore.add_argument("--dry-run", action="store_true", help="say what would start, start nothing")
+    restore.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("gui", help="open the main window (the default)")
     return parser
 
@@ -57,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         from . import cli_setup
         return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),
                              as_json=args.json, local=getattr(args, "local", None))
+    if args.command == "restore":
+        from . import cli_restore
+        return cli_restore.run(args.dry_run, args.json)
     from . import cli
     return cli.run(args.command, args.connect, args.json)
 

@@ -25,6 +25,7 @@ from .services.host_actions import HostActions
 from .services.inventory import Inventory
 from .services.libvirt_loop import Executors, register_event_impl, start_event_thread
 from .services.lifecycle import Lifecycle
+from .services.restore import RestoreService, restore_candidates
 from .models.db import DatabaseUrlError
 from .services import app_config, app_log
 from .services.app_log import start_logging
@@ -43,8 +44,16 @@ class Services:
     tasks: TaskService
     lifecycle: Lifecycle
     host_actions: HostActions
+    restore: RestoreService
 
     def shutdown(self) -> None:
+        """A clean exit: what runs now is what restore brings back next time (policy "last")."""
+        if self.inventory.persist:
+            snapshot = self.inventory.running_snapshot()
+            try:
+                self.executors.database.submit(store.record_running_at_exit, snapshot).result(timeout=5)
+            except Exception:
+                log.warning("could not record the running machines at exit", exc_info=True)
         self.inventory.close_all()
         self.executors.shutdown()
 
@@ -53,7 +62,32 @@ def build_services(executors: Executors | None = None, *, persist: bool = True) 
     executors = executors or Executors()
     inventory = Inventory(executors, persist=persist)
     tasks = TaskService(executors, persist=persist)
-    return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks))
+    return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks),
+                    RestoreService(inventory, tasks))
+
+
+async def restore_on_start(services: Services, report_failures) -> None:
+    """Restore what should run; a host that is unreachable now is restored when it returns."""
+    loop = asyncio.get_running_loop()
+    reason, grouped = await loop.run_in_executor(services.executors.database, restore_candidates)
+    if reason:
+        log.info("restore skipped: %s", reason)
+        return
+    report = await services.restore.run(grouped)
+    waiting = set(report.unreachable)
+
+    def host_loaded(host, _count) -> None:
+        if host.uri in waiting:
+            waiting.discard(host.uri)
+            spawn(_restore_host(host.uri))
+
+    async def _restore_host(uri: str) -> None:
+        _reason, again = await loop.run_in_executor(services.executors.database, restore_candidates, [uri])
+        report_failures(await services.restore.run(again))
+
+    if waiting:
+        services.inventory.host_loaded.connect(host_loaded)
+    report_failures(report)
 
 
 def _session_hosts(extra: list[str]) -> list[HostChoice]:
@@ -197,7 +231,16 @@ class GuiSession:
         self.window.setup_requested.connect(self.run_setup_again)
         self.window.log_path = app_log.log_path()
         self.window.show()
-        spawn(connect_initial_hosts(s, self.connect))
+        spawn(self._connect_and_restore())
+
+    async def _connect_and_restore(self) -> None:
+        await connect_initial_hosts(self.services, self.connect)
+        await restore_on_start(self.services, self._report_restore)
+
+    def _report_restore(self, report) -> None:
+        failed = [(r.candidate.name, r.error) for r in report.with_outcome("failed")]
+        if failed and self.window is not None:
+            self.window.show_errors("Some machines were not restored", failed)
 
     def run_setup_again(self) -> None:
         from .views.setup_wizard import SetupWizard

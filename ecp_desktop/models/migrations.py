@@ -53,11 +53,29 @@ class V1Machine(peewee.Model):
         indexes = ((("host", "uuid"), True),)
 
 
+class V1Task(peewee.Model):
+    kind = peewee.CharField()
+    title = peewee.CharField()
+    host_uri = peewee.CharField(default="")
+    target_uuid = peewee.CharField(default="")
+    target_name = peewee.CharField(default="")
+    status = peewee.CharField(default="pending")
+    progress = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=schema.utcnow)
+    started_at = peewee.DateTimeField(null=True)
+    finished_at = peewee.DateTimeField(null=True)
+    error_message = peewee.TextField(default="")
+    error_code = peewee.IntegerField(null=True)
+
+    class Meta:
+        table_name = "task"
+
+
 def _initial(db: peewee.Database) -> None:
     # The tables as they were at version 1; later steps alter them.
-    with db.bind_ctx([V1Host, V1Machine]):
-        db.create_tables([V1Host, V1Machine])
-    db.create_tables([schema.Setting, schema.Task])
+    with db.bind_ctx([V1Host, V1Machine, V1Task]):
+        db.create_tables([V1Host, V1Machine, V1Task])
+    db.create_tables([schema.Setting])
 
 
 def _setup_facts(db: peewee.Database) -> None:
@@ -78,9 +96,21 @@ def _setup_facts(db: peewee.Database) -> None:
     migrate(*ops)
 
 
+def _restore(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    machine = schema.Machine._meta.table_name
+    migrate(migrator.add_column(machine, "desired_state", peewee.CharField(default="")),
+            migrator.add_column(machine, "restore_policy", peewee.CharField(default="last")),
+            migrator.add_column(schema.Task._meta.table_name, "parent_id", peewee.IntegerField(null=True)))
+    # What the inventory saw last is the best guess of what should run.
+    schema.Machine.update(desired_state=peewee.Case(None, [(schema.Machine.state.in_(
+        ["running", "blocked", "paused", "shutdown", "pmsuspended"]), "running")], "shutoff")).execute()
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
+    (3, "restore: desired state and policy per machine; parent tasks", _restore),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

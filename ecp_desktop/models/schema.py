@@ -72,6 +72,10 @@ class Machine(BaseModel):
     os_type = peewee.CharField(default="")
     disks = peewee.TextField(default="[]")
     interfaces = peewee.TextField(default="[]")
+    # Restore: what should run (what the user last asked for, or what ran at the app's last
+    # clean exit; first sight: what was seen) and the per-machine policy: last, always, never.
+    desired_state = peewee.CharField(default="")
+    restore_policy = peewee.CharField(default="last")
     last_seen_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:
@@ -93,6 +97,7 @@ class Task(BaseModel):
     finished_at = peewee.DateTimeField(null=True)
     error_message = peewee.TextField(default="")
     error_code = peewee.IntegerField(null=True)
+    parent_id = peewee.IntegerField(null=True)  # the task this one is a step of
 
 
 ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task]

@@ -17,6 +17,7 @@ import libvirt
 from ..models import schema
 from ..models.db import database
 from .errors import HypervisorError
+from .inventory_store import first_desired
 from .machines import parse_details, state_name
 
 CHUNK = 300  # rows per INSERT: below SQLite's bound-parameter limit with 14 columns
@@ -149,7 +150,8 @@ def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str
             else:
                 result.unchanged += 1
                 continue
-            rows.append({**row, "host": host_id, "missing": False, "last_seen_at": now})
+            rows.append({**row, "host": host_id, "missing": False, "last_seen_at": now,
+                         "desired_state": first_desired(row["state"])})  # kept on conflict: not in _PRESERVE
         for start in range(0, len(rows), CHUNK):
             (M.insert_many(rows[start:start + CHUNK])
              .on_conflict(conflict_target=[M.host, M.uuid], preserve=_PRESERVE).execute())

@@ -185,6 +185,20 @@ class Inventory:
         if self.persist and host_id is not None:
             self._db_later(store.upsert_machines, host_id, [info])
 
+    def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
+        if self.persist:
+            self._db_later(store.set_desired, host_uri, uuids, desired)
+
+    def running_snapshot(self) -> dict[str, tuple[list[str], list[str]]]:
+        """Per connected host: (running UUIDs, the others), for the desired state at a clean exit."""
+        snapshot = {}
+        for uri, host in self.hosts.items():
+            if host.connected:
+                machines = self.machines_of(uri)
+                snapshot[uri] = ([m.uuid for m in machines if m.state in store.ACTIVE],
+                                 [m.uuid for m in machines if m.state not in store.ACTIVE])
+        return snapshot
+
     def machines_of(self, uri: str) -> list[MachineInfo]:
         return [m for key, m in self.machines.items() if key[0] == uri]
 

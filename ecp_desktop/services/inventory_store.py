@@ -12,7 +12,37 @@ from ..models.db import database
 from .host_connection import HostFacts
 from .machines import MachineInfo
 
-CHUNK = 400  # below SQLite's bound-parameter limit with 9 columns per row
+CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row
+ACTIVE = {"running", "blocked", "paused", "shutdown", "pmsuspended"}
+
+
+def first_desired(state: str) -> str:
+    """On first sight a machine should stay as it is; later only users and clean exits change it."""
+    return "running" if state in ACTIVE else "shutoff"
+
+
+def set_desired(host_uri: str, uuids: list[str], desired: str) -> None:
+    with database.connection_context():
+        host = schema.Host.select(schema.Host.id).where(schema.Host.uri == host_uri)
+        schema.Machine.update(desired_state=desired).where(
+            (schema.Machine.host.in_(host)) & schema.Machine.uuid.in_(uuids)).execute()
+
+
+def record_running_at_exit(snapshot: dict[str, tuple[list[str], list[str]]]) -> None:
+    """At a clean exit: per connected host, (running UUIDs, the others)."""
+    for uri, (running, stopped) in snapshot.items():
+        for start in range(0, len(running), CHUNK):
+            set_desired(uri, running[start:start + CHUNK], "running")
+        for start in range(0, len(stopped), CHUNK):
+            set_desired(uri, stopped[start:start + CHUNK], "shutoff")
+
+
+def set_restore_policy(keys: list[tuple[str, str]], policy: str) -> None:
+    for uri, uuid in keys:
+        with database.connection_context():
+            host = schema.Host.select(schema.Host.id).where(schema.Host.uri == uri)
+            schema.Machine.update(restore_policy=policy).where(
+                (schema.Machine.host.in_(host)) & (schema.Machine.uuid == uuid)).execute()
 
 
 def ensure_host(uri: str, label: str, is_demo: bool, autoconnect: bool = True) -> int:
@@ -45,7 +75,7 @@ def record_facts(host_id: int, facts: HostFacts) -> None:
 def _row(host_id: int, m: MachineInfo) -> dict:
     return {"host": host_id, "uuid": m.uuid, "name": m.name, "state": m.state, "vcpus": m.vcpus,
             "memory_kib": m.memory_kib, "autostart": m.autostart, "persistent": m.persistent,
-            "missing": False, "last_seen_at": schema.utcnow()}
+            "missing": False, "last_seen_at": schema.utcnow(), "desired_state": first_desired(m.state)}
 
 
 _UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, schema.Machine.memory_kib,

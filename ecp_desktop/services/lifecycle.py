@@ -10,7 +10,11 @@ import libvirt
 from .errors import HypervisorError
 from .inventory import Inventory
 from .machines import ACTIVE_STATES, MachineInfo
-from .tasks import TaskRecord, TaskService
+from .tasks import SUCCEEDED, TaskRecord, TaskService
+
+# What the user asked for is what restore brings back (pause keeps the machine "on").
+DESIRED_AFTER = {"start": "running", "resume": "running", "reboot": "running",
+                 "shutdown": "shutoff", "force_off": "shutoff"}
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,12 @@ class Lifecycle:
             await host.call(lambda conn: action.call(conn.lookupByUUIDString(uuid)),
                             operation=action.name, machine=machine.name)
 
-        return await self.tasks.run(action.name, f"{action.verb} {machine.name}", work,
-                                    host_uri=machine.host_uri, target_uuid=machine.uuid,
-                                    target_name=machine.name)
+        record = await self.tasks.run(action.name, f"{action.verb} {machine.name}", work,
+                                      host_uri=machine.host_uri, target_uuid=machine.uuid,
+                                      target_name=machine.name)
+        if record.status == SUCCEEDED and action.name in DESIRED_AFTER:
+            self.inventory.record_desired(machine.host_uri, [machine.uuid], DESIRED_AFTER[action.name])
+        return record
 
     async def apply_many(self, action_name: str, machines: Iterable[MachineInfo]) -> list[TaskRecord]:
         """One task per machine, run concurrently (each host caps its own parallel calls)."""

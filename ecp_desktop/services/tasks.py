@@ -27,6 +27,10 @@ PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "pending", "running", "succeede
 FINISHED = {SUCCEEDED, FAILED, CANCELLED}
 
 
+class TaskFailed(Exception):
+    """Ends a task as failed with this message, as it is (e.g. a parent whose steps failed)."""
+
+
 @dataclass
 class TaskRecord:
     id: int
@@ -42,6 +46,7 @@ class TaskRecord:
     error: HypervisorError | None = None
     error_message: str = ""
     db_id: int | None = field(default=None, repr=False)
+    parent: TaskRecord | None = field(default=None, repr=False)
     _t0: float = field(default=0.0, repr=False)
     duration: float | None = None
 
@@ -64,19 +69,22 @@ class TaskService:
         self.task_changed = Event("task_changed")  # (TaskRecord)
 
     async def run(self, kind: str, title: str, work: Callable[[], Awaitable[Any]], *,
-                  host_uri: str = "", target_uuid: str = "", target_name: str = "") -> TaskRecord:
+                  host_uri: str = "", target_uuid: str = "", target_name: str = "",
+                  parent: TaskRecord | None = None, pass_record: bool = False) -> TaskRecord:
         """Record a task, run ``work()``, record the outcome. Never raises for the work's errors."""
         record = TaskRecord(id=next(self._ids), kind=kind, title=title, host_uri=host_uri,
-                            target_uuid=target_uuid, target_name=target_name)
+                            target_uuid=target_uuid, target_name=target_name, parent=parent)
         self.tasks.append(record)
         self.task_added.emit(record)
         self._save(_insert_task, record)
         record.status, record.started_at, record._t0 = RUNNING, _now(), time.monotonic()
         self._changed(record)
         try:
-            await work()
+            await (work(record) if pass_record else work())  # a parent passes itself to its steps
         except HypervisorError as err:
             record.status, record.error, record.error_message = FAILED, err, err.one_line()
+        except TaskFailed as exc:
+            record.status, record.error_message = FAILED, str(exc)
         except asyncio.CancelledError:
             record.status = CANCELLED
             self._finish(record)
@@ -122,8 +130,10 @@ def _columns(record: TaskRecord) -> dict:
 
 
 def _insert_task(record: TaskRecord, columns: dict) -> None:
+    # The parent's row was written before (one database thread, in order): its id is known now.
+    parent_id = record.parent.db_id if record.parent is not None else None
     with database.connection_context():
-        record.db_id = schema.Task.insert(**columns).execute()
+        record.db_id = schema.Task.insert(**columns, parent_id=parent_id).execute()
 
 
 def _update_task(record: TaskRecord, columns: dict) -> None:

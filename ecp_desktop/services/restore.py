@@ -1,0 +1,146 @@
+"""Restore: start again the machines that should run and do not (after the app or the host
+restarted). One parent task, one child task per machine; a few starts at a time per host;
+a machine that fails does not hold up the others; unreachable hosts are reported and left
+for when they return.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import libvirt
+
+from ..models import schema
+from ..models.db import database
+from .errors import HypervisorError
+from .host_connection import HostConnection
+from .inventory import Inventory
+from .machines import state_name
+from .tasks import SUCCEEDED, TaskFailed, TaskService
+
+PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
+STARTABLE = {"shutoff", "crashed", "nostate"}
+POLICIES = {"last": "Last state", "always": "Always on", "never": "Never"}
+
+
+@dataclass
+class Candidate:
+    host_uri: str
+    uuid: str
+    name: str
+
+
+@dataclass
+class RestoreResult:
+    candidate: Candidate
+    outcome: str  # started, already running, would start, failed, host unreachable
+    error: HypervisorError | None = None
+
+    def as_json(self) -> dict:
+        c = self.candidate
+        data = {"name": c.name, "uuid": c.uuid, "host": c.host_uri, "outcome": self.outcome}
+        if self.error is not None:
+            data["error"] = {"code": self.error.code, "code_name": self.error.code_name,
+                             "domain": self.error.domain, "domain_name": self.error.domain_name,
+                             "message": self.error.message, "summary": self.error.summary}
+        return data
+
+
+@dataclass
+class RestoreReport:
+    results: list[RestoreResult] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)  # host URI -> reason
+    skipped_reason: str = ""  # preconditions not met: nothing was tried
+
+    def with_outcome(self, outcome: str) -> list[RestoreResult]:
+        return [r for r in self.results if r.outcome == outcome]
+
+
+def restore_preconditions() -> str:
+    """'' when restore can run; else why not (the same pattern as setup's import)."""
+    for model in (schema.Machine, schema.Host):
+        if not database.table_exists(model._meta.table_name):
+            return f"the {model._meta.table_name} table does not exist yet: run setup first"
+    if not schema.Host.select().where(schema.Host.is_local).exists():
+        return "the local host record has not been written yet: run setup first"
+    return ""
+
+
+def restore_candidates(hosts: list[str] | None = None) -> tuple[str, dict[str, list[Candidate]]]:
+    """(reason not to run, machines that should run grouped by host). Blocking: database thread."""
+    with database.connection_context():
+        reason = restore_preconditions()
+        if reason:
+            return reason, {}
+        M, H = schema.Machine, schema.Host
+        wanted = (M.restore_policy == "always") | ((M.restore_policy == "last") & (M.desired_state == "running"))
+        query = (M.select(M.uuid, M.name, H.uri).join(H)
+                 .where(wanted & (M.missing == False)).order_by(H.uri, M.name))  # noqa: E712
+        if hosts is not None:
+            query = query.where(H.uri.in_(hosts))
+        grouped: dict[str, list[Candidate]] = {}
+        for row in query.dicts():
+            grouped.setdefault(row["uri"], []).append(Candidate(row["uri"], row["uuid"], row["name"]))
+        return "", grouped
+
+
+class RestoreService:
+    def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
+        self.inventory = inventory
+        self.tasks = tasks
+
+    async def run(self, grouped: dict[str, list[Candidate]], *, dry_run: bool = False) -> RestoreReport:
+        report = RestoreReport()
+        if not grouped:
+            return report
+
+        async def work(parent) -> None:
+            await asyncio.gather(*(self._host(uri, machines, report, dry_run, parent)
+                                   for uri, machines in grouped.items()))
+            failed = report.with_outcome("failed")
+            if failed or report.unreachable:
+                parts = [f"{len(failed)} did not start"] if failed else []
+                parts += [f"{len(report.unreachable)} host{'s' * (len(report.unreachable) != 1)} unreachable"]
+                raise TaskFailed("; ".join(p for p in parts if not p.startswith("0 ")))
+
+        title = "Restore running machines" + (" (dry run)" if dry_run else "")
+        await self.tasks.run("restore", title, work, pass_record=True)
+        return report
+
+    async def _host(self, uri: str, machines: list[Candidate], report: RestoreReport, dry_run: bool,
+                    parent) -> None:
+        host = self.inventory.hosts.get(uri)
+        if host is None or not host.connected:
+            report.unreachable[uri] = host.reason if host else "not configured in this session"
+            report.results += [RestoreResult(m, "host unreachable") for m in machines]
+            return
+        slots = asyncio.Semaphore(PER_HOST)
+
+        async def one(machine: Candidate) -> None:
+            async with slots:
+                report.results.append(await self._machine(host, machine, dry_run, parent))
+        await asyncio.gather(*(one(m) for m in machines))
+
+    async def _machine(self, host: HostConnection, machine: Candidate, dry_run: bool, parent) -> RestoreResult:
+        try:
+            state = await host.call(lambda conn: _state(conn, machine.uuid), operation="read state",
+                                    machine=machine.name)
+        except HypervisorError as error:
+            return RestoreResult(machine, "failed", error)
+        if state not in STARTABLE:
+            return RestoreResult(machine, "already running")
+        if dry_run:
+            return RestoreResult(machine, "would start")
+
+        async def start() -> None:
+            await host.call(lambda conn: conn.lookupByUUIDString(machine.uuid).create(),
+                            operation="start", machine=machine.name)
+        record = await self.tasks.run("start", f"Restore {machine.name}", start, host_uri=host.uri,
+                                      target_uuid=machine.uuid, target_name=machine.name, parent=parent)
+        if record.status == SUCCEEDED:
+            return RestoreResult(machine, "started")
+        return RestoreResult(machine, "failed", record.error or HypervisorError(record.error_message))
+
+
+def _state(conn: libvirt.virConnect, uuid: str) -> str:
+    return state_name(conn.lookupByUUIDString(uuid).state()[0])

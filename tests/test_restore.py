@@ -1,0 +1,115 @@
+"""Restore on the test driver: what should run is started, failures and dead hosts are
+reported with their errors, and the desired state follows users and clean exits."""
+import json
+import subprocess
+import sys
+
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
+from ecp_desktop.services import inventory_store as store
+from ecp_desktop.services.restore import restore_candidates
+from ecp_desktop.services.setup_pipeline import HookRegistry
+from ecp_desktop.services.setup_steps import SetupOptions, run_setup
+
+from .conftest import LAB_URI
+
+DEAD = "qemu+tcp://127.0.0.1:1/system"  # nothing listens on port 1: refused at once
+
+
+def restore(db_url, *args):
+    result = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "restore", "--json", *args],
+                            capture_output=True, text=True, timeout=60)
+    return result.returncode, json.loads(result.stdout), result.stderr
+
+
+def outcomes(summary):
+    return {m["name"]: m["outcome"] for m in summary["machines"]}
+
+
+def uuid_of(name):
+    with database.connection_context():
+        return schema.Machine.get(schema.Machine.name == name).uuid
+
+
+def set_up(db):
+    assert run_setup(SetupOptions(connections=[LAB_URI], local_uri="test:///default"), hooks=HookRegistry()).ok
+
+
+def test_without_setup_restore_tries_nothing_and_says_why(db, db_url):
+    assert restore_candidates()[0] == "the local host record has not been written yet: run setup first"
+    code, summary, _err = restore(db_url)
+    assert code == 0 and summary["machines"] == [] and "run setup first" in summary["skipped"]
+
+
+def test_machines_that_should_run_are_started_and_policies_are_honoured(db, db_url):
+    set_up(db)
+    # First sight: running ones should run. The user had started stopped01 last time.
+    store.set_desired(LAB_URI, [uuid_of("stopped01")], "running")
+    code, summary, err = restore(db_url, "--dry-run")
+    assert code == 0, err
+    assert outcomes(summary) == {"web01": "already running", "db01": "already running",
+                                 "paused01": "already running", "stopped01": "would start"}
+    code, summary, err = restore(db_url)
+    assert code == 0, err
+    assert outcomes(summary)["stopped01"] == "started"
+    with database.connection_context():
+        restored = schema.Task.get(schema.Task.title == "Restore stopped01")
+        parent = schema.Task.get(schema.Task.title == "Restore running machines")
+    assert restored.status == "succeeded" and restored.parent_id == parent.id
+    store.set_restore_policy([(LAB_URI, uuid_of("stopped01"))], "never")
+    store.set_restore_policy([(LAB_URI, uuid_of("db01"))], "always")
+    store.set_desired(LAB_URI, [uuid_of("db01")], "shutoff")
+    names = {c.name for c in restore_candidates()[1][LAB_URI]}
+    assert names == {"web01", "db01", "paused01"}
+
+
+def test_a_failing_machine_is_reported_with_its_error_and_the_others_still_start(db, db_url):
+    set_up(db)
+    store.set_desired(LAB_URI, [uuid_of("stopped01")], "running")
+    host_id = schema.Host.get(schema.Host.uri == LAB_URI).id
+    with database.connection_context():  # known to the inventory, gone from the host
+        schema.Machine.create(host=host_id, uuid="99999999-9999-9999-9999-999999999999", name="vanished",
+                              state="running", desired_state="running")
+    code, summary, err = restore(db_url)
+    assert code == 1
+    assert outcomes(summary)["stopped01"] == "started" and outcomes(summary)["vanished"] == "failed"
+    error = next(m for m in summary["machines"] if m["name"] == "vanished")["error"]
+    assert error["code_name"] == "NO_DOMAIN" and error["domain_name"] and error["summary"]
+    assert "vanished did not start" in err
+
+
+def test_an_unreachable_host_is_reported_and_exits_3(db, db_url):
+    set_up(db)
+    host_id = store.ensure_host(DEAD, "", False)
+    with database.connection_context():
+        schema.Machine.create(host=host_id, uuid="88888888-8888-8888-8888-888888888888", name="far",
+                              state="running", desired_state="running")
+    code, summary, err = restore(db_url)
+    assert code == 3 and outcomes(summary)["far"] == "host unreachable"
+    assert DEAD in summary["unreachable"] and f"cannot connect to {DEAD}" in err
+
+
+def test_desired_state_follows_user_actions_and_the_clean_exit(db, services, run, qtbot):
+    set_up(db)
+    host = services.inventory.add_host(LAB_URI)
+    assert run(services.inventory.connect_host(host))
+    qtbot.waitUntil(lambda: len(services.inventory.machines) == 4)
+    by_name = {m.name: m for m in services.inventory.machines.values()}
+
+    def desired(name, settle=True):
+        if settle:
+            services.executors.database.submit(lambda: None).result()  # pending writes are done
+        with database.connection_context():
+            return schema.Machine.get(schema.Machine.name == name).desired_state
+
+    assert desired("stopped01") == "shutoff" and desired("web01") == "running"
+    assert run(services.lifecycle.apply("start", by_name["stopped01"])).status == "succeeded"
+    assert desired("stopped01") == "running"
+    assert run(services.lifecycle.apply("force_off", by_name["web01"])).status == "succeeded"
+    assert desired("web01") == "shutoff"
+    # Outside the app db01 is stopped; a clean exit records what runs now.
+    qtbot.waitUntil(lambda: services.inventory.machines[(LAB_URI, by_name["stopped01"].uuid)].state == "running")
+    run(host.call(lambda conn: conn.lookupByName("db01").destroy()))
+    qtbot.waitUntil(lambda: services.inventory.machines[(LAB_URI, by_name["db01"].uuid)].state == "shutoff")
+    services.shutdown()
+    assert desired("db01", settle=False) == "shutoff" and desired("stopped01", settle=False) == "running"
