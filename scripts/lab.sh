@@ -6,6 +6,7 @@
 #   scripts/lab.sh start NAME    start (or keep) the daemon; prints its socket URI suffix
 #   scripts/lab.sh stop NAME     SIGTERM, wait
 #   scripts/lab.sh kill NAME     SIGKILL (a crash)
+#   scripts/lab.sh crash-host NAME   daemon and guests killed, runtime dir cleared (a reboot)
 #   scripts/lab.sh hang NAME     SIGSTOP (a hung daemon); scripts/lab.sh unhang NAME: SIGCONT
 # State lives in $ECP_LAB_DIR (default .ci-state/lab). Clients connect with
 #   test+unix:///default?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock   (the test driver, served)
@@ -77,9 +78,22 @@ case $cmd in
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$d/run/libvirtd.pid"
     ;;
+  crash-host)
+    # A host that lost power: the daemon and every guest die at once, and the runtime
+    # state (/run/libvirt) is gone as after a reboot; definitions in /etc/libvirt stay.
+    pid=$(pid_of) || pid=""
+    [[ -n $pid ]] && { kill -KILL "$pid" 2>/dev/null || true; }
+    for pidfile in "$d"/run/qemu/*.pid; do
+      if [[ -f $pidfile ]]; then kill -KILL "$(cat "$pidfile")" 2>/dev/null || true; fi
+    done
+    if [[ -n $pid ]]; then
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    find "$d/run" -mindepth 1 -delete
+    ;;
   hang|unhang)
     pid=$(pid_of) || { echo "lab.sh: $name is not running" >&2; exit 1; }
     kill -s "$([[ $cmd == hang ]] && echo STOP || echo CONT)" "$pid"
     ;;
-  *) echo "usage: lab.sh start|stop|kill|hang|unhang NAME" >&2; exit 2 ;;
+  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang NAME" >&2; exit 2 ;;
 esac

@@ -38,6 +38,9 @@ class LabDaemon:
     def kill(self) -> None:
         self._lab("kill")
 
+    def crash_host(self) -> None:
+        self._lab("crash-host")
+
     def hang(self) -> None:
         self._lab("hang")
 
