@@ -111,7 +111,7 @@ def test_setup_on_postgresql_from_version_1_imports_long_and_unicode_names(pg_ur
     try:
         report = run_setup(SetupOptions(connections=[uri], local_uri="test:///default"), hooks=HookRegistry())
         assert report.ok, report.outcomes
-        assert "applied step 2" in report.outcomes[0].message
+        assert "applied steps 2, 3" in report.outcomes[0].message
         with db.connection_context():
             names = {m.name for m in schema.Machine.select()}
         assert names == set(ZOO) and LONG_NAME in names

@@ -68,6 +68,6 @@ def lab_daemon():
     daemon.start()
     yield daemon
     try:
-        daemon.stop()
+        daemon.crash_host()  # also kills guests a failed test left running (a stopped daemon does not)
     finally:
         shutil.rmtree(lab_dir, ignore_errors=True)
