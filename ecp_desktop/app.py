@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import libvirt
 from PySide6.QtCore import QSettings, QSocketNotifier, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 import qasync  # after PySide6, so that qasync binds to it
 
 from . import APP_ID, APP_NAME, __version__
@@ -239,8 +239,17 @@ class GuiSession:
 
     def _report_restore(self, report) -> None:
         failed = [(r.candidate.name, r.error) for r in report.with_outcome("failed")]
-        if failed and self.window is not None:
-            self.window.show_errors("Some machines were not restored", failed)
+        if not failed or self.window is None:
+            return
+        hidden = not self.window.isVisible() or self.window.isMinimized()
+        if hidden and QSystemTrayIcon.isSystemTrayAvailable():
+            # Nobody is looking at the window: a notification, and the details wait in the tasks pane.
+            tray = QSystemTrayIcon(self.window.windowIcon(), self.window)
+            tray.show()
+            tray.showMessage(APP_NAME, f"{len(failed)} machine(s) were not restored: "
+                             + ", ".join(name for name, _e in failed[:5]), QSystemTrayIcon.MessageIcon.Warning)
+            return
+        self.window.show_errors("Some machines were not restored", failed)
 
     def run_setup_again(self) -> None:
         from .views.setup_wizard import SetupWizard

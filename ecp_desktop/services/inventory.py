@@ -189,6 +189,10 @@ class Inventory:
         if self.persist:
             self._db_later(store.set_desired, host_uri, uuids, desired)
 
+    def set_restore_policy(self, keys: list[tuple[str, str]], policy: str) -> None:
+        if self.persist:
+            self._db_later(store.set_restore_policy, keys, policy)
+
     def running_snapshot(self) -> dict[str, tuple[list[str], list[str]]]:
         """Per connected host: (running UUIDs, the others), for the desired state at a clean exit."""
         snapshot = {}

@@ -20,7 +20,10 @@ from .tasks import SUCCEEDED, TaskFailed, TaskService
 
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
 STARTABLE = {"shutoff", "crashed", "nostate"}
-POLICIES = {"last": "Last state", "always": "Always on", "never": "Never"}
+POLICIES = {"last": "Last State", "always": "Always On", "never": "Never"}
+POLICY_HELP = {"last": "Start it again if it ran when the app last stopped or you last started it (default)",
+               "always": "Start it whenever restore runs, whatever its last state",
+               "never": "Never start it on restore"}
 
 
 @dataclass

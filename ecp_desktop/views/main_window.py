@@ -14,6 +14,8 @@ from ..services.host_connection import HostConnection, HostState
 from ..services.inventory import Inventory
 from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.machines import MachineInfo
+from ..services.restore import POLICIES as RESTORE_POLICIES
+from ..services.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ..services.tasks import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
@@ -173,6 +175,15 @@ class MainWindow(QMainWindow):
             toolbar.addAction(qaction)
         toolbar.addSeparator()
         toolbar.addWidget(self.filter_edit)
+        menu_machine.addSeparator()
+        policy_menu = menu_machine.addMenu("After a &Restart, Restore")
+        self.policy_actions: dict[str, QAction] = {}
+        for policy, label in RESTORE_POLICIES.items():
+            qaction = QAction(label, self)
+            qaction.setToolTip(RESTORE_POLICY_HELP[policy])
+            qaction.triggered.connect(lambda _checked=False, p=policy: self.set_restore_policy(p))
+            policy_menu.addAction(qaction)
+            self.policy_actions[policy] = qaction
 
         self.connect_action = QAction(action_icon("connect"), "&Connect", self)
         self.connect_action.triggered.connect(lambda: self._on_hosts(self.host_actions.connect))
@@ -239,6 +250,13 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.last_error_dialog = dialog
         return dialog
+
+    def set_restore_policy(self, policy: str) -> None:
+        machines = self.selected_machines()
+        if machines:
+            self.inventory.set_restore_policy([m.key for m in machines], policy)
+            self.statusBar().showMessage(f"Restore policy \u201c{RESTORE_POLICIES[policy]}\u201d for "
+                                         f"{len(machines)} machine{'s' * (len(machines) != 1)}", 5000)
 
     def _focus_details(self, *_args) -> None:
         self.details.setCurrentIndex(0)

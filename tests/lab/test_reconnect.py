@@ -48,3 +48,26 @@ def test_killed_daemon_is_reported_and_other_hosts_carry_on(qtbot, run, services
     assert run(services.lifecycle.apply("start", stopped)).status == "succeeded"
     record = run(services.lifecycle.apply("start", inventory.machines_of(remote.uri)[0]))
     assert record.status == "failed" and "not connected" in record.error_message
+
+
+def test_a_hung_daemon_is_noticed_by_keepalive_and_the_host_comes_back(qtbot, run, services, lab_daemon):
+    """SIGSTOP: the socket stays open but nothing answers; only keepalive (5 s x 3) can tell."""
+    inventory = services.inventory
+    uri = lab_daemon.uri("test")
+    host = inventory.add_host(uri)
+    assert run(inventory.connect_host(host)), host.reason
+    qtbot.waitUntil(lambda: len(inventory.machines_of(uri)) == 1, timeout=5000)
+    lab_daemon.hang()
+    try:
+        qtbot.waitUntil(lambda: host.state is not HostState.CONNECTED, timeout=45000)
+        assert "keepalive" in host.reason
+        assert inventory.machines_of(uri), "the machines stay listed while the host is away"
+    finally:
+        lab_daemon.unhang()
+    qtbot.waitUntil(lambda: host.state is HostState.CONNECTED, timeout=60000)
+    other = libvirt.open(uri)
+    try:
+        other.lookupByName("test").suspend()
+        qtbot.waitUntil(lambda: inventory.machines_of(uri)[0].state == "paused", timeout=3000)
+    finally:
+        other.close()
