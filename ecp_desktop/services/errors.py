@@ -140,7 +140,8 @@ class HypervisorError(Exception):
             ("Error domain", f"{text(self.domain)} ({self.domain_name})" if self.domain is not None else ""),
             ("Level", {1: "warning", 2: "error"}.get(self.level, text(self.level))),
             ("str1", text(self.str1)), ("str2", text(self.str2)), ("str3", text(self.str3)),
-            ("int1", text(self.int1)), ("int2", text(self.int2)),
+            # libvirt sets the integers to -1 when it has nothing to say in them
+            ("int1", "" if self.int1 == -1 else text(self.int1)), ("int2", "" if self.int2 == -1 else text(self.int2)),
             ("libvirt version", self.libvirt_version), ("Hypervisor version", self.hypervisor_version),
             ("Time", self.when.isoformat(timespec="seconds")),
         ]

@@ -59,6 +59,8 @@ class ErrorDialog(QDialog):
                 row = QTreeWidgetItem(self.tree, [name, _summary(error)])
                 self._add_fields(row, error)
         self.tree.resizeColumnToContents(0)
+        # Wide enough for the field labels of a collapsed row too ("Hypervisor version").
+        self.tree.header().resizeSection(0, max(self.tree.header().sectionSize(0), 170))
         self.details_button = QPushButton("Show Details")
         self.details_button.setCheckable(True)
         self.details_button.toggled.connect(self._toggle_details)
