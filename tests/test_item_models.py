@@ -66,3 +66,35 @@ def test_task_model_lists_newest_first(model_tester, qtbot, run, services):
     assert model.index(0, 1).data() == "failed" and "already running" in model.index(0, 5).data()
     assert model.index(1, 1).data() == "succeeded" and model.index(1, 2).data() == "100 %"
     model_tester(model)
+
+
+def test_sorting_by_any_column_keeps_the_selection_and_follows_state_changes(model_tester, qtbot, run, services):
+    from PySide6.QtCore import QItemSelectionModel, Qt
+    from ecp_desktop.views.machine_model import STATE, VCPUS
+    inventory = services.inventory
+    model = MachineTableModel(inventory)
+    proxy = MachineFilterProxy()
+    proxy.setSourceModel(model)
+    model_tester(proxy)
+    host = inventory.add_host(LAB_URI)
+    assert run(inventory.connect_host(host))
+    qtbot.waitUntil(lambda: proxy.rowCount() == 4)
+
+    def column(col):
+        return [proxy.index(r, col).data() for r in range(proxy.rowCount())]
+
+    proxy.sort(VCPUS, Qt.SortOrder.DescendingOrder)
+    vcpus = [int(v) for v in column(VCPUS)]
+    assert vcpus == sorted(vcpus, reverse=True)
+    proxy.sort(STATE)
+    assert column(STATE) == sorted(column(STATE))
+    selection = QItemSelectionModel(proxy)
+    row = column(0).index("stopped01")
+    selection.select(proxy.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    stopped = next(m for m in inventory.machines_of(LAB_URI) if m.name == "stopped01")
+    run(services.lifecycle.apply("start", stopped))
+    qtbot.waitUntil(lambda: column(STATE) == sorted(column(STATE)) and
+                    proxy.index(column(0).index("stopped01"), STATE).data() == "running", timeout=3000)
+    (selected,) = selection.selectedIndexes()
+    assert selected.data() == "stopped01", "the selection follows the row when it moves"
+    run(services.lifecycle.apply("force_off", inventory.machines[stopped.key]))
