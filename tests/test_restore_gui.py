@@ -47,3 +47,19 @@ def test_the_window_restores_at_start_and_groups_failures(qtbot, qapp, db, db_ur
             dialog.close()
         window.close()
         session.services.shutdown()
+
+
+def test_a_restore_with_nothing_to_start_says_so_in_the_tasks_pane(qtbot, qapp, db, db_url, event_loop_qt):
+    from ecp_desktop.app import GuiSession
+    set_up(db)
+    session = GuiSession(qapp, db_url, [], database_locked=True)
+    session.open_main_window()
+    try:
+        tasks = session.services.tasks
+        qtbot.waitUntil(lambda: any(t.title == "Restore running machines" and t.status == "succeeded"
+                                    for t in tasks.tasks), timeout=10000)
+        restore = next(t for t in tasks.tasks if t.title == "Restore running machines")
+        assert restore.outcome == "3 already running" and session.window.last_error_dialog is None
+    finally:
+        session.window.close()
+        session.services.shutdown()

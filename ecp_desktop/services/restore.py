@@ -97,7 +97,7 @@ class RestoreService:
         if not grouped:
             return report
 
-        async def work(parent) -> None:
+        async def work(parent) -> str:
             await asyncio.gather(*(self._host(uri, machines, report, dry_run, parent)
                                    for uri, machines in grouped.items()))
             failed = report.with_outcome("failed")
@@ -105,6 +105,10 @@ class RestoreService:
                 parts = [f"{len(failed)} did not start"] if failed else []
                 parts += [f"{len(report.unreachable)} host{'s' * (len(report.unreachable) != 1)} unreachable"]
                 raise TaskFailed("; ".join(p for p in parts if not p.startswith("0 ")))
+            counts = {}
+            for result in report.results:
+                counts[result.outcome] = counts.get(result.outcome, 0) + 1
+            return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
 
         title = "Restore running machines" + (" (dry run)" if dry_run else "")
         await self.tasks.run("restore", title, work, pass_record=True)

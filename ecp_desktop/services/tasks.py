@@ -49,11 +49,12 @@ class TaskRecord:
     parent: TaskRecord | None = field(default=None, repr=False)
     _t0: float = field(default=0.0, repr=False)
     duration: float | None = None
+    summary: str = ""  # what a succeeded task did, when the work said so (it returned a string)
 
     @property
     def outcome(self) -> str:
         if self.status == SUCCEEDED:
-            return "done"
+            return self.summary or "done"
         if self.status == FAILED:
             return self.error_message
         return self.status
@@ -80,7 +81,7 @@ class TaskService:
         record.status, record.started_at, record._t0 = RUNNING, _now(), time.monotonic()
         self._changed(record)
         try:
-            await (work(record) if pass_record else work())  # a parent passes itself to its steps
+            result = await (work(record) if pass_record else work())  # a parent passes itself to its steps
         except HypervisorError as err:
             record.status, record.error, record.error_message = FAILED, err, err.one_line()
         except TaskFailed as exc:
@@ -94,6 +95,7 @@ class TaskService:
             record.status, record.error_message = FAILED, f"unexpected error: {exc}"
         else:
             record.status, record.progress = SUCCEEDED, 100
+            record.summary = result if isinstance(result, str) else ""
         self._finish(record)
         return record
 
