@@ -40,13 +40,18 @@ class MachineTableModel(ColumnTableModel):
         fresh = [m for m in machines if m.key not in self._row_of]
         if not fresh:
             return
+        was_empty = not self._rows
+        if was_empty and self._sort is not None:
+            # The first listing arrives in order: no re-sort and no second pass of the filter.
+            fresh.sort(key=self._key(self._sort[0]), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
         for offset, machine in enumerate(fresh):
             self._row_of[machine.key] = first + offset
             self._rows.append(machine)
         self.endInsertRows()
-        self._resort()
+        if not was_empty:
+            self._resort()
 
     # ----- sorting --------------------------------------------------------------------
     # Sorting here, with Python key functions, instead of in the proxy: the proxy's sort
