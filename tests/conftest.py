@@ -81,6 +81,15 @@ def db(db_url):
 
 
 @pytest.fixture
+def fresh_db(db_url):
+    """A database file that does not exist yet, bound but without tables: setup makes them."""
+    from ecp_desktop.models.db import open_database
+    handle = open_database(db_url)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
 def services(db, event_loop_qt):
     built = build_services()
     yield built

@@ -3,10 +3,9 @@ domains renamed or removed outside the app between two imports."""
 import json
 
 import libvirt
-import pytest
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, open_database
+from ecp_desktop.models.db import database
 from ecp_desktop.services.setup_pipeline import HookRegistry
 from ecp_desktop.services.setup_steps import SetupOptions, run_setup
 from ecp_desktop.testing.hostgen import RUNSTATE_NS, domain_xml
@@ -35,11 +34,6 @@ def write_zoo(path, *, drop=(), renames=None):
     return f"test://{path}"
 
 
-@pytest.fixture
-def fresh_db(db_url):
-    handle = open_database(db_url)
-    yield handle
-    handle.close()
 
 
 def import_from(uri, **kw):

@@ -3,10 +3,9 @@ import json
 import sys
 import time
 
-import pytest
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, open_database
+from ecp_desktop.models.db import database
 from ecp_desktop.services.setup_pipeline import DONE, FAILED, SKIPPED, HookRegistry, load_extension_hooks
 from ecp_desktop.services.setup_steps import SETUP_DONE_KEY, SetupOptions, core_steps, run_setup
 from ecp_desktop.services import inventory_store as store
@@ -14,12 +13,6 @@ from ecp_desktop.services import inventory_store as store
 from .conftest import LAB_URI
 
 
-@pytest.fixture
-def fresh_db(db_url):
-    """A database file that does not exist yet: setup has to create everything."""
-    handle = open_database(db_url)
-    yield handle
-    handle.close()
 
 
 def options(*uris, **kw):

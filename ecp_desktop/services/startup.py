@@ -5,19 +5,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import libvirt
 import platformdirs
 import peewee
 
 from ..models import migrations
 from ..models.db import DatabaseUrlError, default_sqlite_url, open_database
 from . import app_config
+from .connection_probe import DEMO_LABEL, DEMO_URI, probe
 from . import inventory_store as store
 
 DATA_DIR_NAME = "ecp-desktop"
-DEMO_URI = "test:///default"
-DEMO_LABEL = "Demo host"  # the tooltip says it is libvirt's test driver
-LOCAL_SOCKETS = ("/run/libvirt/libvirt-sock", "/run/libvirt/virtqemud-sock")
 
 
 def data_dir() -> Path:
@@ -60,13 +57,7 @@ class HostChoice:
 
 def local_hypervisor_answers() -> bool:
     """True if a local system libvirt daemon answers (blocking: run in a worker)."""
-    if not any(os.path.exists(path) for path in LOCAL_SOCKETS):
-        return False  # do not let libvirt try to spawn a daemon just to find out
-    try:
-        libvirt.openReadOnly("qemu:///system").close()
-        return True
-    except libvirt.libvirtError:
-        return False
+    return probe("qemu:///system").reachable
 
 
 def initial_hosts() -> list[HostChoice]:
