@@ -16,7 +16,7 @@ from .aio import spawn
 from .errors import HypervisorError
 from .host_connection import HostConnection, HostState
 from .libvirt_loop import Executors
-from .machines import EVENT_STATES, MachineInfo, list_machines, read_machine
+from .machines import ACTIVE_STATES, EVENT_STATES, MachineInfo, list_machines, read_machine
 from .observable import Event
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,8 @@ class Inventory:
         for uri, host in self.hosts.items():
             if host.connected:
                 machines = self.machines_of(uri)
-                snapshot[uri] = ([m.uuid for m in machines if m.state in store.ACTIVE],
-                                 [m.uuid for m in machines if m.state not in store.ACTIVE])
+                snapshot[uri] = ([m.uuid for m in machines if m.state in ACTIVE_STATES],
+                                 [m.uuid for m in machines if m.state not in ACTIVE_STATES])
         return snapshot
 
     def machines_of(self, uri: str) -> list[MachineInfo]:

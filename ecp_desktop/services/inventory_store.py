@@ -10,39 +10,42 @@ from collections.abc import Iterable
 from ..models import schema
 from ..models.db import database
 from .host_connection import HostFacts
-from .machines import MachineInfo
+from .machines import ACTIVE_STATES, MachineInfo
 
 CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row
-ACTIVE = {"running", "blocked", "paused", "shutdown", "pmsuspended"}
 
 
 def first_desired(state: str) -> str:
     """On first sight a machine should stay as it is; later only users and clean exits change it."""
-    return "running" if state in ACTIVE else "shutoff"
+    return "running" if state in ACTIVE_STATES else "shutoff"
+
+
+def _update_machines(host_uri: str, uuids: list[str], **values) -> None:
+    """Set ``values`` on the given machines of one host, in chunks of UUIDs."""
+    with database.connection_context(), database.atomic():
+        host = schema.Host.select(schema.Host.id).where(schema.Host.uri == host_uri)
+        for start in range(0, len(uuids), CHUNK):
+            schema.Machine.update(**values).where(
+                schema.Machine.host.in_(host) & schema.Machine.uuid.in_(uuids[start:start + CHUNK])).execute()
 
 
 def set_desired(host_uri: str, uuids: list[str], desired: str) -> None:
-    with database.connection_context():
-        host = schema.Host.select(schema.Host.id).where(schema.Host.uri == host_uri)
-        schema.Machine.update(desired_state=desired).where(
-            (schema.Machine.host.in_(host)) & schema.Machine.uuid.in_(uuids)).execute()
+    _update_machines(host_uri, uuids, desired_state=desired)
 
 
 def record_running_at_exit(snapshot: dict[str, tuple[list[str], list[str]]]) -> None:
     """At a clean exit: per connected host, (running UUIDs, the others)."""
     for uri, (running, stopped) in snapshot.items():
-        for start in range(0, len(running), CHUNK):
-            set_desired(uri, running[start:start + CHUNK], "running")
-        for start in range(0, len(stopped), CHUNK):
-            set_desired(uri, stopped[start:start + CHUNK], "shutoff")
+        set_desired(uri, running, "running")
+        set_desired(uri, stopped, "shutoff")
 
 
 def set_restore_policy(keys: list[tuple[str, str]], policy: str) -> None:
+    by_host: dict[str, list[str]] = {}
     for uri, uuid in keys:
-        with database.connection_context():
-            host = schema.Host.select(schema.Host.id).where(schema.Host.uri == uri)
-            schema.Machine.update(restore_policy=policy).where(
-                (schema.Machine.host.in_(host)) & (schema.Machine.uuid == uuid)).execute()
+        by_host.setdefault(uri, []).append(uuid)
+    for uri, uuids in by_host.items():
+        _update_machines(uri, uuids, restore_policy=policy)
 
 
 def ensure_host(uri: str, label: str, is_demo: bool, autoconnect: bool = True) -> int:

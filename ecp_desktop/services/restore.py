@@ -16,6 +16,7 @@ from .errors import HypervisorError
 from .host_connection import HostConnection
 from .inventory import Inventory
 from .machines import state_name
+from .setup_steps import LOCAL_HOST_RECORDED, tables_present
 from .tasks import SUCCEEDED, TaskFailed, TaskService
 
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
@@ -60,12 +61,11 @@ class RestoreReport:
 
 
 def restore_preconditions() -> str:
-    """'' when restore can run; else why not (the same pattern as setup's import)."""
-    for model in (schema.Machine, schema.Host):
-        if not database.table_exists(model._meta.table_name):
-            return f"the {model._meta.table_name} table does not exist yet: run setup first"
-    if not schema.Host.select().where(schema.Host.is_local).exists():
-        return "the local host record has not been written yet: run setup first"
+    """'' when restore can run; else why not: the same needs as setup's import step."""
+    for need in (tables_present(schema.Machine, schema.Host), LOCAL_HOST_RECORDED):
+        reason = need.check(None)
+        if reason:
+            return f"{reason}: run setup first"
     return ""
 
 

@@ -61,7 +61,8 @@ def tables_present(*models: type[schema.BaseModel]) -> Need:
     def check(_ctx: SetupContext) -> str | None:
         absent = [n for n in names if not database.table_exists(n)]
         if absent:
-            return f"the {', '.join(absent)} table{'s' if len(absent) > 1 else ''} does not exist yet"
+            plural = len(absent) > 1
+            return f"the {', '.join(absent)} table{'s do' if plural else ' does'} not exist yet"
         return None
     return Need(f"tables {', '.join(names)}", check)
 
