@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import sys
-from dataclasses import dataclass
 
 import libvirt
 from PySide6.QtCore import QSettings, QSocketNotifier, Qt, QTimer
@@ -21,49 +20,17 @@ import qasync  # after PySide6, so that qasync binds to it
 from . import APP_ID, APP_NAME, __version__
 from .services import inventory_store as store
 from .services.aio import spawn
-from .services.host_actions import HostActions
-from .services.inventory import Inventory
-from .services.libvirt_loop import Executors, register_event_impl, start_event_thread
-from .services.lifecycle import Lifecycle
-from .services.restore import RestoreService, restore_candidates
+from .services.libvirt_loop import register_event_impl, start_event_thread
+from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
+from .services.restore import restore_candidates
 from .models.db import DatabaseUrlError
 from .services import app_config, app_log
 from .services.app_log import start_logging
 from .services.errors import install_quiet_error_handler
 from .services.setup_steps import SETUP_DONE_KEY
 from .services.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
-from .services.tasks import TaskService
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    executors: Executors
-    inventory: Inventory
-    tasks: TaskService
-    lifecycle: Lifecycle
-    host_actions: HostActions
-    restore: RestoreService
-
-    def shutdown(self) -> None:
-        """A clean exit: what runs now is what restore brings back next time (policy "last")."""
-        if self.inventory.persist:
-            snapshot = self.inventory.running_snapshot()
-            try:
-                self.executors.database.submit(store.record_running_at_exit, snapshot).result(timeout=5)
-            except Exception:
-                log.warning("could not record the running machines at exit", exc_info=True)
-        self.inventory.close_all()
-        self.executors.shutdown()
-
-
-def build_services(executors: Executors | None = None, *, persist: bool = True) -> Services:
-    executors = executors or Executors()
-    inventory = Inventory(executors, persist=persist)
-    tasks = TaskService(executors, persist=persist)
-    return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks),
-                    RestoreService(inventory, tasks))
 
 
 async def restore_on_start(services: Services, report_failures) -> None:

@@ -107,10 +107,32 @@ def _restore(db: peewee.Database) -> None:
         ["running", "blocked", "paused", "shutdown", "pmsuspended"]), "running")], "shutoff")).execute()
 
 
+def _task_engine(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    task = schema.Task._meta.table_name
+    if isinstance(db, peewee.PostgresqlDatabase):  # titles name machines, whose names may be long
+        migrate(migrator.alter_column_type(task, "title", peewee.TextField()),
+                migrator.alter_column_type(task, "target_name", peewee.TextField()))
+    migrate(
+        migrator.add_column(task, "op", peewee.CharField(default="")),
+        migrator.add_column(task, "params", peewee.TextField(default="{}")),
+        migrator.add_column(task, "reason", peewee.CharField(default="regular")),
+        migrator.add_column(task, "attempts", peewee.IntegerField(default=0)),
+        migrator.add_column(task, "error_json", peewee.TextField(default="")),
+        migrator.add_column(task, "owner", peewee.CharField(default="")),
+        migrator.add_column(task, "compensates_id", peewee.IntegerField(null=True)),
+        migrator.add_column(task, "summary", peewee.TextField(default="")),
+        migrator.add_column(task, "concurrent", peewee.BooleanField(default=False)),
+        migrator.add_index(task, ("parent_id",), False),
+        migrator.add_index(task, ("status",), False),
+    )
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
     (3, "restore: desired state and policy per machine; parent tasks", _restore),
+    (4, "task engine: operations, parameters, rollback flow, owner, structured errors", _task_engine),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

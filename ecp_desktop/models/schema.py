@@ -86,18 +86,30 @@ class Task(BaseModel):
     """One operation a user started, with its outcome; the task history."""
 
     kind = peewee.CharField()
-    title = peewee.CharField()
+    title = peewee.TextField()  # names a machine, which may be long (TEXT since version 4)
     host_uri = peewee.CharField(default="")
     target_uuid = peewee.CharField(default="")
-    target_name = peewee.CharField(default="")
-    status = peewee.CharField(default="pending")
+    target_name = peewee.TextField(default="")
+    status = peewee.CharField(default="pending", index=True)
     progress = peewee.IntegerField(default=0)
     created_at = peewee.DateTimeField(default=utcnow)
     started_at = peewee.DateTimeField(null=True)
     finished_at = peewee.DateTimeField(null=True)
     error_message = peewee.TextField(default="")
     error_code = peewee.IntegerField(null=True)
-    parent_id = peewee.IntegerField(null=True)  # the task this one is a step of
+    parent_id = peewee.IntegerField(null=True, index=True)  # the task this one is a step of
+    # Version 4: the task engine. A leaf names its operation (``op``) and parameters, so
+    # a later process can undo it; ``reason`` is "regular" or "rollback" (an undo task,
+    # ``compensates_id`` names the task it undoes); ``owner`` is the app instance running it.
+    op = peewee.CharField(default="")
+    params = peewee.TextField(default="{}")
+    reason = peewee.CharField(default="regular")
+    attempts = peewee.IntegerField(default=0)
+    error_json = peewee.TextField(default="")
+    owner = peewee.CharField(default="")
+    compensates_id = peewee.IntegerField(null=True)
+    summary = peewee.TextField(default="")
+    concurrent = peewee.BooleanField(default=False)
 
 
 ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from dataclasses import dataclass, field
 
 import libvirt
@@ -112,6 +113,18 @@ class HypervisorError(Exception):
             int1=exc.get_int1(), int2=exc.get_int2(),
             operation=operation, machine=machine, host_uri=host_uri,
         )
+
+    def to_json(self) -> str:
+        """Every field, for the task history (read back with ``from_json``)."""
+        data = {k: v for k, v in self.__dict__.items() if k in self.__dataclass_fields__}
+        data["when"] = self.when.isoformat()
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "HypervisorError":
+        data = json.loads(text)
+        data["when"] = dt.datetime.fromisoformat(data["when"])
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @property
     def code_name(self) -> str:

@@ -185,6 +185,22 @@ class Inventory:
         if self.persist and host_id is not None:
             self._db_later(store.upsert_machines, host_id, [info])
 
+    async def follow_step(self, record, what: str) -> None:
+        """Task-engine listener: a machine a flow defined is listed at once; one it undid is
+        forgotten (it never was the user's, so no "missing" row is kept for it)."""
+        if record.op != "define_domain":
+            return
+        host, uuid = self.hosts.get(record.host_uri), record.params["uuid"]
+        if what == "done" and host is not None:
+            seq = self._refresh_seq.get((host.uri, uuid), 0) + 1
+            self._refresh_seq[(host.uri, uuid)] = seq
+            await self._refresh_machine(host, uuid, seq)
+        elif what == "undone":
+            if self.machines.pop((record.host_uri, uuid), None) is not None:
+                self.machines_removed.emit([(record.host_uri, uuid)])
+            if self.persist:
+                await self._db(store.forget_machines, record.host_uri, [uuid])
+
     def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
         if self.persist:
             self._db_later(store.set_desired, host_uri, uuids, desired)

@@ -48,6 +48,13 @@ def set_restore_policy(keys: list[tuple[str, str]], policy: str) -> None:
         _update_machines(uri, uuids, restore_policy=policy)
 
 
+def forget_machines(host_uri: str, uuids: list[str]) -> None:
+    """Delete the rows of machines that were created and undone by a flow."""
+    with database.connection_context(), database.atomic():
+        host = schema.Host.select(schema.Host.id).where(schema.Host.uri == host_uri)
+        schema.Machine.delete().where(schema.Machine.host.in_(host) & schema.Machine.uuid.in_(uuids)).execute()
+
+
 def ensure_host(uri: str, label: str, is_demo: bool, autoconnect: bool = True) -> int:
     with database.connection_context():
         host, _created = schema.Host.get_or_create(

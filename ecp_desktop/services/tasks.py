@@ -1,37 +1,43 @@
 """Operations the user started, as task records shown live and kept in the history.
 
-A task is announced before it runs and persisted on the database thread; the
-database write never delays the operation itself. (Parent/child tasks and
-rollback build on this later.)
+A task is announced at once and persisted on the database thread, in order. Plain
+tasks (a start, a shutdown) do not wait for that write; steps of a flow do
+(``TaskService.flush``) before they touch libvirt, so that after a crash the next
+start knows what was in flight and can undo it (``task_engine``, ``task_recovery``).
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import itertools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import schema
-from ..models.db import database
 from .errors import HypervisorError
 from .libvirt_loop import Executors
 from .observable import Event
+from . import task_store as store
+from .instance import INSTANCE_ID
 
 log = logging.getLogger(__name__)
 
-PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "pending", "running", "succeeded", "failed", "cancelled"
-FINISHED = {SUCCEEDED, FAILED, CANCELLED}
+PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
+ROLLING_BACK, ROLLED_BACK, ROLLBACK_FAILED, CANCELLED = "rolling back", "rolled back", "rollback failed", "cancelled"
+FINISHED = {SUCCEEDED, FAILED, ROLLED_BACK, ROLLBACK_FAILED, CANCELLED}
+UNFINISHED = {PENDING, RUNNING, ROLLING_BACK}
+REGULAR, ROLLBACK = "regular", "rollback"
 
 
 class TaskFailed(Exception):
     """Ends a task as failed with this message, as it is (e.g. a parent whose steps failed)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class TaskRecord:
     id: int
     kind: str
@@ -49,15 +55,36 @@ class TaskRecord:
     parent: TaskRecord | None = field(default=None, repr=False)
     _t0: float = field(default=0.0, repr=False)
     duration: float | None = None
-    summary: str = ""  # what a succeeded task did, when the work said so (it returned a string)
+    summary: str = ""  # what a succeeded task did, or what a rollback undid / left behind
+    # The task engine's part: an operation with its parameters, undone by a rollback task.
+    op: str = ""
+    params: dict = field(default_factory=dict, repr=False)
+    reason: str = REGULAR
+    attempts: int = 0
+    owner: str = INSTANCE_ID
+    compensates: TaskRecord | None = field(default=None, repr=False)
+    concurrent: bool = False
+    children: list[TaskRecord] = field(default_factory=list, repr=False)
+    cancel: Callable[[], None] | None = field(default=None, repr=False)  # set while cancellable
+    from_history: bool = False  # loaded from the database, not run in this session
 
     @property
     def outcome(self) -> str:
         if self.status == SUCCEEDED:
             return self.summary or "done"
-        if self.status == FAILED:
-            return self.error_message
+        if self.status in (FAILED, ROLLBACK_FAILED, CANCELLED, ROLLED_BACK):
+            return "; ".join(p for p in (self.error_message, self.summary) if p) or self.status
         return self.status
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def root(self) -> TaskRecord:
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        return node
 
 
 class TaskService:
@@ -65,62 +92,146 @@ class TaskService:
         self._executors = executors
         self._persist = persist
         self._ids = itertools.count(1)
+        self._last_write: Future | None = None
         self.tasks: list[TaskRecord] = []
         self.task_added = Event("task_added")      # (TaskRecord)
         self.task_changed = Event("task_changed")  # (TaskRecord)
+        self.history_loaded = Event("history_loaded")  # (list of top-level TaskRecord, oldest first)
 
-    async def run(self, kind: str, title: str, work: Callable[[], Awaitable[Any]], *,
+    @property
+    def persist(self) -> bool:
+        return self._persist
+
+    @property
+    def database(self):
+        """The executor that writes the task history (one thread, in order)."""
+        return self._executors.database
+
+    # ----- plain tasks ---------------------------------------------------------------------
+    async def run(self, kind: str, title: str, work: Callable[..., Awaitable[Any]], *,
                   host_uri: str = "", target_uuid: str = "", target_name: str = "",
                   parent: TaskRecord | None = None, pass_record: bool = False) -> TaskRecord:
         """Record a task, run ``work()``, record the outcome. Never raises for the work's errors."""
-        record = TaskRecord(id=next(self._ids), kind=kind, title=title, host_uri=host_uri,
-                            target_uuid=target_uuid, target_name=target_name, parent=parent)
-        self.tasks.append(record)
-        self.task_added.emit(record)
-        self._save(_insert_task, record)
-        record.status, record.started_at, record._t0 = RUNNING, _now(), time.monotonic()
-        self._changed(record)
+        record = self.create(kind, title, host_uri=host_uri, target_uuid=target_uuid,
+                             target_name=target_name, parent=parent)
+        self.start(record)
         try:
             result = await (work(record) if pass_record else work())  # a parent passes itself to its steps
-        except HypervisorError as err:
-            record.status, record.error, record.error_message = FAILED, err, err.one_line()
-        except TaskFailed as exc:
-            record.status, record.error_message = FAILED, str(exc)
         except asyncio.CancelledError:
-            record.status = CANCELLED
-            self._finish(record)
+            self.finish(record, CANCELLED)
             raise
-        except Exception as exc:  # an unexpected fault still ends the task visibly
-            log.exception("task %s failed unexpectedly", title)
-            record.status, record.error_message = FAILED, f"unexpected error: {exc}"
+        except Exception as exc:  # noqa: BLE001  (every fault ends the task visibly)
+            self.fail(record, exc)
         else:
-            record.status, record.progress = SUCCEEDED, 100
-            record.summary = result if isinstance(result, str) else ""
-        self._finish(record)
+            self.finish(record, SUCCEEDED, summary=result if isinstance(result, str) else "")
         return record
 
-    def _finish(self, record: TaskRecord) -> None:
-        record.finished_at = _now()
-        record.duration = time.monotonic() - record._t0
-        self._changed(record)
+    # ----- the steps the engine composes ---------------------------------------------------
+    def create(self, kind: str, title: str, *, parent: TaskRecord | None = None, **fields: Any) -> TaskRecord:
+        record = TaskRecord(id=next(self._ids), kind=kind, title=title, parent=parent, **fields)
+        if parent is not None:
+            parent.children.append(record)
+        self.tasks.append(record)
+        self.task_added.emit(record)
+        self._save(store.insert_task, record)
+        return record
 
-    def _changed(self, record: TaskRecord) -> None:
+    def start(self, record: TaskRecord) -> None:
+        record.status, record.started_at, record._t0 = RUNNING, _now(), time.monotonic()
+        record.attempts += 1
+        self.changed(record)
+
+    def finish(self, record: TaskRecord, status: str, *, summary: str | None = None,
+               message: str | None = None) -> None:
+        record.status = status
+        if status == SUCCEEDED:
+            record.progress = 100
+        if summary is not None:
+            record.summary = summary
+        if message is not None:
+            record.error_message = message
+        record.finished_at = _now()
+        record.duration = time.monotonic() - record._t0 if record._t0 else None
+        record.cancel = None
+        self.changed(record)
+
+    def fail(self, record: TaskRecord, exc: BaseException) -> None:
+        if isinstance(exc, HypervisorError):
+            record.error, message = exc, exc.one_line()
+        elif isinstance(exc, TaskFailed):
+            message = str(exc)
+        else:
+            log.error("task %s failed unexpectedly", record.title, exc_info=exc)
+            message = f"unexpected error: {exc}"
+        self.finish(record, FAILED, message=message)
+
+    def changed(self, record: TaskRecord) -> None:
         self.task_changed.emit(record)
-        self._save(_update_task, record)
+        self._save(store.update_task, record)
+
+    async def flush(self) -> None:
+        """Wait until every task write queued so far is in the database."""
+        if self._persist and self._last_write is not None:
+            await asyncio.wrap_future(self._last_write)
 
     def _save(self, fn: Callable[[TaskRecord, dict], None], record: TaskRecord) -> None:
         if not self._persist:
             return
-        snapshot = _columns(record)  # taken now, on the loop thread; written later in order
+        snapshot = columns(record)  # taken now, on the loop thread; written later in order
         future = self._executors.database.submit(fn, record, snapshot)
         future.add_done_callback(_log_failure)
+        self._last_write = future
+
+    # ----- history -------------------------------------------------------------------------
+    async def load_history(self, limit: int = 300) -> list[TaskRecord]:
+        """The last ``limit`` top-level tasks of earlier sessions, with their children."""
+        if not self._persist:
+            return []
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(self._executors.database, store.recent_trees, limit)
+        roots = self.adopt(rows)
+        self.history_loaded.emit(roots)
+        return roots
+
+    def adopt(self, rows: list[dict]) -> list[TaskRecord]:
+        """Records for task rows read from the database (parents before children)."""
+        known = {t.db_id: t for t in self.tasks if t.db_id is not None}
+        by_db_id: dict[int, TaskRecord] = {}
+        roots = []
+        for row in rows:
+            if row["id"] in known:
+                continue
+            record = record_from_row(row, next(self._ids))
+            record.parent = by_db_id.get(row["parent_id"])
+            record.compensates = by_db_id.get(row["compensates_id"])
+            if record.parent is not None:
+                record.parent.children.append(record)
+            else:
+                roots.append(record)
+            by_db_id[row["id"]] = record
+        self.tasks[:0] = list(by_db_id.values())  # older than anything of this session
+        return roots
+
+
+def record_from_row(row: dict, record_id: int) -> TaskRecord:
+    error = HypervisorError.from_json(row["error_json"]) if row.get("error_json") else None
+    started, finished = row["started_at"], row["finished_at"]
+    return TaskRecord(
+        id=record_id, kind=row["kind"], title=row["title"], host_uri=row["host_uri"],
+        target_uuid=row["target_uuid"], target_name=row["target_name"], status=row["status"],
+        progress=row["progress"], started_at=started, finished_at=finished,
+        error=error, error_message=row["error_message"], db_id=row["id"], summary=row["summary"],
+        duration=(finished - started).total_seconds() if started and finished else None,
+        op=row["op"], params=json.loads(row["params"] or "{}"), reason=row["reason"],
+        attempts=row["attempts"], owner=row["owner"], concurrent=bool(row["concurrent"]), from_history=True,
+    )
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now()
 
 
-def _columns(record: TaskRecord) -> dict:
+def columns(record: TaskRecord) -> dict:
     return {
         "kind": record.kind, "title": record.title, "host_uri": record.host_uri,
         "target_uuid": record.target_uuid, "target_name": record.target_name,
@@ -128,21 +239,11 @@ def _columns(record: TaskRecord) -> dict:
         "started_at": record.started_at, "finished_at": record.finished_at,
         "error_message": record.error_message,
         "error_code": record.error.code if record.error else None,
+        "error_json": record.error.to_json() if record.error else "",
+        "op": record.op, "params": json.dumps(record.params, sort_keys=True), "reason": record.reason,
+        "attempts": record.attempts, "owner": record.owner, "summary": record.summary,
+        "concurrent": record.concurrent,
     }
-
-
-def _insert_task(record: TaskRecord, columns: dict) -> None:
-    # The parent's row was written before (one database thread, in order): its id is known now.
-    parent_id = record.parent.db_id if record.parent is not None else None
-    with database.connection_context():
-        record.db_id = schema.Task.insert(**columns, parent_id=parent_id).execute()
-
-
-def _update_task(record: TaskRecord, columns: dict) -> None:
-    if record.db_id is None:
-        return
-    with database.connection_context():
-        schema.Task.update(**columns).where(schema.Task.id == record.db_id).execute()
 
 
 def _log_failure(future) -> None:

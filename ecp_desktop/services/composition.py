@@ -1,0 +1,50 @@
+"""The app's services as one graph, built the same way by the GUI, the CLI and the tests."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from . import inventory_store as store
+from .host_actions import HostActions
+from .inventory import Inventory
+from .libvirt_loop import Executors
+from .lifecycle import Lifecycle
+from .restore import RestoreService
+from .task_engine import TaskEngine
+from .tasks import TaskService
+from .template_clone import TemplateService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    executors: Executors
+    inventory: Inventory
+    tasks: TaskService
+    lifecycle: Lifecycle
+    host_actions: HostActions
+    restore: RestoreService
+    engine: TaskEngine
+    templates: TemplateService
+
+    def shutdown(self) -> None:
+        """A clean exit: what runs now is what restore brings back next time (policy "last")."""
+        if self.inventory.persist:
+            snapshot = self.inventory.running_snapshot()
+            try:
+                self.executors.database.submit(store.record_running_at_exit, snapshot).result(timeout=5)
+            except Exception:
+                log.warning("could not record the running machines at exit", exc_info=True)
+        self.inventory.close_all()
+        self.executors.shutdown()
+
+
+def build_services(executors: Executors | None = None, *, persist: bool = True, **inventory_options) -> Services:
+    executors = executors or Executors()
+    inventory = Inventory(executors, persist=persist, **inventory_options)
+    tasks = TaskService(executors, persist=persist)
+    engine = TaskEngine(tasks, inventory.hosts.get)
+    engine.listeners.append(inventory.follow_step)
+    return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks),
+                    RestoreService(inventory, tasks), engine, TemplateService(inventory, engine))

@@ -1,0 +1,211 @@
+"""Commands with their opposite: what a flow step does, and how it is undone.
+
+Each operation is blocking (run in a host's worker thread) and works from its
+parameters alone, so a later process can undo a step it did not run. ``prepare``
+reads what the step needs to know beforehand (did the volume exist already, was
+autostart on); its answer is stored with the step before ``execute`` runs.
+Compensations are idempotent: they check that the thing still exists, and never
+remove something that existed before the step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libvirt
+
+Params = dict
+
+
+def _missing(exc: libvirt.libvirtError, *codes: int) -> bool:
+    return exc.get_error_code() in codes
+
+
+def _domain(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain | None:
+    try:
+        return conn.lookupByUUIDString(uuid)
+    except libvirt.libvirtError as exc:
+        if _missing(exc, libvirt.VIR_ERR_NO_DOMAIN):
+            return None
+        raise
+
+
+def _volume(conn: libvirt.virConnect, pool: str, name: str) -> libvirt.virStorageVol | None:
+    try:
+        return conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if _missing(exc, libvirt.VIR_ERR_NO_STORAGE_VOL):
+            return None
+        raise
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+
+    def prepare(self, conn: libvirt.virConnect, params: Params) -> Params:
+        return params
+
+    def execute(self, conn: libvirt.virConnect, params: Params) -> str:
+        raise NotImplementedError
+
+    def compensate(self, conn: libvirt.virConnect, params: Params) -> str:
+        raise NotImplementedError
+
+    def undo_title(self, params: Params) -> str:
+        raise NotImplementedError
+
+    def leftover(self, params: Params) -> str:
+        """What stays behind when the undo fails, in words."""
+        raise NotImplementedError
+
+
+class CloneVolume(Operation):
+    """params: pool, source (volume name), name (new volume), capacity, allocation, format."""
+
+    def prepare(self, conn, params):
+        return {**params, "existed_before": _volume(conn, params["pool"], params["name"]) is not None}
+
+    def execute(self, conn, params):
+        pool = conn.storagePoolLookupByName(params["pool"])
+        source = pool.storageVolLookupByName(params["source"])
+        fmt = f"<target><format type='{params['format']}'/></target>" if params.get("format") else ""
+        xml = (f"<volume><name>{_escape(params['name'])}</name>"
+               f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>"
+               f"<allocation unit='bytes'>{int(params['allocation'])}</allocation>{fmt}</volume>")
+        volume = pool.createXMLFrom(xml, source, 0)
+        return f"cloned {params['source']} to {volume.path()}"
+
+    def compensate(self, conn, params):
+        if params.get("existed_before"):
+            return f"left volume {params['name']} alone: it existed before"
+        volume = _volume(conn, params["pool"], params["name"])
+        if volume is None:
+            return f"volume {params['name']} already gone"
+        volume.delete(0)
+        return f"deleted volume {params['pool']}/{params['name']}"
+
+    def undo_title(self, params):
+        return f"Delete volume {params['name']}"
+
+    def leftover(self, params):
+        return f"volume {params['pool']}/{params['name']}"
+
+
+class DefineDomain(Operation):
+    """params: uuid, name, xml (the full definition, with the UUID)."""
+
+    def prepare(self, conn, params):
+        return {**params, "existed_before": _domain(conn, params["uuid"]) is not None}
+
+    def execute(self, conn, params):
+        conn.defineXML(params["xml"])
+        return f"defined {params['name']}"
+
+    def compensate(self, conn, params):
+        if params.get("existed_before"):
+            return f"left {params['name']} alone: it existed before"
+        dom = _domain(conn, params["uuid"])
+        if dom is None:
+            return f"{params['name']} already undefined"
+        if dom.isActive():
+            dom.destroy()
+        try:
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                              | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+        except libvirt.libvirtError as exc:
+            if not _missing(exc, libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+                raise
+            dom.undefine()
+        return f"undefined {params['name']}"
+
+    def undo_title(self, params):
+        return f"Undefine {params['name']}"
+
+    def leftover(self, params):
+        return f"machine {params['name']} ({params['uuid']})"
+
+
+class StartDomain(Operation):
+    """params: uuid, name."""
+
+    def prepare(self, conn, params):
+        dom = _domain(conn, params["uuid"])
+        return {**params, "was_active": bool(dom is not None and dom.isActive())}
+
+    def execute(self, conn, params):
+        conn.lookupByUUIDString(params["uuid"]).create()
+        return f"started {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = _domain(conn, params["uuid"])
+        if params.get("was_active") or dom is None or not dom.isActive():
+            return f"{params['name']} is not running"
+        dom.destroy()
+        return f"stopped {params['name']}"
+
+    def undo_title(self, params):
+        return f"Force off {params['name']}"
+
+    def leftover(self, params):
+        return f"{params['name']} still running"
+
+
+class CreateSnapshot(Operation):
+    """params: uuid, name (machine), snapshot."""
+
+    def prepare(self, conn, params):
+        dom = conn.lookupByUUIDString(params["uuid"])
+        return {**params, "existed_before": params["snapshot"] in dom.snapshotListNames()}
+
+    def execute(self, conn, params):
+        dom = conn.lookupByUUIDString(params["uuid"])
+        dom.snapshotCreateXML(f"<domainsnapshot><name>{_escape(params['snapshot'])}</name></domainsnapshot>", 0)
+        return f"snapshot {params['snapshot']} of {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = _domain(conn, params["uuid"])
+        if params.get("existed_before") or dom is None or params["snapshot"] not in dom.snapshotListNames():
+            return f"snapshot {params['snapshot']} already gone"
+        dom.snapshotLookupByName(params["snapshot"]).delete(0)
+        return f"deleted snapshot {params['snapshot']}"
+
+    def undo_title(self, params):
+        return f"Delete snapshot {params['snapshot']} of {params['name']}"
+
+    def leftover(self, params):
+        return f"snapshot {params['snapshot']} of {params['name']}"
+
+
+class SetAutostart(Operation):
+    """params: uuid, name, value; prepare records the previous value."""
+
+    def prepare(self, conn, params):
+        return {**params, "previous": bool(conn.lookupByUUIDString(params["uuid"]).autostart())}
+
+    def execute(self, conn, params):
+        conn.lookupByUUIDString(params["uuid"]).setAutostart(int(params["value"]))
+        return f"autostart {'on' if params['value'] else 'off'} for {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = _domain(conn, params["uuid"])
+        if dom is None:
+            return f"{params['name']} is gone"
+        dom.setAutostart(int(params["previous"]))
+        return f"autostart back {'on' if params['previous'] else 'off'} for {params['name']}"
+
+    def undo_title(self, params):
+        return f"Restore autostart of {params['name']}"
+
+    def leftover(self, params):
+        return f"autostart of {params['name']} left {'on' if params['value'] else 'off'}"
+
+
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (
+    CloneVolume("clone_volume"), DefineDomain("define_domain"), StartDomain("start_domain"),
+    CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"),
+)}
+
+
+def _escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("'", "&apos;").replace('"', "&quot;"))

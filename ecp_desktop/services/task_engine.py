@@ -1,0 +1,319 @@
+"""Flows of steps with rollback: the task engine (after TaskFlow and oVirt's commands).
+
+A plan is a tree: ``Group`` nodes run their children serially or concurrently,
+``Step`` leaves run one operation (``operations.OPERATIONS``). The whole tree is
+persisted as pending tasks first, and each step is persisted as running, with its
+parameters, before it touches libvirt. When a step fails (or the user cancels),
+no further step starts, the running ones end, and every step that succeeded is
+undone by its opposite command, as a rollback-flow task beside it. Rollback tasks
+never trigger a rollback themselves, and a succeeded one never ends its parent as
+a success: the flow ends failed (or cancelled) with the cause and what was undone,
+or "rollback failed" with what was left behind.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .errors import HypervisorError
+from .operations import OPERATIONS
+from .tasks import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
+                    ROLLING_BACK, RUNNING, SUCCEEDED, TaskFailed, TaskRecord, TaskService)
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "ECP_DESKTOP_CRASH_AT"  # test-only: "OP:WHEN[:N]", WHEN one of before, after, undo
+
+
+@dataclass
+class Step:
+    op: str
+    title: str
+    params: dict
+    host_uri: str
+    target_uuid: str = ""
+    target_name: str = ""
+
+
+@dataclass
+class Group:
+    kind: str
+    title: str
+    children: list[Step | Group] = field(default_factory=list)
+    concurrent: bool = False
+    limit: int = 4
+    host_uri: str = ""
+    target_uuid: str = ""
+    target_name: str = ""
+
+
+# (record, "done" | "undone"): lets the inventory follow what steps create and remove.
+StepListener = Callable[[TaskRecord, str], Awaitable[None]]
+
+
+@dataclass
+class _Flow:
+    root: TaskRecord
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    cause: str = ""
+    cancelled: bool = False
+    limits: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+
+    def halt(self, cause: str, *, cancelled: bool = False) -> None:
+        if not self.stop.is_set():
+            self.cause, self.cancelled = cause, cancelled
+            self.stop.set()
+
+
+class TaskEngine:
+    def __init__(self, tasks: TaskService, host_for: Callable[[str], object | None]) -> None:
+        self.tasks = tasks
+        self.host_for = host_for
+        self.listeners: list[StepListener] = []
+        self._crash_counts: dict[tuple[str, str], int] = {}
+
+    # ----- running a plan ------------------------------------------------------------------
+    async def run(self, plan: Group) -> TaskRecord:
+        root = self._announce(plan, None)
+        flow = _Flow(root)
+        root.cancel = lambda: flow.halt("cancelled by the user", cancelled=True)
+        self.tasks.start(root)
+        await self.tasks.flush()  # the whole plan is on disk before anything runs
+        ok = await self._execute(root, flow)
+        if ok:
+            self.tasks.finish(root, SUCCEEDED, summary=f"{_count_leaves(root)} steps done")
+            return root
+        root.cancel = None
+        await self.rollback(root, flow.cause, cancelled=flow.cancelled)
+        return root
+
+    def _announce(self, node: Step | Group, parent: TaskRecord | None) -> TaskRecord:
+        if isinstance(node, Step):
+            return self.tasks.create(node.op, node.title, parent=parent, op=node.op, params=node.params,
+                                     host_uri=node.host_uri, target_uuid=node.target_uuid,
+                                     target_name=node.target_name)
+        record = self.tasks.create(node.kind, node.title, parent=parent, concurrent=node.concurrent,
+                                   host_uri=node.host_uri, target_uuid=node.target_uuid,
+                                   target_name=node.target_name)
+        record.params = {"limit": node.limit} if node.concurrent else {}
+        for child in node.children:
+            self._announce(child, record)
+        return record
+
+    async def _execute(self, record: TaskRecord, flow: _Flow) -> bool:
+        if flow.stop.is_set():
+            self.tasks.finish(record, CANCELLED, message="not started")
+            _cancel_pending(self.tasks, record)
+            return False
+        if record.op:
+            return await self._run_step(record, flow)
+        if record.parent is not None:
+            self.tasks.start(record)
+        if record.concurrent:
+            limit = asyncio.Semaphore(record.params.get("limit", 4))
+
+            async def one(child: TaskRecord) -> bool:
+                async with limit:
+                    return await self._execute(child, flow)
+            results = await asyncio.gather(*(one(c) for c in record.children))
+            ok = all(results)
+        else:
+            ok = True
+            for child in record.children:
+                if not await self._execute(child, flow):
+                    ok = False
+                    flow.halt(flow.cause or "a step failed")
+        if ok and record.parent is not None:
+            self.tasks.finish(record, SUCCEEDED)
+        return ok
+
+    async def _run_step(self, record: TaskRecord, flow: _Flow) -> bool:
+        op = OPERATIONS[record.op]
+        try:
+            host = self._connected_host(record.host_uri, op.name)
+            record.params = await host.call(lambda conn: op.prepare(conn, record.params),
+                                            operation=op.name, machine=record.target_name)
+            self.tasks.start(record)
+            await self.tasks.flush()  # "running, with these parameters" is on disk first
+            self._crash_point(op.name, "before")
+            summary = await host.call(lambda conn: op.execute(conn, record.params),
+                                      operation=op.name, machine=record.target_name)
+            self._crash_point(op.name, "after")
+        except Exception as exc:  # noqa: BLE001  (every failure stops the flow and is shown)
+            if record.started_at is None:
+                self.tasks.start(record)
+            self.tasks.fail(record, exc)
+            flow.halt(f"{record.title}: {record.error_message}")
+            return False
+        self.tasks.finish(record, SUCCEEDED, summary=summary)
+        await self._notify(record, "done")
+        self._progress(record)
+        return True
+
+    # ----- rollback ------------------------------------------------------------------------
+    async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
+        """Undo every step of ``root``'s tree that did (or may have) run, then end the tree."""
+        root.status = ROLLING_BACK
+        root.error_message = cause
+        self.tasks.changed(root)
+        _cancel_pending(self.tasks, root)  # after a crash, steps that never started
+        undone, left = await self._undo(root)
+        self._settle(root)
+        parts = []
+        if undone:
+            parts.append(f"undone: {_listing(undone)}")
+        if left:
+            parts.append(f"left behind: {_listing(left)}")
+        status = ROLLBACK_FAILED if left else CANCELLED if cancelled else FAILED
+        self.tasks.finish(root, status, summary="; ".join(parts), message=cause)
+
+    async def _undo(self, record: TaskRecord) -> tuple[list[str], list[str]]:
+        if record.op:
+            return await self._undo_step(record) if _needs_undo(record) else ([], [])
+        undone, left = [], []
+        steps = [c for c in reversed(record.children) if c.reason == REGULAR]
+        if steps and any(_needs_undo_below(c) for c in steps) and record.parent is not None:
+            record.status = ROLLING_BACK
+            self.tasks.changed(record)
+        if record.concurrent:
+            limit = asyncio.Semaphore(record.params.get("limit", 4))
+
+            async def one(child: TaskRecord):
+                async with limit:
+                    return await self._undo(child)
+            results = await asyncio.gather(*(one(c) for c in steps))
+        else:
+            results = [await self._undo(c) for c in steps]
+        for u, lft in results:
+            undone += u
+            left += lft
+        return undone, left
+
+    async def _undo_step(self, step: TaskRecord) -> tuple[list[str], list[str]]:
+        op = OPERATIONS[step.op]
+        undo = self.tasks.create(f"undo {step.op}", op.undo_title(step.params), parent=step.parent,
+                                 op=step.op, params=step.params, reason=ROLLBACK, compensates=step,
+                                 host_uri=step.host_uri, target_uuid=step.target_uuid,
+                                 target_name=step.target_name)
+        self.tasks.start(undo)
+        await self.tasks.flush()
+        try:
+            self._crash_point(op.name, "undo")
+            host = self._connected_host(step.host_uri, f"undo {op.name}")
+            summary = await host.call(lambda conn: op.compensate(conn, step.params),
+                                      operation=f"undo {op.name}", machine=step.target_name)
+        except Exception as exc:  # noqa: BLE001
+            self.tasks.fail(undo, exc)
+            step.status = ROLLBACK_FAILED
+            self.tasks.changed(step)
+            return [], [op.leftover(step.params)]
+        self.tasks.finish(undo, SUCCEEDED, summary=summary)
+        step.status = ROLLED_BACK
+        self.tasks.changed(step)
+        await self._notify(step, "undone")
+        return [summary], []
+
+    def _settle(self, record: TaskRecord) -> None:
+        """End every group under ``record`` by what happened below it."""
+        for child in record.children:
+            if not child.op:
+                self._settle(child)
+        if record.op or record.parent is None:
+            return
+        statuses = {c.status for c in record.children if c.reason == REGULAR}
+        if ROLLBACK_FAILED in statuses:
+            status = ROLLBACK_FAILED
+        elif FAILED in statuses:
+            status = FAILED
+        elif ROLLED_BACK in statuses:
+            status = ROLLED_BACK
+        elif statuses <= {CANCELLED}:
+            status = CANCELLED
+        else:
+            status = record.status
+        if status != record.status or record.finished_at is None:
+            self.tasks.finish(record, status)
+
+    # ----- helpers -------------------------------------------------------------------------
+    def _connected_host(self, uri: str, operation: str):
+        host = self.host_for(uri)
+        if host is None or not host.connected:
+            raise HypervisorError(f"{uri} is not connected", code=38, operation=operation, host_uri=uri)
+        return host
+
+    async def _notify(self, record: TaskRecord, what: str) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(record, what)
+            except Exception:  # noqa: BLE001  (the inventory catches up at the next listing)
+                log.exception("step listener failed for %s", record.title)
+
+    def _progress(self, step: TaskRecord) -> None:
+        node = step.parent
+        while node is not None:
+            leaves = _leaves(node)
+            done = sum(1 for leaf in leaves if leaf.status == SUCCEEDED)
+            node.progress = int(100 * done / len(leaves)) if leaves else 100
+            self.tasks.changed(node)
+            node = node.parent
+
+    def _crash_point(self, op: str, when: str) -> None:
+        """Test-only: die here (SIGKILL, no cleanup) when $ECP_DESKTOP_CRASH_AT names this point."""
+        wanted = os.environ.get(CRASH_ENV)
+        if not wanted:
+            return
+        parts = wanted.split(":")
+        if parts[:2] != [op, when]:
+            return
+        count = self._crash_counts.get((op, when), 0) + 1
+        self._crash_counts[(op, when)] = count
+        if count == int(parts[2] if len(parts) > 2 else 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _leaves(record: TaskRecord) -> list[TaskRecord]:
+    out = []
+    for child in record.children:
+        if child.reason != REGULAR:
+            continue
+        out += [child] if child.op else _leaves(child)
+    return out
+
+
+def _count_leaves(record: TaskRecord) -> int:
+    return len(_leaves(record))
+
+
+def _undone_by_rollback(step: TaskRecord) -> bool:
+    return any(c.reason == ROLLBACK and c.compensates is step and c.status == SUCCEEDED
+               for c in (step.parent.children if step.parent else []))
+
+
+def _needs_undo(step: TaskRecord) -> bool:
+    """A regular step that did, or may have (it was running at a crash), change something."""
+    return (step.reason == REGULAR and step.status in (SUCCEEDED, RUNNING, ROLLING_BACK)
+            and not _undone_by_rollback(step))
+
+
+def _needs_undo_below(record: TaskRecord) -> bool:
+    return _needs_undo(record) if record.op else any(_needs_undo_below(c) for c in record.children)
+
+
+def _cancel_pending(tasks: TaskService, record: TaskRecord) -> None:
+    for child in record.children:
+        if child.status == PENDING:
+            tasks.finish(child, CANCELLED, message="not started")
+            _cancel_pending(tasks, child)
+
+
+def _listing(items: list[str], most: int = 6) -> str:
+    if len(items) <= most:
+        return ", ".join(items)
+    return ", ".join(items[:most]) + f" and {len(items) - most} more"
+
+
+__all__ = ["Group", "Step", "TaskEngine", "TaskFailed", "CRASH_ENV"]

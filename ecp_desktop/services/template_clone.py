@@ -1,0 +1,213 @@
+"""New machines from a template: plan the steps, then run them on the task engine.
+
+Every new machine gets a clone of each of the template's disks in the same pool,
+a new UUID and new MAC addresses, and is defined (and optionally started). The
+plan is built up front from the template as it is now, so the tasks pane shows
+every step before the first one runs and a crash leaves a complete record.
+"""
+from __future__ import annotations
+
+import random
+import re
+import uuid as uuidlib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+import libvirt
+
+from .errors import HypervisorError
+from .machines import ACTIVE_STATES, state_name
+from .task_engine import Group, Step, TaskEngine
+from .tasks import TaskRecord
+
+MAX_COUNT = 1000
+CONCURRENT_MACHINES = 4
+_BAD_NAME = re.compile(r"[/\x00-\x1f]")
+
+
+class PlanError(ValueError):
+    """The request cannot be planned; the message says why in plain words."""
+
+
+@dataclass
+class TemplateDisk:
+    target: str
+    pool: str
+    volume: str
+    source_kind: str  # "file" or "volume", as the template has it
+    pool_path: str
+    capacity: int
+    allocation: int
+    format: str
+
+
+@dataclass
+class Template:
+    host_uri: str
+    uuid: str
+    name: str
+    state: str
+    xml: str
+    disks: list[TemplateDisk] = field(default_factory=list)
+    domain_names: set[str] = field(default_factory=set)  # every machine name on the host now
+
+
+def expand_names(pattern: str, count: int, first: int = 1) -> list[str]:
+    """``web-{n}`` → web-1, web-2, ...; ``web-{n:03}`` pads. Raises PlanError in words."""
+    if not 1 <= count <= MAX_COUNT:
+        raise PlanError(f"the count must be between 1 and {MAX_COUNT}")
+    if "{n" not in pattern:
+        raise PlanError("the name pattern must contain {n} (the machine's number), e.g. web-{n}")
+    try:
+        names = [pattern.format(n=first + i) for i in range(count)]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise PlanError(f"the name pattern is not valid ({exc}); use {{n}} or {{n:03}} for the number") from None
+    for name in names:
+        if not name.strip() or _BAD_NAME.search(name):
+            raise PlanError(f"{name!r} is not a valid machine name (no '/', no control characters)")
+    return names
+
+
+def read_template(conn: libvirt.virConnect, host_uri: str, uuid: str) -> Template:
+    """Blocking: the template's definition and disks (run in a host's worker thread)."""
+    dom = conn.lookupByUUIDString(uuid)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    template = Template(host_uri, uuid, dom.name(), state_name(dom.state()[0]), xml,
+                        domain_names={d.name() for d in conn.listAllDomains()})
+    for disk in ET.fromstring(xml).findall("devices/disk"):
+        if disk.get("device", "disk") != "disk":
+            continue  # CD-ROMs and floppies are shared, not cloned
+        template.disks.append(_disk(conn, disk, template.name))
+    return template
+
+
+def _disk(conn: libvirt.virConnect, disk: ET.Element, template: str) -> TemplateDisk:
+    target = disk.find("target").get("dev", "?") if disk.find("target") is not None else "?"
+    source = disk.find("source")
+    kind = disk.get("type", "file")
+    if source is None:
+        raise PlanError(f"disk {target} of {template} has no source to clone")
+    if kind == "volume":
+        pool = conn.storagePoolLookupByName(source.get("pool", ""))
+        volume = pool.storageVolLookupByName(source.get("volume", ""))
+    elif kind == "file":
+        try:
+            volume = conn.storageVolLookupByPath(source.get("file", ""))
+        except libvirt.libvirtError as exc:
+            raise PlanError(f"disk {target} of {template} ({source.get('file')}) is not in a storage pool, so it "
+                            "cannot be cloned; add its directory as a storage pool first") from exc
+        pool = volume.storagePoolLookupByVolume()
+    else:
+        raise PlanError(f"disk {target} of {template} is a {kind} disk; only file and volume disks can be cloned")
+    _kind, capacity, allocation = volume.info()
+    vol_root = ET.fromstring(volume.XMLDesc(0))
+    pool_root = ET.fromstring(pool.XMLDesc(0))
+    return TemplateDisk(target=target, pool=pool.name(), volume=volume.name(), source_kind=kind,
+                        pool_path=pool_root.findtext("target/path", ""), capacity=capacity,
+                        allocation=allocation, format=vol_root.find("target/format").get("type", "")
+                        if vol_root.find("target/format") is not None else "")
+
+
+def volume_name(machine: str, disk: TemplateDisk) -> str:
+    suffix = re.search(r"\.[A-Za-z0-9]{2,6}$", disk.volume)
+    return f"{machine}-{disk.target}{suffix.group(0) if suffix else ''}"
+
+
+def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> str:
+    root = ET.fromstring(template.xml)
+    root.attrib.pop("id", None)
+    root.find("name").text = name
+    (root.find("uuid") if root.find("uuid") is not None else ET.SubElement(root, "uuid")).text = uuid
+    for tag in ("title", "description"):
+        for element in root.findall(tag):
+            root.remove(element)
+    nvram = root.find("os/nvram")
+    if nvram is not None:
+        root.find("os").remove(nvram)  # each machine gets its own UEFI variables
+    by_target = {d.target: d for d in template.disks}
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        cloned = by_target.get(target.get("dev")) if target is not None and disk.get("device", "disk") == "disk" \
+            else None
+        if cloned is None:
+            continue
+        source, new = disk.find("source"), volume_name(name, cloned)
+        if cloned.source_kind == "volume":
+            source.set("volume", new)
+        else:
+            source.set("file", f"{cloned.pool_path.rstrip('/')}/{new}")
+        for serial in disk.findall("serial"):
+            disk.remove(serial)
+    for nic, mac in zip(root.findall("devices/interface"), macs, strict=False):
+        element = nic.find("mac")
+        if element is None:
+            element = ET.SubElement(nic, "mac")
+        element.set("address", mac)
+    return ET.tostring(root, encoding="unicode")
+
+
+def new_macs(count: int, taken: set[str]) -> list[str]:
+    macs = []
+    while len(macs) < count:
+        mac = "52:54:00:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
+        if mac not in taken:
+            taken.add(mac)
+            macs.append(mac)
+    return macs
+
+
+def plan(template: Template, names: list[str], *, start: bool = False) -> Group:
+    if template.state in ACTIVE_STATES:
+        raise PlanError(f"{template.name} is {template.state}; shut it down to use it as a template "
+                        "(a running machine's disks are not consistent)")
+    clashes = sorted(set(names) & template.domain_names)
+    if clashes:
+        raise PlanError(f"machines named {', '.join(clashes[:5])} already exist on this host; choose another pattern")
+    if len(set(names)) != len(names):
+        raise PlanError("the pattern gives the same name twice")
+    nic_count = len(ET.fromstring(template.xml).findall("devices/interface"))
+    taken: set[str] = set()
+    uri = template.host_uri
+    root = Group("clone_template", f"Create {len(names)} machine{'s' * (len(names) != 1)} from {template.name}",
+                 concurrent=True, limit=CONCURRENT_MACHINES, host_uri=uri, target_uuid=template.uuid,
+                 target_name=template.name)
+    for name in names:
+        new_uuid = str(uuidlib.uuid4())
+        machine = Group("create_machine", f"Create {name}", host_uri=uri, target_uuid=new_uuid, target_name=name)
+        for disk in template.disks:
+            new = volume_name(name, disk)
+            machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
+                "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
+                "allocation": disk.allocation, "format": disk.format}, uri, new_uuid, name))
+        xml = machine_xml(template, name, new_uuid, new_macs(nic_count, taken))
+        machine.children.append(Step("define_domain", f"Define {name}",
+                                     {"uuid": new_uuid, "name": name, "xml": xml}, uri, new_uuid, name))
+        if start:
+            machine.children.append(Step("start_domain", f"Start {name}",
+                                         {"uuid": new_uuid, "name": name}, uri, new_uuid, name))
+        root.children.append(machine)
+    return root
+
+
+class TemplateService:
+    """Plan and run "new machines from template" over the inventory's hosts."""
+
+    def __init__(self, inventory, engine: TaskEngine) -> None:
+        self.inventory = inventory
+        self.engine = engine
+
+    async def read(self, host_uri: str, uuid: str) -> Template:
+        host = self.inventory.hosts.get(host_uri)
+        if host is None or not host.connected:
+            raise PlanError(f"{host_uri} is not connected")
+        try:
+            return await host.call(lambda conn: read_template(conn, host_uri, uuid), operation="read template")
+        except HypervisorError as err:
+            raise PlanError(f"cannot read the template: {err.one_line()}") from err
+
+    async def plan(self, host_uri: str, uuid: str, count: int, pattern: str, *, start: bool = False) -> Group:
+        names = expand_names(pattern, count)  # check the cheap things before asking the host
+        return plan(await self.read(host_uri, uuid), names, start=start)
+
+    async def run(self, flow: Group) -> TaskRecord:
+        return await self.engine.run(flow)
