@@ -37,6 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
                                              "exit 0 all restored, 1 some failed, 3 a host unreachable")
     restore.add_argument("--dry-run", action="store_true", help="say what would start, start nothing")
     restore.add_argument("--json", action="store_true", help="print JSON")
+    clone = sub.add_parser("clone-template", help="create machines from a shut-off template machine: clones of "
+                                                  "its disks in the same pool, new UUIDs and MAC addresses; "
+                                                  "undone completely if a step fails")
+    clone.add_argument("template", help="the template machine's name or UUID")
+    clone.add_argument("--count", type=int, required=True, metavar="N", help="how many machines")
+    clone.add_argument("--name-pattern", required=True, metavar="PATTERN",
+                       help="names with {n} for the number (from 1), e.g. web-{n} or web-{n:03}")
+    clone.add_argument("--start", action="store_true", help="start each machine once defined")
+    clone.add_argument("--host", metavar="URI", help="the template's host, when its name is on several hosts")
+    clone.add_argument("--json", action="store_true", help="print the task tree as JSON")
+    tasks = sub.add_parser("tasks", help="the task history: recent tasks with their steps and rollbacks")
+    tasks.add_argument("--limit", type=int, default=50, metavar="N", help="how many top-level tasks (default 50)")
+    tasks.add_argument("--json", action="store_true", help="print JSON")
+    recover = sub.add_parser("recover", help="finish tasks a crashed instance left in flight (undo their steps); "
+                                             "exit 3 if a host they need is unreachable")
+    recover.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("gui", help="open the main window (the default)")
     return parser
 
@@ -64,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "restore":
         from . import cli_restore
         return cli_restore.run(args.dry_run, args.json)
+    if args.command in ("clone-template", "tasks", "recover"):
+        from . import cli_tasks
+        if args.command == "clone-template":
+            return cli_tasks.clone_template(args.template, args.count, args.name_pattern, args.start, args.host,
+                                            args.connect, args.json)
+        if args.command == "recover":
+            return cli_tasks.recover_now(args.connect, args.json)
+        return cli_tasks.list_tasks(args.limit, args.json)
     from . import cli
     return cli.run(args.command, args.connect, args.json)
 

@@ -23,6 +23,7 @@ from .services.aio import spawn
 from .services.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.restore import restore_candidates
+from .services.task_recovery import recover
 from .models.db import DatabaseUrlError
 from .services import app_config, app_log
 from .services.app_log import start_logging
@@ -194,15 +195,30 @@ class GuiSession:
         from .views.main_window import MainWindow
         self.services = build_services()
         s = self.services
-        self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings())
+        self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings(),
+                                 templates=s.templates)
         self.window.setup_requested.connect(self.run_setup_again)
         self.window.log_path = app_log.log_path()
         self.window.show()
         spawn(self._connect_and_restore())
 
     async def _connect_and_restore(self) -> None:
+        await self.services.tasks.load_history()
         await connect_initial_hosts(self.services, self.connect)
         await restore_on_start(self.services, self._report_restore)
+        self._report_recovery(await recover(self.services.engine))
+
+    def _report_recovery(self, report) -> None:
+        """Tasks a crash left in flight were finished (undone) now: say so, once."""
+        lines = report.lines()
+        if not lines or self.window is None:
+            return
+        log.warning("recovered interrupted tasks: %s", "; ".join(lines))
+        self.window.statusBar().showMessage(f"Recovered {len(lines)} interrupted task(s); see the tasks pane",
+                                            15000)
+        failed = [(r.title, r.outcome) for r in report.recovered if r.status == "rollback failed"]
+        if failed:
+            self.window.show_errors("Interrupted tasks could not be undone completely", failed)
 
     def _report_restore(self, report) -> None:
         failed = [(r.candidate.name, r.error) for r in report.with_outcome("failed")]

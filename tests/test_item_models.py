@@ -3,7 +3,7 @@ import libvirt
 
 from ecp_desktop.views.host_model import HostTableModel
 from ecp_desktop.views.machine_model import NAME, MachineFilterProxy, MachineTableModel
-from ecp_desktop.views.task_model import TaskTableModel
+from ecp_desktop.views.task_model import TaskTreeModel
 
 from .conftest import LAB_URI, VIRT_MANAGER_URI
 
@@ -55,7 +55,7 @@ def test_host_model_shows_state_and_facts(model_tester, run, services):
 
 def test_task_model_lists_newest_first(model_tester, qtbot, run, services):
     inventory = services.inventory
-    model = TaskTableModel(services.tasks)
+    model = TaskTreeModel(services.tasks)
     model_tester(model)
     assert run(inventory.connect_host(inventory.add_host(LAB_URI)))
     qtbot.waitUntil(lambda: len(inventory.machines) == 4, timeout=5000)
@@ -63,8 +63,8 @@ def test_task_model_lists_newest_first(model_tester, qtbot, run, services):
     run(services.lifecycle.apply("start", stopped))
     run(services.lifecycle.apply("start", web))
     assert [model.index(r, 0).data() for r in range(2)] == ["Start web01", "Start stopped01"]
-    assert model.index(0, 1).data() == "failed" and "already running" in model.index(0, 5).data()
-    assert model.index(1, 1).data() == "succeeded" and model.index(1, 2).data() == "100 %"
+    assert model.index(0, 1).data() == "failed" and "already running" in model.index(0, 6).data()
+    assert model.index(1, 1).data() == "succeeded" and model.index(1, 3).data() == "100 %"
     model_tester(model)
 
 

@@ -66,11 +66,12 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
         if taken:
             mine.append(tree_rows)
     for tree_rows in mine:
-        for row in tree_rows:
-            row["owner"] = INSTANCE_ID
-        roots = tasks.adopt(tree_rows)
-        for root in roots:
-            await _finish(engine, root, report)
+        root = tasks.find(tree_rows[0]["id"])  # shown already when the history was loaded first
+        if root is None:
+            root = tasks.adopt(tree_rows)[0]
+        for record in _all(root):
+            record.owner = INSTANCE_ID
+        await _finish(engine, root, report)
     await tasks.flush()
     return report
 

@@ -72,6 +72,8 @@ class TaskRecord:
     def outcome(self) -> str:
         if self.status == SUCCEEDED:
             return self.summary or "done"
+        if self.status == ROLLED_BACK and self.op:
+            return f"undone ({self.summary})" if self.summary else "undone"
         if self.status in (FAILED, ROLLBACK_FAILED, CANCELLED, ROLLED_BACK):
             return "; ".join(p for p in (self.error_message, self.summary) if p) or self.status
         return self.status
@@ -189,28 +191,35 @@ class TaskService:
             return []
         loop = asyncio.get_running_loop()
         rows = await loop.run_in_executor(self._executors.database, store.recent_trees, limit)
-        roots = self.adopt(rows)
-        self.history_loaded.emit(roots)
-        return roots
+        return self.adopt(rows)
+
+    def find(self, db_id: int) -> TaskRecord | None:
+        return next((t for t in self.tasks if t.db_id == db_id), None)
 
     def adopt(self, rows: list[dict]) -> list[TaskRecord]:
         """Records for task rows read from the database (parents before children)."""
-        known = {t.db_id: t for t in self.tasks if t.db_id is not None}
-        by_db_id: dict[int, TaskRecord] = {}
-        roots = []
-        for row in rows:
-            if row["id"] in known:
-                continue
-            record = record_from_row(row, next(self._ids))
-            record.parent = by_db_id.get(row["parent_id"])
-            record.compensates = by_db_id.get(row["compensates_id"])
-            if record.parent is not None:
-                record.parent.children.append(record)
-            else:
-                roots.append(record)
-            by_db_id[row["id"]] = record
-        self.tasks[:0] = list(by_db_id.values())  # older than anything of this session
+        known = {t.db_id for t in self.tasks if t.db_id is not None}
+        roots, records = build_trees([r for r in rows if r["id"] not in known], self._ids)
+        self.tasks[:0] = records  # older than anything of this session
+        if roots:
+            self.history_loaded.emit(roots)
         return roots
+
+
+def build_trees(rows: list[dict], ids) -> tuple[list[TaskRecord], list[TaskRecord]]:
+    """(top-level records, all records) for rows ordered parents before children."""
+    by_db_id: dict[int, TaskRecord] = {}
+    roots = []
+    for row in rows:
+        record = record_from_row(row, next(ids))
+        record.parent = by_db_id.get(row["parent_id"])
+        record.compensates = by_db_id.get(row["compensates_id"])
+        if record.parent is not None:
+            record.parent.children.append(record)
+        else:
+            roots.append(record)
+        by_db_id[row["id"]] = record
+    return roots, list(by_db_id.values())
 
 
 def record_from_row(row: dict, record_id: int) -> TaskRecord:

@@ -18,6 +18,7 @@ STATE_COLOURS = {
     "connected": "#2e9d44", "connecting": "#3b82c4", "reconnecting": "#d9a300", "disconnected": "#d0312d",
     # task states
     "pending": "#b0b4ba", "succeeded": "#2e9d44", "failed": "#d0312d", "cancelled": "#8a8f98",
+    "rolled back": "#7b5ea7", "rolling back": "#7b5ea7", "rollback failed": "#8b0000",
 }
 
 THEME_ACTIONS = {

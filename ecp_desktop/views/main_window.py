@@ -16,14 +16,16 @@ from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.machines import MachineInfo
 from ..services.restore import POLICIES as RESTORE_POLICIES
 from ..services.restore import POLICY_HELP as RESTORE_POLICY_HELP
-from ..services.tasks import TaskService
+from ..services.tasks import SUCCEEDED, TaskService
+from ..services.template_clone import PlanError
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
 from .error_dialog import ErrorDialog
 from .host_model import HostRole, HostTableModel, host_state_text
 from .icons import action_icon, app_icon
 from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
-from .task_model import TaskTableModel
+from .tasks_pane import TasksPane, failures_below
+from .template_dialog import TemplateDialog
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
              "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
@@ -55,9 +57,10 @@ class MainWindow(QMainWindow):
     setup_requested = Signal()  # File → Run Setup Again; the composition root opens the wizard
 
     def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
-                 host_actions: HostActions, settings: QSettings | None = None) -> None:
+                 host_actions: HostActions, settings: QSettings | None = None, *, templates=None) -> None:
         super().__init__()
         self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
+        self.templates = templates  # TemplateService: Machine → New Machines from Template
         self._settings = settings
         self.log_path = None  # set by the composition root when a log file is kept
         self.last_error_dialog: ErrorDialog | None = None
@@ -69,7 +72,6 @@ class MainWindow(QMainWindow):
         self.machine_model = MachineTableModel(inventory, self)
         self.machine_proxy = MachineFilterProxy(self)
         self.machine_proxy.setSourceModel(self.machine_model)
-        self.task_model = TaskTableModel(tasks, self)
 
         self.hosts_view = _table(self.host_model, multi=True)
         self.hosts_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -103,11 +105,12 @@ class MainWindow(QMainWindow):
         header.resizeSection(1, 150)
         self.setCentralWidget(self.splitter)
 
-        self.tasks_view = _table(self.task_model)
-        self.tasks_view.horizontalHeader().resizeSection(0, 260)
+        self.tasks_pane = TasksPane(tasks, self)
+        self.task_model = self.tasks_pane.model
+        self.tasks_pane.details_requested.connect(lambda request: self.show_errors(*request))
         self.tasks_dock = QDockWidget("Tasks", self)
         self.tasks_dock.setObjectName("tasks")
-        self.tasks_dock.setWidget(self.tasks_view)
+        self.tasks_dock.setWidget(self.tasks_pane)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.tasks_dock)
 
         self.filter_edit = QLineEdit()
@@ -176,6 +179,11 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addWidget(self.filter_edit)
         menu_machine.addSeparator()
+        self.template_action = QAction("New Machines from &Template…", self)
+        self.template_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
+        self.template_action.triggered.connect(self.open_template_dialog)
+        self.template_action.setEnabled(self.templates is not None)
+        menu_machine.addAction(self.template_action)
         policy_menu = menu_machine.addMenu("After a &Restart, Restore")
         self.policy_actions: dict[str, QAction] = {}
         for policy, label in RESTORE_POLICIES.items():
@@ -250,6 +258,25 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.last_error_dialog = dialog
         return dialog
+
+    def open_template_dialog(self) -> TemplateDialog:
+        selected = self.selected_machines()
+        dialog = TemplateDialog(self.inventory, selected[0] if selected else None, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.requested.connect(lambda *request: spawn(self.create_from_template(*request)))
+        dialog.open()
+        return dialog
+
+    async def create_from_template(self, uri: str, uuid: str, count: int, pattern: str, start: bool) -> None:
+        try:
+            flow = await self.templates.plan(uri, uuid, count, pattern, start=start)
+        except PlanError as exc:
+            self.show_errors("Cannot create machines from this template", [(pattern, str(exc))])
+            return
+        self.tasks_dock.show()
+        root = await self.templates.run(flow)
+        if root.status != SUCCEEDED:
+            self.show_errors(f"{root.title}: {root.status}", failures_below(root) or [(root.title, root.outcome)])
 
     def set_restore_policy(self, policy: str) -> None:
         machines = self.selected_machines()
