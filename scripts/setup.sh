@@ -14,7 +14,7 @@ APP_PACKAGES=(libvirt-dev libvirt-clients pkg-config gcc python3-venv python3-de
   libxcb-shape0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
   fonts-dejavu-core)
 # xvfb: screenshots; postgresql: the PostgreSQL tier; the rest: the lab tier (real libvirtd + QEMU, TCG)
-TEST_PACKAGES=(xvfb xauth postgresql libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 tini)
+TEST_PACKAGES=(xvfb xauth postgresql libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils tini)
 
 missing=()
 want=("${APP_PACKAGES[@]}")

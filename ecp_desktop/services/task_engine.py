@@ -307,7 +307,7 @@ def _cancel_pending(tasks: TaskService, record: TaskRecord) -> None:
     for child in record.children:
         if child.status == PENDING:
             tasks.finish(child, CANCELLED, message="not started")
-            _cancel_pending(tasks, child)
+        _cancel_pending(tasks, child)
 
 
 def _listing(items: list[str], most: int = 6) -> str:

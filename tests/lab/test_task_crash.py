@@ -1,0 +1,173 @@
+"""Crash recovery across processes on a real libvirtd with QEMU: a dir storage pool with
+qcow2 volumes, a shut-off template, and `clone-template` killed (SIGKILL) at each step
+in turn. A restart (`recover`) must leave no cloned volume or defined machine behind
+and an inventory that lists only what exists.
+
+The crash points are the engine's test-only hook ($ECP_DESKTOP_CRASH_AT): the process
+kills itself with SIGKILL at that point, which is what a power cut or `kill -9` does.
+"""
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import libvirt
+import pytest
+
+from .test_restore_lab import TINY_XML
+
+pytestmark = pytest.mark.lab
+TEMPLATE_VOLUME = "tpl-root.qcow2"
+
+
+def app(db_url, *args, crash_at=None, timeout=180):
+    env = {**os.environ}
+    env.pop("ECP_DESKTOP_CRASH_AT", None)
+    if crash_at:
+        env["ECP_DESKTOP_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def lab_template(lab_daemon, tmp_path):
+    """A dir pool holding the template's qcow2 disk, and the shut-off template."""
+    uri = lab_daemon.uri("qemu")
+    pool_dir = tmp_path / "pool"
+    pool_dir.mkdir()
+    conn = libvirt.open(uri)
+    try:
+        pool = conn.storagePoolDefineXML(f"<pool type='dir'><name>lab-pool</name><target><path>{pool_dir}"
+                                         "</path></target></pool>")
+        pool.create()
+        pool.createXML(f"<volume><name>{TEMPLATE_VOLUME}</name><capacity unit='MiB'>16</capacity>"
+                       "<target><format type='qcow2'/></target></volume>", 0)
+        xml = TINY_XML.replace("tiny1", "tpl").replace(
+            "<devices>", f"<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                         f"<source file='{pool_dir / TEMPLATE_VOLUME}'/><target dev='vda' bus='virtio'/></disk>"
+                         "<interface type='user'><mac address='52:54:00:00:00:01'/></interface>")
+        conn.defineXML(xml)
+    finally:
+        conn.close()
+    db_url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    setup = app(db_url, "--connect", uri, "setup", "--local", uri)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    return uri, db_url, tmp_path / "inventory.sqlite3"
+
+
+def libvirt_now(uri):
+    conn = libvirt.open(uri)
+    try:
+        pool = conn.storagePoolLookupByName("lab-pool")
+        pool.refresh(0)
+        return (sorted(d.name() for d in conn.listAllDomains()),
+                sorted(v.name() for v in pool.listAllVolumes()))
+    finally:
+        conn.close()
+
+
+def inventory_now(db_path):
+    with sqlite3.connect(db_path) as db:
+        machines = sorted(name for (name,) in db.execute("select name from machine where not missing"))
+        unfinished = db.execute("select count(*) from task where status in ('pending','running','rolling back')")
+        return machines, unfinished.fetchone()[0]
+
+
+def clone(db_url, uri, *extra, crash_at=None):
+    return app(db_url, "--connect", uri, "clone-template", "tpl", "--count", "3", "--name-pattern", "web-{n}",
+               "--start", *extra, crash_at=crash_at)
+
+
+CRASH_POINTS = [
+    "clone_volume:before:1", "clone_volume:after:2", "define_domain:before:1", "define_domain:after:2",
+    "start_domain:before:1", "start_domain:after:3",
+]
+
+
+@pytest.mark.parametrize("crash_at", CRASH_POINTS)
+def test_a_crash_at_any_step_leaves_nothing_behind_after_restart(lab_template, crash_at):
+    uri, db_url, db_path = lab_template
+    crashed = clone(db_url, uri, crash_at=crash_at)
+    assert crashed.returncode == -9, crashed.stdout + crashed.stderr  # killed, no cleanup ran
+    assert inventory_now(db_path)[1] > 0  # the database knows what was in flight
+
+    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    report = json.loads(recovered.stdout)
+    assert [r["title"] for r in report["recovered"]] == ["Create 3 machines from tpl"]
+    assert report["recovered"][0]["status"] == "failed"
+    assert "interrupted" in report["recovered"][0]["outcome"]
+
+    assert libvirt_now(uri) == (["tpl"], [TEMPLATE_VOLUME])
+    assert inventory_now(db_path) == (["tpl"], 0)
+    # The history shows the undo tasks as the rollback flow, each succeeded.
+    tree = json.loads(app(db_url, "tasks", "--json").stdout)[0]
+    undo = [s for m in tree["children"] for s in m["children"] if s["reason"] == "rollback"]
+    assert undo and {s["status"] for s in undo} == {"succeeded"}
+    again = app(db_url, "--connect", uri, "recover")
+    assert again.returncode == 0 and again.stdout.strip() == "nothing to recover"
+
+
+def test_a_crash_while_undoing_clones_is_finished_after_restart(lab_template):
+    uri, db_url, db_path = lab_template
+    conn = libvirt.open(uri)
+    try:  # someone else's volume takes web-3's disk name: web-3's clone fails, the rest is rolled back
+        conn.storagePoolLookupByName("lab-pool").createXML(
+            "<volume><name>web-3-vda.qcow2</name><capacity unit='MiB'>1</capacity></volume>", 0)
+    finally:
+        conn.close()
+    crashed = app(db_url, "--connect", uri, "clone-template", "tpl", "--count", "3", "--name-pattern", "web-{n}",
+                  crash_at="clone_volume:undo:1")
+    assert crashed.returncode == -9, crashed.stdout + crashed.stderr
+
+    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert libvirt_now(uri) == (["tpl"], sorted([TEMPLATE_VOLUME, "web-3-vda.qcow2"]))  # theirs is kept
+    assert inventory_now(db_path) == (["tpl"], 0)
+
+
+def test_a_crash_while_undefining_is_finished_after_restart(lab_template):
+    """Machines from a template whose network does not exist: each defines, then fails to
+    start (a real QEMU/libvirt refusal); the rollback is killed at its first undefine."""
+    uri, db_url, db_path = lab_template
+    conn = libvirt.open(uri)
+    try:
+        xml = conn.lookupByName("tpl").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        xml = (re.sub(r"<uuid>.*?</uuid>", "", xml).replace("<name>tpl</name>", "<name>tpl-nonet</name>")
+               .replace("<interface type='user'>", "<interface type='network'><source network='no-such-net'/>"))
+        conn.defineXML(xml)
+    finally:
+        conn.close()
+    assert app(db_url, "--connect", uri, "import").returncode == 0
+    crashed = app(db_url, "--connect", uri, "clone-template", "tpl-nonet", "--count", "2", "--name-pattern",
+                  "web-{n}", "--start", crash_at="define_domain:undo:1")
+    assert crashed.returncode == -9, crashed.stdout + crashed.stderr
+
+    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    outcome = json.loads(recovered.stdout)["recovered"][0]["outcome"]
+    assert "undefined web-" in outcome
+    assert libvirt_now(uri) == (["tpl", "tpl-nonet"], [TEMPLATE_VOLUME])
+    assert inventory_now(db_path) == (["tpl", "tpl-nonet"], 0)
+
+
+def test_a_clean_run_and_a_real_failure_on_qemu(lab_template):
+    uri, db_url, db_path = lab_template
+    done = clone(db_url, uri, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    domains, volumes = libvirt_now(uri)
+    assert domains == ["tpl", "web-1", "web-2", "web-3"]
+    assert volumes == sorted([TEMPLATE_VOLUME] + [f"web-{i}-vda.qcow2" for i in (1, 2, 3)])
+    assert inventory_now(db_path) == (["tpl", "web-1", "web-2", "web-3"], 0)
+    conn = libvirt.open(uri)
+    try:
+        assert all(conn.lookupByName(f"web-{i}").isActive() for i in (1, 2, 3))
+        for i in (1, 2, 3):
+            conn.lookupByName(f"web-{i}").destroy()
+    finally:
+        conn.close()
+    # A second run with the same names is refused before anything is touched.
+    again = clone(db_url, uri)
+    assert again.returncode == 2 and "already exist" in again.stderr
