@@ -14,7 +14,7 @@ import sys
 
 import libvirt
 from PySide6.QtCore import QSettings, QSocketNotifier, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
 import qasync  # after PySide6, so that qasync binds to it
 
 from . import APP_ID, APP_NAME, __version__
@@ -225,12 +225,10 @@ class GuiSession:
         if not failed or self.window is None:
             return
         hidden = not self.window.isVisible() or self.window.isMinimized()
-        if hidden and QSystemTrayIcon.isSystemTrayAvailable():
+        if hidden and self.window.tray.available:
             # Nobody is looking at the window: a notification, and the details wait in the tasks pane.
-            tray = QSystemTrayIcon(self.window.windowIcon(), self.window)
-            tray.show()
-            tray.showMessage(APP_NAME, f"{len(failed)} machine(s) were not restored: "
-                             + ", ".join(name for name, _e in failed[:5]), QSystemTrayIcon.MessageIcon.Warning)
+            self.window.tray.notify(APP_NAME, f"{len(failed)} machine(s) were not restored: "
+                                    + ", ".join(name for name, _e in failed[:5]), error=True)
             return
         self.window.show_errors("Some machines were not restored", failed)
 

@@ -26,6 +26,7 @@ from .icons import action_icon, app_icon
 from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
 from .tasks_pane import TasksPane, failures_below
 from .template_dialog import TemplateDialog
+from .tray import Tray
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
              "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
@@ -119,6 +120,9 @@ class MainWindow(QMainWindow):
         self.filter_edit.setMaximumWidth(420)
         self.filter_edit.textChanged.connect(self.machine_proxy.set_filter_text)
 
+        self._quitting = False
+        self.tray = Tray(self, tasks, settings)
+        self.tray.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 10000))
         self._build_actions()
         self.health = QLabel()
         self.statusBar().addPermanentWidget(self.health)
@@ -163,7 +167,7 @@ class MainWindow(QMainWindow):
         menu_file.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        quit_action.triggered.connect(self.quit_requested)
         menu_file.addAction(quit_action)
         toolbar.addAction(self.add_connection_action)
         toolbar.addSeparator()
@@ -213,6 +217,9 @@ class MainWindow(QMainWindow):
         focus_filter.triggered.connect(lambda: (self.filter_edit.setFocus(), self.filter_edit.selectAll()))
         menu_view.addAction(focus_filter)
         menu_view.addAction(self.tasks_dock.toggleViewAction())
+        menu_view.addSeparator()
+        self.tray.keep_action.setEnabled(self.tray.available)
+        menu_view.addAction(self.tray.keep_action)
         about = QAction("&About", self)
         about.triggered.connect(self._about)
         menu_help.addAction(about)
@@ -389,7 +396,17 @@ class MainWindow(QMainWindow):
         if splitter is not None:
             self.splitter.restoreState(splitter)
 
+    def quit_requested(self) -> None:
+        """File → Quit and the tray's Quit: really close, even when closing would only hide."""
+        self._quitting = True
+        self.close()
+
     def closeEvent(self, event) -> None:
+        if not self._quitting and self.tray.hides_on_close():
+            event.ignore()
+            self.hide()
+            self.tray.notify(APP_NAME, "Still running in the tray; tasks go on and you will be told how they end.")
+            return
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
             self._settings.setValue("window/state", self.saveState())
