@@ -79,6 +79,7 @@ class TaskEngine:
     # ----- running a plan ------------------------------------------------------------------
     async def run(self, plan: Group) -> TaskRecord:
         root = self._announce(plan, None)
+        self.tasks.announce(root)  # the whole plan, as one tree
         flow = _Flow(root)
         root.cancel = lambda: flow.halt("cancelled by the user", cancelled=True)
         self.tasks.start(root)
@@ -93,10 +94,11 @@ class TaskEngine:
 
     def _announce(self, node: Step | Group, parent: TaskRecord | None) -> TaskRecord:
         if isinstance(node, Step):
-            return self.tasks.create(node.op, node.title, parent=parent, op=node.op, params=node.params,
+            return self.tasks.create(node.op, node.title, parent=parent, announce=False, op=node.op,
+                                     params=node.params,
                                      host_uri=node.host_uri, target_uuid=node.target_uuid,
                                      target_name=node.target_name)
-        record = self.tasks.create(node.kind, node.title, parent=parent, concurrent=node.concurrent,
+        record = self.tasks.create(node.kind, node.title, parent=parent, announce=False, concurrent=node.concurrent,
                                    host_uri=node.host_uri, target_uuid=node.target_uuid,
                                    target_name=node.target_name)
         record.params = {"limit": node.limit} if node.concurrent else {}

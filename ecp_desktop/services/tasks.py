@@ -129,14 +129,22 @@ class TaskService:
         return record
 
     # ----- the steps the engine composes ---------------------------------------------------
-    def create(self, kind: str, title: str, *, parent: TaskRecord | None = None, **fields: Any) -> TaskRecord:
+    def create(self, kind: str, title: str, *, parent: TaskRecord | None = None, announce: bool = True,
+               **fields: Any) -> TaskRecord:
+        """A new task, persisted in order. ``announce=False`` for the parts of a plan built at once:
+        the plan is then announced as one tree (``announce``), one insertion for the views."""
         record = TaskRecord(id=next(self._ids), kind=kind, title=title, parent=parent, **fields)
         if parent is not None:
             parent.children.append(record)
         self.tasks.append(record)
-        self.task_added.emit(record)
+        if announce:
+            self.task_added.emit(record)
         self._save(store.insert_task, record)
         return record
+
+    def announce(self, record: TaskRecord) -> None:
+        """Tell the views about a task created with its children (``create(announce=False)``)."""
+        self.task_added.emit(record)
 
     def start(self, record: TaskRecord) -> None:
         record.status, record.started_at, record._t0 = RUNNING, _now(), time.monotonic()
