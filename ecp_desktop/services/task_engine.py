@@ -238,7 +238,7 @@ class TaskEngine:
         else:
             status = record.status
         if status != record.status or record.finished_at is None:
-            self.tasks.finish(record, status)
+            self.tasks.finish(record, status, **_group_outcome(record, status))
 
     # ----- helpers -------------------------------------------------------------------------
     def _connected_host(self, uri: str, operation: str):
@@ -275,6 +275,23 @@ class TaskEngine:
         self._crash_counts[(op, when)] = count
         if count == int(parts[2] if len(parts) > 2 else 1):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _group_outcome(group: TaskRecord, status: str) -> dict:
+    """What a group's row says: the step that failed, what was undone or left behind."""
+    steps = [c for c in group.children if c.reason == REGULAR]
+    if status == FAILED:
+        failed = next((c for c in steps if c.status == FAILED), None)
+        if failed is not None:
+            reason = failed.error.message if failed.error is not None else failed.error_message
+            return {"message": f"{failed.title}: {reason}"}
+    if status == ROLLED_BACK:
+        undone = sum(1 for c in steps if c.status == ROLLED_BACK)
+        return {"summary": f"{undone} step{'s' * (undone != 1)} undone"}
+    if status == ROLLBACK_FAILED:
+        left = [OPERATIONS[c.op].leftover(c.params) for c in _leaves(group) if c.status == ROLLBACK_FAILED]
+        return {"summary": f"left behind: {_listing(left)}"}
+    return {}
 
 
 def _leaves(record: TaskRecord) -> list[TaskRecord]:

@@ -1,0 +1,77 @@
+"""Screenshots of the tasks pane (a flow rolled back, expanded) and the template dialog.
+
+Run under Xvfb:  xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshot_tasks.py OUTDIR
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+import qasync
+
+from ecp_desktop.app import build_services, make_qt_app
+from ecp_desktop.services.libvirt_loop import register_event_impl
+from ecp_desktop.services.startup import open_inventory
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE_URI = f"test://{REPO / 'tests/data/template.xml'}"
+
+
+async def shoot(out: Path, work: Path, app) -> None:
+    from ecp_desktop.views.main_window import MainWindow
+    open_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
+    services = build_services()
+    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
+                        templates=services.templates)
+    window.resize(1360, 860)
+    window.show()
+    host = services.inventory.add_host(TEMPLATE_URI)
+    await services.inventory.connect_host(host)
+    await services.inventory.load_host(host)
+    tpl = next(m for m in services.inventory.machines_of(TEMPLATE_URI) if m.name == "tpl")
+    ok = await services.templates.run(await services.templates.plan(TEMPLATE_URI, tpl.uuid, 2, "web-{n}",
+                                                                    start=True))
+    failed = await services.templates.run(await services.templates.plan(TEMPLATE_URI, tpl.uuid, 5, "db-{n}"))
+    await asyncio.sleep(0.2)
+    window.resizeDocks([window.tasks_dock], [520], Qt.Orientation.Vertical)
+    pane = window.tasks_pane
+    pane.view.expand(pane.proxy.mapFromSource(pane.model.index_of(failed)))
+    for machine in failed.children[:2]:
+        pane.view.expand(pane.proxy.mapFromSource(pane.model.index_of(machine)))
+    pane.select(failed.children[0])
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / "tasks-pane.png"))
+    dialog = window.open_template_dialog()
+    dialog.template.setCurrentIndex(next(i for i in range(dialog.template.count())
+                                         if dialog.template.itemData(i).name == "tpl"))
+    dialog.pattern.setText("app-{n:02}")
+    dialog.count.setValue(12)
+    await asyncio.sleep(0.2)
+    dialog.grab().save(str(out / "template-dialog.png"))
+    dialog.pattern.setText("web-{n}")
+    await asyncio.sleep(0.1)
+    dialog.grab().save(str(out / "template-dialog-clash.png"))
+    dialog.close()
+    print(f"wrote {out}/tasks-pane.png, template-dialog.png, template-dialog-clash.png ({ok.status}, {failed.status})")
+    services.shutdown()
+    app.quit()
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    register_event_impl()
+    app = make_qt_app(sys.argv)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as tmp, loop:
+        loop.run_until_complete(shoot(out, Path(tmp), app))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
