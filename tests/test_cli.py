@@ -125,3 +125,35 @@ def test_import_before_setup_says_what_is_missing_and_exits_zero(db_url):
     imported = cli("--connect", LAB_URI, "import", "--json", db_url=db_url)
     assert imported.returncode == 0
     assert json.loads(imported.stdout)["import"]["totals"]["added"] == 4
+
+
+def test_clone_template_and_tasks_commands(db_url):
+    from .test_task_engine import TEMPLATE_URI
+    ok = cli("--connect", TEMPLATE_URI, "clone-template", "tpl", "--count", "2", "--name-pattern", "web-{n}",
+             "--start", "--json", db_url=db_url)
+    assert ok.returncode == 0, ok.stderr
+    (tree,) = json.loads(ok.stdout)
+    assert tree["status"] == "succeeded" and [c["title"] for c in tree["children"]] == ["Create web-1", "Create web-2"]
+    assert [s["title"] for s in tree["children"][0]["children"]] == [
+        "Clone tpl-root.qcow2 to web-1-vda.qcow2", "Clone tpl-data.img to web-1-vdb.img", "Define web-1",
+        "Start web-1"]
+
+    # The test driver's file host starts afresh in each process; 5 machines do not fit its pool.
+    full = cli("--connect", TEMPLATE_URI, "clone-template", "tpl", "--count", "5", "--name-pattern", "db-{n}",
+               db_url=db_url)
+    assert full.returncode == 1 and full.stdout.startswith("Create 5 machines from tpl\tfailed\t")
+    assert "Not enough free space in pool" in full.stdout and "[rollback]\tsucceeded" in full.stdout
+
+    for args, words in ((("tpl", "--count", "2", "--name-pattern", "x"), "must contain {n}"),
+                        (("busy", "--count", "1", "--name-pattern", "b-{n}"), "busy is running"),
+                        (("nosuch", "--count", "1", "--name-pattern", "b-{n}"), "no machine named 'nosuch'")):
+        bad = cli("--connect", TEMPLATE_URI, "clone-template", *args, db_url=db_url)
+        assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
+
+    history = cli("tasks", "--json", "--limit", "2", db_url=db_url)
+    assert history.returncode == 0, history.stderr
+    titles = [(t["title"], t["status"]) for t in json.loads(history.stdout)]
+    assert titles == [("Create 2 machines from tpl", "succeeded"), ("Create 5 machines from tpl", "failed")]
+    failed_step = next(s for m in json.loads(history.stdout)[1]["children"] for s in m["children"]
+                       if s["status"] == "failed")
+    assert failed_step["error"]["Error code"] == "1 (INTERNAL_ERROR)"  # the structured error, kept

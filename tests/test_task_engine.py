@@ -210,3 +210,35 @@ def test_a_name_in_use_is_refused_before_anything_runs(services, run, host):
 def test_expand_names():
     assert expand_names("web-{n}", 3) == ["web-1", "web-2", "web-3"]
     assert expand_names("db-{n:03}", 2, first=9) == ["db-009", "db-010"]
+
+
+def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services, run, host):
+    """A serial plan on the template machine itself: autostart on, a snapshot, start, then a
+    clone of a volume that does not exist (libvirt refuses). Everything before is undone."""
+    from ecp_desktop.services.operations import OPERATIONS
+    from ecp_desktop.services.task_engine import Group, Step
+    base = {"uuid": TPL_UUID, "name": "tpl"}
+    plan = Group("maintenance", "Prepare tpl", children=[
+        Step("set_autostart", "Autostart tpl", {**base, "value": True}, TEMPLATE_URI, TPL_UUID, "tpl"),
+        Step("create_snapshot", "Snapshot tpl", {**base, "snapshot": "before-upgrade"}, TEMPLATE_URI, TPL_UUID, "tpl"),
+        Step("start_domain", "Start tpl", base, TEMPLATE_URI, TPL_UUID, "tpl"),
+        Step("clone_volume", "Clone a missing volume", {"pool": "pool-a", "source": "nope.img", "name": "x.img",
+                                                        "capacity": 1, "allocation": 1, "format": ""},
+             TEMPLATE_URI),
+    ])
+    root = run(services.engine.run(plan))
+    assert root.status == FAILED and "nope.img" in root.error_message
+    undo = [c for c in root.children if c.reason == "rollback"]
+    assert [u.title for u in undo] == ["Force off tpl", "Delete snapshot before-upgrade of tpl",
+                                       "Restore autostart of tpl"]
+    assert {u.status for u in undo} == {SUCCEEDED}
+
+    def facts(conn):
+        dom = conn.lookupByUUIDString(TPL_UUID)
+        return dom.isActive(), dom.autostart(), dom.snapshotListNames()
+    assert run(host.call(facts)) == (0, 0, [])  # as before the plan
+    # Undoing again (as a recovery after a crash mid-undo would) changes nothing and says so.
+    again = [run(host.call(lambda c, s=s: OPERATIONS[s.op].compensate(c, s.params)))
+             for s in root.children if s.reason == "regular" and s.status == ROLLED_BACK]
+    assert again == ["autostart back off for tpl", "snapshot before-upgrade already gone", "tpl is not running"]
+    assert run(host.call(facts)) == (0, 0, [])

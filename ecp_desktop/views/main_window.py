@@ -16,16 +16,15 @@ from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.machines import MachineInfo
 from ..services.restore import POLICIES as RESTORE_POLICIES
 from ..services.restore import POLICY_HELP as RESTORE_POLICY_HELP
-from ..services.tasks import SUCCEEDED, TaskService
-from ..services.template_clone import PlanError
+from ..services.tasks import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
 from .error_dialog import ErrorDialog
 from .host_model import HostRole, HostTableModel, host_state_text
 from .icons import action_icon, app_icon
 from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
-from .tasks_pane import TasksPane, failures_below
-from .template_dialog import TemplateDialog
+from .tasks_pane import TasksPane
+from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
@@ -268,22 +267,7 @@ class MainWindow(QMainWindow):
 
     def open_template_dialog(self) -> TemplateDialog:
         selected = self.selected_machines()
-        dialog = TemplateDialog(self.inventory, selected[0] if selected else None, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.requested.connect(lambda *request: spawn(self.create_from_template(*request)))
-        dialog.open()
-        return dialog
-
-    async def create_from_template(self, uri: str, uuid: str, count: int, pattern: str, start: bool) -> None:
-        try:
-            flow = await self.templates.plan(uri, uuid, count, pattern, start=start)
-        except PlanError as exc:
-            self.show_errors("Cannot create machines from this template", [(pattern, str(exc))])
-            return
-        self.tasks_dock.show()
-        root = await self.templates.run(flow)
-        if root.status != SUCCEEDED:
-            self.show_errors(f"{root.title}: {root.status}", failures_below(root) or [(root.title, root.outcome)])
+        return open_template_dialog(self, self.templates, selected[0] if selected else None)
 
     def set_restore_policy(self, policy: str) -> None:
         machines = self.selected_machines()

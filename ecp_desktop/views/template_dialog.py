@@ -5,13 +5,16 @@ host's machines); the host itself checks the template's disks when the plan is m
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit,
                                QSpinBox, QWidget)
 
+from ..services.aio import spawn
 from ..services.inventory import Inventory
 from ..services.machines import ACTIVE_STATES, MachineInfo
+from ..services.tasks import SUCCEEDED
 from ..services.template_clone import MAX_COUNT, PlanError, expand_names
+from .tasks_pane import failures_below
 
 
 class TemplateDialog(QDialog):
@@ -99,3 +102,25 @@ class TemplateDialog(QDialog):
         self.requested.emit(machine.host_uri, machine.uuid, self.count.value(), self.pattern.text(),
                             self.start.isChecked())
         self.accept()
+
+
+def open_template_dialog(window, templates, preselect: MachineInfo | None) -> TemplateDialog:
+    """Open the dialog over ``window`` (the main window); a request runs as a flow there."""
+    dialog = TemplateDialog(window.inventory, preselect, window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.requested.connect(lambda *request: spawn(create_from_template(window, templates, *request)))
+    dialog.open()
+    return dialog
+
+
+async def create_from_template(window, templates, uri: str, uuid: str, count: int, pattern: str,
+                               start: bool) -> None:
+    try:
+        flow = await templates.plan(uri, uuid, count, pattern, start=start)
+    except PlanError as exc:
+        window.show_errors("Cannot create machines from this template", [(pattern, str(exc))])
+        return
+    window.tasks_dock.show()
+    root = await templates.run(flow)
+    if root.status != SUCCEEDED:
+        window.show_errors(f"{root.title}: {root.status}", failures_below(root) or [(root.title, root.outcome)])
