@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     recover = sub.add_parser("recover", help="finish tasks a crashed instance left in flight (undo their steps); "
                                              "exit 3 if a host they need is unreachable")
     recover.add_argument("--json", action="store_true", help="print JSON")
+    desktop = sub.add_parser("install-desktop", help="install the menu entry, AppStream metainfo and icons "
+                                                     "(system-wide under /usr/local/share, or --user)")
+    desktop.add_argument("--user", action="store_true", help="for this user only ($XDG_DATA_HOME, ~/.local/share)")
+    desktop.add_argument("--prefix", metavar="DIR", help="install under DIR/share instead")
+    desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop installed")
     sub.add_parser("gui", help="open the main window (the default)")
     return parser
 
@@ -62,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         from .app import run_gui  # Qt is imported only for the GUI; it opens the database itself
         return run_gui(args.connect, args.database)
+    if args.command == "install-desktop":
+        return _install_desktop(args)
     from .models.db import DatabaseUrlError, open_database
     from .services.startup import database_url, open_inventory
     url = database_url(args.database)
@@ -90,6 +97,24 @@ def main(argv: list[str] | None = None) -> int:
         return cli_tasks.list_tasks(args.limit, args.json)
     from . import cli
     return cli.run(args.command, args.connect, args.json)
+
+
+def _install_desktop(args) -> int:
+    from pathlib import Path
+
+    from .services import desktop_install
+    share = (Path(args.prefix) / "share" if args.prefix else desktop_install.user_share() if args.user
+             else Path("/usr/local/share"))
+    try:
+        files = (desktop_install.uninstall if args.uninstall else desktop_install.install)(share)
+    except PermissionError as exc:
+        print(f"ecp-desktop: cannot write {exc.filename}: permission denied (use --user, or run as root)",
+              file=sys.stderr)
+        return 1
+    verb = "removed" if args.uninstall else "installed"
+    for path in files:
+        print(f"{verb} {path}")
+    return 0
 
 
 if __name__ == "__main__":

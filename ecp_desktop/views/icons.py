@@ -8,7 +8,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from .. import APP_ID
+
+HICOLOR = Path(__file__).resolve().parents[1] / "data" / "icons" / "hicolor"
 
 STATE_COLOURS = {
     "running": "#2e9d44", "blocked": "#2e9d44", "paused": "#d9a300", "pmsuspended": "#d9a300",
@@ -58,7 +60,9 @@ def action_icon(name: str) -> QIcon:
 
 
 def app_icon() -> QIcon:
-    icon = QIcon.fromTheme("io.github.ecp_desktop.EcpDesktop")
-    if icon.isNull():
-        icon = QIcon(str(RESOURCES / "ecp-desktop.svg"))
+    icon = QIcon.fromTheme(APP_ID)
+    if icon.isNull():  # not installed in the theme (install-desktop): the shipped files
+        icon = QIcon(str(HICOLOR / "scalable" / "apps" / f"{APP_ID}.svg"))
+        for png in sorted(HICOLOR.glob(f"*x*/apps/{APP_ID}.png")):
+            icon.addFile(str(png))
     return icon

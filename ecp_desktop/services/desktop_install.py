@@ -1,0 +1,82 @@
+"""`ecp-desktop install-desktop`: the menu entry, AppStream metainfo and icons into XDG dirs.
+
+The files ship inside the package (``ecp_desktop/data``, laid out as under
+``share/``), so a wheel installed anywhere can install its own desktop entry. When
+``ecp-desktop`` is not on PATH (a virtual environment), the entry runs it by its
+absolute path.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import APP_ID
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def user_share() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def shipped_files() -> list[Path]:
+    """Every file to install, relative to ``share/``."""
+    return sorted(p.relative_to(DATA) for p in DATA.rglob("*") if p.is_file() and APP_ID in p.name)
+
+
+def _command() -> str:
+    if shutil.which("ecp-desktop"):
+        return "ecp-desktop"
+    script = Path(sys.executable).parent / "ecp-desktop"
+    return str(script) if script.exists() else f"{sys.executable} -m ecp_desktop"
+
+
+def _desktop_entry(text: str) -> str:
+    command = _command()
+    if command == "ecp-desktop":
+        return text
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("Exec="):
+            line = f"Exec={command} %U"
+        elif line.startswith("TryExec="):
+            line = f"TryExec={command.split()[0]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def install(share: Path) -> list[Path]:
+    written = []
+    for relative in shipped_files():
+        target = share / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix == ".desktop":
+            target.write_text(_desktop_entry((DATA / relative).read_text(encoding="utf-8")), encoding="utf-8")
+        else:
+            shutil.copyfile(DATA / relative, target)
+        target.chmod(0o644)
+        written.append(target)
+    _refresh_caches(share)
+    return written
+
+
+def uninstall(share: Path) -> list[Path]:
+    removed = []
+    for relative in shipped_files():
+        target = share / relative
+        if target.exists():
+            target.unlink()
+            removed.append(target)
+    _refresh_caches(share)
+    return removed
+
+
+def _refresh_caches(share: Path) -> None:
+    """The menu and icon caches, where the desktop has the tools (harmless when it has not)."""
+    for command in (["update-desktop-database", "-q", str(share / "applications")],
+                    ["gtk-update-icon-cache", "-q", "-t", "-f", str(share / "icons" / "hicolor")]):
+        if shutil.which(command[0]) and Path(command[-1]).is_dir():
+            subprocess.run(command, capture_output=True, timeout=60, check=False)
