@@ -70,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "install-desktop":
         return _install_desktop(args)
     from .models.db import DatabaseUrlError, open_database
-    from .services.startup import database_url, open_inventory
+    from .services.startup import database_url
     url = database_url(args.database)
     try:
         # setup makes or repairs the tables itself, and reports what it did
-        open_database(url) if args.command == "setup" else open_inventory(url)
+        open_database(url) if args.command == "setup" else _open_asking_on_a_terminal(url)
     except DatabaseUrlError as exc:
         print(f"ecp-desktop: {exc}", file=sys.stderr)
         return 2
@@ -97,6 +97,22 @@ def main(argv: list[str] | None = None) -> int:
         return cli_tasks.list_tasks(args.limit, args.json)
     from . import cli
     return cli.run(args.command, args.connect, args.json)
+
+
+def _open_asking_on_a_terminal(url: str) -> None:
+    """Open the inventory; on a terminal, ask once for a PostgreSQL password nobody stored."""
+    from .models.db import DatabaseUrlError
+    from .services import credentials
+    from .services.startup import open_inventory
+    try:
+        open_inventory(url)
+    except DatabaseUrlError as exc:
+        if not (exc.needs_password and sys.stdin.isatty()):
+            raise
+        import getpass
+        account = credentials.database_account(url)
+        credentials.remember_for_session(account, getpass.getpass(f"Password for {account}: "))
+        open_inventory(url)
 
 
 def _install_desktop(args) -> int:

@@ -25,7 +25,7 @@ from .services.composition import Services, build_services  # noqa: F401  (tests
 from .services.restore import restore_candidates
 from .services.task_recovery import recover
 from .models.db import DatabaseUrlError
-from .services import app_config, app_log
+from .services import app_config, app_log, credentials
 from .services.app_log import start_logging
 from .services.errors import install_quiet_error_handler
 from .services.setup_steps import SETUP_DONE_KEY
@@ -266,20 +266,39 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def _open_asking_for_password(url: str, tries: int = 3) -> bool:
+    """Open the inventory; when PostgreSQL wants a password nobody stored, ask (before the loop runs)."""
+    from .views.password_dialog import PasswordDialog
+    for _attempt in range(tries):
+        try:
+            open_inventory(url)
+            return True
+        except DatabaseUrlError as exc:
+            if not exc.needs_password:
+                print(f"ecp-desktop: {exc}", file=sys.stderr)
+                return False
+            account = credentials.database_account(url)
+            dialog = PasswordDialog(account, f"The PostgreSQL server asks for the password of {account}.")
+            if dialog.exec() != PasswordDialog.DialogCode.Accepted:
+                return False
+            why_not = dialog.keep()
+            if why_not:
+                log.info("password not kept in the keyring: %s", why_not)
+    print("ecp-desktop: the database refused the password", file=sys.stderr)
+    return False
+
+
 def run_gui(connect: list[str], database: str | None = None) -> int:
     log_path = start_logging()
     install_quiet_error_handler()
     url = database_url(database)
     first_start = setup_needed(database)
-    if not first_start:
-        try:
-            open_inventory(url)
-        except DatabaseUrlError as exc:
-            print(f"ecp-desktop: {exc}", file=sys.stderr)
-            return 2
-        first_start = not store.get_setting(SETUP_DONE_KEY)
     register_event_impl()  # before any connection opens
     app = make_qt_app(sys.argv)
+    if not first_start:
+        if not _open_asking_for_password(url):
+            return 2
+        first_start = not store.get_setting(SETUP_DONE_KEY)
     quit_on_signals(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

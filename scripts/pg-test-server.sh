@@ -2,7 +2,8 @@
 # A private, throw-away PostgreSQL server for the test suite (Debian's packages).
 #   scripts/pg-test-server.sh start DIR   prints the URL of a fresh database "ecp_test"
 #   scripts/pg-test-server.sh stop DIR
-# It listens on 127.0.0.1 only, with trust authentication: for tests, never for real data.
+# It listens on 127.0.0.1 only; the superuser is trusted, other roles need a password: for
+# tests, never for real data.
 set -euo pipefail
 cmd=$1 dir=$2
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -18,6 +19,9 @@ case $cmd in
   start)
     if [[ ! -f $dir/data/PG_VERSION ]]; then
       "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync -E UTF8 >"$dir/initdb.log"
+      # The superuser is trusted; other roles need a password (the credential tests make one).
+      printf '%s\n' "local all all trust" "host all postgres 127.0.0.1/32 trust" \
+        "host all all 127.0.0.1/32 scram-sha-256" > "$dir/data/pg_hba.conf"
     fi
     port=${ECP_PG_PORT:-54329}
     while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done

@@ -6,6 +6,7 @@ app talks to :data:`database`, a proxy bound here at start-up.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +25,25 @@ SQLITE_PRAGMAS = {
 
 class DatabaseUrlError(ValueError):
     """The database URL cannot be used; the message says why in plain words."""
+
+    @property
+    def needs_password(self) -> bool:
+        """The server asked for a password that was not given (ask the user, then retry)."""
+        text = str(self).lower()
+        return "no password supplied" in text or "password authentication failed" in text
+
+
+# Where a PostgreSQL password comes from when the URL has none, besides libpq's own
+# ~/.pgpass and PGPASSWORD: the services register the keyring and the session's answers.
+PASSWORD_SOURCES: list = []
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be shown or saved: any password replaced by ***."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return url.replace(f":{parsed.password}@", ":***@", 1)
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -66,20 +86,28 @@ def make_database(url: str) -> peewee.Database:
             file = Path(path)
             if file.is_dir():
                 raise DatabaseUrlError(f"{file} is a directory, not a database file")
-            file.parent.mkdir(parents=True, exist_ok=True)
+            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not file.exists():
+                # Readable by the user only (SQLite gives its -wal and -shm files the same mode).
+                os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         db = connect(url, pragmas=SQLITE_PRAGMAS)
     elif scheme in ("postgresql", "postgres"):
         if not parsed.path.strip("/"):
-            raise DatabaseUrlError(f"PostgreSQL URL names no database: {url!r}")
+            raise DatabaseUrlError(f"PostgreSQL URL names no database: {without_password(url)!r}")
         try:
             import psycopg2  # noqa: F401  (peewee needs it; say so plainly if missing)
         except ImportError as exc:
             raise DatabaseUrlError("PostgreSQL support needs the psycopg2 package") from exc
         # Without a timeout an unreachable server would hang start-up for minutes.
-        db = connect(url) if "connect_timeout" in parsed.query else connect(url, connect_timeout=10)
+        options = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        if parsed.password is None:
+            password = next((p for p in (source(url) for source in PASSWORD_SOURCES) if p), None)
+            if password:
+                options["password"] = password  # in memory only
+        db = connect(url, **options)
     else:
         raise DatabaseUrlError(
-            f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+            f"unsupported database URL {without_password(url)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
         )
     return db
 

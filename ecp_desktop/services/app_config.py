@@ -13,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from . import credentials
+
 log = logging.getLogger(__name__)
 DIR_NAME = "ecp-desktop"
 
@@ -38,6 +40,9 @@ def save(**values) -> None:
     """Merge ``values`` into the file, written atomically (a crash leaves the old file)."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(values.get("database_url"), str):
+        # A password typed into a URL is used for the session, never written down.
+        values["database_url"] = credentials.split_database_url(values["database_url"])[0]
     data = load() | values
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import libvirt
 
 from .aio import spawn
+from . import credentials
 from .errors import HypervisorError
 from .libvirt_loop import Executors, register_event_impl
 from .observable import Event
@@ -172,7 +173,8 @@ class HostConnection:
 
     def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
         try:
-            conn = libvirt.open(self.uri)
+            # SASL/TLS passwords and SSH passphrases come from the keyring, never a prompt on a tty.
+            conn = libvirt.openAuth(self.uri, credentials.libvirt_auth(self.uri), 0)
             try:
                 if self._use_keepalive:
                     try:

@@ -9,8 +9,8 @@ import platformdirs
 import peewee
 
 from ..models import migrations
-from ..models.db import DatabaseUrlError, default_sqlite_url, open_database
-from . import app_config
+from ..models.db import DatabaseUrlError, default_sqlite_url, open_database, without_password
+from . import app_config, credentials
 from .connection_probe import DEMO_LABEL, DEMO_URI, probe
 from . import inventory_store as store
 
@@ -41,11 +41,14 @@ def open_inventory(url: str) -> peewee.Database:
         migrations.upgrade(db)
     except peewee.DatabaseError as exc:
         db.close()
-        raise DatabaseUrlError(f"cannot use the database {url!r}: {exc}") from exc
+        raise DatabaseUrlError(f"cannot use the database {without_password(url)!r}: {exc}") from exc
     finally:
         if not db.is_closed():
             db.close()
     return db
+
+
+credentials.register_database_passwords()  # the keyring and this session's answers, for PostgreSQL
 
 
 @dataclass(frozen=True)

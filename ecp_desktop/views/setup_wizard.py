@@ -12,10 +12,11 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton,
-                               QTreeWidget, QTreeWidgetItem, QWizard)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QRadioButton, QTreeWidget, QTreeWidgetItem, QWizard)
 
-from ..models.db import DatabaseUrlError, check_database
+from ..models.db import DatabaseUrlError, check_database, without_password
+from ..services import credentials
 from ..services.connection_probe import Probe, detect, probe
 from ..services.setup_steps import SetupOptions
 from ..services.uri import InvalidUri, parse_uri
@@ -60,7 +61,15 @@ class DatabasePage(_Page):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.pg_url = QLineEdit()
-        self.pg_url.setPlaceholderText("postgresql://USER@HOST:5432/DATABASE  (password in ~/.pgpass)")
+        self.pg_url.setPlaceholderText("postgresql://USER@HOST:5432/DATABASE?sslmode=verify-full")
+        self.pg_password = QLineEdit()
+        self.pg_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pg_password.setPlaceholderText("password (empty: ~/.pgpass, PGPASSWORD or the keyring)")
+        keyring_ok, keyring_words = credentials.keyring_status()
+        self.pg_remember = QCheckBox("Remember the password in the system keyring")
+        self.pg_remember.setEnabled(keyring_ok)
+        self.pg_remember.setChecked(keyring_ok)
+        self.pg_remember.setToolTip(keyring_words)
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
         self.result = QLabel()
@@ -76,6 +85,8 @@ class DatabasePage(_Page):
         self.layout_.addLayout(row)
         self.layout_.addWidget(self.postgres)
         self.layout_.addLayout(pg_row)
+        self.layout_.addWidget(self.pg_password)
+        self.layout_.addWidget(self.pg_remember)
         self.layout_.addWidget(self.result)
         self.layout_.addStretch()
         url = wizard.database_url
@@ -88,7 +99,8 @@ class DatabasePage(_Page):
         for signal in (self.sqlite.toggled, self.path.textChanged, self.pg_url.textChanged):
             signal.connect(self._changed)
         if wizard.database_locked:
-            for widget in (self.sqlite, self.postgres, self.path, browse, self.pg_url):
+            for widget in (self.sqlite, self.postgres, self.path, browse, self.pg_url, self.pg_password,
+                           self.pg_remember):
                 widget.setEnabled(False)
             self.result.setText("This window works on this database. To use another one, quit and start "
                                 "ECP Desktop with --database URL, then run setup there.")
@@ -107,12 +119,15 @@ class DatabasePage(_Page):
 
     def _changed(self, *_args) -> None:
         self.pg_url.setEnabled(self.postgres.isChecked() and not self.setup.database_locked)
+        self.pg_password.setEnabled(self.postgres.isChecked() and not self.setup.database_locked)
         self.test_button.setEnabled(self.postgres.isChecked() and not self.setup.database_locked)
         self.completeChanged.emit()
 
     def test_connection(self) -> None:
         url = self.url()
-        self.result.setText(f"Connecting to {url} …")
+        if self.pg_password.text():  # used for this session; kept only in the keyring, if asked
+            credentials.remember_for_session(credentials.database_account(url), self.pg_password.text())
+        self.result.setText(f"Connecting to {without_password(url)} …")
         self.test_button.setEnabled(False)
         self.setup.in_worker(partial(check_database, url), partial(self._tested, url))
 
@@ -120,6 +135,10 @@ class DatabasePage(_Page):
         self.test_button.setEnabled(self.postgres.isChecked())
         self.tested = (url, error is None)
         self.result.setText(f"✔ {answer} answers." if error is None else f"✖ {error}")
+        if error is None and self.pg_password.text() and self.pg_remember.isChecked():
+            why_not = credentials.save_secret(credentials.database_account(url), self.pg_password.text())
+            self.result.setText(self.result.text() + (f" The password was not stored: {why_not}." if why_not
+                                                      else " The password is in the system keyring."))
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
