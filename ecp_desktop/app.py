@@ -24,6 +24,7 @@ from .services.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.restore import restore_candidates
 from .services.task_recovery import recover
+from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services import app_config, app_log, credentials
 from .services.app_log import start_logging
@@ -232,6 +233,14 @@ class GuiSession:
             return
         self.window.show_errors("Some machines were not restored", failed)
 
+    def raise_window(self) -> None:
+        """A second launch on the same database: show this one instead (also from the tray)."""
+        target = self.wizard or self.window
+        if target is not None:
+            target.showNormal()
+            target.raise_()
+            target.activateWindow()
+
     def run_setup_again(self) -> None:
         from .views.setup_wizard import SetupWizard
         if self.wizard is not None:
@@ -295,6 +304,11 @@ def run_gui(connect: list[str], database: str | None = None) -> int:
     first_start = setup_needed(database)
     register_event_impl()  # before any connection opens
     app = make_qt_app(sys.argv)
+    instance = SingleInstance(url)
+    if instance.ask_running_instance():
+        print("ecp-desktop: already running on this database; its window was raised", file=sys.stderr)
+        return 0
+    instance.listen()
     if not first_start:
         if not _open_asking_for_password(url):
             return 2
@@ -304,6 +318,7 @@ def run_gui(connect: list[str], database: str | None = None) -> int:
     asyncio.set_event_loop(loop)
     log_unexpected(loop, log_path)
     session = GuiSession(app, url, connect, database_locked=bool(database or os.environ.get("ECP_DESKTOP_DATABASE")))
+    instance.raise_requested.connect(session.raise_window)
     ensure_event_delivery()
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)

@@ -85,3 +85,40 @@ def test_setup_without_connections_picks_the_local_hypervisor_or_the_demo_host(u
             wait_for("select name, state from machine", db_path, [("test", "running")])
     finally:
         stop_app(proc)
+
+
+def test_a_second_launch_raises_the_first_window_and_a_crashed_one_does_not_block(user_env, tmp_path):
+    from ecp_desktop.views.single_instance import server_name
+    user_env["TMPDIR"] = str(tmp_path)  # where Qt puts the local socket
+    user_env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    db_url = f"sqlite:///{tmp_path / 'data' / 'inv.sqlite3'}"
+    setup_headless(user_env, "--database", db_url, "--connect", LAB_URI)
+    socket = tmp_path / server_name(db_url)
+    first = start_app(user_env, "--database", db_url)
+    deadline = time.monotonic() + 20
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert socket.exists(), "the first instance did not listen"
+    second = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url], env=user_env,
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode == 0 and "already running on this database" in second.stderr
+    time.sleep(0.5)
+    stop_app(first)
+    log = (tmp_path / "state" / "ecp-desktop" / "log" / "ecp-desktop.log").read_text()
+    assert "raised by a second launch" in log
+
+    # Another database is another instance; a killed instance leaves a socket nobody answers.
+    other = start_app(user_env, "--database", f"sqlite:///{tmp_path / 'data' / 'other.sqlite3'}")
+    crashed = start_app(user_env, "--database", db_url)
+    deadline = time.monotonic() + 20
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    crashed.kill()
+    crashed.communicate(timeout=20)
+    assert socket.exists()
+    again = start_app(user_env, "--database", db_url)
+    time.sleep(3)
+    assert again.poll() is None, again.communicate()  # it took over and runs
+    stop_app(again)
+    assert other.poll() is None
+    stop_app(other)
