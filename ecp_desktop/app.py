@@ -26,7 +26,7 @@ from .services.restore import restore_candidates
 from .services.task_recovery import recover
 from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
-from .services import app_config, app_log, credentials
+from .services import app_config, app_log, credentials, preferences
 from .services.app_log import start_logging
 from .services.errors import install_quiet_error_handler
 from .services.setup_steps import SETUP_DONE_KEY
@@ -298,7 +298,7 @@ def _open_asking_for_password(url: str, tries: int = 3) -> bool:
 
 
 def run_gui(connect: list[str], database: str | None = None) -> int:
-    log_path = start_logging()
+    log_path = start_logging(getattr(logging, preferences.current().log_level))
     install_quiet_error_handler()
     url = database_url(database)
     first_start = setup_needed(database)

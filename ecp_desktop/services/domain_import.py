@@ -17,6 +17,7 @@ import libvirt
 from ..models import schema
 from ..models.db import database
 from .errors import HypervisorError
+from . import preferences
 from .inventory_store import first_desired
 from .machines import parse_details, state_name
 
@@ -132,6 +133,7 @@ def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str
               present: set[str]) -> HostImport:
     """Write what was read for one host; must run where the database may be used."""
     result = HostImport(uri, found=len(present), skipped=list(skipped))
+    policy = preferences.current().default_restore_policy  # for machines seen for the first time
     M = schema.Machine
     with database.connection_context(), database.atomic():
         known = {row["uuid"]: row for row in
@@ -151,7 +153,8 @@ def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str
                 result.unchanged += 1
                 continue
             rows.append({**row, "host": host_id, "missing": False, "last_seen_at": now,
-                         "desired_state": first_desired(row["state"])})  # kept on conflict: not in _PRESERVE
+                         "desired_state": first_desired(row["state"]),  # kept on conflict: not in _PRESERVE
+                         "restore_policy": policy})
         for start in range(0, len(rows), CHUNK):
             (M.insert_many(rows[start:start + CHUNK])
              .on_conflict(conflict_target=[M.host, M.uuid], preserve=_PRESERVE).execute())

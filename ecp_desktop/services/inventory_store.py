@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from ..models import schema
 from ..models.db import database
 from .host_connection import HostFacts
+from . import preferences
 from .machines import ACTIVE_STATES, MachineInfo
 
 CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row
@@ -85,7 +86,8 @@ def record_facts(host_id: int, facts: HostFacts) -> None:
 def _row(host_id: int, m: MachineInfo) -> dict:
     return {"host": host_id, "uuid": m.uuid, "name": m.name, "state": m.state, "vcpus": m.vcpus,
             "memory_kib": m.memory_kib, "autostart": m.autostart, "persistent": m.persistent,
-            "missing": False, "last_seen_at": schema.utcnow(), "desired_state": first_desired(m.state)}
+            "missing": False, "last_seen_at": schema.utcnow(), "desired_state": first_desired(m.state),
+            "restore_policy": preferences.current().default_restore_policy}  # new rows only: not in _UPDATED
 
 
 _UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, schema.Machine.memory_kib,

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLabel, QLineEdit, QMainWindow,
-                               QMenu, QMessageBox, QSplitter, QTableView, QToolBar, QVBoxLayout, QWidget,
+                               QMenu, QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget,
                                QPushButton)
 
 from .. import APP_NAME, __version__
@@ -15,20 +14,20 @@ from ..services.inventory import Inventory
 from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.machines import MachineInfo
 from ..services.restore import POLICIES as RESTORE_POLICIES
-from ..services.restore import POLICY_HELP as RESTORE_POLICY_HELP
+from ..services import preferences
 from ..services.tasks import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
 from .error_dialog import ErrorDialog
 from .host_model import HostRole, HostTableModel, host_state_text
-from .icons import action_icon, app_icon
+from .icons import app_icon
 from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
 from .tasks_pane import TasksPane
 from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
+from .preferences_dialog import PreferencesDialog
+from .main_menus import build_actions
 
-SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
-             "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
 
 
 def _short_reason(host: HostConnection) -> str:
@@ -122,7 +121,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self.tray = Tray(self, tasks, settings)
         self.tray.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 10000))
-        self._build_actions()
+        build_actions(self)
         self.health = QLabel()
         self.statusBar().addPermanentWidget(self.health)
         self._countdown = QTimer(self)  # runs only while a host waits to reconnect
@@ -144,85 +143,6 @@ class MainWindow(QMainWindow):
         self._restore_layout()
 
     # ----- actions and menus -------------------------------------------------------------
-    def _build_actions(self) -> None:
-        self.machine_actions: dict[str, QAction] = {}
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("main-toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.addToolBar(toolbar)
-        menu_file = self.menuBar().addMenu("&File")
-        menu_machine = self.menuBar().addMenu("&Machine")
-        menu_host = self.menuBar().addMenu("&Host")
-        menu_view = self.menuBar().addMenu("&View")
-        menu_help = self.menuBar().addMenu("&Help")
-
-        self.add_connection_action = QAction(action_icon("add_connection"), "Add &Connection…", self)
-        self.add_connection_action.setShortcut(QKeySequence("Ctrl+N"))
-        self.add_connection_action.triggered.connect(self.open_add_connection)
-        menu_file.addAction(self.add_connection_action)
-        self.setup_action = QAction("Run &Setup Again…", self)
-        self.setup_action.triggered.connect(self.setup_requested.emit)
-        menu_file.addAction(self.setup_action)
-        menu_file.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.quit_requested)
-        menu_file.addAction(quit_action)
-        toolbar.addAction(self.add_connection_action)
-        toolbar.addSeparator()
-
-        for name, action in ACTIONS.items():
-            qaction = QAction(action_icon(name), action.label, self)
-            qaction.setShortcut(QKeySequence(SHORTCUTS[name]))
-            qaction.setToolTip(f"{action.label} the selected machines ({SHORTCUTS[name]})")
-            qaction.triggered.connect(lambda _checked=False, n=name: self.run_action(n))
-            self.machine_actions[name] = qaction
-            menu_machine.addAction(qaction)
-            toolbar.addAction(qaction)
-        toolbar.addSeparator()
-        toolbar.addWidget(self.filter_edit)
-        menu_machine.addSeparator()
-        self.template_action = QAction("New Machines from &Template…", self)
-        self.template_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
-        self.template_action.triggered.connect(self.open_template_dialog)
-        self.template_action.setEnabled(self.templates is not None)
-        menu_machine.addAction(self.template_action)
-        policy_menu = menu_machine.addMenu("After a &Restart, Restore")
-        self.policy_actions: dict[str, QAction] = {}
-        for policy, label in RESTORE_POLICIES.items():
-            qaction = QAction(label, self)
-            qaction.setToolTip(RESTORE_POLICY_HELP[policy])
-            qaction.triggered.connect(lambda _checked=False, p=policy: self.set_restore_policy(p))
-            policy_menu.addAction(qaction)
-            self.policy_actions[policy] = qaction
-
-        self.connect_action = QAction(action_icon("connect"), "&Connect", self)
-        self.connect_action.triggered.connect(lambda: self._on_hosts(self.host_actions.connect))
-        self.disconnect_action = QAction(action_icon("disconnect"), "&Disconnect", self)
-        self.disconnect_action.triggered.connect(lambda: self._on_hosts(self.host_actions.disconnect))
-        self.remove_host_action = QAction(action_icon("remove"), "&Remove from List…", self)
-        self.remove_host_action.triggered.connect(self._remove_hosts)
-        for a in (self.connect_action, self.disconnect_action, self.remove_host_action):
-            menu_host.addAction(a)
-
-        show_details = QAction("Show &Details", self)
-        show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
-        show_details.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        show_details.triggered.connect(self._focus_details)
-        self.machines_view.addAction(show_details)
-        self.machines_view.doubleClicked.connect(self._focus_details)
-        focus_filter = QAction("&Filter Machines", self)
-        focus_filter.setShortcut(QKeySequence.StandardKey.Find)
-        focus_filter.triggered.connect(lambda: (self.filter_edit.setFocus(), self.filter_edit.selectAll()))
-        menu_view.addAction(focus_filter)
-        menu_view.addAction(self.tasks_dock.toggleViewAction())
-        menu_view.addSeparator()
-        self.tray.keep_action.setEnabled(self.tray.available)
-        menu_view.addAction(self.tray.keep_action)
-        about = QAction("&About", self)
-        about.triggered.connect(self._about)
-        menu_help.addAction(about)
-
     def _about(self) -> None:
         # open(), not the static helpers: their nested event loop would stall asyncio work.
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}",
@@ -248,8 +168,25 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{action.label}: no selected machine is in a state for that", 5000)
             return
         note = f" ({skipped} skipped: not in a state for that)" if skipped else ""
-        self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
-        spawn(self._apply_and_report(action, chosen))
+
+        def go() -> None:
+            self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
+            spawn(self._apply_and_report(action, chosen))
+        if name == "force_off" and preferences.current().confirm_destructive:
+            names = ", ".join(m.name for m in chosen[:5]) + (f" and {len(chosen) - 5} more" if len(chosen) > 5 else "")
+            self.confirm("Force off", f"Force off {names}? Like pulling the power cord: unsaved data in "
+                                      "the guests is lost.", go)
+        else:
+            go()
+
+    def confirm(self, title: str, question: str, then) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Question, title, question,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda result: then() if result == QMessageBox.StandardButton.Yes else None)
+        box.open()  # never exec(): a nested loop breaks qasync
+        self.last_confirmation = box
+        return box
 
     async def _apply_and_report(self, action, machines: list[MachineInfo]) -> None:
         records = await self.lifecycle.apply_many(action.name, machines)
@@ -263,6 +200,13 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.last_error_dialog = dialog
+        return dialog
+
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.tray.available, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.tray.keep_action.setChecked(preferences.current().keep_in_tray))
+        dialog.open()
         return dialog
 
     def open_template_dialog(self) -> TemplateDialog:
@@ -288,17 +232,16 @@ class MainWindow(QMainWindow):
         hosts = self.selected_hosts()
         if not hosts:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove hosts",
-                          f"Remove {', '.join(h.label for h in hosts)} from the list? "
-                          "The machines on it are not touched.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        def answered(result: int) -> None:
-            if result == QMessageBox.StandardButton.Yes:  # the hosts named in the question
-                for host in hosts:
-                    spawn(self.host_actions.remove(host))
-        box.finished.connect(answered)
-        box.open()
-        self.remove_confirmation = box
+
+        def remove() -> None:  # the hosts named in the question
+            for host in hosts:
+                spawn(self.host_actions.remove(host))
+        if preferences.current().confirm_destructive:
+            self.remove_confirmation = self.confirm(
+                "Remove hosts", f"Remove {', '.join(h.label for h in hosts)} from the list? "
+                                "The machines on it are not touched.", remove)
+        else:
+            remove()
 
     def _host_menu(self, pos) -> None:
         menu = QMenu(self)

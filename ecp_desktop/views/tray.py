@@ -6,14 +6,16 @@ the window quits as usual.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
 
 from .. import APP_NAME
+from ..services import preferences
 from ..services.tasks import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord, TaskService
 
-KEEP_RUNNING_KEY = "tray/keep_running"
 RECENT = 8
 _NOTIFY = {SUCCEEDED, FAILED, ROLLBACK_FAILED, CANCELLED}
 
@@ -52,11 +54,11 @@ class Tray(QObject):
 
     # ----- preference ----------------------------------------------------------------------
     def keep_running(self) -> bool:
-        return bool(self.settings is not None and self.settings.value(KEEP_RUNNING_KEY, False, type=bool))
+        return preferences.current().keep_in_tray
 
     def _set_keep_running(self, on: bool) -> None:
-        if self.settings is not None:
-            self.settings.setValue(KEEP_RUNNING_KEY, on)
+        if on != preferences.current().keep_in_tray:
+            preferences.save(dataclasses.replace(preferences.current(), keep_in_tray=on))
 
     def hides_on_close(self) -> bool:
         """Closing the window hides it (the app keeps running) when there is a tray to come back from."""

@@ -1,0 +1,82 @@
+"""The user's preferences (Qt-free), kept in the app's config file beside the database choice.
+
+Only what the app acts on is here: the restore policy given to machines seen for the
+first time, confirmation before destructive actions, keeping running in the tray when
+the window closes, and the log level.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+
+from . import app_config
+
+POLICIES = ("last", "always", "never")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+KEY = "preferences"
+
+
+@dataclass
+class Preferences:
+    default_restore_policy: str = "last"
+    confirm_destructive: bool = True  # force off, removing hosts
+    keep_in_tray: bool = False
+    log_level: str = "INFO"
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.default_restore_policy not in POLICIES:
+            out.append(f"restore policy must be one of {', '.join(POLICIES)}")
+        if self.log_level not in LOG_LEVELS:
+            out.append(f"log level must be one of {', '.join(LOG_LEVELS)}")
+        return out
+
+
+_current: Preferences | None = None
+
+
+def current() -> Preferences:
+    """The preferences in force (read once from the config file; a bad value falls back to its default)."""
+    global _current
+    if _current is None:
+        stored = app_config.load().get(KEY)
+        prefs = Preferences()
+        if isinstance(stored, dict):
+            for f in fields(Preferences):
+                value = stored.get(f.name)
+                if isinstance(value, type(getattr(prefs, f.name))):
+                    setattr(prefs, f.name, value)
+        for problem in prefs.problems():
+            logging.getLogger(__name__).warning("ignoring a preference: %s", problem)
+            prefs = Preferences(**{**asdict(prefs), **_defaults_for(prefs)})
+        _current = prefs
+    return _current
+
+
+def _defaults_for(prefs: Preferences) -> dict:
+    fixed = {}
+    if prefs.default_restore_policy not in POLICIES:
+        fixed["default_restore_policy"] = "last"
+    if prefs.log_level not in LOG_LEVELS:
+        fixed["log_level"] = "INFO"
+    return fixed
+
+
+def save(prefs: Preferences) -> None:
+    problems = prefs.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    global _current
+    app_config.save(**{KEY: asdict(prefs)})
+    _current = prefs
+    apply_log_level(prefs)
+
+
+def apply_log_level(prefs: Preferences) -> None:
+    logging.getLogger().setLevel(getattr(logging, prefs.log_level))
+
+
+def forget_cached() -> None:
+    """Read the file again on next use (tests, and after another process changed it)."""
+    global _current
+    _current = None

@@ -1,0 +1,98 @@
+"""The main window's menus and toolbar, built in one place (the window keeps the actions)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QToolBar
+
+from ..services.lifecycle import ACTIONS
+from ..services.restore import POLICIES as RESTORE_POLICIES
+from ..services.restore import POLICY_HELP as RESTORE_POLICY_HELP
+from .icons import action_icon
+
+SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
+             "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
+
+
+def build_actions(window) -> None:
+    window.machine_actions: dict[str, QAction] = {}
+    toolbar = QToolBar("Main")
+    toolbar.setObjectName("main-toolbar")
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    window.addToolBar(toolbar)
+    menu_file = window.menuBar().addMenu("&File")
+    menu_machine = window.menuBar().addMenu("&Machine")
+    menu_host = window.menuBar().addMenu("&Host")
+    menu_view = window.menuBar().addMenu("&View")
+    menu_help = window.menuBar().addMenu("&Help")
+
+    window.add_connection_action = QAction(action_icon("add_connection"), "Add &Connection…", window)
+    window.add_connection_action.setShortcut(QKeySequence("Ctrl+N"))
+    window.add_connection_action.triggered.connect(window.open_add_connection)
+    menu_file.addAction(window.add_connection_action)
+    window.setup_action = QAction("Run &Setup Again…", window)
+    window.setup_action.triggered.connect(window.setup_requested.emit)
+    menu_file.addAction(window.setup_action)
+    window.preferences_action = QAction("&Preferences…", window)
+    window.preferences_action.setShortcut(QKeySequence.StandardKey.Preferences)
+    window.preferences_action.triggered.connect(window.open_preferences)
+    menu_file.addAction(window.preferences_action)
+    menu_file.addSeparator()
+    quit_action = QAction("&Quit", window)
+    quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+    quit_action.triggered.connect(window.quit_requested)
+    menu_file.addAction(quit_action)
+    toolbar.addAction(window.add_connection_action)
+    toolbar.addSeparator()
+
+    for name, action in ACTIONS.items():
+        qaction = QAction(action_icon(name), action.label, window)
+        qaction.setShortcut(QKeySequence(SHORTCUTS[name]))
+        qaction.setToolTip(f"{action.label} the selected machines ({SHORTCUTS[name]})")
+        qaction.triggered.connect(lambda _checked=False, n=name: window.run_action(n))
+        window.machine_actions[name] = qaction
+        menu_machine.addAction(qaction)
+        toolbar.addAction(qaction)
+    toolbar.addSeparator()
+    toolbar.addWidget(window.filter_edit)
+    menu_machine.addSeparator()
+    window.template_action = QAction("New Machines from &Template…", window)
+    window.template_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
+    window.template_action.triggered.connect(window.open_template_dialog)
+    window.template_action.setEnabled(window.templates is not None)
+    menu_machine.addAction(window.template_action)
+    policy_menu = menu_machine.addMenu("After a &Restart, Restore")
+    window.policy_actions: dict[str, QAction] = {}
+    for policy, label in RESTORE_POLICIES.items():
+        qaction = QAction(label, window)
+        qaction.setToolTip(RESTORE_POLICY_HELP[policy])
+        qaction.triggered.connect(lambda _checked=False, p=policy: window.set_restore_policy(p))
+        policy_menu.addAction(qaction)
+        window.policy_actions[policy] = qaction
+
+    window.connect_action = QAction(action_icon("connect"), "&Connect", window)
+    window.connect_action.triggered.connect(lambda: window._on_hosts(window.host_actions.connect))
+    window.disconnect_action = QAction(action_icon("disconnect"), "&Disconnect", window)
+    window.disconnect_action.triggered.connect(lambda: window._on_hosts(window.host_actions.disconnect))
+    window.remove_host_action = QAction(action_icon("remove"), "&Remove from List…", window)
+    window.remove_host_action.triggered.connect(window._remove_hosts)
+    for a in (window.connect_action, window.disconnect_action, window.remove_host_action):
+        menu_host.addAction(a)
+
+    show_details = QAction("Show &Details", window)
+    show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
+    show_details.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+    show_details.triggered.connect(window._focus_details)
+    window.machines_view.addAction(show_details)
+    window.machines_view.doubleClicked.connect(window._focus_details)
+    focus_filter = QAction("&Filter Machines", window)
+    focus_filter.setShortcut(QKeySequence.StandardKey.Find)
+    focus_filter.triggered.connect(lambda: (window.filter_edit.setFocus(), window.filter_edit.selectAll()))
+    menu_view.addAction(focus_filter)
+    menu_view.addAction(window.tasks_dock.toggleViewAction())
+    menu_view.addSeparator()
+    window.tray.keep_action.setEnabled(window.tray.available)
+    menu_view.addAction(window.tray.keep_action)
+    about = QAction("&About", window)
+    about.triggered.connect(window._about)
+    menu_help.addAction(about)
