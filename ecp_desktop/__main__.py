@@ -8,11 +8,23 @@ import sys
 from . import APP_NAME, __version__
 
 
+EXIT_CODES = ("exit codes: 0 done; 1 some of the work failed (listed); 2 bad input (option, URI, database URL, "
+              "name pattern); 3 a host could not be reached; a command's own help says which apply")
+
+
+def _command(sub, name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002
+    """A sub-command whose own --help starts with what it does."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecp-desktop",
         description=f"{APP_NAME}: manage libvirt virtual machines on one or many hosts. "
-                    "Without a sub-command, opens the main window.")
+                    "Without a sub-command, opens the main window (a second launch on the same database "
+                    "raises the first one's window).",
+        epilog=f"{EXIT_CODES}. Run 'ecp-desktop COMMAND --help' for a command's options. "
+               "Passwords are read from the system keyring, ~/.pgpass or PGPASSWORD, never from files of ours.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--database", metavar="URL",
                         help="inventory database: sqlite:///PATH (default: in the user data directory) "
@@ -21,23 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="libvirt connection to use (repeatable), e.g. qemu:///system, "
                              "qemu+ssh://root@host/system, test:///default")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    machines = sub.add_parser("machines", help="list the machines of the hosts")
+    machines = _command(sub, "machines", help="list the machines of the hosts")
     machines.add_argument("--json", action="store_true", help="print JSON: name, uuid, host, state, persistent, ...")
-    hosts = sub.add_parser("hosts", help="list the hosts with their state and facts")
+    hosts = _command(sub, "hosts", help="list the hosts with their state and facts")
     hosts.add_argument("--json", action="store_true", help="print JSON")
-    setup = sub.add_parser("setup", help="set up the inventory: tables, local host, connections, import "
+    setup = _command(sub, "setup", help="set up the inventory: tables, local host, connections, import "
                                          "(remembers the database and the connections)")
     setup.add_argument("--no-import", action="store_true", help="do everything but import existing machines")
     setup.add_argument("--local", metavar="URI", help="the connection that describes this host "
                                                      "(default: the first local hypervisor that answers)")
     setup.add_argument("--json", action="store_true", help="print the summary as JSON")
-    imp = sub.add_parser("import", help="import the existing machines of the connections into the inventory")
+    imp = _command(sub, "import", help="import the existing machines of the connections into the inventory")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
-    restore = sub.add_parser("restore", help="start the machines that should run (at boot, after libvirtd); "
+    restore = _command(sub, "restore", help="start the machines that should run (at boot, after libvirtd); "
                                              "exit 0 all restored, 1 some failed, 3 a host unreachable")
     restore.add_argument("--dry-run", action="store_true", help="say what would start, start nothing")
     restore.add_argument("--json", action="store_true", help="print JSON")
-    clone = sub.add_parser("clone-template", help="create machines from a shut-off template machine: clones of "
+    clone = _command(sub, "clone-template", help="create machines from a shut-off template machine: clones of "
                                                   "its disks in the same pool, new UUIDs and MAC addresses; "
                                                   "undone completely if a step fails")
     clone.add_argument("template", help="the template machine's name or UUID")
@@ -47,18 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     clone.add_argument("--start", action="store_true", help="start each machine once defined")
     clone.add_argument("--host", metavar="URI", help="the template's host, when its name is on several hosts")
     clone.add_argument("--json", action="store_true", help="print the task tree as JSON")
-    tasks = sub.add_parser("tasks", help="the task history: recent tasks with their steps and rollbacks")
+    tasks = _command(sub, "tasks", help="the task history: recent tasks with their steps and rollbacks")
     tasks.add_argument("--limit", type=int, default=50, metavar="N", help="how many top-level tasks (default 50)")
     tasks.add_argument("--json", action="store_true", help="print JSON")
-    recover = sub.add_parser("recover", help="finish tasks a crashed instance left in flight (undo their steps); "
+    recover = _command(sub, "recover", help="finish tasks a crashed instance left in flight (undo their steps); "
                                              "exit 3 if a host they need is unreachable")
     recover.add_argument("--json", action="store_true", help="print JSON")
-    desktop = sub.add_parser("install-desktop", help="install the menu entry, AppStream metainfo and icons "
+    desktop = _command(sub, "install-desktop", help="install the menu entry, AppStream metainfo and icons "
                                                      "(system-wide under /usr/local/share, or --user)")
     desktop.add_argument("--user", action="store_true", help="for this user only ($XDG_DATA_HOME, ~/.local/share)")
     desktop.add_argument("--prefix", metavar="DIR", help="install under DIR/share instead")
     desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop installed")
-    sub.add_parser("gui", help="open the main window (the default)")
+    _command(sub, "gui", help="open the main window (the default)")
     return parser
 
 
