@@ -13,11 +13,11 @@ APP_PACKAGES=(libvirt-dev libvirt-clients pkg-config gcc python3-venv python3-de
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
   libxcb-shape0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
   fonts-dejavu-core)
-# xvfb, trayer (a system tray), imagemagick: screenshots; postgresql: the PostgreSQL tier;
+# xvfb, icewm (title bars, a taskbar with a tray), imagemagick: screenshots; postgresql: the PostgreSQL tier;
 # libvirt-daemon to tini: the lab tier (real libvirtd + QEMU, TCG); desktop-file-utils, appstream:
 # the packaging checks
 TEST_PACKAGES=(xvfb xauth postgresql libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils tini
-               desktop-file-utils appstream trayer imagemagick)
+               desktop-file-utils appstream icewm imagemagick)
 
 missing=()
 want=("${APP_PACKAGES[@]}")
