@@ -19,6 +19,7 @@ from ecp_desktop.models.db import DatabaseUrlError
 from ecp_desktop.services import app_config, credentials
 from ecp_desktop.services.startup import open_inventory
 
+from .test_main_window import window  # noqa: F401  (fixture)
 from .test_postgres import pg_url  # noqa: F401  (fixture)
 
 
@@ -150,3 +151,17 @@ def test_the_database_and_the_log_are_readable_by_the_user_only(tmp_path):
     log_file = gui.stdout.strip().splitlines()[-1]
     assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(log_file)).st_mode) == 0o700
+
+
+def test_a_host_password_typed_in_add_connection_goes_to_the_keyring(memory_keyring, qtbot, window):  # noqa: F811
+    from PySide6.QtCore import Qt
+    dialog = window.open_add_connection()
+    dialog.uri.setText("test:///default")
+    dialog.password.setText("host-pw")
+    qtbot.mouseClick(dialog.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "test:///default" in window.inventory.hosts
+                    and window.inventory.hosts["test:///default"].connected, timeout=5000)
+    assert memory_keyring.secrets[("ecp-desktop", "test:///default")] == "host-pw"
+    # and what libvirt's credential callback would answer for that host now
+    asked = [[libvirt.VIR_CRED_PASSPHRASE, "password", "", None, None]]
+    assert credentials.libvirt_auth("test:///default")[1](asked, None) == 0 and asked[0][4] == "host-pw"

@@ -117,7 +117,7 @@ def libvirt_auth(uri: str) -> list:
             if kind == libvirt.VIR_CRED_AUTHNAME:
                 cred[4] = urlparse(uri).username or cred[3] or ""
             elif kind in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
-                secret = secret if secret is not None else load_secret(uri)
+                secret = secret if secret is not None else (_session.get(uri) or load_secret(uri))
                 if secret is None:
                     return -1
                 cred[4] = secret

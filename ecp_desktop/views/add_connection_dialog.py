@@ -5,6 +5,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
                                QLineEdit, QVBoxLayout)
 
+from ..services import credentials
 from ..services.aio import spawn
 from ..services.inventory import Inventory
 from ..services.uri import InvalidUri, display_name, parse_uri
@@ -48,6 +49,13 @@ class AddConnectionDialog(QDialog):
         form.addRow("Hypervisor:", self.kind)
         form.addRow("URI:", self.uri)
         form.addRow("Name:", self.label)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("only if the host asks (SASL/TLS password, SSH key passphrase)")
+        keyring_ok, keyring_words = credentials.keyring_status()
+        self.password.setToolTip("Kept in the system keyring under this URI" if keyring_ok
+                                 else keyring_words[:1].upper() + keyring_words[1:])
+        form.addRow("Password:", self.password)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.autoconnect)
@@ -90,6 +98,10 @@ class AddConnectionDialog(QDialog):
         if not self._validate():
             return
         uri = parse_uri(self.uri.text()).uri
+        if self.password.text():
+            # The keyring keeps it for later starts; without one, it holds for this session only.
+            credentials.remember_for_session(uri, self.password.text())
+            credentials.save_secret(uri, self.password.text())
         self.connect_button.setEnabled(False)
         self._say(f"Connecting to {uri} …")
         spawn(self._connect(uri))
