@@ -62,6 +62,7 @@ def test_task_model_lists_newest_first(model_tester, qtbot, run, services):
     web, stopped = (next(m for m in inventory.machines.values() if m.name == n) for n in ("web01", "stopped01"))
     run(services.lifecycle.apply("start", stopped))
     run(services.lifecycle.apply("start", web))
+    qtbot.waitUntil(lambda: model.rowCount() == 2)  # new rows are shown together, within 40 ms
     assert [model.index(r, 0).data() for r in range(2)] == ["Start web01", "Start stopped01"]
     assert model.index(0, 1).data() == "failed" and "already running" in model.index(0, 6).data()
     assert model.index(1, 1).data() == "succeeded" and model.index(1, 3).data() == "100 %"

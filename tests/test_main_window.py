@@ -105,6 +105,7 @@ def test_add_connection_validates_and_explains_failure(qtbot, window, services):
     qtbot.waitUntil(lambda: "Could not connect" in dialog.message.text(), timeout=5000)
     assert "could not be reached" in dialog.message.text() and "Connection refused" in dialog.message.text()
     assert dialog.isVisible() and "qemu+tcp://127.0.0.1:1/system" not in services.inventory.hosts
+    qtbot.waitUntil(lambda: window.task_model.rowCount() == 1)  # the pane shows new rows within 40 ms
     assert window.task_model.index(0, 0).data().startswith("Connect to") \
         and window.task_model.index(0, 1).data() == "failed"
     dialog.kind.setCurrentText("Demo host (libvirt test driver)")

@@ -63,10 +63,15 @@ def test_force_off_asks_first_unless_told_not_to(window, qtbot, services):  # no
 
     preferences.save(preferences.Preferences(confirm_destructive=False))
     window.last_confirmation = None
+
+    def state_of_web01():
+        return next(m.state for m in services.inventory.machines.values() if m.name == "web01")
+    qtbot.waitUntil(lambda: state_of_web01() == "shutoff", timeout=5000)  # the event has come in
     select_rows(window, [row])
     window.run_action("start")
     qtbot.waitUntil(lambda: any(t.title == "Start web01" and t.status == "succeeded"
                                 for t in services.tasks.tasks), timeout=5000)
+    qtbot.waitUntil(lambda: state_of_web01() == "running", timeout=5000)
     window.run_action("force_off")
     assert window.last_confirmation is None
     qtbot.waitUntil(lambda: sum(t.title == "Force off web01" for t in services.tasks.tasks) == 2, timeout=5000)

@@ -45,6 +45,7 @@ def test_the_tree_follows_a_flow_with_a_rollback(qtbot, run, services, model_tes
     flow = run(services.templates.plan(TEMPLATE_URI, TPL_UUID, 5, "web-{n}"))
     root = run(services.templates.run(flow), timeout=30)
     assert root.status == FAILED
+    qtbot.waitUntil(lambda: model.rowCount() == 1)  # new rows are shown together, within 40 ms
     top = rows(model)[0]
     assert top.data() == "Create 5 machines from tpl" and model.index(0, STATUS).data() == FAILED
     machines = rows(model, top)
@@ -98,6 +99,7 @@ def test_filter_cancel_and_details_in_the_window(qtbot, run, services, tmp_path)
 
     # Select a step deep in the tree: Cancel acts on its whole flow.
     root = next(t for t in services.tasks.tasks if t.parent is None)
+    qtbot.waitUntil(lambda: pane.model.index_of(root).isValid())
     pane.select(root.children[1])
     assert pane.cancel_button.isEnabled()
     qtbot.mouseClick(pane.cancel_button, Qt.MouseButton.LeftButton)
@@ -121,6 +123,7 @@ def test_filter_cancel_and_details_in_the_window(qtbot, run, services, tmp_path)
     # A failed flow: Details opens one error dialog with each failed step's libvirt error.
     flow = run(services.templates.plan(TEMPLATE_URI, TPL_UUID, 5, "db-{n}"))
     failed = run(services.templates.run(flow), timeout=30)
+    qtbot.waitUntil(lambda: pane.model.index_of(failed).isValid())
     pane.select(failed)
     qtbot.mouseClick(pane.details_button, Qt.MouseButton.LeftButton)
     dialog = window.last_error_dialog

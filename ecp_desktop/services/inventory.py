@@ -7,6 +7,7 @@ view can insert thousands of rows at once.
 from __future__ import annotations
 
 import asyncio
+import threading
 import logging
 
 import libvirt
@@ -35,6 +36,11 @@ class Inventory:
         self._host_ids: dict[str, int] = {}
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
+        # Machine rows to upsert, coalesced: one job on the database thread writes what
+        # gathered meanwhile (a bulk action refreshes thousands of machines).
+        self._upserts_lock = threading.Lock()
+        self._upserts: dict[int, dict[str, MachineInfo]] = {}
+        self._upserts_scheduled = False
         self.host_added = Event("host_added")              # (host)
         self.host_changed = Event("host_changed")          # (host)
         self.host_removed = Event("host_removed")          # (host)
@@ -174,6 +180,7 @@ class Inventory:
             if self.machines.pop(key, None) is not None:
                 self.machines_removed.emit([key])
                 if self.persist and host_id is not None:
+                    self._drop_upsert(host_id, uuid)
                     self._db_later(store.mark_missing, host_id, [uuid])
             return
         old = self.machines.get(key)
@@ -183,7 +190,7 @@ class Inventory:
         elif old != info:
             self.machines_changed.emit([info])
         if self.persist and host_id is not None:
-            self._db_later(store.upsert_machines, host_id, [info])
+            self._upsert_later(host_id, info)
 
     async def follow_step(self, record, what: str) -> None:
         """Task-engine listener: a machine a flow defined is listed at once; one it undid is
@@ -199,6 +206,9 @@ class Inventory:
             if self.machines.pop((record.host_uri, uuid), None) is not None:
                 self.machines_removed.emit([(record.host_uri, uuid)])
             if self.persist:
+                host_id = self._host_ids.get(record.host_uri)
+                if host_id is not None:
+                    self._drop_upsert(host_id, uuid)
                 await self._db(store.forget_machines, record.host_uri, [uuid])
 
     def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
@@ -226,8 +236,33 @@ class Inventory:
     async def _db(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executors.database, fn, *args)
 
+    def _upsert_later(self, host_id: int, info: MachineInfo) -> None:
+        with self._upserts_lock:
+            self._upserts.setdefault(host_id, {})[info.uuid] = info
+            if self._upserts_scheduled:
+                return
+            self._upserts_scheduled = True
+        self._db_later(self._write_upserts)
+
+    def _drop_upsert(self, host_id: int, uuid: str) -> None:
+        """A machine gone before its queued row was written: the row must not come back."""
+        with self._upserts_lock:
+            self._upserts.get(host_id, {}).pop(uuid, None)
+
+    def _write_upserts(self) -> None:  # on the database thread
+        with self._upserts_lock:
+            pending, self._upserts = self._upserts, {}
+            self._upserts_scheduled = False
+        for host_id, machines in pending.items():
+            if machines:
+                store.upsert_machines(host_id, list(machines.values()))
+
     def _db_later(self, fn, *args) -> None:
-        future = self.executors.database.submit(fn, *args)
+        try:
+            future = self.executors.database.submit(fn, *args)
+        except RuntimeError:  # the app is exiting: the database thread is gone
+            log.debug("inventory write dropped at exit: %s", getattr(fn, "__name__", fn))
+            return
         future.add_done_callback(_log_db_failure)
 
 

@@ -2,23 +2,46 @@
 from __future__ import annotations
 
 from ..models import schema
-from ..models.db import database
+from ..models.db import database, is_postgres
+
+
+_COLUMNS = ("kind", "title", "host_uri", "target_uuid", "target_name", "status", "progress", "started_at",
+            "finished_at", "error_message", "error_code", "error_json", "op", "params", "reason", "attempts",
+            "owner", "summary", "concurrent")
+
+
+def _sql_value(value):
+    # What peewee's DateTimeField stores, so that reads through the ORM give datetimes back.
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if hasattr(value, "strftime") else value
 
 
 def insert_task(record, columns: dict) -> None:
     # Parents and undone tasks were written before (one database thread, in order): their ids are known.
-    parent_id = record.parent.db_id if record.parent is not None else None
-    compensates_id = record.compensates.db_id if record.compensates is not None else None
-    with database.connection_context():
-        record.db_id = schema.Task.insert(**columns, parent_id=parent_id,
-                                          compensates_id=compensates_id).execute()
+    values = [_sql_value(columns[c]) for c in _COLUMNS]
+    values += [record.parent.db_id if record.parent is not None else None,
+               record.compensates.db_id if record.compensates is not None else None, schema.utcnow()]
+    names = ", ".join((*_COLUMNS, "parent_id", "compensates_id", "created_at"))
+    marks = ", ".join(["%s" if is_postgres(database.obj) else "?"] * len(values))
+    sql = f"INSERT INTO task ({names}) VALUES ({marks})"
+    if is_postgres(database.obj):
+        record.db_id = database.execute_sql(sql + " RETURNING id", values).fetchone()[0]
+    else:
+        record.db_id = database.execute_sql(sql, values).lastrowid
 
 
 def update_task(record, columns: dict) -> None:
     if record.db_id is None:
         return
-    with database.connection_context():
-        schema.Task.update(**columns).where(schema.Task.id == record.db_id).execute()
+    mark = "%s" if is_postgres(database.obj) else "?"
+    sql = f"UPDATE task SET {', '.join(f'{c} = {mark}' for c in _COLUMNS)} WHERE id = {mark}"
+    database.execute_sql(sql, [_sql_value(columns[c]) for c in _COLUMNS] + [record.db_id])
+
+
+def write_batch(batch: list) -> None:
+    """Inserts and updates queued by the task service, in order, in one transaction."""
+    with database.connection_context(), database.atomic():
+        for fn, record, columns in batch:
+            fn(record, columns)
 
 
 def _descendants(root_ids: list[int]) -> list[dict]:

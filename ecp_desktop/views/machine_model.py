@@ -1,7 +1,7 @@
 """Machines as a table: adapts the inventory's batched events into exact row changes."""
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from ..services.inventory import Inventory, Key
@@ -13,6 +13,24 @@ COLUMNS = ("Name", "State", "Host", "vCPUs", "Memory", "Autostart", "Persistent"
 NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
+
+
+CHANGE_FLUSH_MS = 25
+
+
+def _runs(rows: list[int]):
+    """(first, last) of each run of consecutive numbers in sorted ``rows``."""
+    start = prev = None
+    for row in rows:
+        if start is None:
+            start = prev = row
+        elif row == prev + 1:
+            prev = row
+        else:
+            yield start, prev
+            start = prev = row
+    if start is not None:
+        yield start, prev
 
 
 def memory_text(kib: int) -> str:
@@ -29,6 +47,8 @@ class MachineTableModel(ColumnTableModel):
         self._rows: list[MachineInfo] = []
         self._row_of: dict[Key, int] = {}
         self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order) once sorted
+        self._dirty: set[Key] = set()  # changed rows the views have not heard of yet
+        self._flush_pending = False
         inventory.machines_added.connect(self._on_added)
         inventory.machines_changed.connect(self._on_changed)
         inventory.machines_removed.connect(self._on_removed)
@@ -94,13 +114,28 @@ class MachineTableModel(ColumnTableModel):
         self.layoutChanged.emit()
 
     def _on_changed(self, machines: list[MachineInfo]) -> None:
+        # The rows take the new facts at once; the views hear of them at most every
+        # CHANGE_FLUSH_MS, one dataChanged per run of adjacent rows: a bulk action of 1,000
+        # machines sends thousands of changes, and each signal costs the filter proxy and
+        # the view a fraction of a millisecond.
         for machine in machines:
             row = self._row_of.get(machine.key)
             if row is None:
                 continue
             self._rows[row] = machine
-            self.emit_row_changed(row)
-        if self._sort is not None and self._sort[0] != NAME:
+            self._dirty.add(machine.key)
+        if self._dirty and not self._flush_pending:
+            self._flush_pending = True
+            QTimer.singleShot(CHANGE_FLUSH_MS, self._flush_changes)
+
+    def _flush_changes(self) -> None:
+        self._flush_pending = False
+        keys, self._dirty = self._dirty, set()
+        rows = sorted(self._row_of[k] for k in keys if k in self._row_of)
+        last_column = len(COLUMNS) - 1
+        for first, last in _runs(rows):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
+        if rows and self._sort is not None and self._sort[0] != NAME:
             self._resort()  # a state or size change may move the row
 
     def _on_removed(self, keys: list[Key]) -> None:

@@ -38,6 +38,7 @@ class TaskTreeModel(QAbstractItemModel):
         self._row_in_parent: dict[int, int] = {}
         self._shown: dict[int, int] = {}  # children shown per task id
         self._dirty: dict[int, TaskRecord] = {}  # changed since the last flush
+        self._pending_roots: list[TaskRecord] = []  # new top-level tasks, shown at the next flush
         roots = [t for t in tasks.tasks if t.parent is None]
         for record in reversed([r for r in roots if r.from_history]):
             self._root_pos[record.id] = len(self._history)
@@ -113,11 +114,11 @@ class TaskTreeModel(QAbstractItemModel):
     def _on_added(self, record: TaskRecord) -> None:
         """A new task; a plan comes as one tree (its children attached already)."""
         if record.parent is None:
-            self.beginInsertRows(QModelIndex(), 0, 0)
-            self._root_pos[record.id] = len(self._session)
-            self._session.append(record)
-            self._register_tree(record)
-            self.endInsertRows()
+            # Inserted with the next flush, together with the others of the same moment: a
+            # bulk action of 1,000 machines starts 1,000 tasks in one go.
+            if not self._pending_roots and not self._dirty:
+                QTimer.singleShot(FLUSH_MS, self._flush_changes)
+            self._pending_roots.append(record)
             return
         self._by_id[record.id] = record
         self._shown[record.id] = 0
@@ -149,11 +150,19 @@ class TaskTreeModel(QAbstractItemModel):
         # parents' progress) per second, and each dataChanged makes the filter proxy and
         # the view work (about 1 ms each); 25 refreshes a second look just as live.
         if record.id in self._by_id:
-            if not self._dirty:
+            if not self._dirty and not self._pending_roots:
                 QTimer.singleShot(FLUSH_MS, self._flush_changes)
             self._dirty[record.id] = record
 
     def _flush_changes(self) -> None:
+        roots, self._pending_roots = self._pending_roots, []
+        if roots:
+            self.beginInsertRows(QModelIndex(), 0, len(roots) - 1)
+            for record in roots:
+                self._root_pos[record.id] = len(self._session)
+                self._session.append(record)
+                self._register_tree(record)
+            self.endInsertRows()
         dirty, self._dirty = self._dirty, {}
         by_parent: dict[int | None, list[int]] = {}
         for record in dirty.values():
