@@ -80,8 +80,11 @@ async def main(n: int, idle_s: float) -> None:
 
     model = window.machine_model
     changed: dict[str, float] = {}
-    model.dataChanged.connect(lambda top, _bottom, _roles=(): changed.setdefault(model.machine(top.row()).name,
-                                                                                time.perf_counter()))
+    def on_changed(top, bottom, _roles=()) -> None:  # a change covers a run of adjacent rows
+        now = time.perf_counter()
+        for row in range(top.row(), bottom.row() + 1):
+            changed.setdefault(model.machine(row).name, now)
+    model.dataChanged.connect(on_changed)
     latencies = []
     for i in range(0, min(n, 200)):
         name = f"vm-{i:05d}"
