@@ -5,6 +5,7 @@ gone are marked missing, never deleted, so the inventory keeps their history.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from ..models import schema
@@ -99,6 +100,8 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
     rows = [_row(host_id, m) for m in machines]
     with database.connection_context(), database.atomic():
         for start in range(0, len(rows), CHUNK):
+            if start:
+                time.sleep(0)  # let the GUI thread have the interpreter lock between chunks
             (schema.Machine.insert_many(rows[start:start + CHUNK])
              .on_conflict(conflict_target=[schema.Machine.host, schema.Machine.uuid], preserve=_UPDATED)
              .execute())

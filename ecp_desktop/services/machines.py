@@ -1,6 +1,7 @@
 """Facts about libvirt domains, read in worker threads (never on the GUI thread)."""
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 
@@ -73,7 +74,9 @@ def list_machines(conn: libvirt.virConnect, host_uri: str) -> list[MachineInfo]:
     persistent = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)}
     autostart = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
     machines = []
-    for dom, stats in conn.getAllDomainStats(_STATS):
+    for count, (dom, stats) in enumerate(conn.getAllDomainStats(_STATS), 1):
+        if count % 500 == 0:
+            time.sleep(0)  # a worker thread: let the GUI thread have the interpreter lock
         uuid = dom.UUIDString()
         vcpus = stats.get("vcpu.current") or stats.get("vcpu.maximum")
         memory = stats.get("balloon.maximum")
