@@ -97,12 +97,13 @@ _UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, sch
 
 
 def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
-    rows = [_row(host_id, m) for m in machines]
+    machines = list(machines)
     with database.connection_context(), database.atomic():
-        for start in range(0, len(rows), CHUNK):
+        for start in range(0, len(machines), CHUNK):
             if start:
-                time.sleep(0)  # let the GUI thread have the interpreter lock between chunks
-            (schema.Machine.insert_many(rows[start:start + CHUNK])
+                time.sleep(0.002)  # let the GUI thread have the interpreter lock between chunks
+            rows = [_row(host_id, m) for m in machines[start:start + CHUNK]]
+            (schema.Machine.insert_many(rows)
              .on_conflict(conflict_target=[schema.Machine.host, schema.Machine.uuid], preserve=_UPDATED)
              .execute())
 
@@ -113,8 +114,8 @@ def replace_host_machines(host_id: int, machines: list[MachineInfo]) -> None:
     upsert_machines(host_id, machines)
     with database.connection_context(), database.atomic():
         known = schema.Machine.select(schema.Machine.id, schema.Machine.uuid).where(
-            (schema.Machine.host == host_id) & (schema.Machine.missing == False))  # noqa: E712
-        gone = [row.id for row in known if row.uuid not in present]
+            (schema.Machine.host == host_id) & (schema.Machine.missing == False)).tuples()  # noqa: E712
+        gone = [row_id for row_id, uuid in known if uuid not in present]  # tuples: no model objects
         for start in range(0, len(gone), CHUNK):
             schema.Machine.update(missing=True).where(schema.Machine.id.in_(gone[start:start + CHUNK])).execute()
 

@@ -76,7 +76,7 @@ def list_machines(conn: libvirt.virConnect, host_uri: str) -> list[MachineInfo]:
     machines = []
     for count, (dom, stats) in enumerate(conn.getAllDomainStats(_STATS), 1):
         if count % 500 == 0:
-            time.sleep(0)  # a worker thread: let the GUI thread have the interpreter lock
+            time.sleep(0.001)  # a worker thread: let the GUI thread have the interpreter lock
         uuid = dom.UUIDString()
         vcpus = stats.get("vcpu.current") or stats.get("vcpu.maximum")
         memory = stats.get("balloon.maximum")
