@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 
 from ..models import schema
-from ..models.db import database
+from ..models.db import database, is_postgres
 from .host_connection import HostFacts
 from . import preferences
 from .machines import ACTIVE_STATES, MachineInfo
@@ -84,28 +84,39 @@ def record_facts(host_id: int, facts: HostFacts) -> None:
         ).where(schema.Host.id == host_id).execute()
 
 
-def _row(host_id: int, m: MachineInfo) -> dict:
-    return {"host": host_id, "uuid": m.uuid, "name": m.name, "state": m.state, "vcpus": m.vcpus,
-            "memory_kib": m.memory_kib, "autostart": m.autostart, "persistent": m.persistent,
-            "missing": False, "last_seen_at": schema.utcnow(), "desired_state": first_desired(m.state),
-            "restore_policy": preferences.current().default_restore_policy}  # new rows only: not in _UPDATED
-
-
 _UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, schema.Machine.memory_kib,
             schema.Machine.autostart, schema.Machine.persistent, schema.Machine.missing,
             schema.Machine.last_seen_at]
 
 
+_UPSERT_COLUMNS = ("host_id", "uuid", "name", "state", "vcpus", "memory_kib", "autostart", "persistent", "missing",
+                   "last_seen_at", "desired_state", "restore_policy", "managed_save", "os_type", "disks",
+                   "interfaces")
+
+
+def _upsert_sql() -> str:
+    mark = "%s" if is_postgres(database.obj) else "?"
+    updated = ", ".join(f"{f.column_name} = excluded.{f.column_name}" for f in _UPDATED)
+    return (f"INSERT INTO machine ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(_UPSERT_COLUMNS))}) "
+            f"ON CONFLICT (host_id, uuid) DO UPDATE SET {updated}")
+
+
 def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
+    """Plain SQL, many rows per statement call: the ORM's per-row Python held the interpreter
+    lock long enough, writing a 10,000-machine listing, to stall the GUI thread."""
     machines = list(machines)
+    now = schema.utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+    policy = preferences.current().default_restore_policy  # new rows only: not updated on conflict
+    sql = _upsert_sql()
     with database.connection_context(), database.atomic():
+        cursor = database.cursor()
         for start in range(0, len(machines), CHUNK):
             if start:
                 time.sleep(0.002)  # let the GUI thread have the interpreter lock between chunks
-            rows = [_row(host_id, m) for m in machines[start:start + CHUNK]]
-            (schema.Machine.insert_many(rows)
-             .on_conflict(conflict_target=[schema.Machine.host, schema.Machine.uuid], preserve=_UPDATED)
-             .execute())
+            cursor.executemany(sql, [
+                (host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
+                 first_desired(m.state), policy, False, "", "[]", "[]")
+                for m in machines[start:start + CHUNK]])
 
 
 def replace_host_machines(host_id: int, machines: list[MachineInfo]) -> None:
