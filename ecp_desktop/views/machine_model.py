@@ -265,6 +265,8 @@ class MachineFilterProxy(QSortFilterProxyModel):
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        if not self._hosts and not self._terms:
+            return True  # no filter: called once per row when 10,000 rows arrive, keep it short
         model: MachineTableModel = self.sourceModel()  # type: ignore[assignment]
         m = model.machine(source_row)
         if self._hosts and m.host_uri not in self._hosts:
