@@ -45,13 +45,20 @@ def _print(rows: list[dict], as_json: bool, out: TextIO, line: str) -> None:
             print(line.format(**row), file=out)
 
 
-def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run ``machines`` or ``hosts``; the database must already be open."""
+def bad_uri(uris: list[str], err: TextIO) -> bool:
+    """Say which URI cannot be used (one line on stderr); True when one cannot."""
     try:
-        for uri in connect:
+        for uri in uris:
             parse_uri(uri)
     except InvalidUri as exc:
         print(f"ecp-desktop: {exc}", file=err)
+        return True
+    return False
+
+
+def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run ``machines`` or ``hosts``; the database must already be open."""
+    if bad_uri(connect, err):
         return EXIT_USAGE
     install_quiet_error_handler()
     executors = Executors()

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TextIO
 
+from .cli import bad_uri
 from .services.composition import Services, build_services
 from .services.errors import install_quiet_error_handler
 from .services.libvirt_loop import Executors
@@ -15,7 +16,6 @@ from .services.task_recovery import RecoveryReport, recover
 from .services.tasks import SUCCEEDED, TaskRecord, build_trees
 from .services import task_store
 from .services.template_clone import PlanError
-from .services.uri import InvalidUri, parse_uri
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
 
@@ -47,11 +47,7 @@ def _close(services: Services) -> None:
 
 def clone_template(template: str, count: int, pattern: str, start: bool, host_uri: str | None,
                    connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    try:
-        for uri in connect + ([host_uri] if host_uri else []):
-            parse_uri(uri)
-    except InvalidUri as exc:
-        print(f"ecp-desktop: {exc}", file=err)
+    if bad_uri(connect + ([host_uri] if host_uri else []), err):
         return EXIT_USAGE
     install_quiet_error_handler()
     services = _services()
