@@ -68,9 +68,61 @@ def model_tester(request):
         tester._cleanup()
 
 
+BACKEND = os.environ.get("ECP_TEST_BACKEND", "sqlite")  # test.sh runs the suite with each
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "postgresql":
+        skip = pytest.mark.skip(reason="about the SQLite file itself (marked sqlite_only)")
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(skip)
+
+
+def _postgres_admin():
+    import psycopg2
+    from urllib.parse import urlparse
+    base = os.environ.get("ECP_TEST_POSTGRES_URL")
+    if not base:
+        pytest.fail("ECP_TEST_BACKEND=postgresql needs ECP_TEST_POSTGRES_URL (test.sh starts a server)")
+    p = urlparse(base)
+    conn = psycopg2.connect(host=p.hostname, port=p.port, user=p.username, dbname=p.path.strip("/"))
+    conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    return conn, base.rsplit("/", 1)[0]
+
+
 @pytest.fixture
 def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    """A fresh, empty inventory database for the test, on the backend of this run."""
+    if BACKEND != "postgresql":
+        yield f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+        return
+    import uuid
+    admin, server = _postgres_admin()
+    name = f"ecp_t_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{server}/{name}"
+    finally:
+        from ecp_desktop.models.db import database
+        if database.obj is not None and not database.is_closed():
+            database.close()
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the database at ``url``, read as another process would, on either
+    backend (write booleans as TRUE/FALSE: both understand them)."""
+    from playhouse.db_url import connect
+    raw = connect(url)
+    try:
+        raw.connect()
+        return [tuple(row) for row in raw.execute_sql(sql).fetchall()]
+    finally:
+        raw.close()
 
 
 @pytest.fixture

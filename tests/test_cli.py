@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from .conftest import LAB_URI
+from .conftest import LAB_URI, query
 
 STATES = {"running", "paused", "shutoff", "crashed", "pmsuspended", "blocked", "shutdown", "nostate"}
 
@@ -63,17 +63,14 @@ def test_bad_database_url_exits_2_in_plain_words(tmp_path):
     assert result.returncode == 2 and "unsupported database URL" in result.stderr
 
 
-def test_database_from_environment_and_listing_is_recorded(tmp_path):
+def test_database_from_environment_and_listing_is_recorded(db_url):
     import os
-    import sqlite3
-    path = tmp_path / "env.sqlite3"
-    env = {**os.environ, "ECP_DESKTOP_DATABASE": f"sqlite:///{path}"}
+    env = {**os.environ, "ECP_DESKTOP_DATABASE": db_url}
     result = subprocess.run([sys.executable, "-m", "ecp_desktop", "--connect", LAB_URI, "machines"],
                             capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert "web01" in result.stdout
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("select count(*) from machine").fetchone()[0] == 4
+    assert query(db_url, "select count(*) from machine") == [(4,)]
 
 
 def test_first_run_without_local_hypervisor_uses_the_demo_host(db_url):
@@ -84,9 +81,8 @@ def test_first_run_without_local_hypervisor_uses_the_demo_host(db_url):
     assert hosts[0]["demo"] is True and hosts[0]["label"].startswith("Demo host")
 
 
-def test_setup_remembers_database_and_connections_so_machines_needs_no_connect(tmp_path):
+def test_setup_remembers_database_and_connections_so_machines_needs_no_connect(tmp_path, db_url):
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    db_url = f"sqlite:///{tmp_path / 'team.sqlite3'}"
     result = cli("--connect", LAB_URI, "setup", "--local", "test:///default", db_url=db_url, env_extra=env)
     assert result.returncode == 0, result.stderr
     assert "[ok] Import existing machines: 4 added" in result.stdout
@@ -99,9 +95,8 @@ def test_setup_remembers_database_and_connections_so_machines_needs_no_connect(t
     assert sorted(r["name"] for r in json.loads(later.stdout)) == ["db01", "paused01", "stopped01", "web01"]
 
 
-def test_setup_json_summary_and_exit_code_when_a_core_step_fails(tmp_path):
+def test_setup_json_summary_and_exit_code_when_a_core_step_fails(tmp_path, db_url):
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
-    db_url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
     broken = tmp_path / "broken.xml"
     broken.write_text("<node><domain>half-written")
     result = cli("--connect", LAB_URI, "setup", "--json", "--local", f"test://{broken}",

@@ -135,6 +135,7 @@ def test_postgresql_password_from_the_keyring_never_from_config(pg_url, memory_k
             admin.execute_sql("DROP ROLE ecp_operator")
 
 
+@pytest.mark.sqlite_only
 def test_the_database_and_the_log_are_readable_by_the_user_only(tmp_path):
     db_file = tmp_path / "inv" / "inventory.sqlite3"
     home = tmp_path / "home"

@@ -58,6 +58,7 @@ def test_newer_schema_than_the_app_is_refused(tmp_path):
     db.close()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(db):
     with db.connection_context():
         assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -85,6 +86,7 @@ def test_large_listing_is_written_in_chunks(db):
         assert schema.Machine.select().where(schema.Machine.host == host_id).count() == 2500
 
 
+@pytest.mark.sqlite_only
 def test_the_database_file_is_plain_sqlite(db_url, db):
     path = db_url.removeprefix("sqlite:///")
     store.ensure_host("test:///x", "x", False)

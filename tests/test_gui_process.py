@@ -1,16 +1,16 @@
 """The real entry point, as a user starts it: platform paths, first run, clean exit on SIGTERM."""
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from ecp_desktop.services.startup import local_hypervisor_answers
 
-from .conftest import LAB_URI
+from .conftest import LAB_URI, query
 
 
 @pytest.fixture
@@ -21,20 +21,20 @@ def user_env(tmp_path):
     return env
 
 
-def wait_for(query, db_path, expected, timeout=20.0):
+def wait_for(sql, db_url, expected, timeout=20.0):
+    import peewee
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        if db_path.exists():
+        if not db_url.startswith("sqlite:///") or Path(db_url.removeprefix("sqlite://")).exists():
             try:
-                with sqlite3.connect(db_path) as raw:
-                    last = raw.execute(query).fetchall()
+                last = query(db_url, sql)
                 if last == expected:
                     return
-            except sqlite3.OperationalError:
+            except peewee.DatabaseError:
                 pass  # tables not created yet
         time.sleep(0.1)
-    raise AssertionError(f"{query!r} gave {last!r}, expected {expected!r}")
+    raise AssertionError(f"{sql!r} gave {last!r}, expected {expected!r}")
 
 
 def start_app(env, *args):
@@ -57,14 +57,14 @@ def setup_headless(env, *args):
     return result.stdout
 
 
-def test_after_setup_the_app_uses_the_chosen_database_and_hosts_and_exits_cleanly(user_env, tmp_path):
-    db_path = tmp_path / "team" / "inventory.sqlite3"
-    setup_headless(user_env, "--database", f"sqlite:///{db_path}", "--connect", LAB_URI)
+def test_after_setup_the_app_uses_the_chosen_database_and_hosts_and_exits_cleanly(user_env, tmp_path, db_url):
+    db_path = db_url
+    setup_headless(user_env, "--database", db_url, "--connect", LAB_URI)
     # A later start names neither the database nor the connection.
     proc = start_app(user_env)
     try:
         wait_for("select uri from host where last_connected_at is not null", db_path, [(LAB_URI,)])
-        wait_for("select count(*) from machine where missing = 0", db_path, [(4,)])
+        wait_for("select count(*) from machine where missing = FALSE", db_path, [(4,)])
     finally:
         stop_app(proc)
     settings = list((tmp_path / "config").rglob("*.conf"))
@@ -72,14 +72,16 @@ def test_after_setup_the_app_uses_the_chosen_database_and_hosts_and_exits_cleanl
     assert not (tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3").exists()
 
 
+@pytest.mark.sqlite_only
 def test_setup_without_connections_picks_the_local_hypervisor_or_the_demo_host(user_env, tmp_path):
-    db_path = tmp_path / "data" / "ecp-desktop" / "inventory.sqlite3"
+    """Without --database the app uses its embedded default: an SQLite file in the data dir."""
+    db_path = f"sqlite:///{tmp_path / 'data' / 'ecp-desktop' / 'inventory.sqlite3'}"
     expected = [("qemu:///system", 0)] if local_hypervisor_answers() else [("test:///default", 1)]
     out = setup_headless(user_env)
     assert "setup finished" in out
     proc = start_app(user_env)
     try:
-        wait_for("select uri, is_demo from host where autoconnect = 1", db_path, expected)
+        wait_for("select uri, is_demo from host where autoconnect = TRUE", db_path, expected)
         wait_for("select uri from host where last_connected_at is not null", db_path, [(expected[0][0],)])
         if expected[0][0] == "test:///default":
             wait_for("select name, state from machine", db_path, [("test", "running")])
@@ -87,11 +89,10 @@ def test_setup_without_connections_picks_the_local_hypervisor_or_the_demo_host(u
         stop_app(proc)
 
 
-def test_a_second_launch_raises_the_first_window_and_a_crashed_one_does_not_block(user_env, tmp_path):
+def test_a_second_launch_raises_the_first_window_and_a_crashed_one_does_not_block(user_env, tmp_path, db_url):
     from ecp_desktop.views.single_instance import server_name
     user_env["TMPDIR"] = str(tmp_path)  # where Qt puts the local socket
     user_env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    db_url = f"sqlite:///{tmp_path / 'data' / 'inv.sqlite3'}"
     setup_headless(user_env, "--database", db_url, "--connect", LAB_URI)
     socket = tmp_path / server_name(db_url)
     first = start_app(user_env, "--database", db_url)

@@ -24,6 +24,7 @@ def default_preferences():
 
 
 def test_the_dialog_saves_and_the_app_applies(window, qtbot, run, services):  # noqa: F811
+    services.executors.database.submit(lambda: None).result()  # the fleet's rows are written already
     dialog = window.open_preferences()
     dialog.policy.setCurrentIndex(dialog.policy.findData("never"))
     dialog.confirm.setChecked(False)

@@ -33,7 +33,7 @@ def active(uri):
         conn.close()
 
 
-def test_after_a_host_reboot_restore_starts_exactly_what_ran(lab_daemon, tmp_path):
+def test_after_a_host_reboot_restore_starts_exactly_what_ran(lab_daemon, tmp_path, db_url):
     uri = lab_daemon.uri("qemu")
     disk = tmp_path / "tiny4.img"
     disk.write_bytes(b"\0" * 1024 * 1024)
@@ -45,7 +45,6 @@ def test_after_a_host_reboot_restore_starts_exactly_what_ran(lab_daemon, tmp_pat
             admin.lookupByName(name).create()
     finally:
         admin.close()
-    db_url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
     setup = app(db_url, "--connect", uri, "setup", "--local", uri)
     assert setup.returncode == 0, setup.stdout + setup.stderr
 

@@ -9,13 +9,13 @@ kills itself with SIGKILL at that point, which is what a power cut or `kill -9` 
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 
 import libvirt
 import pytest
 
+from ..conftest import query
 from .test_restore_lab import TINY_XML
 
 pytestmark = pytest.mark.lab
@@ -32,7 +32,7 @@ def app(db_url, *args, crash_at=None, timeout=180):
 
 
 @pytest.fixture
-def lab_template(lab_daemon, tmp_path):
+def lab_template(lab_daemon, tmp_path, db_url):
     """A dir pool holding the template's qcow2 disk, and the shut-off template."""
     uri = lab_daemon.uri("qemu")
     pool_dir = tmp_path / "pool"
@@ -51,10 +51,9 @@ def lab_template(lab_daemon, tmp_path):
         conn.defineXML(xml)
     finally:
         conn.close()
-    db_url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
     setup = app(db_url, "--connect", uri, "setup", "--local", uri)
     assert setup.returncode == 0, setup.stdout + setup.stderr
-    return uri, db_url, tmp_path / "inventory.sqlite3"
+    return uri, db_url, db_url
 
 
 def libvirt_now(uri):
@@ -68,11 +67,10 @@ def libvirt_now(uri):
         conn.close()
 
 
-def inventory_now(db_path):
-    with sqlite3.connect(db_path) as db:
-        machines = sorted(name for (name,) in db.execute("select name from machine where not missing"))
-        unfinished = db.execute("select count(*) from task where status in ('pending','running','rolling back')")
-        return machines, unfinished.fetchone()[0]
+def inventory_now(db_url):
+    machines = sorted(name for (name,) in query(db_url, "select name from machine where missing = FALSE"))
+    unfinished = query(db_url, "select count(*) from task where status in ('pending','running','rolling back')")
+    return machines, unfinished[0][0]
 
 
 def clone(db_url, uri, *extra, crash_at=None):
