@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from .errors import HypervisorError
 from .operations import OPERATIONS
 from .tasks import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
-                    ROLLING_BACK, RUNNING, SUCCEEDED, TaskFailed, TaskRecord, TaskService)
+                    ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ class _Flow:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     cause: str = ""
     cancelled: bool = False
-    limits: dict[int, asyncio.Semaphore] = field(default_factory=dict)
 
     def halt(self, cause: str, *, cancelled: bool = False) -> None:
         if not self.stop.is_set():
@@ -86,7 +85,7 @@ class TaskEngine:
         await self.tasks.flush()  # the whole plan is on disk before anything runs
         ok = await self._execute(root, flow)
         if ok:
-            self.tasks.finish(root, SUCCEEDED, summary=f"{_count_leaves(root)} steps done")
+            self.tasks.finish(root, SUCCEEDED, summary=f"{len(_leaves(root))} steps done")
             return root
         root.cancel = None
         await self.rollback(root, flow.cause, cancelled=flow.cancelled)
@@ -178,7 +177,7 @@ class TaskEngine:
             return await self._undo_step(record) if _needs_undo(record) else ([], [])
         undone, left = [], []
         steps = [c for c in reversed(record.children) if c.reason == REGULAR]
-        if steps and any(_needs_undo_below(c) for c in steps) and record.parent is not None:
+        if steps and any(needs_undo_below(c) for c in steps) and record.parent is not None:
             record.status = ROLLING_BACK
             self.tasks.changed(record)
         if record.concurrent:
@@ -303,10 +302,6 @@ def _leaves(record: TaskRecord) -> list[TaskRecord]:
     return out
 
 
-def _count_leaves(record: TaskRecord) -> int:
-    return len(_leaves(record))
-
-
 def _undone_by_rollback(step: TaskRecord) -> bool:
     return any(c.reason == ROLLBACK and c.compensates is step and c.status == SUCCEEDED
                for c in (step.parent.children if step.parent else []))
@@ -318,8 +313,8 @@ def _needs_undo(step: TaskRecord) -> bool:
             and not _undone_by_rollback(step))
 
 
-def _needs_undo_below(record: TaskRecord) -> bool:
-    return _needs_undo(record) if record.op else any(_needs_undo_below(c) for c in record.children)
+def needs_undo_below(record: TaskRecord) -> bool:
+    return _needs_undo(record) if record.op else any(needs_undo_below(c) for c in record.children)
 
 
 def _cancel_pending(tasks: TaskService, record: TaskRecord) -> None:
@@ -335,4 +330,4 @@ def _listing(items: list[str], most: int = 6) -> str:
     return ", ".join(items[:most]) + f" and {len(items) - most} more"
 
 
-__all__ = ["Group", "Step", "TaskEngine", "TaskFailed", "CRASH_ENV"]
+__all__ = ["Group", "Step", "TaskEngine", "CRASH_ENV"]

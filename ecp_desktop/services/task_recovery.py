@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import task_store as store
 from .instance import INSTANCE_ID, owner_alive
-from .task_engine import TaskEngine, _needs_undo_below
+from .task_engine import TaskEngine, needs_undo_below
 from .tasks import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
 
 INTERRUPTED = "interrupted: the app stopped while this ran"
@@ -96,7 +96,7 @@ def _trees(rows: list[dict]) -> list[tuple[dict, list[dict]]]:
 async def _finish(engine: TaskEngine, root: TaskRecord, report: RecoveryReport) -> None:
     tasks = engine.tasks
     _end_interrupted_undos(engine, root)
-    if not _needs_undo_below(root):
+    if not needs_undo_below(root):
         _end_unfinished(engine, root)
         report.recovered.append(Recovered(root.title, root.status, root.outcome))
         return
