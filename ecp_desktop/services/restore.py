@@ -12,6 +12,7 @@ import libvirt
 
 from ..models import schema
 from ..models.db import database
+from . import shared_locks
 from .errors import HypervisorError
 from .host_connection import HostConnection
 from .inventory import Inventory
@@ -126,7 +127,25 @@ class RestoreService:
         async def one(machine: Candidate) -> None:
             async with slots:
                 report.results.append(await self._machine(host, machine, dry_run, parent))
-        await asyncio.gather(*(one(m) for m in machines))
+        if dry_run:
+            await asyncio.gather(*(one(m) for m in machines))
+            return
+        # One instance restores a host at a time (several operators' apps, or a boot-time
+        # restore beside a window, on one inventory): the others wait, then find the
+        # machines running, so each start happens once.
+        loop = asyncio.get_running_loop()
+        pool = self.inventory.executors.connect
+        lock = shared_locks.exclusive(f"restore:{uri}")
+        try:
+            await loop.run_in_executor(pool, lock.__enter__)
+        except shared_locks.LockTimeout as exc:
+            report.unreachable[uri] = str(exc)
+            report.results += [RestoreResult(m, "host unreachable") for m in machines]
+            return
+        try:
+            await asyncio.gather(*(one(m) for m in machines))
+        finally:
+            await loop.run_in_executor(pool, lock.__exit__, None, None, None)
 
     async def _machine(self, host: HostConnection, machine: Candidate, dry_run: bool, parent) -> RestoreResult:
         try:
