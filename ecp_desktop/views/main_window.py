@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         self.filter_edit.textChanged.connect(self.machine_proxy.set_filter_text)
 
         self._quitting = False
-        self.tray = Tray(self, tasks, settings)
+        self.tray = Tray(self, tasks)
         self.tray.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 10000))
         build_actions(self)
         self.health = QLabel()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
 
@@ -23,10 +23,9 @@ _NOTIFY = {SUCCEEDED, FAILED, ROLLBACK_FAILED, CANCELLED}
 class Tray(QObject):
     notified = Signal(str, str)  # title, message
 
-    def __init__(self, window: QMainWindow, tasks: TaskService, settings: QSettings | None,
-                 *, available: bool | None = None) -> None:
+    def __init__(self, window: QMainWindow, tasks: TaskService, *, available: bool | None = None) -> None:
         super().__init__(window)
-        self.window, self.tasks, self.settings = window, tasks, settings
+        self.window, self.tasks = window, tasks
         self.available = QSystemTrayIcon.isSystemTrayAvailable() if available is None else available
         self.menu = QMenu(window)
         self.toggle_action = QAction("Hide Window", self.menu)
