@@ -39,7 +39,7 @@ class Inventory:
         # Machine rows to upsert, coalesced: one job on the database thread writes what
         # gathered meanwhile (a bulk action refreshes thousands of machines).
         self._upserts_lock = threading.Lock()
-        self._upserts: dict[int, dict[str, MachineInfo]] = {}
+        self._upserts: dict[int, dict[str, list]] = {}  # host id -> uuid -> [last info or None, missing]
         self._upserts_scheduled = False
         self.host_added = Event("host_added")              # (host)
         self.host_changed = Event("host_changed")          # (host)
@@ -180,8 +180,7 @@ class Inventory:
             if self.machines.pop(key, None) is not None:
                 self.machines_removed.emit([key])
                 if self.persist and host_id is not None:
-                    self._drop_upsert(host_id, uuid)
-                    self._db_later(store.mark_missing, host_id, [uuid])
+                    self._upsert_later(host_id, uuid, None)
             return
         old = self.machines.get(key)
         self.machines[key] = info
@@ -190,7 +189,7 @@ class Inventory:
         elif old != info:
             self.machines_changed.emit([info])
         if self.persist and host_id is not None:
-            self._upsert_later(host_id, info)
+            self._upsert_later(host_id, uuid, info)
 
     async def follow_step(self, record, what: str) -> None:
         """Task-engine listener: a machine a flow defined is listed at once; one it undid is
@@ -205,10 +204,7 @@ class Inventory:
         elif what == "undone":
             if self.machines.pop((record.host_uri, uuid), None) is not None:
                 self.machines_removed.emit([(record.host_uri, uuid)])
-            if self.persist:
-                host_id = self._host_ids.get(record.host_uri)
-                if host_id is not None:
-                    self._drop_upsert(host_id, uuid)
+            if self.persist:  # after any queued write of its row (submitted before this)
                 await self._db(store.forget_machines, record.host_uri, [uuid])
 
     def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
@@ -236,26 +232,31 @@ class Inventory:
     async def _db(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executors.database, fn, *args)
 
-    def _upsert_later(self, host_id: int, info: MachineInfo) -> None:
+    def _upsert_later(self, host_id: int, uuid: str, info: MachineInfo | None) -> None:
+        """Queue the machine's latest facts (``None``: it is gone). A machine seen and gone
+        before the queue is written still gets its row, marked missing."""
         with self._upserts_lock:
-            self._upserts.setdefault(host_id, {})[info.uuid] = info
+            entry = self._upserts.setdefault(host_id, {}).setdefault(uuid, [None, False])
+            if info is None:
+                entry[1] = True
+            else:
+                entry[0], entry[1] = info, False
             if self._upserts_scheduled:
                 return
             self._upserts_scheduled = True
         self._db_later(self._write_upserts)
 
-    def _drop_upsert(self, host_id: int, uuid: str) -> None:
-        """A machine gone before its queued row was written: the row must not come back."""
-        with self._upserts_lock:
-            self._upserts.get(host_id, {}).pop(uuid, None)
-
     def _write_upserts(self) -> None:  # on the database thread
         with self._upserts_lock:
             pending, self._upserts = self._upserts, {}
             self._upserts_scheduled = False
-        for host_id, machines in pending.items():
-            if machines:
-                store.upsert_machines(host_id, list(machines.values()))
+        for host_id, entries in pending.items():
+            seen = [info for info, _missing in entries.values() if info is not None]
+            if seen:
+                store.upsert_machines(host_id, seen)
+            gone = [uuid for uuid, (_info, missing) in entries.items() if missing]
+            if gone:
+                store.mark_missing(host_id, gone)
 
     def _db_later(self, fn, *args) -> None:
         try:
