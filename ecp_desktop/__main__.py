@@ -65,6 +65,36 @@ def build_parser() -> argparse.ArgumentParser:
     recover = _command(sub, "recover", help="finish tasks a crashed instance left in flight (undo their steps); "
                                              "exit 3 if a host they need is unreachable")
     recover.add_argument("--json", action="store_true", help="print JSON")
+    migrate = _command(sub, "migrate", help="move a machine to another host: both hosts are checked first (a "
+                                             "table of checks), then the best method they share runs; exit 0 "
+                                             "done (or possible, with --check-only), 1 failed and cleaned up, "
+                                             "3 a host unreachable, 4 refused (every reason listed)")
+    migrate.add_argument("machine", help="the machine's name or UUID")
+    migrate.add_argument("destination", metavar="DEST_URI", help="the destination host, e.g. qemu+ssh://host2/system")
+    migrate.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
+    migrate.add_argument("--check-only", action="store_true",
+                         help="print the checks and the chosen method, migrate nothing")
+    migrate.add_argument("--json", action="store_true", help="print the checks, the plan and the task as JSON")
+    migrate.add_argument("--method", choices=["p2p", "managed", "offline", "copy-storage"],
+                         help="insist on one method (default: the best one both hosts allow: live peer-to-peer, "
+                              "live managed, offline for a shut-off machine, live with copy-storage)")
+    migrate.add_argument("--keep-source", action="store_true",
+                         help="keep the machine's definition on the source (default: remove it)")
+    migrate.add_argument("--transient", action="store_true",
+                         help="do not define the machine on the destination (it vanishes when it stops)")
+    migrate.add_argument("--bandwidth", type=int, default=0, metavar="MIB_S", help="limit the stream (MiB/s)")
+    migrate.add_argument("--max-downtime", type=int, default=0, metavar="MS",
+                         help="longest pause allowed at the switch-over (milliseconds)")
+    migrate.add_argument("--auto-converge", action="store_true",
+                         help="slow the machine's CPUs down if its memory changes faster than it moves")
+    migrate.add_argument("--postcopy", action="store_true",
+                         help="after the first pass, run on the destination and fetch the rest on demand")
+    migrate.add_argument("--tunnelled", action="store_true",
+                         help="send the stream through the libvirt connection (peer-to-peer only)")
+    migrate.add_argument("--migration-address", metavar="ADDR",
+                         help="address the destination's hypervisor listens on for the stream")
+    migrate.add_argument("--stall-timeout", type=float, default=30.0, metavar="S",
+                         help="abort when no data moves for this long (default 30 s; 0: never)")
     desktop = _command(sub, "install-desktop", help="install the menu entry, AppStream metainfo and icons "
                                                      "(system-wide under /usr/local/share, or --user)")
     desktop.add_argument("--user", action="store_true", help="for this user only ($XDG_DATA_HOME, ~/.local/share)")
@@ -107,8 +137,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recover":
             return cli_tasks.recover_now(args.connect, args.json)
         return cli_tasks.list_tasks(args.limit, args.json)
+    if args.command == "migrate":
+        from . import cli_migrate
+        return cli_migrate.run(args.machine, args.destination, _migration_options(args), host_uri=args.host,
+                               connect=args.connect, check_only=args.check_only, as_json=args.json)
     from . import cli
     return cli.run(args.command, args.connect, args.json)
+
+
+def _migration_options(args):
+    from .cli_migrate import METHOD_NAMES
+    from .services.migration_checks import MigrationOptions
+    return MigrationOptions(
+        persistent=not args.transient, undefine_source=not args.keep_source, bandwidth_mib=args.bandwidth,
+        max_downtime_ms=args.max_downtime, auto_converge=args.auto_converge, postcopy=args.postcopy,
+        tunnelled=args.tunnelled, migration_address=args.migration_address or "",
+        method=METHOD_NAMES.get(args.method or "", ""), stall_timeout_s=args.stall_timeout)
 
 
 def _open_asking_on_a_terminal(url: str) -> None:

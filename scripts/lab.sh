@@ -8,6 +8,13 @@
 #   scripts/lab.sh kill NAME     SIGKILL (a crash)
 #   scripts/lab.sh crash-host NAME   daemon and guests killed, runtime dir cleared (a reboot)
 #   scripts/lab.sh hang NAME     SIGSTOP (a hung daemon); scripts/lab.sh unhang NAME: SIGCONT
+# A host with an address (ECP_LAB_ADDR=10.98.0.N at start) also gets its own network and UTS
+# namespace (hostname lab-NAME) with a veth into the bridge ecplab0 (10.98.0.254/24 in the root
+# namespace), libvirtd listening on ADDR:16509 (no auth: a private network), and QEMU migration
+# listening on ADDR. Two such hosts can migrate machines between each other.
+#   qemu+tcp://ADDR/system                                 (from the root namespace)
+#   scripts/lab.sh net-cut NAME / net-restore NAME   take the host's link down / up (a partition)
+#   scripts/lab.sh net-down NAME                     remove its namespace and veth (bridge last)
 # State lives in $ECP_LAB_DIR (default .ci-state/lab). Clients connect with
 #   test+unix:///default?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock   (the test driver, served)
 #   qemu+unix:///system?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock    (real QEMU)
@@ -25,13 +32,22 @@ preflight() {
   for b in libvirtd tini unshare; do command -v $b >/dev/null || { echo "lab.sh: missing $b" >&2; exit 1; }; done
 }
 
+BRIDGE=ecplab0 NETNS=ecplab-$name VETH=ecpv-$name
+ADDR=${ECP_LAB_ADDR:-$(cat "$d/addr" 2>/dev/null || true)}
+
 write_conf() {
   mkdir -p "$d"/{etc,run,lib,log,cache}
+  local listen=""
+  [[ -n $ADDR ]] && listen="listen_tls = 0
+listen_tcp = 1
+listen_addr = \"$ADDR\"
+auth_tcp = \"none\""
   cat > "$d/etc/libvirtd.conf" <<CONF
+$listen
 unix_sock_rw_perms = "0770"
 auth_unix_rw = "none"
 auth_unix_ro = "none"
-host_uuid = "$(cat "$d/host-uuid" 2>/dev/null || python3 -c 'import uuid; print(uuid.uuid4())' | tee "$d/host-uuid")"
+host_uuid = "${ECP_LAB_HOST_UUID:-$(cat "$d/host-uuid" 2>/dev/null || python3 -c 'import uuid; print(uuid.uuid4())' | tee "$d/host-uuid")}"
 keepalive_interval = 5
 keepalive_count = 5
 log_level = 3
@@ -47,6 +63,33 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 stdio_handler = "file"
 CONF
+  if [[ -n $ADDR ]]; then
+    printf 'migration_address = "%s"\nmigration_host = "%s"\nmigration_port_min = 49152\nmigration_port_max = 49215\n' \
+      "$ADDR" "$ADDR" >> "$d/etc/qemu.conf"
+    printf '127.0.0.1 localhost\n%s lab-%s\n' "$ADDR" "$name" > "$d/etc/hosts"
+  fi
+}
+
+net_up() {  # the bridge in the root namespace, then this host's namespace and veth
+  ip link show $BRIDGE >/dev/null 2>&1 || {
+    ip link add $BRIDGE type bridge && ip addr add 10.98.0.254/24 dev $BRIDGE && ip link set $BRIDGE up
+  }
+  ip netns list | grep -qw "$NETNS" && return 0
+  ip netns add "$NETNS"
+  ip link add "$VETH" type veth peer name eth0 netns "$NETNS"
+  ip link set "$VETH" master $BRIDGE up
+  ip -n "$NETNS" addr add "$ADDR/24" dev eth0
+  ip -n "$NETNS" link set eth0 up
+  ip -n "$NETNS" link set lo up
+}
+
+net_down() {
+  ip netns del "$NETNS" 2>/dev/null || true
+  ip link del "$VETH" 2>/dev/null || true
+  # The bridge goes with the last host on it.
+  if ip link show $BRIDGE >/dev/null 2>&1 && [[ -z $(ls /sys/class/net/$BRIDGE/brif 2>/dev/null) ]]; then
+    ip link del $BRIDGE 2>/dev/null || true
+  fi
 }
 
 pid_of() { [[ -f $d/run/libvirtd.pid ]] && kill -0 "$(cat "$d/run/libvirtd.pid")" 2>/dev/null && cat "$d/run/libvirtd.pid"; }
@@ -58,14 +101,22 @@ case $cmd in
     write_conf
     rm -f "$d/run/libvirtd.pid" "$d/run/libvirt-sock"
     mkdir -p /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt
-    setsid unshare --mount --propagation private bash -c "
+    launch=(unshare --mount --propagation private) listen="" network=""
+    if [[ -n $ADDR ]]; then
+      echo "$ADDR" > "$d/addr"
+      net_up
+      launch=(ip netns exec "$NETNS" unshare --uts --mount --propagation private) listen=--listen
+      network="hostname lab-$name; mount --bind '$d/etc/hosts' /etc/hosts"
+    fi
+    setsid "${launch[@]}" bash -c "
       set -e
+      $network
       mount --bind '$d/etc' /etc/libvirt
       mount --bind '$d/run' /run/libvirt
       mount --bind '$d/lib' /var/lib/libvirt
       mount --bind '$d/log' /var/log/libvirt
       mount --bind '$d/cache' /var/cache/libvirt
-      exec tini -s -- libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
+      exec tini -s -- libvirtd $listen -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid
     " > "$d/libvirtd.stdout" 2>&1 < /dev/null &
     for _ in $(seq 1 100); do [[ -S $d/run/libvirt-sock ]] && pid_of >/dev/null && break; sleep 0.1; done
     [[ -S $d/run/libvirt-sock ]] || { echo "lab.sh: libvirtd $name did not start" >&2; cat "$d/libvirtd.stdout" >&2; exit 1; }
@@ -95,5 +146,9 @@ case $cmd in
     pid=$(pid_of) || { echo "lab.sh: $name is not running" >&2; exit 1; }
     kill -s "$([[ $cmd == hang ]] && echo STOP || echo CONT)" "$pid"
     ;;
-  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang NAME" >&2; exit 2 ;;
+  net-cut|net-restore)
+    ip link set "$VETH" "$([[ $cmd == net-cut ]] && echo down || echo up)"
+    ;;
+  net-down) net_down ;;
+  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang|net-cut|net-restore|net-down NAME" >&2; exit 2 ;;
 esac

@@ -16,7 +16,7 @@ APP_PACKAGES=(libvirt-dev libvirt-clients pkg-config gcc python3-venv python3-de
 # xvfb, icewm (title bars, a taskbar with a tray), imagemagick: screenshots; postgresql: the PostgreSQL tier;
 # libvirt-daemon to tini: the lab tier (real libvirtd + QEMU, TCG); desktop-file-utils, appstream:
 # the packaging checks
-TEST_PACKAGES=(xvfb xauth postgresql libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils tini
+TEST_PACKAGES=(xvfb xauth cpio postgresql libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils tini
                desktop-file-utils appstream icewm imagemagick)
 
 missing=()

@@ -9,6 +9,7 @@ from .host_actions import HostActions
 from .inventory import Inventory
 from .libvirt_loop import Executors
 from .lifecycle import Lifecycle
+from .migration import MigrationService
 from .restore import RestoreService
 from .task_engine import TaskEngine
 from .tasks import TaskService
@@ -27,6 +28,7 @@ class Services:
     restore: RestoreService
     engine: TaskEngine
     templates: TemplateService
+    migrations: MigrationService
 
     def shutdown(self) -> None:
         """A clean exit: what runs now is what restore brings back next time (policy "last")."""
@@ -47,4 +49,5 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     engine = TaskEngine(tasks, inventory.hosts.get)
     engine.listeners.append(inventory.follow_step)
     return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks),
-                    RestoreService(inventory, tasks), engine, TemplateService(inventory, engine))
+                    RestoreService(inventory, tasks), engine, TemplateService(inventory, engine),
+                    MigrationService(inventory, engine))

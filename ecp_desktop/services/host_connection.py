@@ -338,7 +338,24 @@ class HostConnection:
                 self.lost(err.message)
             raise
         finally:
-            lease.users -= 1
-            if lease.users == 0 and lease.release is not None:
-                release, lease.release = lease.release, None
-                self._release_later(release)
+            self._done_with(lease)
+
+    async def call_with(self, other: HostConnection, fn: Callable[[libvirt.virConnect, libvirt.virConnect], T],
+                        *, operation: str = "", machine: str = "") -> T:
+        """Run ``fn(conn, other_conn)`` in this host's pool (a managed migration needs both)."""
+        lease = other._lease
+        if lease is None:
+            raise HypervisorError(f"{other.label} is not connected ({other.reason or other.state.value})",
+                                  code=libvirt.VIR_ERR_INVALID_CONN, operation=operation,
+                                  machine=machine, host_uri=other.uri)
+        lease.users += 1
+        try:
+            return await self.call(lambda conn: fn(conn, lease.conn), operation=operation, machine=machine)
+        finally:
+            other._done_with(lease)
+
+    def _done_with(self, lease: _Lease) -> None:
+        lease.users -= 1
+        if lease.users == 0 and lease.release is not None:
+            release, lease.release = lease.release, None
+            self._release_later(release)

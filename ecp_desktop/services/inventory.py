@@ -156,7 +156,8 @@ class Inventory:
         self._refresh_seq[key] = seq
         spawn(self._refresh_machine(host, uuid, seq))
 
-    async def _refresh_machine(self, host: HostConnection, uuid: str, seq: int) -> None:
+    async def _refresh_machine(self, host: HostConnection, uuid: str, seq: int, *,
+                               forget_if_gone: bool = False) -> None:
         key = (host.uri, uuid)
 
         def read(conn: libvirt.virConnect) -> MachineInfo | None:
@@ -179,7 +180,7 @@ class Inventory:
         if info is None:
             if self.machines.pop(key, None) is not None:
                 self.machines_removed.emit([key])
-                if self.persist and host_id is not None:
+                if self.persist and host_id is not None and not forget_if_gone:
                     self._upsert_later(host_id, uuid, None)
             return
         old = self.machines.get(key)
@@ -193,7 +194,12 @@ class Inventory:
 
     async def follow_step(self, record, what: str) -> None:
         """Task-engine listener: a machine a flow defined is listed at once; one it undid is
-        forgotten (it never was the user's, so no "missing" row is kept for it)."""
+        forgotten (it never was the user's, so no "missing" row is kept for it). A migrated
+        machine moves: listed on the destination, forgotten on the source if it left no
+        definition there."""
+        if record.op == "migrate_domain" and what == "done":
+            await self._follow_migration(record.params)
+            return
         if record.op != "define_domain":
             return
         host, uuid = self.hosts.get(record.host_uri), record.params["uuid"]
@@ -206,6 +212,19 @@ class Inventory:
                 self.machines_removed.emit([(record.host_uri, uuid)])
             if self.persist:  # after any queued write of its row (submitted before this)
                 await self._db(store.forget_machines, record.host_uri, [uuid])
+
+    async def _follow_migration(self, params: dict) -> None:
+        uuid = params["uuid"]
+        for uri in (params["dest_uri"], params["source_uri"]):
+            host = self.hosts.get(uri)
+            if host is None or not host.connected:
+                continue
+            seq = self._refresh_seq.get((uri, uuid), 0) + 1
+            self._refresh_seq[(uri, uuid)] = seq
+            await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
+            if uri == params["source_uri"] and (uri, uuid) not in self.machines and self.persist:
+                # after any "missing" mark an event's refresh queued (submitted before this)
+                await self._db(store.forget_machines, uri, [uuid])
 
     def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
         if self.persist:

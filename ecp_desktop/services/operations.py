@@ -59,6 +59,16 @@ class Operation:
         raise NotImplementedError
 
 
+class AsyncOperation(Operation):
+    """An operation that drives itself on the event loop (progress, abort), e.g. a migration.
+
+    ``run(context)`` gets a ``task_engine.StepContext``; ``compensate`` stays blocking.
+    """
+
+    async def run(self, context) -> str:
+        raise NotImplementedError
+
+
 class CloneVolume(Operation):
     """params: pool, source (volume name), name (new volume), capacity, allocation, format."""
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .errors import HypervisorError
-from .operations import OPERATIONS
+from .operations import OPERATIONS, AsyncOperation
 from .tasks import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
                     ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
 
@@ -66,6 +66,21 @@ class _Flow:
         if not self.stop.is_set():
             self.cause, self.cancelled = cause, cancelled
             self.stop.set()
+
+
+@dataclass
+class StepContext:
+    """What a long-running operation gets: hosts, its task record, and the flow's stop signal."""
+    engine: TaskEngine
+    record: TaskRecord
+    stop: asyncio.Event
+
+    def host(self, uri: str):
+        return self.engine._connected_host(uri, self.record.op)
+
+    def report(self, progress: int, summary: str) -> None:
+        self.record.progress, self.record.summary = progress, summary
+        self.engine.tasks.changed(self.record)
 
 
 class TaskEngine:
@@ -141,8 +156,11 @@ class TaskEngine:
             self.tasks.start(record)
             await self.tasks.flush()  # "running, with these parameters" is on disk first
             self._crash_point(op.name, "before")
-            summary = await host.call(lambda conn: op.execute(conn, record.params),
-                                      operation=op.name, machine=record.target_name)
+            if isinstance(op, AsyncOperation):  # long work with progress and its own abort
+                summary = await op.run(StepContext(self, record, flow.stop))
+            else:
+                summary = await host.call(lambda conn: op.execute(conn, record.params),
+                                          operation=op.name, machine=record.target_name)
             self._crash_point(op.name, "after")
         except Exception as exc:  # noqa: BLE001  (every failure stops the flow and is shown)
             if record.started_at is None:

@@ -18,9 +18,13 @@ LAB_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "lab.sh"
 class LabDaemon:
     """One private libvirtd; ``uri(driver)`` gives a client URI over its Unix socket."""
 
-    def __init__(self, name: str, lab_dir: str) -> None:
+    def __init__(self, name: str, lab_dir: str, address: str = "", host_uuid: str = "") -> None:
         self.name, self.env = name, {**os.environ, "ECP_LAB_DIR": lab_dir}
-        self.query = ""
+        if address:  # its own network namespace, reachable over TCP (migration needs it)
+            self.env["ECP_LAB_ADDR"] = address
+        if host_uuid:
+            self.env["ECP_LAB_HOST_UUID"] = host_uuid
+        self.address, self.query = address, ""
 
     def _lab(self, command: str) -> str:
         result = subprocess.run([str(LAB_SCRIPT), command, self.name], env=self.env,
@@ -47,13 +51,25 @@ class LabDaemon:
     def unhang(self) -> None:
         self._lab("unhang")
 
+    def net_cut(self) -> None:
+        self._lab("net-cut")
+
+    def net_restore(self) -> None:
+        self._lab("net-restore")
+
+    def net_down(self) -> None:
+        self._lab("net-down")
+
+    @property
+    def tcp_uri(self) -> str:
+        return f"qemu+tcp://{self.address}/system"
+
     def uri(self, driver: str = "test") -> str:
         path = "/default" if driver == "test" else "/system"
         return f"{driver}+unix://{path}{self.query}"
 
 
-@pytest.fixture
-def lab_daemon():
+def _lab_available() -> None:
     problem = None
     if os.geteuid() != 0:
         problem = "the lab needs root"
@@ -63,6 +79,11 @@ def lab_daemon():
         if os.environ.get("CI"):
             pytest.fail(f"lab tier unavailable in CI: {problem}")
         pytest.skip(problem)
+
+
+@pytest.fixture
+def lab_daemon():
+    _lab_available()
     lab_dir = tempfile.mkdtemp(prefix="ecp-lab-")  # short: Unix socket paths are limited to 107 bytes
     daemon = LabDaemon("a", lab_dir)
     daemon.start()
@@ -71,3 +92,31 @@ def lab_daemon():
         daemon.crash_host()  # also kills guests a failed test left running (a stopped daemon does not)
     finally:
         shutil.rmtree(lab_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab_pair():
+    """Two hosts, each in its own network namespace on a private bridge: a (10.98.0.1) and b."""
+    _lab_available()
+    lab_dir = tempfile.mkdtemp(prefix="ecp-mig-")
+    hosts = [LabDaemon("ma", lab_dir, "10.98.0.1"), LabDaemon("mb", lab_dir, "10.98.0.2")]
+    try:
+        for host in hosts:
+            host.start()
+        yield hosts
+    finally:
+        for host in hosts:
+            try:
+                host.crash_host()
+            finally:
+                host.net_down()
+        shutil.rmtree(lab_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def guest_dir():
+    """The small Linux guest's kernel and initramfs (scripts/lab-guest.sh builds them once)."""
+    result = subprocess.run([str(LAB_SCRIPT.parent / "lab-guest.sh")], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        pytest.fail(f"lab-guest.sh failed: {result.stderr}")
+    return result.stdout.strip().splitlines()[-1]

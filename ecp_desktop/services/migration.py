@@ -1,0 +1,154 @@
+"""Migration between hosts: negotiate first, then run the chosen method as a task flow.
+
+``negotiate`` reads both hosts (in their worker threads) and decides; nothing is
+touched. ``run`` turns an allowed decision into a flow for the task engine: for
+copy-storage, the destination volumes are created first (and deleted again by the
+rollback if the migration fails), then one migrate step (``migration_run``).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import libvirt
+
+from .errors import HypervisorError
+from .migration_checks import (COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, MigrationOptions,
+                               decide)
+from .migration_facts import MachineFacts, read_destination, read_host, read_machine
+from .migration_run import MigrateDomain  # noqa: F401  (registers the migration operations)
+from .task_engine import Group, Step, TaskEngine
+from .tasks import TaskRecord
+
+
+@dataclass
+class Negotiation:
+    facts: Facts
+    decision: Decision
+    elapsed_ms: float
+
+    @property
+    def machine(self) -> MachineFacts:
+        return self.facts.machine
+
+    def to_dict(self) -> dict:
+        return {
+            "machine": self.machine.name, "uuid": self.machine.uuid, "state": self.machine.state,
+            "source": self.facts.source.uri, "destination": self.facts.destination.uri,
+            "allowed": self.decision.allowed, "method": self.decision.method,
+            "reason": self.decision.reason(), "negotiation_ms": round(self.elapsed_ms, 1),
+            "checks": [{**asdict(r), "rules_out": sorted(r.rules_out)} for r in self.decision.results],
+        }
+
+
+def flags_for(method: str, options: MigrationOptions) -> int:
+    flags = 0
+    if method != OFFLINE:
+        flags |= libvirt.VIR_MIGRATE_LIVE
+    if method in (P2P, COPY_STORAGE, OFFLINE):
+        flags |= libvirt.VIR_MIGRATE_PEER2PEER
+    if method == OFFLINE:
+        flags |= libvirt.VIR_MIGRATE_OFFLINE | libvirt.VIR_MIGRATE_PERSIST_DEST
+    if method == COPY_STORAGE:
+        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+    if options.persistent:
+        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST
+    if options.undefine_source:
+        flags |= libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    if options.tunnelled and method == P2P:
+        flags |= libvirt.VIR_MIGRATE_TUNNELLED
+    if method != OFFLINE:
+        if options.auto_converge:
+            flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        if options.postcopy:
+            flags |= libvirt.VIR_MIGRATE_POSTCOPY
+    return flags
+
+
+def typed_params(method: str, options: MigrationOptions, machine: MachineFacts) -> dict:
+    params: dict = {}
+    if options.bandwidth_mib and method != OFFLINE:
+        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib)
+    if options.migration_address and method != OFFLINE and not options.tunnelled:
+        address = options.migration_address
+        params[libvirt.VIR_MIGRATE_PARAM_URI] = address if "://" in address else f"tcp://{address}"
+    if method == COPY_STORAGE:
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [d.target for d in machine.disks if d.needs_copy]
+    return params
+
+
+class MigrationService:
+    def __init__(self, inventory, engine: TaskEngine) -> None:
+        self.inventory = inventory
+        self.engine = engine
+
+    def _host(self, uri: str):
+        host = self.inventory.hosts.get(uri)
+        if host is None or not host.connected:
+            raise HypervisorError(f"{uri} is not connected", code=libvirt.VIR_ERR_NO_CONNECT,
+                                  operation="migration check", host_uri=uri)
+        return host
+
+    async def negotiate(self, source_uri: str, machine: str, dest_uri: str,
+                        options: MigrationOptions | None = None) -> Negotiation:
+        """Read both hosts and decide; raises HypervisorError when a host cannot be read."""
+        options = options or MigrationOptions()
+        source, destination = self._host(source_uri), self._host(dest_uri)
+        started = time.perf_counter()
+        facts = await source.call(lambda conn: read_machine(conn, machine), operation="migration check",
+                                  machine=machine)
+        source_side, dest_side = await asyncio.gather(
+            source.call(lambda conn: read_host(conn, source_uri), operation="migration check"),
+            destination.call(lambda conn: read_destination(conn, dest_uri, facts), operation="migration check"))
+        all_facts = Facts(facts, source_side, dest_side, options)
+        return Negotiation(all_facts, decide(all_facts), 1000 * (time.perf_counter() - started))
+
+    def plan(self, negotiation: Negotiation) -> Group:
+        if not negotiation.decision.allowed:
+            raise ValueError(f"migration refused: {negotiation.decision.reason()}")
+        facts, method = negotiation.facts, negotiation.decision.method
+        machine, options = facts.machine, facts.options
+        dest_label = self._host(facts.destination.uri).label
+        flow = Group("migrate", f"Migrate {machine.name} to {dest_label} ({method})",
+                     host_uri=facts.source.uri, target_uuid=machine.uuid, target_name=machine.name)
+        if method == COPY_STORAGE:
+            for disk in (d for d in machine.disks if d.needs_copy):
+                folder, name = os.path.split(os.path.normpath(disk.path))
+                flow.children.append(Step(
+                    "precreate_volume", f"Create {name} on {dest_label}",
+                    {"pool": facts.destination.pool_paths[folder], "name": name, "capacity": disk.capacity,
+                     "format": disk.format, "path": disk.path},
+                    facts.destination.uri, machine.uuid, machine.name))
+        flow.children.append(Step("migrate_domain", f"Migrate {machine.name} ({method})", {
+            "uuid": machine.uuid, "name": machine.name, "source_uri": facts.source.uri,
+            "dest_uri": facts.destination.uri, "method": method, "flags": flags_for(method, options),
+            "params": typed_params(method, options, machine), "max_downtime_ms": options.max_downtime_ms,
+            "postcopy": options.postcopy and method != OFFLINE, "stall_timeout_s": options.stall_timeout_s,
+            "dest_had_definition": facts.destination.same_uuid is not None,
+        }, facts.source.uri, machine.uuid, machine.name))
+        return flow
+
+    async def run(self, negotiation: Negotiation) -> TaskRecord:
+        return await self.engine.run(self.plan(negotiation))
+
+
+def refusal_check(error: HypervisorError) -> CheckResult | None:
+    """libvirt's own refusal, as a row of the negotiation table (what we could not infer)."""
+    message, name = error.message, error.code_name
+    table = [
+        ("same host" in message, "Same host", "Choose another destination host (distinct host UUIDs)."),
+        (name == "ARGUMENT_UNSUPPORTED", "Migration features", "Use another method (peer-to-peer)."),
+        (name == "NO_SUPPORT", "Migration features", "Use hosts whose driver migrates machines."),
+        (name == "MIGRATE_UNSAFE", "Disks", "Use shared storage or copy the storage."),
+        (name == "NO_STORAGE_POOL", "Storage on destination", "Create the pool on the destination."),
+        (name == "CPU_INCOMPATIBLE", "CPU", "Choose a CPU model both hosts support."),
+        ("already exists" in message or name == "DOM_EXIST", "Name and UUID on destination",
+         "Remove or rename the machine on the destination."),
+        (name in ("OPERATION_ABORTED", "OPERATION_TIMEOUT"), "Running job", "Start the migration again."),
+    ]
+    for matched, check, remedy in table:
+        if matched:
+            return CheckResult(check, "", "", "fail", f"libvirt refused: {message}", remedy)
+    return None

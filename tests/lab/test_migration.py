@@ -1,0 +1,355 @@
+"""Migration between two real libvirt daemons (QEMU, TCG) in their own network namespaces.
+
+Every test ends with the machine on exactly one host and the inventory agreeing with
+libvirt. The slow cases (abort, stall, faults) use the small Linux guest with 64 MiB of
+random data in RAM and a bandwidth limit, which leaves seconds to act mid-migration.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from ecp_desktop.services.migration_checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions
+
+from ..conftest import query
+from .linux_guest import linux_guest_xml, wait_for_console
+from .test_restore_lab import TINY_XML
+
+pytestmark = pytest.mark.lab
+TINY_UUID = "c0ffee00-0000-4000-8000-000000000001"
+IMAGES = "/var/lib/libvirt/images"  # private to each lab host (a bind mount per daemon)
+
+
+def open_admin(uri):
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    return libvirt.open(uri)
+
+
+def where_is(uuid, *uris):
+    """{uri: state} of the hosts that know the machine (state: running, paused, shutoff)."""
+    found = {}
+    for uri in uris:
+        conn = open_admin(uri)
+        try:
+            dom = conn.lookupByUUIDString(uuid)
+            found[uri] = {1: "running", 3: "paused", 5: "shutoff"}.get(dom.state()[0], str(dom.state()))
+        except libvirt.libvirtError:
+            pass
+        finally:
+            conn.close()
+    return found
+
+
+@pytest.fixture
+def hosts(lab_pair, services, run, qtbot):
+    a, b = lab_pair
+    for uri in (a.tcp_uri, b.tcp_uri):
+        _clear(uri)
+    connected = []
+    for uri in (a.tcp_uri, b.tcp_uri):
+        host = services.inventory.add_host(uri)
+        assert run(services.inventory.connect_host(host)), host.reason
+        connected.append(host)
+    yield a, b
+    for uri in (a.tcp_uri, b.tcp_uri):
+        _clear(uri)
+
+
+def _clear(uri):
+    conn = open_admin(uri)
+    try:
+        for dom in conn.listAllDomains():
+            if dom.isActive():
+                dom.destroy()
+            try:
+                dom.undefine()
+            except libvirt.libvirtError:
+                pass
+        for pool in conn.listAllStoragePools():
+            for vol in pool.listAllVolumes() if pool.isActive() else []:
+                vol.delete(0)
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
+    finally:
+        conn.close()
+
+
+def agrees(services, db_url, uuid, expected_uri):
+    """The inventory lists the machine on exactly ``expected_uri`` (memory and database)."""
+    listed = {uri for (uri, u) in services.inventory.machines if u == uuid}
+    rows = query(db_url, "SELECT h.uri FROM machine m JOIN host h ON h.id = m.host_id "
+                         f"WHERE m.uuid = '{uuid}' AND m.missing = {'FALSE' if 'postgres' in db_url else '0'}")
+    return listed == {expected_uri} and {r[0] for r in rows} == {expected_uri}
+
+
+def test_live_p2p_then_managed_back_and_the_inventory_follows(hosts, services, run, qtbot, db_url):
+    a, b = hosts
+    admin = open_admin(a.tcp_uri)
+    admin.defineXML(TINY_XML).create()
+    admin.close()
+    qtbot.waitUntil(lambda: (a.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+
+    there = run(services.migrations.negotiate(a.tcp_uri, "tiny1", b.tcp_uri))
+    assert there.decision.method == P2P, there.decision.reason()
+    assert there.elapsed_ms < 1000
+    root = run(services.migrations.run(there), timeout=60)
+    assert root.status == "succeeded", root.outcome
+    assert "downtime" in root.children[-1].summary
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {b.tcp_uri: "running"}
+    qtbot.waitUntil(lambda: agrees(services, db_url, TINY_UUID, b.tcp_uri), timeout=5000)
+
+    back = run(services.migrations.negotiate(b.tcp_uri, TINY_UUID, a.tcp_uri, MigrationOptions(method=MANAGED)))
+    assert back.decision.method == MANAGED
+    root = run(services.migrations.run(back), timeout=60)
+    assert root.status == "succeeded", root.outcome
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+    qtbot.waitUntil(lambda: agrees(services, db_url, TINY_UUID, a.tcp_uri), timeout=5000)
+
+
+def test_offline_migration_moves_a_shut_off_definition(hosts, services, run, qtbot, db_url):
+    a, b = hosts
+    admin = open_admin(a.tcp_uri)
+    admin.defineXML(TINY_XML)
+    admin.close()
+    qtbot.waitUntil(lambda: (a.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+    plan = run(services.migrations.negotiate(a.tcp_uri, "tiny1", b.tcp_uri))
+    assert plan.decision.method == OFFLINE
+    root = run(services.migrations.run(plan), timeout=60)
+    assert root.status == "succeeded", root.outcome
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {b.tcp_uri: "shutoff"}
+    qtbot.waitUntil(lambda: agrees(services, db_url, TINY_UUID, b.tcp_uri), timeout=5000)
+
+
+def _images_pool(uri):
+    conn = open_admin(uri)
+    try:
+        pool = conn.storagePoolDefineXML(f"<pool type='dir'><name>images</name><target><path>{IMAGES}</path>"
+                                         "</target></pool>")
+        pool.build(0)
+        pool.create()
+        return pool.name()
+    finally:
+        conn.close()
+
+
+def _machine_with_disk(uri, name="disky"):
+    conn = open_admin(uri)
+    try:
+        pool = conn.storagePoolLookupByName("images")
+        pool.createXML(f"<volume><name>{name}.qcow2</name><capacity unit='MiB'>16</capacity>"
+                       "<target><format type='qcow2'/></target></volume>", 0)
+        uuid = str(uuidlib.uuid4())
+        xml = TINY_XML.replace("tiny1", name).replace(TINY_UUID, uuid).replace(
+            "<devices>", f"<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                         f"<source file='{IMAGES}/{name}.qcow2'/><target dev='vda' bus='virtio'/></disk>")
+        conn.defineXML(xml).create()
+        return uuid
+    finally:
+        conn.close()
+
+
+def _volumes(uri):
+    conn = open_admin(uri)
+    try:
+        return sorted(v.name() for p in conn.listAllStoragePools() if p.isActive() for v in p.listAllVolumes())
+    finally:
+        conn.close()
+
+
+def test_copy_storage_refused_without_a_pool_then_copied_and_undone_on_failure(hosts, services, run, qtbot,
+                                                                              db_url):
+    a, b = hosts
+    _images_pool(a.tcp_uri)
+    uuid = _machine_with_disk(a.tcp_uri)
+    qtbot.waitUntil(lambda: (a.tcp_uri, uuid) in services.inventory.machines, timeout=5000)
+
+    refused = run(services.migrations.negotiate(a.tcp_uri, uuid, b.tcp_uri))
+    assert not refused.decision.allowed
+    reasons = {r.name: r.note for r in refused.decision.refused_because}
+    assert "not on shared storage" in reasons["Disks"]
+    assert f"no storage pool at {IMAGES} on the destination" in reasons["Storage on destination"]
+
+    _images_pool(b.tcp_uri)
+    plan = run(services.migrations.negotiate(a.tcp_uri, uuid, b.tcp_uri))
+    assert plan.decision.method == COPY_STORAGE, plan.decision.reason()
+
+    # Someone defines another machine of that name on the destination after the check: libvirt
+    # refuses the migration, and the volume we created there is deleted by the rollback.
+    clash = open_admin(b.tcp_uri)
+    clash.defineXML(TINY_XML.replace("tiny1", "disky").replace(TINY_UUID, str(uuidlib.uuid4())))
+    clash.close()
+    failed = run(services.migrations.run(plan), timeout=60)
+    assert failed.status == "failed", failed.outcome
+    assert "deleted volume images/disky.qcow2 on the destination" in failed.summary
+    assert _volumes(b.tcp_uri) == []
+    assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+    _clear_name(b.tcp_uri, "disky")
+
+    root = run(services.migrations.run(run(services.migrations.negotiate(a.tcp_uri, uuid, b.tcp_uri))), timeout=60)
+    assert root.status == "succeeded", root.outcome
+    assert [c.op for c in root.children] == ["precreate_volume", "migrate_domain"]
+    assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {b.tcp_uri: "running"}
+    assert _volumes(b.tcp_uri) == ["disky.qcow2"]
+    qtbot.waitUntil(lambda: agrees(services, db_url, uuid, b.tcp_uri), timeout=5000)
+
+
+def _clear_name(uri, name):
+    conn = open_admin(uri)
+    try:
+        conn.lookupByName(name).undefine()
+    finally:
+        conn.close()
+
+
+def test_refusals_name_the_reason_before_anything_is_touched(hosts, services, run, qtbot, lab_pair):
+    a, b = hosts
+    admin = open_admin(a.tcp_uri)
+    admin.defineXML(TINY_XML).create()
+    admin.close()
+    qtbot.waitUntil(lambda: (a.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+
+    # The name is taken on the destination by another machine.
+    other = open_admin(b.tcp_uri)
+    other.defineXML(TINY_XML.replace(TINY_UUID, str(uuidlib.uuid4())))
+    other.close()
+    taken = run(services.migrations.negotiate(a.tcp_uri, "tiny1", b.tcp_uri))
+    assert not taken.decision.allowed
+    assert "another machine named tiny1" in taken.decision.reason()
+    _clear_name(b.tcp_uri, "tiny1")
+
+    # The destination's driver offers no QEMU machine at all (the test driver, served by b).
+    test_uri = f"test+tcp://{b.address}/default"
+    host = services.inventory.add_host(test_uri)
+    assert run(services.migrations.inventory.connect_host(host))
+    wrong = run(services.migrations.negotiate(a.tcp_uri, "tiny1", test_uri))
+    reasons = {r.name for r in wrong.decision.refused_because}
+    assert {"Hypervisor driver", "Domain type", "Migration features"} <= reasons, wrong.decision.reason()
+    assert "cannot run a 'qemu' x86_64 machine" in wrong.decision.reason()
+
+    # A third daemon that claims a's host UUID: libvirt would say "same host"; we say it first.
+    twin = type(a)("mc", a.env["ECP_LAB_DIR"], "10.98.0.3", host_uuid=services.inventory.hosts[a.tcp_uri]
+                   .facts.host_uuid)
+    twin.start()
+    try:
+        host = services.inventory.add_host(twin.tcp_uri)
+        assert run(services.inventory.connect_host(host))
+        same = run(services.migrations.negotiate(a.tcp_uri, "tiny1", twin.tcp_uri))
+        assert [r.name for r in same.decision.refused_because] == ["Same host"]
+    finally:
+        run(services.inventory.remove_host(twin.tcp_uri))
+        twin.crash_host()
+        twin.net_down()
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+
+
+# ----- slow migrations: the Linux guest with random data in RAM ------------------------------
+
+@pytest.fixture
+def busy_guest(hosts, guest_dir, tmp_path, services, qtbot):
+    a, b = hosts
+    console = str(tmp_path / "console.log")
+    admin = open_admin(a.tcp_uri)
+    dom = admin.defineXML(linux_guest_xml("lin1", guest_dir, console))
+    dom.create()
+    uuid = dom.UUIDString()
+    admin.close()
+    wait_for_console(console, "GUEST-FILLED")
+    qtbot.waitUntil(lambda: (a.tcp_uri, uuid) in services.inventory.machines, timeout=5000)
+    return a, b, uuid, console
+
+
+def _start_migration(services, run, a, b, uuid, **options):
+    from ecp_desktop.services.aio import spawn
+    plan = run(services.migrations.negotiate(a.tcp_uri, uuid, b.tcp_uri, MigrationOptions(**options)))
+    assert plan.decision.method == P2P or options.get("method"), plan.decision.reason()
+    flow = services.engine.run(services.migrations.plan(plan))
+    return spawn(flow)
+
+
+def _step(services, uuid):
+    return next((c for t in reversed(services.tasks.tasks) for c in t.children
+                 if c.op == "migrate_domain" and c.target_uuid == uuid), None)
+
+
+def _moving(services, uuid):
+    step = _step(services, uuid)
+    return step is not None and "MiB/s" in step.summary
+
+
+def _still_ticking(console):
+    """The guest's clock still prints: it kept running through it all."""
+    def ticks():
+        with open(console, errors="replace") as text:
+            return text.read().count("tick")
+    before = ticks()
+    time.sleep(2.5)
+    return ticks() > before
+
+
+def test_a_throttled_migration_reports_progress_and_cancel_aborts_it(busy_guest, services, run, qtbot, db_url):
+    a, b, uuid, console = busy_guest
+    task = _start_migration(services, run, a, b, uuid, bandwidth_mib=2)
+    qtbot.waitUntil(lambda: _moving(services, uuid), timeout=10000)
+    step = _step(services, uuid)
+    assert 0 <= step.progress < 100 and "MiB left" in step.summary
+    step.root().cancel()
+    qtbot.waitUntil(task.done, timeout=30000)
+    root = task.result()
+    assert root.status == "cancelled", root.outcome
+    assert step.error.code_name == "OPERATION_ABORTED"
+    assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+    assert _still_ticking(console)
+    qtbot.waitUntil(lambda: agrees(services, db_url, uuid, a.tcp_uri), timeout=5000)
+
+
+def test_destination_daemon_killed_mid_migration(busy_guest, services, run, qtbot, db_url):
+    a, b, uuid, console = busy_guest
+    task = _start_migration(services, run, a, b, uuid, bandwidth_mib=2)
+    qtbot.waitUntil(lambda: _moving(services, uuid), timeout=10000)
+    b.kill()
+    qtbot.waitUntil(task.done, timeout=60000)
+    assert task.result().status == "failed"
+    assert where_is(uuid, a.tcp_uri) == {a.tcp_uri: "running"}
+    assert _still_ticking(console)
+    b.start()  # libvirtd kills the orphaned incoming QEMU when it starts again
+    qtbot.waitUntil(lambda: where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}, timeout=20000)
+    qtbot.waitUntil(lambda: agrees(services, db_url, uuid, a.tcp_uri), timeout=20000)
+
+
+def test_destination_qemu_killed_mid_migration(busy_guest, services, run, qtbot, db_url):
+    a, b, uuid, console = busy_guest
+    task = _start_migration(services, run, a, b, uuid, bandwidth_mib=2)
+    qtbot.waitUntil(lambda: _moving(services, uuid), timeout=10000)
+    pid_file = os.path.join(a.env["ECP_LAB_DIR"], "mb", "run", "qemu", "lin1.pid")
+    os.kill(int(Path(pid_file).read_text()), 9)
+    qtbot.waitUntil(task.done, timeout=60000)
+    root = task.result()
+    assert root.status == "failed"
+    assert root.children[-1].error.code_name == "OPERATION_FAILED", root.children[-1].error
+    assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+    assert _still_ticking(console)
+    qtbot.waitUntil(lambda: agrees(services, db_url, uuid, a.tcp_uri), timeout=5000)
+
+
+def test_network_cut_on_a_managed_migration_ends_by_the_stall_timeout(busy_guest, services, run, qtbot, db_url):
+    a, b, uuid, console = busy_guest
+    task = _start_migration(services, run, a, b, uuid, bandwidth_mib=2, method=MANAGED, stall_timeout_s=3)
+    qtbot.waitUntil(lambda: _moving(services, uuid), timeout=10000)
+    step = _step(services, uuid)
+    b.net_cut()
+    try:
+        qtbot.waitUntil(task.done, timeout=90000)
+    finally:
+        b.net_restore()
+    root = task.result()
+    assert root.status == "failed", root.outcome
+    assert "stalled: no data moved for 3 s" in step.error.message
+    qtbot.waitUntil(lambda: where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}, timeout=30000)
+    assert _still_ticking(console)
+    qtbot.waitUntil(lambda: agrees(services, db_url, uuid, a.tcp_uri), timeout=30000)
