@@ -202,7 +202,7 @@ class GuiSession:
         self.services = build_services()
         s = self.services
         self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings(),
-                                 templates=s.templates)
+                                 templates=s.templates, migrations=s.migrations)
         self.window.setup_requested.connect(self.run_setup_again)
         self.window.log_path = app_log.log_path()
         self.window.show()

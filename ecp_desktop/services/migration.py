@@ -126,7 +126,7 @@ class MigrationService:
             "dest_uri": facts.destination.uri, "method": method, "flags": flags_for(method, options),
             "params": typed_params(method, options, machine), "max_downtime_ms": options.max_downtime_ms,
             "postcopy": options.postcopy and method != OFFLINE, "stall_timeout_s": options.stall_timeout_s,
-            "dest_had_definition": facts.destination.same_uuid is not None,
+            "dest_had_definition": facts.destination.same_uuid is not None, "persistent": options.persistent,
         }, facts.source.uri, machine.uuid, machine.name))
         return flow
 

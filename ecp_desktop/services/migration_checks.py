@@ -277,7 +277,8 @@ CHECKS: list[Check] = [
                                      else "not offered"), _machine_type),
     Check("CPU", lambda f: (f.machine.cpu_mode or "default", f.destination.cpu_verdict), _cpu),
     Check("Machine state", lambda f: (f.machine.state, ""), _state),
-    Check("Method for this state", lambda f: (f.machine.state, ""), _state_rules),
+    Check("Method for this state", lambda f: (f.machine.state, "offline only" if f.machine.state == "shutoff"
+                                              else "live methods"), _state_rules),
     Check("Name and UUID on destination", lambda f: (f"{f.machine.name} {f.machine.uuid}", (
         f"{f.destination.same_uuid[0]} ({f.destination.same_uuid[1]})" if f.destination.same_uuid
         else "taken by another machine" if f.destination.same_name_uuid else "free")), _on_destination),

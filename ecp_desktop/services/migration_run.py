@@ -122,6 +122,11 @@ class MigrateDomain(AsyncOperation):
             await call
         except HypervisorError as error:
             where, done = await _clean_up(source, destination, params)
+            if error.code_name == "MIGRATE_PERSIST_FAILED" and where == "destination" and params["persistent"]:
+                # It moved, but the destination could not save its definition: save it ourselves.
+                await destination.call(lambda d: _persist(d, params["uuid"]), operation="define after migration",
+                                       machine=params["name"])
+                return f"moved to {destination.label}; defined there after libvirt could not ({error.message})"
             context.record.summary = f"the machine is on the {where}" + (f"; {', '.join(done)}" if done else "")
             if watch.aborted_because:
                 raise HypervisorError(f"{watch.aborted_because} ({error.message})", code=error.code,
@@ -208,7 +213,11 @@ class MigrateDomain(AsyncOperation):
             log.info("abort of the migration failed: %s", error)
 
     def compensate(self, conn, params):
-        """After a crash mid-migration: leave the machine on one host (never move it back)."""
+        """After a crash mid-migration: leave the machine on one host (never move it back).
+
+        A peer-to-peer job may outlive the process that started it: abort it first, so the
+        source's daemon ends it cleanly rather than finding its destination gone."""
+        _abort_and_wait(conn, params["uuid"])
         with _open(params["dest_uri"]) as destination:
             where, done = settle(conn, destination, params)
         if where == "both":
@@ -254,6 +263,31 @@ class PrecreateVolume(Operation):
 
     def leftover(self, params):
         return f"volume {params['pool']}/{params['name']} on the destination"
+
+
+def _abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) -> None:
+    dom = _find(conn, uuid)
+    if dom is None or not dom.isActive():
+        return
+    try:
+        if dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
+            return
+        dom.abortJob()
+    except libvirt.libvirtError as exc:
+        log.info("no job to abort on %s: %s", uuid, exc)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
+                return
+        except libvirt.libvirtError:
+            return  # the domain left this host (the job completed after all)
+        time.sleep(0.2)
+
+
+def _persist(conn: libvirt.virConnect, uuid: str) -> None:
+    conn.defineXML(conn.lookupByUUIDString(uuid).XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE))
 
 
 async def _clean_up(source, destination, params: dict) -> tuple[str, list[str]]:

@@ -34,6 +34,7 @@ THEME_ACTIONS = {
     "connect": ("network-connect", QStyle.StandardPixmap.SP_DialogApplyButton),
     "disconnect": ("network-disconnect", QStyle.StandardPixmap.SP_DialogCancelButton),
     "remove": ("list-remove", QStyle.StandardPixmap.SP_TrashIcon),
+    "migrate": ("go-next", QStyle.StandardPixmap.SP_ArrowForward),
 }
 
 

@@ -53,6 +53,13 @@ def build_actions(window) -> None:
         window.machine_actions[name] = qaction
         menu_machine.addAction(qaction)
         toolbar.addAction(qaction)
+    window.migrate_action = QAction(action_icon("migrate"), "&Migrate…", window)
+    window.migrate_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+    window.migrate_action.setToolTip("Move the selected machine to another host (Ctrl+Shift+M)")
+    window.migrate_action.triggered.connect(window.open_migration_dialog)
+    window.migrate_action.setEnabled(False)
+    menu_machine.addAction(window.migrate_action)
+    toolbar.addAction(window.migrate_action)
     toolbar.addSeparator()
     toolbar.addWidget(window.filter_edit)
     menu_machine.addSeparator()

@@ -56,10 +56,12 @@ class MainWindow(QMainWindow):
     setup_requested = Signal()  # File → Run Setup Again; the composition root opens the wizard
 
     def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
-                 host_actions: HostActions, settings: QSettings | None = None, *, templates=None) -> None:
+                 host_actions: HostActions, settings: QSettings | None = None, *, templates=None,
+                 migrations=None) -> None:
         super().__init__()
         self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
         self.templates = templates  # TemplateService: Machine → New Machines from Template
+        self.migrations = migrations  # MigrationService: Machine → Migrate…
         self._settings = settings
         self.log_path = None  # set by the composition root when a log file is kept
         self.last_error_dialog: ErrorDialog | None = None
@@ -213,6 +215,13 @@ class MainWindow(QMainWindow):
         selected = self.selected_machines()
         return open_template_dialog(self, self.templates, selected[0] if selected else None)
 
+    def open_migration_dialog(self):
+        from .migration_dialog import open_migration_dialog
+        selected = self.selected_machines()
+        if len(selected) != 1 or self.migrations is None:
+            return None
+        return open_migration_dialog(self, self.migrations, selected[0])
+
     def set_restore_policy(self, policy: str) -> None:
         machines = self.selected_machines()
         if machines:
@@ -273,6 +282,7 @@ class MainWindow(QMainWindow):
         states = {m.state for m in self.selected_machines()}
         for name, qaction in self.machine_actions.items():
             qaction.setEnabled(bool(states & ACTIONS[name].applies_to))
+        self.migrate_action.setEnabled(self.migrations is not None and len(self.selected_machines()) == 1)
 
     def _update_counts(self, *_args) -> None:
         shown, total = self.machine_proxy.rowCount(), self.machine_model.rowCount()
