@@ -37,3 +37,12 @@ def owner_alive(owner: str) -> bool | None:
     if host != socket.gethostname():
         return None
     return pid.isdigit() and _start_ticks(int(pid)) == start and start != ""
+
+
+def started_by(owner: str) -> str:
+    """An owner in words: "workstation-2 (process 4711)"."""
+    try:
+        host, pid, _start = owner.rsplit(":", 2)
+    except ValueError:
+        return owner or "an unknown instance"
+    return f"{host} (process {pid})"

@@ -1,6 +1,8 @@
 """Task rows in the database, written and read on the database thread only."""
 from __future__ import annotations
 
+import peewee
+
 from ..models import schema
 from ..models.db import database, is_postgres
 
@@ -80,3 +82,21 @@ def claim(task_ids: list[int], old_owner: str, new_owner: str) -> int:
     with database.connection_context(), database.atomic():
         return (schema.Task.update(owner=new_owner)
                 .where(schema.Task.id.in_(task_ids) & (schema.Task.owner == old_owner)).execute())
+
+
+def foreign_trees(after_id: int, watched: list[int], me: str) -> list[dict]:
+    """Top-level tasks other instances wrote after ``after_id``, and the whole trees of the
+    ``watched`` ones (still running when last read), parents first."""
+    with database.connection_context():
+        roots = list(schema.Task.select().where(schema.Task.parent_id.is_null() & (schema.Task.id > after_id)
+                                                & (schema.Task.owner != me)).order_by(schema.Task.id).dicts())
+        seen = {r["id"] for r in roots}
+        for start in range(0, len(watched), 500):
+            chunk = [i for i in watched[start:start + 500] if i not in seen]
+            roots += list(schema.Task.select().where(schema.Task.id.in_(chunk)).dicts())
+        return roots + _descendants([r["id"] for r in roots])
+
+
+def last_task_id() -> int:
+    with database.connection_context():
+        return schema.Task.select(peewee.fn.MAX(schema.Task.id)).scalar() or 0

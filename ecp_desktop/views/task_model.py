@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor
 
 from ..services.tasks import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK, RUNNING,
                               SUCCEEDED, TaskRecord, TaskService)
+from ..services.instance import INSTANCE_ID, started_by
 from .icons import state_icon
 
 COLUMNS = ("Task", "Status", "Flow", "Progress", "Started", "Duration", "Outcome")
@@ -190,7 +191,7 @@ class TaskTreeModel(QAbstractItemModel):
             tip = t.outcome
             if t.error is not None:
                 tip = f"{t.error.summary}\n{t.error.remedy}\n\n{t.error.message}"
-            return f"{t.title}\n{tip}" if col == TASK else tip
+            return f"{t.title}\nStarted by {started_by(t.root().owner)}\n{tip}" if col == TASK else tip
         if role == Qt.ItemDataRole.UserRole and col == PROGRESS:
             return t.progress
         if role == TaskRole:
@@ -204,7 +205,10 @@ def _text(t: TaskRecord, col: int) -> str:
     if col == STATUS:
         return t.status
     if col == FLOW:
-        return "rollback" if t.reason == ROLLBACK else ""
+        if t.reason == ROLLBACK:
+            return "rollback"
+        # Who started it, when another app instance on the shared inventory did.
+        return f"by {started_by(t.owner)}" if t.parent is None and t.owner and t.owner != INSTANCE_ID else ""
     if col == PROGRESS:
         return f"{t.progress} %"
     if col == STARTED:
