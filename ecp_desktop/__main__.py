@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="address the destination's hypervisor listens on for the stream")
     migrate.add_argument("--stall-timeout", type=float, default=30.0, metavar="S",
                          help="abort when no data moves for this long (default 30 s; 0: never)")
+    notes = _command(sub, "notes", help="read or change a machine's notes in the inventory; a change made on "
+                                         "an older version than the one stored is refused (exit 4) with the "
+                                         "other text")
+    notes.add_argument("machine", help="the machine's name or UUID")
+    notes.add_argument("--set", metavar="TEXT", help="replace the notes with TEXT")
+    notes.add_argument("--version", type=int, metavar="N",
+                       help="the version TEXT was written against (from an earlier read); default: the current one")
+    notes.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
+    notes.add_argument("--json", action="store_true", help="print JSON: machine, host, saved, notes, version")
     desktop = _command(sub, "install-desktop", help="install the menu entry, AppStream metainfo and icons "
                                                      "(system-wide under /usr/local/share, or --user)")
     desktop.add_argument("--user", action="store_true", help="for this user only ($XDG_DATA_HOME, ~/.local/share)")
@@ -137,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recover":
             return cli_tasks.recover_now(args.connect, args.json)
         return cli_tasks.list_tasks(args.limit, args.json)
+    if args.command == "notes":
+        from . import cli_notes
+        return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)
     if args.command == "migrate":
         from . import cli_migrate
         return cli_migrate.run(args.machine, args.destination, _migration_options(args), host_uri=args.host,

@@ -128,11 +128,19 @@ def _task_engine(db: peewee.Database) -> None:
     )
 
 
+def _notes(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    machine = schema.Machine._meta.table_name
+    migrate(migrator.add_column(machine, "notes", peewee.TextField(default="")),
+            migrator.add_column(machine, "version", peewee.IntegerField(default=0)))
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
     (3, "restore: desired state and policy per machine; parent tasks", _restore),
     (4, "task engine: operations, parameters, rollback flow, owner, structured errors", _task_engine),
+    (5, "operators' notes per machine, with an edit version", _notes),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

@@ -77,6 +77,10 @@ class Machine(BaseModel):
     desired_state = peewee.CharField(default="")
     restore_policy = peewee.CharField(default="last")
     last_seen_at = peewee.DateTimeField(default=utcnow)
+    # Version 5: the operators' notes, edited by several people on a shared inventory; the
+    # version counts the edits, and an edit made on an older version is refused.
+    notes = peewee.TextField(default="")
+    version = peewee.IntegerField(default=0)
 
     class Meta:
         indexes = ((("host", "uuid"), True),)

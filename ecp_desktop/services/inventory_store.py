@@ -91,7 +91,7 @@ _UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, sch
 
 _UPSERT_COLUMNS = ("host_id", "uuid", "name", "state", "vcpus", "memory_kib", "autostart", "persistent", "missing",
                    "last_seen_at", "desired_state", "restore_policy", "managed_save", "os_type", "disks",
-                   "interfaces")
+                   "interfaces", "notes", "version")
 
 
 def _upsert_sql() -> str:
@@ -115,7 +115,7 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
                 time.sleep(0.002)  # let the GUI thread have the interpreter lock between chunks
             cursor.executemany(sql, [
                 (host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
-                 first_desired(m.state), policy, False, "", "[]", "[]")
+                 first_desired(m.state), policy, False, "", "[]", "[]", "", 0)
                 for m in machines[start:start + CHUNK]])
 
 

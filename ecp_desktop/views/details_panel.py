@@ -11,6 +11,7 @@ from ..services.errors import HypervisorError
 from ..services.inventory import Inventory
 from ..services.machines import STATE_LABELS, MachineDetails, MachineInfo, parse_details
 from .machine_model import memory_text
+from .notes_editor import NotesEditor
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -67,9 +68,12 @@ class DetailsPanel(QTabWidget):
         self.xml.setReadOnly(True)
         self.xml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.addTab(self.xml, "XML")
+        self.notes = NotesEditor(inventory)
+        self.addTab(self.notes, "Notes")
         inventory.machines_changed.connect(self._on_changed)
 
     def show_machine(self, machine: MachineInfo | None) -> None:
+        self.notes.show_machine(machine)
         self._machine = machine
         self._request += 1
         self.details = None

@@ -1,0 +1,53 @@
+"""``ecp-desktop notes``: read or change a machine's notes in the inventory (no libvirt needed)."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from .models import schema
+from .models.db import database
+from .services.machine_notes import StaleEdit, read_notes, save_notes
+
+EXIT_OK, EXIT_USAGE, EXIT_REFUSED = 0, 2, 4
+
+
+def _find(machine: str, host_uri: str | None) -> list[tuple[str, str, str]]:
+    with database.connection_context():
+        query = (schema.Machine.select(schema.Host.uri, schema.Machine.uuid, schema.Machine.name)
+                 .join(schema.Host).where((schema.Machine.name == machine) | (schema.Machine.uuid == machine)))
+        if host_uri:
+            query = query.where(schema.Host.uri == host_uri)
+        return [(r.host.uri, r.uuid, r.name) for r in query]
+
+
+def run(machine: str, host_uri: str | None, text: str | None, version: int | None, as_json: bool,
+        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    found = _find(machine, host_uri)
+    if len(found) != 1:
+        where = "in the inventory" if not found else f"on several hosts ({', '.join(f[0] for f in found)}); " \
+                                                      "name one with --host"
+        print(f"ecp-desktop: {machine!r} is {'not ' if not found else ''}found {where}" if not found
+              else f"ecp-desktop: {machine!r} is {where}", file=err)
+        return EXIT_USAGE
+    uri, uuid, name = found[0]
+    try:
+        if text is None:
+            notes = read_notes(uri, uuid)
+        else:
+            notes = save_notes(uri, uuid, text, read_notes(uri, uuid).version if version is None else version)
+    except StaleEdit as stale:
+        report = {"machine": name, "host": uri, "saved": False, "notes": stale.current.text,
+                  "version": stale.current.version}
+        if as_json:
+            json.dump(report, out, ensure_ascii=False)
+            out.write("\n")
+        print(f"ecp-desktop: not saved: {stale}", file=err)
+        return EXIT_REFUSED
+    if as_json:
+        json.dump({"machine": name, "host": uri, "saved": text is not None, "notes": notes.text,
+                   "version": notes.version}, out, ensure_ascii=False)
+        out.write("\n")
+    else:
+        print(f"{name} (version {notes.version}): {notes.text}", file=out)
+    return EXIT_OK
