@@ -23,6 +23,7 @@ from .services.aio import spawn
 from .services.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.restore import restore_candidates
+from .services import heartbeat
 from .services.task_follow import TaskFollower
 from .services.task_recovery import recover
 from .views.single_instance import SingleInstance
@@ -213,6 +214,7 @@ class GuiSession:
         await self.services.tasks.load_history()
         # On a shared inventory, other instances' tasks appear in the pane as they run.
         self.following = spawn(TaskFollower(self.services.tasks).run())
+        self.beating = spawn(heartbeat.keep_beating(self.services.executors.database))
         await connect_initial_hosts(self.services, self.connect)
         await restore_on_start(self.services, self._report_restore)
         self._report_recovery(await recover(self.services.engine))

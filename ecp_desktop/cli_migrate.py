@@ -8,6 +8,8 @@ from typing import TextIO
 
 from .cli import bad_uri
 from .cli_tasks import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _close, _connect, _print_tree, task_json
+from .services import heartbeat
+from .services.aio import spawn
 from .services.composition import build_services
 from .services.errors import HypervisorError, install_quiet_error_handler
 from .services.libvirt_loop import Executors, start_event_thread
@@ -55,6 +57,7 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
     services = build_services(Executors(), keepalive=True, events=False, reconnect=False, auto_load=False)
 
     async def go() -> int:
+        beating = spawn(heartbeat.keep_beating(services.executors.database))  # noqa: F841 (held while it runs)
         sources = connect or ([host_uri] if host_uri else [])
         hosts = await _connect(services, [u for u in sources if u != dest_uri] + [dest_uri], load=True)
         if not check_only:

@@ -9,6 +9,8 @@ from typing import TextIO
 
 from .cli import bad_uri
 from .services.composition import Services, build_services
+from .services import heartbeat
+from .services.aio import spawn
 from .services.errors import install_quiet_error_handler
 from .services.libvirt_loop import Executors
 from .services.startup import HostChoice, initial_hosts
@@ -41,6 +43,10 @@ def _report_recovery(report: RecoveryReport, err: TextIO) -> None:
 
 def _close(services: Services) -> None:
     services.executors.database.submit(lambda: None).result()  # the task history is written
+    try:
+        services.executors.database.submit(heartbeat.leave).result(timeout=5)
+    except Exception:  # noqa: BLE001  (no heartbeat table before setup; a database gone)
+        pass
     services.inventory.close_all()
     services.executors.shutdown()
 
@@ -53,6 +59,7 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
     services = _services()
 
     async def go() -> int:
+        beating = spawn(heartbeat.keep_beating(services.executors.database))  # noqa: F841 (held while it runs)
         hosts = await _connect(services, connect or ([host_uri] if host_uri else []), load=True)
         _report_recovery(await recover(services.engine), err)
         matches = [m for m in services.inventory.machines.values()

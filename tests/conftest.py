@@ -120,7 +120,8 @@ def query(url: str, sql: str) -> list[tuple]:
     raw = connect(url)
     try:
         raw.connect()
-        return [tuple(row) for row in raw.execute_sql(sql).fetchall()]
+        cursor = raw.execute_sql(sql)
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []  # an UPDATE has none
     finally:
         raw.close()
 

@@ -135,12 +135,17 @@ def _notes(db: peewee.Database) -> None:
             migrator.add_column(machine, "version", peewee.IntegerField(default=0)))
 
 
+def _instances(db: peewee.Database) -> None:
+    db.create_tables([schema.Instance])
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
     (3, "restore: desired state and policy per machine; parent tasks", _restore),
     (4, "task engine: operations, parameters, rollback flow, owner, structured errors", _task_engine),
     (5, "operators' notes per machine, with an edit version", _notes),
+    (6, "app instances' heartbeats, to take over tasks of dead instances on other machines", _instances),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

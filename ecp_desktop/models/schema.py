@@ -116,4 +116,17 @@ class Task(BaseModel):
     concurrent = peewee.BooleanField(default=False)
 
 
-ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task]
+class Instance(BaseModel):
+    """A running app instance on a shared inventory and its last sign of life (version 6).
+
+    ``beat_at`` is the database server's clock, so hosts with skewed clocks agree on who
+    is alive; an instance silent for longer than task_recovery's limit is dead, and its
+    unfinished tasks may be taken over by another machine's instance.
+    """
+
+    owner = peewee.CharField(primary_key=True)  # hostname:pid:start, as in Task.owner
+    started_at = peewee.DateTimeField(default=utcnow)
+    beat_at = peewee.DateTimeField(default=utcnow)
+
+
+ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task, Instance]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from . import heartbeat
 from . import inventory_store as store
 from .host_actions import HostActions
 from .inventory import Inventory
@@ -36,6 +37,7 @@ class Services:
             snapshot = self.inventory.running_snapshot()
             try:
                 self.executors.database.submit(store.record_running_at_exit, snapshot).result(timeout=5)
+                self.executors.database.submit(heartbeat.leave).result(timeout=5)
             except Exception:
                 log.warning("could not record the running machines at exit", exc_info=True)
         self.inventory.close_all()

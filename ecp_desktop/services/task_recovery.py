@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from . import task_store as store
+from . import heartbeat
 from .instance import INSTANCE_ID, owner_alive
 from .task_engine import TaskEngine, needs_undo_below
 from .tasks import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
@@ -53,11 +54,15 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
     if not rows:
         return report
     trees = _trees(rows)
+    remote = sorted({r["owner"] for r, _t in trees if r["owner"] != INSTANCE_ID and owner_alive(r["owner"]) is None})
+    live_remote = await loop.run_in_executor(database, heartbeat.live_owners, remote) if remote else set()
     mine: list[list[dict]] = []
     for root_row, tree_rows in trees:
         if root_row["owner"] == INSTANCE_ID:
             continue  # started in this session (still running)
         alive = owner_alive(root_row["owner"])
+        if alive is None:  # another machine's instance: alive while its heartbeat is fresh
+            alive = root_row["owner"] in live_remote
         if alive is not False:
             report.elsewhere.append(root_row["title"])
             continue

@@ -78,8 +78,15 @@ def unfinished_trees(states: set[str]) -> list[dict]:
 
 
 def claim(task_ids: list[int], old_owner: str, new_owner: str) -> int:
-    """Take over tasks of a dead instance; 0 when another instance took them first."""
+    """Take over a tree of tasks (root first) of a dead instance; 0 when another instance
+    has it. On PostgreSQL the root row is locked with SKIP LOCKED: instances racing for the
+    same orphans never wait for each other, each takes a different one or none."""
     with database.connection_context(), database.atomic():
+        if is_postgres(database.obj):
+            locked = database.execute_sql("SELECT id FROM task WHERE id = %s AND owner = %s "
+                                          "FOR UPDATE SKIP LOCKED", [task_ids[0], old_owner]).fetchone()
+            if locked is None:
+                return 0
         return (schema.Task.update(owner=new_owner)
                 .where(schema.Task.id.in_(task_ids) & (schema.Task.owner == old_owner)).execute())
 

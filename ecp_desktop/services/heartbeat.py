@@ -1,0 +1,66 @@
+"""Signs of life of app instances on a shared inventory.
+
+Every instance writes ``beat_at`` (the database server's clock) every BEAT_SECONDS while
+it runs. An owner on this machine is judged exactly (its PID and start time); an owner
+on another machine is dead when it has been silent for STALE_SECONDS, or has no row at
+all (it never ran this version, or removed its row at a clean exit).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..models import schema
+from ..models.db import database, is_postgres
+from .instance import INSTANCE_ID
+
+log = logging.getLogger(__name__)
+BEAT_SECONDS = 10.0
+STALE_SECONDS = 60.0
+
+
+def beat(owner: str = INSTANCE_ID) -> None:
+    now = "LOCALTIMESTAMP" if is_postgres(database.obj) else "CURRENT_TIMESTAMP"
+    mark = "%s" if is_postgres(database.obj) else "?"
+    with database.connection_context():
+        database.execute_sql(
+            f"INSERT INTO instance (owner, started_at, beat_at) VALUES ({mark}, {now}, {now}) "
+            f"ON CONFLICT (owner) DO UPDATE SET beat_at = {now}", [owner])
+
+
+def leave(owner: str = INSTANCE_ID) -> None:
+    """At a clean exit: nothing of ours is left to take over."""
+    with database.connection_context():
+        schema.Instance.delete().where(schema.Instance.owner == owner).execute()
+
+
+def live_owners(owners: list[str], stale_after: float = STALE_SECONDS) -> set[str]:
+    """Which of ``owners`` gave a sign of life within ``stale_after`` seconds (server clock)."""
+    if not owners:
+        return set()
+    if is_postgres(database.obj):
+        recent = f"LOCALTIMESTAMP - interval '{float(stale_after)} seconds'"
+        mark = "%s"
+    else:
+        recent = f"datetime('now', '-{float(stale_after)} seconds')"
+        mark = "?"
+    live = set()
+    with database.connection_context():
+        for start in range(0, len(owners), 500):
+            chunk = owners[start:start + 500]
+            cursor = database.execute_sql(
+                f"SELECT owner FROM instance WHERE beat_at >= {recent} "
+                f"AND owner IN ({', '.join([mark] * len(chunk))})", chunk)
+            live |= {row[0] for row in cursor.fetchall()}
+    return live
+
+
+async def keep_beating(executor, interval: float = BEAT_SECONDS) -> None:
+    """Run for the app's life (on the database thread); a database that is away is retried."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(executor, beat)
+        except Exception:  # noqa: BLE001
+            log.info("heartbeat not written (database away?)", exc_info=True)
+        await asyncio.sleep(interval)
