@@ -101,6 +101,13 @@ def _upsert_sql() -> str:
             f"ON CONFLICT (host_id, uuid) DO UPDATE SET {updated}")
 
 
+def _values_sql() -> str:
+    """The upsert in execute_values' form: one VALUES %s for a whole page of rows."""
+    updated = ", ".join(f"{f.column_name} = excluded.{f.column_name}" for f in _UPDATED)
+    return (f"INSERT INTO machine ({', '.join(_UPSERT_COLUMNS)}) VALUES %s "
+            f"ON CONFLICT (host_id, uuid) DO UPDATE SET {updated}")
+
+
 def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
     """Plain SQL, many rows per statement call: the ORM's per-row Python held the interpreter
     lock long enough, writing a 10,000-machine listing, to stall the GUI thread."""
@@ -113,10 +120,16 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
         for start in range(0, len(machines), CHUNK):
             if start:
                 time.sleep(0.002)  # let the GUI thread have the interpreter lock between chunks
-            cursor.executemany(sql, [
-                (host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
-                 first_desired(m.state), policy, False, "", "[]", "[]", "", 0)
-                for m in machines[start:start + CHUNK]])
+            rows = [(host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
+                     first_desired(m.state), policy, False, "", "[]", "[]", "", 0)
+                    for m in machines[start:start + CHUNK]]
+            if is_postgres(database.obj):
+                # psycopg2's executemany is one round trip per row (2.2 s for 10,000 rows on a local
+                # server); execute_values sends a chunk as one multi-row INSERT.
+                from psycopg2.extras import execute_values
+                execute_values(cursor, _values_sql(), rows, page_size=CHUNK)
+            else:
+                cursor.executemany(sql, rows)
 
 
 def replace_host_machines(host_id: int, machines: list[MachineInfo]) -> None:

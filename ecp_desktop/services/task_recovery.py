@@ -56,7 +56,7 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
     trees = _trees(rows)
     remote = sorted({r["owner"] for r, _t in trees if r["owner"] != INSTANCE_ID and owner_alive(r["owner"]) is None})
     live_remote = await loop.run_in_executor(database, heartbeat.live_owners, remote) if remote else set()
-    mine: list[list[dict]] = []
+    orphans: dict[int, list[dict]] = {}
     for root_row, tree_rows in trees:
         if root_row["owner"] == INSTANCE_ID:
             continue  # started in this session (still running)
@@ -66,10 +66,10 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
         if alive is not False:
             report.elsewhere.append(root_row["title"])
             continue
-        ids = [r["id"] for r in tree_rows]
-        taken = await loop.run_in_executor(database, store.claim, ids, root_row["owner"], INSTANCE_ID)
-        if taken:
-            mine.append(tree_rows)
+        orphans[root_row["id"]] = tree_rows
+    claims = [([r["id"] for r in rows], rows[0]["owner"]) for rows in orphans.values()]
+    taken = await loop.run_in_executor(database, store.claim_each, claims, INSTANCE_ID) if claims else []
+    mine = [orphans[root_id] for root_id in taken]
     for tree_rows in mine:
         root = tasks.find(tree_rows[0]["id"])  # shown already when the history was loaded first
         if root is None:

@@ -107,3 +107,10 @@ def foreign_trees(after_id: int, watched: list[int], me: str) -> list[dict]:
 def last_task_id() -> int:
     with database.connection_context():
         return schema.Task.select(peewee.fn.MAX(schema.Task.id)).scalar() or 0
+
+
+def claim_each(trees: list[tuple[list[int], str]], new_owner: str) -> list[int]:
+    """Claim several trees ((ids root first, old owner) each) on one connection, each in its
+    own transaction; the root ids this instance got."""
+    with database.connection_context():
+        return [ids[0] for ids, old_owner in trees if claim(ids, old_owner, new_owner)]
