@@ -74,9 +74,13 @@ BACKEND = os.environ.get("ECP_TEST_BACKEND", "sqlite")  # test.sh runs the suite
 def pytest_collection_modifyitems(config, items):
     if BACKEND == "postgresql":
         skip = pytest.mark.skip(reason="about the SQLite file itself (marked sqlite_only)")
-        for item in items:
-            if "sqlite_only" in item.keywords:
-                item.add_marker(skip)
+        marker = "sqlite_only"
+    else:
+        skip = pytest.mark.skip(reason="about a PostgreSQL server (marked postgresql_only; the PostgreSQL run has it)")
+        marker = "postgresql_only"
+    for item in items:
+        if marker in item.keywords:
+            item.add_marker(skip)
 
 
 def _postgres_admin():

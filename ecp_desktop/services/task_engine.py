@@ -21,12 +21,16 @@ from dataclasses import dataclass, field
 
 from .errors import HypervisorError
 from .operations import OPERATIONS, AsyncOperation
-from .tasks import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
+from .tasks import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
                     ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
 
 log = logging.getLogger(__name__)
 
 CRASH_ENV = "ECP_DESKTOP_CRASH_AT"  # test-only: "OP:WHEN[:N]", WHEN one of before, after, undo
+
+
+class DatabaseAway(Exception):
+    """The inventory database cannot be written now (the task service's reason)."""
 
 
 @dataclass
@@ -97,7 +101,18 @@ class TaskEngine:
         flow = _Flow(root)
         root.cancel = lambda: flow.halt("cancelled by the user", cancelled=True)
         self.tasks.start(root)
-        await self.tasks.flush()  # the whole plan is on disk before anything runs
+        try:
+            if self.tasks.database_away:
+                raise DatabaseAway(self.tasks.database_away)
+            await self.tasks.flush()  # the whole plan is on disk before anything runs
+        except (DatabaseAway, *DATABASE_AWAY) as exc:
+            # Refused rather than half-done: what runs must be on disk first, to be undone after
+            # a crash. The refusal itself is queued and written when the database is back.
+            root.cancel = None
+            _cancel_pending(self.tasks, root)
+            self._settle(root)
+            self.tasks.finish(root, CANCELLED, message=f"not started: the inventory database is away ({exc})")
+            return root
         ok = await self._execute(root, flow)
         if ok:
             self.tasks.finish(root, SUCCEEDED, summary=f"{len(_leaves(root))} steps done")
@@ -219,7 +234,10 @@ class TaskEngine:
                                  host_uri=step.host_uri, target_uuid=step.target_uuid,
                                  target_name=step.target_name)
         self.tasks.start(undo)
-        await self.tasks.flush()
+        try:
+            await self.tasks.flush()
+        except DATABASE_AWAY:
+            pass  # undo anyway: libvirt back as it was matters more; the records are queued
         try:
             self._crash_point(op.name, "undo")
             host = self._connected_host(step.host_uri, f"undo {op.name}")

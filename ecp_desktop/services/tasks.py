@@ -19,6 +19,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import peewee
+
 from .errors import HypervisorError
 from .libvirt_loop import Executors
 from .observable import Event
@@ -26,6 +28,9 @@ from . import task_store as store
 from .instance import INSTANCE_ID
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 5.0
+# A server that is down or unreachable (not a mistake in what we write: that is not retried).
+DATABASE_AWAY = (peewee.OperationalError, peewee.InterfaceError)
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 ROLLING_BACK, ROLLED_BACK, ROLLBACK_FAILED, CANCELLED = "rolling back", "rolled back", "rollback failed", "cancelled"
@@ -104,6 +109,11 @@ class TaskService:
         self.task_added = Event("task_added")      # (TaskRecord)
         self.task_changed = Event("task_changed")  # (TaskRecord)
         self.history_loaded = Event("history_loaded")  # (list of top-level TaskRecord, oldest first)
+        # "" while writes go through; else why the inventory database cannot be written now.
+        # Nothing queued is dropped meanwhile: it is written again every RETRY_SECONDS.
+        self.database_away = ""
+        self.database_changed = Event("database_changed")  # (reason, or "" when back)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def persist(self) -> bool:
@@ -200,6 +210,11 @@ class TaskService:
         """
         if not self._persist:
             return
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
         snapshot = columns(record)  # taken now, on the loop thread
         with self._queue_lock:
             queued = self._queued_updates.get(record.id) if fn is store.update_task else None
@@ -209,17 +224,61 @@ class TaskService:
                 if fn is store.update_task:
                     self._queued_updates[record.id] = len(self._queue)
                 self._queue.append((fn, record, snapshot))
-            if not self._drain_scheduled:
-                self._drain_scheduled = True
-                future = self._executors.database.submit(self._drain)
-                future.add_done_callback(_log_failure)
-                self._last_write = future
+            if not self._drain_scheduled and not self.database_away:  # while away, the retry timer drains
+                self._schedule_drain()
+
+    def _schedule_drain(self) -> None:  # with the queue lock held
+        self._drain_scheduled = True
+        future = self._executors.database.submit(self._drain)
+        future.add_done_callback(_log_failure)
+        self._last_write = future
 
     def _drain(self) -> None:
         with self._queue_lock:
             batch, self._queue, self._queued_updates = self._queue, [], {}
             self._drain_scheduled = False
-        store.write_batch(batch)
+        try:
+            store.write_batch(batch)
+        except DATABASE_AWAY as exc:
+            # The transaction was rolled back: put the batch back in front of what was queued
+            # since, forget the ids its inserts were given, and try again later.
+            for fn, record, _snapshot in batch:
+                if fn is store.insert_task:
+                    record.db_id = None
+            with self._queue_lock:
+                self._queue = batch + self._queue
+                self._queued_updates = {rec.id: i for i, (fn, rec, _s) in enumerate(self._queue)
+                                        if fn is store.update_task}
+            self._report(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            raise
+        if self.database_away:
+            self._report("")
+
+    def _report(self, away: str) -> None:
+        """From the database thread: tell the loop (state, event, and the next retry)."""
+        if self._loop is None or self._loop.is_closed():
+            self.database_away = away
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._set_away, away)
+        except RuntimeError:
+            pass  # the loop closed meanwhile (exit)
+
+    def _set_away(self, away: str) -> None:
+        changed = away != self.database_away
+        self.database_away = away
+        if changed:
+            (log.warning if away else log.info)("inventory database %s", f"away: {away}" if away else "back")
+            self.database_changed.emit(away)
+        if away and self._loop is not None:
+            self._loop.call_later(RETRY_SECONDS, self._retry)
+
+    def _retry(self) -> None:
+        with self._queue_lock:
+            if self._queue and not self._drain_scheduled:
+                self._schedule_drain()
+            elif not self._queue:  # nothing to write: the next write will tell
+                self._loop.call_soon(self._set_away, "")
 
     # ----- history -------------------------------------------------------------------------
     async def load_history(self, limit: int = 300) -> list[TaskRecord]:
@@ -294,4 +353,6 @@ def columns(record: TaskRecord) -> dict:
 
 def _log_failure(future) -> None:
     if not future.cancelled() and future.exception() is not None:
+        if isinstance(future.exception(), DATABASE_AWAY):
+            return  # reported as the database state, and retried
         log.error("task history write failed", exc_info=future.exception())

@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.machine_proxy.layoutChanged.connect(self._update_counts)
         self.machine_model.dataChanged.connect(self._update_action_state)
         inventory.host_changed.connect(self._on_host_changed)
+        tasks.database_changed.connect(lambda _away: self._update_health())
         inventory.host_added.connect(self._on_host_changed)
         inventory.host_removed.connect(self._on_host_changed)
         self._update_health()
@@ -312,8 +313,13 @@ class MainWindow(QMainWindow):
             parts.append(f"{host.label} {host_state_text(host)}: {_short_reason(host)}")
         count = len(self.inventory.machines)
         parts.append(f"{count:,} machine{'s' if count != 1 else ''}")
+        away = self.tasks.database_away
+        if away:  # first: nothing that needs the database can start until it is back
+            parts.insert(0, "Inventory database away, retrying; new flows are refused, nothing recorded is lost")
         self.health.setText(" · ".join(parts))
-        self.health.setToolTip("\n".join(f"{h.label}: {h.reason}" for h in down))
+        self.health.setStyleSheet("color: #b3261e;" if away else "")
+        self.health.setToolTip("\n".join([f"Inventory database: {away}"] * bool(away)
+                                          + [f"{h.label}: {h.reason}" for h in down]))
         waiting = any(h.next_attempt_at is not None for h in down)
         if waiting and not self._countdown.isActive():
             self._countdown.start()
