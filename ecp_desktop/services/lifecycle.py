@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import libvirt
 
+from . import machine_locks
 from .errors import HypervisorError
 from .inventory import Inventory
 from .machines import ACTIVE_STATES, MachineInfo
@@ -52,8 +53,12 @@ class Lifecycle:
                 raise HypervisorError(f"host {machine.host_uri} is no longer configured",
                                       operation=action.name, machine=machine.name, host_uri=machine.host_uri)
             uuid = machine.uuid
-            await host.call(lambda conn: action.call(conn.lookupByUUIDString(uuid)),
-                            operation=action.name, machine=machine.name)
+
+            def call(conn) -> None:
+                # One operation at a time on a machine, across instances sharing the inventory.
+                with machine_locks.held(machine.host_uri, uuid, what=machine.name):
+                    action.call(conn.lookupByUUIDString(uuid))
+            await host.call(call, operation=action.name, machine=machine.name)
 
         record = await self.tasks.run(action.name, f"{action.verb} {machine.name}", work,
                                       host_uri=machine.host_uri, target_uuid=machine.uuid,
