@@ -80,6 +80,11 @@ async def measure(uris: list[str], machine: str, rounds: int) -> tuple[list[floa
             assert root.status == "succeeded", root.outcome
             here, there = there, here
     finally:
+        # Closed here, awaited, while the daemons still answer: a connection left to the
+        # interpreter's exit would send its close to a host whose network namespace is gone
+        # by then, and wait for TCP to give up (minutes).
+        for host in list(services.inventory.hosts.values()):
+            await host.close()
         services.shutdown()
     return negotiations, migrations
 
