@@ -20,7 +20,13 @@ def test_the_window_restores_at_start_and_groups_failures(qtbot, qapp, db, db_ur
     session.open_main_window()
     window = session.window
     try:
-        qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=10000)
+        try:
+            qtbot.waitUntil(lambda: window.last_error_dialog is not None, timeout=30000)
+        except Exception:
+            # Seen once in a CI run on PostgreSQL (not reproduced in five runs since): say where it was.
+            hosts = {h.uri: (h.state.value, h.reason) for h in session.services.inventory.hosts.values()}
+            tasks = [(t.title, t.status, t.error_message) for t in session.services.tasks.tasks]
+            raise AssertionError(f"no restore report; hosts {hosts}; tasks {tasks}") from None
         dialog = window.last_error_dialog
         assert dialog.windowTitle() == "Some machines were not restored"
         assert "no longer exists" in dialog.headline.text()
