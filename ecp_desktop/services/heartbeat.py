@@ -61,6 +61,8 @@ async def keep_beating(executor, interval: float = BEAT_SECONDS) -> None:
     while True:
         try:
             await loop.run_in_executor(executor, beat)
+        except RuntimeError:
+            return  # the database thread was shut down: the app is closing
         except Exception:  # noqa: BLE001
             log.info("heartbeat not written (database away?)", exc_info=True)
         await asyncio.sleep(interval)

@@ -32,6 +32,8 @@ class TaskFollower:
         while True:
             try:
                 await self.poll()
+            except RuntimeError:
+                return  # the database thread was shut down: the app is closing
             except Exception:  # noqa: BLE001  (a database that is away: try again next time)
                 log.info("could not read other instances' tasks", exc_info=True)
             await asyncio.sleep(self.interval)
