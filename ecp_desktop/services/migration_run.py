@@ -19,7 +19,7 @@ import libvirt
 
 from . import credentials
 from .errors import HypervisorError
-from .operations import OPERATIONS, AsyncOperation, Operation, _escape, _volume
+from .operations import OPERATIONS, AsyncOperation, CloneVolume, _escape
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -232,11 +232,11 @@ class MigrateDomain(AsyncOperation):
         return f"{params['name']} on both hosts"
 
 
-class PrecreateVolume(Operation):
-    """params: pool, name, capacity, format, path (on the destination, for copy-storage)."""
+class PrecreateVolume(CloneVolume):
+    """params: pool, name, capacity, format, path: an empty volume on the destination for a
+    copy-storage migration; undone like a clone (never one that existed, nor one in use)."""
 
-    def prepare(self, conn, params):
-        return {**params, "existed_before": _volume(conn, params["pool"], params["name"]) is not None}
+    where = " on the destination"
 
     def execute(self, conn, params):
         fmt = f"<target><format type='{params['format']}'/></target>" if params.get("format") else ""
@@ -244,25 +244,6 @@ class PrecreateVolume(Operation):
             f"<volume><name>{_escape(params['name'])}</name>"
             f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>{fmt}</volume>", 0)
         return f"created {params['pool']}/{params['name']} on the destination"
-
-    def compensate(self, conn, params):
-        if params.get("existed_before"):
-            return f"left volume {params['name']} alone: it existed before"
-        volume = _volume(conn, params["pool"], params["name"])
-        if volume is None:
-            return f"volume {params['name']} already gone"
-        path = volume.path()
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            if path in dom.XMLDesc(0):
-                return f"kept volume {params['name']}: {dom.name()} uses it"
-        volume.delete(0)
-        return f"deleted volume {params['pool']}/{params['name']} on the destination"
-
-    def undo_title(self, params):
-        return f"Delete volume {params['name']} on the destination"
-
-    def leftover(self, params):
-        return f"volume {params['pool']}/{params['name']} on the destination"
 
 
 def _abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) -> None:

@@ -91,14 +91,20 @@ class CloneVolume(Operation):
         volume = _volume(conn, params["pool"], params["name"])
         if volume is None:
             return f"volume {params['name']} already gone"
+        path = volume.path()
+        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            if path in dom.XMLDesc(0):  # e.g. a machine a migration moved onto it meanwhile
+                return f"kept volume {params['name']}: {dom.name()} uses it"
         volume.delete(0)
-        return f"deleted volume {params['pool']}/{params['name']}"
+        return f"deleted volume {params['pool']}/{params['name']}{self.where}"
+
+    where = ""  # appended to what the undo says (e.g. " on the destination")
 
     def undo_title(self, params):
-        return f"Delete volume {params['name']}"
+        return f"Delete volume {params['name']}{self.where}"
 
     def leftover(self, params):
-        return f"volume {params['pool']}/{params['name']}"
+        return f"volume {params['pool']}/{params['name']}{self.where}"
 
 
 class DefineDomain(Operation):
