@@ -212,12 +212,14 @@ class GuiSession:
 
     async def _connect_and_restore(self) -> None:
         await self.services.tasks.load_history()
-        # On a shared inventory, other instances' tasks appear in the pane as they run.
-        self.following = spawn(TaskFollower(self.services.tasks).run())
-        self.beating = spawn(heartbeat.keep_beating(self.services.executors.database))
         await connect_initial_hosts(self.services, self.connect)
         await restore_on_start(self.services, self._report_restore)
         self._report_recovery(await recover(self.services.engine))
+        # Then, on a shared inventory: other instances' tasks appear in the pane as they run,
+        # and this one's heartbeat tells them it is alive. (Started after restore, so their
+        # database work does not delay restore's reading of what should run.)
+        self.following = spawn(TaskFollower(self.services.tasks).run())
+        self.beating = spawn(heartbeat.keep_beating(self.services.executors.database))
 
     def _report_recovery(self, report) -> None:
         """Tasks a crash left in flight were finished (undone) now: say so, once."""
