@@ -19,22 +19,13 @@ import libvirt
 
 from . import credentials
 from .errors import HypervisorError
-from .operations import OPERATIONS, AsyncOperation, CloneVolume, _escape
+from .operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 ABORT_GRACE_SECONDS = 20.0  # after abortJob, how long the migrate call may take to return
 PAUSED_BY_MIGRATION = {libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
                        libvirt.VIR_DOMAIN_PAUSED_POSTCOPY}
-
-
-def _find(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain | None:
-    try:
-        return conn.lookupByUUIDString(uuid)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
-        raise
 
 
 def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
@@ -46,8 +37,8 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
     destination (its daemon is gone) only the source is put right.
     """
     uuid, done = params["uuid"], []
-    src = _find(source, uuid)
-    dst = _find(destination, uuid) if destination is not None else None
+    src = _domain(source, uuid)
+    dst = _domain(destination, uuid) if destination is not None else None
     src_state = src.state() if src is not None else None
     dst_state = dst.state() if dst is not None else None
     src_active = src_state is not None and src_state[0] != libvirt.VIR_DOMAIN_SHUTOFF
@@ -57,7 +48,7 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
         dst.destroy()  # the half-received copy; the source still has the machine
         done.append("removed the incoming copy on the destination")
         dst_active = False
-        dst = _find(destination, uuid)
+        dst = _domain(destination, uuid)
     if dst_active and src_active:
         return "both", done
     if src_active and src_state[0] == libvirt.VIR_DOMAIN_PAUSED and src_state[1] in PAUSED_BY_MIGRATION \
@@ -247,7 +238,7 @@ class PrecreateVolume(CloneVolume):
 
 
 def _abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) -> None:
-    dom = _find(conn, uuid)
+    dom = _domain(conn, uuid)
     if dom is None or not dom.isActive():
         return
     try:

@@ -6,8 +6,6 @@ changing an option re-decides on the facts already read, without asking the host
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
@@ -234,7 +232,7 @@ class MigrationDialog(QDialog):
         negotiation = self.current()
         if negotiation is None or not negotiation.decision.allowed:
             return
-        negotiation.facts.options = replace(self.options())
+        negotiation.facts.options = self.options()
         self.migrate_button.setEnabled(False)
         self.destinations.setEnabled(False)
         self.progress.show()

@@ -88,12 +88,17 @@ def agrees(services, db_url, uuid, expected_uri):
     return listed == {expected_uri} and {r[0] for r in rows} == {expected_uri}
 
 
-def test_live_p2p_then_managed_back_and_the_inventory_follows(hosts, services, run, qtbot, db_url):
-    a, b = hosts
-    admin = open_admin(a.tcp_uri)
+def tiny_running_on(lab_host, services, qtbot):
+    """The tiny guest defined and started on ``lab_host``, once the inventory lists it."""
+    admin = open_admin(lab_host.tcp_uri)
     admin.defineXML(TINY_XML).create()
     admin.close()
-    qtbot.waitUntil(lambda: (a.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+    qtbot.waitUntil(lambda: (lab_host.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+
+
+def test_live_p2p_then_managed_back_and_the_inventory_follows(hosts, services, run, qtbot, db_url):
+    a, b = hosts
+    tiny_running_on(a, services, qtbot)
 
     there = run(services.migrations.negotiate(a.tcp_uri, "tiny1", b.tcp_uri))
     assert there.decision.method == P2P, there.decision.reason()
@@ -209,10 +214,7 @@ def _clear_name(uri, name):
 
 def test_refusals_name_the_reason_before_anything_is_touched(hosts, services, run, qtbot, lab_pair):
     a, b = hosts
-    admin = open_admin(a.tcp_uri)
-    admin.defineXML(TINY_XML).create()
-    admin.close()
-    qtbot.waitUntil(lambda: (a.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+    tiny_running_on(a, services, qtbot)
 
     # The name is taken on the destination by another machine.
     other = open_admin(b.tcp_uri)
@@ -364,10 +366,7 @@ def test_the_dialog_migrates_with_progress_and_the_window_follows(hosts, service
     from ecp_desktop.views.main_window import MainWindow
     from ecp_desktop.views.migration_dialog import MigrationDialog
     a, b = hosts
-    admin = open_admin(a.tcp_uri)
-    admin.defineXML(TINY_XML).create()
-    admin.close()
-    qtbot.waitUntil(lambda: (a.tcp_uri, TINY_UUID) in services.inventory.machines, timeout=5000)
+    tiny_running_on(a, services, qtbot)
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), migrations=services.migrations)
     qtbot.addWidget(window)
