@@ -23,10 +23,22 @@ case $cmd in
       printf '%s\n' "local all all trust" "host all postgres 127.0.0.1/32 trust" \
         "host all all 127.0.0.1/32 scram-sha-256" > "$dir/data/pg_hba.conf"
     fi
-    port=${ECP_PG_PORT:-54329}
-    while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-    "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null
+    # Below Linux's ephemeral range (32768-60999): a port there can be held by one of the
+    # suite's own client connections, which the probe does not see but the bind does.
+    # A failed start is still tried again on the next free port, and the server's own log
+    # is shown if it does not come up.
+    port=${ECP_PG_PORT:-25432}
+    for attempt in 1 2 3; do
+      while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+      if "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+          -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null; then
+        break
+      fi
+      echo "pg-test-server: the server did not start on port $port (attempt $attempt); its log says:" >&2
+      tail -n 15 "$dir/server.log" >&2 || true
+      [[ $attempt -eq 3 ]] && exit 1
+      port=$((port + 1))
+    done
     echo "$port" > "$dir/port"
     PGOPTIONS="-c client_min_messages=warning" "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -q -c "DROP DATABASE IF EXISTS ecp_test" \
       -c "CREATE DATABASE ecp_test" >/dev/null

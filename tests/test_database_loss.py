@@ -34,7 +34,9 @@ class Server:
                              env={**os.environ, **env})
         assert out.returncode == 0, out.stderr
         url = out.stdout.strip().splitlines()[-1]
-        self.port = url.rsplit(":", 1)[1].split("/")[0]
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        assert self.port in ("", port), f"the server came back on port {port}, not {self.port}"
+        self.port = port
         return url.rsplit("/", 1)[0] + "/ecp_loss"
 
     def stop(self) -> None:
