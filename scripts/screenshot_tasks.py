@@ -1,4 +1,4 @@
-"""Screenshots of the tasks pane (a flow rolled back, expanded) and the template dialog.
+"""Screenshots of the tasks pane (a flow rolled back, expanded; a bulk action) and the template dialog.
 
 Run under Xvfb:  xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshot_tasks.py OUTDIR
 """
@@ -56,7 +56,17 @@ async def shoot(out: Path, work: Path, app) -> None:
     await asyncio.sleep(0.1)
     dialog.grab().save(str(out / "template-dialog-clash.png"))
     dialog.close()
-    print(f"wrote {out}/tasks-pane.png, template-dialog.png, template-dialog-clash.png ({ok.status}, {failed.status})")
+    # An action on several machines: one task, a step per machine (busy runs already).
+    chosen = [m for m in services.inventory.machines_of(TEMPLATE_URI) if m.name in ("tpl", "loose-disk", "busy")]
+    steps = await services.lifecycle.apply_many("start", chosen)
+    await asyncio.sleep(0.2)
+    pane.view.collapseAll()
+    pane.view.expand(pane.proxy.mapFromSource(pane.model.index_of(steps[0].parent)))
+    pane.select(steps[0].parent)
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / "tasks-bulk.png"))
+    print(f"wrote {out}/tasks-pane.png, template-dialog.png, template-dialog-clash.png, tasks-bulk.png "
+          f"({ok.status}, {failed.status}, {steps[0].parent.outcome})")
     services.shutdown()
     app.quit()
 

@@ -64,9 +64,13 @@ def test_start_on_a_selection_runs_tasks_and_updates_rows(qtbot, window, service
     chosen = [m.name for m in window.selected_machines()]
     assert window.machine_actions["start"].isEnabled() and not window.machine_actions["resume"].isEnabled()
     window.machine_actions["start"].trigger()
-    qtbot.waitUntil(lambda: window.task_model.rowCount() == 5
-                    and all(window.task_model.index(r, 1).data() == "succeeded" for r in range(5)), timeout=5000)
-    assert sorted(window.task_model.index(r, 0).data() for r in range(5)) == sorted(f"Start {n}" for n in chosen)
+    # One entry for the action, its machines as its steps.
+    model = window.task_model
+    qtbot.waitUntil(lambda: model.rowCount() == 1 and model.index(0, 1).data() == "succeeded", timeout=5000)
+    assert model.index(0, 0).data() == "Start 5 machines" and model.index(0, 6).data() == "all 5 done"
+    bulk = model.index(0, 0)
+    assert model.rowCount(bulk) == 5 and {model.index(r, 1, bulk).data() for r in range(5)} == {"succeeded"}
+    assert [model.index(r, 0, bulk).data() for r in range(5)] == [f"Start {n}" for n in chosen]
     running = {m.name for m in services.inventory.machines.values() if m.state == "running"}
     assert set(chosen) <= running
     qtbot.waitUntil(lambda: window.machine_proxy.rowCount() == stopped - 5, timeout=2000)  # left the filter
@@ -77,9 +81,11 @@ def test_selection_mixing_states_only_touches_those_it_applies_to(qtbot, window)
     window.machines_view.selectAll()
     window.machine_actions["pause"].trigger()
     # web01 and db01 run; stopped01 is shut off and paused01 is paused already: skipped, not failed.
-    qtbot.waitUntil(lambda: window.task_model.rowCount() == 2, timeout=3000)
-    qtbot.waitUntil(lambda: {window.task_model.index(r, 1).data() for r in range(2)} == {"succeeded"}, timeout=3000)
-    assert {window.task_model.index(r, 0).data() for r in range(2)} == {"Pause web01", "Pause db01"}
+    model = window.task_model
+    qtbot.waitUntil(lambda: model.rowCount() == 1 and model.index(0, 1).data() == "succeeded", timeout=3000)
+    bulk = model.index(0, 0)
+    assert bulk.data() == "Pause 2 machines"
+    assert {model.index(r, 0, bulk).data() for r in range(model.rowCount(bulk))} == {"Pause web01", "Pause db01"}
     assert "2 machine(s) (2 skipped" in window.statusBar().currentMessage()
 
 

@@ -10,6 +10,7 @@ import sys
 from PySide6.QtCore import QSettings, Qt
 
 from ecp_desktop.services.composition import build_services
+from ecp_desktop.services.machines import MachineInfo
 from ecp_desktop.services.tasks import CANCELLED, FAILED, SUCCEEDED
 from ecp_desktop.views.main_window import MainWindow
 from ecp_desktop.views.task_model import FLOW, OUTCOME, STATUS, TASK, TaskTreeModel
@@ -180,6 +181,13 @@ def test_the_tray_notifies_only_when_nobody_looks_and_can_keep_the_app_running(q
     tray.refresh_menu()
     recent = [a.text() for a in tray.recent_menu.actions()]
     assert recent[0] == "Create 5 machines from tpl \u2014 failed" and len(recent) >= 2
+
+    # A bulk action tells once, not once per machine.
+    before = len(seen)
+    ghosts = [MachineInfo(TEMPLATE_URI, f"00000000-0000-0000-0000-00000000000{i}", f"ghost{i}", "shutoff")
+              for i in (1, 2, 3)]
+    run(services.lifecycle.apply_many("start", ghosts))
+    assert seen[before:] == [("Start 3 machines: failed", "3 of 3 failed")]
 
     # Keep running in the tray: closing hides the window; Quit really closes it.
     tray.keep_action.setChecked(True)

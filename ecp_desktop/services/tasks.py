@@ -131,6 +131,12 @@ class TaskService:
         """Record a task, run ``work()``, record the outcome. Never raises for the work's errors."""
         record = self.create(kind, title, host_uri=host_uri, target_uuid=target_uuid,
                              target_name=target_name, parent=parent)
+        return await self.run_task(record, work, pass_record=pass_record)
+
+    async def run_task(self, record: TaskRecord, work: Callable[..., Awaitable[Any]], *,
+                       pass_record: bool = False) -> TaskRecord:
+        """Run ``work()`` as the task ``record`` (created pending beforehand, e.g. one
+        machine's part of a bulk action); never raises for the work's errors."""
         self.start(record)
         try:
             result = await (work(record) if pass_record else work())  # a parent passes itself to its steps
