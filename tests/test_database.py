@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from ecp_desktop.models import migrations, schema
+from ecp_desktop.models import upgrades, schema
 from ecp_desktop.models.db import DatabaseUrlError
 from ecp_desktop.services import inventory_store as store
 from ecp_desktop.services.machines import MachineInfo
@@ -41,10 +41,10 @@ def test_schema_is_created_once_and_versioned(tmp_path):
     url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
     db = open_inventory(url)
     with db.connection_context():
-        assert migrations.current_version(db) == migrations.LATEST_VERSION
+        assert upgrades.current_version(db) == upgrades.LATEST_VERSION
         assert {"host", "machine", "task", "setting", "schema_version"} <= set(db.get_tables())
-        assert migrations.upgrade(db) == []  # a second run applies nothing
-        assert schema.SchemaVersion.select().count() == len(migrations.STEPS)
+        assert upgrades.upgrade(db) == []  # a second run applies nothing
+        assert schema.SchemaVersion.select().count() == len(upgrades.STEPS)
     db.close()
 
 
@@ -52,9 +52,9 @@ def test_newer_schema_than_the_app_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
     db = open_inventory(url)
     with db.connection_context():
-        schema.SchemaVersion.create(version=migrations.LATEST_VERSION + 5, name="from the future")
+        schema.SchemaVersion.create(version=upgrades.LATEST_VERSION + 5, name="from the future")
         with pytest.raises(RuntimeError, match="newer than this app knows"):
-            migrations.upgrade(db)
+            upgrades.upgrade(db)
     db.close()
 
 

@@ -11,7 +11,7 @@ import sys
 import peewee
 import pytest
 
-from ecp_desktop.models import migrations, schema
+from ecp_desktop.models import upgrades, schema
 from ecp_desktop.services import inventory_store as store
 from ecp_desktop.services.machines import MachineInfo
 from ecp_desktop.services.startup import open_inventory
@@ -51,9 +51,9 @@ def pg(pg_url):
 
 def test_schema_migrates_on_postgresql(pg):
     with pg.connection_context():
-        assert migrations.current_version(pg) == migrations.LATEST_VERSION
+        assert upgrades.current_version(pg) == upgrades.LATEST_VERSION
         assert {"host", "machine", "task", "setting", "schema_version"} <= set(pg.get_tables())
-        assert migrations.upgrade(pg) == []
+        assert upgrades.upgrade(pg) == []
 
 
 def test_inventory_writes_and_queries_on_postgresql(pg):
@@ -104,7 +104,7 @@ def test_setup_on_postgresql_from_version_1_imports_long_and_unicode_names(pg_ur
     from .test_import import LONG_NAME, ZOO, write_zoo
     db = open_database(pg_url)
     with db.connection_context():
-        migrations.STEPS[0][2](db)  # what version 1 created, recorded as such
+        upgrades.STEPS[0][2](db)  # what version 1 created, recorded as such
         db.create_tables([schema.SchemaVersion])
         schema.SchemaVersion.create(version=1, name="initial")
     uri = write_zoo(tmp_path / "zoo.xml")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from ..models import migrations, schema
+from ..models import upgrades, schema
 from ..models.db import database
 from . import inventory_store as store
 from .connection_probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
@@ -93,9 +93,9 @@ IMPORT_WANTED = Need("import wanted", _import_wanted)
 
 def step_schema(_ctx: SetupContext) -> str:
     db = database.obj
-    applied = migrations.upgrade(db)
-    recreated = migrations.recreate_missing(db)
-    parts = [f"schema at version {migrations.current_version(db)}"]
+    applied = upgrades.upgrade(db)
+    recreated = upgrades.recreate_missing(db)
+    parts = [f"schema at version {upgrades.current_version(db)}"]
     if applied:
         parts.append(f"applied step{'s' if len(applied) > 1 else ''} {', '.join(map(str, applied))}")
     if recreated:

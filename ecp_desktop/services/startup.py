@@ -8,7 +8,7 @@ from pathlib import Path
 import platformdirs
 import peewee
 
-from ..models import migrations
+from ..models import upgrades
 from ..models.db import DatabaseUrlError, default_sqlite_url, open_database, without_password
 from . import app_config, credentials
 from .connection_probe import DEMO_LABEL, DEMO_URI, probe
@@ -38,7 +38,7 @@ def open_inventory(url: str) -> peewee.Database:
     db = open_database(url)
     try:
         db.connect(reuse_if_open=True)
-        migrations.upgrade(db)
+        upgrades.upgrade(db)
     except peewee.DatabaseError as exc:
         db.close()
         raise DatabaseUrlError(f"cannot use the database {without_password(url)!r}: {exc}") from exc
