@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import libvirt  # noqa: E402
 
 from ecp_desktop.services.composition import build_services  # noqa: E402
-from ecp_desktop.services.errors import install_quiet_error_handler  # noqa: E402
+from ecp_desktop.services.core.errors import install_quiet_error_handler  # noqa: E402
 from ecp_desktop.services.libvirt_loop import Executors, start_event_thread  # noqa: E402
 from ecp_desktop.services.startup import open_inventory  # noqa: E402
 

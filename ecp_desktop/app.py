@@ -19,7 +19,7 @@ import qasync  # after PySide6, so that qasync binds to it
 
 from . import APP_ID, APP_NAME, __version__
 from .services import inventory_store as store
-from .services.aio import spawn
+from .services.core.aio import spawn
 from .services.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.restore import restore_candidates
@@ -30,7 +30,7 @@ from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services import app_config, app_log, credentials, preferences
 from .services.app_log import start_logging
-from .services.errors import install_quiet_error_handler
+from .services.core.errors import install_quiet_error_handler
 from .services.setup_steps import SETUP_DONE_KEY
 from .services.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 

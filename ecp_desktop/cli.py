@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TextIO
 
-from .services.errors import install_quiet_error_handler
+from .services.core.errors import install_quiet_error_handler
 from .services.host_connection import HostConnection, version_text
 from .services.inventory import Inventory
 from .services.libvirt_loop import Executors

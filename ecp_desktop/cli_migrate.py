@@ -9,9 +9,9 @@ from typing import TextIO
 from .cli import bad_uri
 from .cli_tasks import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _close, _connect, _print_tree, task_json
 from .services import heartbeat
-from .services.aio import spawn
+from .services.core.aio import spawn
 from .services.composition import build_services
-from .services.errors import HypervisorError, install_quiet_error_handler
+from .services.core.errors import HypervisorError, install_quiet_error_handler
 from .services.libvirt_loop import Executors, start_event_thread
 from .services.migration import Negotiation, refusal_check
 from .services.migration_checks import METHODS, CheckResult, MigrationOptions

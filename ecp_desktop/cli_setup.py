@@ -7,7 +7,7 @@ from typing import TextIO
 
 from .services import app_config
 from .services import inventory_store as store
-from .services.errors import install_quiet_error_handler
+from .services.core.errors import install_quiet_error_handler
 from .services.setup_pipeline import DONE, FAILED
 from .services.setup_steps import SetupOptions, SetupReport, core_steps, run_setup
 from .services.uri import InvalidUri, parse_uri

@@ -10,8 +10,8 @@ from typing import TextIO
 from .cli import bad_uri
 from .services.composition import Services, build_services
 from .services import heartbeat
-from .services.aio import spawn
-from .services.errors import install_quiet_error_handler
+from .services.core.aio import spawn
+from .services.core.errors import install_quiet_error_handler
 from .services.libvirt_loop import Executors
 from .services.startup import HostChoice, initial_hosts
 from .services.task_recovery import RecoveryReport, recover

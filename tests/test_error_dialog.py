@@ -3,7 +3,7 @@ import libvirt
 import pytest
 from PySide6.QtGui import QGuiApplication
 
-from ecp_desktop.services.errors import PLAIN_WORDS, HypervisorError
+from ecp_desktop.services.core.errors import PLAIN_WORDS, HypervisorError
 from ecp_desktop.services.machines import MachineInfo
 from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
 

@@ -170,7 +170,7 @@ def test_removing_a_host_waits_for_calls_still_using_its_connection(qtbot, run, 
     """Closing a libvirt connection under a running call crashes the process; the release
     must wait for the call. The call's sleep stands for a slow host (timing only)."""
     import time as _time
-    from ecp_desktop.services.aio import spawn
+    from ecp_desktop.services.core.aio import spawn
     inventory = services.inventory
     host = connect(run, services, LAB_URI)
 

@@ -17,7 +17,7 @@ import libvirt
 from PySide6.QtCore import Qt
 import pytest
 
-from ecp_desktop.services.errors import HypervisorError
+from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.migration import flags_for, refusal_check
 from ecp_desktop.services.migration_checks import (COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions,
                                                    decide)

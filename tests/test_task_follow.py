@@ -12,7 +12,7 @@ import sys
 
 from PySide6.QtCore import QModelIndex
 
-from ecp_desktop.services.aio import spawn
+from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.instance import INSTANCE_ID
 from ecp_desktop.services.task_follow import TaskFollower

@@ -94,7 +94,7 @@ def test_filter_cancel_and_details_in_the_window(qtbot, run, services, tmp_path)
             await gate.wait()
     services.engine.listeners.append(wait_for_the_user)
     flow = run(services.templates.plan(TEMPLATE_URI, TPL_UUID, 3, "web-{n}", start=True))
-    from ecp_desktop.services.aio import spawn
+    from ecp_desktop.services.core.aio import spawn
     running = spawn(services.templates.run(flow))
     qtbot.waitUntil(lambda: any(t.op == "define_domain" and t.status == SUCCEEDED for t in services.tasks.tasks))
 

@@ -13,7 +13,7 @@ import peewee
 
 from ..models.db import database
 from ..models.schema import BaseModel, utcnow
-from ..services.errors import HypervisorError
+from ..services.core.errors import HypervisorError
 from ..services.setup_pipeline import HookRegistry, SetupContext
 
 

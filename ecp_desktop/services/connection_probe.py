@@ -13,7 +13,7 @@ from pathlib import Path
 
 import libvirt
 
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .host_connection import version_text
 from .uri import InvalidUri, display_name, parse_uri
 

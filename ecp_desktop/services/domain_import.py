@@ -16,7 +16,7 @@ import libvirt
 
 from ..models import schema
 from ..models.db import database
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from . import preferences
 from .inventory_store import first_desired
 from .machines import parse_details, state_name

@@ -1,7 +1,7 @@
 """Host operations a user starts (add, connect, disconnect, remove), each recorded as a task."""
 from __future__ import annotations
 
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .host_connection import HostConnection
 from .inventory import Inventory
 from .tasks import SUCCEEDED, TaskService

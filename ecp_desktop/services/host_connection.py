@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from .aio import spawn
+from .core.aio import spawn
 from . import credentials
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .libvirt_loop import Executors, register_event_impl
-from .observable import Event
+from .core.events import Event
 from .uri import display_name
 
 log = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ import libvirt
 
 from . import inventory_store as store
 from . import machine_notes
-from .aio import spawn
-from .errors import HypervisorError
+from .core.aio import spawn
+from .core.errors import HypervisorError
 from .host_connection import HostConnection, HostState
 from .libvirt_loop import Executors
 from .machines import ACTIVE_STATES, EVENT_STATES, MachineInfo, list_machines, read_machine
-from .observable import Event
+from .core.events import Event
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from .errors import install_quiet_error_handler
+from .core.errors import install_quiet_error_handler
 
 _registered = False
 _thread: threading.Thread | None = None

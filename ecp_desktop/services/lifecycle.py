@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import libvirt
 
 from . import machine_locks
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .host_connection import CALLS_PER_HOST
 from .inventory import Inventory
 from .machines import ACTIVE_STATES, MachineInfo

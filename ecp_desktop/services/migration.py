@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import libvirt
 
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .migration_checks import (COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, MigrationOptions,
                                decide)
 from .migration_facts import MachineFacts, read_destination, read_host, read_machine

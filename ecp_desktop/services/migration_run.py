@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from . import credentials
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
 
 log = logging.getLogger(__name__)

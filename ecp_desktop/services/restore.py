@@ -13,7 +13,7 @@ import libvirt
 from ..models import schema
 from ..models.db import database
 from . import shared_locks
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .host_connection import HostConnection
 from .inventory import Inventory
 from .machines import state_name

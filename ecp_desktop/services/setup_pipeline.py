@@ -195,7 +195,7 @@ class Pipeline:
 
 
 def _plain(exc: BaseException) -> str:
-    from .errors import HypervisorError
+    from .core.errors import HypervisorError
     if isinstance(exc, HypervisorError):
         return exc.one_line()
     text = str(exc) or type(exc).__name__

@@ -18,7 +18,7 @@ from ..models.db import database
 from . import inventory_store as store
 from .connection_probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from .domain_import import HostImport, import_host
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .host_connection import read_facts, version_text
 from .setup_pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
 

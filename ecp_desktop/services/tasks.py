@@ -21,9 +21,9 @@ from typing import Any
 
 import peewee
 
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .libvirt_loop import Executors
-from .observable import Event
+from .core.events import Event
 from . import task_store as store
 from .instance import INSTANCE_ID
 

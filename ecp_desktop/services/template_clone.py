@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from .errors import HypervisorError
+from .core.errors import HypervisorError
 from .machines import ACTIVE_STATES, state_name
 from .task_engine import Group, Step, TaskEngine
 from .tasks import TaskRecord

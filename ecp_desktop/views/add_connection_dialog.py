@@ -6,7 +6,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QLineEdit, QVBoxLayout)
 
 from ..services import credentials
-from ..services.aio import spawn
+from ..services.core.aio import spawn
 from ..services.inventory import Inventory
 from ..services.uri import InvalidUri, display_name, parse_uri
 

@@ -6,8 +6,8 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from ..services.aio import spawn
-from ..services.errors import HypervisorError
+from ..services.core.aio import spawn
+from ..services.core.errors import HypervisorError
 from ..services.inventory import Inventory
 from ..services.machines import STATE_LABELS, MachineDetails, MachineInfo, parse_details
 from .machine_model import memory_text

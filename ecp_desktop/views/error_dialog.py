@@ -15,7 +15,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ..services.errors import HypervisorError
+from ..services.core.errors import HypervisorError
 
 Failure = tuple[str, "HypervisorError | str"]  # (what failed, e.g. the machine's name; the error)
 

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLab
                                QPushButton)
 
 from .. import APP_NAME, __version__
-from ..services.aio import spawn
+from ..services.core.aio import spawn
 from ..services.host_actions import HostActions
 from ..services.host_connection import HostConnection, HostState
 from ..services.inventory import Inventory

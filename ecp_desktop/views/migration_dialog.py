@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QListWidgetItem, QProgressBar, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from ..services.aio import spawn
-from ..services.errors import HypervisorError
+from ..services.core.aio import spawn
+from ..services.core.errors import HypervisorError
 from ..services.machines import MachineInfo
 from ..services.migration import Negotiation
 from ..services.migration_checks import METHODS, MigrationOptions, decide

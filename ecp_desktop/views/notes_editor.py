@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..services.aio import spawn
+from ..services.core.aio import spawn
 from ..services.machine_notes import StaleEdit, UnknownMachine
 from ..services.machines import MachineInfo
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QTextBrowser, QT
 
 from ..models.db import open_database
 from ..services.domain_import import preview
-from ..services.errors import HypervisorError
+from ..services.core.errors import HypervisorError
 from ..services.machines import STATE_LABELS
 from ..services.setup_pipeline import DONE, FAILED, SKIPPED, Outcome
 from ..services.setup_steps import SetupReport, run_setup

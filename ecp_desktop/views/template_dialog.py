@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit,
                                QSpinBox, QWidget)
 
-from ..services.aio import spawn
+from ..services.core.aio import spawn
 from ..services.inventory import Inventory
 from ..services.machines import ACTIVE_STATES, MachineInfo
 from ..services.tasks import SUCCEEDED

@@ -267,7 +267,7 @@ def busy_guest(hosts, guest_dir, tmp_path, services, qtbot):
 
 
 def _start_migration(services, run, a, b, uuid, **options):
-    from ecp_desktop.services.aio import spawn
+    from ecp_desktop.services.core.aio import spawn
     plan = run(services.migrations.negotiate(a.tcp_uri, uuid, b.tcp_uri, MigrationOptions(**options)))
     assert plan.decision.method == P2P or options.get("method"), plan.decision.reason()
     flow = services.engine.run(services.migrations.plan(plan))

@@ -47,7 +47,7 @@ def test_real_qemu_machine_lifecycle_through_the_app(qtbot, run, services, lab_d
 
 
 def test_a_hung_daemon_does_not_delay_other_hosts(qtbot, run, services, lab_daemon):
-    from ecp_desktop.services.aio import spawn
+    from ecp_desktop.services.core.aio import spawn
     inventory = services.inventory
     lab_daemon.hang()
     hung = inventory.add_host(lab_daemon.uri("test"))
