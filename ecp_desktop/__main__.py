@@ -170,7 +170,7 @@ def _migration_options(args):
 def _open_asking_on_a_terminal(url: str) -> None:
     """Open the inventory; on a terminal, ask once for a PostgreSQL password nobody stored."""
     from .models.db import DatabaseUrlError
-    from .services import credentials
+    from .services.config import credentials
     from .services.startup import open_inventory
     try:
         open_inventory(url)
@@ -186,7 +186,7 @@ def _open_asking_on_a_terminal(url: str) -> None:
 def _install_desktop(args) -> int:
     from pathlib import Path
 
-    from .services import desktop_install
+    from .services.config import desktop_install
     share = (Path(args.prefix) / "share" if args.prefix else desktop_install.user_share() if args.user
              else Path("/usr/local/share"))
     try:

@@ -28,8 +28,8 @@ from .services.task_follow import TaskFollower
 from .services.task_recovery import recover
 from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
-from .services import app_config, app_log, credentials, preferences
-from .services.app_log import start_logging
+from .services.config import app_config, app_log, credentials, preferences
+from .services.config.app_log import start_logging
 from .services.core.errors import install_quiet_error_handler
 from .services.setup_steps import SETUP_DONE_KEY
 from .services.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed

@@ -5,7 +5,7 @@ import json
 import sys
 from typing import TextIO
 
-from .services import app_config
+from .services.config import app_config
 from .services import inventory_store as store
 from .services.core.errors import install_quiet_error_handler
 from .services.setup_pipeline import DONE, FAILED

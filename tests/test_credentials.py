@@ -16,7 +16,7 @@ import libvirt
 import pytest
 
 from ecp_desktop.models.db import DatabaseUrlError
-from ecp_desktop.services import app_config, credentials
+from ecp_desktop.services.config import app_config, credentials
 from ecp_desktop.services.startup import open_inventory
 
 from .test_main_window import window  # noqa: F401  (fixture)
@@ -146,7 +146,7 @@ def test_the_database_and_the_log_are_readable_by_the_user_only(tmp_path):
     assert result.returncode == 0, result.stderr
     for path in [db_file, *db_file.parent.glob("inventory.sqlite3-*")]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    gui = subprocess.run([sys.executable, "-c", "from ecp_desktop.services.app_log import start_logging; "
+    gui = subprocess.run([sys.executable, "-c", "from ecp_desktop.services.config.app_log import start_logging; "
                           "import logging; p = start_logging(); logging.getLogger('x').warning('hello'); print(p)"],
                          capture_output=True, text=True, timeout=60, env=env)
     log_file = gui.stdout.strip().splitlines()[-1]

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
-from ecp_desktop.services import app_config, preferences
+from ecp_desktop.services.config import app_config, preferences
 
 from .test_main_window import names_shown, select_rows, window  # noqa: F401  (fixture)
 

@@ -5,7 +5,7 @@ from PySide6.QtWidgets import QWizard
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
-from ecp_desktop.services import app_config
+from ecp_desktop.services.config import app_config
 from ecp_desktop.views.setup_wizard import SetupWizard
 
 from .conftest import LAB_URI

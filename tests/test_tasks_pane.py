@@ -194,7 +194,7 @@ def test_the_tray_notifies_only_when_nobody_looks_and_can_keep_the_app_running(q
     window.show()
     window.close()
     assert not window.isVisible() and seen[-1][1].startswith("Still running in the tray")
-    from ecp_desktop.services import app_config, preferences
+    from ecp_desktop.services.config import app_config, preferences
     assert app_config.load()["preferences"]["keep_in_tray"] is True  # the preference, in the config file
     preferences.save(preferences.Preferences())
     tray.quit_action.trigger()

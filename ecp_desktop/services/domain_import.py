@@ -17,7 +17,7 @@ import libvirt
 from ..models import schema
 from ..models.db import database
 from .core.errors import HypervisorError
-from . import preferences
+from .config import preferences
 from .inventory_store import first_desired
 from .machines import parse_details, state_name
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import libvirt
 
 from .core.aio import spawn
-from . import credentials
+from .config import credentials
 from .core.errors import HypervisorError
 from .libvirt_loop import Executors, register_event_impl
 from .core.events import Event

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from ..models import schema
 from ..models.db import database, is_postgres
 from .host_connection import HostFacts
-from . import preferences
+from .config import preferences
 from .machines import ACTIVE_STATES, MachineInfo
 
 CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row

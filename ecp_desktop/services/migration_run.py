@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from . import credentials
+from .config import credentials
 from .core.errors import HypervisorError
 from .operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
 

@@ -5,7 +5,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
                                QLineEdit, QVBoxLayout)
 
-from ..services import credentials
+from ..services.config import credentials
 from ..services.core.aio import spawn
 from ..services.inventory import Inventory
 from ..services.uri import InvalidUri, display_name, parse_uri

@@ -14,7 +14,7 @@ from ..services.inventory import Inventory
 from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.machines import MachineInfo
 from ..services.restore import POLICIES as RESTORE_POLICIES
-from ..services import preferences
+from ..services.config import preferences
 from ..services.tasks import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
 
-from ..services import preferences
+from ..services.config import preferences
 from ..services.restore import POLICIES as POLICY_LABELS
 from ..services.restore import POLICY_HELP
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout
                                QRadioButton, QTreeWidget, QTreeWidgetItem, QWizard)
 
 from ..models.db import DatabaseUrlError, check_database, without_password
-from ..services import credentials
+from ..services.config import credentials
 from ..services.connection_probe import Probe, detect, probe
 from ..services.setup_steps import SetupOptions
 from ..services.uri import InvalidUri, parse_uri

@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
 
 from .. import APP_NAME
-from ..services import preferences
+from ..services.config import preferences
 from ..services.tasks import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord, TaskService
 
 RECENT = 8

@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import APP_ID
+from ecp_desktop import APP_ID
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def user_share() -> Path:

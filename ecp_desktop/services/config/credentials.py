@@ -73,7 +73,7 @@ def database_password(url: str) -> str | None:
 
 
 def register_database_passwords() -> None:
-    from ..models import db
+    from ecp_desktop.models import db
     if database_password not in db.PASSWORD_SOURCES:
         db.PASSWORD_SOURCES.append(database_password)
 
