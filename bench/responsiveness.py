@@ -151,7 +151,7 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     idle_s = float(sys.argv[2]) if len(sys.argv) > 2 else 5
     from ecp_desktop.app import make_qt_app
-    from ecp_desktop.services.libvirt_loop import register_event_impl
+    from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
     register_event_impl()
     app = make_qt_app(sys.argv[:1])
     loop = qasync.QEventLoop(app)

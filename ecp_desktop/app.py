@@ -20,7 +20,7 @@ import qasync  # after PySide6, so that qasync binds to it
 from . import APP_ID, APP_NAME, __version__
 from .services import inventory_store as store
 from .services.core.aio import spawn
-from .services.libvirt_loop import register_event_impl, start_event_thread
+from .services.hosts.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.restore import restore_candidates
 from .services import heartbeat

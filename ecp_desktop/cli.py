@@ -7,11 +7,11 @@ import sys
 from typing import TextIO
 
 from .services.core.errors import install_quiet_error_handler
-from .services.host_connection import HostConnection, version_text
+from .services.hosts.connection import HostConnection, version_text
 from .services.inventory import Inventory
-from .services.libvirt_loop import Executors
+from .services.core.executors import Executors
 from .services.startup import HostChoice, initial_hosts
-from .services.uri import InvalidUri, parse_uri
+from .services.hosts.uri import InvalidUri, parse_uri
 
 EXIT_OK, EXIT_USAGE, EXIT_CONNECTION = 0, 2, 3
 

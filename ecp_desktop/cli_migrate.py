@@ -12,7 +12,8 @@ from .services import heartbeat
 from .services.core.aio import spawn
 from .services.composition import build_services
 from .services.core.errors import HypervisorError, install_quiet_error_handler
-from .services.libvirt_loop import Executors, start_event_thread
+from .services.core.executors import Executors
+from .services.hosts.libvirt_loop import start_event_thread
 from .services.migration import Negotiation, refusal_check
 from .services.migration_checks import METHODS, CheckResult, MigrationOptions
 from .services.task_recovery import recover

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from .services.core.errors import install_quiet_error_handler
 from .services.inventory import Inventory
-from .services.libvirt_loop import Executors
+from .services.core.executors import Executors
 from .services.restore import RestoreReport, RestoreService, restore_candidates
 from .services.tasks import TaskService
 

@@ -10,7 +10,7 @@ from .services import inventory_store as store
 from .services.core.errors import install_quiet_error_handler
 from .services.setup_pipeline import DONE, FAILED
 from .services.setup_steps import SetupOptions, SetupReport, core_steps, run_setup
-from .services.uri import InvalidUri, parse_uri
+from .services.hosts.uri import InvalidUri, parse_uri
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MARKS = {DONE: "ok", FAILED: "FAILED"}

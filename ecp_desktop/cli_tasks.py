@@ -12,7 +12,7 @@ from .services.composition import Services, build_services
 from .services import heartbeat
 from .services.core.aio import spawn
 from .services.core.errors import install_quiet_error_handler
-from .services.libvirt_loop import Executors
+from .services.core.executors import Executors
 from .services.startup import HostChoice, initial_hosts
 from .services.task_recovery import RecoveryReport, recover
 from .services.tasks import SUCCEEDED, TaskRecord, build_trees

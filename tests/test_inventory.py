@@ -4,7 +4,7 @@ import time
 import libvirt
 
 from ecp_desktop.models import schema
-from ecp_desktop.services.host_connection import HostState
+from ecp_desktop.services.hosts.connection import HostState
 
 from .conftest import LAB_URI
 

@@ -1,6 +1,6 @@
 import pytest
 
-from ecp_desktop.services.uri import InvalidUri, display_name, parse_uri
+from ecp_desktop.services.hosts.uri import InvalidUri, display_name, parse_uri
 
 
 @pytest.mark.parametrize("uri", [

@@ -8,7 +8,7 @@ from . import heartbeat
 from . import inventory_store as store
 from .host_actions import HostActions
 from .inventory import Inventory
-from .libvirt_loop import Executors
+from .core.executors import Executors
 from .lifecycle import Lifecycle
 from .migration import MigrationService
 from .restore import RestoreService

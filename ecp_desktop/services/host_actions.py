@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from .core.errors import HypervisorError
-from .host_connection import HostConnection
+from .hosts.connection import HostConnection
 from .inventory import Inventory
 from .tasks import SUCCEEDED, TaskService
-from .uri import parse_uri
+from .hosts.uri import parse_uri
 
 
 class HostActions:

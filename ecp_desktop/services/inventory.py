@@ -18,8 +18,8 @@ from . import inventory_store as store
 from . import machine_notes
 from .core.aio import spawn
 from .core.errors import HypervisorError
-from .host_connection import HostConnection, HostState
-from .libvirt_loop import Executors
+from .hosts.connection import HostConnection, HostState
+from .core.executors import Executors
 from .machines import ACTIVE_STATES, EVENT_STATES, MachineInfo, list_machines, read_machine
 from .core.events import Event
 

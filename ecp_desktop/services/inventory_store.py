@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from ..models import schema
 from ..models.db import database, is_postgres
-from .host_connection import HostFacts
+from .hosts.connection import HostFacts
 from .config import preferences
 from .machines import ACTIVE_STATES, MachineInfo
 

@@ -10,7 +10,7 @@ import libvirt
 
 from . import machine_locks
 from .core.errors import HypervisorError
-from .host_connection import CALLS_PER_HOST
+from .hosts.connection import CALLS_PER_HOST
 from .inventory import Inventory
 from .machines import ACTIVE_STATES, MachineInfo
 from .tasks import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord, TaskService

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .host_connection import version_text
+from .hosts.connection import version_text
 from .migration_facts import HostSide, MachineFacts
 
 P2P, MANAGED, OFFLINE, COPY_STORAGE = "live peer-to-peer", "live managed", "offline", "live with copy-storage"

@@ -14,7 +14,7 @@ from ..models import schema
 from ..models.db import database
 from . import shared_locks
 from .core.errors import HypervisorError
-from .host_connection import HostConnection
+from .hosts.connection import HostConnection
 from .inventory import Inventory
 from .machines import state_name
 from .setup_steps import LOCAL_HOST_RECORDED, tables_present

@@ -16,10 +16,10 @@ import libvirt
 from ..models import upgrades, schema
 from ..models.db import database
 from . import inventory_store as store
-from .connection_probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
+from .hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from .domain_import import HostImport, import_host
 from .core.errors import HypervisorError
-from .host_connection import read_facts, version_text
+from .hosts.connection import read_facts, version_text
 from .setup_pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 import peewee
 
 from .core.errors import HypervisorError
-from .libvirt_loop import Executors
+from .core.executors import Executors
 from .core.events import Event
 from . import task_store as store
 from .instance import INSTANCE_ID

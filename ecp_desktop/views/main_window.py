@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLab
 from .. import APP_NAME, __version__
 from ..services.core.aio import spawn
 from ..services.host_actions import HostActions
-from ..services.host_connection import HostConnection, HostState
+from ..services.hosts.connection import HostConnection, HostState
 from ..services.inventory import Inventory
 from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.machines import MachineInfo

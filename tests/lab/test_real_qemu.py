@@ -5,7 +5,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from ecp_desktop.services.host_connection import HostState
+from ecp_desktop.services.hosts.connection import HostState
 
 from tests.conftest import LAB_URI
 

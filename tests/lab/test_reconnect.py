@@ -1,7 +1,7 @@
 """Connection loss and recovery against a real libvirtd: reason shown, backoff, events again."""
 import libvirt
 
-from ecp_desktop.services.host_connection import HostState
+from ecp_desktop.services.hosts.connection import HostState
 
 import pytest
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import libvirt
 
-from .core.errors import HypervisorError
-from .host_connection import version_text
+from ..core.errors import HypervisorError
+from .connection import version_text
 from .uri import InvalidUri, display_name, parse_uri
 
 DEMO_URI = "test:///default"

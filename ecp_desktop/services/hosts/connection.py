@@ -12,11 +12,12 @@ from typing import Any, TypeVar
 
 import libvirt
 
-from .core.aio import spawn
-from .config import credentials
-from .core.errors import HypervisorError
-from .libvirt_loop import Executors, register_event_impl
-from .core.events import Event
+from ..core.aio import spawn
+from ..config import credentials
+from ..core.errors import HypervisorError
+from ..core.executors import Executors
+from .libvirt_loop import register_event_impl
+from ..core.events import Event
 from .uri import display_name
 
 log = logging.getLogger(__name__)
