@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import qasync  # after PySide6, so that qasync binds to it
 
 from . import APP_ID, APP_NAME, __version__
-from .services import inventory_store as store
+from .services.inventory import store
 from .services.core.aio import spawn
 from .services.hosts.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from .services.core.errors import install_quiet_error_handler
 from .services.hosts.connection import HostConnection, version_text
-from .services.inventory import Inventory
+from .services.inventory.live import Inventory
 from .services.core.executors import Executors
 from .services.startup import HostChoice, initial_hosts
 from .services.hosts.uri import InvalidUri, parse_uri

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from .models import schema
 from .models.db import database
-from .services.machine_notes import StaleEdit, read_notes, save_notes
+from .services.inventory.notes import StaleEdit, read_notes, save_notes
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED = 0, 2, 4
 

@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from .services.core.errors import install_quiet_error_handler
-from .services.inventory import Inventory
+from .services.inventory.live import Inventory
 from .services.core.executors import Executors
 from .services.restore import RestoreReport, RestoreService, restore_candidates
 from .services.tasks import TaskService

@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from .services.config import app_config
-from .services import inventory_store as store
+from .services.inventory import store
 from .services.core.errors import install_quiet_error_handler
 from .services.setup_pipeline import DONE, FAILED
 from .services.setup_steps import SetupOptions, SetupReport, core_steps, run_setup

@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 
 from ecp_desktop.services.core.errors import PLAIN_WORDS, HypervisorError
-from ecp_desktop.services.machines import MachineInfo
+from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
 
 from .conftest import LAB_URI

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ecp_desktop.services.composition import build_services
-from ecp_desktop.services.machine_notes import StaleEdit, UnknownMachine
+from ecp_desktop.services.inventory.notes import StaleEdit, UnknownMachine
 from ecp_desktop.views.notes_editor import NotesEditor
 
 URI = "test:///default"

@@ -2,7 +2,7 @@
 import libvirt
 import pytest
 
-from ecp_desktop.services.machines import list_machines, parse_details
+from ecp_desktop.services.inventory.machines import list_machines, parse_details
 
 from .conftest import LAB_URI, VIRT_MANAGER_URI
 

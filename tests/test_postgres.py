@@ -12,8 +12,8 @@ import peewee
 import pytest
 
 from ecp_desktop.models import upgrades, schema
-from ecp_desktop.services import inventory_store as store
-from ecp_desktop.services.machines import MachineInfo
+from ecp_desktop.services.inventory import store
+from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.services.startup import open_inventory
 
 from .conftest import LAB_URI

@@ -2,7 +2,7 @@
 and the per-machine policy from the Machine menu."""
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
-from ecp_desktop.services import inventory_store as store
+from ecp_desktop.services.inventory import store
 
 from .conftest import LAB_URI
 from .test_restore import set_up, uuid_of

@@ -5,9 +5,9 @@ import logging
 from dataclasses import dataclass
 
 from . import heartbeat
-from . import inventory_store as store
+from .inventory import store
 from .host_actions import HostActions
-from .inventory import Inventory
+from .inventory.live import Inventory
 from .core.executors import Executors
 from .lifecycle import Lifecycle
 from .migration import MigrationService

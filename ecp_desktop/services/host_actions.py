@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .core.errors import HypervisorError
 from .hosts.connection import HostConnection
-from .inventory import Inventory
+from .inventory.live import Inventory
 from .tasks import SUCCEEDED, TaskService
 from .hosts.uri import parse_uri
 

@@ -11,8 +11,8 @@ import libvirt
 from . import machine_locks
 from .core.errors import HypervisorError
 from .hosts.connection import CALLS_PER_HOST
-from .inventory import Inventory
-from .machines import ACTIVE_STATES, MachineInfo
+from .inventory.live import Inventory
+from .inventory.machines import ACTIVE_STATES, MachineInfo
 from .tasks import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord, TaskService
 
 WORKERS_PER_HOST = CALLS_PER_HOST * 4  # steps ready to go when a call slot frees

@@ -15,8 +15,8 @@ from ..models.db import database
 from . import shared_locks
 from .core.errors import HypervisorError
 from .hosts.connection import HostConnection
-from .inventory import Inventory
-from .machines import state_name
+from .inventory.live import Inventory
+from .inventory.machines import state_name
 from .setup_steps import LOCAL_HOST_RECORDED, tables_present
 from .tasks import SUCCEEDED, TaskFailed, TaskService
 

@@ -15,9 +15,9 @@ import libvirt
 
 from ..models import upgrades, schema
 from ..models.db import database
-from . import inventory_store as store
+from .inventory import store
 from .hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
-from .domain_import import HostImport, import_host
+from .inventory.importer import HostImport, import_host
 from .core.errors import HypervisorError
 from .hosts.connection import read_facts, version_text
 from .setup_pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks

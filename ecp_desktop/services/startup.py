@@ -12,7 +12,7 @@ from ..models import upgrades
 from ..models.db import DatabaseUrlError, default_sqlite_url, open_database, without_password
 from .config import app_config, credentials
 from .hosts.probe import DEMO_LABEL, DEMO_URI, probe
-from . import inventory_store as store
+from .inventory import store
 
 DATA_DIR_NAME = "ecp-desktop"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from .core.errors import HypervisorError
-from .machines import ACTIVE_STATES, state_name
+from .inventory.machines import ACTIVE_STATES, state_name
 from .task_engine import Group, Step, TaskEngine
 from .tasks import TaskRecord
 

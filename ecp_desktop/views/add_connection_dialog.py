@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from ..services.config import credentials
 from ..services.core.aio import spawn
-from ..services.inventory import Inventory
+from ..services.inventory.live import Inventory
 from ..services.hosts.uri import InvalidUri, display_name, parse_uri
 
 TEMPLATES = {

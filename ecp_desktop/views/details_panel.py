@@ -8,8 +8,8 @@ from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget
 
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
-from ..services.inventory import Inventory
-from ..services.machines import STATE_LABELS, MachineDetails, MachineInfo, parse_details
+from ..services.inventory.live import Inventory
+from ..services.inventory.machines import STATE_LABELS, MachineDetails, MachineInfo, parse_details
 from .machine_model import memory_text
 from .notes_editor import NotesEditor
 

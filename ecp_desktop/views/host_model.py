@@ -6,7 +6,7 @@ import time
 from PySide6.QtCore import QModelIndex, Qt
 
 from ..services.hosts.connection import HostConnection, HostState, version_text
-from ..services.inventory import Inventory
+from ..services.inventory.live import Inventory
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 

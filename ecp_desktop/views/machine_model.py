@@ -4,8 +4,8 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor
 
-from ..services.inventory import Inventory, Key
-from ..services.machines import STATE_LABELS, MachineInfo
+from ..services.inventory.live import Inventory, Key
+from ..services.inventory.machines import STATE_LABELS, MachineInfo
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 

@@ -10,9 +10,9 @@ from .. import APP_NAME, __version__
 from ..services.core.aio import spawn
 from ..services.host_actions import HostActions
 from ..services.hosts.connection import HostConnection, HostState
-from ..services.inventory import Inventory
+from ..services.inventory.live import Inventory
 from ..services.lifecycle import ACTIONS, Lifecycle
-from ..services.machines import MachineInfo
+from ..services.inventory.machines import MachineInfo
 from ..services.restore import POLICIES as RESTORE_POLICIES
 from ..services.config import preferences
 from ..services.tasks import TaskService

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
-from ..services.machines import MachineInfo
+from ..services.inventory.machines import MachineInfo
 from ..services.migration import Negotiation
 from ..services.migration_checks import METHODS, MigrationOptions, decide
 from ..services.tasks import SUCCEEDED, TaskRecord

@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from ..services.core.aio import spawn
-from ..services.machine_notes import StaleEdit, UnknownMachine
-from ..services.machines import MachineInfo
+from ..services.inventory.notes import StaleEdit, UnknownMachine
+from ..services.inventory.machines import MachineInfo
 
 
 class NotesEditor(QWidget):

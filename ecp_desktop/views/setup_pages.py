@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QTextBrowser, QT
                                QVBoxLayout, QWizard, QWizardPage)
 
 from ..models.db import open_database
-from ..services.domain_import import preview
+from ..services.inventory.importer import preview
 from ..services.core.errors import HypervisorError
-from ..services.machines import STATE_LABELS
+from ..services.inventory.machines import STATE_LABELS
 from ..services.setup_pipeline import DONE, FAILED, SKIPPED, Outcome
 from ..services.setup_steps import SetupReport, run_setup
 

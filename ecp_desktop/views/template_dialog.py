@@ -10,8 +10,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QSpinBox, QWidget)
 
 from ..services.core.aio import spawn
-from ..services.inventory import Inventory
-from ..services.machines import ACTIVE_STATES, MachineInfo
+from ..services.inventory.live import Inventory
+from ..services.inventory.machines import ACTIVE_STATES, MachineInfo
 from ..services.tasks import SUCCEEDED
 from ..services.template_clone import MAX_COUNT, PlanError, expand_names
 from .tasks_pane import failures_below

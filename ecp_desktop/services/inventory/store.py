@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from ..models import schema
-from ..models.db import database, is_postgres
-from .hosts.connection import HostFacts
-from .config import preferences
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database, is_postgres
+from ..hosts.connection import HostFacts
+from ..config import preferences
 from .machines import ACTIVE_STATES, MachineInfo
 
 CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row

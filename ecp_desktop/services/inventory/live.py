@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import libvirt
 
-from . import inventory_store as store
-from . import machine_notes
-from .core.aio import spawn
-from .core.errors import HypervisorError
-from .hosts.connection import HostConnection, HostState
-from .core.executors import Executors
+from . import store
+from . import notes as machine_notes
+from ..core.aio import spawn
+from ..core.errors import HypervisorError
+from ..hosts.connection import HostConnection, HostState
+from ..core.executors import Executors
 from .machines import ACTIVE_STATES, EVENT_STATES, MachineInfo, list_machines, read_machine
-from .core.events import Event
+from ..core.events import Event
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..models import schema
-from ..models.db import database
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
 
 
 @dataclass

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 
 import libvirt
 
-from ..models import schema
-from ..models.db import database
-from .core.errors import HypervisorError
-from .config import preferences
-from .inventory_store import first_desired
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
+from ..core.errors import HypervisorError
+from ..config import preferences
+from .store import first_desired
 from .machines import parse_details, state_name
 
 CHUNK = 300  # rows per INSERT: below SQLite's bound-parameter limit with 14 columns
