@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from ecp_desktop.models import schema  # noqa: E402
 from ecp_desktop.models.db import database  # noqa: E402
 from ecp_desktop.services.inventory import store as inventory_store  # noqa: E402
-from ecp_desktop.services import task_store  # noqa: E402
+from ecp_desktop.services.tasks import store as task_store  # noqa: E402
 from ecp_desktop.services.inventory.machines import MachineInfo  # noqa: E402
 from ecp_desktop.services.startup import open_inventory  # noqa: E402
 

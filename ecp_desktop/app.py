@@ -24,8 +24,8 @@ from .services.hosts.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.restore import restore_candidates
 from .services import heartbeat
-from .services.task_follow import TaskFollower
-from .services.task_recovery import recover
+from .services.tasks.follow import TaskFollower
+from .services.tasks.recovery import recover
 from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences

@@ -16,8 +16,8 @@ from .services.core.executors import Executors
 from .services.hosts.libvirt_loop import start_event_thread
 from .services.migration import Negotiation, refusal_check
 from .services.migration_checks import METHODS, CheckResult, MigrationOptions
-from .services.task_recovery import recover
-from .services.tasks import SUCCEEDED
+from .services.tasks.recovery import recover
+from .services.tasks.service import SUCCEEDED
 
 EXIT_REFUSED = 4
 METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2], "copy-storage": METHODS[3]}

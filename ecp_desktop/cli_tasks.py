@@ -14,9 +14,9 @@ from .services.core.aio import spawn
 from .services.core.errors import install_quiet_error_handler
 from .services.core.executors import Executors
 from .services.startup import HostChoice, initial_hosts
-from .services.task_recovery import RecoveryReport, recover
-from .services.tasks import SUCCEEDED, TaskRecord, build_trees
-from .services import task_store
+from .services.tasks.recovery import RecoveryReport, recover
+from .services.tasks.service import SUCCEEDED, TaskRecord, build_trees
+from .services.tasks import store as task_store
 from .services.template_clone import PlanError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3

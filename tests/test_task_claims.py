@@ -12,7 +12,7 @@ import sys
 
 from ecp_desktop.models import schema
 from ecp_desktop.services import heartbeat
-from ecp_desktop.services.task_recovery import recover
+from ecp_desktop.services.tasks.recovery import recover
 
 from .conftest import query
 

@@ -9,8 +9,8 @@ import libvirt
 import pytest
 
 from ecp_desktop.models import schema
-from ecp_desktop.services.tasks import (CANCELLED, FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
-                                        SUCCEEDED)
+from ecp_desktop.services.tasks.service import (CANCELLED, FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
+    SUCCEEDED)
 from ecp_desktop.services.template_clone import PlanError, expand_names
 
 from .conftest import DATA
@@ -215,8 +215,8 @@ def test_expand_names():
 def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services, run, host):
     """A serial plan on the template machine itself: autostart on, a snapshot, start, then a
     clone of a volume that does not exist (libvirt refuses). Everything before is undone."""
-    from ecp_desktop.services.operations import OPERATIONS
-    from ecp_desktop.services.task_engine import Group, Step
+    from ecp_desktop.services.tasks.operations import OPERATIONS
+    from ecp_desktop.services.tasks.engine import Group, Step
     base = {"uuid": TPL_UUID, "name": "tpl"}
     plan = Group("maintenance", "Prepare tpl", children=[
         Step("set_autostart", "Autostart tpl", {**base, "value": True}, TEMPLATE_URI, TPL_UUID, "tpl"),

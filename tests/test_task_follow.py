@@ -15,7 +15,7 @@ from PySide6.QtCore import QModelIndex
 from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.instance import INSTANCE_ID
-from ecp_desktop.services.task_follow import TaskFollower
+from ecp_desktop.services.tasks.follow import TaskFollower
 from ecp_desktop.views.task_model import FLOW, STATUS, TASK, TaskTreeModel
 
 from .test_task_engine import TEMPLATE_URI, TPL_UUID

@@ -12,8 +12,8 @@ from .core.executors import Executors
 from .lifecycle import Lifecycle
 from .migration import MigrationService
 from .restore import RestoreService
-from .task_engine import TaskEngine
-from .tasks import TaskService
+from .tasks.engine import TaskEngine
+from .tasks.service import TaskService
 from .template_clone import TemplateService
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .core.errors import HypervisorError
 from .hosts.connection import HostConnection
 from .inventory.live import Inventory
-from .tasks import SUCCEEDED, TaskService
+from .tasks.service import SUCCEEDED, TaskService
 from .hosts.uri import parse_uri
 
 

@@ -19,8 +19,8 @@ from .migration_checks import (COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision
                                decide)
 from .migration_facts import MachineFacts, read_destination, read_host, read_machine
 from .migration_run import MigrateDomain  # noqa: F401  (registers the migration operations)
-from .task_engine import Group, Step, TaskEngine
-from .tasks import TaskRecord
+from .tasks.engine import Group, Step, TaskEngine
+from .tasks.service import TaskRecord
 
 
 @dataclass

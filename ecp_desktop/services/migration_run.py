@@ -19,7 +19,7 @@ import libvirt
 
 from .config import credentials
 from .core.errors import HypervisorError
-from .operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
+from .tasks.operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5

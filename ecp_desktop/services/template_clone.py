@@ -17,8 +17,8 @@ import libvirt
 
 from .core.errors import HypervisorError
 from .inventory.machines import ACTIVE_STATES, state_name
-from .task_engine import Group, Step, TaskEngine
-from .tasks import TaskRecord
+from .tasks.engine import Group, Step, TaskEngine
+from .tasks.service import TaskRecord
 
 MAX_COUNT = 1000
 CONCURRENT_MACHINES = 4

@@ -15,7 +15,7 @@ from ..services.lifecycle import ACTIONS, Lifecycle
 from ..services.inventory.machines import MachineInfo
 from ..services.restore import POLICIES as RESTORE_POLICIES
 from ..services.config import preferences
-from ..services.tasks import TaskService
+from ..services.tasks.service import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
 from .error_dialog import ErrorDialog

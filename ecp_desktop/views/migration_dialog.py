@@ -18,7 +18,7 @@ from ..services.core.errors import HypervisorError
 from ..services.inventory.machines import MachineInfo
 from ..services.migration import Negotiation
 from ..services.migration_checks import METHODS, MigrationOptions, decide
-from ..services.tasks import SUCCEEDED, TaskRecord
+from ..services.tasks.service import SUCCEEDED, TaskRecord
 from .tasks_pane import failures_below
 
 VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b"}

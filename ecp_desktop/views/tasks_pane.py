@@ -6,7 +6,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTreeView, QVBoxLayout,
                                QWidget, QApplication)
 
-from ..services.tasks import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord, TaskService
+from ..services.tasks.service import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord, TaskService
 from .task_model import PROGRESS, STATUS_FILTERS, TASK, TaskFilterProxy, TaskTreeModel
 
 

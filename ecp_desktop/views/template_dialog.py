@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from ..services.core.aio import spawn
 from ..services.inventory.live import Inventory
 from ..services.inventory.machines import ACTIVE_STATES, MachineInfo
-from ..services.tasks import SUCCEEDED
+from ..services.tasks.service import SUCCEEDED
 from ..services.template_clone import MAX_COUNT, PlanError, expand_names
 from .tasks_pane import failures_below
 

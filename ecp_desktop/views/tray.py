@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
 
 from .. import APP_NAME
 from ..services.config import preferences
-from ..services.tasks import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord, TaskService
+from ..services.tasks.service import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord, TaskService
 
 RECENT = 8
 _NOTIFY = {SUCCEEDED, FAILED, ROLLBACK_FAILED, CANCELLED}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import peewee
 
-from ..models import schema
-from ..models.db import database, is_postgres
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database, is_postgres
 
 
 _COLUMNS = ("kind", "title", "host_uri", "target_uuid", "target_name", "status", "progress", "started_at",

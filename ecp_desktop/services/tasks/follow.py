@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from . import task_store as store
-from .instance import INSTANCE_ID
-from .tasks import UNFINISHED, TaskRecord, TaskService, record_from_row
+from . import store
+from ..instance import INSTANCE_ID
+from .service import UNFINISHED, TaskRecord, TaskService, record_from_row
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0

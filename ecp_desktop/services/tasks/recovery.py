@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from . import task_store as store
-from . import heartbeat
-from .instance import INSTANCE_ID, owner_alive
-from .task_engine import TaskEngine, needs_undo_below
-from .tasks import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
+from . import store
+from .. import heartbeat
+from ..instance import INSTANCE_ID, owner_alive
+from .engine import TaskEngine, needs_undo_below
+from .service import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
 
 INTERRUPTED = "interrupted: the app stopped while this ran"
 

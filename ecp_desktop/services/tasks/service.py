@@ -21,11 +21,11 @@ from typing import Any
 
 import peewee
 
-from .core.errors import HypervisorError
-from .core.executors import Executors
-from .core.events import Event
-from . import task_store as store
-from .instance import INSTANCE_ID
+from ..core.errors import HypervisorError
+from ..core.executors import Executors
+from ..core.events import Event
+from . import store
+from ..instance import INSTANCE_ID
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0

@@ -19,10 +19,10 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .core.errors import HypervisorError
+from ..core.errors import HypervisorError
 from .operations import OPERATIONS, AsyncOperation
-from .tasks import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
-                    ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
+from .service import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
+    ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
 
 log = logging.getLogger(__name__)
 
