@@ -8,7 +8,7 @@ from typing import TextIO
 
 from .cli import bad_uri
 from .cli_tasks import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _close, _connect, _print_tree, task_json
-from .services import heartbeat
+from .services.sharing import heartbeat
 from .services.core.aio import spawn
 from .services.composition import build_services
 from .services.core.errors import HypervisorError, install_quiet_error_handler

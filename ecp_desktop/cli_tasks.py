@@ -9,7 +9,7 @@ from typing import TextIO
 
 from .cli import bad_uri
 from .services.composition import Services, build_services
-from .services import heartbeat
+from .services.sharing import heartbeat
 from .services.core.aio import spawn
 from .services.core.errors import install_quiet_error_handler
 from .services.core.executors import Executors

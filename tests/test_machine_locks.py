@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from ecp_desktop.services import machine_locks
+from ecp_desktop.services.sharing import machine_locks
 
 URI = "test:///default"
 HOLDER = """

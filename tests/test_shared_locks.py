@@ -3,7 +3,7 @@ the SQLite file (the suite runs on both). A second holder waits, and gives up in
 import threading
 import time
 
-from ecp_desktop.services.shared_locks import LockTimeout, exclusive
+from ecp_desktop.services.sharing.named_locks import LockTimeout, exclusive
 
 
 def test_a_second_holder_waits_then_gets_the_lock(db):

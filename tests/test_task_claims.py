@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from ecp_desktop.models import schema
-from ecp_desktop.services import heartbeat
+from ecp_desktop.services.sharing import heartbeat
 from ecp_desktop.services.tasks.recovery import recover
 
 from .conftest import query

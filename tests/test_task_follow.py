@@ -14,7 +14,7 @@ from PySide6.QtCore import QModelIndex
 
 from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.composition import build_services
-from ecp_desktop.services.instance import INSTANCE_ID
+from ecp_desktop.services.sharing.instance import INSTANCE_ID
 from ecp_desktop.services.tasks.follow import TaskFollower
 from ecp_desktop.views.task_model import FLOW, STATUS, TASK, TaskTreeModel
 

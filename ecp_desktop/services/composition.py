@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from . import heartbeat
+from .sharing import heartbeat
 from .inventory import store
 from .host_actions import HostActions
 from .inventory.live import Inventory

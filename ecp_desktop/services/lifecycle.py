@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import libvirt
 
-from . import machine_locks
+from .sharing import machine_locks
 from .core.errors import HypervisorError
 from .hosts.connection import CALLS_PER_HOST
 from .inventory.live import Inventory

@@ -12,7 +12,7 @@ import libvirt
 
 from ..models import schema
 from ..models.db import database
-from . import shared_locks
+from .sharing import named_locks
 from .core.errors import HypervisorError
 from .hosts.connection import HostConnection
 from .inventory.live import Inventory
@@ -135,10 +135,10 @@ class RestoreService:
         # machines running, so each start happens once.
         loop = asyncio.get_running_loop()
         pool = self.inventory.executors.connect
-        lock = shared_locks.exclusive(f"restore:{uri}")
+        lock = named_locks.exclusive(f"restore:{uri}")
         try:
             await loop.run_in_executor(pool, lock.__enter__)
-        except shared_locks.LockTimeout as exc:
+        except named_locks.LockTimeout as exc:
             report.unreachable[uri] = str(exc)
             report.results += [RestoreResult(m, "host unreachable") for m in machines]
             return

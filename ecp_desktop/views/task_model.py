@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor
 
 from ..services.tasks.service import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
     RUNNING, SUCCEEDED, TaskRecord, TaskService)
-from ..services.instance import INSTANCE_ID, started_by
+from ..services.sharing.instance import INSTANCE_ID, started_by
 from .icons import state_icon
 
 COLUMNS = ("Task", "Status", "Flow", "Progress", "Started", "Duration", "Outcome")

@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from . import store
-from ..instance import INSTANCE_ID
+from ..sharing.instance import INSTANCE_ID
 from .service import UNFINISHED, TaskRecord, TaskService, record_from_row
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from . import store
-from .. import heartbeat
-from ..instance import INSTANCE_ID, owner_alive
+from ..sharing import heartbeat
+from ..sharing.instance import INSTANCE_ID, owner_alive
 from .engine import TaskEngine, needs_undo_below
 from .service import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
 

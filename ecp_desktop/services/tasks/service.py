@@ -25,7 +25,7 @@ from ..core.errors import HypervisorError
 from ..core.executors import Executors
 from ..core.events import Event
 from . import store
-from ..instance import INSTANCE_ID
+from ..sharing.instance import INSTANCE_ID
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..models import schema
-from ..models.db import database, is_postgres
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database, is_postgres
 from .instance import INSTANCE_ID
 
 log = logging.getLogger(__name__)

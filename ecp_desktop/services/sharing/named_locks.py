@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..models.db import database, is_postgres
+from ecp_desktop.models.db import database, is_postgres
 
 
 class LockTimeout(TimeoutError):

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..models.db import database, is_postgres
+from ecp_desktop.models.db import database, is_postgres
 
 log = logging.getLogger(__name__)
 
