@@ -22,7 +22,7 @@ from .services.inventory import store
 from .services.core.aio import spawn
 from .services.hosts.libvirt_loop import register_event_impl, start_event_thread
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
-from .services.restore import restore_candidates
+from .services.actions.restore import restore_candidates
 from .services.sharing import heartbeat
 from .services.tasks.follow import TaskFollower
 from .services.tasks.recovery import recover

@@ -17,7 +17,7 @@ from .services.startup import HostChoice, initial_hosts
 from .services.tasks.recovery import RecoveryReport, recover
 from .services.tasks.service import SUCCEEDED, TaskRecord, build_trees
 from .services.tasks import store as task_store
-from .services.template_clone import PlanError
+from .services.actions.templates import PlanError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
 

@@ -74,7 +74,7 @@ def test_single_error_dialog_folds_details_and_copies_everything(qtbot):
 
 def test_bulk_action_failures_are_grouped_in_one_dialog_from_the_main_window(qtbot, services, run):
     from PySide6.QtCore import QSettings
-    from ecp_desktop.services.lifecycle import ACTIONS
+    from ecp_desktop.services.actions.lifecycle import ACTIONS
     from ecp_desktop.views.main_window import MainWindow
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings("ecp-test", "errors"))

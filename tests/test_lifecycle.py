@@ -2,7 +2,7 @@
 import pytest
 
 from ecp_desktop.models import schema
-from ecp_desktop.services.lifecycle import ACTIONS, WORKERS_PER_HOST
+from ecp_desktop.services.actions.lifecycle import ACTIONS, WORKERS_PER_HOST
 from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.testing.hostgen import write_host
 

@@ -11,7 +11,7 @@ import pytest
 from ecp_desktop.models import schema
 from ecp_desktop.services.tasks.service import (CANCELLED, FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
     SUCCEEDED)
-from ecp_desktop.services.template_clone import PlanError, expand_names
+from ecp_desktop.services.actions.templates import PlanError, expand_names
 
 from .conftest import DATA
 

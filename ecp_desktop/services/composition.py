@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from .sharing import heartbeat
 from .inventory import store
-from .host_actions import HostActions
+from .actions.host_actions import HostActions
 from .inventory.live import Inventory
 from .core.executors import Executors
-from .lifecycle import Lifecycle
+from .actions.lifecycle import Lifecycle
 from .migration import MigrationService
-from .restore import RestoreService
+from .actions.restore import RestoreService
 from .tasks.engine import TaskEngine
 from .tasks.service import TaskService
-from .template_clone import TemplateService
+from .actions.templates import TemplateService
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
-from ..services.lifecycle import ACTIONS
-from ..services.restore import POLICIES as RESTORE_POLICIES
-from ..services.restore import POLICY_HELP as RESTORE_POLICY_HELP
+from ..services.actions.lifecycle import ACTIONS
+from ..services.actions.restore import POLICIES as RESTORE_POLICIES
+from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from .icons import action_icon
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",

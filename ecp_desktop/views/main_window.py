@@ -8,12 +8,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLab
 
 from .. import APP_NAME, __version__
 from ..services.core.aio import spawn
-from ..services.host_actions import HostActions
+from ..services.actions.host_actions import HostActions
 from ..services.hosts.connection import HostConnection, HostState
 from ..services.inventory.live import Inventory
-from ..services.lifecycle import ACTIONS, Lifecycle
+from ..services.actions.lifecycle import ACTIONS, Lifecycle
 from ..services.inventory.machines import MachineInfo
-from ..services.restore import POLICIES as RESTORE_POLICIES
+from ..services.actions.restore import POLICIES as RESTORE_POLICIES
 from ..services.config import preferences
 from ..services.tasks.service import TaskService
 from .add_connection_dialog import AddConnectionDialog

@@ -4,8 +4,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
 
 from ..services.config import preferences
-from ..services.restore import POLICIES as POLICY_LABELS
-from ..services.restore import POLICY_HELP
+from ..services.actions.restore import POLICIES as POLICY_LABELS
+from ..services.actions.restore import POLICY_HELP
 
 
 class PreferencesDialog(QDialog):

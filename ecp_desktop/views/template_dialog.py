@@ -13,7 +13,7 @@ from ..services.core.aio import spawn
 from ..services.inventory.live import Inventory
 from ..services.inventory.machines import ACTIVE_STATES, MachineInfo
 from ..services.tasks.service import SUCCEEDED
-from ..services.template_clone import MAX_COUNT, PlanError, expand_names
+from ..services.actions.templates import MAX_COUNT, PlanError, expand_names
 from .tasks_pane import failures_below
 
 

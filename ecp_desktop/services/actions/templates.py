@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from .core.errors import HypervisorError
-from .inventory.machines import ACTIVE_STATES, state_name
-from .tasks.engine import Group, Step, TaskEngine
-from .tasks.service import TaskRecord
+from ..core.errors import HypervisorError
+from ..inventory.machines import ACTIVE_STATES, state_name
+from ..tasks.engine import Group, Step, TaskEngine
+from ..tasks.service import TaskRecord
 
 MAX_COUNT = 1000
 CONCURRENT_MACHINES = 4

@@ -1,11 +1,11 @@
 """Host operations a user starts (add, connect, disconnect, remove), each recorded as a task."""
 from __future__ import annotations
 
-from .core.errors import HypervisorError
-from .hosts.connection import HostConnection
-from .inventory.live import Inventory
-from .tasks.service import SUCCEEDED, TaskService
-from .hosts.uri import parse_uri
+from ..core.errors import HypervisorError
+from ..hosts.connection import HostConnection
+from ..inventory.live import Inventory
+from ..tasks.service import SUCCEEDED, TaskService
+from ..hosts.uri import parse_uri
 
 
 class HostActions:

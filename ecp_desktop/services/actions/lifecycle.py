@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import libvirt
 
-from .sharing import machine_locks
-from .core.errors import HypervisorError
-from .hosts.connection import CALLS_PER_HOST
-from .inventory.live import Inventory
-from .inventory.machines import ACTIVE_STATES, MachineInfo
-from .tasks.service import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord, TaskService
+from ..sharing import machine_locks
+from ..core.errors import HypervisorError
+from ..hosts.connection import CALLS_PER_HOST
+from ..inventory.live import Inventory
+from ..inventory.machines import ACTIVE_STATES, MachineInfo
+from ..tasks.service import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord, TaskService
 
 WORKERS_PER_HOST = CALLS_PER_HOST * 4  # steps ready to go when a call slot frees
 BULK = "bulk"  # the kind of the task of one action on several machines

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from ..models import schema
-from ..models.db import database
-from .sharing import named_locks
-from .core.errors import HypervisorError
-from .hosts.connection import HostConnection
-from .inventory.live import Inventory
-from .inventory.machines import state_name
-from .setup_steps import LOCAL_HOST_RECORDED, tables_present
-from .tasks.service import SUCCEEDED, TaskFailed, TaskService
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
+from ..sharing import named_locks
+from ..core.errors import HypervisorError
+from ..hosts.connection import HostConnection
+from ..inventory.live import Inventory
+from ..inventory.machines import state_name
+from ..setup_steps import LOCAL_HOST_RECORDED, tables_present
+from ..tasks.service import SUCCEEDED, TaskFailed, TaskService
 
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
 STARTABLE = {"shutoff", "crashed", "nostate"}
