@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _migration_options(args):
     from .cli_migrate import METHOD_NAMES
-    from .services.migration_checks import MigrationOptions
+    from .services.migration.checks import MigrationOptions
     return MigrationOptions(
         persistent=not args.transient, undefine_source=not args.keep_source, bandwidth_mib=args.bandwidth,
         max_downtime_ms=args.max_downtime, auto_converge=args.auto_converge, postcopy=args.postcopy,

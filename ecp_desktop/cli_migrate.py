@@ -14,8 +14,8 @@ from .services.composition import build_services
 from .services.core.errors import HypervisorError, install_quiet_error_handler
 from .services.core.executors import Executors
 from .services.hosts.libvirt_loop import start_event_thread
-from .services.migration import Negotiation, refusal_check
-from .services.migration_checks import METHODS, CheckResult, MigrationOptions
+from .services.migration.service import Negotiation, refusal_check
+from .services.migration.checks import METHODS, CheckResult, MigrationOptions
 from .services.tasks.recovery import recover
 from .services.tasks.service import SUCCEEDED
 

@@ -18,10 +18,9 @@ from PySide6.QtCore import Qt
 import pytest
 
 from ecp_desktop.services.core.errors import HypervisorError
-from ecp_desktop.services.migration import flags_for, refusal_check
-from ecp_desktop.services.migration_checks import (COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions,
-                                                   decide)
-from ecp_desktop.services.migration_facts import Disk
+from ecp_desktop.services.migration.service import flags_for, refusal_check
+from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions, decide
+from ecp_desktop.services.migration.facts import Disk
 
 from .test_task_engine import TEMPLATE_URI
 

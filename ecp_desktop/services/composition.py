@@ -10,7 +10,7 @@ from .actions.host_actions import HostActions
 from .inventory.live import Inventory
 from .core.executors import Executors
 from .actions.lifecycle import Lifecycle
-from .migration import MigrationService
+from .migration.service import MigrationService
 from .actions.restore import RestoreService
 from .tasks.engine import TaskEngine
 from .tasks.service import TaskService

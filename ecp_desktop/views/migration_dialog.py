@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.inventory.machines import MachineInfo
-from ..services.migration import Negotiation
-from ..services.migration_checks import METHODS, MigrationOptions, decide
+from ..services.migration.service import Negotiation
+from ..services.migration.checks import METHODS, MigrationOptions, decide
 from ..services.tasks.service import SUCCEEDED, TaskRecord
 from .tasks_pane import failures_below
 

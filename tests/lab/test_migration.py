@@ -14,7 +14,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from ecp_desktop.services.migration_checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions
+from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions
 
 from ..conftest import query
 from .linux_guest import linux_guest_xml, wait_for_console

@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass
 
 import libvirt
 
-from .core.errors import HypervisorError
-from .migration_checks import (COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, MigrationOptions,
-                               decide)
-from .migration_facts import MachineFacts, read_destination, read_host, read_machine
-from .migration_run import MigrateDomain  # noqa: F401  (registers the migration operations)
-from .tasks.engine import Group, Step, TaskEngine
-from .tasks.service import TaskRecord
+from ..core.errors import HypervisorError
+from .checks import COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, MigrationOptions, decide
+from .facts import MachineFacts, read_destination, read_host, read_machine
+from .run import MigrateDomain  # noqa: F401  (registers the migration operations)
+from ..tasks.engine import Group, Step, TaskEngine
+from ..tasks.service import TaskRecord
 
 
 @dataclass

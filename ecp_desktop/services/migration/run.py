@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from .config import credentials
-from .core.errors import HypervisorError
-from .tasks.operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
+from ..config import credentials
+from ..core.errors import HypervisorError
+from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .hosts.connection import version_text
-from .migration_facts import HostSide, MachineFacts
+from ..hosts.connection import version_text
+from .facts import HostSide, MachineFacts
 
 P2P, MANAGED, OFFLINE, COPY_STORAGE = "live peer-to-peer", "live managed", "offline", "live with copy-storage"
 METHODS = (P2P, MANAGED, OFFLINE, COPY_STORAGE)  # in order of preference
