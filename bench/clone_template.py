@@ -99,7 +99,7 @@ def floor(conn: libvirt.virConnect, n: int) -> float:
 async def headless(uri: str, n: int, work: Path) -> float:
     """The same flow without a window (as `ecp-desktop clone-template` runs it)."""
     from ecp_desktop.services.composition import build_services
-    from ecp_desktop.services.startup import open_inventory
+    from ecp_desktop.services.setup.startup import open_inventory
     open_inventory(f"sqlite:///{work}/headless.sqlite3")
     services = build_services(keepalive=False, events=False, reconnect=False, auto_load=False)
     host = services.inventory.add_host(uri)
@@ -128,7 +128,7 @@ def remove(conn: libvirt.virConnect, prefix: str) -> None:
 
 async def through_app(uri: str, n: int, work: Path) -> tuple[float, int, str]:
     from ecp_desktop.services.composition import build_services
-    from ecp_desktop.services.startup import open_inventory
+    from ecp_desktop.services.setup.startup import open_inventory
     from ecp_desktop.views.main_window import MainWindow
     open_inventory(f"sqlite:///{work}/bench.sqlite3")
     services = build_services()

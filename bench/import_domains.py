@@ -39,7 +39,7 @@ def floor(uri: str, _work: Path) -> str:
 
 def app_import(uri: str, work: Path) -> str:
     from ecp_desktop.models.db import open_database
-    from ecp_desktop.services.setup_steps import SetupOptions, run_setup
+    from ecp_desktop.services.setup.steps import SetupOptions, run_setup
     open_database(f"sqlite:///{work / 'import.sqlite3'}")
     t0 = time.perf_counter()
     report = run_setup(SetupOptions(chosen=[uri], local_uri="test:///default"))  # with the shipped extension

@@ -39,7 +39,7 @@ def floor(uri: str) -> tuple[float, int]:
 def service_load(uri: str, work: Path, n: int) -> float:
     from ecp_desktop.app import build_services
     from ecp_desktop.services.hosts.libvirt_loop import start_event_thread
-    from ecp_desktop.services.startup import open_inventory
+    from ecp_desktop.services.setup.startup import open_inventory
     start_event_thread()  # headless: no Qt loop iterates libvirt's events here
     open_inventory(f"sqlite:///{work / 'service.sqlite3'}")
 
@@ -62,7 +62,7 @@ def window_load(uri: str, work: Path, n: int) -> float:
     import qasync
     from ecp_desktop.app import build_services, make_qt_app
     from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-    from ecp_desktop.services.startup import open_inventory
+    from ecp_desktop.services.setup.startup import open_inventory
     register_event_impl()
     app = make_qt_app(sys.argv)
     from ecp_desktop.views.main_window import MainWindow

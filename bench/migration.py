@@ -33,7 +33,7 @@ from ecp_desktop.services.composition import build_services  # noqa: E402
 from ecp_desktop.services.core.errors import install_quiet_error_handler  # noqa: E402
 from ecp_desktop.services.core.executors import Executors  # noqa: E402
 from ecp_desktop.services.hosts.libvirt_loop import start_event_thread  # noqa: E402
-from ecp_desktop.services.startup import open_inventory  # noqa: E402
+from ecp_desktop.services.setup.startup import open_inventory  # noqa: E402
 
 ADDRESSES = {"bench-a": "10.98.0.1", "bench-b": "10.98.0.2"}
 

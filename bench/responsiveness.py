@@ -55,7 +55,7 @@ class GapMeter:
 
 async def main(n: int, idle_s: float) -> None:
     from ecp_desktop.app import build_services, settle_heap
-    from ecp_desktop.services.startup import open_inventory
+    from ecp_desktop.services.setup.startup import open_inventory
     import tempfile
     work = tempfile.mkdtemp()
     open_inventory(f"sqlite:///{work}/bench.sqlite3")

@@ -31,7 +31,7 @@ from ecp_desktop.models.db import database  # noqa: E402
 from ecp_desktop.services.inventory import store as inventory_store  # noqa: E402
 from ecp_desktop.services.tasks import store as task_store  # noqa: E402
 from ecp_desktop.services.inventory.machines import MachineInfo  # noqa: E402
-from ecp_desktop.services.startup import open_inventory  # noqa: E402
+from ecp_desktop.services.setup.startup import open_inventory  # noqa: E402
 
 DEAD = "gone-host:1:1"
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "install-desktop":
         return _install_desktop(args)
     from .models.db import DatabaseUrlError, open_database
-    from .services.startup import database_url
+    from .services.setup.startup import database_url
     url = database_url(args.database)
     try:
         # setup makes or repairs the tables itself, and reports what it did
@@ -171,7 +171,7 @@ def _open_asking_on_a_terminal(url: str) -> None:
     """Open the inventory; on a terminal, ask once for a PostgreSQL password nobody stored."""
     from .models.db import DatabaseUrlError
     from .services.config import credentials
-    from .services.startup import open_inventory
+    from .services.setup.startup import open_inventory
     try:
         open_inventory(url)
     except DatabaseUrlError as exc:

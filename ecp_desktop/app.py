@@ -31,8 +31,8 @@ from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences
 from .services.config.app_log import start_logging
 from .services.core.errors import install_quiet_error_handler
-from .services.setup_steps import SETUP_DONE_KEY
-from .services.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
+from .services.setup.steps import SETUP_DONE_KEY
+from .services.setup.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 
 log = logging.getLogger(__name__)
 

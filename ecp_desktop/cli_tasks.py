@@ -13,7 +13,7 @@ from .services.sharing import heartbeat
 from .services.core.aio import spawn
 from .services.core.errors import install_quiet_error_handler
 from .services.core.executors import Executors
-from .services.startup import HostChoice, initial_hosts
+from .services.setup.startup import HostChoice, initial_hosts
 from .services.tasks.recovery import RecoveryReport, recover
 from .services.tasks.service import SUCCEEDED, TaskRecord, build_trees
 from .services.tasks import store as task_store

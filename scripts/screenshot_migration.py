@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings
 
 from ecp_desktop.app import build_services, make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-from ecp_desktop.services.startup import open_inventory
+from ecp_desktop.services.setup.startup import open_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ import qasync
 
 from ecp_desktop.app import build_services, make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-from ecp_desktop.services.startup import open_inventory
+from ecp_desktop.services.setup.startup import open_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_URI = f"test://{REPO / 'tests/data/template.xml'}"

@@ -22,7 +22,7 @@ import qasync  # noqa: E402
 from ecp_desktop.app import build_services  # noqa: E402
 from ecp_desktop.services.core.aio import spawn  # noqa: E402
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl  # noqa: E402
-from ecp_desktop.services.startup import open_inventory  # noqa: E402
+from ecp_desktop.services.setup.startup import open_inventory  # noqa: E402
 from ecp_desktop.testing.hostgen import write_host  # noqa: E402
 
 DATA = Path(__file__).parent / "data"

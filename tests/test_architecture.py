@@ -36,7 +36,7 @@ def test_headless_command_loads_no_qt(tmp_path):
     """Import what the CLI runs and check that no Qt module got loaded along the way."""
     code = (
         "import sys, ecp_desktop.cli, ecp_desktop.services.inventory.live, ecp_desktop.services.actions.lifecycle, "
-        "ecp_desktop.services.actions.host_actions, ecp_desktop.services.startup\n"
+        "ecp_desktop.services.actions.host_actions, ecp_desktop.services.setup.startup\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'qasync', 'shiboken6')]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )

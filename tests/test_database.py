@@ -7,7 +7,7 @@ from ecp_desktop.models import upgrades, schema
 from ecp_desktop.models.db import DatabaseUrlError
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.inventory.machines import MachineInfo
-from ecp_desktop.services.startup import open_inventory
+from ecp_desktop.services.setup.startup import open_inventory
 
 
 def machine(uuid: str, name: str, state: str = "running") -> MachineInfo:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ecp_desktop.services.composition import build_services
-from ecp_desktop.services.startup import open_inventory
+from ecp_desktop.services.setup.startup import open_inventory
 
 from .conftest import query
 from .test_task_engine import TEMPLATE_URI, TPL_UUID

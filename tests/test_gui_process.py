@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ecp_desktop.services.startup import local_hypervisor_answers
+from ecp_desktop.services.setup.startup import local_hypervisor_answers
 
 from .conftest import LAB_URI, query
 

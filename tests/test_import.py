@@ -6,8 +6,8 @@ import libvirt
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
-from ecp_desktop.services.setup_pipeline import HookRegistry
-from ecp_desktop.services.setup_steps import SetupOptions, run_setup
+from ecp_desktop.services.setup.pipeline import HookRegistry
+from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 from ecp_desktop.testing.hostgen import RUNSTATE_NS, domain_xml
 
 TRANSIENT = f'<test:transient xmlns:test="{RUNSTATE_NS}"/>'

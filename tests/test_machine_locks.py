@@ -13,7 +13,7 @@ URI = "test:///default"
 HOLDER = """
 import sys, time
 from ecp_desktop.services import machine_locks
-from ecp_desktop.services.startup import open_inventory
+from ecp_desktop.services.setup.startup import open_inventory
 open_inventory(sys.argv[1])
 with machine_locks.held(sys.argv[2], sys.argv[3], timeout=5):
     print("held", flush=True)

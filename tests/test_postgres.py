@@ -14,7 +14,7 @@ import pytest
 from ecp_desktop.models import upgrades, schema
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.inventory.machines import MachineInfo
-from ecp_desktop.services.startup import open_inventory
+from ecp_desktop.services.setup.startup import open_inventory
 
 from .conftest import LAB_URI
 
@@ -98,8 +98,8 @@ def test_cli_on_postgresql(pg_url):
 def test_setup_on_postgresql_from_version_1_imports_long_and_unicode_names(pg_url, tmp_path):
     """A version-1 inventory (issue 2's schema) is upgraded by setup, then import runs."""
     from ecp_desktop.models.db import open_database
-    from ecp_desktop.services.setup_pipeline import HookRegistry
-    from ecp_desktop.services.setup_steps import SetupOptions, run_setup
+    from ecp_desktop.services.setup.pipeline import HookRegistry
+    from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 
     from .test_import import LONG_NAME, ZOO, write_zoo
     db = open_database(pg_url)

@@ -8,8 +8,8 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.actions.restore import restore_candidates
-from ecp_desktop.services.setup_pipeline import HookRegistry
-from ecp_desktop.services.setup_steps import SetupOptions, run_setup
+from ecp_desktop.services.setup.pipeline import HookRegistry
+from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 
 from .conftest import LAB_URI
 

@@ -6,8 +6,8 @@ import time
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
-from ecp_desktop.services.setup_pipeline import DONE, FAILED, SKIPPED, HookRegistry, load_extension_hooks
-from ecp_desktop.services.setup_steps import SETUP_DONE_KEY, SetupOptions, core_steps, run_setup
+from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, HookRegistry, load_extension_hooks
+from ecp_desktop.services.setup.steps import SETUP_DONE_KEY, SetupOptions, core_steps, run_setup
 from ecp_desktop.services.inventory import store
 
 from .conftest import LAB_URI

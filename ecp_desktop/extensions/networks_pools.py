@@ -14,7 +14,7 @@ import peewee
 from ..models.db import database
 from ..models.schema import BaseModel, utcnow
 from ..services.core.errors import HypervisorError
-from ..services.setup_pipeline import HookRegistry, SetupContext
+from ..services.setup.pipeline import HookRegistry, SetupContext
 
 
 class Network(BaseModel):

@@ -16,8 +16,8 @@ from ..models.db import open_database
 from ..services.inventory.importer import preview
 from ..services.core.errors import HypervisorError
 from ..services.inventory.machines import STATE_LABELS
-from ..services.setup_pipeline import DONE, FAILED, SKIPPED, Outcome
-from ..services.setup_steps import SetupReport, run_setup
+from ..services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
+from ..services.setup.steps import SetupReport, run_setup
 
 if TYPE_CHECKING:
     from .setup_wizard import SetupWizard

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout
 from ..models.db import DatabaseUrlError, check_database, without_password
 from ..services.config import credentials
 from ..services.hosts.probe import Probe, detect, probe
-from ..services.setup_steps import SetupOptions
+from ..services.setup.steps import SetupOptions
 from ..services.hosts.uri import InvalidUri, parse_uri
 from . import icons
 from .setup_pages import ImportPage, ProgressPage, _Page

@@ -17,7 +17,7 @@ from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
 from ..inventory.machines import state_name
-from ..setup_steps import LOCAL_HOST_RECORDED, tables_present
+from ..setup.steps import LOCAL_HOST_RECORDED, tables_present
 from ..tasks.service import SUCCEEDED, TaskFailed, TaskService
 
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from ..models.db import database
+from ecp_desktop.models.db import database
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Pipeline:
 
 
 def _plain(exc: BaseException) -> str:
-    from .core.errors import HypervisorError
+    from ..core.errors import HypervisorError
     if isinstance(exc, HypervisorError):
         return exc.one_line()
     text = str(exc) or type(exc).__name__

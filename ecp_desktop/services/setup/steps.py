@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from ..models import upgrades, schema
-from ..models.db import database
-from .inventory import store
-from .hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
-from .inventory.importer import HostImport, import_host
-from .core.errors import HypervisorError
-from .hosts.connection import read_facts, version_text
-from .setup_pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
+from ecp_desktop.models import upgrades, schema
+from ecp_desktop.models.db import database
+from ..inventory import store
+from ..hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
+from ..inventory.importer import HostImport, import_host
+from ..core.errors import HypervisorError
+from ..hosts.connection import read_facts, version_text
+from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
 
 log = logging.getLogger(__name__)
 SETUP_DONE_KEY = "setup_completed_at"

@@ -8,11 +8,11 @@ from pathlib import Path
 import platformdirs
 import peewee
 
-from ..models import upgrades
-from ..models.db import DatabaseUrlError, default_sqlite_url, open_database, without_password
-from .config import app_config, credentials
-from .hosts.probe import DEMO_LABEL, DEMO_URI, probe
-from .inventory import store
+from ecp_desktop.models import upgrades
+from ecp_desktop.models.db import DatabaseUrlError, default_sqlite_url, open_database, without_password
+from ..config import app_config, credentials
+from ..hosts.probe import DEMO_LABEL, DEMO_URI, probe
+from ..inventory import store
 
 DATA_DIR_NAME = "ecp-desktop"
 
