@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO))
 
 def render() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: fix it for a stable file
-    from ecp_desktop.__main__ import build_parser
+    from ecp_desktop.cli.main import build_parser
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     parts = ["# ecp-desktop command line", "",

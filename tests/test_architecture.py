@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ecp_desktop"
-QT_FREE = ["models", "services", "testing", "cli.py", "__main__.py"]
+QT_FREE = ["models", "services", "testing", "cli", "__main__.py"]
 FORBIDDEN = ("PySide6", "qasync", "shiboken6")
 
 
@@ -35,8 +35,9 @@ def test_core_modules_do_not_import_qt():
 def test_headless_command_loads_no_qt(tmp_path):
     """Import what the CLI runs and check that no Qt module got loaded along the way."""
     code = (
-        "import sys, ecp_desktop.cli, ecp_desktop.services.inventory.live, ecp_desktop.services.actions.lifecycle, "
-        "ecp_desktop.services.actions.host_actions, ecp_desktop.services.setup.startup\n"
+        "import sys, ecp_desktop.cli.main, ecp_desktop.cli.listing, ecp_desktop.services.inventory.live, "
+        "ecp_desktop.services.actions.lifecycle, ecp_desktop.services.actions.host_actions, "
+        "ecp_desktop.services.setup.startup\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'qasync', 'shiboken6')]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )

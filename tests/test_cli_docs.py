@@ -14,7 +14,7 @@ def test_docs_match_the_help():
 
 
 def test_every_command_has_a_description_and_version_prints():
-    from ecp_desktop.__main__ import build_parser
+    from ecp_desktop.cli.main import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     for name, command in sub.choices.items():
         assert command.description and len(command.description) > 15, name

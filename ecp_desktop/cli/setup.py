@@ -5,12 +5,12 @@ import json
 import sys
 from typing import TextIO
 
-from .services.config import app_config
-from .services.inventory import store
-from .services.core.errors import install_quiet_error_handler
-from .services.setup.pipeline import DONE, FAILED
-from .services.setup.steps import SetupOptions, SetupReport, core_steps, run_setup
-from .services.hosts.uri import InvalidUri, parse_uri
+from ..services.config import app_config
+from ..services.inventory import store
+from ..services.core.errors import install_quiet_error_handler
+from ..services.setup.pipeline import DONE, FAILED
+from ..services.setup.steps import SetupOptions, SetupReport, core_steps, run_setup
+from ..services.hosts.uri import InvalidUri, parse_uri
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MARKS = {DONE: "ok", FAILED: "FAILED"}

@@ -7,17 +7,17 @@ import json
 import sys
 from typing import TextIO
 
-from .cli import bad_uri
-from .services.composition import Services, build_services
-from .services.sharing import heartbeat
-from .services.core.aio import spawn
-from .services.core.errors import install_quiet_error_handler
-from .services.core.executors import Executors
-from .services.setup.startup import HostChoice, initial_hosts
-from .services.tasks.recovery import RecoveryReport, recover
-from .services.tasks.service import SUCCEEDED, TaskRecord, build_trees
-from .services.tasks import store as task_store
-from .services.actions.templates import PlanError
+from .listing import bad_uri
+from ..services.composition import Services, build_services
+from ..services.sharing import heartbeat
+from ..services.core.aio import spawn
+from ..services.core.errors import install_quiet_error_handler
+from ..services.core.executors import Executors
+from ..services.setup.startup import HostChoice, initial_hosts
+from ..services.tasks.recovery import RecoveryReport, recover
+from ..services.tasks.service import SUCCEEDED, TaskRecord, build_trees
+from ..services.tasks import store as task_store
+from ..services.actions.templates import PlanError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
 

@@ -6,12 +6,12 @@ import json
 import sys
 from typing import TextIO
 
-from .services.core.errors import install_quiet_error_handler
-from .services.hosts.connection import HostConnection, version_text
-from .services.inventory.live import Inventory
-from .services.core.executors import Executors
-from .services.setup.startup import HostChoice, initial_hosts
-from .services.hosts.uri import InvalidUri, parse_uri
+from ..services.core.errors import install_quiet_error_handler
+from ..services.hosts.connection import HostConnection, version_text
+from ..services.inventory.live import Inventory
+from ..services.core.executors import Executors
+from ..services.setup.startup import HostChoice, initial_hosts
+from ..services.hosts.uri import InvalidUri, parse_uri
 
 EXIT_OK, EXIT_USAGE, EXIT_CONNECTION = 0, 2, 3
 

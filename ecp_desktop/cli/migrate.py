@@ -6,18 +6,18 @@ import json
 import sys
 from typing import TextIO
 
-from .cli import bad_uri
-from .cli_tasks import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _close, _connect, _print_tree, task_json
-from .services.sharing import heartbeat
-from .services.core.aio import spawn
-from .services.composition import build_services
-from .services.core.errors import HypervisorError, install_quiet_error_handler
-from .services.core.executors import Executors
-from .services.hosts.libvirt_loop import start_event_thread
-from .services.migration.service import Negotiation, refusal_check
-from .services.migration.checks import METHODS, CheckResult, MigrationOptions
-from .services.tasks.recovery import recover
-from .services.tasks.service import SUCCEEDED
+from .listing import bad_uri
+from .tasks import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _close, _connect, _print_tree, task_json
+from ..services.sharing import heartbeat
+from ..services.core.aio import spawn
+from ..services.composition import build_services
+from ..services.core.errors import HypervisorError, install_quiet_error_handler
+from ..services.core.executors import Executors
+from ..services.hosts.libvirt_loop import start_event_thread
+from ..services.migration.service import Negotiation, refusal_check
+from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
+from ..services.tasks.recovery import recover
+from ..services.tasks.service import SUCCEEDED
 
 EXIT_REFUSED = 4
 METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2], "copy-storage": METHODS[3]}

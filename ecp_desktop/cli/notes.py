@@ -5,9 +5,9 @@ import json
 import sys
 from typing import TextIO
 
-from .models import schema
-from .models.db import database
-from .services.inventory.notes import StaleEdit, read_notes, save_notes
+from ..models import schema
+from ..models.db import database
+from ..services.inventory.notes import StaleEdit, read_notes, save_notes
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED = 0, 2, 4
 

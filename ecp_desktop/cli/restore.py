@@ -6,11 +6,11 @@ import json
 import sys
 from typing import TextIO
 
-from .services.core.errors import install_quiet_error_handler
-from .services.inventory.live import Inventory
-from .services.core.executors import Executors
-from .services.actions.restore import RestoreReport, RestoreService, restore_candidates
-from .services.tasks.service import TaskService
+from ..services.core.errors import install_quiet_error_handler
+from ..services.inventory.live import Inventory
+from ..services.core.executors import Executors
+from ..services.actions.restore import RestoreReport, RestoreService, restore_candidates
+from ..services.tasks.service import TaskService
 
 EXIT_OK, EXIT_FAILED, EXIT_CONNECTION = 0, 1, 3
 

@@ -1,0 +1,205 @@
+"""Command line: the GUI by default, headless sub-commands for scripts and boot time."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .. import APP_NAME, __version__
+
+
+EXIT_CODES = ("exit codes: 0 done; 1 some of the work failed (listed); 2 bad input (option, URI, database URL, "
+              "name pattern); 3 a host could not be reached; a command's own help says which apply")
+
+
+def _command(sub, name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002
+    """A sub-command whose own --help starts with what it does."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecp-desktop",
+        description=f"{APP_NAME}: manage libvirt virtual machines on one or many hosts. "
+                    "Without a sub-command, opens the main window (a second launch on the same database "
+                    "raises the first one's window).",
+        epilog=f"{EXIT_CODES}. Run 'ecp-desktop COMMAND --help' for a command's options. "
+               "Passwords are read from the system keyring, ~/.pgpass or PGPASSWORD, never from files of ours.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--database", metavar="URL",
+                        help="inventory database: sqlite:///PATH (default: in the user data directory) "
+                             "or postgresql://USER@HOST/DB; also $ECP_DESKTOP_DATABASE")
+    parser.add_argument("--connect", metavar="URI", action="append", default=[],
+                        help="libvirt connection to use (repeatable), e.g. qemu:///system, "
+                             "qemu+ssh://root@host/system, test:///default")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    machines = _command(sub, "machines", help="list the machines of the hosts")
+    machines.add_argument("--json", action="store_true", help="print JSON: name, uuid, host, state, persistent, ...")
+    hosts = _command(sub, "hosts", help="list the hosts with their state and facts")
+    hosts.add_argument("--json", action="store_true", help="print JSON")
+    setup = _command(sub, "setup", help="set up the inventory: tables, local host, connections, import "
+                                         "(remembers the database and the connections)")
+    setup.add_argument("--no-import", action="store_true", help="do everything but import existing machines")
+    setup.add_argument("--local", metavar="URI", help="the connection that describes this host "
+                                                     "(default: the first local hypervisor that answers)")
+    setup.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp = _command(sub, "import", help="import the existing machines of the connections into the inventory")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    restore = _command(sub, "restore", help="start the machines that should run (at boot, after libvirtd); "
+                                             "exit 0 all restored, 1 some failed, 3 a host unreachable")
+    restore.add_argument("--dry-run", action="store_true", help="say what would start, start nothing")
+    restore.add_argument("--json", action="store_true", help="print JSON")
+    clone = _command(sub, "clone-template", help="create machines from a shut-off template machine: clones of "
+                                                  "its disks in the same pool, new UUIDs and MAC addresses; "
+                                                  "undone completely if a step fails")
+    clone.add_argument("template", help="the template machine's name or UUID")
+    clone.add_argument("--count", type=int, required=True, metavar="N", help="how many machines")
+    clone.add_argument("--name-pattern", required=True, metavar="PATTERN",
+                       help="names with {n} for the number (from 1), e.g. web-{n} or web-{n:03}")
+    clone.add_argument("--start", action="store_true", help="start each machine once defined")
+    clone.add_argument("--host", metavar="URI", help="the template's host, when its name is on several hosts")
+    clone.add_argument("--json", action="store_true", help="print the task tree as JSON")
+    tasks = _command(sub, "tasks", help="the task history: recent tasks with their steps and rollbacks")
+    tasks.add_argument("--limit", type=int, default=50, metavar="N", help="how many top-level tasks (default 50)")
+    tasks.add_argument("--json", action="store_true", help="print JSON")
+    recover = _command(sub, "recover", help="finish tasks a crashed instance left in flight (undo their steps); "
+                                             "exit 3 if a host they need is unreachable")
+    recover.add_argument("--json", action="store_true", help="print JSON")
+    migrate = _command(sub, "migrate", help="move a machine to another host: both hosts are checked first (a "
+                                             "table of checks), then the best method they share runs; exit 0 "
+                                             "done (or possible, with --check-only), 1 failed and cleaned up, "
+                                             "3 a host unreachable, 4 refused (every reason listed)")
+    migrate.add_argument("machine", help="the machine's name or UUID")
+    migrate.add_argument("destination", metavar="DEST_URI", help="the destination host, e.g. qemu+ssh://host2/system")
+    migrate.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
+    migrate.add_argument("--check-only", action="store_true",
+                         help="print the checks and the chosen method, migrate nothing")
+    migrate.add_argument("--json", action="store_true", help="print the checks, the plan and the task as JSON")
+    migrate.add_argument("--method", choices=["p2p", "managed", "offline", "copy-storage"],
+                         help="insist on one method (default: the best one both hosts allow: live peer-to-peer, "
+                              "live managed, offline for a shut-off machine, live with copy-storage)")
+    migrate.add_argument("--keep-source", action="store_true",
+                         help="keep the machine's definition on the source (default: remove it)")
+    migrate.add_argument("--transient", action="store_true",
+                         help="do not define the machine on the destination (it vanishes when it stops)")
+    migrate.add_argument("--bandwidth", type=int, default=0, metavar="MIB_S", help="limit the stream (MiB/s)")
+    migrate.add_argument("--max-downtime", type=int, default=0, metavar="MS",
+                         help="longest pause allowed at the switch-over (milliseconds)")
+    migrate.add_argument("--auto-converge", action="store_true",
+                         help="slow the machine's CPUs down if its memory changes faster than it moves")
+    migrate.add_argument("--postcopy", action="store_true",
+                         help="after the first pass, run on the destination and fetch the rest on demand")
+    migrate.add_argument("--tunnelled", action="store_true",
+                         help="send the stream through the libvirt connection (peer-to-peer only)")
+    migrate.add_argument("--migration-address", metavar="ADDR",
+                         help="address the destination's hypervisor listens on for the stream")
+    migrate.add_argument("--stall-timeout", type=float, default=30.0, metavar="S",
+                         help="abort when no data moves for this long (default 30 s; 0: never)")
+    notes = _command(sub, "notes", help="read or change a machine's notes in the inventory; a change made on "
+                                         "an older version than the one stored is refused (exit 4) with the "
+                                         "other text")
+    notes.add_argument("machine", help="the machine's name or UUID")
+    notes.add_argument("--set", metavar="TEXT", help="replace the notes with TEXT")
+    notes.add_argument("--version", type=int, metavar="N",
+                       help="the version TEXT was written against (from an earlier read); default: the current one")
+    notes.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
+    notes.add_argument("--json", action="store_true", help="print JSON: machine, host, saved, notes, version")
+    desktop = _command(sub, "install-desktop", help="install the menu entry, AppStream metainfo and icons "
+                                                     "(system-wide under /usr/local/share, or --user)")
+    desktop.add_argument("--user", action="store_true", help="for this user only ($XDG_DATA_HOME, ~/.local/share)")
+    desktop.add_argument("--prefix", metavar="DIR", help="install under DIR/share instead")
+    desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop installed")
+    _command(sub, "gui", help="open the main window (the default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from ..app import run_gui  # Qt is imported only for the GUI; it opens the database itself
+        return run_gui(args.connect, args.database)
+    if args.command == "install-desktop":
+        return _install_desktop(args)
+    from ..models.db import DatabaseUrlError, open_database
+    from ..services.setup.startup import database_url
+    url = database_url(args.database)
+    try:
+        # setup makes or repairs the tables itself, and reports what it did
+        open_database(url) if args.command == "setup" else _open_asking_on_a_terminal(url)
+    except DatabaseUrlError as exc:
+        print(f"ecp-desktop: {exc}", file=sys.stderr)
+        return 2
+    # A script that pipes us into `head` closes the pipe early: end quietly, as Unix tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if args.command in ("setup", "import"):
+        from . import setup as cli_setup
+        return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),
+                             as_json=args.json, local=getattr(args, "local", None))
+    if args.command == "restore":
+        from . import restore as cli_restore
+        return cli_restore.run(args.dry_run, args.json)
+    if args.command in ("clone-template", "tasks", "recover"):
+        from . import tasks as cli_tasks
+        if args.command == "clone-template":
+            return cli_tasks.clone_template(args.template, args.count, args.name_pattern, args.start, args.host,
+                                            args.connect, args.json)
+        if args.command == "recover":
+            return cli_tasks.recover_now(args.connect, args.json)
+        return cli_tasks.list_tasks(args.limit, args.json)
+    if args.command == "notes":
+        from . import notes as cli_notes
+        return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)
+    if args.command == "migrate":
+        from . import migrate as cli_migrate
+        return cli_migrate.run(args.machine, args.destination, _migration_options(args), host_uri=args.host,
+                               connect=args.connect, check_only=args.check_only, as_json=args.json)
+    from . import listing as cli
+    return cli.run(args.command, args.connect, args.json)
+
+
+def _migration_options(args):
+    from .migrate import METHOD_NAMES
+    from ..services.migration.checks import MigrationOptions
+    return MigrationOptions(
+        persistent=not args.transient, undefine_source=not args.keep_source, bandwidth_mib=args.bandwidth,
+        max_downtime_ms=args.max_downtime, auto_converge=args.auto_converge, postcopy=args.postcopy,
+        tunnelled=args.tunnelled, migration_address=args.migration_address or "",
+        method=METHOD_NAMES.get(args.method or "", ""), stall_timeout_s=args.stall_timeout)
+
+
+def _open_asking_on_a_terminal(url: str) -> None:
+    """Open the inventory; on a terminal, ask once for a PostgreSQL password nobody stored."""
+    from ..models.db import DatabaseUrlError
+    from ..services.config import credentials
+    from ..services.setup.startup import open_inventory
+    try:
+        open_inventory(url)
+    except DatabaseUrlError as exc:
+        if not (exc.needs_password and sys.stdin.isatty()):
+            raise
+        import getpass
+        account = credentials.database_account(url)
+        credentials.remember_for_session(account, getpass.getpass(f"Password for {account}: "))
+        open_inventory(url)
+
+
+def _install_desktop(args) -> int:
+    from pathlib import Path
+
+    from ..services.config import desktop_install
+    share = (Path(args.prefix) / "share" if args.prefix else desktop_install.user_share() if args.user
+             else Path("/usr/local/share"))
+    try:
+        files = (desktop_install.uninstall if args.uninstall else desktop_install.install)(share)
+    except PermissionError as exc:
+        print(f"ecp-desktop: cannot write {exc.filename}: permission denied (use --user, or run as root)",
+              file=sys.stderr)
+        return 1
+    verb = "removed" if args.uninstall else "installed"
+    for path in files:
+        print(f"{verb} {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
