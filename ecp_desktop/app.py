@@ -176,7 +176,7 @@ class GuiSession:
         self.wizard = None
 
     def first_run(self) -> None:
-        from .views.setup_wizard import SetupWizard
+        from .views.setup.wizard import SetupWizard
         self.wizard = SetupWizard(database_url=self.url, database_locked=self.database_locked,
                                   typed_connections=self.connect)
         self.wizard.setWindowIcon(self.app.windowIcon())
@@ -254,7 +254,7 @@ class GuiSession:
             target.activateWindow()
 
     def run_setup_again(self) -> None:
-        from .views.setup_wizard import SetupWizard
+        from .views.setup.wizard import SetupWizard
         if self.wizard is not None:
             self.wizard.raise_()
             return

@@ -12,7 +12,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ecp_desktop.testing.hostgen import write_host
-from ecp_desktop.views.setup_wizard import ConnectionsPage, ImportPage, ProgressPage, SetupWizard
+from ecp_desktop.views.setup.wizard import ConnectionsPage, ImportPage, ProgressPage, SetupWizard
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QWizard
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.services.config import app_config
-from ecp_desktop.views.setup_wizard import SetupWizard
+from ecp_desktop.views.setup.wizard import SetupWizard
 
 from .conftest import LAB_URI
 
@@ -34,7 +34,7 @@ def wizard(qtbot, tmp_path):
 
 
 def test_walking_every_page_imports_what_was_ticked(qtbot, wizard, tmp_path):
-    from ecp_desktop.views.setup_wizard import ConnectionsPage, DatabasePage, ImportPage, ProgressPage
+    from ecp_desktop.views.setup.wizard import ConnectionsPage, DatabasePage, ImportPage, ProgressPage
     db_page = next_page(qtbot, wizard, DatabasePage)
     assert db_page.path.text() == str(tmp_path / "wizard.sqlite3") and db_page.isComplete()
     # PostgreSQL: Next stays disabled until the server has answered the test.
@@ -89,7 +89,7 @@ def test_walking_every_page_imports_what_was_ticked(qtbot, wizard, tmp_path):
 
 def test_first_start_runs_the_wizard_then_opens_the_window_on_the_chosen_hosts(qtbot, qapp, tmp_path, event_loop_qt):
     from ecp_desktop.app import GuiSession
-    from ecp_desktop.views.setup_wizard import ProgressPage
+    from ecp_desktop.views.setup.wizard import ProgressPage
     url = f"sqlite:///{tmp_path / 'first.sqlite3'}"
     session = GuiSession(qapp, url, [LAB_URI], database_locked=False)
     session.first_run()

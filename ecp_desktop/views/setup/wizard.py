@@ -15,13 +15,13 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QRadioButton, QTreeWidget, QTreeWidgetItem, QWizard)
 
-from ..models.db import DatabaseUrlError, check_database, without_password
-from ..services.config import credentials
-from ..services.hosts.probe import Probe, detect, probe
-from ..services.setup.steps import SetupOptions
-from ..services.hosts.uri import InvalidUri, parse_uri
-from . import icons
-from .setup_pages import ImportPage, ProgressPage, _Page
+from ecp_desktop.models.db import DatabaseUrlError, check_database, without_password
+from ecp_desktop.services.config import credentials
+from ecp_desktop.services.hosts.probe import Probe, detect, probe
+from ecp_desktop.services.setup.steps import SetupOptions
+from ecp_desktop.services.hosts.uri import InvalidUri, parse_uri
+from .. import icons
+from .pages import ImportPage, ProgressPage, _Page
 
 
 class _OnGuiThread(QObject):

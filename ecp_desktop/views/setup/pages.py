@@ -12,15 +12,15 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWizard, QWizardPage)
 
-from ..models.db import open_database
-from ..services.inventory.importer import preview
-from ..services.core.errors import HypervisorError
-from ..services.inventory.machines import STATE_LABELS
-from ..services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
-from ..services.setup.steps import SetupReport, run_setup
+from ecp_desktop.models.db import open_database
+from ecp_desktop.services.inventory.importer import preview
+from ecp_desktop.services.core.errors import HypervisorError
+from ecp_desktop.services.inventory.machines import STATE_LABELS
+from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
+from ecp_desktop.services.setup.steps import SetupReport, run_setup
 
 if TYPE_CHECKING:
-    from .setup_wizard import SetupWizard
+    from .wizard import SetupWizard
 
 PREVIEW_CHUNK = 200  # preview rows added per turn of the event loop (about 10 ms)
 TICKED_ROLE = Qt.ItemDataRole.UserRole + 1  # the last tick state counted
