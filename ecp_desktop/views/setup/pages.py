@@ -1,43 +1,32 @@
 """The setup wizard's pages that list and import: the import preview and the progress page.
 
-(Split from setup_wizard.py, which holds the wizard and its first pages.)
+The wizard and its first pages are in ``wizard.py``; both work through ``context.py``.
 """
 from __future__ import annotations
 
 import html
 from functools import partial
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QTextBrowser, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWizard, QWizardPage)
+                               QWizard)
 
 from ecp_desktop.models.db import open_database
 from ecp_desktop.services.inventory.importer import preview
 from ecp_desktop.services.core.errors import HypervisorError
-from ecp_desktop.services.inventory.machines import STATE_LABELS
+from ecp_desktop.services.hosts.states import STATE_LABELS
 from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
 from ecp_desktop.services.setup.steps import SetupReport, run_setup
-
-if TYPE_CHECKING:
-    from .wizard import SetupWizard
+from .context import WizardContext, WizardPage
 
 PREVIEW_CHUNK = 200  # preview rows added per turn of the event loop (about 10 ms)
 TICKED_ROLE = Qt.ItemDataRole.UserRole + 1  # the last tick state counted
 STATUS_MARKS = {DONE: ("✔", "#2e7d32"), FAILED: ("✖", "#c62828"), SKIPPED: ("⏭", "#ef6c00")}
 
 
-class _Page(QWizardPage):
-    def __init__(self, wizard: SetupWizard, title: str, subtitle: str) -> None:
-        super().__init__()
-        self.setup = wizard
-        self.setTitle(title)
-        self.setSubTitle(subtitle)
-        self.layout_ = QVBoxLayout(self)
-
-class ImportPage(_Page):
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__(wizard, "Import existing machines", "The machines found on the chosen connections.")
+class ImportPage(WizardPage):
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context, "Import existing machines", "The machines found on the chosen connections.")
         self.do_import = QCheckBox("Import the ticked machines into the inventory")
         self.do_import.setChecked(True)
         self.do_import.toggled.connect(lambda on: self.tree.setEnabled(on))
@@ -58,7 +47,7 @@ class ImportPage(_Page):
         self.shown_for: list[str] = []
 
     def initializePage(self) -> None:
-        chosen = self.setup.connections_page.chosen()
+        chosen = self.setup.chosen_connections()
         if chosen == self.shown_for:
             return
         self.shown_for = chosen
@@ -140,9 +129,9 @@ class ImportPage(_Page):
         return self.pending == 0
 
 
-class ProgressPage(_Page):
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__(wizard, "Setting up", "Each step and its outcome; skipped steps say why.")
+class ProgressPage(WizardPage):
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context, "Setting up", "Each step and its outcome; skipped steps say why.")
         self.bar = QProgressBar()
         self.now = QLabel()
         self.steps = QTextBrowser()  # wraps long outcomes: they are the point of this page
@@ -161,7 +150,7 @@ class ProgressPage(_Page):
         self.running = True
         options = self.setup.options()
         url, first = self.setup.chosen_database(), not self.setup.database_locked
-        post = self.setup.bridge.post.emit
+        post = self.setup.post.emit
 
         def work() -> SetupReport:
             if first:

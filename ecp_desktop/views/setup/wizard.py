@@ -6,41 +6,26 @@ through a queued signal, so the window stays responsive during a 10,000-machine 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QRadioButton, QTreeWidget, QTreeWidgetItem, QWizard)
 
-from ecp_desktop.models.db import DatabaseUrlError, check_database, without_password
+from ecp_desktop.models.db import check_database, without_password
 from ecp_desktop.services.config import credentials
 from ecp_desktop.services.hosts.probe import Probe, detect, probe
 from ecp_desktop.services.setup.steps import SetupOptions
 from ecp_desktop.services.hosts.uri import InvalidUri, parse_uri
 from .. import icons
-from .pages import ImportPage, ProgressPage, _Page
+from .context import WizardContext, WizardPage
+from .pages import ImportPage, ProgressPage
 
 
-class _OnGuiThread(QObject):
-    """Runs callables posted from worker threads on the GUI thread (queued)."""
-
-    post = Signal(object)
-
-    def __init__(self, parent: QObject) -> None:
-        super().__init__(parent)
-        self.post.connect(self._run, Qt.ConnectionType.QueuedConnection)
-
-    @Slot(object)
-    def _run(self, fn: Callable[[], None]) -> None:
-        fn()
-
-
-class WelcomePage(_Page):
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__(wizard, "Welcome to ECP Desktop", "Set up the inventory and take over existing machines.")
+class WelcomePage(WizardPage):
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context, "Welcome to ECP Desktop", "Set up the inventory and take over existing machines.")
         text = QLabel(
             "This wizard chooses where the inventory lives, finds the hypervisors you can reach, and imports "
             "the virtual machines they already run. Nothing on the hosts is changed: import only reads.\n\n"
@@ -49,9 +34,9 @@ class WelcomePage(_Page):
         self.layout_.addWidget(text)
 
 
-class DatabasePage(_Page):
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__(wizard, "Inventory database", "Where ECP Desktop keeps hosts, machines and task history.")
+class DatabasePage(WizardPage):
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context, "Inventory database", "Where ECP Desktop keeps hosts, machines and task history.")
         self.sqlite = QRadioButton("Embedded (SQLite) file, for one person")
         self.postgres = QRadioButton("PostgreSQL server, shared by a team")
         group = QButtonGroup(self)
@@ -89,7 +74,7 @@ class DatabasePage(_Page):
         self.layout_.addWidget(self.pg_remember)
         self.layout_.addWidget(self.result)
         self.layout_.addStretch()
-        url = wizard.database_url
+        url = context.database_url
         if url.startswith("postgres"):
             self.postgres.setChecked(True)
             self.pg_url.setText(url)
@@ -98,7 +83,7 @@ class DatabasePage(_Page):
             self.path.setText(url.removeprefix("sqlite:///"))
         for signal in (self.sqlite.toggled, self.path.textChanged, self.pg_url.textChanged):
             signal.connect(self._changed)
-        if wizard.database_locked:
+        if context.database_locked:
             for widget in (self.sqlite, self.postgres, self.path, browse, self.pg_url, self.pg_password,
                            self.pg_remember):
                 widget.setEnabled(False)
@@ -149,9 +134,9 @@ class DatabasePage(_Page):
         return self.tested == (self.url(), True)  # a PostgreSQL URL must have answered
 
 
-class ConnectionsPage(_Page):
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__(wizard, "Hypervisor connections", "Tick the connections to use and import from.")
+class ConnectionsPage(WizardPage):
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context, "Hypervisor connections", "Tick the connections to use and import from.")
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Connection", "Status"])
         self.tree.setRootIsDecorated(False)
@@ -240,40 +225,33 @@ class SetupWizard(QWizard):
         super().__init__(parent)
         self.setWindowTitle("ECP Desktop Setup")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.database_url = database_url
-        self.database_locked = database_locked
-        self.typed_connections = list(typed_connections)
-        self.configured = set(configured)
-        self.probe_timeout = probe_timeout
-        self.bridge = _OnGuiThread(self)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="setup")
-        self.database_page = DatabasePage(self)
-        self.connections_page = ConnectionsPage(self)
-        self.import_page = ImportPage(self)
-        self.progress_page = ProgressPage(self)
-        for page in (WelcomePage(self), self.database_page, self.connections_page, self.import_page,
+        self.context = context = WizardContext(
+            database_url=database_url, database_locked=database_locked, typed_connections=typed_connections,
+            configured=list(configured), probe_timeout=probe_timeout, parent=self)
+        context.setup_finished.connect(self.setup_finished)
+        self.database_page = DatabasePage(context)
+        self.connections_page = ConnectionsPage(context)
+        self.import_page = ImportPage(context)
+        self.progress_page = ProgressPage(context)
+        context.chosen_database = self.chosen_database
+        context.chosen_connections = self.connections_page.chosen
+        context.options = self.options
+        for page in (WelcomePage(context), self.database_page, self.connections_page, self.import_page,
                      self.progress_page):
             self.addPage(page)
         self.resize(760, 560)
-        self.finished.connect(lambda _result: self._pool.shutdown(wait=False, cancel_futures=True))
+        self.finished.connect(lambda _result: context.shutdown())
 
-    def in_worker(self, fn: Callable, on_done: Callable[[object, BaseException | None], None]) -> None:
-        """Run ``fn`` on a worker; ``on_done(result, error)`` runs on the GUI thread."""
-        post = self.bridge.post.emit
-
-        def run() -> None:
-            try:
-                result = fn()
-            except (Exception, DatabaseUrlError) as exc:  # shown on the page, in words
-                post(partial(on_done, None, exc))
-            else:
-                post(partial(on_done, result, None))
-        self._pool.submit(run)
+    @property
+    def typed_connections(self) -> list[str]:
+        return self.context.typed_connections
 
     def chosen_database(self) -> str:
-        return self.database_url if self.database_locked else self.database_page.url()
+        c = self.context
+        return c.database_url if c.database_locked else self.database_page.url()
 
     def options(self) -> SetupOptions:
-        return SetupOptions(connections=list(self.typed_connections), chosen=self.connections_page.chosen(),
+        return SetupOptions(connections=list(self.context.typed_connections), chosen=self.connections_page.chosen(),
                             do_import=self.import_page.do_import.isChecked(),
-                            selection=self.import_page.selection() or None, probe_timeout=self.probe_timeout)
+                            selection=self.import_page.selection() or None,
+                            probe_timeout=self.context.probe_timeout)
