@@ -12,7 +12,7 @@ from ecp_desktop.services.sharing import machine_locks
 URI = "test:///default"
 HOLDER = """
 import sys, time
-from ecp_desktop.services import machine_locks
+from ecp_desktop.services.sharing import machine_locks
 from ecp_desktop.services.setup.startup import open_inventory
 open_inventory(sys.argv[1])
 with machine_locks.held(sys.argv[2], sys.argv[3], timeout=5):

@@ -2,7 +2,8 @@
 import libvirt
 import pytest
 
-from ecp_desktop.services.inventory.machines import list_machines, parse_details
+from ecp_desktop.services.hosts.domain_xml import read_domain
+from ecp_desktop.services.inventory.machines import list_machines
 
 from .conftest import LAB_URI, VIRT_MANAGER_URI
 
@@ -40,7 +41,7 @@ def test_real_world_host_with_every_state():
 
 
 def test_details_show_disks_and_interfaces(lab):
-    details = parse_details(lab.lookupByName("web01").XMLDesc(0))
+    details = read_domain(lab.lookupByName("web01"))
     assert details.arch == "x86_64" and details.domain_type == "test"
     assert [(d.target, d.source) for d in details.disks] == [("vda", "/var/lib/libvirt/images/web01.img")]
     assert [(n.kind, n.source, n.mac) for n in details.interfaces] == [("network", "default", "52:54:00:00:00:01")]

@@ -20,7 +20,7 @@ import pytest
 from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.migration.service import flags_for, refusal_check
 from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions, decide
-from ecp_desktop.services.migration.facts import Disk
+from ecp_desktop.services.hosts.domain_xml import Disk
 
 from .test_task_engine import TEMPLATE_URI
 
@@ -85,7 +85,7 @@ def facts(two_hosts, run):
     f.source = replace(f.source, **able, host_uuid="11111111-1111-4111-8111-111111111111")
     f.destination = replace(f.destination, **able, host_uuid="22222222-2222-4222-8222-222222222222",
                             free_memory=64 * 2**30)
-    f.machine.disks = [Disk(target="vda", network="rbd")]
+    f.machine.disks = [Disk(target="vda", kind="network", protocol="rbd")]
     return f
 
 

@@ -9,7 +9,9 @@ from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.inventory.live import Inventory
-from ..services.inventory.machines import STATE_LABELS, MachineDetails, MachineInfo, parse_details
+from ..services.hosts.domain_xml import DomainXml, read_domain
+from ..services.hosts.states import STATE_LABELS
+from ..services.inventory.machines import MachineInfo
 from .machine_model import memory_text
 from .notes_editor import NotesEditor
 
@@ -39,7 +41,7 @@ class DetailsPanel(QTabWidget):
         self._inventory = inventory
         self._machine: MachineInfo | None = None
         self._request = 0
-        self.details: MachineDetails | None = None
+        self.details: DomainXml | None = None
 
         general = QWidget()
         self._form = QFormLayout(general)
@@ -115,9 +117,8 @@ class DetailsPanel(QTabWidget):
             return
         uuid = machine.uuid
         try:
-            xml = await host.call(lambda conn: conn.lookupByUUIDString(uuid).XMLDesc(0),
-                                  operation="read machine XML", machine=machine.name)
-            details = parse_details(xml)
+            details = await host.call(lambda conn: read_domain(conn.lookupByUUIDString(uuid)),
+                                      operation="read machine XML", machine=machine.name)
         except HypervisorError as err:
             if request == self._request:
                 self.xml.setPlainText(f"Could not read the machine's XML: {err.one_line()}")
@@ -130,5 +131,5 @@ class DetailsPanel(QTabWidget):
                            ("Machine type", details.machine_type or details.os_type),
                            ("Title", details.title or "—")):
             self._fields[key].setText(value or "—")
-        _fill(self.disks, [(d.target, d.source, d.driver_type, d.bus, d.device) for d in details.disks])
+        _fill(self.disks, [(d.target, d.source, d.format, d.bus, d.device) for d in details.disks])
         _fill(self.nics, [(n.source, n.mac, n.model, n.kind) for n in details.interfaces])

@@ -5,7 +5,8 @@ from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from ..services.inventory.live import Inventory, Key
-from ..services.inventory.machines import STATE_LABELS, MachineInfo
+from ..services.hosts.states import STATE_LABELS
+from ..services.inventory.machines import MachineInfo
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from ..services.core.aio import spawn
 from ..services.inventory.live import Inventory
-from ..services.inventory.machines import ACTIVE_STATES, MachineInfo
+from ..services.hosts.states import ACTIVE_STATES
+from ..services.inventory.machines import MachineInfo
 from ..services.tasks.service import SUCCEEDED
 from ..services.actions.templates import MAX_COUNT, PlanError, expand_names
 from .tasks_pane import failures_below

@@ -12,7 +12,8 @@ from ..sharing import machine_locks
 from ..core.errors import HypervisorError
 from ..hosts.connection import CALLS_PER_HOST
 from ..inventory.live import Inventory
-from ..inventory.machines import ACTIVE_STATES, MachineInfo
+from ..hosts.states import ACTIVE_STATES
+from ..inventory.machines import MachineInfo
 from ..tasks.service import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord, TaskService
 
 WORKERS_PER_HOST = CALLS_PER_HOST * 4  # steps ready to go when a call slot frees

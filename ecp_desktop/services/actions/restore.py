@@ -16,7 +16,7 @@ from ..sharing import named_locks
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
-from ..inventory.machines import state_name
+from ..hosts.states import state_name
 from ..setup.steps import LOCAL_HOST_RECORDED, tables_present
 from ..tasks.service import SUCCEEDED, TaskFailed, TaskService
 

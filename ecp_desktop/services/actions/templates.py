@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import libvirt
 
 from ..core.errors import HypervisorError
-from ..inventory.machines import ACTIVE_STATES, state_name
+from ..hosts.domain_xml import Disk, locate_storage, read_domain
+from ..hosts.states import ACTIVE_STATES, state_name
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.service import TaskRecord
 
@@ -30,25 +31,13 @@ class PlanError(ValueError):
 
 
 @dataclass
-class TemplateDisk:
-    target: str
-    pool: str
-    volume: str
-    source_kind: str  # "file" or "volume", as the template has it
-    pool_path: str
-    capacity: int
-    allocation: int
-    format: str
-
-
-@dataclass
 class Template:
     host_uri: str
     uuid: str
     name: str
     state: str
     xml: str
-    disks: list[TemplateDisk] = field(default_factory=list)
+    disks: list[Disk] = field(default_factory=list)
     domain_names: set[str] = field(default_factory=set)  # every machine name on the host now
 
 
@@ -71,44 +60,32 @@ def expand_names(pattern: str, count: int, first: int = 1) -> list[str]:
 def read_template(conn: libvirt.virConnect, host_uri: str, uuid: str) -> Template:
     """Blocking: the template's definition and disks (run in a host's worker thread)."""
     dom = conn.lookupByUUIDString(uuid)
-    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    template = Template(host_uri, uuid, dom.name(), state_name(dom.state()[0]), xml,
+    definition = read_domain(dom, libvirt.VIR_DOMAIN_XML_INACTIVE)
+    template = Template(host_uri, uuid, dom.name(), state_name(dom.state()[0]), definition.xml,
                         domain_names={d.name() for d in conn.listAllDomains()})
-    for disk in ET.fromstring(xml).findall("devices/disk"):
-        if disk.get("device", "disk") != "disk":
+    for disk in definition.disks:
+        if disk.device != "disk":
             continue  # CD-ROMs and floppies are shared, not cloned
-        template.disks.append(_disk(conn, disk, template.name))
+        template.disks.append(_cloneable(conn, disk, template.name))
     return template
 
 
-def _disk(conn: libvirt.virConnect, disk: ET.Element, template: str) -> TemplateDisk:
-    target = disk.find("target").get("dev", "?") if disk.find("target") is not None else "?"
-    source = disk.find("source")
-    kind = disk.get("type", "file")
-    if source is None:
+def _cloneable(conn: libvirt.virConnect, disk: Disk, template: str) -> Disk:
+    """The disk with its pool and volume found; PlanError in words when it cannot be cloned."""
+    target = disk.target or "?"
+    if not disk.has_source:
         raise PlanError(f"disk {target} of {template} has no source to clone")
-    if kind == "volume":
-        pool = conn.storagePoolLookupByName(source.get("pool", ""))
-        volume = pool.storageVolLookupByName(source.get("volume", ""))
-    elif kind == "file":
-        try:
-            volume = conn.storageVolLookupByPath(source.get("file", ""))
-        except libvirt.libvirtError as exc:
-            raise PlanError(f"disk {target} of {template} ({source.get('file')}) is not in a storage pool, so it "
-                            "cannot be cloned; add its directory as a storage pool first") from exc
-        pool = volume.storagePoolLookupByVolume()
-    else:
-        raise PlanError(f"disk {target} of {template} is a {kind} disk; only file and volume disks can be cloned")
-    _kind, capacity, allocation = volume.info()
-    vol_root = ET.fromstring(volume.XMLDesc(0))
-    pool_root = ET.fromstring(pool.XMLDesc(0))
-    return TemplateDisk(target=target, pool=pool.name(), volume=volume.name(), source_kind=kind,
-                        pool_path=pool_root.findtext("target/path", ""), capacity=capacity,
-                        allocation=allocation, format=vol_root.find("target/format").get("type", "")
-                        if vol_root.find("target/format") is not None else "")
+    if disk.kind not in ("file", "volume"):
+        raise PlanError(f"disk {target} of {template} is a {disk.kind} disk; only file and volume disks can be cloned")
+    if not locate_storage(conn, disk):
+        if disk.kind == "volume":
+            conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)  # libvirt's own words
+        raise PlanError(f"disk {target} of {template} ({disk.path}) is not in a storage pool, so it "
+                        "cannot be cloned; add its directory as a storage pool first")
+    return disk
 
 
-def volume_name(machine: str, disk: TemplateDisk) -> str:
+def volume_name(machine: str, disk: Disk) -> str:
     suffix = re.search(r"\.[A-Za-z0-9]{2,6}$", disk.volume)
     return f"{machine}-{disk.target}{suffix.group(0) if suffix else ''}"
 
@@ -132,7 +109,7 @@ def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> st
         if cloned is None:
             continue
         source, new = disk.find("source"), volume_name(name, cloned)
-        if cloned.source_kind == "volume":
+        if cloned.kind == "volume":
             source.set("volume", new)
         else:
             source.set("file", f"{cloned.pool_path.rstrip('/')}/{new}")
@@ -178,7 +155,7 @@ def plan(template: Template, names: list[str], *, start: bool = False) -> Group:
             new = volume_name(name, disk)
             machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
                 "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
-                "allocation": disk.allocation, "format": disk.format}, uri, new_uuid, name))
+                "allocation": disk.allocation, "format": disk.volume_format}, uri, new_uuid, name))
         xml = machine_xml(template, name, new_uuid, new_macs(nic_count, taken))
         machine.children.append(Step("define_domain", f"Define {name}",
                                      {"uuid": new_uuid, "name": name, "xml": xml}, uri, new_uuid, name))

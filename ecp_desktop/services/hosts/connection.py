@@ -16,6 +16,7 @@ from ..core.aio import spawn
 from ..config import credentials
 from ..core.errors import HypervisorError
 from ..core.executors import Executors
+from .capabilities import read_capabilities
 from .libvirt_loop import register_event_impl
 from ..core.events import Event
 from .uri import display_name
@@ -72,9 +73,9 @@ def read_facts(conn: libvirt.virConnect) -> HostFacts:
     except libvirt.libvirtError:
         pass  # some drivers do not report a hypervisor version
     try:
-        caps = ET.fromstring(conn.getCapabilities())
-        facts.host_uuid = caps.findtext("host/uuid", "")
-        facts.cpu_model = caps.findtext("host/cpu/model", "") or facts.cpu_model
+        caps = read_capabilities(conn)
+        facts.host_uuid = caps.host_uuid
+        facts.cpu_model = caps.cpu_model or facts.cpu_model
     except (libvirt.libvirtError, ET.ParseError):
         pass
     return facts

@@ -19,12 +19,10 @@ from ecp_desktop.models.db import database
 from ..core.errors import HypervisorError
 from ..config import preferences
 from .store import first_desired
-from .machines import parse_details, state_name
+from ..hosts.domain_xml import DomainXml, read_domain
+from ..hosts.states import state_name
 
 CHUNK = 300  # rows per INSERT: below SQLite's bound-parameter limit with 14 columns
-_UNITS_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024, "m": 1024, "mib": 1024,
-              "mb": 1000**2 / 1024, "g": 1024**2, "gib": 1024**2, "gb": 1000**3 / 1024, "t": 1024**3, "tib": 1024**3}
-
 
 @dataclass
 class HostImport:
@@ -54,36 +52,21 @@ class HostImport:
         return data
 
 
-def _memory_kib(root: ET.Element) -> int:
-    node = root.find("memory")
-    if node is None or not (node.text or "").strip():
-        return 0
-    return int(int(node.text.strip()) * _UNITS_KIB.get(node.get("unit", "KiB").lower(), 1))
-
-
-def _vcpus(root: ET.Element) -> int:
-    node = root.find("vcpu")
-    if node is None:
-        return 0
-    return int(node.get("current") or (node.text or "0").strip() or 0)
-
-
-def facts_from_xml(xml: str, *, uuid: str, name: str, state: str, persistent: bool, autostart: bool,
-                   managed_save: bool) -> dict:
+def machine_row(details: DomainXml, *, uuid: str, name: str, state: str, persistent: bool, autostart: bool,
+                managed_save: bool) -> dict:
     """The machine row for one domain (without its host).
 
     Only strings, numbers and booleans: Python's garbage collector does not track such
     dicts, so holding 10,000 of them costs no collector pauses (which would stall the
     GUI thread, since a collection holds the interpreter lock).
     """
-    root = ET.fromstring(xml)
-    details = parse_details(xml, root)
-    return {"uuid": uuid, "name": name, "state": state, "vcpus": _vcpus(root), "memory_kib": _memory_kib(root),
+    return {"uuid": uuid, "name": name, "state": state, "vcpus": details.vcpus, "memory_kib": details.memory_kib,
             "autostart": autostart, "persistent": persistent, "managed_save": managed_save,
             "os_type": details.os_type,
-            # vars(), not asdict(): these dataclasses are flat, and asdict's deep copy was a
-            # quarter of the import's time at 10,000 machines
-            "disks": json.dumps([vars(d) for d in details.disks], ensure_ascii=False),
+            # plain dicts built by hand, not asdict(): its deep copy was a quarter of the
+            # import's time at 10,000 machines (bench/import_domains.py)
+            "disks": json.dumps([{"target": d.target, "device": d.device, "bus": d.bus, "source": d.source,
+                                  "driver_type": d.format} for d in details.disks], ensure_ascii=False),
             "interfaces": json.dumps([vars(i) for i in details.interfaces], ensure_ascii=False)}
 
 
@@ -109,8 +92,7 @@ def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = N
                 skipped.append((name, "not selected for import"))
                 continue
             state = state_name(dom.state()[0])
-            xml = dom.XMLDesc(0)
-            facts.append(facts_from_xml(xml, uuid=uuid, name=name, state=state, persistent=uuid in persistent,
+            facts.append(machine_row(read_domain(dom), uuid=uuid, name=name, state=state, persistent=uuid in persistent,
                                         autostart=uuid in autostart, managed_save=uuid in managed_save))
         except libvirt.libvirtError as exc:
             error = HypervisorError.from_libvirt(exc, operation="read machine", machine=uuid, host_uri=uri)

@@ -20,7 +20,8 @@ from ..core.aio import spawn
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection, HostState
 from ..core.executors import Executors
-from .machines import ACTIVE_STATES, EVENT_STATES, MachineInfo, list_machines, read_machine
+from ..hosts.states import ACTIVE_STATES, EVENT_STATES
+from .machines import MachineInfo, list_machines, read_machine
 from ..core.events import Event
 
 log = logging.getLogger(__name__)

@@ -2,42 +2,11 @@
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import libvirt
 
-STATE_NAMES = {
-    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
-    libvirt.VIR_DOMAIN_RUNNING: "running",
-    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
-    libvirt.VIR_DOMAIN_PAUSED: "paused",
-    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
-    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
-    libvirt.VIR_DOMAIN_CRASHED: "crashed",
-    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
-}
-STATE_LABELS = {
-    "nostate": "no state", "running": "running", "blocked": "blocked", "paused": "paused",
-    "shutdown": "shutting down", "shutoff": "shut off", "crashed": "crashed",
-    "pmsuspended": "suspended (PM)",
-}
-ACTIVE_STATES = {"running", "blocked", "paused", "shutdown", "pmsuspended"}
-
-# A lifecycle event tells the new state at once; the row changes before the refresh returns.
-EVENT_STATES = {
-    libvirt.VIR_DOMAIN_EVENT_STARTED: "running",
-    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: "paused",
-    libvirt.VIR_DOMAIN_EVENT_RESUMED: "running",
-    libvirt.VIR_DOMAIN_EVENT_STOPPED: "shutoff",
-    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "pmsuspended",
-    libvirt.VIR_DOMAIN_EVENT_CRASHED: "crashed",
-}
-
-
-def state_name(code: int) -> str:
-    return STATE_NAMES.get(code, "nostate")
-
+from ..hosts.states import state_name
 
 @dataclass
 class MachineInfo:
@@ -101,76 +70,3 @@ def read_machine(dom: libvirt.virDomain, host_uri: str) -> MachineInfo:
         vcpus=nr_cpu, memory_kib=max_mem,
         autostart=bool(dom.autostart()) if persistent else False, persistent=persistent,
     )
-
-
-@dataclass
-class DiskInfo:
-    target: str
-    device: str
-    bus: str
-    source: str
-    driver_type: str
-
-
-@dataclass
-class InterfaceInfo:
-    kind: str
-    source: str
-    mac: str
-    model: str
-
-
-@dataclass
-class MachineDetails:
-    """What the details panel shows; parsed from the domain XML."""
-
-    xml: str
-    os_type: str = ""
-    arch: str = ""
-    machine_type: str = ""
-    domain_type: str = ""
-    title: str = ""
-    description: str = ""
-    disks: list[DiskInfo] = field(default_factory=list)
-    interfaces: list[InterfaceInfo] = field(default_factory=list)
-
-
-def parse_details(xml: str, root: ET.Element | None = None) -> MachineDetails:
-    """``root``: the parsed ``xml`` when the caller has it already (import parses once)."""
-    root = ET.fromstring(xml) if root is None else root
-    os_type = root.find("os/type")
-    details = MachineDetails(
-        xml=xml,
-        domain_type=root.get("type", ""),
-        os_type=os_type.text or "" if os_type is not None else "",
-        arch=os_type.get("arch", "") if os_type is not None else "",
-        machine_type=os_type.get("machine", "") if os_type is not None else "",
-        title=root.findtext("title", ""),
-        description=root.findtext("description", ""),
-    )
-    for disk in root.findall("devices/disk"):
-        source = disk.find("source")
-        src = ""
-        if source is not None:
-            src = source.get("file") or source.get("dev") or source.get("name") or ""
-            if source.get("pool"):
-                src = f"{source.get('pool')}/{source.get('volume', '')}"
-        target, driver = disk.find("target"), disk.find("driver")
-        details.disks.append(DiskInfo(
-            target=target.get("dev", "") if target is not None else "",
-            device=disk.get("device", "disk"),
-            bus=target.get("bus", "") if target is not None else "",
-            source=src,
-            driver_type=driver.get("type", "") if driver is not None else "",
-        ))
-    for nic in root.findall("devices/interface"):
-        source, mac, model = nic.find("source"), nic.find("mac"), nic.find("model")
-        src = ""
-        if source is not None:
-            src = source.get("network") or source.get("bridge") or source.get("dev") or ""
-        details.interfaces.append(InterfaceInfo(
-            kind=nic.get("type", ""), source=src,
-            mac=mac.get("address", "") if mac is not None else "",
-            model=model.get("type", "") if model is not None else "",
-        ))
-    return details

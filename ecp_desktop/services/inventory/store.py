@@ -12,7 +12,8 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database, is_postgres
 from ..hosts.connection import HostFacts
 from ..config import preferences
-from .machines import ACTIVE_STATES, MachineInfo
+from ..hosts.states import ACTIVE_STATES
+from .machines import MachineInfo
 
 CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row
 

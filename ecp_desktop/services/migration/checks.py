@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..hosts.connection import version_text
+from ..hosts.states import STATE_LABELS
 from .facts import HostSide, MachineFacts
 
 P2P, MANAGED, OFFLINE, COPY_STORAGE = "live peer-to-peer", "live managed", "offline", "live with copy-storage"
@@ -155,13 +156,13 @@ def _cpu(f: Facts) -> Judgement:
 
 def _state(f: Facts) -> Judgement:
     state = f.machine.state
-    if state in ("running", "paused"):
+    if state in ("running", "blocked", "paused"):
         return _ok()
     if state == "shutoff":
         if not f.machine.persistent:
             return FAIL, "a transient machine that is shut off no longer exists", "", ALL
         return _ok("shut off: only its definition moves")
-    return (FAIL, f"the machine is {state}", "Start it (or shut it off) and try again.", ALL)
+    return (FAIL, f"the machine is {STATE_LABELS.get(state, state)}", "Start it (or shut it off) and try again.", ALL)
 
 
 def _state_rules(f: Facts) -> Judgement:

@@ -12,35 +12,10 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-# Pool types whose volumes every host of a cluster sees (libvirt skips them in its
-# "unsafe migration" check too).
-SHARED_POOL_TYPES = {"netfs", "rbd", "gluster", "iscsi", "iscsi-direct", "sheepdog", "vstorage", "mpath"}
-STATES = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
-          libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_CRASHED: "crashed",
-          libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended", libvirt.VIR_DOMAIN_BLOCKED: "running",
-          libvirt.VIR_DOMAIN_SHUTDOWN: "shutting down"}
-
-
-@dataclass
-class Disk:
-    target: str
-    path: str = ""          # file or block device; "" for network disks
-    network: str = ""       # protocol of a network disk (rbd, nbd, ...)
-    readonly: bool = False
-    pool: str = ""          # the source host's pool holding ``path``
-    pool_type: str = ""
-    volume: str = ""
-    format: str = ""
-    capacity: int = 0
-
-    @property
-    def shared(self) -> bool:
-        return bool(self.network) or self.pool_type in SHARED_POOL_TYPES
-
-    @property
-    def needs_copy(self) -> bool:
-        """A writable local disk: a live migration must copy it (or the storage must be shared)."""
-        return not self.readonly and not self.shared and bool(self.path)
+from ..hosts.capabilities import read_capabilities
+from ..hosts.domain_xml import Disk, locate_storage, read_domain
+from ..hosts.states import state_name
+from ..hosts.lookups import domain_by_name_or_uuid
 
 
 @dataclass
@@ -88,23 +63,12 @@ def read_host(conn: libvirt.virConnect, uri: str) -> HostSide:
         side.hypervisor_version = conn.getVersion()
     except libvirt.libvirtError:
         pass
-    caps = ET.fromstring(conn.getCapabilities())
-    side.host_uuid = caps.findtext("host/uuid", "")
-    side.host_cpu = caps.findtext("host/cpu/model", "")
-    features = caps.find("host/migration_features")
-    if features is not None:
-        side.migrates = True
-        side.live = features.find("live") is not None
-        side.transports = [t.text or "" for t in features.findall("uri_transports/uri_transport")]
-    for guest in caps.findall("guest"):
-        arch = guest.find("arch")
-        if arch is None:
-            continue
-        machines = {m.text or "" for m in arch.findall("machine")}
-        machines |= {m.get("canonical", "") for m in arch.findall("machine")} - {""}
-        for domain in arch.findall("domain"):
-            found = side.guests.setdefault((arch.get("name", ""), domain.get("type", "")), set())
-            found |= machines | {m.text or "" for m in domain.findall("machine")}
+    caps = read_capabilities(conn)
+    side.host_uuid, side.host_cpu = caps.host_uuid, caps.cpu_model
+    side.migrates, side.live, side.transports = caps.migrates, caps.live, caps.transports
+    for guest in caps.guests:
+        for domain_type in guest.domain_types:
+            side.guests.setdefault((guest.arch, domain_type), set()).update(guest.machines)
     try:
         side.free_memory = conn.getFreeMemory()
     except libvirt.libvirtError:
@@ -117,23 +81,21 @@ def read_host(conn: libvirt.virConnect, uri: str) -> HostSide:
 
 
 def read_machine(conn: libvirt.virConnect, name_or_uuid: str) -> MachineFacts:
-    dom = _lookup(conn, name_or_uuid)
-    state = STATES.get(dom.state()[0], "unknown")
+    dom = domain_by_name_or_uuid(conn, name_or_uuid)
+    state = state_name(dom.state()[0])
     flags = libvirt.VIR_DOMAIN_XML_MIGRATABLE if state != "shutoff" else 0
-    root = ET.fromstring(dom.XMLDesc(flags))
-    os_type = root.find("os/type")
-    cpu = root.find("cpu")
+    definition = read_domain(dom, flags)
     facts = MachineFacts(
         name=dom.name(), uuid=dom.UUIDString(), state=state, persistent=bool(dom.isPersistent()),
-        domain_type=root.get("type", ""), arch=os_type.get("arch", "") if os_type is not None else "",
-        machine_type=os_type.get("machine", "") if os_type is not None else "",
-        cpu_mode=(cpu.get("mode", "custom") if cpu is not None else ""),
-        cpu_xml=ET.tostring(cpu, encoding="unicode") if cpu is not None else "",
-        memory_kib=int(root.findtext("currentMemory") or root.findtext("memory") or 0))
-    for disk in root.findall("devices/disk"):
-        if disk.get("device") in ("cdrom", "floppy") and disk.find("source") is None:
+        domain_type=definition.domain_type, arch=definition.arch, machine_type=definition.machine_type,
+        cpu_mode=definition.cpu_mode, cpu_xml=definition.cpu_xml,
+        memory_kib=definition.current_memory_kib or definition.memory_kib)
+    for disk in definition.disks:
+        if disk.device in ("cdrom", "floppy") and not disk.has_source:
             continue
-        facts.disks.append(_disk(conn, disk))
+        if disk.path or disk.kind == "volume":
+            locate_storage(conn, disk)  # a path outside every pool stays local: nothing to pre-create
+        facts.disks.append(disk)
     if state != "shutoff":
         try:
             job = dom.jobInfo()[0]
@@ -146,41 +108,12 @@ def read_machine(conn: libvirt.virConnect, name_or_uuid: str) -> MachineFacts:
     return facts
 
 
-def _disk(conn: libvirt.virConnect, element: ET.Element) -> Disk:
-    source = element.find("source")
-    target = element.find("target")
-    disk = Disk(target=target.get("dev", "") if target is not None else "",
-                readonly=element.find("readonly") is not None or element.get("device") == "cdrom")
-    driver = element.find("driver")
-    disk.format = driver.get("type", "") if driver is not None else ""
-    if source is None:
-        return disk
-    if element.get("type") == "network":
-        disk.network = source.get("protocol", "network")
-        return disk
-    if element.get("type") == "volume":
-        pool = conn.storagePoolLookupByName(source.get("pool", ""))
-        volume = pool.storageVolLookupByName(source.get("volume", ""))
-        disk.path = volume.path()
-    else:
-        disk.path = source.get("file") or source.get("dev") or ""
-    if disk.path:
-        try:
-            volume = conn.storageVolLookupByPath(disk.path)
-            pool = volume.storagePoolLookupByVolume()
-            disk.pool, disk.volume = pool.name(), volume.name()
-            disk.pool_type = ET.fromstring(pool.XMLDesc(0)).get("type", "")
-            disk.capacity = volume.info()[1]
-        except libvirt.libvirtError:
-            pass  # a path outside every pool: local, and we cannot pre-create it
-    return disk
-
 
 def read_destination(conn: libvirt.virConnect, uri: str, machine: MachineFacts) -> HostSide:
     side = read_host(conn, uri)
     try:
         dom = conn.lookupByUUIDString(machine.uuid)
-        side.same_uuid = (dom.name(), STATES.get(dom.state()[0], "unknown"))
+        side.same_uuid = (dom.name(), state_name(dom.state()[0]))
     except libvirt.libvirtError as exc:
         if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
             raise
@@ -215,9 +148,3 @@ def _compare_cpu(conn: libvirt.virConnect, machine: MachineFacts) -> str:
     return {libvirt.VIR_CPU_COMPARE_IDENTICAL: "identical", libvirt.VIR_CPU_COMPARE_SUPERSET: "superset",
             libvirt.VIR_CPU_COMPARE_INCOMPATIBLE: "incompatible"}.get(result, f"unknown: result {result}")
 
-
-def _lookup(conn: libvirt.virConnect, name_or_uuid: str) -> libvirt.virDomain:
-    try:
-        return conn.lookupByUUIDString(name_or_uuid)
-    except libvirt.libvirtError:
-        return conn.lookupByName(name_or_uuid)

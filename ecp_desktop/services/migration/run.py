@@ -19,7 +19,9 @@ import libvirt
 
 from ..config import credentials
 from ..core.errors import HypervisorError
-from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume, _domain, _escape
+from ..hosts.domain_xml import escape, read_domain
+from ..hosts.lookups import find_domain
+from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -37,8 +39,8 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
     destination (its daemon is gone) only the source is put right.
     """
     uuid, done = params["uuid"], []
-    src = _domain(source, uuid)
-    dst = _domain(destination, uuid) if destination is not None else None
+    src = find_domain(source, uuid)
+    dst = find_domain(destination, uuid) if destination is not None else None
     src_state = src.state() if src is not None else None
     dst_state = dst.state() if dst is not None else None
     src_active = src_state is not None and src_state[0] != libvirt.VIR_DOMAIN_SHUTOFF
@@ -48,7 +50,7 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
         dst.destroy()  # the half-received copy; the source still has the machine
         done.append("removed the incoming copy on the destination")
         dst_active = False
-        dst = _domain(destination, uuid)
+        dst = find_domain(destination, uuid)
     if dst_active and src_active:
         return "both", done
     if src_active and src_state[0] == libvirt.VIR_DOMAIN_PAUSED and src_state[1] in PAUSED_BY_MIGRATION \
@@ -232,13 +234,13 @@ class PrecreateVolume(CloneVolume):
     def execute(self, conn, params):
         fmt = f"<target><format type='{params['format']}'/></target>" if params.get("format") else ""
         conn.storagePoolLookupByName(params["pool"]).createXML(
-            f"<volume><name>{_escape(params['name'])}</name>"
+            f"<volume><name>{escape(params['name'])}</name>"
             f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>{fmt}</volume>", 0)
         return f"created {params['pool']}/{params['name']} on the destination"
 
 
 def _abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) -> None:
-    dom = _domain(conn, uuid)
+    dom = find_domain(conn, uuid)
     if dom is None or not dom.isActive():
         return
     try:
@@ -259,7 +261,7 @@ def _abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) 
 
 
 def _persist(conn: libvirt.virConnect, uuid: str) -> None:
-    conn.defineXML(conn.lookupByUUIDString(uuid).XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE))
+    conn.defineXML(read_domain(conn.lookupByUUIDString(uuid), libvirt.VIR_DOMAIN_XML_MIGRATABLE).xml)
 
 
 async def _clean_up(source, destination, params: dict) -> tuple[str, list[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
@@ -19,6 +18,7 @@ from ..inventory import store
 from ..hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
+from ..hosts.capabilities import Capabilities, read_capabilities
 from ..hosts.connection import read_facts, version_text
 from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
 
@@ -103,15 +103,10 @@ def step_schema(_ctx: SetupContext) -> str:
     return "; ".join(parts)
 
 
-def guest_types(caps_xml: str) -> tuple[str, list[dict]]:
-    """(host CPU arch, [{os_type, arch, domain_types}]) from getCapabilities()."""
-    caps = ET.fromstring(caps_xml)
-    offered = []
-    for guest in caps.findall("guest"):
-        for arch in guest.findall("arch"):
-            offered.append({"os_type": guest.findtext("os_type", ""), "arch": arch.get("name", ""),
-                            "domain_types": sorted({d.get("type", "") for d in arch.findall("domain")})})
-    return caps.findtext("host/cpu/arch", ""), offered
+def guest_types(caps: Capabilities) -> tuple[str, list[dict]]:
+    """(host CPU arch, [{os_type, arch, domain_types}]) as the host record keeps them."""
+    return caps.cpu_arch, [{"os_type": g.os_type, "arch": g.arch, "domain_types": sorted(g.domain_types)}
+                           for g in caps.guests]
 
 
 def step_local_host(ctx: SetupRun) -> str:
@@ -123,7 +118,7 @@ def step_local_host(ctx: SetupRun) -> str:
         conn = libvirt.openReadOnly(uri)
         try:
             facts = read_facts(conn)
-            arch, offered = guest_types(conn.getCapabilities())
+            arch, offered = guest_types(read_capabilities(conn))
         finally:
             conn.close()
     except libvirt.libvirtError as exc:

@@ -13,29 +13,10 @@ from dataclasses import dataclass
 
 import libvirt
 
+from ..hosts.domain_xml import escape, read_domain
+from ..hosts.lookups import find_domain, find_volume
+
 Params = dict
-
-
-def _missing(exc: libvirt.libvirtError, *codes: int) -> bool:
-    return exc.get_error_code() in codes
-
-
-def _domain(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain | None:
-    try:
-        return conn.lookupByUUIDString(uuid)
-    except libvirt.libvirtError as exc:
-        if _missing(exc, libvirt.VIR_ERR_NO_DOMAIN):
-            return None
-        raise
-
-
-def _volume(conn: libvirt.virConnect, pool: str, name: str) -> libvirt.virStorageVol | None:
-    try:
-        return conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _missing(exc, libvirt.VIR_ERR_NO_STORAGE_VOL):
-            return None
-        raise
 
 
 @dataclass(frozen=True)
@@ -73,13 +54,13 @@ class CloneVolume(Operation):
     """params: pool, source (volume name), name (new volume), capacity, allocation, format."""
 
     def prepare(self, conn, params):
-        return {**params, "existed_before": _volume(conn, params["pool"], params["name"]) is not None}
+        return {**params, "existed_before": find_volume(conn, params["pool"], params["name"]) is not None}
 
     def execute(self, conn, params):
         pool = conn.storagePoolLookupByName(params["pool"])
         source = pool.storageVolLookupByName(params["source"])
         fmt = f"<target><format type='{params['format']}'/></target>" if params.get("format") else ""
-        xml = (f"<volume><name>{_escape(params['name'])}</name>"
+        xml = (f"<volume><name>{escape(params['name'])}</name>"
                f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>"
                f"<allocation unit='bytes'>{int(params['allocation'])}</allocation>{fmt}</volume>")
         volume = pool.createXMLFrom(xml, source, 0)
@@ -88,12 +69,12 @@ class CloneVolume(Operation):
     def compensate(self, conn, params):
         if params.get("existed_before"):
             return f"left volume {params['name']} alone: it existed before"
-        volume = _volume(conn, params["pool"], params["name"])
+        volume = find_volume(conn, params["pool"], params["name"])
         if volume is None:
             return f"volume {params['name']} already gone"
         path = volume.path()
         for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            if path in dom.XMLDesc(0):  # e.g. a machine a migration moved onto it meanwhile
+            if any(disk.path == path for disk in read_domain(dom).disks):  # e.g. moved here by a migration
                 return f"kept volume {params['name']}: {dom.name()} uses it"
         volume.delete(0)
         return f"deleted volume {params['pool']}/{params['name']}{self.where}"
@@ -111,7 +92,7 @@ class DefineDomain(Operation):
     """params: uuid, name, xml (the full definition, with the UUID)."""
 
     def prepare(self, conn, params):
-        return {**params, "existed_before": _domain(conn, params["uuid"]) is not None}
+        return {**params, "existed_before": find_domain(conn, params["uuid"]) is not None}
 
     def execute(self, conn, params):
         conn.defineXML(params["xml"])
@@ -120,7 +101,7 @@ class DefineDomain(Operation):
     def compensate(self, conn, params):
         if params.get("existed_before"):
             return f"left {params['name']} alone: it existed before"
-        dom = _domain(conn, params["uuid"])
+        dom = find_domain(conn, params["uuid"])
         if dom is None:
             return f"{params['name']} already undefined"
         if dom.isActive():
@@ -129,7 +110,7 @@ class DefineDomain(Operation):
             dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                               | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
         except libvirt.libvirtError as exc:
-            if not _missing(exc, libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+            if exc.get_error_code() not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
                 raise
             dom.undefine()
         return f"undefined {params['name']}"
@@ -145,7 +126,7 @@ class StartDomain(Operation):
     """params: uuid, name."""
 
     def prepare(self, conn, params):
-        dom = _domain(conn, params["uuid"])
+        dom = find_domain(conn, params["uuid"])
         return {**params, "was_active": bool(dom is not None and dom.isActive())}
 
     def execute(self, conn, params):
@@ -153,7 +134,7 @@ class StartDomain(Operation):
         return f"started {params['name']}"
 
     def compensate(self, conn, params):
-        dom = _domain(conn, params["uuid"])
+        dom = find_domain(conn, params["uuid"])
         if params.get("was_active") or dom is None or not dom.isActive():
             return f"{params['name']} is not running"
         dom.destroy()
@@ -175,11 +156,11 @@ class CreateSnapshot(Operation):
 
     def execute(self, conn, params):
         dom = conn.lookupByUUIDString(params["uuid"])
-        dom.snapshotCreateXML(f"<domainsnapshot><name>{_escape(params['snapshot'])}</name></domainsnapshot>", 0)
+        dom.snapshotCreateXML(f"<domainsnapshot><name>{escape(params['snapshot'])}</name></domainsnapshot>", 0)
         return f"snapshot {params['snapshot']} of {params['name']}"
 
     def compensate(self, conn, params):
-        dom = _domain(conn, params["uuid"])
+        dom = find_domain(conn, params["uuid"])
         if params.get("existed_before") or dom is None or params["snapshot"] not in dom.snapshotListNames():
             return f"snapshot {params['snapshot']} already gone"
         dom.snapshotLookupByName(params["snapshot"]).delete(0)
@@ -203,7 +184,7 @@ class SetAutostart(Operation):
         return f"autostart {'on' if params['value'] else 'off'} for {params['name']}"
 
     def compensate(self, conn, params):
-        dom = _domain(conn, params["uuid"])
+        dom = find_domain(conn, params["uuid"])
         if dom is None:
             return f"{params['name']} is gone"
         dom.setAutostart(int(params["previous"]))
@@ -221,7 +202,3 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"),
 )}
 
-
-def _escape(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("'", "&apos;").replace('"', "&quot;"))
