@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from ..core.errors import HypervisorError
+from ..hosts.connection import connected_host
 from ..hosts.domain_xml import Disk, locate_storage, read_domain
 from ..hosts.states import ACTIVE_STATES, state_name
 from ..tasks.engine import Group, Step, TaskEngine
@@ -174,10 +175,8 @@ class TemplateService:
         self.engine = engine
 
     async def read(self, host_uri: str, uuid: str) -> Template:
-        host = self.inventory.hosts.get(host_uri)
-        if host is None or not host.connected:
-            raise PlanError(f"{host_uri} is not connected")
         try:
+            host = connected_host(self.inventory.hosts.get(host_uri), host_uri, operation="read template")
             return await host.call(lambda conn: read_template(conn, host_uri, uuid), operation="read template")
         except HypervisorError as err:
             raise PlanError(f"cannot read the template: {err.one_line()}") from err

@@ -62,6 +62,23 @@ def version_text(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
 
+def not_connected(uri: str, why: str, *, label: str = "", operation: str = "", machine: str = "") -> HypervisorError:
+    """The one error for "that host cannot be used now", wherever it is noticed: one code
+    (INVALID_CONN), so the user reads one summary and one remedy for one condition."""
+    return HypervisorError(f"{label or uri} is not connected ({why})", code=libvirt.VIR_ERR_INVALID_CONN,
+                           domain=libvirt.VIR_FROM_NONE, operation=operation, machine=machine, host_uri=uri)
+
+
+def connected_host(host: HostConnection | None, uri: str, *, operation: str, machine: str = "") -> HostConnection:
+    """``host`` when it is connected; else the one "not connected" error."""
+    if host is None:
+        raise not_connected(uri, "not configured in this session", operation=operation, machine=machine)
+    if not host.connected:
+        raise not_connected(uri, host.reason or host.state.value, label=host.label, operation=operation,
+                            machine=machine)
+    return host
+
+
 def read_facts(conn: libvirt.virConnect) -> HostFacts:
     info = conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
     facts = HostFacts(
@@ -317,9 +334,8 @@ class HostConnection:
         """Run ``fn(conn)`` in the shared pool; libvirt errors become HypervisorError."""
         lease = self._lease
         if lease is None or self._loop is None or self._slots is None:
-            raise HypervisorError(f"{self.label} is not connected ({self.reason or self.state.value})",
-                                  code=libvirt.VIR_ERR_INVALID_CONN, operation=operation,
-                                  machine=machine, host_uri=self.uri)
+            raise not_connected(self.uri, self.reason or self.state.value, label=self.label, operation=operation,
+                                machine=machine)
         conn = lease.conn
 
         def run() -> T:
@@ -347,9 +363,8 @@ class HostConnection:
         """Run ``fn(conn, other_conn)`` in this host's pool (a managed migration needs both)."""
         lease = other._lease
         if lease is None:
-            raise HypervisorError(f"{other.label} is not connected ({other.reason or other.state.value})",
-                                  code=libvirt.VIR_ERR_INVALID_CONN, operation=operation,
-                                  machine=machine, host_uri=other.uri)
+            raise not_connected(other.uri, other.reason or other.state.value, label=other.label,
+                                operation=operation, machine=machine)
         lease.users += 1
         try:
             return await self.call(lambda conn: fn(conn, lease.conn), operation=operation, machine=machine)

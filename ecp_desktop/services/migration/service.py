@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import libvirt
 
 from ..core.errors import HypervisorError
+from ..hosts.connection import connected_host
 from .checks import COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, MigrationOptions, decide
 from .facts import MachineFacts, read_destination, read_host, read_machine
 from .run import MigrateDomain  # noqa: F401  (registers the migration operations)
@@ -84,11 +85,7 @@ class MigrationService:
         self.engine = engine
 
     def _host(self, uri: str):
-        host = self.inventory.hosts.get(uri)
-        if host is None or not host.connected:
-            raise HypervisorError(f"{uri} is not connected", code=libvirt.VIR_ERR_NO_CONNECT,
-                                  operation="migration check", host_uri=uri)
-        return host
+        return connected_host(self.inventory.hosts.get(uri), uri, operation="migration check")
 
     async def negotiate(self, source_uri: str, machine: str, dest_uri: str,
                         options: MigrationOptions | None = None) -> Negotiation:

@@ -13,13 +13,15 @@ or "rollback failed" with what was left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ..core.errors import HypervisorError
+from ..hosts.connection import connected_host
+from ..sharing import machine_locks
 from .operations import OPERATIONS, AsyncOperation
 from .service import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
     ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
@@ -80,7 +82,7 @@ class StepContext:
     stop: asyncio.Event
 
     def host(self, uri: str):
-        return self.engine._connected_host(uri, self.record.op)
+        return self.engine.connected_host(uri, self.record.op)
 
     def report(self, progress: int, summary: str) -> None:
         self.record.progress, self.record.summary = progress, summary
@@ -165,18 +167,19 @@ class TaskEngine:
     async def _run_step(self, record: TaskRecord, flow: _Flow) -> bool:
         op = OPERATIONS[record.op]
         try:
-            host = self._connected_host(record.host_uri, op.name)
-            record.params = await host.call(lambda conn: op.prepare(conn, record.params),
-                                            operation=op.name, machine=record.target_name)
-            self.tasks.start(record)
-            await self.tasks.flush()  # "running, with these parameters" is on disk first
-            self._crash_point(op.name, "before")
-            if isinstance(op, AsyncOperation):  # long work with progress and its own abort
-                summary = await op.run(StepContext(self, record, flow.stop))
-            else:
-                summary = await host.call(lambda conn: op.execute(conn, record.params),
-                                          operation=op.name, machine=record.target_name)
-            self._crash_point(op.name, "after")
+            host = self.connected_host(record.host_uri, op.name)
+            async with self._machine_lock(record):  # prepare, record and execute as one operation
+                record.params = await host.call(lambda conn: op.prepare(conn, record.params),
+                                                operation=op.name, machine=record.target_name)
+                self.tasks.start(record)
+                await self.tasks.flush()  # "running, with these parameters" is on disk first
+                self._crash_point(op.name, "before")
+                if isinstance(op, AsyncOperation):  # long work with progress and its own abort
+                    summary = await op.run(StepContext(self, record, flow.stop))
+                else:
+                    summary = await host.call(lambda conn: op.execute(conn, record.params),
+                                              operation=op.name, machine=record.target_name)
+                self._crash_point(op.name, "after")
         except Exception as exc:  # noqa: BLE001  (every failure stops the flow and is shown)
             if record.started_at is None:
                 self.tasks.start(record)
@@ -240,9 +243,10 @@ class TaskEngine:
             pass  # undo anyway: libvirt back as it was matters more; the records are queued
         try:
             self._crash_point(op.name, "undo")
-            host = self._connected_host(step.host_uri, f"undo {op.name}")
-            summary = await host.call(lambda conn: op.compensate(conn, step.params),
-                                      operation=f"undo {op.name}", machine=step.target_name)
+            host = self.connected_host(step.host_uri, f"undo {op.name}")
+            async with self._machine_lock(step):
+                summary = await host.call(lambda conn: op.compensate(conn, step.params),
+                                          operation=f"undo {op.name}", machine=step.target_name)
         except Exception as exc:  # noqa: BLE001
             self.tasks.fail(undo, exc)
             step.status = ROLLBACK_FAILED
@@ -276,11 +280,15 @@ class TaskEngine:
             self.tasks.finish(record, status, **_group_outcome(record, status))
 
     # ----- helpers -------------------------------------------------------------------------
-    def _connected_host(self, uri: str, operation: str):
-        host = self.host_for(uri)
-        if host is None or not host.connected:
-            raise HypervisorError(f"{uri} is not connected", code=38, operation=operation, host_uri=uri)
-        return host
+    def _machine_lock(self, record: TaskRecord):
+        """The machine's lock across instances (steps about no one machine need none)."""
+        if not record.target_uuid:
+            return contextlib.nullcontext()
+        return machine_locks.holding(self.tasks.executors.locks, record.host_uri, record.target_uuid,
+                                     what=record.target_name)
+
+    def connected_host(self, uri: str, operation: str):
+        return connected_host(self.host_for(uri), uri, operation=operation)
 
     async def _notify(self, record: TaskRecord, what: str) -> None:
         for listener in self.listeners:
