@@ -50,6 +50,7 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     tasks = TaskService(executors, persist=persist)
     engine = TaskEngine(tasks, inventory.hosts.get)
     engine.listeners.append(inventory.follow_step)
-    return Services(executors, inventory, tasks, Lifecycle(inventory, tasks), HostActions(inventory, tasks),
-                    RestoreService(inventory, tasks), engine, TemplateService(inventory, engine),
+    lifecycle = Lifecycle(inventory, tasks)
+    return Services(executors, inventory, tasks, lifecycle, HostActions(inventory, tasks),
+                    RestoreService(inventory, tasks, lifecycle), engine, TemplateService(inventory, engine),
                     MigrationService(inventory, engine))

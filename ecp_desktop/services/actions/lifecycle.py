@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import libvirt
 
 from ..sharing import machine_locks
-from ..core.errors import HypervisorError
+from ..hosts.connection import connected_host
 from ..hosts.connection import CALLS_PER_HOST
 from ..inventory.live import Inventory
 from ..hosts.states import ACTIVE_STATES
@@ -48,27 +48,25 @@ class Lifecycle:
         self.inventory = inventory
         self.tasks = tasks
 
-    async def apply(self, action_name: str, machine: MachineInfo, *, record: TaskRecord | None = None) -> TaskRecord:
-        """One action on one machine as a task (``record``: its task, created beforehand)."""
+    async def apply(self, action_name: str, machine: MachineInfo, *, record: TaskRecord | None = None,
+                    title: str = "", parent: TaskRecord | None = None) -> TaskRecord:
+        """One action on one machine as a task: the one path every caller takes (the window,
+        bulk actions, restore, the command line). It holds the machine's lock across
+        instances and records what the user asked for (restore brings it back).
+        ``record``: its task, created beforehand; else one titled ``title`` under ``parent``."""
         action = ACTIONS[action_name]
-        host = self.inventory.hosts.get(machine.host_uri)
 
         async def work() -> None:
-            if host is None:
-                raise HypervisorError(f"host {machine.host_uri} is no longer configured",
-                                      operation=action.name, machine=machine.name, host_uri=machine.host_uri)
+            host = connected_host(self.inventory.hosts.get(machine.host_uri), machine.host_uri,
+                                  operation=action.name, machine=machine.name)
             uuid = machine.uuid
-
-            def call(conn) -> None:
-                # One operation at a time on a machine, across instances sharing the inventory.
-                with machine_locks.held(machine.host_uri, uuid, what=machine.name):
-                    action.call(conn.lookupByUUIDString(uuid))
-            await host.call(call, operation=action.name, machine=machine.name)
+            await machine_locks.call_locked(host, uuid, machine.name, action.name,
+                                            lambda conn: action.call(conn.lookupByUUIDString(uuid)))
 
         if record is None:
-            record = await self.tasks.run(action.name, f"{action.verb} {machine.name}", work,
+            record = await self.tasks.run(action.name, title or f"{action.verb} {machine.name}", work,
                                           host_uri=machine.host_uri, target_uuid=machine.uuid,
-                                          target_name=machine.name)
+                                          target_name=machine.name, parent=parent)
         else:
             await self.tasks.run_task(record, work)
         if record.status == SUCCEEDED and action.name in DESIRED_AFTER:

@@ -17,7 +17,9 @@ from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
 from ..hosts.states import state_name
-from ..setup.steps import LOCAL_HOST_RECORDED, tables_present
+from ..inventory import store
+from ..inventory.machines import MachineInfo
+from .lifecycle import Lifecycle
 from ..tasks.service import SUCCEEDED, TaskFailed, TaskService
 
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
@@ -63,11 +65,8 @@ class RestoreReport:
 
 def restore_preconditions() -> str:
     """'' when restore can run; else why not: the same needs as setup's import step."""
-    for need in (tables_present(schema.Machine, schema.Host), LOCAL_HOST_RECORDED):
-        reason = need.check(None)
-        if reason:
-            return f"{reason}: run setup first"
-    return ""
+    reason = store.tables_missing(schema.Machine, schema.Host) or store.local_host_missing()
+    return f"{reason}: run setup first" if reason else ""
 
 
 def restore_candidates(hosts: list[str] | None = None) -> tuple[str, dict[str, list[Candidate]]]:
@@ -89,9 +88,10 @@ def restore_candidates(hosts: list[str] | None = None) -> tuple[str, dict[str, l
 
 
 class RestoreService:
-    def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
+    def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle) -> None:
         self.inventory = inventory
         self.tasks = tasks
+        self.lifecycle = lifecycle
 
     async def run(self, grouped: dict[str, list[Candidate]], *, dry_run: bool = False) -> RestoreReport:
         report = RestoreReport()
@@ -158,11 +158,8 @@ class RestoreService:
         if dry_run:
             return RestoreResult(machine, "would start")
 
-        async def start() -> None:
-            await host.call(lambda conn: conn.lookupByUUIDString(machine.uuid).create(),
-                            operation="start", machine=machine.name)
-        record = await self.tasks.run("start", f"Restore {machine.name}", start, host_uri=host.uri,
-                                      target_uuid=machine.uuid, target_name=machine.name, parent=parent)
+        record = await self.lifecycle.apply("start", MachineInfo(host.uri, machine.uuid, machine.name, state),
+                                            title=f"Restore {machine.name}", parent=parent)
         if record.status == SUCCEEDED:
             return RestoreResult(machine, "started")
         return RestoreResult(machine, "failed", record.error or HypervisorError(record.error_message))

@@ -34,10 +34,12 @@ class Executors:
     calls: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(12, "libvirt-call"))
     database: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         1, "database", initializer=_hold_database_connection))
+    # waits for machine locks held by other instances (bounded by the lock's wait)
+    locks: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, "machine-locks"))
 
     def shutdown(self, database_grace: float = 5.0) -> None:
         # Never wait on libvirt: a call stuck on a dead host must not hang the app's exit.
-        for pool in (self.connect, self.calls):
+        for pool in (self.connect, self.calls, self.locks):
             pool.shutdown(wait=False, cancel_futures=True)
         # Let queued inventory and task-history writes land (bounded: a database across
         # the network may be gone), so a finished task is not left "running" on disk.

@@ -18,6 +18,22 @@ from .machines import MachineInfo
 CHUNK = 400  # below SQLite's bound-parameter limit with 10 columns per row
 
 
+def tables_missing(*models: type[schema.BaseModel]) -> str | None:
+    """Why the inventory cannot hold these yet (a table not created), or None."""
+    absent = [m._meta.table_name for m in models if not database.table_exists(m._meta.table_name)]
+    if absent:
+        return f"the {', '.join(absent)} table{'s do' if len(absent) > 1 else ' does'} not exist yet"
+    return None
+
+
+def local_host_missing() -> str | None:
+    """Why this host is not described yet (setup records it before importing), or None."""
+    if not database.table_exists(schema.Host._meta.table_name):
+        return "the local host record is missing (no host table)"
+    found = schema.Host.select().where(schema.Host.is_local & schema.Host.capabilities_at.is_null(False)).exists()
+    return None if found else "the local host record has not been written yet"
+
+
 def first_desired(state: str) -> str:
     """On first sight a machine should stay as it is; later only users and clean exits change it."""
     return "running" if state in ACTIVE_STATES else "shutoff"

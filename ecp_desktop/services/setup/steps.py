@@ -58,20 +58,7 @@ class SetupRun(SetupContext):
 def tables_present(*models: type[schema.BaseModel]) -> Need:
     names = [m._meta.table_name for m in models]
 
-    def check(_ctx: SetupContext) -> str | None:
-        absent = [n for n in names if not database.table_exists(n)]
-        if absent:
-            plural = len(absent) > 1
-            return f"the {', '.join(absent)} table{'s do' if plural else ' does'} not exist yet"
-        return None
-    return Need(f"tables {', '.join(names)}", check)
-
-
-def _local_host_check(_ctx: SetupContext) -> str | None:
-    if not database.table_exists(schema.Host._meta.table_name):
-        return "the local host record is missing (no host table)"
-    found = schema.Host.select().where(schema.Host.is_local & schema.Host.capabilities_at.is_null(False)).exists()
-    return None if found else "the local host record has not been written yet"
+    return Need(f"tables {', '.join(names)}", lambda _ctx: store.tables_missing(*models))
 
 
 def _connections_check(ctx: SetupContext) -> str | None:
@@ -84,7 +71,7 @@ def _import_wanted(ctx: SetupContext) -> str | None:
     return None if ctx.options.do_import else "import was not asked for (--no-import)"
 
 
-LOCAL_HOST_RECORDED = Need("local host record", _local_host_check)
+LOCAL_HOST_RECORDED = Need("local host record", lambda _ctx: store.local_host_missing())
 CONNECTIONS_OPEN = Need("an open connection", _connections_check)
 IMPORT_WANTED = Need("import wanted", _import_wanted)
 

@@ -1,6 +1,10 @@
 """One operation at a time on a machine, across the app instances sharing an inventory.
 
-Blocking; taken inside the worker that makes the libvirt call. On PostgreSQL a session
+Every caller that changes a machine (the actions, bulk actions, restore, template flows,
+migrations, undos and crash recovery) goes through :func:`call_locked` (a blocking call,
+locked inside the worker that makes it) or :func:`holding` (work that runs on the event
+loop, such as a migration with progress). Waiting ends after ``WAIT_SECONDS`` with
+:class:`MachineBusy`, whose message says who holds the machine. On PostgreSQL a session
 advisory lock per machine on one connection of this process's own (a crashed process's
 session ends, and its locks with it); on SQLite (one machine) a one-byte POSIX record
 lock per machine in one file beside the database (released by the kernel at exit).
@@ -9,13 +13,15 @@ process, and one connection's advisory locks are re-entrant.
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
+from concurrent.futures import Executor
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from ecp_desktop.models.db import database, is_postgres
@@ -139,3 +145,32 @@ WAIT_SECONDS = 30.0
 def held(host_uri: str, uuid: str, *, timeout: float | None = None, what: str = ""):
     """``with held(uri, uuid): ...`` serializes operations on that machine across instances."""
     return LOCKS.held(host_uri, uuid, WAIT_SECONDS if timeout is None else timeout, what)
+
+
+async def call_locked(host, uuid: str, what: str, operation: str, fn):
+    """Run ``fn(conn)`` on ``host`` (a HostConnection) holding the machine's lock; libvirt
+    failures become the one error type, with the host's versions (``host.call``)."""
+    def locked(conn):
+        with held(host.uri, uuid, what=what):
+            return fn(conn)
+    return await host.call(locked, operation=operation, machine=what)
+
+
+@asynccontextmanager
+async def holding(executor: Executor, host_uri: str, uuid: str, what: str = ""):
+    """Hold the machine's lock while inside (for work that runs on the event loop). Waiting
+    and releasing run in ``executor``, never on the loop's thread; a lock won after the
+    waiter was cancelled is released at once."""
+    lock = held(host_uri, uuid, what=what)
+    loop = asyncio.get_running_loop()
+    won = loop.run_in_executor(executor, lock.__enter__)
+    try:
+        await asyncio.shield(won)
+    except asyncio.CancelledError:
+        won.add_done_callback(lambda f: f.cancelled() or f.exception() or executor.submit(
+            lock.__exit__, None, None, None))
+        raise
+    try:
+        yield
+    finally:
+        await loop.run_in_executor(executor, lock.__exit__, None, None, None)

@@ -120,6 +120,10 @@ class TaskService:
         return self._persist
 
     @property
+    def executors(self) -> Executors:
+        return self._executors
+
+    @property
     def database(self):
         """The executor that writes the task history (one thread, in order)."""
         return self._executors.database
