@@ -162,7 +162,7 @@ def test_check_only_prints_the_table_and_exits_4_when_refused(db_url):
     assert {c["name"]: c["verdict"] for c in report["checks"]}["Migration features"] == "fail"
 
     unknown = cli("--connect", DEFAULT, "migrate", "nope", TEMPLATE_URI, "--check-only", db=db_url)
-    assert unknown.returncode == 2 and "'nope' is not found" in unknown.stderr
+    assert unknown.returncode == 2 and "no machine named 'nope'" in unknown.stderr
     down = cli("--connect", DEFAULT, "migrate", "test", "qemu+tcp://127.0.0.1:1/system", "--check-only", db=db_url)
     assert down.returncode == 3 and "cannot reach the destination" in down.stderr
     bad = cli("migrate", "test", "not a uri", db=db_url)

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from typing import TextIO
 
+from .common import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, print_json, say
 from ..services.core.errors import install_quiet_error_handler
 from ..services.hosts.connection import HostConnection, version_text
 from ..services.inventory.live import Inventory
 from ..services.core.executors import Executors
 from ..services.setup.startup import HostChoice, initial_hosts
-from ..services.hosts.uri import InvalidUri, parse_uri
 
-EXIT_OK, EXIT_USAGE, EXIT_CONNECTION = 0, 2, 3
 
 
 async def _gather(choices: list[HostChoice], executors: Executors,
@@ -38,22 +36,10 @@ def host_json(host: HostConnection, machine_count: int) -> dict:
 
 def _print(rows: list[dict], as_json: bool, out: TextIO, line: str) -> None:
     if as_json:
-        json.dump(rows, out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        print_json(rows, out)
     else:
         for row in rows:
             print(line.format(**row), file=out)
-
-
-def bad_uri(uris: list[str], err: TextIO) -> bool:
-    """Say which URI cannot be used (one line on stderr); True when one cannot."""
-    try:
-        for uri in uris:
-            parse_uri(uri)
-    except InvalidUri as exc:
-        print(f"ecp-desktop: {exc}", file=err)
-        return True
-    return False
 
 
 def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -80,5 +66,5 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
         inventory.close_all()
     failed = [h for h in hosts if not h.connected]
     for host in failed:
-        print(f"ecp-desktop: cannot connect to {host.uri}: {host.reason}", file=err)
+        say(f"cannot connect to {host.uri}: {host.reason}", err)
     return EXIT_CONNECTION if failed else EXIT_OK

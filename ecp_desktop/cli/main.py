@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="address the destination's hypervisor listens on for the stream")
     migrate.add_argument("--stall-timeout", type=float, default=30.0, metavar="S",
                          help="abort when no data moves for this long (default 30 s; 0: never)")
+    for command, words in (("start", "start"), ("shutdown", "shut down (ask the guest)"),
+                           ("force-off", "force off (pull the plug)"), ("reboot", "reboot"),
+                           ("pause", "pause"), ("resume", "resume")):
+        action = _command(sub, command, help=f"{words} machines as the window's action does (the machine's lock, "
+                                              "the task history); exit 0 all done, 1 some failed (each libvirt "
+                                              "error listed), 2 bad input, 3 a host unreachable")
+        action.add_argument("machines", nargs="+", metavar="MACHINE", help="a machine's name or UUID")
+        action.add_argument("--host", metavar="URI", help="the machines' host, when a name is on several hosts")
+        action.add_argument("--json", action="store_true", help="print the task tree as JSON")
     notes = _command(sub, "notes", help="read or change a machine's notes in the inventory; a change made on "
                                          "an older version than the one stored is refused (exit 4) with the "
                                          "other text")
@@ -146,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recover":
             return cli_tasks.recover_now(args.connect, args.json)
         return cli_tasks.list_tasks(args.limit, args.json)
+    if args.command in ("start", "shutdown", "force-off", "reboot", "pause", "resume"):
+        from . import lifecycle as cli_lifecycle
+        return cli_lifecycle.run(args.command, args.machines, args.host, args.connect, args.json)
     if args.command == "notes":
         from . import notes as cli_notes
         return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)

@@ -2,24 +2,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from typing import TextIO
 
-from .listing import bad_uri
-from .tasks import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, _close, _connect, _print_tree, task_json
+from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
+                     find_machine, headless_services, print_json, print_tree, say, task_json)
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
-from ..services.composition import build_services
 from ..services.core.errors import HypervisorError, install_quiet_error_handler
-from ..services.core.executors import Executors
 from ..services.hosts.libvirt_loop import start_event_thread
 from ..services.migration.service import Negotiation, refusal_check
 from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
 from ..services.tasks.recovery import recover
 from ..services.tasks.service import SUCCEEDED
 
-EXIT_REFUSED = 4
 METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2], "copy-storage": METHODS[3]}
 
 
@@ -55,34 +51,26 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
         return EXIT_USAGE
     install_quiet_error_handler()
     start_event_thread()  # keepalive notices a dead peer; migration events arrive
-    services = build_services(Executors(), keepalive=True, events=False, reconnect=False, auto_load=False)
+    services = headless_services(keepalive=True)
 
     async def go() -> int:
         beating = spawn(heartbeat.keep_beating(services.executors.database))  # noqa: F841 (held while it runs)
         sources = connect or ([host_uri] if host_uri else [])
-        hosts = await _connect(services, [u for u in sources if u != dest_uri] + [dest_uri], load=True)
+        hosts = await connect_hosts(services, [u for u in sources if u != dest_uri] + [dest_uri], load=True)
         if not check_only:
             for line in (await recover(services.engine)).lines():
-                print(f"ecp-desktop: recovered an interrupted task: {line}", file=err)
+                say(f"recovered an interrupted task: {line}", err)
         dest = services.inventory.hosts[dest_uri]
         if not dest.connected:
-            print(f"ecp-desktop: cannot reach the destination {dest_uri}: {dest.reason}", file=err)
+            say(f"cannot reach the destination {dest_uri}: {dest.reason}", err)
             return EXIT_CONNECTION
-        found = [m for m in services.inventory.machines.values()
-                 if machine in (m.name, m.uuid) and m.host_uri != dest_uri
-                 and (host_uri is None or m.host_uri == host_uri)]
-        if len(found) != 1:
-            down = [h.uri for h in hosts if not h.connected]
-            where = f"on several hosts ({', '.join(m.host_uri for m in found)}); name one with --host" if found \
-                else "on the connected source hosts" + (f" ({', '.join(down)} not connected)" if down else "")
-            print(f"ecp-desktop: {machine!r} is not found {where}" if not found
-                  else f"ecp-desktop: {machine!r} is {where}", file=err)
-            return EXIT_CONNECTION if down and not found else EXIT_USAGE
-        source = found[0]
+        source, code = find_machine(services, hosts, machine, host_uri, err, exclude_host=dest_uri)
+        if source is None:
+            return code
         try:
             negotiation = await services.migrations.negotiate(source.host_uri, source.uuid, dest_uri, options)
         except HypervisorError as error:
-            print(f"ecp-desktop: could not read the hosts: {error.one_line()}", file=err)
+            say(f"could not read the hosts: {error.one_line()}", err)
             return EXIT_CONNECTION
         report = {"negotiation": negotiation.to_dict()}
         if not as_json:
@@ -98,15 +86,14 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
             if refusal is not None:
                 report["libvirt_refusal"] = {"check": refusal.name, "note": refusal.note, "remedy": refusal.remedy}
             if not as_json:
-                _print_tree([root], False, out)
+                print_tree([root], False, out)
                 if refusal is not None:
                     print(f"libvirt refused: {refusal.name}: {refusal.note} ({refusal.remedy})", file=out)
         if as_json:
-            json.dump(report, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+            print_json(report, out)
         return code
 
     try:
         return asyncio.run(go())
     finally:
-        _close(services)
+        close(services)

@@ -9,7 +9,7 @@ from ..models import schema
 from ..models.db import database
 from ..services.inventory.notes import StaleEdit, read_notes, save_notes
 
-EXIT_OK, EXIT_USAGE, EXIT_REFUSED = 0, 2, 4
+from .common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 
 def _find(machine: str, host_uri: str | None) -> list[tuple[str, str, str]]:

@@ -10,9 +10,8 @@ from ..services.inventory import store
 from ..services.core.errors import install_quiet_error_handler
 from ..services.setup.pipeline import DONE, FAILED
 from ..services.setup.steps import SetupOptions, SetupReport, core_steps, run_setup
-from ..services.hosts.uri import InvalidUri, parse_uri
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri
 MARKS = {DONE: "ok", FAILED: "FAILED"}
 
 
@@ -34,11 +33,7 @@ def run(command: str, database_url: str, connect: list[str], *, no_import: bool 
         local: str | None = None, remember_database: bool = True, out: TextIO = sys.stdout,
         err: TextIO = sys.stderr) -> int:
     """The database proxy is bound already (not necessarily with tables: setup makes them)."""
-    try:
-        for uri in [*connect, *([local] if local else [])]:
-            parse_uri(uri)
-    except InvalidUri as exc:
-        print(f"ecp-desktop: {exc}", file=err)
+    if bad_uri([*connect, *([local] if local else [])], err):
         return EXIT_USAGE
     install_quiet_error_handler()
     if command == "setup":

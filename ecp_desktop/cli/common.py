@@ -1,0 +1,119 @@
+"""What every headless command shares: exit codes, URI checks, connecting the hosts,
+finding a machine by name or UUID, printing JSON and task trees, and closing down."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TextIO
+
+from ..services.composition import Services, build_services
+from ..services.core.executors import Executors
+from ..services.hosts.connection import HostConnection
+from ..services.hosts.uri import InvalidUri, parse_uri
+from ..services.inventory.machines import MachineInfo
+from ..services.setup.startup import HostChoice, initial_hosts
+from ..services.sharing import heartbeat
+from ..services.tasks.service import TaskRecord
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION, EXIT_REFUSED = 0, 1, 2, 3, 4
+
+
+def say(message: str, err: TextIO = sys.stderr) -> None:
+    """One line for the user on stderr, prefixed like every message of ours."""
+    print(f"ecp-desktop: {message}", file=err)
+
+
+def bad_uri(uris: list[str], err: TextIO) -> bool:
+    """Say which URI cannot be used (one line on stderr); True when one cannot."""
+    try:
+        for uri in uris:
+            parse_uri(uri)
+    except InvalidUri as exc:
+        say(str(exc), err)
+        return True
+    return False
+
+
+def headless_services(*, keepalive: bool = False) -> Services:
+    """The app's services without a window: no events, no reconnect, nothing loaded yet."""
+    return build_services(Executors(), keepalive=keepalive, events=False, reconnect=False, auto_load=False)
+
+
+async def connect_hosts(services: Services, uris: list[str], *, load: bool) -> list[HostConnection]:
+    """Connect ``uris`` (or the configured hosts) at once; with ``load``, list their machines."""
+    choices = [HostChoice(uri) for uri in uris] or initial_hosts()
+    hosts = [services.inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
+    connected = await asyncio.gather(*(services.inventory.connect_host(h) for h in hosts))
+    if load:
+        await asyncio.gather(*(services.inventory.load_host(h) for h, ok in zip(hosts, connected, strict=True)
+                               if ok))
+    return hosts
+
+
+def close(services: Services) -> None:
+    """Let the task history reach the database, leave the heartbeat table, close everything."""
+    services.executors.database.submit(lambda: None).result()
+    try:
+        services.executors.database.submit(heartbeat.leave).result(timeout=5)
+    except Exception:  # noqa: BLE001  (no heartbeat table before setup; a database gone)
+        pass
+    services.inventory.close_all()
+    services.executors.shutdown()
+
+
+def find_machine(services: Services, hosts: list[HostConnection], wanted: str, host_uri: str | None,
+                 err: TextIO, *, exclude_host: str = "") -> tuple[MachineInfo | None, int]:
+    """The one machine named (or with the UUID) ``wanted`` on the connected hosts, else
+    (None, exit code) after saying why: not found (3 when a host is down, else 2) or on
+    several hosts (2: name one with --host)."""
+    found = [m for m in services.inventory.machines.values()
+             if wanted in (m.name, m.uuid) and m.host_uri != exclude_host
+             and (host_uri is None or m.host_uri == host_uri)]
+    if len(found) == 1:
+        return found[0], EXIT_OK
+    if found:
+        say(f"{wanted!r} is on several hosts ({', '.join(sorted(m.host_uri for m in found))}); "
+            "name one with --host URI", err)
+        return None, EXIT_USAGE
+    down = [h.uri for h in hosts if not h.connected]
+    say(f"no machine named {wanted!r} on the connected hosts"
+        + (f" ({', '.join(down)} not connected)" if down else ""), err)
+    return None, EXIT_CONNECTION if down else EXIT_USAGE
+
+
+def print_json(data, out: TextIO) -> None:
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def task_json(record: TaskRecord) -> dict:
+    data = {
+        "id": record.db_id, "kind": record.kind, "title": record.title, "status": record.status,
+        "reason": record.reason, "host": record.host_uri, "target": record.target_name,
+        "progress": record.progress, "attempts": record.attempts,
+        "started": record.started_at.isoformat(timespec="seconds") if record.started_at else None,
+        "finished": record.finished_at.isoformat(timespec="seconds") if record.finished_at else None,
+        "outcome": record.outcome,
+    }
+    if record.error is not None:
+        data["error"] = dict(record.error.fields())
+    if record.children:
+        data["children"] = [task_json(c) for c in record.children]
+    return data
+
+
+def print_tree(roots: list[TaskRecord], as_json: bool, out: TextIO) -> None:
+    """Task trees as JSON, or one indented line per task."""
+    if as_json:
+        print_json([task_json(r) for r in roots], out)
+        return
+
+    def line(record: TaskRecord, depth: int) -> None:
+        when = record.started_at.strftime("%Y-%m-%d %H:%M:%S") if record.started_at else "-"
+        tag = " [rollback]" if record.reason == "rollback" else ""
+        print(f"{'  ' * depth}{record.title}{tag}\t{record.status}\t{when}\t{record.outcome}", file=out)
+        for child in record.children:
+            line(child, depth + 1)
+    for root in roots:
+        line(root, 0)

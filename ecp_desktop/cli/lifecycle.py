@@ -1,0 +1,57 @@
+"""``ecp-desktop start|shutdown|force-off|reboot|pause|resume MACHINE...``: the window's
+actions without a window, through the same path (machine lock, task history, desired state)."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, find_machine,
+                     headless_services, print_tree)
+from ..services.actions.lifecycle import ACTIONS
+from ..services.core.errors import install_quiet_error_handler
+from ..services.tasks.service import SUCCEEDED
+
+# command name -> action name
+COMMANDS = {"start": "start", "shutdown": "shutdown", "force-off": "force_off", "reboot": "reboot",
+            "pause": "pause", "resume": "resume"}
+
+
+def run(command: str, machines: list[str], host_uri: str | None, connect: list[str], as_json: bool,
+        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Exit 0 all done, 1 some failed (each with libvirt's error), 2 bad input, 3 host unreachable."""
+    if bad_uri(connect + ([host_uri] if host_uri else []), err):
+        return EXIT_USAGE
+    action = ACTIONS[COMMANDS[command]]
+    install_quiet_error_handler()
+    services = headless_services()
+
+    async def go() -> int:
+        hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
+        chosen, codes = [], []
+        for wanted in dict.fromkeys(machines):  # each machine once, in the order given
+            machine, code = find_machine(services, hosts, wanted, host_uri, err)
+            if machine is None:
+                codes.append(code)
+            else:
+                chosen.append(machine)
+        if codes:
+            return max(codes)  # nothing is done when a name is wrong: 3 over 2 (a host is down)
+        records = await services.lifecycle.apply_many(action.name, chosen)
+        await services.tasks.flush()  # in the history (and with their ids) before we print them
+        roots = list(dict.fromkeys(record.root() for record in records))
+        print_tree(roots, as_json, out)
+        failed = [r for r in records if r.status != SUCCEEDED]
+        for record in failed:
+            error = record.error
+            detail = f"{error.code_name}: {error.one_line()}" if error is not None else record.error_message
+            print(f"ecp-desktop: {record.title} failed: {detail}", file=err)
+        return EXIT_FAILED if failed else EXIT_OK
+
+    try:
+        return asyncio.run(go())
+    finally:
+        close(services)
+
+
+
