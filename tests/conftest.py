@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 import tempfile  # noqa: E402
 
@@ -25,11 +24,7 @@ from ecp_desktop.services.hosts.libvirt_loop import register_event_impl  # noqa:
 from ecp_desktop.services.setup.startup import open_inventory  # noqa: E402
 from ecp_desktop.testing.hostgen import write_host  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
-LAB_XML = DATA / "lab.xml"
-VIRT_MANAGER_XML = DATA / "virt-manager-4.1.0-testdriver.xml"
-LAB_URI = f"test://{LAB_XML}"
-VIRT_MANAGER_URI = f"test://{VIRT_MANAGER_XML}"
+from .helpers import DATA, LAB_URI, VIRT_MANAGER_URI  # noqa: E402,F401  (fixtures below use them)
 
 register_event_impl()  # before any test opens a connection, as the app does
 
@@ -117,17 +112,6 @@ def db_url(tmp_path):
         admin.close()
 
 
-def query(url: str, sql: str) -> list[tuple]:
-    """Rows of ``sql`` on the database at ``url``, read as another process would, on either
-    backend (write booleans as TRUE/FALSE: both understand them)."""
-    from playhouse.db_url import connect
-    raw = connect(url)
-    try:
-        raw.connect()
-        cursor = raw.execute_sql(sql)
-        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []  # an UPDATE has none
-    finally:
-        raw.close()
 
 
 @pytest.fixture
@@ -171,3 +155,42 @@ def no_dangling_connections_to_default():
         assert names == ["test"], f"test:///default was left changed: {names}"
     finally:
         conn.close()
+
+
+@pytest.fixture
+def window(qtbot, run, services, fleet_uri, tmp_path):
+    """The main window over a 300-machine host and the lab host, every row present."""
+    from PySide6.QtCore import QSettings
+
+    from ecp_desktop.app import connect_initial_hosts
+    from ecp_desktop.views.main_window import MainWindow
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
+    qtbot.addWidget(win)
+    win.show()
+    run(connect_initial_hosts(services, [fleet_uri, LAB_URI]))
+    qtbot.waitUntil(lambda: win.machine_model.rowCount() == 304, timeout=10000)
+    return win
+
+
+@pytest.fixture
+def pg_url():
+    """The PostgreSQL server ./test.sh started, emptied (fails in CI when absent)."""
+    import peewee
+    url = os.environ.get("ECP_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("ECP_TEST_POSTGRES_URL is not set: CI must provide the PostgreSQL tier")
+        pytest.skip("no PostgreSQL server (run ./test.sh, which starts one)")
+    raw = peewee.PostgresqlDatabase(None)
+    raw.init(url.rsplit("/", 1)[1], **_params(url))
+    with raw.connection_context():
+        raw.execute_sql("DROP SCHEMA public CASCADE")
+        raw.execute_sql("CREATE SCHEMA public")
+    return url
+
+
+def _params(url):
+    from urllib.parse import urlparse
+    p = urlparse(url)
+    return {"host": p.hostname, "port": p.port, "user": p.username}

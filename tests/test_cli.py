@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from .conftest import LAB_URI, query
+from .helpers import LAB_URI, query
 
 STATES = {"running", "paused", "shutoff", "crashed", "pmsuspended", "blocked", "shutdown", "nostate"}
 
@@ -123,7 +123,7 @@ def test_import_before_setup_says_what_is_missing_and_exits_zero(db_url):
 
 
 def test_clone_template_and_tasks_commands(db_url):
-    from .test_task_engine import TEMPLATE_URI
+    from .helpers import TEMPLATE_URI
     ok = cli("--connect", TEMPLATE_URI, "clone-template", "tpl", "--count", "2", "--name-pattern", "web-{n}",
              "--start", "--json", db_url=db_url)
     assert ok.returncode == 0, ok.stderr

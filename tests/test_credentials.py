@@ -19,8 +19,6 @@ from ecp_desktop.models.db import DatabaseUrlError
 from ecp_desktop.services.config import app_config, credentials
 from ecp_desktop.services.setup.startup import open_inventory
 
-from .test_main_window import window  # noqa: F401  (fixture)
-from .test_postgres import pg_url  # noqa: F401  (fixture)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

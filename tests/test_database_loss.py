@@ -15,8 +15,8 @@ import pytest
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.setup.startup import open_inventory
 
-from .conftest import query
-from .test_task_engine import TEMPLATE_URI, TPL_UUID
+from .helpers import query
+from .helpers import TEMPLATE_URI, TPL_UUID
 
 pytestmark = pytest.mark.postgresql_only
 SERVER = Path(__file__).resolve().parents[1] / "scripts" / "pg-test-server.sh"

@@ -7,7 +7,7 @@ from ecp_desktop.services.hosts.capabilities import read_capabilities
 from ecp_desktop.services.hosts.domain_xml import escape, locate_storage, parse_domain, read_domain
 from ecp_desktop.services.hosts.states import STATE_LABELS, state_name
 
-from .conftest import LAB_URI, VIRT_MANAGER_URI
+from .helpers import LAB_URI, VIRT_MANAGER_URI
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from ecp_desktop.services.core.errors import PLAIN_WORDS, HypervisorError
 from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
 
 REQUIRED = ["NO_CONNECT", "AUTH_FAILED", "AUTH_CANCELLED", "ACCESS_DENIED", "OPERATION_INVALID",
             "OPERATION_TIMEOUT", "OPERATION_FAILED", "OPERATION_ABORTED", "NO_DOMAIN", "DOM_EXIST",

@@ -10,7 +10,7 @@ import pytest
 
 from ecp_desktop.services.setup.startup import local_hypervisor_answers
 
-from .conftest import LAB_URI, query
+from .helpers import LAB_URI, query
 
 
 @pytest.fixture

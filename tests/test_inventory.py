@@ -6,7 +6,7 @@ import libvirt
 from ecp_desktop.models import schema
 from ecp_desktop.services.hosts.connection import HostState
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
 
 
 def connect(run, services, uri):

@@ -5,7 +5,7 @@ from ecp_desktop.views.host_model import HostTableModel
 from ecp_desktop.views.machine_model import NAME, MachineFilterProxy, MachineTableModel
 from ecp_desktop.views.task_model import TaskTreeModel
 
-from .conftest import LAB_URI, VIRT_MANAGER_URI
+from .helpers import LAB_URI, VIRT_MANAGER_URI
 
 
 def test_machine_model_and_proxy_follow_the_inventory(model_tester, qtbot, run, services):

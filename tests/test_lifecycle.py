@@ -6,7 +6,7 @@ from ecp_desktop.services.actions.lifecycle import ACTIONS, WORKERS_PER_HOST
 from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.testing.hostgen import write_host
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
 
 
 @pytest.fixture

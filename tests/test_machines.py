@@ -5,7 +5,7 @@ import pytest
 from ecp_desktop.services.hosts.domain_xml import read_domain
 from ecp_desktop.services.inventory.machines import list_machines
 
-from .conftest import LAB_URI, VIRT_MANAGER_URI
+from .helpers import LAB_URI, VIRT_MANAGER_URI
 
 
 @pytest.fixture

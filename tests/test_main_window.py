@@ -1,36 +1,10 @@
 """The real main window, offscreen: a host with hundreds of machines, filter, actions, dialogs."""
-import pytest
-from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
+from PySide6.QtCore import Qt
 
-from ecp_desktop.app import connect_initial_hosts
 from ecp_desktop.views.machine_model import MachineRole
-from ecp_desktop.views.main_window import MainWindow
 
-from .conftest import LAB_URI
-
-
-@pytest.fixture
-def window(qtbot, run, services, fleet_uri, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
-    qtbot.addWidget(win)
-    win.show()
-    run(connect_initial_hosts(services, [fleet_uri, LAB_URI]))
-    qtbot.waitUntil(lambda: win.machine_model.rowCount() == 304, timeout=10000)
-    return win
-
-
-def names_shown(win):
-    proxy = win.machine_proxy
-    return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
-
-
-def select_rows(win, rows):
-    view, proxy = win.machines_view, win.machine_proxy
-    view.clearSelection()
-    for r in rows:
-        view.selectionModel().select(proxy.index(r, 0), QItemSelectionModel.SelectionFlag.Select
-                                     | QItemSelectionModel.SelectionFlag.Rows)
+from .helpers import LAB_URI
+from .helpers.gui import names_shown, select_rows
 
 
 def test_window_lists_every_machine_sorted_with_health(window):

@@ -22,7 +22,7 @@ from ecp_desktop.services.migration.service import flags_for, refusal_check
 from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions, decide
 from ecp_desktop.services.hosts.domain_xml import Disk
 
-from .test_task_engine import TEMPLATE_URI
+from .helpers import TEMPLATE_URI
 
 DEFAULT = "test:///default"
 

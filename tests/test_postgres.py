@@ -4,11 +4,9 @@ Needs ECP_TEST_POSTGRES_URL (test.sh starts a private server and sets it). In CI
 missing server is a failure, not a skip.
 """
 import json
-import os
 import subprocess
 import sys
 
-import peewee
 import pytest
 
 from ecp_desktop.models import upgrades, schema
@@ -16,30 +14,9 @@ from ecp_desktop.services.inventory import store
 from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.services.setup.startup import open_inventory
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_url():
-    url = os.environ.get("ECP_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("ECP_TEST_POSTGRES_URL is not set: CI must provide the PostgreSQL tier")
-        pytest.skip("no PostgreSQL server (run ./test.sh, which starts one)")
-    raw = peewee.PostgresqlDatabase(None)
-    raw.init(url.rsplit("/", 1)[1], **_params(url))
-    with raw.connection_context():
-        raw.execute_sql("DROP SCHEMA public CASCADE")
-        raw.execute_sql("CREATE SCHEMA public")
-    return url
-
-
-def _params(url):
-    from urllib.parse import urlparse
-    p = urlparse(url)
-    return {"host": p.hostname, "port": p.port, "user": p.username}
 
 
 @pytest.fixture
@@ -101,7 +78,7 @@ def test_setup_on_postgresql_from_version_1_imports_long_and_unicode_names(pg_ur
     from ecp_desktop.services.setup.pipeline import HookRegistry
     from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 
-    from .test_import import LONG_NAME, ZOO, write_zoo
+    from .helpers.zoo import LONG_NAME, ZOO, write_zoo
     db = open_database(pg_url)
     with db.connection_context():
         upgrades.STEPS[0][2](db)  # what version 1 created, recorded as such

@@ -12,7 +12,7 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.services.config import app_config, preferences
 
-from .test_main_window import names_shown, select_rows, window  # noqa: F401  (fixture)
+from .helpers.gui import names_shown, select_rows
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,9 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.actions.restore import restore_candidates
-from ecp_desktop.services.setup.pipeline import HookRegistry
-from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
+from .helpers.inventory import set_up, uuid_of
 
 DEAD = "qemu+tcp://127.0.0.1:1/system"  # nothing listens on port 1: refused at once
 
@@ -24,15 +23,6 @@ def restore(db_url, *args):
 
 def outcomes(summary):
     return {m["name"]: m["outcome"] for m in summary["machines"]}
-
-
-def uuid_of(name):
-    with database.connection_context():
-        return schema.Machine.get(schema.Machine.name == name).uuid
-
-
-def set_up(db):
-    assert run_setup(SetupOptions(connections=[LAB_URI], local_uri="test:///default"), hooks=HookRegistry()).ok
 
 
 def test_without_setup_restore_tries_nothing_and_says_why(db, db_url):

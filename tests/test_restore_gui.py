@@ -4,8 +4,8 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.services.inventory import store
 
-from .conftest import LAB_URI
-from .test_restore import set_up, uuid_of
+from .helpers import LAB_URI
+from .helpers.inventory import set_up, uuid_of
 
 
 def test_the_window_restores_at_start_and_groups_failures(qtbot, qapp, db, db_url, event_loop_qt):

@@ -10,7 +10,7 @@ from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, HookRegis
 from ecp_desktop.services.setup.steps import SETUP_DONE_KEY, SetupOptions, core_steps, run_setup
 from ecp_desktop.services.inventory import store
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
 
 
 

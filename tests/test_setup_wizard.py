@@ -8,7 +8,7 @@ from ecp_desktop.models.db import database
 from ecp_desktop.services.config import app_config
 from ecp_desktop.views.setup.wizard import SetupWizard
 
-from .conftest import LAB_URI
+from .helpers import LAB_URI
 
 
 def next_page(qtbot, wizard, page_type):

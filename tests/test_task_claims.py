@@ -14,7 +14,7 @@ from ecp_desktop.models import schema
 from ecp_desktop.services.sharing import heartbeat
 from ecp_desktop.services.tasks.recovery import recover
 
-from .conftest import query
+from .helpers import query
 
 REMOTE = "build-server-7:4242:123456"  # an instance on another machine
 

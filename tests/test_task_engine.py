@@ -13,11 +13,7 @@ from ecp_desktop.services.tasks.service import (CANCELLED, FAILED, REGULAR, ROLL
     SUCCEEDED)
 from ecp_desktop.services.actions.templates import PlanError, expand_names
 
-from .conftest import DATA
-
-TEMPLATE_URI = f"test://{DATA / 'template.xml'}"
-TPL_UUID = "1c0ffee0-0000-4000-8000-000000000001"
-OTHER_UUID = "1c0ffee0-0000-4000-8000-0000000000ff"
+from .helpers import OTHER_UUID, TEMPLATE_URI, TPL_UUID
 TEMPLATE_VOLUMES = {"tpl-root.qcow2", "tpl-data.img"}
 
 

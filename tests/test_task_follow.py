@@ -18,7 +18,7 @@ from ecp_desktop.services.sharing.instance import INSTANCE_ID
 from ecp_desktop.services.tasks.follow import TaskFollower
 from ecp_desktop.views.task_model import FLOW, STATUS, TASK, TaskTreeModel
 
-from .test_task_engine import TEMPLATE_URI, TPL_UUID
+from .helpers import TEMPLATE_URI, TPL_UUID
 
 
 def test_another_process_task_appears_with_who_started_it(services, run, db_url, qtbot):

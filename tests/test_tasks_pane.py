@@ -15,7 +15,7 @@ from ecp_desktop.services.tasks.service import CANCELLED, FAILED, SUCCEEDED
 from ecp_desktop.views.main_window import MainWindow
 from ecp_desktop.views.task_model import FLOW, OUTCOME, STATUS, TASK, TaskTreeModel
 
-from .test_task_engine import TEMPLATE_URI, TPL_UUID
+from .helpers import TEMPLATE_URI, TPL_UUID
 
 
 def make_window(qtbot, services, tmp_path):

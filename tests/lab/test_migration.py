@@ -16,9 +16,9 @@ import pytest
 
 from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions
 
-from ..conftest import query
+from ..helpers import query
 from .linux_guest import linux_guest_xml, wait_for_console
-from .test_restore_lab import TINY_XML
+from ..helpers import TINY_XML
 
 pytestmark = pytest.mark.lab
 TINY_UUID = "c0ffee00-0000-4000-8000-000000000001"

@@ -7,7 +7,7 @@ import pytest
 
 from ecp_desktop.services.hosts.connection import HostState
 
-from tests.conftest import LAB_URI
+from tests.helpers import LAB_URI
 
 pytestmark = pytest.mark.lab
 TINY_XML = (Path(__file__).parent / "tiny-tcg.xml").read_text()

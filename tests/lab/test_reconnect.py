@@ -36,7 +36,7 @@ def test_daemon_restart_reconnects_and_events_flow_again(qtbot, run, services, l
 
 
 def test_killed_daemon_is_reported_and_other_hosts_carry_on(qtbot, run, services, lab_daemon):
-    from tests.conftest import LAB_URI
+    from tests.helpers import LAB_URI
     inventory = services.inventory
     remote = inventory.add_host(lab_daemon.uri("test"))
     local = inventory.add_host(LAB_URI)

@@ -7,8 +7,9 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from ..helpers import TINY_XML
+
 pytestmark = pytest.mark.lab
-TINY_XML = (Path(__file__).parent / "tiny-tcg.xml").read_text()
 
 
 def tiny(index: int, disk: Path | None = None) -> str:

@@ -15,8 +15,8 @@ import sys
 import libvirt
 import pytest
 
-from ..conftest import query
-from .test_restore_lab import TINY_XML
+from ..helpers import query
+from ..helpers import TINY_XML
 
 pytestmark = pytest.mark.lab
 TEMPLATE_VOLUME = "tpl-root.qcow2"

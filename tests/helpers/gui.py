@@ -1,0 +1,15 @@
+"""Reading and driving the main window's machine list as a user would."""
+from PySide6.QtCore import QItemSelectionModel
+
+
+def names_shown(win):
+    proxy = win.machine_proxy
+    return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+
+
+def select_rows(win, rows):
+    view, proxy = win.machines_view, win.machine_proxy
+    view.clearSelection()
+    for r in rows:
+        view.selectionModel().select(proxy.index(r, 0), QItemSelectionModel.SelectionFlag.Select
+                                     | QItemSelectionModel.SelectionFlag.Rows)
