@@ -12,7 +12,7 @@ from .core.executors import Executors
 from .actions.lifecycle import Lifecycle
 from .migration.service import MigrationService
 from .actions.restore import RestoreService
-from .tasks.engine import TaskEngine
+from .tasks.engine import TaskEngine, changed_machines
 from .tasks.service import TaskService
 from .actions.templates import TemplateService
 
@@ -49,7 +49,12 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     inventory = Inventory(executors, persist=persist, **inventory_options)
     tasks = TaskService(executors, persist=persist)
     engine = TaskEngine(tasks, inventory.hosts.get)
-    engine.listeners.append(inventory.follow_step)
+
+    async def follow_flow(step, _what: str) -> None:  # machines a flow defines, moves or undoes
+        changed = changed_machines(step)
+        if changed:
+            await inventory.follow_flow(changed)
+    engine.listeners.append(follow_flow)
     lifecycle = Lifecycle(inventory, tasks)
     return Services(executors, inventory, tasks, lifecycle, HostActions(inventory, tasks),
                     RestoreService(inventory, tasks, lifecycle), engine, TemplateService(inventory, engine),

@@ -201,37 +201,18 @@ class Inventory:
         if self.persist and host_id is not None:
             self._upsert_later(host_id, uuid, info)
 
-    async def follow_step(self, record, what: str) -> None:
-        """Task-engine listener: a machine a flow defined is listed at once; one it undid is
-        forgotten (it never was the user's, so no "missing" row is kept for it). A migrated
-        machine moves: listed on the destination, forgotten on the source if it left no
-        definition there."""
-        if record.op == "migrate_domain" and what == "done":
-            await self._follow_migration(record.params)
-            return
-        if record.op != "define_domain":
-            return
-        host, uuid = self.hosts.get(record.host_uri), record.params["uuid"]
-        if what == "done" and host is not None:
-            seq = self._refresh_seq.get((host.uri, uuid), 0) + 1
-            self._refresh_seq[(host.uri, uuid)] = seq
-            await self._refresh_machine(host, uuid, seq)
-        elif what == "undone":
-            if self.machines.pop((record.host_uri, uuid), None) is not None:
-                self.machines_removed.emit([(record.host_uri, uuid)])
-            if self.persist:  # after any queued write of its row (submitted before this)
-                await self._db(store.forget_machines, record.host_uri, [uuid])
-
-    async def _follow_migration(self, params: dict) -> None:
-        uuid = params["uuid"]
-        for uri in (params["dest_uri"], params["source_uri"]):
+    async def follow_flow(self, changed: list[tuple[str, str]]) -> None:
+        """Task-engine listener: machines a flow step defined, moved or undefined are read
+        again at once; one that is gone is forgotten, without a "missing" row (a flow made
+        or moved it: it is not a machine the user lost)."""
+        for uri, uuid in changed:
             host = self.hosts.get(uri)
             if host is None or not host.connected:
                 continue
             seq = self._refresh_seq.get((uri, uuid), 0) + 1
             self._refresh_seq[(uri, uuid)] = seq
             await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
-            if uri == params["source_uri"] and (uri, uuid) not in self.machines and self.persist:
+            if (uri, uuid) not in self.machines and self.persist:
                 # after any "missing" mark an event's refresh queued (submitted before this)
                 await self._db(store.forget_machines, uri, [uuid])
 

@@ -98,6 +98,9 @@ class MigrateDomain(AsyncOperation):
     """params: uuid, name, source_uri, dest_uri, method, flags, params (typed migrate params),
     max_downtime_ms, postcopy, stall_timeout_s; prepare records was_paused and dest_had_definition."""
 
+    def machines_changed(self, params, host_uri):
+        return [(params["dest_uri"], params["uuid"]), (params["source_uri"], params["uuid"])]
+
     def prepare(self, conn, params):
         # dest_had_definition comes from the negotiation, which looked on the destination.
         state = conn.lookupByUUIDString(params["uuid"]).state()

@@ -57,7 +57,8 @@ class Group:
     target_name: str = ""
 
 
-# (record, "done" | "undone"): lets the inventory follow what steps create and remove.
+# (record, "done" | "undone"): e.g. the inventory follows the machines a step changed
+# (``changed_machines``).
 StepListener = Callable[[TaskRecord, str], Awaitable[None]]
 
 
@@ -320,6 +321,11 @@ class TaskEngine:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+def changed_machines(step: TaskRecord) -> list[tuple[str, str]]:
+    """(host URI, machine UUID) whose definition the step made, moved or removed."""
+    return OPERATIONS[step.op].machines_changed(step.params, step.host_uri) if step.op else []
+
+
 def _group_outcome(group: TaskRecord, status: str) -> dict:
     """What a group's row says: the step that failed, what was undone or left behind."""
     steps = [c for c in group.children if c.reason == REGULAR]
@@ -374,4 +380,4 @@ def _listing(items: list[str], most: int = 6) -> str:
     return ", ".join(items[:most]) + f" and {len(items) - most} more"
 
 
-__all__ = ["Group", "Step", "TaskEngine", "CRASH_ENV"]
+__all__ = ["Group", "Step", "TaskEngine", "CRASH_ENV", "changed_machines"]

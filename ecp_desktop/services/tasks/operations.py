@@ -39,6 +39,11 @@ class Operation:
         """What stays behind when the undo fails, in words."""
         raise NotImplementedError
 
+    def machines_changed(self, params: Params, host_uri: str) -> list[tuple[str, str]]:
+        """(host URI, machine UUID) whose definition this step made or removed, done or undone:
+        the inventory reads them again and forgets those that are gone."""
+        return []
+
 
 class AsyncOperation(Operation):
     """An operation that drives itself on the event loop (progress, abort), e.g. a migration.
@@ -117,6 +122,9 @@ class DefineDomain(Operation):
 
     def undo_title(self, params):
         return f"Undefine {params['name']}"
+
+    def machines_changed(self, params, host_uri):
+        return [(host_uri, params["uuid"])]
 
     def leftover(self, params):
         return f"machine {params['name']} ({params['uuid']})"
