@@ -1,43 +1,124 @@
-"""The Qt-free core: models/ and services/ never import Qt, so headless commands work."""
+"""The architecture, checked from the source. import-linter's contracts (pyproject.toml,
+run by .ci/run and below) keep the layers and the Qt-free core; this file checks what they
+cannot: no module imports another module's _private name, no import circles (counting
+TYPE_CHECKING imports), modules of a reasonable size, and that the headless commands load no Qt."""
+from __future__ import annotations
+
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "ecp_desktop"
-QT_FREE = ["models", "services", "testing", "cli", "__main__.py"]
-FORBIDDEN = ("PySide6", "qasync", "shiboken6")
+MAX_LINES = 400
 
 
-def _imports(path: Path):
-    tree = ast.parse(path.read_text(), str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, node.lineno
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module, node.lineno
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = path
+    return mods
 
 
-def test_core_modules_do_not_import_qt():
+def _source_module(mods: dict[str, Path], module: str, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    package = module.split(".") if mods[module].name == "__init__.py" else module.split(".")[:-1]
+    package = package[: len(package) - (node.level - 1)]
+    return ".".join(package + ([node.module] if node.module else []))
+
+
+def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Imports that run when the module is imported (TYPE_CHECKING blocks included: a circle
+    through them is still a circle for a reader and for a type checker)."""
+    found = []
+
+    def walk(body):
+        for node in body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.append(node)
+            elif isinstance(node, (ast.If, ast.Try)):
+                walk(node.body)
+                walk(getattr(node, "orelse", []))
+                walk(getattr(node, "finalbody", []))
+                for handler in getattr(node, "handlers", []):
+                    walk(handler.body)
+    walk(tree.body)
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    mods = _modules()
     offenders = []
-    for entry in QT_FREE:
-        target = PACKAGE / entry
-        files = [target] if target.is_file() else sorted(target.rglob("*.py"))
-        assert files, f"nothing found under {target}"
-        for file in files:
-            for module, line in _imports(file):
-                if module.split(".")[0] in FORBIDDEN:
-                    offenders.append(f"{file.relative_to(PACKAGE)}:{line} imports {module}")
+    for module, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                source = _source_module(mods, module, node)
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and source in mods and source != module:
+                        offenders.append(f"{module} imports {alias.name} from {source}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_no_import_circles():
+    mods = _modules()
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for module, path in mods.items():
+        for node in _module_level_imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges[module] |= {a.name for a in node.names if a.name in mods}
+                continue
+            source = _source_module(mods, module, node)
+            for alias in node.names:
+                target = f"{source}.{alias.name}" if f"{source}.{alias.name}" in mods else source
+                if target in mods and target != module and not module.startswith(target + "."):
+                    edges[module].add(target)
+    # a depth-first search that reports the first circle it meets from each module
+    circles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                circles.append(" -> ".join(trail[trail.index(nxt):] + [node, nxt]) if nxt in trail
+                               else f"{node} -> {nxt}")
+            elif nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = 2
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [])
+    assert not circles, "\n".join(circles)
+
+
+def test_modules_stay_small():
+    big = [f"{path.relative_to(PACKAGE)}: {n} lines" for path in PACKAGE.rglob("*.py")
+           if (n := len(path.read_text().splitlines())) > MAX_LINES]
+    assert not big, "split these along a natural seam:\n" + "\n".join(big)
+
+
+def test_import_linter_contracts_are_kept():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if lint is None:
+        pytest.fail("lint-imports is not installed (it is a test dependency: ./test.sh installs it)")
+    done = subprocess.run([lint], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 
 def test_headless_command_loads_no_qt(tmp_path):
     """Import what the CLI runs and check that no Qt module got loaded along the way."""
     code = (
-        "import sys, ecp_desktop.cli.main, ecp_desktop.cli.listing, ecp_desktop.services.inventory.live, "
-        "ecp_desktop.services.actions.lifecycle, ecp_desktop.services.actions.host_actions, "
-        "ecp_desktop.services.setup.startup\n"
+        "import sys, ecp_desktop.cli.main, ecp_desktop.cli.listing, ecp_desktop.cli.lifecycle, "
+        "ecp_desktop.cli.tasks, ecp_desktop.cli.migrate, ecp_desktop.cli.restore, "
+        "ecp_desktop.services.composition\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'qasync', 'shiboken6')]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
