@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from ..services.config import credentials
+    credentials.register_database_passwords()  # PostgreSQL passwords: the keyring, this session's answers
     if args.command in (None, "gui"):
         from ..app import run_gui  # Qt is imported only for the GUI; it opens the database itself
         return run_gui(args.connect, args.database)

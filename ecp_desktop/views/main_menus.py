@@ -78,20 +78,20 @@ def build_actions(window) -> None:
         window.policy_actions[policy] = qaction
 
     window.connect_action = QAction(action_icon("connect"), "&Connect", window)
-    window.connect_action.triggered.connect(lambda: window._on_hosts(window.host_actions.connect))
+    window.connect_action.triggered.connect(lambda: window.on_selected_hosts(window.host_actions.connect))
     window.disconnect_action = QAction(action_icon("disconnect"), "&Disconnect", window)
-    window.disconnect_action.triggered.connect(lambda: window._on_hosts(window.host_actions.disconnect))
+    window.disconnect_action.triggered.connect(lambda: window.on_selected_hosts(window.host_actions.disconnect))
     window.remove_host_action = QAction(action_icon("remove"), "&Remove from List…", window)
-    window.remove_host_action.triggered.connect(window._remove_hosts)
+    window.remove_host_action.triggered.connect(window.remove_selected_hosts)
     for a in (window.connect_action, window.disconnect_action, window.remove_host_action):
         menu_host.addAction(a)
 
     show_details = QAction("Show &Details", window)
     show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
     show_details.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-    show_details.triggered.connect(window._focus_details)
+    show_details.triggered.connect(window.focus_details)
     window.machines_view.addAction(show_details)
-    window.machines_view.doubleClicked.connect(window._focus_details)
+    window.machines_view.doubleClicked.connect(window.focus_details)
     focus_filter = QAction("&Filter Machines", window)
     focus_filter.setShortcut(QKeySequence.StandardKey.Find)
     focus_filter.triggered.connect(lambda: (window.filter_edit.setFocus(), window.filter_edit.selectAll()))
@@ -101,5 +101,5 @@ def build_actions(window) -> None:
     window.tray.keep_action.setEnabled(window.tray.available)
     menu_view.addAction(window.tray.keep_action)
     about = QAction("&About", window)
-    about.triggered.connect(window._about)
+    about.triggered.connect(window.show_about)
     menu_help.addAction(about)

@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         self._restore_layout()
 
     # ----- actions and menus -------------------------------------------------------------
-    def _about(self) -> None:
+    def show_about(self) -> None:
         # open(), not the static helpers: their nested event loop would stall asyncio work.
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}",
                           f"{APP_NAME} {__version__}\nA desktop manager for libvirt virtual machines.",
@@ -230,15 +230,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Restore policy \u201c{RESTORE_POLICIES[policy]}\u201d for "
                                          f"{len(machines)} machine{'s' * (len(machines) != 1)}", 5000)
 
-    def _focus_details(self, *_args) -> None:
+    def focus_details(self, *_args) -> None:
         self.details.setCurrentIndex(0)
         self.details.setFocus()
 
-    def _on_hosts(self, operation) -> None:
+    def on_selected_hosts(self, operation) -> None:
         for host in self.selected_hosts():
             spawn(operation(host))
 
-    def _remove_hosts(self) -> None:
+    def remove_selected_hosts(self) -> None:
         hosts = self.selected_hosts()
         if not hosts:
             return

@@ -35,6 +35,7 @@ def setup_needed(explicit: str | None) -> bool:
 
 def open_inventory(url: str) -> peewee.Database:
     """Open the database and bring its schema up to date. Raises DatabaseUrlError in plain words."""
+    credentials.register_database_passwords()  # the keyring and this session's answers, for PostgreSQL
     db = open_database(url)
     try:
         db.connect(reuse_if_open=True)
@@ -46,9 +47,6 @@ def open_inventory(url: str) -> peewee.Database:
         if not db.is_closed():
             db.close()
     return db
-
-
-credentials.register_database_passwords()  # the keyring and this session's answers, for PostgreSQL
 
 
 @dataclass(frozen=True)

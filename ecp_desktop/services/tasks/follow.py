@@ -59,7 +59,7 @@ class TaskFollower:
         for row in rows:  # parents before children
             record = by_db_id.get(row["id"])
             if record is None:
-                record = record_from_row(row, next(self.tasks._ids))
+                record = record_from_row(row, self.tasks.next_id())
                 record.from_history = False  # live, like this instance's own
                 record.parent = by_db_id.get(row["parent_id"])
                 record.compensates = by_db_id.get(row["compensates_id"])

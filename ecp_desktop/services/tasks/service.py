@@ -119,6 +119,10 @@ class TaskService:
     def persist(self) -> bool:
         return self._persist
 
+    def next_id(self) -> int:
+        """A fresh in-memory id for a record (the database id is another: ``db_id``)."""
+        return next(self._ids)
+
     @property
     def executors(self) -> Executors:
         return self._executors
