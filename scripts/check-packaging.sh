@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 app=io.github.ecp_desktop.EcpDesktop
-desktop-file-validate "ecp_desktop/data/applications/$app.desktop"
-appstreamcli validate --no-net "ecp_desktop/data/metainfo/$app.metainfo.xml"
+desktop-file-validate "resources/applications/$app.desktop"
+appstreamcli validate --no-net "resources/metainfo/$app.metainfo.xml"
 
 work=$(mktemp -d /tmp/ecp-packaging.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -16,7 +16,7 @@ from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 from ecp_desktop import APP_ID  # noqa: E402
 
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-HICOLOR = Path(__file__).resolve().parents[1] / "ecp_desktop" / "data" / "icons" / "hicolor"
+HICOLOR = Path(__file__).resolve().parents[1] / "resources" / "icons" / "hicolor"
 
 
 def main() -> int:

@@ -124,3 +124,13 @@ def test_headless_command_loads_no_qt(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml names the packages (resources/ is mapped in): a new package must be listed."""
+    import tomllib
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"]) - {"ecp_desktop.resources"}
+    on_disk = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert listed == on_disk
+    assert (PACKAGE.parent / config["package-dir"]["ecp_desktop.resources"] / "applications").is_dir()

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
-from .. import APP_ID
+from .. import APP_ID, RESOURCES
 
-HICOLOR = Path(__file__).resolve().parents[1] / "data" / "icons" / "hicolor"
+HICOLOR = RESOURCES / "icons" / "hicolor"
 
 STATE_COLOURS = {
     "running": "#2e9d44", "blocked": "#2e9d44", "paused": "#d9a300", "pmsuspended": "#d9a300",

@@ -1,6 +1,6 @@
 """`ecp-desktop install-desktop`: the menu entry, AppStream metainfo and icons into XDG dirs.
 
-The files ship inside the package (``ecp_desktop/data``, laid out as under
+The files ship inside the package (``resources/`` in the repository, laid out as under
 ``share/``), so a wheel installed anywhere can install its own desktop entry. When
 ``ecp-desktop`` is not on PATH (a virtual environment), the entry runs it by its
 absolute path.
@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ecp_desktop import APP_ID
+from ecp_desktop import APP_ID, RESOURCES
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = RESOURCES
 
 
 def user_share() -> Path:
