@@ -104,7 +104,7 @@ def test_a_full_pool_rolls_back_every_succeeded_sibling(services, run, host):
     # Every step that succeeded was undone by a rollback-flow task that succeeded.
     done = [s for s in leaves(root) if s.status == ROLLED_BACK]
     assert done, "some clones fit before the pool was full"
-    undo_tasks = [c for m in root.children for c in m.children if c.reason == ROLLBACK]
+    undo_tasks = [c for m in root.children for c in m.children if c.role == ROLLBACK]
     assert sorted(u.compensates.id for u in undo_tasks) == sorted(s.id for s in done)  # one each, no loop
     assert {u.status for u in undo_tasks} == {SUCCEEDED}
     # Machines beyond the concurrency limit never started; nothing is left in libvirt.
@@ -173,7 +173,7 @@ def test_an_undo_that_fails_is_rollback_failed_with_what_is_left(services, run, 
     assert "not active" in root.error_message  # the cause: the next clone found the pool stopped
     assert root.summary == "left behind: volume pool-a/web-1-vda.qcow2"
     steps = [s for s in root.children[0].children]
-    assert [(s.reason, s.status) for s in steps] == [
+    assert [(s.role, s.status) for s in steps] == [
         (REGULAR, ROLLBACK_FAILED), (REGULAR, FAILED), (REGULAR, CANCELLED), (ROLLBACK, FAILED)]
     assert steps[3].compensates is steps[0] and "not active" in steps[3].error.message
     assert root.children[0].status == ROLLBACK_FAILED
@@ -224,7 +224,7 @@ def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services
     ])
     root = run(services.engine.run(plan))
     assert root.status == FAILED and "nope.img" in root.error_message
-    undo = [c for c in root.children if c.reason == "rollback"]
+    undo = [c for c in root.children if c.role == "rollback"]
     assert [u.title for u in undo] == ["Force off tpl", "Delete snapshot before-upgrade of tpl",
                                        "Restore autostart of tpl"]
     assert {u.status for u in undo} == {SUCCEEDED}
@@ -235,6 +235,6 @@ def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services
     assert run(host.call(facts)) == (0, 0, [])  # as before the plan
     # Undoing again (as a recovery after a crash mid-undo would) changes nothing and says so.
     again = [run(host.call(lambda c, s=s: OPERATIONS[s.op].compensate(c, s.params)))
-             for s in root.children if s.reason == "regular" and s.status == ROLLED_BACK]
+             for s in root.children if s.role == "regular" and s.status == ROLLED_BACK]
     assert again == ["autostart back off for tpl", "snapshot before-upgrade already gone", "tpl is not running"]
     assert run(host.call(facts)) == (0, 0, [])

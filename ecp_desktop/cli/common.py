@@ -90,7 +90,7 @@ def print_json(data, out: TextIO) -> None:
 def task_json(record: TaskRecord) -> dict:
     data = {
         "id": record.db_id, "kind": record.kind, "title": record.title, "status": record.status,
-        "reason": record.reason, "host": record.host_uri, "target": record.target_name,
+        "role": record.role, "host": record.host_uri, "target": record.target_name,
         "progress": record.progress, "attempts": record.attempts,
         "started": record.started_at.isoformat(timespec="seconds") if record.started_at else None,
         "finished": record.finished_at.isoformat(timespec="seconds") if record.finished_at else None,
@@ -111,7 +111,7 @@ def print_tree(roots: list[TaskRecord], as_json: bool, out: TextIO) -> None:
 
     def line(record: TaskRecord, depth: int) -> None:
         when = record.started_at.strftime("%Y-%m-%d %H:%M:%S") if record.started_at else "-"
-        tag = " [rollback]" if record.reason == "rollback" else ""
+        tag = " [rollback]" if record.role == "rollback" else ""
         print(f"{'  ' * depth}{record.title}{tag}\t{record.status}\t{when}\t{record.outcome}", file=out)
         for child in record.children:
             line(child, depth + 1)

@@ -205,7 +205,7 @@ def _text(t: TaskRecord, col: int) -> str:
     if col == STATUS:
         return t.status
     if col == FLOW:
-        if t.reason == ROLLBACK:
+        if t.role == ROLLBACK:
             return "rollback"
         # Who started it, when another app instance on the shared inventory did.
         return f"by {started_by(t.owner)}" if t.parent is None and t.owner and t.owner != INSTANCE_ID else ""

@@ -102,7 +102,7 @@ def test_a_crash_at_any_step_leaves_nothing_behind_after_restart(lab_template, c
     assert inventory_now(db_path) == (["tpl"], 0)
     # The history shows the undo tasks as the rollback flow, each succeeded.
     tree = json.loads(app(db_url, "tasks", "--json").stdout)[0]
-    undo = [s for m in tree["children"] for s in m["children"] if s["reason"] == "rollback"]
+    undo = [s for m in tree["children"] for s in m["children"] if s["role"] == "rollback"]
     assert undo and {s["status"] for s in undo} == {"succeeded"}
     again = app(db_url, "--connect", uri, "recover")
     assert again.returncode == 0 and again.stdout.strip() == "nothing to recover"

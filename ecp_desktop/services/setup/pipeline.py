@@ -35,7 +35,7 @@ class Need:
 
 
 @dataclass
-class Step:
+class SetupStep:
     name: str
     title: str
     run: Callable[[SetupContext], str]  # returns what it did, in words; raises on failure
@@ -126,7 +126,7 @@ class SetupContext:
 
 
 class Pipeline:
-    def __init__(self, steps: list[Step], hooks: HookRegistry | None = None, hook_timeout: float = 30.0) -> None:
+    def __init__(self, steps: list[SetupStep], hooks: HookRegistry | None = None, hook_timeout: float = 30.0) -> None:
         self.steps = steps
         self.hooks = hooks or HookRegistry()
         self.hook_timeout = hook_timeout
@@ -151,7 +151,7 @@ class Pipeline:
         context.progress(total, total, "finished")
         return context.outcomes
 
-    def _run_step(self, step: Step, context: SetupContext) -> Outcome:
+    def _run_step(self, step: SetupStep, context: SetupContext) -> Outcome:
         started = time.monotonic()
         try:
             with database.connection_context():

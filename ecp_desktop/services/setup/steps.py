@@ -20,7 +20,7 @@ from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
 from ..hosts.capabilities import Capabilities, read_capabilities
 from ..hosts.connection import read_facts, version_text
-from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, Step, load_extension_hooks
+from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
 
 log = logging.getLogger(__name__)
 SETUP_DONE_KEY = "setup_completed_at"
@@ -179,12 +179,12 @@ def import_totals(imports: list[HostImport]) -> str:
     return text + (f"; {failed} host{'s' * (failed != 1)} not imported" if failed else "")
 
 
-def core_steps() -> list[Step]:
+def core_steps() -> list[SetupStep]:
     return [
-        Step("schema", "Create or upgrade the inventory tables", step_schema),
-        Step("local-host", "Record the local host", step_local_host, needs=(tables_present(schema.Host),)),
-        Step("connections", "Find hypervisor connections", step_connections, needs=(tables_present(schema.Host),)),
-        Step("import", "Import existing machines", step_import,
+        SetupStep("schema", "Create or upgrade the inventory tables", step_schema),
+        SetupStep("local-host", "Record the local host", step_local_host, needs=(tables_present(schema.Host),)),
+        SetupStep("connections", "Find hypervisor connections", step_connections, needs=(tables_present(schema.Host),)),
+        SetupStep("import", "Import existing machines", step_import,
              needs=(IMPORT_WANTED, tables_present(schema.Machine, schema.Host), LOCAL_HOST_RECORDED,
                     CONNECTIONS_OPEN)),
     ]
@@ -210,7 +210,7 @@ class SetupReport:
 
 
 def run_setup(options: SetupOptions, hooks: HookRegistry | None = None, progress=None,
-              hook_timeout: float = 30.0, steps: list[Step] | None = None, on_outcome=None) -> SetupReport:
+              hook_timeout: float = 30.0, steps: list[SetupStep] | None = None, on_outcome=None) -> SetupReport:
     """Run every step (blocking). ``hooks``: None loads the installed extensions."""
     hooks = load_extension_hooks() if hooks is None else hooks
     ctx = SetupRun(options=options)

@@ -213,7 +213,7 @@ class TaskEngine:
         if record.op:
             return await self._undo_step(record) if _needs_undo(record) else ([], [])
         undone, left = [], []
-        steps = [c for c in reversed(record.children) if c.reason == REGULAR]
+        steps = [c for c in reversed(record.children) if c.role == REGULAR]
         if steps and any(needs_undo_below(c) for c in steps) and record.parent is not None:
             record.status = ROLLING_BACK
             self.tasks.changed(record)
@@ -234,7 +234,7 @@ class TaskEngine:
     async def _undo_step(self, step: TaskRecord) -> tuple[list[str], list[str]]:
         op = OPERATIONS[step.op]
         undo = self.tasks.create(f"undo {step.op}", op.undo_title(step.params), parent=step.parent,
-                                 op=step.op, params=step.params, reason=ROLLBACK, compensates=step,
+                                 op=step.op, params=step.params, role=ROLLBACK, compensates=step,
                                  host_uri=step.host_uri, target_uuid=step.target_uuid,
                                  target_name=step.target_name)
         self.tasks.start(undo)
@@ -266,7 +266,7 @@ class TaskEngine:
                 self._settle(child)
         if record.op or record.parent is None:
             return
-        statuses = {c.status for c in record.children if c.reason == REGULAR}
+        statuses = {c.status for c in record.children if c.role == REGULAR}
         if ROLLBACK_FAILED in statuses:
             status = ROLLBACK_FAILED
         elif FAILED in statuses:
@@ -328,7 +328,7 @@ def changed_machines(step: TaskRecord) -> list[tuple[str, str]]:
 
 def _group_outcome(group: TaskRecord, status: str) -> dict:
     """What a group's row says: the step that failed, what was undone or left behind."""
-    steps = [c for c in group.children if c.reason == REGULAR]
+    steps = [c for c in group.children if c.role == REGULAR]
     if status == FAILED:
         failed = next((c for c in steps if c.status == FAILED), None)
         if failed is not None:
@@ -346,20 +346,20 @@ def _group_outcome(group: TaskRecord, status: str) -> dict:
 def _leaves(record: TaskRecord) -> list[TaskRecord]:
     out = []
     for child in record.children:
-        if child.reason != REGULAR:
+        if child.role != REGULAR:
             continue
         out += [child] if child.op else _leaves(child)
     return out
 
 
 def _undone_by_rollback(step: TaskRecord) -> bool:
-    return any(c.reason == ROLLBACK and c.compensates is step and c.status == SUCCEEDED
+    return any(c.role == ROLLBACK and c.compensates is step and c.status == SUCCEEDED
                for c in (step.parent.children if step.parent else []))
 
 
 def _needs_undo(step: TaskRecord) -> bool:
     """A regular step that did, or may have (it was running at a crash), change something."""
-    return (step.reason == REGULAR and step.status in (SUCCEEDED, RUNNING, ROLLING_BACK)
+    return (step.role == REGULAR and step.status in (SUCCEEDED, RUNNING, ROLLING_BACK)
             and not _undone_by_rollback(step))
 
 

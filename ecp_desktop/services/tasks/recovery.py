@@ -117,14 +117,14 @@ async def _finish(engine: TaskEngine, root: TaskRecord, report: RecoveryReport) 
 def _end_interrupted_undos(engine: TaskEngine, root: TaskRecord) -> None:
     """Undo tasks that were running are failed; their steps are undone again (idempotent)."""
     for record in _all(root):
-        if record.reason == ROLLBACK and record.status in UNFINISHED:
+        if record.role == ROLLBACK and record.status in UNFINISHED:
             engine.tasks.finish(record, FAILED, message=INTERRUPTED)
 
 
 def _end_unfinished(engine: TaskEngine, root: TaskRecord) -> None:
     for record in reversed(_all(root)):
         if record.status in UNFINISHED:
-            status = FAILED if record.reason == REGULAR else record.status
+            status = FAILED if record.role == REGULAR else record.status
             engine.tasks.finish(record, status, message=INTERRUPTED)
 
 

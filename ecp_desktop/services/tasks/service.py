@@ -65,7 +65,7 @@ class TaskRecord:
     # The task engine's part: an operation with its parameters, undone by a rollback task.
     op: str = ""
     params: dict = field(default_factory=dict, repr=False)
-    reason: str = REGULAR
+    role: str = REGULAR  # regular work, or a rollback task that undoes a step (``compensates``)
     attempts: int = 0
     owner: str = INSTANCE_ID
     compensates: TaskRecord | None = field(default=None, repr=False)
@@ -341,7 +341,7 @@ def record_from_row(row: dict, record_id: int) -> TaskRecord:
         progress=row["progress"], started_at=started, finished_at=finished,
         error=error, error_message=row["error_message"], db_id=row["id"], summary=row["summary"],
         duration=(finished - started).total_seconds() if started and finished else None,
-        op=row["op"], params=json.loads(row["params"] or "{}"), reason=row["reason"],
+        op=row["op"], params=json.loads(row["params"] or "{}"), role=row["reason"],
         attempts=row["attempts"], owner=row["owner"], concurrent=bool(row["concurrent"]), from_history=True,
     )
 
@@ -359,7 +359,7 @@ def columns(record: TaskRecord) -> dict:
         "error_message": record.error_message,
         "error_code": record.error.code if record.error else None,
         "error_json": record.error.to_json() if record.error else "",
-        "op": record.op, "params": json.dumps(record.params, sort_keys=True), "reason": record.reason,
+        "op": record.op, "params": json.dumps(record.params, sort_keys=True), "reason": record.role,
         "attempts": record.attempts, "owner": record.owner, "summary": record.summary,
         "concurrent": record.concurrent,
     }
