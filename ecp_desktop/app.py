@@ -98,10 +98,9 @@ def ensure_event_delivery() -> None:
 
 
 def make_qt_app(argv: list[str]) -> QApplication:
-    # Worker threads (listing 10,000 domains, writing their rows) run Python too; with the
-    # default 5 ms switch interval the GUI thread waited up to hundreds of ms for the
-    # interpreter lock while a host loaded. 1 ms hands it over sooner (measured: the
-    # longest GUI gap while loading 10,000 rows, 270-290 ms -> 110-170 ms).
+    # Worker threads (listing domains, writing their rows) run Python too: a 1 ms switch
+    # interval hands the interpreter lock back to the GUI thread sooner than the default
+    # 5 ms (bench/responsiveness.py: the longest GUI gap while loading).
     sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName(APP_NAME)
@@ -281,8 +280,8 @@ class GuiSession:
 def settle_heap() -> None:
     """Move what start-up created (modules, Qt wrappers: hundreds of thousands of objects
     that live as long as the app) out of the garbage collector's sight. A full collection
-    holds the interpreter lock, and re-scanning them all took 30-70 ms: a visible stall of
-    the GUI thread whenever a worker allocated a lot, as a 10,000-machine import does."""
+    holds the interpreter lock, and re-scanning them all stalls the GUI thread whenever a
+    worker allocates a lot, as an import does (bench/import_domains.py)."""
     gc.collect()
     gc.freeze()
 

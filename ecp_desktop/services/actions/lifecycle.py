@@ -77,13 +77,13 @@ class Lifecycle:
         """One action on several machines: one task ("Start 1000 machines") with one step per
         machine, all shown at once as pending; the steps' records come back in the order given.
 
-        One task per user action keeps the task list short: a row per machine at the top
-        level made every later insertion re-lay out thousands of rows. Each host works
-        through its own queue with a few workers, more than it runs at once
-        (CALLS_PER_HOST), so a step is ready when a call slot frees and a slow host does
-        not hold up the others; starting every step at once kept a thousand live
-        coroutines that each young-generation collection walked (10-17 ms on the GUI
-        thread, several times per bulk action). Cancelling the task starts no more steps.
+        One task per user action keeps the task list short (every top-level insertion
+        re-lays out the top-level rows). Each host works through its own queue with a few
+        workers, more than it runs at once (CALLS_PER_HOST), so a step is ready when a call
+        slot frees, a slow host does not hold up the others, and no thousand live
+        coroutines wait for the cycle collector to walk. Cancelling the task starts no
+        more steps. The GUI gap of a 1,000-machine action is guarded by
+        bench/responsiveness.py.
         """
         chosen = list(machines)
         if len(chosen) < 2:

@@ -104,8 +104,8 @@ class Inventory:
         self._changed_while_listing[host.uri] = set()
         before = {key: info for key, info in self.machines.items() if key[0] == host.uri}
         try:
-            # The comparison with what is known runs in the worker too: at 10,000 machines it
-            # was a 10 ms turn of the GUI thread.
+            # The comparison with what is known runs in the worker too, never on the GUI
+            # thread (bench/responsiveness.py: the longest gap while loading).
             listed, diff = await host.call(lambda conn: _list_and_compare(conn, host.uri, before),
                                            operation="list machines")
         except HypervisorError as err:
@@ -118,9 +118,9 @@ class Inventory:
         self._apply_listing(host.uri, diff)
         if len(listed) >= FREEZE_AFTER:
             # The machines of a big listing live as long as the app: keep the cycle collector
-            # from re-scanning them. Full collections over 10,000 machines held the interpreter
-            # lock 30-45 ms, the longest GUI stalls of a bulk action. (Frozen objects are still
-            # freed by reference counting when a newer listing or event replaces them.)
+            # from re-scanning them, since a full collection holds the interpreter lock (the
+            # GUI gap of a bulk action, bench/responsiveness.py). Frozen objects are still
+            # freed by reference counting when a newer listing or event replaces them.
             gc.freeze()
         # The listing is a snapshot from before those events: read those machines again.
         for uuid in touched:

@@ -141,8 +141,8 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
                      first_desired(m.state), policy, False, "", "[]", "[]", "", 0)
                     for m in machines[start:start + CHUNK]]
             if is_postgres(database.obj):
-                # psycopg2's executemany is one round trip per row (2.2 s for 10,000 rows on a local
-                # server); execute_values sends a chunk as one multi-row INSERT.
+                # psycopg2's executemany is one round trip per row; execute_values sends a chunk
+                # as one multi-row INSERT (bench/shared_inventory.py).
                 from psycopg2.extras import execute_values
                 execute_values(cursor, _values_sql(), rows, page_size=CHUNK)
             else:

@@ -218,9 +218,9 @@ class TaskService:
         thread writes the whole queue in one transaction, in order.
 
         A task that changes again before its last change was written is written once,
-        with its latest columns. Writes go through plain SQL (task_store): per-row ORM
-        calls held the interpreter lock long enough, at 1,000 tasks a second, to stall
-        the GUI thread for over 100 ms.
+        with its latest columns. Writes go through plain SQL (the store), never per-row
+        ORM calls, which hold the interpreter lock long enough to stall the GUI thread
+        (bench/responsiveness.py, bench/clone_template.py).
         """
         if not self._persist:
             return
