@@ -1,27 +1,15 @@
-"""Headless sub-commands over the same services as the GUI (no Qt at all)."""
+"""``ecp-desktop machines`` and ``hosts``: what the window's panes list, on a terminal."""
 from __future__ import annotations
 
 import asyncio
 import sys
 from typing import TextIO
 
-from .common import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, print_json, say
+from .common import (EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, headless_services, print_json,
+                     say)
 from ..services.core.errors import install_quiet_error_handler
 from ..services.hosts.connection import HostConnection, version_text
-from ..services.inventory.live import Inventory
-from ..services.core.executors import Executors
-from ..services.setup.startup import HostChoice, initial_hosts
 
-
-
-async def _gather(choices: list[HostChoice], executors: Executors,
-                  persist: bool) -> tuple[Inventory, list[HostConnection]]:
-    inventory = Inventory(executors, persist=persist, keepalive=False, events=False,
-                          reconnect=False, auto_load=False)
-    hosts = [inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
-    connected = await asyncio.gather(*(inventory.connect_host(h) for h in hosts))
-    await asyncio.gather(*(inventory.load_host(h) for h, ok in zip(hosts, connected, strict=True) if ok))
-    return inventory, hosts
 
 
 def host_json(host: HostConnection, machine_count: int) -> dict:
@@ -47,14 +35,10 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
     if bad_uri(connect, err):
         return EXIT_USAGE
     install_quiet_error_handler()
-    executors = Executors()
+    services = headless_services()
     try:
-        choices = [HostChoice(uri) for uri in connect] or initial_hosts()
-        inventory, hosts = asyncio.run(_gather(choices, executors, persist=True))
-        executors.database.submit(lambda: None).result()  # let inventory writes finish
-    finally:
-        executors.shutdown()
-    try:
+        hosts = asyncio.run(connect_hosts(services, connect, load=True))
+        inventory = services.inventory
         if command == "machines":
             machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
             _print([m.as_json() for m in machines], as_json, out,
@@ -62,9 +46,9 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
         else:
             _print([host_json(h, len(inventory.machines_of(h.uri))) for h in hosts], as_json, out,
                    "{label}\t{state}\t{uri}\t{driver} {hypervisor_version}\t{machines} machines")
+        failed = [h for h in hosts if not h.connected]
     finally:
-        inventory.close_all()
-    failed = [h for h in hosts if not h.connected]
+        close(services)
     for host in failed:
         say(f"cannot connect to {host.uri}: {host.reason}", err)
     return EXIT_CONNECTION if failed else EXIT_OK

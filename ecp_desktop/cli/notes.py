@@ -5,25 +5,14 @@ import json
 import sys
 from typing import TextIO
 
-from ..models import schema
-from ..models.db import database
-from ..services.inventory.notes import StaleEdit, read_notes, save_notes
+from ..services.inventory.notes import StaleEdit, known_machines, read_notes, save_notes
 
 from .common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 
-def _find(machine: str, host_uri: str | None) -> list[tuple[str, str, str]]:
-    with database.connection_context():
-        query = (schema.Machine.select(schema.Host.uri, schema.Machine.uuid, schema.Machine.name)
-                 .join(schema.Host).where((schema.Machine.name == machine) | (schema.Machine.uuid == machine)))
-        if host_uri:
-            query = query.where(schema.Host.uri == host_uri)
-        return [(r.host.uri, r.uuid, r.name) for r in query]
-
-
 def run(machine: str, host_uri: str | None, text: str | None, version: int | None, as_json: bool,
         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    found = _find(machine, host_uri)
+    found = known_machines(machine, host_uri)
     if len(found) != 1:
         where = "in the inventory" if not found else f"on several hosts ({', '.join(f[0] for f in found)}); " \
                                                       "name one with --host"

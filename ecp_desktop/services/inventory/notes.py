@@ -54,3 +54,15 @@ def save_notes(host_uri: str, uuid: str, text: str, read_version: int) -> Notes:
         if changed:
             return Notes(text, read_version + 1)
     raise StaleEdit(read_notes(host_uri, uuid))
+
+
+def known_machines(name_or_uuid: str, host_uri: str | None = None) -> list[tuple[str, str, str]]:
+    """(host URI, UUID, name) of the inventory's machines with that name or UUID, on
+    ``host_uri`` when given: what a machine can be found by while its host is away."""
+    M, H = schema.Machine, schema.Host
+    with database.connection_context():
+        query = (M.select(H.uri, M.uuid, M.name).join(H)
+                 .where((M.name == name_or_uuid) | (M.uuid == name_or_uuid)))
+        if host_uri:
+            query = query.where(H.uri == host_uri)
+        return [(row.host.uri, row.uuid, row.name) for row in query]
