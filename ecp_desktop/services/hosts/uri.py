@@ -1,13 +1,34 @@
-"""Validation of libvirt connection URIs before anything is opened."""
+"""Validation of libvirt connection URIs before anything is opened.
+
+A URI may come from another operator (a host row of a shared inventory), so it is checked
+against an allowlist, not a blocklist: libvirt's ``ext`` transport and the ``command``,
+``netcat``, ``keyfile``, ``known_hosts``, ``no_verify`` and ``proxy`` parameters make it run a
+program or trust a peer it should not, and a host name starting with ``-`` would be read as
+an option by ssh. Only the parameters in ``PARAMETERS`` pass, each for the transports named.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 DRIVERS = {"qemu", "test", "lxc", "xen", "libxl", "vbox", "ch", "bhyve", "esx", "vz", "openvz", "hyperv", "vpx"}
-TRANSPORTS = {"", "ssh", "libssh", "libssh2", "tcp", "tls", "unix", "ext"}
+TRANSPORTS = {"", "ssh", "libssh", "libssh2", "tcp", "tls", "unix"}
 REMOTE_TRANSPORTS = {"ssh", "libssh", "libssh2", "tcp", "tls"}
+# parameter -> the transports it is allowed with (None: any)
+PARAMETERS: dict[str, set[str] | None] = {
+    "socket": {"unix"},          # a daemon's socket on this machine (an absolute path)
+    "no_tty": {"ssh", "libssh", "libssh2"},
+    "sshauth": {"libssh", "libssh2"},
+    "pkipath": {"tls"},
+    "tls_priority": {"tls"},
+    "mode": None,                # legacy or direct daemon
+    "name": None,                # the URI the remote daemon opens
+}
+REFUSED = {"command": "it runs a program", "netcat": "it runs a program on the host",
+           "keyfile": "it names a private key file", "known_hosts": "it replaces the trusted host keys",
+           "known_hosts_verify": "it can turn off host key checks", "no_verify": "it turns off certificate checks",
+           "proxy": "it sends the connection through a program", "socket": "it only goes with +unix"}
 
 
 class InvalidUri(ValueError):
@@ -44,6 +65,8 @@ def parse_uri(text: str) -> ParsedUri:
     driver, _, transport = parts.scheme.partition("+")
     if driver not in DRIVERS:
         raise InvalidUri(f"unknown hypervisor driver {driver!r}; known: {', '.join(sorted(DRIVERS))}")
+    if transport == "ext":
+        raise InvalidUri("the ext transport runs a program to connect; it is not allowed (use ssh, tls or tcp)")
     if transport not in TRANSPORTS:
         raise InvalidUri(f"unknown transport {transport!r}; use one of ssh, tcp, tls, unix, libssh")
     try:
@@ -51,6 +74,9 @@ def parse_uri(text: str) -> ParsedUri:
     except ValueError as exc:
         raise InvalidUri(f"invalid port in {uri!r}") from exc
     host = parts.hostname or ""
+    if host.startswith("-") or (parts.username or "").startswith("-"):
+        raise InvalidUri("a host or user name cannot start with '-' (ssh would read it as an option)")
+    _check_parameters(parts.query, transport)
     if transport in REMOTE_TRANSPORTS and not host:
         raise InvalidUri(f"the {transport} transport needs a host name, e.g. {driver}+{transport}://HOST/system")
     if port is not None and not host:
@@ -64,6 +90,20 @@ def parse_uri(text: str) -> ParsedUri:
         if path != "/default" and not host and not os.path.isfile(path):
             raise InvalidUri(f"test host file not found: {path}")
     return ParsedUri(uri=uri, driver=driver, transport=transport, host=host, path=path)
+
+
+def _check_parameters(query: str, transport: str) -> None:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise InvalidUri(f"the URI's parameters cannot be read: {query!r}") from None
+    for key, value in pairs:
+        allowed = PARAMETERS.get(key, set())
+        if allowed is not None and transport not in allowed:
+            why = REFUSED.get(key, "it is not one this app knows to be safe")
+            raise InvalidUri(f"the URI parameter {key!r} is not allowed: {why}")
+        if key == "socket" and not os.path.isabs(value):
+            raise InvalidUri("the socket parameter must be an absolute path")
 
 
 def display_name(uri: str) -> str:
