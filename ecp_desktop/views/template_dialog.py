@@ -15,6 +15,7 @@ from ..services.hosts.states import ACTIVE_STATES
 from ..services.inventory.machines import MachineInfo
 from ..services.tasks.service import SUCCEEDED
 from ..services.actions.templates import MAX_COUNT, PlanError, expand_names
+from ..services.hosts.names import pattern_from_name
 from .tasks_pane import failures_below
 
 
@@ -71,7 +72,7 @@ class TemplateDialog(QDialog):
     def _template_changed(self) -> None:
         machine = self.chosen()
         if machine is not None:
-            self.pattern.setText(f"{machine.name}-{{n}}")
+            self.pattern.setText(pattern_from_name(machine.name))
         self._check()
 
     def names(self) -> list[str]:

@@ -17,6 +17,7 @@ import libvirt
 
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
+from ..hosts.names import BadName, check_file_name, file_name_part, name_problem, parse_pattern
 from ..hosts.domain_xml import Disk, locate_storage, read_domain
 from ..hosts.states import ACTIVE_STATES, state_name
 from ..tasks.engine import Group, Step, TaskEngine
@@ -24,7 +25,6 @@ from ..tasks.service import TaskRecord
 
 MAX_COUNT = 1000
 CONCURRENT_MACHINES = 4
-_BAD_NAME = re.compile(r"[/\x00-\x1f]")
 
 
 class PlanError(ValueError):
@@ -46,15 +46,15 @@ def expand_names(pattern: str, count: int, first: int = 1) -> list[str]:
     """``web-{n}`` → web-1, web-2, ...; ``web-{n:03}`` pads. Raises PlanError in words."""
     if not 1 <= count <= MAX_COUNT:
         raise PlanError(f"the count must be between 1 and {MAX_COUNT}")
-    if "{n" not in pattern:
-        raise PlanError("the name pattern must contain {n} (the machine's number), e.g. web-{n}")
     try:
-        names = [pattern.format(n=first + i) for i in range(count)]
-    except (KeyError, IndexError, ValueError) as exc:
-        raise PlanError(f"the name pattern is not valid ({exc}); use {{n}} or {{n:03}} for the number") from None
+        parsed = parse_pattern(pattern)
+    except BadName as exc:
+        raise PlanError(f"the name pattern is not valid: {exc}") from None
+    names = [parsed.name(first + i) for i in range(count)]
     for name in names:
-        if not name.strip() or _BAD_NAME.search(name):
-            raise PlanError(f"{name!r} is not a valid machine name (no '/', no control characters)")
+        problem = name_problem(name)
+        if problem:
+            raise PlanError(f"the pattern makes a name that cannot be used: {problem}")
     return names
 
 
@@ -87,8 +87,11 @@ def _cloneable(conn: libvirt.virConnect, disk: Disk, template: str) -> Disk:
 
 
 def volume_name(machine: str, disk: Disk) -> str:
+    """The clone's volume name: from the machine's name and the disk's target, made safe as a
+    file name (both come from names anyone could choose), with the template volume's suffix."""
     suffix = re.search(r"\.[A-Za-z0-9]{2,6}$", disk.volume)
-    return f"{machine}-{disk.target}{suffix.group(0) if suffix else ''}"
+    return check_file_name(f"{file_name_part(machine)}-{file_name_part(disk.target)}"
+                           f"{suffix.group(0) if suffix else ''}")
 
 
 def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> str:
