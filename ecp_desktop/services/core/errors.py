@@ -58,6 +58,8 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
                   "Choose another name, or remove the existing machine first."),
     "RPC": ("Communication with the libvirt daemon failed.",
             "The connection will be retried; check the daemon and the network if it persists."),
+    "INVALID_ARG": ("A value given was refused as not valid.",
+                    "The details name the value and what is wrong with it; correct it and try again."),
     "NO_SUPPORT": ("This host's hypervisor driver does not support the operation.",
                    "Use a host or driver that supports it (the details name the missing function)."),
     "ARGUMENT_UNSUPPORTED": ("The host does not support an option that was asked for.",
@@ -80,6 +82,11 @@ PLAIN_WORDS: dict[str, tuple[str, str]] = {
     "INVALID_CONN": ("The connection to the host is closed.", "Wait for the reconnect, or reconnect the host."),
 }
 GENERIC_WORDS = ("libvirt reported an error.", "Read the details below for libvirt's own explanation.")
+
+
+class Refusal(Exception):
+    """A failure that is no fault of the code: reported as it is, in words, without a
+    traceback (a machine busy with another instance, an undo refused, a bad row)."""
 
 
 @dataclass
@@ -122,9 +129,26 @@ class HypervisorError(Exception):
 
     @classmethod
     def from_json(cls, text: str) -> "HypervisorError":
-        data = json.loads(text)
-        data["when"] = dt.datetime.fromisoformat(data["when"])
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        """Read back from the history, defensively: the row may come from another version or
+        another operator. What cannot be read is left out; the message is kept as text."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            return cls(message=str(text))
+        if not isinstance(data, dict):
+            return cls(message=str(data))
+        error = cls(message=str(data.get("message", "")))
+        for name, kind in (("code", int), ("domain", int), ("level", int), ("int1", int), ("int2", int),
+                           ("str1", str), ("str2", str), ("str3", str), ("operation", str), ("machine", str),
+                           ("host_uri", str), ("libvirt_version", str), ("hypervisor_version", str)):
+            value = data.get(name)
+            if isinstance(value, kind) and not isinstance(value, bool):
+                setattr(error, name, value)
+        try:
+            error.when = dt.datetime.fromisoformat(data["when"])
+        except (KeyError, TypeError, ValueError):
+            pass
+        return error
 
     @property
     def code_name(self) -> str:

@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 import libvirt
 
 from ..core.aio import spawn
-from ..config import credentials
 from ..core.errors import HypervisorError
 from ..core.executors import Executors
 from .capabilities import read_capabilities
 from .libvirt_loop import register_event_impl
+from .opening import open_connection
 from ..core.events import Event
 from .uri import display_name
 
@@ -191,9 +191,8 @@ class HostConnection:
         return True
 
     def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
+        conn = open_connection(self.uri)
         try:
-            # SASL/TLS passwords and SSH passphrases come from the keyring, never a prompt on a tty.
-            conn = libvirt.openAuth(self.uri, credentials.libvirt_auth(self.uri), 0)
             try:
                 if self._use_keepalive:
                     try:

@@ -15,6 +15,7 @@ import libvirt
 
 from ..core.errors import HypervisorError
 from .connection import version_text
+from .opening import open_connection
 from .uri import InvalidUri, display_name, parse_uri
 
 DEMO_URI = "test:///default"
@@ -67,9 +68,9 @@ def _probe_now(uri: str) -> Probe:
         probe.reason = "no libvirt daemon runs for this driver here"
         return probe
     try:
-        conn = libvirt.openReadOnly(uri)
-    except libvirt.libvirtError as exc:
-        probe.reason = HypervisorError.from_libvirt(exc, operation="connect", host_uri=uri).one_line()
+        conn = open_connection(uri, read_only=True)
+    except HypervisorError as error:
+        probe.reason = error.one_line()
         return probe
     try:
         probe.driver = conn.getType()

@@ -19,6 +19,7 @@ from ecp_desktop.models.db import database
 from ..core.errors import HypervisorError
 from ..config import preferences
 from .store import first_desired
+from ..hosts.opening import open_connection
 from ..hosts.domain_xml import DomainXml, read_domain
 from ..hosts.states import state_name
 
@@ -158,8 +159,8 @@ def import_host(conn: libvirt.virConnect, host_id: int, uri: str, wanted: set[st
 
 def preview(uri: str) -> list[tuple[str, str, str]]:
     """(UUID, name, state) of every domain of ``uri``, for the wizard's import preview (blocking)."""
+    conn = open_connection(uri, read_only=True, operation="list machines")
     try:
-        conn = libvirt.openReadOnly(uri)
         try:
             found = [(dom.UUIDString(), dom.name(), state_name(stats.get("state.state", 0)))
                      for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)]

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from ..config import credentials
 from ..core.errors import HypervisorError
 from ..hosts.domain_xml import escape, read_domain
 from ..hosts.lookups import find_domain
+from ..hosts.opening import open_connection
 from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class _open:
         self.uri = uri
 
     def __enter__(self) -> libvirt.virConnect:
-        self.conn = libvirt.openAuth(self.uri, credentials.libvirt_auth(self.uri), 0)
+        self.conn = open_connection(self.uri)
         return self.conn
 
     def __exit__(self, *exc) -> None:

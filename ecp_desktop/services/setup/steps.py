@@ -19,6 +19,7 @@ from ..hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
 from ..hosts.capabilities import Capabilities, read_capabilities
+from ..hosts.opening import open_connection
 from ..hosts.connection import read_facts, version_text
 from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
 
@@ -101,8 +102,8 @@ def step_local_host(ctx: SetupRun) -> str:
     if not uri:
         found = local_candidates(ctx.options.probe_timeout)
         uri = found[0].uri if found else DEMO_URI
+    conn = open_connection(uri, read_only=True, operation="read the local host")
     try:
-        conn = libvirt.openReadOnly(uri)
         try:
             facts = read_facts(conn)
             arch, offered = guest_types(read_capabilities(conn))
@@ -140,9 +141,9 @@ def step_connections(ctx: SetupRun) -> str:
     chosen = _chosen(ctx)
     for uri in chosen:
         try:
-            ctx.open_connections[uri] = libvirt.openReadOnly(uri)
-        except libvirt.libvirtError as exc:
-            ctx.connection_errors[uri] = HypervisorError.from_libvirt(exc, operation="connect", host_uri=uri).one_line()
+            ctx.open_connections[uri] = open_connection(uri, read_only=True)
+        except HypervisorError as error:
+            ctx.connection_errors[uri] = error.one_line()
             continue
         is_demo = uri == DEMO_URI
         host_id = store.ensure_host(uri, DEMO_LABEL if is_demo else "", is_demo)

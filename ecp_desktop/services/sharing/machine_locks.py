@@ -26,10 +26,12 @@ from pathlib import Path
 
 from ecp_desktop.models.db import database, is_postgres
 
+from ..core.errors import Refusal
+
 log = logging.getLogger(__name__)
 
 
-class MachineBusy(TimeoutError):
+class MachineBusy(TimeoutError, Refusal):
     """Another instance (or task) kept operating on the machine for longer than we waited."""
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..hosts.connection import connected_host
 from ..sharing import machine_locks
-from .operations import OPERATIONS, AsyncOperation
+from .operations import AsyncOperation, operation
 from .service import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
     ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
 
@@ -166,7 +166,7 @@ class TaskEngine:
         return ok
 
     async def _run_step(self, record: TaskRecord, flow: _Flow) -> bool:
-        op = OPERATIONS[record.op]
+        op = operation(record.op)
         try:
             host = self.connected_host(record.host_uri, op.name)
             async with self._machine_lock(record):  # prepare, record and execute as one operation
@@ -232,7 +232,7 @@ class TaskEngine:
         return undone, left
 
     async def _undo_step(self, step: TaskRecord) -> tuple[list[str], list[str]]:
-        op = OPERATIONS[step.op]
+        op = operation(step.op)
         undo = self.tasks.create(f"undo {step.op}", op.undo_title(step.params), parent=step.parent,
                                  op=step.op, params=step.params, role=ROLLBACK, compensates=step,
                                  host_uri=step.host_uri, target_uuid=step.target_uuid,
@@ -323,7 +323,7 @@ class TaskEngine:
 
 def changed_machines(step: TaskRecord) -> list[tuple[str, str]]:
     """(host URI, machine UUID) whose definition the step made, moved or removed."""
-    return OPERATIONS[step.op].machines_changed(step.params, step.host_uri) if step.op else []
+    return operation(step.op).machines_changed(step.params, step.host_uri) if step.op else []
 
 
 def _group_outcome(group: TaskRecord, status: str) -> dict:
@@ -338,7 +338,7 @@ def _group_outcome(group: TaskRecord, status: str) -> dict:
         undone = sum(1 for c in steps if c.status == ROLLED_BACK)
         return {"summary": f"{undone} step{'s' * (undone != 1)} undone"}
     if status == ROLLBACK_FAILED:
-        left = [OPERATIONS[c.op].leftover(c.params) for c in _leaves(group) if c.status == ROLLBACK_FAILED]
+        left = [operation(c.op).leftover(c.params) for c in _leaves(group) if c.status == ROLLBACK_FAILED]
         return {"summary": f"left behind: {_listing(left)}"}
     return {}
 

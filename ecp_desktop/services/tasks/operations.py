@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import libvirt
 
+from ..core.errors import Refusal
 from ..hosts.domain_xml import escape, read_domain
 from ..hosts.lookups import find_domain, find_volume
 
@@ -210,3 +211,27 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"),
 )}
 
+
+class UnknownOperation(Operation):
+    """A step whose operation this version does not know (a newer app's, or a forged row):
+    it is never run or undone, only reported."""
+
+    def prepare(self, conn, params):
+        raise Refusal(f"cannot run: unknown operation {self.name!r}")
+
+    def execute(self, conn, params):
+        raise Refusal(f"cannot run: unknown operation {self.name!r}")
+
+    def compensate(self, conn, params):
+        raise Refusal(f"cannot undo: unknown operation {self.name!r}; left alone")
+
+    def undo_title(self, params):
+        return f"Undo {self.name}"
+
+    def leftover(self, params):
+        return f"whatever {self.name!r} did (unknown operation)"
+
+
+def operation(name: str) -> Operation:
+    """The operation named in a task row; an unknown name gives one that only reports."""
+    return OPERATIONS.get(name) or UnknownOperation(name)

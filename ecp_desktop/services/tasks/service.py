@@ -21,7 +21,7 @@ from typing import Any
 
 import peewee
 
-from ..core.errors import HypervisorError
+from ..core.errors import HypervisorError, Refusal
 from ..core.executors import Executors
 from ..core.events import Event
 from . import store
@@ -39,7 +39,7 @@ UNFINISHED = {PENDING, RUNNING, ROLLING_BACK}
 REGULAR, ROLLBACK = "regular", "rollback"
 
 
-class TaskFailed(Exception):
+class TaskFailed(Refusal):
     """Ends a task as failed with this message, as it is (e.g. a parent whose steps failed)."""
 
 
@@ -197,7 +197,7 @@ class TaskService:
     def fail(self, record: TaskRecord, exc: BaseException) -> None:
         if isinstance(exc, HypervisorError):
             record.error, message = exc, exc.one_line()
-        elif isinstance(exc, TaskFailed):
+        elif isinstance(exc, Refusal):
             message = str(exc)
         else:
             log.error("task %s failed unexpectedly", record.title, exc_info=exc)
@@ -333,17 +333,40 @@ def build_trees(rows: list[dict], ids) -> tuple[list[TaskRecord], list[TaskRecor
 
 
 def record_from_row(row: dict, record_id: int) -> TaskRecord:
+    """A record from a task row, read defensively: the row may come from another version or
+    another operator, and one bad row must not stop the history, recovery or start-up."""
     error = HypervisorError.from_json(row["error_json"]) if row.get("error_json") else None
-    started, finished = row["started_at"], row["finished_at"]
+    started, finished = _when(row.get("started_at")), _when(row.get("finished_at"))
+    try:
+        params = json.loads(row.get("params") or "{}")
+    except (TypeError, ValueError):
+        params = None
+    text = {key: str(row.get(key) or "") for key in ("kind", "title", "host_uri", "target_uuid", "target_name",
+                                                     "status", "error_message", "summary", "op", "owner")}
     return TaskRecord(
-        id=record_id, kind=row["kind"], title=row["title"], host_uri=row["host_uri"],
-        target_uuid=row["target_uuid"], target_name=row["target_name"], status=row["status"],
-        progress=row["progress"], started_at=started, finished_at=finished,
-        error=error, error_message=row["error_message"], db_id=row["id"], summary=row["summary"],
+        id=record_id, **text, progress=_number(row.get("progress")), started_at=started, finished_at=finished,
+        error=error, db_id=row.get("id"),
         duration=(finished - started).total_seconds() if started and finished else None,
-        op=row["op"], params=json.loads(row["params"] or "{}"), role=row["reason"],
-        attempts=row["attempts"], owner=row["owner"], concurrent=bool(row["concurrent"]), from_history=True,
+        params=params if isinstance(params, dict) else {"unreadable": str(row.get("params"))[:200]},
+        role=ROLLBACK if row.get("reason") == ROLLBACK else REGULAR,
+        attempts=_number(row.get("attempts")), concurrent=bool(row.get("concurrent")), from_history=True,
     )
+
+
+def _when(value) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _number(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _now() -> dt.datetime:

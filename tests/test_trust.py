@@ -1,0 +1,83 @@
+"""The trust boundary: rows of a shared inventory are data, never commands. Each test here
+plays an operator (or anyone who can write one row) trying to make this app run a program,
+destroy a machine or hide what it does."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
+from ecp_desktop.services.inventory import store
+
+
+def evil_script(tmp_path):
+    marker = tmp_path / "it-ran"
+    script = tmp_path / "evil.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script, marker
+
+
+@pytest.mark.parametrize("template", [
+    "qemu+ext:///system?command={script}",
+    "qemu+ssh://host.invalid/system?netcat={script}",
+    "qemu+ssh://-oProxyCommand={script}/system",
+    "qemu+ssh://host.invalid/system?command={script}",
+])
+def test_a_host_row_that_would_run_a_program_is_never_opened(db, db_url, tmp_path, template):
+    script, marker = evil_script(tmp_path)
+    with database.connection_context():
+        store.ensure_host(template.format(script=script), "prod", False)
+    for command in (["machines"], ["hosts"], ["restore"]):
+        done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, *command],
+                              capture_output=True, text=True, timeout=60)
+        assert not marker.exists(), f"{command} ran the row's program"
+        assert "Traceback" not in done.stderr
+        if command != ["restore"]:  # restore does nothing before setup: it says so and exits 0
+            assert done.returncode == 3 and "not opened" in done.stderr, done.stderr
+
+
+def test_a_forged_migration_destination_in_a_task_row_is_never_opened(db, db_url, tmp_path):
+    """recover undoes a crashed migration by opening its destination: that URI comes from a row."""
+    script, marker = evil_script(tmp_path)
+    with database.connection_context():
+        root = schema.Task.create(kind="migrate", title="Migrate web01", status="running", owner="gone:1:1",
+                                  host_uri="test:///default")
+        schema.Task.create(kind="migrate_domain", title="Migrate web01 (p2p)", status="running", owner="gone:1:1",
+                           parent_id=root.id, op="migrate_domain", host_uri="test:///default",
+                           params=('{"uuid": "6695eb01-f6a4-8304-79aa-97f2502e193f", "name": "test", '
+                                   f'"source_uri": "test:///default", "dest_uri": "qemu+ext:///system?command={script}"'
+                                   ', "method": "p2p"}'))
+    done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", "test:///default",
+                           "recover"], capture_output=True, text=True, timeout=60)
+    assert not marker.exists()
+    assert "Traceback" not in done.stderr
+    assert os.path.exists(str(tmp_path))
+
+
+def test_poison_rows_stop_neither_the_history_nor_recovery(db, db_url):
+    """An unknown operation, an error record missing its keys, unreadable parameters: each is
+    shown or reported, and the other rows still work."""
+    with database.connection_context():
+        schema.Task.create(kind="start", title="Start a", status="failed", error_json='{"message": "boom"}')
+        schema.Task.create(kind="start", title="Start b", status="failed", error_json="not json at all")
+        root = schema.Task.create(kind="flow", title="Flow from the future", status="running", owner="gone:1:1",
+                                  host_uri="test:///default")
+        schema.Task.create(kind="format_disk", title="Format everything", status="succeeded", owner="gone:1:1",
+                           parent_id=root.id, op="format_disk", params="{broken", host_uri="test:///default")
+    listed = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "tasks", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert "boom" in listed.stdout and "Format everything" in listed.stdout
+    recovered = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect",
+                                "test:///default", "recover"], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in recovered.stderr, recovered.stderr
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    again = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "tasks"],
+                           capture_output=True, text=True, timeout=60)
+    assert "cannot undo: unknown operation 'format_disk'" in again.stdout
