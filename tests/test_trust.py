@@ -81,3 +81,48 @@ def test_poison_rows_stop_neither_the_history_nor_recovery(db, db_url):
     again = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "tasks"],
                            capture_output=True, text=True, timeout=60)
     assert "cannot undo: unknown operation 'format_disk'" in again.stdout
+
+
+def test_a_forged_flow_cannot_make_recovery_undefine_or_stop_a_machine(services, run, db):
+    """A root task 'running' under a dead owner, with a define and a start 'succeeded' on an
+    existing machine: recovery refuses both undos (the machine lacks the flow's mark) and says so."""
+    from ecp_desktop.services.tasks.recovery import recover
+
+    from .helpers import LAB_URI
+    host = services.inventory.add_host(LAB_URI)
+    assert run(services.inventory.connect_host(host))
+    web = run(host.call(lambda conn: conn.lookupByName("web01").UUIDString()))
+    params = f'{{"uuid": "{web}", "name": "web01", "existed_before": false, "was_active": false, "mark": "guessed"}}'
+    with database.connection_context():
+        root = schema.Task.create(kind="clone_template", title="Create 1 machine", status="running",
+                                  owner="gone:1:1", host_uri=LAB_URI)
+        for op in ("define_domain", "start_domain"):
+            schema.Task.create(kind=op, title=f"{op} web01", status="succeeded", owner="gone:1:1",
+                               parent_id=root.id, op=op, params=params, host_uri=LAB_URI, target_uuid=web,
+                               target_name="web01")
+    report = run(recover(services.engine), timeout=30)
+    (recovered,) = report.recovered
+    assert recovered.status == "rollback failed"
+    assert "machine web01" in recovered.outcome and "web01 still running" in recovered.outcome
+    flow = next(t for t in services.tasks.tasks if t.title == "Create 1 machine")
+    refusals = [t.error_message for t in flow.children if t.role == "rollback"]
+    assert all("does not carry this flow's mark" in text for text in refusals) and len(refusals) == 2
+    alive = run(host.call(lambda conn: conn.lookupByUUIDString(web).isActive()))
+    assert alive == 1  # still defined and still running
+
+
+def test_machines_of_a_finished_flow_carry_no_mark_to_point_an_undo_at(services, run):
+    from ecp_desktop.services.hosts.domain_xml import flow_mark
+
+    from .helpers import TEMPLATE_URI, TPL_UUID
+    host = services.inventory.add_host(TEMPLATE_URI)
+    assert run(services.inventory.connect_host(host))
+    run(services.inventory.load_host(host))
+    flow = run(services.templates.plan(TEMPLATE_URI, TPL_UUID, 2, "marked-{n}", start=True))
+    marks = [step.params["mark"] for machine in flow.children for step in machine.children
+             if step.op == "define_domain"]
+    assert len(set(marks)) == 2 and all(len(m) == 32 for m in marks)  # one secret per machine
+    root = run(services.templates.run(flow), timeout=30)
+    assert root.status == "succeeded"
+    left = run(host.call(lambda conn: [flow_mark(conn.lookupByName(f"marked-{n}")) for n in (1, 2)]))
+    assert left == ["", ""]

@@ -8,6 +8,7 @@ every step before the first one runs and a crash leaves a complete record.
 from __future__ import annotations
 
 import random
+import secrets
 import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
@@ -18,7 +19,7 @@ import libvirt
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
 from ..hosts.names import BadName, check_file_name, file_name_part, name_problem, parse_pattern
-from ..hosts.domain_xml import Disk, locate_storage, read_domain
+from ..hosts.domain_xml import Disk, locate_storage, read_domain, with_flow_mark
 from ..hosts.states import ACTIVE_STATES, state_name
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.service import TaskRecord
@@ -160,12 +161,13 @@ def plan(template: Template, names: list[str], *, start: bool = False) -> Group:
             machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
                 "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
                 "allocation": disk.allocation, "format": disk.volume_format}, uri, new_uuid, name))
-        xml = machine_xml(template, name, new_uuid, new_macs(nic_count, taken))
+        mark = secrets.token_hex(16)  # what lets an undo know the machine is this flow's own
+        xml = with_flow_mark(machine_xml(template, name, new_uuid, new_macs(nic_count, taken)), mark)
         machine.children.append(Step("define_domain", f"Define {name}",
-                                     {"uuid": new_uuid, "name": name, "xml": xml}, uri, new_uuid, name))
+                                     {"uuid": new_uuid, "name": name, "xml": xml, "mark": mark}, uri, new_uuid, name))
         if start:
             machine.children.append(Step("start_domain", f"Start {name}",
-                                         {"uuid": new_uuid, "name": name}, uri, new_uuid, name))
+                                         {"uuid": new_uuid, "name": name, "mark": mark}, uri, new_uuid, name))
         root.children.append(machine)
     return root
 

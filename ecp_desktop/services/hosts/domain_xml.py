@@ -194,3 +194,57 @@ def locate_storage(conn: libvirt.virConnect, disk: Disk) -> bool:
     except libvirt.libvirtError:
         return False
     return True
+
+
+# A machine a flow of ours defines carries the flow's mark (a random token kept with the
+# step) in its <metadata> until the flow has succeeded. An undo acts only on a machine that
+# carries the mark of the step it undoes: a task row alone (another operator can write one)
+# never makes this app undefine or stop a machine it did not make.
+FLOW_NS = "urn:io.github.ecp-desktop:flow"
+
+
+def with_flow_mark(xml: str, mark: str) -> str:
+    """The definition with the flow's mark in its <metadata>."""
+    root = ET.fromstring(xml)
+    metadata = root.find("metadata")
+    if metadata is None:
+        metadata = ET.SubElement(root, "metadata")
+    for old in metadata.findall(f"{{{FLOW_NS}}}flow"):
+        metadata.remove(old)
+    ET.SubElement(metadata, f"{{{FLOW_NS}}}flow", {"mark": mark})
+    ET.register_namespace("ecp", FLOW_NS)
+    return ET.tostring(root, encoding="unicode")
+
+
+def flow_mark(dom: libvirt.virDomain) -> str:
+    """The flow mark the machine carries ("" when none)."""
+    try:
+        text = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, FLOW_NS, libvirt.VIR_DOMAIN_AFFECT_CONFIG
+                            if dom.isPersistent() else libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            return ""
+        raise
+    try:
+        return ET.fromstring(text).get("mark", "")
+    except ET.ParseError:
+        return ""
+
+
+def _both(dom: libvirt.virDomain) -> int:
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
+    return flags | (libvirt.VIR_DOMAIN_AFFECT_LIVE if dom.isActive() else 0)
+
+
+def set_flow_mark(dom: libvirt.virDomain, mark: str) -> None:
+    """Mark a machine a flow is about to change (its definition and, if running, its live state)."""
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, f'<flow mark="{escape(mark)}"/>', "ecp", FLOW_NS, _both(dom))
+
+
+def clear_flow_mark(dom: libvirt.virDomain) -> None:
+    """The flow is over: the machine is the user's now, and no undo may touch it."""
+    try:
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, FLOW_NS, _both(dom))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            raise

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..hosts.connection import connected_host
 from ..sharing import machine_locks
-from .operations import AsyncOperation, operation
+from .operations import AsyncOperation, Operation, operation
 from .service import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
     ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
 
@@ -118,6 +118,7 @@ class TaskEngine:
             return root
         ok = await self._execute(root, flow)
         if ok:
+            await self._after_flow(root)
             self.tasks.finish(root, SUCCEEDED, summary=f"{len(_leaves(root))} steps done")
             return root
         root.cancel = None
@@ -191,6 +192,21 @@ class TaskEngine:
         await self._notify(record, "done")
         self._progress(record)
         return True
+
+    async def _after_flow(self, root: TaskRecord) -> None:
+        """The flow succeeded: each step's operation ends what only mattered while the flow
+        could be undone (the flow marks on the machines it defined). Before the root is
+        finished, so no finished flow leaves a mark a forged row could point an undo at."""
+        for leaf in _leaves(root):
+            op = operation(leaf.op)
+            if type(op).after_flow is Operation.after_flow:
+                continue
+            try:
+                host = self.connected_host(leaf.host_uri, op.name)
+                await host.call(lambda conn, op=op, leaf=leaf: op.after_flow(conn, leaf.params),
+                                operation=f"finish {op.name}", machine=leaf.target_name)
+            except Exception as exc:  # noqa: BLE001  (the work is done; the mark only limits undos)
+                log.warning("could not finish %s after its flow: %s", leaf.title, exc)
 
     # ----- rollback ------------------------------------------------------------------------
     async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:

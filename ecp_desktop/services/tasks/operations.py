@@ -9,12 +9,13 @@ remove something that existed before the step.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import libvirt
 
 from ..core.errors import Refusal
-from ..hosts.domain_xml import escape, read_domain
+from ..hosts.domain_xml import clear_flow_mark, escape, flow_mark, read_domain, set_flow_mark
 from ..hosts.lookups import find_domain, find_volume
 
 Params = dict
@@ -39,6 +40,9 @@ class Operation:
     def leftover(self, params: Params) -> str:
         """What stays behind when the undo fails, in words."""
         raise NotImplementedError
+
+    def after_flow(self, conn: libvirt.virConnect, params: Params) -> None:
+        """The whole flow succeeded: end what only mattered while it could be undone."""
 
     def machines_changed(self, params: Params, host_uri: str) -> list[tuple[str, str]]:
         """(host URI, machine UUID) whose definition this step made or removed, done or undone:
@@ -94,8 +98,16 @@ class CloneVolume(Operation):
         return f"volume {params['pool']}/{params['name']}{self.where}"
 
 
+def _require_mark(dom: libvirt.virDomain, params: Params, doing: str) -> None:
+    """Refuse an undo on a machine that does not carry this step's flow mark."""
+    mark = params.get("mark")
+    if not mark or flow_mark(dom) != mark:
+        raise Refusal(f"not {doing} {params.get('name', dom.name())}: it does not carry this flow's mark, so this "
+                      "flow did not make it (the task record may come from elsewhere); left alone")
+
+
 class DefineDomain(Operation):
-    """params: uuid, name, xml (the full definition, with the UUID)."""
+    """params: uuid, name, xml (the full definition, with the UUID and the flow's mark), mark."""
 
     def prepare(self, conn, params):
         return {**params, "existed_before": find_domain(conn, params["uuid"]) is not None}
@@ -110,6 +122,7 @@ class DefineDomain(Operation):
         dom = find_domain(conn, params["uuid"])
         if dom is None:
             return f"{params['name']} already undefined"
+        _require_mark(dom, params, "undefining")
         if dom.isActive():
             dom.destroy()
         try:
@@ -124,6 +137,11 @@ class DefineDomain(Operation):
     def undo_title(self, params):
         return f"Undefine {params['name']}"
 
+    def after_flow(self, conn, params):
+        dom = find_domain(conn, params["uuid"])
+        if dom is not None:
+            clear_flow_mark(dom)
+
     def machines_changed(self, params, host_uri):
         return [(host_uri, params["uuid"])]
 
@@ -132,11 +150,20 @@ class DefineDomain(Operation):
 
 
 class StartDomain(Operation):
-    """params: uuid, name."""
+    """params: uuid, name, mark (the flow's mark on the machine; a machine the flow did not
+    define gets one here, so that only this flow's undo can force it off)."""
 
     def prepare(self, conn, params):
         dom = find_domain(conn, params["uuid"])
-        return {**params, "was_active": bool(dom is not None and dom.isActive())}
+        mark = params.get("mark") or secrets.token_hex(16)
+        if dom is not None and flow_mark(dom) != mark:
+            set_flow_mark(dom, mark)
+        return {**params, "was_active": bool(dom is not None and dom.isActive()), "mark": mark}
+
+    def after_flow(self, conn, params):
+        dom = find_domain(conn, params["uuid"])
+        if dom is not None:
+            clear_flow_mark(dom)
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).create()
@@ -146,7 +173,9 @@ class StartDomain(Operation):
         dom = find_domain(conn, params["uuid"])
         if params.get("was_active") or dom is None or not dom.isActive():
             return f"{params['name']} is not running"
+        _require_mark(dom, params, "stopping")
         dom.destroy()
+        clear_flow_mark(dom)
         return f"stopped {params['name']}"
 
     def undo_title(self, params):
