@@ -126,3 +126,22 @@ def test_machines_of_a_finished_flow_carry_no_mark_to_point_an_undo_at(services,
     assert root.status == "succeeded"
     left = run(host.call(lambda conn: [flow_mark(conn.lookupByName(f"marked-{n}")) for n in (1, 2)]))
     assert left == ["", ""]
+
+
+def test_a_forged_clone_step_cannot_delete_a_disk_a_machine_uses(services, run, db):
+    from ecp_desktop.services.tasks.engine import Group, Step
+
+    from .helpers import TEMPLATE_URI
+    host = services.inventory.add_host(TEMPLATE_URI)
+    assert run(services.inventory.connect_host(host))
+    forged = {"pool": "pool-a", "source": "x", "name": "tpl-root.qcow2", "capacity": 1, "allocation": 1,
+              "format": "", "existed_before": False}
+    flow = Group("forged", "Forged", children=[Step("clone_volume", "Clone", forged, TEMPLATE_URI)])
+    root = run(services.engine.run(flow))  # its step fails (no such source): nothing to undo yet
+    step = root.children[0]
+    step.status = "succeeded"  # as a forged row would claim
+    step.params["existed_before"] = False
+    run(services.engine.rollback(root, "forged"))
+    volumes = run(host.call(lambda conn: conn.storagePoolLookupByName("pool-a").listVolumes()))
+    assert "tpl-root.qcow2" in volumes  # the template's disk is still there
+    assert "kept volume tpl-root.qcow2: tpl uses it" in root.summary

@@ -83,8 +83,10 @@ class CloneVolume(Operation):
         if volume is None:
             return f"volume {params['name']} already gone"
         path = volume.path()
-        for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-            if any(disk.path == path for disk in read_domain(dom).disks):  # e.g. moved here by a migration
+        # A volume some machine uses (its own flow undefined the new machine first) is never
+        # deleted: e.g. one a migration moved onto it, or another's named in a forged task row.
+        for dom in conn.listAllDomains(0):
+            if any(disk.path == path for disk in read_domain(dom).disks):
                 return f"kept volume {params['name']}: {dom.name()} uses it"
         volume.delete(0)
         return f"deleted volume {params['pool']}/{params['name']}{self.where}"
