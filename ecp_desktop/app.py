@@ -210,15 +210,28 @@ class GuiSession:
         spawn(self._connect_and_restore())
 
     async def _connect_and_restore(self) -> None:
-        await self.services.tasks.load_history()
-        await connect_initial_hosts(self.services, self.connect)
-        await restore_on_start(self.services, self._report_restore)
+        """Start-up, stage by stage. Each stage fails alone (the status bar and the log say
+        which and why) and the others still run: one bad row in the history must not keep
+        every host from connecting. The heartbeat beats first, so that instances sharing the
+        inventory never take this one for dead while a stage is slow or failed; the follower
+        starts last, so its reads do not delay restore's."""
+        services = self.services
+        self.beating = spawn(heartbeat.keep_beating(services.executors.database))
+        stages = (("the task history", services.tasks.load_history),
+                  ("connecting the hosts", lambda: connect_initial_hosts(services, self.connect)),
+                  ("restore", lambda: restore_on_start(services, self._report_restore)),
+                  ("crash recovery", self._recover))
+        for name, stage in stages:
+            try:
+                await stage()
+            except Exception as exc:  # noqa: BLE001  (reported; the next stage still runs)
+                log.exception("start-up: %s failed", name)
+                if self.window is not None:
+                    self.window.statusBar().showMessage(f"Start-up: {name} failed: {exc} (details in the log)")
+        self.following = spawn(TaskFollower(services.tasks).run())
+
+    async def _recover(self) -> None:
         self._report_recovery(await recover(self.services.engine))
-        # Then, on a shared inventory: other instances' tasks appear in the pane as they run,
-        # and this one's heartbeat tells them it is alive. (Started after restore, so their
-        # database work does not delay restore's reading of what should run.)
-        self.following = spawn(TaskFollower(self.services.tasks).run())
-        self.beating = spawn(heartbeat.keep_beating(self.services.executors.database))
 
     def _report_recovery(self, report) -> None:
         """Tasks a crash left in flight were finished (undone) now: say so, once."""
