@@ -116,7 +116,12 @@ class HostConnection:
     """A configured host and its live connection. All events are emitted on the loop thread."""
 
     def __init__(self, uri: str, executors: Executors, *, label: str = "", is_demo: bool = False,
-                 keepalive: bool = True, events: bool = True, reconnect: bool = True) -> None:
+                 keepalive: bool = True, events: bool = True, reconnect: bool = True,
+                 open_timeout: float | None = None, call_timeout: float | None = None) -> None:
+        """``open_timeout``/``call_timeout``: seconds to wait for the host to answer an open or
+        a call (None: as long as it takes; keepalive still notices a dead peer on an open
+        connection). A command sets them so that a host that stops answering cannot keep it
+        waiting for ever; the stuck worker thread is left behind, never joined."""
         self.uri = uri
         self.label = label or display_name(uri)
         self.is_demo = is_demo
@@ -143,6 +148,7 @@ class HostConnection:
         self._closing = False
         self._attempt_in_flight: asyncio.Future[bool] | None = None
         self._generation = 0  # bumps on every new connection; late callbacks of an old one are ignored
+        self._open_timeout, self._call_timeout = open_timeout, call_timeout
 
     # ----- state -------------------------------------------------------------------------
     @property
@@ -174,7 +180,7 @@ class HostConnection:
         self._cancel_retry()
         self._set_state(HostState.CONNECTING if self._attempt == 0 else HostState.RECONNECTING, self.reason)
         try:
-            conn, facts = await self._loop.run_in_executor(self._executors.connect, self._open_blocking)
+            conn, facts = await self._open_in_time()
         except HypervisorError as err:
             if self._closing:
                 return False
@@ -189,6 +195,20 @@ class HostConnection:
         self._register_callbacks(conn, self._generation)
         self._set_state(HostState.CONNECTED)
         return True
+
+    async def _open_in_time(self) -> tuple[libvirt.virConnect, HostFacts]:
+        opening = self._executors.connect.submit(self._open_blocking)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(opening), self._open_timeout)
+        except asyncio.TimeoutError:
+            # The open may still finish in its thread: close that connection when it does.
+            opening.add_done_callback(lambda f: f.exception() is None and f.result()[0].close())
+            raise self._no_answer("connect", self._open_timeout) from None
+
+    def _no_answer(self, operation: str, seconds: float | None, machine: str = "") -> HypervisorError:
+        return HypervisorError(f"{self.label} did not answer within {seconds:g} s", domain=libvirt.VIR_FROM_RPC,
+                               code=libvirt.VIR_ERR_OPERATION_TIMEOUT, operation=operation, machine=machine,
+                               host_uri=self.uri)
 
     def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
         conn = open_connection(self.uri)
@@ -349,7 +369,18 @@ class HostConnection:
         lease.users += 1
         try:
             async with self._slots:
-                return await self._loop.run_in_executor(self._executors.calls, run)
+                calling = self._loop.run_in_executor(self._executors.calls, run)
+                if not self._call_timeout:
+                    return await calling
+                try:
+                    return await asyncio.wait_for(asyncio.shield(calling), self._call_timeout)
+                except asyncio.TimeoutError:
+                    # The call is still inside libvirt on its thread: the connection must stay
+                    # open under it (freeing it would crash the process), so the lease is kept.
+                    lease.users += 1
+                    error = self._no_answer(operation, self._call_timeout, machine)
+                    self.lost(error.message)
+                    raise error from None
         except HypervisorError as err:
             if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
                 self.lost(err.message)

@@ -31,11 +31,13 @@ FREEZE_AFTER = 1000  # machines in one listing
 
 class Inventory:
     def __init__(self, executors: Executors, *, persist: bool = True, keepalive: bool = True,
-                 events: bool = True, reconnect: bool = True, auto_load: bool = True) -> None:
+                 events: bool = True, reconnect: bool = True, auto_load: bool = True,
+                 open_timeout: float | None = None, call_timeout: float | None = None) -> None:
         self.executors = executors
         self.persist = persist
         self._keepalive, self._events, self._reconnect = keepalive, events, reconnect
         self._auto_load = auto_load
+        self._timeouts = {"open_timeout": open_timeout, "call_timeout": call_timeout}
         self.hosts: dict[str, HostConnection] = {}
         self.machines: dict[Key, MachineInfo] = {}
         self._host_ids: dict[str, int] = {}
@@ -60,7 +62,8 @@ class Inventory:
         if uri in self.hosts:
             return self.hosts[uri]
         host = HostConnection(uri, self.executors, label=label, is_demo=is_demo,
-                              keepalive=self._keepalive, events=self._events, reconnect=self._reconnect)
+                              keepalive=self._keepalive, events=self._events, reconnect=self._reconnect,
+                              **self._timeouts)
         host.state_changed.connect(self._on_host_state)
         host.domain_event.connect(self._on_domain_event)
         self.hosts[uri] = host
