@@ -139,20 +139,26 @@ def parse_domain(xml: str, root: ET.Element | None = None) -> DomainXml:
         parsed.graphics.append(Graphics(
             kind=graphics.get("type", ""),
             listen=graphics.get("listen", "") or _attr(graphics.find("listen"), "address"),
-            port=int(port) if port.lstrip("-").isdigit() else -1))
+            port=-1 if port.strip() == "-1" else _integer(port) or -1))
     return parsed
 
 
+def _integer(text: str | None) -> int:
+    """A count from the XML; 0 when it is not one (the text is another client's)."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else 0
+
+
 def _kib(node: ET.Element | None) -> int:
-    if node is None or not (node.text or "").strip():
+    if node is None:
         return 0
-    return int(int(node.text.strip()) * _UNITS_KIB.get(node.get("unit", "KiB").lower(), 1))
+    return int(_integer(node.text) * _UNITS_KIB.get(node.get("unit", "KiB").lower(), 1))
 
 
 def _vcpus(node: ET.Element | None) -> int:
     if node is None:
         return 0
-    return int(node.get("current") or (node.text or "0").strip() or 0)
+    return _integer(node.get("current")) or _integer(node.text)
 
 
 def _disk(element: ET.Element) -> Disk:

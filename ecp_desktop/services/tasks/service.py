@@ -365,7 +365,7 @@ def _when(value) -> dt.datetime | None:
 def _number(value) -> int:
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
