@@ -173,8 +173,10 @@ def recreate_missing(db: peewee.Database) -> list[str]:
 
 
 def upgrade(db: peewee.Database) -> list[int]:
-    """Apply every pending step; return the versions applied now."""
-    db.create_tables([schema.SchemaVersion])
+    """Apply every pending step; return the versions applied now. An inventory that is up to
+    date is only read: an operator's database role needs no right to change tables."""
+    if not db.table_exists(schema.SchemaVersion._meta.table_name):
+        db.create_tables([schema.SchemaVersion])
     have = current_version(db)
     if have > LATEST_VERSION:
         raise RuntimeError(
