@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
-                               QLineEdit, QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QVBoxLayout)
 
 from ..services.config import credentials
 from ..services.core.aio import spawn
 from ..services.inventory.live import Inventory
 from ..services.hosts.uri import InvalidUri, display_name, parse_uri
+from .plain import plain_label, tooltip
 
 TEMPLATES = {
     "QEMU/KVM, this computer (system)": "qemu:///system",
@@ -41,8 +41,7 @@ class AddConnectionDialog(QDialog):
         self.label.setPlaceholderText("optional; e.g. Lab server B")
         self.autoconnect = QCheckBox("Connect automatically when the app starts")
         self.autoconnect.setChecked(True)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
+        self.message = plain_label(wrap=True)  # quotes the URI typed and libvirt's words
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.connect_button = self.buttons.addButton("Connect", QDialogButtonBox.ButtonRole.AcceptRole)
         form = QFormLayout()
@@ -53,8 +52,8 @@ class AddConnectionDialog(QDialog):
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("only if the host asks (SASL/TLS password, SSH key passphrase)")
         keyring_ok, keyring_words = credentials.keyring_status()
-        self.password.setToolTip("Kept in the system keyring under this URI" if keyring_ok
-                                 else keyring_words[:1].upper() + keyring_words[1:])
+        self.password.setToolTip(tooltip("Kept in the system keyring under this URI" if keyring_ok
+                                         else keyring_words[:1].upper() + keyring_words[1:]))
         form.addRow("Password:", self.password)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

@@ -1,7 +1,6 @@
 """Details of the selected machine: general facts at once, disks/NICs/XML read lazily."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -14,6 +13,7 @@ from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
 from .machine_model import memory_text
 from .notes_editor import NotesEditor
+from .plain import plain_label, tooltip
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -30,7 +30,7 @@ def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
     for row, values in enumerate(rows):
         for col, value in enumerate(values):
             item = QTableWidgetItem(value)
-            item.setToolTip(value)
+            item.setToolTip(tooltip(value))
             table.setItem(row, col, item)
     table.resizeColumnsToContents()
 
@@ -48,13 +48,10 @@ class DetailsPanel(QTabWidget):
         self._fields: dict[str, QLabel] = {}
         for key in ("Name", "State", "Host", "UUID", "vCPUs", "Memory", "Autostart", "Persistent",
                     "Type", "Architecture", "Machine type", "Title"):
-            label = QLabel("—")
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label = plain_label("—", wrap=True, selectable=True)  # names and titles are data
             self._fields[key] = label
             self._form.addRow(f"{key}:", label)
-        self._note = QLabel("Select a machine to see its details.")
-        self._note.setWordWrap(True)
+        self._note = plain_label("Select a machine to see its details.", wrap=True)
         wrapper = QWidget()
         box = QVBoxLayout(wrapper)
         box.addWidget(self._note)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QTreeWidget,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QPlainTextEdit, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..services.core.errors import HypervisorError
+from .plain import plain_label, rich_label
 
 Failure = tuple[str, "HypervisorError | str"]  # (what failed, e.g. the machine's name; the error)
 
@@ -38,15 +39,14 @@ class ErrorDialog(QDialog):
         self.resize(640, 420)
         layout = QVBoxLayout(self)
         first = failures[0][1]
+        # Plain text: a summary can be libvirt's own words, naming machines and hosts.
         if len(failures) == 1:
-            self.headline = QLabel(f"<b>{_summary(first)}</b>")
-            remedy = first.remedy if isinstance(first, HypervisorError) else ""
-            self.remedy = QLabel(remedy)
+            self.headline = plain_label(_summary(first), wrap=True, bold=True)
+            self.remedy = plain_label(first.remedy if isinstance(first, HypervisorError) else "", wrap=True)
         else:
-            self.headline = QLabel(f"<b>{len(failures)} operations failed.</b>")
-            self.remedy = QLabel("Expand a row for its reason and remedy.")
+            self.headline = plain_label(f"{len(failures)} operations failed.", wrap=True, bold=True)
+            self.remedy = plain_label("Expand a row for its reason and remedy.", wrap=True)
         for label in (self.headline, self.remedy):
-            label.setWordWrap(True)
             layout.addWidget(label)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["", ""])
@@ -110,9 +110,8 @@ class CrashDialog(QDialog):
         self.setWindowTitle("Unexpected error")
         self.log_path = log_path
         layout = QVBoxLayout(self)
-        text = QLabel("<b>Something went wrong inside ECP Desktop.</b><br>The app keeps running. "
-                      "The details below are in the log too; please include them in a bug report.")
-        text.setWordWrap(True)
+        text = rich_label("<b>Something went wrong inside ECP Desktop.</b><br>The app keeps running. "
+                          "The details below are in the log too; please include them in a bug report.", wrap=True)
         self.details = QPlainTextEdit("".join(traceback.format_exception(exc)))
         self.details.setReadOnly(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -5,10 +5,13 @@ import time
 
 from PySide6.QtCore import QModelIndex, Qt
 
-from ..services.hosts.connection import HostConnection, HostState, version_text
+from ..services.hosts.connection import HostConnection, HostState
+
+from ..services.hosts.facts import version_text
 from ..services.inventory.live import Inventory
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
+from .plain import tooltip
 
 COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines")
 HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES = range(len(COLUMNS))
@@ -111,7 +114,7 @@ class HostTableModel(ColumnTableModel):
                 lines.append("Demo host: libvirt's built-in test driver, nothing here is real.")
             if facts.hostname:
                 lines.append(f"Host name: {facts.hostname}")
-            return "\n".join(lines)
+            return tooltip("\n".join(lines))
         elif role == HostRole:
             return host
         return None

@@ -9,6 +9,7 @@ from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
+from .plain import tooltip
 
 COLUMNS = ("Name", "State", "Host", "vCPUs", "Memory", "Autostart", "Persistent")
 NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
@@ -221,7 +222,7 @@ class MachineTableModel(ColumnTableModel):
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (VCPUS, MEMORY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.ToolTipRole:
-            return f"{m.name}\nUUID {m.uuid}\n{m.host_uri}"
+            return tooltip(f"{m.name}\nUUID {m.uuid}\n{m.host_uri}")
         elif role == MachineRole:
             return m
         return None

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLabel, QLineEdit, QMainWindow,
+from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLineEdit, QMainWindow,
                                QMenu, QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget,
                                QPushButton)
 
@@ -27,6 +27,7 @@ from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
 from .preferences_dialog import PreferencesDialog
 from .main_menus import build_actions
+from .plain import message_box, plain_label, rich_label, tooltip
 
 
 
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         host_pane = QWidget()
         host_box = QVBoxLayout(host_pane)
         host_box.setContentsMargins(0, 0, 0, 0)
-        host_box.addWidget(QLabel("<b>Hosts</b>"))
+        host_box.addWidget(rich_label("<b>Hosts</b>"))
         host_box.addWidget(self.hosts_view)
         host_box.addWidget(all_hosts)
 
@@ -92,7 +93,7 @@ class MainWindow(QMainWindow):
         machine_pane = QWidget()
         machine_box = QVBoxLayout(machine_pane)
         machine_box.setContentsMargins(0, 0, 0, 0)
-        self.machines_title = QLabel("<b>Machines</b>")
+        self.machines_title = rich_label("<b>Machines</b>")  # and counts: no data
         machine_box.addWidget(self.machines_title)
         machine_box.addWidget(self.machines_view)
 
@@ -124,7 +125,7 @@ class MainWindow(QMainWindow):
         self.tray = Tray(self, tasks)
         self.tray.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 10000))
         build_actions(self)
-        self.health = QLabel()
+        self.health = plain_label()  # host labels and libvirt's reasons
         self.statusBar().addPermanentWidget(self.health)
         self._countdown = QTimer(self)  # runs only while a host waits to reconnect
         self._countdown.setInterval(1000)
@@ -148,7 +149,7 @@ class MainWindow(QMainWindow):
     # ----- actions and menus -------------------------------------------------------------
     def show_about(self) -> None:
         # open(), not the static helpers: their nested event loop would stall asyncio work.
-        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}",
+        box = message_box(QMessageBox.Icon.Information, f"About {APP_NAME}",
                           f"{APP_NAME} {__version__}\nA desktop manager for libvirt virtual machines.",
                           QMessageBox.StandardButton.Close, self)
         box.setIconPixmap(app_icon().pixmap(64, 64))
@@ -183,7 +184,8 @@ class MainWindow(QMainWindow):
             go()
 
     def confirm(self, title: str, question: str, then) -> QMessageBox:
-        box = QMessageBox(QMessageBox.Icon.Question, title, question,
+        """Ask ``question`` (plain text: it names machines and hosts as they are); ``then`` on Yes."""
+        box = message_box(QMessageBox.Icon.Question, title, question,
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda result: then() if result == QMessageBox.StandardButton.Yes else None)
@@ -318,8 +320,8 @@ class MainWindow(QMainWindow):
             parts.insert(0, "Inventory database away, retrying; new flows are refused, nothing recorded is lost")
         self.health.setText(" · ".join(parts))
         self.health.setStyleSheet("color: #b3261e;" if away else "")
-        self.health.setToolTip("\n".join([f"Inventory database: {away}"] * bool(away)
-                                          + [f"{h.label}: {h.reason}" for h in down]))
+        self.health.setToolTip(tooltip("\n".join([f"Inventory database: {away}"] * bool(away)
+                                                  + [f"{h.label}: {h.reason}" for h in down])))
         waiting = any(h.next_attempt_at is not None for h in down)
         if waiting and not self._countdown.isActive():
             self._countdown.start()

@@ -19,6 +19,7 @@ from ..services.inventory.machines import MachineInfo
 from ..services.migration.service import Negotiation
 from ..services.migration.checks import METHODS, MigrationOptions, decide
 from ..services.tasks.service import SUCCEEDED, TaskRecord
+from .plain import esc, plain_label, rich_label, tooltip
 from .tasks_pane import failures_below
 
 VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b"}
@@ -50,8 +51,7 @@ class MigrationDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.plan = QLabel("Checking the destinations…")
-        self.plan.setWordWrap(True)
+        self.plan = rich_label("Checking the destinations…", wrap=True)  # reasons escaped: see _show_current
         self.plan.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.method = QComboBox()
@@ -102,7 +102,7 @@ class MigrationDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.hide()  # until a migration runs
-        self.progress_text = QLabel("")
+        self.progress_text = plain_label()  # a task's summary or outcome, naming machines
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.migrate_button = self.buttons.addButton("Migrate", QDialogButtonBox.ButtonRole.AcceptRole)
         self.abort_button = self.buttons.addButton("Abort", QDialogButtonBox.ButtonRole.ActionRole)
@@ -113,8 +113,8 @@ class MigrationDialog(QDialog):
         self.abort_button.clicked.connect(self._abort)
 
         left = QVBoxLayout()
-        left.addWidget(QLabel(f"<b>{machine.name}</b> on {source.label if source else machine.host_uri} "
-                              f"({machine.state})"))
+        left.addWidget(rich_label(f"<b>{esc(machine.name)}</b> on {esc(source.label if source else machine.host_uri)} "
+                                  f"({esc(machine.state)})"))
         left.addWidget(QLabel("Destination:"))
         left.addWidget(self.destinations, 1)
         left.addWidget(options)
@@ -139,7 +139,7 @@ class MigrationDialog(QDialog):
             item.setData(URI_ROLE, host.uri)
             if not host.connected:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(host.reason or "not connected")
+                item.setToolTip(tooltip(host.reason or "not connected"))
             self.destinations.addItem(item)
         self.destinations.currentItemChanged.connect(lambda *_: self._show_current())
         for box in (self.persistent, self.undefine, self.auto_converge, self.postcopy, self.tunnelled):
@@ -169,7 +169,7 @@ class MigrationDialog(QDialog):
                     self.machine.host_uri, self.machine.uuid, uri, self.options())
             except HypervisorError as error:
                 item.setText(f"{self.window.inventory.hosts[uri].label} — cannot be checked")
-                item.setToolTip(error.one_line())
+                item.setToolTip(tooltip(error.one_line()))
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
         self._redecide()
         if self.destinations.currentItem() is None:
@@ -192,7 +192,7 @@ class MigrationDialog(QDialog):
             label = self.window.inventory.hosts[item.data(URI_ROLE)].label
             decision = negotiation.decision
             item.setText(f"{label} — {decision.method}" if decision.allowed else f"{label} — cannot migrate")
-            item.setToolTip(decision.reason() or f"method: {decision.method}")
+            item.setToolTip(tooltip(decision.reason() or f"method: {decision.method}"))
             # Refused destinations stay selectable, so their table says why, but show greyed.
             item.setForeground(QBrush(QColor("#000000" if decision.allowed else "#8a8a8a")))
         self._show_current()
@@ -213,16 +213,16 @@ class MigrationDialog(QDialog):
             for column, text in enumerate((result.name, result.source, result.destination, result.verdict.upper())):
                 cell = QTableWidgetItem(text)
                 tip = " ".join(p for p in (result.note, result.remedy and f"Remedy: {result.remedy}") if p)
-                cell.setToolTip(tip or text)
+                cell.setToolTip(tooltip(tip or text))
                 if column == 3:
                     cell.setForeground(QBrush(QColor(VERDICT_COLOURS.get(result.verdict, "#000000"))))
                 self.table.setItem(row, column, cell)
         decision = negotiation.decision
         if decision.allowed:
-            self.plan.setText(f"<b>Plan:</b> {decision.method} "
+            self.plan.setText(f"<b>Plan:</b> {esc(decision.method)} "
                               f"(both hosts checked in {negotiation.elapsed_ms:.0f} ms)")
-        else:
-            reasons = "".join(f"<li><b>{r.name}</b>: {r.note} <i>{r.remedy}</i></li>"
+        else:  # a check's note and remedy quote what the hosts said: data
+            reasons = "".join(f"<li><b>{esc(r.name)}</b>: {esc(r.note)} <i>{esc(r.remedy)}</i></li>"
                               for r in decision.refused_because)
             self.plan.setText(f"<b>Cannot migrate:</b><ul>{reasons}</ul>")
         self.migrate_button.setEnabled(decision.allowed and self.step is None)

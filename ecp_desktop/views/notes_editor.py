@@ -6,11 +6,12 @@ then replaces theirs on purpose.
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from ..services.core.aio import spawn
 from ..services.inventory.notes import StaleEdit, UnknownMachine
 from ..services.inventory.machines import MachineInfo
+from .plain import esc, rich_label
 
 
 class NotesEditor(QWidget):
@@ -24,8 +25,7 @@ class NotesEditor(QWidget):
         self.editor.setPlaceholderText("Notes for everyone who manages this machine (owner, purpose, "
                                        "do not stop before …)")
         self.save_button = QPushButton("Save Notes")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = rich_label(wrap=True)  # someone else's notes in it are escaped: see _store
         row = QHBoxLayout()
         row.addWidget(self.status, 1)
         row.addWidget(self.save_button)
@@ -81,7 +81,7 @@ class NotesEditor(QWidget):
             self._version = stale.current.version  # a second Save replaces theirs, knowingly
             theirs = stale.current.text or "(empty)"
             self.status.setText(f"<span style='color:#b3261e'><b>Not saved:</b> someone else changed these notes "
-                                f"since you opened them. Theirs now: “{_escape(theirs)}”. Your text is still "
+                                f"since you opened them. Theirs now: “{esc(theirs)}”. Your text is still "
                                 "here; Save again to replace theirs.</span>")
             self.save_button.setEnabled(True)
             return
@@ -89,7 +89,3 @@ class NotesEditor(QWidget):
             self._version = notes.version
             self.status.setText(f"Saved (version {notes.version})")
             self.save_button.setEnabled(True)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

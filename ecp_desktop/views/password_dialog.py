@@ -1,9 +1,10 @@
 """Asks for a password the keyring does not have; offers to keep it there (never in a file)."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLineEdit, QVBoxLayout, QWidget
 
 from ..services.config import credentials
+from .plain import plain_label
 
 
 class PasswordDialog(QDialog):
@@ -12,9 +13,7 @@ class PasswordDialog(QDialog):
         self.account = account
         self.setWindowTitle("Password needed")
         layout = QVBoxLayout(self)
-        label = QLabel(prompt)
-        label.setWordWrap(True)
-        layout.addWidget(label)
+        layout.addWidget(plain_label(prompt, wrap=True))  # names the account: data
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         layout.addWidget(self.password)
@@ -23,8 +22,7 @@ class PasswordDialog(QDialog):
         self.remember.setEnabled(usable)
         self.remember.setChecked(usable)
         layout.addWidget(self.remember)
-        self.note = QLabel("" if usable else words[:1].upper() + words[1:] + ".")
-        self.note.setWordWrap(True)
+        self.note = plain_label("" if usable else words[:1].upper() + words[1:] + ".", wrap=True)
         layout.addWidget(self.note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)

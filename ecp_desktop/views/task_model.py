@@ -14,6 +14,7 @@ from ..services.tasks.service import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAIL
     RUNNING, SUCCEEDED, TaskRecord, TaskService)
 from ..services.sharing.instance import INSTANCE_ID, started_by
 from .icons import state_icon
+from .plain import tooltip
 
 COLUMNS = ("Task", "Status", "Flow", "Progress", "Started", "Duration", "Outcome")
 TASK, STATUS, FLOW, PROGRESS, STARTED, DURATION, OUTCOME = range(len(COLUMNS))
@@ -192,7 +193,7 @@ class TaskTreeModel(QAbstractItemModel):
             tip = t.outcome
             if t.error is not None:
                 tip = f"{t.error.summary}\n{t.error.remedy}\n\n{t.error.message}"
-            return f"{t.title}\nStarted by {started_by(t.root().owner)}\n{tip}" if col == TASK else tip
+            return tooltip(f"{t.title}\nStarted by {started_by(t.root().owner)}\n{tip}" if col == TASK else tip)
         if role == Qt.ItemDataRole.UserRole and col == PROGRESS:
             return t.progress
         if role == TaskRole:

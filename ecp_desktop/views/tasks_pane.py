@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QWidget, QApplication)
 
 from ..services.tasks.service import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord, TaskService
+from .plain import message_box
 from .task_model import PROGRESS, STATUS_FILTERS, TASK, TaskFilterProxy, TaskTreeModel
 
 
@@ -109,7 +110,7 @@ class TasksPane(QWidget):
         if failures:
             self.details_requested.emit((f"{record.title}: {record.status}", failures))
             return
-        box = QMessageBox(QMessageBox.Icon.Information, record.title,
+        box = message_box(QMessageBox.Icon.Information, record.title,
                           f"{record.title}\n\nStatus: {record.status}\n{record.outcome}", parent=self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

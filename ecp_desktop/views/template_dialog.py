@@ -16,6 +16,7 @@ from ..services.inventory.machines import MachineInfo
 from ..services.tasks.service import SUCCEEDED
 from ..services.actions.templates import MAX_COUNT, PlanError, expand_names
 from ..services.hosts.names import pattern_from_name
+from .plain import plain_label
 from .tasks_pane import failures_below
 
 
@@ -42,8 +43,7 @@ class TemplateDialog(QDialog):
         self.pattern = QLineEdit()
         self.pattern.setToolTip("{n} is the machine's number, from 1; {n:03} pads it to three digits")
         self.start = QCheckBox("Start each machine once it is defined")
-        self.preview = QLabel()
-        self.preview.setWordWrap(True)
+        self.preview = plain_label(wrap=True)  # names, and refusals quoting them
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.create_button = self.buttons.addButton("Create", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self._accept)
@@ -90,11 +90,13 @@ class TemplateDialog(QDialog):
         try:
             names = self.names()
         except PlanError as exc:
-            self.preview.setText(f"<span style='color:#b3261e'>{exc}</span>")
+            self.preview.setText(str(exc))
+            self.preview.setStyleSheet("color: #b3261e;")
             self.create_button.setEnabled(False)
             return
         shown = ", ".join(names[:4]) + (f", … {names[-1]}" if len(names) > 4 else "")
         self.preview.setText(shown)
+        self.preview.setStyleSheet("")
         self.create_button.setEnabled(True)
 
     def _accept(self) -> None:

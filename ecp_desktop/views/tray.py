@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
 from .. import APP_NAME
 from ..services.config import preferences
 from ..services.tasks.service import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord, TaskService
+from .plain import menu_text, notification_text, tooltip
 
 RECENT = 8
 _NOTIFY = {SUCCEEDED, FAILED, ROLLBACK_FAILED, CANCELLED}
@@ -82,7 +83,8 @@ class Tray(QObject):
         self.notified.emit(title, message)
         if self.icon is not None:
             kind = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
-            self.icon.showMessage(title, message[:300], kind, 8000)
+            # A task's title and outcome name machines: some notification servers read markup.
+            self.icon.showMessage(notification_text(title), notification_text(message[:300]), kind, 8000)
 
     # ----- menu ----------------------------------------------------------------------------
     def refresh_menu(self) -> None:
@@ -90,8 +92,8 @@ class Tray(QObject):
         self.recent_menu.clear()
         roots = [t for t in reversed(self.tasks.tasks) if t.parent is None][:RECENT]
         for record in roots:
-            action = self.recent_menu.addAction(f"{record.title} \u2014 {record.status}")
-            action.setToolTip(record.outcome)
+            action = self.recent_menu.addAction(menu_text(f"{record.title} \u2014 {record.status}"))
+            action.setToolTip(tooltip(record.outcome or record.title))
             action.triggered.connect(lambda _checked=False, r=record: self.show_task(r))
         self.recent_menu.setEnabled(bool(roots))
 

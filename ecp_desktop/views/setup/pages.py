@@ -8,7 +8,7 @@ import html
 from functools import partial
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QLabel, QProgressBar, QTextBrowser, QTreeWidget, QTreeWidgetItem,
+from PySide6.QtWidgets import (QCheckBox, QProgressBar, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QWizard)
 
 from ecp_desktop.models.db import open_database
@@ -17,6 +17,7 @@ from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.hosts.states import STATE_LABELS
 from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
 from ecp_desktop.services.setup.steps import SetupReport, run_setup
+from ..plain import plain_label
 from .context import WizardContext, WizardPage
 
 PREVIEW_CHUNK = 200  # preview rows added per turn of the event loop (about 10 ms)
@@ -34,7 +35,7 @@ class ImportPage(WizardPage):
         self.tree.setHeaderLabels(["Machine", "State"])
         self.tree.header().resizeSection(0, 480)  # room for a host's URI
         self.tree.itemChanged.connect(self._ticked_changed)
-        self.counts = QLabel()
+        self.counts = plain_label()
         self.layout_.addWidget(self.do_import)
         self.layout_.addWidget(self.tree)
         self.layout_.addWidget(self.counts)
@@ -133,11 +134,10 @@ class ProgressPage(WizardPage):
     def __init__(self, context: WizardContext) -> None:
         super().__init__(context, "Setting up", "Each step and its outcome; skipped steps say why.")
         self.bar = QProgressBar()
-        self.now = QLabel()
+        self.now = plain_label()  # a step's words, naming hosts
         self.steps = QTextBrowser()  # wraps long outcomes: they are the point of this page
         self.shown: list[Outcome] = []
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
+        self.summary = plain_label(wrap=True)  # an error's words
         for widget in (self.bar, self.now, self.steps, self.summary):
             self.layout_.addWidget(widget)
         self.report: SetupReport | None = None

@@ -19,6 +19,7 @@ from ecp_desktop.services.hosts.probe import Probe, detect, probe
 from ecp_desktop.services.setup.steps import SetupOptions
 from ecp_desktop.services.hosts.uri import InvalidUri, parse_uri
 from .. import icons
+from ..plain import plain_label, tooltip
 from .context import WizardContext, WizardPage
 from .pages import ImportPage, ProgressPage
 
@@ -54,11 +55,10 @@ class DatabasePage(WizardPage):
         self.pg_remember = QCheckBox("Remember the password in the system keyring")
         self.pg_remember.setEnabled(keyring_ok)
         self.pg_remember.setChecked(keyring_ok)
-        self.pg_remember.setToolTip(keyring_words)
+        self.pg_remember.setToolTip(tooltip(keyring_words))
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
-        self.result = QLabel()
-        self.result.setWordWrap(True)
+        self.result = plain_label(wrap=True)  # the server's own words
         self.tested: tuple[str, bool] = ("", False)
         row = QHBoxLayout()
         row.addWidget(self.path)
@@ -146,8 +146,7 @@ class ConnectionsPage(WizardPage):
         self.uri_edit.returnPressed.connect(self.add_uri)
         add = QPushButton("Add")
         add.clicked.connect(self.add_uri)
-        self.note = QLabel()
-        self.note.setWordWrap(True)
+        self.note = plain_label(wrap=True)  # URIs and what the hosts said
         row = QHBoxLayout()
         row.addWidget(self.uri_edit)
         row.addWidget(add)
@@ -180,7 +179,7 @@ class ConnectionsPage(WizardPage):
         label = f"{found.uri}  ({found.label})" if found.is_demo else found.uri
         item.setText(0, label)
         item.setText(1, found.status_text)
-        item.setToolTip(1, found.status_text)
+        item.setToolTip(1, tooltip(found.status_text))
         item.setData(0, Qt.ItemDataRole.UserRole, found.uri)
         item.setIcon(0, icons.state_icon("running" if found.reachable else "shutoff"))
         flags = item.flags() | Qt.ItemFlag.ItemIsUserCheckable
