@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from typing import TextIO
 
@@ -18,10 +19,29 @@ from ..services.tasks.service import TaskRecord
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION, EXIT_REFUSED = 0, 1, 2, 3, 4
 
+# What a terminal would act on instead of showing: C0 (tab and line ends included), DEL, C1,
+# the bidirectional controls and the line and paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def terminal_text(value) -> str:
+    """``value`` as text that is safe to print in a terminal's lines and tab-separated columns:
+    control characters, bidi controls and line separators shown escaped (``\\t``, ``\\x1b``,
+    ``\\u202e``); everything else, other scripts included, as it is. Text output only: JSON
+    keeps the exact data."""
+    return _UNSAFE.sub(_escaped, str(value))
+
 
 def say(message: str, err: TextIO = sys.stderr) -> None:
-    """One line for the user on stderr, prefixed like every message of ours."""
-    print(f"ecp-desktop: {message}", file=err)
+    """One line for the user on stderr, prefixed like every message of ours (whatever the
+    message quotes cannot end the line or steer the terminal)."""
+    print(f"ecp-desktop: {terminal_text(message)}", file=err)
 
 
 def bad_uri(uris: list[str], err: TextIO) -> bool:
@@ -112,7 +132,8 @@ def print_tree(roots: list[TaskRecord], as_json: bool, out: TextIO) -> None:
     def line(record: TaskRecord, depth: int) -> None:
         when = record.started_at.strftime("%Y-%m-%d %H:%M:%S") if record.started_at else "-"
         tag = " [rollback]" if record.role == "rollback" else ""
-        print(f"{'  ' * depth}{record.title}{tag}\t{record.status}\t{when}\t{record.outcome}", file=out)
+        print(f"{'  ' * depth}{terminal_text(record.title)}{tag}\t{terminal_text(record.status)}\t{when}\t"
+              f"{terminal_text(record.outcome)}", file=out)
         for child in record.children:
             line(child, depth + 1)
     for root in roots:

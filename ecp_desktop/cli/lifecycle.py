@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, find_machine,
-                     headless_services, print_tree)
+                     headless_services, print_tree, say)
 from ..services.actions.lifecycle import ACTIONS
 from ..services.core.errors import install_quiet_error_handler
 from ..services.tasks.service import SUCCEEDED
@@ -45,7 +45,7 @@ def run(command: str, machines: list[str], host_uri: str | None, connect: list[s
         for record in failed:
             error = record.error
             detail = f"{error.code_name}: {error.one_line()}" if error is not None else record.error_message
-            print(f"ecp-desktop: {record.title} failed: {detail}", file=err)
+            say(f"{record.title} failed: {detail}", err)
         return EXIT_FAILED if failed else EXIT_OK
 
     try:

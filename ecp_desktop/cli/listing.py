@@ -6,9 +6,10 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, headless_services, print_json,
-                     say)
+                     say, terminal_text)
 from ..services.core.errors import install_quiet_error_handler
-from ..services.hosts.connection import HostConnection, version_text
+from ..services.hosts.connection import HostConnection
+from ..services.hosts.facts import version_text
 
 
 
@@ -27,7 +28,7 @@ def _print(rows: list[dict], as_json: bool, out: TextIO, line: str) -> None:
         print_json(rows, out)
     else:
         for row in rows:
-            print(line.format(**row), file=out)
+            print(line.format(**{key: terminal_text(value) for key, value in row.items()}), file=out)
 
 
 def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -126,19 +126,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..services.config import credentials
     credentials.register_database_passwords()  # PostgreSQL passwords: the keyring, this session's answers
+    from ..services.config.app_config import ConfigDamaged
     if args.command in (None, "gui"):
         from ..app import run_gui  # Qt is imported only for the GUI; it opens the database itself
-        return run_gui(args.connect, args.database)
+        try:
+            return run_gui(args.connect, args.database)
+        except ConfigDamaged as exc:  # the window's own handling comes first; this is the last word
+            from .common import say
+            say(str(exc))
+            return 2
     if args.command == "install-desktop":
         return _install_desktop(args)
-    from ..models.db import DatabaseUrlError, open_database
-    from ..services.setup.startup import database_url
-    url = database_url(args.database)
+    from .common import say
+    from ..models.db import DatabaseUrlError
+    from ..services.config import app_config
+    from ..services.setup.startup import database_url, open_for_setup, open_inventory
     try:
+        app_config.check()  # a damaged settings file stops us here: never another database instead
+        url = database_url(args.database)
         # setup makes or repairs the tables itself, and reports what it did
-        open_database(url) if args.command == "setup" else _open_asking_on_a_terminal(url)
-    except DatabaseUrlError as exc:
-        print(f"ecp-desktop: {exc}", file=sys.stderr)
+        _open_asking_on_a_terminal(url, open_for_setup if args.command == "setup" else open_inventory)
+    except (ConfigDamaged, DatabaseUrlError) as exc:
+        say(str(exc))
         return 2
     # A script that pipes us into `head` closes the pipe early: end quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -181,37 +190,38 @@ def _migration_options(args):
         method=METHOD_NAMES.get(args.method or "", ""), stall_timeout_s=args.stall_timeout)
 
 
-def _open_asking_on_a_terminal(url: str) -> None:
-    """Open the inventory; on a terminal, ask once for a PostgreSQL password nobody stored."""
+def _open_asking_on_a_terminal(url: str, opener) -> None:
+    """Open the inventory with ``opener``; on a terminal, ask once for a PostgreSQL password
+    nobody stored."""
+    from .common import terminal_text
     from ..models.db import DatabaseUrlError
     from ..services.config import credentials
-    from ..services.setup.startup import open_inventory
     try:
-        open_inventory(url)
+        opener(url)
     except DatabaseUrlError as exc:
         if not (exc.needs_password and sys.stdin.isatty()):
             raise
         import getpass
         account = credentials.database_account(url)
-        credentials.remember_for_session(account, getpass.getpass(f"Password for {account}: "))
-        open_inventory(url)
+        credentials.remember_for_session(account, getpass.getpass(f"Password for {terminal_text(account)}: "))
+        opener(url)
 
 
 def _install_desktop(args) -> int:
     from pathlib import Path
 
+    from .common import say, terminal_text
     from ..services.config import desktop_install
     share = (Path(args.prefix) / "share" if args.prefix else desktop_install.user_share() if args.user
              else Path("/usr/local/share"))
     try:
         files = (desktop_install.uninstall if args.uninstall else desktop_install.install)(share)
     except PermissionError as exc:
-        print(f"ecp-desktop: cannot write {exc.filename}: permission denied (use --user, or run as root)",
-              file=sys.stderr)
+        say(f"cannot write {exc.filename}: permission denied (use --user, or run as root)")
         return 1
     verb = "removed" if args.uninstall else "installed"
     for path in files:
-        print(f"{verb} {path}")
+        print(f"{verb} {terminal_text(path)}")
     return 0
 
 

@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
-                     find_machine, headless_services, print_json, print_tree, say, task_json)
+                     find_machine, headless_services, print_json, print_tree, say, task_json, terminal_text)
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError, install_quiet_error_handler
@@ -21,7 +21,7 @@ METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2],
 
 def table_lines(results: list[CheckResult]) -> list[str]:
     rows = [("CHECK", "SOURCE", "DESTINATION", "VERDICT")] + [
-        (r.name, r.source, r.destination, r.verdict.upper()) for r in results]
+        tuple(terminal_text(cell) for cell in (r.name, r.source, r.destination, r.verdict.upper())) for r in results]
     widths = [min(max(len(row[i]) for row in rows), 44) for i in range(3)]
     lines = []
     for row in rows:
@@ -29,7 +29,7 @@ def table_lines(results: list[CheckResult]) -> list[str]:
         lines.append("  ".join(cells + [row[3]]).rstrip())
     for r in results:
         if r.note and r.verdict != "ok":
-            lines.append(f"  {r.name}: {r.note}" + (f" Remedy: {r.remedy}" if r.remedy else ""))
+            lines.append(terminal_text(f"  {r.name}: {r.note}" + (f" Remedy: {r.remedy}" if r.remedy else "")))
     return lines
 
 
@@ -38,11 +38,11 @@ def _print_negotiation(negotiation: Negotiation, out: TextIO) -> None:
         print(line, file=out)
     decision = negotiation.decision
     if decision.allowed:
-        print(f"plan: {decision.method} (negotiated in {negotiation.elapsed_ms:.0f} ms)", file=out)
+        print(f"plan: {terminal_text(decision.method)} (negotiated in {negotiation.elapsed_ms:.0f} ms)", file=out)
     else:
         print("refused:", file=out)
         for r in decision.refused_because:
-            print(f"  - {r.name}: {r.note}" + (f" ({r.remedy})" if r.remedy else ""), file=out)
+            print(terminal_text(f"  - {r.name}: {r.note}" + (f" ({r.remedy})" if r.remedy else "")), file=out)
 
 
 def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str | None, connect: list[str],
@@ -88,7 +88,8 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
             if not as_json:
                 print_tree([root], False, out)
                 if refusal is not None:
-                    print(f"libvirt refused: {refusal.name}: {refusal.note} ({refusal.remedy})", file=out)
+                    print(terminal_text(f"libvirt refused: {refusal.name}: {refusal.note} ({refusal.remedy})"),
+                          file=out)
         if as_json:
             print_json(report, out)
         return code

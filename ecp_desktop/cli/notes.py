@@ -7,7 +7,7 @@ from typing import TextIO
 
 from ..services.inventory.notes import StaleEdit, known_machines, read_notes, save_notes
 
-from .common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from .common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, say, terminal_text
 
 
 def run(machine: str, host_uri: str | None, text: str | None, version: int | None, as_json: bool,
@@ -16,8 +16,7 @@ def run(machine: str, host_uri: str | None, text: str | None, version: int | Non
     if len(found) != 1:
         where = "in the inventory" if not found else f"on several hosts ({', '.join(f[0] for f in found)}); " \
                                                       "name one with --host"
-        print(f"ecp-desktop: {machine!r} is {'not ' if not found else ''}found {where}" if not found
-              else f"ecp-desktop: {machine!r} is {where}", file=err)
+        say(f"{machine!r} is not found {where}" if not found else f"{machine!r} is {where}", err)
         return EXIT_USAGE
     uri, uuid, name = found[0]
     try:
@@ -31,12 +30,12 @@ def run(machine: str, host_uri: str | None, text: str | None, version: int | Non
         if as_json:
             json.dump(report, out, ensure_ascii=False)
             out.write("\n")
-        print(f"ecp-desktop: not saved: {stale}", file=err)
+        say(f"not saved: {stale}", err)
         return EXIT_REFUSED
     if as_json:
         json.dump({"machine": name, "host": uri, "saved": text is not None, "notes": notes.text,
                    "version": notes.version}, out, ensure_ascii=False)
         out.write("\n")
     else:
-        print(f"{name} (version {notes.version}): {notes.text}", file=out)
+        print(f"{terminal_text(name)} (version {notes.version}): {terminal_text(notes.text)}", file=out)
     return EXIT_OK

@@ -5,7 +5,7 @@ import asyncio
 import sys
 from typing import TextIO
 
-from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, close, headless_services, print_json, say
+from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, close, headless_services, print_json, say, terminal_text
 from ..services.composition import Services
 from ..services.core.errors import install_quiet_error_handler
 from ..services.actions.restore import RestoreReport, restore_candidates
@@ -34,10 +34,12 @@ def run(dry_run: bool, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sy
                     "machines": [r.as_json() for r in report.results]}, out)
     else:
         if reason:
-            print(f"restore skipped: {reason}", file=out)
+            print(f"restore skipped: {terminal_text(reason)}", file=out)
         for r in sorted(report.results, key=lambda r: (r.candidate.host_uri, r.candidate.name)):
-            line = f"{r.candidate.name}\t{r.outcome}\t{r.candidate.host_uri}"
-            print(line + (f"\t{r.error.code_name}: {r.error.one_line()}" if r.error else ""), file=out)
+            cells = [r.candidate.name, r.outcome, r.candidate.host_uri]
+            if r.error:
+                cells.append(f"{r.error.code_name}: {r.error.one_line()}")
+            print("\t".join(terminal_text(cell) for cell in cells), file=out)
         if not report.results and not reason:
             print("nothing to restore: every machine that should run is running", file=out)
     for uri, why in report.unreachable.items():

@@ -11,7 +11,7 @@ from ..services.core.errors import install_quiet_error_handler
 from ..services.setup.pipeline import DONE, FAILED
 from ..services.setup.steps import SetupOptions, SetupReport, core_steps, run_setup
 
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, terminal_text
 MARKS = {DONE: "ok", FAILED: "FAILED"}
 
 
@@ -19,13 +19,13 @@ def print_report(report: SetupReport, out: TextIO, what: str = "setup") -> None:
     for outcome in report.outcomes:
         mark = MARKS.get(outcome.status, outcome.status)
         label = outcome.title if outcome.kind == "step" else f"hook {outcome.title}"
-        print(f"[{mark}] {label}: {outcome.message}", file=out)
+        print(f"[{mark}] {terminal_text(label)}: {terminal_text(outcome.message)}", file=out)
     for host in report.imports:
-        print(f"  {host.text()}", file=out)
+        print(f"  {terminal_text(host.text())}", file=out)
         for old, new in host.renamed:
-            print(f"    renamed: {old} -> {new}", file=out)
+            print(f"    renamed: {terminal_text(old)} -> {terminal_text(new)}", file=out)
         for name, reason in host.skipped:
-            print(f"    skipped {name}: {reason}", file=out)
+            print(f"    skipped {terminal_text(name)}: {terminal_text(reason)}", file=out)
     print(f"{what} finished" if report.ok else f"{what} finished with a failed step", file=out)
 
 

@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, find_machine,
-                     headless_services, print_json, print_tree, say)
+                     headless_services, print_json, print_tree, say, terminal_text)
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
@@ -66,7 +66,7 @@ def recover_now(connect: list[str], as_json: bool, out: TextIO = sys.stdout, err
         print_json(report.as_json(), out)
     else:
         for line in report.lines() or ["nothing to recover"]:
-            print(line, file=out)
+            print(terminal_text(line), file=out)
     return EXIT_CONNECTION if report.waiting else EXIT_OK
 
 

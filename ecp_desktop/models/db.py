@@ -7,8 +7,9 @@ app talks to :data:`database`, a proxy bound here at start-up.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import peewee
 from playhouse.db_url import connect
@@ -38,12 +39,43 @@ class DatabaseUrlError(ValueError):
 PASSWORD_SOURCES: list = []
 
 
+_QUERY_PASSWORD = re.compile(r"([?&;]password=)([^&;#]*)", re.IGNORECASE)
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Where the password of ``USER:PASSWORD@HOST`` sits in ``url``, read as the user meant it:
+    from the first ':' after ``scheme://`` to the last '@', so that a password with a / ? # or @
+    that was not percent-encoded (which URL parsers cut short) is found whole."""
+    head, sep, rest = url.partition("://")
+    if not sep or rest.startswith("/"):
+        return None
+    colon, at = rest.find(":"), rest.rfind("@")
+    if colon < 0 or at < colon:
+        return None
+    start = len(head) + len(sep) + colon + 1
+    return start, start + (at - colon - 1)
+
+
 def without_password(url: str) -> str:
-    """The URL as it may be shown or saved: any password replaced by ***."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    return url.replace(f":{parsed.password}@", ":***@", 1)
+    """The URL as it may be shown or saved: any password (in the user part, also one with
+    characters a URL reserves, or as a ``password=`` parameter) replaced by ***."""
+    text = _QUERY_PASSWORD.sub(r"\1***", url)
+    span = _password_span(text)
+    return text if span is None else f"{text[:span[0]]}***{text[span[1]:]}"
+
+
+def scrub(text: str, url: str) -> str:
+    """A driver's message about ``url`` on one line, with the URL's password nowhere in it
+    (as written or percent-decoded)."""
+    secrets = [m.group(2) for m in _QUERY_PASSWORD.finditer(url)]
+    rest = _QUERY_PASSWORD.sub(r"\1***", url)
+    span = _password_span(rest)
+    if span is not None:
+        secrets.append(rest[span[0]:span[1]])
+    secrets += [unquote(secret) for secret in secrets]
+    for secret in sorted({s for s in secrets if s and s != "***"}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return " ".join(text.split())
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -69,31 +101,40 @@ def check_database(url: str) -> str:
             return db.execute_sql("SHOW server_version").fetchone()[0].join(("PostgreSQL ", ""))
         return f"SQLite {peewee.sqlite3.sqlite_version}"
     except peewee.DatabaseError as exc:
-        raise DatabaseUrlError(f"cannot use the database: {str(exc).strip()}") from exc
+        raise DatabaseUrlError(f"cannot use the database: {scrub(str(exc), url)}") from exc
     finally:
         db.close()
 
 
 def make_database(url: str) -> peewee.Database:
-    """A database object for ``url``, not bound to the proxy."""
-    parsed = urlparse(url)
+    """A database object for ``url``, not bound to the proxy (DatabaseUrlError, without the
+    password, for a URL that cannot be read or a file that cannot be made)."""
+    shown = without_password(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:
+        raise DatabaseUrlError(f"cannot read the database URL {shown!r}: {scrub(str(exc), url)}") from None
     scheme = parsed.scheme.split("+")[0]
     if scheme == "sqlite":
         path = parsed.path
         if not path or path == "/":
-            raise DatabaseUrlError(f"SQLite URL has no file path: {url!r} (use sqlite:///ABSOLUTE/PATH)")
+            raise DatabaseUrlError(f"SQLite URL has no file path: {shown!r} (use sqlite:///ABSOLUTE/PATH)")
         if path != "/:memory:":
-            file = Path(path)
-            if file.is_dir():
-                raise DatabaseUrlError(f"{file} is a directory, not a database file")
-            file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not file.exists():
-                # Readable by the user only (SQLite gives its -wal and -shm files the same mode).
-                os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            _create_file(Path(path))
         db = connect(url, pragmas=SQLITE_PRAGMAS)
     elif scheme in ("postgresql", "postgres"):
+        if "@" not in parsed.netloc and _password_span(url) is not None:
+            raise DatabaseUrlError(
+                f"cannot read the PostgreSQL URL {shown!r}: a / ? or # in the password must be percent-encoded "
+                "(%2F %3F %23), and so must an @ after the host (%40); better, leave the password out of the URL "
+                "and keep it in ~/.pgpass or the keyring")
+        try:
+            parsed.port  # noqa: B018  (raises for a port that is not a number from 0 to 65535)
+        except ValueError:
+            raise DatabaseUrlError(f"the port in the PostgreSQL URL {shown!r} is not a number from 1 to 65535") \
+                from None
         if not parsed.path.strip("/"):
-            raise DatabaseUrlError(f"PostgreSQL URL names no database: {without_password(url)!r}")
+            raise DatabaseUrlError(f"PostgreSQL URL names no database: {shown!r}")
         try:
             import psycopg2  # noqa: F401  (peewee needs it; say so plainly if missing)
         except ImportError as exc:
@@ -104,12 +145,28 @@ def make_database(url: str) -> peewee.Database:
             password = next((p for p in (source(url) for source in PASSWORD_SOURCES) if p), None)
             if password:
                 options["password"] = password  # in memory only
-        db = connect(url, **options)
+        try:
+            db = connect(url, **options)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DatabaseUrlError(f"cannot read the PostgreSQL URL {shown!r}: {scrub(str(exc), url)}") from None
     else:
-        raise DatabaseUrlError(
-            f"unsupported database URL {without_password(url)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
-        )
+        raise DatabaseUrlError(f"unsupported database URL {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
     return db
+
+
+def _create_file(file: Path) -> None:
+    """Make the SQLite file (and its directory) if it is not there, readable by the user only."""
+    if file.is_dir():
+        raise DatabaseUrlError(f"{file} is a directory, not a database file")
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not file.exists():
+            # Readable by the user only (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process made it meanwhile
+    except OSError as exc:
+        raise DatabaseUrlError(f"cannot create the database file {file}: {exc.strerror or exc}") from None
 
 
 def is_postgres(db: peewee.Database) -> bool:

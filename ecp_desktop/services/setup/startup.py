@@ -9,7 +9,7 @@ import platformdirs
 import peewee
 
 from ecp_desktop.models import upgrades
-from ecp_desktop.models.db import DatabaseUrlError, default_sqlite_url, open_database, without_password
+from ecp_desktop.models.db import DatabaseUrlError, default_sqlite_url, open_database, scrub, without_password
 from ..config import app_config, credentials
 from ..hosts.probe import DEMO_LABEL, DEMO_URI, probe
 from ..inventory import store
@@ -35,14 +35,30 @@ def setup_needed(explicit: str | None) -> bool:
 
 def open_inventory(url: str) -> peewee.Database:
     """Open the database and bring its schema up to date. Raises DatabaseUrlError in plain words."""
+    return _open(url, upgrade=True)
+
+
+def open_for_setup(url: str) -> peewee.Database:
+    """Open the database for setup, which makes or upgrades the tables itself and says so:
+    only checks that it answers and is not of a newer schema. DatabaseUrlError in plain words."""
+    return _open(url, upgrade=False)
+
+
+def _open(url: str, *, upgrade: bool) -> peewee.Database:
     credentials.register_database_passwords()  # the keyring and this session's answers, for PostgreSQL
     db = open_database(url)
     try:
         db.connect(reuse_if_open=True)
-        upgrades.upgrade(db)
+        have = upgrades.current_version(db)
+        if have > upgrades.LATEST_VERSION:
+            raise DatabaseUrlError(
+                f"the database {without_password(url)!r} has schema version {have}, newer than this app knows "
+                f"({upgrades.LATEST_VERSION}): a newer ECP Desktop made it; update ECP Desktop to use it")
+        if upgrade:
+            upgrades.upgrade(db)
     except peewee.DatabaseError as exc:
         db.close()
-        raise DatabaseUrlError(f"cannot use the database {without_password(url)!r}: {exc}") from exc
+        raise DatabaseUrlError(f"cannot use the database {without_password(url)!r}: {scrub(str(exc), url)}") from exc
     finally:
         if not db.is_closed():
             db.close()
