@@ -5,9 +5,7 @@ import asyncio
 import enum
 import logging
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import libvirt
@@ -15,7 +13,7 @@ import libvirt
 from ..core.aio import spawn
 from ..core.errors import HypervisorError
 from ..core.executors import Executors
-from .capabilities import read_capabilities
+from .facts import HostFacts, read_facts, version_text
 from .libvirt_loop import register_event_impl
 from .opening import open_connection
 from ..core.events import Event
@@ -43,25 +41,6 @@ CLOSE_REASONS = {
 }
 
 
-@dataclass
-class HostFacts:
-    hostname: str = ""
-    driver_type: str = ""
-    libvirt_version: int = 0
-    hypervisor_version: int = 0
-    cpu_model: str = ""
-    cpus: int = 0
-    memory_mib: int = 0
-    host_uuid: str = ""
-
-
-def version_text(number: int) -> str:
-    """libvirt's encoded version (major*1e6 + minor*1e3 + micro) as text."""
-    if not number:
-        return ""
-    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
-
-
 def not_connected(uri: str, why: str, *, label: str = "", operation: str = "", machine: str = "") -> HypervisorError:
     """The one error for "that host cannot be used now", wherever it is noticed: one code
     (INVALID_CONN), so the user reads one summary and one remedy for one condition."""
@@ -77,25 +56,6 @@ def connected_host(host: HostConnection | None, uri: str, *, operation: str, mac
         raise not_connected(uri, host.reason or host.state.value, label=host.label, operation=operation,
                             machine=machine)
     return host
-
-
-def read_facts(conn: libvirt.virConnect) -> HostFacts:
-    info = conn.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
-    facts = HostFacts(
-        hostname=conn.getHostname(), driver_type=conn.getType(),
-        libvirt_version=conn.getLibVersion(), cpu_model=info[0], cpus=info[2], memory_mib=info[1],
-    )
-    try:
-        facts.hypervisor_version = conn.getVersion()
-    except libvirt.libvirtError:
-        pass  # some drivers do not report a hypervisor version
-    try:
-        caps = read_capabilities(conn)
-        facts.host_uuid = caps.host_uuid
-        facts.cpu_model = caps.cpu_model or facts.cpu_model
-    except (libvirt.libvirtError, ET.ParseError):
-        pass
-    return facts
 
 
 class _Lease:
@@ -263,6 +223,11 @@ class HostConnection:
         if generation != self._generation or self._closing:
             return
         self._went_down(CLOSE_REASONS.get(reason, f"closed (reason {reason})"))
+
+    def keep_closed(self, reason: str) -> None:
+        """Listed but not to be connected (e.g. not approved on this workstation): say why."""
+        self._cancel_retry()
+        self._set_state(HostState.DISCONNECTED, reason)
 
     def lost(self, reason: str) -> None:
         """A call found the connection dead before the close callback did."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import libvirt
 
 from ..core.errors import HypervisorError
-from .connection import version_text
+from .facts import version_text
 from .opening import open_connection
 from .uri import InvalidUri, display_name, parse_uri
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database, is_postgres
-from ..hosts.connection import HostFacts
+from ..hosts.facts import HostFacts
 from ..config import preferences
 from ..hosts.states import ACTIVE_STATES
 from .machines import MachineInfo

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..hosts.connection import version_text
+from ..hosts.facts import version_text
 from ..hosts.states import STATE_LABELS
 from .facts import HostSide, MachineFacts
 

@@ -86,7 +86,13 @@ class CloneVolume(Operation):
         # A volume some machine uses (its own flow undefined the new machine first) is never
         # deleted: e.g. one a migration moved onto it, or another's named in a forged task row.
         for dom in conn.listAllDomains(0):
-            if any(disk.path == path for disk in read_domain(dom).disks):
+            try:
+                disks = read_domain(dom).disks
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # undefined meanwhile (e.g. by a sibling's undo): it uses nothing
+                raise
+            if any(disk.path == path for disk in disks):
                 return f"kept volume {params['name']}: {dom.name()} uses it"
         volume.delete(0)
         return f"deleted volume {params['pool']}/{params['name']}{self.where}"
