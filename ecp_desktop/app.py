@@ -32,15 +32,23 @@ from .services.config import app_config, app_log, credentials, preferences
 from .services.config.app_log import start_logging
 from .services.core.errors import install_quiet_error_handler
 from .services.setup.steps import SETUP_DONE_KEY
+from .services.config import approved_hosts
+from .services.inventory import approvals
 from .services.setup.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 
 log = logging.getLogger(__name__)
 
 
-async def restore_on_start(services: Services, report_failures) -> None:
-    """Restore what should run; a host that is unreachable now is restored when it returns."""
+async def restore_on_start(services: Services, report_failures, candidates=None) -> None:
+    """Restore what should run; a host that is unreachable now is restored when it returns.
+
+    ``candidates``: (reason, machines by host) read before the hosts connected, so that a
+    machine that vanished is reported by this start's restore instead of being marked
+    missing by the first listing first (and then skipped without a word)."""
     loop = asyncio.get_running_loop()
-    reason, grouped = await loop.run_in_executor(services.executors.database, restore_candidates)
+    if candidates is None:
+        candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
+    reason, grouped = candidates
     if reason:
         log.info("restore skipped: %s", reason)
         return
@@ -61,21 +69,28 @@ async def restore_on_start(services: Services, report_failures) -> None:
     report_failures(report)
 
 
-def _session_hosts(extra: list[str]) -> list[HostChoice]:
-    """Runs on the database thread: configured hosts, plus --connect ones for this session."""
-    if not extra:
-        return initial_hosts()
-    configured = [HostChoice(h.uri, h.label, h.is_demo) for h in store.configured_hosts() if h.autoconnect]
-    return configured + [HostChoice(uri) for uri in extra if uri not in {c.uri for c in configured}]
+def _session_hosts(extra: list[str]) -> tuple[list[HostChoice], set[str]]:
+    """Runs on the database thread: configured hosts, plus --connect ones for this session
+    (typed by this user: approved), and the URIs this user approved."""
+    if extra:
+        approved_hosts.approve(extra)
+        configured = [HostChoice(h.uri, h.label, h.is_demo) for h in store.configured_hosts() if h.autoconnect]
+    else:
+        configured = initial_hosts()
+    allowed = approvals.approved_uris()
+    return configured + [HostChoice(uri) for uri in extra if uri not in {c.uri for c in configured}], allowed
 
 
 async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
     loop = asyncio.get_running_loop()
-    choices = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
+    choices, allowed = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
     inventory = services.inventory
     hosts = [(inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo), c.uri not in extra) for c in choices]
+    for host, _auto in hosts:
+        if host.uri not in allowed:  # listed, with the reason, but never connected on a row's word
+            host.keep_closed(approved_hosts.unapproved_reason(host.uri))
     # Every host connects on its own: a dead one never delays the others.
-    await asyncio.gather(*(inventory.connect_host(h, autoconnect=auto) for h, auto in hosts))
+    await asyncio.gather(*(inventory.connect_host(h, autoconnect=auto) for h, auto in hosts if h.uri in allowed))
 
 
 def ensure_event_delivery() -> None:
@@ -173,6 +188,9 @@ class GuiSession:
         self.services: Services | None = None
         self.window = None
         self.wizard = None
+        self.quitting = False  # the app is closing: what fails now is no start-up failure
+        if app is not None:
+            app.aboutToQuit.connect(lambda: setattr(self, "quitting", True))
 
     def first_run(self) -> None:
         from .views.setup.wizard import SetupWizard
@@ -217,14 +235,25 @@ class GuiSession:
         starts last, so its reads do not delay restore's."""
         services = self.services
         self.beating = spawn(heartbeat.keep_beating(services.executors.database))
+        candidates = None
+
+        async def read_restore_candidates() -> None:
+            nonlocal candidates
+            loop = asyncio.get_running_loop()
+            candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
         stages = (("the task history", services.tasks.load_history),
+                  ("reading what should run", read_restore_candidates),
                   ("connecting the hosts", lambda: connect_initial_hosts(services, self.connect)),
-                  ("restore", lambda: restore_on_start(services, self._report_restore)),
+                  ("restore", lambda: restore_on_start(services, self._report_restore, candidates)),
                   ("crash recovery", self._recover))
         for name, stage in stages:
+            if self.quitting:
+                return
             try:
                 await stage()
             except Exception as exc:  # noqa: BLE001  (reported; the next stage still runs)
+                if self.quitting:
+                    return
                 log.exception("start-up: %s failed", name)
                 if self.window is not None:
                     self.window.statusBar().showMessage(f"Start-up: {name} failed: {exc} (details in the log)")

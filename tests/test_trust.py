@@ -145,3 +145,35 @@ def test_a_forged_clone_step_cannot_delete_a_disk_a_machine_uses(services, run, 
     volumes = run(host.call(lambda conn: conn.storagePoolLookupByName("pool-a").listVolumes()))
     assert "tpl-root.qcow2" in volumes  # the template's disk is still there
     assert "kept volume tpl-root.qcow2: tpl uses it" in root.summary
+
+
+def test_a_host_row_another_operator_added_is_listed_but_not_connected(qtbot, qapp, db, db_url, event_loop_qt,
+                                                                     tmp_path):
+    """Hosts come from this user's own approvals; a row alone is shown, with why, and left alone."""
+    import shutil
+
+    from ecp_desktop.app import GuiSession
+    from ecp_desktop.services.config import approved_hosts
+
+    from .helpers import LAB_URI, VIRT_MANAGER_XML
+    from .helpers.inventory import set_up
+    copy = tmp_path / "theirs.xml"  # a host no other test approved
+    shutil.copy(VIRT_MANAGER_XML, copy)
+    VIRT_MANAGER_URI = f"test://{copy}"
+    set_up(db)  # this user's setup: the lab host is approved
+    with database.connection_context():
+        store.ensure_host(VIRT_MANAGER_URI, "added by someone else", False)
+    assert approved_hosts.is_approved(LAB_URI) and not approved_hosts.is_approved(VIRT_MANAGER_URI)
+    session = GuiSession(qapp, db_url, [], database_locked=True)
+    session.open_main_window()
+    try:
+        inventory = session.services.inventory
+        qtbot.waitUntil(lambda: LAB_URI in inventory.hosts and inventory.hosts[LAB_URI].connected, timeout=10000)
+        qtbot.waitUntil(lambda: VIRT_MANAGER_URI in inventory.hosts, timeout=10000)
+        other = inventory.hosts[VIRT_MANAGER_URI]
+        qtbot.wait(300)
+        assert not other.connected and "not approved on this workstation" in other.reason
+        assert inventory.machines_of(VIRT_MANAGER_URI) == []
+    finally:
+        session.services.shutdown()
+        session.window.close()

@@ -1,6 +1,7 @@
 """Host operations a user starts (add, connect, disconnect, remove), each recorded as a task."""
 from __future__ import annotations
 
+from ..config import approved_hosts
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
@@ -19,7 +20,9 @@ class HostActions:
         known = uri in self.inventory.hosts
         host = self.inventory.add_host(uri, label=label)
         ok = await self.connect(host, autoconnect=autoconnect)
-        if not ok and not known:
+        if ok:
+            approved_hosts.approve([uri])  # this user added it: connected to at later starts
+        elif not known:
             await self.inventory.remove_host(uri, forget=True)
         return host, ok
 

@@ -17,7 +17,8 @@ from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
 from ..hosts.states import state_name
-from ..inventory import store
+from ..config import approved_hosts
+from ..inventory import approvals, store
 from ..inventory.machines import MachineInfo
 from .lifecycle import Lifecycle
 from ..tasks.service import SUCCEEDED, TaskFailed, TaskService
@@ -97,6 +98,14 @@ class RestoreService:
         report = RestoreReport()
         if not grouped:
             return report
+
+        loop = asyncio.get_running_loop()
+        allowed = await loop.run_in_executor(self.inventory.executors.database, approvals.approved_uris)
+        grouped = dict(grouped)
+        for uri in [u for u in grouped if u not in allowed]:
+            # A host only a row names (another operator's, maybe): never connected to on its word.
+            report.unreachable[uri] = approved_hosts.unapproved_reason(uri)
+            report.results += [RestoreResult(m, "host unreachable") for m in grouped.pop(uri)]
 
         async def work(parent) -> str:
             await asyncio.gather(*(self._host(uri, machines, report, dry_run, parent)

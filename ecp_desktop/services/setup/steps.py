@@ -14,13 +14,14 @@ import libvirt
 
 from ecp_desktop.models import upgrades, schema
 from ecp_desktop.models.db import database
-from ..inventory import store
+from ..config import approved_hosts
+from ..inventory import approvals, store
 from ..hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
 from ..hosts.capabilities import Capabilities, read_capabilities
 from ..hosts.opening import open_connection
-from ..hosts.connection import read_facts, version_text
+from ..hosts.facts import read_facts, version_text
 from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ def _chosen(ctx: SetupRun) -> list[str]:
     ctx.probes = detect(options.connections, offer_demo=options.offer_demo, timeout=options.probe_timeout)
     configured = [h.uri for h in store.configured_hosts() if h.autoconnect]
     if configured and not options.connections:
-        return configured  # a re-run keeps what was set up before
+        # a re-run keeps what was set up before: the hosts this user approved, not every row
+        return approvals.split(configured)[0]
     return [p.uri for p in ctx.probes if p.suggested]
 
 
@@ -146,6 +148,7 @@ def step_connections(ctx: SetupRun) -> str:
             ctx.connection_errors[uri] = error.one_line()
             continue
         is_demo = uri == DEMO_URI
+        approved_hosts.approve([uri])  # set up by this user: connected to at later starts
         host_id = store.ensure_host(uri, DEMO_LABEL if is_demo else "", is_demo)
         schema.Host.update(autoconnect=True).where(schema.Host.id == host_id).execute()
     if not chosen:
