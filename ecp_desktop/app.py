@@ -33,6 +33,7 @@ from .services.config.app_log import start_logging
 from .services.core.errors import install_quiet_error_handler
 from .services.setup.steps import SETUP_DONE_KEY
 from .services.config import approved_hosts
+from .views.plain import message_box
 from .services.inventory import approvals
 from .services.setup.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 
@@ -209,7 +210,7 @@ class GuiSession:
             open_inventory(url)
         except DatabaseUrlError as exc:
             log.error("%s", exc)
-            QMessageBox.critical(None, APP_NAME, f"The inventory database cannot be used:\n{exc}")
+            message_box(QMessageBox.Icon.Critical, APP_NAME, f"The inventory database cannot be used:\n{exc}").exec()
             self.first_run()
             return
         if report is not None and report.ok:
@@ -353,8 +354,13 @@ def _open_asking_for_password(url: str, tries: int = 3) -> bool:
 def run_gui(connect: list[str], database: str | None = None) -> int:
     log_path = start_logging(getattr(logging, preferences.current().log_level))
     install_quiet_error_handler()
+    try:
+        app_config.check()
+        damaged = None
+    except app_config.ConfigDamaged as exc:  # moved aside already: say so, then choose again
+        damaged = exc
     url = database_url(database)
-    first_start = setup_needed(database)
+    first_start = setup_needed(database) or (damaged is not None and not database)
     register_event_impl()  # before any connection opens
     app = make_qt_app(sys.argv)
     instance = SingleInstance(url)
@@ -362,6 +368,11 @@ def run_gui(connect: list[str], database: str | None = None) -> int:
         print("ecp-desktop: already running on this database; its window was raised", file=sys.stderr)
         return 0
     instance.listen()
+    if damaged is not None:
+        log.error("%s", damaged)
+        message_box(QMessageBox.Icon.Warning, APP_NAME,
+                    f"{damaged}\n\nThe setup wizard opens so that you choose the inventory again; "
+                    "nothing was changed in any database.").exec()
     if not first_start:
         if not _open_asking_for_password(url):
             return 2

@@ -3,6 +3,7 @@ finding a machine by name or UUID, printing JSON and task trees, and closing dow
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import re
 import sys
@@ -13,6 +14,9 @@ from ..services.core.executors import Executors
 from ..services.hosts.connection import HostConnection
 from ..services.hosts.uri import InvalidUri, parse_uri
 from ..services.inventory.machines import MachineInfo
+from ..services.config import approved_hosts
+from ..services.hosts.libvirt_loop import start_event_thread
+from ..services.inventory import approvals
 from ..services.setup.startup import HostChoice, initial_hosts
 from ..services.sharing import heartbeat
 from ..services.tasks.service import TaskRecord
@@ -55,20 +59,56 @@ def bad_uri(uris: list[str], err: TextIO) -> bool:
     return False
 
 
-def headless_services(*, keepalive: bool = False) -> Services:
-    """The app's services without a window: no events, no reconnect, nothing loaded yet."""
-    return build_services(Executors(), keepalive=keepalive, events=False, reconnect=False, auto_load=False)
+def time_limit(variable: str, default: float) -> float | None:
+    """Seconds from the environment (0: no limit); a value that is not a number gives the default."""
+    try:
+        seconds = float(os.environ.get(variable, default))
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else None
+
+
+def headless_services() -> Services:
+    """The app's services without a window: no events, no reconnect, nothing loaded yet.
+
+    Every connection has keepalive (libvirt's event loop runs on a daemon thread here) and
+    time limits, so a host that stops answering ends the command with exit 3 in bounded
+    time: ECP_DESKTOP_OPEN_TIMEOUT (30 s) for an open, ECP_DESKTOP_CALL_TIMEOUT (600 s, a
+    big disk's clone is one call) for a call."""
+    start_event_thread()
+    return build_services(Executors(), keepalive=True, events=False, reconnect=False, auto_load=False,
+                          open_timeout=time_limit("ECP_DESKTOP_OPEN_TIMEOUT", 30.0),
+                          call_timeout=time_limit("ECP_DESKTOP_CALL_TIMEOUT", 600.0))
+
+
+def _choices(uris: list[str]) -> tuple[list[HostChoice], set[str]]:
+    """Blocking (the database thread): typed URIs (this user's: approved now) or the
+    configured hosts, and the URIs this user approved."""
+    if uris:
+        approved_hosts.approve(uris)
+        return [HostChoice(uri) for uri in uris], approvals.approved_uris()
+    return initial_hosts(), approvals.approved_uris()
 
 
 async def connect_hosts(services: Services, uris: list[str], *, load: bool) -> list[HostConnection]:
-    """Connect ``uris`` (or the configured hosts) at once; with ``load``, list their machines."""
-    choices = [HostChoice(uri) for uri in uris] or initial_hosts()
+    """Connect ``uris`` (or the configured hosts this user approved) at once; with ``load``,
+    list their machines. A host only a row names is listed, with the reason, not connected."""
+    loop = asyncio.get_running_loop()
+    choices, allowed = await loop.run_in_executor(services.executors.database, _choices, uris)
     hosts = [services.inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
-    connected = await asyncio.gather(*(services.inventory.connect_host(h) for h in hosts))
+    for host in hosts:
+        if host.uri not in allowed:
+            host.keep_closed(approved_hosts.unapproved_reason(host.uri))
+    connected = await asyncio.gather(*(services.inventory.connect_host(h) if h.uri in allowed else _no()
+                                       for h in hosts))
     if load:
         await asyncio.gather(*(services.inventory.load_host(h) for h, ok in zip(hosts, connected, strict=True)
                                if ok))
     return hosts
+
+
+async def _no() -> bool:
+    return False
 
 
 def close(services: Services) -> None:
@@ -96,9 +136,9 @@ def find_machine(services: Services, hosts: list[HostConnection], wanted: str, h
         say(f"{wanted!r} is on several hosts ({', '.join(sorted(m.host_uri for m in found))}); "
             "name one with --host URI", err)
         return None, EXIT_USAGE
-    down = [h.uri for h in hosts if not h.connected]
+    down = [f"{h.uri}: {h.reason}" if h.reason else h.uri for h in hosts if not h.connected]
     say(f"no machine named {wanted!r} on the connected hosts"
-        + (f" ({', '.join(down)} not connected)" if down else ""), err)
+        + (f" (not connected: {'; '.join(down)})" if down else ""), err)
     return None, EXIT_CONNECTION if down else EXIT_USAGE
 
 

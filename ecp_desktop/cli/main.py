@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import threading
+import time
 import signal
 import sys
 
@@ -123,6 +126,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    _leave_stuck_threads(code)
+    return code
+
+
+def _leave_stuck_threads(code: int, grace: float = 1.0) -> None:
+    """The work is saved and the output written: a worker thread still inside libvirt (a host
+    that stopped answering) must not keep the process alive, as joining it at exit would."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from ..services.config import credentials
     credentials.register_database_passwords()  # PostgreSQL passwords: the keyring, this session's answers

@@ -10,7 +10,6 @@ from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_U
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError, install_quiet_error_handler
-from ..services.hosts.libvirt_loop import start_event_thread
 from ..services.migration.service import Negotiation, refusal_check
 from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
 from ..services.tasks.recovery import recover
@@ -50,8 +49,7 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
     if bad_uri([dest_uri] + connect + ([host_uri] if host_uri else []), err):
         return EXIT_USAGE
     install_quiet_error_handler()
-    start_event_thread()  # keepalive notices a dead peer; migration events arrive
-    services = headless_services(keepalive=True)
+    services = headless_services()  # keepalive notices a dead peer; migration events arrive
 
     async def go() -> int:
         beating = spawn(heartbeat.keep_beating(services.executors.database))  # noqa: F841 (held while it runs)

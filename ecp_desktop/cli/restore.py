@@ -7,6 +7,7 @@ from typing import TextIO
 
 from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, close, headless_services, print_json, say, terminal_text
 from ..services.composition import Services
+from ..services.inventory import approvals
 from ..services.core.errors import install_quiet_error_handler
 from ..services.actions.restore import RestoreReport, restore_candidates
 
@@ -15,7 +16,8 @@ async def _restore(services: Services, dry_run: bool) -> tuple[str, RestoreRepor
     reason, grouped = await loop.run_in_executor(services.executors.database, restore_candidates)
     if reason:
         return reason, RestoreReport(skipped_reason=reason)
-    hosts = [services.inventory.add_host(uri) for uri in grouped]
+    allowed = await loop.run_in_executor(services.executors.database, approvals.approved_uris)
+    hosts = [services.inventory.add_host(uri) for uri in grouped if uri in allowed]  # the others: reported
     await asyncio.gather(*(services.inventory.connect_host(h) for h in hosts))
     return "", await services.restore.run(grouped, dry_run=dry_run)
 
