@@ -60,7 +60,8 @@ def service_load(uri: str, work: Path, n: int) -> float:
 def window_load(uri: str, work: Path, n: int) -> float:
     from PySide6.QtCore import QSettings
     import qasync
-    from ecp_desktop.app import build_services, make_qt_app
+    from ecp_desktop.app import build_services
+    from ecp_desktop.views.qt_process import make_qt_app
     from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
     from ecp_desktop.services.setup.startup import open_inventory
     register_event_impl()

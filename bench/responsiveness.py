@@ -54,7 +54,8 @@ class GapMeter:
 
 
 async def main(n: int, idle_s: float) -> None:
-    from ecp_desktop.app import build_services, settle_heap
+    from ecp_desktop.app import build_services
+    from ecp_desktop.views.qt_process import settle_heap
     from ecp_desktop.services.setup.startup import open_inventory
     import tempfile
     work = tempfile.mkdtemp()
@@ -150,7 +151,7 @@ async def main(n: int, idle_s: float) -> None:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     idle_s = float(sys.argv[2]) if len(sys.argv) > 2 else 5
-    from ecp_desktop.app import make_qt_app
+    from ecp_desktop.views.qt_process import make_qt_app
     from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
     register_event_impl()
     app = make_qt_app(sys.argv[:1])

@@ -5,22 +5,18 @@ Nothing else creates services; tests build the same graph with :func:`build_serv
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
-import signal
-import socket
 import sys
 
-import libvirt
-from PySide6.QtCore import QSettings, QSocketNotifier, Qt, QTimer
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 import qasync  # after PySide6, so that qasync binds to it
 
-from . import APP_ID, APP_NAME, __version__
+from . import APP_NAME
 from .services.inventory import store
 from .services.core.aio import spawn
-from .services.hosts.libvirt_loop import register_event_impl, start_event_thread
+from .services.hosts.libvirt_loop import register_event_impl
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.actions.restore import restore_candidates
 from .services.sharing import heartbeat
@@ -34,6 +30,7 @@ from .services.core.errors import install_quiet_error_handler
 from .services.setup.steps import SETUP_DONE_KEY
 from .services.config import approved_hosts
 from .views.plain import message_box
+from .views.qt_process import ensure_event_delivery, log_unexpected, make_qt_app, quit_on_signals, settle_heap
 from .services.inventory import approvals
 from .services.setup.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
 
@@ -92,92 +89,6 @@ async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
     # Every host connects on its own: a dead one never delays the others.
     await asyncio.gather(*(inventory.connect_host(h, autoconnect=auto) for h, auto in hosts if h.uri in allowed))
-
-
-def ensure_event_delivery() -> None:
-    """libvirt's GLib loop normally runs on Qt's GLib dispatcher; if a probe timer does not
-    fire (e.g. QT_NO_GLIB=1), iterate it on a thread instead."""
-    fired: list[bool] = []
-
-    def on_timeout(timer: int, _opaque) -> None:
-        fired.append(True)
-        libvirt.virEventRemoveTimeout(timer)
-
-    libvirt.virEventAddTimeout(0, on_timeout, None)
-
-    def check() -> None:
-        if not fired:
-            log.warning("Qt does not drive libvirt's event loop here; using an event thread")
-            start_event_thread()
-
-    QTimer.singleShot(500, check)
-
-
-def make_qt_app(argv: list[str]) -> QApplication:
-    # Worker threads (listing domains, writing their rows) run Python too: a 1 ms switch
-    # interval hands the interpreter lock back to the GUI thread sooner than the default
-    # 5 ms (bench/responsiveness.py: the longest GUI gap while loading).
-    sys.setswitchinterval(0.001)
-    app = QApplication.instance() or QApplication(argv)
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName("ECP")
-    app.setApplicationVersion(__version__)
-    app.setDesktopFileName(APP_ID)
-    return app
-
-
-def quit_on_signals(app: QApplication) -> None:
-    """Ctrl+C or SIGTERM closes the window normally (layout saved, connections closed).
-
-    Python runs signal handlers only when the interpreter gets control; the wake-up fd
-    makes Qt hand it control at once, with no polling timer.
-    """
-    read_fd, write_fd = socket.socketpair()
-    read_fd.setblocking(False)
-    write_fd.setblocking(False)
-    signal.set_wakeup_fd(write_fd.fileno())
-    notifier = QSocketNotifier(read_fd.fileno(), QSocketNotifier.Type.Read, app)
-
-    def drain() -> None:
-        try:
-            read_fd.recv(64)
-        except OSError:
-            pass
-
-    notifier.activated.connect(drain)
-    app._signal_sockets = (read_fd, write_fd, notifier)  # keep them alive with the app
-
-    def close_all(_signum, _frame) -> None:
-        for window in app.topLevelWidgets():
-            window.close()
-        app.quit()
-
-    signal.signal(signal.SIGINT, close_all)
-    signal.signal(signal.SIGTERM, close_all)
-
-
-def log_unexpected(loop: asyncio.AbstractEventLoop, log_path=None) -> None:
-    """Route uncaught exceptions (Qt slots and asyncio tasks) to the log and a crash
-    dialog; never a silent failure, never a bare traceback."""
-    def show(exc: BaseException) -> None:
-        from .views.error_dialog import CrashDialog
-        dialog = CrashDialog(exc, log_path=log_path, parent=QApplication.activeWindow())
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-
-    def excepthook(kind, value, tb) -> None:
-        log.critical("unexpected error", exc_info=(kind, value, tb))
-        if isinstance(value, Exception):
-            show(value)
-
-    def loop_handler(_loop, context) -> None:
-        exc = context.get("exception")
-        log.error("unexpected error in a background task: %s", context.get("message"), exc_info=exc)
-        if isinstance(exc, Exception):
-            show(exc)
-
-    sys.excepthook = excepthook
-    loop.set_exception_handler(loop_handler)
 
 
 class GuiSession:
@@ -318,15 +229,6 @@ class GuiSession:
     def _rerun_closed(self, _result: int) -> None:
         self.wizard.deleteLater()
         self.wizard = None
-
-
-def settle_heap() -> None:
-    """Move what start-up created (modules, Qt wrappers: hundreds of thousands of objects
-    that live as long as the app) out of the garbage collector's sight. A full collection
-    holds the interpreter lock, and re-scanning them all stalls the GUI thread whenever a
-    worker allocates a lot, as an import does (bench/import_domains.py)."""
-    gc.collect()
-    gc.freeze()
 
 
 def _open_asking_for_password(url: str, tries: int = 3) -> bool:

@@ -12,7 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 import qasync
 
-from ecp_desktop.app import build_services, connect_initial_hosts, make_qt_app
+from ecp_desktop.app import build_services, connect_initial_hosts
+from ecp_desktop.views.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.services.setup.startup import open_inventory
 from ecp_desktop.testing.hostgen import write_host

@@ -16,7 +16,8 @@ import libvirt
 import qasync
 from PySide6.QtCore import QSettings
 
-from ecp_desktop.app import build_services, make_qt_app
+from ecp_desktop.app import build_services  # noqa: E402
+from ecp_desktop.views.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.services.setup.startup import open_inventory
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 import qasync
 
-from ecp_desktop.app import build_services, make_qt_app
+from ecp_desktop.app import build_services
+from ecp_desktop.views.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.services.setup.startup import open_inventory
 

@@ -29,17 +29,25 @@ def evil_script(tmp_path):
     "qemu+ssh://-oProxyCommand={script}/system",
     "qemu+ssh://host.invalid/system?command={script}",
 ])
-def test_a_host_row_that_would_run_a_program_is_never_opened(db, db_url, tmp_path, template):
+@pytest.mark.parametrize("approved", [False, True])
+def test_a_host_row_that_would_run_a_program_is_never_opened(db, db_url, tmp_path, template, approved):
+    """Not approved: a row alone is never connected to. Approved (as if this user had once
+    accepted it): the URI allowlist still refuses it before libvirt sees it."""
+    from ecp_desktop.services.config import approved_hosts
     script, marker = evil_script(tmp_path)
+    uri = template.format(script=script)
     with database.connection_context():
-        store.ensure_host(template.format(script=script), "prod", False)
+        store.ensure_host(uri, "prod", False)
+    if approved:
+        approved_hosts.approve([uri])
     for command in (["machines"], ["hosts"], ["restore"]):
         done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, *command],
                               capture_output=True, text=True, timeout=60)
         assert not marker.exists(), f"{command} ran the row's program"
         assert "Traceback" not in done.stderr
         if command != ["restore"]:  # restore does nothing before setup: it says so and exits 0
-            assert done.returncode == 3 and "not opened" in done.stderr, done.stderr
+            words = "not opened" if approved else "not approved on this workstation"
+            assert done.returncode == 3 and words in done.stderr, done.stderr
 
 
 def test_a_forged_migration_destination_in_a_task_row_is_never_opened(db, db_url, tmp_path):

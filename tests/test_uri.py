@@ -9,7 +9,8 @@ from ecp_desktop.services.hosts.uri import InvalidUri, display_name, parse_uri
     "qemu:///system", "qemu:///session", "qemu+ssh://root@host.example/system",
     "qemu+tcp://lab-b.example:16509/system", "qemu+tls://host/system", "test:///default", "lxc:///system",
     "qemu+ssh://user@host/system?no_tty=1", "qemu+unix:///system?socket=/run/lab/libvirt-sock",
-    "qemu+tls://host/system?pkipath=/home/u/.pki/libvirt",
+    "qemu+tls://host/system?pkipath=/home/u/.pki/libvirt", "qemu+tcp://[fe80::1]:16509/system",
+    "qemu+ssh://root@10.0.0.7/system",
 ])
 def test_accepts_uris_libvirt_opens(uri):
     assert parse_uri(uri).uri == uri
@@ -39,6 +40,8 @@ def test_accepts_uris_libvirt_opens(uri):
     ("qemu+ssh://-oProxyCommand=evil/system", "cannot start with '-'"),
     ("qemu+ssh://-oProxyCommand=evil@host/system", "cannot start with '-'"),
     ("qemu+ssh://host/system?whatever=1", "'whatever' is not allowed"),
+    ("qemu+ssh://<i>web-1<!--/system", "is not a host name or address"),
+    ("qemu+tcp://ho st/system", "cannot contain spaces"),
 ])
 def test_rejects_bad_uris_with_a_reason(uri, words):
     with pytest.raises(InvalidUri, match=words):

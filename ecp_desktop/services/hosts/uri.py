@@ -9,6 +9,7 @@ an option by ssh. Only the parameters in ``PARAMETERS`` pass, each for the trans
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -25,6 +26,7 @@ PARAMETERS: dict[str, set[str] | None] = {
     "mode": None,                # legacy or direct daemon
     "name": None,                # the URI the remote daemon opens
 }
+_HOST = re.compile(r"[A-Za-z0-9._:%-]+")  # names, IPv4, IPv6 (brackets removed), zone ids
 REFUSED = {"command": "it runs a program", "netcat": "it runs a program on the host",
            "keyfile": "it names a private key file", "known_hosts": "it replaces the trusted host keys",
            "known_hosts_verify": "it can turn off host key checks", "no_verify": "it turns off certificate checks",
@@ -76,6 +78,8 @@ def parse_uri(text: str) -> ParsedUri:
     host = parts.hostname or ""
     if host.startswith("-") or (parts.username or "").startswith("-"):
         raise InvalidUri("a host or user name cannot start with '-' (ssh would read it as an option)")
+    if host and not _HOST.fullmatch(host):
+        raise InvalidUri(f"{host!r} is not a host name or address (letters, digits, '.', '-', ':' only)")
     _check_parameters(parts.query, transport)
     if transport in REMOTE_TRANSPORTS and not host:
         raise InvalidUri(f"the {transport} transport needs a host name, e.g. {driver}+{transport}://HOST/system")

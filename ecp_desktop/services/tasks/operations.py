@@ -164,9 +164,11 @@ class StartDomain(Operation):
     def prepare(self, conn, params):
         dom = find_domain(conn, params["uuid"])
         mark = params.get("mark") or secrets.token_hex(16)
-        if dom is not None and flow_mark(dom) != mark:
+        marked_here = dom is not None and flow_mark(dom) != mark
+        if marked_here:
             set_flow_mark(dom, mark)
-        return {**params, "was_active": bool(dom is not None and dom.isActive()), "mark": mark}
+        return {**params, "was_active": bool(dom is not None and dom.isActive()), "mark": mark,
+                "marked_here": marked_here}
 
     def after_flow(self, conn, params):
         dom = find_domain(conn, params["uuid"])
@@ -183,7 +185,8 @@ class StartDomain(Operation):
             return f"{params['name']} is not running"
         _require_mark(dom, params, "stopping")
         dom.destroy()
-        clear_flow_mark(dom)
+        if params.get("marked_here"):  # a machine the flow did not define: its mark goes with the undo
+            clear_flow_mark(dom)
         return f"stopped {params['name']}"
 
     def undo_title(self, params):
