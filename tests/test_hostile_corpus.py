@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.hosts.domain_xml import escape, parse_domain
-from ecp_desktop.services.tasks.service import build_trees, record_from_row
+from ecp_desktop.services.tasks.records import build_trees, record_from_row
 
 texts = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)  # what XML 1.0 can carry
 attrs = st.dictionaries(st.sampled_from(["type", "device", "dev", "bus", "file", "pool", "volume", "protocol",

@@ -10,7 +10,7 @@ import time
 from ecp_desktop.services.actions.restore import Candidate
 from ecp_desktop.services.sharing import machine_locks
 from ecp_desktop.services.tasks.engine import Group, Step
-from ecp_desktop.services.tasks.service import FAILED, ROLLBACK_FAILED, SUCCEEDED
+from ecp_desktop.services.tasks.records import FAILED, ROLLBACK_FAILED, SUCCEEDED
 
 from .helpers import LAB_URI, TEMPLATE_URI, TPL_UUID
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMessageBo
 from ecp_desktop.services.actions.lifecycle import ACTIONS
 from ecp_desktop.services.config import preferences
 from ecp_desktop.services.inventory.machines import MachineInfo
-from ecp_desktop.services.tasks.service import FAILED, SUCCEEDED
+from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
 
 from .helpers.gui import names_shown, select_rows
 from .helpers.hostile import (DEAD_LABEL, HOST_LABEL, MACHINES, MARKERS, OTHER_LABEL, OTHER_MACHINES,

@@ -9,7 +9,7 @@ import libvirt
 import pytest
 
 from ecp_desktop.models import schema
-from ecp_desktop.services.tasks.service import (CANCELLED, FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
+from ecp_desktop.services.tasks.records import (CANCELLED, FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
     SUCCEEDED)
 from ecp_desktop.services.actions.templates import PlanError, expand_names
 

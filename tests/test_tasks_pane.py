@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.inventory.machines import MachineInfo
-from ecp_desktop.services.tasks.service import CANCELLED, FAILED, SUCCEEDED
+from ecp_desktop.services.tasks.records import CANCELLED, FAILED, SUCCEEDED
 from ecp_desktop.views.main_window import MainWindow
 from ecp_desktop.views.task_model import FLOW, OUTCOME, STATUS, TASK, TaskTreeModel
 

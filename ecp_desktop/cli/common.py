@@ -19,7 +19,7 @@ from ..services.hosts.libvirt_loop import start_event_thread
 from ..services.inventory import approvals
 from ..services.setup.startup import HostChoice, initial_hosts
 from ..services.sharing import heartbeat
-from ..services.tasks.service import TaskRecord
+from ..services.tasks.records import TaskRecord
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION, EXIT_REFUSED = 0, 1, 2, 3, 4
 

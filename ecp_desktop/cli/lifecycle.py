@@ -10,7 +10,7 @@ from .common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_h
                      headless_services, print_tree, say)
 from ..services.actions.lifecycle import ACTIONS
 from ..services.core.errors import install_quiet_error_handler
-from ..services.tasks.service import SUCCEEDED
+from ..services.tasks.records import SUCCEEDED
 
 # command name -> action name
 COMMANDS = {"start": "start", "shutdown": "shutdown", "force-off": "force_off", "reboot": "reboot",

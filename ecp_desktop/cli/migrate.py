@@ -13,7 +13,7 @@ from ..services.core.errors import HypervisorError, install_quiet_error_handler
 from ..services.migration.service import Negotiation, refusal_check
 from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
 from ..services.tasks.recovery import recover
-from ..services.tasks.service import SUCCEEDED
+from ..services.tasks.records import SUCCEEDED
 
 METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2], "copy-storage": METHODS[3]}
 

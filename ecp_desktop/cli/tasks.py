@@ -12,7 +12,7 @@ from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
 from ..services.tasks.recovery import RecoveryReport, recover
-from ..services.tasks.service import SUCCEEDED, build_trees
+from ..services.tasks.records import SUCCEEDED, build_trees
 from ..services.tasks import store as task_store
 from ..services.actions.templates import PlanError
 

@@ -18,7 +18,7 @@ from ..services.core.errors import HypervisorError
 from ..services.inventory.machines import MachineInfo
 from ..services.migration.service import Negotiation
 from ..services.migration.checks import METHODS, MigrationOptions, decide
-from ..services.tasks.service import SUCCEEDED, TaskRecord
+from ..services.tasks.records import SUCCEEDED, TaskRecord
 from .plain import esc, plain_label, rich_label, tooltip
 from .tasks_pane import failures_below
 

@@ -10,8 +10,9 @@ from PySide6.QtCore import (QAbstractItemModel, QModelIndex, QPersistentModelInd
                             QTimer)
 from PySide6.QtGui import QColor
 
-from ..services.tasks.service import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
-    RUNNING, SUCCEEDED, TaskRecord, TaskService)
+from ..services.tasks.service import TaskService
+from ..services.tasks.records import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
+    RUNNING, SUCCEEDED, TaskRecord)
 from ..services.sharing.instance import INSTANCE_ID, started_by
 from .icons import state_icon
 from .plain import tooltip

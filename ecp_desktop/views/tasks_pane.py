@@ -6,7 +6,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTreeView, QVBoxLayout,
                                QWidget, QApplication)
 
-from ..services.tasks.service import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord, TaskService
+from ..services.tasks.service import TaskService
+from ..services.tasks.records import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord
 from .plain import message_box
 from .task_model import PROGRESS, STATUS_FILTERS, TASK, TaskFilterProxy, TaskTreeModel
 

@@ -13,7 +13,7 @@ from ..services.core.aio import spawn
 from ..services.inventory.live import Inventory
 from ..services.hosts.states import ACTIVE_STATES
 from ..services.inventory.machines import MachineInfo
-from ..services.tasks.service import SUCCEEDED
+from ..services.tasks.records import SUCCEEDED
 from ..services.actions.templates import MAX_COUNT, PlanError, expand_names
 from ..services.hosts.names import pattern_from_name
 from .plain import plain_label

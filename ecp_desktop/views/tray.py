@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
 
 from .. import APP_NAME
 from ..services.config import preferences
-from ..services.tasks.service import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord, TaskService
+from ..services.tasks.service import TaskService
+from ..services.tasks.records import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord
 from .plain import menu_text, notification_text, tooltip
 
 RECENT = 8

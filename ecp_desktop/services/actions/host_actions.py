@@ -5,7 +5,8 @@ from ..config import approved_hosts
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
-from ..tasks.service import SUCCEEDED, TaskService
+from ..tasks.service import TaskService
+from ..tasks.records import SUCCEEDED
 from ..hosts.uri import parse_uri
 
 

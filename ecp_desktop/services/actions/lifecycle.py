@@ -14,7 +14,8 @@ from ..hosts.connection import CALLS_PER_HOST
 from ..inventory.live import Inventory
 from ..hosts.states import ACTIVE_STATES
 from ..inventory.machines import MachineInfo
-from ..tasks.service import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord, TaskService
+from ..tasks.service import TaskService
+from ..tasks.records import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord
 
 WORKERS_PER_HOST = CALLS_PER_HOST * 4  # steps ready to go when a call slot frees
 BULK = "bulk"  # the kind of the task of one action on several machines

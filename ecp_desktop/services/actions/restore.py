@@ -21,7 +21,8 @@ from ..config import approved_hosts
 from ..inventory import approvals, store
 from ..inventory.machines import MachineInfo
 from .lifecycle import Lifecycle
-from ..tasks.service import SUCCEEDED, TaskFailed, TaskService
+from ..tasks.service import TaskService
+from ..tasks.records import SUCCEEDED, TaskFailed
 
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
 STARTABLE = {"shutoff", "crashed", "nostate"}

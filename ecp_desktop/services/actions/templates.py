@@ -22,7 +22,7 @@ from ..hosts.names import BadName, check_file_name, file_name_part, name_problem
 from ..hosts.domain_xml import Disk, locate_storage, read_domain, with_flow_mark
 from ..hosts.states import ACTIVE_STATES, state_name
 from ..tasks.engine import Group, Step, TaskEngine
-from ..tasks.service import TaskRecord
+from ..tasks.records import TaskRecord
 
 MAX_COUNT = 1000
 CONCURRENT_MACHINES = 4

@@ -20,7 +20,7 @@ from .checks import COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, Mi
 from .facts import MachineFacts, read_destination, read_host, read_machine
 from .run import MigrateDomain  # noqa: F401  (registers the migration operations)
 from ..tasks.engine import Group, Step, TaskEngine
-from ..tasks.service import TaskRecord
+from ..tasks.records import TaskRecord
 
 
 @dataclass

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from ..hosts.connection import connected_host
 from ..sharing import machine_locks
 from .operations import AsyncOperation, Operation, operation
-from .service import (DATABASE_AWAY, CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK,
-    ROLLING_BACK, RUNNING, SUCCEEDED, TaskRecord, TaskService)
+from .service import DATABASE_AWAY, TaskService
+from .records import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
+    RUNNING, SUCCEEDED, TaskRecord)
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import logging
 
 from . import store
 from ..sharing.instance import INSTANCE_ID
-from .service import UNFINISHED, TaskRecord, TaskService, record_from_row
+from .service import TaskService
+from .records import UNFINISHED, TaskRecord, record_from_row
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0

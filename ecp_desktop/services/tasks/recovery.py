@@ -15,7 +15,7 @@ from . import store
 from ..sharing import heartbeat
 from ..sharing.instance import INSTANCE_ID, owner_alive
 from .engine import TaskEngine, needs_undo_below
-from .service import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
+from .records import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
 
 INTERRUPTED = "interrupted: the app stopped while this ran"
 

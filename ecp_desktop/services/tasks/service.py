@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import json
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import peewee
@@ -25,75 +23,12 @@ from ..core.errors import HypervisorError, Refusal
 from ..core.executors import Executors
 from ..core.events import Event
 from . import store
-from ..sharing.instance import INSTANCE_ID
+from .records import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskRecord, build_trees, columns
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 # A server that is down or unreachable (not a mistake in what we write: that is not retried).
 DATABASE_AWAY = (peewee.OperationalError, peewee.InterfaceError)
-
-PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
-ROLLING_BACK, ROLLED_BACK, ROLLBACK_FAILED, CANCELLED = "rolling back", "rolled back", "rollback failed", "cancelled"
-FINISHED = {SUCCEEDED, FAILED, ROLLED_BACK, ROLLBACK_FAILED, CANCELLED}
-UNFINISHED = {PENDING, RUNNING, ROLLING_BACK}
-REGULAR, ROLLBACK = "regular", "rollback"
-
-
-class TaskFailed(Refusal):
-    """Ends a task as failed with this message, as it is (e.g. a parent whose steps failed)."""
-
-
-@dataclass(eq=False)
-class TaskRecord:
-    id: int
-    kind: str
-    title: str
-    host_uri: str = ""
-    target_uuid: str = ""
-    target_name: str = ""
-    status: str = PENDING
-    progress: int = 0
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
-    error: HypervisorError | None = None
-    error_message: str = ""
-    db_id: int | None = field(default=None, repr=False)
-    parent: TaskRecord | None = field(default=None, repr=False)
-    _t0: float = field(default=0.0, repr=False)
-    duration: float | None = None
-    summary: str = ""  # what a succeeded task did, or what a rollback undid / left behind
-    # The task engine's part: an operation with its parameters, undone by a rollback task.
-    op: str = ""
-    params: dict = field(default_factory=dict, repr=False)
-    role: str = REGULAR  # regular work, or a rollback task that undoes a step (``compensates``)
-    attempts: int = 0
-    owner: str = INSTANCE_ID
-    compensates: TaskRecord | None = field(default=None, repr=False)
-    concurrent: bool = False
-    children: list[TaskRecord] = field(default_factory=list, repr=False)
-    cancel: Callable[[], None] | None = field(default=None, repr=False)  # set while cancellable
-    from_history: bool = False  # loaded from the database, not run in this session
-
-    @property
-    def outcome(self) -> str:
-        if self.status == SUCCEEDED:
-            return self.summary or "done"
-        if self.status == ROLLED_BACK and self.op:
-            return f"undone ({self.summary})" if self.summary else "undone"
-        if self.status in (FAILED, ROLLBACK_FAILED, CANCELLED, ROLLED_BACK):
-            return "; ".join(p for p in (self.error_message, self.summary) if p) or self.status
-        return self.status
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-    def root(self) -> TaskRecord:
-        node = self
-        while node.parent is not None:
-            node = node.parent
-        return node
-
 
 class TaskService:
     def __init__(self, executors: Executors, *, persist: bool = True) -> None:
@@ -316,76 +251,8 @@ class TaskService:
         return roots
 
 
-def build_trees(rows: list[dict], ids) -> tuple[list[TaskRecord], list[TaskRecord]]:
-    """(top-level records, all records) for rows ordered parents before children."""
-    by_db_id: dict[int, TaskRecord] = {}
-    roots = []
-    for row in rows:
-        record = record_from_row(row, next(ids))
-        record.parent = by_db_id.get(row["parent_id"])
-        record.compensates = by_db_id.get(row["compensates_id"])
-        if record.parent is not None:
-            record.parent.children.append(record)
-        else:
-            roots.append(record)
-        by_db_id[row["id"]] = record
-    return roots, list(by_db_id.values())
-
-
-def record_from_row(row: dict, record_id: int) -> TaskRecord:
-    """A record from a task row, read defensively: the row may come from another version or
-    another operator, and one bad row must not stop the history, recovery or start-up."""
-    error = HypervisorError.from_json(row["error_json"]) if row.get("error_json") else None
-    started, finished = _when(row.get("started_at")), _when(row.get("finished_at"))
-    try:
-        params = json.loads(row.get("params") or "{}")
-    except (TypeError, ValueError):
-        params = None
-    text = {key: str(row.get(key) or "") for key in ("kind", "title", "host_uri", "target_uuid", "target_name",
-                                                     "status", "error_message", "summary", "op", "owner")}
-    return TaskRecord(
-        id=record_id, **text, progress=_number(row.get("progress")), started_at=started, finished_at=finished,
-        error=error, db_id=row.get("id"),
-        duration=(finished - started).total_seconds() if started and finished else None,
-        params=params if isinstance(params, dict) else {"unreadable": str(row.get("params"))[:200]},
-        role=ROLLBACK if row.get("reason") == ROLLBACK else REGULAR,
-        attempts=_number(row.get("attempts")), concurrent=bool(row.get("concurrent")), from_history=True,
-    )
-
-
-def _when(value) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value
-    try:
-        return dt.datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _number(value) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError, OverflowError):
-        return 0
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now()
-
-
-def columns(record: TaskRecord) -> dict:
-    return {
-        "kind": record.kind, "title": record.title, "host_uri": record.host_uri,
-        "target_uuid": record.target_uuid, "target_name": record.target_name,
-        "status": record.status, "progress": record.progress,
-        "started_at": record.started_at, "finished_at": record.finished_at,
-        "error_message": record.error_message,
-        "error_code": record.error.code if record.error else None,
-        "error_json": record.error.to_json() if record.error else "",
-        "op": record.op, "params": json.dumps(record.params, sort_keys=True), "reason": record.role,
-        "attempts": record.attempts, "owner": record.owner, "summary": record.summary,
-        "concurrent": record.concurrent,
-    }
 
 
 def _log_failure(future) -> None:
