@@ -92,3 +92,22 @@ def test_any_rows_become_trees(rows):
         row["parent_id"] = index if index and index % 2 else None
     roots, records = build_trees(rows, itertools.count(1))
     assert len(records) == len(rows) and all(r.parent is None for r in roots)
+
+
+passwords = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs")), min_size=4, max_size=20).filter(
+    lambda p: "@" not in p or p.count("@") == 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(passwords, st.sampled_from(["alice", "bob.smith"]), st.sampled_from(["db.example", "127.0.0.1:5432"]))
+def test_no_password_survives_in_a_database_url_or_message(password, user, host):
+    """Whatever characters a password has, the URL shown and a driver's message about it
+    never contain it (as written or percent-decoded)."""
+    from urllib.parse import quote
+
+    from ecp_desktop.models.db import scrub, without_password
+    for written in (password, quote(password, safe="")):
+        url = f"postgresql://{user}:{written}@{host}/inventory"
+        assert written not in without_password(url).split("@")[0].split("//", 1)[1].removeprefix(user)
+        message = f'connection to "{url}" failed: password authentication failed ({password})'
+        assert password not in scrub(message, url) and written not in scrub(message, url)
