@@ -232,3 +232,18 @@ def test_a_password_parameter_is_not_saved_either(private_dirs):
     text = app_config.config_path().read_text()
     assert "hunter2" not in text
     assert app_config.saved_database_url() == "postgresql://op@db.example/inv?sslmode=require"
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly_without_a_signal(db_url):
+    """`| head` closing the pipe ends the command quietly; no SIGPIPE kills it (libvirt's socket
+    shares that signal: a daemon restart mid-command must give an error, not a silent death)."""
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect",
+                               "test:///default", "machines"], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, (done.returncode, done.stderr)

@@ -5,7 +5,6 @@ import argparse
 import os
 import threading
 import time
-import signal
 import sys
 
 from .. import APP_NAME, __version__
@@ -126,7 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code = _run(argv)
+    try:
+        code = _run(argv)
+    except BrokenPipeError:
+        # A script that piped us into `head` closed the pipe early: end quietly, as Unix tools
+        # do. (Not by SIGPIPE's default action: libvirt's socket shares the signal, and a
+        # write after a daemon restart would kill the command mid-work, silently.)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     _leave_stuck_threads(code)
     return code
 
@@ -171,8 +177,6 @@ def _run(argv: list[str] | None) -> int:
     except (ConfigDamaged, DatabaseUrlError) as exc:
         say(str(exc))
         return 2
-    # A script that pipes us into `head` closes the pipe early: end quietly, as Unix tools do.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command in ("setup", "import"):
         from . import setup as cli_setup
         return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),
