@@ -5,6 +5,7 @@ import asyncio
 import enum
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -315,11 +316,31 @@ class HostConnection:
 
     # ----- calls --------------------------------------------------------------------------
     async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "") -> T:
-        """Run ``fn(conn)`` in the shared pool; libvirt errors become HypervisorError."""
+        """Run ``fn(conn)`` in the shared pool; libvirt errors become HypervisorError.
+
+        A failure leaves with no link to libvirt's exception or to any frame that held the
+        connection or a domain: such an object kept in a reference cycle lives until the
+        interpreter's exit, and freeing it there sends a close to a host that may be gone
+        (the process then waits minutes for TCP to give up)."""
         lease = self._lease
         if lease is None or self._loop is None or self._slots is None:
             raise not_connected(self.uri, self.reason or self.state.value, label=self.label, operation=operation,
                                 machine=machine)
+        lease.users += 1
+        try:
+            return await self._call_on(lease, fn, operation, machine)
+        except HypervisorError as err:
+            if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
+                self.lost(err.message)
+            traceback.clear_frames(err.__traceback__)  # the finished frames let go of conn and domains
+            failure = err
+        finally:
+            self._done_with(lease)
+            lease = None
+        raise failure.with_traceback(None)
+
+    async def _call_on(self, lease: _Lease, fn: Callable[[libvirt.virConnect], T], operation: str,
+                       machine: str) -> T:
         conn = lease.conn
 
         def run() -> T:
@@ -327,31 +348,24 @@ class HostConnection:
                 return fn(conn)
             except libvirt.libvirtError as exc:
                 error = HypervisorError.from_libvirt(exc, operation=operation, machine=machine, host_uri=self.uri)
-                error.libvirt_version = version_text(self.facts.libvirt_version)
-                error.hypervisor_version = version_text(self.facts.hypervisor_version)
-                raise error from None
+            # raised outside the except block: no link to libvirt's exception and its frames
+            error.libvirt_version = version_text(self.facts.libvirt_version)
+            error.hypervisor_version = version_text(self.facts.hypervisor_version)
+            raise error
 
-        lease.users += 1
-        try:
-            async with self._slots:
-                calling = self._loop.run_in_executor(self._executors.calls, run)
-                if not self._call_timeout:
-                    return await calling
-                try:
-                    return await asyncio.wait_for(asyncio.shield(calling), self._call_timeout)
-                except asyncio.TimeoutError:
-                    # The call is still inside libvirt on its thread: the connection must stay
-                    # open under it (freeing it would crash the process), so the lease is kept.
-                    lease.users += 1
-                    error = self._no_answer(operation, self._call_timeout, machine)
-                    self.lost(error.message)
-                    raise error from None
-        except HypervisorError as err:
-            if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
-                self.lost(err.message)
-            raise
-        finally:
-            self._done_with(lease)
+        async with self._slots:
+            calling = self._loop.run_in_executor(self._executors.calls, run)
+            if not self._call_timeout:
+                return await calling
+            try:
+                return await asyncio.wait_for(asyncio.shield(calling), self._call_timeout)
+            except asyncio.TimeoutError:
+                # The call is still inside libvirt on its thread: the connection must stay
+                # open under it (freeing it would crash the process), so the lease is kept.
+                lease.users += 1
+                error = self._no_answer(operation, self._call_timeout, machine)
+                self.lost(error.message)
+                raise error from None
 
     async def call_with(self, other: HostConnection, fn: Callable[[libvirt.virConnect, libvirt.virConnect], T],
                         *, operation: str = "", machine: str = "") -> T:
