@@ -109,6 +109,8 @@ def test_a_bulk_action_waits_per_machine_and_reports_the_busy_one(services, run,
 
 
 def test_restore_starts_through_the_lock(services, run, db_url, monkeypatch):
+    from ecp_desktop.services.config import approved_hosts
+    approved_hosts.approve([LAB_URI])  # this user's own host: restore may connect to it
     monkeypatch.setattr(machine_locks, "WAIT_SECONDS", 0.5)
     machines, host = lab_machines(services, run)
     stopped = machines["stopped01"]

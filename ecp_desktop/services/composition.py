@@ -12,7 +12,8 @@ from .core.executors import Executors
 from .actions.lifecycle import Lifecycle
 from .migration.service import MigrationService
 from .actions.restore import RestoreService
-from .tasks.engine import TaskEngine, changed_machines
+from .tasks.engine import TaskEngine
+from .tasks.tree import changed_machines
 from .tasks.service import TaskService
 from .actions.templates import TemplateService
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from ..hosts.connection import connected_host
 from ..sharing import machine_locks
 from .operations import AsyncOperation, Operation, operation
+from .tree import group_outcome, leaf_steps, listing, needs_undo, needs_undo_below
 from .service import DATABASE_AWAY, TaskService
 from .records import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
-    RUNNING, SUCCEEDED, TaskRecord)
+    SUCCEEDED, TaskRecord)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class TaskEngine:
         ok = await self._execute(root, flow)
         if ok:
             await self._after_flow(root)
-            self.tasks.finish(root, SUCCEEDED, summary=f"{len(_leaves(root))} steps done")
+            self.tasks.finish(root, SUCCEEDED, summary=f"{len(leaf_steps(root))} steps done")
             return root
         root.cancel = None
         await self.rollback(root, flow.cause, cancelled=flow.cancelled)
@@ -171,18 +172,18 @@ class TaskEngine:
         op = operation(record.op)
         try:
             host = self.connected_host(record.host_uri, op.name)
-            async with self._machine_lock(record):  # prepare, record and execute as one operation
-                record.params = await host.call(lambda conn: op.prepare(conn, record.params),
-                                                operation=op.name, machine=record.target_name)
-                self.tasks.start(record)
-                await self.tasks.flush()  # "running, with these parameters" is on disk first
-                self._crash_point(op.name, "before")
-                if isinstance(op, AsyncOperation):  # long work with progress and its own abort
+            if isinstance(op, AsyncOperation):  # long work with progress and its own abort
+                async with self._machine_lock(record):  # held from prepare to the end
+                    await self._prepare(host, op, record, locked=True)
                     summary = await op.run(StepContext(self, record, flow.stop))
-                else:
-                    summary = await host.call(lambda conn: op.execute(conn, record.params),
-                                              operation=op.name, machine=record.target_name)
-                self._crash_point(op.name, "after")
+            else:
+                # Blocking steps take the machine's lock inside the worker that calls libvirt,
+                # for prepare and for execute (no extra thread hops per step: the clone
+                # flows' pace, bench/clone_template.py).
+                await self._prepare(host, op, record)
+                summary = await self._on_machine(host, record, op.name,
+                                                 lambda conn: op.execute(conn, record.params))
+            self._crash_point(op.name, "after")
         except Exception as exc:  # noqa: BLE001  (every failure stops the flow and is shown)
             if record.started_at is None:
                 self.tasks.start(record)
@@ -194,20 +195,41 @@ class TaskEngine:
         self._progress(record)
         return True
 
+    async def _prepare(self, host, op, record: TaskRecord, *, locked: bool = False) -> None:
+        """What the undo will need, read and written down before the step runs (``locked``:
+        the caller holds the machine's lock already; it is not re-entrant)."""
+        def prepare(conn):
+            return op.prepare(conn, record.params)
+        record.params = await (host.call(prepare, operation=op.name, machine=record.target_name) if locked
+                               else self._on_machine(host, record, op.name, prepare))
+        self.tasks.start(record)
+        await self.tasks.flush()  # "running, with these parameters" is on disk first
+        self._crash_point(op.name, "before")
+
+    async def _on_machine(self, host, record: TaskRecord, operation_name: str, fn):
+        """``fn(conn)`` on ``host``, holding the record's machine lock when it names one."""
+        if record.target_uuid:
+            return await machine_locks.call_locked(host, record.target_uuid, record.target_name, operation_name, fn)
+        return await host.call(fn, operation=operation_name, machine=record.target_name)
+
     async def _after_flow(self, root: TaskRecord) -> None:
         """The flow succeeded: each step's operation ends what only mattered while the flow
         could be undone (the flow marks on the machines it defined). Before the root is
         finished, so no finished flow leaves a mark a forged row could point an undo at."""
-        for leaf in _leaves(root):
-            op = operation(leaf.op)
-            if type(op).after_flow is Operation.after_flow:
-                continue
+        by_host: dict[str, list[TaskRecord]] = {}
+        for leaf in leaf_steps(root):
+            if type(operation(leaf.op)).after_flow is not Operation.after_flow:
+                by_host.setdefault(leaf.host_uri, []).append(leaf)
+
+        def finish_all(conn, leaves: list[TaskRecord]) -> None:  # one call per host, not per step
+            for leaf in leaves:
+                operation(leaf.op).after_flow(conn, leaf.params)
+        for uri, leaves in by_host.items():
             try:
-                host = self.connected_host(leaf.host_uri, op.name)
-                await host.call(lambda conn, op=op, leaf=leaf: op.after_flow(conn, leaf.params),
-                                operation=f"finish {op.name}", machine=leaf.target_name)
+                host = self.connected_host(uri, "finish the flow")
+                await host.call(lambda conn, leaves=leaves: finish_all(conn, leaves), operation="finish the flow")
             except Exception as exc:  # noqa: BLE001  (the work is done; the mark only limits undos)
-                log.warning("could not finish %s after its flow: %s", leaf.title, exc)
+                log.warning("could not finish the flow %s on %s: %s", root.title, uri, exc)
 
     # ----- rollback ------------------------------------------------------------------------
     async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
@@ -220,15 +242,15 @@ class TaskEngine:
         self._settle(root)
         parts = []
         if undone:
-            parts.append(f"undone: {_listing(undone)}")
+            parts.append(f"undone: {listing(undone)}")
         if left:
-            parts.append(f"left behind: {_listing(left)}")
+            parts.append(f"left behind: {listing(left)}")
         status = ROLLBACK_FAILED if left else CANCELLED if cancelled else FAILED
         self.tasks.finish(root, status, summary="; ".join(parts), message=cause)
 
     async def _undo(self, record: TaskRecord) -> tuple[list[str], list[str]]:
         if record.op:
-            return await self._undo_step(record) if _needs_undo(record) else ([], [])
+            return await self._undo_step(record) if needs_undo(record) else ([], [])
         undone, left = [], []
         steps = [c for c in reversed(record.children) if c.role == REGULAR]
         if steps and any(needs_undo_below(c) for c in steps) and record.parent is not None:
@@ -262,9 +284,8 @@ class TaskEngine:
         try:
             self._crash_point(op.name, "undo")
             host = self.connected_host(step.host_uri, f"undo {op.name}")
-            async with self._machine_lock(step):
-                summary = await host.call(lambda conn: op.compensate(conn, step.params),
-                                          operation=f"undo {op.name}", machine=step.target_name)
+            summary = await self._on_machine(host, step, f"undo {op.name}",
+                                             lambda conn: op.compensate(conn, step.params))
         except Exception as exc:  # noqa: BLE001
             self.tasks.fail(undo, exc)
             step.status = ROLLBACK_FAILED
@@ -295,7 +316,7 @@ class TaskEngine:
         else:
             status = record.status
         if status != record.status or record.finished_at is None:
-            self.tasks.finish(record, status, **_group_outcome(record, status))
+            self.tasks.finish(record, status, **group_outcome(record, status))
 
     # ----- helpers -------------------------------------------------------------------------
     def _machine_lock(self, record: TaskRecord):
@@ -318,7 +339,7 @@ class TaskEngine:
     def _progress(self, step: TaskRecord) -> None:
         node = step.parent
         while node is not None:
-            leaves = _leaves(node)
+            leaves = leaf_steps(node)
             done = sum(1 for leaf in leaves if leaf.status == SUCCEEDED)
             node.progress = int(100 * done / len(leaves)) if leaves else 100
             self.tasks.changed(node)
@@ -338,52 +359,6 @@ class TaskEngine:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def changed_machines(step: TaskRecord) -> list[tuple[str, str]]:
-    """(host URI, machine UUID) whose definition the step made, moved or removed."""
-    return operation(step.op).machines_changed(step.params, step.host_uri) if step.op else []
-
-
-def _group_outcome(group: TaskRecord, status: str) -> dict:
-    """What a group's row says: the step that failed, what was undone or left behind."""
-    steps = [c for c in group.children if c.role == REGULAR]
-    if status == FAILED:
-        failed = next((c for c in steps if c.status == FAILED), None)
-        if failed is not None:
-            reason = failed.error.message if failed.error is not None else failed.error_message
-            return {"message": f"{failed.title}: {reason}"}
-    if status == ROLLED_BACK:
-        undone = sum(1 for c in steps if c.status == ROLLED_BACK)
-        return {"summary": f"{undone} step{'s' * (undone != 1)} undone"}
-    if status == ROLLBACK_FAILED:
-        left = [operation(c.op).leftover(c.params) for c in _leaves(group) if c.status == ROLLBACK_FAILED]
-        return {"summary": f"left behind: {_listing(left)}"}
-    return {}
-
-
-def _leaves(record: TaskRecord) -> list[TaskRecord]:
-    out = []
-    for child in record.children:
-        if child.role != REGULAR:
-            continue
-        out += [child] if child.op else _leaves(child)
-    return out
-
-
-def _undone_by_rollback(step: TaskRecord) -> bool:
-    return any(c.role == ROLLBACK and c.compensates is step and c.status == SUCCEEDED
-               for c in (step.parent.children if step.parent else []))
-
-
-def _needs_undo(step: TaskRecord) -> bool:
-    """A regular step that did, or may have (it was running at a crash), change something."""
-    return (step.role == REGULAR and step.status in (SUCCEEDED, RUNNING, ROLLING_BACK)
-            and not _undone_by_rollback(step))
-
-
-def needs_undo_below(record: TaskRecord) -> bool:
-    return _needs_undo(record) if record.op else any(needs_undo_below(c) for c in record.children)
-
-
 def _cancel_pending(tasks: TaskService, record: TaskRecord) -> None:
     for child in record.children:
         if child.status == PENDING:
@@ -391,10 +366,4 @@ def _cancel_pending(tasks: TaskService, record: TaskRecord) -> None:
         _cancel_pending(tasks, child)
 
 
-def _listing(items: list[str], most: int = 6) -> str:
-    if len(items) <= most:
-        return ", ".join(items)
-    return ", ".join(items[:most]) + f" and {len(items) - most} more"
-
-
-__all__ = ["Group", "Step", "TaskEngine", "CRASH_ENV", "changed_machines"]
+__all__ = ["Group", "Step", "TaskEngine", "CRASH_ENV"]

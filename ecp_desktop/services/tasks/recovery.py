@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from . import store
 from ..sharing import heartbeat
 from ..sharing.instance import INSTANCE_ID, owner_alive
-from .engine import TaskEngine, needs_undo_below
+from .engine import TaskEngine
+from .tree import needs_undo_below
 from .records import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
 
 INTERRUPTED = "interrupted: the app stopped while this ran"
