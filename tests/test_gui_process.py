@@ -1,16 +1,15 @@
 """The real entry point, as a user starts it: platform paths, first run, clean exit on SIGTERM."""
 import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from ecp_desktop.services.setup.startup import local_hypervisor_answers
 
-from .helpers import LAB_URI, query
+from .helpers import LAB_URI
+from .helpers.launch import setup_headless, start_app, stop_app, wait_for_rows
 
 
 @pytest.fixture
@@ -21,50 +20,14 @@ def user_env(tmp_path):
     return env
 
 
-def wait_for(sql, db_url, expected, timeout=20.0):
-    import peewee
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if not db_url.startswith("sqlite:///") or Path(db_url.removeprefix("sqlite://")).exists():
-            try:
-                last = query(db_url, sql)
-                if last == expected:
-                    return
-            except peewee.DatabaseError:
-                pass  # tables not created yet
-        time.sleep(0.1)
-    raise AssertionError(f"{sql!r} gave {last!r}, expected {expected!r}")
-
-
-def start_app(env, *args):
-    return subprocess.Popen([sys.executable, "-m", "ecp_desktop", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def stop_app(proc):
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err, err
-    return err
-
-
-def setup_headless(env, *args):
-    result = subprocess.run([sys.executable, "-m", "ecp_desktop", *args, "setup"], env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 def test_after_setup_the_app_uses_the_chosen_database_and_hosts_and_exits_cleanly(user_env, tmp_path, db_url):
     db_path = db_url
     setup_headless(user_env, "--database", db_url, "--connect", LAB_URI)
     # A later start names neither the database nor the connection.
     proc = start_app(user_env)
     try:
-        wait_for("select uri from host where last_connected_at is not null", db_path, [(LAB_URI,)])
-        wait_for("select count(*) from machine where missing = FALSE", db_path, [(4,)])
+        wait_for_rows("select uri from host where last_connected_at is not null", db_path, [(LAB_URI,)])
+        wait_for_rows("select count(*) from machine where missing = FALSE", db_path, [(4,)])
     finally:
         stop_app(proc)
     settings = list((tmp_path / "config").rglob("*.conf"))
@@ -81,10 +44,10 @@ def test_setup_without_connections_picks_the_local_hypervisor_or_the_demo_host(u
     assert "setup finished" in out
     proc = start_app(user_env)
     try:
-        wait_for("select uri, is_demo from host where autoconnect = TRUE", db_path, expected)
-        wait_for("select uri from host where last_connected_at is not null", db_path, [(expected[0][0],)])
+        wait_for_rows("select uri, is_demo from host where autoconnect = TRUE", db_path, expected)
+        wait_for_rows("select uri from host where last_connected_at is not null", db_path, [(expected[0][0],)])
         if expected[0][0] == "test:///default":
-            wait_for("select name, state from machine", db_path, [("test", "running")])
+            wait_for_rows("select name, state from machine", db_path, [("test", "running")])
     finally:
         stop_app(proc)
 
