@@ -1,8 +1,14 @@
 """Real libvirt errors from the test driver: fields, names, plain words, and the dialogs."""
+import errno
+import json
+import logging
+
 import libvirt
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
+from ecp_desktop.services.config import app_log
 from ecp_desktop.services.core.errors import PLAIN_WORDS, HypervisorError
 from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
@@ -104,3 +110,63 @@ def test_crash_dialog_shows_the_traceback(qtbot):
         dialog = CrashDialog(exc)
     qtbot.addWidget(dialog)
     assert "KeyError: 'missing'" in dialog.details.toPlainText()
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    """The app's own file handler and format, on a private file, for this test only."""
+    path = tmp_path / "ecp-desktop.log"
+    handler = app_log.file_handler(path)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield path
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def test_open_log_shows_the_errors_own_log_line_with_every_field(qtbot, log_file, tmp_path):
+    target = str(tmp_path / "no-such-dir" / "web01.save")
+    error = provoke(lambda c: c.lookupByName("web01").save(target))
+    # libvirt fills the extra fields for this one: errno in int1, format and text in str1/str2
+    assert error.code_name == "SYSTEM_ERROR" and error.int1 == errno.ENOENT and error.str1 == "%s"
+    dialog = ErrorDialog("Save failed", [("web01", error)], log_path=log_file)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    shown = {dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i).text(1)
+             for i in range(dialog.tree.topLevelItemCount())}
+    assert shown["str1"] == "%s" and shown["str2"] == error.str2 and shown["int1"] == str(errno.ENOENT)
+    assert shown["Level"] == "error" and shown["Log id"] == error.error_id and "str3" not in shown
+    assert not dialog.log_view.isVisible()
+    qtbot.mouseClick(dialog.log_button, Qt.MouseButton.LeftButton)
+    assert dialog.log_view.isVisible() and dialog.log_file_button.isVisible()
+    assert dialog.log_note.textFormat() == Qt.TextFormat.PlainText and str(log_file) in dialog.log_note.text()
+    (line,) = dialog.log_view.toPlainText().splitlines()
+    assert f"SYSTEM_ERROR id={error.error_id} " in line
+    logged = json.loads(line.split(f" id={error.error_id} ", 1)[1])
+    assert {k: logged[k] for k in ("code", "domain", "level", "message", "str1", "str2", "str3", "int1", "int2",
+                                   "operation", "host_uri", "when")} == {
+        "code": libvirt.VIR_ERR_SYSTEM_ERROR, "domain": error.domain, "level": libvirt.VIR_ERR_ERROR,
+        "message": error.message, "str1": "%s", "str2": error.str2, "str3": None, "int1": errno.ENOENT, "int2": -1,
+        "operation": "test", "host_uri": LAB_URI, "when": error.when.isoformat()}
+
+
+def test_open_log_shows_untrusted_words_as_escaped_plain_text(qtbot, log_file):
+    error = provoke(lambda c: c.defineXML("<domain type='test'><name><b>x</b>\u202e\x1b[2J</name>"))
+    assert "\x1b" in error.message and "<b>" in error.message
+    dialog = ErrorDialog("Define failed", [("x", error)], log_path=log_file)
+    qtbot.addWidget(dialog)
+    dialog.open_log()
+    text = dialog.log_view.toPlainText()
+    assert len(text.splitlines()) == 1 and "<b>x</b>" in text  # shown as written, never as markup
+    assert "\x1b" not in text and "\u202e" not in text and "\\u001b" in text
+
+
+def test_open_log_says_when_an_error_has_no_entry(qtbot, log_file):
+    old = HypervisorError.from_json(json.dumps({"message": "written by an older version", "code": 42}))
+    dialog = ErrorDialog("Start failed", [("a", old), ("b", "a plain reason")], log_path=log_file)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.open_log()
+    assert "No entry for these errors" in dialog.log_note.text() and not dialog.log_view.isVisible()
+    assert dialog.log_file_button.isVisible()

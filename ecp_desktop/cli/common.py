@@ -3,6 +3,7 @@ finding a machine by name or UUID, printing JSON and task trees, and closing dow
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import json
 import re
@@ -14,7 +15,7 @@ from ..services.core.executors import Executors
 from ..services.hosts.connection import HostConnection
 from ..services.hosts.uri import InvalidUri, parse_uri
 from ..services.inventory.machines import MachineInfo
-from ..services.config import approved_hosts
+from ..services.config import app_log, approved_hosts, preferences
 from ..services.hosts.libvirt_loop import start_event_thread
 from ..services.inventory import approvals
 from ..services.setup.startup import HostChoice, initial_hosts
@@ -75,10 +76,17 @@ def headless_services() -> Services:
     time limits, so a host that stops answering ends the command with exit 3 in bounded
     time: ECP_DESKTOP_OPEN_TIMEOUT (30 s) for an open, ECP_DESKTOP_CALL_TIMEOUT (600 s, a
     big disk's clone is one call) for a call."""
+    start_headless_logging()
     start_event_thread()
     return build_services(Executors(), keepalive=True, events=False, reconnect=False, auto_load=False,
                           open_timeout=time_limit("ECP_DESKTOP_OPEN_TIMEOUT", 30.0),
                           call_timeout=time_limit("ECP_DESKTOP_CALL_TIMEOUT", 600.0))
+
+
+def start_headless_logging() -> None:
+    """The log file, as the window keeps it (every libvirt error a line), at the level of the
+    preferences; nothing on the console: a command says what matters itself. Idempotent."""
+    app_log.start_logging(getattr(logging, preferences.current().log_level), console=False)
 
 
 def _choices(uris: list[str]) -> tuple[list[HostChoice], set[str]]:

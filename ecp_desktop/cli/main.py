@@ -177,6 +177,8 @@ def _run(argv: list[str] | None) -> int:
     except (ConfigDamaged, DatabaseUrlError) as exc:
         say(str(exc))
         return 2
+    from .common import start_headless_logging
+    start_headless_logging()  # every command's libvirt errors reach the log, setup's and import's too
     if args.command in ("setup", "import"):
         from . import setup as cli_setup
         return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),

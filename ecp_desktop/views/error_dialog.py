@@ -2,8 +2,9 @@
 
 One dialog groups the failures of a bulk action (a row per machine, expandable), and a
 crash dialog catches what nobody expected. Each offers Copy (the full details, for a
-bug report or a colleague) and Open Log. Dialogs are opened with ``open()``, never
-``exec()``: a nested event loop inside a coroutine breaks qasync.
+bug report or a colleague) and Open Log, which shows the errors' own lines from the log
+(found by each error's log id) with a button to open the whole file. Dialogs are opened with
+``open()``, never ``exec()``: a nested event loop inside a coroutine breaks qasync.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QPlainTextEdit, QPushButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from ..services.config.app_log import find_entries
 from ..services.core.errors import HypervisorError
 from .plain import plain_label, rich_label
 
@@ -75,6 +77,16 @@ class ErrorDialog(QDialog):
         buttons.addButton(self.details_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         layout.addWidget(self.tree)
+        # The log's own lines for these errors: plain text (libvirt's words, escaped on one line).
+        self.log_note = plain_label(wrap=True, selectable=True)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log_file_button = QPushButton("Open Log File")
+        self.log_file_button.clicked.connect(self.open_log_file)
+        for widget in (self.log_note, self.log_view, self.log_file_button):
+            widget.setVisible(False)
+            layout.addWidget(widget)
         layout.addWidget(buttons)
 
     @staticmethod
@@ -97,7 +109,25 @@ class ErrorDialog(QDialog):
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text())
 
+    def error_ids(self) -> list[str]:
+        return [e.error_id for _name, e in self.failures if isinstance(e, HypervisorError) and e.error_id]
+
     def open_log(self) -> None:
+        """Show these errors' entries from the log (each a line with every field), and offer the file."""
+        if self.log_path is None:
+            return
+        lines = find_entries(self.log_path, self.error_ids())
+        if lines:
+            self.log_note.setText(f"From the log, {self.log_path}:")
+        else:
+            self.log_note.setText(f"No entry for {'this error' if len(self.failures) == 1 else 'these errors'} "
+                                  f"in the log, {self.log_path} (an older error, or the log was not kept).")
+        self.log_view.setPlainText("\n".join(lines))
+        self.log_note.setVisible(True)
+        self.log_view.setVisible(bool(lines))
+        self.log_file_button.setVisible(True)
+
+    def open_log_file(self) -> None:
         if self.log_path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path)))
 

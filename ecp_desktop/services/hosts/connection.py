@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import libvirt
 
 from ..core.aio import spawn
-from ..core.errors import HypervisorError
+from ..core.errors import HypervisorError, logged
 from ..core.executors import Executors
-from .facts import HostFacts, read_facts, version_text
+from .facts import HostFacts, read_facts
 from .libvirt_loop import register_event_impl
 from .opening import open_connection
 from ..core.events import Event
@@ -44,9 +44,10 @@ CLOSE_REASONS = {
 
 def not_connected(uri: str, why: str, *, label: str = "", operation: str = "", machine: str = "") -> HypervisorError:
     """The one error for "that host cannot be used now", wherever it is noticed: one code
-    (INVALID_CONN), so the user reads one summary and one remedy for one condition."""
-    return HypervisorError(f"{label or uri} is not connected ({why})", code=libvirt.VIR_ERR_INVALID_CONN,
-                           domain=libvirt.VIR_FROM_NONE, operation=operation, machine=machine, host_uri=uri)
+    (INVALID_CONN), so the user reads one summary and one remedy for one condition. Logged
+    like libvirt's own errors."""
+    return logged(HypervisorError(f"{label or uri} is not connected ({why})", code=libvirt.VIR_ERR_INVALID_CONN,
+                                  domain=libvirt.VIR_FROM_NONE, operation=operation, machine=machine, host_uri=uri))
 
 
 def connected_host(host: HostConnection | None, uri: str, *, operation: str, machine: str = "") -> HostConnection:
@@ -167,9 +168,9 @@ class HostConnection:
             raise self._no_answer("connect", self._open_timeout) from None
 
     def _no_answer(self, operation: str, seconds: float | None, machine: str = "") -> HypervisorError:
-        return HypervisorError(f"{self.label} did not answer within {seconds:g} s", domain=libvirt.VIR_FROM_RPC,
-                               code=libvirt.VIR_ERR_OPERATION_TIMEOUT, operation=operation, machine=machine,
-                               host_uri=self.uri)
+        return logged(HypervisorError(f"{self.label} did not answer within {seconds:g} s", domain=libvirt.VIR_FROM_RPC,
+                                      code=libvirt.VIR_ERR_OPERATION_TIMEOUT, operation=operation, machine=machine,
+                                      host_uri=self.uri))
 
     def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
         conn = open_connection(self.uri)
@@ -346,12 +347,9 @@ class HostConnection:
         def run() -> T:
             try:
                 return fn(conn)
-            except libvirt.libvirtError as exc:
+            except libvirt.libvirtError as exc:  # logged, with the host's versions
                 error = HypervisorError.from_libvirt(exc, operation=operation, machine=machine, host_uri=self.uri)
-            # raised outside the except block: no link to libvirt's exception and its frames
-            error.libvirt_version = version_text(self.facts.libvirt_version)
-            error.hypervisor_version = version_text(self.facts.hypervisor_version)
-            raise error
+            raise error  # outside the except block: no link to libvirt's exception and its frames
 
         async with self._slots:
             calling = self._loop.run_in_executor(self._executors.calls, run)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import libvirt
 
-from ..core.errors import HypervisorError
+from ..core.errors import HypervisorError, logged
 from .facts import version_text
 from .opening import open_connection
 from .uri import InvalidUri, display_name, parse_uri
@@ -98,6 +98,8 @@ def probe(uri: str, timeout: float = 10.0) -> Probe:
     thread.start()
     thread.join(timeout)
     if not found:
+        logged(HypervisorError(f"{display_name(uri)} did not answer within {timeout:g} s", host_uri=uri,
+                               code=libvirt.VIR_ERR_OPERATION_TIMEOUT, domain=libvirt.VIR_FROM_RPC, operation="probe"))
         return Probe(uri, display_name(uri), False, reason=f"no answer within {timeout:g} s")
     return found[0]
 

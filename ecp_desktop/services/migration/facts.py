@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import libvirt
 
+from ..core.errors import HypervisorError
 from ..hosts.capabilities import read_capabilities
 from ..hosts.domain_xml import Disk, locate_storage, read_domain
 from ..hosts.states import state_name
@@ -122,7 +123,7 @@ def read_destination(conn: libvirt.virConnect, uri: str, machine: MachineFacts) 
     except libvirt.libvirtError as exc:
         if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
             raise
-    side.cpu_verdict = _compare_cpu(conn, machine)
+    side.cpu_verdict = _compare_cpu(conn, uri, machine)
     for disk in machine.disks:
         if disk.needs_copy:
             try:
@@ -133,7 +134,7 @@ def read_destination(conn: libvirt.virConnect, uri: str, machine: MachineFacts) 
     return side
 
 
-def _compare_cpu(conn: libvirt.virConnect, machine: MachineFacts) -> str:
+def _compare_cpu(conn: libvirt.virConnect, uri: str, machine: MachineFacts) -> str:
     if machine.cpu_mode in ("host-passthrough", "maximum"):
         return "unknown: host-passthrough CPU, the hosts' models are compared instead"
     if not machine.cpu_xml:
@@ -144,7 +145,8 @@ def _compare_cpu(conn: libvirt.virConnect, machine: MachineFacts) -> str:
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
             return "unknown: the destination's driver cannot compare CPUs"
-        return f"unknown: {exc.get_error_message()}"
+        error = HypervisorError.from_libvirt(exc, operation="compare the CPU", machine=machine.name, host_uri=uri)
+        return f"unknown: {error.message}"  # (the error, with every field, is in the log)
     return {libvirt.VIR_CPU_COMPARE_IDENTICAL: "identical", libvirt.VIR_CPU_COMPARE_SUPERSET: "superset",
             libvirt.VIR_CPU_COMPARE_INCOMPATIBLE: "incompatible"}.get(result, f"unknown: result {result}")
 
