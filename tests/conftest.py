@@ -116,7 +116,11 @@ def db_url(tmp_path):
 
 @pytest.fixture
 def db(db_url):
+    """The inventory as setup leaves it (tables and the local host record: the inventory writes
+    nothing before them); ``fresh_db`` is one before setup."""
+    from .helpers.inventory import record_local_host
     handle = open_inventory(db_url)
+    record_local_host()
     yield handle
     handle.close()
 

@@ -17,7 +17,7 @@ def cli(*args, db_url, env_extra=None):
                           capture_output=True, text=True, timeout=60, env=env)
 
 
-def test_machines_json_has_the_documented_fields(db_url):
+def test_machines_json_has_the_documented_fields(db, db_url):
     result = cli("--connect", LAB_URI, "--connect", "test:///default", "machines", "--json", db_url=db_url)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -39,7 +39,7 @@ def test_hosts_json_reports_facts(db_url):
     assert host["driver"] == "TEST" and host["machines"] == 4 and host["libvirt_version"]
 
 
-def test_unreachable_host_exits_3_with_one_line_reason(db_url):
+def test_unreachable_host_exits_3_with_one_line_reason(db, db_url):
     result = cli("--connect", LAB_URI, "--connect", "qemu+tcp://127.0.0.1:1/system", "machines", "--json",
                  db_url=db_url)
     assert result.returncode == 3
@@ -63,7 +63,7 @@ def test_bad_database_url_exits_2_in_plain_words(tmp_path):
     assert result.returncode == 2 and "unsupported database URL" in result.stderr
 
 
-def test_database_from_environment_and_listing_is_recorded(db_url):
+def test_database_from_environment_and_listing_is_recorded(db, db_url):
     import os
     env = {**os.environ, "ECP_DESKTOP_DATABASE": db_url}
     result = subprocess.run([sys.executable, "-m", "ecp_desktop", "--connect", LAB_URI, "machines"],

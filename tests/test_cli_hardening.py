@@ -89,7 +89,7 @@ def test_task_trees_and_history_keep_their_columns(db_url, tmp_path):
         assert any("rlo\\u202eevil.exe" in line for line in lines)
 
 
-def test_notes_are_printed_escaped_and_exact_in_json(db_url, tmp_path):
+def test_notes_are_printed_escaped_and_exact_in_json(db, db_url, tmp_path):
     uri = hostile_host(tmp_path)
     assert cli("--connect", uri, "machines", "--json", db_url=db_url).returncode == 0  # now in the inventory
     saved = cli("notes", "plain-vm", "--set", ESCAPES, db_url=db_url)

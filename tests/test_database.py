@@ -91,4 +91,4 @@ def test_the_database_file_is_plain_sqlite(db_url, db):
     path = db_url.removeprefix("sqlite:///")
     store.ensure_host("test:///x", "x", False)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("select uri from host").fetchall() == [("test:///x",)]
+        assert raw.execute("select uri from host where uri = 'test:///x'").fetchall() == [("test:///x",)]

@@ -8,6 +8,7 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.actions.restore import restore_candidates
+from ecp_desktop.services.setup.startup import open_inventory
 
 from .helpers import LAB_URI
 from .helpers.inventory import set_up, uuid_of
@@ -25,10 +26,14 @@ def outcomes(summary):
     return {m["name"]: m["outcome"] for m in summary["machines"]}
 
 
-def test_without_setup_restore_tries_nothing_and_says_why(db, db_url):
-    assert restore_candidates()[0] == "the local host record has not been written yet: run setup first"
-    code, summary, _err = restore(db_url)
-    assert code == 0 and summary["machines"] == [] and "run setup first" in summary["skipped"]
+def test_without_setup_restore_tries_nothing_and_says_why(db_url):
+    handle = open_inventory(db_url)  # the tables, and no local host record: setup has not run
+    try:
+        assert restore_candidates()[0] == "the local host record has not been written yet: run setup first"
+        code, summary, _err = restore(db_url)
+        assert code == 0 and summary["machines"] == [] and "run setup first" in summary["skipped"]
+    finally:
+        handle.close()
 
 
 def test_machines_that_should_run_are_started_and_policies_are_honoured(db, db_url):
@@ -37,11 +42,12 @@ def test_machines_that_should_run_are_started_and_policies_are_honoured(db, db_u
     store.set_desired(LAB_URI, [uuid_of("stopped01")], "running")
     code, summary, err = restore(db_url, "--dry-run")
     assert code == 0, err
+    # paused01 is paused for a reason libvirt does not know: by default it is resumed.
     assert outcomes(summary) == {"web01": "already running", "db01": "already running",
-                                 "paused01": "already running", "stopped01": "would start"}
+                                 "paused01": "would resume", "stopped01": "would start"}
     code, summary, err = restore(db_url)
     assert code == 0, err
-    assert outcomes(summary)["stopped01"] == "started"
+    assert outcomes(summary)["stopped01"] == "started" and outcomes(summary)["paused01"] == "resumed"
     with database.connection_context():
         restored = schema.Task.get(schema.Task.title == "Restore stopped01")
         parent = schema.Task.get(schema.Task.title == "Restore running machines")
@@ -103,3 +109,56 @@ def test_desired_state_follows_user_actions_and_the_clean_exit(db, services, run
     qtbot.waitUntil(lambda: services.inventory.machines[(LAB_URI, by_name["db01"].uuid)].state == "shutoff")
     services.shutdown()
     assert desired("db01", settle=False) == "shutoff" and desired("stopped01", settle=False) == "running"
+
+
+def paused_outcomes(services, run):
+    """Restore in this process (the machines' states stay for the test to look at)."""
+    reason, grouped = services.executors.database.submit(restore_candidates).result()
+    assert not reason
+    report = run(services.restore.run(grouped))
+    return {r.candidate.name: (r.outcome, r.detail) for r in report.results}
+
+
+def test_paused_machines_are_resumed_by_the_one_path_or_left_paused_as_the_policy_says(db, services, run, qtbot):
+    set_up(db)
+    host = services.inventory.add_host(LAB_URI)
+    assert run(services.inventory.connect_host(host))
+    qtbot.waitUntil(lambda: len(services.inventory.machines) == 4)
+
+    def state(name):
+        return run(host.call(lambda conn: conn.lookupByName(name).state()))
+
+    run(host.call(lambda conn: conn.lookupByName("web01").suspend()))  # paused by a user, on purpose
+    assert state("web01") == [3, 1] and state("paused01") == [3, 0]  # paused, reason USER / UNKNOWN
+    # Default: resume what a fault (or an unknown cause) paused; leave what a user paused.
+    found = paused_outcomes(services, run)
+    assert found["paused01"] == ("resumed", "paused for a reason libvirt does not know")
+    assert found["web01"] == ("left paused", "paused by a user")
+    assert state("paused01")[0] == 1 and state("web01")[0] == 3
+    resumed = next(t for t in services.tasks.tasks if t.title == "Resume paused01")
+    assert resumed.status == "succeeded" and resumed.parent.title == "Restore running machines"
+
+    # Per machine: "resume even if paused on purpose" for web01, "leave paused" for paused01.
+    run(host.call(lambda conn: conn.lookupByName("paused01").suspend()))
+    store.set_restore_policy([(LAB_URI, uuid_of("web01"))], paused="resume-always")
+    store.set_restore_policy([(LAB_URI, uuid_of("paused01"))], paused="keep-paused")
+    store.set_restore_policy([(LAB_URI, uuid_of("paused01"))], "always")  # the other half is kept
+    with database.connection_context():
+        row = schema.Machine.get(schema.Machine.name == "paused01")
+        assert (row.restore_policy, row.paused_policy) == ("always", "keep-paused")
+    found = paused_outcomes(services, run)
+    assert found["web01"] == ("resumed", "paused by a user") and found["paused01"][0] == "left paused"
+    assert state("web01")[0] == 1 and state("paused01")[0] == 3
+
+
+def test_a_pause_a_job_holds_or_a_crash_made_is_never_resumed_whatever_the_policy():
+    import libvirt
+
+    from ecp_desktop.services.actions.restore import paused_decision
+    for reason in (libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_SAVE,
+                   libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
+                   libvirt.VIR_DOMAIN_PAUSED_CRASHED):
+        assert paused_decision("resume-always", reason)[0] is False
+    assert paused_decision("resume-after-fault", libvirt.VIR_DOMAIN_PAUSED_IOERROR) == (True, "paused by an I/O error")
+    assert paused_decision("keep-paused", libvirt.VIR_DOMAIN_PAUSED_IOERROR)[0] is False
+    assert paused_decision("resume-after-fault", 99)[0] is False  # a reason from a newer libvirt: not guessed

@@ -47,6 +47,12 @@ def test_the_window_restores_at_start_and_groups_failures(qtbot, qapp, db, db_ur
         with database.connection_context():
             assert schema.Machine.get(schema.Machine.name == "web01").restore_policy == "never"
         assert "Never" in window.statusBar().currentMessage()
+        window.paused_actions["keep-paused"].trigger()  # the paused choice keeps the policy
+        session.services.executors.database.submit(lambda: None).result()
+        with database.connection_context():
+            row = schema.Machine.get(schema.Machine.name == "web01")
+            assert (row.restore_policy, row.paused_policy) == ("never", "keep-paused")
+        assert "Leave Paused" in window.statusBar().currentMessage()
     finally:
         dialog = window.last_error_dialog
         if dialog is not None:
@@ -65,7 +71,8 @@ def test_a_restore_with_nothing_to_start_says_so_in_the_tasks_pane(qtbot, qapp, 
         qtbot.waitUntil(lambda: any(t.title == "Restore running machines" and t.status == "succeeded"
                                     for t in tasks.tasks), timeout=10000)
         restore = next(t for t in tasks.tasks if t.title == "Restore running machines")
-        assert restore.outcome == "3 already running" and session.window.last_error_dialog is None
+        # paused01 was paused for no reason libvirt knows: resumed, as by default
+        assert restore.outcome == "2 already running, 1 resumed" and session.window.last_error_dialog is None
     finally:
         session.window.close()
         session.services.shutdown()

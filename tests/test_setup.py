@@ -40,7 +40,7 @@ def test_fresh_database_is_set_up_in_order_and_every_machine_imported(fresh_db):
         local = schema.Host.get(schema.Host.is_local == True)  # noqa: E712
         offered = json.loads(local.guest_types)
         assert local.uri == "test:///default" and local.cpu_arch == "i686" and local.cpus > 0
-        assert {"os_type": "hvm", "arch": "i686", "domain_types": ["test"]} in offered
+        assert {"os_type": "hvm", "arch": "i686", "domain_types": ["test"], "machines": []} in offered
         assert local.hostname and local.libvirt_version and local.capabilities_at
         # The connection given to setup is remembered for later starts.
         assert schema.Host.get(schema.Host.uri == LAB_URI).autoconnect

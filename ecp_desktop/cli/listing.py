@@ -10,7 +10,7 @@ from .common import (EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, close, conne
 from ..services.core.errors import install_quiet_error_handler
 from ..services.hosts.connection import HostConnection
 from ..services.hosts.facts import version_text
-
+from ..services.setup.startup import not_set_up_line
 
 
 def host_json(host: HostConnection, machine_count: int) -> dict:
@@ -21,6 +21,13 @@ def host_json(host: HostConnection, machine_count: int) -> dict:
         "libvirt_version": version_text(f.libvirt_version), "hypervisor_version": version_text(f.hypervisor_version),
         "cpu_model": f.cpu_model, "cpus": f.cpus, "memory_mib": f.memory_mib, "machines": machine_count,
     }
+
+
+async def _connect(services, connect: list[str]) -> tuple[list[HostConnection], str | None]:
+    """The hosts, listed, and why setup is needed (None: it has run). The inventory checks
+    before writing anything: before setup this lists live state and records nothing."""
+    hosts = await connect_hosts(services, connect, load=True)
+    return hosts, await services.inventory.check_setup()
 
 
 def _print(rows: list[dict], as_json: bool, out: TextIO, line: str) -> None:
@@ -38,7 +45,7 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
     install_quiet_error_handler()
     services = headless_services()
     try:
-        hosts = asyncio.run(connect_hosts(services, connect, load=True))
+        hosts, not_set_up = asyncio.run(_connect(services, connect))
         inventory = services.inventory
         if command == "machines":
             machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
@@ -50,6 +57,8 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
         failed = [h for h in hosts if not h.connected]
     finally:
         close(services)
+    if not_set_up:  # on stderr: stdout stays the listing (or JSON) scripts read
+        say(not_set_up_line(not_set_up), err)
     for host in failed:
         say(f"cannot connect to {host.uri}: {host.reason}", err)
     return EXIT_CONNECTION if failed else EXIT_OK

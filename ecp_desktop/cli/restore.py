@@ -9,7 +9,7 @@ from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, close, headless_servi
 from ..services.composition import Services
 from ..services.inventory import approvals
 from ..services.core.errors import install_quiet_error_handler
-from ..services.actions.restore import RestoreReport, restore_candidates
+from ..services.actions.restore import RestoreReport, RestoreResult, restore_candidates
 
 async def _restore(services: Services, dry_run: bool) -> tuple[str, RestoreReport]:
     loop = asyncio.get_running_loop()
@@ -20,6 +20,15 @@ async def _restore(services: Services, dry_run: bool) -> tuple[str, RestoreRepor
     hosts = [services.inventory.add_host(uri) for uri in grouped if uri in allowed]  # the others: reported
     await asyncio.gather(*(services.inventory.connect_host(h) for h in hosts))
     return "", await services.restore.run(grouped, dry_run=dry_run)
+
+
+def _result_json(result: RestoreResult) -> dict:
+    """A machine's outcome; its error with every field (level, str1-3, int1-2, versions,
+    time, log id: ``HypervisorError.as_dict``), its plain words kept."""
+    data = result.as_json()
+    if result.error is not None:
+        data["error"] = {**data.get("error", {}), **result.error.as_dict(), "remedy": result.error.remedy}
+    return data
 
 
 def run(dry_run: bool, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -33,12 +42,14 @@ def run(dry_run: bool, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sy
     code = EXIT_FAILED if failed else EXIT_CONNECTION if report.unreachable else EXIT_OK
     if as_json:
         print_json({"exit": code, "skipped": reason, "unreachable": report.unreachable,
-                    "machines": [r.as_json() for r in report.results]}, out)
+                    "machines": [_result_json(r) for r in report.results]}, out)
     else:
         if reason:
             print(f"restore skipped: {terminal_text(reason)}", file=out)
         for r in sorted(report.results, key=lambda r: (r.candidate.host_uri, r.candidate.name)):
             cells = [r.candidate.name, r.outcome, r.candidate.host_uri]
+            if r.detail:  # e.g. why a paused machine was left paused
+                cells.append(r.detail)
             if r.error:
                 cells.append(f"{r.error.code_name}: {r.error.one_line()}")
             print("\t".join(terminal_text(cell) for cell in cells), file=out)

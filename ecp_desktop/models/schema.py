@@ -46,7 +46,8 @@ class Host(BaseModel):
     cpus = peewee.IntegerField(default=0)
     memory_mib = peewee.IntegerField(default=0)
     # Written by setup's "local host" step: the machine the app runs on, and the
-    # hypervisor/domain types it offers (JSON list of {os_type, arch, domain_types}).
+    # guest types it offers (JSON list of {os_type, arch, domain_types, machines}), which the
+    # details and restore check machines against (hosts/guest_support.py).
     is_local = peewee.BooleanField(default=False)
     cpu_arch = peewee.CharField(default="")
     guest_types = peewee.TextField(default="[]")
@@ -76,6 +77,9 @@ class Machine(BaseModel):
     # clean exit; first sight: what was seen) and the per-machine policy: last, always, never.
     desired_state = peewee.CharField(default="")
     restore_policy = peewee.CharField(default="last")
+    # Version 7: what restore does with the machine when it is found paused
+    # (actions/restore.py PAUSED_POLICIES; an unknown value reads as the default).
+    paused_policy = peewee.CharField(default="resume-after-fault")
     last_seen_at = peewee.DateTimeField(default=utcnow)
     # Version 5: the operators' notes, edited by several people on a shared inventory; the
     # version counts the edits, and an edit made on an older version is refused.
@@ -114,6 +118,10 @@ class Task(BaseModel):
     compensates_id = peewee.IntegerField(null=True)
     summary = peewee.TextField(default="")
     concurrent = peewee.BooleanField(default=False)
+    # Version 7: the fencing token. A takeover (crash recovery, a retried rollback) adds one
+    # on every row of the tree; a write that names an older generation changes nothing, so
+    # an owner that was declared dead finds out at its next write that the flow is not its own.
+    generation = peewee.IntegerField(default=0)
 
 
 class Instance(BaseModel):

@@ -139,6 +139,13 @@ def _instances(db: peewee.Database) -> None:
     db.create_tables([schema.Instance])
 
 
+def _fencing_and_paused(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    migrate(migrator.add_column(schema.Task._meta.table_name, "generation", peewee.IntegerField(default=0)),
+            migrator.add_column(schema.Machine._meta.table_name, "paused_policy",
+                                peewee.CharField(default="resume-after-fault")))
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
@@ -146,6 +153,8 @@ STEPS: list[Step] = [
     (4, "task engine: operations, parameters, rollback flow, owner, structured errors", _task_engine),
     (5, "operators' notes per machine, with an edit version", _notes),
     (6, "app instances' heartbeats, to take over tasks of dead instances on other machines", _instances),
+    (7, "a fencing generation per task (bumped by every takeover); restore's choice for paused machines",
+     _fencing_and_paused),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

@@ -9,6 +9,7 @@ from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.inventory.live import Inventory
 from ..services.hosts.domain_xml import DomainXml, read_domain
+from ..services.hosts.guest_support import unsupported_reason
 from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
 from .machine_model import memory_text
@@ -52,9 +53,15 @@ class DetailsPanel(QTabWidget):
             self._fields[key] = label
             self._form.addRow(f"{key}:", label)
         self._note = plain_label("Select a machine to see its details.", wrap=True)
+        # Shown when the host's recorded guest types (setup's local host record) lack this
+        # machine's type: starting it there would fail, or start something else.
+        self.guest_warning = plain_label(wrap=True, selectable=True)  # names libvirt's words
+        self.guest_warning.setStyleSheet("color: #b3261e;")
+        self.guest_warning.hide()
         wrapper = QWidget()
         box = QVBoxLayout(wrapper)
         box.addWidget(self._note)
+        box.addWidget(self.guest_warning)
         box.addWidget(general)
         box.addStretch(1)
         self.addTab(wrapper, "General")
@@ -79,6 +86,8 @@ class DetailsPanel(QTabWidget):
         self.disks.setRowCount(0)
         self.nics.setRowCount(0)
         self.xml.setPlainText("")
+        self.guest_warning.hide()
+        self.guest_warning.setText("")
         if machine is None:
             self._note.setText("Select a machine to see its details.")
             for label in self._fields.values():
@@ -130,3 +139,11 @@ class DetailsPanel(QTabWidget):
             self._fields[key].setText(value or "—")
         _fill(self.disks, [(d.target, d.source, d.format, d.bus, d.device) for d in details.disks])
         _fill(self.nics, [(n.source, n.mac, n.model, n.kind) for n in details.interfaces])
+        offered = await self._inventory.recorded_guest_types(machine.host_uri)
+        reason = offered is not None and unsupported_reason(
+            offered, os_type=details.os_type, arch=details.arch, machine_type=details.machine_type,
+            domain_type=details.domain_type)
+        if reason and request == self._request:
+            self.guest_warning.setText(f"Not offered by this host: {reason}. It would not start here "
+                                       "(restore reports it instead of starting it).")
+            self.guest_warning.show()

@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QToolBar
 from ..services.actions.lifecycle import ACTIONS
 from ..services.actions.restore import POLICIES as RESTORE_POLICIES
 from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
+from ..services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
+from ..services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIES
 from .icons import action_icon
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
@@ -76,6 +78,14 @@ def build_actions(window) -> None:
         qaction.triggered.connect(lambda _checked=False, p=policy: window.set_restore_policy(p))
         policy_menu.addAction(qaction)
         window.policy_actions[policy] = qaction
+    policy_menu.addSection("If It Is Found Paused")
+    window.paused_actions: dict[str, QAction] = {}
+    for paused, label in RESTORE_PAUSED_POLICIES.items():
+        qaction = QAction(label, window)
+        qaction.setToolTip(RESTORE_PAUSED_HELP[paused])
+        qaction.triggered.connect(lambda _checked=False, p=paused: window.set_restore_policy(paused=p))
+        policy_menu.addAction(qaction)
+        window.paused_actions[paused] = qaction
 
     window.connect_action = QAction(action_icon("connect"), "&Connect", window)
     window.connect_action.triggered.connect(lambda: window.on_selected_hosts(window.host_actions.connect))

@@ -1,8 +1,8 @@
 """The main window: hosts | machines | details, tasks dock, toolbar, menus, status bar."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLineEdit, QMainWindow,
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow,
                                QMenu, QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget,
                                QPushButton)
 
@@ -13,7 +13,9 @@ from ..services.hosts.connection import HostConnection, HostState
 from ..services.inventory.live import Inventory
 from ..services.actions.lifecycle import ACTIONS, Lifecycle
 from ..services.inventory.machines import MachineInfo
+from ..services.actions.restore import PAUSED_POLICIES
 from ..services.actions.restore import POLICIES as RESTORE_POLICIES
+from ..services.setup.startup import not_set_up_line
 from ..services.config import preferences
 from ..services.tasks.service import TaskService
 from .add_connection_dialog import AddConnectionDialog
@@ -94,6 +96,7 @@ class MainWindow(QMainWindow):
         machine_box = QVBoxLayout(machine_pane)
         machine_box.setContentsMargins(0, 0, 0, 0)
         self.machines_title = rich_label("<b>Machines</b>")  # and counts: no data
+        machine_box.addWidget(self._setup_bar())
         machine_box.addWidget(self.machines_title)
         machine_box.addWidget(self.machines_view)
 
@@ -142,9 +145,37 @@ class MainWindow(QMainWindow):
         tasks.database_changed.connect(lambda _away: self._update_health())
         inventory.host_added.connect(self._on_host_changed)
         inventory.host_removed.connect(self._on_host_changed)
+        inventory.setup_changed.connect(self._show_setup_state)
+        self._show_setup_state(inventory.setup_missing)
+        spawn(inventory.check_setup())
         self._update_health()
         self._update_action_state()
         self._restore_layout()
+
+    def _setup_bar(self) -> QWidget:
+        """Before setup has run the inventory records nothing: one line says so, with the way out."""
+        self.setup_bar = QWidget()
+        bar = QHBoxLayout(self.setup_bar)
+        bar.setContentsMargins(0, 0, 0, 4)
+        self.setup_line = plain_label(wrap=True)  # the reason quotes the database's state
+        self.setup_button = QPushButton("Run Setup…")
+        self.setup_button.clicked.connect(self.setup_requested.emit)
+        bar.addWidget(self.setup_line, 1)
+        bar.addWidget(self.setup_button)
+        self.setup_bar.hide()
+        return self.setup_bar
+
+    def _show_setup_state(self, reason: str | None) -> None:
+        self.setup_line.setText(not_set_up_line(reason, "click Run Setup…")
+                                if reason else "")
+        self.setup_bar.setVisible(bool(reason))
+
+    def event(self, event) -> bool:
+        # The wizard runs setup in a window of its own: coming back here is when its outcome
+        # can have changed what this window may record (read only while setup is missing).
+        if event.type() == QEvent.Type.WindowActivate and not self.setup_bar.isHidden():
+            spawn(self.inventory.check_setup())
+        return super().event(event)
 
     # ----- actions and menus -------------------------------------------------------------
     def show_about(self) -> None:
@@ -225,11 +256,13 @@ class MainWindow(QMainWindow):
             return None
         return open_migration_dialog(self, self.migrations, selected[0])
 
-    def set_restore_policy(self, policy: str) -> None:
+    def set_restore_policy(self, policy: str = "", paused: str = "") -> None:
+        """``policy``: what restore brings back; ``paused``: what it does with a paused one."""
         machines = self.selected_machines()
         if machines:
-            self.inventory.set_restore_policy([m.key for m in machines], policy)
-            self.statusBar().showMessage(f"Restore policy \u201c{RESTORE_POLICIES[policy]}\u201d for "
+            self.inventory.set_restore_policy([m.key for m in machines], policy, paused)
+            label = RESTORE_POLICIES[policy] if policy else PAUSED_POLICIES[paused]
+            self.statusBar().showMessage(f"Restore policy \u201c{label}\u201d for "
                                          f"{len(machines)} machine{'s' * (len(machines) != 1)}", 5000)
 
     def focus_details(self, *_args) -> None:

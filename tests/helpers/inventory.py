@@ -7,6 +7,13 @@ from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 from . import LAB_URI
 
 
+def record_local_host(uri="test:///default"):
+    """Setup's local host record (no import): the inventory records machines only after it."""
+    from ecp_desktop.services.setup.steps import SetupRun, step_local_host
+    with database.connection_context():
+        step_local_host(SetupRun(options=SetupOptions(local_uri=uri)))
+
+
 def uuid_of(name):
     with database.connection_context():
         return schema.Machine.get(schema.Machine.name == name).uuid

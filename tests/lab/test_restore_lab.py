@@ -80,3 +80,39 @@ def test_after_a_host_reboot_restore_starts_exactly_what_ran(lab_daemon, tmp_pat
             dom.destroy()
         dom.undefine()
     conn.close()
+
+
+def test_a_paused_guest_is_left_paused_when_a_user_paused_it_and_resumed_when_the_policy_says(
+        lab_daemon, db_url):
+    from ecp_desktop.services.inventory import store
+    from ecp_desktop.services.setup.startup import open_inventory
+    uri = lab_daemon.uri("qemu")
+    admin = libvirt.open(uri)
+    try:
+        admin.defineXML(tiny(1))
+        dom = admin.lookupByName("tiny1")
+        dom.create()
+        setup = app(db_url, "--connect", uri, "setup", "--local", uri)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        dom.suspend()  # paused by a user (virsh suspend): libvirt's reason says so
+        assert dom.state() == [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_USER]
+
+        result = app(db_url, "restore", "--json")
+        assert result.returncode == 0, result.stderr
+        (machine,) = json.loads(result.stdout)["machines"]
+        assert (machine["outcome"], machine["detail"]) == ("left paused", "paused by a user")
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+
+        handle = open_inventory(db_url)
+        try:
+            store.set_restore_policy([(uri, dom.UUIDString())], paused="resume-always")
+        finally:
+            handle.close()
+        result = app(db_url, "restore", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["machines"][0]["outcome"] == "resumed"
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        dom.destroy()
+        dom.undefine()
+    finally:
+        admin.close()

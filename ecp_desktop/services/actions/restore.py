@@ -1,7 +1,9 @@
 """Restore: start again the machines that should run and do not (after the app or the host
-restarted). One parent task, one child task per machine; a few starts at a time per host;
-a machine that fails does not hold up the others; unreachable hosts are reported and left
-for when they return.
+restarted), and resume those found paused when their policy says so. One parent task, one
+child task per machine; a few starts at a time per host; a machine that fails does not
+hold up the others; unreachable hosts are reported and left for when they return. A
+machine whose guest type the local host record says the host does not offer is reported,
+not started.
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from ..sharing import named_locks
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
+from ..hosts import guest_support
+from ..hosts.capabilities import GuestType
+from ..hosts.domain_xml import DomainXml, read_domain
 from ..hosts.states import state_name
 from ..config import approved_hosts
 from ..inventory import approvals, store
@@ -31,23 +36,67 @@ POLICY_HELP = {"last": "Start it again if it ran when the app last stopped or yo
                "always": "Start it whenever restore runs, whatever its last state",
                "never": "Never start it on restore"}
 
+# What restore does with a machine that should run and is found paused. libvirt's state
+# reason says who paused it: a fault (I/O error, watchdog, a failed call, or a pause
+# libvirt cannot explain, as after its daemon restarted) is what users expect undone; a
+# pause someone chose (virsh suspend, a snapshot reverted paused) is theirs to end.
+PAUSED_POLICIES = {"resume-after-fault": "Resume If Paused by a Fault",
+                   "resume-always": "Resume Even If Paused on Purpose",
+                   "keep-paused": "Leave Paused"}
+PAUSED_HELP = {"resume-after-fault": "If it is found paused by an I/O error, a watchdog or an unknown cause, "
+                                     "resume it; if someone paused it, leave it (default)",
+               "resume-always": "If it is found paused, resume it, even when someone paused it on purpose",
+               "keep-paused": "If it is found paused, leave it paused"}
+assert store.DEFAULT_PAUSED in PAUSED_POLICIES
+_R = {name: getattr(libvirt, f"VIR_DOMAIN_PAUSED_{name}", code) for name, code in (
+    ("UNKNOWN", 0), ("USER", 1), ("MIGRATION", 2), ("SAVE", 3), ("DUMP", 4), ("IOERROR", 5), ("WATCHDOG", 6),
+    ("FROM_SNAPSHOT", 7), ("SHUTTING_DOWN", 8), ("SNAPSHOT", 9), ("CRASHED", 10), ("STARTING_UP", 11),
+    ("POSTCOPY", 12), ("POSTCOPY_FAILED", 13), ("API_ERROR", 14))}
+FAULTS = {_R["UNKNOWN"]: "paused for a reason libvirt does not know", _R["IOERROR"]: "paused by an I/O error",
+          _R["WATCHDOG"]: "paused by its watchdog", _R["API_ERROR"]: "paused after a failed libvirt call"}
+ON_PURPOSE = {_R["USER"]: "paused by a user", _R["FROM_SNAPSHOT"]: "paused by reverting to a snapshot"}
+# Never resumed: a job holds the pause (resuming would break it), or resuming would do harm.
+HELD = {_R["MIGRATION"]: "paused by a migration in progress", _R["SAVE"]: "paused by a save in progress",
+        _R["DUMP"]: "paused by a memory dump in progress", _R["SNAPSHOT"]: "paused by a snapshot in progress",
+        _R["SHUTTING_DOWN"]: "paused while shutting down", _R["STARTING_UP"]: "paused while starting up",
+        _R["POSTCOPY"]: "paused by a post-copy migration in progress",
+        _R["POSTCOPY_FAILED"]: "paused by a failed post-copy migration (its memory is split between hosts)",
+        _R["CRASHED"]: "paused by a guest crash (kept for inspection)"}
+
+
+def paused_decision(policy: str, reason: int) -> tuple[bool, str]:
+    """(resume it?, why it is paused) for a machine that should run and is paused."""
+    if reason in HELD:
+        return False, HELD[reason]
+    if reason in FAULTS:
+        return policy != "keep-paused", FAULTS[reason]
+    if reason in ON_PURPOSE:
+        return policy == "resume-always", ON_PURPOSE[reason]
+    return False, f"paused for a reason this app does not know (libvirt reason {reason})"
+
 
 @dataclass
 class Candidate:
     host_uri: str
     uuid: str
     name: str
+    paused_policy: str = store.DEFAULT_PAUSED
 
 
 @dataclass
 class RestoreResult:
     candidate: Candidate
-    outcome: str  # started, already running, would start, failed, host unreachable
+    # started, already running, would start, resumed, would resume, left paused, failed,
+    # host unreachable
+    outcome: str
     error: HypervisorError | None = None
+    detail: str = ""  # why: "paused by a user"
 
     def as_json(self) -> dict:
         c = self.candidate
         data = {"name": c.name, "uuid": c.uuid, "host": c.host_uri, "outcome": self.outcome}
+        if self.detail:
+            data["detail"] = self.detail
         if self.error is not None:
             data["error"] = {"code": self.error.code, "code_name": self.error.code_name,
                              "domain": self.error.domain, "domain_name": self.error.domain_name,
@@ -79,13 +128,14 @@ def restore_candidates(hosts: list[str] | None = None) -> tuple[str, dict[str, l
             return reason, {}
         M, H = schema.Machine, schema.Host
         wanted = (M.restore_policy == "always") | ((M.restore_policy == "last") & (M.desired_state == "running"))
-        query = (M.select(M.uuid, M.name, H.uri).join(H)
+        query = (M.select(M.uuid, M.name, M.paused_policy, H.uri).join(H)
                  .where(wanted & (M.missing == False)).order_by(H.uri, M.name))  # noqa: E712
         if hosts is not None:
             query = query.where(H.uri.in_(hosts))
         grouped: dict[str, list[Candidate]] = {}
         for row in query.dicts():
-            grouped.setdefault(row["uri"], []).append(Candidate(row["uri"], row["uuid"], row["name"]))
+            paused = row["paused_policy"] if row["paused_policy"] in PAUSED_POLICIES else store.DEFAULT_PAUSED
+            grouped.setdefault(row["uri"], []).append(Candidate(row["uri"], row["uuid"], row["name"], paused))
         return "", grouped
 
 
@@ -133,17 +183,19 @@ class RestoreService:
             report.results += [RestoreResult(m, "host unreachable") for m in machines]
             return
         slots = asyncio.Semaphore(PER_HOST)
+        loop = asyncio.get_running_loop()
+        offered = await loop.run_in_executor(self.inventory.executors.database,
+                                             store.recorded_guest_types, uri)
 
         async def one(machine: Candidate) -> None:
             async with slots:
-                report.results.append(await self._machine(host, machine, dry_run, parent))
+                report.results.append(await self._machine(host, machine, dry_run, parent, offered))
         if dry_run:
             await asyncio.gather(*(one(m) for m in machines))
             return
         # One instance restores a host at a time (several operators' apps, or a boot-time
         # restore beside a window, on one inventory): the others wait, then find the
         # machines running, so each start happens once.
-        loop = asyncio.get_running_loop()
         pool = self.inventory.executors.connect
         lock = named_locks.exclusive(f"restore:{uri}")
         try:
@@ -157,14 +209,26 @@ class RestoreService:
         finally:
             await loop.run_in_executor(pool, lock.__exit__, None, None, None)
 
-    async def _machine(self, host: HostConnection, machine: Candidate, dry_run: bool, parent) -> RestoreResult:
+    async def _machine(self, host: HostConnection, machine: Candidate, dry_run: bool, parent,
+                       offered: list[GuestType] | None) -> RestoreResult:
         try:
-            state = await host.call(lambda conn: _state(conn, machine.uuid), operation="read state",
-                                    machine=machine.name)
+            state, reason, details = await host.call(lambda conn: _read(conn, machine.uuid, offered is not None),
+                                                     operation="read state", machine=machine.name)
         except HypervisorError as error:
             return RestoreResult(machine, "failed", error)
+        if state == "paused":
+            return await self._paused(host, machine, reason, dry_run, parent)
         if state not in STARTABLE:
             return RestoreResult(machine, "already running")
+        refused = details and guest_support.unsupported_reason(
+            offered or [], os_type=details.os_type, arch=details.arch, machine_type=details.machine_type,
+            domain_type=details.domain_type)
+        if refused:
+            # Started blindly it would fail in the hypervisor, or start as something else. The
+            # code is the one libvirt gives such a machine, so it reads as libvirt's refusal would.
+            return RestoreResult(machine, "failed", HypervisorError(
+                f"not started: {refused}", code=libvirt.VIR_ERR_CONFIG_UNSUPPORTED, operation="start",
+                machine=machine.name, host_uri=host.uri))
         if dry_run:
             return RestoreResult(machine, "would start")
 
@@ -174,6 +238,24 @@ class RestoreService:
             return RestoreResult(machine, "started")
         return RestoreResult(machine, "failed", record.error or HypervisorError(record.error_message))
 
+    async def _paused(self, host: HostConnection, machine: Candidate, reason: int, dry_run: bool,
+                      parent) -> RestoreResult:
+        resume, why = paused_decision(machine.paused_policy, reason)
+        if not resume:
+            return RestoreResult(machine, "left paused", detail=why)
+        if dry_run:
+            return RestoreResult(machine, "would resume", detail=why)
+        # The one lifecycle path: the machine's lock, the task, the desired state.
+        record = await self.lifecycle.apply("resume", MachineInfo(host.uri, machine.uuid, machine.name, "paused"),
+                                            title=f"Resume {machine.name}", parent=parent)
+        if record.status == SUCCEEDED:
+            return RestoreResult(machine, "resumed", detail=why)
+        return RestoreResult(machine, "failed", record.error or HypervisorError(record.error_message), detail=why)
 
-def _state(conn: libvirt.virConnect, uuid: str) -> str:
-    return state_name(conn.lookupByUUIDString(uuid).state()[0])
+
+def _read(conn: libvirt.virConnect, uuid: str, with_details: bool) -> tuple[str, int, DomainXml | None]:
+    """(state, libvirt's reason for it, the domain's XML facts when asked)."""
+    dom = conn.lookupByUUIDString(uuid)
+    state, reason = dom.state()
+    name = state_name(state)
+    return name, reason, read_domain(dom) if with_details and name in STARTABLE else None

@@ -3,6 +3,10 @@
 Machines are keyed by (host URI, UUID): the same UUID on two hosts is two rows,
 and a rename is a change of one row. Changes are announced in batches so that a
 view can insert thousands of rows at once.
+
+Nothing is written to the database before setup has run (``store.setup_missing``):
+every write goes through ``_db_later``/``_write``, which check it on the database
+thread, so the window and the commands then show live state only.
 """
 from __future__ import annotations
 
@@ -41,6 +45,12 @@ class Inventory:
         self.hosts: dict[str, HostConnection] = {}
         self.machines: dict[Key, MachineInfo] = {}
         self._host_ids: dict[str, int] = {}
+        self._autoconnect: dict[str, bool] = {}
+        # Why nothing is written yet (setup has not run), as last read; None once it has.
+        # Set on the database thread; once setup has run it stays so (never re-read).
+        self.setup_missing: str | None = None
+        self._set_up = not persist
+        self._announced: str | None = None  # what setup_changed last said
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
         # Machine rows to upsert, coalesced: one job on the database thread writes what
@@ -55,6 +65,7 @@ class Inventory:
         self.machines_changed = Event("machines_changed")  # (list[MachineInfo])
         self.machines_removed = Event("machines_removed")  # (list[Key])
         self.host_loaded = Event("host_loaded")            # (host, machine count)
+        self.setup_changed = Event("setup_changed")        # (reason setup is needed, or None)
 
     # ----- hosts ---------------------------------------------------------------------------
     def add_host(self, uri: str, *, label: str = "", is_demo: bool = False) -> HostConnection:
@@ -72,9 +83,11 @@ class Inventory:
 
     async def connect_host(self, host: HostConnection, *, autoconnect: bool = True) -> bool:
         """Open ``host`` (recording it in the inventory first). Its machines load once connected."""
+        self._autoconnect[host.uri] = autoconnect
         if self.persist and host.uri not in self._host_ids:
-            self._host_ids[host.uri] = await self._db(store.ensure_host, host.uri, host.label,
-                                                      host.is_demo, autoconnect)
+            host_id = await self._write(self._record_host, host.uri, host.label, host.is_demo)
+            if host_id is not None:
+                self._host_ids[host.uri] = host_id
         return await host.connect()
 
     async def remove_host(self, uri: str, *, forget: bool = True) -> None:
@@ -90,7 +103,7 @@ class Inventory:
         self.host_removed.emit(host)
         if forget and self.persist:
             self._host_ids.pop(uri, None)
-            await self._db(store.forget_host, uri)
+            await self._write(store.forget_host, uri)
 
     def close_all(self) -> None:
         for host in self.hosts.values():
@@ -130,10 +143,7 @@ class Inventory:
             self._schedule_refresh(host, uuid)
         self.host_loaded.emit(host, len(listed))
         if self.persist:
-            host_id = self._host_ids.get(host.uri)
-            if host_id is not None:
-                self._db_later(store.record_facts, host_id, host.facts)
-                self._db_later(store.replace_host_machines, host_id, listed)
+            self._db_later(self._record_listing, host.uri, host.label, host.is_demo, host.facts, listed)
 
     def _apply_listing(self, uri: str, diff: _ListingDiff) -> None:
         # Events that arrived while listing are read again afterwards (``touched``), so the
@@ -217,26 +227,34 @@ class Inventory:
             await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
             if (uri, uuid) not in self.machines and self.persist:
                 # after any "missing" mark an event's refresh queued (submitted before this)
-                await self._db(store.forget_machines, uri, [uuid])
+                await self._write(store.forget_machines, uri, [uuid])
+
+    async def recorded_guest_types(self, uri: str):
+        """The guest types setup recorded for ``uri`` (the local host), else None."""
+        return await self._db(store.recorded_guest_types, uri) if self.persist else None
 
     async def read_notes(self, key: Key):
         return await self._db(machine_notes.read_notes, *key)
 
     async def save_notes(self, key: Key, text: str, read_version: int):
         """The saved Notes; raises machine_notes.StaleEdit when someone saved first."""
+        # Only changes a row that import or the listing wrote: none exist before setup.
         return await self._db(machine_notes.save_notes, *key, text, read_version)
 
     def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
         if self.persist:
             self._db_later(store.set_desired, host_uri, uuids, desired)
 
-    def set_restore_policy(self, keys: list[tuple[str, str]], policy: str) -> None:
+    def set_restore_policy(self, keys: list[tuple[str, str]], policy: str = "", paused: str = "") -> None:
+        """``policy``: what to restore; ``paused``: what restore does with a paused one ("" keeps it)."""
         if self.persist:
-            self._db_later(store.set_restore_policy, keys, policy)
+            self._db_later(store.set_restore_policy, keys, policy, paused)
 
     def running_snapshot(self) -> dict[str, tuple[list[str], list[str]]]:
         """Per connected host: (running UUIDs, the others), for the desired state at a clean exit."""
         snapshot = {}
+        if not self._set_up:
+            return snapshot  # before setup nothing is recorded, the clean exit included
         for uri, host in self.hosts.items():
             if host.connected:
                 machines = self.machines_of(uri)
@@ -247,9 +265,62 @@ class Inventory:
     def machines_of(self, uri: str) -> list[MachineInfo]:
         return [m for key, m in self.machines.items() if key[0] == uri]
 
+    # ----- setup gate ----------------------------------------------------------------------
+    async def check_setup(self) -> str | None:
+        """Read again whether setup has run (after the wizard, say) and announce a change; once
+        it has, hosts connected meanwhile are listed again, which records them and their
+        machines. Returns why setup is still needed, or None."""
+        if not self.persist:
+            return None
+        await self._db(self._writable)
+        # Compared with what was announced, not with the value before the read: a write on
+        # the database thread may have read the gate meanwhile without announcing it.
+        if self.setup_missing != self._announced:
+            self._announced = self.setup_missing
+            self.setup_changed.emit(self.setup_missing)
+            if self.setup_missing is None:
+                for host in list(self.hosts.values()):
+                    if host.connected and host.uri not in self._host_ids:
+                        spawn(self.load_host(host))
+        return self.setup_missing
+
+    def _writable(self) -> bool:  # on the database thread
+        if self._set_up:
+            return True
+        reason = store.setup_missing()
+        self.setup_missing = reason
+        self._set_up = reason is None
+        return self._set_up
+
+    def _record_host(self, uri: str, label: str, is_demo: bool) -> int:  # on the database thread
+        host_id = store.ensure_host(uri, label, is_demo, self._autoconnect.get(uri, True))
+        self._host_ids[uri] = host_id
+        return host_id
+
+    def _record_listing(self, uri: str, label: str, is_demo: bool, facts, listed: list[MachineInfo]) -> None:
+        """On the database thread, past the gate: a host connected before setup ran gets its
+        row with its first listing after setup."""
+        if self.hosts.get(uri) is None:
+            return  # removed meanwhile: nothing to record
+        host_id = self._host_ids.get(uri)
+        if host_id is None and uri in self._autoconnect:  # connected through connect_host, not recorded then
+            host_id = self._record_host(uri, label, is_demo)
+        if host_id is None:
+            return
+        store.record_facts(host_id, facts)
+        store.replace_host_machines(host_id, listed)
+
     # ----- database ------------------------------------------------------------------------
     async def _db(self, fn, *args):
+        """Read (or write something that is not the inventory); ``_write`` for the inventory."""
         return await asyncio.get_running_loop().run_in_executor(self.executors.database, fn, *args)
+
+    async def _write(self, fn, *args):
+        """``fn(*args)`` on the database thread once setup has run; None (nothing done) before."""
+        return await self._db(self._if_set_up, fn, *args)
+
+    def _if_set_up(self, fn, *args):
+        return fn(*args) if self._writable() else None
 
     def _upsert_later(self, host_id: int, uuid: str, info: MachineInfo | None) -> None:
         """Queue the machine's latest facts (``None``: it is gone). A machine seen and gone
@@ -278,8 +349,9 @@ class Inventory:
                 store.mark_missing(host_id, gone)
 
     def _db_later(self, fn, *args) -> None:
+        """A write of the inventory, queued on the database thread; dropped before setup."""
         try:
-            future = self.executors.database.submit(fn, *args)
+            future = self.executors.database.submit(self._if_set_up, fn, *args)
         except RuntimeError:  # the app is exiting: the database thread is gone
             log.debug("inventory write dropped at exit: %s", getattr(fn, "__name__", fn))
             return

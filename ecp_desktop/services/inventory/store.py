@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database, is_postgres
+from ..hosts import guest_support
+from ..hosts.capabilities import GuestType
 from ..hosts.facts import HostFacts
 from ..config import preferences
 from ..hosts.states import ACTIVE_STATES
@@ -32,6 +34,27 @@ def local_host_missing() -> str | None:
         return "the local host record is missing (no host table)"
     found = schema.Host.select().where(schema.Host.is_local & schema.Host.capabilities_at.is_null(False)).exists()
     return None if found else "the local host record has not been written yet"
+
+
+def setup_missing() -> str | None:
+    """Why nothing may be written to the inventory yet, or None once setup has run.
+
+    The rule every writer follows (the live inventory, import, restore): machines are
+    recorded only once the machine table and the local host record exist, so that an
+    inventory is never half-made by whichever command happened to run first."""
+    with database.connection_context():
+        return tables_missing(schema.Machine, schema.Host) or local_host_missing()
+
+
+def recorded_guest_types(uri: str) -> list[GuestType] | None:
+    """The guest types setup recorded for ``uri`` when it is the local host; None for any
+    other host (no record of what it offers: nothing is checked against a guess)."""
+    with database.connection_context():
+        if tables_missing(schema.Host):
+            return None
+        row = schema.Host.get_or_none(schema.Host.is_local & (schema.Host.uri == uri)
+                                      & schema.Host.capabilities_at.is_null(False))
+    return guest_support.from_json(row.guest_types) if row is not None else None
 
 
 def first_desired(state: str) -> str:
@@ -59,12 +82,23 @@ def record_running_at_exit(snapshot: dict[str, tuple[list[str], list[str]]]) -> 
         set_desired(uri, stopped, "shutoff")
 
 
-def set_restore_policy(keys: list[tuple[str, str]], policy: str) -> None:
+DEFAULT_PAUSED = "resume-after-fault"  # the paused_policy column's default
+
+
+def set_restore_policy(keys: list[tuple[str, str]], policy: str = "", paused: str = "") -> None:
+    """Set the restore policy and/or the paused policy of machines; the part not given is kept."""
     by_host: dict[str, list[str]] = {}
     for uri, uuid in keys:
         by_host.setdefault(uri, []).append(uuid)
-    for uri, uuids in by_host.items():
-        _update_machines(uri, uuids, restore_policy=policy)
+    M = schema.Machine
+    changes = {**({"restore_policy": policy} if policy else {}), **({"paused_policy": paused} if paused else {})}
+    if not changes:
+        return
+    with database.connection_context(), database.atomic():
+        for uri, uuids in by_host.items():
+            host = schema.Host.select(schema.Host.id).where(schema.Host.uri == uri)
+            for start in range(0, len(uuids), CHUNK):
+                M.update(**changes).where(M.host.in_(host) & M.uuid.in_(uuids[start:start + CHUNK])).execute()
 
 
 def forget_machines(host_uri: str, uuids: list[str]) -> None:
@@ -107,8 +141,8 @@ _UPDATED = [schema.Machine.name, schema.Machine.state, schema.Machine.vcpus, sch
 
 
 _UPSERT_COLUMNS = ("host_id", "uuid", "name", "state", "vcpus", "memory_kib", "autostart", "persistent", "missing",
-                   "last_seen_at", "desired_state", "restore_policy", "managed_save", "os_type", "disks",
-                   "interfaces", "notes", "version")
+                   "last_seen_at", "desired_state", "restore_policy", "paused_policy", "managed_save", "os_type",
+                   "disks", "interfaces", "notes", "version")
 
 
 def _upsert_sql() -> str:
@@ -138,7 +172,7 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
             if start:
                 time.sleep(0.002)  # let the GUI thread have the interpreter lock between chunks
             rows = [(host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
-                     first_desired(m.state), policy, False, "", "[]", "[]", "", 0)
+                     first_desired(m.state), policy, DEFAULT_PAUSED, False, "", "[]", "[]", "", 0)
                     for m in machines[start:start + CHUNK]]
             if is_postgres(database.obj):
                 # psycopg2's executemany is one round trip per row; execute_values sends a chunk

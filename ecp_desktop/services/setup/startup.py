@@ -28,6 +28,12 @@ def database_url(explicit: str | None) -> str:
             or default_sqlite_url(data_dir()))
 
 
+def not_set_up_line(reason: str, how: str = "run 'ecp-desktop setup'") -> str:
+    """The one line saying setup has not run, why we know, and how to run it (``how``: the
+    window names its own button). Before setup the inventory records nothing (store.setup_missing)."""
+    return f"Setup has not run ({reason}): showing live state only, nothing is recorded; to set up, {how}"
+
+
 def setup_needed(explicit: str | None) -> bool:
     """A first start: no database was named and setup has never chosen one."""
     return not (explicit or os.environ.get("ECP_DESKTOP_DATABASE") or app_config.saved_database_url())
@@ -82,11 +88,13 @@ def initial_hosts() -> list[HostChoice]:
 
     Configured hosts from the inventory; on the very first start with none, the
     local hypervisor, or libvirt's built-in demo host so the window is never empty.
+    Before setup has run that is every start: the window then shows live state only.
     """
     configured = [HostChoice(h.uri, h.label, h.is_demo) for h in store.configured_hosts() if h.autoconnect]
     if configured or store.get_setting("first_run_done"):
         return configured
-    store.set_setting("first_run_done", "1")
+    if store.setup_missing() is None:  # nothing is written before setup: every such start is a first
+        store.set_setting("first_run_done", "1")
     if local_hypervisor_answers():
         return [HostChoice("qemu:///system")]
     return [HostChoice(DEMO_URI, DEMO_LABEL, True)]

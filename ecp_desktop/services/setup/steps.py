@@ -5,7 +5,6 @@ worker thread. The database proxy must be bound (``open_database``) before.
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from ..inventory import approvals, store
 from ..hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
-from ..hosts.capabilities import Capabilities, read_capabilities
+from ..hosts import guest_support
+from ..hosts.capabilities import read_capabilities
 from ..hosts.opening import open_connection
 from ..hosts.facts import read_facts, version_text
 from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
@@ -92,12 +92,6 @@ def step_schema(_ctx: SetupContext) -> str:
     return "; ".join(parts)
 
 
-def guest_types(caps: Capabilities) -> tuple[str, list[dict]]:
-    """(host CPU arch, [{os_type, arch, domain_types}]) as the host record keeps them."""
-    return caps.cpu_arch, [{"os_type": g.os_type, "arch": g.arch, "domain_types": sorted(g.domain_types)}
-                           for g in caps.guests]
-
-
 def step_local_host(ctx: SetupRun) -> str:
     uri = ctx.options.local_uri
     if not uri:
@@ -107,7 +101,7 @@ def step_local_host(ctx: SetupRun) -> str:
     try:
         try:
             facts = read_facts(conn)
-            arch, offered = guest_types(read_capabilities(conn))
+            caps = read_capabilities(conn)
         finally:
             conn.close()
     except libvirt.libvirtError as exc:
@@ -119,12 +113,13 @@ def step_local_host(ctx: SetupRun) -> str:
             "label": DEMO_LABEL if uri == DEMO_URI else "", "is_demo": uri == DEMO_URI, "autoconnect": False})
         H.update(is_local=True, hostname=facts.hostname or socket.gethostname(), driver_type=facts.driver_type,
                  libvirt_version=facts.libvirt_version, hypervisor_version=facts.hypervisor_version,
-                 cpu_model=facts.cpu_model, cpus=facts.cpus, memory_mib=facts.memory_mib, cpu_arch=arch,
-                 guest_types=json.dumps(offered), capabilities_at=schema.utcnow()).where(H.id == host.id).execute()
-    kinds = sorted({f"{g['os_type']}/{g['arch']} ({', '.join(g['domain_types'])})" for g in offered})
+                 cpu_model=facts.cpu_model, cpus=facts.cpus, memory_mib=facts.memory_mib, cpu_arch=caps.cpu_arch,
+                 guest_types=guest_support.to_json(caps.guests), capabilities_at=schema.utcnow(),
+                 ).where(H.id == host.id).execute()
+    kinds = sorted({f"{g.os_type}/{g.arch} ({', '.join(sorted(g.domain_types))})" for g in caps.guests})
     return (f"{facts.hostname or uri} via {uri}: {facts.driver_type} {version_text(facts.hypervisor_version)}, "
-            f"libvirt {version_text(facts.libvirt_version)}, {arch or '?'} ({facts.cpu_model}), {facts.cpus} CPUs, "
-            f"{facts.memory_mib} MiB; offers {'; '.join(kinds) or 'no guest types'}")
+            f"libvirt {version_text(facts.libvirt_version)}, {caps.cpu_arch or '?'} ({facts.cpu_model}), "
+            f"{facts.cpus} CPUs, {facts.memory_mib} MiB; offers {'; '.join(kinds) or 'no guest types'}")
 
 
 def _chosen(ctx: SetupRun) -> list[str]:
