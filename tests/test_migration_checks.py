@@ -18,7 +18,8 @@ from PySide6.QtCore import Qt
 import pytest
 
 from ecp_desktop.services.core.errors import HypervisorError
-from ecp_desktop.services.migration.service import flags_for, refusal_check
+from ecp_desktop.services.migration.ladder import API_P2P, Rung, flags_for
+from ecp_desktop.services.migration.service import refusal_check
 from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions, decide
 from ecp_desktop.services.hosts.domain_xml import Disk
 
@@ -92,7 +93,7 @@ def facts(two_hosts, run):
 def test_the_best_shared_method_wins_in_order_of_preference(facts):
     assert decide(facts).method == P2P
     facts.options = MigrationOptions(tunnelled=True)
-    assert decide(facts).method == P2P and flags_for(P2P, facts.options) & libvirt.VIR_MIGRATE_TUNNELLED
+    assert decide(facts).method == P2P and flags_for(Rung(P2P, API_P2P), facts.options) & libvirt.VIR_MIGRATE_TUNNELLED
     facts.options = MigrationOptions(method=MANAGED, tunnelled=True)
     refused = decide(facts)
     assert not refused.allowed and [r.name for r in refused.refused_because] == ["Options"]
@@ -109,7 +110,7 @@ def test_a_shut_off_machine_moves_offline_and_a_running_one_never_does(facts):
     facts.machine.state = "shutoff"
     decision = decide(facts)
     assert decision.method == OFFLINE
-    assert flags_for(OFFLINE, facts.options) & libvirt.VIR_MIGRATE_OFFLINE
+    assert flags_for(Rung(OFFLINE, API_P2P), facts.options) & libvirt.VIR_MIGRATE_OFFLINE
 
 
 def test_local_disks_need_copy_storage_and_a_pool_at_the_same_path(facts):

@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("destination", metavar="DEST_URI", help="the destination host, e.g. qemu+ssh://host2/system")
     migrate.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
     migrate.add_argument("--check-only", action="store_true",
-                         help="print the checks and the chosen method, migrate nothing")
+                         help="print the checks and every way of migrating, in the order it would be tried "
+                              "(each with its verdict and reasons); migrate nothing")
     migrate.add_argument("--json", action="store_true", help="print the checks, the plan and the task as JSON")
     migrate.add_argument("--method", choices=["p2p", "managed", "offline", "copy-storage"],
                          help="insist on one method (default: the best one both hosts allow: live peer-to-peer, "

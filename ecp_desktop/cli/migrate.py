@@ -12,6 +12,7 @@ from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError, install_quiet_error_handler
 from ..services.migration.service import Negotiation, refusal_check
 from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
+from ..services.migration.ladder import as_check_rows, every_method_refused, tried_rows
 from ..services.tasks.recovery import recover
 from ..services.tasks.records import SUCCEEDED
 
@@ -21,7 +22,9 @@ METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2],
 def table_lines(results: list[CheckResult]) -> list[str]:
     rows = [("CHECK", "SOURCE", "DESTINATION", "VERDICT")] + [
         tuple(terminal_text(cell) for cell in (r.name, r.source, r.destination, r.verdict.upper())) for r in results]
-    widths = [min(max(len(row[i]) for row in rows), 44) for i in range(3)]
+    # The first column fits a way of migrating in full ("Method 3: live with copy-storage via
+    # migrateToURI3"); the hosts' columns are cut, their whole text follows in the notes.
+    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((52, 44, 44))]
     lines = []
     for row in rows:
         cells = [row[i][:widths[i]].ljust(widths[i]) for i in range(3)]
@@ -33,7 +36,7 @@ def table_lines(results: list[CheckResult]) -> list[str]:
 
 
 def _print_negotiation(negotiation: Negotiation, out: TextIO) -> None:
-    for line in table_lines(negotiation.decision.results):
+    for line in table_lines(negotiation.decision.results + as_check_rows(negotiation.methods())):
         print(line, file=out)
     decision = negotiation.decision
     if decision.allowed:
@@ -42,6 +45,33 @@ def _print_negotiation(negotiation: Negotiation, out: TextIO) -> None:
         print("refused:", file=out)
         for r in decision.refused_because:
             print(terminal_text(f"  - {r.name}: {r.note}" + (f" ({r.remedy})" if r.remedy else "")), file=out)
+
+
+async def _migrate(services, negotiation: Negotiation, report: dict, as_json: bool, out: TextIO) -> int:
+    """Run the negotiated ladder; print the task and a row per way of migrating tried. Every
+    way refused by libvirt is a refusal (exit 4, with every reason), like a refused check."""
+    root = await services.migrations.run(negotiation)
+    report["task"] = task_json(root)
+    code = EXIT_OK if root.status == SUCCEEDED else EXIT_FAILED
+    step = next((c for c in root.children if c.op == "migrate_domain"), None)
+    tried = tried_rows(step.params) if step is not None else []
+    report["methods"] = [row.to_dict() for row in tried]
+    failure = step.error if step is not None else None
+    if failure is not None and every_method_refused(step.params):
+        code = EXIT_REFUSED
+    refusal = refusal_check(failure) if failure is not None and code != EXIT_REFUSED else None
+    if refusal is not None:
+        report["libvirt_refusal"] = {"check": refusal.name, "note": refusal.note, "remedy": refusal.remedy}
+    if as_json:
+        return code
+    print_tree([root], False, out)
+    for line in table_lines(as_check_rows(tried))[1:] if tried else []:
+        print(line, file=out)
+    if code == EXIT_REFUSED:
+        print("refused: libvirt refused every way of migrating (see the methods above)", file=out)
+    if refusal is not None:
+        print(terminal_text(f"libvirt refused: {refusal.name}: {refusal.note} ({refusal.remedy})"), file=out)
+    return code
 
 
 def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str | None, connect: list[str],
@@ -76,18 +106,7 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
         if check_only or not negotiation.decision.allowed:
             code = EXIT_OK if negotiation.decision.allowed else EXIT_REFUSED
         else:
-            root = await services.migrations.run(negotiation)
-            report["task"] = task_json(root)
-            code = EXIT_OK if root.status == SUCCEEDED else EXIT_FAILED
-            failed = next((c for c in root.children if c.op == "migrate_domain" and c.error is not None), None)
-            refusal = refusal_check(failed.error) if failed is not None else None
-            if refusal is not None:
-                report["libvirt_refusal"] = {"check": refusal.name, "note": refusal.note, "remedy": refusal.remedy}
-            if not as_json:
-                print_tree([root], False, out)
-                if refusal is not None:
-                    print(terminal_text(f"libvirt refused: {refusal.name}: {refusal.note} ({refusal.remedy})"),
-                          file=out)
+            code = await _migrate(services, negotiation, report, as_json, out)
         if as_json:
             print_json(report, out)
         return code

@@ -17,12 +17,18 @@ from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.inventory.machines import MachineInfo
 from ..services.migration.service import Negotiation
-from ..services.migration.checks import METHODS, MigrationOptions, decide
+from ..services.migration.checks import METHODS, CheckResult, MigrationOptions, decide
+from ..services.migration import ladder
+from ..services.migration.ladder import MethodRow, as_check_rows, tried_rows
 from ..services.tasks.records import SUCCEEDED, TaskRecord
 from .plain import esc, plain_label, rich_label, tooltip
 from .tasks_pane import failures_below
 
-VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b"}
+VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b",
+                   # a way of migrating, before and while it is tried (services/migration/ladder.py)
+                   ladder.CANDIDATE: "#1b7f3b", ladder.RULED_OUT: "#6b6b6b", ladder.NOT_TRIED: "#6b6b6b",
+                   ladder.TRYING: "#1a5fb4", ladder.REFUSED: "#9a6700", ladder.SUCCEEDED: "#1b7f3b",
+                   ladder.FAILED: "#b3261e"}
 URI_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -39,6 +45,7 @@ class MigrationDialog(QDialog):
         self.window, self.migrations, self.machine = window, migrations, machine
         self.negotiations: dict[str, Negotiation] = {}
         self.step: TaskRecord | None = None
+        self.tried: list[MethodRow] | None = None  # the running step's ways of migrating, as tried so far
         source = window.inventory.hosts.get(machine.host_uri)
         self.setWindowTitle(f"Migrate {machine.name}")
         self.resize(980, 640)
@@ -207,7 +214,25 @@ class MigrationDialog(QDialog):
         if negotiation is None:
             self.migrate_button.setEnabled(False)
             return
-        for result in negotiation.decision.results:
+        methods = self.tried if self.tried is not None else negotiation.methods()
+        self._fill_table(negotiation.decision.results + as_check_rows(methods))
+        decision = negotiation.decision
+        if decision.allowed:
+            fallbacks = [row.label for row in negotiation.methods() if row.verdict == ladder.CANDIDATE][1:]
+            self.plan.setText(f"<b>Plan:</b> {esc(decision.method)} "
+                              f"(both hosts checked in {negotiation.elapsed_ms:.0f} ms)"
+                              + (f"; if libvirt refuses it: {esc(', then '.join(fallbacks))}" if fallbacks else ""))
+        else:  # a check's note and remedy quote what the hosts said: data
+            reasons = "".join(f"<li><b>{esc(r.name)}</b>: {esc(r.note)} <i>{esc(r.remedy)}</i></li>"
+                              for r in decision.refused_because)
+            self.plan.setText(f"<b>Cannot migrate:</b><ul>{reasons}</ul>")
+        self.migrate_button.setEnabled(decision.allowed and self.step is None)
+
+    def _fill_table(self, results: list[CheckResult]) -> None:
+        """The checks, then a row per way of migrating: the CLI's rows. Every cell is plain text
+        (a QTableWidgetItem never renders markup); tooltips through ``tooltip``."""
+        self.table.setRowCount(0)
+        for result in results:
             row = self.table.rowCount()
             self.table.insertRow(row)
             for column, text in enumerate((result.name, result.source, result.destination, result.verdict.upper())):
@@ -217,15 +242,6 @@ class MigrationDialog(QDialog):
                 if column == 3:
                     cell.setForeground(QBrush(QColor(VERDICT_COLOURS.get(result.verdict, "#000000"))))
                 self.table.setItem(row, column, cell)
-        decision = negotiation.decision
-        if decision.allowed:
-            self.plan.setText(f"<b>Plan:</b> {esc(decision.method)} "
-                              f"(both hosts checked in {negotiation.elapsed_ms:.0f} ms)")
-        else:  # a check's note and remedy quote what the hosts said: data
-            reasons = "".join(f"<li><b>{esc(r.name)}</b>: {esc(r.note)} <i>{esc(r.remedy)}</i></li>"
-                              for r in decision.refused_because)
-            self.plan.setText(f"<b>Cannot migrate:</b><ul>{reasons}</ul>")
-        self.migrate_button.setEnabled(decision.allowed and self.step is None)
 
     # ----- running ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -237,6 +253,7 @@ class MigrationDialog(QDialog):
         self.destinations.setEnabled(False)
         self.progress.show()
         self.progress_text.setText("Starting…")
+        self.tried = None
         self.running = spawn(self._run(negotiation))
 
     async def _run(self, negotiation: Negotiation) -> None:
@@ -251,7 +268,11 @@ class MigrationDialog(QDialog):
                                     failures_below(root) or [(root.title, root.outcome)])
 
     def _on_task_changed(self, record: TaskRecord) -> None:
-        if record.op != "migrate_domain" or record.target_uuid != self.machine.uuid or record.finished:
+        if record.op != "migrate_domain" or record.target_uuid != self.machine.uuid:
+            return
+        self.tried = tried_rows(record.params)  # live: each way of migrating as it is tried or refused
+        self._show_current()
+        if record.finished:
             return
         self.step = record
         self.abort_button.setEnabled(record.root().cancel is not None)

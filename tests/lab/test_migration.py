@@ -15,6 +15,7 @@ import libvirt
 import pytest
 
 from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions
+from ecp_desktop.services.migration.ladder import tried_rows
 
 from ..helpers import query
 from .linux_guest import linux_guest_xml, wait_for_console
@@ -34,7 +35,11 @@ def where_is(uuid, *uris):
     """{uri: state} of the hosts that know the machine (state: running, paused, shutoff)."""
     found = {}
     for uri in uris:
-        conn = open_admin(uri)
+        try:
+            conn = open_admin(uri)
+        except libvirt.libvirtError:  # e.g. just after a partition heals: not known yet, ask again
+            found[uri] = "unreachable"
+            continue
         try:
             dom = conn.lookupByUUIDString(uuid)
             found[uri] = {1: "running", 3: "paused", 5: "shutoff"}.get(dom.state()[0], str(dom.state()))
@@ -191,6 +196,10 @@ def test_copy_storage_refused_without_a_pool_then_copied_and_undone_on_failure(h
     clash.close()
     failed = run(services.migrations.run(plan), timeout=60)
     assert failed.status == "failed", failed.outcome
+    # A name clash is no rung's fault: the ladder stops at once, the next rung is never tried.
+    rows = tried_rows(next(c for c in failed.children if c.op == "migrate_domain").params)
+    assert [(r.api, r.verdict) for r in rows] == [("migrateToURI3", "failed"), ("migrate3", "not tried")]
+    assert "domain 'disky' already exists" in rows[0].message
     assert "deleted volume images/disky.qcow2 on the destination" in failed.summary
     assert _volumes(b.tcp_uri) == []
     assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
@@ -378,6 +387,9 @@ def test_the_dialog_migrates_with_progress_and_the_window_follows(hosts, service
     dialog.migrate_button.click()
     qtbot.waitUntil(lambda: dialog.progress.value() == 100, timeout=30000)
     assert "moved to" in dialog.progress_text.text() and "downtime" in dialog.progress_text.text()
+    verdicts = {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())}
+    assert verdicts["Method 1: live peer-to-peer via migrateToURI3"] == "SUCCEEDED"
+    assert verdicts["Method 2: live managed via migrate3"] == "NOT TRIED"
     assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {b.tcp_uri: "running"}
     qtbot.waitUntil(lambda: agrees(services, db_url, TINY_UUID, b.tcp_uri), timeout=5000)
 
@@ -417,3 +429,115 @@ def test_the_app_killed_mid_migration_is_recovered_to_one_host(busy_guest, db_ur
     assert unfinished == []
     again = subprocess.run(base + ["recover"], capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "nothing to recover" in again.stdout
+
+
+# ----- the ladder: a way of migrating refused by libvirt, then the next ----------------------
+
+class Relay:
+    """A TCP relay on this process's loopback to b's libvirtd, as an SSH tunnel would be: the
+    client reaches b through it, but a's daemon, in its own network namespace, cannot (its
+    127.0.0.1 is its own). So libvirt refuses peer-to-peer for real: a's daemon cannot open
+    the destination URI it is given; a client-managed migration uses our connection instead."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+        self.target, self.server = target, socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open: list = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self.target)
+            self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(2)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.open:
+            sock.close()
+
+
+@pytest.fixture
+def b_through_a_tunnel(hosts, services, run):
+    a, b = hosts
+    relay = Relay((b.address, 16509))
+    uri = f"qemu+tcp://127.0.0.1:{relay.port}/system"
+    host = services.inventory.add_host(uri)
+    assert run(services.inventory.connect_host(host)), host.reason
+    yield uri
+    run(services.inventory.remove_host(uri))
+    relay.close()
+
+
+def test_peer_to_peer_refused_by_the_destination_falls_back_to_managed_and_succeeds(
+        hosts, services, run, qtbot, b_through_a_tunnel):
+    a, b = hosts
+    tiny_running_on(a, services, qtbot)
+    negotiation = run(services.migrations.negotiate(a.tcp_uri, "tiny1", b_through_a_tunnel))
+    ladder = [(m.method, m.api) for m in negotiation.methods() if m.verdict == "candidate"]
+    assert ladder[:2] == [(P2P, "migrateToURI3"), (MANAGED, "migrate3")], negotiation.decision.reason()
+
+    root = run(services.migrations.run(negotiation), timeout=60)
+    assert root.status == "succeeded", root.outcome
+    step = next(c for c in root.children if c.op == "migrate_domain")
+    rows = tried_rows(step.params)
+    assert [(r.method, r.api, r.verdict) for r in rows[:2]] == [
+        (P2P, "migrateToURI3", "refused"), (MANAGED, "migrate3", "succeeded")]
+    # libvirt's words: "unable to connect to server at '127.0.0.1:PORT': Connection refused"
+    assert rows[0].code == "SYSTEM_ERROR" and "unable to connect to server at '127.0.0.1:" in rows[0].message, rows[0]
+    assert all(r.verdict == "not tried" for r in rows[2:])
+    assert "moved to" in step.summary
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {b.tcp_uri: "running"}
+
+
+def test_every_way_refused_by_libvirt_exits_4_with_every_row(hosts, services, qtbot, db_url):
+    """The stream's URI has a scheme QEMU's driver refuses whatever the API: libvirt refuses
+    every rung with ARGUMENT_UNSUPPORTED, each is tried, and the command says why, each time."""
+    import json
+    import subprocess
+    import sys
+    a, b = hosts
+    tiny_running_on(a, services, qtbot)
+    done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", a.tcp_uri,
+                           "--connect", b.tcp_uri, "migrate", "tiny1", b.tcp_uri, "--json",
+                           "--migration-address", "ftp://10.98.0.2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, (done.stdout, done.stderr)
+    methods = json.loads(done.stdout)["methods"]
+    assert [(m["method"], m["api"], m["verdict"], m["code"]) for m in methods] == [
+        (method, api, "refused", "ARGUMENT_UNSUPPORTED") for method, api in (
+            (P2P, "migrateToURI3"), (MANAGED, "migrate3"), (P2P, "migrateToURI2"), (MANAGED, "migrate2"))]
+    assert all("unsupported scheme ftp in migration URI" in m["message"] for m in methods)
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+
+    text = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", a.tcp_uri,
+                           "--connect", b.tcp_uri, "migrate", "tiny1", b.tcp_uri,
+                           "--migration-address", "ftp://10.98.0.2"], capture_output=True, text=True, timeout=120)
+    assert text.returncode == 4
+    for number, label in enumerate(("live peer-to-peer via migrateToURI3", "live managed via migrate3",
+                                    "live peer-to-peer via migrateToURI2", "live managed via migrate2"), 1):
+        assert f"Method {number}: {label}" in text.stdout
+    assert text.stdout.count("libvirt: ARGUMENT_UNSUPPORTED: argument unsupported: unsupported scheme ftp") == 4
+    assert "refused: libvirt refused every way of migrating" in text.stdout
+    assert where_is(TINY_UUID, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}

@@ -3,7 +3,9 @@
 Each check reads the facts (``migration_facts``) and gives what it saw on the source and
 on the destination, a verdict, a remedy, and the methods it rules out. The plan is the
 first method, in order of preference, that no check rules out; otherwise a refusal
-that lists every check standing in the way. Nothing is touched on either host.
+that lists every check standing in the way. Options and methods one host's version cannot
+honour are rows too (``option_rows``). Nothing is touched on either host. The ways each
+allowed method is tried, in order, are the ladder's (ladder.py).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from ..hosts.facts import version_text
 from ..hosts.states import STATE_LABELS
 from .facts import HostSide, MachineFacts
+from .option_support import MIGRATE_DISKS, OFFLINE_FLAG, OPTION_NEEDS, asked_for, shortfalls
 
 P2P, MANAGED, OFFLINE, COPY_STORAGE = "live peer-to-peer", "live managed", "offline", "live with copy-storage"
 METHODS = (P2P, MANAGED, OFFLINE, COPY_STORAGE)  # in order of preference
@@ -292,6 +295,33 @@ CHECKS: list[Check] = [
 ]
 
 
+def option_rows(f: Facts) -> list[CheckResult]:
+    """A row per asked-for option that one host's libvirt or hypervisor is too old to honour
+    (option_support.py), naming the version that would; then a row per method whose own flag
+    or parameter a host lacks. Options a shut-off machine's offline migration drops are not
+    held against it."""
+    rows = []
+    offline = f.machine.state == "shutoff"
+    for need in OPTION_NEEDS:
+        if not asked_for(f.options, need) or (need.live_only and offline):
+            continue
+        for unmet in shortfalls(need, f.source, f.destination):
+            has = {unmet.side: unmet.has}
+            rows.append(CheckResult(
+                f"Option: {need.label}", has.get("source", ""), has.get("destination", ""), FAIL,
+                f"the {unmet.side} runs {unmet.has}, which cannot honour {need.symbol} (it needs {unmet.wants})",
+                f"Upgrade the {unmet.side} to {unmet.wants}, or turn {need.label} off.",
+                LIVE if need.live_only else ALL))
+    for method, need in ((COPY_STORAGE, MIGRATE_DISKS), (OFFLINE, OFFLINE_FLAG)):
+        for unmet in shortfalls(need, f.source, f.destination):
+            has = {unmet.side: unmet.has}
+            rows.append(CheckResult(
+                f"Method: {method}", has.get("source", ""), has.get("destination", ""), WARN,
+                f"the {unmet.side} runs {unmet.has}, which has no {need.symbol} (it needs {unmet.wants})",
+                f"Upgrade the {unmet.side} to {unmet.wants} to migrate this way.", frozenset({method})))
+    return rows
+
+
 @dataclass
 class Decision:
     method: str                      # "" when refused
@@ -307,7 +337,7 @@ class Decision:
 
 
 def decide(facts: Facts) -> Decision:
-    results = [check.run(facts) for check in CHECKS]
+    results = [check.run(facts) for check in CHECKS] + option_rows(facts)
     ruled_out = frozenset().union(*(r.rules_out for r in results))
     wanted = [facts.options.method] if facts.options.method else list(METHODS)
     for method in wanted:

@@ -5,8 +5,9 @@ The migrate call blocks a worker of the source host; meanwhile the step polls
 where events run), reports progress, aborts when the user cancels or when no data
 has moved for the stall timeout (a managed migration across a cut network stalls
 with no libvirt error at all), and afterwards makes sure the machine runs on
-exactly one host: a source left paused is resumed, an incoming leftover on the
-destination is removed, a destination definition the step created is undefined.
+exactly one host (settle.py). The step walks the negotiated ladder (ladder.py): a way of
+migrating libvirt refuses for a reason the next may not have is recorded on the step as a
+row (method, libvirt's code name and words) and the next is tried.
 """
 from __future__ import annotations
 
@@ -18,51 +19,16 @@ from dataclasses import dataclass, field
 import libvirt
 
 from ..core.errors import HypervisorError
-from ..hosts.domain_xml import escape, read_domain
-from ..hosts.lookups import find_domain
+from ..hosts.domain_xml import escape
 from ..hosts.opening import open_connection
 from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
+from .settle import abort_and_wait, clean_up, persist_definition, settle
+from .ladder import (API_MANAGED, API_P2P, FAILED, PEER_TO_PEER_APIS, REFUSED, SUCCEEDED, TRYING, Rung, moves_on,
+                     tried_rows)
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 ABORT_GRACE_SECONDS = 20.0  # after abortJob, how long the migrate call may take to return
-PAUSED_BY_MIGRATION = {libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
-                       libvirt.VIR_DOMAIN_PAUSED_POSTCOPY}
-
-
-def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
-           params: dict) -> tuple[str, list[str]]:
-    """Leave the machine on exactly one host; return where it runs and what was done.
-
-    Where: "destination", "source", "neither" (shut off, or lost) or "both" (never
-    resolved by force: two running copies need a person to decide). Without the
-    destination (its daemon is gone) only the source is put right.
-    """
-    uuid, done = params["uuid"], []
-    src = find_domain(source, uuid)
-    dst = find_domain(destination, uuid) if destination is not None else None
-    src_state = src.state() if src is not None else None
-    dst_state = dst.state() if dst is not None else None
-    src_active = src_state is not None and src_state[0] != libvirt.VIR_DOMAIN_SHUTOFF
-    dst_active = dst_state is not None and dst_state[0] != libvirt.VIR_DOMAIN_SHUTOFF
-    dst_incoming = dst_active and dst_state == [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION]
-    if src_active and dst_incoming:
-        dst.destroy()  # the half-received copy; the source still has the machine
-        done.append("removed the incoming copy on the destination")
-        dst_active = False
-        dst = find_domain(destination, uuid)
-    if dst_active and src_active:
-        return "both", done
-    if src_active and src_state[0] == libvirt.VIR_DOMAIN_PAUSED and src_state[1] in PAUSED_BY_MIGRATION \
-            and not params.get("was_paused"):
-        src.resume()
-        done.append("resumed the machine on the source")
-    if src_active and dst is not None and not params.get("dest_had_definition") and not dst.isActive():
-        dst.undefine()
-        done.append("removed the definition left on the destination")
-    if dst_active:
-        return "destination", done
-    return ("source" if src_active else "neither"), done
 
 
 def _progress(stats: dict) -> tuple[int, str, int]:
@@ -83,6 +49,23 @@ def _progress(stats: dict) -> tuple[int, str, int]:
     return min(max(percent, 0), 99), " · ".join(parts), processed
 
 
+# Where a refused rung must leave the machine before the next is tried: on the source alone
+# (a live machine), or nowhere running (a shut-off one).
+_UNMOVED = {False: "source", True: "neither"}
+
+
+class _RungRefused(Exception):
+    """libvirt refused this rung only (ladder.moves_on) and the machine is where it was."""
+
+    def __init__(self, error: HypervisorError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _rung(params: dict) -> Rung:
+    return Rung(params["method"], params["api"])
+
+
 @dataclass
 class _Watch:
     """What the step saw of the job, shared with the event callbacks."""
@@ -95,8 +78,9 @@ class _Watch:
 
 
 class MigrateDomain(AsyncOperation):
-    """params: uuid, name, source_uri, dest_uri, method, flags, params (typed migrate params),
-    max_downtime_ms, postcopy, stall_timeout_s; prepare records was_paused and dest_had_definition."""
+    """params: uuid, name, source_uri, dest_uri, method, ladder (the rungs to try: method, api,
+    flags, params), methods (a row per rung: what happened to it), max_downtime_ms, postcopy,
+    stall_timeout_s, dest_had_definition, persistent; prepare records was_paused."""
 
     def machines_changed(self, params, host_uri):
         return [(params["dest_uri"], params["uuid"]), (params["source_uri"], params["uuid"])]
@@ -107,7 +91,47 @@ class MigrateDomain(AsyncOperation):
         return {**params, "was_paused": state[0] == libvirt.VIR_DOMAIN_PAUSED}
 
     async def run(self, context) -> str:
+        """Try the ladder's rungs in order (ladder.py): a rung libvirt refuses for a reason the
+        next may not have is recorded as a row and the next is tried, once the machine is
+        back on the source alone; any other failure, or the last refusal, ends the step."""
         params = context.record.params
+        rungs = params["ladder"]
+        refusals: list[HypervisorError] = []
+        for index, rung in enumerate(rungs):
+            self._mark(context, index, TRYING)
+            try:
+                words = await self._attempt(context, {**params, **rung})
+            except _RungRefused as refused:
+                refusals.append(refused.error)
+                self._mark(context, index, REFUSED, refused.error)
+                continue
+            except HypervisorError as error:
+                self._mark(context, index, FAILED, error)
+                raise
+            self._mark(context, index, SUCCEEDED)
+            return words
+        reasons = [f"{_rung(rung).label}: {error.code_name}: {error.message}"
+                   for rung, error in zip(rungs, refusals, strict=True)]
+        raise HypervisorError("every way of migrating was refused: " + "; ".join(reasons),
+                              code=refusals[-1].code, domain=refusals[-1].domain, operation="migrate",
+                              machine=params["name"], host_uri=params["source_uri"])
+
+    def _mark(self, context, index: int, verdict: str, error: HypervisorError | None = None) -> None:
+        """Record what happened to one rung on the step (the dialog and the CLI show it)."""
+        rows = tried_rows(context.record.params)
+        if index < len(rows):
+            row = rows[index]
+            row.verdict = verdict
+            if error is not None:
+                row.code, row.message = error.code_name, error.message
+            # A new dict, never edited in place: the task store may be writing the old one.
+            context.record.params = {**context.record.params, "methods": [r.to_dict() for r in rows]}
+            if verdict == TRYING:
+                context.report(context.record.progress, f"trying {row.label}")
+            else:  # the summary keeps what the attempt said (where the machine is now)
+                context.engine.tasks.changed(context.record)
+
+    async def _attempt(self, context, params: dict) -> str:
         source, destination = context.host(params["source_uri"]), context.host(params["dest_uri"])
         uuid, watch, started = params["uuid"], _Watch(), time.monotonic()
         loop = asyncio.get_running_loop()
@@ -117,17 +141,19 @@ class MigrateDomain(AsyncOperation):
             await self._watch(context, source, call, watch, params)
             await call
         except HypervisorError as error:
-            where, done = await _clean_up(source, destination, params)
+            where, done = await clean_up(source, destination, params)
             if error.code_name == "MIGRATE_PERSIST_FAILED" and where == "destination" and params["persistent"]:
                 # It moved, but the destination could not save its definition: save it ourselves.
-                await destination.call(lambda d: _persist(d, params["uuid"]), operation="define after migration",
-                                       machine=params["name"])
+                await destination.call(lambda d: persist_definition(d, params["uuid"]),
+                                       operation="define after migration", machine=params["name"])
                 return f"moved to {destination.label}; defined there after libvirt could not ({error.message})"
             context.record.summary = f"the machine is on the {where}" + (f"; {', '.join(done)}" if done else "")
             if watch.aborted_because:
                 raise HypervisorError(f"{watch.aborted_because} ({error.message})", code=error.code,
                                       domain=error.domain, operation="migrate", machine=params["name"],
                                       host_uri=params["source_uri"]) from None
+            if where == _UNMOVED[params["method"] == "offline"] and moves_on(error, _rung(params)):
+                raise _RungRefused(error) from None
             raise
         finally:
             await source.call(lambda conn: _unlisten(conn, callbacks), operation="migrate")
@@ -146,22 +172,31 @@ class MigrateDomain(AsyncOperation):
 
     async def _migrate(self, source, destination, params) -> None:
         flags, typed = int(params["flags"]), dict(params.get("params") or {})
+        api = params["api"]
 
         def prepare_downtime(dom: libvirt.virDomain) -> None:
             if params.get("max_downtime_ms") and params["method"] != "offline":
                 dom.migrateSetMaxDowntime(int(params["max_downtime_ms"]), 0)
 
-        if flags & libvirt.VIR_MIGRATE_PEER2PEER:
+        if api in PEER_TO_PEER_APIS:
             def p2p(conn: libvirt.virConnect) -> None:
                 dom = conn.lookupByUUIDString(params["uuid"])
                 prepare_downtime(dom)
-                dom.migrateToURI3(params["dest_uri"], typed, flags)
+                if api == API_P2P:
+                    dom.migrateToURI3(params["dest_uri"], typed, flags)
+                else:
+                    dom.migrateToURI2(params["dest_uri"], typed.get(libvirt.VIR_MIGRATE_PARAM_URI), None, flags,
+                                      None, int(typed.get(libvirt.VIR_MIGRATE_PARAM_BANDWIDTH, 0)))
             await source.call(p2p, operation="migrate", machine=params["name"])
         else:
             def managed(conn: libvirt.virConnect, dconn: libvirt.virConnect) -> None:
                 dom = conn.lookupByUUIDString(params["uuid"])
                 prepare_downtime(dom)
-                dom.migrate3(dconn, typed, flags)
+                if api == API_MANAGED:
+                    dom.migrate3(dconn, typed, flags)
+                else:
+                    dom.migrate2(dconn, None, flags, None, typed.get(libvirt.VIR_MIGRATE_PARAM_URI),
+                                 int(typed.get(libvirt.VIR_MIGRATE_PARAM_BANDWIDTH, 0)))
             await source.call_with(destination, managed, operation="migrate", machine=params["name"])
 
     async def _watch(self, context, source, call: asyncio.Future, watch: _Watch, params: dict) -> None:
@@ -213,7 +248,7 @@ class MigrateDomain(AsyncOperation):
 
         A peer-to-peer job may outlive the process that started it: abort it first, so the
         source's daemon ends it cleanly rather than finding its destination gone."""
-        _abort_and_wait(conn, params["uuid"])
+        abort_and_wait(conn, params["uuid"])
         with _open(params["dest_uri"]) as destination:
             where, done = settle(conn, destination, params)
         if where == "both":
@@ -240,45 +275,6 @@ class PrecreateVolume(CloneVolume):
             f"<volume><name>{escape(params['name'])}</name>"
             f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>{fmt}</volume>", 0)
         return f"created {params['pool']}/{params['name']} on the destination"
-
-
-def _abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) -> None:
-    dom = find_domain(conn, uuid)
-    if dom is None or not dom.isActive():
-        return
-    try:
-        if dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
-            return
-        dom.abortJob()
-    except libvirt.libvirtError as exc:
-        log.info("no job to abort on %s: %s", uuid, exc)
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
-                return
-        except libvirt.libvirtError:
-            return  # the domain left this host (the job completed after all)
-        time.sleep(0.2)
-
-
-def _persist(conn: libvirt.virConnect, uuid: str) -> None:
-    conn.defineXML(read_domain(conn.lookupByUUIDString(uuid), libvirt.VIR_DOMAIN_XML_MIGRATABLE).xml)
-
-
-async def _clean_up(source, destination, params: dict) -> tuple[str, list[str]]:
-    try:
-        return await destination.call_with(source, lambda d, s: settle(s, d, params),
-                                           operation="migration cleanup", machine=params["name"])
-    except HypervisorError as error:
-        log.info("destination unreachable for the cleanup (%s); putting the source right", error)
-    try:
-        where, done = await source.call(lambda s: settle(s, None, params), operation="migration cleanup",
-                                        machine=params["name"])
-        return where, done + ["the destination could not be checked"]
-    except HypervisorError as error:
-        return "unknown host", [f"no cleanup: {error.message}"]
 
 
 def _listen(conn: libvirt.virConnect, uuid: str, watch: _Watch, loop: asyncio.AbstractEventLoop) -> list[int]:

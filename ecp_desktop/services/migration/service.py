@@ -12,12 +12,11 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-import libvirt
-
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
-from .checks import COPY_STORAGE, OFFLINE, P2P, CheckResult, Decision, Facts, MigrationOptions, decide
+from .checks import COPY_STORAGE, OFFLINE, CheckResult, Decision, Facts, MigrationOptions, decide
 from .facts import MachineFacts, read_destination, read_host, read_machine
+from .ladder import LEGACY_PARAMS, NOT_TRIED, MethodRow, Rung, candidates, flags_for, method_rows, typed_params
 from .run import MigrateDomain  # noqa: F401  (registers the migration operations)
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import TaskRecord
@@ -33,6 +32,10 @@ class Negotiation:
     def machine(self) -> MachineFacts:
         return self.facts.machine
 
+    def methods(self) -> list[MethodRow]:
+        """Every way of migrating, in the order it would be tried, each a candidate or ruled out."""
+        return method_rows(self.facts, self.decision)
+
     def to_dict(self) -> dict:
         return {
             "machine": self.machine.name, "uuid": self.machine.uuid, "state": self.machine.state,
@@ -40,43 +43,8 @@ class Negotiation:
             "allowed": self.decision.allowed, "method": self.decision.method,
             "reason": self.decision.reason(), "negotiation_ms": round(self.elapsed_ms, 1),
             "checks": [{**asdict(r), "rules_out": sorted(r.rules_out)} for r in self.decision.results],
+            "methods": [row.to_dict() for row in self.methods()],
         }
-
-
-def flags_for(method: str, options: MigrationOptions) -> int:
-    flags = 0
-    if method != OFFLINE:
-        flags |= libvirt.VIR_MIGRATE_LIVE
-    if method in (P2P, COPY_STORAGE, OFFLINE):
-        flags |= libvirt.VIR_MIGRATE_PEER2PEER
-    if method == OFFLINE:
-        flags |= libvirt.VIR_MIGRATE_OFFLINE | libvirt.VIR_MIGRATE_PERSIST_DEST
-    if method == COPY_STORAGE:
-        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
-    if options.persistent:
-        flags |= libvirt.VIR_MIGRATE_PERSIST_DEST
-    if options.undefine_source:
-        flags |= libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-    if options.tunnelled and method == P2P:
-        flags |= libvirt.VIR_MIGRATE_TUNNELLED
-    if method != OFFLINE:
-        if options.auto_converge:
-            flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
-        if options.postcopy:
-            flags |= libvirt.VIR_MIGRATE_POSTCOPY
-    return flags
-
-
-def typed_params(method: str, options: MigrationOptions, machine: MachineFacts) -> dict:
-    params: dict = {}
-    if options.bandwidth_mib and method != OFFLINE:
-        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(options.bandwidth_mib)
-    if options.migration_address and method != OFFLINE and not options.tunnelled:
-        address = options.migration_address
-        params[libvirt.VIR_MIGRATE_PARAM_URI] = address if "://" in address else f"tcp://{address}"
-    if method == COPY_STORAGE:
-        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [d.target for d in machine.disks if d.needs_copy]
-    return params
 
 
 class MigrationService:
@@ -117,10 +85,16 @@ class MigrationService:
                     {"pool": facts.destination.pool_paths[folder], "name": name, "capacity": disk.capacity,
                      "format": disk.format, "path": disk.path},
                     facts.destination.uri, machine.uuid, machine.name))
+        rungs = candidates(facts, negotiation.decision)
+        if not rungs:
+            raise ValueError("migration refused: no way of migrating is left for these hosts' versions")
+        ladder = [_rung_params(rung, facts) for rung in rungs]
         flow.children.append(Step("migrate_domain", f"Migrate {machine.name} ({method})", {
             "uuid": machine.uuid, "name": machine.name, "source_uri": facts.source.uri,
-            "dest_uri": facts.destination.uri, "method": method, "flags": flags_for(method, options),
-            "params": typed_params(method, options, machine), "max_downtime_ms": options.max_downtime_ms,
+            "dest_uri": facts.destination.uri, "method": method, "flags": ladder[0]["flags"],
+            "params": ladder[0]["params"], "ladder": ladder,
+            "methods": [MethodRow(r.method, r.api, NOT_TRIED).to_dict() for r in rungs],
+            "max_downtime_ms": options.max_downtime_ms,
             "postcopy": options.postcopy and method != OFFLINE, "stall_timeout_s": options.stall_timeout_s,
             "dest_had_definition": facts.destination.same_uuid is not None, "persistent": options.persistent,
         }, facts.source.uri, machine.uuid, machine.name))
@@ -128,6 +102,14 @@ class MigrationService:
 
     async def run(self, negotiation: Negotiation) -> TaskRecord:
         return await self.engine.run(self.plan(negotiation))
+
+
+def _rung_params(rung: Rung, facts: Facts) -> dict:
+    """What one rung sends: its flags and the parameters its entry point can carry."""
+    params = typed_params(rung.method, facts.options, facts)
+    if not rung.extensible:
+        params = {k: v for k, v in params.items() if k in LEGACY_PARAMS}
+    return {"method": rung.method, "api": rung.api, "flags": flags_for(rung, facts.options), "params": params}
 
 
 def refusal_check(error: HypervisorError) -> CheckResult | None:
