@@ -21,7 +21,7 @@ from .services.composition import Services, build_services  # noqa: F401  (tests
 from .services.actions.restore import restore_candidates
 from .services.sharing import heartbeat
 from .services.tasks.follow import TaskFollower
-from .services.tasks.recovery import recover
+from .services.tasks.recovery import RecoveryWatch, recover, retry_rollback
 from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences
@@ -135,6 +135,7 @@ class GuiSession:
         self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings(),
                                  templates=s.templates, migrations=s.migrations)
         self.window.setup_requested.connect(self.run_setup_again)
+        self.window.tasks_pane.offer_retry(lambda task_id: retry_rollback(s.engine, task_id))
         self.window.log_path = app_log.log_path()
         self.window.show()
         spawn(self._connect_and_restore())
@@ -146,7 +147,7 @@ class GuiSession:
         inventory never take this one for dead while a stage is slow or failed; the follower
         starts last, so its reads do not delay restore's."""
         services = self.services
-        self.beating = spawn(heartbeat.keep_beating(services.executors.database))
+        self.beating = spawn(heartbeat.keep_beating())
         candidates = None
 
         async def read_restore_candidates() -> None:
@@ -172,7 +173,11 @@ class GuiSession:
         self.following = spawn(TaskFollower(services.tasks).run())
 
     async def _recover(self) -> None:
-        self._report_recovery(await recover(self.services.engine))
+        engine = self.services.engine
+        self._report_recovery(await recover(engine))
+        # From now on, a host that connects brings back what waited for it (a flow left by a
+        # crash, a rollback that failed while the host was away).
+        self.recovery_watch = RecoveryWatch(engine, self.services.inventory.host_changed, self._report_recovery)
 
     def _report_recovery(self, report) -> None:
         """Tasks a crash left in flight were finished (undone) now: say so, once."""

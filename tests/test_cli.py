@@ -1,5 +1,6 @@
 """The headless CLI contract: JSON fields, exit codes, one-line reasons."""
 import json
+import re
 import subprocess
 import sys
 
@@ -136,7 +137,7 @@ def test_clone_template_and_tasks_commands(db_url):
     # The test driver's file host starts afresh in each process; 5 machines do not fit its pool.
     full = cli("--connect", TEMPLATE_URI, "clone-template", "tpl", "--count", "5", "--name-pattern", "db-{n}",
                db_url=db_url)
-    assert full.returncode == 1 and full.stdout.startswith("Create 5 machines from tpl\tfailed\t")
+    assert full.returncode == 1 and re.match(r"#\d+ Create 5 machines from tpl\tfailed\t", full.stdout)
     assert "Not enough free space in pool" in full.stdout and "[rollback]\tsucceeded" in full.stdout
 
     for args, words in ((("tpl", "--count", "2", "--name-pattern", "x"), "must contain {n}"),

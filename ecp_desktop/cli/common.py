@@ -180,7 +180,8 @@ def print_tree(roots: list[TaskRecord], as_json: bool, out: TextIO) -> None:
     def line(record: TaskRecord, depth: int) -> None:
         when = record.started_at.strftime("%Y-%m-%d %H:%M:%S") if record.started_at else "-"
         tag = " [rollback]" if record.role == "rollback" else ""
-        print(f"{'  ' * depth}{terminal_text(record.title)}{tag}\t{terminal_text(record.status)}\t{when}\t"
+        number = f"#{record.db_id} " if depth == 0 and record.db_id is not None else ""  # for `tasks retry ID`
+        print(f"{'  ' * depth}{number}{terminal_text(record.title)}{tag}\t{terminal_text(record.status)}\t{when}\t"
               f"{terminal_text(record.outcome)}", file=out)
         for child in record.children:
             line(child, depth + 1)

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = _command(sub, "tasks", help="the task history: recent tasks with their steps and rollbacks")
     tasks.add_argument("--limit", type=int, default=50, metavar="N", help="how many top-level tasks (default 50)")
     tasks.add_argument("--json", action="store_true", help="print JSON")
+    tasks.add_argument("retry", nargs="*", metavar="retry ID",
+                       help="undo again what the rollback of task ID left behind (any task of its tree); exit 0 "
+                            "all undone, 1 something is still left (with why), 3 a host it needs is unreachable")
     recover = _command(sub, "recover", help="finish tasks a crashed instance left in flight (undo their steps); "
                                              "exit 3 if a host they need is unreachable")
     recover.add_argument("--json", action="store_true", help="print JSON")
@@ -194,6 +197,8 @@ def _run(argv: list[str] | None) -> int:
                                             args.connect, args.json)
         if args.command == "recover":
             return cli_tasks.recover_now(args.connect, args.json)
+        if args.retry:
+            return cli_tasks.retry(args.retry, args.connect, args.json)
         return cli_tasks.list_tasks(args.limit, args.json)
     if args.command in ("start", "shutdown", "force-off", "reboot", "pause", "resume"):
         from . import lifecycle as cli_lifecycle

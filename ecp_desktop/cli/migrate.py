@@ -82,7 +82,7 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
     services = headless_services()  # keepalive notices a dead peer; migration events arrive
 
     async def go() -> int:
-        beating = spawn(heartbeat.keep_beating(services.executors.database))  # noqa: F841 (held while it runs)
+        beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         sources = connect or ([host_uri] if host_uri else [])
         hosts = await connect_hosts(services, [u for u in sources if u != dest_uri] + [dest_uri], load=True)
         if not check_only:

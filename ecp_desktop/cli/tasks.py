@@ -11,7 +11,8 @@ from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri,
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
-from ..services.tasks.recovery import RecoveryReport, recover
+from ..services.core.errors import Refusal
+from ..services.tasks.recovery import RecoveryReport, recover, retry_rollback
 from ..services.tasks.records import SUCCEEDED, build_trees
 from ..services.tasks import store as task_store
 from ..services.actions.templates import PlanError
@@ -29,7 +30,7 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
     services = headless_services()
 
     async def go() -> int:
-        beating = spawn(heartbeat.keep_beating(services.executors.database))  # noqa: F841 (held while it runs)
+        beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
         _report_recovery(await recover(services.engine), err)
         machine, code = find_machine(services, hosts, template, host_uri, err)
@@ -68,6 +69,38 @@ def recover_now(connect: list[str], as_json: bool, out: TextIO = sys.stdout, err
         for line in report.lines() or ["nothing to recover"]:
             print(terminal_text(line), file=out)
     return EXIT_CONNECTION if report.waiting else EXIT_OK
+
+
+def retry(words: list[str], connect: list[str], as_json: bool, out: TextIO = sys.stdout,
+          err: TextIO = sys.stderr) -> int:
+    """``tasks retry ID``: run the rollback of a flow whose rollback failed again."""
+    if len(words) != 2 or words[0] != "retry" or not words[1].isdigit():
+        say("usage: tasks retry ID (the task's number, from `tasks`)", err)
+        return EXIT_USAGE
+    if bad_uri(connect, err):
+        return EXIT_USAGE
+    install_quiet_error_handler()
+    services = headless_services()
+
+    async def go():
+        beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
+        await connect_hosts(services, connect, load=False)
+        return await retry_rollback(services.engine, int(words[1]))
+    try:
+        outcome = asyncio.run(go())
+    except Refusal as exc:
+        say(str(exc), err)
+        return EXIT_FAILED
+    finally:
+        close(services)
+    if outcome.unreachable:
+        for uri in outcome.unreachable:
+            say(f"not retried: {uri} is not connected; still left behind: {'; '.join(outcome.left)}", err)
+        return EXIT_CONNECTION
+    print_tree([outcome.root], as_json, out)
+    for line in outcome.left:
+        say(f"still left behind: {line}", err)
+    return EXIT_FAILED if outcome.left else EXIT_OK
 
 
 def list_tasks(limit: int, as_json: bool, out: TextIO = sys.stdout) -> int:

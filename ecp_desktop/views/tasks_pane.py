@@ -1,11 +1,15 @@
 """The tasks pane: the task tree with a filter, Cancel and error details."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMessageBox, QPushButton,
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTreeView, QVBoxLayout,
                                QWidget, QApplication)
 
+from ..services.core.aio import spawn
+from ..services.core.errors import Refusal
 from ..services.tasks.service import TaskService
 from ..services.tasks.records import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord
 from .plain import message_box
@@ -58,6 +62,12 @@ class TasksPane(QWidget):
         self.cancel_button.setToolTip("Stop the selected task: steps not started are skipped, and what "
                                       "was done is undone")
         self.cancel_button.clicked.connect(self.cancel_selected)
+        self.retry_button = QPushButton("Retry Rollback")
+        self.retry_button.setToolTip("Undo again what the rollback of the selected task left behind "
+                                     "(after the host is back, or the cause is fixed)")
+        self.retry_button.clicked.connect(self.retry_selected)
+        # (task's database id) -> outcome with .left and .unreachable; set by the app
+        self.retry_rollback: Callable[[int], Awaitable] | None = None
         self.details_button = QPushButton("Details…")
         self.details_button.clicked.connect(self.show_selected_details)
 
@@ -80,6 +90,7 @@ class TasksPane(QWidget):
         bar.addWidget(self.filter_edit, 1)
         bar.addWidget(self.status_filter)
         bar.addWidget(self.cancel_button)
+        bar.addWidget(self.retry_button)
         bar.addWidget(self.details_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -102,6 +113,41 @@ class TasksPane(QWidget):
         if root is not None and root.cancel is not None:
             root.cancel()
             self._update_buttons()
+
+    def offer_retry(self, retry_rollback: Callable[[int], Awaitable]) -> None:
+        """Show Retry Rollback, which runs ``retry_rollback(task's database id)``."""
+        self.retry_rollback = retry_rollback
+        self._update_buttons()
+
+    def retry_selected(self) -> None:
+        record = self.selected()
+        root = record.root() if record is not None else None
+        if root is None or root.status != ROLLBACK_FAILED or root.db_id is None or self.retry_rollback is None:
+            return
+        self.retry_button.setEnabled(False)
+        spawn(self._retry(root))
+
+    async def _retry(self, root: TaskRecord) -> None:
+        try:
+            outcome = await self.retry_rollback(root.db_id)
+        except Refusal as exc:
+            self._tell(QMessageBox.Icon.Warning, "Rollback not retried", str(exc))
+            return
+        finally:
+            self._update_buttons()
+        if outcome.unreachable:
+            self._tell(QMessageBox.Icon.Warning, "Rollback not retried",
+                       f"Not connected: {', '.join(outcome.unreachable)}.\n\nStill left behind:\n"
+                       + "\n".join(outcome.left))
+        elif outcome.left:
+            self._tell(QMessageBox.Icon.Warning, "Rollback retried: something is still left",
+                       "Still left behind:\n" + "\n".join(outcome.left))
+
+    def _tell(self, icon, title: str, text: str) -> None:
+        box = message_box(icon, title, text, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.last_message = box
 
     def show_selected_details(self) -> None:
         record = self.selected()
@@ -128,4 +174,6 @@ class TasksPane(QWidget):
         record = self.selected()
         root = record.root() if record is not None else None
         self.cancel_button.setEnabled(root is not None and root.cancel is not None)
+        self.retry_button.setVisible(self.retry_rollback is not None)
+        self.retry_button.setEnabled(root is not None and root.status == ROLLBACK_FAILED and root.db_id is not None)
         self.details_button.setEnabled(record is not None)

@@ -120,3 +120,10 @@ def guest_dir():
     if result.returncode != 0:
         pytest.fail(f"lab-guest.sh failed: {result.stderr}")
     return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def lab_template(lab_daemon, tmp_path, db_url):
+    """(URI, database URL, database URL): the template host, set up (template_lab)."""
+    from .template_lab import make_template
+    return make_template(lab_daemon, tmp_path, db_url)

@@ -5,32 +5,32 @@ A plan is a tree: ``Group`` nodes run their children serially or concurrently,
 persisted as pending tasks first, and each step is persisted as running, with its
 parameters, before it touches libvirt. When a step fails (or the user cancels),
 no further step starts, the running ones end, and every step that succeeded is
-undone by its opposite command, as a rollback-flow task beside it. Rollback tasks
+undone by its opposite command, as a rollback-flow task beside it (``rollback``). Rollback tasks
 never trigger a rollback themselves, and a succeeded one never ends its parent as
 a success: the flow ends failed (or cancelled) with the cause and what was undone,
-or "rollback failed" with what was left behind.
+or "rollback failed" with what was left behind (which a later rollback can retry).
+A flow another instance took over is left to it (``fencing``).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..hosts.connection import connected_host
 from ..sharing import machine_locks
+from . import rollback as rollbacks
+from .checkpoints import Checkpoints
+from .fencing import FlowLost, LeaseExpired, Leases
 from .operations import AsyncOperation, Operation, operation
-from .tree import group_outcome, leaf_steps, listing, needs_undo, needs_undo_below
+from .tree import leaf_steps
 from .service import DATABASE_AWAY, TaskService
-from .records import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
-    SUCCEEDED, TaskRecord)
+from .records import CANCELLED, FAILED, SUCCEEDED, TaskRecord
 
 log = logging.getLogger(__name__)
 
-CRASH_ENV = "ECP_DESKTOP_CRASH_AT"  # test-only: "OP:WHEN[:N]", WHEN one of before, after, undo
 
 
 class DatabaseAway(Exception):
@@ -70,6 +70,7 @@ class _Flow:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     cause: str = ""
     cancelled: bool = False
+    lost: str = ""  # another instance took the flow over: why
 
     def halt(self, cause: str, *, cancelled: bool = False) -> None:
         if not self.stop.is_set():
@@ -97,7 +98,8 @@ class TaskEngine:
         self.tasks = tasks
         self.host_for = host_for
         self.listeners: list[StepListener] = []
-        self._crash_counts: dict[tuple[str, str], int] = {}
+        self.leases = Leases()
+        self.checkpoints = Checkpoints()  # test-only (the lab's crash and freeze tests)
 
     # ----- running a plan ------------------------------------------------------------------
     async def run(self, plan: Group) -> TaskRecord:
@@ -114,18 +116,41 @@ class TaskEngine:
             # Refused rather than half-done: what runs must be on disk first, to be undone after
             # a crash. The refusal itself is queued and written when the database is back.
             root.cancel = None
-            _cancel_pending(self.tasks, root)
-            self._settle(root)
+            rollbacks.cancel_pending(self.tasks, root)
+            rollbacks.settle(self, root)
             self.tasks.finish(root, CANCELLED, message=f"not started: the inventory database is away ({exc})")
             return root
-        ok = await self._execute(root, flow)
-        if ok:
-            await self._after_flow(root)
-            self.tasks.finish(root, SUCCEEDED, summary=f"{len(leaf_steps(root))} steps done")
-            return root
-        root.cancel = None
-        await self.rollback(root, flow.cause, cancelled=flow.cancelled)
+        self.leases.renew(root.id)
+        try:
+            ok = await self._execute(root, flow)
+            if ok:
+                await self._after_flow(root)
+                self.tasks.finish(root, SUCCEEDED, summary=f"{len(leaf_steps(root))} steps done")
+                return root
+            root.cancel = None
+            if flow.lost:
+                raise FlowLost(flow.lost)
+            await self.rollback(root, flow.cause, cancelled=flow.cancelled)
+        except FlowLost as exc:
+            self.lost(root, str(exc))
+        finally:
+            self.leases.forget(root.id)
         return root
+
+    async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
+        """Undo every step of ``root``'s tree that did (or may have) run, then end the tree."""
+        self.leases.renew(root.id)
+        try:
+            await rollbacks.rollback(self, root, cause, cancelled=cancelled)
+        except FlowLost as exc:
+            self.lost(root, str(exc))
+        finally:
+            self.leases.forget(root.id)
+
+    def lost(self, root: TaskRecord, why: str) -> None:
+        """Another instance owns the flow now: say so here; nothing of it is written or done."""
+        root.cancel = None
+        self.tasks.finish(root, FAILED, message=f"stopped here: {why}")
 
     def _announce(self, node: Step | Group, parent: TaskRecord | None) -> TaskRecord:
         if isinstance(node, Step):
@@ -142,9 +167,11 @@ class TaskEngine:
         return record
 
     async def _execute(self, record: TaskRecord, flow: _Flow) -> bool:
+        if flow.lost:
+            return False
         if flow.stop.is_set():
             self.tasks.finish(record, CANCELLED, message="not started")
-            _cancel_pending(self.tasks, record)
+            rollbacks.cancel_pending(self.tasks, record)
             return False
         if record.op:
             return await self._run_step(record, flow)
@@ -170,20 +197,26 @@ class TaskEngine:
 
     async def _run_step(self, record: TaskRecord, flow: _Flow) -> bool:
         op = operation(record.op)
+        root = record.root()
         try:
+            await self.ensure_lease(root, record)  # after a freeze: still ours? (before any libvirt call)
             host = self.connected_host(record.host_uri, op.name)
             if isinstance(op, AsyncOperation):  # long work with progress and its own abort
                 async with self._machine_lock(record):  # held from prepare to the end
                     await self._prepare(host, op, record, locked=True)
+                    self.leases.guard(root.id)
                     summary = await op.run(StepContext(self, record, flow.stop))
             else:
                 # Blocking steps take the machine's lock inside the worker that calls libvirt,
                 # for prepare and for execute (no extra thread hops per step: the clone
                 # flows' pace, bench/clone_template.py).
                 await self._prepare(host, op, record)
-                summary = await self._on_machine(host, record, op.name,
-                                                 lambda conn: op.execute(conn, record.params))
-            self._crash_point(op.name, "after")
+                summary = await self.fenced_call(host, record, op.name, lambda conn: op.execute(conn, record.params))
+            await self.checkpoints.reach(op.name, "after")
+        except FlowLost as exc:
+            flow.lost = str(exc)
+            flow.halt(flow.lost)
+            return False
         except Exception as exc:  # noqa: BLE001  (every failure stops the flow and is shown)
             if record.started_at is None:
                 self.tasks.start(record)
@@ -191,7 +224,7 @@ class TaskEngine:
             flow.halt(f"{record.title}: {record.error_message}")
             return False
         self.tasks.finish(record, SUCCEEDED, summary=summary)
-        await self._notify(record, "done")
+        await self.notify(record, "done")
         self._progress(record)
         return True
 
@@ -201,12 +234,43 @@ class TaskEngine:
         def prepare(conn):
             return op.prepare(conn, record.params)
         record.params = await (host.call(prepare, operation=op.name, machine=record.target_name) if locked
-                               else self._on_machine(host, record, op.name, prepare))
+                               else self.on_machine(host, record, op.name, prepare))
         self.tasks.start(record)
         await self.tasks.flush()  # "running, with these parameters" is on disk first
-        self._crash_point(op.name, "before")
+        self.fenced(record.root())
+        await self.checkpoints.reach(op.name, "before")
 
-    async def _on_machine(self, host, record: TaskRecord, operation_name: str, fn):
+    def fenced(self, root: TaskRecord) -> None:
+        """Right after a flush that wrote the flow: it is still ours (renew the lease), or
+        another instance took it over (``FlowLost``)."""
+        if root.lost_to:
+            raise FlowLost(root.lost_to)
+        self.leases.renew(root.id)
+
+    async def ensure_lease(self, root: TaskRecord, record: TaskRecord) -> None:
+        """Before libvirt: when the lease ran out (this instance was frozen or suspended), write
+        the record again, which finds a takeover. Costs nothing while the flow runs normally."""
+        if self.leases.expired(root.id):
+            self.tasks.changed(record)
+            await self.tasks.flush()
+            self.fenced(root)
+
+    async def fenced_call(self, host, record: TaskRecord, operation_name: str, fn):
+        """``fn(conn)`` under the record's machine lock, only while the flow's lease holds:
+        checked again in the worker, right before libvirt. A lease that ran out meanwhile is
+        renewed by a write (or the flow is lost) and the call is tried again; once."""
+        root = record.root()
+
+        def guarded(conn):
+            self.leases.guard(root.id)
+            return fn(conn)
+        try:
+            return await self.on_machine(host, record, operation_name, guarded)
+        except LeaseExpired:
+            await self.ensure_lease(root, record)
+            return await self.on_machine(host, record, operation_name, guarded)
+
+    async def on_machine(self, host, record: TaskRecord, operation_name: str, fn):
         """``fn(conn)`` on ``host``, holding the record's machine lock when it names one."""
         if record.target_uuid:
             return await machine_locks.call_locked(host, record.target_uuid, record.target_name, operation_name, fn)
@@ -231,93 +295,6 @@ class TaskEngine:
             except Exception as exc:  # noqa: BLE001  (the work is done; the mark only limits undos)
                 log.warning("could not finish the flow %s on %s: %s", root.title, uri, exc)
 
-    # ----- rollback ------------------------------------------------------------------------
-    async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
-        """Undo every step of ``root``'s tree that did (or may have) run, then end the tree."""
-        root.status = ROLLING_BACK
-        root.error_message = cause
-        self.tasks.changed(root)
-        _cancel_pending(self.tasks, root)  # after a crash, steps that never started
-        undone, left = await self._undo(root)
-        self._settle(root)
-        parts = []
-        if undone:
-            parts.append(f"undone: {listing(undone)}")
-        if left:
-            parts.append(f"left behind: {listing(left)}")
-        status = ROLLBACK_FAILED if left else CANCELLED if cancelled else FAILED
-        self.tasks.finish(root, status, summary="; ".join(parts), message=cause)
-
-    async def _undo(self, record: TaskRecord) -> tuple[list[str], list[str]]:
-        if record.op:
-            return await self._undo_step(record) if needs_undo(record) else ([], [])
-        undone, left = [], []
-        steps = [c for c in reversed(record.children) if c.role == REGULAR]
-        if steps and any(needs_undo_below(c) for c in steps) and record.parent is not None:
-            record.status = ROLLING_BACK
-            self.tasks.changed(record)
-        if record.concurrent:
-            limit = asyncio.Semaphore(record.params.get("limit", 4))
-
-            async def one(child: TaskRecord):
-                async with limit:
-                    return await self._undo(child)
-            results = await asyncio.gather(*(one(c) for c in steps))
-        else:
-            results = [await self._undo(c) for c in steps]
-        for u, lft in results:
-            undone += u
-            left += lft
-        return undone, left
-
-    async def _undo_step(self, step: TaskRecord) -> tuple[list[str], list[str]]:
-        op = operation(step.op)
-        undo = self.tasks.create(f"undo {step.op}", op.undo_title(step.params), parent=step.parent,
-                                 op=step.op, params=step.params, role=ROLLBACK, compensates=step,
-                                 host_uri=step.host_uri, target_uuid=step.target_uuid,
-                                 target_name=step.target_name)
-        self.tasks.start(undo)
-        try:
-            await self.tasks.flush()
-        except DATABASE_AWAY:
-            pass  # undo anyway: libvirt back as it was matters more; the records are queued
-        try:
-            self._crash_point(op.name, "undo")
-            host = self.connected_host(step.host_uri, f"undo {op.name}")
-            summary = await self._on_machine(host, step, f"undo {op.name}",
-                                             lambda conn: op.compensate(conn, step.params))
-        except Exception as exc:  # noqa: BLE001
-            self.tasks.fail(undo, exc)
-            step.status = ROLLBACK_FAILED
-            self.tasks.changed(step)
-            return [], [op.leftover(step.params)]
-        self.tasks.finish(undo, SUCCEEDED, summary=summary)
-        step.status = ROLLED_BACK
-        self.tasks.changed(step)
-        await self._notify(step, "undone")
-        return [summary], []
-
-    def _settle(self, record: TaskRecord) -> None:
-        """End every group under ``record`` by what happened below it."""
-        for child in record.children:
-            if not child.op:
-                self._settle(child)
-        if record.op or record.parent is None:
-            return
-        statuses = {c.status for c in record.children if c.role == REGULAR}
-        if ROLLBACK_FAILED in statuses:
-            status = ROLLBACK_FAILED
-        elif FAILED in statuses:
-            status = FAILED
-        elif ROLLED_BACK in statuses:
-            status = ROLLED_BACK
-        elif statuses <= {CANCELLED}:
-            status = CANCELLED
-        else:
-            status = record.status
-        if status != record.status or record.finished_at is None:
-            self.tasks.finish(record, status, **group_outcome(record, status))
-
     # ----- helpers -------------------------------------------------------------------------
     def _machine_lock(self, record: TaskRecord):
         """The machine's lock across instances (steps about no one machine need none)."""
@@ -329,7 +306,7 @@ class TaskEngine:
     def connected_host(self, uri: str, operation: str):
         return connected_host(self.host_for(uri), uri, operation=operation)
 
-    async def _notify(self, record: TaskRecord, what: str) -> None:
+    async def notify(self, record: TaskRecord, what: str) -> None:
         for listener in self.listeners:
             try:
                 await listener(record, what)
@@ -345,25 +322,5 @@ class TaskEngine:
             self.tasks.changed(node)
             node = node.parent
 
-    def _crash_point(self, op: str, when: str) -> None:
-        """Test-only: die here (SIGKILL, no cleanup) when $ECP_DESKTOP_CRASH_AT names this point."""
-        wanted = os.environ.get(CRASH_ENV)
-        if not wanted:
-            return
-        parts = wanted.split(":")
-        if parts[:2] != [op, when]:
-            return
-        count = self._crash_counts.get((op, when), 0) + 1
-        self._crash_counts[(op, when)] = count
-        if count == int(parts[2] if len(parts) > 2 else 1):
-            os.kill(os.getpid(), signal.SIGKILL)
 
-
-def _cancel_pending(tasks: TaskService, record: TaskRecord) -> None:
-    for child in record.children:
-        if child.status == PENDING:
-            tasks.finish(child, CANCELLED, message="not started")
-        _cancel_pending(tasks, child)
-
-
-__all__ = ["Group", "Step", "TaskEngine", "CRASH_ENV"]
+__all__ = ["Group", "Step", "TaskEngine"]

@@ -48,6 +48,10 @@ class TaskRecord:
     role: str = REGULAR  # regular work, or a rollback task that undoes a step (``compensates``)
     attempts: int = 0
     owner: str = INSTANCE_ID
+    # The fencing token of its tree (schema version 7): a takeover raises it in the database,
+    # and a write naming an older one changes nothing (``store.update_task``).
+    generation: int = 0
+    lost_to: str = ""  # set when another instance took the tree over: nothing of it is written any more
     compensates: TaskRecord | None = field(default=None, repr=False)
     concurrent: bool = False
     children: list[TaskRecord] = field(default_factory=list, repr=False)
@@ -109,6 +113,7 @@ def record_from_row(row: dict, record_id: int) -> TaskRecord:
         params=params if isinstance(params, dict) else {"unreadable": str(row.get("params"))[:200]},
         role=ROLLBACK if row.get("reason") == ROLLBACK else REGULAR,
         attempts=_number(row.get("attempts")), concurrent=bool(row.get("concurrent")), from_history=True,
+        generation=_number(row.get("generation")),
     )
 
 
@@ -139,5 +144,5 @@ def columns(record: TaskRecord) -> dict:
         "error_json": record.error.to_json() if record.error else "",
         "op": record.op, "params": json.dumps(record.params, sort_keys=True), "reason": record.role,
         "attempts": record.attempts, "owner": record.owner, "summary": record.summary,
-        "concurrent": record.concurrent,
+        "concurrent": record.concurrent, "generation": record.generation,
     }

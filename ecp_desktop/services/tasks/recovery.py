@@ -1,23 +1,34 @@
-"""After a crash: find the tasks a dead instance left unfinished, and finish them.
+"""After a crash, and when a host comes back: finish the flows a dead instance left in
+flight, and retry the rollbacks that failed because their host was away.
 
 A step left running may or may not have changed something; a flow cannot be
 resumed safely from the middle (its concurrent siblings, its in-memory plan), so
 everything it did is undone with the same rollback as a failure. Plain tasks
 (a start, a restore) have nothing to undo: they end as interrupted. A flow whose
-host is not connected now is left as it is, and tried again at the next start.
+host is not connected now is left as it is, and tried again when the host connects
+(``RecoveryWatch``) or at the next start. A rollback that failed only because its host
+was away (``tree.retries_by_itself``) is retried the same way; one whose undo was refused
+waits for the user (``retry_rollback``: Retry Rollback, ``tasks retry``).
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 from dataclasses import dataclass, field
 
 from . import store
+from ..core.aio import spawn
+from ..core.errors import Refusal
 from ..sharing import heartbeat
-from ..sharing.instance import INSTANCE_ID, owner_alive
+from ..sharing.instance import INSTANCE_ID, owner_alive, started_by
 from .engine import TaskEngine
-from .tree import needs_undo_below
-from .records import FAILED, REGULAR, ROLLBACK, UNFINISHED, TaskRecord
+from .operations import operation
+from .tree import leftover_hosts, leftover_steps, needs_undo_below, retries_by_itself
+from .records import (FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLING_BACK, UNFINISHED, TaskRecord,
+                      build_trees)
 
+log = logging.getLogger(__name__)
 INTERRUPTED = "interrupted: the app stopped while this ran"
 
 
@@ -26,6 +37,7 @@ class Recovered:
     title: str
     status: str
     outcome: str
+    retried: bool = False  # a rollback that had failed, run again
 
 
 @dataclass
@@ -35,7 +47,8 @@ class RecoveryReport:
     elsewhere: list[str] = field(default_factory=list)  # flows another live instance runs
 
     def lines(self) -> list[str]:
-        out = [f"{r.title}: {r.status} ({r.outcome})" for r in self.recovered]
+        out = [f"{r.title}: {'rollback retried: ' if r.retried else ''}{r.status} ({r.outcome})"
+               for r in self.recovered]
         out += [f"{title}: waiting for its host to be connected" for title in self.waiting]
         return out
 
@@ -51,35 +64,128 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
         return report
     loop = asyncio.get_running_loop()
     database = tasks.database
-    rows = await loop.run_in_executor(database, store.unfinished_trees, UNFINISHED)
+    rows = await loop.run_in_executor(database, store.unfinished_trees, UNFINISHED | {ROLLBACK_FAILED})
     if not rows:
         return report
     trees = _trees(rows)
     remote = sorted({r["owner"] for r, _t in trees if r["owner"] != INSTANCE_ID and owner_alive(r["owner"]) is None})
     live_remote = await loop.run_in_executor(database, heartbeat.live_owners, remote) if remote else set()
     orphans: dict[int, list[dict]] = {}
+    retries: dict[int, list[dict]] = {}
     for root_row, tree_rows in trees:
-        if root_row["owner"] == INSTANCE_ID:
+        owner = root_row["owner"]
+        alive = owner == INSTANCE_ID or owner_alive(owner) or owner in live_remote
+        if root_row["status"] == ROLLBACK_FAILED:
+            # This instance's own, or a dead one's; a live instance retries its own when it sees the host.
+            if owner != INSTANCE_ID and alive:
+                continue
+            preview = build_trees(tree_rows, itertools.count())[0][0]
+            if not retries_by_itself(preview):
+                continue
+            if any(not _connected(engine, uri) for uri in leftover_hosts(preview)):
+                report.waiting.append(root_row["title"])
+                continue
+            retries[root_row["id"]] = tree_rows
+        elif owner == INSTANCE_ID:
             continue  # started in this session (still running)
-        alive = owner_alive(root_row["owner"])
-        if alive is None:  # another machine's instance: alive while its heartbeat is fresh
-            alive = root_row["owner"] in live_remote
-        if alive is not False:
+        elif alive:
             report.elsewhere.append(root_row["title"])
-            continue
-        orphans[root_row["id"]] = tree_rows
+        else:
+            orphans[root_row["id"]] = tree_rows
     claims = [([r["id"] for r in rows], rows[0]["owner"]) for rows in orphans.values()]
-    taken = await loop.run_in_executor(database, store.claim_each, claims, INSTANCE_ID) if claims else []
-    mine = [orphans[root_id] for root_id in taken]
-    for tree_rows in mine:
-        root = tasks.find(tree_rows[0]["id"])  # shown already when the history was loaded first
-        if root is None:
-            root = tasks.adopt(tree_rows)[0]
-        for record in _all(root):
-            record.owner = INSTANCE_ID
-        await _finish(engine, root, report)
+    taken = await loop.run_in_executor(database, store.claim_each, claims, INSTANCE_ID) if claims else {}
+    for root_id, generation in taken.items():
+        await _finish(engine, _take(tasks, orphans[root_id], generation), report)
+    for tree_rows in retries.values():
+        generation = await loop.run_in_executor(database, _claim_retry, [r["id"] for r in tree_rows])
+        if generation:
+            root = _take(tasks, tree_rows, generation)
+            await engine.rollback(root, root.error_message or INTERRUPTED)
+            report.recovered.append(Recovered(root.title, root.status, root.outcome, retried=True))
     await tasks.flush()
     return report
+
+
+@dataclass
+class RetryOutcome:
+    root: TaskRecord | None
+    left: list[str]  # what is still left behind, with why
+    unreachable: list[str]  # hosts a leftover needs that are not connected
+
+
+async def retry_rollback(engine: TaskEngine, task_id: int) -> RetryOutcome:
+    """Undo the leftovers of a flow whose rollback failed, again (any task of its tree, by
+    its database id). Refused when it is no such flow, or another instance retries it now."""
+    tasks = engine.tasks
+    loop = asyncio.get_running_loop()
+    rows = await loop.run_in_executor(tasks.database, store.tree_rows, task_id)
+    if not rows:
+        raise Refusal(f"there is no task {task_id}")
+    preview = build_trees(rows, itertools.count())[0][0]
+    if preview.status != ROLLBACK_FAILED:
+        raise Refusal(f"task {rows[0]['id']} ({preview.title}) is {preview.status}: only a rollback that failed "
+                      "can be retried")
+    unreachable = sorted(uri for uri in leftover_hosts(preview) if not _connected(engine, uri))
+    if unreachable:
+        return RetryOutcome(None, _left(preview), unreachable)
+    generation = await loop.run_in_executor(tasks.database, _claim_retry, [r["id"] for r in rows])
+    if not generation:
+        raise Refusal(f"{preview.title}: another instance ({started_by(rows[0]['owner'])}) is retrying it now")
+    root = _take(tasks, rows, generation)
+    await engine.rollback(root, root.error_message or "rollback retried")
+    await tasks.flush()
+    return RetryOutcome(root, _left(root), [])
+
+
+class RecoveryWatch:
+    """While the app runs: when a host connects, recover what waited for it (one pass at a
+    time; a pass finds what the previous ones left)."""
+
+    def __init__(self, engine: TaskEngine, hosts_changed, on_report) -> None:
+        self._engine, self._on_report = engine, on_report
+        self._lock = asyncio.Lock()
+        self._pending = False
+        hosts_changed.connect(self._on_host)
+
+    def _on_host(self, host) -> None:
+        if host.connected and not self._pending:
+            self._pending = True
+            spawn(self._pass())
+
+    async def _pass(self) -> None:
+        async with self._lock:
+            self._pending = False
+            try:
+                report = await recover(self._engine)
+            except Exception:  # noqa: BLE001  (tried again at the next connection)
+                log.exception("recovery after a host connected failed")
+                return
+        if report.recovered:
+            self._on_report(report)
+
+
+def _claim_retry(ids: list[int]) -> int:
+    return store.claim_for_retry(ids, INSTANCE_ID, failed=ROLLBACK_FAILED, retrying=ROLLING_BACK)
+
+
+def _take(tasks, tree_rows: list[dict], generation: int) -> TaskRecord:
+    """The records of a tree this instance just claimed, with the new fencing generation."""
+    root = tasks.find(tree_rows[0]["id"])  # shown already when the history was loaded
+    if root is None:
+        root = tasks.adopt(tree_rows)[0]
+    for record in _all(root):
+        record.owner, record.generation = INSTANCE_ID, generation
+    root.lost_to = ""
+    return root
+
+
+def _left(root: TaskRecord) -> list[str]:
+    out = []
+    for step in leftover_steps(root):
+        undos = [c for c in step.parent.children if c.role == ROLLBACK and c.compensates is step]
+        why = undos[-1].error_message if undos else ""
+        out.append(f"{operation(step.op).leftover(step.params)}" + (f": {why}" if why else ""))
+    return out
 
 
 def _trees(rows: list[dict]) -> list[tuple[dict, list[dict]]]:

@@ -97,6 +97,8 @@ class TaskService:
                **fields: Any) -> TaskRecord:
         """A new task, persisted in order. ``announce=False`` for the parts of a plan built at once:
         the plan is then announced as one tree (``announce``), one insertion for the views."""
+        if parent is not None:
+            fields.setdefault("generation", parent.generation)  # one fencing token per tree
         record = TaskRecord(id=next(self._ids), kind=kind, title=title, parent=parent, **fields)
         if parent is not None:
             parent.children.append(record)
@@ -157,8 +159,8 @@ class TaskService:
         ORM calls, which hold the interpreter lock long enough to stall the GUI thread
         (bench/responsiveness.py, bench/clone_template.py).
         """
-        if not self._persist:
-            return
+        if not self._persist or record.root().lost_to:
+            return  # a tree another instance took over is its own now: nothing of it is written
         if self._loop is None:
             try:
                 self._loop = asyncio.get_running_loop()
@@ -187,7 +189,7 @@ class TaskService:
             batch, self._queue, self._queued_updates = self._queue, [], {}
             self._drain_scheduled = False
         try:
-            store.write_batch(batch)
+            fenced = store.write_batch(batch)
         except DATABASE_AWAY as exc:
             # The transaction was rolled back: put the batch back in front of what was queued
             # since, forget the ids its inserts were given, and try again later.
@@ -202,6 +204,16 @@ class TaskService:
             raise
         if self.database_away:
             self._report("")
+        if fenced:
+            self._fenced_off(fenced)
+
+    def _fenced_off(self, records: list[TaskRecord]) -> None:
+        """From the database thread: these writes found a newer generation on their tree.
+        Marked at once (not via the loop): the engine looks right after its flush returns."""
+        for root in {id(r.root()): r.root() for r in records}.values():
+            if not root.lost_to:
+                root.lost_to = "another instance took this task over (this one was taken for dead)"
+                log.warning("task %s: %s; this instance stops working on it", root.title, root.lost_to)
 
     def _report(self, away: str) -> None:
         """From the database thread: tell the loop (state, event, and the next retry)."""
