@@ -21,7 +21,7 @@ from .services.composition import Services, build_services  # noqa: F401  (tests
 from .services.actions.restore import restore_candidates
 from .services.sharing import heartbeat
 from .services.tasks.follow import TaskFollower
-from .services.tasks.recovery import RecoveryWatch, recover, retry_rollback
+from .services.tasks.recovery import RecoveryWatch, retry_rollback
 from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences
@@ -173,11 +173,12 @@ class GuiSession:
         self.following = spawn(TaskFollower(services.tasks).run())
 
     async def _recover(self) -> None:
-        engine = self.services.engine
-        self._report_recovery(await recover(engine))
         # From now on, a host that connects brings back what waited for it (a flow left by a
-        # crash, a rollback that failed while the host was away).
-        self.recovery_watch = RecoveryWatch(engine, self.services.inventory.host_changed, self._report_recovery)
+        # crash, a rollback that failed while the host was away); this first pass runs under
+        # the watch's lock, so a host connecting meanwhile gets a pass after it.
+        self.recovery_watch = RecoveryWatch(self.services.engine, self.services.inventory.host_changed,
+                                            self._report_recovery)
+        self._report_recovery(await self.recovery_watch.pass_now())
 
     def _report_recovery(self, report) -> None:
         """Tasks a crash left in flight were finished (undone) now: say so, once."""

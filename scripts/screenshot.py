@@ -15,7 +15,7 @@ import qasync
 from ecp_desktop.app import build_services, connect_initial_hosts
 from ecp_desktop.views.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-from ecp_desktop.services.setup.startup import open_inventory
+from ecp_desktop.testing.inventory import set_up_inventory
 from ecp_desktop.testing.hostgen import write_host
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 async def shoot(out: Path, work: Path, app) -> None:
     from ecp_desktop.views.main_window import MainWindow
-    open_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
+    set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     fleet = write_host(work / "lab-fleet.xml", 240, seed=7, prefix="lab-")
     uris = [fleet, f"test://{REPO / 'tests/data/virt-manager-4.1.0-testdriver.xml'}",
             "qemu+tcp://127.0.0.1:1/system"]  # nothing listens on port 1: refused at once, a dead host

@@ -19,7 +19,7 @@ from PySide6.QtCore import QSettings
 from ecp_desktop.app import build_services  # noqa: E402
 from ecp_desktop.views.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-from ecp_desktop.services.setup.startup import open_inventory
+from ecp_desktop.testing.inventory import set_up_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 async def shoot(out: Path, work: Path, source: str, dest: str) -> None:
     from ecp_desktop.views.main_window import MainWindow
     from ecp_desktop.views.migration_dialog import MigrationDialog
-    open_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
+    set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(work / "s.ini"), QSettings.Format.IniFormat), migrations=services.migrations)

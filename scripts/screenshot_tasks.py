@@ -15,7 +15,7 @@ import qasync
 from ecp_desktop.app import build_services
 from ecp_desktop.views.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-from ecp_desktop.services.setup.startup import open_inventory
+from ecp_desktop.testing.inventory import set_up_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_URI = f"test://{REPO / 'tests/data/template.xml'}"
@@ -23,7 +23,7 @@ TEMPLATE_URI = f"test://{REPO / 'tests/data/template.xml'}"
 
 async def shoot(out: Path, work: Path, app) -> None:
     from ecp_desktop.views.main_window import MainWindow
-    open_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
+    set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     services = build_services()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
@@ -66,7 +66,29 @@ async def shoot(out: Path, work: Path, app) -> None:
     pane.select(steps[0].parent)
     await asyncio.sleep(0.3)
     window.grab().save(str(out / "tasks-bulk.png"))
-    print(f"wrote {out}/tasks-pane.png, template-dialog.png, template-dialog-clash.png, tasks-bulk.png "
+    # A rollback that failed (the pool was stopped mid-flow), with Retry Rollback offered.
+    from ecp_desktop.services.tasks.recovery import retry_rollback
+    pane.offer_retry(lambda task_id: retry_rollback(services.engine, task_id))
+    stopped = []
+
+    async def stop_pool(record, what):
+        if what == "done" and record.op == "clone_volume" and not stopped:
+            stopped.append(record)
+            await host.call(lambda c: c.storagePoolLookupByName("pool-a").destroy())
+    services.engine.listeners.append(stop_pool)
+    await host.call(lambda c: c.lookupByName("tpl").destroy())  # the bulk start above started it
+    await asyncio.sleep(0.2)
+    left = await services.templates.run(await services.templates.plan(TEMPLATE_URI, tpl.uuid, 1, "cache-{n}"))
+    await services.tasks.flush()
+    await asyncio.sleep(0.2)
+    pane.view.collapseAll()
+    pane.view.expand(pane.proxy.mapFromSource(pane.model.index_of(left)))
+    pane.view.expand(pane.proxy.mapFromSource(pane.model.index_of(left.children[0])))
+    pane.select(left)
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / "tasks-retry.png"))
+    print(f"wrote {out}/tasks-pane.png, template-dialog.png, template-dialog-clash.png, tasks-bulk.png, "
+          "tasks-retry.png "
           f"({ok.status}, {failed.status}, {steps[0].parent.outcome})")
     services.shutdown()
     app.quit()

@@ -12,7 +12,7 @@ import pytest
 from ecp_desktop.models import upgrades, schema
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.inventory.machines import MachineInfo
-from ecp_desktop.services.setup.startup import open_inventory
+from ecp_desktop.testing.inventory import set_up_inventory
 
 from .helpers import LAB_URI
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg(pg_url):
-    db = open_inventory(pg_url)
+    db = set_up_inventory(pg_url)  # as setup leaves it: the inventory records machines only after it
     yield db
     db.close()
 

@@ -179,8 +179,9 @@ def test_a_flow_taken_over_by_another_instance_stops_at_its_next_write(services,
             await services.tasks.flush()
             ids = [r.db_id for r in walk(record.root())]
             loop = __import__("asyncio").get_running_loop()
-            taken[0] = await loop.run_in_executor(services.executors.database, store.claim, ids,
-                                                  INSTANCE_ID, "far-box:4711:99")
+            rows = await loop.run_in_executor(services.executors.database, store.claim, ids,
+                                              INSTANCE_ID, "far-box:4711:99")
+            taken[0] = rows[0]["generation"] if rows else 0
     before_domains = domains(run, host)
     root = clone(services, run, 1, listener=taken_over_after_first_clone)
     assert taken == [1]
@@ -248,3 +249,50 @@ def test_retry_rollback_in_the_tasks_pane(qtbot, services, run, host):
     qtbot.waitUntil(lambda: root.status == FAILED, timeout=10000)
     assert "web-1-vda.qcow2" not in volumes(run, host)
     assert not pane.retry_button.isEnabled()  # nothing left to retry
+
+
+def test_a_crashed_flow_whose_host_is_away_is_left_unclaimed_and_recovered_when_it_connects(services, run, host,
+                                                                                              db_url):
+    """Another machine's instance died in the middle of a flow (its rows say "running" under
+    its name: the state such a crash leaves, written here). While the host is away nobody
+    claims it; when the host connects, this instance's watch takes it and undoes it."""
+    from .helpers import query
+    dead = "far-box:4711:99"
+    root = clone(services, run, 1)
+    assert root.status == SUCCEEDED
+    run(services.tasks.flush())
+    ids = ",".join(str(r.db_id) for r in walk(root))
+    query(db_url, f"UPDATE task SET status = 'running', owner = '{dead}' WHERE id IN ({ids})")
+    run(host.close())
+    report = run(recover(services.engine))
+    assert report.waiting == [root.title] and not report.recovered
+    assert {owner for (owner,) in query(db_url, f"SELECT owner FROM task WHERE id IN ({ids})")} == {dead}
+
+    reports = []
+    RecoveryWatch(services.engine, services.inventory.host_changed, reports.append)
+    assert run(services.inventory.connect_host(host))
+    run(_until(lambda: reports), timeout=20)
+    [recovered] = reports[0].recovered
+    assert recovered.title == root.title and recovered.status == FAILED
+    assert query(db_url, f"SELECT status FROM task WHERE id = {root.db_id}") == [(FAILED,)]
+
+
+def test_the_lease_holds_while_the_heartbeat_beats_and_not_after_a_gap():
+    """A busy host (calls waiting minutes for a slot) never makes a flow's lease run out while
+    the heartbeat beats; a freeze (no beat for longer than the lease) does."""
+    from types import SimpleNamespace
+
+    from ecp_desktop.services.sharing.heartbeat import Continuity
+    from ecp_desktop.services.tasks import fencing
+    lease = fencing.LEASE_SECONDS
+    beats = Continuity()
+    for t in range(0, 600, 10):  # ten minutes of beats every 10 s
+        beats.beaten(1000.0 + t)
+    assert beats.covers(1000.0 + 5, 1000.0 + 600)  # a write 10 minutes ago is still covered
+    beats.beaten(1000.0 + 600 + lease + 1)  # a freeze: the next beat came too late
+    assert not beats.covers(1000.0 + 5, 1000.0 + 600 + lease + 2)  # the old write is not covered now
+    assert beats.covers(1000.0 + 600 + lease + 1, 1000.0 + 600 + lease + 2)  # a write after it is
+    root = SimpleNamespace(written_at=None)
+    assert not fencing.holds(root)  # never written as ours: write first
+    root.written_at = fencing.now()
+    assert fencing.holds(root)

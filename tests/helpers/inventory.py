@@ -4,14 +4,9 @@ from ecp_desktop.models.db import database
 from ecp_desktop.services.setup.pipeline import HookRegistry
 from ecp_desktop.services.setup.steps import SetupOptions, run_setup
 
+from ecp_desktop.testing.inventory import record_local_host  # noqa: F401  (the db fixture's)
+
 from . import LAB_URI
-
-
-def record_local_host(uri="test:///default"):
-    """Setup's local host record (no import): the inventory records machines only after it."""
-    from ecp_desktop.services.setup.steps import SetupRun, step_local_host
-    with database.connection_context():
-        step_local_host(SetupRun(options=SetupOptions(local_uri=uri)))
 
 
 def uuid_of(name):

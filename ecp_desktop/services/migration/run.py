@@ -98,6 +98,7 @@ class MigrateDomain(AsyncOperation):
         rungs = params["ladder"]
         refusals: list[HypervisorError] = []
         for index, rung in enumerate(rungs):
+            await context.still_ours()  # fencing: never a new attempt for a flow another instance took over
             self._mark(context, index, TRYING)
             try:
                 words = await self._attempt(context, {**params, **rung})
@@ -136,7 +137,7 @@ class MigrateDomain(AsyncOperation):
         uuid, watch, started = params["uuid"], _Watch(), time.monotonic()
         loop = asyncio.get_running_loop()
         callbacks = await source.call(lambda conn: _listen(conn, uuid, watch, loop), operation="migrate")
-        call = asyncio.ensure_future(self._migrate(source, destination, params))
+        call = asyncio.ensure_future(self._migrate(source, destination, params, context.guard))
         try:
             await self._watch(context, source, call, watch, params)
             await call
@@ -170,7 +171,8 @@ class MigrateDomain(AsyncOperation):
             words += f", downtime {stats['downtime']} ms"
         return words + (f"; {', '.join(done)}" if done else "")
 
-    async def _migrate(self, source, destination, params) -> None:
+    async def _migrate(self, source, destination, params, guard) -> None:
+        """``guard()`` runs in the worker right before libvirt (the flow's fencing lease)."""
         flags, typed = int(params["flags"]), dict(params.get("params") or {})
         api = params["api"]
 
@@ -180,6 +182,7 @@ class MigrateDomain(AsyncOperation):
 
         if api in PEER_TO_PEER_APIS:
             def p2p(conn: libvirt.virConnect) -> None:
+                guard()
                 dom = conn.lookupByUUIDString(params["uuid"])
                 prepare_downtime(dom)
                 if api == API_P2P:
@@ -190,6 +193,7 @@ class MigrateDomain(AsyncOperation):
             await source.call(p2p, operation="migrate", machine=params["name"])
         else:
             def managed(conn: libvirt.virConnect, dconn: libvirt.virConnect) -> None:
+                guard()
                 dom = conn.lookupByUUIDString(params["uuid"])
                 prepare_downtime(dom)
                 if api == API_MANAGED:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database, is_postgres
@@ -22,19 +23,56 @@ STALE_SECONDS = float(os.environ.get("ECP_DESKTOP_STALE_SECONDS") or 60.0)
 BEAT_SECONDS = min(10.0, STALE_SECONDS / 6)
 
 
+_leaving = threading.Lock()  # a beat in flight never writes the row back after ``leave``
+_left: set[str] = set()
+
+
+class Continuity:
+    """This instance's unbroken run of heartbeats, on the boot clock (it runs on through a
+    suspend). While beats succeed at most LEASE apart, every instance reads this one as
+    alive (LEASE is half of STALE_SECONDS), so nobody can have taken its flows over since
+    the run began; a gap (a freeze, a suspend, the database away) starts a new run."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None  # when the unbroken run began (a beat's start)
+        self.last: float | None = None   # when the last successful beat started
+
+    def beaten(self, started: float) -> None:
+        if self.last is None or started - self.last > STALE_SECONDS / 2:
+            self.since = started
+        self.last = started
+
+    def covers(self, since: float, now: float) -> bool:
+        """No takeover was possible from ``since`` until ``now``."""
+        return (self.since is not None and self.last is not None and self.since <= since
+                and now - self.last < STALE_SECONDS / 2)
+
+
+CONTINUITY = Continuity()
+
+
+def boot_clock() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
 def beat(owner: str = INSTANCE_ID) -> None:
     now = "LOCALTIMESTAMP" if is_postgres(database.obj) else "CURRENT_TIMESTAMP"
     mark = "%s" if is_postgres(database.obj) else "?"
-    with database.connection_context():
-        database.execute_sql(
-            f"INSERT INTO instance (owner, started_at, beat_at) VALUES ({mark}, {now}, {now}) "
-            f"ON CONFLICT (owner) DO UPDATE SET beat_at = {now}", [owner])
+    with _leaving:
+        if owner in _left:
+            return
+        with database.connection_context():
+            database.execute_sql(
+                f"INSERT INTO instance (owner, started_at, beat_at) VALUES ({mark}, {now}, {now}) "
+                f"ON CONFLICT (owner) DO UPDATE SET beat_at = {now}", [owner])
 
 
 def leave(owner: str = INSTANCE_ID) -> None:
-    """At a clean exit: nothing of ours is left to take over."""
-    with database.connection_context():
-        schema.Instance.delete().where(schema.Instance.owner == owner).execute()
+    """At a clean exit: nothing of ours is left to take over (and no later beat says otherwise)."""
+    with _leaving:
+        _left.add(owner)
+        with database.connection_context():
+            schema.Instance.delete().where(schema.Instance.owner == owner).execute()
 
 
 def live_owners(owners: list[str], stale_after: float = STALE_SECONDS) -> set[str]:
@@ -63,17 +101,32 @@ async def keep_beating(interval: float = BEAT_SECONDS) -> None:
 
     On a thread (and so a database connection: peewee keeps one per thread) of its own, not
     the database thread: a long history write or a slow inventory job there must not make
-    other instances take this one for dead and take over its flows."""
+    other instances take this one for dead and take over its flows. A daemon thread: a beat
+    stuck on a database server that is gone never holds up the exit."""
     loop = asyncio.get_running_loop()
-    beating = ThreadPoolExecutor(1, "heartbeat")
-    try:
-        while True:
+    with _leaving:
+        _left.discard(INSTANCE_ID)  # beating (again: a reopened inventory, the next test)
+    while True:
+        started = boot_clock()
+        done = loop.create_future()
+
+        def one_beat(done=done) -> None:
+            error = None
             try:
-                await loop.run_in_executor(beating, beat)
+                beat()
+            except Exception as exc:  # noqa: BLE001  (reported on the loop)
+                error = exc
+            try:
+                loop.call_soon_threadsafe(lambda: done.done() or (done.set_exception(error) if error
+                                                                  else done.set_result(None)))
             except RuntimeError:
-                return  # the app is closing
-            except Exception:  # noqa: BLE001
-                log.info("heartbeat not written (database away?)", exc_info=True)
-            await asyncio.sleep(interval)
-    finally:
-        beating.shutdown(wait=False, cancel_futures=True)
+                pass  # the loop closed meanwhile (exit)
+        try:
+            threading.Thread(target=one_beat, name="heartbeat", daemon=True).start()
+            await done
+            CONTINUITY.beaten(started)
+        except RuntimeError:
+            return  # the loop is closing
+        except Exception:  # noqa: BLE001
+            log.info("heartbeat not written (database away?)", exc_info=True)
+        await asyncio.sleep(interval)

@@ -23,7 +23,8 @@ from ..hosts.connection import connected_host
 from ..sharing import machine_locks
 from . import rollback as rollbacks
 from .checkpoints import Checkpoints
-from .fencing import FlowLost, LeaseExpired, Leases
+from . import fencing
+from .fencing import FlowLost, LeaseExpired
 from .operations import AsyncOperation, Operation, operation
 from .tree import leaf_steps
 from .service import DATABASE_AWAY, TaskService
@@ -92,13 +93,21 @@ class StepContext:
         self.record.progress, self.record.summary = progress, summary
         self.engine.tasks.changed(self.record)
 
+    async def still_ours(self) -> None:
+        """Before each libvirt call that changes something: the flow is still this instance's
+        (``FlowLost`` if another took it over; the lease renewed by a write after a freeze)."""
+        await self.engine.ensure_lease(self.record.root(), self.record)
+
+    def guard(self) -> None:
+        """In a worker, right before a libvirt call that changes something (fencing.guard)."""
+        fencing.guard(self.record.root())
+
 
 class TaskEngine:
     def __init__(self, tasks: TaskService, host_for: Callable[[str], object | None]) -> None:
         self.tasks = tasks
         self.host_for = host_for
         self.listeners: list[StepListener] = []
-        self.leases = Leases()
         self.checkpoints = Checkpoints()  # test-only (the lab's crash and freeze tests)
 
     # ----- running a plan ------------------------------------------------------------------
@@ -120,12 +129,14 @@ class TaskEngine:
             rollbacks.settle(self, root)
             self.tasks.finish(root, CANCELLED, message=f"not started: the inventory database is away ({exc})")
             return root
-        self.leases.renew(root.id)
+        root.on_lost = lambda why: (setattr(flow, "lost", why), flow.halt(why))  # a long step stops too
         try:
             ok = await self._execute(root, flow)
             if ok:
                 await self._after_flow(root)
                 self.tasks.finish(root, SUCCEEDED, summary=f"{len(leaf_steps(root))} steps done")
+                await self.tasks.flush()
+                self.fenced(root)  # "succeeded" only if the flow was still ours when it said so
                 return root
             root.cancel = None
             if flow.lost:
@@ -133,19 +144,18 @@ class TaskEngine:
             await self.rollback(root, flow.cause, cancelled=flow.cancelled)
         except FlowLost as exc:
             self.lost(root, str(exc))
+        except DATABASE_AWAY:
+            pass  # the last flush: the outcome is queued and written when the database is back
         finally:
-            self.leases.forget(root.id)
+            root.on_lost = None
         return root
 
     async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
         """Undo every step of ``root``'s tree that did (or may have) run, then end the tree."""
-        self.leases.renew(root.id)
         try:
             await rollbacks.rollback(self, root, cause, cancelled=cancelled)
         except FlowLost as exc:
             self.lost(root, str(exc))
-        finally:
-            self.leases.forget(root.id)
 
     def lost(self, root: TaskRecord, why: str) -> None:
         """Another instance owns the flow now: say so here; nothing of it is written or done."""
@@ -204,7 +214,7 @@ class TaskEngine:
             if isinstance(op, AsyncOperation):  # long work with progress and its own abort
                 async with self._machine_lock(record):  # held from prepare to the end
                     await self._prepare(host, op, record, locked=True)
-                    self.leases.guard(root.id)
+                    fencing.guard(root)
                     summary = await op.run(StepContext(self, record, flow.stop))
             else:
                 # Blocking steps take the machine's lock inside the worker that calls libvirt,
@@ -241,34 +251,38 @@ class TaskEngine:
         await self.checkpoints.reach(op.name, "before")
 
     def fenced(self, root: TaskRecord) -> None:
-        """Right after a flush that wrote the flow: it is still ours (renew the lease), or
-        another instance took it over (``FlowLost``)."""
+        """Right after a flush that wrote the flow: another instance took it over (``FlowLost``)
+        or not (the batch renewed the lease: ``TaskRecord.written_at``)."""
         if root.lost_to:
             raise FlowLost(root.lost_to)
-        self.leases.renew(root.id)
 
     async def ensure_lease(self, root: TaskRecord, record: TaskRecord) -> None:
-        """Before libvirt: when the lease ran out (this instance was frozen or suspended), write
-        the record again, which finds a takeover. Costs nothing while the flow runs normally."""
-        if self.leases.expired(root.id):
+        """Before libvirt: when the lease does not hold (this instance was frozen or suspended,
+        see fencing.py), write the record again, which finds a takeover. Costs nothing while
+        the heartbeat beats."""
+        if root.lost_to:
+            raise FlowLost(root.lost_to)
+        if not fencing.holds(root):
             self.tasks.changed(record)
             await self.tasks.flush()
             self.fenced(root)
 
     async def fenced_call(self, host, record: TaskRecord, operation_name: str, fn):
         """``fn(conn)`` under the record's machine lock, only while the flow's lease holds:
-        checked again in the worker, right before libvirt. A lease that ran out meanwhile is
-        renewed by a write (or the flow is lost) and the call is tried again; once."""
+        checked again in the worker, right before libvirt (after waiting for a call slot and
+        the lock). A lease that ran out meanwhile (a freeze) is renewed by a write, or the
+        flow is lost, and the call is tried again."""
         root = record.root()
 
         def guarded(conn):
-            self.leases.guard(root.id)
+            fencing.guard(root)
             return fn(conn)
-        try:
-            return await self.on_machine(host, record, operation_name, guarded)
-        except LeaseExpired:
-            await self.ensure_lease(root, record)
-            return await self.on_machine(host, record, operation_name, guarded)
+        for _attempt in range(3):
+            try:
+                return await self.on_machine(host, record, operation_name, guarded)
+            except LeaseExpired:
+                await self.ensure_lease(root, record)
+        return await self.on_machine(host, record, operation_name, guarded)
 
     async def on_machine(self, host, record: TaskRecord, operation_name: str, fn):
         """``fn(conn)`` on ``host``, holding the record's machine lock when it names one."""
@@ -285,7 +299,10 @@ class TaskEngine:
             if type(operation(leaf.op)).after_flow is not Operation.after_flow:
                 by_host.setdefault(leaf.host_uri, []).append(leaf)
 
+        await self.ensure_lease(root, root)  # still ours (a freeze before this point is found here)
+
         def finish_all(conn, leaves: list[TaskRecord]) -> None:  # one call per host, not per step
+            fencing.guard(root)
             for leaf in leaves:
                 operation(leaf.op).after_flow(conn, leaf.params)
         for uri, leaves in by_host.items():

@@ -2,17 +2,20 @@
 
 Another instance takes a flow over when this one looks dead: its heartbeat is older than
 ``heartbeat.STALE_SECONDS`` (a crash, a laptop suspend, a SIGSTOP). The takeover raises the
-flow's generation in the database; every write of the old owner names the old generation,
-changes nothing and marks the flow lost (``TaskService``), so the old owner stops at its
-next write. libvirt cannot check a token, so a step also acts only within a lease: at most
-``LEASE_SECONDS`` after this instance's last successful write of the flow, measured on the
-boot clock (which runs on during a suspend, unlike the monotonic one). Past it, the flow is
-written again first (which finds a takeover), and the worker checks the lease again right
-before it calls libvirt. The lease is half the time after which others take over.
+flow's generation in the database; every batch of task writes first reads the generation
+of each tree it writes (locked, ``store.write_batch``) and writes nothing of a tree that is
+no longer this instance's, marking it lost, so the old owner stops at its next write.
+
+libvirt cannot check a token, so a step also calls libvirt only under a lease: since the
+last batch that wrote the flow began (``TaskRecord.written_at``), either less than
+``LEASE_SECONDS`` passed, or this instance's heartbeat beat without a gap
+(``heartbeat.CONTINUITY``): in both cases every other instance still read it as alive, so
+nobody can have taken the flow over. Time is the boot clock, which runs on during a
+suspend. Past the lease (after a freeze), the flow is written again first, which finds a
+takeover; the worker checks the lease again right before it calls libvirt. The lease is
+half the time after which others take over.
 """
 from __future__ import annotations
-
-import time
 
 from ..sharing import heartbeat
 
@@ -28,25 +31,20 @@ class LeaseExpired(Exception):
 
 
 def now() -> float:
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return heartbeat.boot_clock()
 
 
-class Leases:
-    """The time of each flow's last fenced write (by the root record's id)."""
+def holds(root) -> bool:
+    """The lease on ``root``'s flow holds now (see the module's text)."""
+    written = getattr(root, "written_at", None)
+    if written is None:
+        return False
+    moment = now()
+    return moment - written < LEASE_SECONDS or heartbeat.CONTINUITY.covers(written, moment)
 
-    def __init__(self) -> None:
-        self._written_at: dict[int, float] = {}
 
-    def renew(self, root_id: int) -> None:
-        self._written_at[root_id] = now()
-
-    def expired(self, root_id: int) -> bool:
-        return now() - self._written_at.get(root_id, float("-inf")) > LEASE_SECONDS
-
-    def guard(self, root_id: int) -> None:
-        """In the worker, right before libvirt: the lease must still hold."""
-        if self.expired(root_id):
-            raise LeaseExpired(f"more than {LEASE_SECONDS:g} s since this flow was last written")
-
-    def forget(self, root_id: int) -> None:
-        self._written_at.pop(root_id, None)
+def guard(root) -> None:
+    """In the worker, right before libvirt: the lease must still hold."""
+    if not holds(root):
+        raise LeaseExpired(f"more than {LEASE_SECONDS:g} s since this flow was last written, and the "
+                           "heartbeat stopped meanwhile")

@@ -52,6 +52,10 @@ class TaskRecord:
     # and a write naming an older one changes nothing (``store.update_task``).
     generation: int = 0
     lost_to: str = ""  # set when another instance took the tree over: nothing of it is written any more
+    # On a root: when (boot clock) the last batch that wrote the tree as this instance's began;
+    # the fencing lease counts from it (fencing.holds).
+    written_at: float | None = field(default=None, repr=False)
+    on_lost: Callable[[str], None] | None = field(default=None, repr=False)  # the engine stops the flow
     compensates: TaskRecord | None = field(default=None, repr=False)
     concurrent: bool = False
     children: list[TaskRecord] = field(default_factory=list, repr=False)

@@ -21,7 +21,7 @@ from . import store
 from ..core.aio import spawn
 from ..core.errors import Refusal
 from ..sharing import heartbeat
-from ..sharing.instance import INSTANCE_ID, owner_alive, started_by
+from ..sharing.instance import INSTANCE_ID, owner_alive
 from .engine import TaskEngine
 from .operations import operation
 from .tree import leftover_hosts, leftover_steps, needs_undo_below, retries_by_itself
@@ -70,16 +70,17 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
     trees = _trees(rows)
     remote = sorted({r["owner"] for r, _t in trees if r["owner"] != INSTANCE_ID and owner_alive(r["owner"]) is None})
     live_remote = await loop.run_in_executor(database, heartbeat.live_owners, remote) if remote else set()
-    orphans: dict[int, list[dict]] = {}
+    orphans: dict[int, tuple[list[dict], float | None]] = {}
     retries: dict[int, list[dict]] = {}
     for root_row, tree_rows in trees:
         owner = root_row["owner"]
-        alive = owner == INSTANCE_ID or owner_alive(owner) or owner in live_remote
+        here = owner_alive(owner)  # None: another machine's instance, judged by its heartbeat
+        alive = owner == INSTANCE_ID or here or owner in live_remote
+        preview = build_trees(tree_rows, itertools.count())[0][0]
         if root_row["status"] == ROLLBACK_FAILED:
             # This instance's own, or a dead one's; a live instance retries its own when it sees the host.
             if owner != INSTANCE_ID and alive:
                 continue
-            preview = build_trees(tree_rows, itertools.count())[0][0]
             if not retries_by_itself(preview):
                 continue
             if any(not _connected(engine, uri) for uri in leftover_hosts(preview)):
@@ -90,17 +91,18 @@ async def recover(engine: TaskEngine) -> RecoveryReport:
             continue  # started in this session (still running)
         elif alive:
             report.elsewhere.append(root_row["title"])
+        elif needs_undo_below(preview) and any(not _connected(engine, uri) for uri in _step_hosts(preview)):
+            report.waiting.append(root_row["title"])  # not claimed: whoever sees its hosts first takes it
         else:
-            orphans[root_row["id"]] = tree_rows
-    claims = [([r["id"] for r in rows], rows[0]["owner"]) for rows in orphans.values()]
+            orphans[root_row["id"]] = (tree_rows, heartbeat.STALE_SECONDS if here is None else None)
+    claims = [([r["id"] for r in rows], rows[0]["owner"], stale) for rows, stale in orphans.values()]
     taken = await loop.run_in_executor(database, store.claim_each, claims, INSTANCE_ID) if claims else {}
-    for root_id, generation in taken.items():
-        await _finish(engine, _take(tasks, orphans[root_id], generation), report)
+    for rows in taken.values():
+        await _finish(engine, tasks.take_over(rows), report)
     for tree_rows in retries.values():
-        generation = await loop.run_in_executor(database, _claim_retry, [r["id"] for r in tree_rows])
-        if generation:
-            root = _take(tasks, tree_rows, generation)
-            await engine.rollback(root, root.error_message or INTERRUPTED)
+        rows = await loop.run_in_executor(database, _claim_retry, tree_rows[0])
+        if rows:
+            root = await _retry(engine, tasks.take_over(rows))
             report.recovered.append(Recovered(root.title, root.status, root.outcome, retried=True))
     await tasks.flush()
     return report
@@ -128,13 +130,22 @@ async def retry_rollback(engine: TaskEngine, task_id: int) -> RetryOutcome:
     unreachable = sorted(uri for uri in leftover_hosts(preview) if not _connected(engine, uri))
     if unreachable:
         return RetryOutcome(None, _left(preview), unreachable)
-    generation = await loop.run_in_executor(tasks.database, _claim_retry, [r["id"] for r in rows])
-    if not generation:
-        raise Refusal(f"{preview.title}: another instance ({started_by(rows[0]['owner'])}) is retrying it now")
-    root = _take(tasks, rows, generation)
-    await engine.rollback(root, root.error_message or "rollback retried")
+    rows = await loop.run_in_executor(tasks.database, _claim_retry, rows[0])
+    if not rows:
+        raise Refusal(f"{preview.title}: it is being retried now, or changed since it was read; try again")
+    root = await _retry(engine, tasks.take_over(rows))
     await tasks.flush()
     return RetryOutcome(root, _left(root), [])
+
+
+async def _retry(engine: TaskEngine, root: TaskRecord) -> TaskRecord:
+    """The rollback again; whatever happens, the root does not stay "rolling back"."""
+    try:
+        await engine.rollback(root, root.error_message or "rollback retried")
+    except Exception as exc:  # noqa: BLE001  (the flow stays retryable; the fault is in the log)
+        log.exception("retrying the rollback of %s failed", root.title)
+        engine.tasks.finish(root, ROLLBACK_FAILED, message=f"{root.error_message}; the retry failed: {exc}")
+    return root
 
 
 class RecoveryWatch:
@@ -152,31 +163,29 @@ class RecoveryWatch:
             self._pending = True
             spawn(self._pass())
 
-    async def _pass(self) -> None:
+    async def pass_now(self) -> RecoveryReport:
+        """One pass now (the start-up's), after any pass in progress."""
         async with self._lock:
             self._pending = False
-            try:
-                report = await recover(self._engine)
-            except Exception:  # noqa: BLE001  (tried again at the next connection)
-                log.exception("recovery after a host connected failed")
-                return
+            return await recover(self._engine)
+
+    async def _pass(self) -> None:
+        try:
+            report = await self.pass_now()
+        except Exception:  # noqa: BLE001  (tried again at the next connection)
+            log.exception("recovery after a host connected failed")
+            return
         if report.recovered:
             self._on_report(report)
 
 
-def _claim_retry(ids: list[int]) -> int:
-    return store.claim_for_retry(ids, INSTANCE_ID, failed=ROLLBACK_FAILED, retrying=ROLLING_BACK)
+def _claim_retry(root_row: dict) -> list[dict]:
+    return store.claim_for_retry(root_row["id"], int(root_row.get("generation") or 0), INSTANCE_ID,
+                                 failed=ROLLBACK_FAILED, retrying=ROLLING_BACK)
 
 
-def _take(tasks, tree_rows: list[dict], generation: int) -> TaskRecord:
-    """The records of a tree this instance just claimed, with the new fencing generation."""
-    root = tasks.find(tree_rows[0]["id"])  # shown already when the history was loaded
-    if root is None:
-        root = tasks.adopt(tree_rows)[0]
-    for record in _all(root):
-        record.owner, record.generation = INSTANCE_ID, generation
-    root.lost_to = ""
-    return root
+def _step_hosts(root: TaskRecord) -> set[str]:
+    return {record.host_uri for record in _all(root) if record.op}
 
 
 def _left(root: TaskRecord) -> list[str]:
@@ -212,8 +221,7 @@ async def _finish(engine: TaskEngine, root: TaskRecord, report: RecoveryReport) 
         _end_unfinished(engine, root)
         report.recovered.append(Recovered(root.title, root.status, root.outcome))
         return
-    hosts = {leaf.host_uri for leaf in _all(root) if leaf.op}
-    if any(not _connected(engine, uri) for uri in hosts):
+    if any(not _connected(engine, uri) for uri in _step_hosts(root)):
         report.waiting.append(root.title)
         return
     await engine.rollback(root, INTERRUPTED)

@@ -22,8 +22,9 @@ import peewee
 from ..core.errors import HypervisorError, Refusal
 from ..core.executors import Executors
 from ..core.events import Event
+from ..sharing import heartbeat
 from . import store
-from .records import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskRecord, build_trees, columns
+from .records import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskRecord, build_trees, columns, record_from_row
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
@@ -188,6 +189,7 @@ class TaskService:
         with self._queue_lock:
             batch, self._queue, self._queued_updates = self._queue, [], {}
             self._drain_scheduled = False
+        began = heartbeat.boot_clock()  # the fencing lease counts from before the batch (fencing.py)
         try:
             fenced = store.write_batch(batch)
         except DATABASE_AWAY as exc:
@@ -204,16 +206,28 @@ class TaskService:
             raise
         if self.database_away:
             self._report("")
-        if fenced:
-            self._fenced_off(fenced)
+        lost = {id(r.root()): r.root() for r in fenced}
+        for _fn, record, _columns in batch:
+            root = record.root()
+            if id(root) not in lost:
+                root.written_at = began
+        if lost:
+            self._fenced_off(list(lost.values()))
 
-    def _fenced_off(self, records: list[TaskRecord]) -> None:
-        """From the database thread: these writes found a newer generation on their tree.
-        Marked at once (not via the loop): the engine looks right after its flush returns."""
-        for root in {id(r.root()): r.root() for r in records}.values():
-            if not root.lost_to:
-                root.lost_to = "another instance took this task over (this one was taken for dead)"
-                log.warning("task %s: %s; this instance stops working on it", root.title, root.lost_to)
+    def _fenced_off(self, roots: list[TaskRecord]) -> None:
+        """From the database thread: these trees have a newer generation (another instance
+        took them over). Marked at once (the engine looks right after its flush returns), and
+        the engine is told on the loop, so a long step (a migration) stops too."""
+        for root in roots:
+            if root.lost_to:
+                continue
+            root.lost_to = "another instance took this task over (this one was taken for dead)"
+            log.warning("task %s: %s; this instance stops working on it", root.title, root.lost_to)
+            if root.on_lost is not None and self._loop is not None:
+                try:
+                    self._loop.call_soon_threadsafe(root.on_lost, root.lost_to)
+                except RuntimeError:
+                    pass  # the loop closed meanwhile (exit)
 
     def _report(self, away: str) -> None:
         """From the database thread: tell the loop (state, event, and the next retry)."""
@@ -253,6 +267,34 @@ class TaskService:
     def find(self, db_id: int) -> TaskRecord | None:
         return next((t for t in self.tasks if t.db_id == db_id), None)
 
+    def take_over(self, rows: list[dict]) -> TaskRecord:
+        """The records of a tree this instance just claimed, as its rows (read in the claim)
+        say now: records shown already are brought up to date in place, rows not shown yet
+        (e.g. another instance's undo tasks) are added. Nothing is written back."""
+        root = self.find(rows[0]["id"])
+        if root is None:
+            return self.adopt(rows)[0]
+        known = {r.db_id: r for r in _walk(root)}
+        for row in rows:
+            fresh = record_from_row(row, 0)
+            record = known.get(row["id"])
+            if record is None:
+                parent = known.get(row["parent_id"])
+                if parent is None:
+                    continue  # (a row whose parent is not in this tree: not ours to show)
+                fresh.id, fresh.parent = next(self._ids), parent
+                fresh.compensates = known.get(row["compensates_id"])
+                parent.children.append(fresh)
+                self.tasks.append(fresh)
+                known[row["id"]] = fresh
+                self.task_added.emit(fresh)
+                continue
+            for name in _ROW_FIELDS:
+                setattr(record, name, getattr(fresh, name))
+            self.task_changed.emit(record)
+        root.lost_to, root.written_at = "", None  # ours again; the lease starts at the next write
+        return root
+
     def adopt(self, rows: list[dict]) -> list[TaskRecord]:
         """Records for task rows read from the database (parents before children)."""
         known = {t.db_id for t in self.tasks if t.db_id is not None}
@@ -261,6 +303,18 @@ class TaskService:
         if roots:
             self.history_loaded.emit(roots)
         return roots
+
+
+# What a task row says (``records.record_from_row``), as opposed to the links between records.
+_ROW_FIELDS = ("kind", "title", "host_uri", "target_uuid", "target_name", "status", "progress", "started_at",
+               "finished_at", "error", "error_message", "duration", "summary", "op", "params", "role", "attempts",
+               "owner", "generation", "concurrent")
+
+
+def _walk(record: TaskRecord):
+    yield record
+    for child in record.children:
+        yield from _walk(child)
 
 
 def _now() -> dt.datetime:

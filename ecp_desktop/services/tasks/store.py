@@ -17,21 +17,12 @@ def _sql_value(value):
     return value.strftime("%Y-%m-%d %H:%M:%S.%f") if hasattr(value, "strftime") else value
 
 
-def insert_task(record, columns: dict, written: set[int]) -> bool:
-    """Insert the task; False (nothing written) when its tree was taken over meanwhile.
-
-    A child whose parent was written in an earlier batch is fenced by the parent's row: its
-    generation must still be the one this instance holds (``claim`` raised it otherwise)."""
+def insert_task(record, columns: dict) -> None:
+    # Parents and undone tasks were written before (one database thread, in order): their ids are known.
     postgres = is_postgres(database.obj)
     mark = "%s" if postgres else "?"
-    parent = record.parent
-    if parent is not None and parent.db_id is not None and parent.db_id not in written:
-        row = database.execute_sql(f"SELECT generation FROM task WHERE id = {mark}", [parent.db_id]).fetchone()
-        if row is None or int(row[0] or 0) != columns["generation"]:
-            return False
-    # Parents and undone tasks were written before (one database thread, in order): their ids are known.
     values = [_sql_value(columns[c]) for c in _COLUMNS]
-    values += [parent.db_id if parent is not None else None,
+    values += [record.parent.db_id if record.parent is not None else None,
                record.compensates.db_id if record.compensates is not None else None, schema.utcnow()]
     names = ", ".join((*_COLUMNS, "parent_id", "compensates_id", "created_at"))
     sql = f"INSERT INTO task ({names}) VALUES ({', '.join([mark] * len(values))})"
@@ -39,31 +30,53 @@ def insert_task(record, columns: dict, written: set[int]) -> bool:
         record.db_id = database.execute_sql(sql + " RETURNING id", values).fetchone()[0]
     else:
         record.db_id = database.execute_sql(sql, values).lastrowid
-    written.add(record.db_id)
-    return True
 
 
-def update_task(record, columns: dict, _written: set[int]) -> bool:
-    """Update the task's row; False when its tree was taken over (a newer generation): the
-    write is the fence that tells an owner declared dead that the flow is no longer its own."""
+def update_task(record, columns: dict) -> None:
     if record.db_id is None:
-        return True
+        return
     mark = "%s" if is_postgres(database.obj) else "?"
     sql = (f"UPDATE task SET {', '.join(f'{c} = {mark}' for c in _COLUMNS)} "
-           f"WHERE id = {mark} AND generation = {mark}")
-    cursor = database.execute_sql(sql, [_sql_value(columns[c]) for c in _COLUMNS]
-                                  + [record.db_id, columns["generation"]])
-    return cursor.rowcount != 0
+           f"WHERE id = {mark} AND generation = {mark}")  # (the batch checked the tree's generation already)
+    database.execute_sql(sql, [_sql_value(columns[c]) for c in _COLUMNS] + [record.db_id, columns["generation"]])
+
+
+def _generations(root_ids: list[int]) -> dict[int, int]:
+    """The generation of each tree's root, read under a lock that a takeover's claim (which
+    locks the root row to change it) waits for, or that makes this read wait for the claim:
+    on PostgreSQL FOR SHARE; SQLite's IMMEDIATE transaction already excludes every writer."""
+    if not root_ids:
+        return {}
+    postgres = is_postgres(database.obj)
+    mark = "%s" if postgres else "?"
+    found = {}
+    for start in range(0, len(root_ids), 500):
+        chunk = root_ids[start:start + 500]
+        cursor = database.execute_sql(f"SELECT id, generation FROM task WHERE id IN ({', '.join([mark] * len(chunk))})"
+                                      + (" FOR SHARE" if postgres else ""), chunk)
+        found.update({row[0]: int(row[1] or 0) for row in cursor.fetchall()})
+    return found
 
 
 def write_batch(batch: list) -> list:
     """Inserts and updates queued by the task service, in order, in one transaction; the
-    records whose write was fenced off (their tree belongs to another instance now)."""
-    fenced, written = [], set()
-    with database.connection_context(), database.atomic():
+    records not written because their tree belongs to another instance now (a takeover
+    raised its generation): the fence that tells an owner declared dead to stop."""
+    roots = {}
+    for _fn, record, columns in batch:
+        root = record.root()
+        if root.db_id is not None:  # a tree written before this batch: check whose it is
+            roots.setdefault(root.db_id, columns["generation"])
+    fenced = []
+    lock = {} if is_postgres(database.obj) else {"lock_type": "IMMEDIATE"}
+    with database.connection_context(), database.atomic(**lock):
+        current = _generations(sorted(roots))
         for fn, record, columns in batch:
-            if not fn(record, columns, written):
+            root_id = record.root().db_id
+            if root_id in roots and current.get(root_id, columns["generation"]) != columns["generation"]:
                 fenced.append(record)
+                continue
+            fn(record, columns)
     return fenced
 
 
@@ -111,39 +124,56 @@ def unfinished_trees(states: set[str]) -> list[dict]:
         return roots + _descendants([r["id"] for r in roots])
 
 
-def claim(task_ids: list[int], old_owner: str, new_owner: str) -> int:
-    """Take over a tree of tasks (root first) of a dead instance: its new generation (the
-    fencing token), or 0 when another instance has it. On PostgreSQL the root row is locked
-    with SKIP LOCKED: instances racing for the same orphans never wait for each other, each
-    takes a different one or none."""
+def claim(task_ids: list[int], old_owner: str, new_owner: str, *, stale_after: float | None = None
+          ) -> list[dict]:
+    """Take over a tree of tasks (root first) of a dead instance: its rows as they are now,
+    with the new generation (the fencing token), or [] when another instance has it. On
+    PostgreSQL the root row is locked with SKIP LOCKED: instances racing for the same orphans
+    never wait for each other, each takes a different one or none. ``stale_after``: the old
+    owner runs on another machine and is dead only while its heartbeat stays that old,
+    checked in the same statement (it may have woken since recovery looked)."""
+    postgres = is_postgres(database.obj)
+    mark = "%s" if postgres else "?"
     with database.connection_context(), database.atomic():
-        if is_postgres(database.obj):
+        if postgres:
             locked = database.execute_sql("SELECT id FROM task WHERE id = %s AND owner = %s "
                                           "FOR UPDATE SKIP LOCKED", [task_ids[0], old_owner]).fetchone()
             if locked is None:
-                return 0
-        root = (schema.Task.update(owner=new_owner, generation=schema.Task.generation + 1)
-                .where((schema.Task.id == task_ids[0]) & (schema.Task.owner == old_owner)).execute())
-        return _fence_tree(task_ids, new_owner) if root else 0
+                return []
+        sql = f"UPDATE task SET owner = {mark}, generation = generation + 1 WHERE id = {mark} AND owner = {mark}"
+        args = [new_owner, task_ids[0], old_owner]
+        if stale_after is not None:
+            recent = (f"LOCALTIMESTAMP - interval '{float(stale_after)} seconds'" if postgres
+                      else f"datetime('now', '-{float(stale_after)} seconds')")
+            sql += f" AND NOT EXISTS (SELECT 1 FROM instance WHERE owner = {mark} AND beat_at >= {recent})"
+            args.append(old_owner)
+        if database.execute_sql(sql, args).rowcount != 1:
+            return []
+        return _fence_tree(task_ids[0], new_owner)
 
 
-def claim_for_retry(task_ids: list[int], new_owner: str, *, failed: str, retrying: str) -> int:
-    """Take a flow whose rollback failed (root first) to undo its leftovers again, from
-    whichever instance owns it: the root's status turns from ``failed`` to ``retrying`` in the
-    same statement, so of two instances (or two clicks) one gets it. Its new generation, or 0."""
+def claim_for_retry(root_id: int, generation: int, new_owner: str, *, failed: str, retrying: str) -> list[dict]:
+    """Take a flow whose rollback failed to undo its leftovers again, from whichever instance
+    owns it: the root's status turns from ``failed`` to ``retrying`` in the same statement,
+    only if its generation is still the one read, so of two instances (or two clicks) one gets
+    it, and nobody retries from rows that are out of date. Its rows as they are now, or []."""
     with database.connection_context(), database.atomic():
         root = (schema.Task.update(owner=new_owner, status=retrying, generation=schema.Task.generation + 1)
-                .where((schema.Task.id == task_ids[0]) & (schema.Task.status == failed)).execute())
-        return _fence_tree(task_ids, new_owner) if root else 0
+                .where((schema.Task.id == root_id) & (schema.Task.status == failed)
+                       & (schema.Task.generation == generation)).execute())
+        return _fence_tree(root_id, new_owner) if root else []
 
 
-def _fence_tree(task_ids: list[int], new_owner: str) -> int:
-    """After the root's generation was raised: every row of the tree gets it and the owner."""
-    generation = schema.Task.select(schema.Task.generation).where(schema.Task.id == task_ids[0]).scalar()
-    for start in range(0, len(task_ids), 500):
+def _fence_tree(root_id: int, new_owner: str) -> list[dict]:
+    """After the root's generation was raised (its row locked by this transaction): every row
+    of the tree as it is now gets it and the owner; the rows, read back, parents first."""
+    generation = schema.Task.select(schema.Task.generation).where(schema.Task.id == root_id).scalar()
+    ids = [root_id] + [r["id"] for r in _descendants([root_id])]
+    for start in range(0, len(ids), 500):
         (schema.Task.update(owner=new_owner, generation=generation)
-         .where(schema.Task.id.in_(task_ids[start:start + 500])).execute())
-    return int(generation)
+         .where(schema.Task.id.in_(ids[start:start + 500])).execute())
+    rows = list(schema.Task.select().where(schema.Task.id == root_id).dicts())
+    return rows + _descendants([root_id])
 
 
 def foreign_trees(after_id: int, watched: list[int], me: str) -> list[dict]:
@@ -164,13 +194,13 @@ def last_task_id() -> int:
         return schema.Task.select(peewee.fn.MAX(schema.Task.id)).scalar() or 0
 
 
-def claim_each(trees: list[tuple[list[int], str]], new_owner: str) -> dict[int, int]:
-    """Claim several trees ((ids root first, old owner) each) on one connection, each in its
-    own transaction: {root id: new generation} for those this instance got."""
+def claim_each(trees: list[tuple[list[int], str, float | None]], new_owner: str) -> dict[int, list[dict]]:
+    """Claim several trees ((ids root first, old owner, stale_after) each) on one connection,
+    each in its own transaction: {root id: its rows now} for those this instance got."""
     taken = {}
     with database.connection_context():
-        for ids, old_owner in trees:
-            generation = claim(ids, old_owner, new_owner)
-            if generation:
-                taken[ids[0]] = generation
+        for ids, old_owner, stale_after in trees:
+            rows = claim(ids, old_owner, new_owner, stale_after=stale_after)
+            if rows:
+                taken[ids[0]] = rows
     return taken
