@@ -40,8 +40,9 @@ def claimer(url: str) -> None:
     """One racing process: take every orphan it can, print how many it took (JSON)."""
     open_inventory(url)
     rows = task_store.unfinished_trees({"running"})
-    trees = [([row["id"]], DEAD) for row in rows if row["parent_id"] is None and row["owner"] == DEAD]
-    print(json.dumps(task_store.claim_each(trees, f"bench:{os.getpid()}:{time.monotonic_ns()}")))
+    trees = [([row["id"]], DEAD, None) for row in rows if row["parent_id"] is None and row["owner"] == DEAD]
+    taken = task_store.claim_each(trees, f"bench:{os.getpid()}:{time.monotonic_ns()}")  # {root id: its rows}
+    print(json.dumps(sorted(taken)))
 
 
 def measure(url: str, machines: int, tasks: int, processes: int) -> dict:
