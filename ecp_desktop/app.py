@@ -27,6 +27,7 @@ from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences
 from .services.config.app_log import start_logging
 from .services.core.errors import install_quiet_error_handler
+from .services.core.executors import leave_stuck_threads
 from .services.setup.steps import SETUP_DONE_KEY
 from .services.config import approved_hosts
 from .views.plain import message_box
@@ -304,6 +305,20 @@ def run_gui(connect: list[str], database: str | None = None) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
-        if session.services:
-            session.services.shutdown()
+        quit_within_bounds(session, instance)
     return 0
+
+
+def quit_within_bounds(session: GuiSession, instance: SingleInstance) -> None:
+    """The window is gone: save the work, then end without waiting on any host.
+
+    A relaunch from now on starts afresh (nothing is left to raise). Threads still inside
+    libvirt (an open or a call a host never answers; libvirt cannot cancel them) get half a
+    second in all, then the process ends without them: a normal interpreter exit would
+    wait for them for as long as TCP does (minutes)."""
+    if instance.server is not None:
+        instance.server.close()
+    if session.services is None:
+        return
+    session.services.shutdown()
+    leave_stuck_threads(0, grace=0.5, also=session.services.executors.stuck_in_libvirt())

@@ -15,6 +15,11 @@
 #   qemu+tcp://ADDR/system                                 (from the root namespace)
 #   scripts/lab.sh net-cut NAME / net-restore NAME   take the host's link down / up (a partition)
 #   scripts/lab.sh net-down NAME                     remove its namespace and veth (bridge last)
+#   scripts/lab.sh blackhole NAME [COUNT]    COUNT (default 8) addresses that drop every packet,
+#       one per line on stdout (10.97.0.1 ...): a namespace NAME with a veth pair, the addresses
+#       routed into it through permanent neighbour entries with a MAC nobody has, so SYNs
+#       vanish as on a dead host (connects wait for TCP's own time-out, about 130 s)
+#   scripts/lab.sh blackhole-down NAME       remove it
 # State lives in $ECP_LAB_DIR (default .ci-state/lab). Clients connect with
 #   test+unix:///default?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock   (the test driver, served)
 #   qemu+unix:///system?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock    (real QEMU)
@@ -94,7 +99,30 @@ net_down() {
 
 pid_of() { [[ -f $d/run/libvirtd.pid ]] && kill -0 "$(cat "$d/run/libvirtd.pid")" 2>/dev/null && cat "$d/run/libvirtd.pid"; }
 
+HOLE_NETNS=ecphole-$name HOLE_VETH=ecph-$name HOLE_NET=10.97.0
+
+blackhole_up() {  # COUNT addresses whose packets go into a namespace that never answers
+  local count=${1:-8}
+  ip netns list | grep -qw "$HOLE_NETNS" || {
+    ip netns add "$HOLE_NETNS"
+    ip link add "$HOLE_VETH" type veth peer name eth0 netns "$HOLE_NETNS"
+    ip addr add $HOLE_NET.254/24 dev "$HOLE_VETH"
+    ip link set "$HOLE_VETH" up
+    ip -n "$HOLE_NETNS" link set eth0 up   # up, no address: frames arrive and are dropped
+  }
+  for i in $(seq 1 "$count"); do
+    # A MAC nobody has: no ARP is asked (the entry is permanent), no host answers.
+    ip neigh replace $HOLE_NET.$i lladdr 02:00:00:00:00:fe dev "$HOLE_VETH" nud permanent
+    echo $HOLE_NET.$i
+  done
+}
+
 case $cmd in
+  blackhole) [[ $(id -u) -eq 0 ]] || { echo "lab.sh: needs root" >&2; exit 1; }; blackhole_up "${3:-8}" ;;
+  blackhole-down)
+    ip netns del "$HOLE_NETNS" 2>/dev/null || true
+    ip link del "$HOLE_VETH" 2>/dev/null || true
+    ;;
   start)
     preflight
     if pid_of >/dev/null; then echo "?socket=$d/run/libvirt-sock"; exit 0; fi
@@ -150,5 +178,6 @@ case $cmd in
     ip link set "$VETH" "$([[ $cmd == net-cut ]] && echo down || echo up)"
     ;;
   net-down) net_down ;;
-  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang|net-cut|net-restore|net-down NAME" >&2; exit 2 ;;
+  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang|net-cut|net-restore|net-down|blackhole|blackhole-down NAME" >&2
+     exit 2 ;;
 esac

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
-import time
 import sys
 
 from .. import APP_NAME, __version__
+from ..services.core.executors import leave_stuck_threads
 
 
 EXIT_CODES = ("exit codes: 0 done; 1 some of the work failed (listed); 2 bad input (option, URI, database URL, "
@@ -137,21 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         # write after a daemon restart would kill the command mid-work, silently.)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
-    _leave_stuck_threads(code)
+    leave_stuck_threads(code)  # (the work is saved and the output written)
     return code
-
-
-def _leave_stuck_threads(code: int, grace: float = 1.0) -> None:
-    """The work is saved and the output written: a worker thread still inside libvirt (a host
-    that stopped answering) must not keep the process alive, as joining it at exit would."""
-    deadline = time.monotonic() + grace
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 def _run(argv: list[str] | None) -> int:

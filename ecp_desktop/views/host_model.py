@@ -21,6 +21,8 @@ HostRole = Qt.ItemDataRole.UserRole + 1
 def host_state_text(host: HostConnection) -> str:
     if host.state is HostState.DISCONNECTED and host.next_attempt_at is not None:
         wait = max(0, round(host.next_attempt_at - time.monotonic()))
+        if host.watching_daemon:  # tried the moment its local daemon accepts again
+            return f"unreachable, retrying when the daemon is back (at the latest in {wait} s)"
         return f"unreachable, retrying in {wait} s"
     if host.state is HostState.DISCONNECTED and host.reason:
         return "disconnected"

@@ -127,3 +127,35 @@ def lab_template(lab_daemon, tmp_path, db_url):
     """(URI, database URL, database URL): the template host, set up (template_lab)."""
     from .template_lab import make_template
     return make_template(lab_daemon, tmp_path, db_url)
+
+
+@pytest.fixture
+def blackholed_addresses():
+    """Eight addresses that drop every packet (scripts/lab.sh blackhole): dead hosts whose
+    connects get no answer at all, as when a host is powered off or cut off by a firewall."""
+    _lab_available()
+    name = f"bh{os.getpid() % 10000}"
+    result = subprocess.run([str(LAB_SCRIPT), "blackhole", name, "8"], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        pytest.fail(f"lab.sh blackhole failed: {result.stderr}")
+    try:
+        yield result.stdout.split()
+    finally:
+        subprocess.run([str(LAB_SCRIPT), "blackhole-down", name], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def lab_tcp_daemon():
+    """One host in its own network namespace, reached over TCP (qemu+tcp://10.98.0.7/system)."""
+    _lab_available()
+    lab_dir = tempfile.mkdtemp(prefix="ecp-tcp-")
+    daemon = LabDaemon("dt", lab_dir, "10.98.0.7")
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        try:
+            daemon.crash_host()
+        finally:
+            daemon.net_down()
+            shutil.rmtree(lab_dir, ignore_errors=True)

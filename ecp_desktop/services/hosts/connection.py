@@ -1,4 +1,7 @@
-"""One libvirt connection: open, facts, events, keepalive and reconnect with backoff."""
+"""One libvirt connection: open, facts, events, keepalive and reconnect with backoff.
+
+Each host stands alone: its open runs on a thread of its own, within a time limit, after a
+cheap check that its daemon is there (reachability); nothing it does waits on another host."""
 from __future__ import annotations
 
 import asyncio
@@ -14,17 +17,19 @@ import libvirt
 from ..core.aio import spawn
 from ..core.errors import HypervisorError, logged
 from ..core.executors import Executors
-from .facts import HostFacts, read_facts
+from .facts import HostFacts
+from .lease import Lease, releasing
 from .libvirt_loop import register_event_impl
-from .opening import open_connection
+from .opening import open_for_use
+from .reachability import check_reachable, daemon_address
+from .reconnect import OPENS_LEFT_RUNNING_PER_HOST, RetrySchedule, TransitionLog, open_time_limit
 from ..core.events import Event
 from .uri import display_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BACKOFF_SECONDS = (1, 2, 4, 8, 16, 30, 60)
-CALLS_PER_HOST = 4  # so that one slow host never holds every worker of the shared pool
+CALLS_PER_HOST = 4  # calls in flight on one host; each has a thread of its own
 
 
 class HostState(enum.Enum):
@@ -60,18 +65,13 @@ def connected_host(host: HostConnection | None, uri: str, *, operation: str, mac
     return host
 
 
-class _Lease:
-    """One open libvirt connection and the calls still using it.
-
-    libvirt-python's close() frees the connection even while another thread is inside
-    a call on it (a use-after-free: the process crashes). So a dropped connection is
-    released only when the last call using it has returned.
-    """
-
-    def __init__(self, conn: libvirt.virConnect) -> None:
-        self.conn = conn
-        self.users = 0
-        self.release: Callable[[], None] | None = None
+def _tell(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """Hand a libvirt callback (on libvirt's event thread) to the loop; after the loop's end
+    (the app exiting) nobody is left to tell, and raising into libvirt would print a traceback."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
 
 
 class HostConnection:
@@ -80,17 +80,17 @@ class HostConnection:
     def __init__(self, uri: str, executors: Executors, *, label: str = "", is_demo: bool = False,
                  keepalive: bool = True, events: bool = True, reconnect: bool = True,
                  open_timeout: float | None = None, call_timeout: float | None = None) -> None:
-        """``open_timeout``/``call_timeout``: seconds to wait for the host to answer an open or
-        a call (None: as long as it takes; keepalive still notices a dead peer on an open
-        connection). A command sets them so that a host that stops answering cannot keep it
-        waiting for ever; the stuck worker thread is left behind, never joined."""
+        """``open_timeout``: seconds an open may take (None: ``reconnect.open_time_limit()``,
+        15 s unless ECP_DESKTOP_OPEN_TIMEOUT says otherwise; 0 there: no limit).
+        ``call_timeout``: seconds a call may take (None: as long as it takes; keepalive still
+        notices a dead peer on an open connection). A thread left inside libvirt past its
+        limit is abandoned, never joined."""
         self.uri = uri
         self.label = label or display_name(uri)
         self.is_demo = is_demo
         self.state = HostState.DISCONNECTED
         self.reason = ""
         self.facts = HostFacts()
-        self.next_attempt_at: float | None = None
         self.last_error: HypervisorError | None = None
         self.events_error = ""
         self._reconnect = reconnect
@@ -101,16 +101,20 @@ class HostConnection:
         self._use_events = events
         if keepalive or events:
             register_event_impl()  # libvirt needs it before the open; idempotent
-        self._lease: _Lease | None = None
+        self._lease: Lease | None = None
         self._callback_ids: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._attempt = 0
-        self._retry_handle: asyncio.TimerHandle | None = None
         self._closing = False
         self._attempt_in_flight: asyncio.Future[bool] | None = None
         self._generation = 0  # bumps on every new connection; late callbacks of an old one are ignored
-        self._open_timeout, self._call_timeout = open_timeout, call_timeout
+        self._open_timeout = open_timeout or open_time_limit()
+        self._call_timeout = call_timeout
+        self._address = daemon_address(uri)  # where its daemon listens, when that is certain
+        self._retries = RetrySchedule(self._address, self._retry)
+        self._opens_left_running: set[Any] = set()  # opens past their limit, still in libvirt
+        self._transitions = TransitionLog(self.label, uri)
 
     # ----- state -------------------------------------------------------------------------
     @property
@@ -140,7 +144,9 @@ class HostConnection:
         self._slots = self._slots or asyncio.Semaphore(CALLS_PER_HOST)
         self._closing = False
         self._cancel_retry()
+        self._transitions.connecting(first=self._attempt == 0)
         self._set_state(HostState.CONNECTING if self._attempt == 0 else HostState.RECONNECTING, self.reason)
+        started = time.monotonic()
         try:
             conn, facts = await self._open_in_time()
         except HypervisorError as err:
@@ -150,51 +156,51 @@ class HostConnection:
             self._went_down(err.one_line())
             return False
         if self._closing:  # closed while opening
-            self._executors.connect.submit(conn.close)
+            self._release_later(conn.close)
             return False
-        self._lease, self.facts, self._attempt, self.last_error = _Lease(conn), facts, 0, None
+        self._lease, self.facts, self._attempt, self.last_error = Lease(conn), facts, 0, None
         self._generation += 1
         self._register_callbacks(conn, self._generation)
+        self._transitions.connected(time.monotonic() - started)
         self._set_state(HostState.CONNECTED)
         return True
 
     async def _open_in_time(self) -> tuple[libvirt.virConnect, HostFacts]:
-        opening = self._executors.connect.submit(self._open_blocking)
+        """The open, within the time limit, on a thread of its own. A TCP daemon is checked
+        first (that check ends within the limit by itself), so a host that drops packets never
+        leaves a thread inside libvirt's uncancellable open."""
+        limit = self._open_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        if self._address is not None and not self._address.is_local:
+            await asyncio.wrap_future(self._executors.connect.submit(check_reachable, self.uri, self._address, limit))
+        if len(self._opens_left_running) >= OPENS_LEFT_RUNNING_PER_HOST:
+            raise self._no_answer("connect", limit, why="earlier connects are still waiting for it")
+        opening = self._executors.connect.submit(open_for_use, self.uri, keepalive=self._use_keepalive)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(opening), self._open_timeout)
+            left = None if deadline is None else max(1.0, deadline - time.monotonic())
+            return await asyncio.wait_for(asyncio.wrap_future(opening), left)
         except asyncio.TimeoutError:
-            # The open may still finish in its thread: close that connection when it does.
-            opening.add_done_callback(lambda f: f.exception() is None and f.result()[0].close())
-            raise self._no_answer("connect", self._open_timeout) from None
+            # Still inside libvirt: counted until it ends; a connection it opens late is closed.
+            self._opens_left_running.add(opening)
 
-    def _no_answer(self, operation: str, seconds: float | None, machine: str = "") -> HypervisorError:
-        return logged(HypervisorError(f"{self.label} did not answer within {seconds:g} s", domain=libvirt.VIR_FROM_RPC,
-                                      code=libvirt.VIR_ERR_OPERATION_TIMEOUT, operation=operation, machine=machine,
-                                      host_uri=self.uri))
+            def ended(f) -> None:  # on the worker thread; a set's discard is atomic
+                self._opens_left_running.discard(f)
+                if not f.cancelled() and f.exception() is None:
+                    f.result()[0].close()
+            opening.add_done_callback(ended)
+            raise self._no_answer("connect", limit) from None
 
-    def _open_blocking(self) -> tuple[libvirt.virConnect, HostFacts]:
-        conn = open_connection(self.uri)
-        try:
-            try:
-                if self._use_keepalive:
-                    try:
-                        conn.setKeepAlive(5, 3)
-                    except libvirt.libvirtError as exc:
-                        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:  # local drivers need none
-                            raise
-                return conn, read_facts(conn)
-            except libvirt.libvirtError:
-                conn.close()
-                raise
-        except libvirt.libvirtError as exc:
-            raise HypervisorError.from_libvirt(exc, operation="connect", host_uri=self.uri) from None
+    def _no_answer(self, operation: str, seconds: float | None, machine: str = "", why: str = "") -> HypervisorError:
+        message = f"{self.label} did not answer within {seconds:g} s" + (f" ({why})" if why else "")
+        return logged(HypervisorError(message, domain=libvirt.VIR_FROM_RPC, code=libvirt.VIR_ERR_OPERATION_TIMEOUT,
+                                      operation=operation, machine=machine, host_uri=self.uri))
 
     def _register_callbacks(self, conn: libvirt.virConnect, generation: int) -> None:
         loop = self._loop
         assert loop is not None
         if self._use_keepalive:
             def on_close(_conn: Any, reason: int, _opaque: Any) -> None:
-                loop.call_soon_threadsafe(self._on_closed, generation, reason)
+                _tell(loop, self._on_closed, generation, reason)
             try:
                 conn.registerCloseCallback(on_close, None)
             except libvirt.libvirtError:
@@ -207,8 +213,7 @@ class HostConnection:
         assert loop is not None
 
         def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
-            uuid = dom.UUIDString()
-            loop.call_soon_threadsafe(self._on_domain_event, generation, uuid, event, detail)
+            _tell(loop, self._on_domain_event, generation, dom.UUIDString(), event, detail)
         try:
             self._callback_ids.append(conn.domainEventRegisterAny(
                 None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None))
@@ -239,9 +244,11 @@ class HostConnection:
     def _went_down(self, reason: str) -> None:
         """The one way a host goes down: release its connection (if it had one), schedule
         the retry, then announce the state, so views see the countdown with it."""
+        was_connected = self._lease is not None
         self._release_later(self._drop_connection())
         self._attempt += 1
         self._schedule_retry()
+        self._transitions.down(reason, was_connected, self._retries.describe())
         self._set_state(HostState.DISCONNECTED, reason)
 
     def _drop_connection(self) -> Callable[[], None] | None:
@@ -251,19 +258,7 @@ class HostConnection:
         self._generation += 1
         if lease is None:
             return None
-        conn = lease.conn
-
-        def release() -> None:
-            for cid in ids:
-                try:
-                    conn.domainEventDeregisterAny(cid)
-                except libvirt.libvirtError:
-                    pass
-            for fn in (conn.unregisterCloseCallback, conn.close):
-                try:
-                    fn()
-                except libvirt.libvirtError:
-                    pass
+        release = releasing(lease.conn, ids)
         if lease.users:
             lease.release = release
             return None
@@ -276,23 +271,27 @@ class HostConnection:
             except RuntimeError:
                 pass  # the app is exiting: the process end closes the socket
 
-    def _schedule_retry(self) -> None:
-        if self._closing or self._loop is None or not self._reconnect:
-            return
-        delay = BACKOFF_SECONDS[min(self._attempt - 1, len(BACKOFF_SECONDS) - 1)]
-        self.next_attempt_at = time.monotonic() + delay
-        self._retry_handle = self._loop.call_later(delay, self._retry)
+    @property
+    def next_attempt_at(self) -> float | None:
+        """When the next timed try starts (time.monotonic()), None when none is scheduled."""
+        return self._retries.next_attempt_at
 
-    def _retry(self) -> None:
-        self._retry_handle = None
-        self.next_attempt_at = None
+    @property
+    def watching_daemon(self) -> bool:
+        """Down, and its local daemon's socket is watched: it is tried the moment it is back."""
+        return self._retries.watching_daemon
+
+    def _schedule_retry(self) -> None:
+        if not (self._closing or self._loop is None or not self._reconnect):
+            self._retries.start(self._loop, self._attempt)
+
+    def _retry(self, daemon_back: bool = False) -> None:
+        if daemon_back:
+            self._attempt = 1  # if it is not ready yet, the next try is soon (backoff from 1 s)
         spawn(self.connect())
 
     def _cancel_retry(self) -> None:
-        if self._retry_handle is not None:
-            self._retry_handle.cancel()
-            self._retry_handle = None
-        self.next_attempt_at = None
+        self._retries.cancel()
 
     async def close(self) -> None:
         """Disconnect on purpose: no reconnect follows."""
@@ -304,20 +303,20 @@ class HostConnection:
             # Awaited, not queued: a queued release could be cancelled by an exiting pool.
             await self._loop.run_in_executor(self._executors.connect, release)
         if had or self.state is not HostState.DISCONNECTED:
+            self._transitions.closed("disconnected by the user")
             self._set_state(HostState.DISCONNECTED, "disconnected by the user")
 
     def close_now(self) -> None:
-        """Close at exit without waiting (no reconnect). A connection still in use by a
-        call is left to that call's end, or to the process end."""
+        """Close at exit without waiting (no reconnect): the release runs on a thread of its
+        own (a remote close waits for the host's answer), abandoned if the host never gives
+        one. A connection still in use by a call is left to that call's end, or to the process end."""
         self._closing = True
         self._cancel_retry()
-        release = self._drop_connection()
-        if release is not None:
-            release()
+        self._release_later(self._drop_connection())
 
     # ----- calls --------------------------------------------------------------------------
     async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "") -> T:
-        """Run ``fn(conn)`` in the shared pool; libvirt errors become HypervisorError.
+        """Run ``fn(conn)`` on a worker thread; libvirt errors become HypervisorError.
 
         A failure leaves with no link to libvirt's exception or to any frame that held the
         connection or a domain: such an object kept in a reference cycle lives until the
@@ -340,7 +339,7 @@ class HostConnection:
             lease = None
         raise failure.with_traceback(None)
 
-    async def _call_on(self, lease: _Lease, fn: Callable[[libvirt.virConnect], T], operation: str,
+    async def _call_on(self, lease: Lease, fn: Callable[[libvirt.virConnect], T], operation: str,
                        machine: str) -> T:
         conn = lease.conn
 
@@ -367,7 +366,7 @@ class HostConnection:
 
     async def call_with(self, other: HostConnection, fn: Callable[[libvirt.virConnect, libvirt.virConnect], T],
                         *, operation: str = "", machine: str = "") -> T:
-        """Run ``fn(conn, other_conn)`` in this host's pool (a managed migration needs both)."""
+        """Run ``fn(conn, other_conn)`` as one of this host's calls (a managed migration needs both)."""
         lease = other._lease
         if lease is None:
             raise not_connected(other.uri, other.reason or other.state.value, label=other.label,
@@ -378,7 +377,7 @@ class HostConnection:
         finally:
             other._done_with(lease)
 
-    def _done_with(self, lease: _Lease) -> None:
+    def _done_with(self, lease: Lease) -> None:
         lease.users -= 1
         if lease.users == 0 and lease.release is not None:
             release, lease.release = lease.release, None

@@ -11,7 +11,7 @@ import libvirt
 
 from ..config import credentials
 from ..core.errors import HypervisorError, logged, remember_host_versions
-from .facts import version_text
+from .facts import HostFacts, read_facts, version_text
 from .uri import InvalidUri, parse_uri
 
 
@@ -39,3 +39,23 @@ def _version(read) -> int:
         return read()
     except libvirt.libvirtError:  # some drivers report no hypervisor version: none to name
         return 0
+
+
+def open_for_use(uri: str, *, keepalive: bool) -> tuple[libvirt.virConnect, HostFacts]:
+    """Blocking: a worker thread. A connection for a host row: keepalive on (a peer that stops
+    answering is noticed in 20 s), and the host's facts read. Raises HypervisorError."""
+    conn = open_connection(uri)
+    try:
+        try:
+            if keepalive:
+                try:
+                    conn.setKeepAlive(5, 3)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:  # local drivers need none
+                        raise
+            return conn, read_facts(conn)
+        except libvirt.libvirtError:
+            conn.close()
+            raise
+    except libvirt.libvirtError as exc:
+        raise HypervisorError.from_libvirt(exc, operation="connect", host_uri=uri) from None
