@@ -1,6 +1,8 @@
 """The inventory's PostgreSQL server stops mid-operation (issue 7): the window says so,
 flows that need the database are refused instead of half-done, plain actions go on, and
-every task record is written once the server is back: nothing recorded is lost.
+every task record is written once the server is back: nothing recorded is lost. Nor is
+machine state (issue 24): the machine's row and desired state written meanwhile land too,
+and the status bar names the cause.
 
 A private server (scripts/pg-test-server.sh), stopped and started again on the same port.
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ecp_desktop.services.composition import build_services
-from ecp_desktop.services.setup.startup import open_inventory
+from ecp_desktop.testing.inventory import set_up_inventory
 
 from .helpers import query
 from .helpers import TEMPLATE_URI, TPL_UUID
@@ -63,7 +65,7 @@ def test_postgres_stopped_mid_operation_refuses_flows_and_loses_no_task_record(s
 
     from ecp_desktop.views.main_window import MainWindow
     pg, url = server
-    open_inventory(url)
+    set_up_inventory(url)  # setup has run: the inventory records machines
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
@@ -82,6 +84,8 @@ def test_postgres_stopped_mid_operation_refuses_flows_and_loses_no_task_record(s
         assert resumed.status == "succeeded"  # a plain action needs libvirt, not the database
         qtbot.waitUntil(lambda: services.tasks.database_away != "", timeout=10000)
         assert "Inventory database away" in window.health.text()
+        qtbot.waitUntil(lambda: services.inventory.database_away != "", timeout=10000)  # the row's write
+        assert "Inventory database away (server gone)" in window.health.text()
 
         flow = run(services.templates.plan(TEMPLATE_URI, TPL_UUID, 2, "lost-{n}"))
         refused = run(services.templates.run(flow))
@@ -97,6 +101,10 @@ def test_postgres_stopped_mid_operation_refuses_flows_and_loses_no_task_record(s
         assert [r[0] for r in rows] == ["Pause busy", "Resume busy", "Create 2 machines from tpl"]
         steps = query(url, f"SELECT status FROM task WHERE parent_id = {refused.db_id}")
         assert steps and {s for (s,) in steps} == {"cancelled"}
+        qtbot.waitUntil(lambda: services.inventory.database_away == "", timeout=20000)
+        run(services.inventory.writes.written())
         assert "Inventory database away" not in window.health.text()
+        assert query(url, f"SELECT state, desired_state FROM machine WHERE uuid = '{busy.uuid}'") == [
+            ("running", "running")]  # resumed while the server was away: recorded once it is back
     finally:
         services.shutdown()

@@ -7,12 +7,19 @@ from typing import TextIO
 
 from ..services.inventory.notes import StaleEdit, known_machines, read_notes, save_notes
 
-from .common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, say, terminal_text
+from ..services.core import database_faults
+from .common import EXIT_CONNECTION, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, say, terminal_text
 
 
 def run(machine: str, host_uri: str | None, text: str | None, version: int | None, as_json: bool,
         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    found = known_machines(machine, host_uri)
+    try:
+        found = known_machines(machine, host_uri)
+    except Exception as exc:
+        if not database_faults.retryable(exc):
+            raise
+        say(f"the inventory database cannot be read: {database_faults.describe(exc)}", err)
+        return EXIT_CONNECTION
     if len(found) != 1:
         where = "in the inventory" if not found else f"on several hosts ({', '.join(f[0] for f in found)}); " \
                                                       "name one with --host"
@@ -32,6 +39,11 @@ def run(machine: str, host_uri: str | None, text: str | None, version: int | Non
             out.write("\n")
         say(f"not saved: {stale}", err)
         return EXIT_REFUSED
+    except Exception as exc:  # the database away (disk full, read-only, server gone): said in words
+        if not database_faults.retryable(exc):
+            raise
+        say(f"not {'saved' if text is not None else 'read'}: {database_faults.describe(exc)}", err)
+        return EXIT_CONNECTION
     if as_json:
         json.dump({"machine": name, "host": uri, "saved": text is not None, "notes": notes.text,
                    "version": notes.version}, out, ensure_ascii=False)

@@ -5,7 +5,6 @@ import logging
 from dataclasses import dataclass
 
 from .sharing import heartbeat
-from .inventory import store
 from .actions.host_actions import HostActions
 from .inventory.live import Inventory
 from .core.executors import Executors
@@ -35,12 +34,19 @@ class Services:
     def shutdown(self) -> None:
         """A clean exit: what runs now is what restore brings back next time (policy "last")."""
         if self.inventory.persist:
-            snapshot = self.inventory.running_snapshot()
+            # Through the inventory's write queue, with whatever it still holds from an outage:
+            # one last attempt at exit (bounded: a database across the network may be gone).
+            for uri, (running, stopped) in self.inventory.running_snapshot().items():
+                self.inventory.record_desired(uri, running, "running")
+                self.inventory.record_desired(uri, stopped, "shutoff")
             try:
-                self.executors.database.submit(store.record_running_at_exit, snapshot).result(timeout=5)
+                self.executors.database.submit(self.inventory.writes.write_pending).result(timeout=5)
                 self.executors.database.submit(heartbeat.leave).result(timeout=5)
             except Exception:
                 log.warning("could not record the running machines at exit", exc_info=True)
+            if self.inventory.writes.waiting():
+                log.warning("%d inventory writes could not be made before the exit (the database is away)",
+                            self.inventory.writes.waiting())
         self.inventory.close_all()
         self.executors.shutdown()
 

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHea
 
 from .. import APP_NAME, __version__
 from ..services.core.aio import spawn
+from ..services.core.database_faults import status_line
 from ..services.actions.host_actions import HostActions
 from ..services.hosts.connection import HostConnection, HostState
 from ..services.inventory.live import Inventory
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.machine_model.dataChanged.connect(self._update_action_state)
         inventory.host_changed.connect(self._on_host_changed)
         tasks.database_changed.connect(lambda _away: self._update_health())
+        inventory.database_changed.connect(lambda _away: self._update_health())
         inventory.host_added.connect(self._on_host_changed)
         inventory.host_removed.connect(self._on_host_changed)
         inventory.setup_changed.connect(self._show_setup_state)
@@ -348,13 +350,13 @@ class MainWindow(QMainWindow):
             parts.append(f"{host.label} {host_state_text(host)}: {_short_reason(host)}")
         count = len(self.inventory.machines)
         parts.append(f"{count:,} machine{'s' if count != 1 else ''}")
-        away = self.tasks.database_away
+        # The inventory's reason first: it names the cause (the task history's may not yet).
+        away, why = status_line(self.inventory.database_away, self.tasks.database_away)
         if away:  # first: nothing that needs the database can start until it is back
-            parts.insert(0, "Inventory database away, retrying; new flows are refused, nothing recorded is lost")
+            parts.insert(0, away)
         self.health.setText(" · ".join(parts))
         self.health.setStyleSheet("color: #b3261e;" if away else "")
-        self.health.setToolTip(tooltip("\n".join([f"Inventory database: {away}"] * bool(away)
-                                                  + [f"{h.label}: {h.reason}" for h in down])))
+        self.health.setToolTip(tooltip("\n".join([why] * bool(away) + [f"{h.label}: {h.reason}" for h in down])))
         waiting = any(h.next_attempt_at is not None for h in down)
         if waiting and not self._countdown.isActive():
             self._countdown.start()

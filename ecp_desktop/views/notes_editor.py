@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from ..services.core.aio import spawn
-from ..services.inventory.notes import StaleEdit, UnknownMachine
+from ..services.inventory.notes import NotesNotSaved, StaleEdit, UnknownMachine
 from ..services.inventory.machines import MachineInfo
 from .plain import esc, rich_label
 
@@ -84,6 +84,12 @@ class NotesEditor(QWidget):
                                 f"since you opened them. Theirs now: “{esc(theirs)}”. Your text is still "
                                 "here; Save again to replace theirs.</span>")
             self.save_button.setEnabled(True)
+            return
+        except NotesNotSaved as refused:  # the database is away: nothing was written, the text stays
+            if request == self._request:
+                self.status.setText(f"<span style='color:#b3261e'><b>Not saved:</b> {esc(refused.why)}. Your text "
+                                    "is still here; Save again once the database is back.</span>")
+                self.save_button.setEnabled(True)
             return
         if request == self._request:
             self._version = notes.version

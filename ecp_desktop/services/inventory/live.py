@@ -5,27 +5,29 @@ and a rename is a change of one row. Changes are announced in batches so that a
 view can insert thousands of rows at once.
 
 Nothing is written to the database before setup has run (``store.setup_missing``):
-every write goes through ``_db_later``/``_write``, which check it on the database
-thread, so the window and the commands then show live state only.
+every write goes through ``writes`` (queued, coalesced, retried while the database is away)
+or ``_write``, which check it on the database thread, so the window and the commands then
+show live state only.
 """
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-import threading
 from dataclasses import dataclass
 
 import libvirt
 
 from . import store
 from . import notes as machine_notes
+from ..core import database_faults
 from ..core.aio import spawn
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection, HostState
 from ..core.executors import Executors
 from ..hosts.states import ACTIVE_STATES, EVENT_STATES
 from .machines import MachineInfo, list_machines, read_machine
+from .writes import InventoryWrites
 from ..core.events import Event
 
 log = logging.getLogger(__name__)
@@ -53,11 +55,11 @@ class Inventory:
         self._announced: str | None = None  # what setup_changed last said
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
-        # Machine rows to upsert, coalesced: one job on the database thread writes what
-        # gathered meanwhile (a bulk action refreshes thousands of machines).
-        self._upserts_lock = threading.Lock()
-        self._upserts: dict[int, dict[str, list]] = {}  # host id -> uuid -> [last info or None, missing]
-        self._upserts_scheduled = False
+        # Every write that matters, coalesced per machine: one job on the database thread writes
+        # what gathered meanwhile (a bulk action refreshes thousands of machines), and what does
+        # not land while the database is away is written again until it does.
+        self.writes = InventoryWrites(executors.database, gate=self._writable, host_id=self._host_id_for,
+                                      write_listing=self._write_listing)
         self.host_added = Event("host_added")              # (host)
         self.host_changed = Event("host_changed")          # (host)
         self.host_removed = Event("host_removed")          # (host)
@@ -66,6 +68,15 @@ class Inventory:
         self.machines_removed = Event("machines_removed")  # (list[Key])
         self.host_loaded = Event("host_loaded")            # (host, machine count)
         self.setup_changed = Event("setup_changed")        # (reason setup is needed, or None)
+
+    @property
+    def database_away(self) -> str:
+        """"" while inventory writes land; else why they cannot, in words (they are kept)."""
+        return self.writes.away
+
+    @property
+    def database_changed(self):
+        return self.writes.database_changed  # (reason, or "" when back)
 
     # ----- hosts ---------------------------------------------------------------------------
     def add_host(self, uri: str, *, label: str = "", is_demo: bool = False) -> HostConnection:
@@ -84,8 +95,17 @@ class Inventory:
     async def connect_host(self, host: HostConnection, *, autoconnect: bool = True) -> bool:
         """Open ``host`` (recording it in the inventory first). Its machines load once connected."""
         self._autoconnect[host.uri] = autoconnect
-        if self.persist and host.uri not in self._host_ids:
-            host_id = await self._write(self._record_host, host.uri, host.label, host.is_demo)
+        # Recorded now only when nothing of this host waits in the queue (a removal written
+        # later would delete it); else, or when the database is away, its listing records it.
+        if self.persist and host.uri not in self._host_ids and not self.writes.holds(host.uri):
+            try:
+                host_id = await self._write(self._record_host, host.uri, host.label, host.is_demo)
+            except Exception as exc:
+                if not database_faults.retryable(exc):
+                    raise
+                log.warning("host %s not recorded yet (%s): its listing records it", host.uri,
+                            database_faults.describe(exc))
+                host_id = None
             if host_id is not None:
                 self._host_ids[host.uri] = host_id
         return await host.connect()
@@ -103,7 +123,8 @@ class Inventory:
         self.host_removed.emit(host)
         if forget and self.persist:
             self._host_ids.pop(uri, None)
-            await self._write(store.forget_host, uri)
+            self.writes.forget_host(uri)
+            await self.writes.written()
 
     def close_all(self) -> None:
         for host in self.hosts.values():
@@ -143,7 +164,7 @@ class Inventory:
             self._schedule_refresh(host, uuid)
         self.host_loaded.emit(host, len(listed))
         if self.persist:
-            self._db_later(self._record_listing, host.uri, host.label, host.is_demo, host.facts, listed)
+            self.writes.listing(host.uri, (host.facts, listed))
 
     def _apply_listing(self, uri: str, diff: _ListingDiff) -> None:
         # Events that arrived while listing are read again afterwards (``touched``), so the
@@ -198,12 +219,11 @@ class Inventory:
         if self._refresh_seq.get(key) != seq or self.hosts.get(host.uri) is not host:
             return  # a newer event's refresh will report; this answer may be stale
         self._refresh_seq.pop(key, None)
-        host_id = self._host_ids.get(host.uri)
         if info is None:
             if self.machines.pop(key, None) is not None:
                 self.machines_removed.emit([key])
-                if self.persist and host_id is not None and not forget_if_gone:
-                    self._upsert_later(host_id, uuid, None)
+                if self.persist and not forget_if_gone:
+                    self.writes.machine(host.uri, uuid, None)
             return
         old = self.machines.get(key)
         self.machines[key] = info
@@ -211,8 +231,8 @@ class Inventory:
             self.machines_added.emit([info])
         elif old != info:
             self.machines_changed.emit([info])
-        if self.persist and host_id is not None:
-            self._upsert_later(host_id, uuid, info)
+        if self.persist:
+            self.writes.machine(host.uri, uuid, info)
 
     async def follow_flow(self, changed: list[tuple[str, str]]) -> None:
         """Task-engine listener: machines a flow step defined, moved or undefined are read
@@ -226,8 +246,9 @@ class Inventory:
             self._refresh_seq[(uri, uuid)] = seq
             await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
             if (uri, uuid) not in self.machines and self.persist:
-                # after any "missing" mark an event's refresh queued (submitted before this)
-                await self._write(store.forget_machines, uri, [uuid])
+                # after any "missing" mark an event's refresh queued (the queue keeps the later)
+                self.writes.forget(uri, [uuid])
+                await self.writes.written()
 
     async def recorded_guest_types(self, uri: str):
         """The guest types setup recorded for ``uri`` (the local host), else None."""
@@ -237,18 +258,29 @@ class Inventory:
         return await self._db(machine_notes.read_notes, *key)
 
     async def save_notes(self, key: Key, text: str, read_version: int):
-        """The saved Notes; raises machine_notes.StaleEdit when someone saved first."""
+        """The saved Notes; raises machine_notes.StaleEdit when someone saved first, and
+        machine_notes.NotesNotSaved (why, in words) when the database cannot be written.
+
+        Not queued: a versioned save written later could be refused as stale with nobody
+        there to see it, so the editor keeps the text and says why instead."""
         # Only changes a row that import or the listing wrote: none exist before setup.
-        return await self._db(machine_notes.save_notes, *key, text, read_version)
+        try:
+            return await self._db(machine_notes.save_notes, *key, text, read_version)
+        except machine_notes.StaleEdit:
+            raise
+        except Exception as exc:
+            if not database_faults.retryable(exc):
+                raise
+            raise machine_notes.NotesNotSaved(database_faults.describe(exc)) from exc
 
     def record_desired(self, host_uri: str, uuids: list[str], desired: str) -> None:
         if self.persist:
-            self._db_later(store.set_desired, host_uri, uuids, desired)
+            self.writes.desired(host_uri, uuids, desired)
 
     def set_restore_policy(self, keys: list[tuple[str, str]], policy: str = "", paused: str = "") -> None:
         """``policy``: what to restore; ``paused``: what restore does with a paused one ("" keeps it)."""
         if self.persist:
-            self._db_later(store.set_restore_policy, keys, policy, paused)
+            self.writes.policy(keys, policy, paused)
 
     def running_snapshot(self) -> dict[str, tuple[list[str], list[str]]]:
         """Per connected host: (running UUIDs, the others), for the desired state at a clean exit."""
@@ -297,14 +329,20 @@ class Inventory:
         self._host_ids[uri] = host_id
         return host_id
 
-    def _record_listing(self, uri: str, label: str, is_demo: bool, facts, listed: list[MachineInfo]) -> None:
+    def _host_id_for(self, uri: str) -> int | None:  # on the database thread, past the gate
+        host_id = self._host_ids.get(uri)
+        host = self.hosts.get(uri)
+        if host_id is None and host is not None and uri in self._autoconnect:
+            host_id = self._record_host(uri, host.label, host.is_demo)
+        return host_id
+
+    def _write_listing(self, uri: str, listing) -> None:
         """On the database thread, past the gate: a host connected before setup ran gets its
         row with its first listing after setup."""
+        facts, listed = listing
         if self.hosts.get(uri) is None:
             return  # removed meanwhile: nothing to record
-        host_id = self._host_ids.get(uri)
-        if host_id is None and uri in self._autoconnect:  # connected through connect_host, not recorded then
-            host_id = self._record_host(uri, label, is_demo)
+        host_id = self._host_id_for(uri)  # connected through connect_host, perhaps not recorded then
         if host_id is None:
             return
         store.record_facts(host_id, facts)
@@ -321,41 +359,6 @@ class Inventory:
 
     def _if_set_up(self, fn, *args):
         return fn(*args) if self._writable() else None
-
-    def _upsert_later(self, host_id: int, uuid: str, info: MachineInfo | None) -> None:
-        """Queue the machine's latest facts (``None``: it is gone). A machine seen and gone
-        before the queue is written still gets its row, marked missing."""
-        with self._upserts_lock:
-            entry = self._upserts.setdefault(host_id, {}).setdefault(uuid, [None, False])
-            if info is None:
-                entry[1] = True
-            else:
-                entry[0], entry[1] = info, False
-            if self._upserts_scheduled:
-                return
-            self._upserts_scheduled = True
-        self._db_later(self._write_upserts)
-
-    def _write_upserts(self) -> None:  # on the database thread
-        with self._upserts_lock:
-            pending, self._upserts = self._upserts, {}
-            self._upserts_scheduled = False
-        for host_id, entries in pending.items():
-            seen = [info for info, _missing in entries.values() if info is not None]
-            if seen:
-                store.upsert_machines(host_id, seen)
-            gone = [uuid for uuid, (_info, missing) in entries.items() if missing]
-            if gone:
-                store.mark_missing(host_id, gone)
-
-    def _db_later(self, fn, *args) -> None:
-        """A write of the inventory, queued on the database thread; dropped before setup."""
-        try:
-            future = self.executors.database.submit(self._if_set_up, fn, *args)
-        except RuntimeError:  # the app is exiting: the database thread is gone
-            log.debug("inventory write dropped at exit: %s", getattr(fn, "__name__", fn))
-            return
-        future.add_done_callback(_log_db_failure)
 
 
 @dataclass
@@ -378,8 +381,3 @@ def _list_and_compare(conn: libvirt.virConnect, uri: str,
         elif old != info:
             changed.append(info)
     return listed, _ListingDiff(present, added, changed, [key for key in before if key not in present])
-
-
-def _log_db_failure(future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("inventory write failed", exc_info=future.exception())

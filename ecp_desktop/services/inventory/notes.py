@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 
+from ..core.errors import Refusal
+
 
 @dataclass
 class Notes:
@@ -66,3 +68,12 @@ def known_machines(name_or_uuid: str, host_uri: str | None = None) -> list[tuple
         if host_uri:
             query = query.where(H.uri == host_uri)
         return [(row.host.uri, row.uuid, row.name) for row in query]
+
+
+class NotesNotSaved(Refusal):
+    """The database cannot be written now (why, in words): the save is refused, not queued,
+    so that the editor keeps the text and nobody believes it saved."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"not saved: {why}; the text is kept, save again once the database is back")
+        self.why = why

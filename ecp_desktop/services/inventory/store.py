@@ -75,13 +75,6 @@ def set_desired(host_uri: str, uuids: list[str], desired: str) -> None:
     _update_machines(host_uri, uuids, desired_state=desired)
 
 
-def record_running_at_exit(snapshot: dict[str, tuple[list[str], list[str]]]) -> None:
-    """At a clean exit: per connected host, (running UUIDs, the others)."""
-    for uri, (running, stopped) in snapshot.items():
-        set_desired(uri, running, "running")
-        set_desired(uri, stopped, "shutoff")
-
-
 DEFAULT_PAUSED = "resume-after-fault"  # the paused_policy column's default
 
 

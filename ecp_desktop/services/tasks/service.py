@@ -19,6 +19,7 @@ from typing import Any
 
 import peewee
 
+from ..core.database_faults import DATABASE_AWAY, RETRY_SECONDS, describe, retryable
 from ..core.errors import HypervisorError, Refusal
 from ..core.executors import Executors
 from ..core.events import Event
@@ -27,9 +28,7 @@ from . import store
 from .records import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskRecord, build_trees, columns, record_from_row
 
 log = logging.getLogger(__name__)
-RETRY_SECONDS = 5.0
 # A server that is down or unreachable (not a mistake in what we write: that is not retried).
-DATABASE_AWAY = (peewee.OperationalError, peewee.InterfaceError)
 
 class TaskService:
     def __init__(self, executors: Executors, *, persist: bool = True) -> None:
@@ -192,7 +191,9 @@ class TaskService:
         began = heartbeat.boot_clock()  # the fencing lease counts from before the batch (fencing.py)
         try:
             fenced = store.write_batch(batch)
-        except DATABASE_AWAY as exc:
+        except Exception as exc:
+            if not retryable(exc):
+                raise  # a mistake in what is written, not the place: logged (_log_failure), not retried
             # The transaction was rolled back: put the batch back in front of what was queued
             # since, forget the ids its inserts were given, and try again later.
             for fn, record, _snapshot in batch:
@@ -202,8 +203,10 @@ class TaskService:
                 self._queue = batch + self._queue
                 self._queued_updates = {rec.id: i for i, (fn, rec, _s) in enumerate(self._queue)
                                         if fn is store.update_task}
-            self._report(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
-            raise
+            self._report(describe(exc))  # in words: disk full, read-only, server gone, ...
+            if isinstance(exc, DATABASE_AWAY):
+                raise
+            raise peewee.OperationalError(describe(exc)) from exc  # what flush's callers catch
         if self.database_away:
             self._report("")
         lost = {id(r.root()): r.root() for r in fenced}
@@ -247,6 +250,8 @@ class TaskService:
             self.database_changed.emit(away)
         if away and self._loop is not None:
             self._loop.call_later(RETRY_SECONDS, self._retry)
+        elif not away and changed:
+            self._drain_if_queued()
 
     def _retry(self) -> None:
         with self._queue_lock:
@@ -254,6 +259,12 @@ class TaskService:
                 self._schedule_drain()
             elif not self._queue:  # nothing to write: the next write will tell
                 self._loop.call_soon(self._set_away, "")
+
+    def _drain_if_queued(self) -> None:
+        """The database is back: what was queued while the last retry ran is written now."""
+        with self._queue_lock:
+            if self._queue and not self._drain_scheduled:
+                self._schedule_drain()
 
     # ----- history -------------------------------------------------------------------------
     async def load_history(self, limit: int = 300) -> list[TaskRecord]:
@@ -323,6 +334,6 @@ def _now() -> dt.datetime:
 
 def _log_failure(future) -> None:
     if not future.cancelled() and future.exception() is not None:
-        if isinstance(future.exception(), DATABASE_AWAY):
+        if retryable(future.exception()):
             return  # reported as the database state, and retried
         log.error("task history write failed", exc_info=future.exception())
