@@ -81,6 +81,14 @@ def _session_hosts(extra: list[str]) -> tuple[list[HostChoice], set[str]]:
 
 
 async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
+    """Add the session's hosts and connect them (each on its own); return when every first
+    attempt has ended."""
+    await asyncio.gather(*await start_initial_hosts(services, extra))
+
+
+async def start_initial_hosts(services: Services, extra: list[str]) -> list[asyncio.Future]:
+    """Add the session's hosts and start connecting them; the attempts, still running. A
+    job about one host (restore) joins that host's attempt and waits for no other."""
     loop = asyncio.get_running_loop()
     choices, allowed = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
     inventory = services.inventory
@@ -88,8 +96,7 @@ async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
     for host, _auto in hosts:
         if host.uri not in allowed:  # listed, with the reason, but never connected on a row's word
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
-    # Every host connects on its own: a dead one never delays the others.
-    await asyncio.gather(*(inventory.connect_host(h, autoconnect=auto) for h, auto in hosts if h.uri in allowed))
+    return [spawn(inventory.connect_host(h, autoconnect=auto)) for h, auto in hosts if h.uri in allowed]
 
 
 class GuiSession:
@@ -157,7 +164,7 @@ class GuiSession:
             candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
         stages = (("the task history", services.tasks.load_history),
                   ("reading what should run", read_restore_candidates),
-                  ("connecting the hosts", lambda: connect_initial_hosts(services, self.connect)),
+                  ("connecting the hosts", self._start_hosts),
                   ("restore", lambda: restore_on_start(services, self._report_restore, candidates)),
                   ("crash recovery", self._recover))
         for name, stage in stages:
@@ -172,6 +179,11 @@ class GuiSession:
                 if self.window is not None:
                     self.window.statusBar().showMessage(f"Start-up: {name} failed: {exc} (details in the log)")
         self.following = spawn(TaskFollower(services.tasks).run())
+
+    async def _start_hosts(self) -> None:
+        # Not awaited: restore joins each host's attempt on its own, so a host that takes its
+        # whole open limit to fail delays no other host's restore.
+        self.connecting = await start_initial_hosts(self.services, self.connect)
 
     async def _recover(self) -> None:
         # From now on, a host that connects brings back what waited for it (a flow left by a

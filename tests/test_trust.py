@@ -36,6 +36,9 @@ def test_a_host_row_that_would_run_a_program_is_never_opened(db, db_url, tmp_pat
     from ecp_desktop.services.config import approved_hosts
     script, marker = evil_script(tmp_path)
     uri = template.format(script=script)
+    # This user approved hosts before (the file exists), so the rows of an SQLite inventory are
+    # not approved wholesale as a first run's would be: the row below came from elsewhere.
+    approved_hosts.approve(["test:///default"])
     with database.connection_context():
         store.ensure_host(uri, "prod", False)
     if approved:

@@ -3,6 +3,7 @@ finding a machine by name or UUID, printing JSON and task trees, and closing dow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 import os
 import json
@@ -187,3 +188,23 @@ def print_tree(roots: list[TaskRecord], as_json: bool, out: TextIO) -> None:
             line(child, depth + 1)
     for root in roots:
         line(root, 0)
+
+
+def print_while_read(write: Callable[[], None], out: TextIO) -> bool:
+    """Run ``write`` (printing to ``out``) and flush; False when the reader closed ``out``
+    early (``| head -1``). The work is done by then and its exit code stands: the rest of the
+    output goes nowhere, and stderr still names every failure. (SIGPIPE's default action is
+    not restored: libvirt's socket shares the signal, see cli/main.py.)"""
+    try:
+        write()
+        out.flush()
+        return True
+    except BrokenPipeError:
+        try:
+            fd = out.fileno()
+        except (AttributeError, OSError, ValueError):
+            return False
+        null = os.open(os.devnull, os.O_WRONLY)  # what is still buffered must not fail again at exit
+        os.dup2(null, fd)
+        os.close(null)
+        return False

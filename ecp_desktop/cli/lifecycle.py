@@ -6,11 +6,13 @@ import asyncio
 import sys
 from typing import TextIO
 
-from .common import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, find_machine,
-                     headless_services, print_tree, say)
+from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, find_machine,
+                     headless_services, print_tree, print_while_read, say)
 from ..services.actions.lifecycle import ACTIONS
+from ..services.actions.host_away import reconnect_wait_from_env
 from ..services.core.errors import install_quiet_error_handler
 from ..services.tasks.records import SUCCEEDED
+from ..services.tasks.tree import host_was_away
 
 # command name -> action name
 COMMANDS = {"start": "start", "shutdown": "shutdown", "force-off": "force_off", "reboot": "reboot",
@@ -19,12 +21,15 @@ COMMANDS = {"start": "start", "shutdown": "shutdown", "force-off": "force_off", 
 
 def run(command: str, machines: list[str], host_uri: str | None, connect: list[str], as_json: bool,
         out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Exit 0 all done, 1 some failed (each with libvirt's error), 2 bad input, 3 host unreachable."""
+    """Exit 0 all done, 1 some failed (each with libvirt's error), 2 bad input, 3 a host
+    unreachable (3 wins over 1: a host that went away and did not come back within
+    ECP_DESKTOP_RECONNECT_WAIT, 30 s, leaves its machines' outcome to a later run)."""
     if bad_uri(connect + ([host_uri] if host_uri else []), err):
         return EXIT_USAGE
     action = ACTIONS[COMMANDS[command]]
     install_quiet_error_handler()
     services = headless_services()
+    services.lifecycle.reconnect_wait = reconnect_wait_from_env()
 
     async def go() -> int:
         hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
@@ -40,18 +45,17 @@ def run(command: str, machines: list[str], host_uri: str | None, connect: list[s
         records = await services.lifecycle.apply_many(action.name, chosen)
         await services.tasks.flush()  # in the history (and with their ids) before we print them
         roots = list(dict.fromkeys(record.root() for record in records))
-        print_tree(roots, as_json, out)
+        print_while_read(lambda: print_tree(roots, as_json, out), out)
         failed = [r for r in records if r.status != SUCCEEDED]
         for record in failed:
             error = record.error
             detail = f"{error.code_name}: {error.one_line()}" if error is not None else record.error_message
             say(f"{record.title} failed: {detail}", err)
+        if any(host_was_away(r.error) for r in failed):
+            return EXIT_CONNECTION
         return EXIT_FAILED if failed else EXIT_OK
 
     try:
         return asyncio.run(go())
     finally:
         close(services)
-
-
-

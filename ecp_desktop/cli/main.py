@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp = _command(sub, "import", help="import the existing machines of the connections into the inventory")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     restore = _command(sub, "restore", help="start the machines that should run (at boot, after libvirtd); "
-                                             "exit 0 all restored, 1 some failed, 3 a host unreachable")
+                                             "exit 0 all restored, 1 some failed, 3 a host unreachable (3 wins "
+                                             "over 1; a host that goes away meanwhile is waited for up to "
+                                             "$ECP_DESKTOP_RECONNECT_WAIT seconds, 30)")
     restore.add_argument("--dry-run", action="store_true", help="say what would start, start nothing")
     restore.add_argument("--json", action="store_true", help="print JSON")
     clone = _command(sub, "clone-template", help="create machines from a shut-off template machine: clones of "
@@ -105,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                            ("pause", "pause"), ("resume", "resume")):
         action = _command(sub, command, help=f"{words} machines as the window's action does (the machine's lock, "
                                               "the task history); exit 0 all done, 1 some failed (each libvirt "
-                                              "error listed), 2 bad input, 3 a host unreachable")
+                                              "error listed), 2 bad input, 3 a host unreachable (3 wins over 1); "
+                                              "a host that goes away meanwhile is waited for up to "
+                                              "$ECP_DESKTOP_RECONNECT_WAIT seconds (30)")
         action.add_argument("machines", nargs="+", metavar="MACHINE", help="a machine's name or UUID")
         action.add_argument("--host", metavar="URI", help="the machines' host, when a name is on several hosts")
         action.add_argument("--json", action="store_true", help="print the task tree as JSON")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -9,14 +10,17 @@ from dataclasses import dataclass
 import libvirt
 
 from ..sharing import machine_locks
-from ..hosts.connection import connected_host
-from ..hosts.connection import CALLS_PER_HOST
+from ..core.errors import HypervisorError
+from ..hosts.connection import CALLS_PER_HOST, not_connected
 from ..inventory.live import Inventory
 from ..hosts.states import ACTIVE_STATES
 from ..inventory.machines import MachineInfo
 from ..tasks.service import TaskService
 from ..tasks.records import CANCELLED, FAILED, PENDING, SUCCEEDED, TaskRecord
+from ..tasks.tree import effect_uncertain, host_was_away
+from .host_away import CHECKS, RECONNECT_WAIT, ReconnectWait, not_back, read_state
 
+log = logging.getLogger(__name__)
 WORKERS_PER_HOST = CALLS_PER_HOST * 4  # steps ready to go when a call slot frees
 BULK = "bulk"  # the kind of the task of one action on several machines
 
@@ -32,15 +36,25 @@ class Action:
     verb: str  # for task titles: "Start web-01"
     call: Callable[[libvirt.virDomain], object]
     applies_to: frozenset[str]  # states in which the action makes sense (for enabling buttons)
+    past: str = ""  # for outcomes: "started (its reply was lost; checked: running)"
+    # States that show the request took effect, read when its reply was lost; None: the
+    # state cannot tell (a reboot leaves it running), so the request is sent again.
+    reached: frozenset[str] | None = None
 
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("start", "Start", "Start", lambda d: d.create(), frozenset({"shutoff", "crashed", "nostate"})),
-    Action("shutdown", "Shut down", "Shut down", lambda d: d.shutdown(), frozenset({"running", "blocked"})),
-    Action("force_off", "Force off", "Force off", lambda d: d.destroy(), frozenset(ACTIVE_STATES | {"crashed"})),
-    Action("reboot", "Reboot", "Reboot", lambda d: d.reboot(0), frozenset({"running", "blocked"})),
-    Action("pause", "Pause", "Pause", lambda d: d.suspend(), frozenset({"running", "blocked"})),
-    Action("resume", "Resume", "Resume", lambda d: d.resume(), frozenset({"paused", "pmsuspended"})),
+    Action("start", "Start", "Start", lambda d: d.create(), frozenset({"shutoff", "crashed", "nostate"}),
+           "started", frozenset(ACTIVE_STATES)),
+    # "shutdown" (shutting down) counts: the guest got the request and is acting on it.
+    Action("shutdown", "Shut down", "Shut down", lambda d: d.shutdown(), frozenset({"running", "blocked"}),
+           "shut down", frozenset({"shutoff", "shutdown", "crashed"})),
+    Action("force_off", "Force off", "Force off", lambda d: d.destroy(), frozenset(ACTIVE_STATES | {"crashed"}),
+           "forced off", frozenset({"shutoff", "crashed"})),
+    Action("reboot", "Reboot", "Reboot", lambda d: d.reboot(0), frozenset({"running", "blocked"}), "rebooted"),
+    Action("pause", "Pause", "Pause", lambda d: d.suspend(), frozenset({"running", "blocked"}),
+           "paused", frozenset({"paused"})),
+    Action("resume", "Resume", "Resume", lambda d: d.resume(), frozenset({"paused", "pmsuspended"}),
+           "resumed", frozenset({"running", "blocked"})),
 )}
 
 
@@ -48,21 +62,31 @@ class Lifecycle:
     def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
         self.inventory = inventory
         self.tasks = tasks
+        self.reconnect_wait = RECONNECT_WAIT  # seconds a step waits for a host that went away
+
+    def reconnect_waiter(self, uris: Iterable[str]) -> ReconnectWait:
+        """One action's patience with its hosts (shared by its steps): see ReconnectWait."""
+        return ReconnectWait(self.reconnect_wait, [self.inventory.hosts.get(uri) for uri in set(uris)])
 
     async def apply(self, action_name: str, machine: MachineInfo, *, record: TaskRecord | None = None,
-                    title: str = "", parent: TaskRecord | None = None) -> TaskRecord:
+                    title: str = "", parent: TaskRecord | None = None,
+                    waiter: ReconnectWait | None = None) -> TaskRecord:
         """One action on one machine as a task: the one path every caller takes (the window,
-        bulk actions, restore, the command line). It holds the machine's lock across
-        instances and records what the user asked for (restore brings it back).
-        ``record``: its task, created beforehand; else one titled ``title`` under ``parent``."""
+        bulk actions, restore, the command line). It records what the user asked for before
+        the call (restore brings it back, whatever the call's fate), holds the machine's lock
+        across instances, waits (bounded) for a host that went away during the action, and
+        checks a call whose reply was lost against libvirt (``_step``).
+        ``record``: its task, created beforehand; else one titled ``title`` under ``parent``.
+        ``waiter``: the action's patience with its hosts, shared by a bulk action's steps."""
         action = ACTIONS[action_name]
+        waiter = waiter or self.reconnect_waiter([machine.host_uri])
 
-        async def work() -> None:
-            host = connected_host(self.inventory.hosts.get(machine.host_uri), machine.host_uri,
-                                  operation=action.name, machine=machine.name)
-            uuid = machine.uuid
-            await machine_locks.call_locked(host, uuid, machine.name, action.name,
-                                            lambda conn: action.call(conn.lookupByUUIDString(uuid)))
+        async def work() -> str:
+            if action.name in DESIRED_AFTER:
+                # The intent, queued on the database thread ahead of the call: a reply lost
+                # with the guest running (or a crash meanwhile) still leaves "should run".
+                self.inventory.record_desired(machine.host_uri, [machine.uuid], DESIRED_AFTER[action.name])
+            return await self._step(action, machine, waiter)
 
         if record is None:
             record = await self.tasks.run(action.name, title or f"{action.verb} {machine.name}", work,
@@ -70,9 +94,53 @@ class Lifecycle:
                                           target_name=machine.name, parent=parent)
         else:
             await self.tasks.run_task(record, work)
-        if record.status == SUCCEEDED and action.name in DESIRED_AFTER:
-            self.inventory.record_desired(machine.host_uri, [machine.uuid], DESIRED_AFTER[action.name])
+        log.info("%s on %s: %s: %s", record.title, machine.host_uri, record.status, record.outcome)
         return record
+
+    async def _step(self, action: Action, machine: MachineInfo, waiter: ReconnectWait) -> str:
+        """The call, and what its host's going away means for it. Returns the outcome's words.
+
+        Nothing sent (the host was away): wait for it and send. Reply lost (the call may have
+        taken effect): wait for the host, read the machine's state, and report what happened;
+        a request that did not take effect is sent again (every lifecycle request is safe to
+        repeat once the state says it is not done). Each is tried ``CHECKS`` times at most."""
+        uri, uuid = machine.host_uri, machine.uuid
+        lost: HypervisorError | None = None  # the latest call whose reply was lost
+        away: HypervisorError | None = None  # the latest failure because the host was away
+        checked = ""
+        for _ in range(CHECKS):
+            host = self.inventory.hosts.get(uri)
+            if not await waiter.until_back(host):
+                error = lost or away or not_connected(
+                    uri, (host.reason or host.state.value) if host else "not configured in this session",
+                    label=host.label if host else "", operation=action.name, machine=machine.name)
+                raise not_back(error, host, waiter.seconds, lost is not None) if waiter.waits_for(host) else error
+            assert host is not None
+            if lost is not None:
+                try:
+                    checked = await host.call(lambda conn: read_state(conn, uuid), operation=f"check {action.name}",
+                                              machine=machine.name)
+                except HypervisorError as error:
+                    if not host_was_away(error):
+                        raise
+                    continue  # gone again: wait for it again
+                if action.reached is not None and checked in action.reached:
+                    return f"{action.past} (its reply was lost; checked: {checked})"
+            try:
+                await machine_locks.call_locked(host, uuid, machine.name, action.name,
+                                                lambda conn: action.call(conn.lookupByUUIDString(uuid)))
+            except HypervisorError as error:
+                if effect_uncertain(error):
+                    lost = error
+                elif host_was_away(error) and waiter.waits_for(host):
+                    away = error  # nothing was sent: send it once the host is back
+                else:
+                    raise
+                continue
+            if lost is not None:  # the request had not taken effect (or never left): sent again
+                return f"{action.past} (the connection broke under it; checked: {checked}; sent again)"
+            return ""
+        raise lost or away or AssertionError("unreachable")
 
     async def apply_many(self, action_name: str, machines: Iterable[MachineInfo]) -> list[TaskRecord]:
         """One action on several machines: one task ("Start 1000 machines") with one step per
@@ -87,8 +155,9 @@ class Lifecycle:
         bench/responsiveness.py.
         """
         chosen = list(machines)
+        waiter = self.reconnect_waiter(m.host_uri for m in chosen)  # taken before any step: who was up
         if len(chosen) < 2:
-            return [await self.apply(action_name, machine) for machine in chosen]
+            return [await self.apply(action_name, machine, waiter=waiter) for machine in chosen]
         action = ACTIONS[action_name]
         hosts = {machine.host_uri for machine in chosen}
         bulk = self.tasks.create(BULK, f"{action.verb} {len(chosen)} machines", announce=False,
@@ -111,7 +180,7 @@ class Lifecycle:
                 if stop.is_set():
                     self.tasks.finish(steps[index], CANCELLED, message="not started: the action was cancelled")
                 else:
-                    await self.apply(action_name, chosen[index], record=steps[index])
+                    await self.apply(action_name, chosen[index], record=steps[index], waiter=waiter)
                 ended += 1
                 if ended * 100 // len(steps) != bulk.progress:  # at most a hundred updates
                     bulk.progress = ended * 100 // len(steps)
@@ -128,6 +197,7 @@ class Lifecycle:
             raise
         status, outcome = _bulk_outcome(steps)
         self.tasks.finish(bulk, status, **outcome)
+        log.info("%s: %s: %s", bulk.title, bulk.status, bulk.outcome)
         return steps
 
 

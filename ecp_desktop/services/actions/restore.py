@@ -8,6 +8,7 @@ not started.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import libvirt
@@ -16,7 +17,7 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ..sharing import named_locks
 from ..core.errors import HypervisorError
-from ..hosts.connection import HostConnection
+from ..hosts.connection import HostConnection, HostState, not_connected
 from ..inventory.live import Inventory
 from ..hosts import guest_support
 from ..hosts.capabilities import GuestType
@@ -26,9 +27,12 @@ from ..config import approved_hosts
 from ..inventory import approvals, store
 from ..inventory.machines import MachineInfo
 from .lifecycle import Lifecycle
+from .host_away import CHECKS, ReconnectWait, aside, not_back
 from ..tasks.service import TaskService
-from ..tasks.records import SUCCEEDED, TaskFailed
+from ..tasks.records import SUCCEEDED, TaskFailed, TaskRecord
+from ..tasks.tree import host_was_away
 
+log = logging.getLogger(__name__)
 PER_HOST = 4  # starts in flight per host: a booting fleet must not swamp its host's disks
 STARTABLE = {"shutoff", "crashed", "nostate"}
 POLICIES = {"last": "Last State", "always": "Always On", "never": "Never"}
@@ -90,7 +94,7 @@ class RestoreResult:
     # host unreachable
     outcome: str
     error: HypervisorError | None = None
-    detail: str = ""  # why: "paused by a user"
+    detail: str = ""  # why: "paused by a user"; what a lost reply's check found
 
     def as_json(self) -> dict:
         c = self.candidate
@@ -158,8 +162,12 @@ class RestoreService:
             report.unreachable[uri] = approved_hosts.unapproved_reason(uri)
             report.results += [RestoreResult(m, "host unreachable") for m in grouped.pop(uri)]
 
+        # Taken before any machine: a host that goes away during the restore is waited for
+        # (bounded), one already away is reported at once.
+        waiter = self.lifecycle.reconnect_waiter(grouped)
+
         async def work(parent) -> str:
-            await asyncio.gather(*(self._host(uri, machines, report, dry_run, parent)
+            await asyncio.gather(*(self._host(uri, machines, report, dry_run, parent, waiter)
                                    for uri, machines in grouped.items()))
             failed = report.with_outcome("failed")
             if failed or report.unreachable:
@@ -172,12 +180,16 @@ class RestoreService:
             return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
 
         title = "Restore running machines" + (" (dry run)" if dry_run else "")
-        await self.tasks.run("restore", title, work, pass_record=True)
+        record = await self.tasks.run("restore", title, work, pass_record=True)
+        log.info("%s: %s: %s", record.title, record.status, record.outcome)  # each start: lifecycle's line
         return report
 
     async def _host(self, uri: str, machines: list[Candidate], report: RestoreReport, dry_run: bool,
-                    parent) -> None:
+                    parent, waiter: ReconnectWait) -> None:
         host = self.inventory.hosts.get(uri)
+        if host is not None and not host.connected and not host.closed_on_purpose and (
+                host.state in (HostState.CONNECTING, HostState.RECONNECTING) or not host.reason):
+            await host.connect()  # its first attempt (the window's start-up): joined, not repeated
         if host is None or not host.connected:
             report.unreachable[uri] = host.reason if host else "not configured in this session"
             report.results += [RestoreResult(m, "host unreachable") for m in machines]
@@ -189,7 +201,10 @@ class RestoreService:
 
         async def one(machine: Candidate) -> None:
             async with slots:
-                report.results.append(await self._machine(host, machine, dry_run, parent, offered))
+                result = await self._machine(host, machine, dry_run, parent, offered, waiter)
+                if result.outcome == "host unreachable":  # it went away during the restore and is not back
+                    report.unreachable.setdefault(uri, result.error.one_line() if result.error else host.reason)
+                report.results.append(result)
         if dry_run:
             await asyncio.gather(*(one(m) for m in machines))
             return
@@ -210,14 +225,13 @@ class RestoreService:
             await loop.run_in_executor(pool, lock.__exit__, None, None, None)
 
     async def _machine(self, host: HostConnection, machine: Candidate, dry_run: bool, parent,
-                       offered: list[GuestType] | None) -> RestoreResult:
+                       offered: list[GuestType] | None, waiter: ReconnectWait) -> RestoreResult:
         try:
-            state, reason, details = await host.call(lambda conn: _read(conn, machine.uuid, offered is not None),
-                                                     operation="read state", machine=machine.name)
+            state, reason, details = await self._read(host.uri, machine, offered is not None, waiter)
         except HypervisorError as error:
-            return RestoreResult(machine, "failed", error)
+            return RestoreResult(machine, "host unreachable" if host_was_away(error) else "failed", error)
         if state == "paused":
-            return await self._paused(host, machine, reason, dry_run, parent)
+            return await self._paused(host, machine, reason, dry_run, parent, waiter)
         if state not in STARTABLE:
             return RestoreResult(machine, "already running")
         refused = details and guest_support.unsupported_reason(
@@ -233,13 +247,34 @@ class RestoreService:
             return RestoreResult(machine, "would start")
 
         record = await self.lifecycle.apply("start", MachineInfo(host.uri, machine.uuid, machine.name, state),
-                                            title=f"Restore {machine.name}", parent=parent)
-        if record.status == SUCCEEDED:
-            return RestoreResult(machine, "started")
-        return RestoreResult(machine, "failed", record.error or HypervisorError(record.error_message))
+                                            title=f"Restore {machine.name}", parent=parent, waiter=waiter)
+        return _result(machine, record, "started")
+
+    async def _read(self, uri: str, machine: Candidate, with_details: bool,
+                    waiter: ReconnectWait) -> tuple[str, int, DomainXml | None]:
+        """The machine's state, waiting (bounded) for its host when it went away during the
+        restore: a machine is never reported "failed" for a daemon restart."""
+        error: HypervisorError | None = None
+        for _ in range(CHECKS):
+            host = self.inventory.hosts.get(uri)
+            if not await waiter.until_back(host):
+                break
+            assert host is not None
+            try:
+                return await host.call(lambda conn: _read(conn, machine.uuid, with_details),
+                                       operation="read state", machine=machine.name)
+            except HypervisorError as failure:
+                if not (host_was_away(failure) and waiter.waits_for(host)):
+                    raise
+                error = failure
+        host = self.inventory.hosts.get(uri)
+        if error is not None:
+            raise not_back(error, host, waiter.seconds, False)
+        raise not_connected(uri, host.reason if host else "not configured in this session",
+                            label=host.label if host else "", operation="read state", machine=machine.name)
 
     async def _paused(self, host: HostConnection, machine: Candidate, reason: int, dry_run: bool,
-                      parent) -> RestoreResult:
+                      parent, waiter: ReconnectWait) -> RestoreResult:
         resume, why = paused_decision(machine.paused_policy, reason)
         if not resume:
             return RestoreResult(machine, "left paused", detail=why)
@@ -247,10 +282,18 @@ class RestoreService:
             return RestoreResult(machine, "would resume", detail=why)
         # The one lifecycle path: the machine's lock, the task, the desired state.
         record = await self.lifecycle.apply("resume", MachineInfo(host.uri, machine.uuid, machine.name, "paused"),
-                                            title=f"Resume {machine.name}", parent=parent)
-        if record.status == SUCCEEDED:
-            return RestoreResult(machine, "resumed", detail=why)
-        return RestoreResult(machine, "failed", record.error or HypervisorError(record.error_message), detail=why)
+                                            title=f"Resume {machine.name}", parent=parent, waiter=waiter)
+        return _result(machine, record, "resumed", why)
+
+
+def _result(machine: Candidate, record: TaskRecord, done: str, why: str = "") -> RestoreResult:
+    """A machine's outcome from its lifecycle task: done (with what a lost reply's check
+    found), "host unreachable" when its host went away and did not come back in time (not a
+    refusal: the next restore tries again), else "failed" with libvirt's error."""
+    if record.status == SUCCEEDED:
+        return RestoreResult(machine, done, detail="; ".join(p for p in (why, aside(record.summary)) if p))
+    error = record.error or HypervisorError(record.error_message)
+    return RestoreResult(machine, "host unreachable" if host_was_away(record.error) else "failed", error, detail=why)
 
 
 def _read(conn: libvirt.virConnect, uuid: str, with_details: bool) -> tuple[str, int, DomainXml | None]:

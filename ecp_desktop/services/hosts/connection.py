@@ -121,6 +121,11 @@ class HostConnection:
     def connected(self) -> bool:
         return self.state is HostState.CONNECTED
 
+    @property
+    def closed_on_purpose(self) -> bool:
+        """Disconnected by the user (``close``): nothing reconnects it by itself."""
+        return self._closing
+
     def _set_state(self, state: HostState, reason: str = "") -> None:
         self.state, self.reason = state, reason
         self.state_changed.emit(self)
