@@ -328,8 +328,7 @@ def quit_within_bounds(session: GuiSession, instance: SingleInstance) -> None:
     libvirt (an open or a call a host never answers; libvirt cannot cancel them) get half a
     second in all, then the process ends without them: a normal interpreter exit would
     wait for them for as long as TCP does (minutes)."""
-    if instance.server is not None:
-        instance.server.close()
+    instance.close()
     if session.services is None:
         return
     session.services.shutdown()

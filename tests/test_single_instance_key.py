@@ -141,3 +141,16 @@ def test_postgresql_servers_ports_and_databases_differ(monkeypatch):
     monkeypatch.setenv("PGHOST", "db.example.com")
     monkeypatch.setenv("PGPORT", "6543")
     assert database_identities("postgresql:///inventory") == ["postgresql:db.example.com:6543/inventory"]
+
+
+def test_an_instance_that_quits_answers_under_no_name(qtbot, tmp_path, inventory_file, instances):
+    """Quit closes every name it listens under (the file's identity and its path): a launch
+    while the old one still saves its work starts afresh instead of asking a dying process."""
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(inventory_file)
+    first = instances(url_of(inventory_file))
+    assert len(first.servers) >= 2
+    first.close()
+    assert not first.servers
+    assert not SingleInstance(url_of(inventory_file)).ask_running_instance()
+    assert not SingleInstance(url_of(link)).ask_running_instance()

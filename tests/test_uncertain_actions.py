@@ -206,3 +206,19 @@ def test_a_command_piped_into_head_ends_with_its_real_exit_code(db_url, tmp_path
     assert query(db_url, "SELECT title FROM task WHERE status = 'running'") == []
     assert query(db_url, "SELECT title, status FROM task WHERE parent_id IS NULL") == [
         (f"Start {len(stopped) + 1} machines", "failed")]
+
+
+@pytest.mark.parametrize("action, name, stays", [
+    ("reboot", "stopped01", "shutoff"),  # not running: libvirt refuses, the user's earlier intent stands
+    ("resume", "stopped01", "shutoff"),
+    ("start", "web01", "running"),       # running already: refused, still "should run"
+])
+def test_a_refused_action_leaves_what_should_run_as_it_was(db, services, run, action, name, stays):
+    """The intent is written before the call only when the action applies to the machine as
+    last seen, and put back when the daemon refuses it: a refused reboot of a shut-off
+    machine must not make the next restore start it."""
+    set_up(db)
+    host, machines = connected(services, run)
+    record = run(services.lifecycle.apply(action, machines[name]))
+    assert record.status == FAILED
+    assert desired(services, name) == stays

@@ -41,9 +41,12 @@ class Services:
                 self.inventory.record_desired(uri, stopped, "shutoff")
             try:
                 self.executors.database.submit(self.inventory.writes.write_pending).result(timeout=5)
-                self.executors.database.submit(heartbeat.leave).result(timeout=5)
             except Exception:
                 log.warning("could not record the running machines at exit", exc_info=True)
+            try:  # apart: a slow write above must not leave this instance looking alive for a minute
+                self.executors.database.submit(heartbeat.leave).result(timeout=5)
+            except Exception:
+                log.warning("could not remove this instance's heartbeat at exit", exc_info=True)
             if self.inventory.writes.waiting():
                 log.warning("%d inventory writes could not be made before the exit (the database is away)",
                             self.inventory.writes.waiting())

@@ -304,6 +304,16 @@ class SingleInstance(QObject):
         self.server = self.server or server
         return True
 
+    def close(self) -> None:
+        """Stop answering under every name (at quit: a launch from now on starts afresh)."""
+        if self._watcher is not None:
+            self._watcher.deleteLater()
+            self._watcher = None
+        for server in self.servers.values():
+            server.close()
+        self.servers.clear()
+        self.server = None
+
     def _watch_for_file(self) -> None:
         """While the SQLite file does not exist, watch the nearest directory there is on its way."""
         path = sqlite_file(self.database_url)

@@ -48,6 +48,12 @@ class ReconnectWait:
         self._deadlines: dict[str, float] = {}
         self._attempts: dict[str, asyncio.Future[bool]] = {}
 
+    def adopt(self, host: HostConnection) -> None:
+        """``host`` connected after the action began (its first attempt, joined): waited for
+        like the others if it goes away now."""
+        if host.connected:
+            self._was_connected.add(host.uri)
+
     def waits_for(self, host: HostConnection | None) -> bool:
         return host is not None and host.uri in self._was_connected and self.seconds > 0
 
@@ -73,7 +79,7 @@ class ReconnectWait:
         loop = asyncio.get_running_loop()
         while not host.connected:
             left = deadline - loop.time()
-            if left <= 0:
+            if left <= 0 or host.closed_on_purpose:  # the user disconnected (or removed) it meanwhile
                 return False
             try:  # idempotent: shares an attempt already in flight (the window's retry timer)
                 if await asyncio.wait_for(asyncio.shield(host.connect()), left):

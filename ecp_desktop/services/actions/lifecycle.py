@@ -82,11 +82,24 @@ class Lifecycle:
         waiter = waiter or self.reconnect_waiter([machine.host_uri])
 
         async def work() -> str:
-            if action.name in DESIRED_AFTER:
-                # The intent, queued on the database thread ahead of the call: a reply lost
-                # with the guest running (or a crash meanwhile) still leaves "should run".
-                self.inventory.record_desired(machine.host_uri, [machine.uuid], DESIRED_AFTER[action.name])
-            return await self._step(action, machine, waiter)
+            intent = DESIRED_AFTER.get(action.name)
+            # The intent, queued on the database thread ahead of the call (a reply lost with the
+            # guest running, or a crash meanwhile, still leaves "should run"), when the action
+            # applies to the machine as last seen; else only once it succeeded.
+            early = intent is not None and machine.state in action.applies_to
+            if early:
+                self.inventory.record_desired(machine.host_uri, [machine.uuid], intent)
+            try:
+                words = await self._step(action, machine, waiter)
+            except Exception as exc:
+                definite = not (isinstance(exc, HypervisorError) and (effect_uncertain(exc) or host_was_away(exc)))
+                if early and definite:  # refused (the daemon said so, or the machine was busy): it did nothing
+                    self.inventory.record_desired(machine.host_uri, [machine.uuid],
+                                                  "running" if machine.state in ACTIVE_STATES else "shutoff")
+                raise
+            if intent is not None and not early:
+                self.inventory.record_desired(machine.host_uri, [machine.uuid], intent)
+            return words
 
         if record is None:
             record = await self.tasks.run(action.name, title or f"{action.verb} {machine.name}", work,

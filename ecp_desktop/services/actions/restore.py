@@ -189,7 +189,10 @@ class RestoreService:
         host = self.inventory.hosts.get(uri)
         if host is not None and not host.connected and not host.closed_on_purpose and (
                 host.state in (HostState.CONNECTING, HostState.RECONNECTING) or not host.reason):
-            await host.connect()  # its first attempt (the window's start-up): joined, not repeated
+            # Its first attempt (the window's start-up), joined, not repeated; bounded by the
+            # open's time limit, and waited for like the others if it goes away after.
+            if await host.connect():
+                waiter.adopt(host)
         if host is None or not host.connected:
             report.unreachable[uri] = host.reason if host else "not configured in this session"
             report.results += [RestoreResult(m, "host unreachable") for m in machines]

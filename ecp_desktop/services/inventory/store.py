@@ -98,7 +98,9 @@ def forget_machines(host_uri: str, uuids: list[str]) -> None:
     """Delete the rows of machines that were created and undone by a flow."""
     with database.connection_context(), database.atomic():
         host = schema.Host.select(schema.Host.id).where(schema.Host.uri == host_uri)
-        schema.Machine.delete().where(schema.Machine.host.in_(host) & schema.Machine.uuid.in_(uuids)).execute()
+        for start in range(0, len(uuids), CHUNK):  # (SQLite limits the parameters of a statement)
+            schema.Machine.delete().where(schema.Machine.host.in_(host)
+                                          & schema.Machine.uuid.in_(uuids[start:start + CHUNK])).execute()
 
 
 def ensure_host(uri: str, label: str, is_demo: bool, autoconnect: bool = True) -> int:

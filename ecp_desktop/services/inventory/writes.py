@@ -28,6 +28,7 @@ from .machines import MachineInfo
 from .pending import HostWrites, MachineWrite, merge
 
 log = logging.getLogger(__name__)
+UNNAMED_RETRIES = 3  # tries of a write failing for a cause database_faults cannot name
 
 
 class InventoryWrites:
@@ -49,6 +50,9 @@ class InventoryWrites:
         # "" while writes land; else why the inventory cannot be written now (plain words).
         self.away = ""
         self.fault: database_faults.DatabaseFault | None = None  # the same, as kind and detail
+        # Failures in a row whose cause has no name: after a few, taken for a mistake in what
+        # is written (it would fail for ever and hold up every other write), not the place.
+        self._unnamed_failures = 0
         self.database_changed = Event("inventory_database_changed")  # (reason, or "" when back)
 
     # ----- what the inventory queues (loop thread) ------------------------------------------
@@ -142,6 +146,7 @@ class InventoryWrites:
         for uri in list(batch):
             try:
                 self._write_host(uri, batch[uri])
+                self._unnamed_failures = 0
             except Exception as exc:  # noqa: BLE001
                 self._failed(exc, {u: w for u, w in batch.items() if not w.empty()}, uri)
                 return
@@ -149,7 +154,10 @@ class InventoryWrites:
         self._report(None)
 
     def _failed(self, exc: Exception, unwritten: dict[str, HostWrites], where: str) -> None:
-        if not database_faults.retryable(exc):
+        unnamed = database_faults.fault_of(exc).kind == database_faults.UNKNOWN
+        self._unnamed_failures = self._unnamed_failures + 1 if unnamed else 0
+        if not database_faults.retryable(exc) or self._unnamed_failures > UNNAMED_RETRIES:
+            self._unnamed_failures = 0
             # A mistake in what was written, not a fault of the place: writing it again would fail
             # again. The rest of the host's writes are kept (they are independent of it).
             log.error("inventory write for %s failed; dropped", where, exc_info=exc)
@@ -212,8 +220,16 @@ class InventoryWrites:
         """From the database thread: tell the loop (state, event, and the next retry)."""
         if fault is None and self.fault is None:
             return
-        if self._loop is None or self._loop.is_closed():
-            self._set_away(fault)
+        if self._loop is None:
+            self._set_away(fault)  # no loop (a command's database thread alone): a timer retries
+            return
+        if self._loop.is_closed():
+            # The loop ended (exit): the state only, no event (its listeners are the window's,
+            # which must not be touched from this thread) and no retry.
+            self.fault = fault
+            self.away = str(fault) if fault is not None else ""
+            if fault is not None:
+                log.warning("inventory writes not made (%s): %d waiting", fault, self.waiting())
             return
         try:
             self._loop.call_soon_threadsafe(self._set_away, fault)
