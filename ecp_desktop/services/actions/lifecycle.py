@@ -70,19 +70,21 @@ class Lifecycle:
 
     async def apply(self, action_name: str, machine: MachineInfo, *, record: TaskRecord | None = None,
                     title: str = "", parent: TaskRecord | None = None,
-                    waiter: ReconnectWait | None = None) -> TaskRecord:
+                    waiter: ReconnectWait | None = None, records_intent: bool = True) -> TaskRecord:
         """One action on one machine as a task: the one path every caller takes (the window,
         bulk actions, restore, the command line). It records what the user asked for before
         the call (restore brings it back, whatever the call's fate), holds the machine's lock
         across instances, waits (bounded) for a host that went away during the action, and
         checks a call whose reply was lost against libvirt (``_step``).
         ``record``: its task, created beforehand; else one titled ``title`` under ``parent``.
-        ``waiter``: the action's patience with its hosts, shared by a bulk action's steps."""
+        ``waiter``: the action's patience with its hosts, shared by a bulk action's steps.
+        ``records_intent``: False for restore, which acts on the recorded intent and never
+        changes it (a start it cannot make leaves "should run", to be tried again)."""
         action = ACTIONS[action_name]
         waiter = waiter or self.reconnect_waiter([machine.host_uri])
 
         async def work() -> str:
-            intent = DESIRED_AFTER.get(action.name)
+            intent = DESIRED_AFTER.get(action.name) if records_intent else None
             # The intent, queued on the database thread ahead of the call (a reply lost with the
             # guest running, or a crash meanwhile, still leaves "should run"), when the action
             # applies to the machine as last seen; else only once it succeeded.

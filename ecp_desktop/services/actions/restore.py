@@ -250,7 +250,8 @@ class RestoreService:
             return RestoreResult(machine, "would start")
 
         record = await self.lifecycle.apply("start", MachineInfo(host.uri, machine.uuid, machine.name, state),
-                                            title=f"Restore {machine.name}", parent=parent, waiter=waiter)
+                                            title=f"Restore {machine.name}", parent=parent, waiter=waiter,
+                                            records_intent=False)  # it acts on the intent; never changes it
         return _result(machine, record, "started")
 
     async def _read(self, uri: str, machine: Candidate, with_details: bool,
@@ -283,9 +284,10 @@ class RestoreService:
             return RestoreResult(machine, "left paused", detail=why)
         if dry_run:
             return RestoreResult(machine, "would resume", detail=why)
-        # The one lifecycle path: the machine's lock, the task, the desired state.
+        # The one lifecycle path: the machine's lock, the task (the intent it acts on stays as it is).
         record = await self.lifecycle.apply("resume", MachineInfo(host.uri, machine.uuid, machine.name, "paused"),
-                                            title=f"Resume {machine.name}", parent=parent, waiter=waiter)
+                                            title=f"Resume {machine.name}", parent=parent, waiter=waiter,
+                                            records_intent=False)
         return _result(machine, record, "resumed", why)
 
 
