@@ -24,7 +24,7 @@ from ecp_desktop.services.hosts.libvirt_loop import register_event_impl  # noqa:
 from ecp_desktop.services.setup.startup import open_inventory  # noqa: E402
 from ecp_desktop.testing.hostgen import write_host  # noqa: E402
 
-from .helpers import DATA, LAB_URI, VIRT_MANAGER_URI  # noqa: E402,F401  (fixtures below use them)
+from .helpers import DATA, LAB_URI, TEMPLATE_URI, VIRT_MANAGER_URI  # noqa: E402,F401  (fixtures below use them)
 
 register_event_impl()  # before any test opens a connection, as the app does
 
@@ -139,6 +139,15 @@ def services(db, event_loop_qt):
     built = build_services()
     yield built
     built.shutdown()
+
+
+@pytest.fixture
+def template_host(services, run):
+    """The template host (tests/data/template.xml: a template, pools, volumes), connected and listed."""
+    host = services.inventory.add_host(TEMPLATE_URI)
+    assert run(services.inventory.connect_host(host))
+    run(services.inventory.load_host(host))
+    return host
 
 
 @pytest.fixture

@@ -19,11 +19,8 @@ from .helpers import TEMPLATE_URI, TPL_UUID
 
 
 @pytest.fixture
-def host(services, run):
-    host = services.inventory.add_host(TEMPLATE_URI)
-    assert run(services.inventory.connect_host(host))
-    run(services.inventory.load_host(host))
-    return host
+def host(template_host):
+    return template_host
 
 
 def clone(services, run, count, *, listener=None):

@@ -18,11 +18,8 @@ TEMPLATE_VOLUMES = {"tpl-root.qcow2", "tpl-data.img"}
 
 
 @pytest.fixture
-def host(services, run):
-    host = services.inventory.add_host(TEMPLATE_URI)
-    assert run(services.inventory.connect_host(host))
-    run(services.inventory.load_host(host))
-    return host
+def host(template_host):
+    return template_host
 
 
 def libvirt_state(run, host):
