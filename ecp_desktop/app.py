@@ -87,8 +87,9 @@ async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
 
 
 async def start_initial_hosts(services: Services, extra: list[str]) -> list[asyncio.Future]:
-    """Add the session's hosts and start connecting them; the attempts, still running. A
-    job about one host (restore) joins that host's attempt and waits for no other."""
+    """Add the session's hosts, show what the inventory knows of their machines, and start
+    connecting them; the attempts, still running. A job about one host (restore) joins that
+    host's attempt and waits for no other."""
     loop = asyncio.get_running_loop()
     choices, allowed = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
     inventory = services.inventory
@@ -96,6 +97,8 @@ async def start_initial_hosts(services: Services, extra: list[str]) -> list[asyn
     for host, _auto in hosts:
         if host.uri not in allowed:  # listed, with the reason, but never connected on a row's word
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
+    # Before any host answers: the rows are on screen at once, and stay while a host is down.
+    await inventory.show_known([h.uri for h, _auto in hosts])
     return [spawn(inventory.connect_host(h, autoconnect=auto)) for h, auto in hosts if h.uri in allowed]
 
 
@@ -162,9 +165,10 @@ class GuiSession:
             nonlocal candidates
             loop = asyncio.get_running_loop()
             candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
-        stages = (("the task history", services.tasks.load_history),
-                  ("reading what should run", read_restore_candidates),
+        # The machines first (the known ones, then the hosts' answers): what the window is for.
+        stages = (("reading what should run", read_restore_candidates),
                   ("connecting the hosts", self._start_hosts),
+                  ("the task history", services.tasks.load_history),
                   ("restore", lambda: restore_on_start(services, self._report_restore, candidates)),
                   ("crash recovery", self._recover))
         for name, stage in stages:

@@ -68,7 +68,7 @@ def test_machines_prints_one_line_per_machine_with_its_columns(db_url, tmp_path)
     lines = lines_of(result.stdout)
     assert len(lines) == len(HOSTILE)
     for line in lines:
-        assert len(line.split("\t")) == 5, repr(line)
+        assert len(line.split("\t")) == 6, repr(line)  # name, state, host, vCPUs, memory, live or last seen
     assert {line.split("\t")[0] for line in lines} == set(HOSTILE.values())
     assert {line.split("\t")[2] for line in lines} == {uri}
     # JSON stays exact

@@ -152,7 +152,7 @@ def test_change_during_the_initial_listing_is_not_lost(qtbot, run, services, mon
     the (now stale) listing returns. This injects timing only; libvirt stays real.
     """
     import time as _time
-    from ecp_desktop.services.inventory import live as inventory_module
+    from ecp_desktop.services.inventory import machines as inventory_module
     real_list = inventory_module.list_machines
 
     def slow_list(conn, uri):

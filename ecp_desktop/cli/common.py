@@ -99,15 +99,20 @@ def _choices(uris: list[str]) -> tuple[list[HostChoice], set[str]]:
     return initial_hosts(), approvals.approved_uris()
 
 
-async def connect_hosts(services: Services, uris: list[str], *, load: bool) -> list[HostConnection]:
+async def connect_hosts(services: Services, uris: list[str], *, load: bool, known: bool = False
+                        ) -> list[HostConnection]:
     """Connect ``uris`` (or the configured hosts this user approved) at once; with ``load``,
-    list their machines. A host only a row names is listed, with the reason, not connected."""
+    list their machines; with ``known``, the inventory's last known rows first (they stay for
+    a host that does not answer). A host only a row names is listed, with the reason, not
+    connected."""
     loop = asyncio.get_running_loop()
     choices, allowed = await loop.run_in_executor(services.executors.database, _choices, uris)
     hosts = [services.inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
     for host in hosts:
         if host.uri not in allowed:
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
+    if known:
+        await services.inventory.show_known([h.uri for h in hosts])
     connected = await asyncio.gather(*(services.inventory.connect_host(h) if h.uri in allowed else _no()
                                        for h in hosts))
     if load:

@@ -10,7 +10,15 @@ from .common import (EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, close, conne
 from ..services.core.errors import install_quiet_error_handler
 from ..services.hosts.connection import HostConnection
 from ..services.hosts.facts import version_text
+from ..services.inventory.machines import MachineInfo
 from ..services.setup.startup import not_set_up_line
+
+
+def seen_column(m: MachineInfo) -> str:
+    """The listing's last column; in JSON, ``live`` and ``last_seen`` (ISO, UTC) say the same."""
+    if m.live:
+        return "live"
+    return f"last known, seen {m.last_seen.isoformat(timespec='minutes')}" if m.last_seen else "last known"
 
 
 def host_json(host: HostConnection, machine_count: int) -> dict:
@@ -26,7 +34,7 @@ def host_json(host: HostConnection, machine_count: int) -> dict:
 async def _connect(services, connect: list[str]) -> tuple[list[HostConnection], str | None]:
     """The hosts, listed, and why setup is needed (None: it has run). The inventory checks
     before writing anything: before setup this lists live state and records nothing."""
-    hosts = await connect_hosts(services, connect, load=True)
+    hosts = await connect_hosts(services, connect, load=True, known=True)
     return hosts, await services.inventory.check_setup()
 
 
@@ -49,8 +57,9 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
         inventory = services.inventory
         if command == "machines":
             machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
-            _print([m.as_json() for m in machines], as_json, out,
-                   "{name}\t{state}\t{host}\t{vcpus} vCPU\t{memory_kib} KiB")
+            _print([m.as_json() if as_json else {**m.as_json(), "seen": seen_column(m)} for m in machines],
+                   as_json, out,
+                   "{name}\t{state}\t{host}\t{vcpus} vCPU\t{memory_kib} KiB\t{seen}")
         else:
             _print([host_json(h, len(inventory.machines_of(h.uri))) for h in hosts], as_json, out,
                    "{label}\t{state}\t{uri}\t{driver} {hypervisor_version}\t{machines} machines")

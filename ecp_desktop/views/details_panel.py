@@ -10,9 +10,8 @@ from ..services.core.errors import HypervisorError
 from ..services.inventory.live import Inventory
 from ..services.hosts.domain_xml import DomainXml, read_domain
 from ..services.hosts.guest_support import unsupported_reason
-from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
-from .machine_model import memory_text
+from .machine_model import memory_text, seen_text, state_text
 from .notes_editor import NotesEditor
 from .plain import plain_label, tooltip
 
@@ -108,7 +107,8 @@ class DetailsPanel(QTabWidget):
 
     def _fill_general(self, m: MachineInfo) -> None:
         host = self._inventory.hosts.get(m.host_uri)
-        values = {"Name": m.name, "State": STATE_LABELS.get(m.state, m.state),
+        state = state_text(m) + (f", {seen_text(m)}" if not m.live else "")
+        values = {"Name": m.name, "State": state,
                   "Host": f"{host.label if host else ''} ({m.host_uri})", "UUID": m.uuid,
                   "vCPUs": str(m.vcpus), "Memory": memory_text(m.memory_kib),
                   "Autostart": "yes" if m.autostart else "no",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from .. import APP_ID, RESOURCES
@@ -47,6 +47,22 @@ def state_icon(state: str) -> QIcon:
     painter.setPen(QColor("#00000040"))
     painter.setBrush(QColor(STATE_COLOURS.get(state, "#b0b4ba")))
     painter.drawEllipse(2, 2, 12, 12)
+    painter.end()
+    return QIcon(pixmap)
+
+
+@functools.cache
+def last_known_icon(state: str) -> QIcon:
+    """A ring in the state's colour: the last known state, not a live one (a filled dot)."""
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor(STATE_COLOURS.get(state, "#b0b4ba")))
+    pen.setWidthF(2.5)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawEllipse(3, 3, 10, 10)
     painter.end()
     return QIcon(pixmap)
 

@@ -8,11 +8,12 @@ from ..services.inventory.live import Inventory, Key
 from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
 from .table_model import ColumnTableModel, Index
-from .icons import state_icon
+from .icons import last_known_icon, state_icon
 from .plain import tooltip
 
 COLUMNS = ("Name", "State", "Host", "vCPUs", "Memory", "Autostart", "Persistent")
 NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
+LIVENESS_WORDS = {True: "up", False: "down"}  # host:up, host:down
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 
@@ -33,6 +34,29 @@ def _runs(rows: list[int]):
             start = prev = row
     if start is not None:
         yield start, prev
+
+
+def state_text(m: MachineInfo) -> str:
+    """The state as a row shows it: live, or the last known one, marked as such."""
+    label = STATE_LABELS.get(m.state, m.state)
+    return label if m.live else f"{label} (last known)"
+
+
+def seen_text(m: MachineInfo) -> str:
+    """When last known facts were last true, in local time; "" for a live row."""
+    if m.live:
+        return ""
+    if m.last_seen is None:
+        return "never seen in this inventory"
+    return "last seen " + m.last_seen.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def away_text(m: MachineInfo, host) -> str:
+    """Why a last known row's actions are disabled: its host does not answer."""
+    label = host.label if host is not None else m.host_uri
+    reason = f": {host.reason}" if host is not None and host.reason else ""
+    state = host.state.value if host is not None else "not configured"
+    return f"{label} is {state}{reason}. Actions on this machine need its host."
 
 
 def memory_text(kib: int) -> str:
@@ -86,7 +110,7 @@ class MachineTableModel(ColumnTableModel):
             return (host.label if host else m.host_uri).casefold()
         return {
             NAME: lambda m: m.name.casefold(),
-            STATE: lambda m: (STATE_LABELS.get(m.state, m.state) if self._host_live(m) else "~", m.name.casefold()),
+            STATE: lambda m: (not m.live, STATE_LABELS.get(m.state, m.state), m.name.casefold()),
             HOST: lambda m: (host_label(m), m.name.casefold()),
             VCPUS: lambda m: (m.vcpus, m.name.casefold()),
             MEMORY: lambda m: (m.memory_kib, m.name.casefold()),
@@ -161,7 +185,8 @@ class MachineTableModel(ColumnTableModel):
         self._row_of = {m.key: i for i, m in enumerate(self._rows)}
 
     def _on_host_changed(self, host) -> None:
-        # Rows of a host that went away are shown greyed out with an unknown state.
+        # The host's label or state (in the tooltips) changed; the rows' own liveness comes
+        # with machines_changed.
         rows = [i for i, m in enumerate(self._rows) if m.host_uri == host.uri]
         if rows:
             self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(COLUMNS) - 1))
@@ -182,10 +207,6 @@ class MachineTableModel(ColumnTableModel):
     def _row_count(self) -> int:
         return len(self._rows)
 
-    def _host_live(self, machine: MachineInfo) -> bool:
-        host = self._inventory.hosts.get(machine.host_uri)
-        return host is not None and host.connected
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
@@ -195,7 +216,7 @@ class MachineTableModel(ColumnTableModel):
             if col == NAME:
                 return m.name
             if col == STATE:
-                return STATE_LABELS.get(m.state, m.state) if self._host_live(m) else "unknown (host offline)"
+                return state_text(m)
             if col == HOST:
                 host = self._inventory.hosts.get(m.host_uri)
                 return host.label if host else m.host_uri
@@ -216,13 +237,18 @@ class MachineTableModel(ColumnTableModel):
                 return m.name.casefold()
             return self.data(index, Qt.ItemDataRole.DisplayRole)
         elif role == Qt.ItemDataRole.DecorationRole and col == STATE:
-            return state_icon(m.state if self._host_live(m) else "unknown")
-        elif role == Qt.ItemDataRole.ForegroundRole and not self._host_live(m):
-            return QColor("#8a8f98")
+            return state_icon(m.state) if m.live else last_known_icon(m.state)
+        elif role == Qt.ItemDataRole.ForegroundRole and not m.live:
+            return QColor("#6b7079")
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (VCPUS, MEMORY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(f"{m.name}\nUUID {m.uuid}\n{m.host_uri}")
+            text = f"{m.name}\nUUID {m.uuid}\n{m.host_uri}"
+            if not m.live:
+                host = self._inventory.hosts.get(m.host_uri)
+                text += (f"\n\nLast known state: {STATE_LABELS.get(m.state, m.state)}, {seen_text(m)}."
+                         f"\n{away_text(m, host)}")
+            return tooltip(text)
         elif role == MachineRole:
             return m
         return None
@@ -230,7 +256,10 @@ class MachineTableModel(ColumnTableModel):
 
 class MachineFilterProxy(QSortFilterProxyModel):
     """Filters by text (any of name, state, host; or ``name:``/``state:``/``host:`` terms)
-    and by the hosts selected in the hosts pane (none selected: all hosts)."""
+    and by the hosts selected in the hosts pane (none selected: all hosts).
+
+    ``host:down`` keeps the machines whose host does not answer (last known rows) and
+    ``host:up`` the live ones; ``state:known`` matches last known states too."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -275,7 +304,7 @@ class MachineFilterProxy(QSortFilterProxyModel):
             return False
         if not self._terms:
             return True
-        state = STATE_LABELS.get(m.state, m.state)
+        state = state_text(m)
         name = m.name.casefold()
         host = self._host_text.get(m.host_uri) or m.host_uri.casefold()
         for field, value in self._terms:
@@ -283,7 +312,7 @@ class MachineFilterProxy(QSortFilterProxyModel):
                 return False
             if field == "state" and not (value in state or value in m.state):
                 return False
-            if field == "host" and value not in host:
+            if field == "host" and not (value in host or value == LIVENESS_WORDS[m.live]):
                 return False
             if not field and not (value in name or value in state or value in m.state or value in host):
                 return False

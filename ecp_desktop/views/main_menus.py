@@ -11,6 +11,7 @@ from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ..services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
 from ..services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIES
 from .icons import action_icon
+from .machine_model import away_text
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
              "reboot": "Ctrl+Shift+R", "pause": "Ctrl+Shift+P", "resume": "Ctrl+Shift+U"}
@@ -113,3 +114,16 @@ def build_actions(window) -> None:
     about = QAction("&About", window)
     about.triggered.connect(window.show_about)
     menu_help.addAction(about)
+
+
+def update_machine_actions(window, selected) -> None:
+    """Enable the machine actions for the selected rows. A last known row (its host does not
+    answer) takes no action: the reason goes in the tooltips; live rows still take theirs."""
+    live = [m for m in selected if m.live]
+    away = next((m for m in selected if not m.live), None)
+    why = f"\n{away_text(away, window.inventory.hosts.get(away.host_uri))}" if away and not live else ""
+    states = {m.state for m in live}
+    for name, qaction in window.machine_actions.items():
+        qaction.setEnabled(bool(states & ACTIONS[name].applies_to))
+        qaction.setToolTip(f"{ACTIONS[name].label} the selected machines ({SHORTCUTS[name]}){why}")
+    window.migrate_action.setEnabled(window.migrations is not None and len(live) == 1 and len(selected) == 1)

@@ -29,7 +29,7 @@ from .tasks_pane import TasksPane
 from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
 from .preferences_dialog import PreferencesDialog
-from .main_menus import build_actions
+from .main_menus import build_actions, update_machine_actions
 from .plain import message_box, plain_label, rich_label, tooltip
 
 
@@ -199,12 +199,13 @@ class MainWindow(QMainWindow):
         """Apply a lifecycle action to every selected machine in a state it applies to."""
         action = ACTIONS[name]
         selected = self.selected_machines()
-        chosen = [m for m in selected if m.state in action.applies_to]
+        chosen = [m for m in selected if m.live and m.state in action.applies_to]
         skipped = len(selected) - len(chosen)
         if not chosen:
-            self.statusBar().showMessage(f"{action.label}: no selected machine is in a state for that", 5000)
+            self.statusBar().showMessage(f"{action.label}: no selected machine is in a state for that "
+                                         "on a connected host", 5000)
             return
-        note = f" ({skipped} skipped: not in a state for that)" if skipped else ""
+        note = f" ({skipped} skipped: not in a state for that, or host not connected)" if skipped else ""
 
         def go() -> None:
             self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
@@ -317,10 +318,7 @@ class MainWindow(QMainWindow):
         self._update_action_state()
 
     def _update_action_state(self, *_args) -> None:
-        states = {m.state for m in self.selected_machines()}
-        for name, qaction in self.machine_actions.items():
-            qaction.setEnabled(bool(states & ACTIONS[name].applies_to))
-        self.migrate_action.setEnabled(self.migrations is not None and len(self.selected_machines()) == 1)
+        update_machine_actions(self, self.selected_machines())
 
     def _update_counts(self, *_args) -> None:
         shown, total = self.machine_proxy.rowCount(), self.machine_model.rowCount()

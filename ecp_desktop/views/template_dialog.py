@@ -30,7 +30,7 @@ class TemplateDialog(QDialog):
         self.setWindowTitle("New Machines from Template")
         self.resize(520, 260)
         self.template = QComboBox()
-        candidates = sorted((m for m in inventory.machines.values() if m.state not in ACTIVE_STATES),
+        candidates = sorted((m for m in inventory.machines.values() if m.live and m.state not in ACTIVE_STATES),
                             key=lambda m: (m.name.casefold(), m.host_uri))
         for machine in candidates:
             host = inventory.hosts.get(machine.host_uri)

@@ -14,24 +14,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from dataclasses import dataclass
 
 import libvirt
 
 from . import store
 from . import notes as machine_notes
+from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection, HostState
 from ..core.executors import Executors
 from ..hosts.states import ACTIVE_STATES, EVENT_STATES
-from .machines import MachineInfo, list_machines, read_machine
+from .machines import Key, ListingDiff, MachineInfo, list_and_compare, read_machine, utc_now
 from .writes import InventoryWrites
 from ..core.events import Event
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
 FREEZE_AFTER = 1000  # machines in one listing
 
 
@@ -130,7 +129,33 @@ class Inventory:
         for host in self.hosts.values():
             host.close_now()
 
+    async def show_known(self, uris: list[str]) -> int:
+        """Rows for what the inventory knows of these hosts, before they answer (and while
+        they do not): last known facts, ``live`` False. A host that is connected or being
+        listed is skipped (its listing is the truth). Returns how many rows were added."""
+        if not self.persist or not uris:
+            return 0
+        known = await self._db(read_known, list(uris))
+        fresh = [m for m in known if m.key not in self.machines and self._shows_known(m.host_uri)]
+        for machine in fresh:
+            self.machines[machine.key] = machine
+        if fresh:
+            self.machines_added.emit(fresh)
+        return len(fresh)
+
+    def _shows_known(self, uri: str) -> bool:
+        host = self.hosts.get(uri)
+        return host is not None and not host.connected and uri not in self._changed_while_listing
+
     def _on_host_state(self, host: HostConnection) -> None:
+        if not host.connected:
+            # Events no longer keep these rows current: from now on they are last known facts.
+            now = utc_now()
+            gone = [m for key, m in self.machines.items() if key[0] == host.uri and m.live]
+            for machine in gone:
+                machine.last_known(now)
+            if gone:
+                self.machines_changed.emit(gone)
         self.host_changed.emit(host)
         if host.state is HostState.CONNECTED and self._auto_load:
             spawn(self.load_host(host))
@@ -143,7 +168,7 @@ class Inventory:
         try:
             # The comparison with what is known runs in the worker too, never on the GUI
             # thread (bench/responsiveness.py: the longest gap while loading).
-            listed, diff = await host.call(lambda conn: _list_and_compare(conn, host.uri, before),
+            listed, diff = await host.call(lambda conn: list_and_compare(conn, host.uri, before),
                                            operation="list machines")
         except HypervisorError as err:
             log.warning("listing %s failed: %s", host.uri, err)
@@ -166,7 +191,7 @@ class Inventory:
         if self.persist:
             self.writes.listing(host.uri, (host.facts, listed))
 
-    def _apply_listing(self, uri: str, diff: _ListingDiff) -> None:
+    def _apply_listing(self, uri: str, diff: ListingDiff) -> None:
         # Events that arrived while listing are read again afterwards (``touched``), so the
         # diff against the snapshot taken before the listing is enough here.
         self.machines.update(diff.present)
@@ -359,25 +384,3 @@ class Inventory:
 
     def _if_set_up(self, fn, *args):
         return fn(*args) if self._writable() else None
-
-
-@dataclass
-class _ListingDiff:
-    present: dict[Key, MachineInfo]
-    added: list[MachineInfo]
-    changed: list[MachineInfo]
-    removed: list[Key]
-
-
-def _list_and_compare(conn: libvirt.virConnect, uri: str,
-                      before: dict[Key, MachineInfo]) -> tuple[list[MachineInfo], _ListingDiff]:
-    listed = list_machines(conn, uri)
-    present = {info.key: info for info in listed}
-    added, changed = [], []
-    for info in listed:
-        old = before.get(info.key)
-        if old is None:
-            added.append(info)
-        elif old != info:
-            changed.append(info)
-    return listed, _ListingDiff(present, added, changed, [key for key in before if key not in present])
