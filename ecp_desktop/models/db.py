@@ -3,6 +3,12 @@
 The backend is a choice of configuration: ``sqlite:///path`` (the default, in the
 platform data directory) or ``postgresql://user@host/db``. Everything else in the
 app talks to :data:`database`, a proxy bound here at start-up.
+
+A PostgreSQL URL may name several servers, as libpq reads them
+(``postgresql://user@primary:5432,standby:5432/db?target_session_attrs=read-write``): a
+primary and its standby. Such a URL is handed to libpq whole (``dsn``), never split into
+one host and one port, so every new connection tries the servers in order and keeps the
+one that accepts writes: after a failover the next connection finds the promoted standby.
 """
 from __future__ import annotations
 
@@ -106,6 +112,30 @@ def check_database(url: str) -> str:
         db.close()
 
 
+def postgres_hosts(url: str) -> list[tuple[str, int | None]]:
+    """The servers of a PostgreSQL URL, in libpq's order: ``(host, port or None)`` each
+    (``host1:port1,host2:port2``, an IPv6 address in brackets). ValueError, in words, for a
+    port that is not a number from 1 to 65535."""
+    hostinfo = urlparse(url).netloc.rpartition("@")[2]
+    servers = []
+    for item in hostinfo.split(","):
+        if item.startswith("["):
+            host, _bracket, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else rest
+        else:
+            host, colon, port = item.rpartition(":")
+            if not colon:
+                host, port = item, ""
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"the port {port!r} of {host or 'the default host'} is not a number from 1 to 65535")
+        servers.append((unquote(host), int(port) if port else None))
+    return servers
+
+
+def _several_servers(url: str) -> bool:
+    return "," in urlparse(url).netloc.rpartition("@")[2]
+
+
 def make_database(url: str) -> peewee.Database:
     """A database object for ``url``, not bound to the proxy (DatabaseUrlError, without the
     password, for a URL that cannot be read or a file that cannot be made)."""
@@ -128,8 +158,9 @@ def make_database(url: str) -> peewee.Database:
                 f"cannot read the PostgreSQL URL {shown!r}: a / ? or # in the password must be percent-encoded "
                 "(%2F %3F %23), and so must an @ after the host (%40); better, leave the password out of the URL "
                 "and keep it in ~/.pgpass or the keyring")
+        several = _several_servers(url)
         try:
-            parsed.port  # noqa: B018  (raises for a port that is not a number from 0 to 65535)
+            postgres_hosts(url) if several else parsed.port  # raises for a port that is not a number
         except ValueError:
             raise DatabaseUrlError(f"the port in the PostgreSQL URL {shown!r} is not a number from 1 to 65535") \
                 from None
@@ -146,12 +177,25 @@ def make_database(url: str) -> peewee.Database:
             if password:
                 options["password"] = password  # in memory only
         try:
-            db = connect(url, **options)
+            db = _several(url, parsed, options) if several else connect(url, **options)
         except (ValueError, TypeError, KeyError) as exc:
             raise DatabaseUrlError(f"cannot read the PostgreSQL URL {shown!r}: {scrub(str(exc), url)}") from None
     else:
         raise DatabaseUrlError(f"unsupported database URL {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
     return db
+
+
+def _several(url: str, parsed, options: dict) -> peewee.PostgresqlDatabase:
+    """A database on a URL naming several servers: libpq reads the URL itself (``dsn``; the
+    host list, ``target_session_attrs`` and the rest of its query), and peewee gets only the
+    database's name, which the sharing services pass on when they open their own sessions.
+    The password (from the keyring) stays a separate parameter, in memory only."""
+    import psycopg2
+    try:
+        psycopg2.extensions.parse_dsn(url)  # what libpq cannot read is said now, not at the first query
+    except psycopg2.ProgrammingError as exc:
+        raise ValueError(str(exc)) from None
+    return peewee.PostgresqlDatabase(unquote(parsed.path.strip("/")), dsn=url, **options)
 
 
 def _create_file(file: Path) -> None:

@@ -143,8 +143,8 @@ class MainWindow(QMainWindow):
         self.machine_proxy.layoutChanged.connect(self._update_counts)
         self.machine_model.dataChanged.connect(self._update_action_state)
         inventory.host_changed.connect(self._on_host_changed)
-        tasks.database_changed.connect(lambda _away: self._update_health())
-        inventory.database_changed.connect(lambda _away: self._update_health())
+        tasks.database_changed.connect(self._on_database_changed)
+        inventory.database_changed.connect(self._on_database_changed)
         inventory.host_added.connect(self._on_host_changed)
         inventory.host_removed.connect(self._on_host_changed)
         inventory.setup_changed.connect(self._show_setup_state)
@@ -329,6 +329,13 @@ class MainWindow(QMainWindow):
     def _on_host_changed(self, _host=None) -> None:
         self._update_health()
         self._on_host_selection()
+
+    def _on_database_changed(self, _reason: str) -> None:
+        was_away = self.health.text().startswith("Inventory database away")
+        self._update_health()
+        if was_away and not (self.inventory.database_away or self.tasks.database_away):
+            # Back (the same server, or a promoted standby): the kept writes are written now.
+            self.statusBar().showMessage("Inventory database back: what was kept meanwhile is written", 15000)
 
     def _tick(self) -> None:
         self.host_model.refresh_countdowns()

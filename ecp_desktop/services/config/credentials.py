@@ -83,6 +83,9 @@ def split_database_url(url: str) -> tuple[str, str | None]:
     parsed = urlparse(url)
     if parsed.password is None:
         return url, None
+    servers = parsed.netloc.rpartition("@")[2]
+    if "," in servers:  # several servers (libpq's host1:port1,host2:port2): kept as written
+        return urlunparse(parsed._replace(netloc=f"{parsed.username or ''}@{servers}")), parsed.password
     netloc = parsed.hostname or ""
     if parsed.username:
         netloc = f"{parsed.username}@{netloc}"
@@ -94,6 +97,9 @@ def split_database_url(url: str) -> tuple[str, str | None]:
 def database_account(url: str) -> str:
     """The keyring account of a PostgreSQL URL: scheme, user, host, port and database."""
     parsed = urlparse(split_database_url(url)[0])
+    servers = parsed.netloc.rpartition("@")[2]
+    if "," in servers:  # a primary and its standby: one account for the list, as written
+        return f"postgresql://{parsed.username or ''}@{servers.lower()}{parsed.path}"
     port = parsed.port or 5432
     return f"postgresql://{parsed.username or ''}@{parsed.hostname or 'localhost'}:{port}{parsed.path}"
 

@@ -50,7 +50,9 @@ _ERRNOS = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_O
 _SQLITE_NAMES = {"SQLITE_FULL": DISK_FULL, "SQLITE_READONLY": READ_ONLY, "SQLITE_PERM": PERMISSION,
                  "SQLITE_AUTH": PERMISSION, "SQLITE_CANTOPEN": CANNOT_OPEN, "SQLITE_IOERR": IO_ERROR,
                  "SQLITE_BUSY": LOCKED, "SQLITE_LOCKED": LOCKED}
-# PostgreSQL's SQLSTATE classes and codes (psycopg2 sets ``pgcode``).
+# PostgreSQL's SQLSTATE classes and codes (psycopg2 sets ``pgcode``). 25006 is also what a
+# standby answers to a write (a URL without target_session_attrs=read-write, or a session
+# opened on a server demoted since): retried like a read-only disk until a primary answers.
 _SQLSTATES = {"53100": DISK_FULL, "25006": READ_ONLY, "42501": PERMISSION, "28000": PERMISSION,
               "28P01": PERMISSION, "57P01": SERVER_GONE, "57P02": SERVER_GONE, "57P03": SERVER_GONE,
               "08000": SERVER_GONE, "08001": SERVER_GONE, "08003": SERVER_GONE, "08006": SERVER_GONE,
@@ -66,7 +68,13 @@ _TEXTS = [
     ("connection refused", SERVER_GONE), ("connection already closed", SERVER_GONE),
     ("terminating connection", SERVER_GONE), ("the database system is", SERVER_GONE),
     ("connection to server", SERVER_GONE), ("not currently accepting connections", SERVER_GONE),
-    ("ssl connection has been closed", SERVER_GONE),
+    ("ssl connection has been closed", SERVER_GONE), ("ssl syscall error", SERVER_GONE),
+    ("could not receive data from server", SERVER_GONE), ("could not send data to server", SERVER_GONE),
+    ("no route to host", SERVER_GONE), ("timeout expired", SERVER_GONE),
+    # A multi-host URL (primary,standby?target_session_attrs=read-write) whose primary is gone
+    # and whose standby is not promoted yet: libpq refuses the standby's session. No server
+    # takes writes for now (a failover under way): away, and written again once one does.
+    ("session is read-only", SERVER_GONE), ("server is in hot standby mode", SERVER_GONE),
     ("no connection to the server", SERVER_GONE), ("database is locked", LOCKED),
     ("disk i/o error", IO_ERROR), ("input/output error", IO_ERROR),
 ]
