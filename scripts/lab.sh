@@ -20,6 +20,13 @@
 #       routed into it through permanent neighbour entries with a MAC nobody has, so SYNs
 #       vanish as on a dead host (connects wait for TCP's own time-out, about 130 s)
 #   scripts/lab.sh blackhole-down NAME       remove it
+#   scripts/lab.sh delay NAME MS     MS of added latency each way on a network host's link (a far
+#       host: RTT + 2 x MS). With tc's netem: a netem qdisc on both ends of its veth. Kernels
+#       without sch_netem (CONFIG_NET_SCH_NETEM unset, as on the CI box) get a delay line: the
+#       host's address moves from eth0 to a tap (dly0) in its namespace, a tap (ecpd-NAME) joins
+#       the bridge, and a small process copies every frame between the two, each MS late (the
+#       same packet-level delay; TCP's own slow start and ACK clocking see it). Prints the kind.
+#   scripts/lab.sh undelay NAME      remove it (the plain veth path again)
 # State lives in $ECP_LAB_DIR (default .ci-state/lab). Clients connect with
 #   test+unix:///default?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock   (the test driver, served)
 #   qemu+unix:///system?socket=$ECP_LAB_DIR/NAME/run/libvirt-sock    (real QEMU)
@@ -117,7 +124,62 @@ blackhole_up() {  # COUNT addresses whose packets go into a namespace that never
   done
 }
 
+DELAY_TAP=ecpd-$name DELAY_INNER=dly0
+
+
+delay_up() {
+  local ms=$1
+  [[ -n $ADDR ]] && ip netns list | grep -qw "$NETNS" || { echo "lab.sh: $name has no network namespace" >&2; exit 1; }
+  command -v tc >/dev/null || { echo "lab.sh: missing tc (iproute2)" >&2; exit 1; }
+  delay_down
+  if tc qdisc add dev "$VETH" root netem delay "${ms}ms" 2>/dev/null; then
+    ip netns exec "$NETNS" tc qdisc add dev eth0 root netem delay "${ms}ms"
+    echo netem; return 0
+  fi
+  local mac
+  mac=$(ip -n "$NETNS" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+  ip tuntap add dev "$DELAY_TAP" mode tap
+  ip link set "$DELAY_TAP" master $BRIDGE up
+  ip -n "$NETNS" tuntap add dev $DELAY_INNER mode tap
+  # The address (and MAC, so neighbours' caches stay right) move to the tap; the veth goes down,
+  # which also makes the bridge forget where that MAC was.
+  ip -n "$NETNS" link set eth0 down
+  ip link set "$VETH" down
+  ip -n "$NETNS" addr del "$ADDR/24" dev eth0
+  ip -n "$NETNS" link set $DELAY_INNER address "$mac" up
+  ip -n "$NETNS" addr add "$ADDR/24" dev $DELAY_INNER
+  setsid python3 "$(dirname "$0")/lab_delay_line.py" "$DELAY_TAP" "$NETNS" $DELAY_INNER "$ms" > "$d/delay.log" 2>&1 < /dev/null &
+  echo $! > "$d/delay.pid"
+  for _ in $(seq 1 50); do  # both taps carry once the process holds them
+    [[ $(cat /sys/class/net/$DELAY_TAP/carrier 2>/dev/null) == 1 ]] &&
+      ip -n "$NETNS" link show $DELAY_INNER | grep -qv NO-CARRIER && break
+    sleep 0.1
+  done
+  kill -0 "$(cat "$d/delay.pid")" 2>/dev/null || { echo "lab.sh: delay line for $name died" >&2; cat "$d/delay.log" >&2; exit 1; }
+  echo delay-line
+}
+
+delay_down() {  # whichever kind is there; nothing to do when there is none
+  tc qdisc del dev "$VETH" root 2>/dev/null || true
+  ip netns list | grep -qw "$NETNS" && { ip netns exec "$NETNS" tc qdisc del dev eth0 root 2>/dev/null || true; }
+  if [[ -f $d/delay.pid ]]; then
+    local pid; pid=$(cat "$d/delay.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$d/delay.pid"
+  fi
+  ip link del "$DELAY_TAP" 2>/dev/null || true
+  if ip netns list | grep -qw "$NETNS" && ip -n "$NETNS" link show $DELAY_INNER >/dev/null 2>&1; then
+    ip -n "$NETNS" link del $DELAY_INNER
+    ip -n "$NETNS" addr add "$ADDR/24" dev eth0 2>/dev/null || true
+    ip -n "$NETNS" link set eth0 up
+    ip link set "$VETH" up
+  fi
+}
+
 case $cmd in
+  delay) [[ $(id -u) -eq 0 ]] || { echo "lab.sh: needs root" >&2; exit 1; }; delay_up "${3:?delay in ms}" ;;
+  undelay) delay_down ;;
   blackhole) [[ $(id -u) -eq 0 ]] || { echo "lab.sh: needs root" >&2; exit 1; }; blackhole_up "${3:-8}" ;;
   blackhole-down)
     ip netns del "$HOLE_NETNS" 2>/dev/null || true
@@ -176,8 +238,12 @@ case $cmd in
     ;;
   net-cut|net-restore)
     ip link set "$VETH" "$([[ $cmd == net-cut ]] && echo down || echo up)"
+    if ip link show "$DELAY_TAP" >/dev/null 2>&1; then  # a delayed host's path is the tap
+      ip link set "$VETH" down
+      ip link set "$DELAY_TAP" "$([[ $cmd == net-cut ]] && echo down || echo up)"
+    fi
     ;;
-  net-down) net_down ;;
-  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang|net-cut|net-restore|net-down|blackhole|blackhole-down NAME" >&2
+  net-down) delay_down; net_down ;;
+  *) echo "usage: lab.sh start|stop|kill|crash-host|hang|unhang|net-cut|net-restore|net-down|blackhole|blackhole-down|delay|undelay NAME" >&2
      exit 2 ;;
 esac

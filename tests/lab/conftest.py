@@ -25,9 +25,10 @@ class LabDaemon:
         if host_uuid:
             self.env["ECP_LAB_HOST_UUID"] = host_uuid
         self.address, self.query = address, ""
+        self.delay_kind = ""  # how ``delay`` added latency: "netem" or "delay-line"
 
-    def _lab(self, command: str) -> str:
-        result = subprocess.run([str(LAB_SCRIPT), command, self.name], env=self.env,
+    def _lab(self, command: str, *extra: str) -> str:
+        result = subprocess.run([str(LAB_SCRIPT), command, self.name, *extra], env=self.env,
                                 capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
             raise RuntimeError(f"lab.sh {command} {self.name} failed: {result.stderr}{result.stdout}")
@@ -59,6 +60,14 @@ class LabDaemon:
 
     def net_down(self) -> None:
         self._lab("net-down")
+
+    def delay(self, ms: int) -> str:
+        """``ms`` added each way on the host's link (a far host); returns "netem" or "delay-line"."""
+        self.delay_kind = self._lab("delay", str(ms))
+        return self.delay_kind
+
+    def undelay(self) -> None:
+        self._lab("undelay")
 
     @property
     def tcp_uri(self) -> str:
@@ -159,3 +168,28 @@ def lab_tcp_daemon():
         finally:
             daemon.net_down()
             shutil.rmtree(lab_dir, ignore_errors=True)
+
+
+FAR_DELAY_MS = 50  # issue 19: "50 ms added latency each way"
+
+
+@pytest.fixture(scope="module")
+def far_pair():
+    """Two far hosts in their own network namespaces, fa (10.98.0.31) and fb (10.98.0.32), each
+    with FAR_DELAY_MS added each way on its link (scripts/lab.sh delay): RTT about 100 ms more.
+    Their Unix sockets (``uri("qemu")``) are not delayed: fast set-up of many machines."""
+    _lab_available()
+    lab_dir = tempfile.mkdtemp(prefix="ecp-far-")
+    hosts = [LabDaemon("fa", lab_dir, "10.98.0.31"), LabDaemon("fb", lab_dir, "10.98.0.32")]
+    try:
+        for host in hosts:
+            host.start()
+            host.delay(FAR_DELAY_MS)
+        yield hosts
+    finally:
+        for host in hosts:
+            try:
+                host.crash_host()
+            finally:
+                host.net_down()  # removes its delay too
+        shutil.rmtree(lab_dir, ignore_errors=True)
