@@ -162,3 +162,32 @@ def test_a_pause_a_job_holds_or_a_crash_made_is_never_resumed_whatever_the_polic
     assert paused_decision("resume-after-fault", libvirt.VIR_DOMAIN_PAUSED_IOERROR) == (True, "paused by an I/O error")
     assert paused_decision("keep-paused", libvirt.VIR_DOMAIN_PAUSED_IOERROR)[0] is False
     assert paused_decision("resume-after-fault", 99)[0] is False  # a reason from a newer libvirt: not guessed
+
+
+def test_restore_reads_the_states_of_a_whole_host_in_one_call(run, services, fleet_uri):
+    """A far host, a 10,000-machine host: what runs already costs one call in all, not one
+    each. The host's calls are counted by wrapping its one call method (an observation only;
+    every call still reaches libvirt)."""
+    from ecp_desktop.services.config import approved_hosts
+    approved_hosts.approve([fleet_uri])
+    inventory = services.inventory
+    host = inventory.add_host(fleet_uri)
+    assert run(inventory.connect_host(host))
+    run(inventory.load_host(host))
+    run(inventory.writes.written())
+    machines = inventory.machines_of(fleet_uri)
+    running = {m.name for m in machines if m.state == "running"}
+    paused = {m.name for m in machines if m.state == "paused"}
+    operations = []
+    real_call = host.call
+
+    def counted(fn, **kwargs):
+        operations.append(kwargs.get("operation", ""))
+        return real_call(fn, **kwargs)
+    host.call = counted
+    _reason, grouped = restore_candidates([fleet_uri])
+    report = run(services.restore.run(grouped), timeout=60)
+    outcome = {r.candidate.name: r.outcome for r in report.results}
+    assert {name for name, o in outcome.items() if o == "already running"} == running and len(running) > 100
+    assert operations.count("read states") == 1
+    assert operations.count("read state") == len(paused)  # each found paused: why it was paused
