@@ -16,6 +16,7 @@ import qasync  # after PySide6, so that qasync binds to it
 from . import APP_NAME
 from .services.inventory import store
 from .services.core.aio import spawn
+from .services.hosts.connection import HostConnection
 from .services.hosts.libvirt_loop import register_event_impl
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
 from .services.actions.restore import restore_candidates
@@ -90,16 +91,27 @@ async def start_initial_hosts(services: Services, extra: list[str]) -> list[asyn
     """Add the session's hosts, show what the inventory knows of their machines, and start
     connecting them; the attempts, still running. A job about one host (restore) joins that
     host's attempt and waits for no other."""
+    return connect_session_hosts(services, await add_session_hosts(services, extra))
+
+
+def connect_session_hosts(services: Services, hosts: list[tuple[HostConnection, bool]]) -> list[asyncio.Future]:
+    return [spawn(services.inventory.connect_host(host, autoconnect=auto)) for host, auto in hosts]
+
+
+async def add_session_hosts(services: Services, extra: list[str]) -> list[tuple[HostConnection, bool]]:
+    """Add the session's hosts and show what the inventory knows of their machines; the
+    (host, autoconnect) pairs to connect. A host only a row names is listed, with the
+    reason, and never connected on a row's word."""
     loop = asyncio.get_running_loop()
     choices, allowed = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
     inventory = services.inventory
     hosts = [(inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo), c.uri not in extra) for c in choices]
     for host, _auto in hosts:
-        if host.uri not in allowed:  # listed, with the reason, but never connected on a row's word
+        if host.uri not in allowed:
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
     # Before any host answers: the rows are on screen at once, and stay while a host is down.
     await inventory.show_known([h.uri for h, _auto in hosts])
-    return [spawn(inventory.connect_host(h, autoconnect=auto)) for h, auto in hosts if h.uri in allowed]
+    return [(host, auto) for host, auto in hosts if host.uri in allowed]
 
 
 class GuiSession:
@@ -109,6 +121,7 @@ class GuiSession:
     def __init__(self, app: QApplication, url: str, connect: list[str], database_locked: bool) -> None:
         self.app, self.url, self.connect, self.database_locked = app, url, connect, database_locked
         self.services: Services | None = None
+        self.session_hosts: list[tuple[HostConnection, bool]] = []
         self.window = None
         self.wizard = None
         self.quitting = False  # the app is closing: what fails now is no start-up failure
@@ -165,8 +178,9 @@ class GuiSession:
             nonlocal candidates
             loop = asyncio.get_running_loop()
             candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
-        # The machines first (the known ones, then the hosts' answers): what the window is for.
-        stages = (("reading what should run", read_restore_candidates),
+        # The known machines first, before anything else is read: what the window is for.
+        stages = (("showing the known machines", self._add_hosts),
+                  ("reading what should run", read_restore_candidates),
                   ("connecting the hosts", self._start_hosts),
                   ("the task history", services.tasks.load_history),
                   ("restore", lambda: restore_on_start(services, self._report_restore, candidates)),
@@ -184,10 +198,13 @@ class GuiSession:
                     self.window.statusBar().showMessage(f"Start-up: {name} failed: {exc} (details in the log)")
         self.following = spawn(TaskFollower(services.tasks).run())
 
+    async def _add_hosts(self) -> None:
+        self.session_hosts = await add_session_hosts(self.services, self.connect)
+
     async def _start_hosts(self) -> None:
         # Not awaited: restore joins each host's attempt on its own, so a host that takes its
         # whole open limit to fail delays no other host's restore.
-        self.connecting = await start_initial_hosts(self.services, self.connect)
+        self.connecting = connect_session_hosts(self.services, self.session_hosts)
 
     async def _recover(self) -> None:
         # From now on, a host that connects brings back what waited for it (a flow left by a

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.machines_view = _table(self.machine_proxy, multi=True, sortable=True)
         self.machines_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.machines_view.horizontalHeader().resizeSection(0, 220)
+        self.machines_view.horizontalHeader().resizeSection(1, 170)  # "shut off (last known)"
         machine_pane = QWidget()
         machine_box = QVBoxLayout(machine_pane)
         machine_box.setContentsMargins(0, 0, 0, 0)

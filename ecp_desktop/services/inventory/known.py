@@ -22,15 +22,18 @@ def read_known(uris: list[str]) -> list[MachineInfo]:
         m, h = schema.Machine, schema.Host
         rows = []
         for start in range(0, len(uris), CHUNK):
-            rows += (m.select(h.uri, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent,
+            query = (m.select(h.uri, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent,
                               m.last_seen_at)
-                     .join(h).where(h.uri.in_(uris[start:start + CHUNK]) & (m.missing == False))  # noqa: E712
-                     .tuples().iterator())  # tuples, not model objects: 100,000 rows in a fleet
-    return [MachineInfo(host_uri=uri, uuid=uuid, name=name,
-                        # written by another operator's copy perhaps: a state word we know, or none
-                        state=state if state in STATE_LABELS else "nostate",
-                        vcpus=int(vcpus or 0), memory_kib=int(memory or 0), autostart=bool(autostart),
-                        persistent=bool(persistent), live=False, last_seen=_utc(seen))
+                     .join(h).where(h.uri.in_(uris[start:start + CHUNK]) & (m.missing == False)))  # noqa: E712
+            # The driver's rows as they come: peewee's per-value conversions took three times
+            # the read itself for 10,000 rows, and the window waits for these (bench/inventory_first.py).
+            rows += database.execute_sql(*query.sql()).fetchall()
+    # A listing writes one time for all its rows: each distinct time is read once.
+    times = {seen: _utc(seen) for seen in {row[8] for row in rows}}
+    # Positional arguments, in MachineInfo's field order (about half the time of keywords).
+    return [MachineInfo(uri, uuid, name,
+                        state if state in STATE_LABELS else "nostate",  # another copy's word, checked
+                        int(vcpus or 0), int(memory or 0), bool(autostart), bool(persistent), False, times[seen])
             for uri, uuid, name, state, vcpus, memory, autostart, persistent, seen in rows]
 
 
