@@ -19,7 +19,7 @@ from .services.core.aio import spawn
 from .services.hosts.connection import HostConnection
 from .services.hosts.libvirt_loop import register_event_impl
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
-from .services.actions.restore import restore_candidates
+from .services.actions.restore import marked_always_on, restore_candidates
 from .services.sharing import heartbeat
 from .services.tasks.follow import TaskFollower
 from .services.tasks.recovery import RecoveryWatch, retry_rollback
@@ -39,12 +39,16 @@ from .services.setup.startup import HostChoice, database_url, initial_hosts, ope
 log = logging.getLogger(__name__)
 
 
-async def restore_on_start(services: Services, report_failures, candidates=None) -> None:
+async def restore_on_start(services: Services, report_failures, candidates=None, *, at_start: str = "last") -> None:
     """Restore what should run; a host that is unreachable now is restored when it returns.
 
     ``candidates``: (reason, machines by host) read before the hosts connected, so that a
     machine that vanished is reported by this start's restore instead of being marked
-    missing by the first listing first (and then skipped without a word)."""
+    missing by the first listing first (and then skipped without a word). ``at_start``: the
+    user's choice (Preferences): "last", "always" (only machines marked Always On), "never"."""
+    if at_start == "never":
+        log.info("restore at start: none (the choice in Preferences)")
+        return
     loop = asyncio.get_running_loop()
     if candidates is None:
         candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
@@ -52,6 +56,8 @@ async def restore_on_start(services: Services, report_failures, candidates=None)
     if reason:
         log.info("restore skipped: %s", reason)
         return
+    if at_start == "always":
+        grouped = marked_always_on(grouped)
     report = await services.restore.run(grouped)
     waiting = set(report.unreachable)
 
@@ -62,6 +68,8 @@ async def restore_on_start(services: Services, report_failures, candidates=None)
 
     async def _restore_host(uri: str) -> None:
         _reason, again = await loop.run_in_executor(services.executors.database, restore_candidates, [uri])
+        if at_start == "always":
+            again = marked_always_on(again)
         report_failures(await services.restore.run(again))
 
     if waiting:
@@ -183,7 +191,7 @@ class GuiSession:
                   ("reading what should run", read_restore_candidates),
                   ("connecting the hosts", self._start_hosts),
                   ("the task history", services.tasks.load_history),
-                  ("restore", lambda: restore_on_start(services, self._report_restore, candidates)),
+                  ("restore", lambda: self._restore(candidates)),
                   ("crash recovery", self._recover))
         for name, stage in stages:
             if self.quitting:
@@ -226,17 +234,30 @@ class GuiSession:
         if failed:
             self.window.show_errors("Interrupted tasks could not be undone completely", failed)
 
+    async def _restore(self, candidates) -> None:
+        choice = preferences.current().restore_at_start
+        if choice:
+            await restore_on_start(self.services, self._report_restore, candidates, at_start=choice)
+            return
+        from .views.restore_question import ask_restore_at_start  # asked once, then kept in Preferences
+
+        def answered(chosen: str) -> None:
+            if not self.quitting and self.services is not None:
+                spawn(restore_on_start(self.services, self._report_restore, at_start=chosen))
+        self.restore_question = ask_restore_at_start(self.window, answered)
+
     def _report_restore(self, report) -> None:
-        failed = [(r.candidate.name, r.error) for r in report.with_outcome("failed")]
+        """Never a modal at start: a line in the status bar (a notification when nobody looks
+        at the window); each machine's outcome waits in the tasks pane."""
+        failed = [r.candidate.name for r in report.with_outcome("failed")]
         if not failed or self.window is None:
             return
+        names = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        line = f"{len(failed)} machine{'s' * (len(failed) != 1)} not restored: {names}; see the tasks pane"
         hidden = not self.window.isVisible() or self.window.isMinimized()
         if hidden and self.window.tray.available:
-            # Nobody is looking at the window: a notification, and the details wait in the tasks pane.
-            self.window.tray.notify(APP_NAME, f"{len(failed)} machine(s) were not restored: "
-                                    + ", ".join(name for name, _e in failed[:5]), error=True)
-            return
-        self.window.show_errors("Some machines were not restored", failed)
+            self.window.tray.notify(APP_NAME, line, error=True)
+        self.window.statusBar().showMessage(line, 30000)
 
     def raise_window(self) -> None:
         """A second launch on the same database: show this one instead (also from the tray)."""

@@ -29,10 +29,16 @@ def test_the_dialog_saves_and_the_app_applies(window, qtbot, run, services):  # 
     dialog.policy.setCurrentIndex(dialog.policy.findData("never"))
     dialog.confirm.setChecked(False)
     dialog.log_level.setCurrentText("DEBUG")
+    # Not asked yet: the first choice says so, and keeping it keeps the question.
+    assert dialog.at_start.currentData() == "" and "Ask me" in dialog.at_start.currentText()
+    dialog.at_start.setCurrentIndex(dialog.at_start.findData("always"))
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
     stored = app_config.load()["preferences"]
     assert stored == {"default_restore_policy": "never", "confirm_destructive": False, "keep_in_tray": False,
-                      "log_level": "DEBUG"}
+                      "log_level": "DEBUG", "restore_at_start": "always"}
+    again = window.open_preferences()  # answered: no "ask me" entry any more
+    assert again.at_start.currentData() == "always" and again.at_start.findData("") == -1
+    again.reject()
     assert logging.getLogger().level == logging.DEBUG
 
     # A machine seen for the first time gets the default policy; known ones keep theirs.

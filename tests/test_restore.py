@@ -191,3 +191,25 @@ def test_restore_reads_the_states_of_a_whole_host_in_one_call(run, services, fle
     assert {name for name, o in outcome.items() if o == "already running"} == running and len(running) > 100
     assert operations.count("read states") == 1
     assert operations.count("read state") == len(paused)  # each found paused: why it was paused
+
+
+def test_same_name_new_uuid_is_reported_as_such_and_a_dry_run_leaves_no_failed_task(db, db_url):
+    """A host that gives a machine a new UUID (redefined; or a test host that makes them up at
+    every open): restore says so, starts nothing, and is not a failure."""
+    set_up(db)
+    host_id = schema.Host.get(schema.Host.uri == LAB_URI).id
+    with database.connection_context():
+        schema.Machine.create(host=host_id, uuid="99999999-9999-9999-9999-999999999999", name="stopped01",
+                              state="running", desired_state="running")
+        schema.Machine.create(host=host_id, uuid="99999999-9999-9999-9999-999999999998", name="vanished",
+                              state="running", desired_state="running")
+    code, summary, err = restore(db_url, "--dry-run")
+    assert code == 1 and "vanished did not start" in err and "stopped01" not in err  # the gone one only
+    by_uuid = {m["uuid"]: m for m in summary["machines"]}
+    renamed = by_uuid["99999999-9999-9999-9999-999999999999"]
+    assert renamed["outcome"] == "new UUID"
+    assert "same name, new UUID" in renamed["detail"] and uuid_of("stopped01") in renamed["detail"]
+    assert by_uuid["99999999-9999-9999-9999-999999999998"]["outcome"] == "failed"  # really gone
+    with database.connection_context():
+        dry = schema.Task.get(schema.Task.title == "Restore running machines (dry run)")
+    assert dry.status == "succeeded"  # a dry run changed nothing: no red task in the history

@@ -18,6 +18,14 @@ class PreferencesDialog(QDialog):
             self.policy.addItem(POLICY_LABELS[policy], policy)
             self.policy.setItemData(self.policy.count() - 1, POLICY_HELP[policy], 3)  # tooltip role
         self.policy.setCurrentIndex(preferences.POLICIES.index(prefs.default_restore_policy))
+        self.at_start = QComboBox()
+        for choice in preferences.AT_START:
+            self.at_start.addItem(preferences.AT_START_LABELS[choice], choice)
+        if prefs.restore_at_start:
+            self.at_start.setCurrentIndex(preferences.AT_START.index(prefs.restore_at_start))
+        else:
+            self.at_start.insertItem(0, "Ask me the next time the window opens", "")
+            self.at_start.setCurrentIndex(0)
         self.confirm = QCheckBox("Ask before forcing machines off or removing hosts")
         self.confirm.setChecked(prefs.confirm_destructive)
         self.tray = QCheckBox("Keep running in the tray when the window is closed")
@@ -35,6 +43,7 @@ class PreferencesDialog(QDialog):
         note = QLabel("For machines seen for the first time; each machine's own policy is set from "
                       "Machine → After a Restart, Restore.")
         note.setWordWrap(True)
+        form.addRow("When the window opens, start:", self.at_start)
         form.addRow("After a restart, restore:", self.policy)
         form.addRow("", note)
         form.addRow("", self.confirm)
@@ -45,7 +54,8 @@ class PreferencesDialog(QDialog):
     def chosen(self) -> preferences.Preferences:
         return preferences.Preferences(default_restore_policy=self.policy.currentData(),
                                        confirm_destructive=self.confirm.isChecked(),
-                                       keep_in_tray=self.tray.isChecked(), log_level=self.log_level.currentText())
+                                       keep_in_tray=self.tray.isChecked(), log_level=self.log_level.currentText(),
+                                       restore_at_start=self.at_start.currentData())
 
     def _save(self) -> None:
         preferences.save(self.chosen())

@@ -85,13 +85,20 @@ class Candidate:
     uuid: str
     name: str
     paused_policy: str = store.DEFAULT_PAUSED
+    policy: str = "last"  # the machine's restore policy: last, always
+
+
+def marked_always_on(grouped: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
+    """Only the machines marked Always On (the window's "restore at start" choice)."""
+    kept = {uri: [c for c in machines if c.policy == "always"] for uri, machines in grouped.items()}
+    return {uri: machines for uri, machines in kept.items() if machines}
 
 
 @dataclass
 class RestoreResult:
     candidate: Candidate
     # started, already running, would start, resumed, would resume, left paused, failed,
-    # host unreachable
+    # host unreachable, new UUID (the same name is there under another UUID: not started)
     outcome: str
     error: HypervisorError | None = None
     detail: str = ""  # why: "paused by a user"; what a lost reply's check found
@@ -132,14 +139,15 @@ def restore_candidates(hosts: list[str] | None = None) -> tuple[str, dict[str, l
             return reason, {}
         M, H = schema.Machine, schema.Host
         wanted = (M.restore_policy == "always") | ((M.restore_policy == "last") & (M.desired_state == "running"))
-        query = (M.select(M.uuid, M.name, M.paused_policy, H.uri).join(H)
+        query = (M.select(M.uuid, M.name, M.paused_policy, M.restore_policy, H.uri).join(H)
                  .where(wanted & (M.missing == False)).order_by(H.uri, M.name))  # noqa: E712
         if hosts is not None:
             query = query.where(H.uri.in_(hosts))
         grouped: dict[str, list[Candidate]] = {}
         for row in query.dicts():
             paused = row["paused_policy"] if row["paused_policy"] in PAUSED_POLICIES else store.DEFAULT_PAUSED
-            grouped.setdefault(row["uri"], []).append(Candidate(row["uri"], row["uuid"], row["name"], paused))
+            grouped.setdefault(row["uri"], []).append(
+                Candidate(row["uri"], row["uuid"], row["name"], paused, row["restore_policy"]))
         return "", grouped
 
 
@@ -170,7 +178,7 @@ class RestoreService:
             await asyncio.gather(*(self._host(uri, machines, report, dry_run, parent, waiter)
                                    for uri, machines in grouped.items()))
             failed = report.with_outcome("failed")
-            if failed or report.unreachable:
+            if (failed or report.unreachable) and not dry_run:  # a dry run changed nothing: no failed task
                 parts = [f"{len(failed)} did not start"] if failed else []
                 parts += [f"{len(report.unreachable)} host{'s' * (len(report.unreachable) != 1)} unreachable"]
                 raise TaskFailed("; ".join(p for p in parts if not p.startswith("0 ")))
@@ -253,6 +261,10 @@ class RestoreService:
         try:
             state, reason, details = await self._read(host.uri, machine, offered is not None, waiter)
         except HypervisorError as error:
+            if error.code == libvirt.VIR_ERR_NO_DOMAIN:
+                renamed = await self._same_name(host, machine)
+                if renamed:
+                    return RestoreResult(machine, "new UUID", detail=renamed)
             return RestoreResult(machine, "host unreachable" if host_was_away(error) else "failed", error)
         if state == "paused":
             return await self._paused(host, machine, reason, dry_run, parent, waiter)
@@ -297,6 +309,24 @@ class RestoreService:
             raise not_back(error, host, waiter.seconds, False)
         raise not_connected(uri, host.reason if host else "not configured in this session",
                             label=host.label if host else "", operation="read state", machine=machine.name)
+
+    async def _same_name(self, host: HostConnection, machine: Candidate) -> str:
+        """Why a machine not found by its UUID was not started when a machine of the same name
+        is there under another UUID (redefined, or a host that gives new UUIDs at every open:
+        the inventory tracks UUIDs, so that one is another machine to it); "" when none is."""
+        def find(conn: libvirt.virConnect) -> str:
+            try:
+                return conn.lookupByName(machine.name).UUIDString()
+            except libvirt.libvirtError:
+                return ""
+        try:
+            uuid = await host.call(find, operation="look up by name", machine=machine.name)
+        except HypervisorError:
+            return ""
+        if not uuid or uuid == machine.uuid:
+            return ""
+        return (f"same name, new UUID: {machine.name} is on the host as {uuid}, a machine the inventory "
+                f"did not know as {machine.uuid}; not started")
 
     async def _paused(self, host: HostConnection, machine: Candidate, reason: int, dry_run: bool,
                       parent, waiter: ReconnectWait) -> RestoreResult:

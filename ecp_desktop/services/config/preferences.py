@@ -1,17 +1,23 @@
 """The user's preferences (Qt-free), kept in the app's config file beside the database choice.
 
 Only what the app acts on is here: the restore policy given to machines seen for the
-first time, confirmation before destructive actions, keeping running in the tray when
-the window closes, and the log level.
+first time, which machines the window starts again when it opens, confirmation before
+destructive actions, keeping running in the tray when the window closes, and the log level.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from . import app_config
 
 POLICIES = ("last", "always", "never")
+# Which machines the window starts again when it opens: "" until the user has been asked
+# (a desktop window that starts machines without asking surprises people).
+AT_START = ("last", "always", "never")
+AT_START_LABELS = {"last": "Those that were running (Last State)",
+                   "always": "Only those marked Always On",
+                   "never": "None: I start machines myself"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 KEY = "preferences"
 
@@ -22,6 +28,7 @@ class Preferences:
     confirm_destructive: bool = True  # force off, removing hosts
     keep_in_tray: bool = False
     log_level: str = "INFO"
+    restore_at_start: str = ""  # one of AT_START; "" until asked
 
     def problems(self) -> list[str]:
         out = []
@@ -29,6 +36,8 @@ class Preferences:
             out.append(f"restore policy must be one of {', '.join(POLICIES)}")
         if self.log_level not in LOG_LEVELS:
             out.append(f"log level must be one of {', '.join(LOG_LEVELS)}")
+        if self.restore_at_start not in ("", *AT_START):
+            out.append(f"restore at start must be one of {', '.join(AT_START)}")
         return out
 
 
@@ -59,7 +68,14 @@ def _defaults_for(prefs: Preferences) -> dict:
         fixed["default_restore_policy"] = "last"
     if prefs.log_level not in LOG_LEVELS:
         fixed["log_level"] = "INFO"
+    if prefs.restore_at_start not in ("", *AT_START):
+        fixed["restore_at_start"] = ""
     return fixed
+
+
+def set_restore_at_start(choice: str) -> None:
+    """The answer to "which machines come back when the window opens?"."""
+    save(replace(current(), restore_at_start=choice))
 
 
 def save(prefs: Preferences) -> None:
