@@ -2,6 +2,7 @@
 import errno
 import json
 import logging
+from types import SimpleNamespace
 
 import libvirt
 import pytest
@@ -9,8 +10,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from ecp_desktop.services.config import app_log
-from ecp_desktop.services.core.errors import PLAIN_WORDS, HypervisorError
+from ecp_desktop.services.core.errors import HypervisorError
+from ecp_desktop.services.core.remedies import REMEDIES
 from ecp_desktop.services.inventory.machines import MachineInfo
+from ecp_desktop.views.add_connection_dialog import CUSTOM, AddConnectionDialog
 from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
 
 from .helpers import LAB_URI
@@ -37,8 +40,8 @@ DUPLICATE = "<domain type='test'><name>web01</name><memory>1024</memory><os><typ
 
 @pytest.mark.parametrize("call, code_name, words", [
     (lambda c: c.lookupByName("no-such-machine"), "NO_DOMAIN", "no longer exists"),
-    (lambda c: c.lookupByName("web01").create(), "INTERNAL_ERROR", "internal error"),  # already running
-    (lambda c: c.createXML(DUPLICATE, 0), "OPERATION_FAILED", "could not complete"),  # duplicate name
+    (lambda c: c.lookupByName("web01").create(), "INTERNAL_ERROR", "already running"),
+    (lambda c: c.createXML(DUPLICATE, 0), "OPERATION_FAILED", "already exists"),  # duplicate name
     (lambda c: c.defineXML("<domain type='test'><name>half"), "XML_DETAIL", "not well-formed"),
     (lambda c: c.lookupByName("web01").migrateToURI3("test:///default", {}, 0), "ARGUMENT_UNSUPPORTED",
      "does not support an option"),
@@ -55,7 +58,7 @@ def test_real_libvirt_errors_keep_every_field_and_get_plain_words(call, code_nam
 
 
 def test_every_error_users_meet_has_its_own_words():
-    assert [c for c in REQUIRED if c not in PLAIN_WORDS] == []
+    assert [c for c in REQUIRED if not any(c in r.codes for r in REMEDIES)] == []
     assert all(hasattr(libvirt, f"VIR_ERR_{c}") for c in REQUIRED)
     unknown = HypervisorError("odd", code=9999)
     assert unknown.code_name == "UNKNOWN_9999" and unknown.summary == "libvirt reported an error."
@@ -66,7 +69,10 @@ def test_single_error_dialog_folds_details_and_copies_everything(qtbot):
     dialog = ErrorDialog("Start failed", [("ghost", error)])
     qtbot.addWidget(dialog)
     dialog.show()
-    assert "no longer exists" in dialog.headline.text() and dialog.remedy.text() == error.remedy
+    # what failed and libvirt's own words first; what they mean and what to do below
+    assert dialog.headline.text() == "ghost: Domain not found"
+    assert dialog.headline.textFormat() == dialog.remedy.textFormat() == Qt.TextFormat.PlainText
+    assert dialog.remedy.text() == f"{error.summary} {error.remedy}" and "no longer exists" in error.summary
     assert not dialog.tree.isVisible()
     dialog.details_button.click()
     assert dialog.tree.isVisible() and dialog.details_button.text() == "Hide Details"
@@ -170,3 +176,70 @@ def test_open_log_says_when_an_error_has_no_entry(qtbot, log_file):
     dialog.open_log()
     assert "No entry for these errors" in dialog.log_note.text() and not dialog.log_view.isVisible()
     assert dialog.log_file_button.isVisible()
+
+
+def test_a_one_line_error_is_a_small_window_that_grows_for_its_details(qtbot):
+    error = provoke(lambda c: c.lookupByName("web01").create())
+    dialog = ErrorDialog("Start failed", [("web01", error)])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.headline.text() == "web01: Domain 'web01' is already running"
+    folded = dialog.size()
+    assert dialog.sizeHint().height() <= 200 and 360 <= dialog.sizeHint().width() <= 600
+    assert folded.height() <= 200 and folded.width() <= 600, "no large empty window"
+    dialog.details_button.click()
+    assert dialog.width() >= 640 and dialog.height() > folded.height() + 150  # room for every field
+    dialog.details_button.click()
+    assert dialog.size() == folded
+
+
+def test_a_message_of_several_lines_keeps_its_lines_below_the_headline(qtbot):
+    error = provoke(lambda c: c.defineXML("<domain type='test'><name>half"))
+    dialog = ErrorDialog("Define failed", [("half", error)])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.headline.text().startswith("half: (domain_definition):1: Premature end of data")
+    assert dialog.more.isVisible() and dialog.more.text().splitlines()[-1].endswith("^")
+    assert dialog.height() <= 260
+
+
+def add_connection(qtbot, hosts=(), connect=None):
+    dialog = AddConnectionDialog(SimpleNamespace(hosts=dict.fromkeys(hosts)), connect)
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+@pytest.mark.parametrize("uri, kind", [
+    ("test:///default", "Demo host (libvirt test driver)"),
+    (LAB_URI, "Demo host (libvirt test driver)"),
+    ("qemu:///session", "QEMU/KVM, this computer (user session)"),
+    ("qemu+unix:///system?socket=/run/libvirt/virtqemud-sock", "QEMU/KVM, this computer (system)"),
+    ("qemu+ssh://me@lab-b/system", "QEMU/KVM over SSH"),
+    ("qemu://lab-b/system", "QEMU/KVM over TLS"),
+    ("qemu+tcp://lab-b:16509/system", "QEMU/KVM over TCP (unencrypted)"),
+    ("lxc:///system", "LXC, this computer"),
+    ("xen:///system", CUSTOM),
+])
+def test_add_connection_hypervisor_box_follows_the_typed_uri(qtbot, uri, kind):
+    dialog = add_connection(qtbot)
+    dialog.kind.setCurrentText("QEMU/KVM over SSH")
+    dialog.uri.setText(uri)
+    assert dialog.kind.currentText() == kind and dialog.uri.text() == uri  # the URI typed stays as typed
+
+
+def test_add_connection_shows_libvirts_reason_and_the_remedy(qtbot, run):
+    try:
+        libvirt.open("qemu+tcp://no-such-host.invalid/system")
+    except libvirt.libvirtError as exc:
+        error = HypervisorError.from_libvirt(exc, operation="connect", host_uri="qemu+tcp://no-such-host.invalid/system")
+
+    async def connect(_uri, _label, _autoconnect):
+        return SimpleNamespace(last_error=error, reason=error.one_line()), False
+    dialog = add_connection(qtbot, connect=connect)
+    dialog.uri.setText("qemu+tcp://no-such-host.invalid/system")
+    run(dialog._connect("qemu+tcp://no-such-host.invalid/system"))
+    text = dialog.message.text()
+    assert dialog.message.textFormat() == Qt.TextFormat.PlainText
+    assert text.startswith(f"Could not connect: {error.own_words}")  # libvirt's own words
+    assert "Could not resolve the host name" in text and "check this computer's DNS" in text
+    assert "could not be reached or a system call failed" not in text

@@ -60,7 +60,7 @@ def test_selection_mixing_states_only_touches_those_it_applies_to(qtbot, window)
     bulk = model.index(0, 0)
     assert bulk.data() == "Pause 2 machines"
     assert {model.index(r, 0, bulk).data() for r in range(model.rowCount(bulk))} == {"Pause web01", "Pause db01"}
-    assert "2 machine(s) (2 skipped" in window.statusBar().currentMessage()
+    assert "2 machines (2 skipped" in window.statusBar().currentMessage()
 
 
 def test_details_panel_shows_disks_nics_and_xml(qtbot, window):
@@ -124,8 +124,8 @@ def test_status_bar_names_an_unreachable_host_and_why(qtbot, run, window, servic
     run(services.inventory.connect_host(dead))
     text = window.health.text()
     assert "2 hosts connected" in text and "QEMU/KVM on 127.0.0.1 unreachable, retrying in" in text
-    assert "Connection refused" in text
-    assert "Connection refused" in window.health.toolTip()
+    assert "connection refused (is libvirtd running and listening?)" in text  # in words, with what to check
+    assert "Connection refused" in window.health.toolTip()  # libvirt's own words
     run(services.inventory.remove_host(dead.uri))
     assert "unreachable" not in window.health.text()
 

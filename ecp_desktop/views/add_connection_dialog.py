@@ -1,13 +1,19 @@
-"""Add a libvirt connection: build or type a URI, validate it, try it, then keep it."""
+"""Add a libvirt connection: build or type a URI, validate it, try it, then keep it.
+
+The hypervisor box and the URI agree: a template writes its URI, and a URI typed or pasted
+selects the template of its scheme (test:// the test driver, qemu+ssh:// QEMU/KVM over SSH),
+or "Custom URI". A failure shows libvirt's own words and what to do about them.
+"""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QVBoxLayout)
 
 from ..services.config import credentials
 from ..services.core.aio import spawn
 from ..services.inventory.live import Inventory
-from ..services.hosts.uri import InvalidUri, display_name, parse_uri
+from ..services.hosts.uri import InvalidUri, ParsedUri, display_name, parse_uri
+from .error_dialog import advice
 from .plain import plain_label, tooltip
 
 TEMPLATES = {
@@ -20,6 +26,26 @@ TEMPLATES = {
     "Demo host (libvirt test driver)": "test:///default",
     "Custom URI": "",
 }
+CUSTOM = "Custom URI"
+_BY_TRANSPORT = {"ssh": "QEMU/KVM over SSH", "libssh": "QEMU/KVM over SSH", "libssh2": "QEMU/KVM over SSH",
+                 "tls": "QEMU/KVM over TLS", "tcp": "QEMU/KVM over TCP (unencrypted)"}
+
+
+def kind_of(parsed: ParsedUri) -> str:
+    """The entry of the hypervisor box that a URI belongs to; ``CUSTOM`` when none does."""
+    if parsed.driver == "test":
+        return "Demo host (libvirt test driver)"
+    local = not parsed.host and parsed.transport in ("", "unix")
+    if parsed.driver == "lxc" and local:
+        return "LXC, this computer"
+    if parsed.driver != "qemu":
+        return CUSTOM
+    if local:
+        return {"/system": "QEMU/KVM, this computer (system)",
+                "/session": "QEMU/KVM, this computer (user session)"}.get(parsed.path, CUSTOM)
+    if parsed.path != "/system":
+        return CUSTOM
+    return _BY_TRANSPORT.get(parsed.transport or "tls", CUSTOM)  # a remote qemu:// is TLS
 
 
 class AddConnectionDialog(QDialog):
@@ -77,6 +103,7 @@ class AddConnectionDialog(QDialog):
             self._say(str(exc), error=True)
             self.connect_button.setEnabled(False)
             return False
+        self._follow(parsed)
         if parsed.host == "host" and "HOST" in parsed.uri:  # the template placeholder, untouched
             self._say("Replace HOST with the name or address of the host.", error=True)
             self.connect_button.setEnabled(False)
@@ -88,6 +115,13 @@ class AddConnectionDialog(QDialog):
         self._say(f"Will connect to {display_name(parsed.uri)}.")
         self.connect_button.setEnabled(True)
         return True
+
+    def _follow(self, parsed: ParsedUri) -> None:
+        """Show the kind of the URI typed in the hypervisor box, without rewriting the URI."""
+        kind = kind_of(parsed)
+        if kind != self.kind.currentText():
+            with QSignalBlocker(self.kind):
+                self.kind.setCurrentText(kind)
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
@@ -112,6 +146,7 @@ class AddConnectionDialog(QDialog):
             self.accept()
             return
         err = host.last_error
-        text = f"{err.summary}\n{err.remedy}\n\nlibvirt said: {err.message}" if err else host.reason
-        self._say(f"Could not connect.\n{text}", error=True)
+        # libvirt's own words first (escaped on one line), then what they mean and what to do.
+        text = f"{err.headline()}\n\n{advice(err)}" if err else host.reason
+        self._say(f"Could not connect: {text}", error=True)
         self.connect_button.setEnabled(True)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHea
 from .. import APP_NAME, __version__
 from ..services.core.aio import spawn
 from ..services.core.database_faults import status_line
+from ..services.core.wording import count
 from ..services.actions.host_actions import HostActions
 from ..services.hosts.connection import HostConnection, HostState
 from ..services.inventory.live import Inventory
@@ -33,11 +34,9 @@ from .main_menus import build_actions, update_machine_actions
 from .plain import message_box, plain_label, rich_label, tooltip
 
 
-
 def _short_reason(host: HostConnection) -> str:
-    """libvirt's own words, without the summary: 'Connection refused', not a paragraph."""
-    text = host.last_error.message if host.last_error else host.reason
-    return text.rsplit(": ", 1)[-1] if len(text) > 60 else text
+    """The reason in words, short: "libvirtd is not running (systemctl start libvirtd)"."""
+    return host.last_error.plain_reason() if host.last_error else host.reason
 
 
 def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
@@ -209,7 +208,7 @@ class MainWindow(QMainWindow):
         note = f" ({skipped} skipped: not in a state for that, or host not connected)" if skipped else ""
 
         def go() -> None:
-            self.statusBar().showMessage(f"{action.label}: {len(chosen)} machine(s){note}", 5000)
+            self.statusBar().showMessage(f"{action.label}: {count(len(chosen), 'machine')}{note}", 5000)
             spawn(self._apply_and_report(action, chosen))
         if name == "force_off" and preferences.current().confirm_destructive:
             names = ", ".join(m.name for m in chosen[:5]) + (f" and {len(chosen) - 5} more" if len(chosen) > 5 else "")
@@ -223,6 +222,7 @@ class MainWindow(QMainWindow):
         box = message_box(QMessageBox.Icon.Question, title, question,
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setDefaultButton(QMessageBox.StandardButton.No)  # Enter must not force machines off
         box.finished.connect(lambda result: then() if result == QMessageBox.StandardButton.Yes else None)
         box.open()  # never exec(): a nested loop breaks qasync
         self.last_confirmation = box
@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
             self.inventory.set_restore_policy([m.key for m in machines], policy, paused)
             label = RESTORE_POLICIES[policy] if policy else PAUSED_POLICIES[paused]
             self.statusBar().showMessage(f"Restore policy \u201c{label}\u201d for "
-                                         f"{len(machines)} machine{'s' * (len(machines) != 1)}", 5000)
+                                         f"{count(len(machines), 'machine')}", 5000)
 
     def focus_details(self, *_args) -> None:
         self.details.setCurrentIndex(0)
@@ -347,15 +347,14 @@ class MainWindow(QMainWindow):
         up = sum(h.connected for h in hosts)
         down = [h for h in hosts if h.state is HostState.DISCONNECTED]
         connecting = sum(1 for h in hosts if h.state in (HostState.CONNECTING, HostState.RECONNECTING))
-        parts = [f"{up} host{'s' if up != 1 else ''} connected"]
+        parts = [f"{count(up, 'host')} connected"]
         if connecting:
             parts.append(f"{connecting} connecting")
         if len(down) > 2:
             parts.append(f"{len(down)} unreachable")
         for host in down[:2] if len(down) <= 2 else ():
             parts.append(f"{host.label} {host_state_text(host)}: {_short_reason(host)}")
-        count = len(self.inventory.machines)
-        parts.append(f"{count:,} machine{'s' if count != 1 else ''}")
+        parts.append(count(len(self.inventory.machines), "machine"))
         # The inventory's reason first: it names the cause (the task history's may not yet).
         away, why = status_line(self.inventory.database_away, self.tasks.database_away)
         if away:  # first: nothing that needs the database can start until it is back

@@ -3,7 +3,8 @@
 A ``libvirt.libvirtError`` carries a code, the component (domain) where it
 happened, a level and extra strings/integers; libvirt-python only shows the
 message. ``HypervisorError.from_libvirt`` keeps all of it. It must be called in
-the thread where the call failed, because libvirt's last error is thread-local.
+the thread where the call failed, because libvirt's last error is thread-local. What an
+error means and what to do about it comes from the table in ``remedies``.
 
 Every libvirt error is written to the log once, where it becomes a HypervisorError
 (``from_libvirt``), with every field and the host's libvirt and hypervisor versions (learnt
@@ -23,6 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 
 import libvirt
+
+from . import remedies
 
 LOGGER_NAME = "ecp_desktop.libvirt_errors"
 log = logging.getLogger(LOGGER_NAME)
@@ -47,56 +50,6 @@ def error_code_name(code: int | None) -> str:
 
 def error_domain_name(domain: int | None) -> str:
     return _constant_names("VIR_FROM_").get(domain, f"UNKNOWN_{domain}") if domain is not None else ""
-
-
-# code name -> (summary, remedy). Codes users meet; the rest get a generic text.
-PLAIN_WORDS: dict[str, tuple[str, str]] = {
-    "NO_CONNECT": ("Could not connect to the hypervisor.",
-                   "Check that libvirtd (or virtqemud) runs on that host and that the URI is right."),
-    "SYSTEM_ERROR": ("The host could not be reached or a system call failed.",
-                     "Check the host name, the network and that the libvirt daemon listens there."),
-    "AUTH_FAILED": ("The host refused the credentials.",
-                    "Check the user name, SSH key or password, and libvirt's access rules on the host."),
-    "AUTH_CANCELLED": ("Authentication was cancelled.", "Connect again and complete the authentication."),
-    "ACCESS_DENIED": ("You are not allowed to do this on that host.",
-                      "Ask the host's administrator for access, or use an account with more rights."),
-    "OPERATION_INVALID": ("The machine is not in a state that allows this.",
-                          "Check the machine's current state (for example, it may already be running)."),
-    "OPERATION_TIMEOUT": ("The host did not finish the operation in time.",
-                          "Try again; if it keeps happening, check the load on the host."),
-    "OPERATION_FAILED": ("The hypervisor could not complete the operation.",
-                         "Read the details for the hypervisor's reason, fix it and try again."),
-    "OPERATION_ABORTED": ("The operation was aborted.", "Start it again if it is still wanted."),
-    "NO_DOMAIN": ("The machine no longer exists on that host.",
-                  "It was probably removed or migrated by someone else; refresh the host."),
-    "DOM_EXIST": ("A machine with that name or UUID already exists.",
-                  "Choose another name, or remove the existing machine first."),
-    "RPC": ("Communication with the libvirt daemon failed.",
-            "The connection will be retried; check the daemon and the network if it persists."),
-    "INVALID_ARG": ("A value given was refused as not valid.",
-                    "The details name the value and what is wrong with it; correct it and try again."),
-    "NO_SUPPORT": ("This host's hypervisor driver does not support the operation.",
-                   "Use a host or driver that supports it (the details name the missing function)."),
-    "ARGUMENT_UNSUPPORTED": ("The host does not support an option that was asked for.",
-                             "Choose different options; the details name the one refused."),
-    "CONFIG_UNSUPPORTED": ("The machine's configuration uses something this host does not support.",
-                           "Change the machine's configuration to what the host offers."),
-    "XML_ERROR": ("The machine description (XML) is invalid.", "Correct the XML; the details point at the problem."),
-    "XML_DETAIL": ("An XML document is not well-formed (it may be cut short or half-written).",
-                   "Correct or restore the file; the details give the line and the column."),
-    "CPU_INCOMPATIBLE": ("The host's CPU cannot run this machine's CPU model.",
-                         "Choose a CPU model both hosts support, or another destination host."),
-    "MIGRATE_UNSAFE": ("The migration would be unsafe (for example, storage is not shared).",
-                       "Use shared storage, copy the storage, or confirm that it is safe."),
-    "MIGRATE_PERSIST_FAILED": ("The machine moved, but its definition could not be saved on the destination.",
-                               "Define the machine on the destination host again from its XML."),
-    "RESOURCE_BUSY": ("A resource the machine needs is in use.",
-                      "Wait for the other operation to finish, or free the resource."),
-    "INTERNAL_ERROR": ("libvirt reported an internal error.",
-                       "Read the details; if the daemon's connection closed, it will be retried."),
-    "INVALID_CONN": ("The connection to the host is closed.", "Wait for the reconnect, or reconnect the host."),
-}
-GENERIC_WORDS = ("libvirt reported an error.", "Read the details below for libvirt's own explanation.")
 
 
 class Refusal(Exception):
@@ -245,12 +198,34 @@ class HypervisorError(Exception):
         return error_domain_name(self.domain)
 
     @property
+    def advice(self) -> remedies.Remedy:
+        """The entry of the remedy table for this error (``remedies.GENERIC`` when none fits)."""
+        return remedies.find(self.code_name, self.domain_name, self.message, self.int1)
+
+    @property
     def summary(self) -> str:
-        return PLAIN_WORDS.get(self.code_name, GENERIC_WORDS)[0]
+        return self.advice.summary
 
     @property
     def remedy(self) -> str:
-        return PLAIN_WORDS.get(self.code_name, GENERIC_WORDS)[1]
+        return self.advice.remedy
+
+    @property
+    def own_words(self) -> str:
+        """libvirt's own reason, without the prefix that only repeats the code."""
+        return remedies.own_words(self.message)
+
+    def headline(self, subject: str = "") -> str:
+        """``subject: libvirt's reason`` on one line, control and bidi characters escaped
+        (the subject is a machine or host name; both are data, shown as written)."""
+        first = self.own_words.strip().splitlines()[0] if self.own_words.strip() else self.summary
+        return escape_line(f"{subject}: {first}" if subject else first)
+
+    def plain_reason(self) -> str:
+        """A host's reason for its row and the status bar, in a few words on one line:
+        "libvirtd is not running (systemctl start libvirtd)" for a missing socket, "could not
+        resolve the host name (check its spelling)"; else libvirt's own first line."""
+        return escape_line(self.advice.reason) if self.advice.reason else self.headline()
 
     def fields(self) -> list[tuple[str, str]]:
         """Every field, labelled, for the details section of the error dialog and the clipboard."""
