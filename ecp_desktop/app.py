@@ -16,6 +16,7 @@ import qasync  # after PySide6, so that qasync binds to it
 from . import APP_NAME
 from .services.inventory import store
 from .services.core.aio import spawn
+from .services.core.wording import count
 from .services.hosts.connection import HostConnection
 from .services.hosts.libvirt_loop import register_event_impl
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
@@ -188,9 +189,9 @@ class GuiSession:
             candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
         # The known machines first, before anything else is read: what the window is for.
         stages = (("showing the known machines", self._add_hosts),
+                  ("the task history", services.tasks.load_history),
                   ("reading what should run", read_restore_candidates),
                   ("connecting the hosts", self._start_hosts),
-                  ("the task history", services.tasks.load_history),
                   ("restore", lambda: self._restore(candidates)),
                   ("crash recovery", self._recover))
         for name, stage in stages:
@@ -228,7 +229,7 @@ class GuiSession:
         if not lines or self.window is None:
             return
         log.warning("recovered interrupted tasks: %s", "; ".join(lines))
-        self.window.statusBar().showMessage(f"Recovered {len(lines)} interrupted task(s); see the tasks pane",
+        self.window.statusBar().showMessage(f"Recovered {count(len(lines), 'interrupted task')}; see the tasks pane",
                                             15000)
         failed = [(r.title, r.outcome) for r in report.recovered if r.status == "rollback failed"]
         if failed:

@@ -59,6 +59,7 @@ def test_force_off_asks_first_unless_told_not_to(window, qtbot, services):  # no
     window.run_action("force_off")
     box = window.last_confirmation
     assert "Force off web01?" in box.text()
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)  # Enter forces nothing off
     box.button(QMessageBox.StandardButton.No).click()
     qtbot.wait(200)
     assert not [t for t in services.tasks.tasks if t.title == "Force off web01"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
@@ -33,7 +33,6 @@ THEME_ACTIONS = {
     "connect": ("network-connect", QStyle.StandardPixmap.SP_DialogApplyButton),
     "disconnect": ("network-disconnect", QStyle.StandardPixmap.SP_DialogCancelButton),
     "remove": ("list-remove", QStyle.StandardPixmap.SP_TrashIcon),
-    "migrate": ("go-next", QStyle.StandardPixmap.SP_ArrowForward),
 }
 
 
@@ -67,7 +66,28 @@ def last_known_icon(state: str) -> QIcon:
     return QIcon(pixmap)
 
 
+@functools.cache
+def migrate_icon() -> QIcon:
+    """Two hosts and an arrow between them: not Start's triangle, whatever the theme."""
+    pixmap = QPixmap(22, 22)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor("#4a5563"), 1.5))
+    painter.setBrush(QColor("#dfe3e8"))
+    painter.drawRoundedRect(1, 6, 6, 10, 1.5, 1.5)
+    painter.drawRoundedRect(15, 6, 6, 10, 1.5, 1.5)
+    painter.setPen(QPen(QColor("#2f6fdb"), 2))
+    painter.drawLine(QPointF(8, 11), QPointF(13.5, 11))
+    painter.drawLine(QPointF(11, 8), QPointF(13.5, 11))
+    painter.drawLine(QPointF(11, 14), QPointF(13.5, 11))
+    painter.end()
+    return QIcon(pixmap)
+
+
 def action_icon(name: str) -> QIcon:
+    if name == "migrate":
+        return migrate_icon()
     theme_name, fallback = THEME_ACTIONS[name]
     icon = QIcon.fromTheme(theme_name)
     if icon.isNull():

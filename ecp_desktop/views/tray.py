@@ -10,7 +10,7 @@ import dataclasses
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow, QMenu, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QSystemTrayIcon
 
 from .. import APP_NAME
 from ..services.config import preferences
@@ -67,8 +67,10 @@ class Tray(QObject):
 
     # ----- notifications -------------------------------------------------------------------
     def unattended(self) -> bool:
+        # Attended while any window of this app has the focus (a dialog of it included): the
+        # user is looking at it, and a notification would only repeat what they see.
         w = self.window
-        return not w.isVisible() or w.isMinimized() or not w.isActiveWindow()
+        return not w.isVisible() or w.isMinimized() or QApplication.activeWindow() is None
 
     def _on_task_changed(self, record: TaskRecord) -> None:
         if record.parent is not None or record.from_history or record.status not in _NOTIFY:
