@@ -137,8 +137,9 @@ def test_clone_template_and_tasks_commands(db_url):
     # The test driver's file host starts afresh in each process; 5 machines do not fit its pool.
     full = cli("--connect", TEMPLATE_URI, "clone-template", "tpl", "--count", "5", "--name-pattern", "db-{n}",
                db_url=db_url)
-    assert full.returncode == 1 and re.match(r"#\d+ Create 5 machines from tpl\tfailed\t", full.stdout)
-    assert "Not enough free space in pool" in full.stdout and "[rollback]\tsucceeded" in full.stdout
+    assert full.returncode == 1 and re.match(r"TASK +\tSTATUS +\tSTARTED +\tOUTCOME\n"
+                                            r"#\d+ Create 5 machines from tpl +\tfailed +\t", full.stdout)
+    assert "Not enough free space in pool" in full.stdout and re.search(r"\[rollback\] *\tsucceeded", full.stdout)
 
     for args, words in ((("tpl", "--count", "2", "--name-pattern", "x"), "must contain {n}"),
                         (("busy", "--count", "1", "--name-pattern", "b-{n}"), "busy is running"),

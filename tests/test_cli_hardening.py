@@ -65,12 +65,13 @@ def test_machines_prints_one_line_per_machine_with_its_columns(db_url, tmp_path)
     result = cli("--connect", uri, "machines", db_url=db_url)
     assert result.returncode == 0, result.stderr
     assert not RAW.findall(result.stdout.replace("\t", "").replace("\n", ""))
-    lines = lines_of(result.stdout)
+    header, *lines = lines_of(result.stdout)
+    assert header.split() == ["NAME", "STATE", "HOST", "VCPUS", "MEMORY", "SEEN"]
     assert len(lines) == len(HOSTILE)
     for line in lines:
         assert len(line.split("\t")) == 6, repr(line)  # name, state, host, vCPUs, memory, live or last seen
-    assert {line.split("\t")[0] for line in lines} == set(HOSTILE.values())
-    assert {line.split("\t")[2] for line in lines} == {uri}
+    assert {line.split("\t")[0].rstrip(" ") for line in lines} == set(HOSTILE.values())
+    assert {line.split("\t")[2].rstrip() for line in lines} == {"Test: hostile"}  # the host's label
     # JSON stays exact
     rows = json.loads(cli("--connect", uri, "machines", "--json", db_url=db_url).stdout)
     assert {r["name"] for r in rows} == set(HOSTILE)
@@ -84,7 +85,8 @@ def test_task_trees_and_history_keep_their_columns(db_url, tmp_path):
     for output in (result.stdout, cli("tasks", db_url=db_url).stdout):
         assert not RAW.findall(output.replace("\t", "").replace("\n", ""))
         lines = lines_of(output)
-        assert len(lines) == 1 + len(hostile)  # the task and a step per machine
+        assert lines[0].split() == ["TASK", "STATUS", "STARTED", "OUTCOME"]
+        assert len(lines) == 2 + len(hostile)  # the header, the task and a step per machine
         assert all(line.count("\t") == 3 for line in lines), lines
         assert any("rlo\\u202eevil.exe" in line for line in lines)
 
@@ -115,8 +117,9 @@ def test_host_labels_and_errors_on_stderr_are_escaped(db, db_url, tmp_path):
     assert result.returncode == 3
     for output in (result.stdout, result.stderr):
         assert "\x1b" not in output and not RAW.findall(output.replace("\t", "").replace("\n", ""))
-    lines = lines_of(result.stdout)
-    assert len(lines) == 2 and all(line.count("\t") == 4 for line in lines)
+    header, *lines = lines_of(result.stdout)
+    assert header.split() == ["HOST", "STATE", "URI", "HYPERVISOR", "CPUS", "MEMORY", "MACHINES"]
+    assert len(lines) == 2 and all(line.count("\t") == 6 for line in lines)
     assert lines[0].startswith("lab\\x1b[8m\\u202ehidden\\tcol\t")
     (error,) = lines_of(result.stderr)
     assert "\\x1b]0;pwned\\x07\\x1b[2J" in error

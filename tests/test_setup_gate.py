@@ -29,7 +29,7 @@ def rows(db_url) -> dict[str, int]:
 def test_machines_on_a_fresh_database_lists_live_state_records_nothing_and_says_how_to_set_up(db_url):
     result = ecp(db_url, "--connect", LAB_URI, "machines")
     assert result.returncode == 0, result.stderr
-    assert sorted(line.split("\t")[0] for line in result.stdout.splitlines()) == [
+    assert sorted(line.split("\t")[0].strip() for line in result.stdout.splitlines()[1:]) == [  # after the header
         "db01", "paused01", "stopped01", "web01"]
     assert "Setup has not run" in result.stderr and "ecp-desktop setup" in result.stderr
     assert rows(db_url) == {"host": 0, "machine": 0, "setting": 0}

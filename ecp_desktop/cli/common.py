@@ -7,7 +7,6 @@ from collections.abc import Callable
 import logging
 import os
 import json
-import re
 import sys
 from typing import TextIO
 
@@ -22,26 +21,9 @@ from ..services.inventory import approvals
 from ..services.setup.startup import HostChoice, initial_hosts
 from ..services.sharing import heartbeat
 from ..services.tasks.records import TaskRecord
+from .text import table, terminal_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION, EXIT_REFUSED = 0, 1, 2, 3, 4
-
-# What a terminal would act on instead of showing: C0 (tab and line ends included), DEL, C1,
-# the bidirectional controls and the line and paragraph separators.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _escaped(match: re.Match) -> str:
-    char = match.group()
-    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-
-
-def terminal_text(value) -> str:
-    """``value`` as text that is safe to print in a terminal's lines and tab-separated columns:
-    control characters, bidi controls and line separators shown escaped (``\\t``, ``\\x1b``,
-    ``\\u202e``); everything else, other scripts included, as it is. Text output only: JSON
-    keeps the exact data."""
-    return _UNSAFE.sub(_escaped, str(value))
 
 
 def say(message: str, err: TextIO = sys.stderr) -> None:
@@ -104,7 +86,11 @@ async def connect_hosts(services: Services, uris: list[str], *, load: bool, know
     """Connect ``uris`` (or the configured hosts this user approved) at once; with ``load``,
     list their machines; with ``known``, the inventory's last known rows first (they stay for
     a host that does not answer). A host only a row names is listed, with the reason, not
-    connected."""
+    connected.
+
+    Typed URIs are for this command only: a new one is recorded (its machines with it) as a
+    host that does not connect at start, so a later command or the window does not try it; a
+    configured host keeps its setting. Only setup, the wizard and Add Connection configure."""
     loop = asyncio.get_running_loop()
     choices, allowed = await loop.run_in_executor(services.executors.database, _choices, uris)
     hosts = [services.inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo) for c in choices]
@@ -113,8 +99,9 @@ async def connect_hosts(services: Services, uris: list[str], *, load: bool, know
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
     if known:
         await services.inventory.show_known([h.uri for h in hosts])
-    connected = await asyncio.gather(*(services.inventory.connect_host(h) if h.uri in allowed else _no()
-                                       for h in hosts))
+    autoconnect = not uris
+    connected = await asyncio.gather(*(services.inventory.connect_host(h, autoconnect=autoconnect)
+                                       if h.uri in allowed else _no() for h in hosts))
     if load:
         await asyncio.gather(*(services.inventory.load_host(h) for h, ok in zip(hosts, connected, strict=True)
                                if ok))
@@ -177,22 +164,34 @@ def task_json(record: TaskRecord) -> dict:
     return data
 
 
+TREE_HEADER = ("TASK", "STATUS", "STARTED", "OUTCOME")
+
+
+def tree_rows(roots: list[TaskRecord]) -> list[tuple[str, str, str, str]]:
+    """A row per task, depth first, each indented under its parent (a top-level task with its
+    number, for `tasks retry ID`)."""
+    rows = []
+
+    def add(record: TaskRecord, depth: int) -> None:
+        when = record.started_at.strftime("%Y-%m-%d %H:%M:%S") if record.started_at else "-"
+        tag = " [rollback]" if record.role == "rollback" else ""
+        number = f"#{record.db_id} " if depth == 0 and record.db_id is not None else ""
+        rows.append((f"{'  ' * depth}{number}{record.title}{tag}", record.status, when,
+                     record.outcome))
+        for child in record.children:
+            add(child, depth + 1)
+    for root in roots:
+        add(root, 0)
+    return rows
+
+
 def print_tree(roots: list[TaskRecord], as_json: bool, out: TextIO) -> None:
-    """Task trees as JSON, or one indented line per task."""
+    """Task trees as JSON, or a table: a header line, then a line per task."""
     if as_json:
         print_json([task_json(r) for r in roots], out)
         return
-
-    def line(record: TaskRecord, depth: int) -> None:
-        when = record.started_at.strftime("%Y-%m-%d %H:%M:%S") if record.started_at else "-"
-        tag = " [rollback]" if record.role == "rollback" else ""
-        number = f"#{record.db_id} " if depth == 0 and record.db_id is not None else ""  # for `tasks retry ID`
-        print(f"{'  ' * depth}{number}{terminal_text(record.title)}{tag}\t{terminal_text(record.status)}\t{when}\t"
-              f"{terminal_text(record.outcome)}", file=out)
-        for child in record.children:
-            line(child, depth + 1)
-    for root in roots:
-        line(root, 0)
+    for line in table(TREE_HEADER, tree_rows(roots)):
+        print(line, file=out)
 
 
 def print_while_read(write: Callable[[], None], out: TextIO) -> bool:

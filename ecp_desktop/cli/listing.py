@@ -6,19 +6,41 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, headless_services, print_json,
-                     say, terminal_text)
+                     say)
+from .text import local_time, memory_text, table
 from ..services.core.errors import install_quiet_error_handler
 from ..services.hosts.connection import HostConnection
 from ..services.hosts.facts import version_text
+from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
 from ..services.setup.startup import not_set_up_line
 
 
+MACHINE_HEADER = ("NAME", "STATE", "HOST", "VCPUS", "MEMORY", "SEEN")
+HOST_HEADER = ("HOST", "STATE", "URI", "HYPERVISOR", "CPUS", "MEMORY", "MACHINES")
+
+
 def seen_column(m: MachineInfo) -> str:
-    """The listing's last column; in JSON, ``live`` and ``last_seen`` (ISO, UTC) say the same."""
+    """The listing's last column (local time, as the window's tooltip); in JSON, ``live`` and
+    ``last_seen`` (ISO, UTC) say the same."""
     if m.live:
         return "live"
-    return f"last known, seen {m.last_seen.isoformat(timespec='minutes')}" if m.last_seen else "last known"
+    return f"last known, seen {local_time(m.last_seen)}" if m.last_seen else "last known"
+
+
+def machine_row(m: MachineInfo, hosts: dict[str, HostConnection]) -> tuple:
+    """A machine as the window's row shows it: its host's label, the state's words, memory in
+    MiB or GiB."""
+    host = hosts.get(m.host_uri)
+    return (m.name, STATE_LABELS.get(m.state, m.state), host.label if host is not None else m.host_uri,
+            m.vcpus, memory_text(m.memory_kib), seen_column(m))
+
+
+def host_row(host: HostConnection, machine_count: int) -> tuple:
+    f = host.facts
+    hypervisor = f"{f.driver_type} {version_text(f.hypervisor_version)}".strip()
+    return (host.label, host.state.value, host.uri, hypervisor or "-", f.cpus or "-",
+            memory_text(f.memory_mib * 1024) if f.memory_mib else "-", machine_count)
 
 
 def host_json(host: HostConnection, machine_count: int) -> dict:
@@ -38,12 +60,11 @@ async def _connect(services, connect: list[str]) -> tuple[list[HostConnection], 
     return hosts, await services.inventory.check_setup()
 
 
-def _print(rows: list[dict], as_json: bool, out: TextIO, line: str) -> None:
+def _print(rows: list, as_json: bool, out: TextIO, header: tuple[str, ...]) -> None:
     if as_json:
         print_json(rows, out)
     else:
-        for row in rows:
-            print(line.format(**{key: terminal_text(value) for key, value in row.items()}), file=out)
+        print("\n".join(table(header, rows)), file=out)
 
 
 def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -57,12 +78,14 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
         inventory = services.inventory
         if command == "machines":
             machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
-            _print([m.as_json() if as_json else {**m.as_json(), "seen": seen_column(m)} for m in machines],
-                   as_json, out,
-                   "{name}\t{state}\t{host}\t{vcpus} vCPU\t{memory_kib} KiB\t{seen}")
+            if as_json:
+                _print([m.as_json() for m in machines], as_json, out, MACHINE_HEADER)
+            else:  # grouped as the Host column reads: by label
+                rows = [machine_row(m, inventory.hosts) for m in machines]
+                _print(sorted(rows, key=lambda r: (r[2].casefold(), r[0].casefold())), as_json, out, MACHINE_HEADER)
         else:
-            _print([host_json(h, len(inventory.machines_of(h.uri))) for h in hosts], as_json, out,
-                   "{label}\t{state}\t{uri}\t{driver} {hypervisor_version}\t{machines} machines")
+            _print([(host_json if as_json else host_row)(h, len(inventory.machines_of(h.uri))) for h in hosts],
+                   as_json, out, HOST_HEADER)
         failed = [h for h in hosts if not h.connected]
     finally:
         close(services)

@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="inventory database: sqlite:///PATH (default: in the user data directory) "
                              "or postgresql://USER@HOST/DB; also $ECP_DESKTOP_DATABASE")
     parser.add_argument("--connect", metavar="URI", action="append", default=[],
-                        help="libvirt connection to use (repeatable), e.g. qemu:///system, "
-                             "qemu+ssh://root@host/system, test:///default")
+                        help="libvirt connection to use for this command instead of the configured hosts "
+                             "(repeatable), e.g. qemu:///system, qemu+ssh://root@host/system, test:///default; "
+                             "not saved: setup (or the window's Add Connection) configures hosts")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     machines = _command(sub, "machines", help="list the machines of the hosts")
     machines.add_argument("--json", action="store_true", help="print JSON: name, uuid, host, state, persistent, ...")

@@ -6,45 +6,57 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
-                     find_machine, headless_services, print_json, print_tree, say, task_json, terminal_text)
+                     find_machine, headless_services, print_json, print_tree, say, task_json)
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError, install_quiet_error_handler
 from ..services.migration.service import Negotiation, refusal_check
 from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
-from ..services.migration.ladder import as_check_rows, every_method_refused, tried_rows
+from ..services.migration.ladder import MethodRow, every_method_refused, tried_rows
 from ..services.tasks.recovery import recover
 from ..services.tasks.records import SUCCEEDED
+from .text import terminal_text, wrapped_table
 
 METHOD_NAMES = {"p2p": METHODS[0], "managed": METHODS[1], "offline": METHODS[2], "copy-storage": METHODS[3]}
 
 
-def table_lines(results: list[CheckResult]) -> list[str]:
-    rows = [("CHECK", "SOURCE", "DESTINATION", "VERDICT")] + [
-        tuple(terminal_text(cell) for cell in (r.name, r.source, r.destination, r.verdict.upper())) for r in results]
-    # The first column fits a way of migrating in full ("Method 3: live with copy-storage via
-    # migrateToURI3"); the hosts' columns are cut, their whole text follows in the notes.
-    widths = [min(max(len(row[i]) for row in rows), cap) for i, cap in enumerate((52, 44, 44))]
-    lines = []
-    for row in rows:
-        cells = [row[i][:widths[i]].ljust(widths[i]) for i in range(3)]
-        lines.append("  ".join(cells + [row[3]]).rstrip())
+HEADER = ("CHECK", "SOURCE", "DESTINATION", "VERDICT")
+# The first column fits a way of migrating in full ("Method 3: live with copy-storage via
+# migrateToURI3"); a longer value wraps in its column, never cut.
+CAPS = (52, 44, 44)
+
+
+def table_lines(results: list[CheckResult], methods: list[MethodRow] = ()) -> list[str]:
+    """The checks and the ways of migrating as a table, then each reason once: a check's note
+    (with its remedy), and libvirt's words for a way it refused. A way ruled out by a check
+    names that check; its text is the check's note, below."""
+    by_text = {f"{r.name}: {r.note}": r.name for r in results if r.note}
+    noted = {r.name for r in results if r.note and r.verdict != "ok"}
+    rows = [(r.name, r.source, r.destination, r.verdict.upper()) for r in results]
+    libvirt_words = []
+    for number, method in enumerate(methods, 1):
+        name = f"Method {number}: {method.label}"
+        reasons = [by_text.get(reason, reason) for reason in method.reasons]
+        noted.update(by_text[reason] for reason in method.reasons if reason in by_text)
+        if method.code:
+            libvirt_words.append(f"{name}: libvirt: {method.code}: {method.message}")
+        rows.append((name, method.code, "; ".join(reasons), method.verdict.upper()))
+    lines = wrapped_table(HEADER, rows, CAPS)
     for r in results:
-        if r.note and r.verdict != "ok":
+        if r.name in noted:
             lines.append(terminal_text(f"  {r.name}: {r.note}" + (f" Remedy: {r.remedy}" if r.remedy else "")))
-    return lines
+    return lines + [terminal_text(f"  {words}") for words in libvirt_words]
 
 
 def _print_negotiation(negotiation: Negotiation, out: TextIO) -> None:
-    for line in table_lines(negotiation.decision.results + as_check_rows(negotiation.methods())):
+    for line in table_lines(negotiation.decision.results, negotiation.methods()):
         print(line, file=out)
     decision = negotiation.decision
     if decision.allowed:
         print(f"plan: {terminal_text(decision.method)} (negotiated in {negotiation.elapsed_ms:.0f} ms)", file=out)
-    else:
-        print("refused:", file=out)
-        for r in decision.refused_because:
-            print(terminal_text(f"  - {r.name}: {r.note}" + (f" ({r.remedy})" if r.remedy else "")), file=out)
+    else:  # each reason is said above, once
+        names = ", ".join(r.name for r in decision.refused_because)
+        print(terminal_text(f"refused: {names or decision.reason()} (every way of migrating is ruled out)"), file=out)
 
 
 async def _migrate(services, negotiation: Negotiation, report: dict, as_json: bool, out: TextIO) -> int:
@@ -65,7 +77,7 @@ async def _migrate(services, negotiation: Negotiation, report: dict, as_json: bo
     if as_json:
         return code
     print_tree([root], False, out)
-    for line in table_lines(as_check_rows(tried))[1:] if tried else []:
+    for line in table_lines([], tried) if tried else []:
         print(line, file=out)
     if code == EXIT_REFUSED:
         print("refused: libvirt refused every way of migrating (see the methods above)", file=out)

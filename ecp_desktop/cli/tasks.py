@@ -104,6 +104,8 @@ def retry(words: list[str], connect: list[str], as_json: bool, out: TextIO = sys
 
 
 def list_tasks(limit: int, as_json: bool, out: TextIO = sys.stdout) -> int:
+    """The ``limit`` latest top-level tasks with their trees: newest first, as the window's
+    Tasks pane lists them (JSON: oldest first, as it always was)."""
     roots, _records = build_trees(task_store.recent_trees(limit), itertools.count(1))
-    print_tree(roots, as_json, out)
+    print_tree(roots if as_json else roots[::-1], as_json, out)
     return EXIT_OK
