@@ -20,7 +20,7 @@ from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
 
 from .helpers.gui import names_shown, select_rows
-from .helpers.hostile import (DEAD_LABEL, HOST_LABEL, MACHINES, MARKERS, OTHER_LABEL, OTHER_MACHINES,
+from .helpers.hostile import (DEAD_LABEL, DISK_DIR, HOST_LABEL, MACHINES, MARKERS, OTHER_LABEL, OTHER_MACHINES,
                               write_hostile_host)
 
 DEAD_URI = "qemu+tcp://127.0.0.1:1/system"
@@ -195,6 +195,10 @@ def test_the_window_and_its_dialogs_show_hostile_names_as_text(hostile, qtbot, r
     select_rows(window, [row_of(window, template.name)])
     dialog = window.open_template_dialog()
     assert dialog.chosen().name == template.name
+    qtbot.waitUntil(lambda: not dialog.checking())  # its disks are read on the host before Create
+    assert DISK_DIR in dialog.reason.text() and not dialog.create_button.isEnabled()  # in no pool: says so
+    seen.walk(window)
+    dialog.leave_out.setChecked(True)
     assert template.name in dialog.preview.text() and dialog.create_button.isEnabled()
     seen.walk(window)
     dialog.count.setValue(1)

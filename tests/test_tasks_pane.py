@@ -137,10 +137,11 @@ def test_the_template_dialog_checks_names_and_creates(qtbot, run, services, tmp_
     window = make_window(qtbot, services, tmp_path)
     connect(services, run)
     dialog = window.open_template_dialog()
-    assert dialog.chosen().name in {"tpl", "loose-disk"}  # only shut-off machines are offered
+    assert dialog.chosen().name in {"tpl", "loose-disk"}  # shut-off machines first (busy runs: greyed, after)
     dialog.template.setCurrentIndex(next(i for i in range(dialog.template.count())
                                          if dialog.template.itemData(i).name == "tpl"))
     assert dialog.pattern.text() == "tpl-{n}"
+    qtbot.waitUntil(lambda: not dialog.checking())  # its disks are read on the host before Create
     dialog.pattern.setText("busy{n:.0}")
     assert not dialog.create_button.isEnabled() and "not valid" in dialog.preview.text()
     dialog.pattern.setText("app-{n:02}")

@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     clone.add_argument("template", help="the template machine's name or UUID")
     clone.add_argument("--count", type=int, required=True, metavar="N", help="how many machines")
     clone.add_argument("--name-pattern", required=True, metavar="PATTERN",
-                       help="names with {n} for the number (from 1), e.g. web-{n} or web-{n:03}")
+                       help="names with {n} for the number (from 1), e.g. web-{n} or web-{n:03}; "
+                            "a plain name for one machine")
     clone.add_argument("--start", action="store_true", help="start each machine once defined")
+    clone.add_argument("--leave-out-disks", action="store_true",
+                       help="define the copies without the disks that cannot be cloned (a file in no storage pool)")
     clone.add_argument("--host", metavar="URI", help="the template's host, when its name is on several hosts")
     clone.add_argument("--json", action="store_true", help="print the task tree as JSON")
     tasks = _command(sub, "tasks", help="the task history: recent tasks with their steps and rollbacks")
@@ -185,7 +188,7 @@ def _run(argv: list[str] | None) -> int:
         from . import tasks as cli_tasks
         if args.command == "clone-template":
             return cli_tasks.clone_template(args.template, args.count, args.name_pattern, args.start, args.host,
-                                            args.connect, args.json)
+                                            args.connect, args.json, leave_out_disks=args.leave_out_disks)
         if args.command == "recover":
             return cli_tasks.recover_now(args.connect, args.json)
         if args.retry:

@@ -23,7 +23,8 @@ def _report_recovery(report: RecoveryReport, err: TextIO) -> None:
 
 
 def clone_template(template: str, count: int, pattern: str, start: bool, host_uri: str | None,
-                   connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+                   connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *,
+                   leave_out_disks: bool = False) -> int:
     if bad_uri(connect + ([host_uri] if host_uri else []), err):
         return EXIT_USAGE
     install_quiet_error_handler()
@@ -37,7 +38,8 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
         if machine is None:
             return code
         try:
-            flow = await services.templates.plan(machine.host_uri, machine.uuid, count, pattern, start=start)
+            flow = await services.templates.plan(machine.host_uri, machine.uuid, count, pattern, start=start,
+                                                 leave_out_disks=leave_out_disks)
         except PlanError as exc:
             say(str(exc), err)
             return EXIT_USAGE

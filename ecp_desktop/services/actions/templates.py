@@ -4,6 +4,12 @@ Every new machine gets a clone of each of the template's disks in the same pool,
 a new UUID and new MAC addresses, and is defined (and optionally started). The
 plan is built up front from the template as it is now, so the tasks pane shows
 every step before the first one runs and a crash leaves a complete record.
+
+What makes a machine unusable as a template is decided here, once, for the dialog
+(which greys such machines before Create) and for the plan (which refuses them):
+:func:`state_problem` from its state, and each disk that cannot be copied (a block
+or network disk, a file in no storage pool) in ``Template.uncopyable``. Such disks can be
+left out on request: the new machines then have no copy of them (never a share).
 """
 from __future__ import annotations
 
@@ -18,9 +24,9 @@ import libvirt
 
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
-from ..hosts.names import BadName, check_file_name, file_name_part, name_problem, parse_pattern
+from ..hosts.names import BadName, NamePattern, check_file_name, file_name_part, name_problem, parse_pattern
 from ..hosts.domain_xml import Disk, locate_storage, read_domain, with_flow_mark
-from ..hosts.states import ACTIVE_STATES, state_name
+from ..hosts.states import ACTIVE_STATES, STATE_LABELS, state_name
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import TaskRecord
 
@@ -32,6 +38,16 @@ class PlanError(ValueError):
     """The request cannot be planned; the message says why in plain words."""
 
 
+@dataclass(frozen=True)
+class Uncopyable:
+    """A disk of the template that cannot be copied, and why (``short`` for a list row)."""
+
+    index: int   # its place among the definition's <disk> elements
+    target: str
+    short: str
+    reason: str
+
+
 @dataclass
 class Template:
     host_uri: str
@@ -39,18 +55,48 @@ class Template:
     name: str
     state: str
     xml: str
-    disks: list[Disk] = field(default_factory=list)
+    disks: list[Disk] = field(default_factory=list)  # the disks each new machine gets a copy of
     domain_names: set[str] = field(default_factory=set)  # every machine name on the host now
+    uncopyable: list[Uncopyable] = field(default_factory=list)
+
+    def problem(self, *, leave_out_disks: bool = False) -> str | None:
+        """Why this machine cannot be used as a template now, or None when it can."""
+        problem = state_problem(self.name, self.state)
+        if problem or not self.uncopyable or leave_out_disks:
+            return problem
+        return "; ".join(u.reason for u in self.uncopyable)
+
+
+def state_problem(name: str, state: str) -> str | None:
+    """Why a machine in ``state`` cannot be a template (only a shut-off one's disks are
+    consistent), or None."""
+    if state == "shutoff":
+        return None
+    if state == "crashed":
+        return f"{name} has crashed; force it off first (a crashed machine's disks may be half-written)"
+    if state == "shutdown":
+        return f"{name} is shutting down; wait until it is shut off"
+    if state in ACTIVE_STATES:
+        return (f"{name} is {STATE_LABELS.get(state, state)}; shut it down to use it as a template "
+                "(a running machine's disks are not consistent)")
+    return f"{name}'s state is not known; only a shut-off machine can be a template"
 
 
 def expand_names(pattern: str, count: int, first: int = 1) -> list[str]:
-    """``web-{n}`` → web-1, web-2, ...; ``web-{n:03}`` pads. Raises PlanError in words."""
+    """``web-{n}`` → web-1, web-2, ...; ``web-{n:03}`` pads; for one machine a plain name
+    (``web``) is the name itself. Raises PlanError in words."""
     if not 1 <= count <= MAX_COUNT:
         raise PlanError(f"the count must be between 1 and {MAX_COUNT}")
     try:
         parsed = parse_pattern(pattern)
     except BadName as exc:
-        raise PlanError(f"the name pattern is not valid: {exc}") from None
+        plain = _plain_name(pattern)
+        if plain is None:
+            raise PlanError(f"the name pattern is not valid: {exc}") from None
+        if count != 1:
+            raise PlanError(f"the name pattern must contain {{n}} (the machine's number) to make {count} "
+                            f"different names, e.g. {plain}-{{n}}; one machine can have a plain name") from None
+        parsed = NamePattern((plain,))
     names = [parsed.name(first + i) for i in range(count)]
     for name in names:
         problem = name_problem(name)
@@ -59,32 +105,69 @@ def expand_names(pattern: str, count: int, first: int = 1) -> list[str]:
     return names
 
 
-def read_template(conn: libvirt.virConnect, host_uri: str, uuid: str) -> Template:
+def _plain_name(pattern: str) -> str | None:
+    """The name a pattern without any {n} gives (its ``{{``/``}}`` unescaped); None when the
+    pattern is wrong in another way."""
+    try:
+        parts = parse_pattern(pattern + "{n}").parts
+    except BadName:
+        return None
+    return "".join(parts[:-1]) if all(isinstance(p, str) for p in parts[:-1]) else None
+
+
+def read_template(conn: libvirt.virConnect, host_uri: str, uuid: str,
+                  domain_names: set[str] | None = None) -> Template:
     """Blocking: the template's definition and disks (run in a host's worker thread)."""
     dom = conn.lookupByUUIDString(uuid)
     definition = read_domain(dom, libvirt.VIR_DOMAIN_XML_INACTIVE)
+    if domain_names is None:
+        domain_names = {d.name() for d in conn.listAllDomains()}
     template = Template(host_uri, uuid, dom.name(), state_name(dom.state()[0]), definition.xml,
-                        domain_names={d.name() for d in conn.listAllDomains()})
-    for disk in definition.disks:
+                        domain_names=domain_names)
+    for index, disk in enumerate(definition.disks):
         if disk.device != "disk":
             continue  # CD-ROMs and floppies are shared, not cloned
-        template.disks.append(_cloneable(conn, disk, template.name))
+        problem = _uncopyable(conn, index, disk, template.name)
+        if problem is None:
+            template.disks.append(disk)
+        else:
+            template.uncopyable.append(problem)
     return template
 
 
-def _cloneable(conn: libvirt.virConnect, disk: Disk, template: str) -> Disk:
-    """The disk with its pool and volume found; PlanError in words when it cannot be cloned."""
+def read_templates(conn: libvirt.virConnect, host_uri: str, uuids: list[str]) -> dict[str, Template | str]:
+    """Blocking: each machine read as a template, or why it cannot be read, by UUID."""
+    names = {d.name() for d in conn.listAllDomains()}
+    read: dict[str, Template | str] = {}
+    for uuid in uuids:
+        try:
+            read[uuid] = read_template(conn, host_uri, uuid, names)
+        except libvirt.libvirtError as exc:
+            read[uuid] = f"cannot be read: {exc.get_error_message()}"
+    return read
+
+
+def _uncopyable(conn: libvirt.virConnect, index: int, disk: Disk, template: str) -> Uncopyable | None:
+    """None when the disk can be copied (its pool and volume then found); else why not, in words."""
     target = disk.target or "?"
+
+    def refused(short: str, reason: str) -> Uncopyable:
+        return Uncopyable(index, target, f"disk {target}: {short}", f"disk {target} of {template} {reason}")
     if not disk.has_source:
-        raise PlanError(f"disk {target} of {template} has no source to clone")
+        return refused("no source", "has no source to clone")
     if disk.kind not in ("file", "volume"):
-        raise PlanError(f"disk {target} of {template} is a {disk.kind} disk; only file and volume disks can be cloned")
+        what = f"{disk.kind} disk ({disk.source})" if disk.source else f"{disk.kind} disk"
+        return refused(f"{disk.kind} disk", f"is a {what}; only file and volume disks can be copied")
     if not locate_storage(conn, disk):
         if disk.kind == "volume":
-            conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)  # libvirt's own words
-        raise PlanError(f"disk {target} of {template} ({disk.path}) is not in a storage pool, so it "
-                        "cannot be cloned; add its directory as a storage pool first")
-    return disk
+            try:
+                conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)
+            except libvirt.libvirtError as exc:  # libvirt's own words
+                return refused("volume not found", f"({disk.source}) cannot be found: {exc.get_error_message()}")
+        folder = disk.path.rsplit("/", 1)[0] or "/"
+        return refused("not in a storage pool", f"({disk.path}) is not in a storage pool, so it cannot be "
+                       f"copied; make {folder} a storage pool on the host first")
+    return None
 
 
 def volume_name(machine: str, disk: Disk) -> str:
@@ -107,7 +190,11 @@ def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> st
     if nvram is not None:
         root.find("os").remove(nvram)  # each machine gets its own UEFI variables
     by_target = {d.target: d for d in template.disks}
-    for disk in root.findall("devices/disk"):
+    devices, left_out = root.find("devices"), {u.index for u in template.uncopyable}
+    for index, disk in enumerate(root.findall("devices/disk")):
+        if index in left_out:
+            devices.remove(disk)  # no copy of it, and never the template's own
+            continue
         target = disk.find("target")
         cloned = by_target.get(target.get("dev")) if target is not None and disk.get("device", "disk") == "disk" \
             else None
@@ -138,10 +225,11 @@ def new_macs(count: int, taken: set[str]) -> list[str]:
     return macs
 
 
-def plan(template: Template, names: list[str], *, start: bool = False) -> Group:
-    if template.state in ACTIVE_STATES:
-        raise PlanError(f"{template.name} is {template.state}; shut it down to use it as a template "
-                        "(a running machine's disks are not consistent)")
+def plan(template: Template, names: list[str], *, start: bool = False, leave_out_disks: bool = False) -> Group:
+    """The flow; ``leave_out_disks``: the new machines get no disk for those that cannot be copied."""
+    problem = template.problem(leave_out_disks=leave_out_disks)
+    if problem:
+        raise PlanError(problem)
     clashes = sorted(set(names) & template.domain_names)
     if clashes:
         raise PlanError(f"machines named {', '.join(clashes[:5])} already exist on this host; choose another pattern")
@@ -163,7 +251,8 @@ def plan(template: Template, names: list[str], *, start: bool = False) -> Group:
                 "allocation": disk.allocation, "format": disk.volume_format}, uri, new_uuid, name))
         mark = secrets.token_hex(16)  # what lets an undo know the machine is this flow's own
         xml = with_flow_mark(machine_xml(template, name, new_uuid, new_macs(nic_count, taken)), mark)
-        machine.children.append(Step("define_domain", f"Define {name}",
+        without = f" without disk {', '.join(u.target for u in template.uncopyable)}" if template.uncopyable else ""
+        machine.children.append(Step("define_domain", f"Define {name}{without}",
                                      {"uuid": new_uuid, "name": name, "xml": xml, "mark": mark}, uri, new_uuid, name))
         if start:
             machine.children.append(Step("start_domain", f"Start {name}",
@@ -186,9 +275,19 @@ class TemplateService:
         except HypervisorError as err:
             raise PlanError(f"cannot read the template: {err.one_line()}") from err
 
-    async def plan(self, host_uri: str, uuid: str, count: int, pattern: str, *, start: bool = False) -> Group:
+    async def check(self, host_uri: str, uuids: list[str]) -> dict[str, Template | str]:
+        """Each machine read as a template (its ``problem()`` says whether it can be one), or
+        why it cannot be read: what the dialog shows before Create. Reads only."""
+        try:
+            host = connected_host(self.inventory.hosts.get(host_uri), host_uri, operation="read template")
+            return await host.call(lambda conn: read_templates(conn, host_uri, uuids), operation="read template")
+        except HypervisorError as err:
+            return {uuid: f"cannot be read: {err.one_line()}" for uuid in uuids}
+
+    async def plan(self, host_uri: str, uuid: str, count: int, pattern: str, *, start: bool = False,
+                   leave_out_disks: bool = False) -> Group:
         names = expand_names(pattern, count)  # check the cheap things before asking the host
-        return plan(await self.read(host_uri, uuid), names, start=start)
+        return plan(await self.read(host_uri, uuid), names, start=start, leave_out_disks=leave_out_disks)
 
     async def run(self, flow: Group) -> TaskRecord:
         return await self.engine.run(flow)
