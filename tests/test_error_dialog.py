@@ -243,3 +243,26 @@ def test_add_connection_shows_libvirts_reason_and_the_remedy(qtbot, run):
     assert text.startswith(f"Could not connect: {error.own_words}")  # libvirt's own words
     assert "Could not resolve the host name" in text and "check this computer's DNS" in text
     assert "could not be reached or a system call failed" not in text
+
+
+def test_the_whole_log_opens_in_the_app_where_no_program_opens_log_files(qtbot, log_file):
+    """Open Log must show something even on a desktop without a program for .log files:
+    the file's end, in the app, as plain text."""
+    log_file.write_text("older line\n<b>not markup</b> last line\n")
+    dialog = ErrorDialog("Start failed", [("a", "a plain reason")], log_path=log_file)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.open_log_file()
+    viewer = dialog.log_viewer
+    assert viewer.isVisible() and viewer.text.isReadOnly()
+    assert viewer.text.toPlainText().endswith("<b>not markup</b> last line\n")
+    viewer.close()
+
+
+def test_read_tail_keeps_the_end_of_a_big_log(tmp_path):
+    from ecp_desktop.views.log_viewer import read_tail
+    big = tmp_path / "big.log"
+    big.write_text("".join(f"line {i}\n" for i in range(200_000)))
+    tail = read_tail(big, limit=1000)
+    assert tail.endswith("line 199999\n") and tail.startswith("line ") and len(tail) <= 1000
+    assert "cannot be read" in read_tail(tmp_path / "missing.log")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..services.config.app_log import find_entries
 from ..services.core.errors import HypervisorError, escape_line
 from ..services.core.remedies import GENERIC
+from .log_viewer import show_log
 from .plain import plain_label, rich_label, tooltip
 
 Failure = tuple[str, "HypervisorError | str"]  # (what failed, e.g. the machine's name; the error)
@@ -186,7 +187,7 @@ class ErrorDialog(QDialog):
 
     def open_log_file(self) -> None:
         if self.log_path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path)))
+            self.log_viewer = show_log(self.log_path, self)
 
 
 class CrashDialog(QDialog):
@@ -205,7 +206,7 @@ class CrashDialog(QDialog):
         copy = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.details.toPlainText()))
         open_log = buttons.addButton("Open Log", QDialogButtonBox.ButtonRole.ActionRole)
-        open_log.clicked.connect(lambda: log_path and QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_path))))
+        open_log.clicked.connect(lambda: log_path and setattr(self, "log_viewer", show_log(log_path, self)))
         buttons.rejected.connect(self.reject)
         for widget in (text, self.details, buttons):
             layout.addWidget(widget)

@@ -11,6 +11,7 @@ from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ..services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
 from ..services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIES
 from .icons import action_icon
+from .log_viewer import show_log
 from .machine_model import away_text
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
@@ -111,6 +112,10 @@ def build_actions(window) -> None:
     menu_view.addSeparator()
     window.tray.keep_action.setEnabled(window.tray.available)
     menu_view.addAction(window.tray.keep_action)
+    window.show_log_action = QAction("Show &Log", window)
+    window.show_log_action.triggered.connect(
+        lambda: window.log_path and setattr(window, "log_viewer", show_log(window.log_path, window)))
+    menu_help.addAction(window.show_log_action)
     about = QAction("&About", window)
     about.triggered.connect(window.show_about)
     menu_help.addAction(about)
