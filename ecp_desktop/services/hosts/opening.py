@@ -7,6 +7,10 @@ Each open also learns the host's libvirt and hypervisor versions, so that every 
 that host names them, whoever builds it (``errors.remember_host_versions``)."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import libvirt
 
 from ..config import credentials
@@ -59,3 +63,82 @@ def open_for_use(uri: str, *, keepalive: bool) -> tuple[libvirt.virConnect, Host
             raise
     except libvirt.libvirtError as exc:
         raise HypervisorError.from_libvirt(exc, operation="connect", host_uri=uri) from None
+
+
+class SharedConnections:
+    """Read-only connections opened at most once per URI and shared by one setup run (and the
+    wizard's pages before it): the probe's connection is the one the preview and the import read.
+    On an SSH host an open is a handshake; on a 10,000-machine test host it is most of the cost.
+
+    Thread-safe. ``close()`` closes each kept connection once; while a reader holds the pool
+    (``in_use``), the close waits for the last one to let go, so no read loses its connection
+    under it. After ``close()`` nothing more is kept: a late probe closes its own connection.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[str, libvirt.virConnect] = {}
+        self._users = 0
+        self._closing = False
+
+    def kept(self, uri: str) -> libvirt.virConnect | None:
+        with self._lock:
+            return self._kept.get(uri)
+
+    def keep(self, uri: str, conn: libvirt.virConnect) -> bool:
+        """Take ``conn`` over; False (the caller closes it): one is kept already, or the pool is closed."""
+        with self._lock:
+            if self._closing or uri in self._kept:
+                return False
+            self._kept[uri] = conn
+            return True
+
+    def get(self, uri: str, *, operation: str = "connect") -> libvirt.virConnect:
+        """Blocking: a worker thread. The kept connection, else a new one, kept. Raises HypervisorError."""
+        with self._lock:
+            conn, closing = self._kept.get(uri), self._closing
+        if conn is None and not closing:
+            conn = open_connection(uri, read_only=True, operation=operation)
+            if self.keep(uri, conn):
+                return conn
+            _close_quietly(conn)  # another thread kept one meanwhile, or setup ended meanwhile
+            conn = self.kept(uri)
+        if conn is None:
+            raise HypervisorError("setup is over: its connections are closed", code=libvirt.VIR_ERR_INVALID_CONN,
+                                  operation=operation, host_uri=uri)
+        return conn
+
+    @contextmanager
+    def in_use(self) -> Iterator[SharedConnections]:
+        with self._lock:
+            self._users += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._users -= 1
+                last = self._users == 0 and self._closing
+            if last:
+                self._close_kept()
+
+    def close(self) -> None:
+        """Blocking (a remote close is a message): a worker thread. Idempotent."""
+        with self._lock:
+            self._closing = True
+            if self._users:
+                return  # the last user closes them
+        self._close_kept()
+
+    def _close_kept(self) -> None:
+        with self._lock:
+            conns = list(self._kept.values())
+            self._kept.clear()
+        for conn in conns:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: libvirt.virConnect) -> None:
+    try:
+        conn.close()
+    except libvirt.libvirtError:
+        pass  # a connection that broke is closed anyway

@@ -15,7 +15,7 @@ import libvirt
 
 from ..core.errors import HypervisorError, logged
 from .facts import version_text
-from .opening import open_connection
+from .opening import SharedConnections, open_connection
 from .uri import InvalidUri, display_name, parse_uri
 
 DEMO_URI = "test:///default"
@@ -60,9 +60,15 @@ class Probe:
         return asdict(self)
 
 
-def _probe_now(uri: str) -> Probe:
+def _probe_now(uri: str, shared: SharedConnections | None = None) -> Probe:
     label = DEMO_LABEL if uri == DEMO_URI else display_name(uri)
     probe = Probe(uri, label, False, is_demo=uri == DEMO_URI)
+    if shared is not None:
+        with shared.in_use():  # held: a close meanwhile waits for this read
+            conn = shared.kept(uri)
+            if conn is not None:  # opened earlier in this setup: read it again, do not reopen
+                _read(probe, conn)
+                return probe
     sockets = daemon_sockets(uri)
     if sockets and not any(p.exists() for p in sockets):
         probe.reason = "no libvirt daemon runs for this driver here"
@@ -73,6 +79,16 @@ def _probe_now(uri: str) -> Probe:
         probe.reason = error.one_line()
         return probe
     try:
+        _read(probe, conn)
+    finally:
+        # Kept for the rest of setup (the preview and the import read it), else closed now.
+        if not (probe.reachable and shared is not None and shared.keep(uri, conn)):
+            conn.close()
+    return probe
+
+
+def _read(probe: Probe, conn: libvirt.virConnect) -> None:
+    try:
         probe.driver = conn.getType()
         try:
             probe.hypervisor_version = version_text(conn.getVersion())
@@ -81,20 +97,20 @@ def _probe_now(uri: str) -> Probe:
         probe.domains = conn.numOfDomains() + conn.numOfDefinedDomains()
         probe.reachable = True
     except libvirt.libvirtError as exc:
-        probe.reason = HypervisorError.from_libvirt(exc, operation="read host facts", host_uri=uri).one_line()
-    finally:
-        conn.close()
-    return probe
+        probe.reason = HypervisorError.from_libvirt(exc, operation="read host facts", host_uri=probe.uri).one_line()
 
 
-def probe(uri: str, timeout: float = 10.0) -> Probe:
+def probe(uri: str, timeout: float = 10.0, shared: SharedConnections | None = None) -> Probe:
+    """``shared``: where a connection that answers is kept for the rest of setup (else it is closed)."""
     try:
         parse_uri(uri)
     except InvalidUri as exc:
         return Probe(uri, uri, False, reason=str(exc))
     found: list[Probe] = []
-    # A daemon thread: a probe stuck in a TCP or SSH handshake is abandoned, not waited for.
-    thread = threading.Thread(target=lambda: found.append(_probe_now(uri)), name=f"probe {uri}", daemon=True)
+    # A daemon thread: a probe stuck in a TCP or SSH handshake is abandoned, not waited for (if it
+    # answers later, ``shared`` keeps its connection until setup closes them all, or it closes it).
+    thread = threading.Thread(target=lambda: found.append(_probe_now(uri, shared)), name=f"probe {uri}",
+                              daemon=True)
     thread.start()
     thread.join(timeout)
     if not found:
@@ -104,13 +120,15 @@ def probe(uri: str, timeout: float = 10.0) -> Probe:
     return found[0]
 
 
-def detect(extra: list[str] = (), *, offer_demo: bool = True, timeout: float = 10.0) -> list[Probe]:
-    """The usual local connections, the ones the user typed, and the demo host, probed in parallel."""
+def detect(extra: list[str] = (), *, offer_demo: bool = True, timeout: float = 10.0,
+           shared: SharedConnections | None = None) -> list[Probe]:
+    """The usual local connections, the ones the user typed, and the demo host, probed in parallel.
+    ``shared``: keeps the connections that answer, for the rest of setup."""
     uris = list(dict.fromkeys([*CANDIDATES, *extra, *([DEMO_URI] if offer_demo else [])]))
     results: dict[str, Probe] = {}
 
     def run(uri: str) -> None:
-        results[uri] = probe(uri, timeout)
+        results[uri] = probe(uri, timeout, shared)
 
     threads = [threading.Thread(target=run, args=(uri,), daemon=True) for uri in uris]
     for thread in threads:
@@ -135,6 +153,6 @@ def suggest(probes: list[Probe], typed: list[str]) -> None:
         p.suggested = True
 
 
-def local_candidates(timeout: float = 10.0) -> list[Probe]:
+def local_candidates(timeout: float = 10.0, shared: SharedConnections | None = None) -> list[Probe]:
     """The local hypervisors that answer, in the order of CANDIDATES."""
-    return [p for p in (probe(uri, timeout) for uri in CANDIDATES) if p.reachable]
+    return [p for p in (probe(uri, timeout, shared) for uri in CANDIDATES) if p.reachable]

@@ -20,7 +20,7 @@ from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
 from ..hosts import guest_support
 from ..hosts.capabilities import read_capabilities
-from ..hosts.opening import open_connection
+from ..hosts.opening import SharedConnections
 from ..hosts.facts import read_facts, version_text
 from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
 
@@ -42,17 +42,17 @@ class SetupOptions:
 @dataclass
 class SetupRun(SetupContext):
     probes: list[Probe] = field(default_factory=list)
-    open_connections: dict[str, libvirt.virConnect] = field(default_factory=dict)
+    open_connections: dict[str, libvirt.virConnect] = field(default_factory=dict)  # the chosen ones
     connection_errors: dict[str, str] = field(default_factory=dict)
     imports: list[HostImport] = field(default_factory=list)
+    # Every connection this run (or the wizard before it) opened, one per host: the probe's
+    # connection is the one the local-host step, the import and the hooks read.
+    shared: SharedConnections = field(default_factory=SharedConnections)
 
     def close(self) -> None:
-        for conn in self.open_connections.values():
-            try:
-                conn.close()
-            except libvirt.libvirtError:
-                pass
+        """Each connection closed once (idempotent)."""
         self.open_connections.clear()
+        self.shared.close()
 
 
 # ---- preconditions -------------------------------------------------------------------
@@ -95,15 +95,12 @@ def step_schema(_ctx: SetupContext) -> str:
 def step_local_host(ctx: SetupRun) -> str:
     uri = ctx.options.local_uri
     if not uri:
-        found = local_candidates(ctx.options.probe_timeout)
+        found = local_candidates(ctx.options.probe_timeout, ctx.shared)
         uri = found[0].uri if found else DEMO_URI
-    conn = open_connection(uri, read_only=True, operation="read the local host")
+    conn = ctx.shared.get(uri, operation="read the local host")  # closed with the others when setup ends
     try:
-        try:
-            facts = read_facts(conn)
-            caps = read_capabilities(conn)
-        finally:
-            conn.close()
+        facts = read_facts(conn)
+        caps = read_capabilities(conn)
     except libvirt.libvirtError as exc:
         raise HypervisorError.from_libvirt(exc, operation="read the local host", host_uri=uri) from None
     H = schema.Host
@@ -126,7 +123,8 @@ def _chosen(ctx: SetupRun) -> list[str]:
     options = ctx.options
     if options.chosen is not None:
         return list(options.chosen)
-    ctx.probes = detect(options.connections, offer_demo=options.offer_demo, timeout=options.probe_timeout)
+    ctx.probes = detect(options.connections, offer_demo=options.offer_demo, timeout=options.probe_timeout,
+                        shared=ctx.shared)
     configured = [h.uri for h in store.configured_hosts() if h.autoconnect]
     if configured and not options.connections:
         # a re-run keeps what was set up before: the hosts this user approved, not every row
@@ -138,7 +136,7 @@ def step_connections(ctx: SetupRun) -> str:
     chosen = _chosen(ctx)
     for uri in chosen:
         try:
-            ctx.open_connections[uri] = open_connection(uri, read_only=True)
+            ctx.open_connections[uri] = ctx.shared.get(uri)  # the probe's, when it answered one
         except HypervisorError as error:
             ctx.connection_errors[uri] = error.one_line()
             continue
@@ -209,16 +207,20 @@ class SetupReport:
 
 
 def run_setup(options: SetupOptions, hooks: HookRegistry | None = None, progress=None,
-              hook_timeout: float = 30.0, steps: list[SetupStep] | None = None, on_outcome=None) -> SetupReport:
-    """Run every step (blocking). ``hooks``: None loads the installed extensions."""
+              hook_timeout: float = 30.0, steps: list[SetupStep] | None = None, on_outcome=None,
+              shared: SharedConnections | None = None) -> SetupReport:
+    """Run every step (blocking). ``hooks``: None loads the installed extensions. ``shared``: the
+    connections the wizard's probes opened, used here rather than reopened; with those this run
+    opens, they are closed once when it ends, however it ends."""
     hooks = load_extension_hooks() if hooks is None else hooks
-    ctx = SetupRun(options=options)
+    ctx = SetupRun(options=options, shared=shared if shared is not None else SharedConnections())
     if progress:
         ctx.progress = progress
     if on_outcome:
         ctx.on_outcome = on_outcome
     try:
-        Pipeline(steps or core_steps(), hooks, hook_timeout).run(ctx)
+        with ctx.shared.in_use():
+            Pipeline(steps or core_steps(), hooks, hook_timeout).run(ctx)
     finally:
         ctx.close()
     report = SetupReport(ctx.outcomes, ctx.imports, ctx.probes)

@@ -62,7 +62,7 @@ class ImportPage(WizardPage):
             host.setCheckState(0, Qt.CheckState.Checked)
             host.setData(0, Qt.ItemDataRole.UserRole, uri)
             self.hosts[uri] = host
-            self.setup.in_worker(partial(preview, uri), partial(self._listed, uri, host))
+            self.setup.in_worker(partial(preview, uri, self.setup.connections), partial(self._listed, uri, host))
         self._count()
 
     def _listed(self, uri: str, host: QTreeWidgetItem, rows, error: BaseException | None) -> None:
@@ -151,13 +151,16 @@ class ProgressPage(WizardPage):
         options = self.setup.options()
         url, first = self.setup.chosen_database(), not self.setup.database_locked
         post = self.setup.post.emit
+        shared = self.setup.connections  # the probes' connections: the run imports through them, then closes them
 
         def work() -> SetupReport:
             if first:
                 open_database(url)  # setup's first step creates the tables there
             return run_setup(options, progress=lambda d, t, w: post(partial(self._progress, d, t, w)),
-                             on_outcome=lambda o: post(partial(self._outcome, o)))
-        self.setup.in_worker(work, self._finished)
+                             on_outcome=lambda o: post(partial(self._outcome, o)), shared=shared)
+        # Started once the page has been drawn: the run's first steps are Python work that would
+        # otherwise compete with drawing it for the interpreter lock (bench/import_domains.py stall_N).
+        QTimer.singleShot(0, self, partial(self.setup.in_worker, work, self._finished))
 
     def _progress(self, done: int, total: int, what: str) -> None:
         self.bar.setRange(0, total)

@@ -162,7 +162,8 @@ class ConnectionsPage(WizardPage):
         self.detecting = True
         self.note.setText("Looking for hypervisors…")
         typed = self.setup.typed_connections
-        self.setup.in_worker(partial(detect, typed, timeout=self.setup.probe_timeout), self._detected)
+        self.setup.in_worker(partial(detect, typed, timeout=self.setup.probe_timeout, shared=self.setup.connections),
+                             self._detected)
 
     def _detected(self, probes: list[Probe] | None, error: BaseException | None) -> None:
         self.detecting = False
@@ -196,7 +197,7 @@ class ConnectionsPage(WizardPage):
             return
         self.note.setText(f"Trying {uri} …")
         self.setup.typed_connections.append(uri)
-        self.setup.in_worker(partial(probe, uri, self.setup.probe_timeout), self._added)
+        self.setup.in_worker(partial(probe, uri, self.setup.probe_timeout, self.setup.connections), self._added)
 
     def _added(self, found: Probe | None, error: BaseException | None) -> None:
         if found is None:
