@@ -26,7 +26,7 @@ def build_actions(window) -> None:
     window.addToolBar(toolbar)
     menu_file = window.menuBar().addMenu("&File")
     menu_machine = window.menuBar().addMenu("&Machine")
-    menu_host = window.menuBar().addMenu("&Host")
+    menu_host = window.menuBar().addMenu("H&ost")  # Alt+H is Help's
     menu_view = window.menuBar().addMenu("&View")
     menu_help = window.menuBar().addMenu("&Help")
 
@@ -64,8 +64,6 @@ def build_actions(window) -> None:
     window.migrate_action.setEnabled(False)
     menu_machine.addAction(window.migrate_action)
     toolbar.addAction(window.migrate_action)
-    toolbar.addSeparator()
-    toolbar.addWidget(window.filter_edit)
     menu_machine.addSeparator()
     window.template_action = QAction("New Machines from &Template…", window)
     window.template_action.setShortcut(QKeySequence("Ctrl+Shift+N"))

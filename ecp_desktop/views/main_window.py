@@ -30,6 +30,7 @@ from .tasks_pane import TasksPane
 from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
 from .preferences_dialog import PreferencesDialog
+from . import window_layout
 from .main_menus import build_actions, update_machine_actions
 from .plain import message_box, plain_label, rich_label, tooltip
 
@@ -91,24 +92,23 @@ class MainWindow(QMainWindow):
 
         self.machines_view = _table(self.machine_proxy, multi=True, sortable=True)
         self.machines_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.machines_view.horizontalHeader().resizeSection(0, 220)
-        self.machines_view.horizontalHeader().resizeSection(1, 170)  # "shut off (last known)"
         machine_pane = QWidget()
         machine_box = QVBoxLayout(machine_pane)
         machine_box.setContentsMargins(0, 0, 0, 0)
         self.machines_title = rich_label("<b>Machines</b>")  # and counts: no data
+        self.filter_edit = QLineEdit()  # in the pane, never in a toolbar's overflow menu
+        self.filter_edit.setPlaceholderText("Filter: name, state or host (state:running host:lab)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.machine_proxy.set_filter_text)
         machine_box.addWidget(self._setup_bar())
         machine_box.addWidget(self.machines_title)
+        machine_box.addWidget(self.filter_edit)
         machine_box.addWidget(self.machines_view)
 
         self.details = DetailsPanel(inventory)
         self.splitter = QSplitter()
         for pane in (host_pane, machine_pane, self.details):
             self.splitter.addWidget(pane)
-        self.splitter.setSizes([380, 600, 320])
-        header = self.hosts_view.horizontalHeader()
-        header.resizeSection(0, 190)
-        header.resizeSection(1, 150)
         self.setCentralWidget(self.splitter)
 
         self.tasks_pane = TasksPane(tasks, self)
@@ -118,12 +118,6 @@ class MainWindow(QMainWindow):
         self.tasks_dock.setObjectName("tasks")
         self.tasks_dock.setWidget(self.tasks_pane)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.tasks_dock)
-
-        self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter machines: name, state or host (e.g. state:running host:lab)")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.setMaximumWidth(420)
-        self.filter_edit.textChanged.connect(self.machine_proxy.set_filter_text)
 
         self._quitting = False
         self.tray = Tray(self, tasks)
@@ -152,6 +146,7 @@ class MainWindow(QMainWindow):
         spawn(inventory.check_setup())
         self._update_health()
         self._update_action_state()
+        window_layout.arrange(self)
         self._restore_layout()
 
     def _setup_bar(self) -> QWidget:
@@ -371,15 +366,9 @@ class MainWindow(QMainWindow):
     # ----- layout persistence ------------------------------------------------------------
     def _restore_layout(self) -> None:
         if self._settings is None:
+            QTimer.singleShot(0, lambda: window_layout.fit_first_time(self))
             return
-        geometry, state = self._settings.value("window/geometry"), self._settings.value("window/state")
-        splitter = self._settings.value("window/splitter")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
+        window_layout.restore_layout(self, self._settings)
 
     def quit_requested(self) -> None:
         """File → Quit and the tray's Quit: really close, even when closing would only hide."""
@@ -393,7 +382,5 @@ class MainWindow(QMainWindow):
             self.tray.notify(APP_NAME, "Still running in the tray; tasks go on and you will be told how they end.")
             return
         if self._settings is not None:
-            self._settings.setValue("window/geometry", self.saveGeometry())
-            self._settings.setValue("window/state", self.saveState())
-            self._settings.setValue("window/splitter", self.splitter.saveState())
+            window_layout.save_layout(self, self._settings)
         super().closeEvent(event)

@@ -1,0 +1,145 @@
+"""How the main window fits and how the keyboard moves through it.
+
+Fits: columns sized from the font (so 150 % text still shows whole headers), names elided
+in the middle (the end of "virt-manager test host" is what tells two hosts apart), the
+tasks pane a fifth of the height until the user sizes it, the details pane never pushing
+the layout when a long value arrives. Keyboard: Tab moves between panes, never cell by
+cell inside a table (that silently changed the host selection); F6 / Shift+F6 cycle the
+panes; Esc in the filter clears it."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QEvent, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QAbstractItemView, QSizePolicy, QWidget
+
+from .empty_state import EmptyState
+
+# Per column, the widest value a row usually shows: the width is measured in the window's font.
+MACHINE_SAMPLES = ("web-server-production-01", "shut off (last known)", "virt-manager test host",
+                   " vCPUs ", "Memory 16.0 GiB", "Autostart", "Persistent")
+HOST_SAMPLES = ("virt-manager test", "reconnecting", "QEMU 8.2.0", "libvirt", "CPUs",
+                "Memory", "Machines")
+TASKS_SHARE = 0.2  # of the window's height, until the user sizes the pane (then remembered)
+
+
+def size_columns(view: QAbstractItemView, samples: tuple[str, ...]) -> None:
+    metrics = view.fontMetrics()
+    header = view.horizontalHeader()
+    for column, sample in enumerate(samples):
+        header.resizeSection(column, metrics.horizontalAdvance(sample) + 3 * metrics.averageCharWidth() + 16)
+    header.setMinimumSectionSize(metrics.horizontalAdvance("vCPUs") + 16)
+
+
+def arrange(window) -> None:
+    """Called once the window's widgets exist (MainWindow.__init__)."""
+    for view in (window.hosts_view, window.machines_view):
+        view.setTabKeyNavigation(False)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    window.tasks_pane.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    size_columns(window.machines_view, MACHINE_SAMPLES)
+    size_columns(window.hosts_view, HOST_SAMPLES)
+    window.hosts_view.horizontalHeader().setStretchLastSection(False)
+    # A long value (a UUID, a host URI) wraps in the details pane instead of widening it.
+    window.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    window.details.setMinimumWidth(window.fontMetrics().averageCharWidth() * 30)
+    # Every tab stays in view (elided when narrow: "Inter…", never a lone "N" behind arrows).
+    window.details.tabBar().setUsesScrollButtons(False)
+    window.details.tabBar().setElideMode(Qt.TextElideMode.ElideRight)
+    for pane, stretch in enumerate((1, 3, 1)):  # a wider window mostly widens the machine list
+        window.splitter.setStretchFactor(pane, stretch)
+    _name_panes(window)
+    _tab_order(window)
+    _pane_keys(window)
+    _escape_clears(window.filter_edit)
+    _escape_clears(window.tasks_pane.filter_edit)
+    window.empty_state = EmptyState(window)
+
+
+def fit_tasks_pane(window) -> None:
+    """The tasks pane at about a fifth of the height, unless a saved layout says otherwise."""
+    height = max(120, int(window.height() * TASKS_SHARE))
+    window.resizeDocks([window.tasks_dock], [height], Qt.Orientation.Vertical)
+
+
+def fit_panes(window) -> None:
+    """Hosts and details as wide as they need up to a share of the window; machines the rest."""
+    width = window.splitter.width()
+    header = window.hosts_view.horizontalHeader()
+    hosts = min(header.sectionSize(0) + header.sectionSize(1) + 24, int(width * 0.24))
+    tabs = window.details.tabBar()
+    tabs_width = sum(tabs.fontMetrics().horizontalAdvance(tabs.tabText(i)) + 28 for i in range(tabs.count()))
+    details = min(max(tabs_width + 12, window.fontMetrics().averageCharWidth() * 40), int(width * 0.3))
+    window.splitter.setSizes([hosts, max(width - hosts - details, 0), details])
+
+
+def fit_first_time(window) -> None:
+    fit_tasks_pane(window)
+    fit_panes(window)
+
+
+def _name_panes(window) -> None:
+    for widget, name in ((window.hosts_view, "Hosts"), (window.machines_view, "Machines"),
+                         (window.details, "Machine details"), (window.tasks_pane.view, "Tasks"),
+                         (window.filter_edit, "Filter machines"),
+                         (window.tasks_pane.filter_edit, "Filter tasks"), (window.health, "Connection health")):
+        widget.setAccessibleName(name)
+
+
+def panes(window) -> list[QWidget]:
+    """The panes F6 cycles through, in the order Tab visits them."""
+    return [window.hosts_view, window.filter_edit, window.machines_view, window.details, window.tasks_pane.view]
+
+
+def _tab_order(window) -> None:
+    order = [window.hosts_view, window.filter_edit, window.machines_view, window.details,
+             window.tasks_pane.filter_edit, window.tasks_pane.view]
+    for first, second in zip(order, order[1:], strict=False):
+        QWidget.setTabOrder(first, second)
+
+
+def _pane_keys(window) -> None:
+    def cycle(step: int) -> None:
+        order = [w for w in panes(window) if w.isVisible()]
+        if not order:
+            return
+        focused = window.focusWidget()
+        current = next((i for i, w in enumerate(order) if w is focused or w.isAncestorOf(focused)), -1)
+        target = order[(current + step) % len(order)]
+        target.setFocus(Qt.FocusReason.TabFocusReason if step > 0 else Qt.FocusReason.BacktabFocusReason)
+    window.next_pane_shortcut = QShortcut(QKeySequence(Qt.Key.Key_F6), window, lambda: cycle(+1))
+    window.previous_pane_shortcut = QShortcut(QKeySequence(Qt.Modifier.SHIFT | Qt.Key.Key_F6), window,
+                                              lambda: cycle(-1))
+
+
+class _EscapeClears(QObject):
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt's name)
+        if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape and watched.text():
+            watched.clear()
+            return True
+        return False
+
+
+def _escape_clears(line_edit) -> None:
+    line_edit._escape_filter = _EscapeClears(line_edit)  # kept alive with the line edit
+    line_edit.installEventFilter(line_edit._escape_filter)
+
+
+def restore_layout(window, settings) -> None:
+    """The saved geometry, dock and splitter sizes; the first time, the defaults above."""
+    geometry, state = settings.value("window/geometry"), settings.value("window/state")
+    splitter = settings.value("window/splitter")
+    if geometry is not None:
+        window.restoreGeometry(geometry)
+    if state is not None:
+        window.restoreState(state)
+    if splitter is not None:
+        window.splitter.restoreState(splitter)
+    if state is None or splitter is None:
+        QTimer.singleShot(0, lambda: fit_first_time(window))  # once the window has its size
+
+
+def save_layout(window, settings) -> None:
+    settings.setValue("window/geometry", window.saveGeometry())
+    settings.setValue("window/state", window.saveState())
+    settings.setValue("window/splitter", window.splitter.saveState())
+

@@ -1,0 +1,75 @@
+"""Screenshots of the main window at the sizes a newcomer meets: 1280x760 (the default),
+800x550, and 1280x760 with text at 150 %. Under Xvfb:
+
+    xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshot_sizes.py OUT_DIR
+Writes OUT_DIR/window-1280x760.png, window-800x550.png, window-150pct.png.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QSettings
+
+from ecp_desktop.app import build_services, connect_initial_hosts
+from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
+from ecp_desktop.testing.hostgen import write_host
+from ecp_desktop.testing.inventory import set_up_inventory
+from ecp_desktop.views.qt_process import make_qt_app
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = (("window-1280x760.png", (1280, 760), 1.0), ("window-800x550.png", (800, 550), 1.0),
+         ("window-150pct.png", (1280, 760), 1.5))
+
+
+async def shoot(out: Path, work: Path, app) -> None:
+    from ecp_desktop.views.main_window import MainWindow
+    set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
+    uris = [write_host(work / "lab-fleet.xml", 60, seed=7, prefix="lab-"),
+            f"test://{REPO / 'tests/data/virt-manager-4.1.0-testdriver.xml'}"]
+    services = build_services()
+    await connect_initial_hosts(services, uris)
+    for host in services.inventory.hosts.values():
+        await services.inventory.load_host(host)
+    base_font = app.font()
+    for name, (width, height), scale in SHOTS:
+        font = app.font()
+        font.setPointSizeF(base_font.pointSizeF() * scale)
+        app.setFont(font)
+        window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
+                            QSettings(str(work / f"{name}.ini"), QSettings.Format.IniFormat))
+        window.resize(width, height)
+        window.show()
+        await asyncio.sleep(0.6)
+        window.machines_view.selectRow(1)
+        await asyncio.sleep(0.4)
+        window.grab().save(str(out / name))
+        print(f"wrote {out / name}")
+        window.close()
+        window.deleteLater()
+        app.setFont(base_font)
+    services.shutdown()
+    app.quit()
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs").resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+            os.environ[variable] = str(work / variable.lower())
+        register_event_impl()
+        app = make_qt_app(sys.argv[:1])
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        with loop:
+            loop.run_until_complete(shoot(out, work, app))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
