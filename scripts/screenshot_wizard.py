@@ -4,6 +4,7 @@ Run under Xvfb: xvfb-run -a python scripts/screenshot_wizard.py OUT_DIR
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +33,8 @@ def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs").resolve()
     app = QApplication(sys.argv)
     with tempfile.TemporaryDirectory() as tmp:
+        for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+            os.environ[variable] = str(Path(tmp) / variable.lower())  # the run's answers stay here
         fleet = write_host(Path(tmp) / "fleet.xml", 120, seed=5, prefix="lab-")
         wizard = SetupWizard(database_url=f"sqlite:///{tmp}/inventory.sqlite3", database_locked=False,
                              typed_connections=[fleet], probe_timeout=5)
@@ -40,6 +43,8 @@ def main() -> int:
                  ProgressPage: "setup-progress.png"}
         while True:
             page = wizard.currentPage()
+            if isinstance(page, ImportPage):
+                page.restore.buttons["never"].setChecked(True)  # the question setup asks
             wait(app, page.isComplete)
             if isinstance(page, ConnectionsPage):
                 page.items["test:///default"].setCheckState(0, page.items["test:///default"].checkState(0).Checked)

@@ -1,6 +1,7 @@
 """The inventory database: URLs, schema versions, pragmas and the inventory writes."""
 import sqlite3
 
+import peewee
 import pytest
 
 from ecp_desktop.models import upgrades, schema
@@ -92,3 +93,53 @@ def test_the_database_file_is_plain_sqlite(db_url, db):
     store.ensure_host("test:///x", "x", False)
     with sqlite3.connect(path) as raw:
         assert raw.execute("select uri from host where uri = 'test:///x'").fetchall() == [("test:///x",)]
+
+
+class V1StoragePool(schema.BaseModel):
+    """ext_storage_pool as the networks-and-pools extension made it before issue 23 (frozen):
+    sizes could not be unknown, so a size past a signed 64-bit column stopped the import."""
+    host_uri = peewee.CharField()
+    uuid = peewee.CharField(max_length=36)
+    name = peewee.TextField()
+    pool_type = peewee.CharField(default="")
+    active = peewee.BooleanField(default=False)
+    autostart = peewee.BooleanField(default=False)
+    target_path = peewee.TextField(default="")
+    capacity = peewee.BigIntegerField(default=0)
+    allocation = peewee.BigIntegerField(default=0)
+    available = peewee.BigIntegerField(default=0)
+    missing = peewee.BooleanField(default=False)
+    last_seen_at = peewee.DateTimeField(default=schema.utcnow)
+
+    class Meta:
+        table_name = "ext_storage_pool"
+        indexes = ((("host_uri", "uuid"), True),)
+
+
+def test_the_pool_table_of_the_previous_version_is_upgraded_and_keeps_its_rows(fresh_db):
+    from ecp_desktop.extensions.networks_pools import SIZES, StoragePool
+    from ecp_desktop.services.setup.pipeline import DONE, load_extension_hooks
+    from ecp_desktop.services.setup.steps import SetupOptions, run_setup
+
+    from .helpers import VIRT_MANAGER_URI
+    with fresh_db.connection_context():
+        upgrades.upgrade(fresh_db)  # the inventory as the previous version left it
+        fresh_db.create_tables([V1StoragePool])
+        V1StoragePool.create(host_uri=VIRT_MANAGER_URI, uuid="0ld00000-0000-4000-8000-000000000001",
+                             name="old-pool", capacity=2**40)
+        assert not any(c.null for c in fresh_db.get_columns("ext_storage_pool") if c.name in SIZES)
+    options = SetupOptions(connections=[VIRT_MANAGER_URI], local_uri="test:///default")
+    for run in range(2):  # the second run finds the table up to date, and upserts on its unique index
+        report = run_setup(options, hooks=load_extension_hooks())
+        hook = next(o for o in report.outcomes if o.name == "networks-and-pools")
+        assert hook.status == DONE and report.problems == [], hook.message
+        upgraded = "upgraded its pool table (sizes may be unknown: capacity, allocation, available)"
+        assert (upgraded in hook.message) == (run == 0)
+    with fresh_db.connection_context():
+        assert all(c.null for c in fresh_db.get_columns("ext_storage_pool") if c.name in SIZES)
+        old = StoragePool.get(StoragePool.name == "old-pool")
+        assert (old.capacity, old.missing) == (2**40, True)  # kept, and marked missing: libvirt has no such pool
+        present = StoragePool.select().where((StoragePool.host_uri == VIRT_MANAGER_URI) & ~StoragePool.missing)
+        assert present.count() == 16  # (4 of the test file's pools have no <uuid>: a new one at each open)
+        scsi = present.where(StoragePool.name == "pool-scsi").get()
+        assert (scsi.capacity, scsi.available) == (107374182400, None)

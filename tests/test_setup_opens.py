@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from ecp_desktop.cli import setup as cli_setup
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
+from ecp_desktop.services.config import preferences
 from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.hosts.opening import SharedConnections
 from ecp_desktop.services.setup.pipeline import HookRegistry
@@ -135,10 +136,13 @@ def wizard(qtbot, tmp_path, big_host, opens):
     yield w
     if database.obj is not None:
         database.close()
+    preferences.set_restore_at_start("")  # walk_to answered the wizard's question; unanswered again
 
 
 def walk_to(qtbot, wizard, page_type):
     while not isinstance(wizard.currentPage(), page_type):
+        if hasattr(wizard.currentPage(), "restore") and wizard.currentPage().restore.choice() is None:
+            wizard.currentPage().restore.buttons["never"].setChecked(True)  # the question before Run Setup
         qtbot.waitUntil(lambda: wizard.currentPage().isComplete(), timeout=15000)
         wizard.next()
     return wizard.currentPage()

@@ -51,7 +51,7 @@ def test_rejects_bad_uris_with_a_reason(uri, words):
 def test_display_names_are_short_and_say_where():
     assert display_name("qemu+ssh://root@lab-b/system") == "QEMU/KVM on lab-b"
     assert display_name("qemu:///system") == "QEMU/KVM (local, system)"
-    assert display_name("test:///default") == "Test: default"
+    assert display_name("test:///default") == "Demo host"  # as setup and the first start name it
 
 
 @settings(max_examples=300, deadline=None)

@@ -139,7 +139,8 @@ def test_a_filter_that_matches_nothing_names_its_mistake_and_clears(qtbot, windo
 
 def test_filter_mistakes_in_words():
     assert filter_mistakes("state:running host:lab web") == []
-    assert filter_mistakes("stat:running") == ["“stat:” is not a filter word (name:, state:, host:); did you mean state:?"]
+    assert filter_mistakes("stat:running") == [
+        "“stat:” is not a filter word (name:, state:, host:); did you mean state:?"]
     assert "did you mean running?" in filter_mistakes("state:runing")[0]
     assert filter_mistakes("host:down") == []
 

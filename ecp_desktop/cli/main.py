@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--no-import", action="store_true", help="do everything but import existing machines")
     setup.add_argument("--local", metavar="URI", help="the connection that describes this host "
                                                      "(default: the first local hypervisor that answers)")
+    from ..services.config.preferences import AT_START
+    setup.add_argument("--restore-at-start", choices=AT_START,
+                       help="which machines the window starts again when it opens: last (those that were "
+                            "running), always (only those marked Always On), never (none); saved in the "
+                            "preferences (default: left as it is; unanswered, the first window asks)")
     setup.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp = _command(sub, "import", help="import the existing machines of the connections into the inventory")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -180,7 +185,8 @@ def _run(argv: list[str] | None) -> int:
     if args.command in ("setup", "import"):
         from . import setup as cli_setup
         return cli_setup.run(args.command, url, args.connect, no_import=getattr(args, "no_import", False),
-                             as_json=args.json, local=getattr(args, "local", None))
+                             as_json=args.json, local=getattr(args, "local", None),
+                             restore_at_start=getattr(args, "restore_at_start", None))
     if args.command == "restore":
         from . import restore as cli_restore
         return cli_restore.run(args.dry_run, args.json)

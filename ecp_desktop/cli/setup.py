@@ -18,7 +18,7 @@ MARKS = {DONE: "ok", FAILED: "FAILED"}
 def print_report(report: SetupReport, out: TextIO, what: str = "setup") -> None:
     for outcome in report.outcomes:
         mark = MARKS.get(outcome.status, outcome.status)
-        label = outcome.title if outcome.kind == "step" else f"hook {outcome.title}"
+        label = f"hook {outcome.title}" if outcome.kind == "hook" else outcome.title
         print(f"[{mark}] {terminal_text(label)}: {terminal_text(outcome.message)}", file=out)
     for host in report.imports:
         print(f"  {terminal_text(host.text())}", file=out)
@@ -26,18 +26,21 @@ def print_report(report: SetupReport, out: TextIO, what: str = "setup") -> None:
             print(f"    renamed: {terminal_text(old)} -> {terminal_text(new)}", file=out)
         for name, reason in host.skipped:
             print(f"    skipped {terminal_text(name)}: {terminal_text(reason)}", file=out)
-    print(f"{what} finished" if report.ok else f"{what} finished with a failed step", file=out)
+    print(report.headline(what), file=out)
+    for problem in report.problems:
+        print(f"  - {terminal_text(problem)}", file=out)
 
 
 def run(command: str, database_url: str, connect: list[str], *, no_import: bool = False, as_json: bool = False,
-        local: str | None = None, remember_database: bool = True, out: TextIO = sys.stdout,
-        err: TextIO = sys.stderr) -> int:
+        local: str | None = None, restore_at_start: str | None = None, remember_database: bool = True,
+        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """The database proxy is bound already (not necessarily with tables: setup makes them)."""
     if bad_uri([*connect, *([local] if local else [])], err):
         return EXIT_USAGE
     install_quiet_error_handler()
     if command == "setup":
-        options = SetupOptions(connections=connect, local_uri=local, do_import=not no_import)
+        options = SetupOptions(connections=connect, local_uri=local, do_import=not no_import,
+                               restore_at_start=restore_at_start)
         report = run_setup(options)
         if report.ok and remember_database:
             app_config.save(database_url=database_url)

@@ -120,6 +120,7 @@ def display_name(uri: str) -> str:
     if parsed.host:
         return f"{kind} on {parsed.host}"
     if parsed.is_test:
-        name = "default" if parsed.path == "/default" else os.path.basename(parsed.path).removesuffix(".xml")
-        return f"{kind}: {name}"
+        if parsed.path == "/default":
+            return "Demo host"  # libvirt's built-in test host: one name wherever it is shown
+        return f"{kind}: {os.path.basename(parsed.path).removesuffix('.xml')}"
     return f"{kind} (local, {parsed.path.strip('/') or 'default'})"

@@ -26,6 +26,11 @@ HOOK_GROUP = "ecp_desktop.setup_hooks"
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
 
+class SetupProblem(RuntimeError):
+    """Raised by a step or hook that did what it could and has a problem to report, in words
+    (shown as they are, counted among the run's problems)."""
+
+
 @dataclass(frozen=True)
 class Need:
     """A precondition: ``check(context)`` returns None when it holds, else the reason in words."""
@@ -51,7 +56,7 @@ class Outcome:
     title: str
     status: str
     message: str
-    kind: str = "step"  # "step" or "hook"
+    kind: str = "step"  # "step", "hook", or "preference" (a choice saved when setup ends)
     seconds: float = 0.0
 
     def as_json(self) -> dict:
@@ -190,7 +195,8 @@ class Pipeline:
         if "error" in result:
             exc = result["error"]
             log.warning("setup hook %s failed", hook.name, exc_info=exc)
-            return Outcome(hook.name, title, FAILED, f"raised an error: {_plain(exc)}", "hook", seconds)
+            words = str(exc) if isinstance(exc, SetupProblem) else f"raised an error: {_plain(exc)}"
+            return Outcome(hook.name, title, FAILED, words, "hook", seconds)
         return Outcome(hook.name, title, DONE, str(result["message"]), "hook", seconds)
 
 

@@ -13,16 +13,18 @@ import libvirt
 
 from ecp_desktop.models import upgrades, schema
 from ecp_desktop.models.db import database
-from ..config import approved_hosts
+from ..config import approved_hosts, preferences
 from ..inventory import approvals, store
 from ..hosts.probe import DEMO_LABEL, DEMO_URI, Probe, detect, local_candidates
 from ..inventory.importer import HostImport, import_host
 from ..core.errors import HypervisorError
+from ..core.wording import count
 from ..hosts import guest_support
 from ..hosts.capabilities import read_capabilities
 from ..hosts.opening import SharedConnections
 from ..hosts.facts import read_facts, version_text
-from .pipeline import FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
+from ..hosts.uri import display_name
+from .pipeline import DONE, FAILED, HookRegistry, Need, Outcome, Pipeline, SetupContext, SetupStep, load_extension_hooks
 
 log = logging.getLogger(__name__)
 SETUP_DONE_KEY = "setup_completed_at"
@@ -37,6 +39,7 @@ class SetupOptions:
     selection: dict[str, set[str]] | None = None  # per URI, the UUIDs to import; None: all
     offer_demo: bool = True
     probe_timeout: float = 10.0
+    restore_at_start: str | None = None  # one of preferences.AT_START, saved when setup ends; None: left as it is
 
 
 @dataclass
@@ -108,6 +111,7 @@ def step_local_host(ctx: SetupRun) -> str:
         H.update(is_local=False).where(H.is_local & (H.uri != uri)).execute()
         host, created = H.get_or_create(uri=uri, defaults={
             "label": DEMO_LABEL if uri == DEMO_URI else "", "is_demo": uri == DEMO_URI, "autoconnect": False})
+        keep_demo_label()
         H.update(is_local=True, hostname=facts.hostname or socket.gethostname(), driver_type=facts.driver_type,
                  libvirt_version=facts.libvirt_version, hypervisor_version=facts.hypervisor_version,
                  cpu_model=facts.cpu_model, cpus=facts.cpus, memory_mib=facts.memory_mib, cpu_arch=caps.cpu_arch,
@@ -117,6 +121,16 @@ def step_local_host(ctx: SetupRun) -> str:
     return (f"{facts.hostname or uri} via {uri}: {facts.driver_type} {version_text(facts.hypervisor_version)}, "
             f"libvirt {version_text(facts.libvirt_version)}, {caps.cpu_arch or '?'} ({facts.cpu_model}), "
             f"{facts.cpus} CPUs, {facts.memory_mib} MiB; offers {'; '.join(kinds) or 'no guest types'}")
+
+
+def keep_demo_label() -> None:
+    """The demo host is "Demo host" on every run. A row another path recorded first (a
+    command's --connect test:///default) has no label or the URI's automatic one ("Test:
+    default"): it becomes the demo host's; a label someone chose is kept."""
+    H = schema.Host
+    automatic = ["", display_name(DEMO_URI), "Test: default"]  # the last: what older versions wrote
+    H.update(label=DEMO_LABEL, is_demo=True).where(
+        (H.uri == DEMO_URI) & (H.label.in_(automatic) | (H.label == DEMO_LABEL))).execute()
 
 
 def _chosen(ctx: SetupRun) -> list[str]:
@@ -144,6 +158,7 @@ def step_connections(ctx: SetupRun) -> str:
         approved_hosts.approve([uri])  # set up by this user: connected to at later starts
         host_id = store.ensure_host(uri, DEMO_LABEL if is_demo else "", is_demo)
         schema.Host.update(autoconnect=True).where(schema.Host.id == host_id).execute()
+    keep_demo_label()
     if not chosen:
         return "no connection answers and none was given"
     parts = [f"using {', '.join(ctx.open_connections) or 'none'}"]
@@ -172,8 +187,8 @@ def import_totals(imports: list[HostImport]) -> str:
     failed = sum(1 for i in imports if i.error)
     text = (f"{total('added')} added, {total('updated')} updated, {total('missing')} missing, "
             f"{sum(len(i.skipped) for i in imports)} skipped, {total('unchanged')} unchanged "
-            f"on {len(imports) - failed} host{'s' * (len(imports) - failed != 1)}")
-    return text + (f"; {failed} host{'s' * (failed != 1)} not imported" if failed else "")
+            f"on {count(len(imports) - failed, 'host')}")
+    return text + (f"; {count(failed, 'host')} not imported" if failed else "")
 
 
 def core_steps() -> list[SetupStep]:
@@ -192,18 +207,47 @@ class SetupReport:
     outcomes: list[Outcome]
     imports: list[HostImport]
     probes: list[Probe]
+    connection_errors: dict[str, str] = field(default_factory=dict)  # chosen hosts that did not open
 
     @property
     def ok(self) -> bool:
         """False only when a core step failed (a skipped step or a failing hook is not a failure)."""
         return not any(o.kind == "step" and o.status == FAILED for o in self.outcomes)
 
+    @property
+    def problems(self) -> list[str]:
+        """What went wrong, a line each: a failed step, a failed or stuck extension, a chosen host
+        that could not be imported. A skipped step is not one: it says why, and the next run completes it."""
+        lines = [f"{'Extension ' + o.title if o.kind == 'hook' else o.title}: {o.message}"
+                 for o in self.outcomes if o.status == FAILED]
+        lines += [f"{uri}: cannot connect: {reason}" for uri, reason in self.connection_errors.items()]
+        return lines + [f"{i.uri}: {i.error}" for i in self.imports if i.error and i.uri not in self.connection_errors]
+
+    def headline(self, what: str = "Setup") -> str:
+        """The summary's first line: finished, or finished with how many problems (``problems`` lists them)."""
+        problems = self.problems
+        if not problems:
+            return f"{what} finished."
+        lead = f"{what} finished with {count(len(problems), 'problem')}"
+        return lead + (" (a core step failed; the others went on)." if not self.ok else ".")
+
     def as_json(self) -> dict:
         totals = {k: sum(getattr(i, k) for i in self.imports) for k in ("added", "updated", "missing", "unchanged")}
         totals["skipped"] = sum(len(i.skipped) for i in self.imports)
-        return {"ok": self.ok, "steps": [o.as_json() for o in self.outcomes],
+        return {"ok": self.ok, "problems": self.problems, "steps": [o.as_json() for o in self.outcomes],
                 "import": {"totals": totals, "hosts": [i.as_json() for i in self.imports]},
                 "connections": [p.as_json() for p in self.probes]}
+
+
+def save_restore_at_start(choice: str) -> Outcome:
+    """Keep the answer to "which machines come back when the window opens?" in Preferences."""
+    title = "Machines started when the window opens"
+    try:
+        preferences.set_restore_at_start(choice)
+    except (OSError, ValueError) as exc:
+        log.warning("could not save the restore-at-start choice", exc_info=True)
+        return Outcome("restore-at-start", title, FAILED, f"not saved: {exc}", kind="preference")
+    return Outcome("restore-at-start", title, DONE, preferences.AT_START_LABELS[choice], kind="preference")
 
 
 def run_setup(options: SetupOptions, hooks: HookRegistry | None = None, progress=None,
@@ -223,7 +267,9 @@ def run_setup(options: SetupOptions, hooks: HookRegistry | None = None, progress
             Pipeline(steps or core_steps(), hooks, hook_timeout).run(ctx)
     finally:
         ctx.close()
-    report = SetupReport(ctx.outcomes, ctx.imports, ctx.probes)
+    if options.restore_at_start is not None:  # the user's answer stands whatever the steps did
+        ctx.add(save_restore_at_start(options.restore_at_start))
+    report = SetupReport(ctx.outcomes, ctx.imports, ctx.probes, dict(ctx.connection_errors))
     if report.ok:
         try:
             with database.connection_context():

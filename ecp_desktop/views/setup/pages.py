@@ -14,11 +14,13 @@ from PySide6.QtWidgets import (QCheckBox, QProgressBar, QTextBrowser, QTreeWidge
 from ecp_desktop.models.db import open_database
 from ecp_desktop.services.inventory.importer import preview
 from ecp_desktop.services.core.errors import HypervisorError
+from ecp_desktop.services.core.wording import count
 from ecp_desktop.services.hosts.states import STATE_LABELS
 from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
 from ecp_desktop.services.setup.steps import SetupReport, run_setup
 from ..plain import plain_label
 from .context import WizardContext, WizardPage
+from .restore_choice import RestoreChoice
 
 PREVIEW_CHUNK = 200  # preview rows added per turn of the event loop (about 10 ms)
 TICKED_ROLE = Qt.ItemDataRole.UserRole + 1  # the last tick state counted
@@ -27,7 +29,9 @@ STATUS_MARKS = {DONE: ("✔", "#2e7d32"), FAILED: ("✖", "#c62828"), SKIPPED: (
 
 class ImportPage(WizardPage):
     def __init__(self, context: WizardContext) -> None:
-        super().__init__(context, "Import existing machines", "The machines found on the chosen connections.")
+        super().__init__(context, "Import existing machines",
+                         "The machines found on the chosen connections, and which of them start again "
+                         "when the window opens.")
         self.do_import = QCheckBox("Import the ticked machines into the inventory")
         self.do_import.setChecked(True)
         self.do_import.toggled.connect(lambda on: self.tree.setEnabled(on))
@@ -36,9 +40,12 @@ class ImportPage(WizardPage):
         self.tree.header().resizeSection(0, 480)  # room for a host's URI
         self.tree.itemChanged.connect(self._ticked_changed)
         self.counts = plain_label()
+        self.restore = RestoreChoice()  # the last question before setup runs
+        self.restore.changed.connect(self.completeChanged)
         self.layout_.addWidget(self.do_import)
         self.layout_.addWidget(self.tree)
         self.layout_.addWidget(self.counts)
+        self.layout_.addWidget(self.restore)
         self.hosts: dict[str, QTreeWidgetItem] = {}
         self.ticked = 0  # kept as rows change: counting 10,000 rows on each change would stall
         self.total = 0
@@ -74,7 +81,7 @@ class ImportPage(WizardPage):
             host.setCheckState(0, Qt.CheckState.Unchecked)
             self._done_listing()
             return
-        host.setText(1, f"{len(rows)} machine{'s' * (len(rows) != 1)}")
+        host.setText(1, count(len(rows), "machine"))
         self._add_chunk(host, rows, 0)
 
     def _add_chunk(self, host: QTreeWidgetItem, rows, start: int) -> None:
@@ -123,11 +130,13 @@ class ImportPage(WizardPage):
             self._count()
 
     def _count(self) -> None:
-        self.counts.setText(f"{self.ticked} of {self.total} machines ticked on {len(self.hosts)} connections"
+        self.counts.setText(f"{self.ticked:,} of {count(self.total, 'machine')} ticked on "
+                            f"{count(len(self.hosts), 'connection')}"
                             + (" (still listing…)" if self.pending else ""))
 
     def isComplete(self) -> bool:
-        return self.pending == 0
+        """Every host listed, and the user has said which machines the window starts again."""
+        return self.pending == 0 and self.restore.choice() is not None
 
 
 class ProgressPage(WizardPage):
@@ -170,7 +179,7 @@ class ProgressPage(WizardPage):
     def _outcome(self, outcome: Outcome) -> None:
         self.shown.append(outcome)
         mark, colour = STATUS_MARKS.get(outcome.status, ("•", "#555"))
-        label = outcome.title if outcome.kind == "step" else f"Extension: {outcome.title}"
+        label = f"Extension: {outcome.title}" if outcome.kind == "hook" else outcome.title
         self.steps.append(f'<p><span style="color:{colour}">{mark}</span> <b>{html.escape(label)}</b> '
                           f'({outcome.status}, {outcome.seconds:.1f} s)<br>{html.escape(outcome.message)}</p>')
 
@@ -180,14 +189,20 @@ class ProgressPage(WizardPage):
         if report is None:
             self.summary.setText(f"✖ Setup could not run: {error}")
         else:
-            added = sum(i.added for i in report.imports)
-            updated = sum(i.updated for i in report.imports)
-            missing = sum(i.missing for i in report.imports)
-            lead = "✔ Setup finished." if report.ok else "✖ A setup step failed; the rest went on."
-            self.summary.setText(f"{lead} Machines: {added} added, {updated} updated, {missing} marked missing. "
-                                 "Running setup again completes anything skipped.")
+            self.summary.setText(summary_text(report))
         self.completeChanged.emit()
         self.setup.setup_finished.emit(report)
 
     def isComplete(self) -> bool:
         return not self.running and self.report is not None
+
+
+def summary_text(report: SetupReport) -> str:
+    """✔ only when nothing went wrong; else how many problems, each on its line."""
+    problems = report.problems
+    mark = "✖" if not report.ok else "⚠" if problems else "✔"
+    added, updated, missing = (sum(getattr(i, k) for i in report.imports) for k in ("added", "updated", "missing"))
+    lines = [f"{mark} {report.headline()}", *(f"• {p}" for p in problems)]
+    lines.append(f"Machines: {added:,} added, {updated:,} updated, {missing:,} marked missing. "
+                 "Running setup again completes anything skipped.")
+    return "\n".join(lines)

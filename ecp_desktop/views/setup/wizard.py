@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QRadioButton, QTreeWidget, QTreeWidgetItem, QWizard)
 
@@ -134,6 +135,16 @@ class DatabasePage(WizardPage):
         return self.tested == (self.url(), True)  # a PostgreSQL URL must have answered
 
 
+class UriEdit(QLineEdit):
+    """Enter adds the typed connection (``returnPressed``) and stops there: it does not reach
+    the wizard, whose default button would go to the next page before the host was checked."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+
+
 class ConnectionsPage(WizardPage):
     def __init__(self, context: WizardContext) -> None:
         super().__init__(context, "Hypervisor connections", "Tick the connections to use and import from.")
@@ -141,7 +152,7 @@ class ConnectionsPage(WizardPage):
         self.tree.setHeaderLabels(["Connection", "Status"])
         self.tree.setRootIsDecorated(False)
         self.tree.itemChanged.connect(lambda *_: self.completeChanged.emit())
-        self.uri_edit = QLineEdit()
+        self.uri_edit = UriEdit()
         self.uri_edit.setPlaceholderText("Add a remote connection, e.g. qemu+ssh://root@host.example/system")
         self.uri_edit.returnPressed.connect(self.add_uri)
         add = QPushButton("Add")
@@ -155,6 +166,7 @@ class ConnectionsPage(WizardPage):
         self.layout_.addWidget(self.note)
         self.items: dict[str, QTreeWidgetItem] = {}
         self.detecting = False
+        self.adding = 0  # typed connections being checked: Next waits for them
 
     def initializePage(self) -> None:
         if self.items:
@@ -170,7 +182,7 @@ class ConnectionsPage(WizardPage):
         for found in probes or []:
             self._show(found, found.suggested or found.uri in self.setup.configured)
         answering = sum(1 for p in probes or [] if p.reachable)
-        self.note.setText(f"{answering} of {len(probes or [])} connections answer." if error is None
+        self.note.setText(f"Connections that answer: {answering} of {len(probes or [])}." if error is None
                           else f"Detection failed: {error}")
         self.completeChanged.emit()
 
@@ -196,10 +208,15 @@ class ConnectionsPage(WizardPage):
             self.note.setText(f"✖ {exc}")
             return
         self.note.setText(f"Trying {uri} …")
-        self.setup.typed_connections.append(uri)
+        if uri not in self.setup.typed_connections:
+            self.setup.typed_connections.append(uri)
+        self.adding += 1
+        self.completeChanged.emit()
         self.setup.in_worker(partial(probe, uri, self.setup.probe_timeout, self.setup.connections), self._added)
 
     def _added(self, found: Probe | None, error: BaseException | None) -> None:
+        self.adding -= 1
+        self.completeChanged.emit()
         if found is None:
             self.note.setText(f"✖ {error}")
             return
@@ -212,7 +229,7 @@ class ConnectionsPage(WizardPage):
         return [uri for uri, item in self.items.items() if item.checkState(0) == Qt.CheckState.Checked]
 
     def isComplete(self) -> bool:
-        return not self.detecting
+        return not self.detecting and not self.adding
 
 
 class SetupWizard(QWizard):
@@ -254,4 +271,5 @@ class SetupWizard(QWizard):
         return SetupOptions(connections=list(self.context.typed_connections), chosen=self.connections_page.chosen(),
                             do_import=self.import_page.do_import.isChecked(),
                             selection=self.import_page.selection() or None,
-                            probe_timeout=self.context.probe_timeout)
+                            probe_timeout=self.context.probe_timeout,
+                            restore_at_start=self.import_page.restore.choice())
