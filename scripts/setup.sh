@@ -12,7 +12,7 @@ mode=${1:-app}
 APP_PACKAGES=(libvirt-dev libvirt-clients pkg-config gcc python3-venv python3-dev
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
   libxcb-shape0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
-  fonts-dejavu-core)
+  fonts-dejavu-core virt-viewer)  # virt-viewer: Machine → Open Console (remote-viewer)
 # xvfb, icewm (title bars, a taskbar with a tray), imagemagick: screenshots; postgresql: the PostgreSQL tier;
 # libvirt-daemon to tini: the lab tier (real libvirtd + QEMU, TCG); desktop-file-utils, appstream:
 # the packaging checks
