@@ -127,6 +127,17 @@ def test_local_disks_need_copy_storage_and_a_pool_at_the_same_path(facts):
     assert "no storage pool at /pool-a on the destination" in decide(facts).reason()
 
 
+def test_the_storage_row_names_the_pool_each_disk_is_in_never_another(facts):
+    from ecp_desktop.services.migration.checks import CHECKS
+    row = next(c for c in CHECKS if c.name == "Storage on destination")
+    facts.machine.disks = [Disk(target="vda", path="/guest/disk.img", pool="", pool_type="", volume="",
+                                format="raw", capacity=2**30)]
+    source_side, _destination = row.probe(facts)
+    assert source_side == "vda: in no storage pool (/guest)"  # not the host's other pools
+    facts.machine.disks[0].pool, facts.machine.disks[0].path = "pool-a", "/pool-a/web.qcow2"
+    assert row.probe(facts)[0] == "vda: pool pool-a (/pool-a)"
+
+
 def test_cpu_memory_name_and_job_each_stop_a_live_migration(facts):
     for change, words in [
         (lambda f: setattr(f.destination, "cpu_verdict", "incompatible"), "cannot run this machine's CPU"),

@@ -258,6 +258,16 @@ def _disk_list(f: Facts) -> str:
                      for d in f.machine.disks) or "no disks"
 
 
+def _disk_places(f: Facts) -> str:
+    """Where each disk to copy is on the source: its pool, or in none (said once, the same
+    words as the verdict), so the row never names a pool the disk is not in."""
+    local = [d for d in f.machine.disks if d.needs_copy]
+    if not local:
+        return "no disk to copy"
+    return "; ".join(f"{d.target}: " + (f"pool {d.pool}" if d.pool else "in no storage pool")
+                     + f" ({os.path.dirname(os.path.normpath(d.path))})" for d in local)
+
+
 def _pools(side: HostSide) -> str:
     return ", ".join(f"{name} ({path})" for path, name in sorted(side.pool_paths.items())) or "no active pools"
 
@@ -288,7 +298,7 @@ CHECKS: list[Check] = [
         else "taken by another machine" if f.destination.same_name_uuid else "free")), _on_destination),
     Check("Memory", lambda f: (f"{f.machine.memory_kib // 1024} MiB", _mib(f.destination.free_memory)), _memory),
     Check("Disks", lambda f: (_disk_list(f), ""), _disks),
-    Check("Storage on destination", lambda f: (_pools(f.source), _pools(f.destination)), _destination_storage),
+    Check("Storage on destination", lambda f: (_disk_places(f), _pools(f.destination)), _destination_storage),
     Check("Peer-to-peer address", lambda f: (f.source.uri, f.destination.uri), _peer_address),
     Check("Running job", lambda f: (f.machine.job or "none", ""), _job),
     Check("Options", lambda f: ("tunnelled" if f.options.tunnelled else "direct stream", ""), _options),
