@@ -122,6 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("machines", nargs="+", metavar="MACHINE", help="a machine's name or UUID")
         action.add_argument("--host", metavar="URI", help="the machines' host, when a name is on several hosts")
         action.add_argument("--json", action="store_true", help="print the task tree as JSON")
+    snapshot = _command(sub, "snapshot", help="list, take, revert to or delete a machine's snapshots as the "
+                                               "Snapshots tab does (the machine's lock, the task history); exit 0 "
+                                               "done, 1 libvirt refused (its error on stderr), 2 bad input (a name, "
+                                               "or a machine or snapshot not there), 3 the host unreachable")
+    snapshot.add_argument("action", choices=["list", "create", "revert", "delete"],
+                          help="list: the snapshot tree (NAME: that one and those below it); create: take snapshot "
+                               "NAME (default: snapshot-DATE-TIME); revert: go back to NAME (the machine's state "
+                               "since then is lost; not asked); delete: delete NAME")
+    snapshot.add_argument("machine", metavar="MACHINE", help="the machine's name or UUID")
+    snapshot.add_argument("name", nargs="?", metavar="NAME", help="the snapshot's name")
+    snapshot.add_argument("--description", default="", metavar="TEXT", help="create: what the snapshot is for")
+    snapshot.add_argument("--memory", action="store_true",
+                          help="create: include a running machine's memory (QEMU's internal snapshots of a running "
+                               "machine need it); without it, disks only")
+    snapshot.add_argument("--external", action="store_true",
+                          help="create: disks only, into new overlay files (hosts that make them: QEMU)")
+    snapshot.add_argument("--children", action="store_true",
+                          help="delete: the snapshots below NAME too (default: they move up to its parent)")
+    snapshot.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
+    snapshot.add_argument("--json", action="store_true",
+                          help="print JSON: list: machine, host, snapshots (name, parent, current, created, "
+                               "description, state, memory, disk_only, disks, children); else the task")
     notes = _command(sub, "notes", help="read or change a machine's notes in the inventory; a change made on "
                                          "an older version than the one stored is refused (exit 4) with the "
                                          "other text")
@@ -203,6 +225,11 @@ def _run(argv: list[str] | None) -> int:
     if args.command in ("start", "shutdown", "force-off", "reboot", "pause", "resume"):
         from . import lifecycle as cli_lifecycle
         return cli_lifecycle.run(args.command, args.machines, args.host, args.connect, args.json)
+    if args.command == "snapshot":
+        from . import snapshot as cli_snapshot
+        return cli_snapshot.run(args.action, args.machine, args.name, host_uri=args.host, connect=args.connect,
+                                description=args.description, memory=args.memory, external=args.external,
+                                children=args.children, as_json=args.json)
     if args.command == "notes":
         from . import notes as cli_notes
         return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)

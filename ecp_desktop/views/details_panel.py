@@ -65,20 +65,33 @@ class DetailsPanel(QTabWidget):
         box.addStretch(1)
         self.addTab(wrapper, "General")
 
+        # Disks and interfaces on one tab: fewer tabs keep every title whole in a narrow pane.
         self.disks = _table(["Target", "Source", "Format", "Bus", "Device"])
-        self.addTab(self.disks, "Disks")
         self.nics = _table(["Source", "MAC", "Model", "Type"])
-        self.addTab(self.nics, "Interfaces")
+        hardware = QWidget()
+        hardware_box = QVBoxLayout(hardware)
+        hardware_box.setContentsMargins(0, 0, 0, 0)
+        for title, table in (("Disks", self.disks), ("Interfaces", self.nics)):
+            hardware_box.addWidget(plain_label(title))
+            hardware_box.addWidget(table)
+        self.addTab(hardware, "Hardware")
         self.xml = QPlainTextEdit()
         self.xml.setReadOnly(True)
         self.xml.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.addTab(self.xml, "XML")
         self.notes = NotesEditor(inventory)
         self.addTab(self.notes, "Notes")
+        self._machine_tabs: list = [self.notes]
         inventory.machines_changed.connect(self._on_changed)
 
+    def add_machine_tab(self, tab, title: str) -> None:
+        """A tab that follows the selected machine (its ``show_machine`` is called)."""
+        self._machine_tabs.append(tab)
+        self.addTab(tab, title)
+
     def show_machine(self, machine: MachineInfo | None) -> None:
-        self.notes.show_machine(machine)
+        for tab in self._machine_tabs:
+            tab.show_machine(machine)
         self._machine = machine
         self._request += 1
         self.details = None

@@ -31,6 +31,7 @@ from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
 from .preferences_dialog import PreferencesDialog
 from . import window_layout
+from .snapshots_tab import SnapshotsTab
 from .main_menus import build_actions, update_machine_actions
 from .plain import message_box, plain_label, rich_label, tooltip
 
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         machine_box.addWidget(self.machines_view)
 
         self.details = DetailsPanel(inventory)
+        self.details.add_machine_tab(SnapshotsTab(inventory, tasks), "Snapshots")
         self.splitter = QSplitter()
         for pane in (host_pane, machine_pane, self.details):
             self.splitter.addWidget(pane)

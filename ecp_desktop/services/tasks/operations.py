@@ -10,6 +10,7 @@ remove something that existed before the step.
 from __future__ import annotations
 
 import secrets
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import libvirt
@@ -17,6 +18,7 @@ import libvirt
 from ..core.errors import Refusal
 from ..hosts.domain_xml import clear_flow_mark, escape, flow_mark, read_domain, set_flow_mark
 from ..hosts.lookups import find_domain, find_volume
+from ..hosts.names import BIDI_AND_SEPARATORS, name_problem
 
 Params = dict
 
@@ -196,16 +198,59 @@ class StartDomain(Operation):
         return f"{params['name']} still running"
 
 
+MAX_DESCRIPTION = 4000
+
+
+def snapshot_problem(name: str, description: str = "") -> str | None:
+    """Why a snapshot cannot have this name or description, or None when it can (a name is
+    checked as a machine name is; a description may hold lines but no other control character)."""
+    problem = name_problem(name)
+    if problem:
+        return problem.replace("a name", "a snapshot name", 1) if problem.startswith("a name") else problem
+    if len(description) > MAX_DESCRIPTION:
+        return f"a description has at most {MAX_DESCRIPTION} characters (this one has {len(description)})"
+    for ch in description:
+        if ch not in "\n\t" and (not ch.isprintable() or ch in BIDI_AND_SEPARATORS):
+            return f"the description contains the control character U+{ord(ch):04X}"
+    return None
+
+
+def snapshot_xml(name: str, description: str = "", *, memory: bool = True) -> str:
+    """The ``<domainsnapshot>`` to create, built as a tree (never text formatting), its name and
+    description checked first (``Refusal`` with the reason). ``memory`` False: disks only
+    (``<memory snapshot='no'/>``); True: libvirt's default (a running machine's memory too)."""
+    problem = snapshot_problem(name, description)
+    if problem:
+        raise Refusal(problem)
+    root = ET.Element("domainsnapshot")
+    ET.SubElement(root, "name").text = name
+    if description:
+        ET.SubElement(root, "description").text = description
+    if not memory:
+        ET.SubElement(root, "memory", {"snapshot": "no"})
+    return ET.tostring(root, encoding="unicode")
+
+
+def snapshot_flags(external: bool) -> int:
+    """External: disks only, into new overlay files libvirt names, all or nothing."""
+    return (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC) if external else 0
+
+
 class CreateSnapshot(Operation):
-    """params: uuid, name (machine), snapshot."""
+    """params: uuid, name (machine), snapshot; optional description, memory (default True),
+    external (default False: internal). The window's and the command line's Take Snapshot run
+    this same ``execute`` (services/snapshots), under the machine's lock, as a task."""
 
     def prepare(self, conn, params):
         dom = conn.lookupByUUIDString(params["uuid"])
         return {**params, "existed_before": params["snapshot"] in dom.snapshotListNames()}
 
     def execute(self, conn, params):
+        external = bool(params.get("external"))
+        xml = snapshot_xml(params["snapshot"], params.get("description", ""),
+                           memory=bool(params.get("memory", True)) and not external)
         dom = conn.lookupByUUIDString(params["uuid"])
-        dom.snapshotCreateXML(f"<domainsnapshot><name>{escape(params['snapshot'])}</name></domainsnapshot>", 0)
+        dom.snapshotCreateXML(xml, snapshot_flags(external))
         return f"snapshot {params['snapshot']} of {params['name']}"
 
     def compensate(self, conn, params):
