@@ -24,6 +24,7 @@ from .services.actions.restore import marked_always_on, restore_candidates
 from .services.sharing import heartbeat
 from .services.tasks.follow import TaskFollower
 from .services.tasks.recovery import RecoveryWatch, retry_rollback
+from .services.usage.service import UsageService
 from .views.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences
@@ -165,8 +166,9 @@ class GuiSession:
         from .views.main_window import MainWindow
         self.services = build_services()
         s = self.services
+        self.usage = UsageService(s.inventory, interval=preferences.current().usage_interval)
         self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings(),
-                                 templates=s.templates, migrations=s.migrations)
+                                 templates=s.templates, migrations=s.migrations, usage=self.usage)
         self.window.setup_requested.connect(self.run_setup_again)
         self.window.tasks_pane.offer_retry(lambda task_id: retry_rollback(s.engine, task_id))
         self.window.log_path = app_log.log_path()

@@ -35,7 +35,7 @@ def test_the_dialog_saves_and_the_app_applies(window, qtbot, run, services):  # 
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
     stored = app_config.load()["preferences"]
     assert stored == {"default_restore_policy": "never", "confirm_destructive": False, "keep_in_tray": False,
-                      "log_level": "DEBUG", "restore_at_start": "always"}
+                      "log_level": "DEBUG", "restore_at_start": "always", "usage_interval": 2}
     again = window.open_preferences()  # answered: no "ask me" entry any more
     assert again.at_start.currentData() == "always" and again.at_start.findData("") == -1
     again.reject()

@@ -32,6 +32,7 @@ from .tray import Tray
 from .preferences_dialog import PreferencesDialog
 from . import window_layout
 from .snapshots_tab import SnapshotsTab
+from .usage_tab import UsageTab, follow_window
 from .main_menus import build_actions, update_machine_actions
 from .plain import message_box, plain_label, rich_label, tooltip
 
@@ -62,7 +63,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
                  host_actions: HostActions, settings: QSettings | None = None, *, templates=None,
-                 migrations=None) -> None:
+                 migrations=None, usage=None) -> None:
         super().__init__()
         self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
         self.templates = templates  # TemplateService: Machine → New Machines from Template
@@ -108,6 +109,10 @@ class MainWindow(QMainWindow):
 
         self.details = DetailsPanel(inventory)
         self.details.add_machine_tab(SnapshotsTab(inventory, tasks), "Snapshots")
+        self.usage = usage
+        if usage is not None:  # UsageService: sampled only while this window can be seen
+            self.details.add_machine_tab(UsageTab(usage), "Usage")
+            self.usage_follower = follow_window(self, usage)
         self.splitter = QSplitter()
         for pane in (host_pane, machine_pane, self.details):
             self.splitter.addWidget(pane)
@@ -243,6 +248,8 @@ class MainWindow(QMainWindow):
         dialog = PreferencesDialog(self.tray.available, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.tray.keep_action.setChecked(preferences.current().keep_in_tray))
+        if self.usage is not None:
+            dialog.accepted.connect(lambda: self.usage.set_interval(preferences.current().usage_interval))
         dialog.open()
         return dialog
 

@@ -1,7 +1,8 @@
 """File → Preferences: what the app does by default, saved in the app's config file."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
+                               QWidget)
 
 from ..services.config import preferences
 from ..services.actions.restore import POLICIES as POLICY_LABELS
@@ -33,6 +34,10 @@ class PreferencesDialog(QDialog):
         self.tray.setEnabled(tray_available)
         if not tray_available:
             self.tray.setToolTip("This desktop offers no system tray")
+        self.usage_interval = QSpinBox()
+        self.usage_interval.setRange(1, 60)
+        self.usage_interval.setSuffix(" s")
+        self.usage_interval.setValue(prefs.usage_interval)
         self.log_level = QComboBox()
         self.log_level.addItems(list(preferences.LOG_LEVELS))
         self.log_level.setCurrentText(prefs.log_level)
@@ -48,6 +53,7 @@ class PreferencesDialog(QDialog):
         form.addRow("", note)
         form.addRow("", self.confirm)
         form.addRow("", self.tray)
+        form.addRow("Usage graphs, a sample every:", self.usage_interval)
         form.addRow("Log level:", self.log_level)
         form.addRow(buttons)
 
@@ -55,7 +61,8 @@ class PreferencesDialog(QDialog):
         return preferences.Preferences(default_restore_policy=self.policy.currentData(),
                                        confirm_destructive=self.confirm.isChecked(),
                                        keep_in_tray=self.tray.isChecked(), log_level=self.log_level.currentText(),
-                                       restore_at_start=self.at_start.currentData())
+                                       restore_at_start=self.at_start.currentData(),
+                                       usage_interval=self.usage_interval.value())
 
     def _save(self) -> None:
         preferences.save(self.chosen())

@@ -2,7 +2,8 @@
 
 Only what the app acts on is here: the restore policy given to machines seen for the
 first time, which machines the window starts again when it opens, confirmation before
-destructive actions, keeping running in the tray when the window closes, and the log level.
+destructive actions, keeping running in the tray when the window closes, the log level, and
+how often live usage is sampled.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ AT_START_LABELS = {"last": "Those that were running (Last State)",
                    "never": "None: I start machines myself"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 KEY = "preferences"
+USAGE_INTERVALS = range(1, 61)  # seconds between two usage samples (one bulk stats call per host)
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Preferences:
     keep_in_tray: bool = False
     log_level: str = "INFO"
     restore_at_start: str = ""  # one of AT_START; "" until asked
+    usage_interval: int = 2  # seconds between live usage samples (USAGE_INTERVALS)
 
     def problems(self) -> list[str]:
         out = []
@@ -38,6 +41,8 @@ class Preferences:
             out.append(f"log level must be one of {', '.join(LOG_LEVELS)}")
         if self.restore_at_start not in ("", *AT_START):
             out.append(f"restore at start must be one of {', '.join(AT_START)}")
+        if isinstance(self.usage_interval, bool) or self.usage_interval not in USAGE_INTERVALS:
+            out.append(f"usage interval must be {USAGE_INTERVALS.start} to {USAGE_INTERVALS.stop - 1} seconds")
         return out
 
 
@@ -70,6 +75,8 @@ def _defaults_for(prefs: Preferences) -> dict:
         fixed["log_level"] = "INFO"
     if prefs.restore_at_start not in ("", *AT_START):
         fixed["restore_at_start"] = ""
+    if isinstance(prefs.usage_interval, bool) or prefs.usage_interval not in USAGE_INTERVALS:
+        fixed["usage_interval"] = 2
     return fixed
 
 

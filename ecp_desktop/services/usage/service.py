@@ -1,0 +1,161 @@
+"""Live usage for every connected host: one bulk stats call per host per interval, only
+while the window says it is looked at (``set_active``).
+
+Everything here runs on the asyncio loop's thread except ``HostSampler.sample``, which runs
+on the host's worker (HostConnection.call); ``sampled`` is emitted on the loop's thread with
+the host's URI once that host's new sample is stored."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from ..core.aio import spawn
+from ..core.errors import HypervisorError
+from ..core.events import Event
+from ..hosts.connection import HostConnection
+from ..inventory.live import Inventory
+from ..inventory.machines import Key
+from .ring import CPU, METRICS
+from .sampler import HostSampler, HostUsage
+
+log = logging.getLogger(__name__)
+DEFAULT_INTERVAL = 2.0
+
+
+class UsageService:
+    def __init__(self, inventory: Inventory, *, interval: float = DEFAULT_INTERVAL) -> None:
+        self._inventory = inventory
+        self.interval = float(interval)
+        self.samplers: dict[str, HostSampler] = {}
+        self._busy: set[str] = set()  # hosts with a sample in flight (never two at once)
+        self._active = False
+        self._task: asyncio.Task | None = None
+        self.sampled = Event("usage_sampled")  # (host URI)
+        inventory.host_removed.connect(self._on_host_removed)
+        inventory.machines_removed.connect(self._on_machines_removed)
+
+    # ----- on and off ------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def set_active(self, active: bool) -> None:
+        """Sample (True) or not (False: the window is hidden, minimised or the screen locked).
+        Off means no timer and no call at all; on samples at once, then every interval."""
+        if active == self._active:
+            return
+        self._active = active
+        if active:
+            self._task = spawn(self._run())
+        elif self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def set_interval(self, seconds: float) -> None:
+        """A new interval (the preference changed): takes effect from the next sample."""
+        self.interval = float(seconds)
+        for sampler in self.samplers.values():
+            sampler.interval = self.interval
+        if self._active and self._task is not None:
+            self._task.cancel()
+            self._task = spawn(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._active:
+            started = loop.time()
+            for host in list(self._inventory.hosts.values()):
+                if host.connected and host.uri not in self._busy:
+                    self._busy.add(host.uri)
+                    spawn(self._sample(host))
+            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+
+    async def sample_now(self) -> None:
+        """One sample of every connected host, awaited (tests, benchmarks)."""
+        hosts = [h for h in self._inventory.hosts.values() if h.connected and h.uri not in self._busy]
+        self._busy.update(h.uri for h in hosts)
+        await asyncio.gather(*(self._sample(h) for h in hosts))
+
+    async def _sample(self, host: HostConnection) -> None:
+        try:
+            sampler = self._sampler(host)
+            await host.call(sampler.sample, operation="read usage")
+        except HypervisorError as err:
+            log.debug("no usage sample from %s: %s", host.uri, err)
+            return
+        finally:
+            self._busy.discard(host.uri)
+        if self.samplers.get(host.uri) is sampler:  # not removed meanwhile
+            self.sampled.emit(host.uri)
+
+    def _sampler(self, host: HostConnection) -> HostSampler:
+        sampler = self.samplers.get(host.uri)
+        if sampler is None:
+            machines, uri = self._inventory.machines, host.uri
+
+            def vcpus_of(uuid: str) -> int:  # on the worker: one dict read
+                info = machines.get((uri, uuid))
+                return info.vcpus if info is not None else 0
+            sampler = self.samplers[host.uri] = HostSampler(host.uri, vcpus_of, interval=self.interval)
+        return sampler
+
+    def _on_host_removed(self, host: HostConnection) -> None:
+        self.samplers.pop(host.uri, None)
+
+    def _on_machines_removed(self, keys: list[Key]) -> None:
+        for uri, uuid in keys:
+            sampler = self.samplers.get(uri)
+            if sampler is not None:
+                with sampler.machines.lock:
+                    sampler.machines.forget(uuid)
+
+    # ----- reading ---------------------------------------------------------------------------
+    def current(self, key: Key, metric: int) -> float:
+        """The machine's value in the last sample of its host (natural units: CPU %, memory
+        bytes, bytes/s); NaN when it was not sampled (not running, or not reported)."""
+        sampler = self.samplers.get(key[0])
+        return math.nan if sampler is None else sampler.machines.current(key[1], metric)
+
+    def sampled_at(self, key: Key) -> float:
+        """When the machine was last sampled (epoch seconds); NaN: never, in the last hour."""
+        sampler = self.samplers.get(key[0])
+        return math.nan if sampler is None else sampler.machines.sampled_at(key[1])
+
+    def current_cpu(self) -> dict[Key, float]:
+        """Every sampled machine's CPU % in its host's last sample (not reported: left out)."""
+        out: dict[Key, float] = {}
+        for uri, sampler in list(self.samplers.items()):
+            ring = sampler.machines
+            values = ring.latest[:, CPU].tolist()
+            out.update(((uri, uuid), values[slot]) for uuid, slot in list(ring.slots.items())
+                       if values[slot] == values[slot])  # not NaN
+        return out
+
+    def currents(self, key: Key) -> dict[str, float]:
+        """Every metric of the last sample, by name (METRICS)."""
+        return {name: self.current(key, i) for i, name in enumerate(METRICS)}
+
+    def recent(self, key: Key, metric: int, count: int):
+        """The last ``count`` samples of one metric at the sampling interval, oldest first."""
+        sampler = self.samplers.get(key[0])
+        return None if sampler is None else sampler.machines.recent(key[1], metric, count)
+
+    def series(self, key: Key):
+        """(times, values) of the last hour: epoch seconds, (samples, METRICS) natural units;
+        None when the host was never sampled."""
+        sampler = self.samplers.get(key[0])
+        return None if sampler is None else sampler.machines.series(key[1])
+
+    def host(self, uri: str) -> HostUsage:
+        """The host's CPU and memory in use, from its last sample."""
+        sampler = self.samplers.get(uri)
+        return HostUsage() if sampler is None else sampler.host_now
+
+    def host_series(self, uri: str):
+        sampler = self.samplers.get(uri)
+        return None if sampler is None else sampler.host.series("host")
+
+    def nbytes(self) -> int:
+        """Memory held by every host's history (numpy arrays)."""
+        return sum(s.machines.nbytes + s.host.nbytes for s in self.samplers.values())

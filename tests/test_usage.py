@@ -1,0 +1,249 @@
+"""Live usage: rates from libvirt's bulk stats, the bounded history, the sampling switch,
+the Usage tab's graphs and the machines table's Usage column."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTableView
+
+from ecp_desktop.services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX, UsageRing
+from ecp_desktop.services.usage.sampler import HostSampler
+from ecp_desktop.services.usage.service import UsageService
+from ecp_desktop.testing.hostgen import write_host
+from ecp_desktop.views.machine_model import COLUMNS, MachineFilterProxy, MachineRole, MachineTableModel
+from ecp_desktop.views.usage_column import UsageColumn, UsageColumnRefresher, UsageDelegate, UsageRole
+from ecp_desktop.views.usage_tab import UsageTab
+
+
+class FakeDomain:
+    def __init__(self, uuid: str) -> None:
+        self._uuid = uuid
+
+    def UUIDString(self) -> str:  # noqa: N802  (libvirt's name)
+        return self._uuid
+
+
+def qemu_like(uuid: str, t: float, cpu_share: float, *, mem_kib: int = 1048576) -> tuple:
+    """A record as QEMU answers getAllDomainStats, ``t`` seconds after the machine started."""
+    return (FakeDomain(uuid), {
+        "state.state": 1, "state.reason": 1, "cpu.time": int(t * 1e9 * cpu_share),
+        "balloon.current": mem_kib, "balloon.unused": mem_kib // 4,
+        "net.count": 2, "net.0.rx.bytes": int(t * 1000), "net.0.tx.bytes": int(t * 500),
+        "net.1.rx.bytes": int(t * 24), "net.1.tx.bytes": 0,
+        "block.count": 1, "block.0.rd.bytes": int(t * 4096), "block.0.wr.bytes": int(t * 8192)})
+
+
+def test_counters_become_rates():
+    sampler = HostSampler("test:///x", lambda uuid: 2, interval=2.0)
+    for t in (0.0, 2.0, 4.0):
+        sampler.ingest([qemu_like("a", t, 1.0), qemu_like("b", t, 0.5)], t, 1e9 + t)
+    ring = sampler.machines
+    assert ring.current("a", CPU) == 50.0 and ring.current("b", CPU) == 25.0  # of 2 vCPUs
+    assert ring.current("a", MEMORY) == 768 * 1024 * 1024  # balloon.current less unused
+    assert ring.current("a", NET_RX) == 1024 and ring.current("a", NET_TX) == 500
+    assert ring.current("a", DISK_READ) == 4096 and ring.current("a", DISK_WRITE) == 8192
+    # a restart (the counter went back) and a long pause give no rate, only memory
+    sampler.ingest([qemu_like("a", 1.0, 1.0)], 6.0, 1e9 + 6)
+    assert math.isnan(ring.current("a", CPU)) and not math.isnan(ring.current("a", MEMORY))
+    assert math.isnan(ring.current("b", MEMORY))  # not in that sample: not running
+    sampler.ingest([qemu_like("a", 101.0, 1.0)], 106.0, 1e9 + 106)
+    assert math.isnan(ring.current("a", CPU))
+
+
+def test_history_is_bounded_and_older_samples_are_averaged():
+    ring_sampler = HostSampler("test:///x", lambda uuid: 1, interval=2.0,
+                               ring=lambda: UsageRing(fine=10, coarse=6, coarse_step=10.0, retention=60.0))
+    for i in range(100):  # 200 s at 2 s: more than both tiers hold
+        ring_sampler.ingest([qemu_like("a", 2.0 * i, 0.25 if i < 50 else 0.75)], 2.0 * i, 1000.0 + 2 * i)
+    times, values = ring_sampler.machines.series("a")
+    assert len(times) == 6 + 10 - 1 or len(times) == 6 + 10  # coarse buckets older than the fine tier
+    assert np.all(np.diff(times) > 0)
+    assert values[-1, CPU] == 75.0 and abs(values[0, CPU] - 75.0) < 0.1
+    # a machine no longer sampled gives its slot back after the retention
+    for i in range(100, 140):
+        ring_sampler.ingest([qemu_like("b", 2.0 * i, 0.1)], 2.0 * i, 1000.0 + 2 * i)
+    assert "a" not in ring_sampler.machines.slots
+
+
+def test_an_hour_of_10000_machines_fits_in_100_mb():
+    ring = UsageRing()
+    with ring.lock:
+        ring.slots_for([f"m{i}" for i in range(10_000)])
+    assert ring.nbytes <= 100_000_000, ring.nbytes
+    # an hour: 10 min at 2 s, then 30 s buckets
+    assert ring.fine.shape[1] * 2 == 600 and ring.coarse.shape[1] * ring.coarse_step == 3600
+
+
+def test_float16_keeps_realistic_values():
+    ring = UsageRing(slot_step=4)
+    values = np.array([[99.5, 512 * 2**30, 3e9, 1.5, 0.0, 70e3]])
+    with ring.lock:
+        ring.add(1e9, ring.slots_for(["a"]), values)
+    _t, got = ring.series("a")
+    assert np.allclose(got[0], values[0], rtol=2e-3, atol=0.1)
+
+
+def _host_with(tmp_path, run, services, count=30):
+    uri = write_host(tmp_path / "usage.xml", count)
+    inventory = services.inventory
+    host = inventory.add_host(uri)
+    assert run(inventory.connect_host(host))
+    run(inventory.load_host(host))
+    return inventory, host
+
+
+def test_the_test_driver_gives_running_machines_with_state_only(tmp_path, run, services):
+    inventory, host = _host_with(tmp_path, run, services)
+    usage = UsageService(inventory, interval=2.0)
+    run(usage.sample_now())
+    machines = inventory.machines_of(host.uri)
+    running = [m for m in machines if m.state == "running"]
+    stopped = [m for m in machines if m.state != "running"]
+    assert running and stopped
+    assert all(not math.isnan(usage.sampled_at(m.key)) for m in running)
+    assert all(math.isnan(usage.sampled_at(m.key)) for m in stopped)  # paused and shut off: none
+    # libvirt's test driver answers these stat groups with state.* only: nothing to graph
+    assert all(math.isnan(v) for v in usage.currents(running[0].key).values())
+    # the host: no CPU times that move, memory from getInfo/getFreeMemory
+    assert usage.host(host.uri).memory_total == 128 * 2**30
+
+    # a machine that stops gets no more samples
+    victim = running[0]
+    run(host.call(lambda conn: conn.lookupByUUIDString(victim.uuid).destroy()))
+    before = usage.sampled_at(victim.key)
+    time.sleep(0.01)
+    run(usage.sample_now())
+    assert usage.sampled_at(victim.key) == before
+    assert usage.sampled_at(running[1].key) > before
+
+
+def test_sampling_runs_only_while_active(qtbot, tmp_path, run, services):
+    inventory, host = _host_with(tmp_path, run, services, count=10)
+    usage = UsageService(inventory, interval=0.05)
+    seen = []
+    usage.sampled.connect(seen.append)
+    qtbot.wait(120)
+    assert seen == []  # not active yet: nothing sampled
+    usage.set_active(True)
+    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=3000)
+    usage.set_active(False)
+    qtbot.wait(60)  # a call in flight may still land
+    stopped_at = len(seen)
+    qtbot.wait(300)
+    assert len(seen) == stopped_at
+    assert seen[0] == host.uri
+
+
+def _fed(usage: UsageService, uri: str, shares: dict[str, float], rounds: int = 5) -> None:
+    """Samples as QEMU would give them for these running machines (UUID -> CPU share)."""
+    sampler = usage._sampler(usage._inventory.hosts[uri])  # noqa: SLF001  (the test feeds it)
+    now = time.time()
+    for i in range(rounds):
+        t = 2.0 * i
+        sampler.ingest([qemu_like(u, t, share) for u, share in shares.items()], t, now - 2 * (rounds - i))
+
+
+def test_usage_tab_draws_graphs_with_a_time_axis(qtbot, tmp_path, run, services):
+    inventory, host = _host_with(tmp_path, run, services, count=10)
+    usage = UsageService(inventory)
+    machine = next(m for m in inventory.machines_of(host.uri) if m.state == "running")
+    _fed(usage, host.uri, {machine.uuid: 0.5})
+    tab = UsageTab(usage)
+    qtbot.addWidget(tab)
+    tab.resize(500, 700)
+    tab.show()
+    tab.show_machine(machine)
+    assert all(isinstance(p.getAxis("bottom"), pg.DateAxisItem) for p in tab.plots)
+    x, y = tab.curves[CPU].getData()
+    assert len(x) == 5 and abs(x[-1] - time.time()) < 10 and np.nanmax(y) > 0
+    assert machine.name in tab.note.text()
+    assert tab.note.textFormat() == Qt.TextFormat.PlainText
+    assert not tab.grab().isNull()
+    tab.show_machine(None)
+    assert len(tab.curves[CPU].getData()[0] or []) == 0
+
+
+def test_usage_column_sorts_by_current_cpu(model_tester, qtbot, tmp_path, run, services):
+    inventory, host = _host_with(tmp_path, run, services, count=12)
+    usage = UsageService(inventory)
+    column = UsageColumn(usage)
+    usage_col = len(COLUMNS)
+
+    class WithUsage(MachineTableModel):  # the wiring the machine model gets
+        COLUMNS = (*COLUMNS, "Usage")
+
+        def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+            if index.isValid() and index.column() == usage_col and role != MachineRole:
+                return column.data(self.machine(index.row()), role)
+            return super().data(index, role)
+
+        def _key(self, col):
+            return column.sort_key() if col == usage_col else super()._key(col)
+
+        def sort(self, col, order=Qt.SortOrder.AscendingOrder):
+            if col == usage_col:
+                self._sort = (col, order)
+                self._resort()
+            else:
+                super().sort(col, order)
+
+    model = WithUsage(inventory)
+    proxy = MachineFilterProxy()
+    proxy.setSourceModel(model)
+    model_tester(model)
+    running = [m for m in inventory.machines_of(host.uri) if m.state == "running"]
+    shares = {m.uuid: 0.1 * (i + 1) for i, m in enumerate(running)}
+    _fed(usage, host.uri, shares)
+    proxy.sort(usage_col, Qt.SortOrder.DescendingOrder)
+    values = [model.index(r, usage_col).data(UsageRole) for r in range(model.rowCount())]
+    sampled = [v for v in values if v is not None]
+    assert len(sampled) == len(running) and sampled == sorted(sampled, reverse=True)
+    assert values[:len(sampled)] == sampled  # unsampled (not running) rows last
+    top = model.machine(0)
+    per_vcpu = {m.uuid: shares[m.uuid] / m.vcpus for m in running}  # CPU % is of the machine's vCPUs
+    assert per_vcpu[top.uuid] == max(per_vcpu.values())
+    assert model.index(0, usage_col).data().endswith(" % · 768.0 MiB")
+
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.setItemDelegateForColumn(usage_col, UsageDelegate(usage, MachineRole))
+    UsageColumnRefresher(usage, view, usage_col)
+    view.resize(900, 300)
+    view.show()
+    assert not view.grab().isNull()  # paints the sparklines without error
+
+    # a sample repaints the column: no model signal, so a set filter is not run again for it
+    proxy.set_filter_text("running")
+    calls = []
+    original = proxy.filterAcceptsRow
+    proxy.filterAcceptsRow = lambda *a: calls.append(1) or original(*a)
+    usage.sampled.emit(host.uri)
+    assert calls == []
+    model_tester(model)
+
+
+def test_the_window_samples_only_while_it_can_be_seen(qtbot, services, tmp_path):
+    """The Usage tab is in the details; hiding or minimising the window stops sampling."""
+    from PySide6.QtCore import QSettings
+
+    from ecp_desktop.services.usage.service import UsageService
+    from ecp_desktop.views.main_window import MainWindow
+    usage = UsageService(services.inventory, interval=1)
+    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
+                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), usage=usage)
+    qtbot.addWidget(window)
+    titles = [window.details.tabText(i) for i in range(window.details.count())]
+    assert "Usage" in titles and "Snapshots" in titles
+    window.show()
+    qtbot.waitUntil(lambda: usage.active, timeout=3000)
+    window.showMinimized()
+    qtbot.waitUntil(lambda: not usage.active, timeout=3000)
+    window.showNormal()
+    qtbot.waitUntil(lambda: usage.active, timeout=3000)
+    window.hide()
+    qtbot.waitUntil(lambda: not usage.active, timeout=3000)
