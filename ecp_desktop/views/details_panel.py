@@ -12,6 +12,7 @@ from ..services.hosts.domain_xml import DomainXml, read_domain
 from ..services.hosts.guest_support import unsupported_reason
 from ..services.inventory.machines import MachineInfo
 from .machine_model import memory_text, seen_text, state_text
+from .console_tab import ConsoleTab
 from .notes_editor import NotesEditor
 from .plain import plain_label, tooltip
 
@@ -82,6 +83,8 @@ class DetailsPanel(QTabWidget):
         self.notes = NotesEditor(inventory)
         self.addTab(self.notes, "Notes")
         self._machine_tabs: list = [self.notes]
+        self.console = ConsoleTab()  # the serial console; follows the machine and its host
+        self.addTab(self.console, "Console")
         inventory.machines_changed.connect(self._on_changed)
 
     def add_machine_tab(self, tab, title: str) -> None:
@@ -92,6 +95,7 @@ class DetailsPanel(QTabWidget):
     def show_machine(self, machine: MachineInfo | None) -> None:
         for tab in self._machine_tabs:
             tab.show_machine(machine)
+        self.console.show_machine(machine, self._inventory.hosts.get(machine.host_uri) if machine else None)
         self._machine = machine
         self._request += 1
         self.details = None
@@ -117,6 +121,7 @@ class DetailsPanel(QTabWidget):
             if m.key == current.key:
                 self._machine = m
                 self._fill_general(m)
+                self.console.show_machine(m, self._inventory.hosts.get(m.host_uri))  # same machine: kept
 
     def _fill_general(self, m: MachineInfo) -> None:
         host = self._inventory.hosts.get(m.host_uri)

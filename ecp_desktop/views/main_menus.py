@@ -11,6 +11,7 @@ from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ..services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
 from ..services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIES
 from .icons import action_icon
+from .console_actions import activate_machine, can_open_console, open_console
 from .log_viewer import show_log
 from .machine_model import away_text
 
@@ -63,6 +64,11 @@ def build_actions(window) -> None:
     window.migrate_action.triggered.connect(window.open_migration_dialog)
     window.migrate_action.setEnabled(False)
     menu_machine.addAction(window.migrate_action)
+    window.open_console_action = QAction("Open C&onsole", window)
+    window.open_console_action.setToolTip("The machine's screen in virt-viewer (Enter on a running machine)")
+    window.open_console_action.triggered.connect(lambda: open_console(window))
+    window.open_console_action.setEnabled(False)
+    menu_machine.addAction(window.open_console_action)
     toolbar.addAction(window.migrate_action)
     menu_machine.addSeparator()
     window.template_action = QAction("New Machines from &Template…", window)
@@ -99,7 +105,7 @@ def build_actions(window) -> None:
     show_details = QAction("Show &Details", window)
     show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
     show_details.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-    show_details.triggered.connect(window.focus_details)
+    show_details.triggered.connect(lambda: activate_machine(window))
     window.machines_view.addAction(show_details)
     window.machines_view.doubleClicked.connect(window.focus_details)
     focus_filter = QAction("&Filter Machines", window)
@@ -130,3 +136,4 @@ def update_machine_actions(window, selected) -> None:
         qaction.setEnabled(bool(states & ACTIONS[name].applies_to))
         qaction.setToolTip(f"{ACTIONS[name].label} the selected machines ({SHORTCUTS[name]}){why}")
     window.migrate_action.setEnabled(window.migrations is not None and len(live) == 1 and len(selected) == 1)
+    window.open_console_action.setEnabled(can_open_console(selected))

@@ -392,4 +392,6 @@ class MainWindow(QMainWindow):
             return
         if self._settings is not None:
             window_layout.save_layout(self, self._settings)
+        if getattr(self, "viewers", None) is not None:
+            self.viewers.close_all()
         super().closeEvent(event)

@@ -77,6 +77,27 @@ class Graphics:
     kind: str       # vnc, spice, ...
     listen: str
     port: int       # -1 (or 0) when libvirt picks one at start
+    listen_type: str = "address"  # address, network, socket, none (<listen type=...>)
+    socket: str = ""              # listen_type "socket": the Unix socket's path on the host
+
+    @property
+    def loopback_only(self) -> bool:
+        """Reachable only from the host itself: a loopback address, a Unix socket, or no
+        listener at all (a viewer on another machine needs an SSH tunnel to reach it)."""
+        if self.listen_type in ("socket", "none"):
+            return True
+        address = self.listen.strip("[]").lower()
+        return address == "localhost" or address.startswith("127.") or address == "::1"
+
+
+@dataclass
+class CharDevice:
+    """A ``<serial>`` or ``<console>``: what libvirt's console stream can attach to."""
+    device: str       # serial or console
+    kind: str         # pty, file, unix, tcp, null, ...
+    target_type: str  # isa-serial, serial, virtio, ...
+    port: int
+    alias: str = ""   # the live XML's alias (serial0, console0): openConsole's dev_name
 
 
 @dataclass
@@ -100,6 +121,19 @@ class DomainXml:
     disks: list[Disk] = field(default_factory=list)
     interfaces: list[Interface] = field(default_factory=list)
     graphics: list[Graphics] = field(default_factory=list)
+    serials: list[CharDevice] = field(default_factory=list)
+    consoles: list[CharDevice] = field(default_factory=list)
+
+    @property
+    def displays(self) -> list[Graphics]:
+        """The graphics devices a viewer can show (VNC and SPICE)."""
+        return [g for g in self.graphics if g.kind in ("vnc", "spice")]
+
+    @property
+    def text_console(self) -> CharDevice | None:
+        """The device ``openConsole(None, ...)`` attaches to (the first console, else the
+        first serial port), None when the machine has neither."""
+        return (self.consoles or self.serials or [None])[0]
 
 
 def _attr(element: ET.Element | None, name: str, default: str = "") -> str:
@@ -136,11 +170,22 @@ def parse_domain(xml: str, root: ET.Element | None = None) -> DomainXml:
             mac=_attr(nic.find("mac"), "address"), model=_attr(nic.find("model"), "type")))
     for graphics in root.findall("devices/graphics"):
         port = graphics.get("port", "-1")
+        listen = graphics.find("listen")
         parsed.graphics.append(Graphics(
             kind=graphics.get("type", ""),
-            listen=graphics.get("listen", "") or _attr(graphics.find("listen"), "address"),
-            port=-1 if port.strip() == "-1" else _integer(port) or -1))
+            listen=graphics.get("listen", "") or _attr(listen, "address"),
+            port=-1 if port.strip() == "-1" else _integer(port) or -1,
+            listen_type=_attr(listen, "type", "address"),
+            socket=graphics.get("socket", "") or _attr(listen, "socket")))
+    parsed.serials = [_char_device(e) for e in root.findall("devices/serial")]
+    parsed.consoles = [_char_device(e) for e in root.findall("devices/console")]
     return parsed
+
+
+def _char_device(element: ET.Element) -> CharDevice:
+    target = element.find("target")
+    return CharDevice(device=element.tag, kind=element.get("type", "pty"), target_type=_attr(target, "type"),
+                      port=_integer(_attr(target, "port")), alias=_attr(element.find("alias"), "name"))
 
 
 def _integer(text: str | None) -> int:
