@@ -362,10 +362,17 @@ def test_open_console_is_offered_for_one_running_machine_and_enter_falls_back_to
     proxy = window.machine_proxy
     running = next(r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "running")
     stopped = next(r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "shut off")
-    window.machines_view.selectRow(stopped)
+    from PySide6.QtCore import QItemSelectionModel
+
+    def select(row):  # not selectRow: it reads the keyboard modifiers an earlier key test may leave set
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        window.machines_view.selectionModel().select(proxy.index(row, 0), flags)
+    select(stopped)
     assert not window.open_console_action.isEnabled()
-    window.machines_view.selectRow(running)
-    assert window.open_console_action.isEnabled()
+    select(running)
+    selected = window.selected_machines()
+    assert len(selected) == 1 and selected[0].state == "running", selected
+    assert window.open_console_action.isEnabled(), (selected[0].live, selected[0].state)
     qtbot.waitUntil(lambda: window.details.details is not None, timeout=5000)
     window.details.setCurrentIndex(2)
     window.activateWindow()
