@@ -111,6 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
                          help="address the destination's hypervisor listens on for the stream")
     migrate.add_argument("--stall-timeout", type=float, default=30.0, metavar="S",
                          help="abort when no data moves for this long (default 30 s; 0: never)")
+    evacuate = _command(sub, "evacuate", help="move every machine off a host (for maintenance): a plan first (for "
+                                               "each machine the destination, the negotiated method, or why it "
+                                               "cannot move; largest memory first, destinations balanced by free "
+                                               "memory and vCPUs), then one task that marks the host in maintenance "
+                                               "and migrates; exit 0 done (or possible, with --check-only), 1 failed "
+                                               "(who is where is listed), 3 a host unreachable, 4 refused (every "
+                                               "reason listed)")
+    evacuate.add_argument("host", metavar="HOST_URI", help="the host to empty, e.g. qemu+ssh://host1/system")
+    evacuate.add_argument("--to", metavar="URI", action="append", default=[],
+                          help="a destination host (repeatable; default: every other connected host not in "
+                               "maintenance)")
+    evacuate.add_argument("--check-only", action="store_true", help="print the plan; move nothing")
+    evacuate.add_argument("--on-failure", choices=["move-back", "keep-going"], default="move-back",
+                          help="move-back (default): stop, migrate back the machines already moved and take the "
+                               "host out of maintenance; keep-going: the failed machine stays, the others move")
+    evacuate.add_argument("--parallel", type=int, default=2, metavar="N",
+                          help="migrations at a time per destination (default 2)")
+    evacuate.add_argument("--shut-off", choices=["move", "leave"], default="move",
+                          help="shut-off machines: move their definition (offline, the default) or leave them")
+    evacuate.add_argument("--json", action="store_true", help="print the plan, the task and where each machine is now "
+                                                               "as JSON")
+    maintenance = _command(sub, "maintenance", help="show, set or clear a host's maintenance mark in the inventory "
+                                                     "(every instance on the database sees it; restore starts nothing "
+                                                     "on a host in maintenance); exit 2 for a host not in the "
+                                                     "inventory")
+    maintenance.add_argument("host", metavar="HOST_URI", help="the host's connection URI")
+    maintenance.add_argument("state", nargs="?", choices=["on", "off"], help="on: enter maintenance; off: leave it; "
+                                                                             "none: show the mark")
+    maintenance.add_argument("--json", action="store_true", help="print JSON: host, maintenance, by, since")
     for command, words in (("start", "start"), ("shutdown", "shut down (ask the guest)"),
                            ("force-off", "force off (pull the plug)"), ("reboot", "reboot"),
                            ("pause", "pause"), ("resume", "resume")):
@@ -237,6 +266,13 @@ def _run(argv: list[str] | None) -> int:
         from . import migrate as cli_migrate
         return cli_migrate.run(args.machine, args.destination, _migration_options(args), host_uri=args.host,
                                connect=args.connect, check_only=args.check_only, as_json=args.json)
+    if args.command in ("evacuate", "maintenance"):
+        from . import maintenance as cli_maintenance
+        if args.command == "maintenance":
+            return cli_maintenance.maintenance_mark(args.host, args.state, args.json)
+        return cli_maintenance.evacuate(args.host, args.to, args.connect, check_only=args.check_only,
+                                        on_failure=args.on_failure, parallel=args.parallel, shut_off=args.shut_off,
+                                        as_json=args.json)
     from . import listing as cli
     return cli.run(args.command, args.connect, args.json)
 

@@ -54,6 +54,11 @@ class Host(BaseModel):
     capabilities_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     last_connected_at = peewee.DateTimeField(null=True)
+    # Version 8: the host is in maintenance (its machines evacuated or being evacuated):
+    # restore starts nothing on it and it is no destination. Empty: not in maintenance; else
+    # who set it ("hostname:pid:start", as Task.owner) and when (the database row is shared).
+    maintenance_by = peewee.CharField(default="")
+    maintenance_since = peewee.DateTimeField(null=True)
 
 
 class Machine(BaseModel):

@@ -146,6 +146,13 @@ def _fencing_and_paused(db: peewee.Database) -> None:
                                 peewee.CharField(default="resume-after-fault")))
 
 
+def _maintenance(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    host = schema.Host._meta.table_name
+    migrate(migrator.add_column(host, "maintenance_by", peewee.CharField(default="")),
+            migrator.add_column(host, "maintenance_since", peewee.DateTimeField(null=True)))
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
@@ -155,6 +162,8 @@ STEPS: list[Step] = [
     (6, "app instances' heartbeats, to take over tasks of dead instances on other machines", _instances),
     (7, "a fencing generation per task (bumped by every takeover); restore's choice for paused machines",
      _fencing_and_paused),
+    (8, "a host's maintenance mark (who set it, since when): restore skips it, evacuation empties it",
+     _maintenance),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

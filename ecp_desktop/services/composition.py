@@ -15,6 +15,7 @@ from .tasks.engine import TaskEngine
 from .tasks.tree import changed_machines
 from .tasks.service import TaskService
 from .actions.templates import TemplateService
+from .maintenance import moves as evacuation_moves  # noqa: F401  (registers evacuate_domain: recovery undoes it)
 
 log = logging.getLogger(__name__)
 

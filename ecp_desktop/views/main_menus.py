@@ -6,6 +6,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
 from ..services.actions.lifecycle import ACTIONS
+from ..services.core.aio import spawn
 from ..services.actions.restore import POLICIES as RESTORE_POLICIES
 from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ..services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
@@ -13,6 +14,7 @@ from ..services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIE
 from .icons import action_icon
 from .console_actions import activate_machine, can_open_console, open_console
 from .log_viewer import show_log
+from .maintenance_dialog import open_for_selected_host
 from .machine_model import away_text
 
 SHORTCUTS = {"start": "Ctrl+Shift+S", "shutdown": "Ctrl+Shift+D", "force_off": "Ctrl+Shift+K",
@@ -101,6 +103,11 @@ def build_actions(window) -> None:
     window.remove_host_action.triggered.connect(window.remove_selected_hosts)
     for a in (window.connect_action, window.disconnect_action, window.remove_host_action):
         menu_host.addAction(a)
+    menu_host.addSeparator()
+    window.maintenance_action = QAction("Enter &Maintenance…", window)
+    window.maintenance_action.setToolTip("Move every machine of the selected host to other hosts: a plan first")
+    window.maintenance_action.triggered.connect(lambda: spawn(open_for_selected_host(window)))
+    menu_host.addAction(window.maintenance_action)
 
     show_details = QAction("Show &Details", window)
     show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])

@@ -86,6 +86,7 @@ class Candidate:
     name: str
     paused_policy: str = store.DEFAULT_PAUSED
     policy: str = "last"  # the machine's restore policy: last, always
+    skip: str = ""  # why restore must not start it (its host is in maintenance), in words
 
 
 def marked_always_on(grouped: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
@@ -98,7 +99,8 @@ def marked_always_on(grouped: dict[str, list[Candidate]]) -> dict[str, list[Cand
 class RestoreResult:
     candidate: Candidate
     # started, already running, would start, resumed, would resume, left paused, failed,
-    # host unreachable, new UUID (the same name is there under another UUID: not started)
+    # host unreachable, new UUID (the same name is there under another UUID: not started),
+    # in maintenance (its host is: not started, ``detail`` says since when and who set it)
     outcome: str
     error: HypervisorError | None = None
     detail: str = ""  # why: "paused by a user"; what a lost reply's check found
@@ -139,15 +141,21 @@ def restore_candidates(hosts: list[str] | None = None) -> tuple[str, dict[str, l
             return reason, {}
         M, H = schema.Machine, schema.Host
         wanted = (M.restore_policy == "always") | ((M.restore_policy == "last") & (M.desired_state == "running"))
-        query = (M.select(M.uuid, M.name, M.paused_policy, M.restore_policy, H.uri).join(H)
+        query = (M.select(M.uuid, M.name, M.paused_policy, M.restore_policy, H.uri, H.maintenance_by,
+                          H.maintenance_since).join(H)
                  .where(wanted & (M.missing == False)).order_by(H.uri, M.name))  # noqa: E712
         if hosts is not None:
             query = query.where(H.uri.in_(hosts))
         grouped: dict[str, list[Candidate]] = {}
         for row in query.dicts():
             paused = row["paused_policy"] if row["paused_policy"] in PAUSED_POLICIES else store.DEFAULT_PAUSED
+            skip = ""
+            if row["maintenance_by"]:  # another instance may have set it: the row is shared
+                since = row["maintenance_since"]
+                skip = (f"its host is in maintenance since {since:%Y-%m-%d %H:%M:%S} UTC" if since
+                        else "its host is in maintenance") + f" (set by {row['maintenance_by']})"
             grouped.setdefault(row["uri"], []).append(
-                Candidate(row["uri"], row["uuid"], row["name"], paused, row["restore_policy"]))
+                Candidate(row["uri"], row["uuid"], row["name"], paused, row["restore_policy"], skip))
         return "", grouped
 
 
@@ -165,6 +173,9 @@ class RestoreService:
         loop = asyncio.get_running_loop()
         allowed = await loop.run_in_executor(self.inventory.executors.database, approvals.approved_uris)
         grouped = dict(grouped)
+        for uri in [u for u, machines in grouped.items() if any(m.skip for m in machines)]:
+            # A host in maintenance: nothing starts there, each machine says why.
+            report.results += [RestoreResult(m, "in maintenance", detail=m.skip) for m in grouped.pop(uri)]
         for uri in [u for u in grouped if u not in allowed]:
             # A host only a row names (another operator's, maybe): never connected to on its word.
             report.unreachable[uri] = approved_hosts.unapproved_reason(uri)

@@ -1,0 +1,130 @@
+"""``ecp-desktop maintenance`` and ``ecp-desktop evacuate``: a host's maintenance mark, and
+moving every machine off a host (a plan first, then one flow), without Qt."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
+                     headless_services, print_json, print_tree, say, task_json)
+from .text import table, terminal_text
+from ..services.core.aio import spawn
+from ..services.core.errors import install_quiet_error_handler
+from ..services.maintenance import mark
+from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome, stayed
+from ..services.maintenance.plan import Plan
+from ..services.sharing import heartbeat
+from ..services.tasks.recovery import recover
+
+
+def maintenance_mark(host_uri: str, state: str | None, as_json: bool, out: TextIO = sys.stdout,
+                     err: TextIO = sys.stderr) -> int:
+    """Show (``state`` None), set (on) or clear (off) the host's mark; exit 2 for a host the
+    inventory does not have."""
+    if bad_uri([host_uri], err):
+        return EXIT_USAGE
+    if state is not None and not mark.set_maintenance(host_uri, state == "on"):
+        say(f"no host {host_uri} in the inventory (setup or Add Connection adds hosts)", err)
+        return EXIT_USAGE
+    current = mark.mark_of(host_uri)
+    if as_json:
+        print_json({"host": host_uri, "maintenance": current is not None,
+                    **({"by": current.by, "since": current.as_json()["since"]} if current else {})}, out)
+    elif current is None:
+        print(terminal_text(f"{host_uri}: not in maintenance"), file=out)
+    else:
+        since = current.words().removeprefix("its host is in maintenance ")
+        print(terminal_text(f"{host_uri}: in maintenance {since}"), file=out)
+    return EXIT_OK
+
+
+PLAN_HEADER = ("MACHINE", "STATE", "MEMORY", "VCPUS", "DESTINATION", "METHOD", "WHY")
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    rows = [(m.machine.name, m.machine.state, f"{m.machine.memory_kib // 1024} MiB", m.machine.vcpus,
+             m.destination or "-", m.method or ("left" if m.left else "-"), m.reason) for m in plan.moves]
+    lines = table(PLAN_HEADER, rows)
+    lines += [terminal_text(f"  not a destination: {note}") for note in plan.notes]
+    if not plan.moves:
+        lines.append("nothing to move: the host has no machines")
+    return lines
+
+
+def outcome_lines(outcome: Outcome) -> list[str]:
+    rows = [(w.name, w.was_on, ", ".join(w.now_on) or "nowhere", w.state or "-",
+             "yes" if w.as_planned else "NO") for w in outcome.machines]
+    return table(("MACHINE", "WAS ON", "NOW ON", "STATE", "AS PLANNED"), rows)
+
+
+def evacuate(host_uri: str, to: list[str], connect: list[str], *, check_only: bool, on_failure: str, parallel: int,
+             shut_off: str, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Exit 0 done (or possible, with --check-only), 1 failed (with who is where), 3 a host
+    unreachable, 4 refused (every reason)."""
+    if bad_uri([host_uri] + to + connect, err):
+        return EXIT_USAGE
+    if parallel < 1:
+        say("--parallel needs at least 1", err)
+        return EXIT_USAGE
+    install_quiet_error_handler()
+    services = headless_services()
+
+    async def go() -> int:
+        beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
+        typed = list(dict.fromkeys([host_uri] + to + connect)) if (to or connect) else []
+        await connect_hosts(services, typed, load=True)
+        if host_uri not in services.inventory.hosts:
+            await connect_hosts(services, [host_uri], load=True)
+        evacuation = EvacuationService(services.migrations)
+        report: dict = {"source": host_uri, "policy": on_failure}
+        try:
+            if not check_only:
+                for line in (await recover(services.engine)).lines():
+                    say(f"recovered an interrupted task: {line}", err)
+            plan = await evacuation.plan(host_uri, to or None, shut_off=shut_off)
+        except HostsUnreachable as exc:
+            say(f"cannot reach {exc}", err)
+            return EXIT_CONNECTION
+        report["plan"] = plan.as_json()
+        if not as_json:
+            for line in plan_lines(plan):
+                print(line, file=out)
+        if not plan.possible:
+            for move in plan.refused:
+                say(f"{move.machine.name} cannot move: {move.reason}", err)
+            return _done(report, EXIT_REFUSED, as_json, out)
+        if check_only:
+            return _done(report, EXIT_OK, as_json, out)
+        try:
+            outcome = await evacuation.run(plan, policy=on_failure, parallel=parallel)
+        except EvacuationRefused as exc:
+            say(f"refused: {exc}", err)
+            return _done(report, EXIT_REFUSED, as_json, out)
+        report["task"] = task_json(outcome.task) if outcome.task is not None else None
+        report["machines"] = [w.as_json() for w in outcome.machines]
+        report["maintenance"] = outcome.maintenance
+        report["stayed"] = stayed(outcome.task)
+        code = EXIT_OK if outcome.done else EXIT_FAILED
+        if not as_json:
+            if outcome.task is not None:
+                print_tree([outcome.task], False, out)
+            for line in outcome_lines(outcome):
+                print(line, file=out)
+            state = "in maintenance" if outcome.maintenance else "not in maintenance (the evacuation was undone)"
+            print(terminal_text(f"{host_uri}: {state}"), file=out)
+        for w in outcome.machines:
+            if not w.as_planned:
+                say(f"{w.name} is on {', '.join(w.now_on) or 'no host'}, not on {w.planned or w.was_on}", err)
+        return _done(report, code, as_json, out)
+
+    try:
+        return asyncio.run(go())
+    finally:
+        close(services)
+
+
+def _done(report: dict, code: int, as_json: bool, out: TextIO) -> int:
+    if as_json:
+        print_json({**report, "exit": code}, out)
+    return code

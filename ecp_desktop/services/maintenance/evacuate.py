@@ -1,0 +1,212 @@
+"""Evacuating a host: a plan first (plan.py), then one flow with a step per machine.
+
+The plan is built from the migration service's own negotiations (one per machine and
+destination); the flow is the migration service's own plan for each machine (its
+``migrate_domain`` step becomes ``evacuate_domain``: the same migration, with migrating
+back as its opposite, moves.py), grouped per destination so that a few migrations at a
+time run per destination. On a failure, *move back* stops new migrations and the engine's
+rollback migrates back the machines already moved (then the host leaves maintenance);
+*keep going* lets the failed machine stay and the others move. Either way the outcome says,
+per machine, on which host it is now (read from libvirt, one listing per host).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import libvirt
+
+from ..core.errors import HypervisorError
+from ..hosts.connection import connected_host
+from ..hosts.states import state_name
+from ..migration.checks import MigrationOptions
+from ..migration.service import MigrationService
+from ..sharing import named_locks
+from ..tasks.engine import Group, Step
+from ..tasks.records import SUCCEEDED, TaskRecord
+from . import mark
+from .moves import KEEP_GOING, MOVE_BACK, STAYED
+from .plan import MOVE_OFFLINE, Machine, Plan, Room, make_plan
+
+log = logging.getLogger(__name__)
+POLICIES = (MOVE_BACK, KEEP_GOING)
+
+
+class HostsUnreachable(Exception):
+    """The source, or a destination the user named, is not connected (CLI exit 3)."""
+
+
+class EvacuationRefused(Exception):
+    """The plan cannot be run: a machine cannot move (every reason in the plan), or another
+    instance is evacuating the host."""
+
+
+@dataclass
+class Whereabouts:
+    name: str
+    uuid: str
+    was_on: str
+    planned: str            # the planned destination ("" when it was to stay)
+    now_on: list[str]       # URIs that have it (running, paused, or a shut-off definition)
+    state: str = ""
+
+    @property
+    def as_planned(self) -> bool:
+        return self.now_on == [self.planned or self.was_on]
+
+    def as_json(self) -> dict:
+        return {"machine": self.name, "uuid": self.uuid, "was_on": self.was_on, "planned": self.planned,
+                "now_on": self.now_on, "state": self.state, "as_planned": self.as_planned}
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    task: TaskRecord | None
+    machines: list[Whereabouts] = field(default_factory=list)
+    maintenance: bool = False  # the host is still in maintenance
+
+    @property
+    def done(self) -> bool:
+        return self.task is not None and self.task.status == SUCCEEDED and all(m.as_planned for m in self.machines)
+
+
+class EvacuationService:
+    def __init__(self, migrations: MigrationService) -> None:
+        self.migrations = migrations
+        self.inventory = migrations.inventory
+        self.engine = migrations.engine
+
+    async def _database(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.inventory.executors.database, fn, *args)
+
+    async def plan(self, source_uri: str, destinations: list[str] | None = None, *, shut_off: str = MOVE_OFFLINE,
+                   options: MigrationOptions | None = None) -> Plan:
+        """Negotiate every machine of ``source_uri`` with every destination (those given, or
+        every other connected host not in maintenance) and plan. Nothing is touched."""
+        source = self.inventory.hosts.get(source_uri)
+        if source is None or not source.connected:
+            raise HostsUnreachable(f"{source_uri}: {source.reason if source else 'not configured'}")
+        named = destinations is not None
+        marks = await self._database(mark.in_maintenance)
+        notes, rooms = [], {}
+        uris = destinations if named else [u for u, h in self.inventory.hosts.items() if u != source_uri]
+        for uri in dict.fromkeys(uris):
+            host = self.inventory.hosts.get(uri)
+            if uri == source_uri:
+                notes.append(f"{uri}: the host being evacuated is no destination")
+            elif host is None or not host.connected:
+                why = f"{uri}: not connected ({host.reason if host and host.reason else 'not configured'})"
+                if named:
+                    raise HostsUnreachable(why)
+                notes.append(why)
+            elif uri in marks:
+                notes.append(f"{uri}: in maintenance, no destination")
+            else:
+                rooms[uri] = Room(uri, host.label, None, host.facts.cpus)
+        listed = self.inventory.machines_of(source_uri)
+        vcpus = {m.uuid: m.vcpus for m in listed}
+        pairs = [(m.uuid, uri) for m in listed for uri in rooms]
+        options = options or MigrationOptions()
+        answers = await asyncio.gather(*(self._negotiate(source_uri, uuid, uri, options) for uuid, uri in pairs))
+        negotiations = dict(zip(pairs, answers, strict=True))
+        machines = []
+        for info in listed:
+            found = next((n for (u, _d), n in negotiations.items() if u == info.uuid and not isinstance(n, str)), None)
+            if found is not None:
+                f = found.machine
+                machines.append(Machine(f.uuid, f.name, f.state, f.persistent, f.memory_kib, vcpus.get(f.uuid, 0)))
+            else:
+                machines.append(Machine(info.uuid, info.name, info.state, info.persistent, info.memory_kib,
+                                        info.vcpus))
+        for (_uuid, uri), negotiation in negotiations.items():
+            if not isinstance(negotiation, str) and rooms[uri].free_memory is None:
+                rooms[uri].free_memory = negotiation.facts.destination.free_memory
+        plan = make_plan(source_uri, machines, negotiations, rooms, shut_off=shut_off)
+        plan.notes = notes
+        return plan
+
+    async def _negotiate(self, source_uri: str, uuid: str, dest_uri: str, options: MigrationOptions):
+        try:
+            return await self.migrations.negotiate(source_uri, uuid, dest_uri, options)
+        except HypervisorError as error:
+            return f"could not read the hosts: {error.one_line()}"
+
+    def flow(self, plan: Plan, *, policy: str = MOVE_BACK, parallel: int = 2) -> Group:
+        """One task: a group per destination (``parallel`` migrations at a time there), in it
+        the migration service's plan for each machine, largest memory first."""
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r} (move-back or keep-going)")
+        label = self.inventory.hosts[plan.source].label
+        root = Group("evacuate", f"Evacuate {label}", host_uri=plan.source, concurrent=True,
+                     limit=max(1, len(plan.rooms)))
+        for uri, room in plan.rooms.items():
+            moves = [m for m in plan.moves if m.destination == uri]
+            if not moves:
+                continue
+            group = Group("evacuate-to", f"To {room.label}", host_uri=uri, concurrent=True, limit=max(1, parallel))
+            for move in moves:  # plan.moves is in order already
+                machine_flow = self.migrations.plan(move.negotiation)
+                for child in machine_flow.children:
+                    if isinstance(child, Step) and child.op == "migrate_domain":
+                        child.op, child.params = "evacuate_domain", {**child.params, "policy": policy}
+                group.children.append(machine_flow)
+            root.children.append(group)
+        return root
+
+    async def run(self, plan: Plan, *, policy: str = MOVE_BACK, parallel: int = 2) -> Outcome:
+        """Mark the host in maintenance, run the flow, and say where every machine is now."""
+        if not plan.possible:
+            raise EvacuationRefused("; ".join(f"{m.machine.name}: {m.reason}" for m in plan.refused))
+        flow = self.flow(plan, policy=policy, parallel=parallel)
+        pool = self.inventory.executors.connect
+        lock = named_locks.exclusive(f"evacuate:{plan.source}", timeout=2.0)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(pool, lock.__enter__)
+        except named_locks.LockTimeout as exc:
+            raise EvacuationRefused(f"another instance is evacuating {plan.source} ({exc})") from None
+        try:
+            await self._database(mark.set_maintenance, plan.source, True)
+            root = await self.engine.run(flow) if flow.children else None
+        finally:
+            await loop.run_in_executor(pool, lock.__exit__, None, None, None)
+        outcome = Outcome(plan, root, await self.whereabouts(plan), maintenance=True)
+        if root is not None and root.status != SUCCEEDED and policy == MOVE_BACK:
+            await self._database(mark.set_maintenance, plan.source, False)  # the evacuation is undone
+            outcome.maintenance = False
+        return outcome
+
+    async def whereabouts(self, plan: Plan) -> list[Whereabouts]:
+        """Where each machine of the plan is now: one listing per host involved."""
+        uris = [plan.source] + list(plan.rooms)
+        listings = await asyncio.gather(*(self._listing(uri) for uri in uris))
+        seen = dict(zip(uris, listings, strict=True))
+        out = []
+        for move in plan.moves:
+            m = move.machine
+            now = [uri for uri in uris if m.uuid in seen[uri]]
+            state = next((seen[uri][m.uuid] for uri in now), "")
+            out.append(Whereabouts(m.name, m.uuid, plan.source, move.destination, now, state))
+        return out
+
+    async def _listing(self, uri: str) -> dict[str, str]:
+        def states(conn: libvirt.virConnect) -> dict[str, str]:
+            return {dom.UUIDString(): state_name(dom.state()[0]) for dom in conn.listAllDomains(0)}
+        try:
+            host = connected_host(self.inventory.hosts.get(uri), uri, operation="where the machines are")
+            return await host.call(states, operation="where the machines are")
+        except HypervisorError as error:
+            log.warning("cannot list %s after the evacuation: %s", uri, error)
+            return {}
+
+
+def stayed(record: TaskRecord | None) -> list[str]:
+    """Names of the machines whose migration failed under *keep going*."""
+    if record is None:
+        return []
+    out = [record.target_name] if record.op == "evacuate_domain" and record.params.get("outcome") == STAYED else []
+    for child in record.children:
+        out += stayed(child)
+    return out

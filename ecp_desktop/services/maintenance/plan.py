@@ -1,0 +1,161 @@
+"""The evacuation plan: where each machine of a host goes, how, in which order, or why not.
+
+Pure (no libvirt, no database): it is fed the migration service's own negotiations, one per
+machine and destination (``MigrationService.negotiate``: the checks and the method they allow),
+never a second negotiation. On top of them it keeps the books a single migration cannot: the
+memory and vCPUs the plan has already promised each destination, so that no destination gets
+more than its free memory holds, and machines spread by what is left. Largest memory first:
+the big machines get the roomiest hosts while there is a choice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..migration.checks import LIVE, OFFLINE
+
+MOVE_OFFLINE, LEAVE = "move", "leave"  # what happens to shut-off persistent machines
+
+
+@dataclass
+class Room:
+    """A destination's capacity as its negotiation read it, and what the plan promised it."""
+    uri: str
+    label: str
+    free_memory: int | None  # bytes; None: unknown (nothing live is placed there then)
+    cpus: int = 0
+    promised_memory: int = 0
+    promised_vcpus: int = 0
+
+    def left(self) -> int:
+        return (self.free_memory or 0) - self.promised_memory
+
+    def vcpu_load(self, more: int = 0) -> float:
+        return (self.promised_vcpus + more) / self.cpus if self.cpus else float(self.promised_vcpus + more)
+
+
+@dataclass
+class Machine:
+    uuid: str
+    name: str
+    state: str
+    persistent: bool
+    memory_kib: int
+    vcpus: int = 0
+
+
+@dataclass
+class Move:
+    machine: Machine
+    destination: str = ""       # "" when it stays
+    method: str = ""
+    reason: str = ""            # why it cannot move, or why it is left (``left``)
+    left: bool = False          # left on purpose (a shut-off machine, the user's choice)
+    negotiation: object = None  # the chosen destination's Negotiation
+    refusals: dict[str, str] = field(default_factory=dict)  # destination URI -> why not there
+
+    @property
+    def moves(self) -> bool:
+        return bool(self.destination)
+
+    def as_json(self) -> dict:
+        m = self.machine
+        data = {"machine": m.name, "uuid": m.uuid, "state": m.state, "persistent": m.persistent,
+                "memory_mib": m.memory_kib // 1024, "vcpus": m.vcpus, "destination": self.destination,
+                "method": self.method, "left": self.left, "reason": self.reason, "refusals": self.refusals}
+        if self.negotiation is not None:
+            data["checks"] = self.negotiation.to_dict()["checks"]
+        return data
+
+
+@dataclass
+class Plan:
+    source: str
+    moves: list[Move]
+    rooms: dict[str, Room]
+    notes: list[str] = field(default_factory=list)  # destinations left out, and why
+
+    @property
+    def refused(self) -> list[Move]:
+        return [m for m in self.moves if not m.moves and not m.left]
+
+    @property
+    def possible(self) -> bool:
+        return not self.refused
+
+    def as_json(self) -> dict:
+        return {"source": self.source, "possible": self.possible, "notes": self.notes,
+                "moves": [m.as_json() for m in self.moves],
+                "destinations": [{"uri": r.uri, "free_memory_mib": None if r.free_memory is None
+                                  else r.free_memory // 2**20, "cpus": r.cpus,
+                                  "promised_memory_mib": r.promised_memory // 2**20,
+                                  "promised_vcpus": r.promised_vcpus} for r in self.rooms.values()]}
+
+
+def order(machines: list[Machine]) -> list[Machine]:
+    """Largest memory first; then more vCPUs; then by name (stable, whatever libvirt's order)."""
+    return sorted(machines, key=lambda m: (-m.memory_kib, -m.vcpus, m.name, m.uuid))
+
+
+def make_plan(source: str, machines: list[Machine], negotiations: dict[tuple[str, str], object],
+              rooms: dict[str, Room], *, shut_off: str = MOVE_OFFLINE) -> Plan:
+    """``negotiations[(machine uuid, destination uri)]``: a Negotiation, or the words of why the
+    hosts could not be read. ``rooms``: the destinations to choose from, by URI."""
+    plan = Plan(source, [], rooms)
+    for machine in order(machines):
+        move = Move(machine)
+        plan.moves.append(move)
+        if machine.state == "shutoff" and machine.persistent and shut_off == LEAVE:
+            move.left, move.reason = True, "shut off: left on the host (as asked)"
+            continue
+        fits: list[tuple[Room, object]] = []
+        for uri, room in rooms.items():
+            negotiation = negotiations.get((machine.uuid, uri))
+            why = _why_not(machine, negotiation, room)
+            if why:
+                move.refusals[uri] = why
+            else:
+                fits.append((room, negotiation))
+        if not fits:
+            move.reason = _refusal(machine, move.refusals)
+            continue
+        room, negotiation = max(fits, key=lambda pair: _score(pair[0], machine, pair[1].decision.method))
+        move.destination, move.method, move.negotiation = room.uri, negotiation.decision.method, negotiation
+        if move.method in LIVE:
+            room.promised_memory += machine.memory_kib * 1024
+            room.promised_vcpus += machine.vcpus
+    return plan
+
+
+def _why_not(machine: Machine, negotiation, room: Room) -> str:
+    if negotiation is None:
+        return "not negotiated"
+    if isinstance(negotiation, str):
+        return negotiation
+    decision = negotiation.decision
+    if not decision.allowed:
+        return decision.reason() or "refused"
+    if not machine.persistent and decision.method not in LIVE:
+        return "a transient machine needs a live migration, and only an offline one is allowed"
+    if decision.method == OFFLINE:
+        return ""  # a definition takes no memory
+    needed = machine.memory_kib * 1024
+    if room.free_memory is None:
+        return "its free memory is unknown"
+    if room.left() < needed:
+        return (f"not enough memory left: {room.left() // 2**20} MiB free after this plan's earlier moves "
+                f"({room.promised_memory // 2**20} MiB promised), {needed // 2**20} MiB needed")
+    return ""
+
+
+def _score(room: Room, machine: Machine, method: str) -> tuple[float, float, str]:
+    """Higher is better: the most memory left after the move (as a share of the host's free
+    memory, so a small host is not filled first), then the lightest vCPU load, then the URI."""
+    needed = machine.memory_kib * 1024 if method in LIVE else 0
+    free = room.free_memory or 1
+    return ((room.left() - needed) / free, -room.vcpu_load(machine.vcpus if method in LIVE else 0), room.uri)
+
+
+def _refusal(machine: Machine, refusals: dict[str, str]) -> str:
+    if not refusals:
+        return "no destination host to move it to"
+    return "no destination can take it: " + "; ".join(f"{uri}: {why}" for uri, why in sorted(refusals.items()))

@@ -1,0 +1,185 @@
+"""Host → Enter Maintenance…: the evacuation plan before anything moves, then one flow.
+
+The plan comes from the maintenance service (the migration service's negotiations, one per
+machine and destination); this dialog only shows it: per machine the destination, the
+method, or why it cannot move (the checks in its tooltip), in the order it would run. The
+user picks destinations, the policy on failure, how many migrations at a time per
+destination and what happens to shut-off machines; *Enter Maintenance* runs the flow (the
+tasks pane follows it) and the table then says where each machine is now. Every name and
+reason is plain text.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QHBoxLayout,
+                               QListWidget, QListWidgetItem, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from ..services.core.aio import spawn
+from ..services.core.errors import HypervisorError
+from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome
+from ..services.maintenance.plan import LEAVE, MOVE_OFFLINE, Plan
+from .plain import plain_label, tooltip
+
+URI_ROLE = Qt.ItemDataRole.UserRole
+COLUMNS = ["Machine", "State", "Memory", "Destination", "Method", "Why", "Now on"]
+
+
+def _checks_text(move) -> str:
+    if move.negotiation is None:
+        return "\n".join(f"{uri}: {why}" for uri, why in sorted(move.refusals.items()))
+    return "\n".join(f"{r.name}: {r.verdict}" + (f" ({r.note})" if r.note else "")
+                     for r in move.negotiation.decision.results)
+
+
+class MaintenanceDialog(QDialog):
+    def __init__(self, inventory, evacuation: EvacuationService, host_uri: str, in_maintenance: set[str] = frozenset(),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.inventory, self.evacuation, self.host_uri = inventory, evacuation, host_uri
+        self.plan: Plan | None = None
+        self.outcome: Outcome | None = None
+        self.job = None
+        host = inventory.hosts.get(host_uri)
+        self.setWindowTitle(f"Enter Maintenance: {host.label if host else host_uri}")
+        self.resize(960, 560)
+
+        self.destinations = QListWidget()
+        for uri, other in inventory.hosts.items():
+            if uri == host_uri:
+                continue
+            item = QListWidgetItem(other.label)
+            item.setData(URI_ROLE, uri)
+            why = ("in maintenance" if uri in in_maintenance else "" if other.connected
+                   else f"not connected ({other.reason or 'not configured'})")
+            if why:
+                item.setText(f"{other.label} — {why}")
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip(tooltip(why))
+            else:
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked)
+            self.destinations.addItem(item)
+        self.policy = QComboBox()
+        self.policy.addItem("Move back the machines already moved", "move-back")
+        self.policy.addItem("Keep going: the failed machine stays", "keep-going")
+        self.parallel = QSpinBox()
+        self.parallel.setRange(1, 16)
+        self.parallel.setValue(2)
+        self.shut_off = QComboBox()
+        self.shut_off.addItem("Move their definition (offline)", MOVE_OFFLINE)
+        self.shut_off.addItem("Leave them on the host", LEAVE)
+        form = QFormLayout()
+        form.addRow("On failure:", self.policy)
+        form.addRow("Migrations at a time per destination:", self.parallel)
+        form.addRow("Shut-off machines:", self.shut_off)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.status = plain_label("Choose the destinations, then Plan.", wrap=True)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.plan_button = self.buttons.addButton("Plan", QDialogButtonBox.ButtonRole.ActionRole)
+        self.run_button = self.buttons.addButton("Enter Maintenance", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.run_button.setEnabled(False)
+        self.buttons.rejected.connect(self.reject)
+        self.plan_button.clicked.connect(self.make_plan)
+        self.run_button.clicked.connect(self.enter)
+        for widget in (self.destinations, self.shut_off):
+            (widget.itemChanged if widget is self.destinations else widget.currentIndexChanged).connect(
+                lambda *_: self.run_button.setEnabled(False))
+
+        left = QVBoxLayout()
+        left.addWidget(plain_label("Destinations:"))
+        left.addWidget(self.destinations, 1)
+        left.addLayout(form)
+        right = QVBoxLayout()
+        right.addWidget(self.table, 1)
+        right.addWidget(self.status)
+        top = QHBoxLayout()
+        top.addLayout(left, 1)
+        top.addLayout(right, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top, 1)
+        layout.addWidget(self.buttons)
+
+    def chosen(self) -> list[str]:
+        return [self.destinations.item(i).data(URI_ROLE) for i in range(self.destinations.count())
+                if self.destinations.item(i).flags() & Qt.ItemFlag.ItemIsEnabled
+                and self.destinations.item(i).checkState() == Qt.CheckState.Checked]
+
+    def make_plan(self) -> None:
+        self.plan_button.setEnabled(False)
+        self.status.setText("Checking every machine with every destination…")
+        self.job = spawn(self._plan())
+
+    async def _plan(self) -> None:
+        try:
+            self.plan = await self.evacuation.plan(self.host_uri, self.chosen(), shut_off=self.shut_off.currentData())
+        except (HostsUnreachable, HypervisorError) as exc:
+            self.status.setText(f"Cannot plan: {exc}")
+            return
+        finally:
+            self.plan_button.setEnabled(True)
+        self._show()
+        refused = self.plan.refused
+        self.status.setText(f"{len(refused)} machine(s) cannot move: see Why (the checks are in its tooltip)."
+                            if refused else f"{sum(m.moves for m in self.plan.moves)} machine(s) will move, "
+                            "largest memory first." if self.plan.moves else "The host has no machines.")
+        self.run_button.setEnabled(self.plan.possible)
+
+    def _show(self) -> None:
+        moves = self.plan.moves if self.plan else []
+        now = {w.uuid: ", ".join(w.now_on) or "nowhere" for w in self.outcome.machines} if self.outcome else {}
+        self.table.setRowCount(len(moves))
+        for row, move in enumerate(moves):
+            m = move.machine
+            cells = [m.name, m.state, f"{m.memory_kib // 1024} MiB", move.destination or "—",
+                     move.method or ("left" if move.left else "—"), move.reason, now.get(m.uuid, "")]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)  # plain text: names and reasons are data
+                if column == 5:
+                    item.setToolTip(tooltip(_checks_text(move)))
+                self.table.setItem(row, column, item)
+
+    def enter(self) -> None:
+        self.run_button.setEnabled(False)
+        self.plan_button.setEnabled(False)
+        self.status.setText("Evacuating… (the tasks pane shows each machine)")
+        self.job = spawn(self._run())
+
+    async def _run(self) -> None:
+        try:
+            self.outcome = await self.evacuation.run(self.plan, policy=self.policy.currentData(),
+                                                     parallel=self.parallel.value())
+        except EvacuationRefused as exc:
+            self.status.setText(f"Refused: {exc}")
+            self.plan_button.setEnabled(True)
+            return
+        self._show()
+        state = "in maintenance" if self.outcome.maintenance else "not in maintenance (the evacuation was undone)"
+        done = "Done" if self.outcome.done else "Not every machine is where the plan said (see Now on)"
+        self.status.setText(f"{done}. The host is {state}.")
+        self.plan_button.setEnabled(True)
+
+
+async def open_for_selected_host(window) -> MaintenanceDialog | None:
+    """Host → Enter Maintenance… for the host selected in the hosts pane; the marks are read
+    on the database thread (the GUI thread never waits on the database)."""
+    import asyncio
+
+    from ..services.maintenance import mark
+    from ..services.maintenance.evacuate import EvacuationService
+    hosts = window.selected_hosts()
+    if len(hosts) != 1 or window.migrations is None:
+        window.statusBar().showMessage("Enter Maintenance: select one host in the hosts pane", 5000)
+        return None
+    loop = asyncio.get_running_loop()
+    marks = set(await loop.run_in_executor(window.inventory.executors.database, mark.in_maintenance))
+    dialog = MaintenanceDialog(window.inventory, EvacuationService(window.migrations), hosts[0].uri, marks, window)
+    window.maintenance_dialog = dialog  # kept while open
+    dialog.open()
+    return dialog
