@@ -1,6 +1,9 @@
 """Machines as a table: adapts the inventory's batched events into exact row changes."""
 from __future__ import annotations
 
+import bisect
+from operator import attrgetter
+
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor
 
@@ -19,6 +22,21 @@ SortRole = Qt.ItemDataRole.UserRole + 2
 
 
 CHANGE_FLUSH_MS = 25
+# New rows (a listing) going to more places than this are appended and sorted once instead.
+MAX_INSERTIONS = 200
+_KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key, without a Python call per row
+
+
+class _Reversed:
+    """A descending list seen ascending, for bisect (a view: nothing is copied)."""
+    def __init__(self, rows: list) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int):
+        return self._rows[len(self._rows) - 1 - i]
 
 
 def _runs(rows: list[int]):
@@ -75,6 +93,7 @@ class MachineTableModel(ColumnTableModel):
         self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order) once sorted
         self._dirty: set[Key] = set()  # changed rows the views have not heard of yet
         self._flush_pending = False
+        self._labels = {uri: host.label for uri, host in inventory.hosts.items()}  # as the rows show them
         inventory.machines_added.connect(self._on_added)
         inventory.machines_changed.connect(self._on_changed)
         inventory.machines_removed.connect(self._on_removed)
@@ -87,9 +106,13 @@ class MachineTableModel(ColumnTableModel):
         if not fresh:
             return
         was_empty = not self._rows
-        if was_empty and self._sort is not None:
-            # The first listing arrives in order: no re-sort and no second pass of the filter.
-            fresh.sort(key=self._key(self._sort[0]), reverse=self._sort[1] == Qt.SortOrder.DescendingOrder)
+        if self._sort is not None:
+            # In order: the first listing needs no re-sort, and a later one (the next host of a
+            # fleet) goes where it belongs, without sorting (and filtering) every row again.
+            key, reverse = self._key(self._sort[0]), self._sort[1] == Qt.SortOrder.DescendingOrder
+            fresh.sort(key=key, reverse=reverse)
+            if not was_empty and self._insert_in_order(fresh, key, reverse):
+                return
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
         for offset, machine in enumerate(fresh):
@@ -98,6 +121,38 @@ class MachineTableModel(ColumnTableModel):
         self.endInsertRows()
         if not was_empty:
             self._resort()
+
+    def _insert_in_order(self, fresh: list[MachineInfo], key, reverse: bool) -> bool:
+        """Insert ``fresh`` (sorted) where each belongs, one insertion per run of rows that go
+        to the same place; False (nothing done) when they would scatter into too many places:
+        then one re-sort is cheaper."""
+        rows, n = self._rows, len(self._rows)
+        # Found in the rows seen ascending, the new ones taken ascending too: each place is at or
+        # after the one before, and most often the same (a host's rows sort together).
+        ordered, rising = (_Reversed(rows), fresh[::-1]) if reverse else (rows, fresh)
+        find = bisect.bisect_left if reverse else bisect.bisect_right
+        spots, spot, spot_key = [], 0, None
+        for machine in rising:
+            k = key(machine)
+            if not spots or not (spot == n or (k <= spot_key if reverse else k < spot_key)):
+                spot = find(ordered, k, spot, key=key)
+                spot_key = key(ordered[spot]) if spot < n else None
+            spots.append(spot)
+        places = [n - spot for spot in reversed(spots)] if reverse else spots
+        groups: list[tuple[int, list[MachineInfo]]] = []  # (place in rows, machines), places ascending
+        for machine, place in zip(fresh, places, strict=True):
+            if groups and groups[-1][0] == place:
+                groups[-1][1].append(machine)
+            elif len(groups) == MAX_INSERTIONS:
+                return False
+            else:
+                groups.append((place, [machine]))
+        for place, machines in reversed(groups):  # from the end: the places before stay right
+            self.beginInsertRows(QModelIndex(), place, place + len(machines) - 1)
+            rows[place:place] = machines
+            self.endInsertRows()
+        self._reindex(groups[0][0])
+        return True
 
     # ----- sorting --------------------------------------------------------------------
     # Sorting here, with Python key functions, instead of in the proxy: the proxy's sort
@@ -143,19 +198,22 @@ class MachineTableModel(ColumnTableModel):
         # The rows take the new facts at once; the views hear of them at most every
         # CHANGE_FLUSH_MS, one dataChanged per run of adjacent rows: a bulk action of 1,000
         # machines sends thousands of changes, and each signal costs the filter proxy and
-        # the view a fraction of a millisecond.
+        # the view a fraction of a millisecond. A batch (a host's listing, or the host gone
+        # away) is told at once, in as few signals as it has runs of rows.
         for machine in machines:
             row = self._row_of.get(machine.key)
             if row is None:
                 continue
             self._rows[row] = machine
             self._dirty.add(machine.key)
-        if self._dirty and not self._flush_pending:
+        if len(machines) > 1 and self._dirty:
+            self._flush_changes()
+        elif self._dirty and not self._flush_pending:
             self._flush_pending = True
             QTimer.singleShot(CHANGE_FLUSH_MS, self._flush_changes)
 
     def _flush_changes(self) -> None:
-        self._flush_pending = False
+        self._flush_pending = False  # a timer still pending then finds nothing to tell
         keys, self._dirty = self._dirty, set()
         rows = sorted(self._row_of[k] for k in keys if k in self._row_of)
         last_column = len(COLUMNS) - 1
@@ -181,17 +239,25 @@ class MachineTableModel(ColumnTableModel):
             self.endRemoveRows()
         self._reindex()
 
-    def _reindex(self) -> None:
-        self._row_of = {m.key: i for i, m in enumerate(self._rows)}
+    def _reindex(self, start: int = 0) -> None:
+        """Row numbers again, from ``start`` on (the rows before it did not move)."""
+        if start == 0:
+            self._row_of = dict(zip(map(_KEY, self._rows), range(len(self._rows)), strict=True))
+        else:  # in C: a fleet's listing moves up to 100,000 rows
+            self._row_of.update(zip(map(_KEY, self._rows[start:]), range(start, len(self._rows)), strict=True))
 
     def _on_host_changed(self, host) -> None:
-        # The host's label or state (in the tooltips) changed; the rows' own liveness comes
-        # with machines_changed.
-        rows = [i for i, m in enumerate(self._rows) if m.host_uri == host.uri]
-        if rows:
-            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(COLUMNS) - 1))
-            if self._sort is not None and self._sort[0] in (STATE, HOST):
-                self._resort()
+        # Liveness comes with machines_changed, a tooltip is read when shown: only a new label
+        # changes what rows show (no walk over a fleet's rows for each of its hosts' states).
+        if self._labels.get(host.uri) == host.label:
+            return
+        self._labels[host.uri] = host.label
+        rows = sorted(r for r in (self._row_of.get(m.key) for m in self._inventory.machines_of(host.uri))
+                      if r is not None)
+        for first, last in _runs(rows):
+            self.dataChanged.emit(self.index(first, HOST), self.index(last, HOST))
+        if rows and self._sort is not None and self._sort[0] == HOST:
+            self._resort()
 
     # ----- model API ------------------------------------------------------------------
     @property
@@ -206,6 +272,12 @@ class MachineTableModel(ColumnTableModel):
 
     def _row_count(self) -> int:
         return len(self._rows)
+
+    def multiData(self, index: Index, roles) -> None:
+        # A cell's roles in one call from Qt, not one each: each call from Qt waits for the
+        # interpreter lock, ~1 ms while a fleet's listings run (bench/fleet.py: the GUI gap).
+        for role_data in roles:
+            role_data.setData(self.data(index, role_data.role()))
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -268,6 +340,7 @@ class MachineFilterProxy(QSortFilterProxyModel):
         self._host_text: dict[str, str] = {}
         self.setSortRole(SortRole)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setDynamicSortFilter(False)  # on while a filter is set: see _filter_changed
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """The source model sorts (with key functions); this proxy keeps its order and filters."""
@@ -281,7 +354,7 @@ class MachineFilterProxy(QSortFilterProxyModel):
         self.beginFilterChange()
         self._terms = terms
         self._host_text = self._host_texts()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._filter_changed()
 
     def _host_texts(self) -> dict[str, str]:
         """Per host, the text a term matches (label and URI), computed once per keystroke
@@ -291,8 +364,16 @@ class MachineFilterProxy(QSortFilterProxyModel):
         return {uri: f"{h.label} {uri}".casefold() for uri, h in hosts.items()}
 
     def set_hosts(self, uris: set[str]) -> None:
+        if frozenset(uris) == self._hosts:
+            return  # e.g. a host's state changed: filtering 100,000 rows again would change nothing
         self.beginFilterChange()
         self._hosts = frozenset(uris)
+        self._filter_changed()
+
+    def _filter_changed(self) -> None:
+        # Changed rows are filtered again only while a filter is set: with none, every row stays
+        # and a change of 100,000 rows (a fleet's hosts lost at once) costs no filter calls.
+        self.setDynamicSortFilter(bool(self._terms or self._hosts))
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:

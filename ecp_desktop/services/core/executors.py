@@ -56,6 +56,11 @@ class NeverFullPool(Executor):
         self._idle = 0
         self._busy: set[threading.Thread] = set()
         self._shut = False
+        # New workers are started by a thread of the pool's own: Thread.start() waits until the
+        # new thread runs, which with a hundred busy threads (a fleet's opens) took the caller,
+        # the GUI thread, ~5 ms a thread.
+        self._spawns: queue.SimpleQueue = queue.SimpleQueue()
+        self._spawner: threading.Thread | None = None
         _POOLS.add(self)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
@@ -67,9 +72,27 @@ class NeverFullPool(Executor):
             if self._idle:
                 self._idle -= 1
                 return future
-            thread = threading.Thread(target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True)
-        thread.start()
+            self._spawns.put(True)
+            new = None
+            if self._spawner is None:
+                new = self._spawner = threading.Thread(target=self._spawn_workers, name=f"{self._name}-spawner",
+                                                       daemon=True)
+        if new is not None:
+            new.start()
         return future
+
+    def _spawn_workers(self) -> None:
+        while True:
+            try:
+                if not self._spawns.get(timeout=self._idle_seconds):
+                    return  # shut down
+            except queue.Empty:
+                with self._lock:  # submit asks under the lock: none can be missed
+                    if self._spawns.empty():
+                        self._spawner = None
+                        return
+                continue
+            threading.Thread(target=self._work, name=f"{self._name}-{next(self._numbers)}", daemon=True).start()
 
     def _work(self) -> None:
         me = threading.current_thread()
@@ -114,6 +137,7 @@ class NeverFullPool(Executor):
             idle, self._idle = self._idle, 0
         for _ in range(idle):
             self._jobs.put(None)
+        self._spawns.put(None)  # after the workers asked for so far
         if wait:
             for thread in self.running():
                 thread.join()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import logging
 import time
 import traceback
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CALLS_PER_HOST = 4  # calls in flight on one host; each has a thread of its own
+# Connection generations, unique in the process: a callback registered by an open that was
+# abandoned (past its limit) or superseded carries one no host holds, and is ignored.
+_GENERATIONS = itertools.count(1)
 
 
 class HostState(enum.Enum):
@@ -108,7 +112,7 @@ class HostConnection:
         self._attempt = 0
         self._closing = False
         self._attempt_in_flight: asyncio.Future[bool] | None = None
-        self._generation = 0  # bumps on every new connection; late callbacks of an old one are ignored
+        self._generation = 0  # the connection's (_GENERATIONS); callbacks of any other are ignored
         self._open_timeout = open_timeout or open_time_limit()
         self._call_timeout = call_timeout
         self._address = daemon_address(uri)  # where its daemon listens, when that is certain
@@ -152,8 +156,9 @@ class HostConnection:
         self._transitions.connecting(first=self._attempt == 0)
         self._set_state(HostState.CONNECTING if self._attempt == 0 else HostState.RECONNECTING, self.reason)
         started = time.monotonic()
+        generation = next(_GENERATIONS)
         try:
-            conn, facts = await self._open_in_time()
+            conn, facts, callback_ids = await self._open_in_time(generation)
         except HypervisorError as err:
             if self._closing:
                 return False
@@ -161,26 +166,27 @@ class HostConnection:
             self._went_down(err.one_line())
             return False
         if self._closing:  # closed while opening
-            self._release_later(conn.close)
+            self._release_later(releasing(conn, callback_ids))
             return False
         self._lease, self.facts, self._attempt, self.last_error = Lease(conn), facts, 0, None
-        self._generation += 1
-        self._register_callbacks(conn, self._generation)
+        self._callback_ids, self._generation = callback_ids, generation
         self._transitions.connected(time.monotonic() - started)
         self._set_state(HostState.CONNECTED)
         return True
 
-    async def _open_in_time(self) -> tuple[libvirt.virConnect, HostFacts]:
-        """The open, within the time limit, on a thread of its own. A TCP daemon is checked
-        first (that check ends within the limit by itself), so a host that drops packets never
-        leaves a thread inside libvirt's uncancellable open."""
+    async def _open_in_time(self, generation: int) -> tuple[libvirt.virConnect, HostFacts, list[int]]:
+        """The open and the callbacks' registration (calls to the daemon: never on the loop's
+        thread, where 100 hosts' registrations stalled the GUI for seconds), within the time
+        limit, on a thread of its own. A TCP daemon is checked first (that check ends within the
+        limit by itself), so a host that drops packets never leaves a thread inside libvirt's
+        uncancellable open."""
         limit = self._open_timeout
         deadline = None if limit is None else time.monotonic() + limit
         if self._address is not None and not self._address.is_local:
             await asyncio.wrap_future(self._executors.connect.submit(check_reachable, self.uri, self._address, limit))
         if len(self._opens_left_running) >= OPENS_LEFT_RUNNING_PER_HOST:
             raise self._no_answer("connect", limit, why="earlier connects are still waiting for it")
-        opening = self._executors.connect.submit(open_for_use, self.uri, keepalive=self._use_keepalive)
+        opening = self._executors.connect.submit(self._open_and_register, generation)
         try:
             left = None if deadline is None else max(1.0, deadline - time.monotonic())
             return await asyncio.wait_for(asyncio.wrap_future(opening), left)
@@ -191,7 +197,8 @@ class HostConnection:
             def ended(f) -> None:  # on the worker thread; a set's discard is atomic
                 self._opens_left_running.discard(f)
                 if not f.cancelled() and f.exception() is None:
-                    f.result()[0].close()
+                    conn, _facts, callback_ids = f.result()
+                    releasing(conn, callback_ids)()
             opening.add_done_callback(ended)
             raise self._no_answer("connect", limit) from None
 
@@ -200,7 +207,12 @@ class HostConnection:
         return logged(HypervisorError(message, domain=libvirt.VIR_FROM_RPC, code=libvirt.VIR_ERR_OPERATION_TIMEOUT,
                                       operation=operation, machine=machine, host_uri=self.uri))
 
-    def _register_callbacks(self, conn: libvirt.virConnect, generation: int) -> None:
+    def _open_and_register(self, generation: int) -> tuple[libvirt.virConnect, HostFacts, list[int]]:
+        conn, facts = open_for_use(self.uri, keepalive=self._use_keepalive)  # on a worker thread
+        return conn, facts, self._register_callbacks(conn, generation)
+
+    def _register_callbacks(self, conn: libvirt.virConnect, generation: int) -> list[int]:
+        """On a worker thread. The domain event callbacks' ids (the close callback has none)."""
         loop = self._loop
         assert loop is not None
         if self._use_keepalive:
@@ -210,22 +222,21 @@ class HostConnection:
                 conn.registerCloseCallback(on_close, None)
             except libvirt.libvirtError:
                 log.debug("no close callback on %s", self.uri)
-        if self._use_events:
-            self._register_domain_events(conn, generation)
+        return self._register_domain_events(conn, generation) if self._use_events else []
 
-    def _register_domain_events(self, conn: libvirt.virConnect, generation: int) -> None:
+    def _register_domain_events(self, conn: libvirt.virConnect, generation: int) -> list[int]:
         loop = self._loop
         assert loop is not None
 
         def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
             _tell(loop, self._on_domain_event, generation, dom.UUIDString(), event, detail)
         try:
-            self._callback_ids.append(conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None))
+            return [conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)]
         except libvirt.libvirtError as exc:
             # Still usable, only without live updates; say so rather than fail the connection.
             self.events_error = str(exc)
             log.warning("no live events from %s: %s", self.uri, exc)
+            return []
 
     def _on_domain_event(self, generation: int, uuid: str, event: int, detail: int) -> None:
         if generation == self._generation and self.connected:
@@ -260,7 +271,7 @@ class HostConnection:
         """Forget the connection now. Returns the blocking release to run in a worker, or
         None when calls still use it (the last of them hands the release to a worker)."""
         lease, self._lease, ids, self._callback_ids = self._lease, None, self._callback_ids, []
-        self._generation += 1
+        self._generation = next(_GENERATIONS)
         if lease is None:
             return None
         release = releasing(lease.conn, ids)

@@ -26,7 +26,7 @@ from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection, HostState
 from ..core.executors import Executors
 from ..hosts.states import ACTIVE_STATES, EVENT_STATES
-from .machines import Key, ListingDiff, MachineInfo, list_and_compare, read_machine, utc_now
+from .machines import Key, ListingDiff, MachineIndex, MachineInfo, list_and_compare, read_machine, utc_now
 from .writes import InventoryWrites
 from ..core.events import Event
 
@@ -44,7 +44,10 @@ class Inventory:
         self._auto_load = auto_load
         self._timeouts = {"open_timeout": open_timeout, "call_timeout": call_timeout}
         self.hosts: dict[str, HostConnection] = {}
-        self.machines: dict[Key, MachineInfo] = {}
+        # Every row (read it; change it only through the index, which also keeps the rows per
+        # host: a host's change touches its own rows, never all of a fleet's).
+        self._index = MachineIndex()
+        self.machines: dict[Key, MachineInfo] = self._index.all
         self._host_ids: dict[str, int] = {}
         self._autoconnect: dict[str, bool] = {}
         # Why nothing is written yet (setup has not run), as last read; None once it has.
@@ -114,9 +117,9 @@ class Inventory:
         if host is None:
             return
         await host.close()
-        gone = [key for key in self.machines if key[0] == uri]
+        gone = [(uri, uuid) for uuid in self._index.of_host(uri)]
         for key in gone:
-            del self.machines[key]
+            self._index.drop(key)
         if gone:
             self.machines_removed.emit(gone)
         self.host_removed.emit(host)
@@ -138,7 +141,7 @@ class Inventory:
         known = await self._db(read_known, list(uris))
         fresh = [m for m in known if m.key not in self.machines and self._shows_known(m.host_uri)]
         for machine in fresh:
-            self.machines[machine.key] = machine
+            self._index.put(machine)
         if fresh:
             self.machines_added.emit(fresh)
         return len(fresh)
@@ -151,7 +154,7 @@ class Inventory:
         if not host.connected:
             # Events no longer keep these rows current: from now on they are last known facts.
             now = utc_now()
-            gone = [m for key, m in self.machines.items() if key[0] == host.uri and m.live]
+            gone = [m for m in self._index.of_host(host.uri).values() if m.live]
             for machine in gone:
                 machine.last_known(now)
             if gone:
@@ -164,7 +167,7 @@ class Inventory:
     async def load_host(self, host: HostConnection) -> None:
         """Read every machine of ``host`` and reconcile the rows with what is there now."""
         self._changed_while_listing[host.uri] = set()
-        before = {key: info for key, info in self.machines.items() if key[0] == host.uri}
+        before = {(host.uri, uuid): info for uuid, info in self._index.of_host(host.uri).items()}
         try:
             # The comparison with what is known runs in the worker too, never on the GUI
             # thread (bench/responsiveness.py: the longest gap while loading).
@@ -194,11 +197,12 @@ class Inventory:
     def _apply_listing(self, uri: str, diff: ListingDiff) -> None:
         # Events that arrived while listing are read again afterwards (``touched``), so the
         # diff against the snapshot taken before the listing is enough here.
-        self.machines.update(diff.present)
+        for info in diff.present.values():
+            self._index.put(info)
         added, changed = diff.added, diff.changed
         removed = [key for key in diff.removed if key in self.machines]
         for key in removed:
-            del self.machines[key]
+            self._index.drop(key)
         if removed:
             self.machines_removed.emit(removed)
         if added:
@@ -245,13 +249,13 @@ class Inventory:
             return  # a newer event's refresh will report; this answer may be stale
         self._refresh_seq.pop(key, None)
         if info is None:
-            if self.machines.pop(key, None) is not None:
+            if self._index.drop(key) is not None:
                 self.machines_removed.emit([key])
                 if self.persist and not forget_if_gone:
                     self.writes.machine(host.uri, uuid, None)
             return
         old = self.machines.get(key)
-        self.machines[key] = info
+        self._index.put(info)
         if old is None:
             self.machines_added.emit([info])
         elif old != info:
@@ -320,7 +324,7 @@ class Inventory:
         return snapshot
 
     def machines_of(self, uri: str) -> list[MachineInfo]:
-        return [m for key, m in self.machines.items() if key[0] == uri]
+        return list(self._index.of_host(uri).values())
 
     # ----- setup gate ----------------------------------------------------------------------
     async def check_setup(self) -> str | None:

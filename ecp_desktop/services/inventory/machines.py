@@ -48,6 +48,36 @@ class MachineInfo:
             self.live, self.last_seen = False, when
 
 
+class MachineIndex:
+    """Every row by key (``all``), and the same rows per host: what concerns one host (it went
+    away, its listing, its removal) reads its own rows, never a fleet's 100,000
+    (bench/fleet.py). Change the rows only through ``put`` and ``drop``, which keep both."""
+
+    __slots__ = ("all", "_of_host")
+
+    def __init__(self) -> None:
+        self.all: dict[Key, MachineInfo] = {}
+        self._of_host: dict[str, dict[str, MachineInfo]] = {}
+
+    def put(self, info: MachineInfo) -> None:
+        self.all[info.key] = info
+        self._of_host.setdefault(info.host_uri, {})[info.uuid] = info
+
+    def drop(self, key: Key) -> MachineInfo | None:
+        """Forget ``key``'s row; the row, or None when there was none."""
+        info = self.all.pop(key, None)
+        rows = self._of_host.get(key[0])
+        if rows is not None:
+            rows.pop(key[1], None)
+            if not rows:
+                del self._of_host[key[0]]
+        return info
+
+    def of_host(self, uri: str) -> dict[str, MachineInfo]:
+        """``uri``'s rows by UUID (read only: a copy is not made)."""
+        return self._of_host.get(uri, {})
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
