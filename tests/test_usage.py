@@ -247,3 +247,33 @@ def test_the_window_samples_only_while_it_can_be_seen(qtbot, services, tmp_path)
     qtbot.waitUntil(lambda: usage.active, timeout=3000)
     window.hide()
     qtbot.waitUntil(lambda: not usage.active, timeout=3000)
+
+
+def test_only_the_host_the_usage_tab_shows_is_sampled(qtbot, run, services, tmp_path):
+    """A fleet costs nothing while nobody looks: with the tab hidden no host is sampled;
+    shown with a machine, only that machine's host."""
+    from ecp_desktop.services.usage.service import UsageService
+    from ecp_desktop.testing.hostgen import write_host
+    from ecp_desktop.views.usage_tab import UsageTab
+    inventory = services.inventory
+    uris = [write_host(tmp_path / f"h{i}.xml", 20, seed=i, prefix=f"h{i}-") for i in range(2)]
+    for uri in uris:
+        host = inventory.add_host(uri)
+        assert run(inventory.connect_host(host))
+        run(inventory.load_host(host))
+    usage = UsageService(inventory, interval=60)
+    tab = UsageTab(usage)
+    qtbot.addWidget(tab)
+    sampled = []
+    usage.sampled.connect(sampled.append)
+    run(usage.sample_now())
+    assert sampled == []  # the tab shows nothing: nothing is sampled
+    machine = next(m for m in inventory.machines_of(uris[1]) if m.state == "running")
+    tab.show()
+    tab.show_machine(machine)
+    run(usage.sample_now())
+    assert set(sampled) == {uris[1]}
+    tab.hide()
+    sampled.clear()
+    run(usage.sample_now())
+    assert sampled == []

@@ -30,6 +30,7 @@ class UsageTab(QWidget):
         super().__init__(parent)
         self._usage = usage
         self._machine: MachineInfo | None = None
+        usage.watch(self, set())  # nothing to sample until this tab shows a machine
         self.note = plain_label("Select a machine to see its usage.", wrap=True)  # names are data
         self.graphs = pg.GraphicsLayoutWidget()
         self.graphs.setBackground("w")
@@ -58,7 +59,17 @@ class UsageTab(QWidget):
 
     def show_machine(self, machine: MachineInfo | None) -> None:
         self._machine = machine
+        self._watch()
         self.refresh()
+
+    def _watch(self) -> None:
+        """Sample this machine's host while the tab is on screen, and nothing for it otherwise."""
+        shown = self._machine is not None and self.isVisible()
+        self._usage.watch(self, {self._machine.host_uri} if shown else set())
+
+    def hideEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().hideEvent(event)
+        self._watch()
 
     def _on_sampled(self, uri: str) -> None:
         if self._machine is not None and uri == self._machine.host_uri and self.isVisible():
@@ -66,6 +77,7 @@ class UsageTab(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
         super().showEvent(event)
+        self._watch()
         self.refresh()
 
     def refresh(self) -> None:
