@@ -14,7 +14,7 @@ from .table_model import ColumnTableModel, Index
 from .icons import last_known_icon, state_icon
 from .plain import tooltip
 
-COLUMNS = ("Name", "State", "Host", "vCPUs", "Memory", "Autostart", "Persistent")
+COLUMNS = ("Name", "State", "Host", "vCPUs", "Max memory", "Autostart", "Persistent")
 NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
 LIVENESS_WORDS = {True: "up", False: "down"}  # host:up, host:down
 MachineRole = Qt.ItemDataRole.UserRole + 1
