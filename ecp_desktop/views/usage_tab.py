@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -32,10 +31,20 @@ class UsageTab(QWidget):
         self._machine: MachineInfo | None = None
         usage.watch(self, set())  # nothing to sample until this tab shows a machine
         self.note = plain_label("Select a machine to see its usage.", wrap=True)  # names are data
+        # The graphs are made the first time the tab is shown: pyqtgraph's import and its
+        # plots cost about 0.2 s, which the window's start would otherwise pay.
+        self.graphs = None
+        self.plots: list = []
+        self.curves: dict = {}
+        self._box = QVBoxLayout(self)
+        self._box.addWidget(self.note)
+        self._box.addStretch(1)
+        usage.sampled.connect(self._on_sampled)
+
+    def _build_graphs(self) -> None:
+        import pyqtgraph as pg
         self.graphs = pg.GraphicsLayoutWidget()
         self.graphs.setBackground("w")
-        self.plots: list[pg.PlotItem] = []
-        self.curves: dict[int, pg.PlotDataItem] = {}
         for row, (title, unit, lines) in enumerate(PLOTS):
             plot = self.graphs.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
             plot.setTitle(title, size="9pt")
@@ -52,10 +61,8 @@ class UsageTab(QWidget):
                                                 connect="finite")
             self.plots.append(plot)
         self.plots[0].setYRange(0, 100)
-        box = QVBoxLayout(self)
-        box.addWidget(self.note)
-        box.addWidget(self.graphs, 1)
-        usage.sampled.connect(self._on_sampled)
+        self._box.takeAt(1)  # the stretch
+        self._box.addWidget(self.graphs, 1)
 
     def show_machine(self, machine: MachineInfo | None) -> None:
         self._machine = machine
@@ -81,6 +88,10 @@ class UsageTab(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        if not self.isVisible():
+            return  # drawn when shown
+        if self.graphs is None:
+            self._build_graphs()
         m = self._machine
         series = None if m is None else self._usage.series(m.key)
         times, values = series if series is not None else (np.empty(0), np.empty((0, len(METRICS))))
