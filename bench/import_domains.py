@@ -81,7 +81,7 @@ def wizard_stall(uri: str, work: Path) -> str:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
     from ecp_desktop.views.qt_process import settle_heap
-    from ecp_desktop.views.setup.wizard import ConnectionsPage, ProgressPage, SetupWizard
+    from ecp_desktop.views.setup.wizard import ConnectionsPage, ImportPage, ProgressPage, SetupWizard
     app = QApplication(sys.argv)
     opens = count_opens()
     wizard = SetupWizard(database_url=f"sqlite:///{work / 'wizard.sqlite3'}", database_locked=False,
@@ -107,6 +107,8 @@ def wizard_stall(uri: str, work: Path) -> str:
     t0 = time.perf_counter()
     while True:
         page = wizard.currentPage()
+        if isinstance(page, ImportPage):
+            page.restore.buttons["never"].setChecked(True)  # the question a first setup asks
         until(page.isComplete)
         if isinstance(page, ConnectionsPage):
             clock.restart()
@@ -127,8 +129,10 @@ PARTS = {"floor": floor, "import": app_import, "stall": wizard_stall}
 
 def run_part(part: str, uri: str, work: Path) -> tuple[str, list[float]]:
     """(the opens counted, if the part counts them; the figures)."""
+    # A private config: the wizard saves the restore answer, which must not land in the user's.
+    env = {**os.environ, **{v: str(work / v.lower()) for v in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")}}
     out = subprocess.run([sys.executable, __file__, "--part", part, uri, str(work)],
-                         capture_output=True, text=True, check=True).stdout.split()
+                         capture_output=True, text=True, check=True, env=env).stdout.split()
     if part == "floor":
         return "", [float(x) for x in out[-2:]]
     return out[-4], [float(x) for x in out[-3:]]
