@@ -120,7 +120,10 @@ async def add_session_hosts(services: Services, extra: list[str]) -> list[tuple[
         if host.uri not in allowed:
             host.keep_closed(approved_hosts.unapproved_reason(host.uri))
     # Before any host answers: the rows are on screen at once, and stay while a host is down.
-    await inventory.show_known([h.uri for h, _auto in hosts])
+    try:
+        await inventory.show_known([h.uri for h, _auto in hosts])
+    except Exception:  # noqa: BLE001  (the database away, a bad row: the hosts still connect)
+        log.exception("the known machines could not be read; the hosts' listings will show them")
     return [(host, auto) for host, auto in hosts if host.uri in allowed]
 
 

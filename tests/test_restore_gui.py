@@ -111,6 +111,7 @@ def test_the_first_window_asks_before_starting_anything(qtbot, qapp, db, db_url,
         box = session.restore_question
         assert box.isVisible() and "which machines should it start again" in box.text()
         assert box.defaultButton().text() == preferences.AT_START_LABELS["never"]
+        assert box.escapeButton().text() == "Ask Me Next Time"  # Esc answers nothing
         inventory = session.services.inventory
         qtbot.waitUntil(lambda: len(inventory.machines_of(LAB_URI)) == 4, timeout=10000)
         qtbot.wait(300)
@@ -153,3 +154,15 @@ def test_the_choice_in_preferences_decides_what_the_window_starts(qtbot, qapp, d
     finally:
         session.window.close()
         session.services.shutdown()
+
+
+def test_escaping_the_question_answers_nothing(qtbot, qapp, restore_at_start):
+    from PySide6.QtWidgets import QWidget
+
+    from ecp_desktop.views.restore_question import ask_restore_at_start
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    answers = []
+    box = ask_restore_at_start(parent, answers.append)
+    box.escapeButton().click()
+    assert answers == [] and preferences.current().restore_at_start == ""

@@ -12,6 +12,7 @@ from ..services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ..services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
 from ..services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIES
 from .icons import action_icon
+from .plain import tooltip
 from .console_actions import activate_machine, can_open_console, open_console
 from .log_viewer import show_log
 from .maintenance_dialog import open_for_selected_host
@@ -141,6 +142,6 @@ def update_machine_actions(window, selected) -> None:
     states = {m.state for m in live}
     for name, qaction in window.machine_actions.items():
         qaction.setEnabled(bool(states & ACTIONS[name].applies_to))
-        qaction.setToolTip(f"{ACTIONS[name].label} the selected machines ({SHORTCUTS[name]}){why}")
+        qaction.setToolTip(tooltip(f"{ACTIONS[name].label} the selected machines ({SHORTCUTS[name]}){why}"))
     window.migrate_action.setEnabled(window.migrations is not None and len(live) == 1 and len(selected) == 1)
     window.open_console_action.setEnabled(can_open_console(selected))

@@ -10,6 +10,8 @@ reason is plain text.
 """
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QHBoxLayout,
                                QListWidget, QListWidgetItem, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -31,6 +33,8 @@ def _checks_text(move) -> str:
     return "\n".join(f"{r.name}: {r.verdict}" + (f" ({r.note})" if r.note else "")
                      for r in move.negotiation.decision.results)
 
+
+log = logging.getLogger(__name__)
 
 class MaintenanceDialog(QDialog):
     def __init__(self, inventory, evacuation: EvacuationService, host_uri: str, in_maintenance: set[str] = frozenset(),
@@ -122,6 +126,10 @@ class MaintenanceDialog(QDialog):
         except (HostsUnreachable, HypervisorError) as exc:
             self.status.setText(f"Cannot plan: {exc}")
             return
+        except Exception as exc:  # noqa: BLE001  (the database away, a host removed meanwhile)
+            log.exception("maintenance plan failed")
+            self.status.setText(f"Cannot plan: {exc}")
+            return
         finally:
             self.plan_button.setEnabled(True)
         self._show()
@@ -157,6 +165,11 @@ class MaintenanceDialog(QDialog):
                                                      parallel=self.parallel.value())
         except EvacuationRefused as exc:
             self.status.setText(f"Refused: {exc}")
+            self.plan_button.setEnabled(True)
+            return
+        except Exception as exc:  # noqa: BLE001  (the database away, a host removed: say it, stay usable)
+            log.exception("evacuation failed")
+            self.status.setText(f"The evacuation could not run: {exc}")
             self.plan_button.setEnabled(True)
             return
         self._show()

@@ -25,9 +25,10 @@ def ask_restore_at_start(parent: QWidget, then: Callable[[str], None]) -> QMessa
                       QMessageBox.StandardButton.NoButton, parent)
     buttons = {}
     for choice in preferences.AT_START:
-        role = QMessageBox.ButtonRole.RejectRole if choice == "never" else QMessageBox.ButtonRole.AcceptRole
-        buttons[box.addButton(preferences.AT_START_LABELS[choice], role)] = choice
+        buttons[box.addButton(preferences.AT_START_LABELS[choice], QMessageBox.ButtonRole.AcceptRole)] = choice
     box.setDefaultButton(next(b for b, c in buttons.items() if c == "never"))  # the safe one
+    # Esc or closing the box: no answer (this start starts nothing; the next one asks again).
+    box.setEscapeButton(box.addButton("Ask Me Next Time", QMessageBox.ButtonRole.RejectRole))
 
     def answered(_result: int) -> None:
         choice = buttons.get(box.clickedButton())

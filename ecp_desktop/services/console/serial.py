@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import threading
 import logging
 from typing import Any
 
@@ -265,10 +266,15 @@ class SerialConsole:
 
 
 def _abort(stream: Any) -> None:
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass
+    """End ``stream`` off the calling thread: on a remote connection libvirt waits for the
+    host to confirm an abort, a round trip on a far host and until keepalive gives up on a
+    hung one; the GUI thread must not wait (a daemon thread: it never holds up the exit)."""
+    def abort() -> None:
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass
+    threading.Thread(target=abort, name="console-abort", daemon=True).start()
 
 
 def _tell(loop: asyncio.AbstractEventLoop | None, callback: Any, *args: Any) -> None:

@@ -178,8 +178,8 @@ class Inventory:
             return
         finally:
             touched = self._changed_while_listing.pop(host.uri, set())
-        if self.hosts.get(host.uri) is not host:
-            return  # removed while listing
+        if self.hosts.get(host.uri) is not host or not host.connected:
+            return  # removed, or gone away while listing: its rows stay last known
         self._apply_listing(host.uri, diff)
         if len(listed) >= FREEZE_AFTER:
             # The machines of a big listing live as long as the app: keep the cycle collector
@@ -245,7 +245,7 @@ class Inventory:
         except HypervisorError as err:
             log.info("refresh of %s on %s failed: %s", uuid, host.uri, err)
             return
-        if self._refresh_seq.get(key) != seq or self.hosts.get(host.uri) is not host:
+        if self._refresh_seq.get(key) != seq or self.hosts.get(host.uri) is not host or not host.connected:
             return  # a newer event's refresh will report; this answer may be stale
         self._refresh_seq.pop(key, None)
         if info is None:
