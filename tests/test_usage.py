@@ -230,6 +230,7 @@ def test_usage_column_sorts_by_current_cpu(model_tester, qtbot, tmp_path, run, s
 def test_the_window_samples_only_while_it_can_be_seen(qtbot, services, tmp_path):
     """The Usage tab is in the details; hiding or minimising the window stops sampling."""
     from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QDockWidget
 
     from ecp_desktop.services.usage.service import UsageService
     from ecp_desktop.views.main_window import MainWindow
@@ -238,7 +239,8 @@ def test_the_window_samples_only_while_it_can_be_seen(qtbot, services, tmp_path)
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), usage=usage)
     qtbot.addWidget(window)
     titles = [window.details.tabText(i) for i in range(window.details.count())]
-    assert "Usage" in titles and "Snapshots" in titles
+    assert "Snapshots" in titles and window.usage_tab.parentWidget() is not window.details
+    assert any(d.windowTitle() == "Usage" and d.widget() is window.usage_tab for d in window.findChildren(QDockWidget))
     window.show()
     qtbot.waitUntil(lambda: usage.active, timeout=3000)
     window.showMinimized()

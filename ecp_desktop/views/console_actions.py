@@ -36,7 +36,8 @@ def activate_machine(window) -> None:
     elif details.displays:
         open_console(window)
     elif details.text_console is not None:
-        window.details.setCurrentWidget(window.details.console)
+        window.console_dock.show()
+        window.console_dock.raise_()
         window.details.console.setFocus()
     else:
         window.focus_details()

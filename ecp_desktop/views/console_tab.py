@@ -80,19 +80,20 @@ class ConsoleTab(QWidget):
         self.console.state_changed.connect(self._show_state)
         self._show_state(ConsoleState.IDLE, "")
         if self.isVisible():
-            self.attach()
+            self.attach(focus=False)  # a selection moves no keyboard focus
 
     def showEvent(self, event) -> None:
         """On screen: attach (a machine that is not running, or whose host is away, is
         attached to as soon as it runs), unless the user disconnected."""
         super().showEvent(event)
         if self.console is not None and self.console.state is ConsoleState.IDLE and not self._detached:
-            self.attach()
+            self.attach(focus=False)  # being shown is no reason to take the keyboard
 
-    def attach(self, force: bool = False) -> None:
+    def attach(self, force: bool = False, focus: bool = True) -> None:
         self._detached = False
         if self.console is not None:
-            self.terminal.setFocus()
+            if focus:
+                self.terminal.setFocus()
             spawn(self.console.open(force=force))
 
     def detach(self) -> None:

@@ -83,14 +83,17 @@ class DetailsPanel(QTabWidget):
         self.notes = NotesEditor(inventory)
         self.addTab(self.notes, "Notes")
         self._machine_tabs: list = [self.notes]
-        self.console = ConsoleTab()  # the serial console; follows the machine and its host
-        self.addTab(self.console, "Console")
+        # The serial console follows the machine and its host; it is shown in a pane of its
+        # own beside the tasks (window_layout), where a terminal has room.
+        self.console = ConsoleTab()
         inventory.machines_changed.connect(self._on_changed)
 
-    def add_machine_tab(self, tab, title: str) -> None:
-        """A tab that follows the selected machine (its ``show_machine`` is called)."""
+    def add_machine_tab(self, tab, title: str = "") -> None:
+        """A view that follows the selected machine (its ``show_machine`` is called); a tab
+        here when titled, else shown elsewhere (a pane beside the tasks)."""
         self._machine_tabs.append(tab)
-        self.addTab(tab, title)
+        if title:
+            self.addTab(tab, title)
 
     def show_machine(self, machine: MachineInfo | None) -> None:
         for tab in self._machine_tabs:

@@ -31,7 +31,7 @@ def build_actions(window) -> None:
     menu_file = window.menuBar().addMenu("&File")
     menu_machine = window.menuBar().addMenu("&Machine")
     menu_host = window.menuBar().addMenu("H&ost")  # Alt+H is Help's
-    menu_view = window.menuBar().addMenu("&View")
+    menu_view = window.view_menu = window.menuBar().addMenu("&View")
     menu_help = window.menuBar().addMenu("&Help")
 
     window.add_connection_action = QAction(action_icon("add_connection"), "Add &Connection…", window)

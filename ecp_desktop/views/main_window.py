@@ -111,7 +111,8 @@ class MainWindow(QMainWindow):
         self.details.add_machine_tab(SnapshotsTab(inventory, tasks), "Snapshots")
         self.usage = usage
         if usage is not None:  # UsageService: sampled only while this window can be seen
-            self.details.add_machine_tab(UsageTab(usage), "Usage")
+            self.usage_tab = UsageTab(usage)  # in a pane beside the tasks (window_layout)
+            self.details.add_machine_tab(self.usage_tab)
             self.usage_follower = follow_window(self, usage)
         self.splitter = QSplitter()
         for pane in (host_pane, machine_pane, self.details):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -128,10 +129,16 @@ class _FollowsWindow(QObject):
         super().__init__(window)
         self._window, self._usage = window, usage
         window.installEventFilter(self)
-        QGuiApplication.instance().applicationStateChanged.connect(lambda _state: self.update())
+        # A method of this QObject, not a lambda: Qt disconnects it when the window goes.
+        QGuiApplication.instance().applicationStateChanged.connect(self._on_application_state)
+
+    def _on_application_state(self, _state) -> None:
+        self.update()
 
     def update(self) -> None:
         window = self._window
+        if not shiboken6.isValid(window):
+            return  # the window is gone (a queued update after it was deleted)
         state = QGuiApplication.applicationState()
         suspended = state in (Qt.ApplicationState.ApplicationSuspended, Qt.ApplicationState.ApplicationHidden)
         self._usage.set_active(window.isVisible() and not window.isMinimized() and not suspended)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QAbstractItemView, QSizePolicy, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QSizePolicy, QWidget
 
 from .empty_state import EmptyState
 
@@ -53,6 +53,26 @@ def arrange(window) -> None:
     _escape_clears(window.filter_edit)
     _escape_clears(window.tasks_pane.filter_edit)
     window.empty_state = EmptyState(window)
+    _machine_panes(window)
+
+
+def _machine_panes(window) -> None:
+    """The serial console and the usage graphs in panes beside the tasks (tabs of the bottom
+    area): they need width, and seven tabs in the details pane were elided to "Con…"."""
+    docks = []
+    for name, title, widget in (("console", "Console", window.details.console),
+                                ("usage", "Usage", getattr(window, "usage_tab", None))):
+        if widget is None:
+            continue
+        dock = QDockWidget(title, window)
+        dock.setObjectName(name)  # its place is saved with the window's state
+        dock.setWidget(widget)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        window.tabifyDockWidget(window.tasks_dock, dock)
+        window.view_menu.addAction(dock.toggleViewAction())
+        docks.append(dock)
+    window.console_dock = docks[0]
+    QTimer.singleShot(0, window.tasks_dock.raise_)  # the tasks in front, once the tabs exist
 
 
 def fit_tasks_pane(window) -> None:
