@@ -7,20 +7,17 @@ host file moved away, as a host that stopped answering), one of them selected.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QSettings
+
+from shot_session import run_shoot
 
 from ecp_desktop.app import build_services, start_initial_hosts
 from ecp_desktop.services.config import approved_hosts
-from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.hostgen import write_host
 from ecp_desktop.testing.inventory import set_up_inventory
-from ecp_desktop.views.qt_process import make_qt_app
 
 
 async def record(uris: list[str]) -> None:
@@ -63,19 +60,7 @@ async def shoot(out: Path, work: Path, app) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs").resolve()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        # A private home: the approvals and settings of this run touch nothing of the user's.
-        for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-            os.environ[variable] = str(work / variable.lower())
-        register_event_impl()
-        app = make_qt_app(sys.argv[:1])
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        with loop:
-            loop.run_until_complete(shoot(out, work, app))
-    return 0
+    return run_shoot(shoot, Path(sys.argv[1] if len(sys.argv) > 1 else "docs").resolve())
 
 
 if __name__ == "__main__":

@@ -7,19 +7,16 @@ Writes OUT_DIR/window-1280x760.png, window-800x550.png, window-150pct.png.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QSettings
 
+from shot_session import run_shoot
+
 from ecp_desktop.app import build_services, connect_initial_hosts
-from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.hostgen import write_host
 from ecp_desktop.testing.inventory import set_up_inventory
-from ecp_desktop.views.qt_process import make_qt_app
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = (("window-1280x760.png", (1280, 760), 1.0), ("window-800x550.png", (800, 550), 1.0),
@@ -57,18 +54,7 @@ async def shoot(out: Path, work: Path, app) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs").resolve()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-            os.environ[variable] = str(work / variable.lower())
-        register_event_impl()
-        app = make_qt_app(sys.argv[:1])
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        with loop:
-            loop.run_until_complete(shoot(out, work, app))
-    return 0
+    return run_shoot(shoot, Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs").resolve())
 
 
 if __name__ == "__main__":
