@@ -19,18 +19,16 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import libvirt  # noqa: E402
+from ecp_desktop.testing.far_hosts import define_tiny, measure_rtt, timed_listing  # noqa: E402
 
 LAB = ROOT / "scripts" / "lab.sh"
 TINY = (ROOT / "tests" / "lab" / "tiny-tcg.xml").read_text()
@@ -43,57 +41,6 @@ def lab(command: str, work: Path, *extra: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"lab.sh {command} {NAME}: {done.stderr.strip()}")
     return done.stdout.strip()
-
-
-def define(socket_query: str, start: int, stop: int, prefix: str = "far-") -> None:
-    conn = libvirt.open(f"qemu+unix:///system{socket_query}")
-    try:
-        conn.getVersion()  # a fresh daemon's first one probes QEMU (1.6 s): not the link's time
-        for number in range(start, stop):
-            conn.defineXML(TINY.replace("<name>tiny1</name>", f"<name>{prefix}{number:03d}</name>").replace(
-                "c0ffee00-0000-4000-8000-000000000001", str(uuid.UUID(int=0xfb2 << 96 | number))))
-    finally:
-        conn.close()
-
-
-def rtt_s(uri: str, rounds: int = 15) -> float:
-    conn = libvirt.open(uri)
-    try:
-        conn.getLibVersion()
-        times = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            conn.getLibVersion()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-    finally:
-        conn.close()
-
-
-async def listing(inventory, uri: str, count: int) -> tuple[float, float]:
-    """(connect + first listing, best listing again) in seconds; the host is removed after."""
-    loaded = asyncio.Event()
-
-    def on_loaded(host, _count) -> None:
-        if host.uri == uri:
-            loaded.set()
-    inventory.host_loaded.connect(on_loaded)
-    try:
-        t0 = time.perf_counter()
-        host = inventory.add_host(uri)
-        assert await inventory.connect_host(host), host.reason
-        await asyncio.wait_for(loaded.wait(), 60)
-        first = time.perf_counter() - t0
-        assert len(inventory.machines_of(uri)) == count, len(inventory.machines_of(uri))
-        again = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            await inventory.load_host(host)
-            again.append(time.perf_counter() - t0)
-        return first, min(again)
-    finally:
-        inventory.host_loaded.disconnect(on_loaded)
-        await inventory.remove_host(uri, forget=False)
 
 
 async def action(services, uri: str) -> tuple[float, float]:
@@ -130,16 +77,16 @@ def run(delay_ms: int) -> None:
         uri = f"qemu+tcp://{ADDRESS}/system"
         start_event_thread()
         open_inventory(f"sqlite:///{work / 'bench.sqlite3'}")
-        rtt = rtt_s(uri)
+        rtt = measure_rtt(uri, rounds=15)
 
         async def go() -> dict:
             services = build_services()
             figures = {}
             try:
-                define(query, 0, 20)
-                figures[20] = await listing(services.inventory, uri, 20)
-                define(query, 20, 200)
-                figures[200] = await listing(services.inventory, uri, 200)
+                define_tiny(f"qemu+unix:///system{query}", TINY, 0, 20, salt=0xfb2)
+                figures[20] = await timed_listing(services.inventory, uri, 20)
+                define_tiny(f"qemu+unix:///system{query}", TINY, 20, 200, salt=0xfb2)
+                figures[200] = await timed_listing(services.inventory, uri, 200)
                 figures["action"] = await action(services, uri)
             finally:
                 services.shutdown()

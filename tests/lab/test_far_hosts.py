@@ -8,16 +8,13 @@ The figures are printed (pytest -s); bench/far_hosts.py prints the same ones.
 """
 from __future__ import annotations
 
-import asyncio
-import statistics
 import time
-import uuid
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from ecp_desktop.models import schema
+from ecp_desktop.testing.far_hosts import define_tiny, measure_rtt, timed_listing
 from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.tasks.records import PENDING, RUNNING, SUCCEEDED
 
@@ -26,64 +23,9 @@ TINY = Path(__file__).with_name("tiny-tcg.xml").read_text()
 MARGIN_ROUND_TRIPS = 3  # the bigger reply's extra flights (slow start), and noise
 
 
-def tiny_xml(name: str, number: int) -> str:
-    """tiny-tcg.xml (shut off QEMU/TCG, no disk) with its own name and UUID."""
-    return (TINY.replace("<name>tiny1</name>", f"<name>{name}</name>")
-            .replace("c0ffee00-0000-4000-8000-000000000001", str(uuid.UUID(int=0xfa2 << 96 | number))))
-
-
 def define_machines(daemon, start: int, stop: int, prefix: str = "far-") -> None:
     """Machines start..stop-1 on ``daemon``, defined over its Unix socket (not delayed)."""
-    conn = libvirt.open(daemon.uri("qemu"))
-    try:
-        conn.getVersion()  # a fresh daemon's first one probes QEMU (1.6 s): not the link's time
-        for number in range(start, stop):
-            conn.defineXML(tiny_xml(f"{prefix}{number:03d}", number))
-    finally:
-        conn.close()
-
-
-def measure_rtt(uri: str, rounds: int = 9) -> float:
-    """Median seconds of one libvirt RPC (getLibVersion) over ``uri``: the round trip."""
-    conn = libvirt.open(uri)
-    try:
-        conn.getLibVersion()  # warm
-        times = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            conn.getLibVersion()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-    finally:
-        conn.close()
-
-
-async def timed_listing(inventory, uri: str, count: int, relists: int = 3) -> tuple[float, float]:
-    """(seconds from connect to every machine listed, best seconds of a listing again) with the
-    app's real Inventory; the host is removed again afterwards (kept in the database)."""
-    loaded = asyncio.Event()
-
-    def on_loaded(host, _count) -> None:
-        if host.uri == uri:
-            loaded.set()
-    inventory.host_loaded.connect(on_loaded)
-    try:
-        t0 = time.perf_counter()
-        host = inventory.add_host(uri)
-        assert await inventory.connect_host(host), host.reason
-        await asyncio.wait_for(loaded.wait(), 60)
-        first = time.perf_counter() - t0
-        assert len(inventory.machines_of(uri)) == count
-        again = []
-        for _ in range(relists):
-            t0 = time.perf_counter()
-            await inventory.load_host(host)
-            again.append(time.perf_counter() - t0)
-        assert len(inventory.machines_of(uri)) == count
-        return first, min(again)
-    finally:
-        inventory.host_loaded.disconnect(on_loaded)
-        await inventory.remove_host(uri, forget=False)
+    define_tiny(daemon.uri("qemu"), TINY, start, stop, prefix=prefix)
 
 
 def test_listing_round_trips_do_not_grow_with_the_machine_count(run, services, far_pair):
