@@ -149,3 +149,19 @@ def _ancestors(widget):
     while widget is not None:
         yield widget
         widget = widget.parentWidget()
+
+
+def test_a_layout_saved_before_the_console_pane_puts_it_behind_the_tasks(qtbot, services, tmp_path):
+    """A window state saved by an older version knows no Console pane: restoring it must not
+    leave the pane beside the tasks."""
+    from PySide6.QtWidgets import QDockWidget
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    old = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, None)
+    qtbot.addWidget(old)
+    for dock in old.findChildren(QDockWidget):
+        if dock is not old.tasks_dock:
+            old.removeDockWidget(dock)  # as an older version saved it: the tasks alone
+    settings.setValue("window/state", old.saveState())
+    win = _bare_window(qtbot, services, tmp_path)
+    assert win.console_dock in win.tabifiedDockWidgets(win.tasks_dock)
+    assert settings.value("window/panes") is None  # nothing saved yet: only on close

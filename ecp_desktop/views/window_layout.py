@@ -152,6 +152,13 @@ def restore_layout(window, settings) -> None:
         window.restoreGeometry(geometry)
     if state is not None:
         window.restoreState(state)
+        if settings.value("window/panes") is None:
+            # Saved before the Console and Usage panes existed: restoring put them beside
+            # the tasks instead of behind them. Tabbed with the tasks once; later, as left.
+            for dock in window.findChildren(QDockWidget):
+                if dock is not window.tasks_dock and dock not in window.tabifiedDockWidgets(window.tasks_dock):
+                    window.tabifyDockWidget(window.tasks_dock, dock)
+            QTimer.singleShot(0, window.tasks_dock.raise_)
     if splitter is not None:
         window.splitter.restoreState(splitter)
     if state is None or splitter is None:
@@ -162,4 +169,5 @@ def save_layout(window, settings) -> None:
     settings.setValue("window/geometry", window.saveGeometry())
     settings.setValue("window/state", window.saveState())
     settings.setValue("window/splitter", window.splitter.saveState())
+    settings.setValue("window/panes", 1)  # the state knows the Console and Usage panes
 
