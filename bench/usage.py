@@ -123,44 +123,26 @@ async def gui(n: int, uri: str, seconds: float) -> None:
     from ecp_desktop.services.core.executors import Executors
     from ecp_desktop.services.inventory.live import Inventory
     from ecp_desktop.services.usage.service import UsageService
-    from ecp_desktop.views.machine_model import COLUMNS, MachineFilterProxy, MachineRole, MachineTableModel
-    from ecp_desktop.views.usage_column import UsageColumn, UsageColumnRefresher, UsageDelegate
+    from ecp_desktop.views.machine_filter import MachineFilterProxy
+    from ecp_desktop.views.machine_model import USAGE, MachineRole, MachineTableModel
+    from ecp_desktop.views.usage_column import UsageColumn, show_usage_column
     from ecp_desktop.views.usage_tab import UsageTab
 
     inventory = Inventory(Executors(), persist=False)
     usage = UsageService(inventory, interval=INTERVAL)
-    column, usage_col = UsageColumn(usage), len(COLUMNS)
-    columns = (*COLUMNS, "Usage")
-
-    class WithUsage(MachineTableModel):  # the wiring the machine model gets (see the report)
-        COLUMNS = columns
-
-        def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-            if index.isValid() and index.column() == usage_col and role != MachineRole:
-                return column.data(self.machine(index.row()), role)
-            return super().data(index, role)
-
-        def _key(self, col):
-            return column.sort_key() if col == usage_col else super()._key(col)
-
-        def sort(self, col, order=Qt.SortOrder.AscendingOrder):
-            if col != usage_col:
-                return super().sort(col, order)
-            self._sort = (col, order)
-            self._resort()
+    usage_col = USAGE
 
     host = inventory.add_host(uri)
     await inventory.connect_host(host)
     while len(inventory.machines) < n:
         await asyncio.sleep(0.01)
-    model = WithUsage(inventory)
+    model = MachineTableModel(inventory, usage=UsageColumn(usage))
     proxy = MachineFilterProxy()
     proxy.setSourceModel(model)
     view = QTableView()
     view.setModel(proxy)
     view.setSortingEnabled(True)
-    view.setItemDelegateForColumn(usage_col, UsageDelegate(usage, MachineRole))
-    UsageColumnRefresher(usage, view, usage_col)
+    show_usage_column(view, usage_col, usage, MachineRole)
     tab = UsageTab(usage)
     window = QSplitter()
     window.addWidget(view)

@@ -7,7 +7,8 @@ from ecp_desktop.views import machine_model
 
 from ecp_desktop.services.inventory.machines import MachineIndex, MachineInfo
 from ecp_desktop.testing.hostgen import write_host
-from ecp_desktop.views.machine_model import HOST, NAME, MachineFilterProxy, MachineTableModel
+from ecp_desktop.views.machine_filter import MachineFilterProxy
+from ecp_desktop.views.machine_model import HOST, NAME, MachineTableModel
 
 
 def _machine(uri: str, uuid: str, name: str = "", state: str = "running") -> MachineInfo:

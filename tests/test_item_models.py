@@ -2,7 +2,8 @@
 import libvirt
 
 from ecp_desktop.views.host_model import HostTableModel
-from ecp_desktop.views.machine_model import NAME, MachineFilterProxy, MachineTableModel
+from ecp_desktop.views.machine_filter import MachineFilterProxy
+from ecp_desktop.views.machine_model import NAME, MachineTableModel
 from ecp_desktop.views.task_model import TaskTreeModel
 
 from .helpers import LAB_URI, VIRT_MANAGER_URI

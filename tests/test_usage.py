@@ -14,8 +14,10 @@ from ecp_desktop.services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, 
 from ecp_desktop.services.usage.sampler import HostSampler
 from ecp_desktop.services.usage.service import UsageService
 from ecp_desktop.testing.hostgen import write_host
-from ecp_desktop.views.machine_model import COLUMNS, MachineFilterProxy, MachineRole, MachineTableModel
-from ecp_desktop.views.usage_column import UsageColumn, UsageColumnRefresher, UsageDelegate, UsageRole
+from ecp_desktop.views.host_model import IN_USE, HostTableModel
+from ecp_desktop.views.machine_filter import MachineFilterProxy
+from ecp_desktop.views.machine_model import NAME, USAGE, MachineRole, MachineTableModel
+from ecp_desktop.views.usage_column import UsageColumn, UsageRole, show_usage_column
 from ecp_desktop.views.usage_tab import UsageTab
 
 
@@ -170,28 +172,8 @@ def test_usage_tab_draws_graphs_with_a_time_axis(qtbot, tmp_path, run, services)
 def test_usage_column_sorts_by_current_cpu(model_tester, qtbot, tmp_path, run, services):
     inventory, host = _host_with(tmp_path, run, services, count=12)
     usage = UsageService(inventory)
-    column = UsageColumn(usage)
-    usage_col = len(COLUMNS)
-
-    class WithUsage(MachineTableModel):  # the wiring the machine model gets
-        COLUMNS = (*COLUMNS, "Usage")
-
-        def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-            if index.isValid() and index.column() == usage_col and role != MachineRole:
-                return column.data(self.machine(index.row()), role)
-            return super().data(index, role)
-
-        def _key(self, col):
-            return column.sort_key() if col == usage_col else super()._key(col)
-
-        def sort(self, col, order=Qt.SortOrder.AscendingOrder):
-            if col == usage_col:
-                self._sort = (col, order)
-                self._resort()
-            else:
-                super().sort(col, order)
-
-    model = WithUsage(inventory)
+    usage_col = USAGE
+    model = MachineTableModel(inventory, usage=UsageColumn(usage))
     proxy = MachineFilterProxy()
     proxy.setSourceModel(model)
     model_tester(model)
@@ -211,8 +193,7 @@ def test_usage_column_sorts_by_current_cpu(model_tester, qtbot, tmp_path, run, s
     view = QTableView()
     qtbot.addWidget(view)
     view.setModel(proxy)
-    view.setItemDelegateForColumn(usage_col, UsageDelegate(usage, MachineRole))
-    UsageColumnRefresher(usage, view, usage_col)
+    show_usage_column(view, usage_col, usage, MachineRole)
     view.resize(900, 300)
     view.show()
     assert not view.grab().isNull()  # paints the sparklines without error
@@ -279,3 +260,62 @@ def test_only_the_host_the_usage_tab_shows_is_sampled(qtbot, run, services, tmp_
     sampled.clear()
     run(usage.sample_now())
     assert sampled == []
+
+
+def test_the_usage_column_samples_the_hosts_of_the_rows_in_view(qtbot, run, services, tmp_path):
+    """Of a fleet, only the hosts whose machines the table shows are sampled: scrolling or
+    filtering to another host's machines moves the sampling there."""
+    inventory = services.inventory
+    uris = [write_host(tmp_path / f"v{i}.xml", 40, seed=i, prefix=f"v{i}-") for i in range(2)]
+    for uri in uris:
+        host = inventory.add_host(uri)
+        assert run(inventory.connect_host(host))
+        run(inventory.load_host(host))
+    usage = UsageService(inventory, interval=60)
+    model = MachineTableModel(inventory, usage=UsageColumn(usage))
+    proxy = MachineFilterProxy()
+    proxy.setSourceModel(model)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    refresher = show_usage_column(view, USAGE, usage, MachineRole)
+    proxy.sort(NAME)  # v0-… rows first: 80 rows, a short view shows only the first host's
+    view.resize(700, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: refresher.hosts_in_view() == {uris[0]})
+
+    def sampled_hosts() -> set[str]:
+        got: list[str] = []
+        usage.sampled.connect(got.append)
+        run(usage.sample_now())
+        usage.sampled.disconnect(got.append)
+        return set(got)
+    qtbot.waitUntil(lambda: sampled_hosts() == {uris[0]}, timeout=3000)
+    first = view.model().index(0, USAGE)
+    assert first.data(UsageRole) is not None or first.data() == ""  # a sampled row says its value
+    view.scrollToBottom()  # now the second host's rows
+    qtbot.waitUntil(lambda: sampled_hosts() == {uris[1]}, timeout=3000)
+    proxy.set_filter_text("no-such-machine")  # nothing in view: nothing sampled
+    qtbot.waitUntil(lambda: sampled_hosts() == set(), timeout=3000)
+
+
+def test_the_hosts_pane_shows_each_hosts_cpu_and_memory_in_use(qtbot, run, services, tmp_path, model_tester):
+    """The In use column: the host's own CPU and memory (libvirt's node stats), for every
+    connected host, without its machines' stats being read."""
+    inventory, host = _host_with(tmp_path, run, services, count=5)
+    usage = UsageService(inventory, interval=60)
+    hosts = HostTableModel(inventory, usage=usage)
+    model_tester(hosts)
+    row = next(r for r in range(hosts.rowCount()) if hosts.host(r) is host)
+    assert hosts.index(row, IN_USE).data() == ""  # nothing sampled yet
+    changed = []
+    hosts.dataChanged.connect(lambda first, last, *_: changed.append((first.row(), first.column())))
+    run(usage.sample_now())  # no machine view looks: only the host's own figures
+    run(usage.sample_now())  # CPU % needs two readings
+    text = hosts.index(row, IN_USE).data()
+    # The test driver has no CPU times that move (a real host's CPU %: tests/lab/test_usage_lab.py)
+    # and reports 128 GiB; its free memory answer makes all of it in use.
+    assert text == "memory 128.0 GiB of 128.0 GiB", text
+    assert (row, IN_USE) in changed
+    assert math.isnan(usage.current((host.uri, next(iter(inventory.machines_of(host.uri))).uuid), CPU))

@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QApplication, QToolBar
 
 from ecp_desktop.views.main_window import MainWindow
 from ecp_desktop.views.empty_state import filter_mistakes
+from ecp_desktop.services.usage.service import UsageService
 from ecp_desktop.views.machine_model import COLUMNS
 
 from .helpers import LAB_URI
@@ -13,7 +14,8 @@ from .helpers import LAB_URI
 
 def _bare_window(qtbot, services, tmp_path, size=(1280, 760)) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
+    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
+                     usage=UsageService(services.inventory))  # as the app has it: with the Usage column
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()

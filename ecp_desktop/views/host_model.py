@@ -9,12 +9,14 @@ from ..services.hosts.connection import HostConnection, HostState
 
 from ..services.hosts.facts import version_text
 from ..services.inventory.live import Inventory
+from ..services.usage.service import UsageService
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
 from .plain import tooltip
+from .usage_column import host_usage_text
 
-COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines")
-HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES = range(len(COLUMNS))
+COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines", "In use")
+HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES, IN_USE = range(len(COLUMNS))
 HostRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -32,9 +34,15 @@ def host_state_text(host: HostConnection) -> str:
 class HostTableModel(ColumnTableModel):
     COLUMNS = COLUMNS
 
-    def __init__(self, inventory: Inventory, parent=None) -> None:
+    def __init__(self, inventory: Inventory, parent=None, *, usage: UsageService | None = None) -> None:
         super().__init__(parent)
         self._inventory = inventory
+        # The In use column: each connected host's own CPU and memory, from its last sample
+        # (two calls per host per interval while the window is seen: no machine stats).
+        self._usage = usage
+        if usage is not None:
+            usage.sampled.connect(self._on_sampled)
+            self.destroyed.connect(lambda *_: usage.sampled.disconnect(self._on_sampled))
         self._hosts: list[HostConnection] = list(inventory.hosts.values())
         self._counts: dict[str, int] = {}
         inventory.host_added.connect(self._on_added)
@@ -44,12 +52,23 @@ class HostTableModel(ColumnTableModel):
             self._counts[uri] = self._counts.get(uri, 0) + 1
         inventory.machines_added.connect(lambda ms: self._count([m.host_uri for m in ms], +1))
         inventory.machines_removed.connect(lambda keys: self._count([uri for uri, _ in keys], -1))
+        self._watch_hosts()
 
     def _on_added(self, host: HostConnection) -> None:
         row = len(self._hosts)
         self.beginInsertRows(QModelIndex(), row, row)
         self._hosts.append(host)
         self.endInsertRows()
+        self._watch_hosts()
+
+    def _watch_hosts(self) -> None:
+        if self._usage is not None:
+            self._usage.watch_hosts(self, {h.uri for h in self._hosts})
+
+    def _on_sampled(self, uri: str) -> None:
+        for row, host in enumerate(self._hosts):
+            if host.uri == uri:
+                self.emit_row_changed(row, IN_USE, IN_USE)
 
     def _on_changed(self, host: HostConnection) -> None:
         if host in self._hosts:
@@ -62,6 +81,7 @@ class HostTableModel(ColumnTableModel):
             self.beginRemoveRows(QModelIndex(), row, row)
             del self._hosts[row]
             self.endRemoveRows()
+            self._watch_hosts()
 
     def _count(self, uris: list[str], step: int) -> None:
         for uri in uris:
@@ -100,6 +120,8 @@ class HostTableModel(ColumnTableModel):
                 return host_state_text(host)
             if not facts.driver_type:
                 return "" if col != MACHINES else str(self._counts.get(host.uri, 0))
+            if col == IN_USE:
+                return host_usage_text(self._usage, host.uri) if self._usage is not None and host.connected else ""
             if col == HYPERVISOR:
                 return f"{facts.driver_type} {version_text(facts.hypervisor_version)}".strip()
             if col == LIBVIRT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import bisect
 from operator import attrgetter
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from ..services.inventory.live import Inventory, Key
@@ -13,9 +13,10 @@ from ..services.inventory.machines import MachineInfo
 from .table_model import ColumnTableModel, Index
 from .icons import last_known_icon, state_icon
 from .plain import tooltip
+from .usage_column import UsageColumn
 
-COLUMNS = ("Name", "State", "Host", "vCPUs", "Max memory", "Autostart", "Persistent")
-NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT = range(len(COLUMNS))
+COLUMNS = ("Name", "State", "Host", "vCPUs", "Max memory", "Autostart", "Persistent", "Usage")
+NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT, USAGE = range(len(COLUMNS))
 LIVENESS_WORDS = {True: "up", False: "down"}  # host:up, host:down
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
@@ -85,9 +86,11 @@ def memory_text(kib: int) -> str:
 class MachineTableModel(ColumnTableModel):
     COLUMNS = COLUMNS
 
-    def __init__(self, inventory: Inventory, parent=None) -> None:
+    def __init__(self, inventory: Inventory, parent=None, *, usage: UsageColumn | None = None) -> None:
         super().__init__(parent)
         self._inventory = inventory
+        # The Usage column's values (live CPU % and memory); without a usage service it stays empty.
+        self._usage = usage
         self._rows: list[MachineInfo] = []
         self._row_of: dict[Key, int] = {}
         self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order) once sorted
@@ -171,7 +174,12 @@ class MachineTableModel(ColumnTableModel):
             MEMORY: lambda m: (m.memory_kib, m.name.casefold()),
             AUTOSTART: lambda m: (m.autostart, m.name.casefold()),
             PERSISTENT: lambda m: (m.persistent, m.name.casefold()),
-        }[column]
+        }[column] if column != USAGE else self._usage_key()
+
+    def _usage_key(self):
+        # By the CPU % of the last sample when the user sorts; a new sample does not move the rows
+        # under the pointer (sorting again takes the newest values).
+        return self._usage.sort_key() if self._usage is not None else (lambda m: m.name.casefold())
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):
@@ -219,7 +227,7 @@ class MachineTableModel(ColumnTableModel):
         last_column = len(COLUMNS) - 1
         for first, last in _runs(rows):
             self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
-        if rows and self._sort is not None and self._sort[0] != NAME:
+        if rows and self._sort is not None and self._sort[0] not in (NAME, USAGE):
             self._resort()  # a state or size change may move the row
 
     def _on_removed(self, keys: list[Key]) -> None:
@@ -284,6 +292,8 @@ class MachineTableModel(ColumnTableModel):
             return None
         m = self._rows[index.row()]
         col = index.column()
+        if col == USAGE and role != MachineRole:
+            return self._usage.data(m, role) if self._usage is not None else None
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
                 return m.name
@@ -324,77 +334,3 @@ class MachineTableModel(ColumnTableModel):
         elif role == MachineRole:
             return m
         return None
-
-
-class MachineFilterProxy(QSortFilterProxyModel):
-    """Filters by text (any of name, state, host; or ``name:``/``state:``/``host:`` terms)
-    and by the hosts selected in the hosts pane (none selected: all hosts).
-
-    ``host:down`` keeps the machines whose host does not answer (last known rows) and
-    ``host:up`` the live ones; ``state:known`` matches last known states too."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._terms: list[tuple[str, str]] = []
-        self._hosts: frozenset[str] = frozenset()
-        self._host_text: dict[str, str] = {}
-        self.setSortRole(SortRole)
-        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.setDynamicSortFilter(False)  # on while a filter is set: see _filter_changed
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """The source model sorts (with key functions); this proxy keeps its order and filters."""
-        self.sourceModel().sort(column, order)
-
-    def set_filter_text(self, text: str) -> None:
-        terms = []
-        for word in text.casefold().split():
-            field, sep, value = word.partition(":")
-            terms.append((field, value) if sep and field in ("name", "state", "host") else ("", word))
-        self.beginFilterChange()
-        self._terms = terms
-        self._host_text = self._host_texts()
-        self._filter_changed()
-
-    def _host_texts(self) -> dict[str, str]:
-        """Per host, the text a term matches (label and URI), computed once per keystroke
-        rather than once per row: at 10,000 rows that was most of a keystroke's time."""
-        model = self.sourceModel()
-        hosts = model.inventory.hosts if model is not None else {}
-        return {uri: f"{h.label} {uri}".casefold() for uri, h in hosts.items()}
-
-    def set_hosts(self, uris: set[str]) -> None:
-        if frozenset(uris) == self._hosts:
-            return  # e.g. a host's state changed: filtering 100,000 rows again would change nothing
-        self.beginFilterChange()
-        self._hosts = frozenset(uris)
-        self._filter_changed()
-
-    def _filter_changed(self) -> None:
-        # Changed rows are filtered again only while a filter is set: with none, every row stays
-        # and a change of 100,000 rows (a fleet's hosts lost at once) costs no filter calls.
-        self.setDynamicSortFilter(bool(self._terms or self._hosts))
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if not self._hosts and not self._terms:
-            return True  # no filter: called once per row when 10,000 rows arrive, keep it short
-        model: MachineTableModel = self.sourceModel()  # type: ignore[assignment]
-        m = model.machine(source_row)
-        if self._hosts and m.host_uri not in self._hosts:
-            return False
-        if not self._terms:
-            return True
-        state = state_text(m)
-        name = m.name.casefold()
-        host = self._host_text.get(m.host_uri) or m.host_uri.casefold()
-        for field, value in self._terms:
-            if field == "name" and value not in name:
-                return False
-            if field == "state" and not (value in state or value in m.state):
-                return False
-            if field == "host" and not (value in host or value == LIVENESS_WORDS[m.live]):
-                return False
-            if not field and not (value in name or value in state or value in m.state or value in host):
-                return False
-        return True

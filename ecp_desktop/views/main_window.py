@@ -8,10 +8,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHea
 
 from .. import APP_NAME, __version__
 from ..services.core.aio import spawn
-from ..services.core.database_faults import status_line
 from ..services.core.wording import count
 from ..services.actions.host_actions import HostActions
-from ..services.hosts.connection import HostConnection, HostState
+from ..services.hosts.connection import HostConnection
 from ..services.inventory.live import Inventory
 from ..services.actions.lifecycle import ACTIONS, Lifecycle
 from ..services.inventory.machines import MachineInfo
@@ -23,9 +22,11 @@ from ..services.tasks.service import TaskService
 from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
 from .error_dialog import ErrorDialog
-from .host_model import HostRole, HostTableModel, host_state_text
+from .health_line import health
+from .host_model import HostRole, HostTableModel
 from .icons import app_icon
-from .machine_model import MachineFilterProxy, MachineRole, MachineTableModel
+from .machine_filter import MachineFilterProxy
+from .machine_model import USAGE, MachineRole, MachineTableModel
 from .tasks_pane import TasksPane
 from .template_dialog import TemplateDialog, open_template_dialog
 from .tray import Tray
@@ -33,13 +34,9 @@ from .preferences_dialog import PreferencesDialog
 from . import window_layout
 from .snapshots_tab import SnapshotsTab
 from .usage_tab import UsageTab, follow_window
+from .usage_column import UsageColumn, show_usage_column
 from .main_menus import build_actions, update_machine_actions
 from .plain import message_box, plain_label, rich_label, tooltip
-
-
-def _short_reason(host: HostConnection) -> str:
-    """The reason in words, short: "libvirtd is not running (systemctl start libvirtd)"."""
-    return host.last_error.plain_reason() if host.last_error else host.reason
 
 
 def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
@@ -75,8 +72,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.resize(1280, 760)
 
-        self.host_model = HostTableModel(inventory, self)
-        self.machine_model = MachineTableModel(inventory, self)
+        self.host_model = HostTableModel(inventory, self, usage=usage)
+        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage) if usage else None)
         self.machine_proxy = MachineFilterProxy(self)
         self.machine_proxy.setSourceModel(self.machine_model)
 
@@ -94,6 +91,7 @@ class MainWindow(QMainWindow):
 
         self.machines_view = _table(self.machine_proxy, multi=True, sortable=True)
         self.machines_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.usage_column = show_usage_column(self.machines_view, USAGE, usage, MachineRole)
         machine_pane = QWidget()
         machine_box = QVBoxLayout(machine_pane)
         machine_box.setContentsMargins(0, 0, 0, 0)
@@ -348,30 +346,12 @@ class MainWindow(QMainWindow):
         self._update_health()
 
     def _update_health(self) -> None:
-        hosts = list(self.inventory.hosts.values())
-        up = sum(h.connected for h in hosts)
-        down = [h for h in hosts if h.state is HostState.DISCONNECTED]
-        connecting = sum(1 for h in hosts if h.state in (HostState.CONNECTING, HostState.RECONNECTING))
-        parts = [f"{count(up, 'host')} connected"]
-        if connecting:
-            parts.append(f"{connecting} connecting")
-        if len(down) > 2:
-            parts.append(f"{len(down)} unreachable")
-        for host in down[:2] if len(down) <= 2 else ():
-            parts.append(f"{host.label} {host_state_text(host)}: {_short_reason(host)}")
-        parts.append(count(len(self.inventory.machines), "machine"))
-        # The inventory's reason first: it names the cause (the task history's may not yet).
-        away, why = status_line(self.inventory.database_away, self.tasks.database_away)
-        if away:  # first: nothing that needs the database can start until it is back
-            parts.insert(0, away)
-        self.health.setText(" · ".join(parts))
-        self.health.setStyleSheet("color: #b3261e;" if away else "")
-        self.health.setToolTip(tooltip("\n".join([why] * bool(away) + [f"{h.label}: {h.reason}" for h in down])))
-        waiting = any(h.next_attempt_at is not None for h in down)
-        if waiting and not self._countdown.isActive():
-            self._countdown.start()
-        elif not waiting and self._countdown.isActive():
-            self._countdown.stop()
+        now = health(self.inventory, self.tasks)
+        self.health.setText(now.text)
+        self.health.setStyleSheet("color: #b3261e;" if now.database_away else "")
+        self.health.setToolTip(tooltip(now.tooltip))
+        if now.waiting != self._countdown.isActive():
+            (self._countdown.start if now.waiting else self._countdown.stop)()
 
     # ----- layout persistence ------------------------------------------------------------
     def _restore_layout(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -137,18 +137,75 @@ class UsageDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-class UsageColumnRefresher:
+def show_usage_column(view, column: int, usage: UsageService | None, machine_role: int):
+    """The machines table's Usage column: painted by a UsageDelegate, repainted after each sample,
+    and the hosts of the rows in view sampled. Hidden without a usage service."""
+    if usage is None:
+        view.setColumnHidden(column, True)
+        return None
+    view.setItemDelegateForColumn(column, UsageDelegate(usage, machine_role, view))
+    return UsageColumnRefresher(usage, view, column, machine_role)
+
+
+class UsageColumnRefresher(QObject):
     """After each sample of a host, the view repaints its Usage column's visible cells (the
     delegate reads the new values as it paints). No model signal: a dataChanged over 10,000 rows
     makes the filter proxy run its filter on each of them again whenever a filter is set, even
-    for a role it does not filter on (measured here with PySide6 6.11), every interval."""
+    for a role it does not filter on (measured here with PySide6 6.11), every interval.
 
-    def __init__(self, usage: UsageService, view, column: int) -> None:
-        self._view, self._column = view, column
+    With ``machine_role``, it also tells the usage service which hosts the rows in view are on
+    (after a scroll, a sort, a filter or new rows; at most every WATCH_DELAY_MS): those hosts are
+    sampled, and a fleet's other hosts are not."""
+
+    WATCH_DELAY_MS = 250
+
+    def __init__(self, usage: UsageService, view, column: int, machine_role: int | None = None) -> None:
+        super().__init__(view)
+        self._usage, self._view, self._column, self._role = usage, view, column, machine_role
         usage.sampled.connect(self._on_sampled)
+        if machine_role is None:
+            return
+        view.viewport().installEventFilter(self)  # shown or resized: other rows in view
+        self._timer = QTimer(view)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.WATCH_DELAY_MS)
+        self._timer.timeout.connect(self._watch_rows_in_view)
+        view.verticalScrollBar().valueChanged.connect(self._timer.start)
+        model = view.model()
+        for signal in (model.layoutChanged, model.modelReset, model.rowsInserted, model.rowsRemoved):
+            signal.connect(self._timer.start)
+        view.destroyed.connect(lambda *_: usage.watch(self, set()))
+        view.destroyed.connect(lambda *_: usage.sampled.disconnect(self._on_sampled))
+        self._timer.start()
+
+    def hosts_in_view(self) -> set[str]:
+        view = self._view
+        rows = view.model().rowCount()
+        if not view.isVisible() or view.isColumnHidden(self._column) or rows == 0:
+            return set()
+        top = max(0, view.rowAt(0))
+        bottom = view.rowAt(view.viewport().height() - 1)
+        bottom = rows - 1 if bottom < 0 else bottom
+        model = view.model()
+        hosts = set()
+        for row in range(top, bottom + 1):
+            m = model.index(row, 0).data(self._role)
+            if m is not None:
+                hosts.add(m.host_uri)
+        return hosts
+
+    def _watch_rows_in_view(self) -> None:
+        self._usage.watch(self, self.hosts_in_view())
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt's name)
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Resize):
+            self._timer.start()
+        return False
 
     def _on_sampled(self, _uri: str) -> None:
         view = self._view
+        if self._role is not None and not self._timer.isActive():
+            self._timer.start()  # the window shown again, a pane resized: rows may have come into view
         if not view.isVisible() or view.isColumnHidden(self._column):
             return
         viewport = view.viewport()

@@ -57,6 +57,10 @@ class HostSampler:
         self._sample_host(conn, t1, wall)
         self.last_call, self.last_work = t1 - t0, time.monotonic() - t1
 
+    def sample_host(self, conn: libvirt.virConnect) -> None:
+        """The host's own CPU and memory only (nobody looks at its machines' usage)."""
+        self._sample_host(conn, time.monotonic(), time.time())
+
     def ingest(self, records: list, mono: float, wall: float) -> None:
         """Store one bulk stats answer taken at ``mono`` (time.monotonic) / ``wall`` (epoch)."""
         uuids, cumulative, memory, vcpus = counters.extract(records, self._vcpus_of)

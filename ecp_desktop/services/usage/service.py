@@ -35,6 +35,9 @@ class UsageService:
         # watcher, only watched hosts are sampled: a fleet of 100 hosts costs nothing while
         # nobody looks (bench/fleet.py: 109 % of a core when every host was sampled).
         self._watchers: dict[int, frozenset[str]] = {}
+        # Hosts whose own CPU and memory someone looks at (the hosts pane): two calls per host,
+        # not the bulk machine stats.
+        self._host_watchers: dict[int, frozenset[str]] = {}
         self.sampled = Event("usage_sampled")  # (host URI)
         inventory.host_removed.connect(self._on_host_removed)
         inventory.machines_removed.connect(self._on_machines_removed)
@@ -60,8 +63,27 @@ class UsageService:
         """``watcher`` (a view) looks at these hosts now; an empty set: at none."""
         self._watchers[id(watcher)] = frozenset(uris)
 
+    def watch_hosts(self, watcher: object, uris) -> None:
+        """``watcher`` shows these hosts' own CPU and memory in use; an empty set: none."""
+        self._host_watchers[id(watcher)] = frozenset(uris)
+
     def _wanted(self, uri: str) -> bool:
         return not self._watchers or any(uri in uris for uris in self._watchers.values())
+
+    def _host_wanted(self, uri: str) -> bool:
+        return any(uri in uris for uris in self._host_watchers.values())
+
+    def _due(self) -> list[tuple[HostConnection, bool]]:
+        """(host, with its machines) for every connected host someone looks at, not in flight."""
+        due = []
+        for host in list(self._inventory.hosts.values()):
+            if host.connected and host.uri not in self._busy:
+                if self._wanted(host.uri):
+                    due.append((host, True))
+                elif self._host_wanted(host.uri):
+                    due.append((host, False))
+        self._busy.update(host.uri for host, _ in due)
+        return due
 
     def set_interval(self, seconds: float) -> None:
         """A new interval (the preference changed): takes effect from the next sample."""
@@ -76,23 +98,18 @@ class UsageService:
         loop = asyncio.get_running_loop()
         while self._active:
             started = loop.time()
-            for host in list(self._inventory.hosts.values()):
-                if host.connected and host.uri not in self._busy and self._wanted(host.uri):
-                    self._busy.add(host.uri)
-                    spawn(self._sample(host))
+            for host, machines in self._due():
+                spawn(self._sample(host, machines))
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
     async def sample_now(self) -> None:
         """One sample of every connected host someone looks at, awaited (tests, benchmarks)."""
-        hosts = [h for h in self._inventory.hosts.values()
-                 if h.connected and h.uri not in self._busy and self._wanted(h.uri)]
-        self._busy.update(h.uri for h in hosts)
-        await asyncio.gather(*(self._sample(h) for h in hosts))
+        await asyncio.gather(*(self._sample(host, machines) for host, machines in self._due()))
 
-    async def _sample(self, host: HostConnection) -> None:
+    async def _sample(self, host: HostConnection, machines: bool = True) -> None:
         try:
             sampler = self._sampler(host)
-            await host.call(sampler.sample, operation="read usage")
+            await host.call(sampler.sample if machines else sampler.sample_host, operation="read usage")
         except HypervisorError as err:
             log.debug("no usage sample from %s: %s", host.uri, err)
             return
