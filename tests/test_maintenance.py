@@ -22,6 +22,7 @@ from ecp_desktop.services.hosts.domain_xml import Disk
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.maintenance import mark
 from ecp_desktop.services.maintenance.evacuate import EvacuationService
+from ecp_desktop.services.maintenance.homecoming import Homecoming
 from ecp_desktop.services.maintenance.plan import LEAVE, Room, Machine, make_plan, order
 from ecp_desktop.services.migration.checks import LIVE, OFFLINE, P2P, decide
 from ecp_desktop.services.migration.service import Negotiation
@@ -282,3 +283,90 @@ def test_host_enter_maintenance_opens_the_plan_for_the_selected_host(qtbot, wind
     assert dialog.host_uri == window.selected_hosts()[0].uri
     dialog.close()
 
+
+def test_a_host_in_maintenance_is_greyed_in_the_hosts_pane_and_no_destination_or_template_host(
+        qtbot, window, run, services):
+    """Another operator's mark reaches the window (read off the GUI thread); Exit Maintenance
+    clears it, with the plan of the way back."""
+    from PySide6.QtCore import Qt
+
+    from ecp_desktop.views.exit_maintenance_dialog import open_exit_for_selected_host
+    from ecp_desktop.views.host_model import STATE
+    from ecp_desktop.views.migration_dialog import open_migration_dialog
+    from ecp_desktop.views.template_dialog import open_template_dialog
+    window.migrations = services.migrations
+    for uri in (DEFAULT, TEMPLATE_URI):
+        host = services.inventory.add_host(uri)
+        assert run(services.inventory.connect_host(host))
+        run(services.inventory.load_host(host))
+    row = next(r for r in range(window.host_model.rowCount()) if window.host_model.host(r).uri == DEFAULT)
+    services.executors.database.submit(mark.set_maintenance, DEFAULT, True, "operator-2").result()
+    run(window.maintenance_marks.refresh())
+    state = window.host_model.index(row, STATE)
+    assert state.data().endswith(" · in maintenance") and state.data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert "set by operator-2" in state.data(Qt.ItemDataRole.ToolTipRole)
+
+    machine = next(m for m in services.inventory.machines_of(LAB_URI) if m.state == "running")
+    migration = open_migration_dialog(window, services.migrations, machine)
+    item = next(migration.destinations.item(i) for i in range(migration.destinations.count())
+                if migration.destinations.item(i).data(Qt.ItemDataRole.UserRole) == DEFAULT)
+    assert item.text().endswith("in maintenance") and not item.flags() & Qt.ItemFlag.ItemIsEnabled
+    migration.close()
+    on_default = next(m for m in services.inventory.machines_of(DEFAULT))
+    template = open_template_dialog(window, None, on_default)
+    assert template.problem_of(on_default)[0] == "host in maintenance"
+    template.close()
+
+    window.hosts_view.selectRow(row)
+    dialog = run(open_exit_for_selected_host(window))
+    qtbot.waitUntil(lambda: "No machine to bring back" in dialog.status.text())
+    assert not dialog.bring_back.isChecked()
+    dialog.exit_button.click()
+    qtbot.waitUntil(lambda: "out of maintenance" in dialog.status.text())
+    dialog.close()
+    qtbot.waitUntil(lambda: not state.data().endswith("in maintenance"))
+
+
+
+def _evacuation_history(host_uri: str, steps: list[tuple[str, str, str, dict]]) -> None:
+    """Task rows as an evacuation of ``host_uri`` leaves them: (name, uuid, status, extra params);
+    a status of "moved back" is a succeeded step with a succeeded rollback task beside it."""
+    T = schema.Task
+    root = T.create(kind="evacuate", title=f"Evacuate {host_uri}", host_uri=host_uri, status="failed")
+    for name, uuid, status, extra in steps:
+        row = T.create(kind="evacuate_domain", title=f"Migrate {name}", parent_id=root.id, op="evacuate_domain",
+                       target_name=name, target_uuid=uuid, status="succeeded" if status == "moved back" else status,
+                       params=json.dumps({"uuid": uuid, "name": name, **extra}))
+        if status == "moved back":
+            T.create(kind="undo evacuate_domain", title=f"Move {name} back", parent_id=root.id, op="evacuate_domain",
+                     reason="rollback", compensates_id=row.id, status="succeeded", params=row.params)
+
+
+def test_exit_maintenance_plans_only_the_machines_its_last_evacuation_moved_away(three, run, db, db_url):
+    default_uuid = next(m.uuid for m in three.inventory.machines_of(DEFAULT))
+    web01 = next(m.uuid for m in three.inventory.machines_of(LAB_URI) if m.name == "web01")
+    _evacuation_history(LAB_URI, [
+        ("test", default_uuid, "succeeded", {"outcome": "moved"}),     # now on another host: goes home
+        ("web01", web01, "succeeded", {"outcome": "moved"}),           # already back on this host
+        ("gone", "c0ffee00-0000-4000-8000-00000000dead", "succeeded", {}),  # no connected host has it
+        ("undone", "c0ffee00-0000-4000-8000-00000000beef", "moved back", {}),  # the rollback brought it back
+        ("stayed", "c0ffee00-0000-4000-8000-00000000cafe", "succeeded", {"outcome": "stayed"}),  # never left
+        ("failed", "c0ffee00-0000-4000-8000-00000000f00d", "failed", {}),
+        ("forged", "'; DROP TABLE task; --", "succeeded", {}),  # not a UUID: nothing to look for
+    ])
+    homecoming = Homecoming(EvacuationService(three.migrations))
+    plan = run(homecoming.plan(LAB_URI))
+    reasons = {r.name: r.reason for r in plan.returns}
+    assert set(reasons) == {"test", "web01", "gone"}, reasons
+    assert reasons["web01"] == "already on this host" and reasons["gone"] == "not on any connected host"
+    assert "does not migrate machines" in reasons["test"]  # the test driver's refusal, from the negotiation
+    assert plan.returns[0].now_on == DEFAULT and not plan.moving
+    mark.set_maintenance(LAB_URI, True)
+    assert run(homecoming.leave(LAB_URI, plan)) is None  # nothing can move: only the mark is cleared
+    assert mark.mark_of(LAB_URI) is None
+
+    checked = cli(db_url, "--connect", LAB_URI, "--connect", DEFAULT, "maintenance", LAB_URI, "off", "--return",
+                  "--check-only", "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert {m["machine"] for m in json.loads(checked.stdout)["plan"]["machines"]} == {"test", "web01", "gone"}
+    assert cli(db_url, "maintenance", LAB_URI, "on", "--return").returncode == 2

@@ -139,7 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance.add_argument("host", metavar="HOST_URI", help="the host's connection URI")
     maintenance.add_argument("state", nargs="?", choices=["on", "off"], help="on: enter maintenance; off: leave it; "
                                                                              "none: show the mark")
-    maintenance.add_argument("--json", action="store_true", help="print JSON: host, maintenance, by, since")
+    maintenance.add_argument("--return", dest="bring_back", action="store_true",
+                             help="with off: also migrate back the machines the host's last evacuation moved away "
+                                  "(a plan first; exit 1 when a migration failed, each machine then on one host)")
+    maintenance.add_argument("--check-only", action="store_true", help="with off --return: print the plan; change "
+                                                                        "nothing")
+    maintenance.add_argument("--parallel", type=int, default=2, metavar="N",
+                             help="with off --return: migrations at a time (default 2)")
+    maintenance.add_argument("--json", action="store_true", help="print JSON: host, maintenance, by, since (with "
+                                                                 "--return: the plan and the task)")
     for command, words in (("start", "start"), ("shutdown", "shut down (ask the guest)"),
                            ("force-off", "force off (pull the plug)"), ("reboot", "reboot"),
                            ("pause", "pause"), ("resume", "resume")):
@@ -268,6 +276,12 @@ def _run(argv: list[str] | None) -> int:
                                connect=args.connect, check_only=args.check_only, as_json=args.json)
     if args.command in ("evacuate", "maintenance"):
         from . import maintenance as cli_maintenance
+        if args.command == "maintenance" and args.bring_back:
+            if args.state != "off":
+                print("ecp-desktop: --return goes with off", file=sys.stderr)
+                return 2
+            return cli_maintenance.leave_with_return(args.host, args.connect, check_only=args.check_only,
+                                                     parallel=args.parallel, as_json=args.json)
         if args.command == "maintenance":
             return cli_maintenance.maintenance_mark(args.host, args.state, args.json)
         return cli_maintenance.evacuate(args.host, args.to, args.connect, check_only=args.check_only,

@@ -13,6 +13,7 @@ from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
 from ..services.maintenance import mark
 from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome, stayed
+from ..services.maintenance.homecoming import Homecoming
 from ..services.maintenance.plan import Plan
 from ..services.sharing import heartbeat
 from ..services.tasks.recovery import recover
@@ -128,3 +129,52 @@ def _done(report: dict, code: int, as_json: bool, out: TextIO) -> int:
     if as_json:
         print_json({**report, "exit": code}, out)
     return code
+
+
+def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, parallel: int, as_json: bool,
+                      out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """``maintenance HOST off --return``: the machines its last evacuation moved away, back home.
+    Exit 0 done (or, with --check-only, the plan printed and nothing changed), 1 a migration
+    failed (where each machine is), 3 a host unreachable."""
+    if bad_uri([host_uri] + connect, err):
+        return EXIT_USAGE
+    install_quiet_error_handler()
+    services = headless_services()
+
+    async def go() -> int:
+        beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
+        await connect_hosts(services, list(dict.fromkeys(connect)), load=True)
+        if host_uri not in services.inventory.hosts:
+            await connect_hosts(services, [host_uri], load=True)
+        for uri, host in list(services.inventory.hosts.items()):  # where the machines are now
+            if uri != host_uri and not host.connected and host.autoconnect:
+                await connect_hosts(services, [uri], load=True)
+        homecoming = Homecoming(EvacuationService(services.migrations))
+        try:
+            plan = await homecoming.plan(host_uri)
+        except HostsUnreachable as exc:
+            say(f"cannot reach {exc}", err)
+            return EXIT_CONNECTION
+        report: dict = {"plan": plan.as_json()}
+        if not as_json:
+            rows = [(r.name, r.now_on or "-", r.negotiation.decision.method if r.moves else "-",
+                     r.reason or "goes home") for r in plan.returns]
+            lines = (table(("MACHINE", "NOW ON", "METHOD", "WHY"), rows) if rows else
+                     ["no machine to bring back: the host's last evacuation moved none, or none is recorded"])
+            for line in lines:
+                print(terminal_text(line), file=out)
+        if check_only:
+            return _done(report, EXIT_OK, as_json, out)
+        root = await homecoming.leave(host_uri, plan, parallel=parallel)
+        report["task"] = task_json(root) if root is not None else None
+        report["maintenance"] = False
+        if not as_json:
+            if root is not None:
+                print_tree([root], False, out)
+            print(terminal_text(f"{host_uri}: not in maintenance"), file=out)
+        return _done(report, EXIT_OK if root is None or root.status == "succeeded" else EXIT_FAILED, as_json, out)
+
+    try:
+        return asyncio.run(go())
+    finally:
+        close(services)

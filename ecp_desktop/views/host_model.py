@@ -4,11 +4,13 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QColor
 
 from ..services.hosts.connection import HostConnection, HostState
 
 from ..services.hosts.facts import version_text
 from ..services.inventory.live import Inventory
+from ..services.maintenance.watch import MarkWatch
 from ..services.usage.service import UsageService
 from .table_model import ColumnTableModel, Index
 from .icons import state_icon
@@ -34,9 +36,14 @@ def host_state_text(host: HostConnection) -> str:
 class HostTableModel(ColumnTableModel):
     COLUMNS = COLUMNS
 
-    def __init__(self, inventory: Inventory, parent=None, *, usage: UsageService | None = None) -> None:
+    def __init__(self, inventory: Inventory, parent=None, *, usage: UsageService | None = None,
+                 marks: MarkWatch | None = None) -> None:
         super().__init__(parent)
         self._inventory = inventory
+        self._marks = marks  # hosts in maintenance: said in the state, greyed
+        if marks is not None:
+            marks.changed.connect(self._on_marks)
+            self.destroyed.connect(lambda *_: marks.changed.disconnect(self._on_marks))
         # The In use column: each connected host's own CPU and memory, from its last sample
         # (two calls per host per interval while the window is seen: no machine stats).
         self._usage = usage
@@ -60,6 +67,13 @@ class HostTableModel(ColumnTableModel):
         self._hosts.append(host)
         self.endInsertRows()
         self._watch_hosts()
+
+    def _on_marks(self, _marks) -> None:
+        if self._hosts:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._hosts) - 1, len(COLUMNS) - 1))
+
+    def _maintenance(self, host: HostConnection) -> str:
+        return self._marks.words(host.uri) if self._marks is not None else ""
 
     def _watch_hosts(self) -> None:
         if self._usage is not None:
@@ -117,7 +131,7 @@ class HostTableModel(ColumnTableModel):
             if col == HOST:
                 return host.label
             if col == STATE:
-                return host_state_text(host)
+                return host_state_text(host) + (" · in maintenance" if self._maintenance(host) else "")
             if not facts.driver_type:
                 return "" if col != MACHINES else str(self._counts.get(host.uri, 0))
             if col == IN_USE:
@@ -134,8 +148,13 @@ class HostTableModel(ColumnTableModel):
                 return str(self._counts.get(host.uri, 0))
         elif role == Qt.ItemDataRole.DecorationRole and col == HOST:
             return state_icon(host.state.value)
+        elif role == Qt.ItemDataRole.ForegroundRole and self._maintenance(host):
+            return QColor("#6b7079")
         elif role == Qt.ItemDataRole.ToolTipRole:
             lines = [host.uri, f"State: {host.state.value}"]
+            if self._maintenance(host):
+                lines.append(f"In maintenance: {self._maintenance(host)}. Restore starts nothing here, and it is "
+                             "no destination for migrations or new machines.")
             if host.reason:
                 lines.append(f"Reason: {host.reason}")
             if host.events_error:

@@ -15,6 +15,7 @@ from .icons import action_icon
 from .plain import tooltip
 from .console_actions import activate_machine, can_open_console, open_console
 from .log_viewer import show_log
+from .exit_maintenance_dialog import open_exit_for_selected_host
 from .maintenance_dialog import open_for_selected_host
 from .machine_model import away_text
 
@@ -109,6 +110,11 @@ def build_actions(window) -> None:
     window.maintenance_action.setToolTip("Move every machine of the selected host to other hosts: a plan first")
     window.maintenance_action.triggered.connect(lambda: spawn(open_for_selected_host(window)))
     menu_host.addAction(window.maintenance_action)
+    window.exit_maintenance_action = QAction("E&xit Maintenance…", window)
+    window.exit_maintenance_action.setToolTip("Clear the selected host's maintenance mark; optionally migrate back "
+                                              "the machines its evacuation moved away")
+    window.exit_maintenance_action.triggered.connect(lambda: spawn(open_exit_for_selected_host(window)))
+    menu_host.addAction(window.exit_maintenance_action)
 
     show_details = QAction("Show &Details", window)
     show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])

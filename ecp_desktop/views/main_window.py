@@ -12,6 +12,7 @@ from ..services.core.wording import count
 from ..services.actions.host_actions import HostActions
 from ..services.hosts.connection import HostConnection
 from ..services.inventory.live import Inventory
+from ..services.maintenance.watch import MarkWatch
 from ..services.actions.lifecycle import ACTIONS, Lifecycle
 from ..services.inventory.machines import MachineInfo
 from ..services.actions.restore import PAUSED_POLICIES
@@ -72,7 +73,9 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.resize(1280, 760)
 
-        self.host_model = HostTableModel(inventory, self, usage=usage)
+        self.maintenance_marks = MarkWatch(inventory.executors)  # greys hosts in maintenance
+        self.maintenance_marks.start()
+        self.host_model = HostTableModel(inventory, self, usage=usage, marks=self.maintenance_marks)
         self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage) if usage else None)
         self.machine_proxy = MachineFilterProxy(self)
         self.machine_proxy.setSourceModel(self.machine_model)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QHBoxLayout,
                                QListWidget, QListWidgetItem, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
@@ -37,6 +37,8 @@ def _checks_text(move) -> str:
 log = logging.getLogger(__name__)
 
 class MaintenanceDialog(QDialog):
+    ran = Signal()  # an evacuation ended: the host's mark may have changed
+
     def __init__(self, inventory, evacuation: EvacuationService, host_uri: str, in_maintenance: set[str] = frozenset(),
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,6 +175,7 @@ class MaintenanceDialog(QDialog):
             self.plan_button.setEnabled(True)
             return
         self._show()
+        self.ran.emit()  # the mark changed
         state = "in maintenance" if self.outcome.maintenance else "not in maintenance (the evacuation was undone)"
         done = "Done" if self.outcome.done else "Not every machine is where the plan said (see Now on)"
         self.status.setText(f"{done}. The host is {state}.")
@@ -182,17 +185,14 @@ class MaintenanceDialog(QDialog):
 async def open_for_selected_host(window) -> MaintenanceDialog | None:
     """Host → Enter Maintenance… for the host selected in the hosts pane; the marks are read
     on the database thread (the GUI thread never waits on the database)."""
-    import asyncio
-
-    from ..services.maintenance import mark
     from ..services.maintenance.evacuate import EvacuationService
     hosts = window.selected_hosts()
     if len(hosts) != 1 or window.migrations is None:
         window.statusBar().showMessage("Enter Maintenance: select one host in the hosts pane", 5000)
         return None
-    loop = asyncio.get_running_loop()
-    marks = set(await loop.run_in_executor(window.inventory.executors.database, mark.in_maintenance))
+    marks = set(await window.maintenance_marks.refresh())
     dialog = MaintenanceDialog(window.inventory, EvacuationService(window.migrations), hosts[0].uri, marks, window)
+    dialog.ran.connect(lambda: spawn(window.maintenance_marks.refresh()))
     window.maintenance_dialog = dialog  # kept while open
     dialog.open()
     return dialog

@@ -141,12 +141,14 @@ class MigrationDialog(QDialog):
         for host in window.inventory.hosts.values():
             if host.uri == machine.host_uri:
                 continue
-            item = QListWidgetItem(f"{host.label} — checking…" if host.connected
-                                   else f"{host.label} — not connected")
+            marks = getattr(window, "maintenance_marks", None)
+            maintenance = marks.words(host.uri) if marks is not None else ""
+            why = "not connected" if not host.connected else "in maintenance" if maintenance else ""
+            item = QListWidgetItem(f"{host.label} — {why or 'checking…'}")
             item.setData(URI_ROLE, host.uri)
-            if not host.connected:
+            if why:  # greyed, never negotiated: no destination
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(tooltip(host.reason or "not connected"))
+                item.setToolTip(tooltip(host.reason or "not connected" if not host.connected else maintenance))
             self.destinations.addItem(item)
         self.destinations.currentItemChanged.connect(lambda *_: self._show_current())
         for box in (self.persistent, self.undefine, self.auto_converge, self.postcopy, self.tunnelled):

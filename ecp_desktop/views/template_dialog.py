@@ -73,10 +73,11 @@ class TemplateDialog(QDialog):
     requested = Signal(str, str, int, str, bool, bool)
 
     def __init__(self, inventory: Inventory, preselect: MachineInfo | None = None,
-                 parent: QWidget | None = None, *, templates=None) -> None:
+                 parent: QWidget | None = None, *, templates=None, maintenance: dict | None = None) -> None:
         super().__init__(parent)
         self.inventory = inventory
         self.templates = templates  # TemplateService: reads the disks; None: the plan checks them
+        self.maintenance = maintenance or {}  # hosts in maintenance (maintenance.mark.Mark by URI)
         self.checks: dict[tuple[str, str], Template | str] = {}  # by machine key: read, or why not
         self._checking = None
         self._scan = 0  # where the background checks have got to in the list
@@ -152,6 +153,9 @@ class TemplateDialog(QDialog):
             why = (host.reason if host is not None else "") or "not connected"
             return ("host not connected", f"its host {label} is not connected ({why}); "
                     f"“{_state(machine.state)}” is only its last known state")
+        maintenance = self.maintenance.get(machine.host_uri)
+        if maintenance is not None:  # no new machines on a host being emptied
+            return ("host in maintenance", f"{host.label} is {maintenance.words().removeprefix('its host is ')}")
         problem = state_problem(machine.name, machine.state)
         return (_state(machine.state), problem) if problem else None
 
@@ -344,7 +348,9 @@ class TemplateDialog(QDialog):
 
 def open_template_dialog(window, templates, preselect: MachineInfo | None) -> TemplateDialog:
     """Open the dialog over ``window`` (the main window); a request runs as a flow there."""
-    dialog = TemplateDialog(window.inventory, preselect, window, templates=templates)
+    marks = getattr(window, "maintenance_marks", None)
+    dialog = TemplateDialog(window.inventory, preselect, window, templates=templates,
+                            maintenance=marks.marks if marks is not None else None)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.requested.connect(lambda *request: spawn(create_from_template(window, templates, *request)))
     dialog.open()

@@ -12,6 +12,7 @@ import pytest
 
 from ecp_desktop.services.maintenance import mark
 from ecp_desktop.services.maintenance.evacuate import EvacuationService, stayed
+from ecp_desktop.services.maintenance.homecoming import Homecoming
 
 from ..helpers import TINY_XML
 
@@ -140,6 +141,16 @@ def test_a_failure_with_keep_going_leaves_that_guest_and_moves_the_other(pair, s
     assert not outcome.done and outcome.maintenance
     assert {w.name: w.now_on for w in outcome.machines} == {"evac-big": [b.tcp_uri], "evac-small": [a.tcp_uri]}
 
+    # Exit Maintenance with the machines back: only the one that moved goes home.
+    homecoming = Homecoming(evacuation)
+    back = run(homecoming.plan(a.tcp_uri), timeout=60)
+    assert [(r.name, r.now_on, r.moves) for r in back.returns] == [("evac-big", b.tcp_uri, True)], back.as_json()
+    root = run(homecoming.leave(a.tcp_uri, back), timeout=180)
+    assert root.status == "succeeded", root.outcome
+    for uuid, _mib in GUESTS.values():
+        assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
+    assert not _in_maintenance(services, a.tcp_uri)
+
 
 def test_the_command_line_evacuates_and_says_where_each_guest_is(pair, db_url):
     import json
@@ -159,3 +170,12 @@ def test_the_command_line_evacuates_and_says_where_each_guest_is(pair, db_url):
                             "--connect", b.tcp_uri, "evacuate", a.tcp_uri, "--check-only"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "nothing to move" in again.stdout, again.stderr
+    home = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", a.tcp_uri,
+                           "--connect", b.tcp_uri, "maintenance", a.tcp_uri, "off", "--return", "--json"],
+                          capture_output=True, text=True, timeout=180)
+    assert home.returncode == 0, home.stderr
+    report = json.loads(home.stdout)
+    assert sorted(m["machine"] for m in report["plan"]["machines"]) == sorted(GUESTS)
+    assert report["task"]["status"] == "succeeded" and report["maintenance"] is False
+    for uuid, _mib in GUESTS.values():
+        assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}
