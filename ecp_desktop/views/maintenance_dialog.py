@@ -48,9 +48,10 @@ class MaintenanceDialog(QDialog):
         self.job = None
         host = inventory.hosts.get(host_uri)
         self.setWindowTitle(f"Enter Maintenance: {host.label if host else host_uri}")
-        self.resize(960, 560)
+        self.resize(1100, 560)
 
         self.destinations = QListWidget()
+        self.destinations.setMaximumWidth(self.fontMetrics().averageCharWidth() * 40)  # the plan gets the width
         for uri, other in inventory.hosts.items():
             if uri == host_uri:
                 continue
@@ -84,7 +85,11 @@ class MaintenanceDialog(QDialog):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):  # the reasons get the room, the rest their contents
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if column == 5
+                                        else QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(True)
         self.status = plain_label("Choose the destinations, then Plan.", wrap=True)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -154,6 +159,7 @@ class MaintenanceDialog(QDialog):
                 if column == 5:
                     item.setToolTip(tooltip(_checks_text(move)))
                 self.table.setItem(row, column, item)
+        self.table.resizeRowsToContents()  # a reason is read whole, wrapped
 
     def enter(self) -> None:
         self.run_button.setEnabled(False)
