@@ -7,7 +7,6 @@ test ends with each guest on exactly one host, checked on both daemons.
 """
 from __future__ import annotations
 
-import libvirt
 import pytest
 
 from ecp_desktop.services.maintenance import mark
@@ -15,59 +14,23 @@ from ecp_desktop.services.maintenance.evacuate import EvacuationService, stayed
 from ecp_desktop.services.maintenance.homecoming import Homecoming
 
 from ..helpers import TINY_XML
+from .guests import clear_host, open_admin, tiny_guest_xml, where_is
 
 pytestmark = pytest.mark.lab
 GUESTS = {"evac-big": ("c0ffee00-0000-4000-8000-0000000000e1", 96),
           "evac-small": ("c0ffee00-0000-4000-8000-0000000000e2", 64)}
 
 
-def open_admin(uri):
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    return libvirt.open(uri)
-
-
-def where_is(uuid, *uris):
-    """{uri: state} of the hosts that have the machine."""
-    found = {}
-    for uri in uris:
-        conn = open_admin(uri)
-        try:
-            dom = conn.lookupByUUIDString(uuid)
-            found[uri] = {1: "running", 3: "paused", 5: "shutoff"}.get(dom.state()[0], str(dom.state()))
-        except libvirt.libvirtError:
-            pass
-        finally:
-            conn.close()
-    return found
-
-
-def _clear(uri):
-    conn = open_admin(uri)
-    try:
-        for dom in conn.listAllDomains():
-            if dom.isActive():
-                dom.destroy()
-            try:
-                dom.undefine()
-            except libvirt.libvirtError:
-                pass
-    finally:
-        conn.close()
-
-
 def _guest_xml(name: str) -> str:
     uuid, mib = GUESTS[name]
-    return (TINY_XML.replace("tiny1", name).replace("c0ffee00-0000-4000-8000-000000000001", uuid)
-            .replace("<memory unit='MiB'>64</memory>", f"<memory unit='MiB'>{mib}</memory>")
-            .replace("<currentMemory unit='MiB'>64</currentMemory>",
-                     f"<currentMemory unit='MiB'>{mib}</currentMemory>"))
+    return tiny_guest_xml(name, uuid, mib)
 
 
 @pytest.fixture
 def pair(lab_pair, services, run, qtbot):
     a, b = lab_pair
     for uri in (a.tcp_uri, b.tcp_uri):
-        _clear(uri)
+        clear_host(uri)
     admin = open_admin(a.tcp_uri)
     for name in GUESTS:
         admin.defineXML(_guest_xml(name)).create()
@@ -82,7 +45,7 @@ def pair(lab_pair, services, run, qtbot):
         yield a, b
     finally:
         for uri in (a.tcp_uri, b.tcp_uri):
-            _clear(uri)
+            clear_host(uri)
 
 
 def _plan(services, run, a, b):

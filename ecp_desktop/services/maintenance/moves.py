@@ -49,7 +49,10 @@ class EvacuateDomain(MigrateDomain):
         """Settle the machine on one host (as a migration's undo does, after a crash too);
         then, under *move back*, if it is on the destination, migrate it back."""
         abort_and_wait(conn, params["uuid"])
-        destination = open_connection(params["dest_uri"], operation="move back")
+        try:
+            destination = open_connection(params["dest_uri"], operation="move back")
+        except HypervisorError as error:
+            return _settle_without_destination(conn, params, error)
         try:
             where, done = settle(conn, destination, params)
             if where == "both":
@@ -76,6 +79,19 @@ class EvacuateDomain(MigrateDomain):
 
     def leftover(self, params):
         return f"{params['name']} not moved back (on the destination or on both hosts)"
+
+
+def _settle_without_destination(source: libvirt.virConnect, params: dict, error: HypervisorError) -> str:
+    """The destination does not answer (its host died mid-evacuation). A machine active on the
+    source is settled there: it never left, or its migration was cut off. Otherwise it may be on
+    the destination, and nothing here can tell: the undo fails, and the outcome says so."""
+    where, done = settle(source, None, params)
+    if where == "source":
+        return (f"{params['name']} is on the source (the destination does not answer: {error.one_line()})"
+                + (f"; {', '.join(done)}" if done else ""))
+    raise HypervisorError(f"{params['name']} is not running on the source and the destination does not answer "
+                          f"({error.one_line()})", code=libvirt.VIR_ERR_OPERATION_FAILED, operation="move back",
+                          machine=params["name"])
 
 
 def _on_destination(source: libvirt.virConnect, destination: libvirt.virConnect, params: dict, where: str) -> bool:

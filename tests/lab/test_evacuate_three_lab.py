@@ -1,0 +1,149 @@
+"""Evacuating a host onto two others, three real daemons (QEMU, TCG) in their own network
+namespaces: the plan spreads the guests; a destination that dies in the middle is handled by
+the policy (*move back*: every guest back on the source; *keep going*: the others stay where
+they went); the app killed in the middle is recovered by the next start. Every test ends
+with each guest on exactly one of the hosts that answer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from ecp_desktop.services.core.aio import spawn
+from ecp_desktop.services.maintenance.evacuate import EvacuationService, stayed
+
+from .conftest import LabDaemon, _lab_available
+from .guests import clear_host, open_admin, tiny_guest_xml, where_is
+
+pytestmark = pytest.mark.lab
+GUESTS = {"tri-a": ("c0ffee00-0000-4000-8000-0000000003a1", 96), "tri-b": ("c0ffee00-0000-4000-8000-0000000003a2", 80),
+          "tri-c": ("c0ffee00-0000-4000-8000-0000000003a3", 64), "tri-d": ("c0ffee00-0000-4000-8000-0000000003a4", 48)}
+
+
+@pytest.fixture(scope="module")
+def trio():
+    _lab_available()
+    lab_dir = tempfile.mkdtemp(prefix="ecp-tri-")
+    hosts = [LabDaemon(name, lab_dir, address) for name, address in
+             (("ta", "10.98.0.41"), ("tb", "10.98.0.42"), ("tc", "10.98.0.43"))]
+    try:
+        for host in hosts:
+            host.start()
+        yield hosts
+    finally:
+        for host in hosts:
+            try:
+                host.crash_host()
+            finally:
+                host.net_down()
+
+
+@pytest.fixture
+def three(trio, services, run, qtbot):
+    """The guests running on ta; the app connected to all three."""
+    a, b, c = trio
+    for host in trio:
+        host.start()  # again after a test killed it (a no-op when it runs)
+        clear_host(host.tcp_uri)
+    admin = open_admin(a.tcp_uri)
+    for name, (uuid, mib) in GUESTS.items():
+        admin.defineXML(tiny_guest_xml(name, uuid, mib)).create()
+    admin.close()
+    for host in trio:
+        connection = services.inventory.add_host(host.tcp_uri)
+        assert run(services.inventory.connect_host(connection)), connection.reason
+        run(services.inventory.load_host(connection))
+    qtbot.waitUntil(lambda: len(services.inventory.machines_of(a.tcp_uri)) == len(GUESTS), timeout=5000)
+    yield a, b, c
+    for host in trio:
+        host.start()
+        clear_host(host.tcp_uri)
+
+
+def _plan(services, run, a, b, c):
+    evacuation = EvacuationService(services.migrations)
+    plan = run(evacuation.plan(a.tcp_uri, [b.tcp_uri, c.tcp_uri]), timeout=60)
+    assert plan.possible, [m.reason for m in plan.refused]
+    assert [m.machine.name for m in plan.moves] == list(GUESTS)  # largest memory first
+    return evacuation, plan
+
+
+def _only_on_one(uris: list[str]) -> dict[str, list[str]]:
+    """{guest: hosts that have it}, asserting none is on two."""
+    found = {name: sorted(where_is(uuid, *uris)) for name, (uuid, _mib) in GUESTS.items()}
+    assert all(len(on) <= 1 for on in found.values()), found
+    return found
+
+
+def test_the_plan_spreads_the_guests_over_both_destinations_and_each_runs_once(three, services, run):
+    a, b, c = three
+    evacuation, plan = _plan(services, run, a, b, c)
+    assert {m.destination for m in plan.moves} == {b.tcp_uri, c.tcp_uri}
+    outcome = run(evacuation.run(plan, parallel=2), timeout=240)
+    assert outcome.done, outcome.task.outcome
+    found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
+    assert found == {m.machine.name: [m.destination] for m in plan.moves}
+
+
+def _kill_destination_mid_run(services, run, qtbot, policy: str, three):
+    """tc stops answering once the run starts (its daemon frozen), then dies with its guests
+    while tb receives its share: the migrations to tc fail."""
+    a, b, c = three
+    evacuation, plan = _plan(services, run, a, b, c)
+    to_b = [m.machine.uuid for m in plan.moves if m.destination == b.tcp_uri]
+    c.hang()
+    job = spawn(evacuation.run(plan, policy=policy, parallel=1))
+    qtbot.waitUntil(lambda: all(b.tcp_uri in where_is(uuid, b.tcp_uri) for uuid in to_b), timeout=180_000)
+    c.crash_host()
+    qtbot.waitUntil(job.done, timeout=240_000)
+    return plan, job.result(), to_b
+
+
+def test_a_destination_that_dies_with_move_back_leaves_every_guest_on_the_source(three, services, run, qtbot):
+    a, b, c = three
+    plan, outcome, _to_b = _kill_destination_mid_run(services, run, qtbot, "move-back", three)
+    assert outcome.task.status == "failed", outcome.task.outcome
+    found = _only_on_one([a.tcp_uri, b.tcp_uri])  # tc is down: what it had died with it
+    assert found == {name: [a.tcp_uri] for name in GUESTS}, found
+    assert not outcome.maintenance
+
+
+def test_a_destination_that_dies_with_keep_going_leaves_the_others_where_they_went(three, services, run, qtbot):
+    a, b, c = three
+    plan, outcome, to_b = _kill_destination_mid_run(services, run, qtbot, "keep-going", three)
+    found = _only_on_one([a.tcp_uri, b.tcp_uri])
+    for move in plan.moves:
+        expected = [b.tcp_uri] if move.machine.uuid in to_b else [a.tcp_uri]
+        assert found[move.machine.name] == expected, (move.machine.name, found)
+    assert sorted(stayed(outcome.task)) == sorted(m.machine.name for m in plan.moves if m.machine.uuid not in to_b)
+    assert outcome.maintenance and not outcome.done
+
+
+def test_the_app_killed_mid_evacuation_is_recovered_at_the_next_start(three, db_url, qtbot):
+    """A `kill -9` of the evacuating process while migrations run; the next command's start
+    recovers the flow (move back): each guest ends on exactly one host, none lost."""
+    a, b, c = three
+    args = [sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", a.tcp_uri, "--connect", b.tcp_uri,
+            "--connect", c.tcp_uri]
+    evacuating = subprocess.Popen([*args, "evacuate", a.tcp_uri, "--parallel", "1"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        # The first guest has arrived somewhere: the others are still to go, or in flight.
+        qtbot.waitUntil(lambda: any(where_is(uuid, b.tcp_uri, c.tcp_uri) for uuid, _ in GUESTS.values()),
+                        timeout=120_000)
+    finally:
+        os.killpg(evacuating.pid, signal.SIGKILL)
+        evacuating.wait(timeout=30)
+    # The next start recovers what the dead process had in flight (the engine's rollback: move back).
+    recovered = subprocess.run([*args, "recover", "--json"], capture_output=True, text=True, timeout=300)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    report = json.loads(recovered.stdout)
+    assert [r["title"].startswith("Evacuate ") for r in report["recovered"]] == [True], report
+    found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
+    assert found == {name: [a.tcp_uri] for name in GUESTS}, found  # every guest back, none lost
