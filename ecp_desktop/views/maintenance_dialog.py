@@ -51,7 +51,7 @@ class MaintenanceDialog(QDialog):
         self.resize(1100, 560)
 
         self.destinations = QListWidget()
-        self.destinations.setMaximumWidth(self.fontMetrics().averageCharWidth() * 40)  # the plan gets the width
+        self.destinations.setMaximumWidth(self.fontMetrics().averageCharWidth() * 32)  # the plan gets the width
         for uri, other in inventory.hosts.items():
             if uri == host_uri:
                 continue
@@ -77,6 +77,7 @@ class MaintenanceDialog(QDialog):
         self.shut_off.addItem("Move their definition (offline)", MOVE_OFFLINE)
         self.shut_off.addItem("Leave them on the host", LEAVE)
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("On failure:", self.policy)
         form.addRow("Migrations at a time per destination:", self.parallel)
         form.addRow("Shut-off machines:", self.shut_off)
@@ -106,15 +107,15 @@ class MaintenanceDialog(QDialog):
         left = QVBoxLayout()
         left.addWidget(plain_label("Destinations:"))
         left.addWidget(self.destinations, 1)
-        left.addLayout(form)
         right = QVBoxLayout()
         right.addWidget(self.table, 1)
         right.addWidget(self.status)
         top = QHBoxLayout()
         top.addLayout(left, 1)
-        top.addLayout(right, 3)
+        top.addLayout(right, 4)
         layout = QVBoxLayout(self)
         layout.addLayout(top, 1)
+        layout.addLayout(form)  # below: the plan's table keeps the width
         layout.addWidget(self.buttons)
 
     def chosen(self) -> list[str]:
@@ -148,18 +149,26 @@ class MaintenanceDialog(QDialog):
 
     def _show(self) -> None:
         moves = self.plan.moves if self.plan else []
-        now = {w.uuid: ", ".join(w.now_on) or "nowhere" for w in self.outcome.machines} if self.outcome else {}
+        now = {w.uuid: ", ".join(map(self._label, w.now_on)) or "nowhere"
+               for w in self.outcome.machines} if self.outcome else {}
         self.table.setRowCount(len(moves))
         for row, move in enumerate(moves):
             m = move.machine
-            cells = [m.name, m.state, f"{m.memory_kib // 1024} MiB", move.destination or "—",
+            cells = [m.name, m.state, f"{m.memory_kib // 1024} MiB", self._label(move.destination) or "—",
                      move.method or ("left" if move.left else "—"), move.reason, now.get(m.uuid, "")]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)  # plain text: names and reasons are data
                 if column == 5:
                     item.setToolTip(tooltip(_checks_text(move)))
+                elif column == 3 and move.destination:
+                    item.setToolTip(tooltip(move.destination))
                 self.table.setItem(row, column, item)
         self.table.resizeRowsToContents()  # a reason is read whole, wrapped
+
+    def _label(self, uri: str) -> str:
+        """A host as the hosts pane names it (its URI in the Destination cell's tooltip)."""
+        host = self.inventory.hosts.get(uri)
+        return host.label if host is not None else uri
 
     def enter(self) -> None:
         self.run_button.setEnabled(False)
