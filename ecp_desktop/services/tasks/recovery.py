@@ -219,6 +219,7 @@ async def _finish(engine: TaskEngine, root: TaskRecord, report: RecoveryReport) 
     _end_interrupted_undos(engine, root)
     if not needs_undo_below(root):
         _end_unfinished(engine, root)
+        await _follow_every_step(engine, root)
         report.recovered.append(Recovered(root.title, root.status, root.outcome))
         return
     if any(not _connected(engine, uri) for uri in _step_hosts(root)):
@@ -226,7 +227,17 @@ async def _finish(engine: TaskEngine, root: TaskRecord, report: RecoveryReport) 
         return
     await engine.rollback(root, INTERRUPTED)
     tasks.changed(root)
+    await _follow_every_step(engine, root)
     report.recovered.append(Recovered(root.title, root.status, root.outcome))
+
+
+async def _follow_every_step(engine: TaskEngine, root: TaskRecord) -> None:
+    """The inventory reads again every machine the flow touched, not only those this pass
+    undid: the dead process may have undone a step and died before its inventory write
+    (seen in the lab: a machine undefined by the crashed rollback stayed listed)."""
+    for record in _all(root):
+        if record.op and record.role != ROLLBACK:
+            await engine.notify(record, "recovered")
 
 
 def _end_interrupted_undos(engine: TaskEngine, root: TaskRecord) -> None:
