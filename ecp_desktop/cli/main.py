@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     desktop.add_argument("--user", action="store_true", help="for this user only ($XDG_DATA_HOME, ~/.local/share)")
     desktop.add_argument("--prefix", metavar="DIR", help="install under DIR/share instead")
     desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop installed")
+    from .edit import add_parser as add_edit_parser
+    add_edit_parser(sub)
     _command(sub, "gui", help="open the main window (the default)")
     return parser
 
@@ -287,6 +289,9 @@ def _run(argv: list[str] | None) -> int:
         return cli_maintenance.evacuate(args.host, args.to, args.connect, check_only=args.check_only,
                                         on_failure=args.on_failure, parallel=args.parallel, shut_off=args.shut_off,
                                         as_json=args.json)
+    if args.command == "edit":
+        from . import edit as cli_edit
+        return cli_edit.run_from_args(args)
     from . import listing as cli
     return cli.run(args.command, args.connect, args.json)
 

@@ -16,6 +16,7 @@ from .tasks.tree import changed_machines
 from .tasks.service import TaskService
 from .actions.templates import TemplateService
 from .maintenance import moves as evacuation_moves  # noqa: F401  (registers evacuate_domain: recovery undoes it)
+from .hardware.service import HardwareService  # imports hardware.operations: registers its steps for recovery
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Services:
     engine: TaskEngine
     templates: TemplateService
     migrations: MigrationService
+    hardware: HardwareService
 
     def shutdown(self) -> None:
         """A clean exit: what runs now is what restore brings back next time (policy "last")."""
@@ -69,4 +71,4 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     lifecycle = Lifecycle(inventory, tasks)
     return Services(executors, inventory, tasks, lifecycle, HostActions(inventory, tasks),
                     RestoreService(inventory, tasks, lifecycle), engine, TemplateService(inventory, engine),
-                    MigrationService(inventory, engine))
+                    MigrationService(inventory, engine), HardwareService(inventory, engine))

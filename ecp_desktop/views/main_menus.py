@@ -73,6 +73,12 @@ def build_actions(window) -> None:
     window.open_console_action.triggered.connect(lambda: open_console(window))
     window.open_console_action.setEnabled(False)
     menu_machine.addAction(window.open_console_action)
+    window.hardware_action = QAction("Edit &Hardware…", window)
+    window.hardware_action.setToolTip("vCPUs, memory, disks, network, boot order of the selected machine: a diff "
+                                      "of its definition first, applied as a task that undoes itself on failure")
+    window.hardware_action.triggered.connect(window.open_hardware_dialog)
+    window.hardware_action.setEnabled(False)
+    menu_machine.addAction(window.hardware_action)
     toolbar.addAction(window.migrate_action)
     menu_machine.addSeparator()
     window.template_action = QAction("New Machines from &Template…", window)
@@ -151,3 +157,4 @@ def update_machine_actions(window, selected) -> None:
         qaction.setToolTip(tooltip(f"{ACTIONS[name].label} the selected machines ({SHORTCUTS[name]}){why}"))
     window.migrate_action.setEnabled(window.migrations is not None and len(live) == 1 and len(selected) == 1)
     window.open_console_action.setEnabled(can_open_console(selected))
+    window.hardware_action.setEnabled(window.hardware is not None and len(live) == 1 and len(selected) == 1)

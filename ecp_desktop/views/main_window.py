@@ -61,11 +61,12 @@ class MainWindow(QMainWindow):
 
     def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
                  host_actions: HostActions, settings: QSettings | None = None, *, templates=None,
-                 migrations=None, usage=None) -> None:
+                 migrations=None, usage=None, hardware=None) -> None:
         super().__init__()
         self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
         self.templates = templates  # TemplateService: Machine → New Machines from Template
         self.migrations = migrations  # MigrationService: Machine → Migrate…
+        self.hardware = hardware  # HardwareService: Machine → Edit Hardware…
         self._settings = settings
         self.log_path = None  # set by the composition root when a log file is kept
         self.last_error_dialog: ErrorDialog | None = None
@@ -265,6 +266,13 @@ class MainWindow(QMainWindow):
         if len(selected) != 1 or self.migrations is None:
             return None
         return open_migration_dialog(self, self.migrations, selected[0])
+
+    def open_hardware_dialog(self):
+        from .hardware_dialog import open_hardware_dialog
+        selected = self.selected_machines()
+        if len(selected) != 1 or self.hardware is None:
+            return None
+        return open_hardware_dialog(self, self.hardware, selected[0])
 
     def set_restore_policy(self, policy: str = "", paused: str = "") -> None:
         """``policy``: what restore brings back; ``paused``: what it does with a paused one."""

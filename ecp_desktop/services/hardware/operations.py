@@ -1,0 +1,328 @@
+"""The steps of a hardware edit, each with its opposite (registered with the task engine's
+``OPERATIONS`` on import, so crash recovery can undo a flow a crashed instance left).
+
+Like every operation, each works from its parameters alone and its undo checks first:
+the previous definition goes back only while the machine still carries the definition
+this step made (its flow mark and the same fingerprint); a device is unplugged again only
+if it is still plugged in; a volume is deleted only if this step made it and no machine
+uses it. Growing a disk and deleting a volume cannot be undone (a disk is never shrunk;
+deleted data does not come back): the flow runs them last.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from ..core.errors import Refusal
+from ..hosts.domain_xml import clear_flow_mark, flow_mark, read_domain
+from ..hosts.lookups import find_domain, find_volume
+from ..tasks.operations import OPERATIONS, CloneVolume, Operation
+from .edit_xml import fingerprint
+from .facts import GIB, disk_keys
+
+LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
+
+
+def _running(conn, params) -> libvirt.virDomain | None:
+    dom = find_domain(conn, params["uuid"])
+    return dom if dom is not None and dom.isActive() else None
+
+
+def _plugged(dom: libvirt.virDomain, key: str) -> ET.Element | None:
+    """The running machine's disk with target ``key``, or interface with MAC ``key``."""
+    root = ET.fromstring(dom.XMLDesc(0))
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev") == key:
+            return disk
+    for nic in root.findall("devices/interface"):
+        mac = nic.find("mac")
+        if mac is not None and mac.get("address", "").lower() == key.lower():
+            return nic
+    return None
+
+
+class RedefineDomain(Operation):
+    """params: uuid, name, xml (the new definition, with the flow's mark), previous (the
+    definition it was planned from), mark."""
+
+    def prepare(self, conn, params):
+        current = conn.lookupByUUIDString(params["uuid"]).XMLDesc(INACTIVE)
+        if fingerprint(current) != fingerprint(params["previous"]):
+            raise Refusal(f"{params['name']} was changed since its hardware was read (by another window or "
+                          "client); open Edit Hardware again to see it as it is")
+        return params
+
+    def execute(self, conn, params):
+        conn.defineXML(params["xml"])
+        return f"new definition of {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = find_domain(conn, params["uuid"])
+        if dom is None:
+            return f"{params['name']} is gone"
+        current = dom.XMLDesc(INACTIVE)
+        if fingerprint(current) == fingerprint(params["previous"]):
+            return f"{params['name']} has its previous definition"
+        if flow_mark(dom) != params.get("mark") or fingerprint(current) != fingerprint(params["xml"]):
+            raise Refusal(f"not putting back the previous definition of {params['name']}: it was changed since "
+                          "by someone else (it is not the definition this flow made); left alone")
+        conn.defineXML(params["previous"])
+        return f"previous definition of {params['name']} back"
+
+    def after_flow(self, conn, params):
+        dom = find_domain(conn, params["uuid"])
+        if dom is not None:
+            clear_flow_mark(dom)
+
+    def machines_changed(self, params, host_uri):
+        return [(host_uri, params["uuid"])]
+
+    def undo_title(self, params):
+        return f"Put back the previous definition of {params['name']}"
+
+    def leftover(self, params):
+        return f"the edited definition of {params['name']}"
+
+
+class AttachDevice(Operation):
+    """params: uuid, name, xml (a <disk> or <interface>), key (its target or MAC)."""
+
+    def execute(self, conn, params):
+        conn.lookupByUUIDString(params["uuid"]).attachDeviceFlags(params["xml"], LIVE)
+        return f"plugged {params['key']} into {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = _running(conn, params)
+        if dom is None or _plugged(dom, params["key"]) is None:
+            return f"{params['key']} is not plugged into {params['name']}"
+        dom.detachDeviceFlags(params["xml"], LIVE)
+        return f"unplugged {params['key']} from {params['name']}"
+
+    def undo_title(self, params):
+        return f"Unplug {params['key']} from {params['name']}"
+
+    def leftover(self, params):
+        return f"{params['key']} plugged into {params['name']}"
+
+
+class DetachDevice(Operation):
+    """params: uuid, name, xml (the device as defined), key; prepare keeps the running
+    machine's own description of it (``plugged``), what plugging it back in needs."""
+
+    def prepare(self, conn, params):
+        dom = conn.lookupByUUIDString(params["uuid"])
+        element = _plugged(dom, params["key"]) if dom.isActive() else None
+        return {**params, "plugged": ET.tostring(element, encoding="unicode") if element is not None else ""}
+
+    def execute(self, conn, params):
+        if not params.get("plugged"):
+            return f"{params['key']} was not plugged into {params['name']}"
+        conn.lookupByUUIDString(params["uuid"]).detachDeviceFlags(params["plugged"], LIVE)
+        return f"unplugged {params['key']} from {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = _running(conn, params)
+        if dom is None or not params.get("plugged") or _plugged(dom, params["key"]) is not None:
+            return f"{params['key']} is where it was in {params['name']}"
+        dom.attachDeviceFlags(params["plugged"], LIVE)
+        return f"plugged {params['key']} back into {params['name']}"
+
+    def undo_title(self, params):
+        return f"Plug {params['key']} back into {params['name']}"
+
+    def leftover(self, params):
+        return f"{params['key']} unplugged from {params['name']}"
+
+
+class UpdateDevice(Operation):
+    """params: uuid, name, xml (the interface after), previous (before), key."""
+
+    def execute(self, conn, params):
+        conn.lookupByUUIDString(params["uuid"]).updateDeviceFlags(params["xml"], LIVE)
+        return f"changed {params['key']} of {params['name']}"
+
+    def compensate(self, conn, params):
+        dom = _running(conn, params)
+        if dom is None:
+            return f"{params['name']} is not running"
+        dom.updateDeviceFlags(params["previous"], LIVE)
+        return f"{params['key']} of {params['name']} as it was"
+
+    def undo_title(self, params):
+        return f"Change {params['key']} of {params['name']} back"
+
+    def leftover(self, params):
+        return f"{params['key']} of {params['name']} changed while it runs"
+
+
+class SetVcpusLive(Operation):
+    """params: uuid, name, value; prepare records the running machine's count."""
+
+    def prepare(self, conn, params):
+        return {**params, "previous": conn.lookupByUUIDString(params["uuid"]).vcpusFlags(LIVE)}
+
+    def execute(self, conn, params):
+        conn.lookupByUUIDString(params["uuid"]).setVcpusFlags(int(params["value"]), LIVE)
+        return f"{params['name']} runs with {params['value']} vCPUs"
+
+    def compensate(self, conn, params):
+        dom = _running(conn, params)
+        if dom is None:
+            return f"{params['name']} is not running"
+        dom.setVcpusFlags(int(params["previous"]), LIVE)
+        return f"{params['name']} back to {params['previous']} vCPUs"
+
+    def undo_title(self, params):
+        return f"Give running {params['name']} its vCPUs back"
+
+    def leftover(self, params):
+        return f"{params['name']} running with {params['value']} vCPUs"
+
+
+class SetMemoryLive(Operation):
+    """params: uuid, name, kib; prepare records what the running machine has."""
+
+    def prepare(self, conn, params):
+        return {**params, "previous": conn.lookupByUUIDString(params["uuid"]).info()[2]}
+
+    def execute(self, conn, params):
+        conn.lookupByUUIDString(params["uuid"]).setMemoryFlags(int(params["kib"]), LIVE)
+        return f"{params['name']} runs with {int(params['kib']) // 1024} MiB"
+
+    def compensate(self, conn, params):
+        dom = _running(conn, params)
+        if dom is None:
+            return f"{params['name']} is not running"
+        dom.setMemoryFlags(int(params["previous"]), LIVE)
+        return f"{params['name']} back to {int(params['previous']) // 1024} MiB"
+
+    def undo_title(self, params):
+        return f"Give running {params['name']} its memory back"
+
+    def leftover(self, params):
+        return f"{params['name']} running with {int(params['kib']) // 1024} MiB"
+
+
+_METADATA = {"title": libvirt.VIR_DOMAIN_METADATA_TITLE, "description": libvirt.VIR_DOMAIN_METADATA_DESCRIPTION}
+
+
+class SetMetadataLive(Operation):
+    """params: uuid, name, field (title or description), value; prepare records the old one."""
+
+    def prepare(self, conn, params):
+        root = ET.fromstring(conn.lookupByUUIDString(params["uuid"]).XMLDesc(0))
+        return {**params, "previous": root.findtext(params["field"], "")}
+
+    def _set(self, dom, params, value: str) -> None:
+        dom.setMetadata(_METADATA[params["field"]], value or None, None, None, LIVE)
+
+    def execute(self, conn, params):
+        self._set(conn.lookupByUUIDString(params["uuid"]), params, params["value"])
+        return f"{params['field']} of running {params['name']} set"
+
+    def compensate(self, conn, params):
+        dom = _running(conn, params)
+        if dom is None:
+            return f"{params['name']} is not running"
+        self._set(dom, params, params["previous"])
+        return f"{params['field']} of running {params['name']} as it was"
+
+    def undo_title(self, params):
+        return f"Put back the {params['field']} of running {params['name']}"
+
+    def leftover(self, params):
+        return f"the new {params['field']} of running {params['name']}"
+
+
+class CreateVolume(CloneVolume):
+    """params: pool, name, capacity (bytes), format. Undone as a clone is: deleted if this
+    step made it and no machine uses it."""
+
+    def execute(self, conn, params):
+        root = ET.Element("volume")
+        ET.SubElement(root, "name").text = params["name"]
+        ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(int(params["capacity"]))
+        ET.SubElement(root, "allocation", {"unit": "bytes"}).text = "0"
+        if params.get("format"):
+            ET.SubElement(ET.SubElement(root, "target"), "format", {"type": params["format"]})
+        volume = conn.storagePoolLookupByName(params["pool"]).createXML(ET.tostring(root, encoding="unicode"), 0)
+        return f"made volume {volume.path() or params['name']}"
+
+    def undo_title(self, params):
+        return f"Delete new volume {params['pool']}/{params['name']}"
+
+
+class ResizeDisk(Operation):
+    """params: uuid, name, target, pool, volume, capacity (bytes), live (grow through the
+    running machine, else the volume itself). Never undone: a disk is not shrunk."""
+
+    def prepare(self, conn, params):
+        volume = find_volume(conn, params["pool"], params["volume"])
+        return {**params, "previous": volume.info()[1] if volume is not None else 0}
+
+    def execute(self, conn, params):
+        if params.get("live"):
+            conn.lookupByUUIDString(params["uuid"]).blockResize(params["target"], int(params["capacity"]),
+                                                                 libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+        else:
+            conn.storagePoolLookupByName(params["pool"]).storageVolLookupByName(params["volume"]).resize(
+                int(params["capacity"]), 0)
+        return f"disk {params['target']} of {params['name']} grown to {int(params['capacity']) / GIB:g} GiB"
+
+    def compensate(self, conn, params):
+        return (f"disk {params['target']} of {params['name']} left at {int(params['capacity']) / GIB:g} GiB: "
+                "a disk is never shrunk (the guest may use the space)")
+
+    def undo_title(self, params):
+        return f"Leave disk {params['target']} of {params['name']} grown"
+
+    def leftover(self, params):
+        return f"disk {params['target']} of {params['name']} grown"
+
+
+class DeleteVolume(Operation):
+    """params: uuid, name (the machine it was a disk of), pool, volume. Runs last, after the
+    machine stopped using it; a volume any machine still uses is kept. A refusal keeps the
+    volume and says so without failing the edit (which is done by then)."""
+
+    def execute(self, conn, params):
+        volume = find_volume(conn, params["pool"], params["volume"])
+        label = f"{params['pool']}/{params['volume']}"
+        if volume is None:
+            return f"volume {label} already gone"
+        keys = {volume.path(), label}
+        for dom in conn.listAllDomains(0):
+            for flags in (INACTIVE, 0) if dom.isActive() else (INACTIVE,):
+                try:
+                    users = [d for d in read_domain(dom, flags).disks if keys & set(disk_keys(d))]
+                except libvirt.libvirtError:
+                    continue  # undefined meanwhile: it uses nothing
+                if users:
+                    return f"kept volume {label}: {dom.name()} still uses it"
+        try:
+            volume.delete(0)
+        except libvirt.libvirtError as exc:
+            return f"kept volume {label}: the host refused to delete it ({exc.get_error_message()})"
+        return f"deleted volume {label}"
+
+    def compensate(self, conn, params):
+        if find_volume(conn, params["pool"], params["volume"]) is not None:
+            return f"volume {params['pool']}/{params['volume']} was not deleted"
+        raise Refusal(f"volume {params['pool']}/{params['volume']} was deleted; its data cannot be brought back")
+
+    def undo_title(self, params):
+        return f"Check volume {params['pool']}/{params['volume']}"
+
+    def leftover(self, params):
+        return f"volume {params['pool']}/{params['volume']} deleted"
+
+
+OPERATIONS.update({op.name: op for op in (
+    RedefineDomain("redefine_domain"), AttachDevice("attach_device"), DetachDevice("detach_device"),
+    UpdateDevice("update_device"), SetVcpusLive("set_vcpus_live"), SetMemoryLive("set_memory_live"),
+    SetMetadataLive("set_metadata_live"), CreateVolume("create_volume"), ResizeDisk("resize_disk"),
+    DeleteVolume("delete_volume"),
+)})
