@@ -37,7 +37,7 @@ while true; do setsid sh -c 'exec sh -i </dev/ttyS0 >/dev/ttyS0 2>&1'; done
 """
 
 
-def _newc(files: dict[str, bytes]) -> bytes:
+def newc_archive(files: dict[str, bytes]) -> bytes:
     """A cpio archive (newc, the kernel's format) of executable files."""
     out = bytearray()
 
@@ -85,7 +85,7 @@ def shell_guest_xml(name: str, guest_dir: str, initrd: Path) -> str:
 def shell_guest(lab_daemon, guest_dir, tmp_path):
     """(URI, admin connection, domain): the guest defined and started on the lab daemon."""
     initrd = tmp_path / "initrd-shell.gz"
-    initrd.write_bytes((Path(guest_dir) / "initrd.gz").read_bytes() + gzip.compress(_newc({"init": SHELL_INIT})))
+    initrd.write_bytes((Path(guest_dir) / "initrd.gz").read_bytes() + gzip.compress(newc_archive({"init": SHELL_INIT})))
     uri = lab_daemon.uri("qemu")
     admin = libvirt.open(uri)  # another client, as virsh would be
     try:
