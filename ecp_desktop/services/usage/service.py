@@ -99,14 +99,16 @@ class UsageService:
         while self._active:
             started = loop.time()
             for host, machines in self._due():
-                spawn(self._sample(host, machines))
+                spawn(self._sample(host, machines, while_active=True))
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
     async def sample_now(self) -> None:
         """One sample of every connected host someone looks at, awaited (tests, benchmarks)."""
         await asyncio.gather(*(self._sample(host, machines) for host, machines in self._due()))
 
-    async def _sample(self, host: HostConnection, machines: bool = True) -> None:
+    async def _sample(self, host: HostConnection, machines: bool = True, *, while_active: bool = False) -> None:
+        """``while_active``: sampled on the interval; an answer that comes after sampling was
+        turned off (the window hidden meanwhile) is kept but announces nothing."""
         try:
             sampler = self._sampler(host)
             await host.call(sampler.sample if machines else sampler.sample_host, operation="read usage")
@@ -115,7 +117,7 @@ class UsageService:
             return
         finally:
             self._busy.discard(host.uri)
-        if self.samplers.get(host.uri) is sampler:  # not removed meanwhile
+        if self.samplers.get(host.uri) is sampler and (self._active or not while_active):  # not removed meanwhile
             self.sampled.emit(host.uri)
 
     def _sampler(self, host: HostConnection) -> HostSampler:
