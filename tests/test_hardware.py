@@ -333,3 +333,45 @@ def test_cli_dry_run_apply_json_and_exit_codes(db, db_url, host_uri):
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
     away = cli("qemu+tcp://127.0.0.1:1/system", "run01", "--memory", "64", db_url=db_url)
     assert away.returncode == 3, away.stderr
+
+
+def test_an_edit_keeps_the_console_password_and_so_does_its_undo(run, services, host, host_uri):
+    """Definitions for the plan and the task history are read without secrets; writing one
+    back must not drop the VNC password (an open console to whoever reaches the port)."""
+    def set_password(conn):
+        dom = conn.lookupByUUIDString(OFF01)
+        xml = dom.XMLDesc(INACTIVE).replace(
+            "</devices>", "<graphics type='vnc' port='-1' passwd='s3cret' listen='127.0.0.1'/></devices>")
+        conn.defineXML(xml)
+    run(host.call(set_password))
+    secure = INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    hardware = HardwareService(services.inventory, services.engine)
+    outcome = run(hardware.run(run(hardware.plan(machine(services, host_uri, "off01"), ChangeSet(title="db")))))
+    assert outcome.applied, outcome.record.outcome
+    assert "passwd='s3cret'" in definition(run, host, OFF01, secure).replace('"', "'")
+    assert "s3cret" not in str(outcome.record.children[0].params)  # never in the task history
+
+    # a failing edit puts the previous definition back, with the password
+    planned = run(hardware.plan(machine(services, host_uri, "off01"), ChangeSet(
+        title="never", new_disks=[NewDisk(1, "images")], resizes=[DiskResize("vda", 9)])))
+    failed = run(hardware.run(planned))
+    assert not failed.applied
+    back = definition(run, host, OFF01, secure).replace('"', "'")
+    assert "passwd='s3cret'" in back and "<title>db</title>" in back
+
+
+def test_the_inventory_keeps_the_edited_definition_for_a_dead_hosts_recovery(run, services, host, host_uri):
+    """A flow that changed a machine's definition writes it to the machine's row at once
+    (recover-host starts machines elsewhere from it), not only at the next import."""
+    from ecp_desktop.models import schema
+
+    def stored() -> str:
+        def read():
+            with schema.database.connection_context():
+                row = schema.Machine.get((schema.Machine.uuid == OFF01))
+                return row.definition or ""
+        return services.executors.database.submit(read).result()
+    hardware = HardwareService(services.inventory, services.engine)
+    outcome = run(hardware.run(run(hardware.plan(machine(services, host_uri, "off01"), ChangeSet(title="kept")))))
+    assert outcome.applied, outcome.record.outcome
+    assert "<title>kept</title>" in stored()

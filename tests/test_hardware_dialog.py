@@ -3,10 +3,13 @@ thread, a memory change shows in the Review (the diff and "now"/"next boot"), Ap
 edit as a task the tasks pane lists, and the machine's definition has changed."""
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QWidget
 
 from ecp_desktop.services.hardware.service import HardwareService
@@ -101,3 +104,73 @@ def test_a_running_machine_says_what_waits_for_the_next_boot_and_refuses_bad_inp
     assert any(r[0] == "remove disk vda and delete its volume" and r[1] == "now" for r in effects(dialog))
     dialog.close()
     assert inactive(run, lab, WEB01).find("vcpu").text == "1"  # nothing applied
+
+
+# ----- a dialog closed while it waits, and a reading that fails otherwise -----------------
+class GatedHardware(HardwareService):
+    """Reads only once the test opens the gate (so the dialog can be gone by then)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.gate = asyncio.Event()
+
+    async def read(self, machine):
+        await self.gate.wait()
+        return await super().read(machine)
+
+
+class Window(QWidget):
+    """A parent with the main window's error dialog hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[tuple[str, list]] = []
+
+    def show_errors(self, title, failures) -> None:
+        self.errors.append((title, failures))
+
+
+def deleted(dialog) -> bool:
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # as the loop does after close
+    return not shiboken6.isValid(dialog)
+
+
+def test_a_dialog_closed_while_reading_touches_no_widget_afterwards(qtbot, lab, window):
+    hardware = GatedHardware(lab.inventory, lab.engine)
+    dialog = open_hardware_dialog(window, hardware, machine(lab, "stopped01"))
+    reading = dialog._running
+    dialog.close()
+    assert deleted(dialog)
+    hardware.gate.set()
+    qtbot.waitUntil(reading.done, timeout=5000)
+    assert reading.exception() is None  # not "Internal C++ object already deleted"
+
+
+def test_a_reading_that_fails_otherwise_is_said_in_the_status_line(qtbot, lab, window, monkeypatch):
+    hardware = HardwareService(lab.inventory, lab.engine)
+
+    async def broken(_machine):
+        raise KeyError("vda")
+    monkeypatch.setattr(hardware, "read", broken)
+    dialog = open_hardware_dialog(window, hardware, machine(lab, "stopped01"))
+    qtbot.waitUntil(dialog._running.done, timeout=5000)
+    assert dialog._running.exception() is None
+    assert dialog.status.text() == "Cannot read the hardware of stopped01: 'vda'"
+    assert not dialog.tabs.isEnabled() and not dialog.apply_button.isEnabled()
+    dialog.close()
+
+
+def test_a_failed_apply_of_a_closed_dialog_is_still_reported_by_the_window(qtbot, run, lab):
+    parent = Window()
+    qtbot.addWidget(parent)
+    dialog = opened(qtbot, lab, parent, "stopped01")
+    dialog.cpu.memory.setValue(200)
+    assert dialog.apply_button.isEnabled()
+    run(lab.inventory.hosts[LAB_URI].call(lambda c: c.lookupByUUIDString(STOPPED01).undefine()))  # gone meanwhile
+    dialog.apply_button.click()
+    applying = dialog._running
+    dialog.close()
+    assert deleted(dialog)
+    qtbot.waitUntil(applying.done, timeout=10000)
+    assert applying.exception() is None
+    assert [title for title, _failures in parent.errors] == ["Edit hardware of stopped01: failed"]

@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="with off --return: migrations at a time (default 2)")
     maintenance.add_argument("--json", action="store_true", help="print JSON: host, maintenance, by, since (with "
                                                                  "--return: the plan and the task)")
+    from . import recover as cli_recover
+    cli_recover.add_parser(sub)
     for command, words in (("start", "start"), ("shutdown", "shut down (ask the guest)"),
                            ("force-off", "force off (pull the plug)"), ("reboot", "reboot"),
                            ("pause", "pause"), ("resume", "resume")):
@@ -181,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--json", action="store_true",
                           help="print JSON: list: machine, host, snapshots (name, parent, current, created, "
                                "description, state, memory, disk_only, disks, children); else the task")
+    from .create import add_parser as add_create_parser
+    add_create_parser(sub)
     notes = _command(sub, "notes", help="read or change a machine's notes in the inventory; a change made on "
                                          "an older version than the one stored is refused (exit 4) with the "
                                          "other text")
@@ -269,6 +273,12 @@ def _run(argv: list[str] | None) -> int:
         return cli_snapshot.run(args.action, args.machine, args.name, host_uri=args.host, connect=args.connect,
                                 description=args.description, memory=args.memory, external=args.external,
                                 children=args.children, as_json=args.json)
+    if args.command == "create":
+        from . import create as cli_create
+        return cli_create.run_from_args(args)
+    if args.command == "recover-host":
+        from . import recover as cli_recover_host
+        return cli_recover_host.run_from_args(args)
     if args.command == "notes":
         from . import notes as cli_notes
         return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)

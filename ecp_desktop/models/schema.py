@@ -90,6 +90,10 @@ class Machine(BaseModel):
     # version counts the edits, and an edit made on an older version is refused.
     notes = peewee.TextField(default="")
     version = peewee.IntegerField(default=0)
+    # Version 9: the last known definition of a persistent machine (its inactive domain XML
+    # as libvirt gave it at the last import; NULL: never read, or transient), so that its
+    # machines can be defined on another host when a host is gone (maintenance/recover.py).
+    definition = peewee.TextField(null=True)
 
     class Meta:
         indexes = ((("host", "uuid"), True),)

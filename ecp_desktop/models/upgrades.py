@@ -153,6 +153,11 @@ def _maintenance(db: peewee.Database) -> None:
             migrator.add_column(host, "maintenance_since", peewee.DateTimeField(null=True)))
 
 
+def _definitions(db: peewee.Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    migrate(migrator.add_column(schema.Machine._meta.table_name, "definition", peewee.TextField(null=True)))
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
@@ -164,6 +169,8 @@ STEPS: list[Step] = [
      _fencing_and_paused),
     (8, "a host's maintenance mark (who set it, since when): restore skips it, evacuation empties it",
      _maintenance),
+    (9, "each persistent machine's last known definition (to define it elsewhere when its host is gone)",
+     _definitions),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

@@ -16,6 +16,7 @@ from .tasks.tree import changed_machines
 from .tasks.service import TaskService
 from .actions.templates import TemplateService
 from .maintenance import moves as evacuation_moves  # noqa: F401  (registers evacuate_domain: recovery undoes it)
+from .provisioning import operations as provisioning_operations  # noqa: F401  (registers its steps for recovery)
 from .hardware.service import HardwareService  # imports hardware.operations: registers its steps for recovery
 
 log = logging.getLogger(__name__)

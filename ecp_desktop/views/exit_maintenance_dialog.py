@@ -43,9 +43,18 @@ class ExitMaintenanceDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
+        # Nothing to choose until the plan is read: Exit pressed before it would only clear the mark.
+        self.bring_back.setEnabled(False)
+        self.exit_button.setEnabled(False)
         self.job = spawn(self._plan())
 
     async def _plan(self) -> None:
+        try:
+            await self._read_plan()
+        finally:
+            self.exit_button.setEnabled(True)
+
+    async def _read_plan(self) -> None:
         try:
             self.plan = await self.homecoming.plan(self.host_uri)
         except HostsUnreachable as exc:

@@ -4,8 +4,12 @@ the definition and, per change, whether it applies now or at the next boot, and 
 runs the edit as one task (the tasks pane shows it; a failure puts the previous definition
 back). The machine is read in the host's worker when the dialog opens; the plan is computed
 from that reading (no libvirt call) as the user edits; Apply runs on the task engine. The
-GUI thread never waits on libvirt or the database."""
+GUI thread never waits on libvirt or the database. The dialog is deleted when it closes: an
+answer that comes later touches none of its widgets (a failed Apply is still reported by the
+window's error dialog)."""
 from __future__ import annotations
+
+import logging
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
@@ -26,6 +30,7 @@ from .plain import plain_label, tooltip
 from .tasks_pane import failures_below
 
 RED = "color: #b3261e;"
+log = logging.getLogger(__name__)
 
 
 class CpuMemoryPage(QWidget):
@@ -160,6 +165,9 @@ class HardwareDialog(QDialog):
         self.planned: HardwarePlan | None = None
         self.outcome: HardwareOutcome | None = None
         self._running = None
+        self._window = parent  # kept: a deleted dialog cannot be asked for its parent
+        self._closed = False   # set when it closes (and is deleted): late answers touch no widget
+        self.finished.connect(self._on_finished)
         self.setWindowTitle(f"Edit Hardware: {machine.name}")
         self.resize(760, 600)
 
@@ -206,13 +214,25 @@ class HardwareDialog(QDialog):
     def start(self) -> None:
         self._running = spawn(self.read())
 
+    def _on_finished(self, _result: int) -> None:
+        self._closed = True
+
     async def read(self) -> None:
         try:
             facts = await self.hardware.read(self.machine)
-        except HypervisorError as error:
-            self.status.setText(f"Cannot read the hardware of {self.machine.name}: {error.one_line()}")
+        except Exception as error:  # noqa: BLE001  (said in the status line: never "Reading…" for ever)
+            if isinstance(error, HypervisorError):
+                words = error.one_line()
+            else:
+                log.warning("reading the hardware of %s failed", self.machine.name, exc_info=True)
+                words = str(error) or type(error).__name__
+            if self._closed:
+                return
+            self.status.setText(f"Cannot read the hardware of {self.machine.name}: {words}")
             self.status.setStyleSheet(RED)
             self.loaded.emit()
+            return
+        if self._closed:
             return
         self.show_facts(facts)
         self.loaded.emit()
@@ -275,21 +295,22 @@ class HardwareDialog(QDialog):
         self.tabs.setEnabled(False)
         self.apply_button.setEnabled(False)
         self.status.setText(f"Applying… (the tasks pane shows “{self.planned.flow.title}”)")
-        window = self.parentWidget()
-        if hasattr(window, "tasks_dock"):
-            window.tasks_dock.show()
+        if hasattr(self._window, "tasks_dock"):
+            self._window.tasks_dock.show()
         self._running = spawn(self._apply(self.planned))
 
     async def _apply(self, planned: HardwarePlan) -> None:
         outcome = await self.hardware.run(planned)
         self.outcome = outcome
-        self.status.setText(outcome.words())
-        self.status.setStyleSheet("" if outcome.applied else RED)
-        window = self.parentWidget()
-        if not outcome.applied and hasattr(window, "show_errors"):  # the main window's error dialog
-            record = outcome.record
+        window = self._window
+        if not outcome.applied and hasattr(window, "show_errors"):  # the main window's error dialog,
+            record = outcome.record                                 # closed dialog or not
             window.show_errors(f"{record.title}: {record.status}",
                                failures_below(record) or [(record.title, record.outcome)])
+        if self._closed:
+            return
+        self.status.setText(outcome.words())
+        self.status.setStyleSheet("" if outcome.applied else RED)
         self.applied.emit(outcome)
 
 

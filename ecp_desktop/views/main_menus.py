@@ -16,6 +16,8 @@ from .plain import tooltip
 from .console_actions import activate_machine, can_open_console, open_console
 from .log_viewer import show_log
 from .exit_maintenance_dialog import open_exit_for_selected_host
+from .new_machine_wizard import open_from_menu
+from .recover_dialog import recover_selected_host
 from .maintenance_dialog import open_for_selected_host
 from .machine_model import away_text
 
@@ -81,6 +83,13 @@ def build_actions(window) -> None:
     menu_machine.addAction(window.hardware_action)
     toolbar.addAction(window.migrate_action)
     menu_machine.addSeparator()
+    window.new_machine_action = QAction("&New Machine…", window)
+    window.new_machine_action.setShortcut(QKeySequence("Ctrl+Alt+N"))
+    window.new_machine_action.setToolTip("A machine from an installer ISO, a cloud image, a disk or network boot "
+                                         "(Ctrl+Alt+N)")
+    window.new_machine_action.triggered.connect(lambda: open_from_menu(window))
+    window.new_machine_action.setEnabled(window.templates is not None)
+    menu_machine.addAction(window.new_machine_action)
     window.template_action = QAction("New Machines from &Template…", window)
     window.template_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
     window.template_action.triggered.connect(window.open_template_dialog)
@@ -121,6 +130,12 @@ def build_actions(window) -> None:
                                               "the machines its evacuation moved away")
     window.exit_maintenance_action.triggered.connect(lambda: spawn(open_exit_for_selected_host(window)))
     menu_host.addAction(window.exit_maintenance_action)
+    window.recover_action = QAction("Recover Machines &Elsewhere…", window)
+    window.recover_action.setToolTip("Define and start the selected unreachable host's machines on other hosts "
+                                     "(only when that host is really down)")
+    window.recover_action.triggered.connect(lambda: recover_selected_host(window))
+    window.recover_action.setEnabled(False)
+    menu_host.addAction(window.recover_action)
 
     show_details = QAction("Show &Details", window)
     show_details.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])

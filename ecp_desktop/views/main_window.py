@@ -24,6 +24,7 @@ from .add_connection_dialog import AddConnectionDialog
 from .details_panel import DetailsPanel
 from .error_dialog import ErrorDialog
 from .health_line import health
+from .recover_dialog import can_recover
 from .host_model import HostRole, HostTableModel
 from .icons import app_icon
 from .machine_filter import MachineFilterProxy
@@ -325,6 +326,7 @@ class MainWindow(QMainWindow):
         self.connect_action.setEnabled(any(not h.connected for h in hosts))
         self.disconnect_action.setEnabled(bool(connected))
         self.remove_host_action.setEnabled(bool(hosts))
+        self.recover_action.setEnabled(len(hosts) == 1 and can_recover(hosts[0]))
         self._update_counts()
 
     def _on_machine_selection(self, *_args) -> None:

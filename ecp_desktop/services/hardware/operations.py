@@ -15,9 +15,9 @@ import xml.etree.ElementTree as ET
 import libvirt
 
 from ..core.errors import Refusal
-from ..hosts.domain_xml import clear_flow_mark, flow_mark, read_domain
+from ..hosts.domain_xml import clear_flow_mark, flow_mark, read_domain, with_console_passwords
 from ..hosts.lookups import find_domain, find_volume
-from ..tasks.operations import OPERATIONS, CloneVolume, Operation
+from ..tasks.operations import OPERATIONS, Operation
 from .edit_xml import fingerprint
 from .facts import GIB, disk_keys
 
@@ -56,7 +56,7 @@ class RedefineDomain(Operation):
         return params
 
     def execute(self, conn, params):
-        conn.defineXML(params["xml"])
+        conn.defineXML(with_console_passwords(conn.lookupByUUIDString(params["uuid"]), params["xml"]))
         return f"new definition of {params['name']}"
 
     def compensate(self, conn, params):
@@ -69,7 +69,7 @@ class RedefineDomain(Operation):
         if flow_mark(dom) != params.get("mark") or fingerprint(current) != fingerprint(params["xml"]):
             raise Refusal(f"not putting back the previous definition of {params['name']}: it was changed since "
                           "by someone else (it is not the definition this flow made); left alone")
-        conn.defineXML(params["previous"])
+        conn.defineXML(with_console_passwords(dom, params["previous"]))
         return f"previous definition of {params['name']} back"
 
     def after_flow(self, conn, params):
@@ -237,24 +237,6 @@ class SetMetadataLive(Operation):
         return f"the new {params['field']} of running {params['name']}"
 
 
-class CreateVolume(CloneVolume):
-    """params: pool, name, capacity (bytes), format. Undone as a clone is: deleted if this
-    step made it and no machine uses it."""
-
-    def execute(self, conn, params):
-        root = ET.Element("volume")
-        ET.SubElement(root, "name").text = params["name"]
-        ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(int(params["capacity"]))
-        ET.SubElement(root, "allocation", {"unit": "bytes"}).text = "0"
-        if params.get("format"):
-            ET.SubElement(ET.SubElement(root, "target"), "format", {"type": params["format"]})
-        volume = conn.storagePoolLookupByName(params["pool"]).createXML(ET.tostring(root, encoding="unicode"), 0)
-        return f"made volume {volume.path() or params['name']}"
-
-    def undo_title(self, params):
-        return f"Delete new volume {params['pool']}/{params['name']}"
-
-
 class ResizeDisk(Operation):
     """params: uuid, name, target, pool, volume, capacity (bytes), live (grow through the
     running machine, else the volume itself). Never undone: a disk is not shrunk."""
@@ -323,6 +305,6 @@ class DeleteVolume(Operation):
 OPERATIONS.update({op.name: op for op in (
     RedefineDomain("redefine_domain"), AttachDevice("attach_device"), DetachDevice("detach_device"),
     UpdateDevice("update_device"), SetVcpusLive("set_vcpus_live"), SetMemoryLive("set_memory_live"),
-    SetMetadataLive("set_metadata_live"), CreateVolume("create_volume"), ResizeDisk("resize_disk"),
+    SetMetadataLive("set_metadata_live"), ResizeDisk("resize_disk"),
     DeleteVolume("delete_volume"),
 )})

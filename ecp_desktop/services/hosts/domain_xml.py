@@ -254,6 +254,29 @@ def locate_storage(conn: libvirt.virConnect, disk: Disk) -> bool:
 FLOW_NS = "urn:io.github.ecp-desktop:flow"
 
 
+def with_console_passwords(dom: libvirt.virDomain, xml: str) -> str:
+    """``xml`` with the console passwords the machine's definition has now. Definitions read for
+    a plan or kept in the task history leave them out (no VIR_DOMAIN_XML_SECURE: secrets stay
+    out of the database), so a definition written back from them would drop the password and
+    open the console to whoever reaches its port. Blocking: on the host's worker."""
+    secure = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+    kept = {}  # graphics type -> (passwd, passwdValidTo): one display of each type in practice
+    for graphics in secure.findall("devices/graphics"):
+        if graphics.get("passwd") is not None:
+            kept.setdefault(graphics.get("type"), (graphics.get("passwd"), graphics.get("passwdValidTo")))
+    if not kept:
+        return xml
+    root = ET.fromstring(xml)
+    for graphics in root.findall("devices/graphics"):
+        if graphics.get("type") in kept and graphics.get("passwd") is None:
+            password, valid_to = kept[graphics.get("type")]
+            graphics.set("passwd", password)
+            if valid_to:
+                graphics.set("passwdValidTo", valid_to)
+    ET.register_namespace("ecp", FLOW_NS)
+    return ET.tostring(root, encoding="unicode")
+
+
 def with_flow_mark(xml: str, mark: str) -> str:
     """The definition with the flow's mark in its <metadata>."""
     root = ET.fromstring(xml)

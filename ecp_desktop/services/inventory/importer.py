@@ -60,9 +60,11 @@ def machine_row(details: DomainXml, *, uuid: str, name: str, state: str, persist
                 managed_save: bool) -> dict:
     """The machine row for one domain (without its host).
 
-    Only strings, numbers and booleans: Python's garbage collector does not track such
+    Only strings, numbers, booleans and None: Python's garbage collector does not track such
     dicts, so holding 10,000 of them costs no collector pauses (which would stall the
-    GUI thread, since a collection holds the interpreter lock).
+    GUI thread, since a collection holds the interpreter lock). ``definition``: the XML just
+    read (a persistent machine's inactive definition: what another host can define when this
+    one is gone), the same string, not a second read; None for a transient machine.
     """
     return {"uuid": uuid, "name": name, "state": state, "vcpus": details.vcpus, "memory_kib": details.memory_kib,
             "autostart": autostart, "persistent": persistent, "managed_save": managed_save,
@@ -71,7 +73,8 @@ def machine_row(details: DomainXml, *, uuid: str, name: str, state: str, persist
             # import's time at 10,000 machines (bench/import_domains.py)
             "disks": _json([{"target": d.target, "device": d.device, "bus": d.bus, "source": d.source,
                              "driver_type": d.format} for d in details.disks]),
-            "interfaces": _json([vars(i) for i in details.interfaces])}
+            "interfaces": _json([vars(i) for i in details.interfaces]),
+            "definition": details.xml if persistent else None}
 
 
 def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = None,
@@ -98,8 +101,13 @@ def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = N
                 skipped.append((name, "not selected for import"))
                 continue
             state = state_name(dom.state()[0])
-            facts.append(machine_row(read_domain(dom), uuid=uuid, name=name, state=state,
-                                     persistent=uuid not in transient, autostart=uuid in autostart,
+            persistent = uuid not in transient
+            # The one read of its XML: a persistent machine's inactive definition (what it
+            # boots with next, without the running instance's ids and ports), which is also
+            # what stays the same from one import to the next while nobody edits it.
+            flags = libvirt.VIR_DOMAIN_XML_INACTIVE if persistent else 0
+            facts.append(machine_row(read_domain(dom, flags), uuid=uuid, name=name, state=state,
+                                     persistent=persistent, autostart=uuid in autostart,
                                      managed_save=uuid in managed_save))
         except libvirt.libvirtError as exc:
             error = HypervisorError.from_libvirt(exc, operation="read machine", machine=uuid, host_uri=uri)
@@ -113,8 +121,9 @@ def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = N
     return facts, skipped, present
 
 
+# A row is written only when one of these changed (the definition too: written when it changed).
 _COMPARED = ("name", "state", "vcpus", "memory_kib", "autostart", "persistent", "managed_save", "os_type",
-             "disks", "interfaces")
+             "disks", "interfaces", "definition")
 _KEPT = ("paused_policy", "notes", "version")  # a new row gets the column's default; an old one keeps its own
 _COLUMNS = ("host_id", "uuid", *_COMPARED, "missing", "last_seen_at", "desired_state", "restore_policy", *_KEPT)
 # On conflict the facts are refreshed; desired_state and restore_policy are the user's and kept.

@@ -19,6 +19,7 @@ import libvirt
 
 from . import store
 from . import notes as machine_notes
+from .definitions import keep_definition
 from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
@@ -274,7 +275,10 @@ class Inventory:
             seq = self._refresh_seq.get((uri, uuid), 0) + 1
             self._refresh_seq[(uri, uuid)] = seq
             await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
-            if (uri, uuid) not in self.machines and self.persist:
+            if (uri, uuid) in self.machines and self.persist:
+                await self.writes.written()  # its row first: the definition goes on it
+                await keep_definition(host, uuid, self.executors)
+            elif self.persist:
                 # after any "missing" mark an event's refresh queued (the queue keeps the later)
                 self.writes.forget(uri, [uuid])
                 await self.writes.written()

@@ -118,7 +118,7 @@ def make_plan(source: str, machines: list[Machine], negotiations: dict[tuple[str
         if not fits:
             move.reason = _refusal(machine, move.refusals)
             continue
-        room, negotiation = max(fits, key=lambda pair: _score(pair[0], machine, pair[1].decision.method))
+        room, negotiation = max(fits, key=lambda pair: score(pair[0], machine, pair[1].decision.method))
         move.destination, move.method, move.negotiation = room.uri, negotiation.decision.method, negotiation
         if move.method in LIVE:
             room.promised_memory += machine.memory_kib * 1024
@@ -147,7 +147,7 @@ def _why_not(machine: Machine, negotiation, room: Room) -> str:
     return ""
 
 
-def _score(room: Room, machine: Machine, method: str) -> tuple[float, float, str]:
+def score(room: Room, machine: Machine, method: str) -> tuple[float, float, str]:
     """Higher is better: the most memory left after the move (as a share of the host's free
     memory, so a small host is not filled first), then the lightest vCPU load, then the URI."""
     needed = machine.memory_kib * 1024 if method in LIVE else 0

@@ -116,6 +116,39 @@ def _require_mark(dom: libvirt.virDomain, params: Params, doing: str) -> None:
                       "flow did not make it (the task record may come from elsewhere); left alone")
 
 
+def volume_xml(name: str, capacity: int, fmt: str, *, backing_path: str = "", backing_format: str = "") -> str:
+    """A new volume's XML (sparse: allocation 0), optionally a copy-on-write overlay on ``backing_path``."""
+    root = ET.Element("volume")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(int(capacity))
+    ET.SubElement(root, "allocation", {"unit": "bytes"}).text = "0"
+    if fmt:
+        ET.SubElement(ET.SubElement(root, "target"), "format", {"type": fmt})
+    if backing_path:
+        backing = ET.SubElement(root, "backingStore")
+        ET.SubElement(backing, "path").text = backing_path
+        if backing_format:
+            ET.SubElement(backing, "format", {"type": backing_format})
+    return ET.tostring(root, encoding="unicode")
+
+
+class CreateVolume(CloneVolume):
+    """params: pool, name, capacity (bytes), format, optional backing_path and backing_format
+    (an overlay on a cloud image). Undone as a clone is: deleted if this step made it and no
+    machine uses it. New Machine and Edit Hardware both make their new disks with it."""
+
+    def execute(self, conn, params):
+        pool = conn.storagePoolLookupByName(params["pool"])
+        volume = pool.createXML(volume_xml(params["name"], params["capacity"], params.get("format", ""),
+                                           backing_path=params.get("backing_path", ""),
+                                           backing_format=params.get("backing_format", "")), 0)
+        on = f" over {params['backing_path']}" if params.get("backing_path") else ""
+        return f"made {volume.path() or params['name']}{on}"
+
+    def undo_title(self, params):
+        return f"Delete new volume {params['pool']}/{params['name']}"
+
+
 class DefineDomain(Operation):
     """params: uuid, name, xml (the full definition, with the UUID and the flow's mark), mark."""
 
@@ -292,8 +325,8 @@ class SetAutostart(Operation):
 
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
-    CloneVolume("clone_volume"), DefineDomain("define_domain"), StartDomain("start_domain"),
-    CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"),
+    CloneVolume("clone_volume"), CreateVolume("create_volume"), DefineDomain("define_domain"),
+    StartDomain("start_domain"), CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"),
 )}
 
 

@@ -1,0 +1,99 @@
+"""Each persistent machine's last known definition (schema version 9), and what the inventory
+records when a dead host's machines were brought up elsewhere.
+
+Import writes the definition (importer.py: the XML it reads anyway, written when it changed),
+and so does every flow that defines or changes a machine (``keep_definition``).
+Here it is read back for a host that no longer answers, and, once its machines run on another
+host, the inventory's rows follow: the new host's row gets the definition and the user's
+choices (restore policies, notes), and the old host's row is told never to start (restore on
+that host, should it come back with the machine still defined, must not start a second copy
+writing the same disks). Blocking (but ``keep_definition``): call these on the database thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import libvirt
+
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
+from .store import ensure_host
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KnownMachine:
+    """A machine as the inventory last knew it on its host."""
+    uuid: str
+    name: str
+    state: str
+    memory_kib: int
+    vcpus: int
+    persistent: bool
+    definition: str | None  # None: never read (not imported yet) or transient
+
+
+def known_machines(host_uri: str) -> list[KnownMachine]:
+    """The host's machines the inventory has not marked missing, with their last definition."""
+    with database.connection_context():
+        M, H = schema.Machine, schema.Host
+        query = (M.select(M.uuid, M.name, M.state, M.memory_kib, M.vcpus, M.persistent, M.definition)
+                 .join(H).where((H.uri == host_uri) & (M.missing == False)).order_by(M.name))  # noqa: E712
+        return [KnownMachine(r.uuid, r.name, r.state, int(r.memory_kib or 0), int(r.vcpus or 0), bool(r.persistent),
+                             r.definition) for r in query]
+
+
+def record_recovered(source_uri: str, dest_uri: str, uuid: str, name: str, definition: str) -> None:
+    """``uuid`` of ``source_uri`` (a dead host) now runs on ``dest_uri`` from ``definition``.
+
+    The destination's row (the listing may have written it already, or will: either order
+    gives the same row) gets the definition, "should run", and the source row's restore and
+    paused policies and notes; the source's row is left as history, shut off and never restored."""
+    M, H = schema.Machine, schema.Host
+    with database.connection_context(), database.atomic():
+        old = (M.select(M.restore_policy, M.paused_policy, M.notes, M.vcpus, M.memory_kib).join(H)
+               .where((H.uri == source_uri) & (M.uuid == uuid)).first())
+        kept = {"restore_policy": old.restore_policy if old else "last",
+                "paused_policy": old.paused_policy if old else M.paused_policy.default,
+                "notes": old.notes if old else ""}
+        host_id = ensure_host(dest_uri, "", False)
+        (M.insert(host=host_id, uuid=uuid, name=name, state="running", vcpus=old.vcpus if old else 0,
+                  memory_kib=old.memory_kib if old else 0, persistent=True, definition=definition,
+                  desired_state="running", **kept)
+         .on_conflict(conflict_target=[M.host, M.uuid],
+                      update={M.definition: definition, M.desired_state: "running", M.missing: False,
+                              **{getattr(M, k): v for k, v in kept.items()}})
+         .execute())
+        if old is not None:
+            source = H.select(H.id).where(H.uri == source_uri)
+            M.update(desired_state="shutoff", restore_policy="never").where(
+                M.host.in_(source) & (M.uuid == uuid)).execute()
+
+
+def write_definition(host_uri: str, uuid: str, xml: str) -> None:
+    """The machine's definition now, on its existing row (a flow made or changed it)."""
+    M, H = schema.Machine, schema.Host
+    with database.connection_context():
+        M.update(definition=xml).where(M.host.in_(H.select(H.id).where(H.uri == host_uri))
+                                       & (M.uuid == uuid) & (M.definition.is_null() | (M.definition != xml))).execute()
+
+
+async def keep_definition(host, uuid: str, executors) -> None:
+    """After a flow defined or edited a persistent machine (New Machine, a template, Edit
+    Hardware, a migration), its row gets the definition at once: a dead host's recovery must
+    not start a machine from what import saw weeks ago. Never raises: the next import writes it."""
+    def read(conn: libvirt.virConnect) -> str | None:
+        try:
+            dom = conn.lookupByUUIDString(uuid)
+            return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else None
+        except libvirt.libvirtError:
+            return None  # gone meanwhile: nothing to keep
+    try:
+        xml = await host.call(read, operation="read definition")
+        if xml:
+            await asyncio.get_running_loop().run_in_executor(executors.database, write_definition, host.uri, uuid, xml)
+    except Exception as exc:  # noqa: BLE001  (a host or the database away: the next import writes it)
+        log.info("definition of %s on %s not kept now: %s", uuid, host.uri, exc)

@@ -1,0 +1,118 @@
+"""What a user asks for when making a machine (``MachineSpec``), checked in words before the
+host is asked anything (:func:`spec_problems`) and against what the host offers when the
+plan is made (``plan.py``). Qt-free: the wizard and the command line fill in the same one."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..hosts.names import BIDI_AND_SEPARATORS, name_problem
+from .seed_iso import SeedConfig
+
+SOURCES = ("iso", "cloud-image", "import-disk", "pxe")
+SOURCE_LABELS = {"iso": "an installer ISO", "cloud-image": "a cloud image", "import-disk": "an existing disk",
+                 "pxe": "network boot (PXE)"}
+GRAPHICS = ("vnc", "spice", "none")
+FIRMWARE = ("bios", "efi")
+DISK_BUSES = ("virtio", "sata")
+DISK_FORMATS = ("qcow2", "raw")
+NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
+MEMORY_MIB = (64, 4 * 2**20)    # 64 MiB .. 4 TiB
+VCPUS = (1, 512)
+DISK_GIB = (1, 64 * 1024)       # 1 GiB .. 64 TiB
+MAX_PATH = 4096
+
+
+@dataclass
+class MachineSpec:
+    """A new machine. Zero or "" means "what the operating system's entry recommends" (memory,
+    vCPUs, disk size, firmware, disk bus, network model) or "the host's default" (pool)."""
+
+    name: str
+    host_uri: str
+    source: str = "iso"
+    # iso, cloud-image, import-disk: a file on the host (a pool volume's path, or any path
+    # the host can open); with ``upload``, a local file copied into ``pool`` first.
+    source_path: str = ""
+    upload: bool = False
+    os_id: str = "generic"
+    memory_mib: int = 0
+    vcpus: int = 0
+    disk_gib: int = 0
+    pool: str = ""
+    disk_format: str = "qcow2"
+    full_copy: bool = False        # cloud image: a full copy instead of a copy-on-write overlay
+    network: str = "default"       # a libvirt network ("" with no bridge: no network card)
+    bridge: str = ""               # a host bridge instead of a libvirt network
+    graphics: str = "vnc"
+    firmware: str = ""
+    secure_boot: bool = False
+    disk_bus: str = ""
+    nic_model: str = ""
+    seed: SeedConfig | None = field(default=None)  # cloud images: who may log in (None: no seed)
+    virt_type: str = ""            # kvm or qemu (software emulation); "": the host's best
+    start: bool = False
+
+
+def text_problem(what: str, text: str) -> str | None:
+    """Why ``text`` (a path or a name on the host) cannot go into a definition, or None."""
+    if len(text) > MAX_PATH:
+        return f"the {what} is longer than {MAX_PATH} characters"
+    for ch in text:
+        if not ch.isprintable() or ch in BIDI_AND_SEPARATORS:
+            return f"the {what} contains the control character U+{ord(ch):04X}"
+    return None
+
+
+def _between(what: str, value: int, bounds: tuple[int, int], unit: str) -> str | None:
+    low, high = bounds
+    if value and not low <= value <= high:
+        return f"{what} must be between {low} and {high} {unit} (not {value})"
+    return None
+
+
+def spec_problems(spec: MachineSpec) -> list[str]:
+    """What is wrong with the request itself, in words (empty: nothing); the host's answers
+    (the name taken, the pool or network missing, too little memory) come at planning."""
+    problems = []
+    name = name_problem(spec.name)
+    if name:
+        problems.append(name)
+    if spec.source not in SOURCES:
+        problems.append(f"the source must be one of {', '.join(SOURCES)} (not {spec.source!r})")
+    elif spec.source == "pxe":
+        if spec.source_path:
+            problems.append("network boot takes no source file")
+        if not (spec.network or spec.bridge):
+            problems.append("network boot needs a network or a bridge")
+    elif not spec.source_path:
+        problems.append(f"a machine from {SOURCE_LABELS[spec.source]} needs its file")
+    else:
+        problems.append(text_problem("source path", spec.source_path))
+        if not os.path.isabs(spec.source_path):
+            problems.append(f"the source path {spec.source_path!r} is not absolute")
+        if spec.upload and not os.path.isfile(spec.source_path):
+            problems.append(f"{spec.source_path} is not a local file that can be uploaded")
+    if spec.upload and spec.source == "import-disk":
+        problems.append("an existing disk is used where it is: give its path on the host (no upload)")
+    problems += [_between("memory", spec.memory_mib, MEMORY_MIB, "MiB"),
+                 _between("the vCPU count", spec.vcpus, VCPUS, ""),
+                 _between("the disk size", spec.disk_gib, DISK_GIB, "GiB")]
+    for what, value, allowed in (("graphics", spec.graphics, GRAPHICS), ("disk format", spec.disk_format,
+                                 DISK_FORMATS), ("firmware", spec.firmware, ("", *FIRMWARE)),
+                                 ("disk bus", spec.disk_bus, ("", *DISK_BUSES)),
+                                 ("network model", spec.nic_model, ("", *NIC_MODELS))):
+        if value not in allowed:
+            problems.append(f"the {what} must be one of {', '.join(a for a in allowed if a)} (not {value!r})")
+    for what, value in (("pool", spec.pool), ("network", spec.network), ("bridge", spec.bridge)):
+        problems.append(text_problem(f"{what} name", value))
+    if spec.network and spec.bridge:
+        problems.append("choose a libvirt network or a bridge, not both")
+    if spec.secure_boot and spec.firmware == "bios":
+        problems.append("secure boot needs UEFI firmware")
+    if spec.seed is not None:
+        if spec.source != "cloud-image":
+            problems.append("a cloud-init seed (user, SSH key, password) is only for a cloud image")
+        else:
+            problems.append(spec.seed.problem())
+    return [p for p in problems if p]
