@@ -235,3 +235,51 @@ def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services
              for s in root.children if s.role == "regular" and s.status == ROLLED_BACK]
     assert again == ["autostart back off for tpl", "snapshot before-upgrade already gone", "tpl is not running"]
     assert run(host.call(facts)) == (0, 0, [])
+
+
+def test_cancel_letting_running_steps_finish_starts_nothing_new_and_aborts_nothing(services, run, host):
+    """Cancel with "let the running ones finish" (an evacuation's Stop): the step in progress
+    runs to its end (a migration half-way is not aborted), no later step starts, and the flow
+    ends cancelled with its rollback. The long step is a stand-in for a migration (the test
+    driver does not migrate): an async operation that ends early only if the flow says stop."""
+    import asyncio
+
+    from ecp_desktop.services.tasks.engine import Group, Step
+    from ecp_desktop.services.tasks.operations import OPERATIONS, AsyncOperation
+
+    release = asyncio.Event()
+
+    class Long(AsyncOperation):
+        async def run(self, context):
+            context.record.root().drain()  # the user's Stop, while this step runs
+            stopped = asyncio.ensure_future(context.stop.wait())
+            released = asyncio.ensure_future(release.wait())
+            asyncio.get_running_loop().call_later(0.2, release.set)
+            done, pending = await asyncio.wait({stopped, released}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if stopped in done:
+                raise RuntimeError("aborted half-way")
+            return "ran to its end"
+
+        def compensate(self, conn, params):
+            return "undone"
+
+        def undo_title(self, params):
+            return "Undo the long step"
+
+        def leftover(self, params):
+            return "the long step's work"
+    OPERATIONS["test_long_step"] = Long("test_long_step")
+    try:
+        plan = Group("test", "Two long steps", host_uri=TEMPLATE_URI, children=[
+            Step("test_long_step", "First", {}, TEMPLATE_URI, TPL_UUID, "tpl"),
+            Step("test_long_step", "Second", {}, TEMPLATE_URI, TPL_UUID, "tpl")])
+        root = run(services.engine.run(plan), timeout=10)
+    finally:
+        del OPERATIONS["test_long_step"]
+    first, second = root.children[0], root.children[1]
+    assert first.summary == "ran to its end"  # not aborted
+    assert second.status == CANCELLED and second.error_message == "not started"
+    assert root.status == CANCELLED and "the steps already running finished" in root.error_message
+    assert any(c.role == ROLLBACK and c.status == SUCCEEDED for c in root.children)  # undone as for any cancel

@@ -14,14 +14,14 @@ import logging
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QHBoxLayout,
-                               QListWidget, QListWidgetItem, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+                               QListWidget, QListWidgetItem, QMessageBox, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome
 from ..services.maintenance.plan import LEAVE, MOVE_OFFLINE, Plan
-from .plain import plain_label, tooltip
+from .plain import message_box, plain_label, tooltip
 
 URI_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = ["Machine", "State", "Memory", "Destination", "Method", "Why", "Now on"]
@@ -97,6 +97,10 @@ class MaintenanceDialog(QDialog):
         self.plan_button = self.buttons.addButton("Plan", QDialogButtonBox.ButtonRole.ActionRole)
         self.run_button = self.buttons.addButton("Enter Maintenance", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_button.setEnabled(False)
+        self.stop_button = self.buttons.addButton("Stop…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.stop_button.setToolTip("No new migration starts; you choose whether the running ones finish or abort")
+        self.stop_button.hide()
+        self.stop_button.clicked.connect(self.ask_stop)
         self.buttons.rejected.connect(self.reject)
         self.plan_button.clicked.connect(self.make_plan)
         self.run_button.clicked.connect(self.enter)
@@ -170,13 +174,50 @@ class MaintenanceDialog(QDialog):
         host = self.inventory.hosts.get(uri)
         return host.label if host is not None else uri
 
+    def running_flow(self):
+        """The evacuation's task while it runs (None before it started or once it ended)."""
+        return next((t for t in reversed(self.evacuation.engine.tasks.tasks) if t.parent is None
+                     and t.kind == "evacuate" and t.host_uri == self.host_uri and not t.finished), None)
+
+    def ask_stop(self) -> QMessageBox:
+        box = message_box(QMessageBox.Icon.Question, "Stop the evacuation",
+                          "No new migration will start. What of the migrations running now? Either way the plan's "
+                          "policy on failure then applies (move back: what moved goes back; keep going: it stays).",
+                          QMessageBox.StandardButton.NoButton, self)
+        finish = box.addButton("Let Them Finish", QMessageBox.ButtonRole.AcceptRole)
+        abort = box.addButton("Abort Them", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Go On Evacuating", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(finish)
+
+        def chosen(button) -> None:
+            root = self.running_flow()
+            if root is None:
+                return
+            if button is finish and root.drain is not None:
+                root.drain()
+                self.status.setText("Stopping: the running migrations finish, no new one starts…")
+            elif button is abort and root.cancel is not None:
+                root.cancel()
+                self.status.setText("Stopping: the running migrations are aborted…")
+        box.buttonClicked.connect(chosen)
+        box.open()  # never exec(): a nested loop breaks qasync
+        self.stop_question = box
+        return box
+
     def enter(self) -> None:
+        self.stop_button.show()
         self.run_button.setEnabled(False)
         self.plan_button.setEnabled(False)
         self.status.setText("Evacuating… (the tasks pane shows each machine)")
         self.job = spawn(self._run())
 
     async def _run(self) -> None:
+        try:
+            await self._evacuate()
+        finally:
+            self.stop_button.hide()
+
+    async def _evacuate(self) -> None:
         try:
             self.outcome = await self.evacuation.run(self.plan, policy=self.policy.currentData(),
                                                      parallel=self.parallel.value())

@@ -141,3 +141,36 @@ def test_a_creation_that_fails_in_the_middle_leaves_nothing(lab_pool, guest_dir,
     pool = admin.storagePoolLookupByName("made")
     pool.refresh()
     assert sorted(v.name() for v in pool.listAllVolumes()) == volumes_before
+
+
+def test_a_pool_that_fills_up_during_the_upload_leaves_nothing(lab_daemon, guest_dir, db_url, tmp_path):
+    """A full pool in the middle of a creation: the ISO's upload runs out of room (a 2 MiB
+    file system under the pool); the step fails, the half-written volume goes, no machine is
+    defined, and the command says the creation failed and was undone (exit 1)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    # mounted where the daemon sees it: it runs in a mount namespace of its own (scripts/lab.sh)
+    pid = (Path(lab_daemon.env["ECP_LAB_DIR"]) / lab_daemon.name / "run" / "libvirtd.pid").read_text().strip()
+    in_daemon = ["nsenter", "-t", pid, "-m", "--"]
+    subprocess.run([*in_daemon, "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    uri = lab_daemon.uri("qemu")
+    admin = open_admin(uri)
+    try:
+        pool = admin.storagePoolDefineXML(f"<pool type='dir'><name>small</name><target><path>{small}</path>"
+                                          "</target></pool>")
+        pool.create()
+        iso = bootable_iso(guest_dir, tmp_path / "big-installer.iso")  # the kernel alone is several MiB
+        failed = create(db_url, uri, "--name", "made3", "--iso", str(iso), "--upload", "--pool", "small", "--memory",
+                        "128", "--vcpus", "1", "--disk-size", "1", "--no-network", "--virt-type", "qemu", "--json")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        pool.refresh()
+        assert pool.listAllVolumes() == []
+        assert "made3" not in [d.name() for d in admin.listAllDomains()]
+    finally:
+        for p in admin.listAllStoragePools():
+            if p.name() == "small":
+                if p.isActive():
+                    p.destroy()
+                p.undefine()
+        admin.close()
+        subprocess.run([*in_daemon, "umount", str(small)], check=False)

@@ -73,10 +73,19 @@ class _Flow:
     cancelled: bool = False
     lost: str = ""  # another instance took the flow over: why
 
+    draining: bool = False  # cancelled, but the steps already running go on to their end
+
     def halt(self, cause: str, *, cancelled: bool = False) -> None:
         if not self.stop.is_set():
-            self.cause, self.cancelled = cause, cancelled
+            if not self.draining:  # (after a drain, the user's cancel stays the cause)
+                self.cause, self.cancelled = cause, cancelled
             self.stop.set()
+
+    def drain(self, cause: str) -> None:
+        """No new step starts; the running ones finish (a migration half-way is not aborted).
+        The flow then ends cancelled, and its rollback runs as for any cancel."""
+        if not self.stop.is_set() and not self.draining:
+            self.cause, self.cancelled, self.draining = cause, True, True
 
 
 @dataclass
@@ -116,6 +125,7 @@ class TaskEngine:
         self.tasks.announce(root)  # the whole plan, as one tree
         flow = _Flow(root)
         root.cancel = lambda: flow.halt("cancelled by the user", cancelled=True)
+        root.drain = lambda: flow.drain("cancelled by the user; the steps already running finished")
         self.tasks.start(root)
         try:
             if self.tasks.database_away:
@@ -124,7 +134,7 @@ class TaskEngine:
         except (DatabaseAway, *DATABASE_AWAY) as exc:
             # Refused rather than half-done: what runs must be on disk first, to be undone after
             # a crash. The refusal itself is queued and written when the database is back.
-            root.cancel = None
+            root.cancel = root.drain = None
             rollbacks.cancel_pending(self.tasks, root)
             rollbacks.settle(self, root)
             self.tasks.finish(root, CANCELLED, message=f"not started: the inventory database is away ({exc})")
@@ -138,7 +148,7 @@ class TaskEngine:
                 await self.tasks.flush()
                 self.fenced(root)  # "succeeded" only if the flow was still ours when it said so
                 return root
-            root.cancel = None
+            root.cancel = root.drain = None
             if flow.lost:
                 raise FlowLost(flow.lost)
             await self.rollback(root, flow.cause, cancelled=flow.cancelled)
@@ -159,7 +169,7 @@ class TaskEngine:
 
     def lost(self, root: TaskRecord, why: str) -> None:
         """Another instance owns the flow now: say so here; nothing of it is written or done."""
-        root.cancel = None
+        root.cancel = root.drain = None
         self.tasks.finish(root, FAILED, message=f"stopped here: {why}")
 
     def _announce(self, node: Step | Group, parent: TaskRecord | None) -> TaskRecord:
@@ -179,7 +189,7 @@ class TaskEngine:
     async def _execute(self, record: TaskRecord, flow: _Flow) -> bool:
         if flow.lost:
             return False
-        if flow.stop.is_set():
+        if flow.stop.is_set() or flow.draining:
             self.tasks.finish(record, CANCELLED, message="not started")
             rollbacks.cancel_pending(self.tasks, record)
             return False
@@ -200,7 +210,8 @@ class TaskEngine:
             for child in record.children:
                 if not await self._execute(child, flow):
                     ok = False
-                    flow.halt(flow.cause or "a step failed")
+                    if not flow.draining:  # (draining: other branches' running steps go on to their end)
+                        flow.halt(flow.cause or "a step failed")
         if ok and record.parent is not None:
             self.tasks.finish(record, SUCCEEDED)
         return ok

@@ -60,6 +60,7 @@ class TaskRecord:
     concurrent: bool = False
     children: list[TaskRecord] = field(default_factory=list, repr=False)
     cancel: Callable[[], None] | None = field(default=None, repr=False)  # set while cancellable
+    drain: Callable[[], None] | None = field(default=None, repr=False)  # cancel, letting running steps end
     from_history: bool = False  # loaded from the database, not run in this session
 
     @property

@@ -128,7 +128,7 @@ class TaskService:
             record.error_message = message
         record.finished_at = _now()
         record.duration = time.monotonic() - record._t0 if record._t0 else None
-        record.cancel = None
+        record.cancel = record.drain = None
         self.changed(record)
 
     def fail(self, record: TaskRecord, exc: BaseException) -> None:
