@@ -173,7 +173,9 @@ class OsPage(QWizardPage):
             self.detection.setText(wizard.database.problem)
         source = wizard.page(SOURCE)
         path = source.path.text().strip()
-        if source.source() == "iso" and os.path.isfile(path) and path != self._detected_for:
+        # (whether the path is a local file is asked in the worker too: a stat on a hung network
+        # mount would stall the window)
+        if source.source() == "iso" and path and path != self._detected_for:
             self._detected_for = path
             self.detection.setText(f"Looking at {os.path.basename(path)}…")
             wizard.ask(self._detect(wizard, path))
