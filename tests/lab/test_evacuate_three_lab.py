@@ -147,3 +147,29 @@ def test_the_app_killed_mid_evacuation_is_recovered_at_the_next_start(three, db_
     assert [r["title"].startswith("Evacuate ") for r in report["recovered"]] == [True], report
     found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
     assert found == {name: [a.tcp_uri] for name in GUESTS}, found  # every guest back, none lost
+
+
+def test_stop_letting_running_migrations_finish_moves_no_more_and_aborts_none(three, services, run, qtbot):
+    """The dialog's Stop → Let Them Finish (the flow's drain): no new migration starts, the ones
+    running end where they were going, and under keep-going what moved stays; each guest is on
+    exactly one host and none was aborted half-way."""
+    a, b, c = three
+    evacuation, plan = _plan(services, run, a, b, c)
+    stopped = []
+
+    async def stop_after_the_first_arrival(record, what):  # the user's Stop, as the first guest arrives
+        if what == "done" and record.op == "evacuate_domain" and not stopped:
+            stopped.append(record.target_name)
+            record.root().drain()
+    services.engine.listeners.append(stop_after_the_first_arrival)
+    job = spawn(evacuation.run(plan, policy="keep-going", parallel=1))
+    qtbot.waitUntil(job.done, timeout=240_000)
+    outcome = job.result()
+    assert outcome.task.status == "cancelled", outcome.task.outcome
+    steps = [s for g in outcome.task.children for m in g.children for s in m.children if s.op == "evacuate_domain"]
+    assert any(s.status == "cancelled" and s.error_message == "not started" for s in steps)  # no new one started
+    assert not any("abort" in (s.error_message or "").lower() for s in steps)  # none aborted half-way
+    found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
+    assert all(len(on) == 1 for on in found.values()), found
+    moved = {name for name, on in found.items() if on != [a.tcp_uri]}
+    assert moved and len(moved) < len(GUESTS), found
