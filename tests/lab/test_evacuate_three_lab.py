@@ -146,7 +146,7 @@ def test_the_app_killed_mid_evacuation_is_recovered_at_the_next_start(three, db_
     report = json.loads(recovered.stdout)
     assert [r["title"].startswith("Evacuate ") for r in report["recovered"]] == [True], report
     found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
-    assert found == {name: [a.tcp_uri] for name in GUESTS}, found  # every guest back, none lost
+    assert found == {name: [a.tcp_uri] for name in GUESTS}, (found, report)  # every guest back, none lost
 
 
 def test_stop_letting_running_migrations_finish_moves_no_more_and_aborts_none(three, services, run, qtbot):

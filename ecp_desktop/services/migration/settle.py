@@ -32,8 +32,10 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
     uuid, done = params["uuid"], []
     src = find_domain(source, uuid)
     dst = find_domain(destination, uuid) if destination is not None else None
-    src_state = src.state() if src is not None else None
-    dst_state = dst.state() if dst is not None else None
+    src_state = _state(src)
+    dst_state = _state(dst)
+    if src is not None and src_state is None:
+        src = None  # it left the source between the lookup and now (a migration ending)
     src_active = src_state is not None and src_state[0] != libvirt.VIR_DOMAIN_SHUTOFF
     dst_active = dst_state is not None and dst_state[0] != libvirt.VIR_DOMAIN_SHUTOFF
     dst_incoming = dst_active and dst_state == [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION]
@@ -58,9 +60,25 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
 
 
 
+def _state(dom: libvirt.virDomain | None) -> list[int] | None:
+    """The machine's [state, reason]; None when there is none, or it went away meanwhile (a
+    peer-to-peer migration that a killed app had started ends in the source's daemon by itself,
+    and the source's domain is gone the moment it does: seen in the lab, recovery's undo failed
+    on "Domain not found" for a machine that had just arrived)."""
+    if dom is None:
+        return None
+    try:
+        return dom.state()
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise
+
+
 def abort_and_wait(conn: libvirt.virConnect, uuid: str, timeout: float = 30.0) -> None:
     dom = find_domain(conn, uuid)
-    if dom is None or not dom.isActive():
+    state = _state(dom)
+    if state is None or state[0] == libvirt.VIR_DOMAIN_SHUTOFF:
         return
     try:
         if dom.jobInfo()[0] in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED):
