@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
-
 import libvirt
 import pytest
 
@@ -15,16 +13,21 @@ from ecp_desktop.views.host_model import IN_USE, HostTableModel
 from ecp_desktop.views.machine_model import USAGE, MachineTableModel
 from ecp_desktop.views.usage_column import UsageColumn
 
+from .linux_guest import linux_guest_xml, wait_for_console
+
 pytestmark = pytest.mark.lab
-TINY_XML = (Path(__file__).parent / "tiny-tcg.xml").read_text()
 
 
-def test_a_running_guest_and_its_host_show_cpu_and_memory(qtbot, run, services, lab_daemon):
+def test_a_running_guest_and_its_host_show_cpu_and_memory(qtbot, run, services, lab_daemon, guest_dir, tmp_path):
     inventory = services.inventory
     uri = lab_daemon.uri("qemu")
     admin = libvirt.open(uri)
+    console = str(tmp_path / "console.log")
     try:
-        admin.defineXML(TINY_XML).create()  # a TCG guest: its vCPU is busy emulating from the start
+        # The lab's Linux guest keeps rewriting 16 MiB of memory (DIRTY=1): its vCPU is busy. (A
+        # guest with nothing to boot halts in its BIOS, at 0 % CPU: CI saw that.)
+        admin.defineXML(linux_guest_xml("busy1", guest_dir, console, fill_mib=16, dirty=True)).create()
+        wait_for_console(console, "GUEST-FILLED", timeout=120)
         host = inventory.add_host(uri)
         assert run(inventory.connect_host(host)), host.reason
         qtbot.waitUntil(lambda: [m.state for m in inventory.machines_of(uri)] == ["running"], timeout=5000)
@@ -36,8 +39,9 @@ def test_a_running_guest_and_its_host_show_cpu_and_memory(qtbot, run, services, 
         time.sleep(1.0)
         run(usage.sample_now())  # rates need two readings
         cpu, memory = usage.current(tiny.key, CPU), usage.current(tiny.key, MEMORY)
-        assert 0 < cpu <= 100.5, cpu  # % of its one vCPU
-        assert not math.isnan(memory) and 0 < memory <= 64 * 2**20, memory
+        assert 0 < cpu <= 100, cpu  # % of its one vCPU (busy: near 100)
+        # without a balloon driver QEMU reports its process size (guest RAM and its own): over 128 MiB
+        assert not math.isnan(memory) and 0 < memory < 2**30, memory
         row = machines.row_of(tiny.key)
         text = machines.index(row, USAGE).data()
         assert text.endswith("MiB") and " % · " in text, text
