@@ -188,11 +188,12 @@ def test_apply_to_a_shut_off_machine_changes_its_definition(run, services, host,
         title="database")))
     assert {e.when for e in planned.effects} == {NOW}  # shut off: it starts with the new definition
     assert planned.deleted_volumes == ["images/off01-data.img"]
-    assert [s.op for s in planned.flow.children] == ["create_volume", "redefine_domain", "set_autostart",
-                                                     "delete_volume"]
+    assert [s.op for s in planned.flow.children] == ["create_volume", "redefine_domain", "set_autostart"]
+    assert [s.op for s in planned.deletions.children] == ["delete_volume"]  # a flow of its own, after the edit
     outcome = run(hardware.run(planned))
     assert outcome.applied and outcome.waiting == [], outcome.record.outcome
     assert outcome.record.title == "Edit hardware of off01" and outcome.record in services.tasks.tasks
+    assert outcome.deletion.status == SUCCEEDED and "deleted volume images/off01-data.img" in outcome.words()
     root = ET.fromstring(definition(run, host, OFF01))
     assert root.find("vcpu").text == "2" and root.find("memory").text == str(512 * 1024)
     assert root.findtext("title") == "database"

@@ -146,11 +146,13 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
         await services.tasks.flush()  # in the history (with its id) before it is printed
         record = outcome.record
         if args.json:
+            deletion = task_json(outcome.deletion) if outcome.deletion is not None else None
             print_while_read(lambda: print_json({**planned.as_json(), "applied": outcome.applied,
-                                                 "task": task_json(record)}, out), out)
+                                                 "task": task_json(record), "deletion_task": deletion}, out), out)
         else:
+            shown = [record] + ([outcome.deletion] if outcome.deletion is not None else [])
             print_while_read(lambda: (_print_plan(planned, False, out, diff=False),
-                                      print_tree([record], False, out)), out)
+                                      print_tree(shown, False, out)), out)
         if outcome.applied:
             if not args.json:
                 print_while_read(lambda: print(terminal_text(outcome.words()), file=out), out)

@@ -293,7 +293,9 @@ class DeleteVolume(Operation):
     def compensate(self, conn, params):
         if find_volume(conn, params["pool"], params["volume"]) is not None:
             return f"volume {params['pool']}/{params['volume']} was not deleted"
-        raise Refusal(f"volume {params['pool']}/{params['volume']} was deleted; its data cannot be brought back")
+        # Final, and the review said so: nothing to undo (a Refusal here would leave the rollback
+        # failing, and Retry failing again, for ever).
+        return f"volume {params['pool']}/{params['volume']} was deleted; its data cannot be brought back"
 
     def undo_title(self, params):
         return f"Check volume {params['pool']}/{params['volume']}"

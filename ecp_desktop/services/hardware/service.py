@@ -3,9 +3,9 @@ now or at the next boot, the steps), then run the steps as one flow on the task 
 
 The flow, in order: make the new volumes; define the new definition (the previous one kept
 in the step, put back by its undo); change the running machine (unplug, plug, update, vCPUs,
-memory, title); autostart; grow disks; delete removed volumes last (a deletion cannot be
-undone, so nothing that could fail comes after it, and a refused deletion keeps the volume
-without undoing the edit). If a step fails, the engine undoes the ones before it: the
+memory, title); autostart; grow disks. The removed disks' volumes are deleted by a second
+flow, only once the edit succeeded (a deletion cannot be undone, and a refused deletion
+keeps the volume without undoing the edit). If a step fails, the engine undoes the ones before it: the
 previous definition is back and what was plugged in is unplugged again. Every step runs
 under the machine's lock (the engine takes it per step, through ``machine_locks``).
 """
@@ -45,6 +45,7 @@ class HardwarePlan:
     edited: EditedDomain
     schedule: Schedule
     flow: Group
+    deletions: Group | None = None  # run after ``flow`` succeeded: volumes of removed disks
 
     @property
     def diff(self) -> str:
@@ -57,19 +58,21 @@ class HardwarePlan:
     @property
     def deleted_volumes(self) -> list[str]:
         """Volumes the edit deletes (their data is gone for good: the review says so)."""
-        return [f"{s.params['pool']}/{s.params['volume']}" for s in self.flow.children if s.op == "delete_volume"]
+        return [f"{s.params['pool']}/{s.params['volume']}" for s in self.deletions.children] if self.deletions else []
 
     def as_json(self) -> dict:
         return {"machine": self.facts.name, "host": self.facts.host_uri, "diff": self.diff,
                 "changes": [{"change": e.change, "when": e.when, "why": e.why} for e in self.effects],
                 "deletes_volumes": self.deleted_volumes,
-                "steps": [s.title for s in self.flow.children]}
+                "steps": [s.title for s in self.flow.children]
+                + [s.title for s in (self.deletions.children if self.deletions else [])]}
 
 
 @dataclass
 class HardwareOutcome:
     record: TaskRecord
     waiting: list[Effect] = field(default_factory=list)  # applied to the definition, waiting for a boot
+    deletion: TaskRecord | None = None  # the removed volumes' deletion, once the edit succeeded
 
     @property
     def applied(self) -> bool:
@@ -78,10 +81,14 @@ class HardwareOutcome:
     def words(self) -> str:
         if not self.applied:
             return f"{self.record.title}: {self.record.status}: {self.record.outcome}"
+        deleted = ""
+        if self.deletion is not None:  # each step says what it did: deleted, or kept and why
+            said = [c.summary or c.outcome for c in self.deletion.children if c.op == "delete_volume"]
+            deleted = "; " + "; ".join(said) if self.deletion.status == SUCCEEDED else f"; {self.deletion.outcome}"
         if not self.waiting:
-            return f"{self.record.title}: applied; everything is in effect now"
+            return f"{self.record.title}: applied; everything is in effect now{deleted}"
         return (f"{self.record.title}: applied; waiting for the next boot: "
-                + "; ".join(f"{e.change} ({e.why})" for e in self.waiting))
+                + "; ".join(f"{e.change} ({e.why})" for e in self.waiting) + deleted)
 
 
 def _running_problems(changes: ChangeSet, facts: HardwareFacts) -> list[str]:
@@ -127,14 +134,20 @@ def plan(facts: HardwareFacts, changes: ChangeSet) -> HardwarePlan:
         step("resize_disk", f"Grow disk {resize.target} of {name} to {resize.size_gib:g} GiB",
              {"uuid": uuid, "name": name, "target": resize.target, "pool": disk.pool, "volume": disk.volume,
               "capacity": int(resize.size_gib * GIB), "live": facts.running})
+    # Deleting a volume is a flow of its own, run only once the edit has succeeded: inside the
+    # edit, a crash after a deletion would have its rollback put back a definition naming a disk
+    # that is gone (the machine would not boot), and a deletion cannot be undone anyway.
+    deletions = Group("delete_volumes", f"Delete the removed volumes of {name}", host_uri=uri, target_uuid=uuid,
+                      target_name=name)
     for removal in changes.removed_disks:
         if removal.delete_volume:
             disk = facts.disk(removal.target)
-            step("delete_volume", f"Delete volume {disk.pool}/{disk.volume}",
-                 {"uuid": uuid, "name": name, "pool": disk.pool, "volume": disk.volume})
+            deletions.children.append(Step("delete_volume", f"Delete volume {disk.pool}/{disk.volume}",
+                                           {"uuid": uuid, "name": name, "pool": disk.pool, "volume": disk.volume},
+                                           uri, uuid, name))
     if not root.children:
         raise PlanError(["nothing to change: the machine already has these settings"])
-    return HardwarePlan(facts, changes, edited, timing, root)
+    return HardwarePlan(facts, changes, edited, timing, root, deletions if deletions.children else None)
 
 
 class HardwareService:
@@ -158,4 +171,7 @@ class HardwareService:
     async def run(self, planned: HardwarePlan) -> HardwareOutcome:
         record = await self.engine.run(planned.flow)
         log.info("%s on %s: %s: %s", record.title, planned.facts.host_uri, record.status, record.outcome)
-        return HardwareOutcome(record, [e for e in planned.effects if e.when == NEXT_BOOT])
+        outcome = HardwareOutcome(record, [e for e in planned.effects if e.when == NEXT_BOOT])
+        if record.status == SUCCEEDED and planned.deletions is not None:
+            outcome.deletion = await self.engine.run(planned.deletions)
+        return outcome
