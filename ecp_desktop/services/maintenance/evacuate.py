@@ -27,7 +27,7 @@ from ..tasks.engine import Group, Step
 from ..tasks.records import SUCCEEDED, TaskRecord
 from . import mark
 from .moves import KEEP_GOING, MOVE_BACK, STAYED
-from .plan import MOVE_OFFLINE, Machine, Plan, Room, make_plan
+from .plan import MOVE_OFFLINE, Machine, Plan, destination_rooms, make_plan
 
 log = logging.getLogger(__name__)
 POLICIES = (MOVE_BACK, KEEP_GOING)
@@ -88,23 +88,9 @@ class EvacuationService:
         source = self.inventory.hosts.get(source_uri)
         if source is None or not source.connected:
             raise HostsUnreachable(f"{source_uri}: {source.reason if source else 'not configured'}")
-        named = destinations is not None
         marks = await self._database(mark.in_maintenance)
-        notes, rooms = [], {}
-        uris = destinations if named else [u for u, h in self.inventory.hosts.items() if u != source_uri]
-        for uri in dict.fromkeys(uris):
-            host = self.inventory.hosts.get(uri)
-            if uri == source_uri:
-                notes.append(f"{uri}: the host being evacuated is no destination")
-            elif host is None or not host.connected:
-                why = f"{uri}: not connected ({host.reason if host and host.reason else 'not configured'})"
-                if named:
-                    raise HostsUnreachable(why)
-                notes.append(why)
-            elif uri in marks:
-                notes.append(f"{uri}: in maintenance, no destination")
-            else:
-                rooms[uri] = Room(uri, host.label, None, host.facts.cpus)
+        rooms, notes = destination_rooms(self.inventory.hosts, source_uri, destinations, marks,
+                                         source_is="the host being evacuated", unreachable=HostsUnreachable)
         listed = self.inventory.machines_of(source_uri)
         vcpus = {m.uuid: m.vcpus for m in listed}
         pairs = [(m.uuid, uri) for m in listed for uri in rooms]

@@ -91,6 +91,31 @@ class Plan:
                                   "promised_vcpus": r.promised_vcpus} for r in self.rooms.values()]}
 
 
+def destination_rooms(hosts, source_uri: str, destinations: list[str] | None, marks, *, source_is: str,
+                      unreachable: type[Exception]) -> tuple[dict[str, Room], list[str]]:
+    """(rooms, notes): the hosts machines of ``source_uri`` may go to, those named or every other
+    one, leaving out (with a note) the source itself, hosts not connected and hosts in
+    maintenance; a named host that is not connected raises ``unreachable`` with the reason.
+    ``source_is``: how the note names the source ("the host being evacuated")."""
+    named = destinations is not None
+    notes, rooms = [], {}
+    uris = destinations if named else [u for u in hosts if u != source_uri]
+    for uri in dict.fromkeys(uris):
+        host = hosts.get(uri)
+        if uri == source_uri:
+            notes.append(f"{uri}: {source_is} is no destination")
+        elif host is None or not host.connected:
+            why = f"{uri}: not connected ({host.reason if host and host.reason else 'not configured'})"
+            if named:
+                raise unreachable(why)
+            notes.append(why)
+        elif uri in marks:
+            notes.append(f"{uri}: in maintenance, no destination")
+        else:
+            rooms[uri] = Room(uri, host.label, None, host.facts.cpus)
+    return rooms, notes
+
+
 def order(machines: list[Machine]) -> list[Machine]:
     """Largest memory first; then more vCPUs; then by name (stable, whatever libvirt's order)."""
     return sorted(machines, key=lambda m: (-m.memory_kib, -m.vcpus, m.name, m.uuid))

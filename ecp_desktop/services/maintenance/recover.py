@@ -35,7 +35,7 @@ from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import SUCCEEDED, TaskRecord
 from . import mark
 from ..migration.checks import P2P
-from .plan import Machine, Room, order, score
+from .plan import Machine, Room, destination_rooms, order, score
 from .recover_checks import Destination, checked_definition, read_destination, why_not_there
 
 log = logging.getLogger(__name__)
@@ -130,23 +130,9 @@ class RecoveryService:
         source = self.inventory.hosts.get(source_uri)
         if source is not None and source.connected:
             raise RecoveryRefused(f"{source_uri}: {ANSWERS}")
-        named = destinations is not None
         marks = await self._database(mark.in_maintenance)
-        notes, rooms = [], {}
-        uris = destinations if named else [u for u in self.inventory.hosts if u != source_uri]
-        for uri in dict.fromkeys(uris):
-            host = self.inventory.hosts.get(uri)
-            if uri == source_uri:
-                notes.append(f"{uri}: the dead host is no destination")
-            elif host is None or not host.connected:
-                why = f"{uri}: not connected ({host.reason if host and host.reason else 'not configured'})"
-                if named:
-                    raise DestinationUnreachable(why)
-                notes.append(why)
-            elif uri in marks:
-                notes.append(f"{uri}: in maintenance, no destination")
-            else:
-                rooms[uri] = Room(uri, host.label, None, host.facts.cpus)
+        rooms, notes = destination_rooms(self.inventory.hosts, source_uri, destinations, marks,
+                                         source_is="the dead host", unreachable=DestinationUnreachable)
         reason, grouped = await self._database(restore_candidates, [source_uri])
         if reason:
             raise RecoveryRefused(reason)
