@@ -4,6 +4,7 @@ In CI (CI set) a lab that cannot start is a failure, never a silent skip.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -103,23 +104,33 @@ def lab_daemon():
         shutil.rmtree(lab_dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def networked_hosts(prefix: str, hosts: tuple[tuple[str, str], ...], delay_ms: int = 0):
+    """Lab daemons (name, address), each in its own network namespace on the lab's bridge,
+    with ``delay_ms`` added each way on each link; crashed, unplugged and removed afterwards."""
+    _lab_available()
+    lab_dir = tempfile.mkdtemp(prefix=prefix)
+    daemons = [LabDaemon(name, lab_dir, address) for name, address in hosts]
+    try:
+        for daemon in daemons:
+            daemon.start()
+            if delay_ms:
+                daemon.delay(delay_ms)
+        yield daemons
+    finally:
+        for daemon in daemons:
+            try:
+                daemon.crash_host()
+            finally:
+                daemon.net_down()  # removes its delay too
+        shutil.rmtree(lab_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def lab_pair():
     """Two hosts, each in its own network namespace on a private bridge: a (10.98.0.1) and b."""
-    _lab_available()
-    lab_dir = tempfile.mkdtemp(prefix="ecp-mig-")
-    hosts = [LabDaemon("ma", lab_dir, "10.98.0.1"), LabDaemon("mb", lab_dir, "10.98.0.2")]
-    try:
-        for host in hosts:
-            host.start()
+    with networked_hosts("ecp-mig-", (("ma", "10.98.0.1"), ("mb", "10.98.0.2"))) as hosts:
         yield hosts
-    finally:
-        for host in hosts:
-            try:
-                host.crash_host()
-            finally:
-                host.net_down()
-        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -178,18 +189,5 @@ def far_pair():
     """Two far hosts in their own network namespaces, fa (10.98.0.31) and fb (10.98.0.32), each
     with FAR_DELAY_MS added each way on its link (scripts/lab.sh delay): RTT about 100 ms more.
     Their Unix sockets (``uri("qemu")``) are not delayed: fast set-up of many machines."""
-    _lab_available()
-    lab_dir = tempfile.mkdtemp(prefix="ecp-far-")
-    hosts = [LabDaemon("fa", lab_dir, "10.98.0.31"), LabDaemon("fb", lab_dir, "10.98.0.32")]
-    try:
-        for host in hosts:
-            host.start()
-            host.delay(FAR_DELAY_MS)
+    with networked_hosts("ecp-far-", (("fa", "10.98.0.31"), ("fb", "10.98.0.32")), FAR_DELAY_MS) as hosts:
         yield hosts
-    finally:
-        for host in hosts:
-            try:
-                host.crash_host()
-            finally:
-                host.net_down()  # removes its delay too
-        shutil.rmtree(lab_dir, ignore_errors=True)

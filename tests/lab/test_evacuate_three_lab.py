@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.maintenance.evacuate import EvacuationService, stayed
 
-from .conftest import LabDaemon, _lab_available
+from .conftest import networked_hosts
 from .guests import clear_host, open_admin, tiny_guest_xml, where_is
 
 pytestmark = pytest.mark.lab
@@ -28,20 +27,8 @@ GUESTS = {"tri-a": ("c0ffee00-0000-4000-8000-0000000003a1", 96), "tri-b": ("c0ff
 
 @pytest.fixture(scope="module")
 def trio():
-    _lab_available()
-    lab_dir = tempfile.mkdtemp(prefix="ecp-tri-")
-    hosts = [LabDaemon(name, lab_dir, address) for name, address in
-             (("ta", "10.98.0.41"), ("tb", "10.98.0.42"), ("tc", "10.98.0.43"))]
-    try:
-        for host in hosts:
-            host.start()
+    with networked_hosts("ecp-tri-", (("ta", "10.98.0.41"), ("tb", "10.98.0.42"), ("tc", "10.98.0.43"))) as hosts:
         yield hosts
-    finally:
-        for host in hosts:
-            try:
-                host.crash_host()
-            finally:
-                host.net_down()
 
 
 @pytest.fixture
