@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QHBoxLayout,
-                               QListWidget, QListWidgetItem, QMessageBox, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QMessageBox, QSpinBox, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome
 from ..services.maintenance.plan import LEAVE, MOVE_OFFLINE, Plan
+from .destination_list import DestinationList
 from .plain import message_box, plain_label, tooltip
 
-URI_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = ["Machine", "State", "Memory", "Destination", "Method", "Why", "Now on"]
 
 
@@ -50,23 +50,8 @@ class MaintenanceDialog(QDialog):
         self.setWindowTitle(f"Enter Maintenance: {host.label if host else host_uri}")
         self.resize(1100, 560)
 
-        self.destinations = QListWidget()
+        self.destinations = DestinationList(inventory, host_uri, in_maintenance)
         self.destinations.setMaximumWidth(self.fontMetrics().averageCharWidth() * 32)  # the plan gets the width
-        for uri, other in inventory.hosts.items():
-            if uri == host_uri:
-                continue
-            item = QListWidgetItem(other.label)
-            item.setData(URI_ROLE, uri)
-            why = ("in maintenance" if uri in in_maintenance else "" if other.connected
-                   else f"not connected ({other.reason or 'not configured'})")
-            if why:
-                item.setText(f"{other.label} — {why}")
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(tooltip(why))
-            else:
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked)
-            self.destinations.addItem(item)
         self.policy = QComboBox()
         self.policy.addItem("Move back the machines already moved", "move-back")
         self.policy.addItem("Keep going: the failed machine stays", "keep-going")
@@ -123,9 +108,7 @@ class MaintenanceDialog(QDialog):
         layout.addWidget(self.buttons)
 
     def chosen(self) -> list[str]:
-        return [self.destinations.item(i).data(URI_ROLE) for i in range(self.destinations.count())
-                if self.destinations.item(i).flags() & Qt.ItemFlag.ItemIsEnabled
-                and self.destinations.item(i).checkState() == Qt.CheckState.Checked]
+        return self.destinations.chosen()
 
     def make_plan(self) -> None:
         self.plan_button.setEnabled(False)

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QListWidget,
-                               QListWidgetItem, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.maintenance.recover import DestinationUnreachable, Outcome, RecoveryPlan, RecoveryRefused, \
     RecoveryService
+from .destination_list import DestinationList
 from .plain import plain_label, tooltip
 
 log = logging.getLogger(__name__)
-URI_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = ["Machine", "Last state", "Memory", "Will start on", "Why not", "Now on"]
 WHY = 4
 
@@ -54,21 +53,7 @@ class RecoverDialog(QDialog):
         self.resize(900, 560)
         self.warning = plain_label(warning_text(label), wrap=True, bold=True)
 
-        self.destinations = QListWidget()
-        for uri, other in inventory.hosts.items():
-            if uri == host_uri:
-                continue
-            item = QListWidgetItem(other.label)
-            item.setData(URI_ROLE, uri)
-            if other.connected:
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked)
-            else:
-                why = f"not connected ({other.reason or 'not configured'})"
-                item.setText(f"{other.label} — {why}")
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(tooltip(why))
-            self.destinations.addItem(item)
+        self.destinations = DestinationList(inventory, host_uri)
         self.destinations.itemChanged.connect(lambda *_: self._stale())
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -104,9 +89,7 @@ class RecoverDialog(QDialog):
         layout.addWidget(self.buttons)
 
     def chosen(self) -> list[str]:
-        items = [self.destinations.item(i) for i in range(self.destinations.count())]
-        return [i.data(URI_ROLE) for i in items if i.flags() & Qt.ItemFlag.ItemIsEnabled
-                and i.checkState() == Qt.CheckState.Checked]
+        return self.destinations.chosen()
 
     def _stale(self) -> None:
         self.plan = None
