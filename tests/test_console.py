@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 from ecp_desktop.services.console.serial import ConsoleState, SerialConsole
 from ecp_desktop.services.console.viewer import (ConsoleProblem, ViewerSessions, find_viewer, open_viewer,
                                                  viewer_command)
-from ecp_desktop.services.hosts.domain_xml import parse_domain, read_domain
+from ecp_desktop.services.libvirt_xml.domain import parse_domain, read_domain
 from ecp_desktop.views.console_tab import ConsoleTab, open_graphical_console
 from ecp_desktop.views.terminal_widget import TerminalWidget, key_bytes, shown
 

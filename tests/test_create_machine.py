@@ -18,9 +18,10 @@ import pycdlib
 import pytest
 
 from ecp_desktop.models import schema
-from ecp_desktop.services.hosts.domain_xml import FLOW_NS, parse_domain
+from ecp_desktop.services.libvirt_xml.domain import FLOW_NS, parse_domain
 from ecp_desktop.services.provisioning import osinfo
-from ecp_desktop.services.provisioning.host_offer import HostOffer, PoolOffer
+from ecp_desktop.services.libvirt_xml.storage import PoolSummary
+from ecp_desktop.services.provisioning.host_offer import HostOffer
 from ecp_desktop.services.provisioning.plan import PlanError, make_plan
 from ecp_desktop.services.provisioning.seed_iso import SeedConfig, build_iso, seed_files
 from ecp_desktop.services.provisioning.service import ProvisioningService
@@ -88,7 +89,7 @@ def leaves(record):
 def offer(**changes) -> HostOffer:
     base = HostOffer("qemu:///system", names={"taken"}, networks=["default"], domain_type="kvm",
                      machine="q35", efi=True, secure_boot=True, memory_mib=16384, cpus=8,
-                     pools={"default": PoolOffer("default", "dir", "/var/lib/libvirt/images", 10 * 2**30, True,
+                     pools={"default": PoolSummary("default", "dir", "/var/lib/libvirt/images", 10 * 2**30, True,
                                                  frozenset({"busy-disk.qcow2"}))})
     for key, value in changes.items():
         setattr(base, key, value)
@@ -269,7 +270,7 @@ def test_a_local_cloud_image_is_uploaded_then_overlaid(tmp_path):
                               "backing_path": "/var/lib/libvirt/images/cloud_image.qcow2",
                               "backing_format": "qcow2"}  # never smaller than the image it covers
     assert seed.op == "make_seed_volume" and "user-data" not in str(seed.params.get("contents"))
-    there = offer(pools={"default": PoolOffer("default", "dir", "/images", 2**40, True,
+    there = offer(pools={"default": PoolSummary("default", "dir", "/images", 2**40, True,
                                               frozenset({"cloud_image.qcow2"}))})
     with pytest.raises(PlanError, match="use that volume .* instead of uploading"):
         make_plan(spec, there, osinfo.load("/nowhere"))

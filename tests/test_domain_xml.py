@@ -4,7 +4,8 @@ import libvirt
 import pytest
 
 from ecp_desktop.services.hosts.capabilities import read_capabilities
-from ecp_desktop.services.hosts.domain_xml import escape, locate_storage, parse_domain, read_domain
+from ecp_desktop.services.libvirt_xml.domain import Domain, parse_domain, read_domain
+from ecp_desktop.services.libvirt_xml.storage import locate
 from ecp_desktop.services.hosts.states import STATE_LABELS, state_name
 
 from .helpers import LAB_URI, VIRT_MANAGER_URI
@@ -32,7 +33,7 @@ def test_disks_of_every_kind_mean_one_thing(virt_manager_host):
     assert rbd.path == ""  # a network disk has no local path to copy
     volume = by_target["vdc"]
     assert volume.kind == "volume" and volume.source == "idontexist/vol1"
-    assert not locate_storage(virt_manager_host, volume), "a pool that does not exist is not found"
+    assert not locate(virt_manager_host, volume), "a pool that does not exist is not found"
     floppy = next(d for d in parsed.disks if d.device == "floppy")
     assert floppy.kind == "block"
     assert [g.kind for g in parsed.graphics][:3] == ["vnc", "vnc", "vnc"]
@@ -60,10 +61,9 @@ def test_memory_units_and_current_memory():
     assert parsed.nvram.endswith("a_VARS.fd")
 
 
-def test_escape_makes_names_safe_inside_xml():
-    assert escape("""a<b>&'"c""") == "a&lt;b&gt;&amp;&apos;&quot;c"
-    name = "evil</name><uuid>x</uuid>"
-    parsed = parse_domain(f"<domain><name>{escape(name)}</name></domain>")
+def test_a_name_written_through_the_model_cannot_break_out_of_its_element():
+    name = "evil</name><uuid>x</uuid>' \"&"
+    parsed = parse_domain(Domain(name=name).to_xml())
     assert parsed.name == name and parsed.uuid == ""
 
 

@@ -23,7 +23,7 @@ from ecp_desktop.services.hardware.facts import GIB, read_facts
 from ecp_desktop.services.hardware.hotplug import NEXT_BOOT, NOW
 from ecp_desktop.services.hardware.operations import RedefineDomain
 from ecp_desktop.services.hardware.service import HardwareService, PlanError, plan
-from ecp_desktop.services.hosts.domain_xml import with_flow_mark
+from ecp_desktop.services.libvirt_xml.marks import with_flow_mark
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
 
 RUN01, OFF01 = "ec900000-0000-4000-8000-000000000001", "ec900000-0000-4000-8000-000000000002"

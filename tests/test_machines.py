@@ -2,7 +2,7 @@
 import libvirt
 import pytest
 
-from ecp_desktop.services.hosts.domain_xml import read_domain
+from ecp_desktop.services.libvirt_xml.domain import read_domain
 from ecp_desktop.services.inventory.machines import list_machines
 
 from .helpers import LAB_URI, VIRT_MANAGER_URI

@@ -18,7 +18,7 @@ import pytest
 
 from ecp_desktop.models import schema, upgrades
 from ecp_desktop.services.actions.restore import restore_candidates
-from ecp_desktop.services.hosts.domain_xml import Disk
+from ecp_desktop.services.libvirt_xml.domain import Disk
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.maintenance import mark
 from ecp_desktop.services.maintenance.evacuate import EvacuationService

@@ -21,7 +21,7 @@ from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.migration.ladder import API_P2P, Rung, flags_for
 from ecp_desktop.services.migration.service import refusal_check
 from ecp_desktop.services.migration.checks import COPY_STORAGE, MANAGED, OFFLINE, P2P, MigrationOptions, decide
-from ecp_desktop.services.hosts.domain_xml import Disk
+from ecp_desktop.services.libvirt_xml.domain import Disk
 
 from .helpers import TEMPLATE_URI
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from ecp_desktop.services.hosts.domain_xml import Disk
+from ecp_desktop.services.libvirt_xml.domain import Disk
 from ecp_desktop.services.migration.checks import MigrationOptions, decide
 from ecp_desktop.services.migration.ladder import LADDER, tried_rows
 from ecp_desktop.services.migration.option_support import version

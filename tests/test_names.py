@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecp_desktop.services.actions.templates import PlanError, expand_names, volume_name
-from ecp_desktop.services.hosts.domain_xml import Disk
-from ecp_desktop.services.hosts.names import (BadName, check_file_name, file_name_part, name_problem,
+from ecp_desktop.services.actions.templates import PlanError, clone_volume_name, expand_names
+from ecp_desktop.services.libvirt_xml.domain import Disk
+from ecp_desktop.services.core.names import (BadName, check_file_name, file_name_part, name_problem,
                                               parse_pattern, pattern_from_name)
 
 from .helpers import TEMPLATE_URI
@@ -93,10 +93,10 @@ def test_any_text_becomes_a_safe_file_name(text):
 
 def test_volume_names_never_leave_their_pool_folder():
     disk = Disk(target="vd../../x", volume="tpl-root.qcow2")
-    name = volume_name("web-1", disk)
+    name = clone_volume_name("web-1", disk)
     assert check_file_name(name) == name and ".." not in name and "/" not in name
-    assert volume_name("Ünïcode 名前", Disk(target="vda", volume="t.img")) == "_n_code___-vda.img"
-    assert volume_name("web.", Disk(target="vd.", volume="t.qcow2")) == "web-vd.qcow2"
+    assert clone_volume_name("Ünïcode 名前", Disk(target="vda", volume="t.img")) == "_n_code___-vda.img"
+    assert clone_volume_name("web.", Disk(target="vd.", volume="t.qcow2")) == "web-vd.qcow2"
 
 
 def test_the_command_line_refuses_a_bad_pattern_with_exit_2(db_url):

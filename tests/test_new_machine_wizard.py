@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QWidget, QWizard
 
-from ecp_desktop.services.hosts.domain_xml import parse_domain
+from ecp_desktop.services.libvirt_xml.domain import parse_domain
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
 from ecp_desktop.views.new_machine_pages import CLOUD, HARDWARE, OS, SOURCE, SUMMARY
 from ecp_desktop.views.new_machine_wizard import open_from_menu, open_new_machine_wizard

@@ -335,7 +335,7 @@ def test_a_stored_definition_is_data_what_would_run_something_on_the_new_host_is
     reasons = {what: checked_definition(uuid, "web", xml) for what, xml in refused.items()}
     assert all(d is None and why for d, why in reasons.values()), reasons
     assert "qemu/1.0" in reasons["commandline"][1] and "host device" in reasons["hostdev"][1]
-    assert "another UUID" in reasons["uuid"][1] and "not valid XML" in reasons["xml"][1]
+    assert "another UUID" in reasons["uuid"][1] and "not well-formed" in reasons["xml"][1]
     assert "boots <kernel>" in reasons["kernel"][1] and "writes to its host" in reasons["serial file"][1]
     # Dropped, not refused: a static security label (QEMU as root), the NVRAM file; a console
     # stored as listening on every address listens on the destination's loopback only.

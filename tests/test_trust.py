@@ -123,7 +123,7 @@ def test_a_forged_flow_cannot_make_recovery_undefine_or_stop_a_machine(services,
 
 
 def test_machines_of_a_finished_flow_carry_no_mark_to_point_an_undo_at(services, run):
-    from ecp_desktop.services.hosts.domain_xml import flow_mark
+    from ecp_desktop.services.libvirt_xml.marks import flow_mark
 
     from .helpers import TEMPLATE_URI, TPL_UUID
     host = services.inventory.add_host(TEMPLATE_URI)

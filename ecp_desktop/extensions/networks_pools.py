@@ -11,7 +11,6 @@ Sizes are bytes in 64-bit columns. libvirt reports them unsigned; a value past a
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 
 import libvirt
 import peewee
@@ -21,6 +20,8 @@ from ..models.db import database
 from ..models.schema import BaseModel, utcnow
 from ..services.core.errors import HypervisorError
 from ..services.core.wording import count
+from ..services.libvirt_xml import network as network_xml
+from ..services.libvirt_xml import storage as storage_xml
 from ..services.setup.pipeline import HookRegistry, SetupContext, SetupProblem
 
 
@@ -83,23 +84,21 @@ def _size(value: int) -> int | None:
 
 
 def _network_row(uri: str, net: libvirt.virNetwork) -> dict:
-    root = ET.fromstring(net.XMLDesc(0))
-    forward, bridge = root.find("forward"), root.find("bridge")
+    described = network_xml.Network.from_xml(net.XMLDesc(0))
     return {"host_uri": uri, "uuid": net.UUIDString(), "name": net.name(), "active": bool(net.isActive()),
             "autostart": bool(net.autostart()), "persistent": bool(net.isPersistent()),
-            "forward_mode": forward.get("mode", "nat") if forward is not None else "",
-            "bridge": bridge.get("name", "") if bridge is not None else "", "missing": False,
+            "forward_mode": described.forward_mode, "bridge": described.bridge, "missing": False,
             "last_seen_at": utcnow()}
 
 
 def _pool_row(uri: str, pool: libvirt.virStoragePool, unknown: list[str]) -> dict:
     """The pool's row; a size out of range is None, and "name size" is added to ``unknown``."""
-    root = ET.fromstring(pool.XMLDesc(0))
+    described = storage_xml.Pool.from_xml(pool.XMLDesc(0))
     sizes = dict(zip(SIZES, pool.info()[1:], strict=True))
     unknown += [f"{pool.name()} {name}" for name, value in sizes.items() if _size(value) is None]
-    return {"host_uri": uri, "uuid": pool.UUIDString(), "name": pool.name(), "pool_type": root.get("type", ""),
+    return {"host_uri": uri, "uuid": pool.UUIDString(), "name": pool.name(), "pool_type": described.kind,
             "active": bool(pool.isActive()), "autostart": bool(pool.autostart()),
-            "target_path": root.findtext("target/path", ""), **{k: _size(v) for k, v in sizes.items()},
+            "target_path": described.path, **{k: _size(v) for k, v in sizes.items()},
             "missing": False, "last_seen_at": utcnow()}
 
 

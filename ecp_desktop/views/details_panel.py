@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.inventory.live import Inventory
-from ..services.hosts.domain_xml import DomainXml, read_domain
+from ..services.libvirt_xml.domain import Domain, read_domain
 from ..services.hosts.guest_support import unsupported_reason
 from ..services.inventory.machines import MachineInfo
 from .machine_model import memory_text, seen_text, state_text
@@ -42,7 +42,7 @@ class DetailsPanel(QTabWidget):
         self._inventory = inventory
         self._machine: MachineInfo | None = None
         self._request = 0
-        self.details: DomainXml | None = None
+        self.details: Domain | None = None
 
         general = QWidget()
         self._form = QFormLayout(general)

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError
 from ..services.hardware.changes import MAX_TITLE, MIN_MEMORY_MIB, ChangeSet
-from ..services.hardware.edit_xml import device_settings
 from ..services.hardware.facts import HardwareFacts
 from ..services.hardware.hotplug import NEXT_BOOT
 from ..services.hardware.service import HardwareOutcome, HardwarePlan, HardwareService, PlanError, plan
@@ -107,20 +106,21 @@ class OptionsPage(QWidget):
 
     def load(self, facts: HardwareFacts) -> None:
         self.facts, self.boot_touched = facts, False
-        settings = device_settings(facts.xml)
+        boot_order = facts.definition.boot_order
+        boot_types = [boot.dev for boot in facts.definition.boot_devices]
         keys = [d.target for d in facts.disks] + [n.mac.lower() for n in facts.definition.interfaces]
-        ordered = [k for k in settings.boot_order if k in keys] + [k for k in keys if k not in settings.boot_order]
+        ordered = [k for k in boot_order if k in keys] + [k for k in keys if k not in boot_order]
         self.boot.blockSignals(True)
         self.boot.clear()
         for key in ordered:
             item = QListWidgetItem(key)
             item.setData(KEY, key)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if key in settings.boot_order else Qt.CheckState.Unchecked)
+            item.setCheckState(Qt.CheckState.Checked if key in boot_order else Qt.CheckState.Unchecked)
             self.boot.addItem(item)
         self.boot.blockSignals(False)
-        self.boot_note.setText("Now: by device type (" + ", ".join(settings.boot_types) + "); ticking devices "
-                               "replaces it." if settings.boot_types else "")
+        self.boot_note.setText("Now: by device type (" + ", ".join(boot_types) + "); ticking devices "
+                               "replaces it." if boot_types else "")
         for widget in (self.autostart, self.title, self.description):
             widget.blockSignals(True)
         self.autostart.setChecked(facts.autostart)

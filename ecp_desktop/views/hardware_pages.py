@@ -9,10 +9,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
                                QWidget)
 
-from ..services.hardware.changes import (BUSES, CACHES, FORMATS, NIC_MODELS, ChangeSet,
-                                         DiskChange, DiskRemoval, DiskResize, ExistingDisk, NewDisk, NewNic,
+from ..services.hardware.changes import (ChangeSet, DiskChange, DiskRemoval, DiskResize, ExistingDisk, NewDisk, NewNic,
                                          NicChange, NicRemoval)
-from ..services.hardware.edit_xml import device_settings
+from ..services.libvirt_xml.devices import DISK_BUSES, DISK_CACHES, DISK_FORMATS, NIC_MODELS
 from ..services.hardware.facts import GIB, HardwareFacts
 
 KEY = Qt.ItemDataRole.UserRole
@@ -61,7 +60,7 @@ class DisksPage(QWidget):
         self.new: list[NewDisk | ExistingDisk] = []
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._selected)
-        self.bus, self.cache = _combo(BUSES), _combo(CACHES)
+        self.bus, self.cache = _combo(DISK_BUSES), _combo(DISK_CACHES)
         self.size = _gib_box(0, 0)
         self.remove = QCheckBox("Remove this disk")
         self.delete = QCheckBox("Also delete its volume (its data is gone for good)")
@@ -77,7 +76,7 @@ class DisksPage(QWidget):
         form.addRow(self.delete)
 
         self.pool, self.new_size = QComboBox(), _gib_box(0.1, 10)
-        self.new_format, self.new_bus = _combo(FORMATS), _combo(BUSES)
+        self.new_format, self.new_bus = _combo(DISK_FORMATS), _combo(DISK_BUSES)
         add_new = QPushButton("Add New Disk")
         add_new.clicked.connect(lambda: self._add(NewDisk(self.new_size.value(), self.pool.currentData() or "",
                                                           self.new_format.currentData(), self.new_bus.currentData())))
@@ -98,7 +97,7 @@ class DisksPage(QWidget):
 
     def load(self, facts: HardwareFacts) -> None:
         self.facts, self.edits, self.new = facts, {}, []
-        self.caches = device_settings(facts.xml).caches
+        self.caches = {disk.target: disk.cache for disk in facts.definition.disks}
         self.pool.clear()
         for pool in facts.pools.values():
             if pool.active:
@@ -227,7 +226,7 @@ class NetworkPage(QWidget):
 
     def load(self, facts: HardwareFacts) -> None:
         self.facts, self.edits, self.new = facts, {}, []
-        self.links = device_settings(facts.xml).links
+        self.links = {nic.mac.lower(): nic.link_state or "up" for nic in facts.definition.interfaces}
         for combo in (self.source, self.new_source):
             combo.blockSignals(True)
             combo.clear()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox,
                                QVBoxLayout, QWizardPage)
 
-from ..services.hosts.names import name_problem
+from ..services.core.names import name_problem
 from ..services.provisioning.seed_iso import SeedConfig, default_ssh_keys, hostname_for
 from ..services.provisioning.spec import DISK_GIB, SOURCE_LABELS, SOURCES
 from .plain import plain_label, tooltip

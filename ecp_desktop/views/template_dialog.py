@@ -19,7 +19,7 @@ from ..services.inventory.live import Inventory
 from ..services.inventory.machines import MachineInfo
 from ..services.tasks.records import SUCCEEDED
 from ..services.actions.templates import MAX_COUNT, PlanError, Template, expand_names, state_problem
-from ..services.hosts.names import pattern_from_name
+from ..services.core.names import pattern_from_name
 from ..services.hosts.states import STATE_LABELS
 from .plain import plain_label, tooltip
 from .tasks_pane import failures_below

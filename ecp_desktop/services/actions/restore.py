@@ -21,7 +21,7 @@ from ..hosts.connection import HostConnection, HostState, not_connected
 from ..inventory.live import Inventory
 from ..hosts import guest_support
 from ..hosts.capabilities import GuestType
-from ..hosts.domain_xml import DomainXml, read_domain
+from ..libvirt_xml.domain import Domain, read_domain
 from ..hosts.states import state_name
 from ..config import approved_hosts
 from ..inventory import approvals, store
@@ -299,7 +299,7 @@ class RestoreService:
         return _result(machine, record, "started")
 
     async def _read(self, uri: str, machine: Candidate, with_details: bool,
-                    waiter: ReconnectWait) -> tuple[str, int, DomainXml | None]:
+                    waiter: ReconnectWait) -> tuple[str, int, Domain | None]:
         """The machine's state, waiting (bounded) for its host when it went away during the
         restore: a machine is never reported "failed" for a daemon restart."""
         error: HypervisorError | None = None
@@ -369,7 +369,7 @@ def _states(conn: libvirt.virConnect) -> dict[str, str]:
             for dom, stats in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)}
 
 
-def _read(conn: libvirt.virConnect, uuid: str, with_details: bool) -> tuple[str, int, DomainXml | None]:
+def _read(conn: libvirt.virConnect, uuid: str, with_details: bool) -> tuple[str, int, Domain | None]:
     """(state, libvirt's reason for it, the domain's XML facts when asked)."""
     dom = conn.lookupByUUIDString(uuid)
     state, reason = dom.state()

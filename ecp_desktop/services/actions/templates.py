@@ -13,19 +13,19 @@ left out on request: the new machines then have no copy of them (never a share).
 """
 from __future__ import annotations
 
-import random
 import secrets
-import re
 import uuid as uuidlib
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
 
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
-from ..hosts.names import BadName, NamePattern, check_file_name, file_name_part, name_problem, parse_pattern
-from ..hosts.domain_xml import Disk, locate_storage, read_domain, with_flow_mark
+from ..core.names import BadName, NamePattern, name_problem, parse_pattern
+from ..libvirt_xml.devices import new_macs, volume_name, volume_suffix
+from ..libvirt_xml.domain import Disk, Domain, read_domain
+from ..libvirt_xml.marks import with_flow_mark
+from ..libvirt_xml.storage import locate
 from ..hosts.states import ACTIVE_STATES, STATE_LABELS, state_name
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import TaskRecord
@@ -158,7 +158,7 @@ def _uncopyable(conn: libvirt.virConnect, index: int, disk: Disk, template: str)
     if disk.kind not in ("file", "volume"):
         what = f"{disk.kind} disk ({disk.source})" if disk.source else f"{disk.kind} disk"
         return refused(f"{disk.kind} disk", f"is a {what}; only file and volume disks can be copied")
-    if not locate_storage(conn, disk):
+    if not locate(conn, disk):
         if disk.kind == "volume":
             try:
                 conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)
@@ -170,59 +170,35 @@ def _uncopyable(conn: libvirt.virConnect, index: int, disk: Disk, template: str)
     return None
 
 
-def volume_name(machine: str, disk: Disk) -> str:
+def clone_volume_name(machine: str, disk: Disk) -> str:
     """The clone's volume name: from the machine's name and the disk's target, made safe as a
     file name (both come from names anyone could choose), with the template volume's suffix."""
-    suffix = re.search(r"\.[A-Za-z0-9]{2,6}$", disk.volume)
-    return check_file_name(f"{file_name_part(machine)}-{file_name_part(disk.target)}"
-                           f"{suffix.group(0) if suffix else ''}")
+    return volume_name(machine, disk.target, volume_suffix(disk.volume))
 
 
 def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> str:
-    root = ET.fromstring(template.xml)
-    root.attrib.pop("id", None)
-    root.find("name").text = name
-    (root.find("uuid") if root.find("uuid") is not None else ET.SubElement(root, "uuid")).text = uuid
-    for tag in ("title", "description"):
-        for element in root.findall(tag):
-            root.remove(element)
-    nvram = root.find("os/nvram")
-    if nvram is not None:
-        root.find("os").remove(nvram)  # each machine gets its own UEFI variables
+    domain = Domain.from_xml(template.xml)
+    domain.element.attrib.pop("id", None)
+    domain.name, domain.uuid, domain.title, domain.description = name, uuid, "", ""
+    domain.nvram = ""  # each machine gets its own UEFI variables
     by_target = {d.target: d for d in template.disks}
-    devices, left_out = root.find("devices"), {u.index for u in template.uncopyable}
-    for index, disk in enumerate(root.findall("devices/disk")):
+    left_out = {u.index for u in template.uncopyable}
+    for index, disk in enumerate(list(domain.disks)):
         if index in left_out:
-            devices.remove(disk)  # no copy of it, and never the template's own
+            domain.disks.remove(disk)  # no copy of it, and never the template's own
             continue
-        target = disk.find("target")
-        cloned = by_target.get(target.get("dev")) if target is not None and disk.get("device", "disk") == "disk" \
-            else None
+        cloned = by_target.get(disk.target) if disk.target and disk.device == "disk" else None
         if cloned is None:
             continue
-        source, new = disk.find("source"), volume_name(name, cloned)
+        new = clone_volume_name(name, cloned)
         if cloned.kind == "volume":
-            source.set("volume", new)
+            disk.source_volume = new
         else:
-            source.set("file", f"{cloned.pool_path.rstrip('/')}/{new}")
-        for serial in disk.findall("serial"):
-            disk.remove(serial)
-    for nic, mac in zip(root.findall("devices/interface"), macs, strict=False):
-        element = nic.find("mac")
-        if element is None:
-            element = ET.SubElement(nic, "mac")
-        element.set("address", mac)
-    return ET.tostring(root, encoding="unicode")
-
-
-def new_macs(count: int, taken: set[str]) -> list[str]:
-    macs = []
-    while len(macs) < count:
-        mac = "52:54:00:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
-        if mac not in taken:
-            taken.add(mac)
-            macs.append(mac)
-    return macs
+            disk.source_file = f"{cloned.pool_path.rstrip('/')}/{new}"
+        disk.serial = ""
+    for nic, mac in zip(domain.interfaces, macs, strict=False):
+        nic.mac = mac
+    return domain.to_xml()
 
 
 def plan(template: Template, names: list[str], *, start: bool = False, leave_out_disks: bool = False) -> Group:
@@ -235,7 +211,7 @@ def plan(template: Template, names: list[str], *, start: bool = False, leave_out
         raise PlanError(f"machines named {', '.join(clashes[:5])} already exist on this host; choose another pattern")
     if len(set(names)) != len(names):
         raise PlanError("the pattern gives the same name twice")
-    nic_count = len(ET.fromstring(template.xml).findall("devices/interface"))
+    nic_count = len(Domain.from_xml(template.xml).interfaces)
     taken: set[str] = set()
     uri = template.host_uri
     root = Group("clone_template", f"Create {len(names)} machine{'s' * (len(names) != 1)} from {template.name}",
@@ -245,7 +221,7 @@ def plan(template: Template, names: list[str], *, start: bool = False, leave_out
         new_uuid = str(uuidlib.uuid4())
         machine = Group("create_machine", f"Create {name}", host_uri=uri, target_uuid=new_uuid, target_name=name)
         for disk in template.disks:
-            new = volume_name(name, disk)
+            new = clone_volume_name(name, disk)
             machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
                 "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
                 "allocation": disk.allocation, "format": disk.volume_format}, uri, new_uuid, name))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ..hosts.connection import HostConnection
-from ..hosts.domain_xml import DomainXml, read_domain
+from ..libvirt_xml.domain import Domain, read_domain
 from ..hosts.uri import InvalidUri, parse_uri
 
 VIEWER = "virt-viewer"  # Debian's virt-viewer package (it also ships remote-viewer)
@@ -38,7 +38,7 @@ def find_viewer(which: Callable[[str], str | None] = shutil.which) -> str:
     return path
 
 
-def viewer_command(viewer: str, uri: str, machine: DomainXml) -> list[str]:
+def viewer_command(viewer: str, uri: str, machine: Domain) -> list[str]:
     """The argument list that shows ``machine``'s display (read from its live XML), or
     ConsoleProblem when there is none this machine can reach."""
     name = machine.name or machine.uuid

@@ -6,21 +6,15 @@ every reason it cannot be applied; the plan refuses a change set with any.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from ..hosts.names import BIDI_AND_SEPARATORS, name_problem
-from .facts import GIB, HardwareFacts, disk_keys
+from ..core.names import name_problem, text_problem
+from ..libvirt_xml.devices import DISK_BUSES, DISK_CACHES, DISK_FORMATS, MAC, NIC_KINDS, NIC_MODELS
+from .facts import GIB, HardwareFacts
 
-BUSES = ("virtio", "sata", "scsi", "ide", "usb")
-CACHES = ("default", "none", "writethrough", "writeback", "directsync", "unsafe")
-FORMATS = ("qcow2", "raw")
-NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
-NIC_KINDS = ("network", "bridge")
 MIN_MEMORY_MIB = 16
 MAX_TITLE = 200
 MAX_DESCRIPTION = 4000
-MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
 @dataclass(frozen=True)
@@ -133,18 +127,6 @@ class ChangeSet:
         return all(getattr(self, name) in (None, []) for name in self.__dataclass_fields__)
 
 
-def text_problem(what: str, text: str, most: int, *, lines: bool) -> str | None:
-    """Why a title or description cannot be stored: too long, or a control character
-    (a description may hold line breaks and tabs)."""
-    if len(text) > most:
-        return f"the {what} has at most {most} characters (this one has {len(text)})"
-    for ch in text:
-        if (lines and ch in "\n\t") or (ch.isprintable() and ch not in BIDI_AND_SEPARATORS):
-            continue
-        return f"the {what} contains the control character U+{ord(ch):04X}"
-    return None
-
-
 def _cpu_memory(changes: ChangeSet, facts: HardwareFacts) -> list[str]:
     found = []
     most = changes.max_vcpus if changes.max_vcpus is not None else max(facts.max_vcpus, 1)
@@ -174,12 +156,12 @@ def _new_disks(changes: ChangeSet, facts: HardwareFacts) -> list[str]:
     found = []
     wanted: dict[str, float] = {}
     for disk in changes.new_disks:
-        if disk.bus not in BUSES:
-            found.append(f"unknown disk bus {disk.bus!r} (one of {', '.join(BUSES)})")
+        if disk.bus not in DISK_BUSES:
+            found.append(f"unknown disk bus {disk.bus!r} (one of {', '.join(DISK_BUSES)})")
         if isinstance(disk, NewDisk):
             pool = facts.pools.get(disk.pool)
-            if disk.format not in FORMATS:
-                found.append(f"unknown disk format {disk.format!r} (one of {', '.join(FORMATS)})")
+            if disk.format not in DISK_FORMATS:
+                found.append(f"unknown disk format {disk.format!r} (one of {', '.join(DISK_FORMATS)})")
             if not disk.size_gib > 0:
                 found.append("a new disk needs a size above 0 GiB")
             if pool is None:
@@ -220,10 +202,10 @@ def _disk_edits(changes: ChangeSet, facts: HardwareFacts) -> list[str]:
         elif edit.target in removed and not isinstance(edit, DiskRemoval):
             found.append(f"disk {edit.target} is removed; it cannot also be changed")
     for edit in changes.disk_changes:
-        if edit.bus and edit.bus not in BUSES:
-            found.append(f"unknown disk bus {edit.bus!r} (one of {', '.join(BUSES)})")
-        if edit.cache and edit.cache not in CACHES:
-            found.append(f"unknown cache mode {edit.cache!r} (one of {', '.join(CACHES)})")
+        if edit.bus and edit.bus not in DISK_BUSES:
+            found.append(f"unknown disk bus {edit.bus!r} (one of {', '.join(DISK_BUSES)})")
+        if edit.cache and edit.cache not in DISK_CACHES:
+            found.append(f"unknown cache mode {edit.cache!r} (one of {', '.join(DISK_CACHES)})")
     for resize in changes.resizes:
         disk = facts.disk(resize.target)
         if disk is None:
@@ -243,7 +225,7 @@ def _disk_edits(changes: ChangeSet, facts: HardwareFacts) -> list[str]:
         if not (disk.pool and disk.volume and disk.capacity):
             found.append(f"disk {removal.target} ({disk.source or 'no source'}) is in no storage pool, so its "
                          "volume cannot be deleted here; remove the disk and keep the file")
-        users = sorted({u for key in disk_keys(disk) for u in facts.used_elsewhere.get(key, [])})
+        users = facts.used_elsewhere.of(disk)
         if users:
             found.append(f"the volume of disk {removal.target} is also a disk of {', '.join(users)}; "
                          "it is not deleted")

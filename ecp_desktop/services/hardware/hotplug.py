@@ -10,15 +10,15 @@ vCPUs: a guest gives them back only where it was started with hot-pluggable ones
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from ..libvirt_xml.devices import HOTPLUG_BUSES
+from ..libvirt_xml.domain import Disk
 from .changes import ChangeSet, ExistingDisk
 from .edit_xml import EditedDomain
 from .facts import HardwareFacts
 
 NOW, NEXT_BOOT = "now", "next boot"
-HOTPLUG_BUSES = {"virtio", "scsi", "usb"}
 
 
 @dataclass
@@ -46,8 +46,7 @@ class Schedule:
 
 
 def _bus(xml: str) -> str:
-    target = ET.fromstring(xml).find("target")
-    return target.get("bus", "") if target is not None else ""
+    return Disk.from_xml(xml).bus
 
 
 def schedule(changes: ChangeSet, facts: HardwareFacts, edited: EditedDomain) -> Schedule:

@@ -10,16 +10,17 @@ deleted data does not come back): the flow runs them last.
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 
 import libvirt
 
 from ..core.errors import Refusal
-from ..hosts.domain_xml import clear_flow_mark, flow_mark, read_domain, with_console_passwords
+from ..libvirt_xml.domain import Disk, Interface, read_domain
+from ..libvirt_xml.storage import machine_using
+from ..libvirt_xml.marks import clear_flow_mark, flow_mark, with_console_passwords
 from ..hosts.lookups import find_domain, find_volume
 from ..tasks.operations import OPERATIONS, Operation
 from .edit_xml import fingerprint
-from .facts import GIB, disk_keys
+from .facts import GIB
 
 LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
 INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
@@ -30,18 +31,10 @@ def _running(conn, params) -> libvirt.virDomain | None:
     return dom if dom is not None and dom.isActive() else None
 
 
-def _plugged(dom: libvirt.virDomain, key: str) -> ET.Element | None:
+def _plugged(dom: libvirt.virDomain, key: str) -> Disk | Interface | None:
     """The running machine's disk with target ``key``, or interface with MAC ``key``."""
-    root = ET.fromstring(dom.XMLDesc(0))
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        if target is not None and target.get("dev") == key:
-            return disk
-    for nic in root.findall("devices/interface"):
-        mac = nic.find("mac")
-        if mac is not None and mac.get("address", "").lower() == key.lower():
-            return nic
-    return None
+    live = read_domain(dom)
+    return live.disk(key) or live.interface(key)
 
 
 class RedefineDomain(Operation):
@@ -115,7 +108,7 @@ class DetachDevice(Operation):
     def prepare(self, conn, params):
         dom = conn.lookupByUUIDString(params["uuid"])
         element = _plugged(dom, params["key"]) if dom.isActive() else None
-        return {**params, "plugged": ET.tostring(element, encoding="unicode") if element is not None else ""}
+        return {**params, "plugged": element.to_xml() if element is not None else ""}
 
     def execute(self, conn, params):
         if not params.get("plugged"):
@@ -213,8 +206,10 @@ class SetMetadataLive(Operation):
     """params: uuid, name, field (title or description), value; prepare records the old one."""
 
     def prepare(self, conn, params):
-        root = ET.fromstring(conn.lookupByUUIDString(params["uuid"]).XMLDesc(0))
-        return {**params, "previous": root.findtext(params["field"], "")}
+        if params["field"] not in _METADATA:
+            raise Refusal(f"{params['field']!r} is not a title or a description")
+        live = read_domain(conn.lookupByUUIDString(params["uuid"]))
+        return {**params, "previous": live.title if params["field"] == "title" else live.description}
 
     def _set(self, dom, params, value: str) -> None:
         dom.setMetadata(_METADATA[params["field"]], value or None, None, None, LIVE)
@@ -275,15 +270,9 @@ class DeleteVolume(Operation):
         label = f"{params['pool']}/{params['volume']}"
         if volume is None:
             return f"volume {label} already gone"
-        keys = {volume.path(), label}
-        for dom in conn.listAllDomains(0):
-            for flags in (INACTIVE, 0) if dom.isActive() else (INACTIVE,):
-                try:
-                    users = [d for d in read_domain(dom, flags).disks if keys & set(disk_keys(d))]
-                except libvirt.libvirtError:
-                    continue  # undefined meanwhile: it uses nothing
-                if users:
-                    return f"kept volume {label}: {dom.name()} still uses it"
+        user = machine_using(conn, {volume.path(), label})
+        if user:
+            return f"kept volume {label}: {user} still uses it"
         try:
             volume.delete(0)
         except libvirt.libvirtError as exc:

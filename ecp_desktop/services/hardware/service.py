@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..hosts.connection import connected_host
-from ..hosts.domain_xml import with_flow_mark
+from ..libvirt_xml.marks import with_flow_mark
 from ..inventory.machines import MachineInfo
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import SUCCEEDED, TaskRecord
@@ -24,7 +24,8 @@ from . import operations  # noqa: F401  (registers the steps below with the task
 from .changes import ChangeSet, problems
 from .edit_xml import EditedDomain, apply_changes, fingerprint
 from .facts import GIB, HardwareFacts, read_facts
-from .hotplug import HOTPLUG_BUSES, NEXT_BOOT, Effect, Schedule, schedule
+from ..libvirt_xml.devices import HOTPLUG_BUSES
+from .hotplug import NEXT_BOOT, Effect, Schedule, schedule
 
 log = logging.getLogger(__name__)
 KIND = "edit_hardware"  # the flow's task kind

@@ -1,12 +1,16 @@
 """The one reader of a host's capabilities XML (``getCapabilities``): host UUID and CPU,
 migration features, and the guest types it offers. Host facts, setup and migration
-negotiation all read capabilities through here."""
+negotiation all read capabilities through here; New Machine reads the firmware a host offers
+(``getDomainCapabilities``) through :func:`read_firmware`. Both documents are only read, never
+written, so they are read with a few element look-ups rather than declared in the
+vocabulary's model."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
+
+from ..libvirt_xml.xmlmodel import parse
 
 
 @dataclass
@@ -42,7 +46,7 @@ def read_capabilities(conn: libvirt.virConnect) -> Capabilities:
 
 
 def parse_capabilities(xml: str) -> Capabilities:
-    root = ET.fromstring(xml)
+    root = parse(xml)
     caps = Capabilities(host_uuid=root.findtext("host/uuid", ""), cpu_model=root.findtext("host/cpu/model", ""),
                         cpu_arch=root.findtext("host/cpu/arch", ""))
     features = root.find("host/migration_features")
@@ -60,3 +64,21 @@ def parse_capabilities(xml: str) -> Capabilities:
                                          domain_types={d.get("type", "") for d in arch.findall("domain")},
                                          machines=machines))
     return caps
+
+
+@dataclass
+class Firmware:
+    """The firmware a host's hypervisor offers one kind of guest (its domain capabilities)."""
+    efi: bool = False
+    secure_boot: bool = False
+
+
+def read_firmware(conn: libvirt.virConnect, arch: str, machine: str, domain_type: str) -> Firmware:
+    """Blocking; raises libvirtError when the host does not say."""
+    root = parse(conn.getDomainCapabilities(None, arch, machine or None, domain_type, 0))
+    firmware = {v.text for v in root.findall("os/enum[@name='firmware']/value")}
+    loaders = root.find("os/loader")
+    efi = "efi" in firmware or (loaders is not None and loaders.get("supported") == "yes"
+                                and bool(loaders.findall("value")))
+    secure = efi and "yes" in {v.text for v in root.findall("os/loader/enum[@name='secure']/value")}
+    return Firmware(efi, secure)

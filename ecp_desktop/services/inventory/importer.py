@@ -9,7 +9,6 @@ thread (setup runs on a worker).
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 
 import libvirt
@@ -20,7 +19,7 @@ from ..core.errors import HypervisorError
 from ..config import preferences
 from .store import first_desired
 from ..hosts.opening import SharedConnections
-from ..hosts.domain_xml import DomainXml, read_domain
+from ..libvirt_xml.domain import Domain, read_domain
 from ..hosts.states import state_name
 
 CHUNK = 300  # rows per INSERT: below SQLite's bound-parameter limit with 14 columns
@@ -56,7 +55,7 @@ class HostImport:
 _json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False) builds one per call
 
 
-def machine_row(details: DomainXml, *, uuid: str, name: str, state: str, persistent: bool, autostart: bool,
+def machine_row(details: Domain, *, uuid: str, name: str, state: str, persistent: bool, autostart: bool,
                 managed_save: bool) -> dict:
     """The machine row for one domain (without its host).
 
@@ -73,7 +72,8 @@ def machine_row(details: DomainXml, *, uuid: str, name: str, state: str, persist
             # import's time at 10,000 machines (bench/import_domains.py)
             "disks": _json([{"target": d.target, "device": d.device, "bus": d.bus, "source": d.source,
                              "driver_type": d.format} for d in details.disks]),
-            "interfaces": _json([vars(i) for i in details.interfaces]),
+            "interfaces": _json([{"kind": i.kind, "source": i.source, "mac": i.mac, "model": i.model}
+                                 for i in details.interfaces]),
             "definition": details.xml if persistent else None}
 
 
@@ -116,7 +116,7 @@ def read_domains(conn: libvirt.virConnect, uri: str, wanted: set[str] | None = N
                 skipped.append((uuid, "removed on the host while it was being imported"))
             else:
                 skipped.append((uuid, error.one_line()))
-        except (ET.ParseError, ValueError) as exc:
+        except ValueError as exc:  # XmlError: not a readable definition
             skipped.append((name, f"its XML could not be read: {exc}"))
     return facts, skipped, present
 

@@ -27,7 +27,8 @@ import libvirt
 from ..actions.restore import restore_candidates
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
-from ..hosts.domain_xml import DomainXml, with_flow_mark
+from ..libvirt_xml.domain import Domain
+from ..libvirt_xml.marks import with_flow_mark
 from ..hosts.states import state_name
 from ..inventory import definitions
 from ..sharing import named_locks
@@ -59,7 +60,7 @@ class Recovery:
     reason: str = ""
     left: bool = False
     refusals: dict[str, str] = field(default_factory=dict)  # destination URI -> why not there
-    definition: DomainXml | None = None
+    definition: Domain | None = None
 
     @property
     def moves(self) -> bool:
@@ -169,7 +170,7 @@ class RecoveryService:
             plan.notes.append(f"the inventory knows no machine of {source_uri}")
         return plan
 
-    async def _check(self, uri: str, room: Room, wanted: list[DomainXml]) -> dict[str, str]:
+    async def _check(self, uri: str, room: Room, wanted: list[Domain]) -> dict[str, str]:
         """Each machine checked against one destination (one read of what it offers)."""
         def check(conn: libvirt.virConnect) -> tuple[Destination, dict[str, str]]:
             found = read_destination(conn, uri)

@@ -10,14 +10,15 @@ machine cannot be recovered there. Blocking: run on the destination's worker.
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
 
-from ..hosts.domain_xml import DomainXml, parse_domain
+from ..libvirt_xml.domain import Domain, Graphics
+from ..libvirt_xml.storage import read_pools
+from ..libvirt_xml.xmlmodel import Element, XmlError
 from ..hosts.lookups import find_domain
-from ..hosts.names import name_problem
+from ..core.names import name_problem
 
 DISKLESS = ("cdrom", "floppy")  # an empty drive needs nothing
 
@@ -40,10 +41,8 @@ def read_destination(conn: libvirt.virConnect, uri: str) -> Destination:
         found.free_memory = conn.getFreeMemory()
     except libvirt.libvirtError:
         found.free_memory = None
-    for pool in conn.listAllStoragePools(0):
-        root = ET.fromstring(pool.XMLDesc(0))
-        found.pools[pool.name()] = (root.get("type", ""), os.path.normpath(root.findtext("target/path", "") or "/"),
-                                    bool(pool.isActive()))
+    for pool in read_pools(conn, with_volumes=False).values():
+        found.pools[pool.name] = (pool.kind, os.path.normpath(pool.path or "/"), pool.active)
     for network in conn.listAllNetworks(0):
         found.networks[network.name()] = bool(network.isActive())
     for dom in conn.listAllDomains(0):
@@ -77,7 +76,7 @@ _INPUT_TYPES = {"mouse", "keyboard", "tablet"}
 FIRMWARE_DIRS = ("/usr/share/",)  # where distributions install OVMF and SeaBIOS
 
 
-def _refusal(root: ET.Element) -> str:
+def _refusal(root: Element) -> str:
     """Why this definition is not brought to another host ("" when it may be), after the
     dropped parts are removed (``root`` is changed in place)."""
     for part in list(root):
@@ -123,35 +122,32 @@ def _refusal(root: ET.Element) -> str:
         elif device.tag == "disk" and kind not in ("file", "block", "volume", "network"):
             return f"its disk of type {kind or '?'} is a folder or device of its host"
         elif device.tag == "graphics":
-            _loopback_only(device)
+            _loopback_only(Graphics(device))
     return ""
 
 
-def _loopback_only(graphics: ET.Element) -> None:
-    if graphics.get("type") not in ("vnc", "spice"):
+def _loopback_only(graphics: Graphics) -> None:
+    if graphics.kind not in ("vnc", "spice"):
         return
-    for listen in graphics.findall("listen"):
-        graphics.remove(listen)
-    graphics.set("listen", "127.0.0.1")
-    ET.SubElement(graphics, "listen", {"type": "address", "address": "127.0.0.1"})
-    graphics.attrib.pop("socket", None)
+    for listen in graphics.element.findall("listen"):
+        graphics.element.remove(listen)
+    graphics.listen_attribute, graphics.socket_attribute = "127.0.0.1", ""
+    graphics.listen_type_text, graphics.listen_address = "address", "127.0.0.1"
 
 
-def checked_definition(uuid: str, name: str, xml: str | None) -> tuple[DomainXml | None, str]:
+def checked_definition(uuid: str, name: str, xml: str | None) -> tuple[Domain | None, str]:
     """The stored definition parsed, with what is dropped removed (see above), or why it
     cannot be used."""
     if not xml:
         return None, "the inventory has no definition of it (import it while its host answers: ecp-desktop import)"
     try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        return None, f"its stored definition is not valid XML ({exc})"
-    if root.tag != "domain":
-        return None, "its stored definition is not a domain"
-    refusal = _refusal(root)
+        definition = Domain.from_xml(xml)
+    except XmlError as exc:
+        return None, f"its stored definition cannot be used: {exc}"
+    refusal = _refusal(definition.element)
     if refusal:
         return None, f"{refusal}: not brought to another host"
-    definition = parse_domain(ET.tostring(root, encoding="unicode"), root)
+    definition.xml = definition.to_xml()  # with what is dropped removed
     if definition.uuid != uuid:  # (libvirt writes UUIDs in lower case, the rows too)
         return None, f"its stored definition names another UUID ({definition.uuid or 'none'})"
     problem = name_problem(definition.name)
@@ -162,7 +158,7 @@ def checked_definition(uuid: str, name: str, xml: str | None) -> tuple[DomainXml
     return definition, ""
 
 
-def why_not_there(conn: libvirt.virConnect, found: Destination, definition: DomainXml) -> str:
+def why_not_there(conn: libvirt.virConnect, found: Destination, definition: Domain) -> str:
     """"" when ``definition`` can be defined and started on this destination, else why not
     (every disk and network named). Storage is checked through libvirt, volume by volume."""
     if definition.uuid in found.uuids or find_domain(conn, definition.uuid) is not None:

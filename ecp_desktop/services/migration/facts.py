@@ -6,15 +6,14 @@ capabilities, versions, CPU comparison, lookups, free memory, pools, the job sta
 """
 from __future__ import annotations
 
-import os
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
 
 from ..core.errors import HypervisorError
 from ..hosts.capabilities import read_capabilities
-from ..hosts.domain_xml import Disk, locate_storage, read_domain
+from ..libvirt_xml.domain import Disk, read_domain
+from ..libvirt_xml.storage import locate, pool_paths
 from ..hosts.states import state_name
 from ..hosts.lookups import domain_by_name_or_uuid
 
@@ -74,10 +73,7 @@ def read_host(conn: libvirt.virConnect, uri: str) -> HostSide:
         side.free_memory = conn.getFreeMemory()
     except libvirt.libvirtError:
         side.free_memory = None
-    for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-        path = ET.fromstring(pool.XMLDesc(0)).findtext("target/path", "")
-        if path:
-            side.pool_paths[os.path.normpath(path)] = pool.name()
+    side.pool_paths = pool_paths(conn)
     return side
 
 
@@ -95,7 +91,7 @@ def read_machine(conn: libvirt.virConnect, name_or_uuid: str) -> MachineFacts:
         if disk.device in ("cdrom", "floppy") and not disk.has_source:
             continue
         if disk.path or disk.kind == "volume":
-            locate_storage(conn, disk)  # a path outside every pool stays local: nothing to pre-create
+            locate(conn, disk)  # a path outside every pool stays local: nothing to pre-create
         facts.disks.append(disk)
     if state != "shutoff":
         try:

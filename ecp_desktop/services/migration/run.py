@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from ..core.errors import HypervisorError
-from ..hosts.domain_xml import escape
+from ..libvirt_xml.storage import volume_xml
 from ..hosts.opening import open_connection
 from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
 from .settle import abort_and_wait, clean_up, persist_definition, settle
@@ -274,10 +274,8 @@ class PrecreateVolume(CloneVolume):
     where = " on the destination"
 
     def execute(self, conn, params):
-        fmt = f"<target><format type='{params['format']}'/></target>" if params.get("format") else ""
         conn.storagePoolLookupByName(params["pool"]).createXML(
-            f"<volume><name>{escape(params['name'])}</name>"
-            f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>{fmt}</volume>", 0)
+            volume_xml(params["name"], int(params["capacity"]), params.get("format") or "", allocation=None), 0)
         return f"created {params['pool']}/{params['name']} on the destination"
 
 

@@ -13,7 +13,7 @@ import time
 import libvirt
 
 from ..core.errors import HypervisorError
-from ..hosts.domain_xml import read_domain
+from ..libvirt_xml.domain import read_domain
 from ..hosts.lookups import find_domain
 
 log = logging.getLogger(__name__)

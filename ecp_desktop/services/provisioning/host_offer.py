@@ -4,27 +4,13 @@ hypervisor has, its memory and CPUs, where a source file is (a pool volume or no
 other machines' disks use which files (an imported disk must be no other machine's)."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
 
-from ..hosts.capabilities import read_capabilities
-from ..hosts.domain_xml import parse_domain
-
-# Pool types whose volumes are files under the pool's folder (a disk names the file);
-# other pools' volumes are named as <source pool= volume=>.
-FILE_POOLS = {"dir", "fs", "netfs"}
-
-
-@dataclass(frozen=True)
-class PoolOffer:
-    name: str
-    kind: str
-    path: str
-    available: int   # bytes
-    active: bool
-    volumes: frozenset[str] = frozenset()
+from ..hosts.capabilities import read_capabilities, read_firmware
+from ..libvirt_xml.network import HostInterface
+from ..libvirt_xml.storage import DiskUsers, PoolSummary, disk_users, read_pools, read_volume
 
 
 @dataclass(frozen=True)
@@ -41,7 +27,7 @@ class SourceVolume:
 class HostOffer:
     uri: str
     names: set[str] = field(default_factory=set)
-    pools: dict[str, PoolOffer] = field(default_factory=dict)
+    pools: dict[str, PoolSummary] = field(default_factory=dict)
     networks: list[str] = field(default_factory=list)
     bridges: list[str] = field(default_factory=list)
     domain_type: str = "kvm"     # the best the host offers: KVM where it has it, else QEMU's emulation
@@ -54,8 +40,7 @@ class HostOffer:
     memory_mib: int = 0
     cpus: int = 0
     source: SourceVolume | None = None
-    # the machines' disks: path (and pool/volume) -> the machines whose definition names it
-    disk_users: dict[str, list[str]] = field(default_factory=dict)
+    disk_users: DiskUsers = field(default_factory=DiskUsers)  # which machines' disks name which storage
 
     @property
     def default_pool(self) -> str:
@@ -73,17 +58,13 @@ class HostOffer:
 def read_offer(conn: libvirt.virConnect, uri: str, source_path: str = "") -> HostOffer:
     """Blocking: what the host offers now; ``source_path``: also where that file is."""
     offer = HostOffer(uri)
-    _machines(conn, offer)
-    for pool in conn.listAllStoragePools(0):
-        root = ET.fromstring(pool.XMLDesc(0))
-        active = bool(pool.isActive())
-        volumes = frozenset(pool.listVolumes()) if active else frozenset()
-        offer.pools[pool.name()] = PoolOffer(pool.name(), root.get("type", ""), root.findtext("target/path", ""),
-                                             pool.info()[3] if active else 0, active, volumes)
+    offer.disk_users = disk_users(conn)
+    offer.names = offer.disk_users.names
+    offer.pools = read_pools(conn)
     offer.networks = sorted(n.name() for n in conn.listAllNetworks(0))
     try:
         offer.bridges = sorted(i.name() for i in conn.listAllInterfaces(0)
-                               if ET.fromstring(i.XMLDesc(0)).get("type") == "bridge")
+                               if HostInterface.from_xml(i.XMLDesc(0)).kind == "bridge")
     except libvirt.libvirtError:
         offer.bridges = []  # no interface driver (netcf) on this host: a bridge is taken as named
     info = conn.getInfo()
@@ -92,22 +73,6 @@ def read_offer(conn: libvirt.virConnect, uri: str, source_path: str = "") -> Hos
     if source_path:
         offer.source = _source_volume(conn, source_path)
     return offer
-
-
-def _machines(conn: libvirt.virConnect, offer: HostOffer) -> None:
-    """The names taken and the disks in use: one pass over the definitions (inactive XML, read by
-    the one reader, ``parse_domain``)."""
-    for dom in conn.listAllDomains(0):
-        try:
-            name, xml = dom.name(), dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        except libvirt.libvirtError:
-            continue  # undefined meanwhile
-        offer.names.add(name)
-        for disk in parse_domain(xml).disks:
-            keys = ([disk.path] if disk.path else []) + ([f"{disk.pool}/{disk.volume}"] if disk.pool and disk.volume
-                                                           else [])
-            for key in keys:
-                offer.disk_users.setdefault(key, []).append(name)
 
 
 def _guest(conn: libvirt.virConnect, offer: HostOffer) -> None:
@@ -121,16 +86,11 @@ def _guest(conn: libvirt.virConnect, offer: HostOffer) -> None:
     machines = caps.machines_for(arch, offer.domain_type) or set()
     offer.machine = "q35" if "q35" in machines else ""
     try:
-        domcaps = ET.fromstring(conn.getDomainCapabilities(None, arch, offer.machine or None,
-                                                           offer.domain_type, 0))
+        firmware = read_firmware(conn, arch, offer.machine, offer.domain_type)
     except libvirt.libvirtError as exc:
         offer.firmware_words = f"the host does not say which firmware it has ({exc.get_error_message()}): BIOS"
         return
-    firmware = {v.text for v in domcaps.findall("os/enum[@name='firmware']/value")}
-    loaders = domcaps.find("os/loader")
-    offer.efi = "efi" in firmware or (loaders is not None and loaders.get("supported") == "yes"
-                                      and bool(loaders.findall("value")))
-    offer.secure_boot = offer.efi and "yes" in {v.text for v in domcaps.findall("os/loader/enum[@name='secure']/value")}
+    offer.efi, offer.secure_boot = firmware.efi, firmware.secure_boot
     if not offer.efi:
         offer.firmware_words = "the host has no UEFI firmware (e.g. Debian's ovmf package): BIOS"
 
@@ -139,8 +99,6 @@ def _source_volume(conn: libvirt.virConnect, path: str) -> SourceVolume | None:
     try:
         volume = conn.storageVolLookupByPath(path)
         pool = volume.storagePoolLookupByVolume()
-        fmt = ET.fromstring(volume.XMLDesc(0)).find("target/format")
-        return SourceVolume(pool.name(), volume.name(), volume.path(), volume.info()[1],
-                            fmt.get("type", "") if fmt is not None else "")
-    except libvirt.libvirtError:
+        return SourceVolume(pool.name(), volume.name(), volume.path(), volume.info()[1], read_volume(volume).format)
+    except (libvirt.libvirtError, ValueError):
         return None  # not in a pool the host knows

@@ -21,7 +21,8 @@ from collections.abc import Callable
 import libvirt
 
 from ..core.errors import Refusal
-from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume, volume_xml
+from ..libvirt_xml.storage import volume_xml
+from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
 from .seed_iso import build_iso
 
 CHUNK = 1024 * 1024

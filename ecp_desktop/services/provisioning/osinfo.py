@@ -2,7 +2,8 @@
 should get for each (memory, vCPUs, disk size, firmware, disk bus, network model), and which
 one an installer ISO holds (``osinfo-detect``, libosinfo's own tool).
 
-The database is read as the XML files it is (xml.etree), once per process and folder; an OS
+The database is read as the XML files it is (xml.etree: libosinfo's own format, only read, so
+not part of the libvirt vocabulary), once per process and folder; an OS
 inherits devices, firmware and resources it does not state from the one it derives from, as
 libosinfo does. Without the database every choice falls back to :data:`GENERIC`, and
 :func:`load` says why, so the wizard and the command line can tell the user.

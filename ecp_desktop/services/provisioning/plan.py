@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import secrets
 import uuid as uuidlib
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 
-from ..hosts.domain_xml import with_flow_mark
-from ..hosts.names import BadName, check_file_name, file_name_part
+from ..libvirt_xml.layout import pretty
+from ..libvirt_xml.marks import with_flow_mark
+from ..core.names import BadName, check_file_name, file_name_part
 from ..tasks.engine import Group, Step
 from .domain import DiskPlan, domain_xml
-from .host_offer import FILE_POOLS, HostOffer, PoolOffer, SourceVolume
+from ..libvirt_xml.devices import volume_name
+from ..libvirt_xml.storage import FILE_POOLS, PoolSummary
+from .host_offer import HostOffer, SourceVolume
 from .operations import file_format, virtual_size
 from .osinfo import OsDatabase, OsEntry
 from .seed_iso import hostname_for, seed_files
@@ -77,7 +79,7 @@ def _check_host(spec: MachineSpec, entry: OsEntry, offer: HostOffer, notes: list
     return entry
 
 
-def _pool(spec: MachineSpec, offer: HostOffer) -> PoolOffer:
+def _pool(spec: MachineSpec, offer: HostOffer) -> PoolSummary:
     name = spec.pool or offer.default_pool
     pool = offer.pools.get(name)
     if pool is None:
@@ -88,7 +90,7 @@ def _pool(spec: MachineSpec, offer: HostOffer) -> PoolOffer:
     return pool
 
 
-def _new_volume(pool: PoolOffer, name: str, hint: str = "") -> str:
+def _new_volume(pool: PoolSummary, name: str, hint: str = "") -> str:
     try:
         check_file_name(name)
     except BadName as exc:
@@ -99,7 +101,15 @@ def _new_volume(pool: PoolOffer, name: str, hint: str = "") -> str:
     return name
 
 
-def _disk_at(pool: PoolOffer, volume: str, fmt: str, bus: str, device: str = "disk") -> DiskPlan:
+def _machine_volume(machine: str, part: str, extension: str) -> str:
+    """``web-disk.qcow2``: the devices' one naming rule."""
+    try:
+        return volume_name(machine, part, f".{extension}")
+    except BadName as exc:
+        raise PlanError(str(exc)) from None
+
+
+def _disk_at(pool: PoolSummary, volume: str, fmt: str, bus: str, device: str = "disk") -> DiskPlan:
     if pool.kind in FILE_POOLS and pool.path:
         return DiskPlan(device, path=f"{pool.path.rstrip('/')}/{volume}", format=fmt, bus=bus)
     return DiskPlan(device, pool=pool.name, volume=volume, format=fmt, bus=bus)
@@ -115,7 +125,6 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
     steps: list[Step] = []
     disks: list[DiskPlan] = []
     seeds: dict[str, dict[str, str]] = {}
-    stem = file_name_part(name)
     cdrom_bus = "sata"
 
     def step(op: str, title: str, params: dict) -> None:
@@ -138,7 +147,7 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
     disk_bytes = entry.disk_gib * GIB
 
     if spec.source in ("iso", "pxe"):
-        volume = _new_volume(pool, f"{stem}-disk.{spec.disk_format}")
+        volume = _new_volume(pool, _machine_volume(name, "disk", spec.disk_format))
         step("create_volume", f"Make disk {volume} ({entry.disk_gib} GiB)",
              {"pool": pool.name, "name": volume, "capacity": disk_bytes, "format": spec.disk_format})
         disks.append(_disk_at(pool, volume, spec.disk_format, entry.disk_bus))
@@ -152,7 +161,7 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
         capacity = max(disk_bytes, source.capacity)
         if spec.full_copy:
             copy_pool = offer.pools[source.pool]
-            volume = _new_volume(copy_pool, f"{stem}-disk.{source.format or 'qcow2'}")
+            volume = _new_volume(copy_pool, _machine_volume(name, "disk", source.format or "qcow2"))
             step("clone_volume", f"Copy {source.name} to {volume}",
                  {"pool": source.pool, "source": source.name, "name": volume, "capacity": capacity,
                   "allocation": 0, "format": source.format or "qcow2"})
@@ -160,13 +169,13 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
             if copy_pool.name != pool.name:
                 notes.append(f"the full copy is made in the image's own pool, {copy_pool.name}")
         else:
-            volume = _new_volume(pool, f"{stem}-disk.qcow2")
+            volume = _new_volume(pool, _machine_volume(name, "disk", "qcow2"))
             step("create_volume", f"Make disk {volume} over {source.name} ({capacity // GIB} GiB)",
                  {"pool": pool.name, "name": volume, "capacity": capacity, "format": "qcow2",
                   "backing_path": source.path, "backing_format": source.format or "qcow2"})
             disks.append(_disk_at(pool, volume, "qcow2", entry.disk_bus))
         if spec.seed is not None:
-            seed = _new_volume(pool, f"{stem}-seed.iso")
+            seed = _new_volume(pool, _machine_volume(name, "seed", "iso"))
             files = seed_files(spec.seed, f"iid-{new_uuid}", hostname_for(name))
             reference = secrets.token_hex(16)
             seeds[reference] = files
@@ -180,9 +189,7 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
         disks.append(DiskPlan("disk", path=source_path, format=fmt, bus=entry.disk_bus))
 
     mark = secrets.token_hex(16)
-    marked = ET.fromstring(with_flow_mark(domain_xml(spec, entry, offer, new_uuid, disks), mark))
-    ET.indent(marked)  # the review shows it: the mark's element indented like the rest
-    xml = ET.tostring(marked, encoding="unicode")
+    xml = pretty(with_flow_mark(domain_xml(spec, entry, offer, new_uuid, disks), mark))  # the review shows it
     step("define_domain", f"Define {name}", {"uuid": new_uuid, "name": name, "xml": xml, "mark": mark})
     flow = Group("create_machine", f"Create {name} from {SOURCE_LABELS[spec.source]}", list(steps), host_uri=uri,
                  target_uuid=new_uuid, target_name=name)
@@ -211,6 +218,6 @@ def set_start(plan: Plan, start: bool) -> None:
     plan.spec = replace(plan.spec, start=start)
 
 
-def _uploaded(pool: PoolOffer, volume: str, where: DiskPlan, size: int, fmt: str) -> SourceVolume:
+def _uploaded(pool: PoolSummary, volume: str, where: DiskPlan, size: int, fmt: str) -> SourceVolume:
     """The cloud image as it will be once uploaded (what the overlay is made over)."""
     return SourceVolume(pool.name, volume, where.path or f"{pool.name}/{volume}", size, fmt)

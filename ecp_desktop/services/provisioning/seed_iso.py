@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hosts.names import name_problem
+from ..core.names import name_problem
 
 VOLUME_LABEL = "cidata"
 MAX_EXTRA = 64 * 1024

@@ -15,7 +15,7 @@ import subprocess
 
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
-from ..hosts.names import name_problem
+from ..core.names import name_problem
 from ..tasks.engine import TaskEngine
 from ..tasks.records import TaskRecord
 from . import operations  # (also registers upload_volume and make_seed_volume; create_volume is tasks')

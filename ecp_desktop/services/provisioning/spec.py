@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..hosts.names import BIDI_AND_SEPARATORS, name_problem
+from ..core.names import name_problem, text_problem
+from ..libvirt_xml.devices import DISK_FORMATS, NEW_MACHINE_DISK_BUSES, NIC_MODELS
 from .seed_iso import SeedConfig
 
 SOURCES = ("iso", "cloud-image", "import-disk", "pxe")
@@ -14,13 +15,9 @@ SOURCE_LABELS = {"iso": "an installer ISO", "cloud-image": "a cloud image", "imp
                  "pxe": "network boot (PXE)"}
 GRAPHICS = ("vnc", "spice", "none")
 FIRMWARE = ("bios", "efi")
-DISK_BUSES = ("virtio", "sata")
-DISK_FORMATS = ("qcow2", "raw")
-NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
 MEMORY_MIB = (64, 4 * 2**20)    # 64 MiB .. 4 TiB
 VCPUS = (1, 512)
 DISK_GIB = (1, 64 * 1024)       # 1 GiB .. 64 TiB
-MAX_PATH = 4096
 
 
 @dataclass
@@ -52,16 +49,6 @@ class MachineSpec:
     seed: SeedConfig | None = field(default=None)  # cloud images: who may log in (None: no seed)
     virt_type: str = ""            # kvm or qemu (software emulation); "": the host's best
     start: bool = False
-
-
-def text_problem(what: str, text: str) -> str | None:
-    """Why ``text`` (a path or a name on the host) cannot go into a definition, or None."""
-    if len(text) > MAX_PATH:
-        return f"the {what} is longer than {MAX_PATH} characters"
-    for ch in text:
-        if not ch.isprintable() or ch in BIDI_AND_SEPARATORS:
-            return f"the {what} contains the control character U+{ord(ch):04X}"
-    return None
 
 
 def _between(what: str, value: int, bounds: tuple[int, int], unit: str) -> str | None:
@@ -100,7 +87,7 @@ def spec_problems(spec: MachineSpec) -> list[str]:
                  _between("the disk size", spec.disk_gib, DISK_GIB, "GiB")]
     for what, value, allowed in (("graphics", spec.graphics, GRAPHICS), ("disk format", spec.disk_format,
                                  DISK_FORMATS), ("firmware", spec.firmware, ("", *FIRMWARE)),
-                                 ("disk bus", spec.disk_bus, ("", *DISK_BUSES)),
+                                 ("disk bus", spec.disk_bus, ("", *NEW_MACHINE_DISK_BUSES)),
                                  ("network model", spec.nic_model, ("", *NIC_MODELS))):
         if value not in allowed:
             problems.append(f"the {what} must be one of {', '.join(a for a in allowed if a)} (not {value!r})")

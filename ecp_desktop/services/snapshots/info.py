@@ -6,10 +6,11 @@ plain strings, and only the few fields shown are read (not the saved domain defi
 from __future__ import annotations
 
 import datetime as dt
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
+
+from ..libvirt_xml.snapshot import DomainSnapshot
 
 # Host drivers that make external (disk-only, overlay file) snapshots; others refuse the flag
 # (the test driver: "unsupported flags"). Internal snapshots: every driver with snapshots.
@@ -58,23 +59,12 @@ class SnapshotInfo:
                 "disk_only": not self.with_memory, "disks": self.disks, "children": list(self.children)}
 
 
-def _text(root: ET.Element, path: str) -> str:
-    node = root.find(path)
-    return (node.text or "") if node is not None else ""
-
-
 def parse_snapshot(xml: str, *, current: bool = False) -> SnapshotInfo:
-    root = ET.fromstring(xml)
-    try:
-        created = int(_text(root, "creationTime") or 0)
-    except ValueError:
-        created = 0
-    memory = root.find("memory")
-    kinds = {d.get("snapshot", "") for d in root.findall("disks/disk")} - {"", "no"}
+    snapshot = DomainSnapshot.from_xml(xml)
+    kinds = {d.snapshot for d in snapshot.disks} - {"", "no"}
     disks = "none" if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
-    return SnapshotInfo(name=_text(root, "name"), parent=_text(root, "parent/name"),
-                        description=_text(root, "description"), state=_text(root, "state"), created=created,
-                        memory=memory.get("snapshot", "") if memory is not None else "", disks=disks,
+    return SnapshotInfo(name=snapshot.name, parent=snapshot.parent, description=snapshot.description,
+                        state=snapshot.state, created=max(snapshot.created, 0), memory=snapshot.memory, disks=disks,
                         current=current)
 
 

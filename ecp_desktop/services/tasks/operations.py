@@ -10,15 +10,16 @@ remove something that existed before the step.
 from __future__ import annotations
 
 import secrets
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import libvirt
 
 from ..core.errors import Refusal
-from ..hosts.domain_xml import clear_flow_mark, escape, flow_mark, read_domain, set_flow_mark
+from ..libvirt_xml.marks import clear_flow_mark, flow_mark, set_flow_mark
+from ..libvirt_xml.snapshot import DomainSnapshot
+from ..libvirt_xml.storage import machine_using, volume_xml
 from ..hosts.lookups import find_domain, find_volume
-from ..hosts.names import BIDI_AND_SEPARATORS, name_problem
+from ..core.names import BIDI_AND_SEPARATORS, name_problem
 
 Params = dict
 
@@ -71,10 +72,8 @@ class CloneVolume(Operation):
     def execute(self, conn, params):
         pool = conn.storagePoolLookupByName(params["pool"])
         source = pool.storageVolLookupByName(params["source"])
-        fmt = f"<target><format type='{params['format']}'/></target>" if params.get("format") else ""
-        xml = (f"<volume><name>{escape(params['name'])}</name>"
-               f"<capacity unit='bytes'>{int(params['capacity'])}</capacity>"
-               f"<allocation unit='bytes'>{int(params['allocation'])}</allocation>{fmt}</volume>")
+        xml = volume_xml(params["name"], int(params["capacity"]), params.get("format") or "",
+                         allocation=int(params["allocation"]))
         volume = pool.createXMLFrom(xml, source, 0)
         return f"cloned {params['source']} to {volume.path()}"
 
@@ -87,15 +86,9 @@ class CloneVolume(Operation):
         path = volume.path()
         # A volume some machine uses (its own flow undefined the new machine first) is never
         # deleted: e.g. one a migration moved onto it, or another's named in a forged task row.
-        for dom in conn.listAllDomains(0):
-            try:
-                disks = read_domain(dom).disks
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                    continue  # undefined meanwhile (e.g. by a sibling's undo): it uses nothing
-                raise
-            if any(disk.path == path for disk in disks):
-                return f"kept volume {params['name']}: {dom.name()} uses it"
+        user = machine_using(conn, {path, f"{params['pool']}/{params['name']}"})
+        if user:
+            return f"kept volume {params['name']}: {user} uses it"
         volume.delete(0)
         return f"deleted volume {params['pool']}/{params['name']}{self.where}"
 
@@ -114,22 +107,6 @@ def _require_mark(dom: libvirt.virDomain, params: Params, doing: str) -> None:
     if not mark or flow_mark(dom) != mark:
         raise Refusal(f"not {doing} {params.get('name', dom.name())}: it does not carry this flow's mark, so this "
                       "flow did not make it (the task record may come from elsewhere); left alone")
-
-
-def volume_xml(name: str, capacity: int, fmt: str, *, backing_path: str = "", backing_format: str = "") -> str:
-    """A new volume's XML (sparse: allocation 0), optionally a copy-on-write overlay on ``backing_path``."""
-    root = ET.Element("volume")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(int(capacity))
-    ET.SubElement(root, "allocation", {"unit": "bytes"}).text = "0"
-    if fmt:
-        ET.SubElement(ET.SubElement(root, "target"), "format", {"type": fmt})
-    if backing_path:
-        backing = ET.SubElement(root, "backingStore")
-        ET.SubElement(backing, "path").text = backing_path
-        if backing_format:
-            ET.SubElement(backing, "format", {"type": backing_format})
-    return ET.tostring(root, encoding="unicode")
 
 
 class CreateVolume(CloneVolume):
@@ -255,13 +232,7 @@ def snapshot_xml(name: str, description: str = "", *, memory: bool = True) -> st
     problem = snapshot_problem(name, description)
     if problem:
         raise Refusal(problem)
-    root = ET.Element("domainsnapshot")
-    ET.SubElement(root, "name").text = name
-    if description:
-        ET.SubElement(root, "description").text = description
-    if not memory:
-        ET.SubElement(root, "memory", {"snapshot": "no"})
-    return ET.tostring(root, encoding="unicode")
+    return DomainSnapshot(name=name, description=description, memory=None if memory else "no").to_xml()
 
 
 def snapshot_flags(external: bool) -> int:

@@ -122,3 +122,19 @@ def check_file_name(name: str) -> str:
     if not name or _FILE_UNSAFE.search(name) or ".." in name or name[0] in "-.":
         raise BadName(f"{name!r} is not a safe file name (letters, digits, '.', '_', '+', '-'; no '..')")
     return name
+
+
+MAX_PATH = 4096
+
+
+def text_problem(what: str, text: str, most: int = MAX_PATH, *, lines: bool = False) -> str | None:
+    """Why ``text`` (a title, a description, a path or a name on a host) cannot go into a
+    definition: too long, or a control character (with ``lines``, line breaks and tabs are
+    allowed, as in a description)."""
+    if len(text) > most:
+        return f"the {what} has at most {most} characters (this one has {len(text)})"
+    for ch in text:
+        if (lines and ch in "\n\t") or (ch.isprintable() and ch not in BIDI_AND_SEPARATORS):
+            continue
+        return f"the {what} contains the control character U+{ord(ch):04X}"
+    return None
