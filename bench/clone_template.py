@@ -129,7 +129,7 @@ def remove(conn: libvirt.virConnect, prefix: str) -> None:
 async def through_app(uri: str, n: int, work: Path) -> tuple[float, int, str]:
     from ecp_desktop.services.composition import build_services
     from ecp_desktop.services.setup.startup import open_inventory
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     open_inventory(f"sqlite:///{work}/bench.sqlite3")
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,

@@ -117,8 +117,8 @@ from PySide6.QtCore import QTimer
 from ecp_desktop.app import GuiSession
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.services.setup.startup import open_inventory
-from ecp_desktop.views.qt_process import make_qt_app
-import ecp_desktop.views.main_window  # imported by open_main_window: not counted in app_s
+from ecp_desktop.views.common.qt_process import make_qt_app
+import ecp_desktop.views.window.main_window  # imported by open_main_window: not counted in app_s
 fleet, url, uris_file, daemon_dir, per_host, idle = sys.argv[1:7]
 uris = json.loads(open(uris_file).read())
 n, per_host, idle = len(uris) * int(per_host), int(per_host), float(idle)

@@ -80,7 +80,7 @@ def app_import(uri: str, work: Path) -> str:
 def wizard_stall(uri: str, work: Path) -> str:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
-    from ecp_desktop.views.qt_process import settle_heap
+    from ecp_desktop.views.common.qt_process import settle_heap
     from ecp_desktop.views.setup.wizard import ConnectionsPage, ImportPage, ProgressPage, SetupWizard
     app = QApplication(sys.argv)
     opens = count_opens()

@@ -58,8 +58,8 @@ from PySide6.QtCore import QTimer
 from ecp_desktop.app import GuiSession
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.services.setup.startup import open_inventory
-from ecp_desktop.views.qt_process import make_qt_app
-import ecp_desktop.views.main_window  # imported by open_main_window; counted with the imports
+from ecp_desktop.views.common.qt_process import make_qt_app
+import ecp_desktop.views.window.main_window  # imported by open_main_window; counted with the imports
 started, url, n = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 register_event_impl()
 app = make_qt_app(sys.argv[:1])

@@ -37,7 +37,7 @@ def floor(uri: str) -> tuple[float, int]:
 
 
 def service_load(uri: str, work: Path, n: int) -> float:
-    from ecp_desktop.app import build_services
+    from ecp_desktop.services.composition import build_services
     from ecp_desktop.services.hosts.libvirt_loop import start_event_thread
     from ecp_desktop.services.setup.startup import open_inventory
     start_event_thread()  # headless: no Qt loop iterates libvirt's events here
@@ -60,13 +60,13 @@ def service_load(uri: str, work: Path, n: int) -> float:
 def window_load(uri: str, work: Path, n: int) -> float:
     from PySide6.QtCore import QSettings
     import qasync
-    from ecp_desktop.app import build_services
-    from ecp_desktop.views.qt_process import make_qt_app
+    from ecp_desktop.services.composition import build_services
+    from ecp_desktop.views.common.qt_process import make_qt_app
     from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
     from ecp_desktop.services.setup.startup import open_inventory
     register_event_impl()
     app = make_qt_app(sys.argv)
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     open_inventory(f"sqlite:///{work / 'window.sqlite3'}")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -54,8 +54,8 @@ class GapMeter:
 
 
 async def main(n: int, idle_s: float) -> None:
-    from ecp_desktop.app import build_services
-    from ecp_desktop.views.qt_process import settle_heap
+    from ecp_desktop.services.composition import build_services
+    from ecp_desktop.views.common.qt_process import settle_heap
     from ecp_desktop.services.setup.startup import open_inventory
     import tempfile
     work = tempfile.mkdtemp()
@@ -65,7 +65,7 @@ async def main(n: int, idle_s: float) -> None:
         other.defineXML(domain_xml(f"vm-{i:05d}", f"55555555-0000-0000-0000-{i:012d}", 5, 1, 256, i)
                         .replace('<test:runstate xmlns:test="http://libvirt.org/schemas/domain/test/1.0">5'
                                  '</test:runstate>', ""))
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(f"{work}/s.ini", QSettings.Format.IniFormat))
@@ -151,7 +151,7 @@ async def main(n: int, idle_s: float) -> None:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     idle_s = float(sys.argv[2]) if len(sys.argv) > 2 else 5
-    from ecp_desktop.views.qt_process import make_qt_app
+    from ecp_desktop.views.common.qt_process import make_qt_app
     from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
     register_event_impl()
     app = make_qt_app(sys.argv[:1])

@@ -123,10 +123,10 @@ async def gui(n: int, uri: str, seconds: float) -> None:
     from ecp_desktop.services.core.executors import Executors
     from ecp_desktop.services.inventory.live import Inventory
     from ecp_desktop.services.usage.service import UsageService
-    from ecp_desktop.views.machine_filter import MachineFilterProxy
-    from ecp_desktop.views.machine_model import USAGE, MachineRole, MachineTableModel
-    from ecp_desktop.views.usage_column import UsageColumn, show_usage_column
-    from ecp_desktop.views.usage_tab import UsageTab
+    from ecp_desktop.views.machines.machine_filter import MachineFilterProxy
+    from ecp_desktop.views.machines.machine_model import USAGE, MachineRole, MachineTableModel
+    from ecp_desktop.views.usage.usage_column import UsageColumn, show_usage_column
+    from ecp_desktop.views.usage.usage_tab import UsageTab
 
     inventory = Inventory(Executors(), persist=False)
     usage = UsageService(inventory, interval=INTERVAL)
@@ -200,7 +200,7 @@ if __name__ == "__main__":
     headless(n, uri)
     import qasync
     from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-    from ecp_desktop.views.qt_process import make_qt_app
+    from ecp_desktop.views.common.qt_process import make_qt_app
     register_event_impl()
     app = make_qt_app(sys.argv[:1])
     loop = qasync.QEventLoop(app)

@@ -20,111 +20,24 @@ from .services.core.wording import count
 from .services.hosts.connection import HostConnection
 from .services.hosts.libvirt_loop import register_event_impl
 from .services.composition import Services, build_services  # noqa: F401  (tests build through app)
-from .services.actions.restore import marked_always_on, restore_candidates
+from .services.actions.restore import restore_candidates
 from .services.sharing import heartbeat
 from .services.tasks.follow import TaskFollower
-from .services.tasks.recovery import RecoveryWatch, retry_rollback
+from .services.tasks.interrupted import InterruptedFlowWatch, retry_rollback
 from .services.usage.service import UsageService
-from .views.single_instance import SingleInstance
+from .views.window.single_instance import SingleInstance
 from .models.db import DatabaseUrlError
 from .services.config import app_config, app_log, credentials, preferences
 from .services.config.app_log import start_logging
 from .services.core.errors import install_quiet_error_handler
 from .services.core.executors import leave_stuck_threads
 from .services.setup.steps import SETUP_DONE_KEY
-from .services.config import approved_hosts
-from .views.plain import message_box
-from .views.qt_process import ensure_event_delivery, log_unexpected, make_qt_app, quit_on_signals, settle_heap
-from .services.inventory import approvals
-from .services.setup.startup import HostChoice, database_url, initial_hosts, open_inventory, setup_needed
+from .views.common.plain import message_box
+from .views.common.qt_process import ensure_event_delivery, log_unexpected, make_qt_app, quit_on_signals, settle_heap
+from .services.setup.startup import (add_session_hosts, connect_session_hosts, database_url, open_inventory,
+                                     restore_on_start, setup_needed)
 
 log = logging.getLogger(__name__)
-
-
-async def restore_on_start(services: Services, report_failures, candidates=None, *, at_start: str = "last") -> None:
-    """Restore what should run; a host that is unreachable now is restored when it returns.
-
-    ``candidates``: (reason, machines by host) read before the hosts connected, so that a
-    machine that vanished is reported by this start's restore instead of being marked
-    missing by the first listing first (and then skipped without a word). ``at_start``: the
-    user's choice (Preferences): "last", "always" (only machines marked Always On), "never"."""
-    if at_start == "never":
-        log.info("restore at start: none (the choice in Preferences)")
-        return
-    loop = asyncio.get_running_loop()
-    if candidates is None:
-        candidates = await loop.run_in_executor(services.executors.database, restore_candidates)
-    reason, grouped = candidates
-    if reason:
-        log.info("restore skipped: %s", reason)
-        return
-    if at_start == "always":
-        grouped = marked_always_on(grouped)
-    report = await services.restore.run(grouped)
-    waiting = set(report.unreachable)
-
-    def host_loaded(host, _count) -> None:
-        if host.uri in waiting:
-            waiting.discard(host.uri)
-            spawn(_restore_host(host.uri))
-
-    async def _restore_host(uri: str) -> None:
-        _reason, again = await loop.run_in_executor(services.executors.database, restore_candidates, [uri])
-        if at_start == "always":
-            again = marked_always_on(again)
-        report_failures(await services.restore.run(again))
-
-    if waiting:
-        services.inventory.host_loaded.connect(host_loaded)
-    report_failures(report)
-
-
-def _session_hosts(extra: list[str]) -> tuple[list[HostChoice], set[str]]:
-    """Runs on the database thread: configured hosts, plus --connect ones for this session
-    (typed by this user: approved), and the URIs this user approved."""
-    if extra:
-        approved_hosts.approve(extra)
-        configured = [HostChoice(h.uri, h.label, h.is_demo) for h in store.configured_hosts() if h.autoconnect]
-    else:
-        configured = initial_hosts()
-    allowed = approvals.approved_uris()
-    return configured + [HostChoice(uri) for uri in extra if uri not in {c.uri for c in configured}], allowed
-
-
-async def connect_initial_hosts(services: Services, extra: list[str]) -> None:
-    """Add the session's hosts and connect them (each on its own); return when every first
-    attempt has ended."""
-    await asyncio.gather(*await start_initial_hosts(services, extra))
-
-
-async def start_initial_hosts(services: Services, extra: list[str]) -> list[asyncio.Future]:
-    """Add the session's hosts, show what the inventory knows of their machines, and start
-    connecting them; the attempts, still running. A job about one host (restore) joins that
-    host's attempt and waits for no other."""
-    return connect_session_hosts(services, await add_session_hosts(services, extra))
-
-
-def connect_session_hosts(services: Services, hosts: list[tuple[HostConnection, bool]]) -> list[asyncio.Future]:
-    return [spawn(services.inventory.connect_host(host, autoconnect=auto)) for host, auto in hosts]
-
-
-async def add_session_hosts(services: Services, extra: list[str]) -> list[tuple[HostConnection, bool]]:
-    """Add the session's hosts and show what the inventory knows of their machines; the
-    (host, autoconnect) pairs to connect. A host only a row names is listed, with the
-    reason, and never connected on a row's word."""
-    loop = asyncio.get_running_loop()
-    choices, allowed = await loop.run_in_executor(services.executors.database, _session_hosts, extra)
-    inventory = services.inventory
-    hosts = [(inventory.add_host(c.uri, label=c.label, is_demo=c.is_demo), c.uri not in extra) for c in choices]
-    for host, _auto in hosts:
-        if host.uri not in allowed:
-            host.keep_closed(approved_hosts.unapproved_reason(host.uri))
-    # Before any host answers: the rows are on screen at once, and stay while a host is down.
-    try:
-        await inventory.show_known([h.uri for h, _auto in hosts])
-    except Exception:  # noqa: BLE001  (the database away, a bad row: the hosts still connect)
-        log.exception("the known machines could not be read; the hosts' listings will show them")
-    return [(host, auto) for host, auto in hosts if host.uri in allowed]
 
 
 class GuiSession:
@@ -166,7 +79,7 @@ class GuiSession:
         self.open_main_window()
 
     def open_main_window(self) -> None:
-        from .views.main_window import MainWindow
+        from .views.window.main_window import MainWindow
         self.services = build_services()
         s = self.services
         self.usage = UsageService(s.inventory, interval=preferences.current().usage_interval)
@@ -214,18 +127,18 @@ class GuiSession:
         self.following = spawn(TaskFollower(services.tasks).run())
 
     async def _add_hosts(self) -> None:
-        self.session_hosts = await add_session_hosts(self.services, self.connect)
+        self.session_hosts = await add_session_hosts(self.services.inventory, self.connect)
 
     async def _start_hosts(self) -> None:
         # Not awaited: restore joins each host's attempt on its own, so a host that takes its
         # whole open limit to fail delays no other host's restore.
-        self.connecting = connect_session_hosts(self.services, self.session_hosts)
+        self.connecting = connect_session_hosts(self.services.inventory, self.session_hosts)
 
     async def _recover(self) -> None:
         # From now on, a host that connects brings back what waited for it (a flow left by a
         # crash, a rollback that failed while the host was away); this first pass runs under
         # the watch's lock, so a host connecting meanwhile gets a pass after it.
-        self.recovery_watch = RecoveryWatch(self.services.engine, self.services.inventory.host_changed,
+        self.recovery_watch = InterruptedFlowWatch(self.services.engine, self.services.inventory.host_changed,
                                             self._report_recovery)
         self._report_recovery(await self.recovery_watch.pass_now())
 
@@ -234,23 +147,25 @@ class GuiSession:
         lines = report.lines()
         if not lines or self.window is None:
             return
-        log.warning("recovered interrupted tasks: %s", "; ".join(lines))
-        self.window.statusBar().showMessage(f"Recovered {count(len(lines), 'interrupted task')}; see the tasks pane",
+        log.warning("finished interrupted tasks: %s", "; ".join(lines))
+        self.window.statusBar().showMessage(f"Finished {count(len(lines), 'interrupted task')}; see the tasks pane",
                                             15000)
-        failed = [(r.title, r.outcome) for r in report.recovered if r.status == "rollback failed"]
+        failed = [(r.title, r.outcome) for r in report.finished if r.status == "rollback failed"]
         if failed:
             self.window.show_errors("Interrupted tasks could not be undone completely", failed)
 
     async def _restore(self, candidates) -> None:
         choice = preferences.current().restore_at_start
         if choice:
-            await restore_on_start(self.services, self._report_restore, candidates, at_start=choice)
+            await restore_on_start(self.services.inventory, self.services.restore, self._report_restore, candidates,
+                                   at_start=choice)
             return
-        from .views.restore_question import ask_restore_at_start  # asked once, then kept in Preferences
+        from .views.window.restore_question import ask_restore_at_start  # asked once, then kept in Preferences
 
         def answered(chosen: str) -> None:
             if not self.quitting and self.services is not None:
-                spawn(restore_on_start(self.services, self._report_restore, at_start=chosen))
+                spawn(restore_on_start(self.services.inventory, self.services.restore, self._report_restore,
+                                       at_start=chosen))
         self.restore_question = ask_restore_at_start(self.window, answered)
 
     def _report_restore(self, report) -> None:
@@ -301,7 +216,7 @@ class GuiSession:
 
 def _open_asking_for_password(url: str, tries: int = 3) -> bool:
     """Open the inventory; when PostgreSQL wants a password nobody stored, ask (before the loop runs)."""
-    from .views.password_dialog import PasswordDialog
+    from .views.common.password_dialog import PasswordDialog
     for _attempt in range(tries):
         try:
             open_inventory(url)

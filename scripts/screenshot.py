@@ -12,8 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 import qasync
 
-from ecp_desktop.app import build_services, connect_initial_hosts
-from ecp_desktop.views.qt_process import make_qt_app
+from ecp_desktop.services.composition import build_services
+from ecp_desktop.services.setup.startup import connect_initial_hosts
+from ecp_desktop.views.common.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.inventory import set_up_inventory
 from ecp_desktop.testing.hostgen import write_host
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 async def shoot(out: Path, work: Path, app) -> None:
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     fleet = write_host(work / "lab-fleet.xml", 240, seed=7, prefix="lab-")
     uris = [fleet, f"test://{REPO / 'tests/data/virt-manager-4.1.0-testdriver.xml'}",
@@ -34,7 +35,7 @@ async def shoot(out: Path, work: Path, app) -> None:
     loaded = asyncio.Event()
     services.inventory.host_loaded.connect(
         lambda *_: loaded.set() if len(services.inventory.machines) >= 240 + 10 else None)
-    await connect_initial_hosts(services, uris)
+    await connect_initial_hosts(services.inventory, uris)
     await asyncio.wait_for(loaded.wait(), 20)
     view = window.machines_view
     for row in range(6):

@@ -14,7 +14,8 @@ from PySide6.QtCore import QSettings
 
 from shot_session import run_shoot
 
-from ecp_desktop.app import build_services, start_initial_hosts
+from ecp_desktop.services.composition import build_services
+from ecp_desktop.services.setup.startup import start_initial_hosts
 from ecp_desktop.services.config import approved_hosts
 from ecp_desktop.testing.hostgen import write_host
 from ecp_desktop.testing.inventory import set_up_inventory
@@ -32,7 +33,7 @@ async def record(uris: list[str]) -> None:
 
 
 async def shoot(out: Path, work: Path, app) -> None:
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
     live = write_host(work / "rack-1.xml", 120, seed=7, prefix="r1-")
     down_file = work / "rack-2.xml"
@@ -45,7 +46,7 @@ async def shoot(out: Path, work: Path, app) -> None:
                         QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(1360, 820)
     window.show()
-    await asyncio.gather(*await start_initial_hosts(services, []))
+    await asyncio.gather(*await start_initial_hosts(services.inventory, []))
     for _ in range(200):
         if all(m.live for m in services.inventory.machines_of(live)):
             break

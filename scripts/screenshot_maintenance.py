@@ -17,10 +17,10 @@ import libvirt
 import qasync
 from PySide6.QtCore import QSettings
 
-from ecp_desktop.app import build_services
+from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.inventory import set_up_inventory
-from ecp_desktop.views.qt_process import make_qt_app
+from ecp_desktop.views.common.qt_process import make_qt_app
 
 REPO = Path(__file__).resolve().parents[1]
 GUESTS = (("web-frontend", 96), ("db-primary", 128), ("cache", 64))
@@ -45,8 +45,8 @@ def define_guests(uri: str) -> None:
 
 async def shoot(out: Path, work: Path, source: str, dests: list[str], carry_out: bool) -> None:
     from ecp_desktop.services.maintenance.evacuate import EvacuationService
-    from ecp_desktop.views.main_window import MainWindow
-    from ecp_desktop.views.maintenance_dialog import MaintenanceDialog
+    from ecp_desktop.views.window.main_window import MainWindow
+    from ecp_desktop.views.maintenance.maintenance_dialog import MaintenanceDialog
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,

@@ -16,8 +16,8 @@ import libvirt
 import qasync
 from PySide6.QtCore import QSettings
 
-from ecp_desktop.app import build_services  # noqa: E402
-from ecp_desktop.views.qt_process import make_qt_app
+from ecp_desktop.services.composition import build_services  # noqa: E402
+from ecp_desktop.views.common.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.inventory import set_up_inventory
 
@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 async def shoot(out: Path, work: Path, source: str, dest: str) -> None:
-    from ecp_desktop.views.main_window import MainWindow
-    from ecp_desktop.views.migration_dialog import MigrationDialog
+    from ecp_desktop.views.window.main_window import MainWindow
+    from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,

@@ -14,10 +14,10 @@ from pathlib import Path
 import qasync
 from PySide6.QtWidgets import QWidget, QWizard
 
-from ecp_desktop.app import build_services
+from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.inventory import set_up_inventory
-from ecp_desktop.views.qt_process import make_qt_app
+from ecp_desktop.views.common.qt_process import make_qt_app
 
 HOST_XML = """<node>
   <domain type='test'><name>web-frontend</name><uuid>33333333-0000-4000-8000-000000000001</uuid>
@@ -59,9 +59,9 @@ async def next_page(wizard) -> None:
 
 async def shoot(out: Path, work: Path) -> None:
     from ecp_desktop.services.hardware.service import HardwareService
-    from ecp_desktop.views.hardware_dialog import HardwareDialog
-    from ecp_desktop.views.new_machine_pages import CLOUD, SOURCE, SUMMARY
-    from ecp_desktop.views.new_machine_wizard import open_new_machine_wizard
+    from ecp_desktop.views.hardware.hardware_dialog import HardwareDialog
+    from ecp_desktop.views.new_machine.new_machine_pages import CLOUD, SOURCE, SUMMARY
+    from ecp_desktop.views.new_machine.new_machine_wizard import open_new_machine_wizard
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
     services = build_services()
     host_file = work / "host.xml"

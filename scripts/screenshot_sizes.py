@@ -14,7 +14,8 @@ from PySide6.QtCore import QSettings
 
 from shot_session import run_shoot
 
-from ecp_desktop.app import build_services, connect_initial_hosts
+from ecp_desktop.services.composition import build_services
+from ecp_desktop.services.setup.startup import connect_initial_hosts
 from ecp_desktop.testing.hostgen import write_host
 from ecp_desktop.testing.inventory import set_up_inventory
 
@@ -24,12 +25,12 @@ SHOTS = (("window-1280x760.png", (1280, 760), 1.0), ("window-800x550.png", (800,
 
 
 async def shoot(out: Path, work: Path, app) -> None:
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
     uris = [write_host(work / "lab-fleet.xml", 60, seed=7, prefix="lab-"),
             f"test://{REPO / 'tests/data/virt-manager-4.1.0-testdriver.xml'}"]
     services = build_services()
-    await connect_initial_hosts(services, uris)
+    await connect_initial_hosts(services.inventory, uris)
     for host in services.inventory.hosts.values():
         await services.inventory.load_host(host)
     base_font = app.font()

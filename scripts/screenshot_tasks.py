@@ -12,8 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 import qasync
 
-from ecp_desktop.app import build_services
-from ecp_desktop.views.qt_process import make_qt_app
+from ecp_desktop.services.composition import build_services
+from ecp_desktop.views.common.qt_process import make_qt_app
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.testing.inventory import set_up_inventory
 
@@ -22,7 +22,7 @@ TEMPLATE_URI = f"test://{REPO / 'tests/data/template.xml'}"
 
 
 async def shoot(out: Path, work: Path, app) -> None:
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     services = build_services()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
@@ -67,7 +67,7 @@ async def shoot(out: Path, work: Path, app) -> None:
     await asyncio.sleep(0.3)
     window.grab().save(str(out / "tasks-bulk.png"))
     # A rollback that failed (the pool was stopped mid-flow), with Retry Rollback offered.
-    from ecp_desktop.services.tasks.recovery import retry_rollback
+    from ecp_desktop.services.tasks.interrupted import retry_rollback
     pane.offer_retry(lambda task_id: retry_rollback(services.engine, task_id))
     stopped = []
 

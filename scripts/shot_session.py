@@ -10,7 +10,7 @@ from pathlib import Path
 import qasync
 
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
-from ecp_desktop.views.qt_process import make_qt_app
+from ecp_desktop.views.common.qt_process import make_qt_app
 
 
 def run_shoot(shoot, out: Path) -> int:

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402,F401  (PySide6 before qasync)
 import qasync  # noqa: E402
 
-from ecp_desktop.app import build_services  # noqa: E402
+from ecp_desktop.services.composition import build_services  # noqa: E402
 from ecp_desktop.services.core.aio import spawn  # noqa: E402
 from ecp_desktop.services.hosts.libvirt_loop import register_event_impl  # noqa: E402
 from ecp_desktop.services.setup.startup import open_inventory  # noqa: E402
@@ -175,13 +175,13 @@ def window(qtbot, run, services, fleet_uri, tmp_path):
     """The main window over a 300-machine host and the lab host, every row present."""
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.app import connect_initial_hosts
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.services.setup.startup import connect_initial_hosts
+    from ecp_desktop.views.window.main_window import MainWindow
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
     qtbot.addWidget(win)
     win.show()
-    run(connect_initial_hosts(services, [fleet_uri, LAB_URI]))
+    run(connect_initial_hosts(services.inventory, [fleet_uri, LAB_URI]))
     qtbot.waitUntil(lambda: win.machine_model.rowCount() == 304, timeout=10000)
     return win
 

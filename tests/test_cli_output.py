@@ -122,7 +122,7 @@ def test_seen_column_and_row():
 
 
 def test_memory_reads_as_in_the_window():
-    from ecp_desktop.views.machine_model import memory_text as window_memory_text
+    from ecp_desktop.views.machines.machine_model import memory_text as window_memory_text
     for kib in (0, 1024, 262144, 524288, 1048575, 1048576, 1572864, 3 * 1024 ** 3):
         assert memory_text(kib) == window_memory_text(kib), kib
 

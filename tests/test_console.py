@@ -17,8 +17,8 @@ from ecp_desktop.services.console.serial import ConsoleState, SerialConsole
 from ecp_desktop.services.console.viewer import (ConsoleProblem, ViewerSessions, find_viewer, open_viewer,
                                                  viewer_command)
 from ecp_desktop.services.libvirt_xml.domain import parse_domain, read_domain
-from ecp_desktop.views.console_tab import ConsoleTab, open_graphical_console
-from ecp_desktop.views.terminal_widget import TerminalWidget, key_bytes, shown
+from ecp_desktop.views.console.console_tab import ConsoleTab, open_graphical_console
+from ecp_desktop.views.console.terminal_widget import TerminalWidget, key_bytes, shown
 
 from .helpers import LAB_URI, TINY_XML, VIRT_MANAGER_URI
 

@@ -63,7 +63,7 @@ def server():
 def test_postgres_stopped_mid_operation_refuses_flows_and_loses_no_task_record(server, run, qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     pg, url = server
     set_up_inventory(url)  # setup has run: the inventory records machines
     services = build_services()

@@ -13,8 +13,8 @@ from ecp_desktop.services.config import app_log
 from ecp_desktop.services.core.errors import HypervisorError
 from ecp_desktop.services.core.remedies import REMEDIES
 from ecp_desktop.services.inventory.machines import MachineInfo
-from ecp_desktop.views.add_connection_dialog import CUSTOM, AddConnectionDialog
-from ecp_desktop.views.error_dialog import CrashDialog, ErrorDialog
+from ecp_desktop.views.hosts.add_connection_dialog import CUSTOM, AddConnectionDialog
+from ecp_desktop.views.common.error_dialog import CrashDialog, ErrorDialog
 
 from .helpers import LAB_URI
 
@@ -87,7 +87,7 @@ def test_single_error_dialog_folds_details_and_copies_everything(qtbot):
 def test_bulk_action_failures_are_grouped_in_one_dialog_from_the_main_window(qtbot, services, run):
     from PySide6.QtCore import QSettings
     from ecp_desktop.services.actions.lifecycle import ACTIONS
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings("ecp-test", "errors"))
     qtbot.addWidget(window)
@@ -260,7 +260,7 @@ def test_the_whole_log_opens_in_the_app_where_no_program_opens_log_files(qtbot, 
 
 
 def test_read_tail_keeps_the_end_of_a_big_log(tmp_path):
-    from ecp_desktop.views.log_viewer import read_tail
+    from ecp_desktop.views.common.log_viewer import read_tail
     big = tmp_path / "big.log"
     big.write_text("".join(f"line {i}\n" for i in range(200_000)))
     tail = read_tail(big, limit=1000)

@@ -113,7 +113,7 @@ def test_a_standby_refusing_writes_is_a_retryable_read_only_fault(pair):
 def test_failover_mid_bulk_action_loses_no_record_and_the_window_says_away_then_back(pair, run, qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     folder, url = pair
     set_up_inventory(url).close()  # setup has run: the inventory records machines
     services = build_services()

@@ -3,12 +3,12 @@ listing goes into the sorted machine table where it belongs (bench/fleet.py meas
 import pytest
 from PySide6.QtCore import Qt
 
-from ecp_desktop.views import machine_model
+from ecp_desktop.views.machines import machine_model
 
 from ecp_desktop.services.inventory.machines import MachineIndex, MachineInfo
 from ecp_desktop.testing.hostgen import write_host
-from ecp_desktop.views.machine_filter import MachineFilterProxy
-from ecp_desktop.views.machine_model import HOST, NAME, MachineTableModel
+from ecp_desktop.views.machines.machine_filter import MachineFilterProxy
+from ecp_desktop.views.machines.machine_model import HOST, NAME, MachineTableModel
 
 
 def _machine(uri: str, uuid: str, name: str = "", state: str = "running") -> MachineInfo:

@@ -70,8 +70,9 @@ def set_up_on(tmp_path, fresh_db) -> str:
 
 
 def test_the_details_panel_flags_a_machine_the_host_does_not_offer(qtbot, run, tmp_path, fresh_db, event_loop_qt):
-    from ecp_desktop.app import build_services, connect_initial_hosts
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.services.composition import build_services
+    from ecp_desktop.services.setup.startup import connect_initial_hosts
+    from ecp_desktop.views.window.main_window import MainWindow
     uri = set_up_on(tmp_path, fresh_db)
     services = build_services()
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
@@ -79,7 +80,7 @@ def test_the_details_panel_flags_a_machine_the_host_does_not_offer(qtbot, run, t
     qtbot.addWidget(window)
     try:
         window.show()
-        run(connect_initial_hosts(services, []))
+        run(connect_initial_hosts(services.inventory, []))
         qtbot.waitUntil(lambda: window.machine_model.rowCount() == 2, timeout=5000)
         details = window.details
 

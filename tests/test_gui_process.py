@@ -53,7 +53,7 @@ def test_setup_without_connections_picks_the_local_hypervisor_or_the_demo_host(u
 
 
 def test_a_second_launch_raises_the_first_window_and_a_crashed_one_does_not_block(user_env, tmp_path, db_url):
-    from ecp_desktop.views.single_instance import server_name
+    from ecp_desktop.views.window.single_instance import server_name
     user_env["TMPDIR"] = str(tmp_path)  # where Qt puts the local socket
     user_env["XDG_STATE_HOME"] = str(tmp_path / "state")
     setup_headless(user_env, "--database", db_url, "--connect", LAB_URI)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QWidget
 
 from ecp_desktop.services.hardware.service import HardwareService
 from ecp_desktop.services.tasks.records import SUCCEEDED
-from ecp_desktop.views.hardware_dialog import open_hardware_dialog
+from ecp_desktop.views.hardware.hardware_dialog import open_hardware_dialog
 
 from .helpers import LAB_URI
 

@@ -220,7 +220,7 @@ def test_quit_returns_within_two_seconds_whatever_hosts_hang(tmp_path, db_url):
 
 
 def test_the_host_row_says_a_local_host_is_tried_when_its_daemon_is_back(run, services, tmp_path):
-    from ecp_desktop.views.host_model import host_state_text
+    from ecp_desktop.views.hosts.host_model import host_state_text
     host = services.inventory.add_host(f"test+unix:///default?socket={tmp_path / 'libvirt-sock'}")
     assert not run(services.inventory.connect_host(host))
     assert host.watching_daemon and host.next_attempt_at is not None

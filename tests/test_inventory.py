@@ -202,7 +202,7 @@ def test_host_without_live_events_still_connects_and_says_so(qtbot, run, service
         raise libvirt.libvirtError("internal error: could not initialize domain event timer")
 
     monkeypatch.setattr(libvirt.virConnect, "domainEventRegisterAny", refuse)
-    from ecp_desktop.views.host_model import HostTableModel
+    from ecp_desktop.views.hosts.host_model import HostTableModel
     model = HostTableModel(services.inventory)
     host = services.inventory.add_host(LAB_URI)
     assert run(services.inventory.connect_host(host)), host.reason

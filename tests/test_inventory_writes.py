@@ -194,7 +194,7 @@ def test_writes_refused_mid_bulk_action_are_written_once_the_database_is_back(qt
                                                                              outage_host, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     uri, host = outage_host
     inventory = services.inventory
     window = MainWindow(inventory, services.tasks, services.lifecycle, services.host_actions,

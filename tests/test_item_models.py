@@ -1,10 +1,10 @@
 """Every item model passes Qt's model tester while rows are added, changed and removed."""
 import libvirt
 
-from ecp_desktop.views.host_model import HostTableModel
-from ecp_desktop.views.machine_filter import MachineFilterProxy
-from ecp_desktop.views.machine_model import NAME, MachineTableModel
-from ecp_desktop.views.task_model import TaskTreeModel
+from ecp_desktop.views.hosts.host_model import HostTableModel
+from ecp_desktop.views.machines.machine_filter import MachineFilterProxy
+from ecp_desktop.views.machines.machine_model import NAME, MachineTableModel
+from ecp_desktop.views.tasks.task_model import TaskTreeModel
 
 from .helpers import LAB_URI, VIRT_MANAGER_URI
 
@@ -72,7 +72,7 @@ def test_task_model_lists_newest_first(model_tester, qtbot, run, services):
 
 def test_sorting_by_any_column_keeps_the_selection_and_follows_state_changes(model_tester, qtbot, run, services):
     from PySide6.QtCore import QItemSelectionModel, Qt
-    from ecp_desktop.views.machine_model import STATE, VCPUS
+    from ecp_desktop.views.machines.machine_model import STATE, VCPUS
     inventory = services.inventory
     model = MachineTableModel(inventory)
     proxy = MachineFilterProxy()

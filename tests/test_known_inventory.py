@@ -8,11 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from ecp_desktop.app import build_services, start_initial_hosts
+from ecp_desktop.services.composition import build_services
+from ecp_desktop.services.setup.startup import start_initial_hosts
 from ecp_desktop.services.config import approved_hosts
 from ecp_desktop.testing.hostgen import write_host
-from ecp_desktop.views.machine_model import NAME, STATE
-from ecp_desktop.views.main_window import MainWindow
+from ecp_desktop.views.machines.machine_model import NAME, STATE
+from ecp_desktop.views.window.main_window import MainWindow
 
 COUNT = 40
 
@@ -48,7 +49,7 @@ def test_machines_of_an_unreachable_host_are_listed_with_their_last_known_state(
     uri, path, names = recorded_host
     path.rename(path.with_suffix(".moved"))  # the host does not answer any more
     win = _window(qtbot, services, tmp_path)
-    attempts = run(start_initial_hosts(services, []))
+    attempts = run(start_initial_hosts(services.inventory, []))
     model = win.machine_model
     assert model.rowCount() == COUNT  # from the inventory: this host never answers
     run(asyncio_gather(attempts))
@@ -79,7 +80,7 @@ def test_rows_turn_live_without_duplicates_when_the_host_answers(qtbot, run, ser
     moved = path.with_suffix(".moved")
     path.rename(moved)
     win = _window(qtbot, services, tmp_path)
-    run(asyncio_gather(run(start_initial_hosts(services, []))))
+    run(asyncio_gather(run(start_initial_hosts(services.inventory, []))))
     model = win.machine_model
     assert model.rowCount() == COUNT and not any(model.machine(r).live for r in range(COUNT))
     inserted, removed, changed = [], [], []
@@ -113,7 +114,7 @@ def test_a_machine_undefined_while_the_host_was_down_goes_when_it_answers(
     gone = names[0] if f"<name>{names[0]}</name>" in text[start:end] else None
     path.write_text(text[:start] + text[end:])  # the first domain was undefined meanwhile
     win = _window(qtbot, services, tmp_path)
-    run(asyncio_gather(run(start_initial_hosts(services, []))))
+    run(asyncio_gather(run(start_initial_hosts(services.inventory, []))))
     model = win.machine_model
     qtbot.waitUntil(lambda: model.rowCount() == COUNT - 1 and all(model.machine(r).live for r in range(COUNT - 1)),
                     timeout=5000)

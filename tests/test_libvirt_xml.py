@@ -12,7 +12,7 @@ from ecp_desktop.services.libvirt_xml import devices, domain, network, snapshot,
 from ecp_desktop.services.libvirt_xml.xmlmodel import XmlChildren, XmlError, XmlNode, XmlProperty, parse
 from ecp_desktop.testing.hostgen import write_host
 
-from .helpers import DATA, TINY_XML
+from .helpers import DATA, TINY_XML, TPL_UUID
 
 MODULES = (domain, network, snapshot, storage)
 NODES = sorted({value for module in MODULES for value in vars(module).values()
@@ -165,11 +165,11 @@ def test_device_rules():
     assert devices.volume_suffix("t.qcow2") == ".qcow2" and devices.volume_suffix("noext") == ""
 
 
-def test_which_machines_use_a_volume(tmp_path):
+def test_which_machines_use_a_volume():
     conn = libvirt.open(f"test://{DATA / 'template.xml'}")
     try:
         users = storage.disk_users(conn)
-        first = next(d for d in conn.listAllDomains(0))
+        first = conn.lookupByUUIDString(TPL_UUID)
         disk = domain.read_domain(first, libvirt.VIR_DOMAIN_XML_INACTIVE).disks[0]
         assert first.name() in users.of(disk)
         assert storage.machine_using(conn, set(disk.keys())) in users.of(disk)

@@ -9,7 +9,7 @@ import pytest
 
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.inventory.notes import StaleEdit, UnknownMachine
-from ecp_desktop.views.notes_editor import NotesEditor
+from ecp_desktop.views.machines.notes_editor import NotesEditor
 
 URI = "test:///default"
 

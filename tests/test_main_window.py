@@ -1,7 +1,7 @@
 """The real main window, offscreen: a host with hundreds of machines, filter, actions, dialogs."""
 from PySide6.QtCore import Qt
 
-from ecp_desktop.views.machine_model import MachineRole
+from ecp_desktop.views.machines.machine_model import MachineRole
 
 from .helpers import LAB_URI
 from .helpers.gui import names_shown, select_rows

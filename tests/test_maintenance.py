@@ -251,7 +251,7 @@ def test_evacuate_exit_codes_and_json(db_url):
 def test_the_dialog_shows_the_plan_greys_a_host_in_maintenance_and_refuses_to_run_an_impossible_plan(three, qtbot):
     from PySide6.QtCore import Qt
 
-    from ecp_desktop.views.maintenance_dialog import MaintenanceDialog
+    from ecp_desktop.views.maintenance.maintenance_dialog import MaintenanceDialog
     dialog = MaintenanceDialog(three.inventory, EvacuationService(three.migrations), LAB_URI, {TEMPLATE_URI})
     qtbot.addWidget(dialog)
     items = {dialog.destinations.item(i).data(Qt.ItemDataRole.UserRole): dialog.destinations.item(i)
@@ -271,7 +271,7 @@ def test_the_dialog_shows_the_plan_greys_a_host_in_maintenance_and_refuses_to_ru
 def test_host_enter_maintenance_opens_the_plan_for_the_selected_host(qtbot, window, run, services):
     """Host → Enter Maintenance… with one host selected shows its plan (the marks read off
     the GUI thread); with none selected it says what to select."""
-    from ecp_desktop.views.maintenance_dialog import open_for_selected_host
+    from ecp_desktop.views.maintenance.maintenance_dialog import open_for_selected_host
     window.migrations = services.migrations
     window.hosts_view.clearSelection()
     assert run(open_for_selected_host(window)) is None
@@ -289,10 +289,10 @@ def test_a_host_in_maintenance_is_greyed_in_the_hosts_pane_and_no_destination_or
     clears it, with the plan of the way back."""
     from PySide6.QtCore import Qt
 
-    from ecp_desktop.views.exit_maintenance_dialog import open_exit_for_selected_host
-    from ecp_desktop.views.host_model import STATE
-    from ecp_desktop.views.migration_dialog import open_migration_dialog
-    from ecp_desktop.views.template_dialog import open_template_dialog
+    from ecp_desktop.views.maintenance.exit_maintenance_dialog import open_exit_for_selected_host
+    from ecp_desktop.views.hosts.host_model import STATE
+    from ecp_desktop.views.migration.migration_dialog import open_migration_dialog
+    from ecp_desktop.views.new_machine.template_dialog import open_template_dialog
     window.migrations = services.migrations
     for uri in (DEFAULT, TEMPLATE_URI):
         host = services.inventory.add_host(uri)

@@ -184,8 +184,8 @@ def test_check_only_prints_the_table_and_exits_4_when_refused(db_url):
 def test_the_dialog_greys_out_a_destination_that_cannot_take_the_machine_and_says_why(two_hosts, qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
-    from ecp_desktop.views.migration_dialog import MigrationDialog
+    from ecp_desktop.views.window.main_window import MainWindow
+    from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     window = MainWindow(two_hosts.inventory, two_hosts.tasks, two_hosts.lifecycle, two_hosts.host_actions, settings,
                         migrations=two_hosts.migrations)

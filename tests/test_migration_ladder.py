@@ -151,8 +151,8 @@ def test_options_an_older_host_cannot_honour_are_rows_naming_the_version_that_wo
 def test_the_dialog_shows_the_cli_rows_and_each_refusal_as_it_comes(hosts, run, qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
-    from ecp_desktop.views.migration_dialog import MigrationDialog
+    from ecp_desktop.views.window.main_window import MainWindow
+    from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     window = MainWindow(hosts.inventory, hosts.tasks, hosts.lifecycle, hosts.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), migrations=hosts.migrations)
     qtbot.addWidget(window)

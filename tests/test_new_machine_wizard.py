@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QWidget, QWizard
 
 from ecp_desktop.services.libvirt_xml.domain import parse_domain
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
-from ecp_desktop.views.new_machine_pages import CLOUD, HARDWARE, OS, SOURCE, SUMMARY
-from ecp_desktop.views.new_machine_wizard import open_from_menu, open_new_machine_wizard
+from ecp_desktop.views.new_machine.new_machine_pages import CLOUD, HARDWARE, OS, SOURCE, SUMMARY
+from ecp_desktop.views.new_machine.new_machine_wizard import open_from_menu, open_new_machine_wizard
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC8hbHsa9bm0sw2M4ZYy0kv0Xn1r3DQfN3lhD3gnpJ5B me@laptop"
 HOST_XML = """<node>
@@ -154,7 +154,7 @@ def test_over_the_main_window_a_failure_opens_the_error_dialog(qtbot, run, servi
     (it has the inventory and the task engine); the tasks pane shows the flow."""
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
     qtbot.addWidget(window)
@@ -230,7 +230,7 @@ def test_the_menu_leaves_hosts_in_maintenance_out(qtbot, run, services, host, tm
     from PySide6.QtCore import QSettings
 
     from ecp_desktop.services.maintenance.mark import set_maintenance
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
     qtbot.addWidget(window)

@@ -115,7 +115,7 @@ def default_preferences():
 @pytest.fixture
 def hostile(qtbot, run, services, tmp_path):
     """The main window over two hostile hosts and a dead one, all three labelled like markup."""
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
                         templates=services.templates, migrations=services.migrations)
@@ -181,7 +181,7 @@ def test_the_window_and_its_dialogs_show_hostile_names_as_text(hostile, qtbot, r
     dialog.details_button.setChecked(True)
     seen.walk(window)
     dialog.close()
-    from ecp_desktop.views.template_dialog import create_from_template
+    from ecp_desktop.views.new_machine.template_dialog import create_from_template
     template = machine_named(services, "<b>bold & co")
     clash = "<i>web-{n}<!--"  # gives <i>web-1<!--, a machine of the host
     run(create_from_template(window, services.templates, uri, template.uuid, 1, clash, False))

@@ -49,7 +49,7 @@ def test_inventory_writes_and_queries_on_postgresql(pg):
 
 
 def test_app_services_record_tasks_on_postgresql(pg, qtbot, run, event_loop_qt):
-    from ecp_desktop.app import build_services
+    from ecp_desktop.services.composition import build_services
     services = build_services()
     try:
         host = services.inventory.add_host(LAB_URI)

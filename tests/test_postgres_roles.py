@@ -60,7 +60,7 @@ def test_an_operator_role_runs_the_app_and_cannot_change_the_schema():
                 cur.execute(statement)
         db.close()
         operator_url = f"postgresql://{names['ecp_operator']}@{server}/{names['ecp_inventory']}"
-        for command in (["machines"], ["pause", "test"], ["force-off", "test"], ["tasks"], ["recover"],
+        for command in (["machines"], ["pause", "test"], ["force-off", "test"], ["tasks"], ["finish-interrupted"],
                         ["restore", "--dry-run"], ["notes", "test", "--set", "from an operator"]):
             done = ecp(operator_url, "--connect", "test:///default", *command, password="op-secret")
             assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"

@@ -246,7 +246,7 @@ def test_recover_host_exit_codes_and_json(pair, db_url):
 def test_the_dialog_warns_lists_and_needs_the_box_ticked(connected, run, qtbot, with_memory):
     from PySide6.QtCore import Qt
 
-    from ecp_desktop.views.recover_dialog import RecoverDialog, can_recover
+    from ecp_desktop.views.maintenance.recover_dialog import RecoverDialog, can_recover
     services, dead, alive = connected
     assert can_recover(services.inventory.hosts[dead]) and not can_recover(services.inventory.hosts[alive])
     dialog = RecoverDialog(services.inventory, RecoveryService(services.inventory, services.engine), dead)
@@ -353,7 +353,7 @@ def test_a_stored_definition_is_data_what_would_run_something_on_the_new_host_is
 def test_open_recover_dialog_opens_at_once_and_checks_in_the_background(connected, qtbot):
     from PySide6.QtWidgets import QWidget
 
-    from ecp_desktop.views.recover_dialog import open_recover_dialog
+    from ecp_desktop.views.maintenance.recover_dialog import open_recover_dialog
     services, dead, _alive = connected
     window = QWidget()
     qtbot.addWidget(window)
@@ -369,8 +369,8 @@ def test_open_recover_dialog_opens_at_once_and_checks_in_the_background(connecte
 
 
 def test_the_menu_action_wants_one_unreachable_host(qtbot, window, services, connected):
-    from ecp_desktop.views.host_model import HostRole
-    from ecp_desktop.views.recover_dialog import recover_selected_host
+    from ecp_desktop.views.hosts.host_model import HostRole
+    from ecp_desktop.views.maintenance.recover_dialog import recover_selected_host
     _services, dead, _alive = connected
     window.migrations = services.migrations
     window.hosts_view.selectRow(0)  # a connected host: evacuate it instead

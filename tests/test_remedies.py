@@ -10,7 +10,7 @@ import pytest
 
 from ecp_desktop.services.core import remedies
 from ecp_desktop.services.core.errors import HypervisorError
-from ecp_desktop.views.error_dialog import ErrorDialog
+from ecp_desktop.views.common.error_dialog import ErrorDialog
 
 from .helpers import LAB_URI
 

@@ -159,7 +159,7 @@ def test_the_choice_in_preferences_decides_what_the_window_starts(qtbot, qapp, d
 def test_escaping_the_question_answers_nothing(qtbot, qapp, restore_at_start):
     from PySide6.QtWidgets import QWidget
 
-    from ecp_desktop.views.restore_question import ask_restore_at_start
+    from ecp_desktop.views.window.restore_question import ask_restore_at_start
     parent = QWidget()
     qtbot.addWidget(parent)
     answers = []

@@ -12,7 +12,7 @@ from ecp_desktop.services.sharing.instance import INSTANCE_ID
 from ecp_desktop.services.tasks import store
 from ecp_desktop.services.tasks.operations import DefineDomain
 from ecp_desktop.services.tasks.records import FAILED, REGULAR, ROLLBACK, ROLLBACK_FAILED, SUCCEEDED
-from ecp_desktop.services.tasks.recovery import RecoveryWatch, recover, retry_rollback
+from ecp_desktop.services.tasks.interrupted import InterruptedFlowWatch, finish_interrupted, retry_rollback
 from ecp_desktop.services.tasks.tree import retries_by_itself
 
 from .helpers import TEMPLATE_URI, TPL_UUID
@@ -61,7 +61,7 @@ def test_a_refused_undo_is_left_for_the_user_and_retried_by_hand_once_the_cause_
     assert root.summary == "left behind: volume pool-a/web-1-vda.qcow2"
     # The daemon refused the undo (pool not active): trying again by itself would repeat it.
     assert not retries_by_itself(root)
-    assert run(recover(services.engine)).recovered == []
+    assert run(finish_interrupted(services.engine)).finished == []
 
     # Still not fixed: the retry says what is left and why.
     outcome = run(retry_rollback(services.engine, root.db_id))
@@ -97,14 +97,14 @@ def test_an_undo_that_failed_while_the_host_was_away_is_retried_when_it_connects
     # Not connected: a retry by hand says so (the CLI's exit 3) and changes nothing.
     outcome = run(retry_rollback(services.engine, root.db_id))
     assert outcome.unreachable == [TEMPLATE_URI] and outcome.left[0].startswith("volume pool-a/web-1-vda.qcow2")
-    assert run(recover(services.engine)).waiting == [root.title]
+    assert run(finish_interrupted(services.engine)).waiting == [root.title]
 
     reports = []
-    RecoveryWatch(services.engine, services.inventory.host_changed, reports.append)
+    InterruptedFlowWatch(services.engine, services.inventory.host_changed, reports.append)
     assert run(services.inventory.connect_host(host))
     run(_until(lambda: reports), timeout=20)
     [report] = reports
-    assert [(r.title, r.retried) for r in report.recovered] == [(root.title, True)]
+    assert [(r.title, r.retried) for r in report.finished] == [(root.title, True)]
     assert root.status == FAILED and root.children[0].status == FAILED
     # A test:///FILE host starts afresh on a new connection, so the clone is gone already; the
     # lab test (a real daemon stopped and started) finds it there and deletes it.
@@ -217,7 +217,7 @@ def test_retry_rollback_in_the_tasks_pane(qtbot, services, run, host):
     """The user selects the flow whose rollback failed, fixes the cause and clicks Retry Rollback."""
     from PySide6.QtCore import Qt
 
-    from ecp_desktop.views.tasks_pane import TasksPane
+    from ecp_desktop.views.tasks.tasks_pane import TasksPane
     pane = TasksPane(services.tasks)
     qtbot.addWidget(pane)
     assert not pane.retry_button.isVisible() and pane.retry_button.isHidden()  # nothing to offer yet
@@ -261,15 +261,15 @@ def test_a_crashed_flow_whose_host_is_away_is_left_unclaimed_and_recovered_when_
     ids = ",".join(str(r.db_id) for r in walk(root))
     query(db_url, f"UPDATE task SET status = 'running', owner = '{dead}' WHERE id IN ({ids})")
     run(host.close())
-    report = run(recover(services.engine))
-    assert report.waiting == [root.title] and not report.recovered
+    report = run(finish_interrupted(services.engine))
+    assert report.waiting == [root.title] and not report.finished
     assert {owner for (owner,) in query(db_url, f"SELECT owner FROM task WHERE id IN ({ids})")} == {dead}
 
     reports = []
-    RecoveryWatch(services.engine, services.inventory.host_changed, reports.append)
+    InterruptedFlowWatch(services.engine, services.inventory.host_changed, reports.append)
     assert run(services.inventory.connect_host(host))
     run(_until(lambda: reports), timeout=20)
-    [recovered] = reports[0].recovered
+    [recovered] = reports[0].finished
     assert recovered.title == root.title and recovered.status == FAILED
     assert query(db_url, f"SELECT status FROM task WHERE id = {root.db_id}") == [(FAILED,)]
 

@@ -53,7 +53,7 @@ def test_after_setup_machines_records_and_the_line_is_gone(db_url):
 @pytest.fixture
 def unset_services(db_url, event_loop_qt):
     """The app's services on a database with tables but no setup (as after a cancelled wizard)."""
-    from ecp_desktop.app import build_services
+    from ecp_desktop.services.composition import build_services
     handle = open_inventory(db_url)
     services = build_services()
     yield services
@@ -63,15 +63,15 @@ def unset_services(db_url, event_loop_qt):
 
 def test_the_window_before_setup_shows_live_machines_the_line_and_the_way_to_setup(
         qtbot, run, tmp_path, db_url, unset_services):
-    from ecp_desktop.app import connect_initial_hosts
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.services.setup.startup import connect_initial_hosts
+    from ecp_desktop.views.window.main_window import MainWindow
     services = unset_services
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     try:
         window.show()
-        run(connect_initial_hosts(services, [LAB_URI]))
+        run(connect_initial_hosts(services.inventory, [LAB_URI]))
         qtbot.waitUntil(lambda: window.machine_model.rowCount() == 4, timeout=5000)
         qtbot.waitUntil(window.setup_bar.isVisible, timeout=5000)
         assert "Setup has not run" in window.setup_line.text()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ecp_desktop.models.db import make_database
-from ecp_desktop.views.single_instance import SingleInstance, database_identities, socket_key, socket_keys
+from ecp_desktop.views.window.single_instance import SingleInstance, database_identities, socket_key, socket_keys
 
 
 def url_of(path: Path | str) -> str:

@@ -146,8 +146,8 @@ def ours(path: str) -> bool:
 
 # ----- where the socket lives ------------------------------------------------------------------
 def test_the_socket_lives_in_a_directory_only_this_user_can_enter(home, tmp_path, env_of, shared_dir, caplog):
-    from ecp_desktop.views.single_instance import server_name, socket_key
-    caplog.set_level(logging.INFO, logger="ecp_desktop.views.single_instance")
+    from ecp_desktop.views.window.single_instance import server_name, socket_key
+    caplog.set_level(logging.INFO, logger="ecp_desktop.views.window.single_instance")
     url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
     runtime = private_dir(home / "run")
     env_of({"XDG_RUNTIME_DIR": str(runtime), "XDG_CACHE_HOME": str(home / "cache"), "TMPDIR": str(shared_dir)})
@@ -172,8 +172,8 @@ def test_the_socket_lives_in_a_directory_only_this_user_can_enter(home, tmp_path
 
 @needs_root
 def test_a_directory_of_another_user_is_never_used(home, tmp_path, env_of, shared_dir, caplog):
-    from ecp_desktop.views.single_instance import server_name, socket_key
-    caplog.set_level(logging.INFO, logger="ecp_desktop.views.single_instance")
+    from ecp_desktop.views.window.single_instance import server_name, socket_key
+    caplog.set_level(logging.INFO, logger="ecp_desktop.views.window.single_instance")
     url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
     theirs = private_dir(home / "their-run")
     os.chown(theirs, NOBODY, NOBODY)
@@ -196,7 +196,7 @@ def test_a_directory_of_another_user_is_never_used(home, tmp_path, env_of, share
 @needs_root
 def test_a_socket_of_another_user_at_the_new_place_is_ignored_and_replaced(home, qtbot, tmp_path, env_of, shared_dir,
                                                                           squat, caplog):
-    from ecp_desktop.views.single_instance import SingleInstance, server_name
+    from ecp_desktop.views.window.single_instance import SingleInstance, server_name
     url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
     env_of({"XDG_RUNTIME_DIR": str(private_dir(home / "run")), "TMPDIR": str(shared_dir)})
     path = server_name(url)
@@ -223,7 +223,7 @@ def test_a_socket_of_another_user_at_the_new_place_is_ignored_and_replaced(home,
 def test_a_socket_file_of_ours_answered_by_another_user_is_ignored(home, qtbot, tmp_path, env_of, shared_dir, squat,
                                                                    caplog):
     """The file passes the owner check (root gives it to us); the process behind it does not."""
-    from ecp_desktop.views.single_instance import SingleInstance, server_name
+    from ecp_desktop.views.window.single_instance import SingleInstance, server_name
     url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
     env_of({"XDG_RUNTIME_DIR": str(private_dir(home / "run")), "TMPDIR": str(shared_dir)})
     path = server_name(url)
@@ -251,7 +251,7 @@ def test_a_squatter_at_the_old_predictable_place_does_not_stop_a_launch(home, db
 
 @needs_root
 def test_a_launch_goes_on_over_a_socket_of_another_user_at_the_new_place(home, db_url, shared_dir, squat, env_of):
-    from ecp_desktop.views.single_instance import server_name
+    from ecp_desktop.views.window.single_instance import server_name
     env = user_env(home)
     env["XDG_RUNTIME_DIR"] = str(private_dir(home / "run"))
     env["TMPDIR"] = str(shared_dir)
@@ -270,7 +270,7 @@ def test_a_launch_goes_on_over_a_socket_of_another_user_at_the_new_place(home, d
 # ----- the single instance itself -------------------------------------------------------------
 @pytest.mark.parametrize("runtime_dir", [True, False], ids=["XDG_RUNTIME_DIR", "private fallback"])
 def test_a_second_launch_on_the_same_database_raises_the_first_window(home, db_url, shared_dir, runtime_dir, env_of):
-    from ecp_desktop.views.single_instance import server_name
+    from ecp_desktop.views.window.single_instance import server_name
     env = user_env(home)
     env["TMPDIR"] = str(shared_dir)
     if runtime_dir:

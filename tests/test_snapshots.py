@@ -15,8 +15,8 @@ from ecp_desktop.services.core.errors import Refusal
 from ecp_desktop.services.snapshots.info import in_tree_order, parse_snapshot
 from ecp_desktop.services.tasks.operations import snapshot_problem, snapshot_xml
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
-from ecp_desktop.views.snapshot_model import CURRENT, NAME
-from ecp_desktop.views.snapshots_tab import SnapshotsTab
+from ecp_desktop.views.snapshots.snapshot_model import CURRENT, NAME
+from ecp_desktop.views.snapshots.snapshots_tab import SnapshotsTab
 
 from .helpers import LAB_URI
 

@@ -16,7 +16,7 @@ from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.sharing.instance import INSTANCE_ID
 from ecp_desktop.services.tasks.follow import TaskFollower
-from ecp_desktop.views.task_model import FLOW, STATUS, TASK, TaskTreeModel
+from ecp_desktop.views.tasks.task_model import FLOW, STATUS, TASK, TaskTreeModel
 
 from .helpers import TEMPLATE_URI, TPL_UUID
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import QSettings, Qt
 from ecp_desktop.services.composition import build_services
 from ecp_desktop.services.inventory.machines import MachineInfo
 from ecp_desktop.services.tasks.records import CANCELLED, FAILED, SUCCEEDED
-from ecp_desktop.views.main_window import MainWindow
-from ecp_desktop.views.task_model import FLOW, OUTCOME, STATUS, TASK, TaskTreeModel
+from ecp_desktop.views.window.main_window import MainWindow
+from ecp_desktop.views.tasks.task_model import FLOW, OUTCOME, STATUS, TASK, TaskTreeModel
 
 from .helpers import TEMPLATE_URI, TPL_UUID
 
@@ -218,7 +218,7 @@ def test_the_window_recovers_a_flow_a_killed_process_left(qtbot, run, db_url, db
     session.open_main_window()
     try:
         window = session.window
-        qtbot.waitUntil(lambda: "Recovered 1 interrupted task" in window.statusBar().currentMessage(),
+        qtbot.waitUntil(lambda: "Finished 1 interrupted task" in window.statusBar().currentMessage(),
                         timeout=10000)
         root = next(t for t in session.services.tasks.tasks if t.kind == "clone_template")
         # Undone once its host is connected (the first pass may run before it is).

@@ -39,7 +39,7 @@ def _machine(services, uri: str, name: str):
 @pytest.fixture
 def tpl_window(qtbot, services, template_host, tmp_path):
     """The main window over the template host (tpl, busy running, loose-disk in no pool)."""
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
     qtbot.addWidget(window)

@@ -65,7 +65,7 @@ def test_a_forged_migration_destination_in_a_task_row_is_never_opened(db, db_url
                                    f'"source_uri": "test:///default", "dest_uri": "qemu+ext:///system?command={script}"'
                                    ', "method": "p2p"}'))
     done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", "test:///default",
-                           "recover"], capture_output=True, text=True, timeout=60)
+                           "finish-interrupted"], capture_output=True, text=True, timeout=60)
     assert not marker.exists()
     assert "Traceback" not in done.stderr
     assert os.path.exists(str(tmp_path))
@@ -86,7 +86,7 @@ def test_poison_rows_stop_neither_the_history_nor_recovery(db, db_url):
     assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
     assert "boom" in listed.stdout and "Format everything" in listed.stdout
     recovered = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect",
-                                "test:///default", "recover"], capture_output=True, text=True, timeout=60)
+                                "test:///default", "finish-interrupted"], capture_output=True, text=True, timeout=60)
     assert "Traceback" not in recovered.stderr, recovered.stderr
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     again = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "tasks"],
@@ -97,7 +97,7 @@ def test_poison_rows_stop_neither_the_history_nor_recovery(db, db_url):
 def test_a_forged_flow_cannot_make_recovery_undefine_or_stop_a_machine(services, run, db):
     """A root task 'running' under a dead owner, with a define and a start 'succeeded' on an
     existing machine: recovery refuses both undos (the machine lacks the flow's mark) and says so."""
-    from ecp_desktop.services.tasks.recovery import recover
+    from ecp_desktop.services.tasks.interrupted import finish_interrupted
 
     from .helpers import LAB_URI
     host = services.inventory.add_host(LAB_URI)
@@ -111,8 +111,8 @@ def test_a_forged_flow_cannot_make_recovery_undefine_or_stop_a_machine(services,
             schema.Task.create(kind=op, title=f"{op} web01", status="succeeded", owner="gone:1:1",
                                parent_id=root.id, op=op, params=params, host_uri=LAB_URI, target_uuid=web,
                                target_name="web01")
-    report = run(recover(services.engine), timeout=30)
-    (recovered,) = report.recovered
+    report = run(finish_interrupted(services.engine), timeout=30)
+    (recovered,) = report.finished
     assert recovered.status == "rollback failed"
     assert "machine web01" in recovered.outcome and "web01 still running" in recovered.outcome
     flow = next(t for t in services.tasks.tasks if t.title == "Create 1 machine")

@@ -14,11 +14,11 @@ from ecp_desktop.services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, 
 from ecp_desktop.services.usage.sampler import HostSampler
 from ecp_desktop.services.usage.service import UsageService
 from ecp_desktop.testing.hostgen import write_host
-from ecp_desktop.views.host_model import IN_USE, HostTableModel
-from ecp_desktop.views.machine_filter import MachineFilterProxy
-from ecp_desktop.views.machine_model import NAME, USAGE, MachineRole, MachineTableModel
-from ecp_desktop.views.usage_column import UsageColumn, UsageRole, show_usage_column
-from ecp_desktop.views.usage_tab import UsageTab
+from ecp_desktop.views.hosts.host_model import IN_USE, HostTableModel
+from ecp_desktop.views.machines.machine_filter import MachineFilterProxy
+from ecp_desktop.views.machines.machine_model import NAME, USAGE, MachineRole, MachineTableModel
+from ecp_desktop.views.usage.usage_column import UsageColumn, UsageRole, show_usage_column
+from ecp_desktop.views.usage.usage_tab import UsageTab
 
 
 class FakeDomain:
@@ -214,7 +214,7 @@ def test_the_window_samples_only_while_it_can_be_seen(qtbot, services, tmp_path)
     from PySide6.QtWidgets import QDockWidget
 
     from ecp_desktop.services.usage.service import UsageService
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     usage = UsageService(services.inventory, interval=1)
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), usage=usage)
@@ -237,7 +237,7 @@ def test_only_the_host_the_usage_tab_shows_is_sampled(qtbot, run, services, tmp_
     shown with a machine, only that machine's host."""
     from ecp_desktop.services.usage.service import UsageService
     from ecp_desktop.testing.hostgen import write_host
-    from ecp_desktop.views.usage_tab import UsageTab
+    from ecp_desktop.views.usage.usage_tab import UsageTab
     inventory = services.inventory
     uris = [write_host(tmp_path / f"h{i}.xml", 20, seed=i, prefix=f"h{i}-") for i in range(2)]
     for uri in uris:

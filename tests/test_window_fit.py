@@ -4,10 +4,10 @@ import re
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QToolBar
 
-from ecp_desktop.views.main_window import MainWindow
-from ecp_desktop.views.empty_state import filter_mistakes
+from ecp_desktop.views.window.main_window import MainWindow
+from ecp_desktop.views.window.empty_state import filter_mistakes
 from ecp_desktop.services.usage.service import UsageService
-from ecp_desktop.views.machine_model import COLUMNS
+from ecp_desktop.views.machines.machine_model import COLUMNS
 
 from .helpers import LAB_URI
 
@@ -80,9 +80,9 @@ def test_access_keys_are_unique_in_the_menu_bar_and_in_each_menu(window):
 
 
 def test_at_800_by_550_the_filter_stays_in_view_and_headers_are_whole(qtbot, services, run, tmp_path):
-    from ecp_desktop.app import connect_initial_hosts
+    from ecp_desktop.services.setup.startup import connect_initial_hosts
     win = _bare_window(qtbot, services, tmp_path, size=(800, 550))
-    run(connect_initial_hosts(services, [LAB_URI]))
+    run(connect_initial_hosts(services.inventory, [LAB_URI]))
     assert not any(isinstance(w, QToolBar) for w in _ancestors(win.filter_edit))
     assert win.filter_edit.isVisible() and win.filter_edit.width() > 150
     header = win.machines_view.horizontalHeader()

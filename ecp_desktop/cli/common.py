@@ -20,6 +20,7 @@ from ..services.hosts.libvirt_loop import start_event_thread
 from ..services.inventory import approvals
 from ..services.setup.startup import HostChoice, initial_hosts
 from ..services.sharing import heartbeat
+from ..services.tasks.interrupted import finish_interrupted
 from ..services.tasks.records import TaskRecord
 from .text import table, terminal_text
 
@@ -212,3 +213,10 @@ def print_while_read(write: Callable[[], None], out: TextIO) -> bool:
         os.dup2(null, fd)
         os.close(null)
         return False
+
+
+async def finish_interrupted_tasks(services: Services, err: TextIO) -> None:
+    """Before a command changes anything: finish (undo) what a crashed instance left in flight,
+    and say what was finished."""
+    for line in (await finish_interrupted(services.engine)).lines():
+        say(f"finished an interrupted task: {line}", err)

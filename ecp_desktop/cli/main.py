@@ -77,9 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("retry", nargs="*", metavar="retry ID",
                        help="undo again what the rollback of task ID left behind (any task of its tree); exit 0 "
                             "all undone, 1 something is still left (with why), 3 a host it needs is unreachable")
-    recover = _command(sub, "recover", help="finish tasks a crashed instance left in flight (undo their steps); "
-                                             "exit 3 if a host they need is unreachable")
-    recover.add_argument("--json", action="store_true", help="print JSON")
+    interrupted = _command(sub, "finish-interrupted",
+                           help="finish tasks a crashed instance left in flight (undo their steps); exit 3 if a host "
+                                "they need is unreachable")
+    interrupted.add_argument("--json", action="store_true", help="print JSON")
     migrate = _command(sub, "migrate", help="move a machine to another host: both hosts are checked first (a "
                                              "table of checks), then the best method they share runs; exit 0 "
                                              "done (or possible, with --check-only), 1 failed and cleaned up, "
@@ -255,13 +256,13 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "restore":
         from . import restore as cli_restore
         return cli_restore.run(args.dry_run, args.json)
-    if args.command in ("clone-template", "tasks", "recover"):
+    if args.command in ("clone-template", "tasks", "finish-interrupted"):
         from . import tasks as cli_tasks
         if args.command == "clone-template":
             return cli_tasks.clone_template(args.template, args.count, args.name_pattern, args.start, args.host,
                                             args.connect, args.json, leave_out_disks=args.leave_out_disks)
-        if args.command == "recover":
-            return cli_tasks.recover_now(args.connect, args.json)
+        if args.command == "finish-interrupted":
+            return cli_tasks.finish_interrupted_now(args.connect, args.json)
         if args.retry:
             return cli_tasks.retry(args.retry, args.connect, args.json)
         return cli_tasks.list_tasks(args.limit, args.json)

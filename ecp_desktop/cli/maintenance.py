@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
-                     headless_services, print_json, print_tree, say, task_json)
+                     finish_interrupted_tasks, headless_services, print_json, print_tree, say, task_json)
 from .text import table, terminal_text
 from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
@@ -16,7 +16,6 @@ from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService
 from ..services.maintenance.homecoming import Homecoming
 from ..services.maintenance.plan import Plan
 from ..services.sharing import heartbeat
-from ..services.tasks.recovery import recover
 
 
 def maintenance_mark(host_uri: str, state: str | None, as_json: bool, out: TextIO = sys.stdout,
@@ -81,8 +80,7 @@ def evacuate(host_uri: str, to: list[str], connect: list[str], *, check_only: bo
         report: dict = {"source": host_uri, "policy": on_failure}
         try:
             if not check_only:
-                for line in (await recover(services.engine)).lines():
-                    say(f"recovered an interrupted task: {line}", err)
+                await finish_interrupted_tasks(services, err)
             plan = await evacuation.plan(host_uri, to or None, shut_off=shut_off)
         except HostsUnreachable as exc:
             say(f"cannot reach {exc}", err)

@@ -6,14 +6,13 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
-                     find_machine, headless_services, print_json, print_tree, say, task_json)
+                     find_machine, finish_interrupted_tasks, headless_services, print_json, print_tree, say, task_json)
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import HypervisorError, install_quiet_error_handler
 from ..services.migration.service import Negotiation, refusal_check
 from ..services.migration.checks import METHODS, CheckResult, MigrationOptions
 from ..services.migration.ladder import MethodRow, every_method_refused, tried_rows
-from ..services.tasks.recovery import recover
 from ..services.tasks.records import SUCCEEDED
 from .text import terminal_text, wrapped_table
 
@@ -98,8 +97,7 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
         sources = connect or ([host_uri] if host_uri else [])
         hosts = await connect_hosts(services, [u for u in sources if u != dest_uri] + [dest_uri], load=True)
         if not check_only:
-            for line in (await recover(services.engine)).lines():
-                say(f"recovered an interrupted task: {line}", err)
+            await finish_interrupted_tasks(services, err)
         dest = services.inventory.hosts[dest_uri]
         if not dest.connected:
             say(f"cannot reach the destination {dest_uri}: {dest.reason}", err)

@@ -66,12 +66,11 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
     import asyncio
 
     from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close,
-                         connect_hosts, headless_services, print_tree, say, task_json)
+                         connect_hosts, finish_interrupted_tasks, headless_services, print_tree, say, task_json)
     from ..services.core.aio import spawn
     from ..services.core.errors import install_quiet_error_handler
     from ..services.maintenance.recover import DestinationUnreachable, RecoveryRefused, RecoveryService
     from ..services.sharing import heartbeat
-    from ..services.tasks.recovery import recover
 
     if bad_uri([host_uri] + to + connect, err):
         return EXIT_USAGE
@@ -92,8 +91,7 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
         report: dict = {"source": host_uri}
         try:
             if not check_only:
-                for line in (await recover(services.engine)).lines():
-                    say(f"recovered an interrupted task: {line}", err)
+                await finish_interrupted_tasks(services, err)
             plan = await recovery.plan(host_uri, to or None)
         except DestinationUnreachable as exc:
             say(f"cannot reach {exc}", err)

@@ -1,4 +1,4 @@
-"""Headless task commands: ``clone-template``, ``tasks`` and ``recover`` (no Qt)."""
+"""Headless task commands: ``clone-template``, ``tasks`` and ``finish-interrupted`` (no Qt)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,20 +7,15 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts, find_machine,
-                     headless_services, print_json, print_tree, say, terminal_text)
+                     finish_interrupted_tasks, headless_services, print_json, print_tree, say, terminal_text)
 from ..services.sharing import heartbeat
 from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
 from ..services.core.errors import Refusal
-from ..services.tasks.recovery import RecoveryReport, recover, retry_rollback
+from ..services.tasks.interrupted import InterruptedReport, finish_interrupted, retry_rollback
 from ..services.tasks.records import SUCCEEDED, build_trees
 from ..services.tasks import store as task_store
 from ..services.actions.templates import PlanError
-
-def _report_recovery(report: RecoveryReport, err: TextIO) -> None:
-    for line in report.lines():
-        say(f"recovered an interrupted task: {line}", err)
-
 
 def clone_template(template: str, count: int, pattern: str, start: bool, host_uri: str | None,
                    connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *,
@@ -33,7 +28,7 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
     async def go() -> int:
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
-        _report_recovery(await recover(services.engine), err)
+        await finish_interrupted_tasks(services, err)
         machine, code = find_machine(services, hosts, template, host_uri, err)
         if machine is None:
             return code
@@ -53,14 +48,15 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
         close(services)
 
 
-def recover_now(connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def finish_interrupted_now(connect: list[str], as_json: bool, out: TextIO = sys.stdout,
+                           err: TextIO = sys.stderr) -> int:
     """Finish (roll back) what a crashed instance left in flight; exit 3 if a host was unreachable."""
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go() -> RecoveryReport:
+    async def go() -> InterruptedReport:
         await connect_hosts(services, connect, load=False)
-        return await recover(services.engine)
+        return await finish_interrupted(services.engine)
     try:
         report = asyncio.run(go())
     finally:

@@ -1,25 +1,50 @@
-"""The app's services as one graph, built the same way by the GUI, the CLI and the tests."""
+"""The app's services as one graph, built the same way by the GUI, the CLI and the tests: the
+one place that knows them all, and where every flow step is registered (crash recovery and
+Retry Rollback look a task row's operation up by name, so a process that never ran a feature
+must still know its steps)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from .sharing import heartbeat
 from .actions.host_actions import HostActions
-from .inventory.live import Inventory
-from .core.executors import Executors
 from .actions.lifecycle import Lifecycle
-from .migration.service import MigrationService
 from .actions.restore import RestoreService
-from .tasks.engine import TaskEngine
-from .tasks.tree import changed_machines
-from .tasks.service import TaskService
 from .actions.templates import TemplateService
-from .maintenance import moves as evacuation_moves  # noqa: F401  (registers evacuate_domain: recovery undoes it)
-from .provisioning import operations as provisioning_operations  # noqa: F401  (registers its steps for recovery)
-from .hardware.service import HardwareService  # imports hardware.operations: registers its steps for recovery
+from .config import preferences
+from .core.executors import Executors
+from .hardware import operations as hardware_operations
+from .hardware.service import HardwareService
+from .inventory.live import Inventory
+from .maintenance import moves as evacuation_moves
+from .maintenance.evacuate import EvacuationService
+from .maintenance.homecoming import Homecoming
+from .maintenance.recover import RecoveryService
+from .maintenance.watch import MarkWatch
+from .migration import run as migration_run
+from .migration.service import MigrationService
+from .provisioning import operations as provisioning_operations
+from .provisioning.service import ProvisioningService
+from .sharing import heartbeat
+from .snapshots.service import Snapshots
+from .tasks import operations as task_operations
+from .tasks.engine import TaskEngine
+from .tasks.service import TaskService
+from .tasks.tree import changed_machines
+
+if TYPE_CHECKING:
+    from .usage.service import UsageService
 
 log = logging.getLogger(__name__)
+
+
+def register_operations() -> None:
+    """Every flow step of every feature, known by name (idempotent)."""
+    for steps in (task_operations.STEPS, hardware_operations.STEPS, migration_run.STEPS, evacuation_moves.STEPS,
+                  provisioning_operations.STEPS):
+        task_operations.register(steps)
 
 
 @dataclass
@@ -27,13 +52,26 @@ class Services:
     executors: Executors
     inventory: Inventory
     tasks: TaskService
+    engine: TaskEngine
     lifecycle: Lifecycle
     host_actions: HostActions
     restore: RestoreService
-    engine: TaskEngine
     templates: TemplateService
     migrations: MigrationService
+    evacuations: EvacuationService
+    homecoming: Homecoming
+    host_recovery: RecoveryService
     hardware: HardwareService
+    provisioning: ProvisioningService
+    snapshots: Snapshots
+    maintenance_marks: MarkWatch
+
+    @cached_property
+    def usage(self) -> UsageService:
+        """Made when first asked for (the window's Usage pane and column): its numbers need
+        numpy, which headless commands never import."""
+        from .usage.service import UsageService
+        return UsageService(self.inventory, interval=preferences.current().usage_interval)
 
     def shutdown(self) -> None:
         """A clean exit: what runs now is what restore brings back next time (policy "last")."""
@@ -54,11 +92,13 @@ class Services:
             if self.inventory.writes.waiting():
                 log.warning("%d inventory writes could not be made before the exit (the database is away)",
                             self.inventory.writes.waiting())
+        self.maintenance_marks.stop()
         self.inventory.close_all()
         self.executors.shutdown()
 
 
 def build_services(executors: Executors | None = None, *, persist: bool = True, **inventory_options) -> Services:
+    register_operations()
     executors = executors or Executors()
     inventory = Inventory(executors, persist=persist, **inventory_options)
     tasks = TaskService(executors, persist=persist)
@@ -70,6 +110,11 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
             await inventory.follow_flow(changed)
     engine.listeners.append(follow_flow)
     lifecycle = Lifecycle(inventory, tasks)
-    return Services(executors, inventory, tasks, lifecycle, HostActions(inventory, tasks),
-                    RestoreService(inventory, tasks, lifecycle), engine, TemplateService(inventory, engine),
-                    MigrationService(inventory, engine), HardwareService(inventory, engine))
+    migrations = MigrationService(inventory, engine)
+    evacuations = EvacuationService(migrations)
+    return Services(executors=executors, inventory=inventory, tasks=tasks, engine=engine, lifecycle=lifecycle,
+                    host_actions=HostActions(inventory, tasks), restore=RestoreService(inventory, tasks, lifecycle),
+                    templates=TemplateService(inventory, engine), migrations=migrations, evacuations=evacuations,
+                    homecoming=Homecoming(evacuations), host_recovery=RecoveryService(inventory, engine),
+                    hardware=HardwareService(inventory, engine), provisioning=ProvisioningService(inventory, engine),
+                    snapshots=Snapshots(inventory, tasks), maintenance_marks=MarkWatch(executors))

@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt
 
 from ecp_desktop.services.console.serial import ConsoleState
 from ecp_desktop.services.console.viewer import ViewerSessions, open_viewer
-from ecp_desktop.views.console_tab import ConsoleTab
+from ecp_desktop.views.console.console_tab import ConsoleTab
 
 pytestmark = pytest.mark.lab
 SHOTS = os.environ.get("ECP_CONSOLE_SHOTS", "")  # a folder: screenshots of the tab and the viewer

@@ -128,10 +128,10 @@ def test_the_app_killed_mid_evacuation_is_recovered_at_the_next_start(three, db_
         os.killpg(evacuating.pid, signal.SIGKILL)
         evacuating.wait(timeout=30)
     # The next start recovers what the dead process had in flight (the engine's rollback: move back).
-    recovered = subprocess.run([*args, "recover", "--json"], capture_output=True, text=True, timeout=300)
+    recovered = subprocess.run([*args, "finish-interrupted", "--json"], capture_output=True, text=True, timeout=300)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     report = json.loads(recovered.stdout)
-    assert [r["title"].startswith("Evacuate ") for r in report["recovered"]] == [True], report
+    assert [r["title"].startswith("Evacuate ") for r in report["finished"]] == [True], report
     found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
     assert found == {name: [a.tcp_uri] for name in GUESTS}, (found, report)  # every guest back, none lost
 

@@ -96,7 +96,7 @@ def recorded(uri: str) -> dict[str, tuple[str, str]]:
 def test_a_full_disk_mid_bulk_action_loses_no_machine_state(qtbot, run, small_disk, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
+    from ecp_desktop.views.window.main_window import MainWindow
     url = f"sqlite:///{small_disk / 'inventory.sqlite3'}"
     handle = set_up_inventory(url)
     services = build_services()

@@ -372,8 +372,8 @@ def test_network_cut_on_a_managed_migration_ends_by_the_stall_timeout(busy_guest
 def test_the_dialog_migrates_with_progress_and_the_window_follows(hosts, services, run, qtbot, db_url, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ecp_desktop.views.main_window import MainWindow
-    from ecp_desktop.views.migration_dialog import MigrationDialog
+    from ecp_desktop.views.window.main_window import MainWindow
+    from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     a, b = hosts
     tiny_running_on(a, services, qtbot)
     window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
@@ -414,20 +414,20 @@ def test_the_app_killed_mid_migration_is_recovered_to_one_host(busy_guest, db_ur
         migrating.send_signal(signal.SIGKILL)
     finally:
         migrating.communicate(timeout=30)
-    recovered = subprocess.run(base + ["recover", "--json"], capture_output=True, text=True, timeout=120)
+    recovered = subprocess.run(base + ["finish-interrupted", "--json"], capture_output=True, text=True, timeout=120)
     assert recovered.returncode == 0, recovered.stderr
     report = json.loads(recovered.stdout)
-    assert report["recovered"], "the interrupted migration was not recovered"
+    assert report["finished"], "the interrupted migration was not finished"
     placed = where_is(uuid, a.tcp_uri, b.tcp_uri)
     running = [uri for uri, state in placed.items() if state == "running"]
     assert len(running) == 1, placed  # exactly one host runs it, whichever the daemons settled on
     side = "destination" if running == [b.tcp_uri] else "source"
-    assert f"lin1 is on the {side}" in report["recovered"][0]["outcome"], report
+    assert f"lin1 is on the {side}" in report["finished"][0]["outcome"], report
     print(f"after the crash: {report['recovered'][0]['outcome']}")
     assert _still_ticking(console)
     unfinished = query(db_url, "SELECT id FROM task WHERE status IN ('pending', 'running', 'rolling back')")
     assert unfinished == []
-    again = subprocess.run(base + ["recover"], capture_output=True, text=True, timeout=60)
+    again = subprocess.run(base + ["finish-interrupted"], capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "nothing to recover" in again.stdout
 
 

@@ -95,9 +95,9 @@ def test_an_undo_while_the_daemon_is_down_is_finished_when_it_is_back(lab_templa
     lab_daemon.start()
     assert "web-1-vda.qcow2" in libvirt_now(uri)[1]  # still there, as reported
     # The next start (here: `recover`) retries it by itself: the undo failed only for the host.
-    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    [report] = json.loads(recovered.stdout)["recovered"]
+    [report] = json.loads(recovered.stdout)["finished"]
     assert (report["title"], report["status"], report["retried"]) == (FLOW, "failed", True)
     assert "undone: deleted volume lab-pool/web-1-vda.qcow2" in report["outcome"]
     assert libvirt_now(uri) == (["tpl", "web-1"], [TEMPLATE_VOLUME])  # the squatter's machine is theirs
@@ -158,9 +158,9 @@ def test_a_crash_during_a_rollback_after_an_undo_failed_keeps_every_leftover(lab
     root_id = root_row(db_url)[0]
     left = ["volume lab-pool/web-1-vda.qcow2", "volume lab-pool/web-1-vdb.qcow2"]
 
-    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    [report] = json.loads(recovered.stdout)["recovered"]
+    [report] = json.loads(recovered.stdout)["finished"]
     assert report["status"] == "rollback failed"
     assert all(item in report["outcome"] for item in left), report["outcome"]
     _, status, summary, *_ = root_row(db_url)
@@ -168,7 +168,7 @@ def test_a_crash_during_a_rollback_after_an_undo_failed_keeps_every_leftover(lab
     [(group_status,)] = query(db_url, f"select status from task where parent_id = {root_id}")
     assert group_status == "rollback failed"
     # A refusal (the pool is stopped) is not retried by itself at the next start.
-    assert json.loads(app(db_url, "--connect", uri, "recover", "--json").stdout)["recovered"] == []
+    assert json.loads(app(db_url, "--connect", uri, "finish-interrupted", "--json").stdout)["finished"] == []
 
     pool_active(uri, True)
     retried = app(db_url, "--connect", uri, "tasks", "retry", str(root_id))
@@ -202,9 +202,9 @@ def test_a_step_whose_reply_was_lost_is_checked_and_undone(lab_template, lab_dae
     while "web-1" not in libvirt_now(uri)[0] and time.monotonic() < deadline:
         time.sleep(0.2)
 
-    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    [report] = json.loads(recovered.stdout)["recovered"]
+    [report] = json.loads(recovered.stdout)["finished"]
     assert report["retried"] and report["status"] == "failed"
     undo = query(db_url, "select t.title, t.summary from task t join task s on t.compensates_id = s.id "
                          "where s.op = 'define_domain' and t.status = 'succeeded'")
@@ -234,11 +234,11 @@ def test_an_instance_frozen_past_a_takeover_stops_and_the_new_owner_finishes(lab
         time.sleep(5)  # A's heartbeat goes stale (3 s)
         env = {**os.environ, **stale}
         b = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", uri,
-                            "recover", "--json"], capture_output=True, text=True, timeout=120, env=env)
+                            "finish-interrupted", "--json"], capture_output=True, text=True, timeout=120, env=env)
     finally:
         os.kill(a.pid, signal.SIGCONT)
     assert b.returncode == 0, b.stdout + b.stderr
-    [report] = json.loads(b.stdout)["recovered"]
+    [report] = json.loads(b.stdout)["finished"]
     assert report["status"] == "failed" and "deleted volume lab-pool/web-1-vda.qcow2" in report["outcome"]
     out, err = a.communicate(timeout=60)
     assert a.returncode == 1, out + err

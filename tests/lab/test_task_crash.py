@@ -42,12 +42,12 @@ def test_a_crash_at_any_step_leaves_nothing_behind_after_restart(lab_template, c
     assert crashed.returncode == -9, crashed.stdout + crashed.stderr  # killed, no cleanup ran
     assert inventory_now(db_path)[1] > 0  # the database knows what was in flight
 
-    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     report = json.loads(recovered.stdout)
-    assert [r["title"] for r in report["recovered"]] == ["Create 3 machines from tpl"]
-    assert report["recovered"][0]["status"] == "failed"
-    assert "interrupted" in report["recovered"][0]["outcome"]
+    assert [r["title"] for r in report["finished"]] == ["Create 3 machines from tpl"]
+    assert report["finished"][0]["status"] == "failed"
+    assert "interrupted" in report["finished"][0]["outcome"]
 
     assert libvirt_now(uri) == (["tpl"], [TEMPLATE_VOLUME])
     assert inventory_now(db_path) == (["tpl"], 0)
@@ -55,7 +55,7 @@ def test_a_crash_at_any_step_leaves_nothing_behind_after_restart(lab_template, c
     tree = json.loads(app(db_url, "tasks", "--json").stdout)[0]
     undo = [s for m in tree["children"] for s in m["children"] if s["role"] == "rollback"]
     assert undo and {s["status"] for s in undo} == {"succeeded"}
-    again = app(db_url, "--connect", uri, "recover")
+    again = app(db_url, "--connect", uri, "finish-interrupted")
     assert again.returncode == 0 and again.stdout.strip() == "nothing to recover"
 
 
@@ -71,7 +71,7 @@ def test_a_crash_while_undoing_clones_is_finished_after_restart(lab_template):
                   crash_at="clone_volume:undo:1")
     assert crashed.returncode == -9, crashed.stdout + crashed.stderr
 
-    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     assert libvirt_now(uri) == (["tpl"], sorted([TEMPLATE_VOLUME, "web-3-vda.qcow2"]))  # theirs is kept
     assert inventory_now(db_path) == (["tpl"], 0)
@@ -94,9 +94,9 @@ def test_a_crash_while_undefining_is_finished_after_restart(lab_template):
                   "web-{n}", "--start", crash_at="define_domain:undo:1")
     assert crashed.returncode == -9, crashed.stdout + crashed.stderr
 
-    recovered = app(db_url, "--connect", uri, "recover", "--json")
+    recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    outcome = json.loads(recovered.stdout)["recovered"][0]["outcome"]
+    outcome = json.loads(recovered.stdout)["finished"][0]["outcome"]
     assert "undefined web-" in outcome
     assert libvirt_now(uri) == (["tpl", "tpl-nonet"], [TEMPLATE_VOLUME])
     assert inventory_now(db_path) == (["tpl", "tpl-nonet"], 0)

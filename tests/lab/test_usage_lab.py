@@ -9,9 +9,9 @@ import pytest
 
 from ecp_desktop.services.usage.ring import CPU, MEMORY
 from ecp_desktop.services.usage.service import UsageService
-from ecp_desktop.views.host_model import IN_USE, HostTableModel
-from ecp_desktop.views.machine_model import USAGE, MachineTableModel
-from ecp_desktop.views.usage_column import UsageColumn
+from ecp_desktop.views.hosts.host_model import IN_USE, HostTableModel
+from ecp_desktop.views.machines.machine_model import USAGE, MachineTableModel
+from ecp_desktop.views.usage.usage_column import UsageColumn
 
 from .linux_guest import linux_guest_xml, wait_for_console
 

@@ -1,5 +1,5 @@
 """The steps of a hardware edit, each with its opposite (registered with the task engine's
-``OPERATIONS`` on import, so crash recovery can undo a flow a crashed instance left).
+``OPERATIONS`` by the composition root, so crash recovery can undo a flow a crashed instance left).
 
 Like every operation, each works from its parameters alone and its undo checks first:
 the previous definition goes back only while the machine still carries the definition
@@ -18,7 +18,7 @@ from ..libvirt_xml.domain import Disk, Interface, read_domain
 from ..libvirt_xml.storage import machine_using
 from ..libvirt_xml.marks import clear_flow_mark, flow_mark, with_console_passwords
 from ..hosts.lookups import find_domain, find_volume
-from ..tasks.operations import OPERATIONS, Operation
+from ..tasks.operations import Operation
 from .edit_xml import fingerprint
 from .facts import GIB
 
@@ -293,9 +293,9 @@ class DeleteVolume(Operation):
         return f"volume {params['pool']}/{params['volume']} deleted"
 
 
-OPERATIONS.update({op.name: op for op in (
+STEPS = (
     RedefineDomain("redefine_domain"), AttachDevice("attach_device"), DetachDevice("detach_device"),
     UpdateDevice("update_device"), SetVcpusLive("set_vcpus_live"), SetMemoryLive("set_memory_live"),
     SetMetadataLive("set_metadata_live"), ResizeDisk("resize_disk"),
     DeleteVolume("delete_volume"),
-)})
+)

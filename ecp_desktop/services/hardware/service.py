@@ -20,7 +20,6 @@ from ..libvirt_xml.marks import with_flow_mark
 from ..inventory.machines import MachineInfo
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import SUCCEEDED, TaskRecord
-from . import operations  # noqa: F401  (registers the steps below with the task engine)
 from .changes import ChangeSet, problems
 from .edit_xml import EditedDomain, apply_changes, fingerprint
 from .facts import GIB, HardwareFacts, read_facts

@@ -19,7 +19,6 @@ from ..hosts.opening import open_connection
 from ..migration.ladder import SUCCEEDED, tried_rows
 from ..migration.run import MigrateDomain
 from ..migration.settle import abort_and_wait, settle
-from ..tasks.operations import OPERATIONS
 
 MOVE_BACK, KEEP_GOING = "move-back", "keep-going"
 STAYED = "stayed"
@@ -116,4 +115,4 @@ def _way_back(params: dict) -> tuple[int, dict]:
     return flags, typed
 
 
-OPERATIONS.update({op.name: op for op in (EvacuateDomain("evacuate_domain"),)})
+STEPS = (EvacuateDomain("evacuate_domain"),)

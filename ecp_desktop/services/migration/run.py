@@ -21,7 +21,7 @@ import libvirt
 from ..core.errors import HypervisorError
 from ..libvirt_xml.storage import volume_xml
 from ..hosts.opening import open_connection
-from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
+from ..tasks.operations import AsyncOperation, CloneVolume
 from .settle import abort_and_wait, clean_up, persist_definition, settle
 from .ladder import (API_MANAGED, API_P2P, FAILED, PEER_TO_PEER_APIS, REFUSED, SUCCEEDED, TRYING, Rung, moves_on,
                      tried_rows)
@@ -320,4 +320,4 @@ class _open:
         self.conn.close()
 
 
-OPERATIONS.update({op.name: op for op in (MigrateDomain("migrate_domain"), PrecreateVolume("precreate_volume"))})
+STEPS = (MigrateDomain("migrate_domain"), PrecreateVolume("precreate_volume"))

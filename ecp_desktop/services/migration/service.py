@@ -17,7 +17,6 @@ from ..hosts.connection import connected_host
 from .checks import COPY_STORAGE, OFFLINE, CheckResult, Decision, Facts, MigrationOptions, decide
 from .facts import MachineFacts, read_destination, read_host, read_machine
 from .ladder import LEGACY_PARAMS, NOT_TRIED, MethodRow, Rung, candidates, flags_for, method_rows, typed_params
-from .run import MigrateDomain  # noqa: F401  (registers the migration operations)
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import TaskRecord
 

@@ -2,8 +2,8 @@
 
 Both make a volume, so both are undone the same way as ``clone_volume``: the volume is deleted
 when this step made it (``prepare`` notes whether it existed before) and no machine uses it.
-Registered with ``OPERATIONS`` on import, like the migration's steps, so recovery after a
-crash can undo them; this module must be imported before recovery runs. The new machine's
+Registered with ``OPERATIONS`` by the composition root, like the migration's steps, so recovery after a
+crash can undo them (``build_services`` registers them before recovery runs). The new machine's
 empty disk or copy-on-write overlay is made by ``create_volume``, which is not here: it is in
 ``services/tasks/operations.py``, the one step New Machine and Edit Hardware both use.
 
@@ -22,7 +22,7 @@ import libvirt
 
 from ..core.errors import Refusal
 from ..libvirt_xml.storage import volume_xml
-from ..tasks.operations import OPERATIONS, AsyncOperation, CloneVolume
+from ..tasks.operations import AsyncOperation, CloneVolume
 from .seed_iso import build_iso
 
 CHUNK = 1024 * 1024
@@ -152,5 +152,4 @@ class MakeSeedVolume(CloneVolume):
         return f"Delete seed ISO {params['name']}"
 
 
-OPERATIONS.update({op.name: op for op in (UploadVolume("upload_volume"),
-                                          MakeSeedVolume("make_seed_volume"))})
+STEPS = (UploadVolume("upload_volume"), MakeSeedVolume("make_seed_volume"))

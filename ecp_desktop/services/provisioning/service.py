@@ -18,7 +18,7 @@ from ..hosts.connection import connected_host
 from ..core.names import name_problem
 from ..tasks.engine import TaskEngine
 from ..tasks.records import TaskRecord
-from . import operations  # (also registers upload_volume and make_seed_volume; create_volume is tasks')
+from . import operations
 from . import osinfo
 from .host_mark import maintenance_refusal
 from .host_offer import HostOffer, read_offer

@@ -295,10 +295,18 @@ class SetAutostart(Operation):
         return f"autostart of {params['name']} left {'on' if params['value'] else 'off'}"
 
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (
-    CloneVolume("clone_volume"), CreateVolume("create_volume"), DefineDomain("define_domain"),
-    StartDomain("start_domain"), CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"),
-)}
+STEPS = (CloneVolume("clone_volume"), CreateVolume("create_volume"), DefineDomain("define_domain"),
+         StartDomain("start_domain"), CreateSnapshot("create_snapshot"), SetAutostart("set_autostart"))
+
+# Every operation a task row may name, by name: this module's, and the features' (each
+# feature's STEPS, registered by the composition root's ``register_operations``). Crash
+# recovery and Retry Rollback look a row's operation up here.
+OPERATIONS: dict[str, Operation] = {op.name: op for op in STEPS}
+
+
+def register(steps: tuple[Operation, ...]) -> None:
+    """Make these operations known by name (idempotent)."""
+    OPERATIONS.update({op.name: op for op in steps})
 
 
 class UnknownOperation(Operation):

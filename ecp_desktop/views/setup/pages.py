@@ -18,7 +18,7 @@ from ecp_desktop.services.core.wording import count
 from ecp_desktop.services.hosts.states import STATE_LABELS
 from ecp_desktop.services.setup.pipeline import DONE, FAILED, SKIPPED, Outcome
 from ecp_desktop.services.setup.steps import SetupReport, run_setup
-from ..plain import plain_label
+from ..common.plain import plain_label
 from .context import WizardContext, WizardPage
 from .restore_choice import RestoreChoice
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QButtonGroup, QGroupBox, QRadioButton, QVBoxLayout
 
 from ecp_desktop.services.config import preferences
 
-from ..plain import plain_label
+from ..common.plain import plain_label
 
 TITLE = "When ECP Desktop opens, start again"
 HINT = "Choose one to run setup. You can change it later in File → Preferences."

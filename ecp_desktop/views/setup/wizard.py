@@ -19,8 +19,8 @@ from ecp_desktop.services.config import credentials
 from ecp_desktop.services.hosts.probe import Probe, detect, probe
 from ecp_desktop.services.setup.steps import SetupOptions
 from ecp_desktop.services.hosts.uri import InvalidUri, parse_uri
-from .. import icons
-from ..plain import plain_label, tooltip
+from ..common import icons
+from ..common.plain import plain_label, tooltip
 from .context import WizardContext, WizardPage
 from .pages import ImportPage, ProgressPage
 

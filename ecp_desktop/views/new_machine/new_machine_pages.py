@@ -1,0 +1,390 @@
+"""The New Machine wizard's pages: one decision each, with defaults so Next, Next, Create works.
+
+A page reads what it needs from the wizard (``wizard.offer``: what the host offers, read once
+when the wizard opens; ``wizard.database``: libosinfo's operating systems) and never calls
+libvirt itself: the name check, the ISO detection and the plan run off the GUI thread through
+the wizard's ``ask``. Every text from the host or the user is shown as plain text.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
+                               QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox,
+                               QVBoxLayout, QWizardPage)
+
+from ...services.core.names import name_problem
+from ...services.provisioning.seed_iso import SeedConfig, default_ssh_keys, hostname_for
+from ...services.provisioning.spec import DISK_GIB, SOURCE_LABELS, SOURCES
+from ..common.plain import plain_label, tooltip
+
+RED = "color: #b3261e;"
+SOURCE, OS, CLOUD, HARDWARE, SUMMARY = range(5)
+ENTRY_ROLE = Qt.ItemDataRole.UserRole
+NAME_CHECK_MS = 300
+log = logging.getLogger(__name__)
+
+
+class SourcePage(QWizardPage):
+    """The name (checked against the host as it is typed) and where the machine starts from."""
+
+    def __init__(self, wizard) -> None:
+        super().__init__()
+        self.setTitle("Name and source")
+        self.setSubTitle("How the new machine gets its operating system.")
+        self.name = QLineEdit()
+        self.name_status = plain_label(wrap=True)
+        self.sources = QButtonGroup(self)
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("a file on the host, e.g. /var/lib/libvirt/images/debian.iso")
+        self.upload = QCheckBox("The file is on this computer: upload it into the storage pool")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.volumes = QComboBox()  # the host's pool volumes: choosing one fills in its path
+        self.volumes.setToolTip(tooltip("an ISO, image or disk already in one of the host's storage pools"))
+        self.volumes.activated.connect(self._volume_chosen)
+        form = QFormLayout(self)
+        form.addRow("Name:", self.name)
+        form.addRow("", self.name_status)
+        for index, kind in enumerate(SOURCES):
+            button = QRadioButton(SOURCE_LABELS[kind][:1].upper() + SOURCE_LABELS[kind][1:])
+            self.sources.addButton(button, index)
+            form.addRow("" if index else "Source:", button)
+        row = QHBoxLayout()
+        row.addWidget(self.path)
+        row.addWidget(browse)
+        form.addRow("File:", row)
+        form.addRow("In a pool:", self.volumes)
+        form.addRow("", self.upload)
+        self.taken: str | None = None  # the host's answer for the name as typed (None: free)
+        self._timer = QTimer(self, singleShot=True, interval=NAME_CHECK_MS)
+        self._timer.timeout.connect(lambda: wizard.ask(self._ask_host(wizard)))
+        self.name.textChanged.connect(self._name_changed)
+        self.sources.idClicked.connect(lambda _id: self._source_changed())
+        self.path.textChanged.connect(self.completeChanged)
+        self.upload.toggled.connect(self.completeChanged)
+
+    def source(self) -> str:
+        return SOURCES[max(self.sources.checkedId(), 0)]
+
+    def set_defaults(self, offer) -> None:
+        """A free name, and an installer ISO found in a pool (else network boot)."""
+        number = 1
+        while f"new-machine-{number}" in offer.names:
+            number += 1
+        self.name.setText(f"new-machine-{number}")
+        paths = sorted(f"{p.path.rstrip('/')}/{v}" for p in offer.pools.values() if p.active and p.path
+                       for v in p.volumes)
+        self.volumes.addItem("Choose a volume…", "")
+        for path in paths:
+            self.volumes.addItem(path, path)  # item text is never markup
+        isos = [path for path in paths if path.lower().endswith(".iso")]
+        self.path.setText(isos[0] if isos else "")
+        self.sources.button(SOURCES.index("iso" if isos else "pxe")).setChecked(True)
+        self._source_changed()
+
+    def _source_changed(self) -> None:
+        files = self.source() != "pxe"
+        self.path.setEnabled(files)
+        self.volumes.setEnabled(files)
+        self.upload.setEnabled(self.source() in ("iso", "cloud-image"))
+        self.completeChanged.emit()
+
+    def _volume_chosen(self, row: int) -> None:
+        path = self.volumes.itemData(row)
+        if path:
+            self.path.setText(path)
+            self.upload.setChecked(False)  # it is on the host already
+
+    def _browse(self) -> None:
+        dialog = QFileDialog(self, "Choose the file on this computer")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda path: (self.path.setText(path), self.upload.setChecked(True)))
+        dialog.open()
+
+    def _name_changed(self) -> None:
+        text = self.name.text()
+        offer = self.wizard().offer
+        problem = name_problem(text) or (f"a machine named {text!r} exists on this host already"
+                                         if offer is not None and text in offer.names else None)
+        self.taken = problem
+        self._show_name(problem)
+        if problem is None:
+            self._timer.start()  # and ask the host itself, in case another client made one meanwhile
+        self.completeChanged.emit()
+
+    async def _ask_host(self, wizard) -> None:
+        text = self.name.text()
+        problem = await wizard.service.name_problem(wizard.host_uri, text)
+        if text == self.name.text():  # the user has not typed on meanwhile
+            self.taken = problem
+            self._show_name(problem)
+            self.completeChanged.emit()
+
+    def _show_name(self, problem: str | None) -> None:
+        self.name_status.setText(problem or "")
+        self.name_status.setStyleSheet(RED if problem else "")
+
+    def isComplete(self) -> bool:
+        if self.wizard().offer is None or self.taken is not None:
+            return False
+        return self.source() == "pxe" or bool(self.path.text().strip())
+
+    def nextId(self) -> int:
+        return OS
+
+
+class OsPage(QWizardPage):
+    """The operating system: detected from a local ISO, or chosen from libosinfo's list."""
+
+    def __init__(self, wizard) -> None:
+        super().__init__()
+        self.setTitle("Operating system")
+        self.setSubTitle("Its recommended memory, vCPUs, disk, firmware and device models come from libosinfo.")
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter, e.g. debian or windows")
+        self.list = QListWidget()
+        self.detection = plain_label(wrap=True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.detection)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.list)
+        self.filter.textChanged.connect(self._filter)
+        self.list.currentItemChanged.connect(lambda *_: self.completeChanged.emit())
+        self._filled = False
+        self._detected_for = None
+
+    def entry(self):
+        item = self.list.currentItem()
+        return item.data(ENTRY_ROLE) if item is not None else None
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        if not self._filled:
+            self._filled = True
+            from ...services.provisioning.osinfo import GENERIC
+            for entry in [GENERIC, *wizard.database.entries]:
+                item = QListWidgetItem(entry.name if entry is GENERIC else f"{entry.name}  ({entry.short_id})")
+                item.setData(ENTRY_ROLE, entry)
+                self.list.addItem(item)
+            self.list.setCurrentRow(0)
+            self.detection.setText(wizard.database.problem)
+        source = wizard.page(SOURCE)
+        path = source.path.text().strip()
+        # (whether the path is a local file is asked in the worker too: a stat on a hung network
+        # mount would stall the window)
+        if source.source() == "iso" and path and path != self._detected_for:
+            self._detected_for = path
+            self.detection.setText(f"Looking at {os.path.basename(path)}…")
+            wizard.ask(self._detect(wizard, path))
+
+    async def _detect(self, wizard, path: str) -> None:
+        detection = await wizard.service.detect(path)
+        self.detection.setText(detection.words)
+        if detection.entry is not None:
+            self.select(detection.entry.short_id)
+
+    def select(self, short_id: str) -> bool:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(ENTRY_ROLE).short_id == short_id:
+                self.list.setCurrentRow(row)
+                return True
+        return False
+
+    def _filter(self, text: str) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setHidden(not item.data(ENTRY_ROLE).matches(text))
+
+    def isComplete(self) -> bool:
+        return self.entry() is not None
+
+    def nextId(self) -> int:
+        return CLOUD if self.wizard().page(SOURCE).source() == "cloud-image" else HARDWARE
+
+
+class CloudPage(QWizardPage):
+    """Who may log in to a cloud image: delivered by a NoCloud seed ISO (cloud-init)."""
+
+    def __init__(self, wizard) -> None:
+        super().__init__()
+        self.setTitle("Cloud image login")
+        self.setSubTitle("cloud-init in the guest makes this user at its first boot.")
+        self.user = QLineEdit("user")
+        self.keys = QPlainTextEdit("\n".join(default_ssh_keys()))
+        self.keys.setPlaceholderText("SSH public keys, one a line (from ~/.ssh/*.pub by default)")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("none: the account has no password (SSH keys only)")
+        self.hostname = QLineEdit()
+        self.user_data = QPlainTextEdit()
+        self.user_data.setPlaceholderText("optional: more #cloud-config, or a script starting with #!")
+        self.problem = plain_label(wrap=True)
+        self.problem.setStyleSheet(RED)
+        form = QFormLayout(self)
+        form.addRow("User:", self.user)
+        form.addRow("SSH keys:", self.keys)
+        form.addRow("Password:", self.password)
+        form.addRow("Host name:", self.hostname)
+        form.addRow("User-data:", self.user_data)
+        form.addRow(self.problem)
+        for edit in (self.user, self.password, self.hostname):
+            edit.textChanged.connect(self.completeChanged)
+        for text in (self.keys, self.user_data):
+            text.textChanged.connect(self.completeChanged)
+
+    def initializePage(self) -> None:
+        if not self.hostname.text():
+            self.hostname.setText(hostname_for(self.wizard().page(SOURCE).name.text()))
+
+    def seed(self, password_hash: str = "") -> SeedConfig:
+        keys = [line.strip() for line in self.keys.toPlainText().splitlines() if line.strip()]
+        return SeedConfig(user=self.user.text().strip(), ssh_keys=keys, password_hash=password_hash,
+                          hostname=self.hostname.text().strip(), extra_user_data=self.user_data.toPlainText())
+
+    def isComplete(self) -> bool:
+        # The password is hashed when the plan is made; "$" stands for its hash here.
+        problem = self.seed("$" if self.password.text() else "").problem()
+        self.problem.setText(problem or "")
+        return problem is None
+
+    def nextId(self) -> int:
+        return HARDWARE
+
+
+class HardwarePage(QWizardPage):
+    """CPU, memory, disk, network, display and firmware: the OS's recommendations first."""
+
+    def __init__(self, wizard) -> None:
+        super().__init__()
+        self.setTitle("Hardware")
+        self.memory = QSpinBox(suffix=" MiB", singleStep=256)
+        self.vcpus = QSpinBox()
+        self.disk = QSpinBox(suffix=" GiB")
+        self.disk.setRange(*DISK_GIB)
+        self.disk_format = QComboBox()
+        for text, value in (("qcow2 (grows as written, snapshots)", "qcow2"), ("raw (fastest)", "raw")):
+            self.disk_format.addItem(text, value)
+        self.pool = QComboBox()
+        self.network = QComboBox()
+        self.graphics = QComboBox()
+        for text, value in (("VNC", "vnc"), ("SPICE", "spice"), ("None (serial console only)", "none")):
+            self.graphics.addItem(text, value)
+        self.firmware = QComboBox()
+        self.full_copy = QCheckBox("A full copy of the cloud image (default: a copy-on-write overlay on it)")
+        self.firmware_words = plain_label(wrap=True)
+        form = QFormLayout(self)
+        form.addRow("Memory:", self.memory)
+        form.addRow("vCPUs:", self.vcpus)
+        form.addRow("Disk size:", self.disk)
+        form.addRow("Disk format:", self.disk_format)
+        form.addRow("Storage pool:", self.pool)
+        form.addRow("", self.full_copy)
+        form.addRow("Network:", self.network)
+        form.addRow("Display:", self.graphics)
+        form.addRow("Firmware:", self.firmware)
+        form.addRow("", self.firmware_words)
+        self.virt_type = QComboBox()  # what the host offers; KVM first where it has it
+        form.addRow("Acceleration:", self.virt_type)
+        self._for_entry = None
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        offer, entry = wizard.offer, wizard.page(OS).entry()
+        if self.pool.count() == 0:
+            for pool in offer.pools.values():
+                if pool.active:
+                    self.pool.addItem(pool.name, pool.name)
+            self.pool.setCurrentIndex(max(self.pool.findData(offer.default_pool), 0))
+            for name in offer.networks:
+                self.network.addItem(f"Network {name}", ("network", name))
+            for name in offer.bridges:
+                self.network.addItem(f"Bridge {name}", ("bridge", name))
+            self.network.addItem("No network", ("none", ""))
+            self.network.setCurrentIndex(max(self.network.findData(("network", "default")), 0))
+            self.memory.setRange(64, max(offer.memory_mib, 64))
+            self.vcpus.setRange(1, max(offer.cpus, 1))
+            self.firmware.addItem("BIOS", "bios")
+            self.firmware.addItem("UEFI", "efi")
+            self.firmware.addItem("UEFI with secure boot", "secure")
+            for row, offered in ((1, offer.efi), (2, offer.secure_boot)):
+                self.firmware.model().item(row).setEnabled(offered)
+            words = offer.firmware_words
+            self.firmware_words.setText(words[:1].upper() + words[1:] + ("." if words else ""))
+            labels = {"kvm": "KVM (hardware)", "qemu": "QEMU (software emulation, slower)"}
+            for kind in sorted(offer.domain_types or (offer.domain_type,), key=lambda t: t != offer.domain_type):
+                self.virt_type.addItem(labels.get(kind, kind), kind)
+        if entry is not self._for_entry:  # another OS: its recommendations again
+            self._for_entry = entry
+            self.setSubTitle(f"Recommended for {entry.name}; change what you need.")
+            self.memory.setValue(min(entry.memory_mib, self.memory.maximum()))
+            self.vcpus.setValue(min(entry.vcpus, self.vcpus.maximum()))
+            self.disk.setValue(entry.disk_gib)
+            self.firmware.setCurrentIndex(1 if entry.firmware == "efi" and offer.efi else 0)
+        source = wizard.page(SOURCE).source()
+        self.full_copy.setVisible(source == "cloud-image")
+        self.disk.setEnabled(source != "import-disk")
+        self.disk_format.setEnabled(source in ("iso", "pxe"))  # an overlay is qcow2; a copy keeps its format
+        self.pool.setToolTip(tooltip("where the new disk (and an uploaded file, and a seed ISO) are made"))
+
+    def nextId(self) -> int:
+        return SUMMARY
+
+
+class SummaryPage(QWizardPage):
+    """The definition to review, the steps, and Start after creating."""
+
+    def __init__(self, wizard) -> None:
+        super().__init__()
+        self.setTitle("Review")
+        self.setSubTitle("Create runs these steps as one task; if one fails, what was made is removed.")
+        self.status = plain_label(wrap=True)
+        self.steps = plain_label(wrap=True)
+        self.xml = QPlainTextEdit()
+        self.xml.setReadOnly(True)
+        self.xml.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.start = QCheckBox("Start after creating")
+        self.start.setChecked(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.xml)
+        layout.addWidget(self.start)
+        self.start.toggled.connect(lambda _on: self._show_steps())
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        wizard.plan = None
+        self.xml.setPlainText("")
+        self.steps.setText("")
+        self.status.setStyleSheet("")
+        self.status.setText("Planning…")
+        self.completeChanged.emit()
+        wizard.ask(self._plan(wizard))
+
+    async def _plan(self, wizard) -> None:
+        try:
+            plan = await wizard.make_plan()
+        except Exception as exc:  # noqa: BLE001  said, whatever it is: never "Planning…" for ever
+            if not isinstance(exc, ValueError):  # PlanError says the request's or the host's answer in words
+                log.warning("planning a new machine failed", exc_info=True)
+            self.status.setText(str(exc) if isinstance(exc, ValueError) else f"Cannot plan: {exc!r}")
+            self.status.setStyleSheet(RED)
+            return
+        wizard.plan = plan
+        self.status.setText("; ".join(plan.notes))
+        self.xml.setPlainText(plan.xml)
+        self._show_steps()
+        self.completeChanged.emit()
+
+    def _show_steps(self) -> None:
+        plan = self.wizard().plan
+        if plan is not None:
+            titles = [s.title for s in plan.flow.children if s.op != "start_domain"]
+            titles += [f"Start {plan.spec.name}"] if self.start.isChecked() else []
+            self.steps.setText("Steps: " + " → ".join(titles))
+
+    def isComplete(self) -> bool:
+        return self.wizard().plan is not None

@@ -1,0 +1,225 @@
+"""The machines table's Usage column: a CPU sparkline with the current CPU % and memory,
+painted from the usage service's ring buffers (no per-cell Python objects are kept), and
+the words for the hosts pane's CPU and memory in use."""
+from __future__ import annotations
+
+import math
+from operator import attrgetter
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from ...services.inventory.machines import MachineInfo
+from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
+from ...services.usage.service import UsageService
+from ..common.plain import tooltip
+
+SPARK_SAMPLES = 30  # a minute at 2 s
+_KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key without a Python call per row
+UsageRole = Qt.ItemDataRole.UserRole + 20  # the current CPU % (a float), None without a sample
+_LINE = QColor("#1a73e8")
+
+
+def size_text(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def rate_text(n: float) -> str:
+    return "—" if math.isnan(n) else size_text(n) + "/s"
+
+
+def usage_text(usage: UsageService, m: MachineInfo) -> str:
+    """What the cell says: "12 % · 1.2 GiB"; "" when the machine has no sample (not running)."""
+    cpu, mem = usage.current(m.key, CPU), usage.current(m.key, MEMORY)
+    if math.isnan(cpu) and math.isnan(mem):
+        return ""
+    parts = ["—" if math.isnan(cpu) else f"{cpu:.0f} %"]
+    if not math.isnan(mem):
+        parts.append(size_text(mem))
+    return " · ".join(parts)
+
+
+def usage_tooltip(usage: UsageService, m: MachineInfo) -> str:
+    cur = lambda metric: usage.current(m.key, metric)  # noqa: E731
+    if math.isnan(cur(CPU)) and math.isnan(cur(MEMORY)):
+        return tooltip(f"{m.name}: no usage sample (only running machines are sampled)")
+    cpu = "not reported" if math.isnan(cur(CPU)) else f"{cur(CPU):.1f} % of its vCPUs"
+    mem = "not reported" if math.isnan(cur(MEMORY)) else size_text(cur(MEMORY))
+    return tooltip(f"{m.name}\nCPU: {cpu}\nMemory used: {mem}\n"
+                   f"Disk: read {rate_text(cur(DISK_READ))}, write {rate_text(cur(DISK_WRITE))}\n"
+                   f"Network: received {rate_text(cur(NET_RX))}, sent {rate_text(cur(NET_TX))}")
+
+
+def host_usage_text(usage: UsageService, uri: str) -> str:
+    """For the hosts pane: "CPU 12 % · memory 23.1 of 128.0 GiB"; "" before the first sample."""
+    now = usage.host(uri)
+    parts = []
+    if not math.isnan(now.cpu):
+        parts.append(f"CPU {now.cpu:.0f} %")
+    if not math.isnan(now.memory_used):
+        total = f" of {size_text(now.memory_total)}" if not math.isnan(now.memory_total) else ""
+        parts.append(f"memory {size_text(now.memory_used)}{total}")
+    return " · ".join(parts)
+
+
+class UsageColumn:
+    """What the machine model answers for its Usage column (see ``data``), and its sort key:
+    the current CPU %; a machine without a sample (not running) counts as below 0 %, so the
+    busiest come first in descending order and the idle ones last."""
+
+    def __init__(self, usage: UsageService) -> None:
+        self.usage = usage
+        self._generation = 0
+        usage.sampled.connect(self._on_sampled)
+
+    def data(self, m: MachineInfo, role: int):
+        if role == Qt.ItemDataRole.DisplayRole:
+            return usage_text(self.usage, m)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return usage_tooltip(self.usage, m)
+        if role == UsageRole:  # the sort value
+            value = self.usage.current(m.key, CPU)
+            return None if math.isnan(value) else value
+        return None
+
+    def sort_key(self):
+        """A key function over MachineInfo rows, from one snapshot of the current values (read
+        once, not per row: 10,000 rows sort in a few ms more than by name)."""
+        now, key = self.usage.current_cpu(), _KEY
+        return lambda m: (now.get(key(m), -1.0), m.name.casefold())
+
+    @property
+    def generation(self) -> int:
+        """How many samples have arrived: the order by current CPU is the same while it is."""
+        return self._generation
+
+    def _on_sampled(self, _uri: str) -> None:
+        self._generation += 1
+
+
+class UsageDelegate(QStyledItemDelegate):
+    """Paints the last minute of CPU % as a line (0-100 %), and the cell's text over it, right-aligned.
+    ``machine_of(index)``: the MachineInfo of a row (the model's MachineRole)."""
+
+    def __init__(self, usage: UsageService, machine_role: int, parent=None) -> None:
+        super().__init__(parent)
+        self._usage = usage
+        self._role = machine_role
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text, opt.text = opt.text, ""
+        style = opt.widget.style() if opt.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        m = index.data(self._role)
+        if m is None:
+            return
+        rect = QRectF(opt.rect).adjusted(3, 3, -3, -3)
+        values = self._usage.recent(m.key, CPU, SPARK_SAMPLES)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if values is not None and len(values):
+            spark = QRectF(rect.left(), rect.top(), rect.width() * 0.5, rect.height())
+            step = spark.width() / max(1, SPARK_SAMPLES - 1)
+            x0 = spark.right() - step * (len(values) - 1)
+            line = QPolygonF()
+            pen = QPen(_LINE, 1.2)
+            painter.setPen(pen)
+            for i, v in enumerate(values.tolist()):
+                if math.isnan(v):
+                    if line.size() > 1:
+                        painter.drawPolyline(line)
+                    line = QPolygonF()
+                    continue
+                y = spark.bottom() - min(max(v, 0.0), 100.0) / 100.0 * spark.height()
+                line.append(QPointF(x0 + i * step, y))
+            if line.size() > 1:
+                painter.drawPolyline(line)
+            elif line.size() == 1:
+                painter.drawPoint(line.at(0))
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        painter.setPen(opt.palette.highlightedText().color() if selected else opt.palette.text().color())
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.restore()
+
+
+def show_usage_column(view, column: int, usage: UsageService | None, machine_role: int):
+    """The machines table's Usage column: painted by a UsageDelegate, repainted after each sample,
+    and the hosts of the rows in view sampled. Hidden without a usage service."""
+    if usage is None:
+        view.setColumnHidden(column, True)
+        return None
+    view.setItemDelegateForColumn(column, UsageDelegate(usage, machine_role, view))
+    return UsageColumnRefresher(usage, view, column, machine_role)
+
+
+class UsageColumnRefresher(QObject):
+    """After each sample of a host, the view repaints its Usage column's visible cells (the
+    delegate reads the new values as it paints). No model signal: a dataChanged over 10,000 rows
+    makes the filter proxy run its filter on each of them again whenever a filter is set, even
+    for a role it does not filter on (measured here with PySide6 6.11), every interval.
+
+    With ``machine_role``, it also tells the usage service which hosts the rows in view are on
+    (after a scroll, a sort, a filter or new rows; at most every WATCH_DELAY_MS): those hosts are
+    sampled, and a fleet's other hosts are not."""
+
+    WATCH_DELAY_MS = 250
+
+    def __init__(self, usage: UsageService, view, column: int, machine_role: int | None = None) -> None:
+        super().__init__(view)
+        self._usage, self._view, self._column, self._role = usage, view, column, machine_role
+        usage.sampled.connect(self._on_sampled)
+        if machine_role is None:
+            return
+        view.viewport().installEventFilter(self)  # shown or resized: other rows in view
+        self._timer = QTimer(view)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.WATCH_DELAY_MS)
+        self._timer.timeout.connect(self._watch_rows_in_view)
+        view.verticalScrollBar().valueChanged.connect(self._timer.start)
+        model = view.model()
+        for signal in (model.layoutChanged, model.modelReset, model.rowsInserted, model.rowsRemoved):
+            signal.connect(self._timer.start)
+        view.destroyed.connect(lambda *_: usage.watch(self, set()))
+        view.destroyed.connect(lambda *_: usage.sampled.disconnect(self._on_sampled))
+        self._timer.start()
+
+    def hosts_in_view(self) -> set[str]:
+        view = self._view
+        rows = view.model().rowCount()
+        if not view.isVisible() or view.isColumnHidden(self._column) or rows == 0:
+            return set()
+        top = max(0, view.rowAt(0))
+        bottom = view.rowAt(view.viewport().height() - 1)
+        bottom = rows - 1 if bottom < 0 else bottom
+        model = view.model()
+        hosts = set()
+        for row in range(top, bottom + 1):
+            m = model.index(row, 0).data(self._role)
+            if m is not None:
+                hosts.add(m.host_uri)
+        return hosts
+
+    def _watch_rows_in_view(self) -> None:
+        self._usage.watch(self, self.hosts_in_view())
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt's name)
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Resize):
+            self._timer.start()
+        return False
+
+    def _on_sampled(self, _uri: str) -> None:
+        view = self._view
+        if self._role is not None and not self._timer.isActive():
+            self._timer.start()  # the window shown again, a pane resized: rows may have come into view
+        if not view.isVisible() or view.isColumnHidden(self._column):
+            return
+        viewport = view.viewport()
+        x = view.columnViewportPosition(self._column)
+        viewport.update(QRect(x, 0, view.columnWidth(self._column), viewport.height()))

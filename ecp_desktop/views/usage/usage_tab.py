@@ -1,0 +1,155 @@
+"""The details' Usage tab: the selected machine's last hour as graphs with a time axis
+(pyqtgraph): CPU %, memory used, disk read/write, network received/sent."""
+from __future__ import annotations
+
+import numpy as np
+import shiboken6
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from ...services.inventory.machines import MachineInfo
+from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, METRICS, NET_RX, NET_TX
+from ...services.usage.service import UsageService
+from ..common.plain import plain_label
+from .usage_column import host_usage_text, usage_text
+
+# (title, axis unit, [(metric, name, colour)])
+PLOTS = (
+    ("CPU", "%", [(CPU, "CPU", "#1a73e8")]),
+    ("Memory used", "B", [(MEMORY, "used", "#188038")]),
+    ("Disk", "B/s", [(DISK_READ, "read", "#e37400"), (DISK_WRITE, "write", "#a142f4")]),
+    ("Network", "B/s", [(NET_RX, "received", "#12b5cb"), (NET_TX, "sent", "#d93025")]),
+)
+
+
+class UsageTab(QWidget):
+    """Shows one machine (``show_machine``); redraws after each sample of its host while visible."""
+
+    def __init__(self, usage: UsageService, parent=None) -> None:
+        super().__init__(parent)
+        self._usage = usage
+        self._machine: MachineInfo | None = None
+        usage.watch(self, set())  # nothing to sample until this tab shows a machine
+        self.note = plain_label("Select a machine to see its usage.", wrap=True)  # names are data
+        # The graphs are made the first time the tab is shown: pyqtgraph's import and its
+        # plots cost about 0.2 s, which the window's start would otherwise pay.
+        self.graphs = None
+        self.plots: list = []
+        self.curves: dict = {}
+        self._box = QVBoxLayout(self)
+        self._box.addWidget(self.note)
+        self._box.addStretch(1)
+        usage.sampled.connect(self._on_sampled)
+
+    def _build_graphs(self) -> None:
+        import pyqtgraph as pg
+        self.graphs = pg.GraphicsLayoutWidget()
+        self.graphs.setBackground("w")
+        for row, (title, unit, lines) in enumerate(PLOTS):
+            plot = self.graphs.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
+            plot.setTitle(title, size="9pt")
+            plot.setLabel("left", units=unit)
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setMouseEnabled(x=True, y=False)
+            plot.setMenuEnabled(False)
+            if len(lines) > 1:
+                plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+            if self.plots:
+                plot.setXLink(self.plots[0])
+            for metric, name, colour in lines:
+                self.curves[metric] = plot.plot([], [], name=name, pen=pg.mkPen(colour, width=1.5),
+                                                connect="finite")
+            self.plots.append(plot)
+        self.plots[0].setYRange(0, 100)
+        self._box.takeAt(1)  # the stretch
+        self._box.addWidget(self.graphs, 1)
+
+    def show_machine(self, machine: MachineInfo | None) -> None:
+        self._machine = machine
+        self._watch()
+        self.refresh()
+
+    def _watch(self) -> None:
+        """Sample this machine's host while the tab is on screen, and nothing for it otherwise."""
+        shown = self._machine is not None and self.isVisible()
+        self._usage.watch(self, {self._machine.host_uri} if shown else set())
+
+    def hideEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().hideEvent(event)
+        self._watch()
+
+    def _on_sampled(self, uri: str) -> None:
+        if self._machine is not None and uri == self._machine.host_uri and self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().showEvent(event)
+        self._watch()
+        self.refresh()
+
+    def refresh(self) -> None:
+        if not self.isVisible():
+            return  # drawn when shown
+        if self.graphs is None:
+            self._build_graphs()
+        m = self._machine
+        series = None if m is None else self._usage.series(m.key)
+        times, values = series if series is not None else (np.empty(0), np.empty((0, len(METRICS))))
+        known = ~np.isnan(values).all(axis=0) if len(times) else np.zeros(values.shape[1], bool)
+        if m is None:
+            self.note.setText("Select a machine to see its usage.")
+        elif not len(times) or np.isnan(values).all():
+            self.note.setText(f"{m.name}: no usage samples yet. Only running machines are sampled, "
+                              "while the window is shown.")
+        else:
+            missing = [title for title, _u, lines in PLOTS if not any(known[metric] for metric, *_ in lines)]
+            words = usage_text(self._usage, m) or "not running now"
+            host = host_usage_text(self._usage, m.host_uri)
+            text = f"{m.name}: {words}" + (f" (host: {host})" if host else "")
+            if missing:
+                text += f". Not reported by this host's driver: {', '.join(missing).lower()}"
+            self.note.setText(text)
+        for metric, curve in self.curves.items():
+            if len(times):
+                curve.setData(times, values[:, metric], connect="finite")
+            else:
+                curve.setData([], [])
+        for plot, (_title, _unit, lines) in zip(self.plots[1:], PLOTS[1:], strict=True):
+            finite = values[:, [metric for metric, *_ in lines]] if len(times) else np.empty(0)
+            finite = finite[np.isfinite(finite)]
+            plot.setYRange(0, float(finite.max()) * 1.15 if finite.size and finite.max() > 0 else 1.0)
+
+
+class _FollowsWindow(QObject):
+    """Samples only while someone can see the window: shown, not minimised, the app active
+    (a locked screen or another app in front makes it inactive)."""
+
+    def __init__(self, window: QWidget, usage: UsageService) -> None:
+        super().__init__(window)
+        self._window, self._usage = window, usage
+        window.installEventFilter(self)
+        # A method of this QObject, not a lambda: Qt disconnects it when the window goes.
+        QGuiApplication.instance().applicationStateChanged.connect(self._on_application_state)
+
+    def _on_application_state(self, _state) -> None:
+        self.update()
+
+    def update(self) -> None:
+        window = self._window
+        if not shiboken6.isValid(window):
+            return  # the window is gone (a queued update after it was deleted)
+        state = QGuiApplication.applicationState()
+        suspended = state in (Qt.ApplicationState.ApplicationSuspended, Qt.ApplicationState.ApplicationHidden)
+        self._usage.set_active(window.isVisible() and not window.isMinimized() and not suspended)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt's name)
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.WindowStateChange, QEvent.Type.Close):
+            QTimer.singleShot(0, self.update)  # after the change has taken effect
+        return False
+
+
+def follow_window(window: QWidget, usage: UsageService) -> QObject:
+    follower = _FollowsWindow(window, usage)
+    follower.update()
+    return follower

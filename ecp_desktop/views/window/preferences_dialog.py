@@ -1,0 +1,68 @@
+"""File → Preferences: what the app does by default, saved in the app's config file."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from ...services.config import preferences
+from ...services.actions.restore import POLICIES as POLICY_LABELS
+from ...services.actions.restore import POLICY_HELP
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, tray_available: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        prefs = preferences.current()
+        self.policy = QComboBox()
+        for policy in preferences.POLICIES:
+            self.policy.addItem(POLICY_LABELS[policy], policy)
+            self.policy.setItemData(self.policy.count() - 1, POLICY_HELP[policy], 3)  # tooltip role
+        self.policy.setCurrentIndex(preferences.POLICIES.index(prefs.default_restore_policy))
+        self.at_start = QComboBox()
+        for choice in preferences.AT_START:
+            self.at_start.addItem(preferences.AT_START_LABELS[choice], choice)
+        if prefs.restore_at_start:
+            self.at_start.setCurrentIndex(preferences.AT_START.index(prefs.restore_at_start))
+        else:
+            self.at_start.insertItem(0, "Ask me the next time the window opens", "")
+            self.at_start.setCurrentIndex(0)
+        self.confirm = QCheckBox("Ask before forcing machines off or removing hosts")
+        self.confirm.setChecked(prefs.confirm_destructive)
+        self.tray = QCheckBox("Keep running in the tray when the window is closed")
+        self.tray.setChecked(prefs.keep_in_tray)
+        self.tray.setEnabled(tray_available)
+        if not tray_available:
+            self.tray.setToolTip("This desktop offers no system tray")
+        self.usage_interval = QSpinBox()
+        self.usage_interval.setRange(1, 60)
+        self.usage_interval.setSuffix(" s")
+        self.usage_interval.setValue(prefs.usage_interval)
+        self.log_level = QComboBox()
+        self.log_level.addItems(list(preferences.LOG_LEVELS))
+        self.log_level.setCurrentText(prefs.log_level)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        note = QLabel("For machines seen for the first time; each machine's own policy is set from "
+                      "Machine → After a Restart, Restore.")
+        note.setWordWrap(True)
+        form.addRow("When the window opens, start:", self.at_start)
+        form.addRow("After a restart, restore:", self.policy)
+        form.addRow("", note)
+        form.addRow("", self.confirm)
+        form.addRow("", self.tray)
+        form.addRow("Usage graphs, a sample every:", self.usage_interval)
+        form.addRow("Log level:", self.log_level)
+        form.addRow(buttons)
+
+    def chosen(self) -> preferences.Preferences:
+        return preferences.Preferences(default_restore_policy=self.policy.currentData(),
+                                       confirm_destructive=self.confirm.isChecked(),
+                                       keep_in_tray=self.tray.isChecked(), log_level=self.log_level.currentText(),
+                                       restore_at_start=self.at_start.currentData(),
+                                       usage_interval=self.usage_interval.value())
+
+    def _save(self) -> None:
+        preferences.save(self.chosen())
+        self.accept()
