@@ -132,8 +132,7 @@ async def through_app(uri: str, n: int, work: Path) -> tuple[float, int, str]:
     from ecp_desktop.views.window.main_window import MainWindow
     open_inventory(f"sqlite:///{work}/bench.sqlite3")
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(work / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
+    window = MainWindow(services, QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
     window.show()
     host = services.inventory.add_host(uri)
     await services.inventory.connect_host(host)

@@ -74,8 +74,7 @@ def window_load(uri: str, work: Path, n: int) -> float:
     async def go() -> float:
         t0 = time.perf_counter()
         services = build_services()
-        window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                            QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
+        window = MainWindow(services, QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
         window.show()
         await services.inventory.connect_host(services.inventory.add_host(uri))
         while window.machine_proxy.rowCount() < n:

@@ -67,8 +67,7 @@ async def main(n: int, idle_s: float) -> None:
                                  '</test:runstate>', ""))
     from ecp_desktop.views.window.main_window import MainWindow
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(f"{work}/s.ini", QSettings.Format.IniFormat))
+    window = MainWindow(services, QSettings(f"{work}/s.ini", QSettings.Format.IniFormat))
     window.show()
     gaps = GapMeter()
     gaps.start()

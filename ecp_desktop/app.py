@@ -83,9 +83,7 @@ class GuiSession:
         self.services = build_services()
         s = self.services
         self.usage = UsageService(s.inventory, interval=preferences.current().usage_interval)
-        self.window = MainWindow(s.inventory, s.tasks, s.lifecycle, s.host_actions, QSettings(),
-                                 templates=s.templates, migrations=s.migrations, usage=self.usage,
-                                 hardware=s.hardware)
+        self.window = MainWindow(s, QSettings())
         self.window.setup_requested.connect(self.run_setup_again)
         self.window.tasks_pane.offer_retry(lambda task_id: retry_rollback(s.engine, task_id))
         self.window.log_path = app_log.log_path()

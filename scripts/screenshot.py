@@ -30,7 +30,7 @@ async def shoot(out: Path, work: Path, app) -> None:
             "qemu+tcp://127.0.0.1:1/system"]  # nothing listens on port 1: refused at once, a dead host
     services = build_services()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
+    window = MainWindow(services, settings)
     window.show()
     loaded = asyncio.Event()
     services.inventory.host_loaded.connect(

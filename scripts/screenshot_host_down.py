@@ -42,8 +42,7 @@ async def shoot(out: Path, work: Path, app) -> None:
     await record([live, down])
     down_file.rename(work / "rack-2.moved")  # rack-2 stops answering
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(services, QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(1360, 820)
     window.show()
     await asyncio.gather(*await start_initial_hosts(services.inventory, []))

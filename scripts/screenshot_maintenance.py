@@ -49,8 +49,7 @@ async def shoot(out: Path, work: Path, source: str, dests: list[str], carry_out:
     from ecp_desktop.views.maintenance.maintenance_dialog import MaintenanceDialog
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(work / "s.ini"), QSettings.Format.IniFormat), migrations=services.migrations)
+    window = MainWindow(services, QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
     window.show()
     if source.startswith("qemu"):
         define_guests(source)

@@ -29,8 +29,7 @@ async def shoot(out: Path, work: Path, source: str, dest: str) -> None:
     from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(work / "s.ini"), QSettings.Format.IniFormat), migrations=services.migrations)
+    window = MainWindow(services, QSettings(str(work / "s.ini"), QSettings.Format.IniFormat))
     window.show()
     name = "test"
     if source.startswith("qemu"):

@@ -38,8 +38,7 @@ async def shoot(out: Path, work: Path, app) -> None:
         font = app.font()
         font.setPointSizeF(base_font.pointSizeF() * scale)
         app.setFont(font)
-        window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                            QSettings(str(work / f"{name}.ini"), QSettings.Format.IniFormat))
+        window = MainWindow(services, QSettings(str(work / f"{name}.ini"), QSettings.Format.IniFormat))
         window.resize(width, height)
         window.show()
         await asyncio.sleep(0.6)

@@ -26,8 +26,7 @@ async def shoot(out: Path, work: Path, app) -> None:
     set_up_inventory(f"sqlite:///{work / 'inventory.sqlite3'}")  # as after setup: the inventory is recorded
     services = build_services()
     settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
-                        templates=services.templates)
+    window = MainWindow(services, settings)
     window.resize(1360, 860)
     window.show()
     host = services.inventory.add_host(TEMPLATE_URI)

@@ -178,7 +178,7 @@ def window(qtbot, run, services, fleet_uri, tmp_path):
     from ecp_desktop.services.setup.startup import connect_initial_hosts
     from ecp_desktop.views.window.main_window import MainWindow
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
+    win = MainWindow(services, settings)
     qtbot.addWidget(win)
     win.show()
     run(connect_initial_hosts(services.inventory, [fleet_uri, LAB_URI]))

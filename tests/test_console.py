@@ -368,11 +368,11 @@ def test_open_console_is_offered_for_one_running_machine_and_enter_falls_back_to
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
         window.machines_view.selectionModel().select(proxy.index(row, 0), flags)
     select(stopped)
-    assert not window.open_console_action.isEnabled()
+    assert not window.menu_actions.open_console.isEnabled()
     select(running)
     selected = window.selected_machines()
     assert len(selected) == 1 and selected[0].state == "running", selected
-    assert window.open_console_action.isEnabled(), (selected[0].live, selected[0].state)
+    assert window.menu_actions.open_console.isEnabled(), (selected[0].live, selected[0].state)
     qtbot.waitUntil(lambda: window.details.details is not None, timeout=5000)
     window.details.setCurrentIndex(2)
     window.activateWindow()

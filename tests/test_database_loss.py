@@ -67,8 +67,7 @@ def test_postgres_stopped_mid_operation_refuses_flows_and_loses_no_task_record(s
     pg, url = server
     set_up_inventory(url)  # setup has run: the inventory records machines
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     try:
         host = services.inventory.add_host(TEMPLATE_URI)

@@ -88,8 +88,7 @@ def test_bulk_action_failures_are_grouped_in_one_dialog_from_the_main_window(qtb
     from PySide6.QtCore import QSettings
     from ecp_desktop.services.actions.lifecycle import ACTIONS
     from ecp_desktop.views.window.main_window import MainWindow
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings("ecp-test", "errors"))
+    window = MainWindow(services, QSettings("ecp-test", "errors"))
     qtbot.addWidget(window)
     host = services.inventory.add_host(LAB_URI)
     assert run(services.inventory.connect_host(host))

@@ -117,8 +117,7 @@ def test_failover_mid_bulk_action_loses_no_record_and_the_window_says_away_then_
     folder, url = pair
     set_up_inventory(url).close()  # setup has run: the inventory records machines
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     # The status bar each time a service says the database went away or came back (the window
     # listens first, so its text is already the new one).

@@ -75,8 +75,7 @@ def test_the_details_panel_flags_a_machine_the_host_does_not_offer(qtbot, run, t
     from ecp_desktop.views.window.main_window import MainWindow
     uri = set_up_on(tmp_path, fresh_db)
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(services, QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     try:
         window.show()

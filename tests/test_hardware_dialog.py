@@ -44,7 +44,8 @@ def window(qtbot):
 
 def opened(qtbot, lab, window, name):
     hardware = HardwareService(lab.inventory, lab.engine)
-    dialog = open_hardware_dialog(window, hardware, machine(lab, name))
+    dialog = open_hardware_dialog(window, hardware, machine(lab, name),
+                                  show_errors=getattr(window, "show_errors", None))
     qtbot.waitUntil(lambda: dialog.facts is not None, timeout=5000)
     return dialog
 

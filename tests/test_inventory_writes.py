@@ -197,8 +197,7 @@ def test_writes_refused_mid_bulk_action_are_written_once_the_database_is_back(qt
     from ecp_desktop.views.window.main_window import MainWindow
     uri, host = outage_host
     inventory = services.inventory
-    window = MainWindow(inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     stopped = [m for m in inventory.machines_of(uri) if m.state == "shutoff"]
     assert len(stopped) >= 12

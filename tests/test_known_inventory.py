@@ -38,7 +38,7 @@ def recorded_host(db, run, tmp_path):
 
 def _window(qtbot, services, tmp_path) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings)
+    win = MainWindow(services, settings)
     qtbot.addWidget(win)
     win.show()
     return win
@@ -63,10 +63,10 @@ def test_machines_of_an_unreachable_host_are_listed_with_their_last_known_state(
     assert "Last known state" in tip and "last seen" in tip and "Actions on this machine need its host" in tip
     # Actions that need the host are disabled, and say why.
     win.machines_view.selectAll()
-    for action in win.machine_actions.values():
+    for action in win.menu_actions.lifecycle.values():
         assert not action.isEnabled()
         assert "need its host" in action.toolTip()
-    assert not win.migrate_action.isEnabled()
+    assert not win.menu_actions.migrate.isEnabled()
     # The status bar still counts them, and host:down finds them.
     assert f"{COUNT} machines" in win.health.text()
     win.filter_edit.setText("host:down")
@@ -95,7 +95,7 @@ def test_rows_turn_live_without_duplicates_when_the_host_answers(qtbot, run, ser
     assert sorted(model.machine(r).name for r in range(COUNT)) == names
     assert not model.index(0, STATE).data().endswith("(last known)")
     win.machines_view.selectAll()
-    assert any(action.isEnabled() for action in win.machine_actions.values())
+    assert any(action.isEnabled() for action in win.menu_actions.lifecycle.values())
 
     # When the host goes away again, the rows stay, as last known facts from that moment.
     before = datetime.now(timezone.utc)

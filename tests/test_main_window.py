@@ -36,8 +36,9 @@ def test_start_on_a_selection_runs_tasks_and_updates_rows(qtbot, window, service
     assert stopped >= 5
     select_rows(window, range(5))
     chosen = [m.name for m in window.selected_machines()]
-    assert window.machine_actions["start"].isEnabled() and not window.machine_actions["resume"].isEnabled()
-    window.machine_actions["start"].trigger()
+    lifecycle = window.menu_actions.lifecycle
+    assert lifecycle["start"].isEnabled() and not lifecycle["resume"].isEnabled()
+    window.menu_actions.lifecycle["start"].trigger()
     # One entry for the action, its machines as its steps.
     model = window.task_model
     qtbot.waitUntil(lambda: model.rowCount() == 1 and model.index(0, 1).data() == "succeeded", timeout=5000)
@@ -53,7 +54,7 @@ def test_start_on_a_selection_runs_tasks_and_updates_rows(qtbot, window, service
 def test_selection_mixing_states_only_touches_those_it_applies_to(qtbot, window):
     window.hosts_view.selectRow(next(r for r in range(2) if window.host_model.host(r).uri == LAB_URI))
     window.machines_view.selectAll()
-    window.machine_actions["pause"].trigger()
+    window.menu_actions.lifecycle["pause"].trigger()
     # web01 and db01 run; stopped01 is shut off and paused01 is paused already: skipped, not failed.
     model = window.task_model
     qtbot.waitUntil(lambda: model.rowCount() == 1 and model.index(0, 1).data() == "succeeded", timeout=3000)
@@ -134,12 +135,12 @@ def test_remove_host_asks_first_and_then_forgets_it(qtbot, window, services):
     from PySide6.QtWidgets import QMessageBox
     lab_row = next(r for r in range(2) if window.host_model.host(r).uri == LAB_URI)
     window.hosts_view.selectRow(lab_row)
-    window.remove_host_action.trigger()
+    window.menu_actions.remove_host.trigger()
     box = window.remove_confirmation
     assert box.isVisible() and "Remove Test: lab from the list?" in box.text()
     box.button(QMessageBox.StandardButton.No).click()
     assert LAB_URI in services.inventory.hosts, "No keeps the host"
-    window.remove_host_action.trigger()
+    window.menu_actions.remove_host.trigger()
     window.remove_confirmation.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: LAB_URI not in services.inventory.hosts, timeout=3000)
     qtbot.waitUntil(lambda: window.machine_model.rowCount() == 300, timeout=3000)

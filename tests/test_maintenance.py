@@ -28,6 +28,7 @@ from ecp_desktop.services.migration.checks import LIVE, OFFLINE, P2P, decide
 from ecp_desktop.services.migration.service import Negotiation
 
 from .helpers import LAB_URI, TEMPLATE_URI, query
+from .helpers.gui import select_machine
 from .helpers.inventory import set_up, uuid_of
 
 DEFAULT = "test:///default"
@@ -271,13 +272,11 @@ def test_the_dialog_shows_the_plan_greys_a_host_in_maintenance_and_refuses_to_ru
 def test_host_enter_maintenance_opens_the_plan_for_the_selected_host(qtbot, window, run, services):
     """Host → Enter Maintenance… with one host selected shows its plan (the marks read off
     the GUI thread); with none selected it says what to select."""
-    from ecp_desktop.views.maintenance.maintenance_dialog import open_for_selected_host
-    window.migrations = services.migrations
     window.hosts_view.clearSelection()
-    assert run(open_for_selected_host(window)) is None
+    assert run(window.open_maintenance_dialog()) is None
     assert "select one host" in window.statusBar().currentMessage()
     window.hosts_view.selectRow(0)
-    dialog = run(open_for_selected_host(window))
+    dialog = run(window.open_maintenance_dialog())
     assert dialog is not None and dialog.isVisible()
     assert dialog.host_uri == window.selected_hosts()[0].uri
     dialog.close()
@@ -289,11 +288,7 @@ def test_a_host_in_maintenance_is_greyed_in_the_hosts_pane_and_no_destination_or
     clears it, with the plan of the way back."""
     from PySide6.QtCore import Qt
 
-    from ecp_desktop.views.maintenance.exit_maintenance_dialog import open_exit_for_selected_host
     from ecp_desktop.views.hosts.host_model import STATE
-    from ecp_desktop.views.migration.migration_dialog import open_migration_dialog
-    from ecp_desktop.views.new_machine.template_dialog import open_template_dialog
-    window.migrations = services.migrations
     for uri in (DEFAULT, TEMPLATE_URI):
         host = services.inventory.add_host(uri)
         assert run(services.inventory.connect_host(host))
@@ -306,18 +301,20 @@ def test_a_host_in_maintenance_is_greyed_in_the_hosts_pane_and_no_destination_or
     assert "set by operator-2" in state.data(Qt.ItemDataRole.ToolTipRole)
 
     machine = next(m for m in services.inventory.machines_of(LAB_URI) if m.state == "running")
-    migration = open_migration_dialog(window, services.migrations, machine)
+    select_machine(window, machine)
+    migration = window.open_migration_dialog()
     item = next(migration.destinations.item(i) for i in range(migration.destinations.count())
                 if migration.destinations.item(i).data(Qt.ItemDataRole.UserRole) == DEFAULT)
     assert item.text().endswith("in maintenance") and not item.flags() & Qt.ItemFlag.ItemIsEnabled
     migration.close()
     on_default = next(m for m in services.inventory.machines_of(DEFAULT))
-    template = open_template_dialog(window, None, on_default)
+    select_machine(window, on_default)
+    template = window.open_template_dialog()
     assert template.problem_of(on_default)[0] == "host in maintenance"
     template.close()
 
     window.hosts_view.selectRow(row)
-    dialog = run(open_exit_for_selected_host(window))
+    dialog = run(window.open_exit_maintenance_dialog())
     assert not dialog.exit_button.isEnabled() or dialog.plan is not None  # nothing to press before the plan
     qtbot.waitUntil(lambda: "No machine to bring back" in dialog.status.text())
     assert dialog.exit_button.isEnabled()

@@ -187,13 +187,13 @@ def test_the_dialog_greys_out_a_destination_that_cannot_take_the_machine_and_say
     from ecp_desktop.views.window.main_window import MainWindow
     from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(two_hosts.inventory, two_hosts.tasks, two_hosts.lifecycle, two_hosts.host_actions, settings,
-                        migrations=two_hosts.migrations)
+    window = MainWindow(two_hosts, settings)
     qtbot.addWidget(window)
     machine = next(m for m in two_hosts.inventory.machines_of(DEFAULT) if m.name == "test")
     offline = two_hosts.inventory.add_host("qemu+tcp://127.0.0.1:1/system")  # configured, never connected
     assert not offline.connected
-    dialog = MigrationDialog(window, two_hosts.migrations, machine)
+    dialog = MigrationDialog(two_hosts.inventory, two_hosts.tasks, two_hosts.migrations, window.maintenance_marks,
+                             machine, window.show_errors, window)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(dialog.checking.done, timeout=5000)
     items = {dialog.destinations.item(i).data(Qt.ItemDataRole.UserRole): dialog.destinations.item(i)
@@ -210,4 +210,4 @@ def test_the_dialog_greys_out_a_destination_that_cannot_take_the_machine_and_say
     dialog.tunnelled.setChecked(True)  # options re-decide on the facts read, without asking the hosts again
     sources = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
     assert sources["Options"] == "tunnelled"
-    assert window.migrate_action.isEnabled() is False  # nothing selected in the window
+    assert window.menu_actions.migrate.isEnabled() is False  # nothing selected in the window

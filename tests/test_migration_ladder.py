@@ -153,11 +153,11 @@ def test_the_dialog_shows_the_cli_rows_and_each_refusal_as_it_comes(hosts, run, 
 
     from ecp_desktop.views.window.main_window import MainWindow
     from ecp_desktop.views.migration.migration_dialog import MigrationDialog
-    window = MainWindow(hosts.inventory, hosts.tasks, hosts.lifecycle, hosts.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), migrations=hosts.migrations)
+    window = MainWindow(hosts, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     machine = next(m for m in hosts.inventory.machines_of(DEFAULT) if m.name == "test")
-    dialog = MigrationDialog(window, hosts.migrations, machine)
+    dialog = MigrationDialog(hosts.inventory, hosts.tasks, hosts.migrations, window.maintenance_marks,
+                             machine, window.show_errors, window)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(dialog.checking.done, timeout=5000)
 

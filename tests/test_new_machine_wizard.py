@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QWidget, QWizard
 from ecp_desktop.services.libvirt_xml.domain import parse_domain
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
 from ecp_desktop.views.new_machine.new_machine_pages import CLOUD, HARDWARE, OS, SOURCE, SUMMARY
-from ecp_desktop.views.new_machine.new_machine_wizard import open_from_menu, open_new_machine_wizard
+from ecp_desktop.views.new_machine.new_machine_wizard import open_new_machine_wizard
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC8hbHsa9bm0sw2M4ZYy0kv0Xn1r3DQfN3lhD3gnpJ5B me@laptop"
 HOST_XML = """<node>
@@ -44,7 +44,7 @@ def host(services, run, tmp_path):
 def wizard(qtbot, services, host):
     parent = QWidget()
     qtbot.addWidget(parent)
-    wizard = open_new_machine_wizard(parent, services, host.uri)
+    wizard = open_new_machine_wizard(parent, services.provisioning, host.uri)
     qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
     yield wizard  # (the parent lives as long: the wizard is its child)
 
@@ -155,11 +155,10 @@ def test_over_the_main_window_a_failure_opens_the_error_dialog(qtbot, run, servi
     from PySide6.QtCore import QSettings
 
     from ecp_desktop.views.window.main_window import MainWindow
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.show()
-    wizard = open_from_menu(window)  # no selection: the first connected host
+    wizard = window.open_new_machine_wizard()  # no selection: the first connected host
     assert wizard.host_uri == host.uri
     qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
     for page in (OS, HARDWARE, SUMMARY):
@@ -214,7 +213,7 @@ def test_a_host_that_cannot_be_read_says_why_and_offers_retry(qtbot, services, h
     monkeypatch.setattr(ProvisioningService, "offer", offer)
     parent = QWidget()
     qtbot.addWidget(parent)
-    wizard = open_new_machine_wizard(parent, services, host.uri)
+    wizard = open_new_machine_wizard(parent, services.provisioning, host.uri)
     source = wizard.page(SOURCE)
     qtbot.waitUntil(lambda: not wizard.busy(), timeout=10000)
     assert "Cannot read what the host offers: " in source.name_status.text()
@@ -231,11 +230,10 @@ def test_the_menu_leaves_hosts_in_maintenance_out(qtbot, run, services, host, tm
 
     from ecp_desktop.services.maintenance.mark import set_maintenance
     from ecp_desktop.views.window.main_window import MainWindow
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     assert set_maintenance(host.uri, True, by="ops:42")
     run(window.maintenance_marks.refresh())
     qtbot.waitUntil(lambda: host.uri in window.maintenance_marks.marks, timeout=5000)
-    assert open_from_menu(window) is None  # its only connected host takes no new machines
+    assert window.open_new_machine_wizard() is None  # its only connected host takes no new machines
     assert "maintenance" in window.statusBar().currentMessage()

@@ -117,8 +117,7 @@ def hostile(qtbot, run, services, tmp_path):
     """The main window over two hostile hosts and a dead one, all three labelled like markup."""
     from ecp_desktop.views.window.main_window import MainWindow
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
-                        templates=services.templates, migrations=services.migrations)
+    window = MainWindow(services, settings)
     qtbot.addWidget(window)
     window.show()
     uri = write_hostile_host(tmp_path / "hostile-a.xml")
@@ -165,7 +164,7 @@ def test_the_window_and_its_dialogs_show_hostile_names_as_text(hostile, qtbot, r
     # Remove from List asks first, naming the host by its label.
     window.hosts_view.selectRow(next(r for r in range(window.host_model.rowCount())
                                      if window.host_model.host(r).uri == uri))
-    window.remove_host_action.trigger()
+    window.menu_actions.remove_host.trigger()
     box = window.remove_confirmation
     assert box.isVisible() and HOST_LABEL in box.text()
     seen.walk(window)
@@ -184,7 +183,8 @@ def test_the_window_and_its_dialogs_show_hostile_names_as_text(hostile, qtbot, r
     from ecp_desktop.views.new_machine.template_dialog import create_from_template
     template = machine_named(services, "<b>bold & co")
     clash = "<i>web-{n}<!--"  # gives <i>web-1<!--, a machine of the host
-    run(create_from_template(window, services.templates, uri, template.uuid, 1, clash, False))
+    run(create_from_template(services.templates, window.show_errors, window.show_tasks, uri, template.uuid, 1, clash,
+                             False))
     dialog = window.last_error_dialog
     assert dialog.isVisible() and template.name in dialog.headline.text()  # its disks are in no pool
     seen.walk(window)
@@ -219,7 +219,7 @@ def test_the_window_and_its_dialogs_show_hostile_names_as_text(hostile, qtbot, r
     # A task's details, from the tasks pane.
     window.machines_view.clearSelection()
     select_rows(window, [row_of(window, "<img src=x>")])
-    window.machine_actions["start"].trigger()
+    window.menu_actions.lifecycle["start"].trigger()
     qtbot.waitUntil(lambda: any(t.title == "Start <img src=x>" and t.status == SUCCEEDED
                                 for t in services.tasks.tasks), timeout=5000)
     record = next(t for t in services.tasks.tasks if t.title == "Start <img src=x>" and t.status == SUCCEEDED)

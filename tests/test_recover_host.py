@@ -246,7 +246,8 @@ def test_recover_host_exit_codes_and_json(pair, db_url):
 def test_the_dialog_warns_lists_and_needs_the_box_ticked(connected, run, qtbot, with_memory):
     from PySide6.QtCore import Qt
 
-    from ecp_desktop.views.maintenance.recover_dialog import RecoverDialog, can_recover
+    from ecp_desktop.services.maintenance.recover import can_recover
+    from ecp_desktop.views.maintenance.recover_dialog import RecoverDialog
     services, dead, alive = connected
     assert can_recover(services.inventory.hosts[dead]) and not can_recover(services.inventory.hosts[alive])
     dialog = RecoverDialog(services.inventory, RecoveryService(services.inventory, services.engine), dead)
@@ -357,8 +358,8 @@ def test_open_recover_dialog_opens_at_once_and_checks_in_the_background(connecte
     services, dead, _alive = connected
     window = QWidget()
     qtbot.addWidget(window)
-    dialog = open_recover_dialog(window, services, dead)
-    assert dialog.isVisible() and window.recover_dialog is dialog and not dialog.job.done()
+    dialog = open_recover_dialog(window, services.inventory, services.host_recovery, dead)
+    assert dialog.isVisible() and dialog.parent() is window and not dialog.job.done()
     qtbot.waitUntil(dialog.job.done, timeout=10000)
     # The test driver reports no free memory (see the module's docstring): nothing fits, and it says so.
     assert dialog.table.rowCount() == 5 and "No machine can be recovered" in dialog.status.text()
@@ -370,17 +371,15 @@ def test_open_recover_dialog_opens_at_once_and_checks_in_the_background(connecte
 
 def test_the_menu_action_wants_one_unreachable_host(qtbot, window, services, connected):
     from ecp_desktop.views.hosts.host_model import HostRole
-    from ecp_desktop.views.maintenance.recover_dialog import recover_selected_host
     _services, dead, _alive = connected
-    window.migrations = services.migrations
     window.hosts_view.selectRow(0)  # a connected host: evacuate it instead
     assert window.selected_hosts()[0].connected
-    assert recover_selected_host(window) is None
+    assert window.open_recover_dialog() is None
     assert "select one unreachable host" in window.statusBar().currentMessage()
     model = window.host_model
     row = next(r for r in range(model.rowCount()) if model.data(model.index(r, 0), HostRole).uri == dead)
     window.hosts_view.selectRow(row)
-    dialog = recover_selected_host(window)
+    dialog = window.open_recover_dialog()
     assert dialog is not None and dialog.isVisible() and dialog.host_uri == dead
     qtbot.waitUntil(dialog.job.done, timeout=10000)
     dialog.close()

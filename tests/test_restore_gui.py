@@ -61,12 +61,12 @@ def test_the_window_restores_at_start_and_groups_failures(qtbot, qapp, db, db_ur
         proxy = window.machine_proxy
         row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "web01")
         window.machines_view.selectRow(row)
-        window.policy_actions["never"].trigger()
+        window.menu_actions.restore_policy["never"].trigger()
         session.services.executors.database.submit(lambda: None).result()
         with database.connection_context():
             assert schema.Machine.get(schema.Machine.name == "web01").restore_policy == "never"
         assert "Never" in window.statusBar().currentMessage()
-        window.paused_actions["keep-paused"].trigger()  # the paused choice keeps the policy
+        window.menu_actions.paused_policy["keep-paused"].trigger()  # the paused choice keeps the policy
         session.services.executors.database.submit(lambda: None).result()
         with database.connection_context():
             row = schema.Machine.get(schema.Machine.name == "web01")

@@ -66,8 +66,7 @@ def test_the_window_before_setup_shows_live_machines_the_line_and_the_way_to_set
     from ecp_desktop.services.setup.startup import connect_initial_hosts
     from ecp_desktop.views.window.main_window import MainWindow
     services = unset_services
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(services, QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     try:
         window.show()

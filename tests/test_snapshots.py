@@ -37,7 +37,7 @@ def machine(services, name):
 
 @pytest.fixture
 def tab(qtbot, lab, model_tester):
-    widget = SnapshotsTab(lab.inventory, lab.tasks)
+    widget = SnapshotsTab(lab.inventory, lab.snapshots)
     qtbot.addWidget(widget)
     model_tester(widget.model)
     return widget

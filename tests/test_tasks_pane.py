@@ -20,8 +20,7 @@ from .helpers import TEMPLATE_URI, TPL_UUID
 
 def make_window(qtbot, services, tmp_path):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
-                        templates=services.templates)
+    window = MainWindow(services, settings)
     qtbot.addWidget(window)
     return window
 

@@ -40,8 +40,7 @@ def _machine(services, uri: str, name: str):
 def tpl_window(qtbot, services, template_host, tmp_path):
     """The main window over the template host (tpl, busy running, loose-disk in no pool)."""
     from ecp_desktop.views.window.main_window import MainWindow
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), templates=services.templates)
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: {"tpl", "busy", "loose-disk"} <= set(names_shown(window)), timeout=10000)

@@ -215,9 +215,8 @@ def test_the_window_samples_only_while_it_can_be_seen(qtbot, services, tmp_path)
 
     from ecp_desktop.services.usage.service import UsageService
     from ecp_desktop.views.window.main_window import MainWindow
-    usage = UsageService(services.inventory, interval=1)
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), usage=usage)
+    services.usage = usage = UsageService(services.inventory, interval=1)  # the window's, sampling every second
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     titles = [window.details.tabText(i) for i in range(window.details.count())]
     assert "Snapshots" in titles and window.usage_tab.parentWidget() is not window.details

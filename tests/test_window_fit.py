@@ -6,7 +6,6 @@ from PySide6.QtWidgets import QApplication, QToolBar
 
 from ecp_desktop.views.window.main_window import MainWindow
 from ecp_desktop.views.window.empty_state import filter_mistakes
-from ecp_desktop.services.usage.service import UsageService
 from ecp_desktop.views.machines.machine_model import COLUMNS
 
 from .helpers import LAB_URI
@@ -14,8 +13,7 @@ from .helpers import LAB_URI
 
 def _bare_window(qtbot, services, tmp_path, size=(1280, 760)) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, settings,
-                     usage=UsageService(services.inventory))  # as the app has it: with the Usage column
+    win = MainWindow(services, settings)  # as the app has it: with the Usage column
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()
@@ -158,7 +156,7 @@ def test_a_layout_saved_before_the_console_pane_puts_it_behind_the_tasks(qtbot, 
     leave the pane beside the tasks."""
     from PySide6.QtWidgets import QDockWidget
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    old = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions, None)
+    old = MainWindow(services, None)
     qtbot.addWidget(old)
     for dock in old.findChildren(QDockWidget):
         if dock is not old.tasks_dock:

@@ -13,3 +13,11 @@ def select_rows(win, rows):
     for r in rows:
         view.selectionModel().select(proxy.index(r, 0), QItemSelectionModel.SelectionFlag.Select
                                      | QItemSelectionModel.SelectionFlag.Rows)
+
+
+def select_machine(win, machine):
+    """Select the one row of ``machine`` (a MachineInfo) in the machines view."""
+    from ecp_desktop.views.machines.machine_model import MachineRole
+    proxy = win.machine_proxy
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data(MachineRole).key == machine.key)
+    select_rows(win, [row])

@@ -100,8 +100,7 @@ def test_a_full_disk_mid_bulk_action_loses_no_machine_state(qtbot, run, small_di
     url = f"sqlite:///{small_disk / 'inventory.sqlite3'}"
     handle = set_up_inventory(url)
     services = build_services()
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     inventory = services.inventory
     inventory.writes.retry_seconds = 0.5

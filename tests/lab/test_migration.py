@@ -376,10 +376,10 @@ def test_the_dialog_migrates_with_progress_and_the_window_follows(hosts, service
     from ecp_desktop.views.migration.migration_dialog import MigrationDialog
     a, b = hosts
     tiny_running_on(a, services, qtbot)
-    window = MainWindow(services.inventory, services.tasks, services.lifecycle, services.host_actions,
-                        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), migrations=services.migrations)
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
-    dialog = MigrationDialog(window, services.migrations, services.inventory.machines[(a.tcp_uri, TINY_UUID)])
+    dialog = MigrationDialog(services.inventory, services.tasks, services.migrations, window.maintenance_marks,
+                             services.inventory.machines[(a.tcp_uri, TINY_UUID)], window.show_errors, window)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(dialog.checking.done, timeout=10000)
     assert dialog.destinations.currentItem().text().endswith(P2P)

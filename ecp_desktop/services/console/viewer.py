@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ..hosts.connection import HostConnection
+from ..hosts.states import ACTIVE_STATES
 from ..libvirt_xml.domain import Domain, read_domain
 from ..hosts.uri import InvalidUri, parse_uri
 
@@ -147,3 +148,8 @@ async def open_viewer(sessions: ViewerSessions, host: HostConnection, uuid: str,
     machine = await host.call(lambda conn: read_domain(conn.lookupByUUIDString(uuid)),
                               operation="open console", machine=name)
     return sessions.launch(key, viewer_command(viewer, host.uri, machine), machine.name or name)
+
+
+def can_open_console(selected) -> bool:
+    """Machine → Open Console applies: one selected machine, shown live and running."""
+    return len(selected) == 1 and selected[0].live and selected[0].state in ACTIVE_STATES

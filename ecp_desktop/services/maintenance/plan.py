@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..hosts.placement import placement_refusal
 from ..migration.checks import LIVE, OFFLINE
 
 MOVE_OFFLINE, LEAVE = "move", "leave"  # what happens to shut-off persistent machines
@@ -104,13 +105,11 @@ def destination_rooms(hosts, source_uri: str, destinations: list[str] | None, ma
         host = hosts.get(uri)
         if uri == source_uri:
             notes.append(f"{uri}: {source_is} is no destination")
-        elif host is None or not host.connected:
-            why = f"{uri}: not connected ({host.reason if host and host.reason else 'not configured'})"
-            if named:
-                raise unreachable(why)
-            notes.append(why)
-        elif uri in marks:
-            notes.append(f"{uri}: in maintenance, no destination")
+        elif (refusal := placement_refusal(uri, host, marks)) is not None:
+            connected = host is not None and host.connected
+            if named and not connected:
+                raise unreachable(f"{uri}: {refusal}")
+            notes.append(f"{uri}: {refusal}" + (", no destination" if connected else ""))
         else:
             rooms[uri] = Room(uri, host.label, None, host.facts.cpus)
     return rooms, notes

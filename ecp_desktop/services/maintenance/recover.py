@@ -117,6 +117,11 @@ class Outcome:
                  "now_on": self.now_on.get(r.machine.uuid, [])} for r in self.plan.moving]
 
 
+def can_recover(host) -> bool:
+    """Whether a host's machines may be recovered elsewhere: a configured host that does not answer."""
+    return host is not None and not host.connected
+
+
 class RecoveryService:
     def __init__(self, inventory, engine: TaskEngine) -> None:
         self.inventory = inventory

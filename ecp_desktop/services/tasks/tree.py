@@ -116,3 +116,19 @@ def listing(items: list[str], most: int = 6) -> str:
     if len(items) <= most:
         return ", ".join(items)
     return ", ".join(items[:most]) + f" and {len(items) - most} more"
+
+
+def failures_below(record: TaskRecord) -> list[tuple[str, object]]:
+    """(what, error) for the record and every failed task under it, for one error dialog."""
+    out = []
+    if record.status in (FAILED, ROLLBACK_FAILED) and (record.op or record.error is not None):
+        out.append((record.title, record.error or record.error_message))
+    for child in record.children:
+        out += failures_below(child)
+    return out
+
+
+def what_failed(root: TaskRecord) -> list[tuple[str, object]]:
+    """What to show for a flow that did not succeed: each failed task under it, else the flow's
+    own outcome."""
+    return failures_below(root) or [(root.title, root.outcome)]

@@ -9,6 +9,8 @@ answer that comes later touches none of its widgets (a failed Apply is still rep
 window's error dialog)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import logging
 
 from PySide6.QtCore import Qt, Signal
@@ -26,7 +28,7 @@ from ...services.hardware.service import HardwareOutcome, HardwarePlan, Hardware
 from ...services.inventory.machines import MachineInfo
 from .hardware_pages import KEY, DisksPage, NetworkPage, row_of
 from ..common.plain import plain_label, tooltip
-from ..tasks.tasks_pane import failures_below
+from ...services.tasks.tree import what_failed
 
 RED = "color: #b3261e;"
 log = logging.getLogger(__name__)
@@ -158,14 +160,16 @@ class HardwareDialog(QDialog):
     loaded = Signal()            # the machine was read (or could not be: ``status`` says why)
     applied = Signal(object)     # HardwareOutcome, when Apply has run
 
-    def __init__(self, hardware: HardwareService, machine: MachineInfo, parent: QWidget | None = None) -> None:
+    def __init__(self, hardware: HardwareService, machine: MachineInfo, parent: QWidget | None = None, *,
+                 show_errors: Callable[[str, list], object] | None = None,
+                 show_tasks: Callable[[], object] | None = None) -> None:
         super().__init__(parent)
         self.hardware, self.machine = hardware, machine
         self.facts: HardwareFacts | None = None
         self.planned: HardwarePlan | None = None
         self.outcome: HardwareOutcome | None = None
         self._running = None
-        self._window = parent  # kept: a deleted dialog cannot be asked for its parent
+        self._show_errors, self._show_tasks = show_errors, show_tasks  # the window's, closed dialog or not
         self._closed = False   # set when it closes (and is deleted): late answers touch no widget
         self.finished.connect(self._on_finished)
         self.setWindowTitle(f"Edit Hardware: {machine.name}")
@@ -295,18 +299,16 @@ class HardwareDialog(QDialog):
         self.tabs.setEnabled(False)
         self.apply_button.setEnabled(False)
         self.status.setText(f"Applying… (the tasks pane shows “{self.planned.flow.title}”)")
-        if hasattr(self._window, "tasks_dock"):
-            self._window.tasks_dock.show()
+        if self._show_tasks is not None:
+            self._show_tasks()
         self._running = spawn(self._apply(self.planned))
 
     async def _apply(self, planned: HardwarePlan) -> None:
         outcome = await self.hardware.run(planned)
         self.outcome = outcome
-        window = self._window
-        if not outcome.applied and hasattr(window, "show_errors"):  # the main window's error dialog,
-            record = outcome.record                                 # closed dialog or not
-            window.show_errors(f"{record.title}: {record.status}",
-                               failures_below(record) or [(record.title, record.outcome)])
+        if not outcome.applied and self._show_errors is not None:
+            record = outcome.record
+            self._show_errors(f"{record.title}: {record.status}", what_failed(record))
         if self._closed:
             return
         self.status.setText(outcome.words())
@@ -314,10 +316,12 @@ class HardwareDialog(QDialog):
         self.applied.emit(outcome)
 
 
-def open_hardware_dialog(window, hardware: HardwareService, machine: MachineInfo) -> HardwareDialog:
-    """Open Edit Hardware for ``machine`` over ``window`` (the main window: its tasks pane is shown
-    when Apply runs, its error dialog when the edit fails)."""
-    dialog = HardwareDialog(hardware, machine, window)
+def open_hardware_dialog(parent: QWidget | None, hardware: HardwareService, machine: MachineInfo, *,
+                         show_errors: Callable[[str, list], object] | None = None,
+                         show_tasks: Callable[[], object] | None = None) -> HardwareDialog:
+    """Open Edit Hardware for ``machine`` (``show_tasks`` when Apply runs, ``show_errors`` when the
+    edit fails)."""
+    dialog = HardwareDialog(hardware, machine, parent, show_errors=show_errors, show_tasks=show_tasks)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     dialog.start()

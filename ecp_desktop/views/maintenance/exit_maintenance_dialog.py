@@ -9,8 +9,9 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHeaderView
                                QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
-from ...services.maintenance.evacuate import EvacuationService, HostsUnreachable
+from ...services.maintenance.evacuate import HostsUnreachable
 from ...services.maintenance.homecoming import Homecoming, ReturnPlan
+from ...services.maintenance.watch import MarkWatch
 from ..common.plain import plain_label
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,10 @@ class ExitMaintenanceDialog(QDialog):
         self.status.setText(f"{self.label} is out of maintenance.{back}")
 
 
-async def open_exit_for_selected_host(window) -> ExitMaintenanceDialog | None:
-    hosts = window.selected_hosts()
-    if len(hosts) != 1 or window.migrations is None:
-        window.statusBar().showMessage("Exit Maintenance: select one host in the hosts pane", 5000)
-        return None
-    homecoming = Homecoming(EvacuationService(window.migrations))
-    dialog = ExitMaintenanceDialog(window.inventory, homecoming, hosts[0].uri, window)
-    dialog.finished.connect(lambda *_: spawn(window.maintenance_marks.refresh()))
-    window.exit_maintenance_dialog = dialog  # kept while open
+def open_exit_maintenance_dialog(parent: QWidget, inventory, homecoming: Homecoming, marks: MarkWatch,
+                                 host_uri: str) -> ExitMaintenanceDialog:
+    """Host → Exit Maintenance… for ``host_uri``; the marks are read again once it closes."""
+    dialog = ExitMaintenanceDialog(inventory, homecoming, host_uri, parent)
+    dialog.finished.connect(lambda *_: spawn(marks.refresh()))
     dialog.open()
     return dialog

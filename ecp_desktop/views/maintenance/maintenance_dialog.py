@@ -20,6 +20,7 @@ from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
 from ...services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome
 from ...services.maintenance.plan import LEAVE, MOVE_OFFLINE, Plan
+from ...services.maintenance.watch import MarkWatch
 from .destination_list import DestinationList
 from ..common.plain import message_box, plain_label, tooltip
 
@@ -220,17 +221,12 @@ class MaintenanceDialog(QDialog):
         self.plan_button.setEnabled(True)
 
 
-async def open_for_selected_host(window) -> MaintenanceDialog | None:
-    """Host → Enter Maintenance… for the host selected in the hosts pane; the marks are read
-    on the database thread (the GUI thread never waits on the database)."""
-    from ...services.maintenance.evacuate import EvacuationService
-    hosts = window.selected_hosts()
-    if len(hosts) != 1 or window.migrations is None:
-        window.statusBar().showMessage("Enter Maintenance: select one host in the hosts pane", 5000)
-        return None
-    marks = set(await window.maintenance_marks.refresh())
-    dialog = MaintenanceDialog(window.inventory, EvacuationService(window.migrations), hosts[0].uri, marks, window)
-    dialog.ran.connect(lambda: spawn(window.maintenance_marks.refresh()))
-    window.maintenance_dialog = dialog  # kept while open
+async def open_maintenance_dialog(parent: QWidget, inventory, evacuations: EvacuationService, marks: MarkWatch,
+                                  host_uri: str) -> MaintenanceDialog:
+    """Host → Enter Maintenance… for ``host_uri``; the marks are read on the database thread
+    (the GUI thread never waits on the database) and again after the dialog ran."""
+    in_maintenance = set(await marks.refresh())
+    dialog = MaintenanceDialog(inventory, evacuations, host_uri, in_maintenance, parent)
+    dialog.ran.connect(lambda: spawn(marks.refresh()))
     dialog.open()
     return dialog

@@ -27,11 +27,6 @@ COLUMNS = ["Machine", "Last state", "Memory", "Will start on", "Why not", "Now o
 WHY = 4
 
 
-def can_recover(host) -> bool:
-    """Whether the menu entry applies: a configured host that does not answer."""
-    return host is not None and not host.connected
-
-
 def warning_text(label: str) -> str:
     return (f"Use this only if {label} is really down: powered off, or cut off from its disks for good. "
             f"If it is still running its machines, every machine recovered here runs twice, and two copies "
@@ -181,24 +176,10 @@ class RecoverDialog(QDialog):
             self._enable()
 
 
-def open_recover_dialog(window, services, host_uri: str) -> RecoverDialog:
+def open_recover_dialog(parent: QWidget, inventory, recovery: RecoveryService, host_uri: str) -> RecoverDialog:
     """Host → Recover Machines Elsewhere… for ``host_uri``: the dialog opens at once and checks
-    in the background (the GUI thread never waits on a host or the database). ``services``:
-    anything with the app's ``inventory`` and task ``engine`` (the Services, or the window's
-    MigrationService)."""
-    dialog = RecoverDialog(services.inventory, RecoveryService(services.inventory, services.engine), host_uri, window)
-    window.recover_dialog = dialog  # kept while open
+    in the background (the GUI thread never waits on a host or the database)."""
+    dialog = RecoverDialog(inventory, recovery, host_uri, parent)
     dialog.open()
     dialog.make_plan()
     return dialog
-
-
-def recover_selected_host(window) -> RecoverDialog | None:
-    """The menu entry's action: the dialog for the one unreachable host selected in the hosts
-    pane; otherwise the status bar says what to select."""
-    hosts = window.selected_hosts()
-    if len(hosts) != 1 or not can_recover(hosts[0]) or window.migrations is None:
-        window.statusBar().showMessage("Recover Machines Elsewhere: select one unreachable host in the hosts pane",
-                                       5000)
-        return None
-    return open_recover_dialog(window, window.migrations, hosts[0].uri)

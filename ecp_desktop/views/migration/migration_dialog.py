@@ -6,6 +6,8 @@ changing an option re-decides on the facts already read, without asking the host
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox,
@@ -14,14 +16,17 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
+from ...services.inventory.live import Inventory
 from ...services.inventory.machines import MachineInfo
-from ...services.migration.service import Negotiation
+from ...services.maintenance.watch import MarkWatch
+from ...services.migration.service import MigrationService, Negotiation
+from ...services.tasks.service import TaskService
 from ...services.migration.checks import METHODS, CheckResult, MigrationOptions, decide
 from ...services.migration import ladder
 from ...services.migration.ladder import MethodRow, as_check_rows, tried_rows
 from ...services.tasks.records import SUCCEEDED, TaskRecord
 from ..common.plain import esc, plain_label, rich_label, tooltip
-from ..tasks.tasks_pane import failures_below
+from ...services.tasks.tree import what_failed
 
 VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b",
                    # a way of migrating, before and while it is tried (services/migration/ladder.py)
@@ -39,13 +44,15 @@ def _hint(text: str) -> QLabel:
 
 
 class MigrationDialog(QDialog):
-    def __init__(self, window, migrations, machine: MachineInfo, parent: QWidget | None = None) -> None:
-        super().__init__(parent or window)
-        self.window, self.migrations, self.machine = window, migrations, machine
+    def __init__(self, inventory: Inventory, tasks: TaskService, migrations: MigrationService,
+                 marks: MarkWatch | None, machine: MachineInfo, show_errors: Callable[[str, list], object],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.inventory, self.migrations, self.machine, self.show_errors = inventory, migrations, machine, show_errors
         self.negotiations: dict[str, Negotiation] = {}
         self.step: TaskRecord | None = None
         self.tried: list[MethodRow] | None = None  # the running step's ways of migrating, as tried so far
-        source = window.inventory.hosts.get(machine.host_uri)
+        source = inventory.hosts.get(machine.host_uri)
         self.setWindowTitle(f"Migrate {machine.name}")
         self.resize(980, 640)
 
@@ -137,10 +144,9 @@ class MigrationDialog(QDialog):
         layout.addLayout(top, 1)
         layout.addWidget(self.buttons)
 
-        for host in window.inventory.hosts.values():
+        for host in inventory.hosts.values():
             if host.uri == machine.host_uri:
                 continue
-            marks = getattr(window, "maintenance_marks", None)
             maintenance = marks.words(host.uri) if marks is not None else ""
             why = "not connected" if not host.connected else "in maintenance" if maintenance else ""
             item = QListWidgetItem(f"{host.label} — {why or 'checking…'}")
@@ -153,8 +159,8 @@ class MigrationDialog(QDialog):
         for box in (self.persistent, self.undefine, self.auto_converge, self.postcopy, self.tunnelled):
             box.toggled.connect(self._redecide)
         self.method.currentIndexChanged.connect(self._redecide)
-        window.tasks.task_changed.connect(self._on_task_changed)
-        self.finished.connect(lambda _r: window.tasks.task_changed.disconnect(self._on_task_changed))
+        tasks.task_changed.connect(self._on_task_changed)
+        self.finished.connect(lambda _r: tasks.task_changed.disconnect(self._on_task_changed))
         self.checking = spawn(self._negotiate_all())
 
     # ----- negotiation ---------------------------------------------------------------------
@@ -176,7 +182,7 @@ class MigrationDialog(QDialog):
                 self.negotiations[uri] = await self.migrations.negotiate(
                     self.machine.host_uri, self.machine.uuid, uri, self.options())
             except HypervisorError as error:
-                item.setText(f"{self.window.inventory.hosts[uri].label} — cannot be checked")
+                item.setText(f"{self.inventory.hosts[uri].label} — cannot be checked")
                 item.setToolTip(tooltip(error.one_line()))
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
         self._redecide()
@@ -197,7 +203,7 @@ class MigrationDialog(QDialog):
                 continue
             negotiation.facts.options = options
             negotiation.decision = decide(negotiation.facts)
-            label = self.window.inventory.hosts[item.data(URI_ROLE)].label
+            label = self.inventory.hosts[item.data(URI_ROLE)].label
             decision = negotiation.decision
             item.setText(f"{label} — {decision.method}" if decision.allowed else f"{label} — cannot migrate")
             item.setToolTip(tooltip(decision.reason() or f"method: {decision.method}"))
@@ -265,8 +271,8 @@ class MigrationDialog(QDialog):
             self.progress_text.setText(root.children[-1].summary)
         else:
             self.progress_text.setText(f"{root.status}: {root.outcome}")
-            self.window.show_errors(f"{root.title}: {root.status}",
-                                    failures_below(root) or [(root.title, root.outcome)])
+            self.show_errors(f"{root.title}: {root.status}",
+                                    what_failed(root))
 
     def _on_task_changed(self, record: TaskRecord) -> None:
         if record.op != "migrate_domain" or record.target_uuid != self.machine.uuid:
@@ -287,8 +293,10 @@ class MigrationDialog(QDialog):
             self.progress_text.setText("Aborting…")
 
 
-def open_migration_dialog(window, migrations, machine: MachineInfo) -> MigrationDialog:
-    dialog = MigrationDialog(window, migrations, machine)
+def open_migration_dialog(parent: QWidget, inventory: Inventory, tasks: TaskService, migrations: MigrationService,
+                          marks: MarkWatch | None, machine: MachineInfo,
+                          show_errors: Callable[[str, list], object]) -> MigrationDialog:
+    dialog = MigrationDialog(inventory, tasks, migrations, marks, machine, show_errors, parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     return dialog

@@ -6,6 +6,7 @@ the host could not be read)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 
 from PySide6.QtCore import Qt
@@ -19,7 +20,7 @@ from ...services.provisioning.spec import MachineSpec
 from ...services.tasks.records import SUCCEEDED, TaskRecord
 from .new_machine_pages import (CLOUD, HARDWARE, OS, RED, SOURCE, SUMMARY, CloudPage, HardwarePage, OsPage, SourcePage,
                                 SummaryPage)
-from ..tasks.tasks_pane import failures_below
+from ...services.tasks.tree import what_failed
 
 log = logging.getLogger(__name__)
 
@@ -155,41 +156,19 @@ async def _create(service: ProvisioningService, plan: Plan, callbacks: list) -> 
     return root
 
 
-def open_new_machine_wizard(window, services, host_uri: str) -> NewMachineWizard:
-    """Open the wizard over ``window`` (the main window) for a new machine on ``host_uri``;
-    ``services``: the app's services (composition.Services). A flow that ends badly opens the
-    window's error dialog with each step's failure."""
-    wizard = NewMachineWizard(ProvisioningService(services.inventory, services.engine), host_uri, window)
+def open_new_machine_wizard(parent: QWidget | None, provisioning: ProvisioningService, host_uri: str, *,
+                            show_errors: Callable[[str, list], object] | None = None,
+                            show_tasks: Callable[[], object] | None = None) -> NewMachineWizard:
+    """Open the wizard for a new machine on ``host_uri``. A flow that ends badly goes to
+    ``show_errors`` with each step's failure; ``show_tasks`` once the user created it."""
+    wizard = NewMachineWizard(provisioning, host_uri, parent)
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    tasks_dock = getattr(window, "tasks_dock", None)
-    show_errors = getattr(window, "show_errors", None)
 
     def ended(root: TaskRecord) -> None:
         if root.status != SUCCEEDED and show_errors is not None:
-            show_errors(f"{root.title}: {root.status}", failures_below(root) or [(root.title, root.outcome)])
+            show_errors(f"{root.title}: {root.status}", what_failed(root))
     wizard.when_created.append(ended)
-    if tasks_dock is not None:
-        wizard.accepted.connect(tasks_dock.show)
+    if show_tasks is not None:
+        wizard.accepted.connect(show_tasks)
     wizard.open()
     return wizard
-
-
-def open_from_menu(window) -> NewMachineWizard | None:
-    """Machine → New Machine… in the main window: on the selected machine's host, else the
-    selected host, else the first connected one (``window.templates`` has the inventory and
-    the task engine the wizard needs). A host in maintenance takes no new machines (the plan
-    refuses it too). None, with a word in the status bar, when no host is connected and out of
-    maintenance."""
-    machines, hosts = window.selected_machines(), window.selected_hosts()
-    candidates = [m.host_uri for m in machines] + [h.uri for h in hosts] + list(window.inventory.hosts)
-    marks = getattr(window, "maintenance_marks", None)
-    away = set(marks.marks) if marks is not None else set()
-    connected = {uri for uri, host in window.inventory.hosts.items() if host.connected}
-    uri = next((uri for uri in candidates if uri in connected - away), None)
-    if uri is None or window.templates is None:
-        words = ("No connected host out of maintenance: a host in maintenance takes no new machines"
-                 if connected and connected <= away else
-                 "Connect a host first: a new machine is made on a connected host")
-        window.statusBar().showMessage(words, 5000)
-        return None
-    return open_new_machine_wizard(window, window.templates, uri)

@@ -9,6 +9,8 @@ refusal comes before Create, never after. Names are previewed and checked as the
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit,
@@ -18,11 +20,13 @@ from ...services.core.aio import spawn
 from ...services.inventory.live import Inventory
 from ...services.inventory.machines import MachineInfo
 from ...services.tasks.records import SUCCEEDED
-from ...services.actions.templates import MAX_COUNT, PlanError, Template, expand_names, state_problem
+from ...services.actions.templates import (MAX_COUNT, PlanError, Template, TemplateService, expand_names,
+                                           state_problem)
+from ...services.maintenance.watch import MarkWatch
 from ...services.core.names import pattern_from_name
 from ...services.hosts.states import STATE_LABELS
 from ..common.plain import plain_label, tooltip
-from ..tasks.tasks_pane import failures_below
+from ...services.tasks.tree import what_failed
 
 MACHINE_ROLE = Qt.ItemDataRole.UserRole
 CHECK_BATCH = 25  # machines read per host call in the background (a host's other calls go between)
@@ -346,25 +350,28 @@ class TemplateDialog(QDialog):
         self._closed = True  # a check still running drops its answer
 
 
-def open_template_dialog(window, templates, preselect: MachineInfo | None) -> TemplateDialog:
-    """Open the dialog over ``window`` (the main window); a request runs as a flow there."""
-    marks = getattr(window, "maintenance_marks", None)
-    dialog = TemplateDialog(window.inventory, preselect, window, templates=templates,
+def open_template_dialog(parent: QWidget, inventory, templates: TemplateService, marks: MarkWatch | None,
+                         preselect: MachineInfo | None, show_errors: Callable[[str, list], object],
+                         show_tasks: Callable[[], object]) -> TemplateDialog:
+    """Open the dialog; a request runs as a flow (its failures to ``show_errors``)."""
+    dialog = TemplateDialog(inventory, preselect, parent, templates=templates,
                             maintenance=marks.marks if marks is not None else None)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.requested.connect(lambda *request: spawn(create_from_template(window, templates, *request)))
+    dialog.requested.connect(lambda *request: spawn(create_from_template(templates, show_errors, show_tasks,
+                                                                         *request)))
     dialog.open()
     return dialog
 
 
-async def create_from_template(window, templates, uri: str, uuid: str, count: int, pattern: str,
+async def create_from_template(templates: TemplateService, show_errors: Callable[[str, list], object],
+                               show_tasks: Callable[[], object], uri: str, uuid: str, count: int, pattern: str,
                                start: bool, leave_out_disks: bool = False) -> None:
     try:
         flow = await templates.plan(uri, uuid, count, pattern, start=start, leave_out_disks=leave_out_disks)
     except PlanError as exc:
-        window.show_errors("Cannot create machines from this template", [(pattern, str(exc))])
+        show_errors("Cannot create machines from this template", [(pattern, str(exc))])
         return
-    window.tasks_dock.show()
+    show_tasks()
     root = await templates.run(flow)
     if root.status != SUCCEEDED:
-        window.show_errors(f"{root.title}: {root.status}", failures_below(root) or [(root.title, root.outcome)])
+        show_errors(f"{root.title}: {root.status}", what_failed(root))

@@ -18,7 +18,6 @@ from ...services.inventory.machines import MachineInfo
 from ...services.snapshots.info import SnapshotInfo, current_of, descendants
 from ...services.snapshots.service import Snapshots, revert_loses
 from ...services.tasks.records import SUCCEEDED, TaskRecord
-from ...services.tasks.service import TaskService
 from ..common.plain import message_box, plain_label
 from .snapshot_dialog import TakeSnapshotDialog
 from .snapshot_model import SnapshotTreeModel
@@ -28,10 +27,10 @@ class SnapshotsTab(QWidget):
     loaded = Signal()               # the tree was read (or could not be)
     action_done = Signal(object)    # (TaskRecord) an action's task ended; the tree is read again
 
-    def __init__(self, inventory: Inventory, tasks: TaskService, parent: QWidget | None = None) -> None:
+    def __init__(self, inventory: Inventory, snapshots: Snapshots, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.inventory = inventory
-        self.service = Snapshots(inventory, tasks)
+        self.service = snapshots
         self.machine: MachineInfo | None = None
         self._request = 0
         self.busy = False

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, Q
 from ...services.core.aio import spawn
 from ...services.core.errors import Refusal
 from ...services.tasks.service import TaskService
-from ...services.tasks.records import FAILED, ROLLBACK_FAILED, RUNNING, TaskRecord
+from ...services.tasks.records import ROLLBACK_FAILED, RUNNING, TaskRecord
+from ...services.tasks.tree import failures_below
 from ..common.plain import message_box
 from .task_model import PROGRESS, STATUS_FILTERS, TASK, TaskFilterProxy, TaskTreeModel
 
@@ -29,16 +30,6 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.minimum, bar.maximum, bar.progress = 0, 100, int(record.progress)
         bar.text, bar.textVisible = f"{record.progress} %", True
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
-
-
-def failures_below(record: TaskRecord) -> list[tuple[str, object]]:
-    """(what, error) for the record and every failed task under it, for one error dialog."""
-    out = []
-    if record.status in (FAILED, ROLLBACK_FAILED) and (record.op or record.error is not None):
-        out.append((record.title, record.error or record.error_message))
-    for child in record.children:
-        out += failures_below(child)
-    return out
 
 
 class TasksPane(QWidget):

@@ -10,8 +10,10 @@ import difflib
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
+from ...services.actions.host_actions import HostActions
 from ...services.core.aio import spawn
 from ...services.hosts.probe import DEMO_LABEL, DEMO_URI
+from ...services.inventory.live import Inventory
 from ..common.plain import plain_label
 
 FIELDS = ("name", "state", "host")
@@ -39,10 +41,10 @@ def filter_mistakes(text: str) -> list[str]:
 class EmptyState(QWidget):
     """Laid over the machines view's viewport; shown only while the view has no row."""
 
-    def __init__(self, window) -> None:
+    def __init__(self, window, inventory: Inventory, host_actions: HostActions) -> None:
         view = window.machines_view
         super().__init__(view.viewport())
-        self.window = window
+        self.window, self.inventory, self.host_actions = window, inventory, host_actions
         self.message = plain_label(wrap=True)  # quotes the user's filter text: plain
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.buttons: dict[str, QPushButton] = {}
@@ -68,21 +70,21 @@ class EmptyState(QWidget):
         for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
             signal.connect(self.refresh)
         window.filter_edit.textChanged.connect(self.refresh)
-        window.inventory.host_added.connect(lambda *_: self.refresh())
-        window.inventory.host_removed.connect(lambda *_: self.refresh())
-        window.inventory.host_changed.connect(lambda *_: self.refresh())
+        inventory.host_added.connect(lambda *_: self.refresh())
+        inventory.host_removed.connect(lambda *_: self.refresh())
+        inventory.host_changed.connect(lambda *_: self.refresh())
         window.hosts_view.selectionModel().selectionChanged.connect(self.refresh)
         self.refresh()
 
     def _use_demo(self) -> None:
-        spawn(self.window.host_actions.add(DEMO_URI, DEMO_LABEL))
+        spawn(self.host_actions.add(DEMO_URI, DEMO_LABEL))
 
     def refresh(self, *_args) -> None:
         window = self.window
         if window.machine_proxy.rowCount() > 0:
             self.hide()
             return
-        hosts = window.inventory.hosts
+        hosts = self.inventory.hosts
         text = window.filter_edit.text().strip()
         shown = set()
         if not hosts:

@@ -6,38 +6,47 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHea
                                QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget, QPushButton)
 
 from ... import APP_NAME, __version__
-from ...services.core.aio import spawn
-from ...services.core.wording import count
-from ...services.actions.host_actions import HostActions
-from ...services.hosts.connection import HostConnection
-from ...services.inventory.live import Inventory
-from ...services.maintenance.watch import MarkWatch
-from ...services.actions.lifecycle import ACTIONS, Lifecycle
-from ...services.inventory.machines import MachineInfo
+from ...services.actions.lifecycle import select_for
 from ...services.actions.restore import PAUSED_POLICIES
 from ...services.actions.restore import POLICIES as RESTORE_POLICIES
-from ...services.setup.startup import not_set_up_line
+from ...services.composition import Services
 from ...services.config import preferences
-from ...services.tasks.service import TaskService
-from ..hosts.add_connection_dialog import AddConnectionDialog
-from ..machines.details_panel import DetailsPanel
+from ...services.console.viewer import ViewerSessions
+from ...services.core.aio import spawn
+from ...services.core.wording import count
+from ...services.hosts.connection import HostConnection
+from ...services.hosts.placement import first_host_taking_machines
+from ...services.hosts.states import ACTIVE_STATES
+from ...services.inventory.machines import MachineInfo
+from ...services.maintenance.recover import can_recover
+from ...services.setup.startup import not_set_up_line
 from ..common.error_dialog import ErrorDialog
-from .health_line import health
-from ..maintenance.recover_dialog import can_recover
-from ..hosts.host_model import HostRole, HostTableModel
 from ..common.icons import app_icon
+from ..common.log_viewer import show_log
+from ..common.plain import message_box, plain_label, rich_label, tooltip
+from ..console.console_tab import open_graphical_console
+from ..hardware.hardware_dialog import open_hardware_dialog
+from ..hosts.add_connection_dialog import AddConnectionDialog
+from ..hosts.host_model import HostRole, HostTableModel
+from ..machines.details_panel import DetailsPanel
 from ..machines.machine_filter import MachineFilterProxy
 from ..machines.machine_model import USAGE, MachineRole, MachineTableModel
-from ..tasks.tasks_pane import TasksPane
+from ..maintenance.exit_maintenance_dialog import ExitMaintenanceDialog, open_exit_maintenance_dialog
+from ..maintenance.maintenance_dialog import MaintenanceDialog, open_maintenance_dialog
+from ..maintenance.recover_dialog import RecoverDialog, open_recover_dialog
+from ..migration.migration_dialog import MigrationDialog, open_migration_dialog
+from ..new_machine.new_machine_wizard import NewMachineWizard, open_new_machine_wizard
 from ..new_machine.template_dialog import TemplateDialog, open_template_dialog
-from .tray import Tray
-from .preferences_dialog import PreferencesDialog
-from . import window_layout
 from ..snapshots.snapshots_tab import SnapshotsTab
-from ..usage.usage_tab import UsageTab, follow_window
+from ..tasks.tasks_pane import TasksPane
 from ..usage.usage_column import UsageColumn, show_usage_column
-from .main_menus import build_actions, update_machine_actions
-from ..common.plain import message_box, plain_label, rich_label, tooltip
+from ..usage.usage_tab import UsageTab, follow_window
+from . import window_layout
+from .empty_state import EmptyState
+from .health_line import health
+from .preferences_dialog import PreferencesDialog
+from .tray import Tray
+from .window_actions import WindowActions
 
 
 def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
@@ -59,14 +68,11 @@ def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
 class MainWindow(QMainWindow):
     setup_requested = Signal()  # File → Run Setup Again; the composition root opens the wizard
 
-    def __init__(self, inventory: Inventory, tasks: TaskService, lifecycle: Lifecycle,
-                 host_actions: HostActions, settings: QSettings | None = None, *, templates=None,
-                 migrations=None, usage=None, hardware=None) -> None:
+    def __init__(self, services: Services, settings: QSettings | None = None) -> None:
         super().__init__()
-        self.inventory, self.tasks, self.lifecycle, self.host_actions = inventory, tasks, lifecycle, host_actions
-        self.templates = templates  # TemplateService: Machine → New Machines from Template
-        self.migrations = migrations  # MigrationService: Machine → Migrate…
-        self.hardware = hardware  # HardwareService: Machine → Edit Hardware…
+        self.services = services
+        inventory, tasks, usage = services.inventory, services.tasks, services.usage
+        self.inventory, self.tasks = inventory, tasks  # what this window shows
         self._settings = settings
         self.log_path = None  # set by the composition root when a log file is kept
         self.last_error_dialog: ErrorDialog | None = None
@@ -74,10 +80,11 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.resize(1280, 760)
 
-        self.maintenance_marks = MarkWatch(inventory.executors)  # greys hosts in maintenance
+        self.maintenance_marks = services.maintenance_marks  # greys hosts in maintenance
         self.maintenance_marks.start()
+        self.viewers = ViewerSessions()  # one graphical console per machine, closed with the window
         self.host_model = HostTableModel(inventory, self, usage=usage, marks=self.maintenance_marks)
-        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage) if usage else None)
+        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage))
         self.machine_proxy = MachineFilterProxy(self)
         self.machine_proxy.setSourceModel(self.machine_model)
 
@@ -110,12 +117,11 @@ class MainWindow(QMainWindow):
         machine_box.addWidget(self.machines_view)
 
         self.details = DetailsPanel(inventory)
-        self.details.add_machine_tab(SnapshotsTab(inventory, tasks), "Snapshots")
-        self.usage = usage
-        if usage is not None:  # UsageService: sampled only while this window can be seen
-            self.usage_tab = UsageTab(usage)  # in a pane beside the tasks (window_layout)
-            self.details.add_machine_tab(self.usage_tab)
-            self.usage_follower = follow_window(self, usage)
+        self.details.add_machine_tab(SnapshotsTab(inventory, services.snapshots), "Snapshots")
+        self.usage = usage  # sampled only while this window can be seen
+        self.usage_tab = UsageTab(usage)  # in a pane beside the tasks (window_layout)
+        self.details.add_machine_tab(self.usage_tab)
+        self.usage_follower = follow_window(self, usage)
         self.splitter = QSplitter()
         for pane in (host_pane, machine_pane, self.details):
             self.splitter.addWidget(pane)
@@ -132,7 +138,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self.tray = Tray(self, tasks)
         self.tray.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 10000))
-        build_actions(self)
+        self.menu_actions = WindowActions(self)
         self.health = plain_label()  # host labels and libvirt's reasons
         self.statusBar().addPermanentWidget(self.health)
         self._countdown = QTimer(self)  # runs only while a host waits to reconnect
@@ -156,7 +162,11 @@ class MainWindow(QMainWindow):
         spawn(inventory.check_setup())
         self._update_health()
         self._update_action_state()
-        window_layout.arrange(self)
+        self.pane_shortcuts = window_layout.arrange(self)
+        self.empty_state = EmptyState(self, inventory, services.host_actions)
+        self.console_dock, self.usage_dock = window_layout.machine_panes(
+            self, self.menu_actions.view_menu, [("console", "Console", self.details.console),
+                                           ("usage", "Usage", self.usage_tab)])
         self._restore_layout()
 
     def _setup_bar(self) -> QWidget:
@@ -202,10 +212,8 @@ class MainWindow(QMainWindow):
 
     def run_action(self, name: str) -> None:
         """Apply a lifecycle action to every selected machine in a state it applies to."""
-        action = ACTIONS[name]
-        selected = self.selected_machines()
-        chosen = [m for m in selected if m.live and m.state in action.applies_to]
-        skipped = len(selected) - len(chosen)
+        selection = select_for(name, self.selected_machines())
+        action, chosen, skipped = selection.action, selection.chosen, len(selection.skipped)
         if not chosen:
             self.statusBar().showMessage(f"{action.label}: no selected machine is in a state for that "
                                          "on a connected host", 5000)
@@ -234,7 +242,7 @@ class MainWindow(QMainWindow):
         return box
 
     async def _apply_and_report(self, action, machines: list[MachineInfo]) -> None:
-        records = await self.lifecycle.apply_many(action.name, machines)
+        records = await self.services.lifecycle.apply_many(action.name, machines)
         failed = [(r.target_name, r.error or r.error_message) for r in records if r.status == "failed"]
         if failed:
             self.show_errors(f"{action.label} failed", failed)
@@ -251,28 +259,114 @@ class MainWindow(QMainWindow):
         dialog = PreferencesDialog(self.tray.available, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.tray.keep_action.setChecked(preferences.current().keep_in_tray))
-        if self.usage is not None:
-            dialog.accepted.connect(lambda: self.usage.set_interval(preferences.current().usage_interval))
+        dialog.accepted.connect(lambda: self.usage.set_interval(preferences.current().usage_interval))
         dialog.open()
         return dialog
 
+    # ----- dialogs: the window decides what the selection asks for; each dialog gets its services
+    def show_tasks(self) -> None:
+        self.tasks_dock.show()
+
     def open_template_dialog(self) -> TemplateDialog:
         selected = self.selected_machines()
-        return open_template_dialog(self, self.templates, selected[0] if selected else None)
+        return open_template_dialog(self, self.inventory, self.services.templates, self.maintenance_marks,
+                                    selected[0] if selected else None, self.show_errors, self.show_tasks)
 
-    def open_migration_dialog(self):
-        from ..migration.migration_dialog import open_migration_dialog
+    def open_migration_dialog(self) -> MigrationDialog | None:
         selected = self.selected_machines()
-        if len(selected) != 1 or self.migrations is None:
+        if len(selected) != 1:
             return None
-        return open_migration_dialog(self, self.migrations, selected[0])
+        return open_migration_dialog(self, self.inventory, self.tasks, self.services.migrations,
+                                     self.maintenance_marks, selected[0], self.show_errors)
 
     def open_hardware_dialog(self):
-        from ..hardware.hardware_dialog import open_hardware_dialog
         selected = self.selected_machines()
-        if len(selected) != 1 or self.hardware is None:
+        if len(selected) != 1:
             return None
-        return open_hardware_dialog(self, self.hardware, selected[0])
+        return open_hardware_dialog(self, self.services.hardware, selected[0], show_errors=self.show_errors,
+                                    show_tasks=self.show_tasks)
+
+    def open_new_machine_wizard(self) -> NewMachineWizard | None:
+        """Machine → New Machine…: on the selected machine's host, else the selected host, else the
+        first host that takes machines (connected, out of maintenance); None, with a word in the
+        status bar, when there is none."""
+        hosts = self.inventory.hosts
+        candidates = [m.host_uri for m in self.selected_machines()] + [h.uri for h in self.selected_hosts()] + \
+            list(hosts)
+        marks = set(self.maintenance_marks.marks)
+        uri = first_host_taking_machines(candidates, hosts, marks)
+        if uri is None:
+            connected = {u for u, host in hosts.items() if host.connected}
+            self.statusBar().showMessage(
+                "No connected host out of maintenance: a host in maintenance takes no new machines"
+                if connected and connected <= marks else "Connect a host first: a new machine is made on a "
+                                                         "connected host", 5000)
+            return None
+        return open_new_machine_wizard(self, self.services.provisioning, uri, show_errors=self.show_errors,
+                                       show_tasks=self.show_tasks)
+
+    async def open_maintenance_dialog(self) -> MaintenanceDialog | None:
+        hosts = self.selected_hosts()
+        if len(hosts) != 1:
+            self.statusBar().showMessage("Enter Maintenance: select one host in the hosts pane", 5000)
+            return None
+        self.maintenance_dialog = await open_maintenance_dialog(
+            self, self.inventory, self.services.evacuations, self.maintenance_marks, hosts[0].uri)
+        return self.maintenance_dialog
+
+    async def open_exit_maintenance_dialog(self) -> ExitMaintenanceDialog | None:
+        hosts = self.selected_hosts()
+        if len(hosts) != 1:
+            self.statusBar().showMessage("Exit Maintenance: select one host in the hosts pane", 5000)
+            return None
+        self.exit_maintenance_dialog = open_exit_maintenance_dialog(
+            self, self.inventory, self.services.homecoming, self.maintenance_marks, hosts[0].uri)
+        return self.exit_maintenance_dialog
+
+    def open_recover_dialog(self) -> RecoverDialog | None:
+        """Host → Recover Machines Elsewhere…: for the one unreachable host selected."""
+        hosts = self.selected_hosts()
+        if len(hosts) != 1 or not can_recover(hosts[0]):
+            self.statusBar().showMessage("Recover Machines Elsewhere: select one unreachable host in the hosts pane",
+                                         5000)
+            return None
+        self.recover_dialog = open_recover_dialog(self, self.inventory, self.services.host_recovery, hosts[0].uri)
+        return self.recover_dialog
+
+    def open_console(self) -> None:
+        """Machine → Open Console: the selected machine's display in its viewer."""
+        selected = self.selected_machines()
+        if len(selected) != 1:
+            self.statusBar().showMessage("Open Console: select one machine", 5000)
+            return
+        machine = selected[0]
+        spawn(open_graphical_console(self, self.viewers, self.inventory.hosts.get(machine.host_uri), machine,
+                                     lambda text: self.statusBar().showMessage(text, 5000), self.show_errors))
+
+    def activate_machine(self) -> None:
+        """Enter on a machine: a running one with a display opens its console; with a serial
+        console, the Console pane; otherwise the details."""
+        selected = self.selected_machines()
+        machine = selected[0] if len(selected) == 1 else None
+        details = self.details.details  # the selected machine's XML facts, once read
+        if machine is None or not machine.live or machine.state not in ACTIVE_STATES or details is None:
+            self.focus_details()
+        elif details.displays:
+            self.open_console()
+        elif details.text_console is not None:
+            self.console_dock.show()
+            self.console_dock.raise_()
+            self.details.console.setFocus()
+        else:
+            self.focus_details()
+
+    def focus_filter(self) -> None:
+        self.filter_edit.setFocus()
+        self.filter_edit.selectAll()
+
+    def show_log(self) -> None:
+        if self.log_path:
+            self.log_viewer = show_log(self.log_path, self)
 
     def set_restore_policy(self, policy: str = "", paused: str = "") -> None:
         """``policy``: what restore brings back; ``paused``: what it does with a paused one."""
@@ -298,7 +392,7 @@ class MainWindow(QMainWindow):
 
         def remove() -> None:  # the hosts named in the question
             for host in hosts:
-                spawn(self.host_actions.remove(host))
+                spawn(self.services.host_actions.remove(host))
         if preferences.current().confirm_destructive:
             self.remove_confirmation = self.confirm(
                 "Remove hosts", f"Remove {', '.join(h.label for h in hosts)} from the list? "
@@ -308,12 +402,12 @@ class MainWindow(QMainWindow):
 
     def _host_menu(self, pos) -> None:
         menu = QMenu(self)
-        for a in (self.connect_action, self.disconnect_action, self.remove_host_action):
+        for a in (self.menu_actions.connect, self.menu_actions.disconnect, self.menu_actions.remove_host):
             menu.addAction(a)
         menu.popup(self.hosts_view.viewport().mapToGlobal(pos))
 
     def open_add_connection(self) -> AddConnectionDialog:
-        dialog = AddConnectionDialog(self.inventory, self.host_actions.add, self)
+        dialog = AddConnectionDialog(self.inventory, self.services.host_actions.add, self)
         dialog.open()  # not exec(): a nested loop would stall the asyncio loop
         return dialog
 
@@ -321,11 +415,7 @@ class MainWindow(QMainWindow):
     def _on_host_selection(self, *_args) -> None:
         hosts = self.selected_hosts()
         self.machine_proxy.set_hosts({h.uri for h in hosts})
-        connected = [h for h in hosts if h.connected]
-        self.connect_action.setEnabled(any(not h.connected for h in hosts))
-        self.disconnect_action.setEnabled(bool(connected))
-        self.remove_host_action.setEnabled(bool(hosts))
-        self.recover_action.setEnabled(len(hosts) == 1 and can_recover(hosts[0]))
+        self.menu_actions.update_for_hosts(hosts)
         self._update_counts()
 
     def _on_machine_selection(self, *_args) -> None:
@@ -334,7 +424,7 @@ class MainWindow(QMainWindow):
         self._update_action_state()
 
     def _update_action_state(self, *_args) -> None:
-        update_machine_actions(self, self.selected_machines())
+        self.menu_actions.update_for_machines(self.selected_machines())
 
     def _update_counts(self, *_args) -> None:
         shown, total = self.machine_proxy.rowCount(), self.machine_model.rowCount()
@@ -385,6 +475,5 @@ class MainWindow(QMainWindow):
             return
         if self._settings is not None:
             window_layout.save_layout(self, self._settings)
-        if getattr(self, "viewers", None) is not None:
-            self.viewers.close_all()
+        self.viewers.close_all()
         super().closeEvent(event)

@@ -12,7 +12,6 @@ from PySide6.QtCore import QObject, QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QSizePolicy, QWidget
 
-from .empty_state import EmptyState
 
 # Per column, the widest value a row usually shows: the width is measured in the window's font.
 MACHINE_SAMPLES = ("web-server-production-01", "shut off (last known)", "virt-manager test host",
@@ -30,8 +29,8 @@ def size_columns(view: QAbstractItemView, samples: tuple[str, ...]) -> None:
     header.setMinimumSectionSize(metrics.horizontalAdvance("vCPUs") + 16)
 
 
-def arrange(window) -> None:
-    """Called once the window's widgets exist (MainWindow.__init__)."""
+def arrange(window) -> list[QShortcut]:
+    """Called once the window's widgets exist (MainWindow.__init__); the pane shortcuts made."""
     for view in (window.hosts_view, window.machines_view):
         view.setTabKeyNavigation(False)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
@@ -49,30 +48,26 @@ def arrange(window) -> None:
         window.splitter.setStretchFactor(pane, stretch)
     _name_panes(window)
     _tab_order(window)
-    _pane_keys(window)
     _escape_clears(window.filter_edit)
     _escape_clears(window.tasks_pane.filter_edit)
-    window.empty_state = EmptyState(window)
-    _machine_panes(window)
+    return _pane_keys(window)
 
 
-def _machine_panes(window) -> None:
+def machine_panes(window, view_menu, panes: list[tuple[str, str, QWidget]]) -> list[QDockWidget]:
     """The serial console and the usage graphs in panes beside the tasks (tabs of the bottom
-    area): they need width, and seven tabs in the details pane were elided to "Con…"."""
+    area): they need width, and seven tabs in the details pane were elided to "Con…".
+    ``panes``: (object name, title, widget) each; the docks made, in that order."""
     docks = []
-    for name, title, widget in (("console", "Console", window.details.console),
-                                ("usage", "Usage", getattr(window, "usage_tab", None))):
-        if widget is None:
-            continue
+    for name, title, widget in panes:
         dock = QDockWidget(title, window)
         dock.setObjectName(name)  # its place is saved with the window's state
         dock.setWidget(widget)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         window.tabifyDockWidget(window.tasks_dock, dock)
-        window.view_menu.addAction(dock.toggleViewAction())
+        view_menu.addAction(dock.toggleViewAction())
         docks.append(dock)
-    window.console_dock = docks[0]
     QTimer.singleShot(0, window.tasks_dock.raise_)  # the tasks in front, once the tabs exist
+    return docks
 
 
 def fit_tasks_pane(window) -> None:
@@ -117,7 +112,7 @@ def _tab_order(window) -> None:
         QWidget.setTabOrder(first, second)
 
 
-def _pane_keys(window) -> None:
+def _pane_keys(window) -> list[QShortcut]:
     def cycle(step: int) -> None:
         order = [w for w in panes(window) if w.isVisible()]
         if not order:
@@ -126,9 +121,8 @@ def _pane_keys(window) -> None:
         current = next((i for i, w in enumerate(order) if w is focused or w.isAncestorOf(focused)), -1)
         target = order[(current + step) % len(order)]
         target.setFocus(Qt.FocusReason.TabFocusReason if step > 0 else Qt.FocusReason.BacktabFocusReason)
-    window.next_pane_shortcut = QShortcut(QKeySequence(Qt.Key.Key_F6), window, lambda: cycle(+1))
-    window.previous_pane_shortcut = QShortcut(QKeySequence(Qt.Modifier.SHIFT | Qt.Key.Key_F6), window,
-                                              lambda: cycle(-1))
+    return [QShortcut(QKeySequence(Qt.Key.Key_F6), window, lambda: cycle(+1)),
+            QShortcut(QKeySequence(Qt.Modifier.SHIFT | Qt.Key.Key_F6), window, lambda: cycle(-1))]
 
 
 class _EscapeClears(QObject):
