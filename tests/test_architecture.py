@@ -177,3 +177,11 @@ def test_the_architecture_document_names_every_package():
     packages = sorted(init.parent for init in PACKAGE.rglob("__init__.py") if init.parent != PACKAGE)
     missing = [str(p.relative_to(PACKAGE)) for p in packages if f" {p.name}/" not in tree]
     assert not missing, "docs/architecture.md's tree leaves out: " + ", ".join(missing)
+
+
+def test_only_the_models_know_which_database_backend_runs():
+    """The SQL dialect lives behind models/ (models/dialect.py): services never ask which backend."""
+    asking = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+              if not str(path.relative_to(PACKAGE)).startswith("models/")
+              and re.search(r"\bis_postgres\b|PostgresqlDatabase|import psycopg2|from psycopg2", path.read_text())]
+    assert not asking, "ask models.dialect instead: " + ", ".join(asking)

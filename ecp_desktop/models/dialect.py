@@ -60,6 +60,15 @@ class Dialect:
             cursor.executemany(f"{head} VALUES ({self.marks(columns)}) {tail}", rows)
 
 
+    def own_session(self, db: peewee.Database):
+        """A connection of its own (autocommit) to the server, for session advisory locks: they go
+        when it is closed, or when the process dies."""
+        import psycopg2
+        conn = psycopg2.connect(**db.connect_params, dbname=db.database)
+        conn.autocommit = True
+        return conn
+
+
 def dialect() -> Dialect:
     """The dialect of the inventory database open now."""
     return Dialect(database.obj)

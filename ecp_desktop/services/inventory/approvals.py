@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import dialect
 
 from ..config import approved_hosts
 from . import store
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 def approved_uris() -> set[str]:
     """The approved URIs. The first time on an SQLite inventory (this user's own file), the
     hosts it names are approved once; a PostgreSQL inventory's hosts wait for approval."""
-    if not approved_hosts.exists() and not is_postgres(database.obj):
+    if not approved_hosts.exists() and not dialect().shared_server:
         with database.connection_context():
             if store.tables_missing(schema.Host) is None:
                 uris = [h.uri for h in store.configured_hosts()]

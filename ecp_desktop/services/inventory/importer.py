@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 import libvirt
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import dialect
 from ..core.errors import HypervisorError
 from ..config import preferences
-from .store import first_desired
+from .store import first_desired, upsert_machine_rows
 from ..hosts.opening import SharedConnections
 from ..libvirt_xml.domain import Domain, read_domain
 from ..hosts.states import state_name
@@ -130,21 +131,11 @@ _COLUMNS = ("host_id", "uuid", *_COMPARED, "missing", "last_seen_at", "desired_s
 _REFRESHED = (*_COMPARED, "missing", "last_seen_at")
 
 
-def _upsert_sql(postgres: bool) -> str:
-    """Plain SQL, many rows per call: the ORM built each of 10,000 rows' SQL in Python, which
-    was half the import's time (bench/import_domains.py). psycopg2's execute_values wants one
-    ``VALUES %s`` for a page of rows; SQLite's executemany one row of marks."""
-    values = "%s" if postgres else f"({', '.join(['?'] * len(_COLUMNS))})"
-    refreshed = ", ".join(f"{c} = excluded.{c}" for c in _REFRESHED)
-    return (f"INSERT INTO machine ({', '.join(_COLUMNS)}) VALUES {values} "
-            f"ON CONFLICT (host_id, uuid) DO UPDATE SET {refreshed}")
-
-
 def _known(host_id: int) -> dict[str, dict]:
     """This host's machine rows as plain dicts, by UUID (tuples from the cursor: no model objects)."""
     names = ("id", "uuid", "missing", *_COMPARED)
-    mark = "%s" if is_postgres(database.obj) else "?"
-    cursor = database.execute_sql(f"SELECT {', '.join(names)} FROM machine WHERE host_id = {mark}", [host_id])
+    cursor = database.execute_sql(f"SELECT {', '.join(names)} FROM machine WHERE host_id = {dialect().mark}",
+                                  [host_id])
     return {values[1]: dict(zip(names, values, strict=True)) for values in cursor.fetchall()}
 
 
@@ -155,7 +146,6 @@ def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str
     policy = preferences.current().default_restore_policy  # for machines seen for the first time
     M = schema.Machine
     kept_defaults = tuple(getattr(M, name).default for name in _KEPT)
-    postgres = is_postgres(database.obj)
     with database.connection_context(), database.atomic():
         known = _known(host_id)
         rows = []
@@ -174,13 +164,8 @@ def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str
             rows.append((host_id, row["uuid"], *[row[f] for f in _COMPARED], False, now,
                          first_desired(row["state"]), policy, *kept_defaults))
         cursor = database.cursor()
-        sql = _upsert_sql(postgres)
         for start in range(0, len(rows), CHUNK):
-            if postgres:
-                from psycopg2.extras import execute_values  # one multi-row INSERT per page, not a trip per row
-                execute_values(cursor, sql, rows[start:start + CHUNK], page_size=CHUNK)
-            else:
-                cursor.executemany(sql, rows[start:start + CHUNK])
+            upsert_machine_rows(cursor, _COLUMNS, _REFRESHED, rows[start:start + CHUNK])
         gone = [row["id"] for uuid, row in known.items() if uuid not in present and not row["missing"]]
         for start in range(0, len(gone), CHUNK):
             M.update(missing=True).where(M.id.in_(gone[start:start + CHUNK])).execute()

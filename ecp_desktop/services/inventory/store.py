@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterable
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import dialect
 from ..hosts import guest_support
 from ..hosts.capabilities import GuestType
 from ..hosts.facts import HostFacts
@@ -140,18 +141,15 @@ _UPSERT_COLUMNS = ("host_id", "uuid", "name", "state", "vcpus", "memory_kib", "a
                    "disks", "interfaces", "notes", "version")
 
 
-def _upsert_sql() -> str:
-    mark = "%s" if is_postgres(database.obj) else "?"
-    updated = ", ".join(f"{f.column_name} = excluded.{f.column_name}" for f in _UPDATED)
-    return (f"INSERT INTO machine ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.join([mark] * len(_UPSERT_COLUMNS))}) "
-            f"ON CONFLICT (host_id, uuid) DO UPDATE SET {updated}")
-
-
-def _values_sql() -> str:
-    """The upsert in execute_values' form: one VALUES %s for a whole page of rows."""
-    updated = ", ".join(f"{f.column_name} = excluded.{f.column_name}" for f in _UPDATED)
-    return (f"INSERT INTO machine ({', '.join(_UPSERT_COLUMNS)}) VALUES %s "
-            f"ON CONFLICT (host_id, uuid) DO UPDATE SET {updated}")
+def upsert_machine_rows(cursor, columns: tuple[str, ...], refreshed: tuple[str, ...], rows: list[tuple]) -> None:
+    """Write machine rows (tuples in ``columns``' order): new ones inserted, known ones (by host
+    and UUID) get the ``refreshed`` columns; the others keep what they hold (the user's restore
+    policy, notes). Plain SQL, a page of rows per call: the ORM built each row's SQL in Python,
+    half an import's time, and held the interpreter lock long enough to stall the GUI thread.
+    The listing (``upsert_machines``) and setup's import (``importer``) both write through it."""
+    update = ", ".join(f"{c} = excluded.{c}" for c in refreshed)
+    dialect().insert_many(cursor, f"INSERT INTO machine ({', '.join(columns)})",
+                          f"ON CONFLICT (host_id, uuid) DO UPDATE SET {update}", len(columns), rows, CHUNK)
 
 
 def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
@@ -160,7 +158,7 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
     machines = list(machines)
     now = schema.utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
     policy = preferences.current().default_restore_policy  # new rows only: not updated on conflict
-    sql = _upsert_sql()
+    refreshed = tuple(f.column_name for f in _UPDATED)
     with database.connection_context(), database.atomic():
         cursor = database.cursor()
         for start in range(0, len(machines), CHUNK):
@@ -169,13 +167,7 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
             rows = [(host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
                      first_desired(m.state), policy, DEFAULT_PAUSED, False, "", "[]", "[]", "", 0)
                     for m in machines[start:start + CHUNK]]
-            if is_postgres(database.obj):
-                # psycopg2's executemany is one round trip per row; execute_values sends a chunk
-                # as one multi-row INSERT (bench/shared_inventory.py).
-                from psycopg2.extras import execute_values
-                execute_values(cursor, _values_sql(), rows, page_size=CHUNK)
-            else:
-                cursor.executemany(sql, rows)
+            upsert_machine_rows(cursor, _UPSERT_COLUMNS, refreshed, rows)
 
 
 def replace_host_machines(host_id: int, machines: list[MachineInfo]) -> None:

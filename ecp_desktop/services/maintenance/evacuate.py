@@ -1,9 +1,9 @@
 """Evacuating a host: a plan first (plan.py), then one flow with a step per machine.
 
 The plan is built from the migration service's own negotiations (one per machine and
-destination); the flow is the migration service's own plan for each machine (its
-``migrate_domain`` step becomes ``evacuate_domain``: the same migration, with migrating
-back as its opposite, moves.py), grouped per destination so that a few migrations at a
+destination); the flow is the migration service's own plan for each machine, asked for with
+the evacuation's own step (``evacuate_domain``: the same migration, with migrating back as
+its opposite and the policy in its parameters, moves.py), grouped per destination so that a few migrations at a
 time run per destination. On a failure, *move back* stops new migrations and the engine's
 rollback migrates back the machines already moved (then the host leaves maintenance);
 *keep going* lets the failed machine stay and the others move. Either way the outcome says,
@@ -23,10 +23,10 @@ from ..hosts.states import state_name
 from ..migration.checks import MigrationOptions
 from ..migration.service import MigrationService
 from ..sharing import named_locks
-from ..tasks.engine import Group, Step
+from ..tasks.engine import Group
 from ..tasks.records import SUCCEEDED, TaskRecord
 from . import mark
-from .moves import KEEP_GOING, MOVE_BACK, STAYED
+from .moves import EVACUATE_STEP, KEEP_GOING, MOVE_BACK, STAYED
 from .plan import MOVE_OFFLINE, Machine, Plan, destination_rooms, make_plan
 
 log = logging.getLogger(__name__)
@@ -133,11 +133,7 @@ class EvacuationService:
                 continue
             group = Group("evacuate-to", f"To {room.label}", host_uri=uri, concurrent=True, limit=max(1, parallel))
             for move in moves:  # plan.moves is in order already
-                machine_flow = self.migrations.plan(move.negotiation)
-                for child in machine_flow.children:
-                    if isinstance(child, Step) and child.op == "migrate_domain":
-                        child.op, child.params = "evacuate_domain", {**child.params, "policy": policy}
-                group.children.append(machine_flow)
+                group.children.append(self.migrations.plan(move.negotiation, op=EVACUATE_STEP, policy=policy))
             root.children.append(group)
         return root
 
@@ -192,7 +188,7 @@ def stayed(record: TaskRecord | None) -> list[str]:
     """Names of the machines whose migration failed under *keep going*."""
     if record is None:
         return []
-    out = [record.target_name] if record.op == "evacuate_domain" and record.params.get("outcome") == STAYED else []
+    out = [record.target_name] if record.op == EVACUATE_STEP and record.params.get("outcome") == STAYED else []
     for child in record.children:
         out += stayed(child)
     return out

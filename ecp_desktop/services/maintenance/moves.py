@@ -115,4 +115,5 @@ def _way_back(params: dict) -> tuple[int, dict]:
     return flags, typed
 
 
-STEPS = (EvacuateDomain("evacuate_domain"),)
+EVACUATE_STEP = "evacuate_domain"
+STEPS = (EvacuateDomain(EVACUATE_STEP),)

@@ -68,7 +68,9 @@ class MigrationService:
         all_facts = Facts(facts, source_side, dest_side, options)
         return Negotiation(all_facts, decide(all_facts), 1000 * (time.perf_counter() - started))
 
-    def plan(self, negotiation: Negotiation) -> Group:
+    def plan(self, negotiation: Negotiation, *, op: str = "migrate_domain", **step_params) -> Group:
+        """The flow of one migration: pre-created volumes, then the migration step ``op`` (a
+        caller's own kind of migration step, e.g. an evacuation's, with its ``step_params``)."""
         if not negotiation.decision.allowed:
             raise ValueError(f"migration refused: {negotiation.decision.reason()}")
         facts, method = negotiation.facts, negotiation.decision.method
@@ -88,7 +90,7 @@ class MigrationService:
         if not rungs:
             raise ValueError("migration refused: no way of migrating is left for these hosts' versions")
         ladder = [_rung_params(rung, facts) for rung in rungs]
-        flow.children.append(Step("migrate_domain", f"Migrate {machine.name} ({method})", {
+        flow.children.append(Step(op, f"Migrate {machine.name} ({method})", {
             "uuid": machine.uuid, "name": machine.name, "source_uri": facts.source.uri,
             "dest_uri": facts.destination.uri, "method": method, "flags": ladder[0]["flags"],
             "params": ladder[0]["params"], "ladder": ladder,
@@ -96,6 +98,7 @@ class MigrationService:
             "max_downtime_ms": options.max_downtime_ms,
             "postcopy": options.postcopy and method != OFFLINE, "stall_timeout_s": options.stall_timeout_s,
             "dest_had_definition": facts.destination.same_uuid is not None, "persistent": options.persistent,
+            **step_params,
         }, facts.source.uri, machine.uuid, machine.name))
         return flow
 

@@ -14,7 +14,8 @@ import threading
 import time
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import dialect
 from .instance import INSTANCE_ID
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,14 @@ def boot_clock() -> float:
 
 
 def beat(owner: str = INSTANCE_ID) -> None:
-    now = "LOCALTIMESTAMP" if is_postgres(database.obj) else "CURRENT_TIMESTAMP"
-    mark = "%s" if is_postgres(database.obj) else "?"
+    backend = dialect()
+    now = backend.now
     with _leaving:
         if owner in _left:
             return
         with database.connection_context():
             database.execute_sql(
-                f"INSERT INTO instance (owner, started_at, beat_at) VALUES ({mark}, {now}, {now}) "
+                f"INSERT INTO instance (owner, started_at, beat_at) VALUES ({backend.mark}, {now}, {now}) "
                 f"ON CONFLICT (owner) DO UPDATE SET beat_at = {now}", [owner])
 
 
@@ -79,19 +80,14 @@ def live_owners(owners: list[str], stale_after: float = STALE_SECONDS) -> set[st
     """Which of ``owners`` gave a sign of life within ``stale_after`` seconds (server clock)."""
     if not owners:
         return set()
-    if is_postgres(database.obj):
-        recent = f"LOCALTIMESTAMP - interval '{float(stale_after)} seconds'"
-        mark = "%s"
-    else:
-        recent = f"datetime('now', '-{float(stale_after)} seconds')"
-        mark = "?"
+    backend = dialect()
     live = set()
     with database.connection_context():
         for start in range(0, len(owners), 500):
             chunk = owners[start:start + 500]
             cursor = database.execute_sql(
-                f"SELECT owner FROM instance WHERE beat_at >= {recent} "
-                f"AND owner IN ({', '.join([mark] * len(chunk))})", chunk)
+                f"SELECT owner FROM instance WHERE beat_at >= {backend.seconds_ago(stale_after)} "
+                f"AND owner IN ({backend.marks(len(chunk))})", chunk)
             live |= {row[0] for row in cursor.fetchall()}
     return live
 

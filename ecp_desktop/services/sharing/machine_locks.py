@@ -24,7 +24,8 @@ from concurrent.futures import Executor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import Dialect
 
 from ..core.errors import Refusal
 
@@ -55,10 +56,8 @@ class _Locks:
         self._db = db
         if db is None:
             return  # no inventory database: nobody to coordinate with
-        if is_postgres(db):
-            import psycopg2
-            self._conn = psycopg2.connect(**db.connect_params, dbname=db.database)
-            self._conn.autocommit = True
+        if Dialect(db).advisory_locks:
+            self._conn = Dialect(db).own_session(db)
         else:
             path = Path(db.database)
             folder = path.parent / f".{path.name}.locks"

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import Dialect
 
 
 class LockTimeout(TimeoutError):
@@ -31,7 +32,7 @@ def _key(name: str) -> int:
 def exclusive(name: str, timeout: float = 120.0):
     """Hold the lock named ``name`` (e.g. ``restore:qemu+ssh://host/system``) while inside."""
     db = database.obj
-    if is_postgres(db):
+    if Dialect(db).advisory_locks:
         with _advisory(db, _key(name), timeout):
             yield
     else:
@@ -41,10 +42,8 @@ def exclusive(name: str, timeout: float = 120.0):
 
 @contextmanager
 def _advisory(db, key: int, timeout: float):
-    import psycopg2
-    conn = psycopg2.connect(**db.connect_params, dbname=db.database)  # its own session
+    conn = Dialect(db).own_session(db)
     try:
-        conn.autocommit = True
         with conn.cursor() as cur:
             deadline = time.monotonic() + timeout
             while True:

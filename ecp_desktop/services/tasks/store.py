@@ -4,7 +4,8 @@ from __future__ import annotations
 import peewee
 
 from ecp_desktop.models import schema
-from ecp_desktop.models.db import database, is_postgres
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import dialect
 
 
 _COLUMNS = ("kind", "title", "host_uri", "target_uuid", "target_name", "status", "progress", "started_at",
@@ -19,23 +20,19 @@ def _sql_value(value):
 
 def insert_task(record, columns: dict) -> None:
     # Parents and undone tasks were written before (one database thread, in order): their ids are known.
-    postgres = is_postgres(database.obj)
-    mark = "%s" if postgres else "?"
+    backend = dialect()
     values = [_sql_value(columns[c]) for c in _COLUMNS]
     values += [record.parent.db_id if record.parent is not None else None,
                record.compensates.db_id if record.compensates is not None else None, schema.utcnow()]
     names = ", ".join((*_COLUMNS, "parent_id", "compensates_id", "created_at"))
-    sql = f"INSERT INTO task ({names}) VALUES ({', '.join([mark] * len(values))})"
-    if postgres:
-        record.db_id = database.execute_sql(sql + " RETURNING id", values).fetchone()[0]
-    else:
-        record.db_id = database.execute_sql(sql, values).lastrowid
+    sql = f"INSERT INTO task ({names}) VALUES ({backend.marks(len(values))})"
+    record.db_id = backend.insert_returning_id(database, sql, values)
 
 
 def update_task(record, columns: dict) -> None:
     if record.db_id is None:
         return
-    mark = "%s" if is_postgres(database.obj) else "?"
+    mark = dialect().mark
     sql = (f"UPDATE task SET {', '.join(f'{c} = {mark}' for c in _COLUMNS)} "
            f"WHERE id = {mark} AND generation = {mark}")  # (the batch checked the tree's generation already)
     database.execute_sql(sql, [_sql_value(columns[c]) for c in _COLUMNS] + [record.db_id, columns["generation"]])
@@ -47,13 +44,12 @@ def _generations(root_ids: list[int]) -> dict[int, int]:
     on PostgreSQL FOR SHARE; SQLite's IMMEDIATE transaction already excludes every writer."""
     if not root_ids:
         return {}
-    postgres = is_postgres(database.obj)
-    mark = "%s" if postgres else "?"
+    backend = dialect()
     found = {}
     for start in range(0, len(root_ids), 500):
         chunk = root_ids[start:start + 500]
-        cursor = database.execute_sql(f"SELECT id, generation FROM task WHERE id IN ({', '.join([mark] * len(chunk))})"
-                                      + (" FOR SHARE" if postgres else ""), chunk)
+        cursor = database.execute_sql(f"SELECT id, generation FROM task WHERE id IN ({backend.marks(len(chunk))})"
+                                      + backend.for_share, chunk)
         found.update({row[0]: int(row[1] or 0) for row in cursor.fetchall()})
     return found
 
@@ -68,8 +64,7 @@ def write_batch(batch: list) -> list:
         if root.db_id is not None:  # a tree written before this batch: check whose it is
             roots.setdefault(root.db_id, columns["generation"])
     fenced = []
-    lock = {} if is_postgres(database.obj) else {"lock_type": "IMMEDIATE"}
-    with database.connection_context(), database.atomic(**lock):
+    with database.connection_context(), dialect().write_transaction(database):
         current = _generations(sorted(roots))
         for fn, record, columns in batch:
             root_id = record.root().db_id
@@ -132,20 +127,17 @@ def claim(task_ids: list[int], old_owner: str, new_owner: str, *, stale_after: f
     never wait for each other, each takes a different one or none. ``stale_after``: the old
     owner runs on another machine and is dead only while its heartbeat stays that old,
     checked in the same statement (it may have woken since recovery looked)."""
-    postgres = is_postgres(database.obj)
-    mark = "%s" if postgres else "?"
+    backend = dialect()
+    mark = backend.mark
     with database.connection_context(), database.atomic():
-        if postgres:
-            locked = database.execute_sql("SELECT id FROM task WHERE id = %s AND owner = %s "
-                                          "FOR UPDATE SKIP LOCKED", [task_ids[0], old_owner]).fetchone()
-            if locked is None:
-                return []
+        if not backend.lock_or_skip(database, f"SELECT id FROM task WHERE id = {mark} AND owner = {mark}",
+                                     [task_ids[0], old_owner]):
+            return []
         sql = f"UPDATE task SET owner = {mark}, generation = generation + 1 WHERE id = {mark} AND owner = {mark}"
         args = [new_owner, task_ids[0], old_owner]
         if stale_after is not None:
-            recent = (f"LOCALTIMESTAMP - interval '{float(stale_after)} seconds'" if postgres
-                      else f"datetime('now', '-{float(stale_after)} seconds')")
-            sql += f" AND NOT EXISTS (SELECT 1 FROM instance WHERE owner = {mark} AND beat_at >= {recent})"
+            sql += (f" AND NOT EXISTS (SELECT 1 FROM instance WHERE owner = {mark} "
+                    f"AND beat_at >= {backend.seconds_ago(stale_after)})")
             args.append(old_owner)
         if database.execute_sql(sql, args).rowcount != 1:
             return []
