@@ -22,8 +22,8 @@ from ecp_desktop.services.libvirt_xml.domain import Disk
 from ecp_desktop.services.inventory import store
 from ecp_desktop.services.maintenance import mark
 from ecp_desktop.services.maintenance.evacuate import EvacuationService
-from ecp_desktop.services.maintenance.homecoming import Homecoming
-from ecp_desktop.services.maintenance.plan import LEAVE, Room, Machine, make_plan, order
+from ecp_desktop.services.maintenance.return_home import ReturnHome
+from ecp_desktop.services.maintenance.plan import LEAVE, DestinationCapacity, Machine, make_plan, order
 from ecp_desktop.services.migration.checks import LIVE, OFFLINE, P2P, decide
 from ecp_desktop.services.migration.service import Negotiation
 
@@ -75,43 +75,44 @@ def negotiated(services, run, free: dict[str, int], sizes: dict[str, int], state
             negotiations[(info.uuid, dest)] = migrating(real, free[dest], **changes)
         machines.append(Machine(info.uuid, info.name, changes["state"], changes["persistent"],
                                 changes["memory_kib"], info.vcpus))
-    rooms = {uri: Room(uri, uri, size, cpus=8) for uri, size in free.items()}
-    return machines, negotiations, rooms
+    capacities = {uri: DestinationCapacity(uri, uri, size, cpus=8) for uri, size in free.items()}
+    return machines, negotiations, capacities
 
 
 def test_largest_memory_first_and_destinations_balanced_by_what_the_plan_promised(three, run):
-    machines, negotiations, rooms = negotiated(
+    machines, negotiations, capacities = negotiated(
         three, run, {DEFAULT: 10 * GIB, TEMPLATE_URI: 10 * GIB}, {"db01": 4, "web01": 3, "paused01": 2,
                                                                  "stopped01": 1})
-    plan = make_plan(LAB_URI, machines, negotiations, rooms)
+    plan = make_plan(LAB_URI, machines, negotiations, capacities)
     assert plan.possible, [m.reason for m in plan.moves]
     assert [m.machine.name for m in plan.moves] == ["db01", "web01", "paused01", "stopped01"]
     assert all(m.method == P2P for m in plan.moves)
     where = {m.machine.name: m.destination for m in plan.moves}
     assert where["db01"] != where["web01"]  # the second-largest goes to the emptier host
     assert where["paused01"] == where["web01"] and where["stopped01"] == where["db01"]
-    for room in rooms.values():
-        assert room.promised_memory == 5 * GIB <= room.free_memory
+    for capacity in capacities.values():
+        assert capacity.promised_memory == 5 * GIB <= capacity.free_memory
     assert plan.as_json()["moves"][0]["checks"]  # the checks table, one click away
 
 
 def test_a_destination_never_gets_more_than_it_can_hold_and_a_refusal_names_every_destination(three, run):
-    machines, negotiations, rooms = negotiated(
+    machines, negotiations, capacities = negotiated(
         three, run, {DEFAULT: 3 * GIB, TEMPLATE_URI: 3 * GIB}, {"db01": 2, "web01": 2, "paused01": 2})
-    plan = make_plan(LAB_URI, machines, negotiations, rooms)
+    plan = make_plan(LAB_URI, machines, negotiations, capacities)
     assert not plan.possible
     placed = [m for m in plan.moves if m.moves]
     assert len(placed) == 2 and {m.destination for m in placed} == {DEFAULT, TEMPLATE_URI}
     [refused] = plan.refused
     assert set(refused.refusals) == {DEFAULT, TEMPLATE_URI}
     assert "not enough memory left: 1024 MiB free after this plan's earlier moves" in refused.reason
-    assert all(r.promised_memory <= r.free_memory for r in rooms.values())
+    assert all(r.promised_memory <= r.free_memory for r in capacities.values())
 
 
 def test_a_small_host_is_not_filled_first_and_vcpus_break_ties():
     a, b = Machine("a", "a", "running", True, 2**20, 4), Machine("b", "b", "running", True, 2**20, 1)
     assert [m.name for m in order([b, a])] == ["a", "b"]  # same memory: more vCPUs first
-    big, small = Room("big", "big", 64 * GIB, cpus=8), Room("small", "small", 2 * GIB, cpus=8)
+    big = DestinationCapacity("big", "big", 64 * GIB, cpus=8)
+    small = DestinationCapacity("small", "small", 2 * GIB, cpus=8)
 
     class Fake:  # a negotiation that allowed live peer-to-peer (the plan reads only this)
         decision = type("D", (), {"allowed": True, "method": P2P, "reason": lambda self: ""})()
@@ -119,28 +120,29 @@ def test_a_small_host_is_not_filled_first_and_vcpus_break_ties():
                      {"big": big, "small": small})
     assert [m.destination for m in plan.moves] == ["big", "big"]
     big.promised_memory = small.promised_memory = 0
-    even = {"x": Room("x", "x", 8 * GIB, cpus=4, promised_vcpus=4), "y": Room("y", "y", 8 * GIB, cpus=4)}
+    even = {"x": DestinationCapacity("x", "x", 8 * GIB, cpus=4, promised_vcpus=4),
+            "y": DestinationCapacity("y", "y", 8 * GIB, cpus=4)}
     plan = make_plan("src", [b], {(b.uuid, r): Fake() for r in even}, even)
     assert plan.moves[0].destination == "y"  # the same memory left: the host with fewer vCPUs promised
 
 
 def test_shut_off_machines_move_offline_or_are_left_and_transient_ones_need_live(three, run):
     free = {DEFAULT: 8 * GIB}
-    machines, negotiations, rooms = negotiated(three, run, free, {"stopped01": 6, "db01": 6},
+    machines, negotiations, capacities = negotiated(three, run, free, {"stopped01": 6, "db01": 6},
                                                states={"stopped01": "shutoff"})
-    plan = make_plan(LAB_URI, machines, negotiations, rooms)
+    plan = make_plan(LAB_URI, machines, negotiations, capacities)
     moves = {m.machine.name: m for m in plan.moves}
     assert moves["stopped01"].method == OFFLINE and moves["db01"].method in LIVE
-    assert rooms[DEFAULT].promised_memory == 6 * GIB  # a definition takes no memory
-    rooms[DEFAULT].promised_memory = rooms[DEFAULT].promised_vcpus = 0
-    left = make_plan(LAB_URI, machines, negotiations, rooms, shut_off=LEAVE)
+    assert capacities[DEFAULT].promised_memory == 6 * GIB  # a definition takes no memory
+    capacities[DEFAULT].promised_memory = capacities[DEFAULT].promised_vcpus = 0
+    left = make_plan(LAB_URI, machines, negotiations, capacities, shut_off=LEAVE)
     assert {m.machine.name: m.left for m in left.moves} == {"db01": False, "stopped01": True} and left.possible
 
-    machines, negotiations, rooms = negotiated(three, run, free, {"web01": 1}, persistent={"web01": False})
+    machines, negotiations, capacities = negotiated(three, run, free, {"web01": 1}, persistent={"web01": False})
     for key, negotiation in negotiations.items():  # a destination without live migration
         negotiation.facts.destination.live = False
         negotiations[key] = Negotiation(negotiation.facts, decide(negotiation.facts), 0.0)
-    plan = make_plan(LAB_URI, machines, negotiations, rooms)
+    plan = make_plan(LAB_URI, machines, negotiations, capacities)
     assert not plan.possible and "no live migration" in plan.refused[0].reason
 
 
@@ -149,7 +151,7 @@ def test_on_the_test_driver_the_plan_is_refused_with_every_reason_and_a_host_in_
     evacuation = EvacuationService(three.migrations)
     assert three.executors.database.submit(mark.set_maintenance, TEMPLATE_URI, True).result()
     plan = run(evacuation.plan(LAB_URI))
-    assert list(plan.rooms) == [DEFAULT]
+    assert list(plan.capacities) == [DEFAULT]
     assert f"{TEMPLATE_URI}: in maintenance, no destination" in plan.notes
     assert not plan.possible and len(plan.refused) == 4
     assert all("TEST driver does not migrate machines" in m.reason for m in plan.refused)
@@ -158,9 +160,9 @@ def test_on_the_test_driver_the_plan_is_refused_with_every_reason_and_a_host_in_
 
 
 def test_the_flow_is_one_task_with_a_group_per_destination_and_the_migration_step_per_machine(three, run):
-    machines, negotiations, rooms = negotiated(three, run, {DEFAULT: 10 * GIB, TEMPLATE_URI: 10 * GIB},
+    machines, negotiations, capacities = negotiated(three, run, {DEFAULT: 10 * GIB, TEMPLATE_URI: 10 * GIB},
                                                {"db01": 4, "web01": 3, "paused01": 2})
-    plan = make_plan(LAB_URI, machines, negotiations, rooms)
+    plan = make_plan(LAB_URI, machines, negotiations, capacities)
     flow = EvacuationService(three.migrations).flow(plan, policy="keep-going", parallel=3)
     assert flow.kind == "evacuate" and flow.concurrent and len(flow.children) == 2
     for group in flow.children:
@@ -352,15 +354,15 @@ def test_exit_maintenance_plans_only_the_machines_its_last_evacuation_moved_away
         ("failed", "c0ffee00-0000-4000-8000-00000000f00d", "failed", {}),
         ("forged", "'; DROP TABLE task; --", "succeeded", {}),  # not a UUID: nothing to look for
     ])
-    homecoming = Homecoming(EvacuationService(three.migrations))
-    plan = run(homecoming.plan(LAB_URI))
+    return_home = ReturnHome(EvacuationService(three.migrations))
+    plan = run(return_home.plan(LAB_URI))
     reasons = {r.name: r.reason for r in plan.returns}
     assert set(reasons) == {"test", "web01", "gone"}, reasons
     assert reasons["web01"] == "already on this host" and reasons["gone"] == "not on any connected host"
     assert "does not migrate machines" in reasons["test"]  # the test driver's refusal, from the negotiation
     assert plan.returns[0].now_on == DEFAULT and not plan.moving
     mark.set_maintenance(LAB_URI, True)
-    assert run(homecoming.leave(LAB_URI, plan)) is None  # nothing can move: only the mark is cleared
+    assert run(return_home.leave(LAB_URI, plan)) is None  # nothing can move: only the mark is cleared
     assert mark.mark_of(LAB_URI) is None
 
     checked = cli(db_url, "--connect", LAB_URI, "--connect", DEFAULT, "maintenance", LAB_URI, "off", "--return",

@@ -155,7 +155,7 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, stdi
     services = headless_services()
     provisioning = ProvisioningService(services.inventory, services.engine)
 
-    async def go() -> int:
+    async def plan_and_create() -> int:
         hosts = await connect_hosts(services, [spec.host_uri], load=False)
         if not hosts or not hosts[0].connected:
             reason = hosts[0].reason if hosts else "not configured"
@@ -185,7 +185,7 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, stdi
         return EXIT_CONNECTION if any(host_was_away(leaf.error) for leaf in failed) else EXIT_FAILED
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(plan_and_create())
     finally:
         close(services)
 

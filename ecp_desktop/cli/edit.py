@@ -125,7 +125,7 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
     services = headless_services()
     hardware = HardwareService(services.inventory, services.engine)
 
-    async def go() -> int:
+    async def plan_and_edit() -> int:
         hosts = await connect_hosts(services, connect or ([args.host] if args.host else []), load=True)
         machine, code = find_machine(services, hosts, args.machine, args.host, err)
         if machine is None:
@@ -163,7 +163,7 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
         return EXIT_CONNECTION if host_was_away(error) else EXIT_FAILED
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(plan_and_edit())
     finally:
         close(services)
 

@@ -31,7 +31,7 @@ def run(command: str, machines: list[str], host_uri: str | None, connect: list[s
     services = headless_services()
     services.lifecycle.reconnect_wait = reconnect_wait_from_env()
 
-    async def go() -> int:
+    async def act_on_machines() -> int:
         hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
         chosen, codes = [], []
         for wanted in dict.fromkeys(machines):  # each machine once, in the order given
@@ -56,6 +56,6 @@ def run(command: str, machines: list[str], host_uri: str | None, connect: list[s
         return EXIT_FAILED if failed else EXIT_OK
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(act_on_machines())
     finally:
         close(services)

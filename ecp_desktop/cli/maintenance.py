@@ -13,7 +13,7 @@ from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
 from ..services.maintenance import mark
 from ..services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome, stayed
-from ..services.maintenance.homecoming import Homecoming
+from ..services.maintenance.return_home import ReturnHome
 from ..services.maintenance.plan import Plan
 from ..services.sharing import heartbeat
 
@@ -70,7 +70,7 @@ def evacuate(host_uri: str, to: list[str], connect: list[str], *, check_only: bo
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go() -> int:
+    async def plan_and_evacuate() -> int:
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         typed = list(dict.fromkeys([host_uri] + to + connect)) if (to or connect) else []
         await connect_hosts(services, typed, load=True)
@@ -118,7 +118,7 @@ def evacuate(host_uri: str, to: list[str], connect: list[str], *, check_only: bo
         return _done(report, code, as_json, out)
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(plan_and_evacuate())
     finally:
         close(services)
 
@@ -139,7 +139,7 @@ def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, pa
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go() -> int:
+    async def plan_and_return() -> int:
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         await connect_hosts(services, list(dict.fromkeys(connect)), load=True)
         if host_uri not in services.inventory.hosts:
@@ -147,9 +147,9 @@ def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, pa
         for uri, host in list(services.inventory.hosts.items()):  # where the machines are now
             if uri != host_uri and not host.connected and host.autoconnect:
                 await connect_hosts(services, [uri], load=True)
-        homecoming = Homecoming(EvacuationService(services.migrations))
+        return_home = ReturnHome(EvacuationService(services.migrations))
         try:
-            plan = await homecoming.plan(host_uri)
+            plan = await return_home.plan(host_uri)
         except HostsUnreachable as exc:
             say(f"cannot reach {exc}", err)
             return EXIT_CONNECTION
@@ -163,7 +163,7 @@ def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, pa
                 print(terminal_text(line), file=out)
         if check_only:
             return _done(report, EXIT_OK, as_json, out)
-        root = await homecoming.leave(host_uri, plan, parallel=parallel)
+        root = await return_home.leave(host_uri, plan, parallel=parallel)
         report["task"] = task_json(root) if root is not None else None
         report["maintenance"] = False
         if not as_json:
@@ -173,6 +173,6 @@ def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, pa
         return _done(report, EXIT_OK if root is None or root.status == "succeeded" else EXIT_FAILED, as_json, out)
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(plan_and_return())
     finally:
         close(services)

@@ -92,7 +92,7 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
     install_quiet_error_handler()
     services = headless_services()  # keepalive notices a dead peer; migration events arrive
 
-    async def go() -> int:
+    async def negotiate_and_migrate() -> int:
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         sources = connect or ([host_uri] if host_uri else [])
         hosts = await connect_hosts(services, [u for u in sources if u != dest_uri] + [dest_uri], load=True)
@@ -122,6 +122,6 @@ def run(machine: str, dest_uri: str, options: MigrationOptions, *, host_uri: str
         return code
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(negotiate_and_migrate())
     finally:
         close(services)

@@ -81,7 +81,7 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go() -> int:
+    async def plan_and_recover() -> int:
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         typed = list(dict.fromkeys([host_uri] + to + connect)) if (to or connect) else []
         await connect_hosts(services, typed, load=True, known=True)
@@ -134,7 +134,7 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
         return _done(report, EXIT_OK if outcome.done else EXIT_FAILED, as_json, out)
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(plan_and_recover())
     finally:
         close(services)
 

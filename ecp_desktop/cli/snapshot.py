@@ -42,7 +42,7 @@ def run(command: str, machine_name: str, name: str | None, *, host_uri: str | No
     services = headless_services()
     snapshots = Snapshots(services.inventory, services.tasks)
 
-    async def go() -> int:
+    async def snapshot_command() -> int:
         hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
         machine, code = find_machine(services, hosts, machine_name, host_uri, err)
         if machine is None:
@@ -83,7 +83,7 @@ def run(command: str, machine_name: str, name: str | None, *, host_uri: str | No
         return EXIT_CONNECTION if host_was_away(error) else EXIT_FAILED
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(snapshot_command())
     finally:
         close(services)
 

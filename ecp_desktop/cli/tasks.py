@@ -25,7 +25,7 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go() -> int:
+    async def plan_and_clone() -> int:
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
         await finish_interrupted_tasks(services, err)
@@ -43,7 +43,7 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
         return EXIT_OK if root.status == SUCCEEDED else EXIT_FAILED
 
     try:
-        return asyncio.run(go())
+        return asyncio.run(plan_and_clone())
     finally:
         close(services)
 
@@ -54,11 +54,11 @@ def finish_interrupted_now(connect: list[str], as_json: bool, out: TextIO = sys.
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go() -> InterruptedReport:
+    async def finish_now() -> InterruptedReport:
         await connect_hosts(services, connect, load=False)
         return await finish_interrupted(services.engine)
     try:
-        report = asyncio.run(go())
+        report = asyncio.run(finish_now())
     finally:
         close(services)
     if as_json:
@@ -80,12 +80,12 @@ def retry(words: list[str], connect: list[str], as_json: bool, out: TextIO = sys
     install_quiet_error_handler()
     services = headless_services()
 
-    async def go():
+    async def retry_now():
         beating = spawn(heartbeat.keep_beating())  # noqa: F841 (held while it runs)
         await connect_hosts(services, connect, load=False)
         return await retry_rollback(services.engine, int(words[1]))
     try:
-        outcome = asyncio.run(go())
+        outcome = asyncio.run(retry_now())
     except Refusal as exc:
         say(str(exc), err)
         return EXIT_FAILED

@@ -20,7 +20,7 @@ from .hardware.service import HardwareService
 from .inventory.live import Inventory
 from .maintenance import moves as evacuation_moves
 from .maintenance.evacuate import EvacuationService
-from .maintenance.homecoming import Homecoming
+from .maintenance.return_home import ReturnHome
 from .maintenance.recover import RecoveryService
 from .maintenance.watch import MarkWatch
 from .migration import run as migration_run
@@ -59,7 +59,7 @@ class Services:
     templates: TemplateService
     migrations: MigrationService
     evacuations: EvacuationService
-    homecoming: Homecoming
+    return_home: ReturnHome
     host_recovery: RecoveryService
     hardware: HardwareService
     provisioning: ProvisioningService
@@ -115,6 +115,6 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     return Services(executors=executors, inventory=inventory, tasks=tasks, engine=engine, lifecycle=lifecycle,
                     host_actions=HostActions(inventory, tasks), restore=RestoreService(inventory, tasks, lifecycle),
                     templates=TemplateService(inventory, engine), migrations=migrations, evacuations=evacuations,
-                    homecoming=Homecoming(evacuations), host_recovery=RecoveryService(inventory, engine),
+                    return_home=ReturnHome(evacuations), host_recovery=RecoveryService(inventory, engine),
                     hardware=HardwareService(inventory, engine), provisioning=ProvisioningService(inventory, engine),
                     snapshots=Snapshots(inventory, tasks), maintenance_marks=MarkWatch(executors))

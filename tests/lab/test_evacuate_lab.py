@@ -11,7 +11,7 @@ import pytest
 
 from ecp_desktop.services.maintenance import mark
 from ecp_desktop.services.maintenance.evacuate import EvacuationService, stayed
-from ecp_desktop.services.maintenance.homecoming import Homecoming
+from ecp_desktop.services.maintenance.return_home import ReturnHome
 
 from ..helpers import TINY_XML
 from .guests import clear_host, open_admin, tiny_guest_xml, where_is
@@ -105,10 +105,10 @@ def test_a_failure_with_keep_going_leaves_that_guest_and_moves_the_other(pair, s
     assert {w.name: w.now_on for w in outcome.machines} == {"evac-big": [b.tcp_uri], "evac-small": [a.tcp_uri]}
 
     # Exit Maintenance with the machines back: only the one that moved goes home.
-    homecoming = Homecoming(evacuation)
-    back = run(homecoming.plan(a.tcp_uri), timeout=60)
+    return_home = ReturnHome(evacuation)
+    back = run(return_home.plan(a.tcp_uri), timeout=60)
     assert [(r.name, r.now_on, r.moves) for r in back.returns] == [("evac-big", b.tcp_uri, True)], back.as_json()
-    root = run(homecoming.leave(a.tcp_uri, back), timeout=180)
+    root = run(return_home.leave(a.tcp_uri, back), timeout=180)
     assert root.status == "succeeded", root.outcome
     for uuid, _mib in GUESTS.values():
         assert where_is(uuid, a.tcp_uri, b.tcp_uri) == {a.tcp_uri: "running"}

@@ -99,13 +99,6 @@ def not_back(error: HypervisorError, host: HostConnection | None, seconds: float
     return dataclasses.replace(error, message=f"{error.message} ({why})")
 
 
-def aside(summary: str) -> str:
-    """What a lost reply's check found, from a step's summary: "its reply was lost; checked:
-    running" from "started (its reply was lost; checked: running)"; "" for a plain success."""
-    head, _, rest = summary.partition(" (")
-    return rest[:-1] if head and rest.endswith(")") else ""
-
-
 def read_state(conn, uuid: str) -> str:
     """The machine's state in the one vocabulary (``hosts.states``)."""
     return state_name(conn.lookupByUUIDString(uuid).state()[0])

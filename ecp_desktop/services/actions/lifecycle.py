@@ -23,6 +23,9 @@ from .host_away import CHECKS, RECONNECT_WAIT, ReconnectWait, not_back, read_sta
 log = logging.getLogger(__name__)
 WORKERS_PER_HOST = CALLS_PER_HOST * 4  # steps ready to go when a call slot frees
 BULK = "bulk"  # the kind of the task of one action on several machines
+# A lifecycle task's parameter: what the check of a lost reply found ("its reply was lost;
+# checked: running"); restore reports it beside the outcome.
+LOST_REPLY_CHECK = "lost_reply_check"
 
 # What the user asked for is what restore brings back (pause keeps the machine "on").
 DESIRED_AFTER = {"start": "running", "resume": "running", "reboot": "running",
@@ -107,6 +110,7 @@ class Lifecycle:
         changes it (a start it cannot make leaves "should run", to be tried again)."""
         action = ACTIONS[action_name]
         waiter = waiter or self.reconnect_waiter([machine.host_uri])
+        checks: list[str] = []  # what a lost reply's check found (kept in the task's params)
 
         async def work() -> str:
             intent = DESIRED_AFTER.get(action.name) if records_intent else None
@@ -117,7 +121,7 @@ class Lifecycle:
             if early:
                 self.inventory.record_desired(machine.host_uri, [machine.uuid], intent)
             try:
-                words = await self._step(action, machine, waiter)
+                check = await self._step(action, machine, waiter)
             except Exception as exc:
                 definite = not (isinstance(exc, HypervisorError) and (effect_uncertain(exc) or host_was_away(exc)))
                 if early and definite:  # refused (the daemon said so, or the machine was busy): it did nothing
@@ -126,7 +130,8 @@ class Lifecycle:
                 raise
             if intent is not None and not early:
                 self.inventory.record_desired(machine.host_uri, [machine.uuid], intent)
-            return words
+            checks.append(check)
+            return f"{action.past} ({check})" if check else ""
 
         if record is None:
             record = await self.tasks.run(action.name, title or f"{action.verb} {machine.name}", work,
@@ -134,11 +139,14 @@ class Lifecycle:
                                           target_name=machine.name, parent=parent)
         else:
             await self.tasks.run_task(record, work)
+        if checks and checks[0]:
+            record.params = {**record.params, LOST_REPLY_CHECK: checks[0]}
         log.info("%s on %s: %s: %s", record.title, machine.host_uri, record.status, record.outcome)
         return record
 
     async def _step(self, action: Action, machine: MachineInfo, waiter: ReconnectWait) -> str:
-        """The call, and what its host's going away means for it. Returns the outcome's words.
+        """The call, and what its host's going away means for it. Returns what a lost reply's
+        check found ("" when no reply was lost).
 
         Nothing sent (the host was away): wait for it and send. Reply lost (the call may have
         taken effect): wait for the host, read the machine's state, and report what happened;
@@ -165,7 +173,7 @@ class Lifecycle:
                         raise
                     continue  # gone again: wait for it again
                 if action.reached is not None and checked in action.reached:
-                    return f"{action.past} (its reply was lost; checked: {checked})"
+                    return f"its reply was lost; checked: {checked}"
             try:
                 await machine_locks.call_locked(host, uuid, machine.name, action.name,
                                                 lambda conn: action.call(conn.lookupByUUIDString(uuid)))
@@ -178,7 +186,7 @@ class Lifecycle:
                     raise
                 continue
             if lost is not None:  # the request had not taken effect (or never left): sent again
-                return f"{action.past} (the connection broke under it; checked: {checked}; sent again)"
+                return f"the connection broke under it; checked: {checked}; sent again"
             return ""
         raise lost or away or AssertionError("unreachable")
 

@@ -26,8 +26,8 @@ from ..hosts.states import state_name
 from ..config import approved_hosts
 from ..inventory import approvals, store
 from ..inventory.machines import MachineInfo
-from .lifecycle import Lifecycle
-from .host_away import CHECKS, ReconnectWait, aside, not_back
+from .lifecycle import LOST_REPLY_CHECK, Lifecycle
+from .host_away import CHECKS, ReconnectWait, not_back
 from ..tasks.service import TaskService
 from ..tasks.records import SUCCEEDED, TaskFailed, TaskRecord
 from ..tasks.tree import host_was_away
@@ -52,20 +52,27 @@ PAUSED_HELP = {"resume-after-fault": "If it is found paused by an I/O error, a w
                "resume-always": "If it is found paused, resume it, even when someone paused it on purpose",
                "keep-paused": "If it is found paused, leave it paused"}
 assert store.DEFAULT_PAUSED in PAUSED_POLICIES
-_R = {name: getattr(libvirt, f"VIR_DOMAIN_PAUSED_{name}", code) for name, code in (
+# libvirt's reasons for a pause, by name (its constants; the codes as fallback for older bindings).
+PAUSE_REASONS = {name: getattr(libvirt, f"VIR_DOMAIN_PAUSED_{name}", code) for name, code in (
     ("UNKNOWN", 0), ("USER", 1), ("MIGRATION", 2), ("SAVE", 3), ("DUMP", 4), ("IOERROR", 5), ("WATCHDOG", 6),
     ("FROM_SNAPSHOT", 7), ("SHUTTING_DOWN", 8), ("SNAPSHOT", 9), ("CRASHED", 10), ("STARTING_UP", 11),
     ("POSTCOPY", 12), ("POSTCOPY_FAILED", 13), ("API_ERROR", 14))}
-FAULTS = {_R["UNKNOWN"]: "paused for a reason libvirt does not know", _R["IOERROR"]: "paused by an I/O error",
-          _R["WATCHDOG"]: "paused by its watchdog", _R["API_ERROR"]: "paused after a failed libvirt call"}
-ON_PURPOSE = {_R["USER"]: "paused by a user", _R["FROM_SNAPSHOT"]: "paused by reverting to a snapshot"}
+
+
+def _by_reason(words: dict[str, str]) -> dict[int, str]:
+    return {PAUSE_REASONS[name]: text for name, text in words.items()}
+
+
+FAULTS = _by_reason({"UNKNOWN": "paused for a reason libvirt does not know", "IOERROR": "paused by an I/O error",
+                     "WATCHDOG": "paused by its watchdog", "API_ERROR": "paused after a failed libvirt call"})
+ON_PURPOSE = _by_reason({"USER": "paused by a user", "FROM_SNAPSHOT": "paused by reverting to a snapshot"})
 # Never resumed: a job holds the pause (resuming would break it), or resuming would do harm.
-HELD = {_R["MIGRATION"]: "paused by a migration in progress", _R["SAVE"]: "paused by a save in progress",
-        _R["DUMP"]: "paused by a memory dump in progress", _R["SNAPSHOT"]: "paused by a snapshot in progress",
-        _R["SHUTTING_DOWN"]: "paused while shutting down", _R["STARTING_UP"]: "paused while starting up",
-        _R["POSTCOPY"]: "paused by a post-copy migration in progress",
-        _R["POSTCOPY_FAILED"]: "paused by a failed post-copy migration (its memory is split between hosts)",
-        _R["CRASHED"]: "paused by a guest crash (kept for inspection)"}
+HELD = _by_reason({"MIGRATION": "paused by a migration in progress", "SAVE": "paused by a save in progress",
+                   "DUMP": "paused by a memory dump in progress", "SNAPSHOT": "paused by a snapshot in progress",
+                   "SHUTTING_DOWN": "paused while shutting down", "STARTING_UP": "paused while starting up",
+                   "POSTCOPY": "paused by a post-copy migration in progress",
+                   "POSTCOPY_FAILED": "paused by a failed post-copy migration (its memory is split between hosts)",
+                   "CRASHED": "paused by a guest crash (kept for inspection)"})
 
 
 def paused_decision(policy: str, reason: int) -> tuple[bool, str]:
@@ -358,7 +365,8 @@ def _result(machine: Candidate, record: TaskRecord, done: str, why: str = "") ->
     found), "host unreachable" when its host went away and did not come back in time (not a
     refusal: the next restore tries again), else "failed" with libvirt's error."""
     if record.status == SUCCEEDED:
-        return RestoreResult(machine, done, detail="; ".join(p for p in (why, aside(record.summary)) if p))
+        check = record.params.get(LOST_REPLY_CHECK, "")
+        return RestoreResult(machine, done, detail="; ".join(p for p in (why, check) if p))
     error = record.error or HypervisorError(record.error_message)
     return RestoreResult(machine, "host unreachable" if host_was_away(record.error) else "failed", error, detail=why)
 

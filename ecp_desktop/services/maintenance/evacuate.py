@@ -27,7 +27,7 @@ from ..tasks.engine import Group
 from ..tasks.records import SUCCEEDED, TaskRecord
 from . import mark
 from .moves import EVACUATE_STEP, KEEP_GOING, MOVE_BACK, STAYED
-from .plan import MOVE_OFFLINE, Machine, Plan, destination_rooms, make_plan
+from .plan import MOVE_OFFLINE, Machine, Plan, destination_capacities, make_plan
 
 log = logging.getLogger(__name__)
 POLICIES = (MOVE_BACK, KEEP_GOING)
@@ -43,7 +43,7 @@ class EvacuationRefused(Exception):
 
 
 @dataclass
-class Whereabouts:
+class MachineLocation:
     name: str
     uuid: str
     was_on: str
@@ -64,7 +64,7 @@ class Whereabouts:
 class Outcome:
     plan: Plan
     task: TaskRecord | None
-    machines: list[Whereabouts] = field(default_factory=list)
+    machines: list[MachineLocation] = field(default_factory=list)
     maintenance: bool = False  # the host is still in maintenance
 
     @property
@@ -89,11 +89,11 @@ class EvacuationService:
         if source is None or not source.connected:
             raise HostsUnreachable(f"{source_uri}: {source.reason if source else 'not configured'}")
         marks = await self._database(mark.in_maintenance)
-        rooms, notes = destination_rooms(self.inventory.hosts, source_uri, destinations, marks,
+        capacities, notes = destination_capacities(self.inventory.hosts, source_uri, destinations, marks,
                                          source_is="the host being evacuated", unreachable=HostsUnreachable)
         listed = self.inventory.machines_of(source_uri)
         vcpus = {m.uuid: m.vcpus for m in listed}
-        pairs = [(m.uuid, uri) for m in listed for uri in rooms]
+        pairs = [(m.uuid, uri) for m in listed for uri in capacities]
         options = options or MigrationOptions()
         answers = await asyncio.gather(*(self._negotiate(source_uri, uuid, uri, options) for uuid, uri in pairs))
         negotiations = dict(zip(pairs, answers, strict=True))
@@ -107,9 +107,9 @@ class EvacuationService:
                 machines.append(Machine(info.uuid, info.name, info.state, info.persistent, info.memory_kib,
                                         info.vcpus))
         for (_uuid, uri), negotiation in negotiations.items():
-            if not isinstance(negotiation, str) and rooms[uri].free_memory is None:
-                rooms[uri].free_memory = negotiation.facts.destination.free_memory
-        plan = make_plan(source_uri, machines, negotiations, rooms, shut_off=shut_off)
+            if not isinstance(negotiation, str) and capacities[uri].free_memory is None:
+                capacities[uri].free_memory = negotiation.facts.destination.free_memory
+        plan = make_plan(source_uri, machines, negotiations, capacities, shut_off=shut_off)
         plan.notes = notes
         return plan
 
@@ -126,12 +126,12 @@ class EvacuationService:
             raise ValueError(f"unknown policy {policy!r} (move-back or keep-going)")
         label = self.inventory.hosts[plan.source].label
         root = Group("evacuate", f"Evacuate {label}", host_uri=plan.source, concurrent=True,
-                     limit=max(1, len(plan.rooms)))
-        for uri, room in plan.rooms.items():
+                     limit=max(1, len(plan.capacities)))
+        for uri, capacity in plan.capacities.items():
             moves = [m for m in plan.moves if m.destination == uri]
             if not moves:
                 continue
-            group = Group("evacuate-to", f"To {room.label}", host_uri=uri, concurrent=True, limit=max(1, parallel))
+            group = Group("evacuate-to", f"To {capacity.label}", host_uri=uri, concurrent=True, limit=max(1, parallel))
             for move in moves:  # plan.moves is in order already
                 group.children.append(self.migrations.plan(move.negotiation, op=EVACUATE_STEP, policy=policy))
             root.children.append(group)
@@ -160,9 +160,9 @@ class EvacuationService:
             outcome.maintenance = False
         return outcome
 
-    async def whereabouts(self, plan: Plan) -> list[Whereabouts]:
+    async def whereabouts(self, plan: Plan) -> list[MachineLocation]:
         """Where each machine of the plan is now: one listing per host involved."""
-        uris = [plan.source] + list(plan.rooms)
+        uris = [plan.source] + list(plan.capacities)
         listings = await asyncio.gather(*(self._listing(uri) for uri in uris))
         seen = dict(zip(uris, listings, strict=True))
         out = []
@@ -170,7 +170,7 @@ class EvacuationService:
             m = move.machine
             now = [uri for uri in uris if m.uuid in seen[uri]]
             state = next((seen[uri][m.uuid] for uri in now), "")
-            out.append(Whereabouts(m.name, m.uuid, plan.source, move.destination, now, state))
+            out.append(MachineLocation(m.name, m.uuid, plan.source, move.destination, now, state))
         return out
 
     async def _listing(self, uri: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ MOVE_OFFLINE, LEAVE = "move", "leave"  # what happens to shut-off persistent mac
 
 
 @dataclass
-class Room:
+class DestinationCapacity:
     """A destination's capacity as its negotiation read it, and what the plan promised it."""
     uri: str
     label: str
@@ -72,7 +72,7 @@ class Move:
 class Plan:
     source: str
     moves: list[Move]
-    rooms: dict[str, Room]
+    capacities: dict[str, DestinationCapacity]
     notes: list[str] = field(default_factory=list)  # destinations left out, and why
 
     @property
@@ -89,17 +89,17 @@ class Plan:
                 "destinations": [{"uri": r.uri, "free_memory_mib": None if r.free_memory is None
                                   else r.free_memory // 2**20, "cpus": r.cpus,
                                   "promised_memory_mib": r.promised_memory // 2**20,
-                                  "promised_vcpus": r.promised_vcpus} for r in self.rooms.values()]}
+                                  "promised_vcpus": r.promised_vcpus} for r in self.capacities.values()]}
 
 
-def destination_rooms(hosts, source_uri: str, destinations: list[str] | None, marks, *, source_is: str,
-                      unreachable: type[Exception]) -> tuple[dict[str, Room], list[str]]:
-    """(rooms, notes): the hosts machines of ``source_uri`` may go to, those named or every other
+def destination_capacities(hosts, source_uri: str, destinations: list[str] | None, marks, *, source_is: str,
+                      unreachable: type[Exception]) -> tuple[dict[str, DestinationCapacity], list[str]]:
+    """(capacities, notes): the hosts machines of ``source_uri`` may go to, those named or every other
     one, leaving out (with a note) the source itself, hosts not connected and hosts in
     maintenance; a named host that is not connected raises ``unreachable`` with the reason.
     ``source_is``: how the note names the source ("the host being evacuated")."""
     named = destinations is not None
-    notes, rooms = [], {}
+    notes, capacities = [], {}
     uris = destinations if named else [u for u in hosts if u != source_uri]
     for uri in dict.fromkeys(uris):
         host = hosts.get(uri)
@@ -111,8 +111,8 @@ def destination_rooms(hosts, source_uri: str, destinations: list[str] | None, ma
                 raise unreachable(f"{uri}: {refusal}")
             notes.append(f"{uri}: {refusal}" + (", no destination" if connected else ""))
         else:
-            rooms[uri] = Room(uri, host.label, None, host.facts.cpus)
-    return rooms, notes
+            capacities[uri] = DestinationCapacity(uri, host.label, None, host.facts.cpus)
+    return capacities, notes
 
 
 def order(machines: list[Machine]) -> list[Machine]:
@@ -121,36 +121,36 @@ def order(machines: list[Machine]) -> list[Machine]:
 
 
 def make_plan(source: str, machines: list[Machine], negotiations: dict[tuple[str, str], object],
-              rooms: dict[str, Room], *, shut_off: str = MOVE_OFFLINE) -> Plan:
+              capacities: dict[str, DestinationCapacity], *, shut_off: str = MOVE_OFFLINE) -> Plan:
     """``negotiations[(machine uuid, destination uri)]``: a Negotiation, or the words of why the
-    hosts could not be read. ``rooms``: the destinations to choose from, by URI."""
-    plan = Plan(source, [], rooms)
+    hosts could not be read. ``capacities``: the destinations to choose from, by URI."""
+    plan = Plan(source, [], capacities)
     for machine in order(machines):
         move = Move(machine)
         plan.moves.append(move)
         if machine.state == "shutoff" and machine.persistent and shut_off == LEAVE:
             move.left, move.reason = True, "shut off: left on the host (as asked)"
             continue
-        fits: list[tuple[Room, object]] = []
-        for uri, room in rooms.items():
+        fits: list[tuple[DestinationCapacity, object]] = []
+        for uri, capacity in capacities.items():
             negotiation = negotiations.get((machine.uuid, uri))
-            why = _why_not(machine, negotiation, room)
+            why = _why_not(machine, negotiation, capacity)
             if why:
                 move.refusals[uri] = why
             else:
-                fits.append((room, negotiation))
+                fits.append((capacity, negotiation))
         if not fits:
             move.reason = _refusal(machine, move.refusals)
             continue
-        room, negotiation = max(fits, key=lambda pair: score(pair[0], machine, pair[1].decision.method))
-        move.destination, move.method, move.negotiation = room.uri, negotiation.decision.method, negotiation
+        capacity, negotiation = max(fits, key=lambda pair: score(pair[0], machine, pair[1].decision.method))
+        move.destination, move.method, move.negotiation = capacity.uri, negotiation.decision.method, negotiation
         if move.method in LIVE:
-            room.promised_memory += machine.memory_kib * 1024
-            room.promised_vcpus += machine.vcpus
+            capacity.promised_memory += machine.memory_kib * 1024
+            capacity.promised_vcpus += machine.vcpus
     return plan
 
 
-def _why_not(machine: Machine, negotiation, room: Room) -> str:
+def _why_not(machine: Machine, negotiation, capacity: DestinationCapacity) -> str:
     if negotiation is None:
         return "not negotiated"
     if isinstance(negotiation, str):
@@ -163,20 +163,21 @@ def _why_not(machine: Machine, negotiation, room: Room) -> str:
     if decision.method == OFFLINE:
         return ""  # a definition takes no memory
     needed = machine.memory_kib * 1024
-    if room.free_memory is None:
+    if capacity.free_memory is None:
         return "its free memory is unknown"
-    if room.left() < needed:
-        return (f"not enough memory left: {room.left() // 2**20} MiB free after this plan's earlier moves "
-                f"({room.promised_memory // 2**20} MiB promised), {needed // 2**20} MiB needed")
+    if capacity.left() < needed:
+        return (f"not enough memory left: {capacity.left() // 2**20} MiB free after this plan's earlier moves "
+                f"({capacity.promised_memory // 2**20} MiB promised), {needed // 2**20} MiB needed")
     return ""
 
 
-def score(room: Room, machine: Machine, method: str) -> tuple[float, float, str]:
+def score(capacity: DestinationCapacity, machine: Machine, method: str) -> tuple[float, float, str]:
     """Higher is better: the most memory left after the move (as a share of the host's free
     memory, so a small host is not filled first), then the lightest vCPU load, then the URI."""
     needed = machine.memory_kib * 1024 if method in LIVE else 0
-    free = room.free_memory or 1
-    return ((room.left() - needed) / free, -room.vcpu_load(machine.vcpus if method in LIVE else 0), room.uri)
+    free = capacity.free_memory or 1
+    load = capacity.vcpu_load(machine.vcpus if method in LIVE else 0)
+    return ((capacity.left() - needed) / free, -load, capacity.uri)
 
 
 def _refusal(machine: Machine, refusals: dict[str, str]) -> str:

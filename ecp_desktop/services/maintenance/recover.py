@@ -9,7 +9,7 @@ desired state and the restore policy), from the inventory's last known definitio
 (schema version 9). Where: a destination (those named, or every connected host not in
 maintenance) that sees every disk (recover_checks.py: the same pool path, active, the volume
 there), has its networks, and has the memory; largest memory first, balanced by the memory
-the plan has already promised each destination (plan.Room, as an evacuation does). The flow:
+the plan has already promised each destination (plan.DestinationCapacity, as an evacuation does). The flow:
 per machine the one define and start path (``define_domain``, ``start_domain`` with the
 flow's mark), all undone when a step fails (undefined, stopped). Then the inventory follows:
 the new host's row has the definition and the user's choices, the dead host's row is shut off
@@ -36,7 +36,7 @@ from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import SUCCEEDED, TaskRecord
 from . import mark
 from ..migration.checks import P2P
-from .plan import Machine, Room, destination_rooms, order, score
+from .plan import Machine, DestinationCapacity, destination_capacities, order, score
 from .recover_checks import Destination, checked_definition, read_destination, why_not_there
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Recovery:
 class RecoveryPlan:
     source: str
     machines: list[Recovery]
-    rooms: dict[str, Room]
+    capacities: dict[str, DestinationCapacity]
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -97,7 +97,7 @@ class RecoveryPlan:
                 "machines": [r.as_json() for r in self.machines],
                 "destinations": [{"uri": r.uri, "free_memory_mib": None if r.free_memory is None
                                   else r.free_memory // 2**20, "promised_memory_mib": r.promised_memory // 2**20}
-                                 for r in self.rooms.values()]}
+                                 for r in self.capacities.values()]}
 
 
 @dataclass
@@ -137,7 +137,7 @@ class RecoveryService:
         if source is not None and source.connected:
             raise RecoveryRefused(f"{source_uri}: {ANSWERS}")
         marks = await self._database(mark.in_maintenance)
-        rooms, notes = destination_rooms(self.inventory.hosts, source_uri, destinations, marks,
+        capacities, notes = destination_capacities(self.inventory.hosts, source_uri, destinations, marks,
                                          source_is="the dead host", unreachable=DestinationUnreachable)
         reason, grouped = await self._database(restore_candidates, [source_uri])
         if reason:
@@ -160,22 +160,22 @@ class RecoveryService:
                 machine.memory_kib = d.current_memory_kib or d.memory_kib or machine.memory_kib
                 machine.vcpus = d.vcpus or machine.vcpus
         wanted = [r.definition for r in recoveries.values() if r.definition is not None]
-        verdicts = await asyncio.gather(*(self._check(uri, rooms[uri], wanted) for uri in rooms))
-        for uri, verdict in zip(rooms, verdicts, strict=True):
+        verdicts = await asyncio.gather(*(self._check(uri, capacities[uri], wanted) for uri in capacities))
+        for uri, verdict in zip(capacities, verdicts, strict=True):
             for uuid, why in verdict.items():
                 if why:
                     recoveries[uuid].refusals[uri] = why
-        plan = RecoveryPlan(source_uri, [], rooms, notes)
+        plan = RecoveryPlan(source_uri, [], capacities, notes)
         for machine in order([r.machine for r in recoveries.values()]):
             recovery = recoveries[machine.uuid]
             plan.machines.append(recovery)
             if recovery.definition is not None:
-                _place(recovery, rooms)
+                _place(recovery, capacities)
         if not known:
             plan.notes.append(f"the inventory knows no machine of {source_uri}")
         return plan
 
-    async def _check(self, uri: str, room: Room, wanted: list[Domain]) -> dict[str, str]:
+    async def _check(self, uri: str, capacity: DestinationCapacity, wanted: list[Domain]) -> dict[str, str]:
         """Each machine checked against one destination (one read of what it offers)."""
         def check(conn: libvirt.virConnect) -> tuple[Destination, dict[str, str]]:
             found = read_destination(conn, uri)
@@ -185,7 +185,7 @@ class RecoveryService:
             found, verdict = await host.call(check, operation="check a destination")
         except HypervisorError as error:
             return {d.uuid: f"could not read the host: {error.one_line()}" for d in wanted}
-        room.free_memory = found.free_memory
+        capacity.free_memory = found.free_memory
         return verdict
 
     def flow(self, plan: RecoveryPlan) -> Group:
@@ -271,29 +271,29 @@ class RecoveryService:
             return {}
 
 
-def _place(recovery: Recovery, rooms: dict[str, Room]) -> None:
+def _place(recovery: Recovery, capacities: dict[str, DestinationCapacity]) -> None:
     """The destination with the most memory left after this machine (as a share of its free
     memory, then the lightest vCPU load), among those that see its disks and can hold it."""
     m = recovery.machine
     needed = m.memory_kib * 1024
     fits = []
-    for uri, room in rooms.items():
+    for uri, capacity in capacities.items():
         if uri in recovery.refusals:
             continue
-        if room.free_memory is None:
+        if capacity.free_memory is None:
             recovery.refusals[uri] = "its free memory is unknown"
-        elif room.left() < needed:
-            recovery.refusals[uri] = (f"not enough memory left: {room.left() // 2**20} MiB free after this plan's "
+        elif capacity.left() < needed:
+            recovery.refusals[uri] = (f"not enough memory left: {capacity.left() // 2**20} MiB free after this plan's "
                                       f"earlier machines, {needed // 2**20} MiB needed")
         else:
-            fits.append(room)
+            fits.append(capacity)
     if not fits:
         recovery.reason = ("no destination host to start it on" if not recovery.refusals else
                            "no destination can take it: " + "; ".join(
                                f"{uri}: {why}" for uri, why in sorted(recovery.refusals.items())))
         return
     # Balanced as the evacuation balances: a machine started there costs what a live move does.
-    best = max(fits, key=lambda room: score(room, m, P2P))
+    best = max(fits, key=lambda capacity: score(capacity, m, P2P))
     recovery.destination = best.uri
     best.promised_memory += needed
     best.promised_vcpus += m.vcpus

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHeaderView
 
 from ...services.core.aio import spawn
 from ...services.maintenance.evacuate import HostsUnreachable
-from ...services.maintenance.homecoming import Homecoming, ReturnPlan
+from ...services.maintenance.return_home import ReturnHome, ReturnPlan
 from ...services.maintenance.watch import MarkWatch
 from ..common.plain import plain_label
 
@@ -19,9 +19,9 @@ COLUMNS = ["Machine", "Now on", "Method", "Why not"]
 
 
 class ExitMaintenanceDialog(QDialog):
-    def __init__(self, inventory, homecoming: Homecoming, host_uri: str, parent: QWidget | None = None) -> None:
+    def __init__(self, inventory, return_home: ReturnHome, host_uri: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.inventory, self.homecoming, self.host_uri = inventory, homecoming, host_uri
+        self.inventory, self.return_home, self.host_uri = inventory, return_home, host_uri
         self.plan: ReturnPlan | None = None
         self.root = None
         host = inventory.hosts.get(host_uri)
@@ -57,7 +57,7 @@ class ExitMaintenanceDialog(QDialog):
 
     async def _read_plan(self) -> None:
         try:
-            self.plan = await self.homecoming.plan(self.host_uri)
+            self.plan = await self.return_home.plan(self.host_uri)
         except HostsUnreachable as exc:
             self.status.setText(f"{self.label} is not connected ({exc}): Exit Maintenance only clears the mark.")
             return
@@ -85,7 +85,7 @@ class ExitMaintenanceDialog(QDialog):
     async def _leave(self) -> None:
         plan = self.plan if self.bring_back.isChecked() else None
         try:
-            self.root = await self.homecoming.leave(self.host_uri, plan)
+            self.root = await self.return_home.leave(self.host_uri, plan)
         except Exception as exc:  # noqa: BLE001
             log.exception("exit maintenance failed")
             self.status.setText(f"Could not leave maintenance: {exc}")
@@ -96,10 +96,10 @@ class ExitMaintenanceDialog(QDialog):
         self.status.setText(f"{self.label} is out of maintenance.{back}")
 
 
-def open_exit_maintenance_dialog(parent: QWidget, inventory, homecoming: Homecoming, marks: MarkWatch,
+def open_exit_maintenance_dialog(parent: QWidget, inventory, return_home: ReturnHome, marks: MarkWatch,
                                  host_uri: str) -> ExitMaintenanceDialog:
     """Host → Exit Maintenance… for ``host_uri``; the marks are read again once it closes."""
-    dialog = ExitMaintenanceDialog(inventory, homecoming, host_uri, parent)
+    dialog = ExitMaintenanceDialog(inventory, return_home, host_uri, parent)
     dialog.finished.connect(lambda *_: spawn(marks.refresh()))
     dialog.open()
     return dialog

@@ -72,7 +72,7 @@ class MaintenanceDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
-        for column in range(len(COLUMNS)):  # the reasons get the room, the rest their contents
+        for column in range(len(COLUMNS)):  # the reasons get the capacity, the rest their contents
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if column == 5
                                         else QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(True)

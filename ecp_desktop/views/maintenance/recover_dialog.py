@@ -3,7 +3,7 @@
 The dialog says first, plainly, what happens if the host is not really down (each machine
 would run twice, two copies writing the same disks), then shows the recovery service's plan:
 per machine where it will start, or why it cannot (its disks on the dead host's own storage,
-no stored definition, no room). *Recover* stays disabled until the user ticks "the host is
+no stored definition, no capacity). *Recover* stays disabled until the user ticks "the host is
 down" and the plan has something to start; it runs the flow (the tasks pane follows it) and
 the table then says where each machine is now. Every read is awaited off the GUI thread;
 every name and reason is plain text.

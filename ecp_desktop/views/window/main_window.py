@@ -220,15 +220,15 @@ class MainWindow(QMainWindow):
             return
         note = f" ({skipped} skipped: not in a state for that, or host not connected)" if skipped else ""
 
-        def go() -> None:
+        def apply_now() -> None:
             self.statusBar().showMessage(f"{action.label}: {count(len(chosen), 'machine')}{note}", 5000)
             spawn(self._apply_and_report(action, chosen))
         if name == "force_off" and preferences.current().confirm_destructive:
             names = ", ".join(m.name for m in chosen[:5]) + (f" and {len(chosen) - 5} more" if len(chosen) > 5 else "")
             self.confirm("Force off", f"Force off {names}? Like pulling the power cord: unsaved data in "
-                                      "the guests is lost.", go)
+                                      "the guests is lost.", apply_now)
         else:
-            go()
+            apply_now()
 
     def confirm(self, title: str, question: str, then) -> QMessageBox:
         """Ask ``question`` (plain text: it names machines and hosts as they are); ``then`` on Yes."""
@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Exit Maintenance: select one host in the hosts pane", 5000)
             return None
         self.exit_maintenance_dialog = open_exit_maintenance_dialog(
-            self, self.inventory, self.services.homecoming, self.maintenance_marks, hosts[0].uri)
+            self, self.inventory, self.services.return_home, self.maintenance_marks, hosts[0].uri)
         return self.exit_maintenance_dialog
 
     def open_recover_dialog(self) -> RecoverDialog | None:

@@ -83,7 +83,7 @@ def evacuated_from(home_uri: str) -> tuple[int | None, list[tuple[str, str]]]:
     return root.id, list(moved.items())
 
 
-class Homecoming:
+class ReturnHome:
     """Host → Exit Maintenance… and ``maintenance HOST off --return``."""
 
     def __init__(self, evacuations: EvacuationService) -> None:
