@@ -220,3 +220,10 @@ async def finish_interrupted_tasks(services: Services, err: TextIO) -> None:
     and say what was finished."""
     for line in (await finish_interrupted(services.engine)).lines():
         say(f"finished an interrupted task: {line}", err)
+
+
+def report_exit(report: dict, code: int, as_json: bool, out: TextIO) -> int:
+    """End a command that builds a JSON report: print it (with its exit code) when asked; the code."""
+    if as_json:
+        print_json({**report, "exit": code}, out)
+    return code

@@ -7,7 +7,8 @@ import sys
 from typing import TextIO
 
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close, connect_hosts,
-                     finish_interrupted_tasks, headless_services, print_json, print_tree, say, task_json)
+                     finish_interrupted_tasks, headless_services, print_json, print_tree, report_exit, say,
+                     task_json)
 from .text import table, terminal_text
 from ..services.core.aio import spawn
 from ..services.core.errors import install_quiet_error_handler
@@ -92,14 +93,14 @@ def evacuate(host_uri: str, to: list[str], connect: list[str], *, check_only: bo
         if not plan.possible:
             for move in plan.refused:
                 say(f"{move.machine.name} cannot move: {move.reason}", err)
-            return _done(report, EXIT_REFUSED, as_json, out)
+            return report_exit(report, EXIT_REFUSED, as_json, out)
         if check_only:
-            return _done(report, EXIT_OK, as_json, out)
+            return report_exit(report, EXIT_OK, as_json, out)
         try:
             outcome = await evacuation.run(plan, policy=on_failure, parallel=parallel)
         except EvacuationRefused as exc:
             say(f"refused: {exc}", err)
-            return _done(report, EXIT_REFUSED, as_json, out)
+            return report_exit(report, EXIT_REFUSED, as_json, out)
         report["task"] = task_json(outcome.task) if outcome.task is not None else None
         report["machines"] = [w.as_json() for w in outcome.machines]
         report["maintenance"] = outcome.maintenance
@@ -115,18 +116,13 @@ def evacuate(host_uri: str, to: list[str], connect: list[str], *, check_only: bo
         for w in outcome.machines:
             if not w.as_planned:
                 say(f"{w.name} is on {', '.join(w.now_on) or 'no host'}, not on {w.planned or w.was_on}", err)
-        return _done(report, code, as_json, out)
+        return report_exit(report, code, as_json, out)
 
     try:
         return asyncio.run(plan_and_evacuate())
     finally:
         close(services)
 
-
-def _done(report: dict, code: int, as_json: bool, out: TextIO) -> int:
-    if as_json:
-        print_json({**report, "exit": code}, out)
-    return code
 
 
 def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, parallel: int, as_json: bool,
@@ -162,7 +158,7 @@ def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, pa
             for line in lines:
                 print(terminal_text(line), file=out)
         if check_only:
-            return _done(report, EXIT_OK, as_json, out)
+            return report_exit(report, EXIT_OK, as_json, out)
         root = await return_home.leave(host_uri, plan, parallel=parallel)
         report["task"] = task_json(root) if root is not None else None
         report["maintenance"] = False
@@ -170,7 +166,7 @@ def leave_with_return(host_uri: str, connect: list[str], *, check_only: bool, pa
             if root is not None:
                 print_tree([root], False, out)
             print(terminal_text(f"{host_uri}: not in maintenance"), file=out)
-        return _done(report, EXIT_OK if root is None or root.status == "succeeded" else EXIT_FAILED, as_json, out)
+        return report_exit(report, EXIT_OK if root is None or root.status == "succeeded" else EXIT_FAILED, as_json, out)
 
     try:
         return asyncio.run(plan_and_return())

@@ -66,7 +66,8 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
     import asyncio
 
     from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, bad_uri, close,
-                         connect_hosts, finish_interrupted_tasks, headless_services, print_tree, say, task_json)
+                         connect_hosts, finish_interrupted_tasks, headless_services, print_tree, report_exit, say,
+                         task_json)
     from ..services.core.aio import spawn
     from ..services.core.errors import install_quiet_error_handler
     from ..services.maintenance.recover import DestinationUnreachable, RecoveryRefused, RecoveryService
@@ -95,10 +96,10 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
             plan = await recovery.plan(host_uri, to or None)
         except DestinationUnreachable as exc:
             say(f"cannot reach {exc}", err)
-            return _done(report, EXIT_CONNECTION, as_json, out)
+            return report_exit(report, EXIT_CONNECTION, as_json, out)
         except RecoveryRefused as exc:
             say(f"refused: {exc}", err)
-            return _done({**report, "refused": str(exc)}, EXIT_REFUSED, as_json, out)
+            return report_exit({**report, "refused": str(exc)}, EXIT_REFUSED, as_json, out)
         report["plan"] = plan.as_json()
         if not as_json:
             for line in plan_lines(plan):
@@ -107,14 +108,14 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
             say(f"{r.machine.name} cannot be recovered: {r.reason}", err)
         if not plan.possible:
             say(f"nothing of {host_uri} can be recovered", err)
-            return _done(report, EXIT_REFUSED, as_json, out)
+            return report_exit(report, EXIT_REFUSED, as_json, out)
         if check_only:
-            return _done(report, EXIT_OK, as_json, out)
+            return report_exit(report, EXIT_OK, as_json, out)
         try:
             outcome = await recovery.run(plan)
         except RecoveryRefused as exc:
             say(f"refused: {exc}", err)
-            return _done({**report, "refused": str(exc)}, EXIT_REFUSED, as_json, out)
+            return report_exit({**report, "refused": str(exc)}, EXIT_REFUSED, as_json, out)
         report["task"] = task_json(outcome.task) if outcome.task is not None else None
         report["machines"] = outcome.as_json()
         report["warnings"] = outcome.warnings
@@ -131,16 +132,10 @@ def recover_host(host_uri: str, to: list[str], connect: list[str], *, confirmed:
             for r in outcome.plan.moving:
                 where = outcome.now_on.get(r.machine.uuid, [])
                 say(f"{r.machine.name} is on {', '.join(where) or 'no destination'}", err)
-        return _done(report, EXIT_OK if outcome.done else EXIT_FAILED, as_json, out)
+        return report_exit(report, EXIT_OK if outcome.done else EXIT_FAILED, as_json, out)
 
     try:
         return asyncio.run(plan_and_recover())
     finally:
         close(services)
 
-
-def _done(report: dict, code: int, as_json: bool, out: TextIO) -> int:
-    from .common import print_json
-    if as_json:
-        print_json({**report, "exit": code}, out)
-    return code

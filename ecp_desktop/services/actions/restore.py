@@ -240,10 +240,8 @@ class RestoreService:
         # One instance restores a host at a time (several operators' apps, or a boot-time
         # restore beside a window, on one inventory): the others wait, then find the
         # machines running, so each start happens once.
-        pool = self.inventory.executors.connect
-        lock = named_locks.exclusive(f"restore:{uri}")
         try:
-            await loop.run_in_executor(pool, lock.__enter__)
+            lock = await named_locks.take(f"restore:{uri}", self.inventory.executors.connect)
         except named_locks.LockTimeout as exc:
             report.unreachable[uri] = str(exc)
             report.results += [RestoreResult(m, "host unreachable") for m in machines]
@@ -252,7 +250,7 @@ class RestoreService:
             # Read under the lock: another instance's starts are seen.
             await asyncio.gather(*(one(m) for m in await self._running_already(host, machines, report)))
         finally:
-            await loop.run_in_executor(pool, lock.__exit__, None, None, None)
+            await lock.release()
 
     async def _running_already(self, host: HostConnection, machines: list[Candidate],
                                report: RestoreReport) -> list[Candidate]:

@@ -1,6 +1,7 @@
 """Where every blocking call runs: libvirt calls in pools that never fill, the database on one thread."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -171,6 +172,10 @@ class Executors:
         except Exception:  # noqa: BLE001  (timeout or a pool already shut down: exit anyway)
             pass
         self.database.shutdown(wait=False, cancel_futures=True)
+
+    async def on_database(self, fn, *args):
+        """``fn(*args)`` on the database thread, awaited (the event loop never waits on the database)."""
+        return await asyncio.get_running_loop().run_in_executor(self.database, fn, *args)
 
     def stuck_in_libvirt(self) -> list[threading.Thread]:
         return self.connect.running() + self.calls.running()

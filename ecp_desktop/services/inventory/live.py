@@ -11,7 +11,6 @@ show live state only.
 """
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 
@@ -384,7 +383,7 @@ class Inventory:
     # ----- database ------------------------------------------------------------------------
     async def _db(self, fn, *args):
         """Read (or write something that is not the inventory); ``_write`` for the inventory."""
-        return await asyncio.get_running_loop().run_in_executor(self.executors.database, fn, *args)
+        return await self.executors.on_database(fn, *args)
 
     async def _write(self, fn, *args):
         """``fn(*args)`` on the database thread once setup has run; None (nothing done) before."""

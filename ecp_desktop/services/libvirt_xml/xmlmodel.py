@@ -91,6 +91,19 @@ def _chain(root: ET.Element, steps: list[str]) -> list[ET.Element] | None:
     return chain
 
 
+def _made(root: ET.Element, steps: list[str], order: tuple[str, ...]) -> ET.Element:
+    """The element at ``steps`` under ``root``, made where missing (a child of ``root`` placed
+    in ``order``, deeper ones appended)."""
+    element = root
+    for depth, step in enumerate(steps):
+        found = element.find(step)
+        if found is None:
+            found = ET.Element(step)
+            _insert_ordered(element, found, order if depth == 0 else ())
+        element = found
+    return element
+
+
 def _prune(chain: list[ET.Element]) -> None:
     """Remove the elements at the end of ``chain`` that were left empty (never its root)."""
     for parent, child in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
@@ -128,11 +141,10 @@ class XmlProperty(Generic[V]):
         return self.read(self.raw(node.element))
 
     def raw(self, element: ET.Element) -> str | None:
-        for step in self.steps:
-            element = element.find(step)
-            if element is None:
-                return None
-        return element.text if self.attribute is None else element.get(self.attribute)
+        chain = _chain(element, self.steps)
+        if chain is None:
+            return None
+        return chain[-1].text if self.attribute is None else chain[-1].get(self.attribute)
 
     def __set__(self, node: XmlNode, value: Any) -> None:
         self.put(node, self.write(value))
@@ -142,13 +154,7 @@ class XmlProperty(Generic[V]):
         if text is None:
             self._remove(node.element)
             return None
-        element = node.element
-        for depth, step in enumerate(self.steps):
-            found = element.find(step)
-            if found is None:
-                found = ET.Element(step)
-                _insert_ordered(element, found, node.ORDER if depth == 0 else ())
-            element = found
+        element = _made(node.element, self.steps, node.ORDER)
         if self.attribute is None:
             element.text = text
         else:
@@ -204,12 +210,7 @@ class _PresenceProperty(XmlProperty[bool]):
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
             return self
-        element = node.element
-        for step in self.steps:
-            element = element.find(step)
-            if element is None:
-                return False
-        return True
+        return _chain(node.element, self.steps) is not None
 
     def __set__(self, node: XmlNode, value: Any) -> None:
         if value:
@@ -250,26 +251,19 @@ class SizeProperty(XmlProperty[int]):
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
             return self
-        element = node.element
-        for step in self.steps:
-            element = element.find(step)
-            if element is None:
-                return 0
-        number = whole_number(element.text)
+        chain = _chain(node.element, self.steps)
+        number = whole_number(chain[-1].text) if chain is not None else None
         if number is None or number < 0:
             return 0
-        kib = number * UNITS_KIB.get(element.get("unit", "KiB").lower(), 1)
+        kib = number * UNITS_KIB.get(chain[-1].get("unit", "KiB").lower(), 1)
         return int(kib / self.scale)
 
     def __set__(self, node: XmlNode, value: Any) -> None:
         if value is None:
-            element = node.element
-            for step in self.steps:
-                element = element.find(step)
-                if element is None:
-                    return
-            element.attrib.clear()  # the unit goes with the number
-            self.put(node, None)
+            chain = _chain(node.element, self.steps)
+            if chain is not None:
+                chain[-1].attrib.clear()  # the unit goes with the number
+                self.put(node, None)
             return
         self.put(node, str(int(value))).attrib = {"unit": self.written_unit}
 
@@ -302,16 +296,10 @@ class ChildList(Generic[N]):
         self.node, self.declared = node, declared
 
     def _parent(self, create: bool) -> ET.Element | None:
-        element = self.node.element
-        for depth, step in enumerate(self.declared.parent_steps):
-            found = element.find(step)
-            if found is None:
-                if not create:
-                    return None
-                found = ET.Element(step)
-                _insert_ordered(element, found, self.node.ORDER if depth == 0 else ())
-            element = found
-        return element
+        if create:
+            return _made(self.node.element, self.declared.parent_steps, self.node.ORDER)
+        chain = _chain(self.node.element, self.declared.parent_steps)
+        return chain[-1] if chain is not None else None
 
     def _elements(self) -> list[ET.Element]:
         parent = self._parent(create=False)

@@ -15,11 +15,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-import libvirt
 
 from ..core.errors import HypervisorError
-from ..hosts.connection import connected_host
-from ..hosts.states import state_name
+from ..hosts.lookups import machine_states
 from ..migration.checks import MigrationOptions
 from ..migration.service import MigrationService
 from ..sharing import named_locks
@@ -78,9 +76,6 @@ class EvacuationService:
         self.inventory = migrations.inventory
         self.engine = migrations.engine
 
-    async def _database(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.inventory.executors.database, fn, *args)
-
     async def plan(self, source_uri: str, destinations: list[str] | None = None, *, shut_off: str = MOVE_OFFLINE,
                    options: MigrationOptions | None = None) -> Plan:
         """Negotiate every machine of ``source_uri`` with every destination (those given, or
@@ -88,9 +83,9 @@ class EvacuationService:
         source = self.inventory.hosts.get(source_uri)
         if source is None or not source.connected:
             raise HostsUnreachable(f"{source_uri}: {source.reason if source else 'not configured'}")
-        marks = await self._database(mark.in_maintenance)
+        marks = await self.inventory.executors.on_database(mark.in_maintenance)
         capacities, notes = destination_capacities(self.inventory.hosts, source_uri, destinations, marks,
-                                         source_is="the host being evacuated", unreachable=HostsUnreachable)
+                                                   source_is="the host being evacuated", unreachable=HostsUnreachable)
         listed = self.inventory.machines_of(source_uri)
         vcpus = {m.uuid: m.vcpus for m in listed}
         pairs = [(m.uuid, uri) for m in listed for uri in capacities]
@@ -142,28 +137,26 @@ class EvacuationService:
         if not plan.possible:
             raise EvacuationRefused("; ".join(f"{m.machine.name}: {m.reason}" for m in plan.refused))
         flow = self.flow(plan, policy=policy, parallel=parallel)
-        pool = self.inventory.executors.connect
-        lock = named_locks.exclusive(f"evacuate:{plan.source}", timeout=2.0)
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(pool, lock.__enter__)
+            lock = await named_locks.take(f"evacuate:{plan.source}", self.inventory.executors.connect, timeout=2.0)
         except named_locks.LockTimeout as exc:
             raise EvacuationRefused(f"another instance is evacuating {plan.source} ({exc})") from None
         try:
-            await self._database(mark.set_maintenance, plan.source, True)
+            await self.inventory.executors.on_database(mark.set_maintenance, plan.source, True)
             root = await self.engine.run(flow) if flow.children else None
         finally:
-            await loop.run_in_executor(pool, lock.__exit__, None, None, None)
+            await lock.release()
         outcome = Outcome(plan, root, await self.whereabouts(plan), maintenance=True)
         if root is not None and root.status != SUCCEEDED and policy == MOVE_BACK:
-            await self._database(mark.set_maintenance, plan.source, False)  # the evacuation is undone
+            # the evacuation is undone
+            await self.inventory.executors.on_database(mark.set_maintenance, plan.source, False)
             outcome.maintenance = False
         return outcome
 
     async def whereabouts(self, plan: Plan) -> list[MachineLocation]:
         """Where each machine of the plan is now: one listing per host involved."""
         uris = [plan.source] + list(plan.capacities)
-        listings = await asyncio.gather(*(self._listing(uri) for uri in uris))
+        listings = await asyncio.gather(*(machine_states(self.inventory.hosts, uri, "the evacuation") for uri in uris))
         seen = dict(zip(uris, listings, strict=True))
         out = []
         for move in plan.moves:
@@ -173,15 +166,6 @@ class EvacuationService:
             out.append(MachineLocation(m.name, m.uuid, plan.source, move.destination, now, state))
         return out
 
-    async def _listing(self, uri: str) -> dict[str, str]:
-        def states(conn: libvirt.virConnect) -> dict[str, str]:
-            return {dom.UUIDString(): state_name(dom.state()[0]) for dom in conn.listAllDomains(0)}
-        try:
-            host = connected_host(self.inventory.hosts.get(uri), uri, operation="where the machines are")
-            return await host.call(states, operation="where the machines are")
-        except HypervisorError as error:
-            log.warning("cannot list %s after the evacuation: %s", uri, error)
-            return {}
 
 
 def stayed(record: TaskRecord | None) -> list[str]:

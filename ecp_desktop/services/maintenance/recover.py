@@ -27,9 +27,9 @@ import libvirt
 from ..actions.restore import restore_candidates
 from ..core.errors import HypervisorError
 from ..hosts.connection import connected_host
+from ..hosts.lookups import machine_states
 from ..libvirt_xml.domain import Domain
 from ..libvirt_xml.marks import with_flow_mark
-from ..hosts.states import state_name
 from ..inventory import definitions
 from ..sharing import named_locks
 from ..tasks.engine import Group, Step, TaskEngine
@@ -127,23 +127,20 @@ class RecoveryService:
         self.inventory = inventory
         self.engine = engine
 
-    async def _database(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.inventory.executors.database, fn, *args)
-
     async def plan(self, source_uri: str, destinations: list[str] | None = None) -> RecoveryPlan:
         """What would start where, and why not the rest. Reads only (the database, each
         destination once per machine); refused (``RecoveryRefused``) for a host that answers."""
         source = self.inventory.hosts.get(source_uri)
         if source is not None and source.connected:
             raise RecoveryRefused(f"{source_uri}: {ANSWERS}")
-        marks = await self._database(mark.in_maintenance)
+        marks = await self.inventory.executors.on_database(mark.in_maintenance)
         capacities, notes = destination_capacities(self.inventory.hosts, source_uri, destinations, marks,
-                                         source_is="the dead host", unreachable=DestinationUnreachable)
-        reason, grouped = await self._database(restore_candidates, [source_uri])
+                                                   source_is="the dead host", unreachable=DestinationUnreachable)
+        reason, grouped = await self.inventory.executors.on_database(restore_candidates, [source_uri])
         if reason:
             raise RecoveryRefused(reason)
         should_run = {c.uuid for c in grouped.get(source_uri, [])}  # restore's rule, not a second one
-        known = await self._database(definitions.known_machines, source_uri)
+        known = await self.inventory.executors.on_database(definitions.known_machines, source_uri)
         recoveries = {}
         for row in known:
             machine = Machine(row.uuid, row.name, row.state, row.persistent, row.memory_kib, row.vcpus)
@@ -216,11 +213,8 @@ class RecoveryService:
         if not plan.possible:
             raise RecoveryRefused("; ".join(f"{r.machine.name}: {r.reason}" for r in plan.refused)
                                   or "nothing to recover")
-        pool = self.inventory.executors.connect
-        lock = named_locks.exclusive(f"recover:{plan.source}", timeout=2.0)
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(pool, lock.__enter__)
+            lock = await named_locks.take(f"recover:{plan.source}", self.inventory.executors.connect, timeout=2.0)
         except named_locks.LockTimeout as exc:
             raise RecoveryRefused(f"another instance is recovering {plan.source} ({exc})") from None
         try:
@@ -229,7 +223,7 @@ class RecoveryService:
             root = await self.engine.run(self.flow(plan))
             warnings = await self._record(plan) if root.status == SUCCEEDED else []
         finally:
-            await loop.run_in_executor(pool, lock.__exit__, None, None, None)
+            await lock.release()
         return Outcome(plan, root, await self.whereabouts(plan), warnings)
 
     async def _record(self, plan: RecoveryPlan) -> list[str]:
@@ -239,8 +233,9 @@ class RecoveryService:
         for recovery in plan.moving:
             m = recovery.machine
             try:
-                await self._database(definitions.record_recovered, plan.source, recovery.destination, m.uuid,
-                                     m.name, recovery.definition.xml)
+                await self.inventory.executors.on_database(definitions.record_recovered, plan.source,
+                                                           recovery.destination, m.uuid, m.name,
+                                                           recovery.definition.xml)
             except Exception as exc:  # noqa: BLE001  (the database away: say it, the machines run)
                 log.warning("recovery of %s not recorded: %s", m.name, exc)
                 warnings.append(f"{m.name}: the inventory could not record it on its new host ({exc}); its row on "
@@ -256,19 +251,10 @@ class RecoveryService:
     async def whereabouts(self, plan: RecoveryPlan) -> dict[str, list[str]]:
         """Which destinations have each planned machine now: one listing per destination."""
         uris = list(dict.fromkeys(r.destination for r in plan.moving))
-        listings = await asyncio.gather(*(self._listing(uri) for uri in uris))
+        listings = await asyncio.gather(*(machine_states(self.inventory.hosts, uri, "the recovery") for uri in uris))
         return {r.machine.uuid: [u for u, seen in zip(uris, listings, strict=True) if r.machine.uuid in seen]
                 for r in plan.moving}
 
-    async def _listing(self, uri: str) -> dict[str, str]:
-        def states(conn: libvirt.virConnect) -> dict[str, str]:
-            return {dom.UUIDString(): state_name(dom.state()[0]) for dom in conn.listAllDomains(0)}
-        try:
-            host = connected_host(self.inventory.hosts.get(uri), uri, operation="where the machines are")
-            return await host.call(states, operation="where the machines are")
-        except HypervisorError as error:
-            log.warning("cannot list %s after the recovery: %s", uri, error)
-            return {}
 
 
 def _place(recovery: Recovery, capacities: dict[str, DestinationCapacity]) -> None:

@@ -91,14 +91,11 @@ class ReturnHome:
         self.migrations = evacuations.migrations
         self.inventory = evacuations.inventory
 
-    async def _database(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.inventory.executors.database, fn, *args)
-
     async def plan(self, home_uri: str, options: MigrationOptions | None = None) -> ReturnPlan:
         home = self.inventory.hosts.get(home_uri)
         if home is None or not home.connected:
             raise HostsUnreachable(f"{home_uri}: {home.reason if home else 'not configured'}")
-        task_id, moved = await self._database(evacuated_from, home_uri)
+        task_id, moved = await self.inventory.executors.on_database(evacuated_from, home_uri)
         plan = ReturnPlan(home_uri, evacuation=task_id)
         where = {uuid: uri for uri, uuid in self.inventory.machines
                  if uri != home_uri and self.inventory.machines[(uri, uuid)].live}
@@ -140,7 +137,7 @@ class ReturnHome:
         """Clear the mark, then (with a plan) migrate its machines home as one task. A failed
         migration stops those not started yet; the machines already home stay there (a
         migration's undo only settles a machine on one host), and each is on exactly one host."""
-        await self._database(mark.set_maintenance, home_uri, False)
+        await self.inventory.executors.on_database(mark.set_maintenance, home_uri, False)
         if plan is None or not plan.moving:
             return None
         return await self.migrations.engine.run(self.flow(plan, parallel=parallel))

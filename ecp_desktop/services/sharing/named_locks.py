@@ -7,6 +7,7 @@ exactly one instance: the others wait, then find its machines running.
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import os
@@ -38,6 +39,24 @@ def exclusive(name: str, timeout: float = 120.0):
     else:
         with _file_lock(db, name, timeout):
             yield
+
+
+class Taken:
+    """A named lock taken from async code (``take``); ``release`` lets it go."""
+
+    def __init__(self, lock, pool) -> None:
+        self._lock, self._pool = lock, pool
+
+    async def release(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._lock.__exit__, None, None, None)
+
+
+async def take(name: str, pool, timeout: float = 120.0) -> Taken:
+    """``exclusive`` from async code: taken (and later let go) on ``pool``'s threads, so the
+    event loop never waits on the database. Raises LockTimeout when another instance keeps it."""
+    lock = exclusive(name, timeout=timeout)
+    await asyncio.get_running_loop().run_in_executor(pool, lock.__enter__)
+    return Taken(lock, pool)
 
 
 @contextmanager

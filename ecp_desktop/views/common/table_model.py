@@ -25,6 +25,12 @@ class ColumnTableModel(QAbstractTableModel):
             return self.COLUMNS[section]
         return None
 
+    def multiData(self, index: Index, roles) -> None:  # noqa: N802  (Qt's name)
+        # A cell's roles in one call from Qt, not one each: each call from Qt waits for the
+        # interpreter lock, ~1 ms while a fleet's listings run (bench/fleet.py: the GUI gap).
+        for role_data in roles:
+            role_data.setData(self.data(index, role_data.role()))
+
     def emit_row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
         last = len(self.COLUMNS) - 1 if last is None else last
         self.dataChanged.emit(self.index(row, first), self.index(row, last))

@@ -48,6 +48,19 @@ def _choose(box: QComboBox, value: str) -> None:
     box.setCurrentIndex(box.findData(value))
 
 
+
+def fill_devices(view: QListWidget, rows: list[tuple[str, str]], new: list) -> None:
+    """The machine's devices (text, key: a target or a MAC), then the new ones (their words,
+    keyed by their index), the first one current."""
+    view.blockSignals(True)
+    view.clear()
+    for text, key in [*rows, *((f"(new) {device.words()}", index) for index, device in enumerate(new))]:
+        item = QListWidgetItem(text)
+        item.setData(KEY, key)
+        view.addItem(item)
+    view.blockSignals(False)
+    view.setCurrentRow(0)
+
 class DisksPage(QWidget):
     changed = Signal()
 
@@ -104,23 +117,15 @@ class DisksPage(QWidget):
         self._fill()
 
     def _fill(self) -> None:
-        self.list.blockSignals(True)
-        self.list.clear()
+        rows = []
         for disk in self.facts.disks:
             edit = self.edits.get(disk.target, {})
             size = f", {disk.capacity / GIB:g} GiB" if disk.capacity else ""
             text = f"{disk.target}  {disk.device} on {disk.bus or '?'}: {disk.source or 'no source'}{size}"
             if edit.get("remove"):
                 text += "  — removed" + (", volume deleted" if edit.get("delete") else "")
-            item = QListWidgetItem(text)
-            item.setData(KEY, disk.target)
-            self.list.addItem(item)
-        for index, disk in enumerate(self.new):
-            item = QListWidgetItem(f"(new) {disk.words()}")
-            item.setData(KEY, index)
-            self.list.addItem(item)
-        self.list.blockSignals(False)
-        self.list.setCurrentRow(0)
+            rows.append((text, disk.target))
+        fill_devices(self.list, rows, self.new)
         self._selected()
 
     def _add(self, disk) -> None:
@@ -239,22 +244,14 @@ class NetworkPage(QWidget):
         return ("bridge", name) if colon and kind == "bridge" else ("network", text)
 
     def _fill(self) -> None:
-        self.list.blockSignals(True)
-        self.list.clear()
+        rows = []
         for nic in self.facts.definition.interfaces:
             mac = nic.mac.lower()
             edit = self.edits.get(mac, {})
             text = f"{nic.mac}  {nic.kind} {nic.source} ({nic.model or 'default model'}), link " \
                    f"{edit.get('link', self.links.get(mac, 'up'))}" + ("  — removed" if edit.get("remove") else "")
-            item = QListWidgetItem(text)
-            item.setData(KEY, mac)
-            self.list.addItem(item)
-        for index, nic in enumerate(self.new):
-            item = QListWidgetItem(f"(new) {nic.words()}")
-            item.setData(KEY, index)
-            self.list.addItem(item)
-        self.list.blockSignals(False)
-        self.list.setCurrentRow(0)
+            rows.append((text, mac))
+        fill_devices(self.list, rows, self.new)
         self._selected()
 
     def _add(self) -> None:

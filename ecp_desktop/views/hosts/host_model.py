@@ -116,12 +116,6 @@ class HostTableModel(ColumnTableModel):
     def _row_count(self) -> int:
         return len(self._hosts)
 
-    def multiData(self, index: Index, roles) -> None:
-        # A cell's roles in one call from Qt (each call waits for the interpreter lock): see
-        # MachineTableModel.multiData.
-        for role_data in roles:
-            role_data.setData(self.data(index, role_data.role()))
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None

@@ -285,12 +285,6 @@ class MachineTableModel(ColumnTableModel):
     def _row_count(self) -> int:
         return len(self._rows)
 
-    def multiData(self, index: Index, roles) -> None:
-        # A cell's roles in one call from Qt, not one each: each call from Qt waits for the
-        # interpreter lock, ~1 ms while a fleet's listings run (bench/fleet.py: the GUI gap).
-        for role_data in roles:
-            role_data.setData(self.data(index, role_data.role()))
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None

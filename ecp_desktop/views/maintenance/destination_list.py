@@ -3,9 +3,10 @@ not connected or in maintenance greyed, with why (plain text: libvirt's reason i
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from ..common.plain import tooltip
+from ...services.hosts.placement import placement_refusal
+from ..common.plain import plain_label, tooltip
 
 URI_ROLE = Qt.ItemDataRole.UserRole
 
@@ -18,8 +19,7 @@ class DestinationList(QListWidget):
                 continue
             item = QListWidgetItem(other.label)
             item.setData(URI_ROLE, uri)
-            why = ("in maintenance" if uri in in_maintenance else "" if other.connected
-                   else f"not connected ({other.reason or 'not configured'})")
+            why = placement_refusal(uri, other, in_maintenance)
             if why:
                 item.setText(f"{other.label} — {why}")
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
@@ -34,3 +34,18 @@ class DestinationList(QListWidget):
         items = [self.item(i) for i in range(self.count())]
         return [i.data(URI_ROLE) for i in items if i.flags() & Qt.ItemFlag.ItemIsEnabled
                 and i.checkState() == Qt.CheckState.Checked]
+
+
+def beside_the_plan(destinations: DestinationList, plan: QWidget, status: QWidget, plan_share: int) -> QHBoxLayout:
+    """The destinations on the left, the plan's table and its status on the right (the plan gets
+    ``plan_share`` times the list's width)."""
+    left = QVBoxLayout()
+    left.addWidget(plain_label("Destinations:"))
+    left.addWidget(destinations, 1)
+    right = QVBoxLayout()
+    right.addWidget(plan, 1)
+    right.addWidget(status)
+    row = QHBoxLayout()
+    row.addLayout(left, 1)
+    row.addLayout(right, plan_share)
+    return row

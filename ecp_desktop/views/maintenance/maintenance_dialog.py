@@ -13,15 +13,15 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QHBoxLayout,
-                               QMessageBox, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QMessageBox, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
 from ...services.maintenance.evacuate import EvacuationRefused, EvacuationService, HostsUnreachable, Outcome
 from ...services.maintenance.plan import LEAVE, MOVE_OFFLINE, Plan
 from ...services.maintenance.watch import MarkWatch
-from .destination_list import DestinationList
+from .destination_list import DestinationList, beside_the_plan
 from ..common.plain import message_box, plain_label, tooltip
 
 COLUMNS = ["Machine", "State", "Memory", "Destination", "Method", "Why", "Now on"]
@@ -93,15 +93,7 @@ class MaintenanceDialog(QDialog):
             (widget.itemChanged if widget is self.destinations else widget.currentIndexChanged).connect(
                 lambda *_: self.run_button.setEnabled(False))
 
-        left = QVBoxLayout()
-        left.addWidget(plain_label("Destinations:"))
-        left.addWidget(self.destinations, 1)
-        right = QVBoxLayout()
-        right.addWidget(self.table, 1)
-        right.addWidget(self.status)
-        top = QHBoxLayout()
-        top.addLayout(left, 1)
-        top.addLayout(right, 4)
+        top = beside_the_plan(self.destinations, self.table, self.status, 4)
         layout = QVBoxLayout(self)
         layout.addLayout(top, 1)
         layout.addLayout(form)  # below: the plan's table keeps the width

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QTableWidget,
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHeaderView, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
 from ...services.maintenance.recover import (DestinationUnreachable, Outcome, RecoveryPlan, RecoveryRefused,
                                              RecoveryService)
-from .destination_list import DestinationList
+from .destination_list import DestinationList, beside_the_plan
 from ..common.plain import plain_label, tooltip
 
 log = logging.getLogger(__name__)
@@ -68,15 +68,7 @@ class RecoverDialog(QDialog):
         self.check_button.clicked.connect(self.make_plan)
         self.run_button.clicked.connect(self.recover)
 
-        left = QVBoxLayout()
-        left.addWidget(plain_label("Destinations:"))
-        left.addWidget(self.destinations, 1)
-        right = QVBoxLayout()
-        right.addWidget(self.table, 1)
-        right.addWidget(self.status)
-        middle = QHBoxLayout()
-        middle.addLayout(left, 1)
-        middle.addLayout(right, 3)
+        middle = beside_the_plan(self.destinations, self.table, self.status, 3)
         layout = QVBoxLayout(self)
         layout.addWidget(self.warning)
         layout.addLayout(middle, 1)
