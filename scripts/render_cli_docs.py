@@ -1,4 +1,4 @@
-"""Write docs/cli.md from the command's own --help texts (tests/test_cli_docs.py keeps it current).
+"""Write docs/cli.md from the command's own --help texts (tests/cli/test_docs.py keeps it current).
 
     python scripts/render_cli_docs.py
 """

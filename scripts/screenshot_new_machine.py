@@ -70,7 +70,7 @@ async def shoot(out: Path, work: Path) -> None:
     await services.inventory.connect_host(host)
     await services.inventory.load_host(host)
     parent = QWidget()
-    wizard = open_new_machine_wizard(parent, services, host.uri)
+    wizard = open_new_machine_wizard(parent, services.provisioning, host.uri)
     await until(lambda: wizard.offer is not None and not wizard.busy())
     source = wizard.page(SOURCE)
     source.name.setText("build-runner-1")

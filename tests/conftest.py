@@ -158,13 +158,20 @@ def fleet_uri(tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_dangling_connections_to_default():
-    """test:///default is shared by the whole process; a test that leaves it open
-    would leak its machine states into the next test."""
+    """test:///default is shared by the whole process while any connection to it is open (a
+    closed app's connections close in the background): its one machine is put back running
+    after each test, so no test inherits another's stopped or paused "test"; a machine added
+    and left there fails the test that left it."""
     yield
     import libvirt
     conn = libvirt.open("test:///default")
     try:
         names = sorted(d.name() for d in conn.listAllDomains())
+        machine = conn.lookupByName("test") if "test" in names else None
+        if machine is not None and machine.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            machine.resume()
+        elif machine is not None and not machine.isActive():
+            machine.create()
         assert names == ["test"], f"test:///default was left changed: {names}"
     finally:
         conn.close()

@@ -185,3 +185,18 @@ def test_only_the_models_know_which_database_backend_runs():
               if not str(path.relative_to(PACKAGE)).startswith("models/")
               and re.search(r"\bis_postgres\b|PostgresqlDatabase|import psycopg2|from psycopg2", path.read_text())]
     assert not asking, "ask models.dialect instead: " + ", ".join(asking)
+
+
+def test_the_tests_mirror_the_package():
+    """tests/<package path>/test_<what>.py for the code under ecp_desktop/<package path>/ (qutebrowser's
+    layout); tests/lab (real daemons), tests/helpers and this file stay where they are."""
+    tests = ROOT / "tests"
+    stray = []
+    for path in tests.rglob("test_*.py"):
+        folder = path.parent.relative_to(tests)
+        if folder.parts[:1] == ("lab",) or path == Path(__file__).resolve():
+            continue
+        mirrored = PACKAGE / folder if folder.parts != ("app",) else PACKAGE / "app.py"
+        if not folder.parts or not mirrored.exists():
+            stray.append(str(path.relative_to(tests)))
+    assert not stray, "put these beside the package they test: " + ", ".join(stray)

@@ -7,7 +7,7 @@ pattern over libvirt's message (English; a translated message falls back to the 
 its code). Each entry gives a summary (what it means), a remedy (what to do) and, where
 libvirt's words are obscure, a short reason for a host's row and the status bar
 ("libvirtd is not running (systemctl start libvirtd)" rather than "No such file or
-directory"). tests/test_remedies.py provokes a real error for each entry where libvirt's
+directory"). tests/services/core/test_remedies.py provokes a real error for each entry where libvirt's
 test driver, a missing socket, a closed port or an unknown host name can.
 """
 from __future__ import annotations
