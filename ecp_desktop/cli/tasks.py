@@ -64,7 +64,7 @@ def finish_interrupted_now(connect: list[str], as_json: bool, out: TextIO = sys.
     if as_json:
         print_json(report.as_json(), out)
     else:
-        for line in report.lines() or ["nothing to recover"]:
+        for line in report.lines() or ["nothing to finish"]:
             print(terminal_text(line), file=out)
     return EXIT_CONNECTION if report.waiting else EXIT_OK
 

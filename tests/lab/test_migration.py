@@ -423,12 +423,12 @@ def test_the_app_killed_mid_migration_is_recovered_to_one_host(busy_guest, db_ur
     assert len(running) == 1, placed  # exactly one host runs it, whichever the daemons settled on
     side = "destination" if running == [b.tcp_uri] else "source"
     assert f"lin1 is on the {side}" in report["finished"][0]["outcome"], report
-    print(f"after the crash: {report['recovered'][0]['outcome']}")
+    print(f"after the crash: {report['finished'][0]['outcome']}")
     assert _still_ticking(console)
     unfinished = query(db_url, "SELECT id FROM task WHERE status IN ('pending', 'running', 'rolling back')")
     assert unfinished == []
     again = subprocess.run(base + ["finish-interrupted"], capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and "nothing to recover" in again.stdout
+    assert again.returncode == 0 and "nothing to finish" in again.stdout
 
 
 # ----- the ladder: a way of migrating refused by libvirt, then the next ----------------------

@@ -56,7 +56,7 @@ def test_a_crash_at_any_step_leaves_nothing_behind_after_restart(lab_template, c
     undo = [s for m in tree["children"] for s in m["children"] if s["role"] == "rollback"]
     assert undo and {s["status"] for s in undo} == {"succeeded"}
     again = app(db_url, "--connect", uri, "finish-interrupted")
-    assert again.returncode == 0 and again.stdout.strip() == "nothing to recover"
+    assert again.returncode == 0 and again.stdout.strip() == "nothing to finish"
 
 
 def test_a_crash_while_undoing_clones_is_finished_after_restart(lab_template):
