@@ -4,18 +4,33 @@ What arrives is a guest's terminal output (untrusted): pyte turns it into cells 
 character each, painted one cell at a time at its own position, so no markup is ever
 read and no bidirectional text reorders the screen; control and format characters that
 reach a cell are painted as U+FFFD. Keys become the bytes an xterm sends.
+
+A guest cannot freeze or flood the window through it: output is fed to pyte in slices of at
+most SLICE_SECONDS of the GUI thread per turn of the event loop, the rest waiting in a
+bounded backlog whose overflow is dropped and said in the terminal; a sequence pyte cannot
+take is dropped; a character keeps at most MAX_COMBINING combining marks (pyte normalises a
+cell again for each one); switching to 132 columns is ignored.
 """
 from __future__ import annotations
 
+import logging
+import time
 import unicodedata
 from collections.abc import Callable
 
 import pyte
-from PySide6.QtCore import QEvent, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QClipboard, QColor, QFont, QFontDatabase, QFontMetrics, QGuiApplication, QPainter
 from PySide6.QtWidgets import QAbstractScrollArea, QMenu
 
+log = logging.getLogger(__name__)
 HISTORY_LINES = 5000
+SLICE_BYTES = 256           # fed to pyte at a time (pyte takes about 10 µs a byte of coloured text)
+SLICE_SECONDS = 0.008       # of the GUI thread per turn of the event loop, at most (about)
+MAX_BACKLOG = 1024 * 1024   # bytes waiting to be shown; what comes beyond is dropped, and said
+MAX_COMBINING = 4           # combining marks kept on one character
+DECCOLM = 3 << 5            # private mode 3: 132 columns (resizes and clears: ignored)
+DROPPED = "\r\n[{count} bytes of output dropped: the guest writes faster than it can be shown]\r\n"
 BACKGROUND, FOREGROUND = QColor("#1e1e1e"), QColor("#d4d4d4")
 COLOURS = {
     "black": "#000000", "red": "#cd3131", "green": "#0dbc79", "brown": "#e5e510", "blue": "#2472c8",
@@ -82,7 +97,39 @@ class _Screen(pyte.HistoryScreen):
     def draw(self, data: str) -> None:
         # pyte stops drawing a run at a character it cannot place (a bidi control, a stray C1
         # control): the rest of the run would be lost. Such a character becomes U+FFFD instead.
-        super().draw(shown(data))
+        super().draw(self._few_marks(shown(data)))
+
+    def _few_marks(self, data: str) -> str:
+        """``data`` with at most MAX_COMBINING combining marks on any character (counting those
+        the character before the cursor has already)."""
+        if not any(unicodedata.combining(ch) for ch in data):
+            return data
+        x = self.cursor.x
+        marks = max(len(self.buffer[self.cursor.y][x - 1].data) - 1, 0) if x else 0
+        kept = []
+        for ch in data:
+            if unicodedata.combining(ch):
+                marks += 1
+                if marks > MAX_COMBINING:
+                    continue
+            else:
+                marks = 0
+            kept.append(ch)
+        return "".join(kept)
+
+    def erase_in_display(self, how: int = 0, *args, **kwargs) -> None:
+        if how in (0, 1, 2, 3):  # anything else raised inside pyte
+            super().erase_in_display(how, *args, **kwargs)
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        if how in (0, 1, 2):
+            super().erase_in_line(how, private)
+
+    def set_mode(self, *modes: int, **kwargs) -> None:
+        super().set_mode(*(m for m in modes if not (kwargs.get("private") and m << 5 == DECCOLM)), **kwargs)
+
+    def reset_mode(self, *modes: int, **kwargs) -> None:
+        super().reset_mode(*(m for m in modes if not (kwargs.get("private") and m << 5 == DECCOLM)), **kwargs)
 
 
 class TerminalWidget(QAbstractScrollArea):
@@ -95,6 +142,9 @@ class TerminalWidget(QAbstractScrollArea):
         super().__init__(parent)
         self.screen = _Screen(columns, lines, lambda text: self.send_requested.emit(text.encode("utf-8")))
         self._stream = pyte.ByteStream(self.screen)
+        self._backlog = bytearray()  # output not fed to pyte yet
+        self._dropped = 0            # bytes dropped since the last notice
+        self._draining = False
         self._scroll = 0  # lines of history shown above the screen (0: at the bottom)
         self._anchor: tuple[int, int] | None = None  # selection, as (absolute line, column)
         self._end: tuple[int, int] | None = None
@@ -112,15 +162,48 @@ class TerminalWidget(QAbstractScrollArea):
 
     # ----- data -------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Terminal output from the guest; repainted on the next paint (coalesced by Qt)."""
+        """Terminal output from the guest: shown now as far as a slice of time allows, the rest
+        in the next turns of the event loop; repainted on the next paint (coalesced by Qt)."""
+        room = MAX_BACKLOG - len(self._backlog)
+        if len(data) > room:
+            self._dropped += len(data) - max(room, 0)
+            data = data[:max(room, 0)]
+        self._backlog += data
+        if not self._draining:
+            self._drain()
+
+    @property
+    def waiting(self) -> int:
+        """Bytes of output not shown yet."""
+        return len(self._backlog)
+
+    def _drain(self) -> None:
+        deadline = time.perf_counter() + SLICE_SECONDS
         before = len(self.screen.history.top)
-        self._stream.feed(data)
+        while self._backlog and time.perf_counter() < deadline:
+            chunk = bytes(self._backlog[:SLICE_BYTES])
+            del self._backlog[:SLICE_BYTES]
+            self._feed_pyte(chunk)
+        if self._dropped and not self._backlog:
+            self._feed_pyte(DROPPED.format(count=self._dropped).encode())
+            self._dropped = 0
         if self._scroll:
             self._scroll = min(self._scroll + len(self.screen.history.top) - before, len(self.screen.history.top))
         self._update_scrollbar()
         self.viewport().update()
+        self._draining = bool(self._backlog)
+        if self._draining:
+            QTimer.singleShot(0, self, self._drain)  # (dropped with the widget)
+
+    def _feed_pyte(self, chunk: bytes) -> None:
+        try:
+            self._stream.feed(chunk)
+        except Exception:  # noqa: BLE001  (a sequence pyte cannot take: the guest's bytes, dropped)
+            log.debug("console output pyte could not take was dropped", exc_info=True)
 
     def reset(self) -> None:
+        self._backlog.clear()
+        self._dropped = 0
         self.screen.reset()
         self._scroll, self._anchor, self._end = 0, None, None
         self._update_scrollbar()
