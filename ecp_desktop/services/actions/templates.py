@@ -167,6 +167,9 @@ def _uncopyable(conn: libvirt.virConnect, index: int, disk: Disk, template: str)
         folder = disk.path.rsplit("/", 1)[0] or "/"
         return refused("not in a storage pool", f"({disk.path}) is not in a storage pool, so it cannot be "
                        f"copied; make {folder} a storage pool on the host first")
+    if disk.backing_path:  # a copy would read that file too (an image is data: it may name any path)
+        return refused("reads another file", f"({disk.source}) has a backing file ({disk.backing_path!r}); make "
+                       "a copy that stands alone first (qemu-img convert) and use that as the template's disk")
     return None
 
 

@@ -69,6 +69,7 @@ class Disk(XmlNode):
     capacity: int = 0
     allocation: int = 0
     volume_format: str = ""  # the volume's own format (what a clone of it is made as)
+    backing_path: str = ""   # a file the volume reads below its own data (a qcow2 backing file)
 
     @property
     def has_source(self) -> bool:

@@ -113,7 +113,8 @@ def locate(conn: libvirt.virConnect, disk: Disk) -> bool:
         disk.located_pool, disk.located_volume = pool.name(), volume.name()
         disk.pool_type, disk.pool_path = described.kind, described.path
         _kind, disk.capacity, disk.allocation = volume.info()
-        disk.volume_format = read_volume(volume).format
+        described = read_volume(volume)
+        disk.volume_format, disk.backing_path = described.format, described.backing_path
     except (libvirt.libvirtError, XmlError):
         return False
     return True

@@ -21,6 +21,7 @@ class SourceVolume:
     path: str
     capacity: int
     format: str
+    backing_path: str = ""  # the file a qcow2 volume reads below its own data, as libvirt says
 
 
 @dataclass
@@ -99,6 +100,8 @@ def _source_volume(conn: libvirt.virConnect, path: str) -> SourceVolume | None:
     try:
         volume = conn.storageVolLookupByPath(path)
         pool = volume.storagePoolLookupByVolume()
-        return SourceVolume(pool.name(), volume.name(), volume.path(), volume.info()[1], read_volume(volume).format)
+        described = read_volume(volume)
+        return SourceVolume(pool.name(), volume.name(), volume.path(), volume.info()[1], described.format,
+                            described.backing_path)
     except (libvirt.libvirtError, ValueError):
         return None  # not in a pool the host knows

@@ -44,22 +44,6 @@ def release_seed(reference: str) -> None:
 Progress = Callable[[int, int], None]  # (bytes sent, bytes in all)
 
 
-def file_format(path: str) -> str:
-    """qcow2 when the file starts with QEMU's qcow magic, else raw."""
-    with open(path, "rb") as handle:
-        return "qcow2" if handle.read(4) == b"QFI\xfb" else "raw"
-
-
-def virtual_size(path: str) -> int:
-    """The disk size a guest sees: a qcow2 image's from its header (bytes 24-31, big-endian),
-    else the file's size (an overlay is never made smaller than its image)."""
-    with open(path, "rb") as handle:
-        header = handle.read(32)
-    if header[:4] == b"QFI\xfb" and len(header) == 32:
-        return int.from_bytes(header[24:32], "big")
-    return os.path.getsize(path)
-
-
 def send(conn: libvirt.virConnect, volume: libvirt.virStorageVol, chunks, size: int,
          progress: Progress | None = None, stopped: Callable[[], bool] = lambda: False) -> int:
     """Blocking: write ``chunks`` (bytes, in order) into ``volume`` through a libvirt stream;

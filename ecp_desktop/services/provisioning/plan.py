@@ -20,7 +20,7 @@ from .domain import DiskPlan, domain_xml
 from ..libvirt_xml.devices import volume_name
 from ..libvirt_xml.storage import FILE_POOLS, PoolSummary
 from .host_offer import HostOffer, SourceVolume
-from .operations import file_format, virtual_size
+from .image_file import flatten_hint, read_image
 from .osinfo import OsDatabase, OsEntry
 from .seed_iso import hostname_for, seed_files
 from .spec import SOURCE_LABELS, MachineSpec, spec_problems
@@ -135,15 +135,21 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
     if spec.upload:
         base = _new_volume(pool, file_name_part(os.path.basename(spec.source_path)),
                            "use that volume (its path on the host) instead of uploading the file again")
-        fmt = "raw" if spec.source == "iso" else file_format(spec.source_path)
+        image = read_image(spec.source_path)
+        if spec.source != "iso" and image.reads_other_files():
+            raise PlanError(f"{spec.source_path}: {image.reads_other_files()}; {flatten_hint(spec.source_path)}")
+        fmt = "raw" if spec.source == "iso" else image.format
         size = os.path.getsize(spec.source_path)
         step("upload_volume", f"Upload {os.path.basename(spec.source_path)} to pool {pool.name}",
              {"pool": pool.name, "name": base, "local_path": spec.source_path, "size": size, "format": fmt})
         where = _disk_at(pool, base, fmt, cdrom_bus)
-        source = None if spec.source == "iso" else _uploaded(pool, base, where, virtual_size(spec.source_path), fmt)
+        source = None if spec.source == "iso" else _uploaded(pool, base, where, image.virtual_size, fmt)
         source_path = where.path or f"{pool.name}/{base}"
     else:
         source_path = source.path if source is not None else spec.source_path
+        if source is not None and source.backing_path and spec.source in ("cloud-image", "import-disk"):
+            raise PlanError(f"{source_path}: it has a backing file ({source.backing_path!r}), as its pool says; "
+                            f"{flatten_hint(source_path)}")
     disk_bytes = entry.disk_gib * GIB
 
     if spec.source in ("iso", "pxe"):

@@ -448,7 +448,7 @@ def test_a_local_file_that_cannot_be_read_is_a_plan_error(run, host, host_uri, p
 
     def unreadable(path):
         raise PermissionError(13, "Permission denied", path)
-    monkeypatch.setattr(plan_module, "file_format", unreadable)
+    monkeypatch.setattr(plan_module, "read_image", unreadable)
     image = tmp_path / "cloud.qcow2"
     image.write_bytes(b"QFI\xfb" + bytes(508))
     spec = MachineSpec("up", host_uri, source="cloud-image", source_path=str(image), upload=True, pool="pool-a")
@@ -558,3 +558,38 @@ def test_cli_takes_the_password_from_a_private_file_or_stdin_never_from_an_argum
     assert seed.password_hash.startswith("$6$") and "s3cret" not in seed.password_hash
     assert create.read_password(parser.parse_args(["create", "--name", "c", "--host", host_uri, "--password-stdin",
                                                    *image]), io.StringIO("from stdin\n")) == "from stdin"
+
+
+def _qcow2(path, *, backing: bytes = b"", incompatible: int = 0, size: int = 2**30) -> None:
+    """A qcow2 header as QEMU writes it (version 3), optionally naming a backing file."""
+    header = (b"QFI\xfb" + (3).to_bytes(4, "big") + (512 if backing else 0).to_bytes(8, "big")
+              + len(backing).to_bytes(4, "big") + (16).to_bytes(4, "big") + size.to_bytes(8, "big") + bytes(40)
+              + incompatible.to_bytes(8, "big") + bytes(24))
+    path.write_bytes(header.ljust(512, b"\0") + backing + bytes(512))
+
+
+def test_an_image_that_reads_a_host_file_is_refused_in_words(run, host, host_uri, provisioning, tmp_path):
+    """A qcow2 naming /etc/shadow as its backing file (or keeping its data in another file)
+    would have the new machine read that file on the host: refused, with how to flatten it.
+    A local file is read from its header; a volume of the host's pool from what libvirt says
+    of it (its <backingStore>)."""
+    backed, external = tmp_path / "backed.qcow2", tmp_path / "external.qcow2"
+    _qcow2(backed, backing=b"/etc/shadow")
+    _qcow2(external, incompatible=1 << 2)
+    for image, why in ((backed, "it has a backing file ('/etc/shadow')"), (external, "external data file")):
+        spec = MachineSpec("up", host_uri, source="cloud-image", source_path=str(image), upload=True, pool="pool-a")
+        with pytest.raises(PlanError, match="qemu-img convert") as refused:
+            run(provisioning.plan(spec))
+        assert why in str(refused.value)
+    plain = tmp_path / "plain.qcow2"
+    _qcow2(plain)
+    spec = MachineSpec("up", host_uri, source="cloud-image", source_path=str(plain), upload=True, pool="pool-a")
+    assert run(provisioning.plan(spec)).flow.children[0].op == "upload_volume"
+
+    volume = run(host.call(lambda c: c.storagePoolLookupByName("pool-a").createXML(
+        "<volume><name>backed.qcow2</name><capacity>1073741824</capacity><target><format type='qcow2'/>"
+        "</target><backingStore><path>/etc/shadow</path><format type='raw'/></backingStore></volume>", 0).path()))
+    for source in ("cloud-image", "import-disk"):
+        spec = MachineSpec(f"from-{source}", host_uri, source=source, source_path=volume, pool="pool-a")
+        with pytest.raises(PlanError, match="it has a backing file \\('/etc/shadow'\\), as its pool says"):
+            run(provisioning.plan(spec))

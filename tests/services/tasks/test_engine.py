@@ -283,3 +283,15 @@ def test_cancel_letting_running_steps_finish_starts_nothing_new_and_aborts_nothi
     assert second.status == CANCELLED and second.error_message == "not started"
     assert root.status == CANCELLED and "the steps already running finished" in root.error_message
     assert any(c.role == ROLLBACK and c.status == SUCCEEDED for c in root.children)  # undone as for any cancel
+
+
+def test_a_template_whose_volume_reads_another_file_is_refused(services, run, host):
+    """A template disk whose volume has a backing file (libvirt's <backingStore>) is never
+    cloned: the copies would read that file too (an image may name any path of the host)."""
+    run(host.call(lambda c: c.storagePoolLookupByName("pool-a").storageVolLookupByName("tpl-data.img").delete(0)))
+    run(host.call(lambda c: c.storagePoolLookupByName("pool-a").createXML(
+        "<volume><name>tpl-data.img</name><capacity>1073741824</capacity><target><format type='qcow2'/></target>"
+        "<backingStore><path>/etc/shadow</path><format type='raw'/></backingStore></volume>", 0)))
+    with pytest.raises(PlanError, match=r"has a backing file \('/etc/shadow'\).*qemu-img convert"):
+        run(services.templates.plan(TEMPLATE_URI, TPL_UUID, 1, "web-{n}"))
+    assert not services.tasks.tasks
