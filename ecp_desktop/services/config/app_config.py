@@ -19,6 +19,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .private_file import write_private
 from . import credentials
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,6 @@ def check() -> None:
 def save(**values) -> None:
     """Merge ``values`` into the file, written atomically (a crash leaves the old file)."""
     path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(values.get("database_url"), str):
         # A password typed into a URL is used for the session, never written down.
         values["database_url"] = _without_secrets(values["database_url"])
@@ -122,9 +122,7 @@ def save(**values) -> None:
         if damaged.kept is None:
             raise  # still in place: writing over it would lose it
         data = dict(values)  # the damaged file is kept aside, for the user to look at
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, indent=2) + "\n")  # it names the database
 
 
 def _without_secrets(url: str) -> str:

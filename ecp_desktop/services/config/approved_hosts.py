@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .private_file import write_private
 from .app_config import config_path
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,7 @@ def approve(uris: Iterable[str]) -> None:
     have = approved() - ALWAYS
     if not new - have and exists():
         return
-    path = list_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"hosts": sorted(have | new)}, out, indent=2)
-        out.write("\n")
-    os.replace(tmp, path)
+    write_private(list_path(), json.dumps({"hosts": sorted(have | new)}, indent=2) + "\n")
 
 
 def unapproved_reason(uri: str) -> str:

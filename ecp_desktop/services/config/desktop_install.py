@@ -27,23 +27,41 @@ def shipped_files() -> list[Path]:
     return sorted(p.relative_to(DATA) for p in DATA.rglob("*") if p.is_file() and APP_ID in p.name)
 
 
-def _command() -> str:
+def command_line() -> list[str]:
+    """How the menu entry starts the app: ``ecp-desktop`` when it is on PATH, else by its path."""
     if shutil.which("ecp-desktop"):
-        return "ecp-desktop"
+        return ["ecp-desktop"]
     script = Path(sys.executable).parent / "ecp-desktop"
-    return str(script) if script.exists() else f"{sys.executable} -m ecp_desktop"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ecp_desktop"]
 
 
-def _desktop_entry(text: str) -> str:
-    command = _command()
-    if command == "ecp-desktop":
+# The Desktop Entry Specification: an Exec argument holding one of these is quoted, and inside
+# the quotes " ` $ \ are escaped; then, as in every string value, \ is written \\ and a field
+# code's % is written %%.
+_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
+
+
+def exec_argument(argument: str) -> str:
+    argument = argument.replace("%", "%%")
+    if any(ch in _RESERVED for ch in argument):
+        argument = '"' + "".join("\\" + ch if ch in '"`$\\' else ch for ch in argument) + '"'
+    return argument
+
+
+def _string_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def desktop_entry(text: str, argv: list[str]) -> str:
+    """The shipped entry with its Exec= and TryExec= for ``argv`` (a path may hold spaces)."""
+    if argv == ["ecp-desktop"]:
         return text
     lines = []
     for line in text.splitlines():
         if line.startswith("Exec="):
-            line = f"Exec={command} %U"
+            line = "Exec=" + _string_value(" ".join(exec_argument(a) for a in argv)) + " %U"
         elif line.startswith("TryExec="):
-            line = f"TryExec={command.split()[0]}"
+            line = "TryExec=" + _string_value(argv[0])  # the program's whole path: no quoting here
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -54,7 +72,8 @@ def install(share: Path) -> list[Path]:
         target = share / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.suffix == ".desktop":
-            target.write_text(_desktop_entry((DATA / relative).read_text(encoding="utf-8")), encoding="utf-8")
+            target.write_text(desktop_entry((DATA / relative).read_text(encoding="utf-8"), command_line()),
+                              encoding="utf-8")
         else:
             shutil.copyfile(DATA / relative, target)
         target.chmod(0o644)
