@@ -16,9 +16,9 @@ import libvirt
 from ..core.errors import Refusal
 from ..libvirt_xml.domain import Disk, Interface, read_domain
 from ..libvirt_xml.storage import machine_using
-from ..libvirt_xml.marks import clear_flow_mark, flow_mark, with_console_passwords
+from ..libvirt_xml.marks import clear_flow_mark, with_console_passwords
 from ..hosts.lookups import find_domain, find_volume
-from ..tasks.operations import Operation
+from ..tasks.operations import Operation, require_flow_mark
 from .edit_xml import fingerprint
 from .facts import GIB
 
@@ -59,7 +59,8 @@ class RedefineDomain(Operation):
         current = dom.XMLDesc(INACTIVE)
         if fingerprint(current) == fingerprint(params["previous"]):
             return f"{params['name']} has its previous definition"
-        if flow_mark(dom) != params.get("mark") or fingerprint(current) != fingerprint(params["xml"]):
+        require_flow_mark(dom, params, "putting back the previous definition of")  # (a row's "" is no mark)
+        if fingerprint(current) != fingerprint(params["xml"]):
             raise Refusal(f"not putting back the previous definition of {params['name']}: it was changed since "
                           "by someone else (it is not the definition this flow made); left alone")
         conn.defineXML(with_console_passwords(dom, params["previous"]))

@@ -101,7 +101,7 @@ class CloneVolume(Operation):
         return f"volume {params['pool']}/{params['name']}{self.where}"
 
 
-def _require_mark(dom: libvirt.virDomain, params: Params, doing: str) -> None:
+def require_flow_mark(dom: libvirt.virDomain, params: Params, doing: str) -> None:
     """Refuse an undo on a machine that does not carry this step's flow mark."""
     mark = params.get("mark")
     if not mark or flow_mark(dom) != mark:
@@ -142,7 +142,7 @@ class DefineDomain(Operation):
         dom = find_domain(conn, params["uuid"])
         if dom is None:
             return f"{params['name']} already undefined"
-        _require_mark(dom, params, "undefining")
+        require_flow_mark(dom, params, "undefining")
         if dom.isActive():
             dom.destroy()
         try:
@@ -195,7 +195,7 @@ class StartDomain(Operation):
         dom = find_domain(conn, params["uuid"])
         if params.get("was_active") or dom is None or not dom.isActive():
             return f"{params['name']} is not running"
-        _require_mark(dom, params, "stopping")
+        require_flow_mark(dom, params, "stopping")
         dom.destroy()
         if params.get("marked_here"):  # a machine the flow did not define: its mark goes with the undo
             clear_flow_mark(dom)

@@ -8,10 +8,12 @@ import stat
 import subprocess
 import sys
 
+import libvirt
 import pytest
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
+from ecp_desktop.services.core.errors import Refusal
 from ecp_desktop.services.inventory import store
 
 
@@ -188,3 +190,23 @@ def test_a_host_row_another_operator_added_is_listed_but_not_connected(qtbot, qa
     finally:
         session.services.shutdown()
         session.window.close()
+
+
+def test_a_forged_redefine_row_with_an_empty_mark_puts_back_no_definition(services, run, db):
+    """The audit's row: a redefine step 'succeeded' with ``"mark": ""`` (what a machine outside
+    any flow carries) and a ``previous`` naming the host's /dev/sda. The undo refuses: an
+    empty mark is no flow's, and the machine keeps its definition."""
+    from ecp_desktop.services.tasks.operations import OPERATIONS
+
+    from ...helpers import LAB_URI
+    host = services.inventory.add_host(LAB_URI)
+    assert run(services.inventory.connect_host(host))
+    before = run(host.call(lambda conn: conn.lookupByName("stopped01").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    uuid = run(host.call(lambda conn: conn.lookupByName("stopped01").UUIDString()))
+    hostile = before.replace("<devices>", "<devices><disk type='block' device='disk'><source dev='/dev/sda'/>"
+                                          "<target dev='vdz' bus='virtio'/></disk>", 1)
+    forged = {"uuid": uuid, "name": "stopped01", "mark": "", "xml": before, "previous": hostile}
+    with pytest.raises(Refusal, match="does not carry this flow's mark"):
+        run(host.call(lambda conn: OPERATIONS["redefine_domain"].compensate(conn, forged)))
+    after = run(host.call(lambda conn: conn.lookupByName("stopped01").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    assert "/dev/sda" not in after and after == before
