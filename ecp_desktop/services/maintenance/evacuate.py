@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass, field
 
 
-from ..core.errors import HypervisorError
 from ..hosts.lookups import machine_states
 from ..migration.checks import MigrationOptions
 from ..migration.service import MigrationService
@@ -90,7 +89,8 @@ class EvacuationService:
         vcpus = {m.uuid: m.vcpus for m in listed}
         pairs = [(m.uuid, uri) for m in listed for uri in capacities]
         options = options or MigrationOptions()
-        answers = await asyncio.gather(*(self._negotiate(source_uri, uuid, uri, options) for uuid, uri in pairs))
+        negotiate = self.migrations.negotiate_or_why
+        answers = await asyncio.gather(*(negotiate(source_uri, uuid, uri, options) for uuid, uri in pairs))
         negotiations = dict(zip(pairs, answers, strict=True))
         machines = []
         for info in listed:
@@ -107,12 +107,6 @@ class EvacuationService:
         plan = make_plan(source_uri, machines, negotiations, capacities, shut_off=shut_off)
         plan.notes = notes
         return plan
-
-    async def _negotiate(self, source_uri: str, uuid: str, dest_uri: str, options: MigrationOptions):
-        try:
-            return await self.migrations.negotiate(source_uri, uuid, dest_uri, options)
-        except HypervisorError as error:
-            return f"could not read the hosts: {error.one_line()}"
 
     def flow(self, plan: Plan, *, policy: str = MOVE_BACK, parallel: int = 2) -> Group:
         """One task: a group per destination (``parallel`` migrations at a time there), in it

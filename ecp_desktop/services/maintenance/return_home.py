@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
-from ..core.errors import HypervisorError
 from ..migration.checks import MigrationOptions
 from ..tasks import store
 from ..tasks.engine import Group
@@ -109,7 +108,8 @@ class ReturnHome:
                 back.reason = "not on any connected host"
             plan.returns.append(back)
         todo = [r for r in plan.returns if not r.reason]
-        answers = await asyncio.gather(*(self._negotiate(r.now_on, r.uuid, home_uri, options) for r in todo))
+        negotiate = self.migrations.negotiate_or_why
+        answers = await asyncio.gather(*(negotiate(r.now_on, r.uuid, home_uri, options) for r in todo))
         for back, answer in zip(todo, answers, strict=True):
             if isinstance(answer, str):
                 back.reason = answer
@@ -119,12 +119,6 @@ class ReturnHome:
                 back.negotiation = answer
                 back.name = answer.facts.machine.name  # as its host calls it now
         return plan
-
-    async def _negotiate(self, source_uri: str, uuid: str, dest_uri: str, options: MigrationOptions):
-        try:
-            return await self.migrations.negotiate(source_uri, uuid, dest_uri, options)
-        except HypervisorError as error:
-            return f"could not read the hosts: {error.one_line()}"
 
     def flow(self, plan: ReturnPlan, *, parallel: int = 2) -> Group:
         label = self.inventory.hosts[plan.home].label

@@ -68,6 +68,14 @@ class MigrationService:
         all_facts = Facts(facts, source_side, dest_side, options)
         return Negotiation(all_facts, decide(all_facts), 1000 * (time.perf_counter() - started))
 
+    async def negotiate_or_why(self, source_uri: str, machine: str, dest_uri: str,
+                               options: MigrationOptions | None = None) -> Negotiation | str:
+        """``negotiate``, or why the hosts could not be read (one machine of many: the others go on)."""
+        try:
+            return await self.negotiate(source_uri, machine, dest_uri, options)
+        except HypervisorError as error:
+            return f"could not read the hosts: {error.one_line()}"
+
     def plan(self, negotiation: Negotiation, *, op: str = "migrate_domain", **step_params) -> Group:
         """The flow of one migration: pre-created volumes, then the migration step ``op`` (a
         caller's own kind of migration step, e.g. an evacuation's, with its ``step_params``)."""
