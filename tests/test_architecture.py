@@ -169,6 +169,7 @@ def test_every_package_ships_in_the_wheel():
     listed = set(config["packages"]) - {"ecp_desktop.resources"}
     on_disk = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
     assert listed == on_disk
+    assert "ecp_desktop.resources" in config["packages"]  # the desktop entry, metainfo and icons ship too
     assert (PACKAGE.parent / config["package-dir"]["ecp_desktop.resources"] / "applications").is_dir()
 
 
