@@ -45,7 +45,8 @@ async def shoot(out: Path, work: Path, source: str, dest: str) -> None:
         await services.inventory.connect_host(host)
         await services.inventory.load_host(host)
     machine = next(m for m in services.inventory.machines_of(source) if m.name == name)
-    dialog = MigrationDialog(window, services.migrations, machine)
+    dialog = MigrationDialog(services.inventory, services.tasks, services.migrations, window.maintenance_marks,
+                             machine, window.show_errors, window)
     dialog.show()
     await dialog.checking
     await asyncio.sleep(0.3)
