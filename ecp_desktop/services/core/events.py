@@ -25,6 +25,13 @@ class Event:
     def disconnect(self, callback: Callable[..., Any]) -> None:
         self._subscribers.remove(callback)
 
+    def __len__(self) -> int:
+        """How many callbacks follow it."""
+        return len(self._subscribers)
+
+    def __bool__(self) -> bool:
+        return True  # an event with no follower yet is still an event
+
     def emit(self, *args: Any) -> None:
         for callback in list(self._subscribers):
             callback(*args)

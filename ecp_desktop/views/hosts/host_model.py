@@ -16,6 +16,7 @@ from ..common.table_model import ColumnTableModel, Index
 from ..common.icons import state_icon
 from ..common.plain import tooltip
 from ..usage.usage_column import host_usage_text
+from ..common.follow import follow
 
 COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines", "In use")
 HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES, IN_USE = range(len(COLUMNS))
@@ -42,23 +43,21 @@ class HostTableModel(ColumnTableModel):
         self._inventory = inventory
         self._marks = marks  # hosts in maintenance: said in the state, greyed
         if marks is not None:
-            marks.changed.connect(self._on_marks)
-            self.destroyed.connect(lambda *_: marks.changed.disconnect(self._on_marks))
+            follow(marks.changed, self, self._on_marks)
         # The In use column: each connected host's own CPU and memory, from its last sample
         # (two calls per host per interval while the window is seen: no machine stats).
         self._usage = usage
         if usage is not None:
-            usage.sampled.connect(self._on_sampled)
-            self.destroyed.connect(lambda *_: usage.sampled.disconnect(self._on_sampled))
+            follow(usage.sampled, self, self._on_sampled)
         self._hosts: list[HostConnection] = list(inventory.hosts.values())
         self._counts: dict[str, int] = {}
-        inventory.host_added.connect(self._on_added)
-        inventory.host_changed.connect(self._on_changed)
-        inventory.host_removed.connect(self._on_removed)
+        follow(inventory.host_added, self, self._on_added)
+        follow(inventory.host_changed, self, self._on_changed)
+        follow(inventory.host_removed, self, self._on_removed)
         for uri, _uuid in inventory.machines:
             self._counts[uri] = self._counts.get(uri, 0) + 1
-        inventory.machines_added.connect(lambda ms: self._count([m.host_uri for m in ms], +1))
-        inventory.machines_removed.connect(lambda keys: self._count([uri for uri, _ in keys], -1))
+        follow(inventory.machines_added, self, lambda ms: self._count([m.host_uri for m in ms], +1))
+        follow(inventory.machines_removed, self, lambda keys: self._count([uri for uri, _ in keys], -1))
         self._watch_hosts()
 
     def _on_added(self, host: HostConnection) -> None:

@@ -15,6 +15,7 @@ from .machine_model import memory_text, seen_text, state_text
 from ..console.console_tab import ConsoleTab
 from .notes_editor import NotesEditor
 from ..common.plain import plain_label, tooltip
+from ..common.follow import follow
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -86,7 +87,7 @@ class DetailsPanel(QTabWidget):
         # The serial console follows the machine and its host; it is shown in a pane of its
         # own beside the tasks (window_layout), where a terminal has room.
         self.console = ConsoleTab()
-        inventory.machines_changed.connect(self._on_changed)
+        follow(inventory.machines_changed, self, self._on_changed)
 
     def add_machine_tab(self, tab, title: str = "") -> None:
         """A view that follows the selected machine (its ``show_machine`` is called); a tab

@@ -14,6 +14,7 @@ from ..common.table_model import ColumnTableModel, Index
 from ..common.icons import last_known_icon, state_icon
 from ..common.plain import tooltip
 from ..usage.usage_column import UsageColumn
+from ..common.follow import follow
 
 COLUMNS = ("Name", "State", "Host", "vCPUs", "Max memory", "Autostart", "Persistent", "Usage")
 NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT, USAGE = range(len(COLUMNS))
@@ -98,10 +99,10 @@ class MachineTableModel(ColumnTableModel):
         self._dirty: set[Key] = set()  # changed rows the views have not heard of yet
         self._flush_pending = False
         self._labels = {uri: host.label for uri, host in inventory.hosts.items()}  # as the rows show them
-        inventory.machines_added.connect(self._on_added)
-        inventory.machines_changed.connect(self._on_changed)
-        inventory.machines_removed.connect(self._on_removed)
-        inventory.host_changed.connect(self._on_host_changed)
+        follow(inventory.machines_added, self, self._on_added)
+        follow(inventory.machines_changed, self, self._on_changed)
+        follow(inventory.machines_removed, self, self._on_removed)
+        follow(inventory.host_changed, self, self._on_host_changed)
         self._on_added(list(inventory.machines.values()))
 
     # ----- adapter --------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ...services.migration.ladder import MethodRow, as_check_rows, tried_rows
 from ...services.tasks.records import SUCCEEDED, TaskRecord
 from ..common.plain import esc, plain_label, rich_label, tooltip
 from ...services.tasks.tree import what_failed
+from ..common.follow import follow
 
 VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b",
                    # a way of migrating, before and while it is tried (services/migration/ladder.py)
@@ -159,8 +160,7 @@ class MigrationDialog(QDialog):
         for box in (self.persistent, self.undefine, self.auto_converge, self.postcopy, self.tunnelled):
             box.toggled.connect(self._redecide)
         self.method.currentIndexChanged.connect(self._redecide)
-        tasks.task_changed.connect(self._on_task_changed)
-        self.finished.connect(lambda _r: tasks.task_changed.disconnect(self._on_task_changed))
+        follow(tasks.task_changed, self, self._on_task_changed)
         self.checking = spawn(self._negotiate_all())
 
     # ----- negotiation ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ...services.tasks.records import SUCCEEDED, TaskRecord
 from ..common.plain import message_box, plain_label
 from .snapshot_dialog import TakeSnapshotDialog
 from .snapshot_model import SnapshotTreeModel
+from ..common.follow import follow
 
 
 class SnapshotsTab(QWidget):
@@ -65,7 +66,7 @@ class SnapshotsTab(QWidget):
         box.addLayout(buttons)
         box.addWidget(self.tree, 1)
         box.addWidget(self.status)
-        inventory.machines_changed.connect(self._on_changed)
+        follow(inventory.machines_changed, self, self._on_changed)
         self._enable()
 
     # ----- which machine ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ from ...services.tasks.records import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAI
 from ...services.sharing.instance import INSTANCE_ID, started_by
 from ..common.icons import state_icon
 from ..common.plain import tooltip
+from ..common.follow import follow
 
 COLUMNS = ("Task", "Status", "Flow", "Progress", "Started", "Duration", "Outcome")
 TASK, STATUS, FLOW, PROGRESS, STARTED, DURATION, OUTCOME = range(len(COLUMNS))
@@ -50,9 +51,9 @@ class TaskTreeModel(QAbstractItemModel):
             self._root_pos[record.id] = len(self._session)
             self._session.append(record)
             self._register_tree(record)
-        tasks.task_added.connect(self._on_added)
-        tasks.task_changed.connect(self._on_changed)
-        tasks.history_loaded.connect(self._on_history)
+        follow(tasks.task_added, self, self._on_added)
+        follow(tasks.task_changed, self, self._on_changed)
+        follow(tasks.history_loaded, self, self._on_history)
 
     # ----- structure -----------------------------------------------------------------------
     def _register_tree(self, record: TaskRecord) -> None:

@@ -15,6 +15,7 @@ from ...services.tasks.records import ROLLBACK_FAILED, RUNNING, TaskRecord
 from ...services.tasks.tree import failures_below
 from ..common.plain import message_box
 from .task_model import PROGRESS, STATUS_FILTERS, TASK, TaskFilterProxy, TaskTreeModel
+from ..common.follow import follow
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -75,7 +76,7 @@ class TasksPane(QWidget):
         header.setStretchLastSection(True)
         self.view.doubleClicked.connect(self._on_double_click)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_buttons())
-        tasks.task_changed.connect(self._on_task_changed)
+        follow(tasks.task_changed, self, self._on_task_changed)
 
         bar = QHBoxLayout()
         bar.addWidget(self.filter_edit, 1)

@@ -14,6 +14,7 @@ from ...services.inventory.machines import MachineInfo
 from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ...services.usage.service import UsageService
 from ..common.plain import tooltip
+from ..common.follow import follow
 
 SPARK_SAMPLES = 30  # a minute at 2 s
 _KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key without a Python call per row
@@ -72,10 +73,14 @@ class UsageColumn:
     the current CPU %; a machine without a sample (not running) counts as below 0 %, so the
     busiest come first in descending order and the idle ones last."""
 
-    def __init__(self, usage: UsageService) -> None:
+    def __init__(self, usage: UsageService, owner: QObject | None = None) -> None:
+        """``owner``: the Qt object it lives as long as (it follows the samples until then)."""
         self.usage = usage
         self._generation = 0
-        usage.sampled.connect(self._on_sampled)
+        if owner is not None:
+            follow(usage.sampled, owner, self._on_sampled)
+        else:
+            usage.sampled.connect(self._on_sampled)
 
     def data(self, m: MachineInfo, role: int):
         if role == Qt.ItemDataRole.DisplayRole:
@@ -174,7 +179,7 @@ class UsageColumnRefresher(QObject):
     def __init__(self, usage: UsageService, view, column: int, machine_role: int | None = None) -> None:
         super().__init__(view)
         self._usage, self._view, self._column, self._role = usage, view, column, machine_role
-        usage.sampled.connect(self._on_sampled)
+        follow(usage.sampled, self, self._on_sampled)
         if machine_role is None:
             return
         view.viewport().installEventFilter(self)  # shown or resized: other rows in view
@@ -187,7 +192,6 @@ class UsageColumnRefresher(QObject):
         for signal in (model.layoutChanged, model.modelReset, model.rowsInserted, model.rowsRemoved):
             signal.connect(self._timer.start)
         view.destroyed.connect(lambda *_: usage.watch(self, set()))
-        view.destroyed.connect(lambda *_: usage.sampled.disconnect(self._on_sampled))
         self._timer.start()
 
     def hosts_in_view(self) -> set[str]:

@@ -13,6 +13,7 @@ from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, METRICS, 
 from ...services.usage.service import UsageService
 from ..common.plain import plain_label
 from .usage_column import host_usage_text, usage_text
+from ..common.follow import follow
 
 # (title, axis unit, [(metric, name, colour)])
 PLOTS = (
@@ -40,7 +41,7 @@ class UsageTab(QWidget):
         self._box = QVBoxLayout(self)
         self._box.addWidget(self.note)
         self._box.addStretch(1)
-        usage.sampled.connect(self._on_sampled)
+        follow(usage.sampled, self, self._on_sampled)
 
     def _build_graphs(self) -> None:
         import pyqtgraph as pg

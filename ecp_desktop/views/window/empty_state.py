@@ -15,6 +15,7 @@ from ...services.core.aio import spawn
 from ...services.hosts.probe import DEMO_LABEL, DEMO_URI
 from ...services.inventory.live import Inventory
 from ..common.plain import plain_label
+from ..common.follow import follow
 
 FIELDS = ("name", "state", "host")
 STATE_WORDS = ("running", "paused", "shutoff", "shut off", "crashed", "blocked", "suspended", "known",
@@ -70,9 +71,9 @@ class EmptyState(QWidget):
         for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
             signal.connect(self.refresh)
         window.filter_edit.textChanged.connect(self.refresh)
-        inventory.host_added.connect(lambda *_: self.refresh())
-        inventory.host_removed.connect(lambda *_: self.refresh())
-        inventory.host_changed.connect(lambda *_: self.refresh())
+        follow(inventory.host_added, self, lambda *_: self.refresh())
+        follow(inventory.host_removed, self, lambda *_: self.refresh())
+        follow(inventory.host_changed, self, lambda *_: self.refresh())
         window.hosts_view.selectionModel().selectionChanged.connect(self.refresh)
         self.refresh()
 

@@ -47,6 +47,7 @@ from .health_line import health
 from .preferences_dialog import PreferencesDialog
 from .tray import Tray
 from .window_actions import WindowActions
+from ..common.follow import follow
 
 
 def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
@@ -84,7 +85,7 @@ class MainWindow(QMainWindow):
         self.maintenance_marks.start()
         self.viewers = ViewerSessions()  # one graphical console per machine, closed with the window
         self.host_model = HostTableModel(inventory, self, usage=usage, marks=self.maintenance_marks)
-        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage))
+        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage, self))
         self.machine_proxy = MachineFilterProxy(self)
         self.machine_proxy.setSourceModel(self.machine_model)
 
@@ -152,12 +153,12 @@ class MainWindow(QMainWindow):
         self.machine_proxy.modelReset.connect(self._update_counts)
         self.machine_proxy.layoutChanged.connect(self._update_counts)
         self.machine_model.dataChanged.connect(self._update_action_state)
-        inventory.host_changed.connect(self._on_host_changed)
-        tasks.database_changed.connect(self._on_database_changed)
-        inventory.database_changed.connect(self._on_database_changed)
-        inventory.host_added.connect(self._on_host_changed)
-        inventory.host_removed.connect(self._on_host_changed)
-        inventory.setup_changed.connect(self._show_setup_state)
+        follow(inventory.host_changed, self, self._on_host_changed)
+        follow(tasks.database_changed, self, self._on_database_changed)
+        follow(inventory.database_changed, self, self._on_database_changed)
+        follow(inventory.host_added, self, self._on_host_changed)
+        follow(inventory.host_removed, self, self._on_host_changed)
+        follow(inventory.setup_changed, self, self._show_setup_state)
         self._show_setup_state(inventory.setup_missing)
         spawn(inventory.check_setup())
         self._update_health()

@@ -17,6 +17,7 @@ from ...services.config import preferences
 from ...services.tasks.service import TaskService
 from ...services.tasks.records import CANCELLED, FAILED, ROLLBACK_FAILED, SUCCEEDED, TaskRecord
 from ..common.plain import menu_text, notification_text, tooltip
+from ..common.follow import follow
 
 RECENT = 8
 _NOTIFY = {SUCCEEDED, FAILED, ROLLBACK_FAILED, CANCELLED}
@@ -51,7 +52,7 @@ class Tray(QObject):
             self.icon.setContextMenu(self.menu)
             self.icon.activated.connect(self._activated)
             self.icon.show()
-        tasks.task_changed.connect(self._on_task_changed)
+        follow(tasks.task_changed, self, self._on_task_changed)
 
     # ----- preference ----------------------------------------------------------------------
     def keep_running(self) -> bool:
