@@ -328,6 +328,7 @@ def test_resize_follows_the_widget(terminal, qtbot):
 
 def test_scrollback_and_back_to_the_bottom_on_typing(terminal, qtbot):
     terminal.feed(b"".join(b"line %d\r\n" % i for i in range(200)))
+    qtbot.waitUntil(lambda: terminal.waiting == 0)  # shown in slices of the event loop's turns
     rows = terminal.screen.lines
     assert terminal.display()[-1].strip() == "" and terminal.display()[-2].strip() == "line 199"
     qtbot.keyClick(terminal, K.Key_PageUp, M.ShiftModifier)
