@@ -63,22 +63,17 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
 
 @dataclass(frozen=True)
 class Selection:
-    """The machines an action applies to, and those it skips (with why, in words)."""
+    """The machines an action applies to, and those it skips."""
     action: Action
     chosen: list[MachineInfo]
     skipped: list[MachineInfo]
 
-    def why_skipped(self, machine: MachineInfo) -> str:
-        if not machine.live:
-            return f"{machine.name}: its host does not answer"
-        return f"{machine.name} is {machine.state}; {self.action.label} is for machines that are " \
-               f"{', '.join(sorted(self.action.applies_to))}"
-
 
 def select_for(action_name: str, machines: Iterable[MachineInfo]) -> Selection:
     """Which machines the action applies to: those shown live (their host answers) in a state
-    the action is for. The window enables its buttons by it, and the window and the command
-    line act on the chosen ones only and say which were skipped."""
+    the action is for. The window enables its buttons by it, acts on the chosen ones only and
+    counts the skipped ones. (The command line acts on every machine it is given: libvirt says
+    why one in the wrong state is refused.)"""
     action = ACTIONS[action_name]
     chosen, skipped = [], []
     for machine in machines:

@@ -376,9 +376,5 @@ class XmlNode:
             node = self._children[id(element)] = kind(element)
         return node  # type: ignore[return-value]
 
-    def child(self, tag: str) -> ET.Element | None:
-        """A child element the model does not declare (for the few readers that only look)."""
-        return self.element.find(tag)
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.to_xml()[:80]!r}>"
