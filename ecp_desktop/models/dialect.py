@@ -60,6 +60,15 @@ class Dialect:
             cursor.executemany(f"{head} VALUES ({self.marks(columns)}) {tail}", rows)
 
 
+    def foreign_tables(self, db: peewee.Database, names: Sequence[str]) -> list[tuple[str, str]]:
+        """(table, owner) of those of ``names`` in the schema in use that another role owns (a
+        shared server only: one user's SQLite file has no roles)."""
+        if not self.shared_server:
+            return []
+        rows = db.execute_sql("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = current_schema() "
+                              "AND tablename = ANY(%s) AND tableowner <> current_user", (list(names),))
+        return sorted(rows.fetchall())
+
     def own_session(self, db: peewee.Database):
         """A connection of its own (autocommit) to the server, for session advisory locks: they go
         when it is closed, or when the process dies."""

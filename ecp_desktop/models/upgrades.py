@@ -11,6 +11,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from . import schema
+from .dialect import Dialect
 
 Step = tuple[int, str, Callable[[peewee.Database], None]]
 
@@ -199,7 +200,16 @@ def recreate_missing(db: peewee.Database) -> list[str]:
 
 def upgrade(db: peewee.Database) -> list[int]:
     """Apply every pending step; return the versions applied now. An inventory that is up to
-    date is only read: an operator's database role needs no right to change tables."""
+    date is only read: an operator's database role needs no right to change tables. On a
+    shared server, an upgrade refuses to go on while any of the app's tables belongs to another
+    role (one made in advance would keep its owner's rights over the rows the app writes)."""
+    if current_version(db) < LATEST_VERSION:
+        names = [m._meta.table_name for m in schema.ALL_TABLES]
+        foreign = Dialect(db).foreign_tables(db, names)
+        if foreign:
+            raise RuntimeError("not upgrading the inventory: " + ", ".join(
+                f"table {table} belongs to role {owner}" for table, owner in foreign)
+                + "; the tables must belong to the role that upgrades them (see packaging/postgresql-roles.sql)")
     if not db.table_exists(schema.SchemaVersion._meta.table_name):
         db.create_tables([schema.SchemaVersion])
     have = current_version(db)

@@ -1,5 +1,7 @@
 """The shared inventory's roles (packaging/postgresql-roles.sql): an operator role that can
-only read and write rows runs every command; it cannot change the schema."""
+only read and write rows runs every command; it cannot change the schema, nor make a table
+in advance (in public or in the app's schema) that a later upgrade would use; an upgrade
+refuses a table another role owns."""
 from __future__ import annotations
 
 import os
@@ -44,20 +46,25 @@ def test_an_operator_role_runs_the_app_and_cannot_change_the_schema():
                 cur.execute(statement)
         db = psycopg2.connect(host=p.hostname, port=p.port, user=p.username, dbname=names["ecp_inventory"])
         db.autocommit = True
-        statements = _statements(after_connect)
-        grants = [s for s in statements if "ALL TABLES" in s or "ALL SEQUENCES" in s]  # once the tables exist
         with db.cursor() as cur:
-            for statement in statements:
-                if statement not in grants:
-                    cur.execute(statement)
+            for statement in _statements(after_connect):
+                cur.execute(statement)
             cur.execute(f"ALTER ROLE {names['ecp_operator']} PASSWORD 'op-secret'")
             cur.execute(f"ALTER ROLE {names['ecp_owner']} PASSWORD 'own-secret'")
+            # A table made in advance by another role (here the operator's, made by the
+            # superuser: the operator itself may create none): the owner's setup refuses it.
+            cur.execute(f"CREATE TABLE ecp.task (id integer); ALTER TABLE ecp.task OWNER TO {names['ecp_operator']}")
         owner_url = f"postgresql://{names['ecp_owner']}@{server}/{names['ecp_inventory']}"
+        refused = ecp(owner_url, "--connect", "test:///default", "setup", password="own-secret")
+        assert refused.returncode != 0 and f"table task belongs to role {names['ecp_operator']}" in (
+            refused.stdout + refused.stderr), refused.stdout + refused.stderr
+        with db.cursor() as cur:
+            cur.execute("DROP TABLE ecp.task")
         done = ecp(owner_url, "--connect", "test:///default", "setup", password="own-secret")
         assert done.returncode == 0, done.stdout + done.stderr
-        with db.cursor() as cur:
-            for statement in grants:
-                cur.execute(statement)
+        with db.cursor() as cur:  # the app's tables are in the owner's schema, owned by it
+            cur.execute("SELECT DISTINCT schemaname, tableowner FROM pg_tables WHERE tablename = 'machine'")
+            assert cur.fetchall() == [("ecp", names["ecp_owner"])]
         db.close()
         operator_url = f"postgresql://{names['ecp_operator']}@{server}/{names['ecp_inventory']}"
         for command in (["machines"], ["pause", "test"], ["force-off", "test"], ["tasks"], ["finish-interrupted"],
@@ -66,9 +73,13 @@ def test_an_operator_role_runs_the_app_and_cannot_change_the_schema():
             assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
         as_operator = psycopg2.connect(host=p.hostname, port=p.port, user=names["ecp_operator"],
                                        password="op-secret", dbname=names["ecp_inventory"])
+        as_operator.autocommit = True
         try:
-            with as_operator.cursor() as cur, pytest.raises(psycopg2.Error, match="must be owner|permission denied"):
-                cur.execute("DROP TABLE machine")
+            for statement in ("DROP TABLE machine", "CREATE TABLE public.task (id integer)",
+                              "CREATE TABLE ecp.setting2 (id integer)"):
+                with as_operator.cursor() as cur, pytest.raises(psycopg2.Error,
+                                                                match="must be owner|permission denied"):
+                    cur.execute(statement)
         finally:
             as_operator.close()
     finally:
