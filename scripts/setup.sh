@@ -12,9 +12,10 @@ mode=${1:-app}
 APP_PACKAGES=(libvirt-dev libvirt-clients pkg-config gcc python3-venv python3-dev
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
   libxcb-shape0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
-  fonts-dejavu-core virt-viewer osinfo-db libosinfo-bin openssl)
+  fonts-dejavu-core virt-viewer osinfo-db libosinfo-bin openssl qemu-utils)
 # virt-viewer: Machine → Open Console (remote-viewer); osinfo-db, libosinfo-bin: New Machine's
-# operating systems (recommended resources, ISO detection); openssl: hashing a typed guest password
+# operating systems (recommended resources, ISO detection); openssl: hashing a typed guest password;
+# qemu-utils: qemu-img, flattening a local image that reads other files before it is uploaded
 # xvfb, icewm (title bars, a taskbar with a tray), imagemagick: screenshots; postgresql: the PostgreSQL tier;
 # libvirt-daemon to tini: the lab tier (real libvirtd + QEMU, TCG); desktop-file-utils, appstream:
 # the packaging checks; isolinux, syslinux-common: the lab's bootable installer ISO (New Machine)

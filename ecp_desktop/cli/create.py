@@ -42,6 +42,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     create.add_argument("--upload", action="store_true",
                         help="the ISO or cloud image is a file on this computer: upload it into --pool first")
     create.add_argument("--full-copy", action="store_true", help="cloud image: a full copy instead of an overlay")
+    create.add_argument("--flatten", action="store_true",
+                        help="with --upload: a cloud image that reads other files (a backing file) is flattened "
+                             "here with qemu-img and the copy uploaded (without it, such an image is refused)")
     create.add_argument("--os", default="generic", metavar="ID",
                         help="the operating system's libosinfo short id (osinfo-query os), e.g. debian12; sets "
                              "the recommended memory, vCPUs, disk, firmware and device models (default: generic)")
@@ -121,7 +124,7 @@ def spec_from_args(args, password_hash: str = "") -> MachineSpec:
     return MachineSpec(
         name=args.name, host_uri=args.host, source=source, source_path=path, upload=args.upload, os_id=args.os,
         memory_mib=args.memory, vcpus=args.vcpus, disk_gib=args.disk_size, pool=args.pool,
-        disk_format=args.disk_format, full_copy=args.full_copy, network=network,
+        disk_format=args.disk_format, full_copy=args.full_copy, flatten=args.flatten, network=network,
         bridge="" if args.no_network else args.bridge, graphics=args.graphics, firmware=args.firmware,
         secure_boot=args.secure_boot, seed=seed, start=args.start, virt_type=args.virt_type)
 

@@ -131,7 +131,7 @@ def test_clone_template_and_tasks_commands(db_url):
     (tree,) = json.loads(ok.stdout)
     assert tree["status"] == "succeeded" and [c["title"] for c in tree["children"]] == ["Create web-1", "Create web-2"]
     assert [s["title"] for s in tree["children"][0]["children"]] == [
-        "Clone tpl-root.qcow2 to web-1-vda.qcow2", "Clone tpl-data.img to web-1-vdb.img", "Define web-1",
+        "Define web-1", "Clone tpl-root.qcow2 to web-1-vda.qcow2", "Clone tpl-data.img to web-1-vdb.img",
         "Start web-1"]
 
     # The test driver's file host starts afresh in each process; 5 machines do not fit its pool.

@@ -35,8 +35,18 @@ class LabDaemon:
             raise RuntimeError(f"lab.sh {command} {self.name} failed: {result.stderr}{result.stdout}")
         return result.stdout.strip()
 
+    started: list[LabDaemon] = []  # every daemon of the session, for ``approve_lab_hosts``
+
     def start(self) -> None:
         self.query = self._lab("start")
+        LabDaemon.started.append(self)
+        self.approve()
+
+    def approve(self) -> None:
+        """The tester's own hosts, as if added with Add Connection: a migration's undo opens a
+        host a task row names only when it is approved on this workstation."""
+        from ecp_desktop.services.config import approved_hosts
+        approved_hosts.approve([self.uri("qemu"), self.uri("test"), *([self.tcp_uri] if self.address else [])])
 
     def stop(self) -> None:
         self._lab("stop")
@@ -77,6 +87,13 @@ class LabDaemon:
     def uri(self, driver: str = "test") -> str:
         path = "/default" if driver == "test" else "/system"
         return f"{driver}+unix://{path}{self.query}"
+
+
+@pytest.fixture(autouse=True)
+def approve_lab_hosts():
+    """Every lab host started so far is approved in the settings this test sees."""
+    for daemon in LabDaemon.started:
+        daemon.approve()
 
 
 def _lab_available() -> None:

@@ -17,6 +17,7 @@ import pytest
 from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.maintenance.evacuate import EvacuationService, stayed
 
+from ..helpers import query
 from .conftest import networked_hosts
 from .guests import clear_host, open_admin, tiny_guest_xml, where_is
 
@@ -114,7 +115,9 @@ def test_a_destination_that_dies_with_keep_going_leaves_the_others_where_they_we
 
 def test_the_app_killed_mid_evacuation_is_recovered_at_the_next_start(three, db_url, qtbot):
     """A `kill -9` of the evacuating process while migrations run; the next command's start
-    recovers the flow (move back): each guest ends on exactly one host, none lost."""
+    recovers the flow: each guest ends on exactly one host, none lost, and what had moved
+    stays where it is (a recovery nobody asked for never migrates back by itself); Retry
+    Rollback (``tasks retry``) then moves them back."""
     a, b, c = three
     args = [sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", a.tcp_uri, "--connect", b.tcp_uri,
             "--connect", c.tcp_uri]
@@ -127,13 +130,22 @@ def test_the_app_killed_mid_evacuation_is_recovered_at_the_next_start(three, db_
     finally:
         os.killpg(evacuating.pid, signal.SIGKILL)
         evacuating.wait(timeout=30)
-    # The next start recovers what the dead process had in flight (the engine's rollback: move back).
+    # The next start recovers what the dead process had in flight: each guest settled on one host.
     recovered = subprocess.run([*args, "finish-interrupted", "--json"], capture_output=True, text=True, timeout=300)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     report = json.loads(recovered.stdout)
-    assert [r["title"].startswith("Evacuate ") for r in report["finished"]] == [True], report
+    [flow] = report["finished"]
+    assert flow["title"].startswith("Evacuate "), report
+    found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])  # none lost, none on two hosts
+    moved = sorted(name for name, on in found.items() if on != [a.tcp_uri])
+    assert moved, found  # at least the first guest had arrived before the kill
+    assert flow["status"] == "rollback failed" and all(f"{name} not moved back" in flow["outcome"] for name in moved)
+    # The user asks: Retry Rollback moves them back.
+    [(root_id,)] = query(db_url, "SELECT id FROM task WHERE parent_id IS NULL AND kind = 'evacuate'")
+    retried = subprocess.run([*args, "tasks", "retry", str(root_id)], capture_output=True, text=True, timeout=300)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
     found = _only_on_one([a.tcp_uri, b.tcp_uri, c.tcp_uri])
-    assert found == {name: [a.tcp_uri] for name in GUESTS}, (found, report)  # every guest back, none lost
+    assert found == {name: [a.tcp_uri] for name in GUESTS}, (found, retried.stdout)  # every guest back
 
 
 def test_stop_letting_running_migrations_finish_moves_no_more_and_aborts_none(three, services, run, qtbot):

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.lab
 FLOW = "Create 1 machine from tpl"
 
 
-def start_clone(db_url, uri, *, hold: str = "", crash: str = "", env: dict | None = None, prefix=()):
+def start_clone(db_url, uri, *, hold: str = "", crash: str = "", env: dict | None = None, prefix=(),
+                template: str = "tpl"):
     env = {**os.environ, **(env or {})}
     env.pop("ECP_DESKTOP_CRASH_AT", None)
     env.pop("ECP_DESKTOP_HOLD_AT", None)
@@ -37,7 +38,7 @@ def start_clone(db_url, uri, *, hold: str = "", crash: str = "", env: dict | Non
     if crash:
         env["ECP_DESKTOP_CRASH_AT"] = crash
     return subprocess.Popen([*prefix, sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", uri,
-                             "clone-template", "tpl", "--count", "1", "--name-pattern", "web-{n}"],
+                             "clone-template", template, "--count", "1", "--name-pattern", "web-{n}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -48,15 +49,6 @@ def wait_for(path, proc, timeout=60):
             raise AssertionError(f"the app ended before {path.name}: {proc.communicate()}")
         assert time.monotonic() < deadline, f"{path.name} never reached"
         time.sleep(0.05)
-
-
-def squat_name(uri, name):
-    """Someone else defines a machine with the name the flow is about to define."""
-    conn = libvirt.open(uri)
-    try:
-        conn.defineXML(re.sub(r"<uuid>.*?</uuid>", f"<uuid>{uuidlib.uuid4()}</uuid>", TINY_XML.replace("tiny1", name)))
-    finally:
-        conn.close()
 
 
 def root_row(db_url):
@@ -73,12 +65,18 @@ def set_pool_autostart(uri):
 
 
 def test_an_undo_while_the_daemon_is_down_is_finished_when_it_is_back(lab_template, lab_daemon, tmp_path):
+    """The flow defines web-1, clones its first disk, and the second clone fails for real (the
+    pool is stopped meanwhile); the daemon goes away just as the first undo calls it. The
+    volume and the machine its undo rests on (its seal is there) are left, and undone by
+    themselves once the host is back."""
     uri, db_url, _ = lab_template
+    two_disk_template(uri, tmp_path)
     set_pool_autostart(uri)
     cloned, undoing = tmp_path / "cloned", tmp_path / "undoing"
-    proc = start_clone(db_url, uri, hold=f"clone_volume:after:1:{cloned},clone_volume:undo:1:{undoing}")
+    proc = start_clone(db_url, uri, hold=f"clone_volume:after:1:{cloned},clone_volume:undo:1:{undoing}",
+                       template="tpl2")
     wait_for(cloned, proc)
-    squat_name(uri, "web-1")  # the define fails for real: the name is taken
+    pool_active(uri, False)  # the second clone fails for real: the pool is not active
     cloned.unlink()
     wait_for(undoing, proc)
     lab_daemon.stop()  # the host goes away just as the undo calls it
@@ -86,7 +84,8 @@ def test_an_undo_while_the_daemon_is_down_is_finished_when_it_is_back(lab_templa
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, out + err
     root_id, status, summary, *_ = root_row(db_url)
-    assert status == "rollback failed" and summary == "left behind: volume lab-pool/web-1-vda.qcow2"
+    assert status == "rollback failed", summary
+    assert "volume lab-pool/web-1-vda.qcow2" in summary and "machine web-1 (" in summary
 
     away = app(db_url, "--connect", uri, "tasks", "retry", str(root_id))
     assert away.returncode == 3, away.stdout + away.stderr
@@ -98,9 +97,9 @@ def test_an_undo_while_the_daemon_is_down_is_finished_when_it_is_back(lab_templa
     recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     [report] = json.loads(recovered.stdout)["finished"]
-    assert (report["title"], report["status"], report["retried"]) == (FLOW, "failed", True)
-    assert "undone: deleted volume lab-pool/web-1-vda.qcow2" in report["outcome"]
-    assert libvirt_now(uri) == (["tpl", "web-1"], [TEMPLATE_VOLUME])  # the squatter's machine is theirs
+    assert (report["title"], report["status"], report["retried"]) == (f"{FLOW}2", "failed", True)
+    assert "undone: deleted volume lab-pool/web-1-vda.qcow2, undefined web-1" in report["outcome"]
+    assert libvirt_now(uri) == (["tpl", "tpl2"], sorted([TEMPLATE_VOLUME, "tpl2-vda.qcow2", "tpl2-vdb.qcow2"]))
     # Root and group agree, in the database too.
     statuses = query(db_url, f"select status from task where id = {root_id} or parent_id = {root_id}")
     assert {s for (s,) in statuses} == {"failed"}
@@ -135,28 +134,23 @@ def pool_active(uri, active: bool):
 
 
 def test_a_crash_during_a_rollback_after_an_undo_failed_keeps_every_leftover(lab_template, tmp_path):
-    """Both disks are cloned, the define fails (the name is taken), the pool is stopped so the
-    first undo fails for real, and the app is killed at the second undo. After the restart the
-    root and its group agree and every leftover is in the root and in recovery's report; once
-    the pool runs again, a retry by hand undoes them (exit 0)."""
+    """web-1 is defined, its first disk cloned, the second clone fails for real (the pool is
+    stopped meanwhile) and the app is killed as its rollback begins. At the restart the undo
+    fails for real (the pool is still stopped) and the machine waits with its volume (undos run
+    strictly in reverse): the root and its group agree and every leftover is in the root and
+    in recovery's report; once the pool runs again, a retry by hand undoes them (exit 0)."""
     uri, db_url, _ = lab_template
     two_disk_template(uri, tmp_path)
-    cloned, undoing = tmp_path / "cloned", tmp_path / "undoing"
-    env = {**os.environ, "ECP_DESKTOP_HOLD_AT": f"clone_volume:after:2:{cloned},clone_volume:undo:1:{undoing}",
-           "ECP_DESKTOP_CRASH_AT": "clone_volume:undo:2"}
-    proc = subprocess.Popen([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", uri,
-                             "clone-template", "tpl2", "--count", "1", "--name-pattern", "web-{n}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    cloned = tmp_path / "cloned"
+    proc = start_clone(db_url, uri, hold=f"clone_volume:after:1:{cloned}", crash="clone_volume:undo:1",
+                       template="tpl2")
     wait_for(cloned, proc)
-    squat_name(uri, "web-1")
+    pool_active(uri, False)  # the second clone fails for real, and so will the undo
     cloned.unlink()
-    wait_for(undoing, proc)
-    pool_active(uri, False)  # the first undo fails for real: the pool is not active
-    undoing.unlink()
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == -9, out + err  # killed at the second undo
+    assert proc.returncode == -9, out + err  # killed at the first undo
     root_id = root_row(db_url)[0]
-    left = ["volume lab-pool/web-1-vda.qcow2", "volume lab-pool/web-1-vdb.qcow2"]
+    left = ["volume lab-pool/web-1-vda.qcow2", "machine web-1 ("]
 
     recovered = app(db_url, "--connect", uri, "finish-interrupted", "--json")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
@@ -219,7 +213,7 @@ def test_an_instance_frozen_past_a_takeover_stops_and_the_new_owner_finishes(lab
     """Instance A runs on "another machine" (its own UTS namespace, another hostname), so the
     others judge it by its heartbeat. It is frozen (SIGSTOP) after its first clone until
     instance B takes the flow over and rolls it back; continued, A finds at its next write
-    that the flow is not its own and stops: nothing is defined, the clone is undone once."""
+    that the flow is not its own and stops: what A defined and cloned is undone once, by B."""
     uri, db_url, _ = lab_template
     if not subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode == 0:
         pytest.fail("unshare --uts does not work here (the lab runs as root)")
@@ -244,12 +238,12 @@ def test_an_instance_frozen_past_a_takeover_stops_and_the_new_owner_finishes(lab
     assert a.returncode == 1, out + err
     assert "another instance took this task over" in out + err
 
-    assert libvirt_now(uri) == (["tpl"], [TEMPLATE_VOLUME])  # A never defined web-1
+    assert libvirt_now(uri) == (["tpl"], [TEMPLATE_VOLUME])  # B undefined what A defined
     rows = query(db_url, "select op, reason, status, attempts, owner, generation from task where op != ''")
     clones = [r for r in rows if r[0] == "clone_volume" and r[1] == "regular"]
     undos = [r for r in rows if r[0] == "clone_volume" and r[1] == "rollback"]
     defines = [r for r in rows if r[0] == "define_domain" and r[1] == "regular"]
     assert [(c[2], c[3]) for c in clones] == [("rolled back", 1)]  # cloned once, by A
     assert [(u[2], u[3]) for u in undos] == [("succeeded", 1)]  # undone once, by B
-    assert [d[2] for d in defines] == ["cancelled"]  # never started
+    assert [d[2] for d in defines] == ["rolled back"]  # defined by A (the flow's first step), undone by B
     assert {r[4].split(":")[0] for r in rows} != {"far-box"} and {r[5] for r in rows} == {1}

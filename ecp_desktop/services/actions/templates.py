@@ -223,16 +223,18 @@ def plan(template: Template, names: list[str], *, start: bool = False, leave_out
     for name in names:
         new_uuid = str(uuidlib.uuid4())
         machine = Group("create_machine", f"Create {name}", host_uri=uri, target_uuid=new_uuid, target_name=name)
-        for disk in template.disks:
-            new = clone_volume_name(name, disk)
-            machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
-                "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
-                "allocation": disk.allocation, "format": disk.volume_format}, uri, new_uuid, name))
-        mark = secrets.token_hex(16)  # what lets an undo know the machine is this flow's own
+        # Defined first, carrying the flow's mark: each clone then seals its undo on it.
+        mark = secrets.token_hex(16)
         xml = with_flow_mark(machine_xml(template, name, new_uuid, new_macs(nic_count, taken)), mark)
         without = f" without disk {', '.join(u.target for u in template.uncopyable)}" if template.uncopyable else ""
         machine.children.append(Step("define_domain", f"Define {name}{without}",
                                      {"uuid": new_uuid, "name": name, "xml": xml, "mark": mark}, uri, new_uuid, name))
+        for disk in template.disks:
+            new = clone_volume_name(name, disk)
+            machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
+                "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
+                "allocation": disk.allocation, "format": disk.volume_format, "uuid": new_uuid, "mark": mark},
+                uri, new_uuid, name))
         if start:
             machine.children.append(Step("start_domain", f"Start {name}",
                                          {"uuid": new_uuid, "name": name, "mark": mark}, uri, new_uuid, name))

@@ -1,12 +1,14 @@
 """The steps of a hardware edit, each with its opposite (registered with the task engine's
 ``OPERATIONS`` by the composition root, so crash recovery can undo a flow a crashed instance left).
 
-Like every operation, each works from its parameters alone and its undo checks first:
-the previous definition goes back only while the machine still carries the definition
-this step made (its flow mark and the same fingerprint); a device is unplugged again only
-if it is still plugged in; a volume is deleted only if this step made it and no machine
-uses it. Growing a disk and deleting a volume cannot be undone (a disk is never shrunk;
-deleted data does not come back): the flow runs them last.
+Like every operation, each works from its parameters alone and its undo checks first, in
+libvirt: each step seals its undo on the machine before it changes it (its mark and a
+digest of what the undo acts with: the previous definition, the device unplugged, the
+memory it had), and the undo runs only when the row matches that seal; the previous
+definition goes back only while the machine still has the definition this step made (the
+same fingerprint); a device is unplugged again only if it is still plugged in. Growing a
+disk and deleting a volume cannot be undone (a disk is never shrunk; deleted data does not
+come back): the flow runs them last.
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import libvirt
 from ..core.errors import Refusal
 from ..libvirt_xml.domain import Disk, Interface, read_domain
 from ..libvirt_xml.storage import machine_using
-from ..libvirt_xml.marks import clear_flow_mark, with_console_passwords
+from ..libvirt_xml.marks import seals_of, with_console_passwords, with_flow_mark
 from ..hosts.lookups import find_domain, find_volume
-from ..tasks.operations import Operation, require_flow_mark
+from ..tasks.operations import Operation, Params, break_seal, end_marks, require_seal, seal_step
 from .edit_xml import fingerprint
 from .facts import GIB
 
@@ -39,7 +41,11 @@ def _plugged(dom: libvirt.virDomain, key: str) -> Disk | Interface | None:
 
 class RedefineDomain(Operation):
     """params: uuid, name, xml (the new definition, with the flow's mark), previous (the
-    definition it was planned from), mark."""
+    definition it was planned from), mark. The definition it writes carries its seal (and the
+    seals of the flow's earlier steps on the machine)."""
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "previous": params["previous"]}
 
     def prepare(self, conn, params):
         current = conn.lookupByUUIDString(params["uuid"]).XMLDesc(INACTIVE)
@@ -49,7 +55,10 @@ class RedefineDomain(Operation):
         return params
 
     def execute(self, conn, params):
-        conn.defineXML(with_console_passwords(conn.lookupByUUIDString(params["uuid"]), params["xml"]))
+        dom = conn.lookupByUUIDString(params["uuid"])
+        own = (params["mark"], self.name, self.undo_seal(params))
+        xml = with_flow_mark(params["xml"], params["mark"], (*seals_of(dom), own))
+        conn.defineXML(with_console_passwords(dom, xml))
         return f"new definition of {params['name']}"
 
     def compensate(self, conn, params):
@@ -59,17 +68,20 @@ class RedefineDomain(Operation):
         current = dom.XMLDesc(INACTIVE)
         if fingerprint(current) == fingerprint(params["previous"]):
             return f"{params['name']} has its previous definition"
-        require_flow_mark(dom, params, "putting back the previous definition of")  # (a row's "" is no mark)
+        require_seal(dom, self, params, f"putting back the previous definition of {params['name']}")
         if fingerprint(current) != fingerprint(params["xml"]):
             raise Refusal(f"not putting back the previous definition of {params['name']}: it was changed since "
                           "by someone else (it is not the definition this flow made); left alone")
-        conn.defineXML(with_console_passwords(dom, params["previous"]))
+        # The previous definition, with only other flows' seals kept (one whose rollback waits for
+        # its retry): this flow's later steps were undone before this one, and none comes before
+        # it (the edit plan puts the new definition first).
+        others = tuple(seal for seal in seals_of(dom) if seal[0] != params["mark"])
+        previous = with_flow_mark(params["previous"], others[0][0], others) if others else params["previous"]
+        conn.defineXML(with_console_passwords(dom, previous))
         return f"previous definition of {params['name']} back"
 
     def after_flow(self, conn, params):
-        dom = find_domain(conn, params["uuid"])
-        if dom is not None:
-            clear_flow_mark(dom)
+        end_marks(conn, params)
 
     def machines_changed(self, params, host_uri):
         return [(host_uri, params["uuid"])]
@@ -81,8 +93,32 @@ class RedefineDomain(Operation):
         return f"the edited definition of {params['name']}"
 
 
-class AttachDevice(Operation):
+class SealedLiveStep(Operation):
+    """A change to a running machine: ``prepare`` seals its undo on the machine (after
+    reading what the undo needs); the undo runs only on the machine that carries that seal."""
+
+    def seal(self, conn, params) -> Params:
+        return seal_step(conn.lookupByUUIDString(params["uuid"]), self, params)
+
+    def sealed(self, conn, params, doing: str) -> libvirt.virDomain | None:
+        """The running machine carrying this step's seal; None when it is not running."""
+        dom = _running(conn, params)
+        if dom is not None:
+            require_seal(dom, self, params, f"{doing} {params['name']}")
+        return dom
+
+    def after_flow(self, conn, params):
+        end_marks(conn, params)
+
+
+class AttachDevice(SealedLiveStep):
     """params: uuid, name, xml (a <disk> or <interface>), key (its target or MAC)."""
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "xml": params["xml"], "key": params["key"]}
+
+    def prepare(self, conn, params):
+        return self.seal(conn, params)
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).attachDeviceFlags(params["xml"], LIVE)
@@ -92,7 +128,9 @@ class AttachDevice(Operation):
         dom = _running(conn, params)
         if dom is None or _plugged(dom, params["key"]) is None:
             return f"{params['key']} is not plugged into {params['name']}"
+        self.sealed(conn, params, f"unplugging {params['key']} from")
         dom.detachDeviceFlags(params["xml"], LIVE)
+        break_seal(dom, self, params)
         return f"unplugged {params['key']} from {params['name']}"
 
     def undo_title(self, params):
@@ -102,14 +140,17 @@ class AttachDevice(Operation):
         return f"{params['key']} plugged into {params['name']}"
 
 
-class DetachDevice(Operation):
+class DetachDevice(SealedLiveStep):
     """params: uuid, name, xml (the device as defined), key; prepare keeps the running
     machine's own description of it (``plugged``), what plugging it back in needs."""
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "key": params["key"], "plugged": params.get("plugged", "")}
 
     def prepare(self, conn, params):
         dom = conn.lookupByUUIDString(params["uuid"])
         element = _plugged(dom, params["key"]) if dom.isActive() else None
-        return {**params, "plugged": element.to_xml() if element is not None else ""}
+        return self.seal(conn, {**params, "plugged": element.to_xml() if element is not None else ""})
 
     def execute(self, conn, params):
         if not params.get("plugged"):
@@ -121,7 +162,9 @@ class DetachDevice(Operation):
         dom = _running(conn, params)
         if dom is None or not params.get("plugged") or _plugged(dom, params["key"]) is not None:
             return f"{params['key']} is where it was in {params['name']}"
+        self.sealed(conn, params, f"plugging {params['key']} back into")
         dom.attachDeviceFlags(params["plugged"], LIVE)
+        break_seal(dom, self, params)
         return f"plugged {params['key']} back into {params['name']}"
 
     def undo_title(self, params):
@@ -131,18 +174,25 @@ class DetachDevice(Operation):
         return f"{params['key']} unplugged from {params['name']}"
 
 
-class UpdateDevice(Operation):
+class UpdateDevice(SealedLiveStep):
     """params: uuid, name, xml (the interface after), previous (before), key."""
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "key": params["key"], "previous": params["previous"]}
+
+    def prepare(self, conn, params):
+        return self.seal(conn, params)
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).updateDeviceFlags(params["xml"], LIVE)
         return f"changed {params['key']} of {params['name']}"
 
     def compensate(self, conn, params):
-        dom = _running(conn, params)
+        dom = self.sealed(conn, params, f"changing {params['key']} back in")
         if dom is None:
             return f"{params['name']} is not running"
         dom.updateDeviceFlags(params["previous"], LIVE)
+        break_seal(dom, self, params)
         return f"{params['key']} of {params['name']} as it was"
 
     def undo_title(self, params):
@@ -152,21 +202,25 @@ class UpdateDevice(Operation):
         return f"{params['key']} of {params['name']} changed while it runs"
 
 
-class SetVcpusLive(Operation):
+class SetVcpusLive(SealedLiveStep):
     """params: uuid, name, value; prepare records the running machine's count."""
 
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "previous": int(params.get("previous") or 0)}
+
     def prepare(self, conn, params):
-        return {**params, "previous": conn.lookupByUUIDString(params["uuid"]).vcpusFlags(LIVE)}
+        return self.seal(conn, {**params, "previous": conn.lookupByUUIDString(params["uuid"]).vcpusFlags(LIVE)})
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).setVcpusFlags(int(params["value"]), LIVE)
         return f"{params['name']} runs with {params['value']} vCPUs"
 
     def compensate(self, conn, params):
-        dom = _running(conn, params)
+        dom = self.sealed(conn, params, "giving back the vCPUs of")
         if dom is None:
             return f"{params['name']} is not running"
         dom.setVcpusFlags(int(params["previous"]), LIVE)
+        break_seal(dom, self, params)
         return f"{params['name']} back to {params['previous']} vCPUs"
 
     def undo_title(self, params):
@@ -176,21 +230,25 @@ class SetVcpusLive(Operation):
         return f"{params['name']} running with {params['value']} vCPUs"
 
 
-class SetMemoryLive(Operation):
+class SetMemoryLive(SealedLiveStep):
     """params: uuid, name, kib; prepare records what the running machine has."""
 
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "previous": int(params.get("previous") or 0)}
+
     def prepare(self, conn, params):
-        return {**params, "previous": conn.lookupByUUIDString(params["uuid"]).info()[2]}
+        return self.seal(conn, {**params, "previous": conn.lookupByUUIDString(params["uuid"]).info()[2]})
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).setMemoryFlags(int(params["kib"]), LIVE)
         return f"{params['name']} runs with {int(params['kib']) // 1024} MiB"
 
     def compensate(self, conn, params):
-        dom = _running(conn, params)
+        dom = self.sealed(conn, params, "giving back the memory of")
         if dom is None:
             return f"{params['name']} is not running"
         dom.setMemoryFlags(int(params["previous"]), LIVE)
+        break_seal(dom, self, params)
         return f"{params['name']} back to {int(params['previous']) // 1024} MiB"
 
     def undo_title(self, params):
@@ -203,14 +261,17 @@ class SetMemoryLive(Operation):
 _METADATA = {"title": libvirt.VIR_DOMAIN_METADATA_TITLE, "description": libvirt.VIR_DOMAIN_METADATA_DESCRIPTION}
 
 
-class SetMetadataLive(Operation):
+class SetMetadataLive(SealedLiveStep):
     """params: uuid, name, field (title or description), value; prepare records the old one."""
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "field": params["field"], "previous": params.get("previous", "")}
 
     def prepare(self, conn, params):
         if params["field"] not in _METADATA:
             raise Refusal(f"{params['field']!r} is not a title or a description")
         live = read_domain(conn.lookupByUUIDString(params["uuid"]))
-        return {**params, "previous": live.title if params["field"] == "title" else live.description}
+        return self.seal(conn, {**params, "previous": live.title if params["field"] == "title" else live.description})
 
     def _set(self, dom, params, value: str) -> None:
         dom.setMetadata(_METADATA[params["field"]], value or None, None, None, LIVE)
@@ -220,10 +281,11 @@ class SetMetadataLive(Operation):
         return f"{params['field']} of running {params['name']} set"
 
     def compensate(self, conn, params):
-        dom = _running(conn, params)
-        if dom is None:
+        dom = self.sealed(conn, params, f"putting back the {params['field']} of")
+        if dom is None or params["field"] not in _METADATA:
             return f"{params['name']} is not running"
         self._set(dom, params, params["previous"])
+        break_seal(dom, self, params)
         return f"{params['field']} of running {params['name']} as it was"
 
     def undo_title(self, params):

@@ -112,18 +112,21 @@ def plan(facts: HardwareFacts, changes: ChangeSet) -> HardwarePlan:
     uri, uuid, name = facts.host_uri, facts.uuid, facts.name
     root = Group(KIND, f"Edit hardware of {name}", host_uri=uri, target_uuid=uuid, target_name=name)
 
+    mark = secrets.token_hex(16)  # each step seals its undo on the machine under the flow's mark
+
     def step(op: str, title: str, params: dict) -> None:
-        root.children.append(Step(op, title, params, uri, uuid, name))
+        root.children.append(Step(op, title, {**params, "uuid": uuid, "mark": mark}, uri, uuid, name))
+    if fingerprint(edited.xml) != fingerprint(facts.xml):
+        step("redefine_domain", f"Define the new hardware of {name}",
+             {"uuid": uuid, "name": name, "xml": with_flow_mark(edited.xml, mark), "previous": facts.xml,
+              "mark": mark})
+    # After the new definition (which names them): each seals its undo on the machine, and is
+    # undone before the previous definition goes back.
     for added in edited.added_disks:
         if added.volume is not None:
             v = added.volume
             step("create_volume", f"Make volume {v.pool}/{v.name} ({v.capacity / GIB:g} GiB)",
                  {"pool": v.pool, "name": v.name, "capacity": v.capacity, "format": v.format})
-    if fingerprint(edited.xml) != fingerprint(facts.xml):
-        mark = secrets.token_hex(16)  # what lets the undo know the definition is still this flow's
-        step("redefine_domain", f"Define the new hardware of {name}",
-             {"uuid": uuid, "name": name, "xml": with_flow_mark(edited.xml, mark), "previous": facts.xml,
-              "mark": mark})
     for live in timing.live:
         step(live.op, live.title, live.params)
     if changes.autostart is not None and changes.autostart != facts.autostart:

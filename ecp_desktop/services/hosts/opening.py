@@ -13,8 +13,8 @@ from contextlib import contextmanager
 
 import libvirt
 
-from ..config import credentials
-from ..core.errors import HypervisorError, logged, remember_host_versions
+from ..config import approved_hosts, credentials
+from ..core.errors import HypervisorError, Refusal, logged, remember_host_versions
 from .facts import HostFacts, read_facts, version_text
 from .uri import InvalidUri, parse_uri
 
@@ -36,6 +36,16 @@ def open_connection(uri: str, *, read_only: bool = False, operation: str = "conn
         raise HypervisorError.from_libvirt(exc, operation=operation, host_uri=uri) from None
     remember_host_versions(uri, version_text(_version(conn.getLibVersion)), version_text(_version(conn.getVersion)))
     return conn
+
+
+def open_approved(uri: str, *, operation: str) -> libvirt.virConnect:
+    """Open a host a task row names (a migration's other end): only one this user approved on
+    this workstation; a row alone never chooses where this workstation's credentials go.
+    Blocking: a worker thread. ``Refusal`` when not approved."""
+    if not approved_hosts.is_approved(uri):
+        raise Refusal(f"not opened: {uri} is not a host approved on this workstation (a task record names it); "
+                      "add it with Add Connection if it is yours, then retry")
+    return open_connection(uri, operation=operation)
 
 
 def _version(read) -> int:

@@ -19,6 +19,8 @@ import libvirt
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
+from ..libvirt_xml.domain import Domain
+from ..libvirt_xml.xmlmodel import XmlError
 from .store import ensure_host
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,25 @@ def known_machines(host_uri: str) -> list[KnownMachine]:
                  .join(H).where((H.uri == host_uri) & (M.missing == False)).order_by(M.name))  # noqa: E712
         return [KnownMachine(r.uuid, r.name, r.state, int(r.memory_kib or 0), int(r.vcpus or 0), bool(r.persistent),
                              r.definition) for r in query]
+
+
+def stored_disk_users() -> dict[str, list[tuple[str, str]]]:
+    """Storage (a path, ``pool/volume``) -> (UUID, name) of every machine on any host whose
+    last definition names it. Rows are data: this only ever refuses (a disk another machine
+    may use is not taken), it never lets anything through."""
+    users: dict[str, list[tuple[str, str]]] = {}
+    with database.connection_context():
+        M = schema.Machine
+        rows = M.select(M.uuid, M.name, M.definition).where(M.definition.is_null(False) & (M.missing == False))  # noqa: E712
+        for row in rows.iterator():
+            try:
+                disks = list(Domain.from_xml(row.definition).disks)
+            except XmlError:
+                continue
+            for disk in disks:
+                for key in disk.keys():
+                    users.setdefault(key, []).append((row.uuid, row.name))
+    return users
 
 
 def record_recovered(source_uri: str, dest_uri: str, uuid: str, name: str, definition: str) -> None:

@@ -14,8 +14,13 @@ from .xmlmodel import SizeProperty, XmlChildren, XmlNode, flag, integer, registe
 # A machine a flow of ours defines or changes carries the flow's mark (a random token kept
 # with the step) in its <metadata> under this namespace until the flow has ended.
 FLOW_NS = "urn:io.github.ecp-desktop:flow"
+# A machine an evacuation moved away carries the host it came from under this namespace (set
+# before it leaves, travelling with its definition), so that Exit Maintenance brings back only
+# machines libvirt says came from that host, whatever the task history says.
+HOME_NS = "urn:io.github.ecp-desktop:home"
 LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 register_prefix("ecp", FLOW_NS)
+register_prefix("ecphome", HOME_NS)
 register_prefix("libosinfo", LIBOSINFO_NS)
 
 # Pool types whose volumes every host of a cluster sees (libvirt skips them in its
@@ -306,9 +311,24 @@ class OsInfo(XmlNode):
     id = text("./@id")
 
 
+class HomeMark(XmlNode):
+    TAG = f"{{{HOME_NS}}}home"
+    host = text("./@host")
+
+
+class UndoSeal(XmlNode):
+    """One step's undo sealed on the machine: the step's flow mark, its operation and a digest
+    of the data its undo acts with. A task row's undo runs only when it matches one."""
+    TAG = "undo"  # unqualified: libvirt puts only the metadata element itself in the namespace
+    mark = text("./@mark")
+    op = text("./@op")
+    digest = text("./@digest")
+
+
 class FlowMark(XmlNode):
     TAG = f"{{{FLOW_NS}}}flow"
     mark = text("./@mark")
+    seals = XmlChildren(UndoSeal, "./undo")
 
 
 class Domain(XmlNode):

@@ -159,12 +159,16 @@ def disk_users(conn: libvirt.virConnect, *, except_uuid: str = "") -> DiskUsers:
     return users
 
 
-def machine_using(conn: libvirt.virConnect, keys: set[str]) -> str:
+def machine_using(conn: libvirt.virConnect, keys: set[str], *, owner_uuid: str = "") -> str:
     """The name of a machine of the host whose definition (inactive, and live while it runs)
-    has a disk naming any of ``keys`` (paths, ``pool/volume``); "" when none. Blocking."""
+    has a disk naming any of ``keys`` (paths, ``pool/volume``); "" when none. ``owner_uuid``:
+    the machine the volume was made for, whose definition names it; only its running one
+    counts. Blocking."""
     for dom in conn.listAllDomains(0):
         try:
-            flags = (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if dom.isActive() else (libvirt.VIR_DOMAIN_XML_INACTIVE,)
+            active, owner = dom.isActive(), bool(owner_uuid) and dom.UUIDString() == owner_uuid
+            flags = ((0,) if active else ()) if owner else \
+                (libvirt.VIR_DOMAIN_XML_INACTIVE, 0) if active else (libvirt.VIR_DOMAIN_XML_INACTIVE,)
             for flag in flags:
                 if any(keys & set(disk.keys()) for disk in parse_domain(dom.XMLDesc(flag)).disks):
                     return dom.name()

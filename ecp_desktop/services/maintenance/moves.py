@@ -5,32 +5,47 @@ negotiated ladder, progress, abort, stall timeout, the machine left on one host)
 differs is its opposite: a plain migration's undo only settles the machine on one host,
 while an evacuation under the *move back* policy undoes a migration that succeeded by
 migrating the machine back to the host it came from (managed by this process, which reaches
-both daemons, with the method that moved it). Under *keep going* a migration that fails
-does not fail the flow: the machine stays where it is (settled on the source by the
-migration step), the step says so, and the other machines still move.
+both daemons, with the method that moved it) — only when someone is there to want it: a
+recovery after a crash leaves the machine where it is and says so (Retry Rollback moves it).
+The way back's flags are those of the way there kept to a fixed set (a row cannot add one).
+Under *keep going* a migration that fails does not fail the flow: the machine stays where
+it is (settled on the source by the migration step), the step says so, and the other
+machines still move.
 """
 from __future__ import annotations
 
 import libvirt
 
-from ..core.errors import HypervisorError
+from ..core.errors import HypervisorError, Refusal
 from ..hosts.lookups import find_domain
-from ..hosts.opening import open_connection
+from ..hosts.opening import open_approved
 from ..migration.ladder import SUCCEEDED, tried_rows
-from ..migration.run import MigrateDomain
+from ..migration.run import MigrateDomain, require_migration_seal
+from ..tasks.operations import UNATTENDED
+from ..libvirt_xml.marks import set_home_mark
 from ..migration.settle import abort_and_wait, settle
 
 MOVE_BACK, KEEP_GOING = "move-back", "keep-going"
 STAYED = "stayed"
-# What the way back keeps of the way there: no peer-to-peer or tunnel (this process drives
-# both daemons), no stream address (it named the destination's).
-_NOT_BACK = libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_TUNNELLED | libvirt.VIR_MIGRATE_POSTCOPY
+# What the way back may keep of the way there (nothing else, whatever the row says): no
+# peer-to-peer or tunnel (this process drives both daemons), no stream address (it named the
+# destination's).
+_BACK_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_OFFLINE | libvirt.VIR_MIGRATE_PERSIST_DEST
+               | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE | libvirt.VIR_MIGRATE_NON_SHARED_DISK
+               | libvirt.VIR_MIGRATE_NON_SHARED_INC | libvirt.VIR_MIGRATE_COMPRESSED
+               | libvirt.VIR_MIGRATE_AUTO_CONVERGE | libvirt.VIR_MIGRATE_ABORT_ON_ERROR)
 _BACK_PARAMS = (libvirt.VIR_MIGRATE_PARAM_BANDWIDTH, libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS)
 
 
 class EvacuateDomain(MigrateDomain):
     """params: those of ``migrate_domain``, and policy (move-back | keep-going); run records
-    outcome ("moved" or "stayed") and, when it stayed, error (libvirt's words)."""
+    outcome ("moved" or "stayed") and, when it stayed, error (libvirt's words). Before it
+    leaves, the machine is marked with the host it comes from (``set_home_mark``)."""
+
+    def prepare(self, conn, params):
+        params = super().prepare(conn, params)
+        set_home_mark(conn.lookupByUUIDString(params["uuid"]), params["source_uri"])
+        return params
 
     async def run(self, context) -> str:
         try:
@@ -47,12 +62,15 @@ class EvacuateDomain(MigrateDomain):
     def compensate(self, conn, params):
         """Settle the machine on one host (as a migration's undo does, after a crash too);
         then, under *move back*, if it is on the destination, migrate it back."""
-        abort_and_wait(conn, params["uuid"])
         try:
-            destination = open_connection(params["dest_uri"], operation="move back")
+            destination = open_approved(params["dest_uri"], operation="move back")
         except HypervisorError as error:
+            require_migration_seal(self, conn, None, params)
+            abort_and_wait(conn, params["uuid"])
             return _settle_without_destination(conn, params, error)
         try:
+            require_migration_seal(self, conn, destination, params)
+            abort_and_wait(conn, params["uuid"])
             where, done = settle(conn, destination, params)
             if where == "both":
                 raise HypervisorError(f"{params['name']} runs on both hosts", code=libvirt.VIR_ERR_OPERATION_FAILED,
@@ -61,6 +79,9 @@ class EvacuateDomain(MigrateDomain):
                 return f"{params['name']} is on the source" + (f"; {', '.join(done)}" if done else "")
             if params.get("policy") == KEEP_GOING:  # (a crash or a cancel: what moved stays moved)
                 return f"{params['name']} is on the destination; kept there (keep going)"
+            if params.get(UNATTENDED):
+                raise Refusal(f"{params['name']} is on the destination: a recovery after a crash does not move a "
+                              "machine back by itself; use Retry Rollback to move it back")
             flags, typed = _way_back(params)
             destination.lookupByUUIDString(params["uuid"]).migrate3(conn, typed, flags)
             back, _done = settle(destination, conn, {"uuid": params["uuid"], "name": params["name"],
@@ -107,7 +128,7 @@ def _way_back(params: dict) -> tuple[int, dict]:
     rows, ladder = tried_rows(params), params.get("ladder") or []
     index = next((i for i, row in enumerate(rows) if row.verdict == SUCCEEDED), 0)
     rung = ladder[index] if index < len(ladder) else {"flags": params["flags"], "params": params.get("params")}
-    flags = int(rung["flags"]) & ~_NOT_BACK
+    flags = int(rung["flags"]) & _BACK_FLAGS
     flags |= libvirt.VIR_MIGRATE_PERSIST_DEST
     if params.get("was_paused") is False and not flags & libvirt.VIR_MIGRATE_OFFLINE:
         flags |= libvirt.VIR_MIGRATE_LIVE

@@ -5,15 +5,17 @@ machine would run twice, two copies writing the same disks. So a host that answe
 (evacuate it instead), and the host is tried once more right before anything is defined.
 
 Which machines: those that should run, as restore decides (``restore_candidates``: the
-desired state and the restore policy), from the inventory's last known definition
-(schema version 9). Where: a destination (those named, or every connected host not in
-maintenance) that sees every disk (recover_checks.py: the same pool path, active, the volume
-there), has its networks, and has the memory; largest memory first, balanced by the memory
-the plan has already promised each destination (plan.DestinationCapacity, as an evacuation does). The flow:
-per machine the one define and start path (``define_domain``, ``start_domain`` with the
-flow's mark), all undone when a step fails (undefined, stopped). Then the inventory follows:
-the new host's row has the definition and the user's choices, the dead host's row is shut off
-and never restored (definitions.record_recovered).
+desired state and the restore policy), from the inventory's last known definition (schema
+version 9), which is data: what is defined on the destination is rebuilt from its parsed
+model (rebuild.py), never replayed, and what is not carried over is listed. Where: a
+destination (those named, or every connected host not in maintenance) that sees every disk
+as a volume of an active pool no other machine uses, has its networks, and has the memory;
+largest memory first, balanced by the memory the plan has already promised each destination
+(plan.DestinationCapacity, as an evacuation does). The flow: per machine the one define and
+start path (``define_domain``, ``start_domain`` with the flow's mark), all undone when a step
+fails (undefined, stopped). Then the inventory follows: the new host's row has the definition
+and the user's choices, the dead host's row is shut off and never restored
+(definitions.record_recovered).
 """
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ from ..tasks.records import SUCCEEDED, TaskRecord
 from . import mark
 from ..migration.checks import P2P
 from .plan import Machine, DestinationCapacity, destination_capacities, order, score
-from .recover_checks import Destination, checked_definition, read_destination, why_not_there
+from .rebuild import Rebuilt
+from .recover_checks import Destination, read_destination, stored_definition, why_not_there
 
 log = logging.getLogger(__name__)
 CONCURRENT_MACHINES = 4
@@ -60,7 +63,14 @@ class Recovery:
     reason: str = ""
     left: bool = False
     refusals: dict[str, str] = field(default_factory=dict)  # destination URI -> why not there
-    definition: Domain | None = None
+    definition: Domain | None = None  # the stored one (data)
+    built: dict[str, Rebuilt] = field(default_factory=dict)  # destination URI -> the definition for there
+
+    @property
+    def left_out(self) -> list[str]:
+        """What of the stored definition is not carried over to the chosen destination."""
+        built = self.built.get(self.destination)
+        return built.left_out if built is not None else []
 
     @property
     def moves(self) -> bool:
@@ -70,7 +80,7 @@ class Recovery:
         m = self.machine
         return {"machine": m.name, "uuid": m.uuid, "last_state": m.state, "memory_mib": m.memory_kib // 1024,
                 "vcpus": m.vcpus, "destination": self.destination, "left": self.left, "reason": self.reason,
-                "refusals": self.refusals}
+                "refusals": self.refusals, "not_carried_over": self.left_out}
 
 
 @dataclass
@@ -141,6 +151,7 @@ class RecoveryService:
             raise RecoveryRefused(reason)
         should_run = {c.uuid for c in grouped.get(source_uri, [])}  # restore's rule, not a second one
         known = await self.inventory.executors.on_database(definitions.known_machines, source_uri)
+        disk_users = await self.inventory.executors.on_database(definitions.stored_disk_users)
         recoveries = {}
         for row in known:
             machine = Machine(row.uuid, row.name, row.state, row.persistent, row.memory_kib, row.vcpus)
@@ -151,17 +162,19 @@ class RecoveryService:
             if not row.persistent:
                 recovery.reason = "a transient machine: it had no definition, and ended with its host"
                 continue
-            recovery.definition, recovery.reason = checked_definition(row.uuid, row.name, row.definition)
+            recovery.definition, recovery.reason = stored_definition(row.uuid, row.name, row.definition)
             if recovery.definition is not None:
                 d = recovery.definition
                 machine.memory_kib = d.current_memory_kib or d.memory_kib or machine.memory_kib
                 machine.vcpus = d.vcpus or machine.vcpus
         wanted = [r.definition for r in recoveries.values() if r.definition is not None]
-        verdicts = await asyncio.gather(*(self._check(uri, capacities[uri], wanted) for uri in capacities))
+        verdicts = await asyncio.gather(*(self._check(uri, capacities[uri], wanted, disk_users)
+                                          for uri in capacities))
         for uri, verdict in zip(capacities, verdicts, strict=True):
-            for uuid, why in verdict.items():
-                if why:
-                    recoveries[uuid].refusals[uri] = why
+            for uuid, built in verdict.items():
+                recoveries[uuid].built[uri] = built
+                if built.problems:
+                    recoveries[uuid].refusals[uri] = "; ".join(built.problems)
         plan = RecoveryPlan(source_uri, [], capacities, notes)
         for machine in order([r.machine for r in recoveries.values()]):
             recovery = recoveries[machine.uuid]
@@ -172,22 +185,26 @@ class RecoveryService:
             plan.notes.append(f"the inventory knows no machine of {source_uri}")
         return plan
 
-    async def _check(self, uri: str, capacity: DestinationCapacity, wanted: list[Domain]) -> dict[str, str]:
-        """Each machine checked against one destination (one read of what it offers)."""
-        def check(conn: libvirt.virConnect) -> tuple[Destination, dict[str, str]]:
+    async def _check(self, uri: str, capacity: DestinationCapacity, wanted: list[Domain],
+                     disk_users: dict[str, list[tuple[str, str]]]) -> dict[str, Rebuilt]:
+        """Each machine's definition rebuilt for one destination (one read of what it offers)."""
+        def elsewhere(uuid: str) -> dict[str, list[str]]:
+            return {key: [name for other, name in users if other != uuid] for key, users in disk_users.items()}
+
+        def check(conn: libvirt.virConnect) -> tuple[Destination, dict[str, Rebuilt]]:
             found = read_destination(conn, uri)
-            return found, {d.uuid: why_not_there(conn, found, d) for d in wanted}
+            return found, {d.uuid: why_not_there(conn, found, d, elsewhere(d.uuid)) for d in wanted}
         try:
             host = connected_host(self.inventory.hosts.get(uri), uri, operation="check a destination")
             found, verdict = await host.call(check, operation="check a destination")
         except HypervisorError as error:
-            return {d.uuid: f"could not read the host: {error.one_line()}" for d in wanted}
+            return {d.uuid: Rebuilt(problems=[f"could not read the host: {error.one_line()}"]) for d in wanted}
         capacity.free_memory = found.free_memory
         return verdict
 
     def flow(self, plan: RecoveryPlan) -> Group:
-        """One task: per machine, define it on its destination from the stored definition
-        (with the flow's mark, so that only this flow's undo removes it) and start it."""
+        """One task: per machine, define it on its destination from the definition rebuilt for
+        there (with the flow's mark, so that only this flow's undo removes it) and start it."""
         source = self.inventory.hosts.get(plan.source)
         label = source.label if source is not None else plan.source
         root = Group("recover_host", f"Recover the machines of {label}", host_uri=plan.source, concurrent=True,
@@ -195,7 +212,7 @@ class RecoveryService:
         for recovery in plan.moving:
             m, uri = recovery.machine, recovery.destination
             token = secrets.token_hex(16)
-            xml = with_flow_mark(recovery.definition.xml, token)
+            xml = with_flow_mark(recovery.built[uri].xml, token)
             dest = self.inventory.hosts.get(uri)
             group = Group("recover_machine", f"Recover {m.name} on {dest.label if dest else uri}", host_uri=uri,
                           target_uuid=m.uuid, target_name=m.name)
@@ -235,7 +252,7 @@ class RecoveryService:
             try:
                 await self.inventory.executors.on_database(definitions.record_recovered, plan.source,
                                                            recovery.destination, m.uuid, m.name,
-                                                           recovery.definition.xml)
+                                                           recovery.built[recovery.destination].xml)
             except Exception as exc:  # noqa: BLE001  (the database away: say it, the machines run)
                 log.warning("recovery of %s not recorded: %s", m.name, exc)
                 warnings.append(f"{m.name}: the inventory could not record it on its new host ({exc}); its row on "

@@ -3,19 +3,24 @@ host's last evacuation moved away migrated back (a plan first, as for the evacua
 
 Which machines came from the host is read from the task history: the succeeded
 ``evacuate_domain`` steps of its last evacuation that were not moved back by a rollback.
-Those rows are only a list of UUIDs to look for: where each machine is now, and whether it
-can go home, is read from the hosts (the inventory's live rows and the migration service's
-negotiation), never taken from a row another operator could have written.
+Those rows are only a list of UUIDs to look for: each goes home only when, in libvirt, it
+carries the home mark the evacuation set on it naming this host; where it is now and whether
+it can go home is read from the hosts (the inventory's live rows and the migration
+service's negotiation), never taken from a row another operator could have written.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid as uuid_module
 from dataclasses import dataclass, field
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
+from ..core.errors import HypervisorError
+from ..hosts.lookups import find_domain
+from ..libvirt_xml.marks import clear_home_mark, home_mark
 from ..migration.checks import MigrationOptions
 from ..tasks import store
 from ..tasks.engine import Group
@@ -23,6 +28,8 @@ from ..tasks.records import ROLLBACK, SUCCEEDED, TaskRecord
 from . import mark
 from .evacuate import EvacuationService, HostsUnreachable
 from .moves import STAYED
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,6 +114,7 @@ class ReturnHome:
             elif not back.now_on:
                 back.reason = "not on any connected host"
             plan.returns.append(back)
+        await asyncio.gather(*(self._check_home_mark(r, home_uri) for r in plan.returns if not r.reason))
         todo = [r for r in plan.returns if not r.reason]
         negotiate = self.migrations.negotiate_or_why
         answers = await asyncio.gather(*(negotiate(r.now_on, r.uuid, home_uri, options) for r in todo))
@@ -119,6 +127,20 @@ class ReturnHome:
                 back.negotiation = answer
                 back.name = answer.facts.machine.name  # as its host calls it now
         return plan
+
+    async def _check_home_mark(self, back: Return, home_uri: str) -> None:
+        """A machine goes home only if, where it is now, libvirt says it came from ``home_uri``."""
+        def read(conn) -> str:
+            dom = find_domain(conn, back.uuid)
+            return home_mark(dom) if dom is not None else ""
+        try:
+            came_from = await self.inventory.hosts[back.now_on].call(read, operation="read where it came from")
+        except HypervisorError as error:
+            back.reason = f"its host cannot tell where it came from ({error.one_line()})"
+            return
+        if came_from != home_uri:
+            back.reason = ("it does not carry this host's evacuation mark (it was moved since, or the task record "
+                           "naming it comes from elsewhere); left where it is")
 
     def flow(self, plan: ReturnPlan, *, parallel: int = 2) -> Group:
         label = self.inventory.hosts[plan.home].label
@@ -134,4 +156,16 @@ class ReturnHome:
         await self.inventory.executors.on_database(mark.set_maintenance, home_uri, False)
         if plan is None or not plan.moving:
             return None
-        return await self.migrations.engine.run(self.flow(plan, parallel=parallel))
+        root = await self.migrations.engine.run(self.flow(plan, parallel=parallel))
+        home = self.inventory.hosts[home_uri]
+
+        def arrived(conn) -> None:  # home again: the mark has done its work
+            for back in plan.moving:
+                dom = find_domain(conn, back.uuid)
+                if dom is not None:
+                    clear_home_mark(dom)
+        try:
+            await home.call(arrived, operation="clear the evacuation marks")
+        except HypervisorError as error:
+            log.warning("the evacuation marks on %s stay: %s", home_uri, error)
+        return root

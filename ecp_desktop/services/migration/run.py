@@ -20,8 +20,11 @@ import libvirt
 
 from ..core.errors import HypervisorError
 from ..libvirt_xml.storage import volume_xml
-from ..hosts.opening import open_connection
-from ..tasks.operations import AsyncOperation, CloneVolume
+from ..core.errors import Refusal
+from ..hosts.lookups import find_domain, find_volume
+from ..hosts.opening import open_approved
+from ..libvirt_xml.marks import has_seal
+from ..tasks.operations import AsyncOperation, CloneVolume, break_seal, end_marks, seal_step
 from .settle import abort_and_wait, clean_up, persist_definition, settle
 from .ladder import (API_MANAGED, API_P2P, FAILED, PEER_TO_PEER_APIS, REFUSED, SUCCEEDED, TRYING, Rung, moves_on,
                      tried_rows)
@@ -80,15 +83,25 @@ class _Watch:
 class MigrateDomain(AsyncOperation):
     """params: uuid, name, source_uri, dest_uri, method, ladder (the rungs to try: method, api,
     flags, params), methods (a row per rung: what happened to it), max_downtime_ms, postcopy,
-    stall_timeout_s, dest_had_definition, persistent; prepare records was_paused."""
+    stall_timeout_s, dest_had_definition, persistent; prepare records was_paused and seals the
+    undo on the machine (the seal travels with its definition to the destination)."""
 
     def machines_changed(self, params, host_uri):
         return [(params["dest_uri"], params["uuid"]), (params["source_uri"], params["uuid"])]
 
+    def marked_hosts(self, params, host_uri):
+        return [uri for uri in (params.get("source_uri") or host_uri, params.get("dest_uri")) if uri]
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "source_uri": params["source_uri"], "dest_uri": params["dest_uri"]}
+
     def prepare(self, conn, params):
         # dest_had_definition comes from the negotiation, which looked on the destination.
-        state = conn.lookupByUUIDString(params["uuid"]).state()
-        return {**params, "was_paused": state[0] == libvirt.VIR_DOMAIN_PAUSED}
+        dom = conn.lookupByUUIDString(params["uuid"])
+        return {**seal_step(dom, self, params), "was_paused": dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED}
+
+    def after_flow(self, conn, params):
+        end_marks(conn, params)
 
     async def run(self, context) -> str:
         """Try the ladder's rungs in order (ladder.py): a rung libvirt refuses for a reason the
@@ -251,9 +264,12 @@ class MigrateDomain(AsyncOperation):
         """After a crash mid-migration: leave the machine on one host (never move it back).
 
         A peer-to-peer job may outlive the process that started it: abort it first, so the
-        source's daemon ends it cleanly rather than finding its destination gone."""
-        abort_and_wait(conn, params["uuid"])
+        source's daemon ends it cleanly rather than finding its destination gone. Only for the
+        machine that carries this step's mark, on the source or (moved) on the destination, and
+        only with a destination this user approved."""
         with _open(params["dest_uri"]) as destination:
+            require_migration_seal(self, conn, destination, params)
+            abort_and_wait(conn, params["uuid"])
             where, done = settle(conn, destination, params)
         if where == "both":
             raise HypervisorError(f"{params['name']} runs on both hosts", code=libvirt.VIR_ERR_OPERATION_FAILED,
@@ -267,11 +283,55 @@ class MigrateDomain(AsyncOperation):
         return f"{params['name']} on both hosts"
 
 
+def require_migration_seal(op, source: libvirt.virConnect | None, destination: libvirt.virConnect | None,
+                           params: dict) -> None:
+    """Refuse to touch a machine for a migration's undo unless, on either host, it carries the
+    seal the migration step ``op`` put on it (it travels with its definition) (``Refusal``)."""
+    for conn in (source, destination):
+        dom = find_domain(conn, params["uuid"]) if conn is not None else None
+        if dom is not None and has_seal(dom, params.get("mark") or "", op.name, op.undo_seal(params)):
+            return
+    raise Refusal(f"not settling {params.get('name') or params['uuid']}: on neither host does it carry this "
+                  "migration's mark (the task record may come from elsewhere, or the migration never began); "
+                  "left alone")
+
+
 class PrecreateVolume(CloneVolume):
-    """params: pool, name, capacity, format, path: an empty volume on the destination for a
-    copy-storage migration; undone like a clone (never one that existed, nor one in use)."""
+    """params: pool, name, capacity, format, path, uuid, source_uri: an empty volume on the
+    destination for a copy-storage migration; undone like a clone (never one that existed, nor
+    one in use). The machine it is made for is on the source, so the seal is put there (through
+    a connection opened only to a host this user approved)."""
 
     where = " on the destination"
+
+    def prepare(self, conn, params):
+        if find_volume(conn, params["pool"], params["name"]) is not None:
+            return {**params, "existed_before": True}
+        with _open(params["source_uri"]) as source:
+            params = seal_step(self.owner(source, params), self, params)
+        return {**params, "existed_before": False}
+
+    def compensate(self, conn, params):
+        if params.get("existed_before"):
+            return f"left volume {params['name']} alone: it existed before"
+        if find_volume(conn, params["pool"], params["name"]) is None:
+            return f"volume {params['name']} already gone"
+        if not params.get("source_uri") or not params.get("uuid"):
+            raise Refusal(f"not deleting volume {params['pool']}/{params['name']} on the destination: the task record "
+                          "names no machine it was made for (an older version's); left alone")
+        here = find_domain(conn, params["uuid"])  # moved after all: the seal travelled with it
+        if here is not None and self.sealed(here, params):
+            words = self.delete_made(conn, params, owner_uuid=params["uuid"])
+            break_seal(here, self, params)
+            return words
+        with _open(params["source_uri"]) as source:
+            owner = self.require_owner(source, params)
+            words = self.delete_made(conn, params)
+            break_seal(owner, self, params)
+        return words
+
+    def sealed(self, dom: libvirt.virDomain, params: dict) -> bool:
+        return has_seal(dom, params.get("mark") or "", self.name, self.undo_seal(params))
 
     def execute(self, conn, params):
         conn.storagePoolLookupByName(params["pool"]).createXML(
@@ -307,13 +367,14 @@ def _unlisten(conn: libvirt.virConnect, ids: list[int]) -> None:
 
 
 class _open:
-    """A short-lived connection for blocking code (prepare and crash recovery)."""
+    """A short-lived connection for blocking code (prepare and crash recovery), to a host a
+    task row names: opened only when this user approved it."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
 
     def __enter__(self) -> libvirt.virConnect:
-        self.conn = open_connection(self.uri)
+        self.conn = open_approved(self.uri, operation="migration")
         return self.conn
 
     def __exit__(self, *exc) -> None:

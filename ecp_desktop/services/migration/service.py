@@ -92,7 +92,7 @@ class MigrationService:
                 flow.children.append(Step(
                     "precreate_volume", f"Create {name} on {dest_label}",
                     {"pool": facts.destination.pool_paths[folder], "name": name, "capacity": disk.capacity,
-                     "format": disk.format, "path": disk.path},
+                     "format": disk.format, "path": disk.path, "uuid": machine.uuid, "source_uri": facts.source.uri},
                     facts.destination.uri, machine.uuid, machine.name))
         rungs = candidates(facts, negotiation.decision)
         if not rungs:

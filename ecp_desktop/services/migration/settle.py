@@ -15,6 +15,7 @@ import libvirt
 from ..core.errors import HypervisorError
 from ..libvirt_xml.domain import read_domain
 from ..hosts.lookups import find_domain
+from ..libvirt_xml.marks import carries_mark
 
 log = logging.getLogger(__name__)
 PAUSED_BY_MIGRATION = {libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED,
@@ -51,8 +52,11 @@ def settle(source: libvirt.virConnect, destination: libvirt.virConnect | None,
         src.resume()
         done.append("resumed the machine on the source")
     if src_active and dst is not None and not params.get("dest_had_definition") and not dst.isActive():
-        dst.undefine()
-        done.append("removed the definition left on the destination")
+        if carries_mark(dst, params.get("mark") or ""):  # the copy this migration made, not one it found
+            dst.undefine()
+            done.append("removed the definition left on the destination")
+        else:
+            done.append("left the definition on the destination alone (it does not carry this migration's mark)")
     if dst_active:
         return "destination", done
     return ("source" if src_active else "neither"), done

@@ -20,7 +20,7 @@ from .domain import DiskPlan, domain_xml
 from ..libvirt_xml.devices import volume_name
 from ..libvirt_xml.storage import FILE_POOLS, PoolSummary
 from .host_offer import HostOffer, SourceVolume
-from .image_file import flatten_hint, read_image
+from .image_file import FlattenRefused, flatten, flatten_folder, flatten_hint, read_image
 from .osinfo import OsDatabase, OsEntry
 from .seed_iso import hostname_for, seed_files
 from .spec import SOURCE_LABELS, MachineSpec, spec_problems
@@ -136,12 +136,22 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
         base = _new_volume(pool, file_name_part(os.path.basename(spec.source_path)),
                            "use that volume (its path on the host) instead of uploading the file again")
         image = read_image(spec.source_path)
+        local_path = spec.source_path
         if spec.source != "iso" and image.reads_other_files():
-            raise PlanError(f"{spec.source_path}: {image.reads_other_files()}; {flatten_hint(spec.source_path)}")
+            if not spec.flatten:
+                raise PlanError(f"{spec.source_path}: {image.reads_other_files()}; "
+                                f"{flatten_hint(spec.source_path, here=True)}")
+            try:  # the user's choice: a copy standing alone, made here with the user's own rights
+                local_path = flatten(spec.source_path, flatten_folder())
+            except FlattenRefused as refused:
+                raise PlanError(f"{spec.source_path} cannot be flattened: {refused}") from None
+            notes.append(f"{os.path.basename(spec.source_path)} {image.reads_other_files()}: a copy standing alone "
+                         "is uploaded (made with qemu-img on this computer)")
+            image = read_image(local_path)
         fmt = "raw" if spec.source == "iso" else image.format
-        size = os.path.getsize(spec.source_path)
+        size = os.path.getsize(local_path)
         step("upload_volume", f"Upload {os.path.basename(spec.source_path)} to pool {pool.name}",
-             {"pool": pool.name, "name": base, "local_path": spec.source_path, "size": size, "format": fmt})
+             {"pool": pool.name, "name": base, "local_path": local_path, "size": size, "format": fmt})
         where = _disk_at(pool, base, fmt, cdrom_bus)
         source = None if spec.source == "iso" else _uploaded(pool, base, where, image.virtual_size, fmt)
         source_path = where.path or f"{pool.name}/{base}"
@@ -194,9 +204,14 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
                "qcow2" if spec.source_path.endswith(".qcow2") else "raw")
         disks.append(DiskPlan("disk", path=source_path, format=fmt, bus=entry.disk_bus))
 
+    # The machine is defined first: each volume step then seals its undo on it (its flow mark
+    # and the volume), which is what lets that undo delete the volume.
     mark = secrets.token_hex(16)
+    for volume_step in steps:
+        volume_step.params.update(uuid=new_uuid, mark=mark)
     xml = pretty(with_flow_mark(domain_xml(spec, entry, offer, new_uuid, disks), mark))  # the review shows it
-    step("define_domain", f"Define {name}", {"uuid": new_uuid, "name": name, "xml": xml, "mark": mark})
+    steps.insert(0, Step("define_domain", f"Define {name}", {"uuid": new_uuid, "name": name, "xml": xml,
+                                                              "mark": mark}, uri, new_uuid, name))
     flow = Group("create_machine", f"Create {name} from {SOURCE_LABELS[spec.source]}", list(steps), host_uri=uri,
                  target_uuid=new_uuid, target_name=name)
     plan = Plan(spec, entry, new_uuid, xml, flow, notes, seeds)
@@ -216,7 +231,7 @@ def set_start(plan: Plan, start: bool) -> None:
     """Add or drop the last step, Start (the wizard's *Start after creating*, changed after review)."""
     steps = [s for s in plan.flow.children if s.op != "start_domain"]
     if start:
-        define = steps[-1]
+        define = next(s for s in steps if s.op == "define_domain")
         steps.append(Step("start_domain", f"Start {plan.spec.name}", {
             "uuid": plan.uuid, "name": plan.spec.name, "mark": define.params["mark"]}, define.host_uri, plan.uuid,
             plan.spec.name))

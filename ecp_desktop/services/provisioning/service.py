@@ -11,6 +11,8 @@ the event loop never waits on a file, a process or the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import subprocess
 
 from ..core.errors import HypervisorError
@@ -22,6 +24,7 @@ from . import operations
 from . import osinfo
 from .host_mark import maintenance_refusal
 from .host_offer import HostOffer, read_offer
+from .image_file import flatten_folder
 from .plan import Plan, PlanError, make_plan
 from .seed_iso import hash_password
 from .spec import MachineSpec
@@ -125,3 +128,8 @@ class ProvisioningService:
         finally:
             for reference in plan.seeds:
                 operations.release_seed(reference)
+            for step in plan.flow.children:  # a flattened copy made for the upload has done its work
+                path = step.params.get("local_path", "") if step.op == "upload_volume" else ""
+                if path.startswith(flatten_folder() + os.sep):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)

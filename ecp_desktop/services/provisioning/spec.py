@@ -39,6 +39,7 @@ class MachineSpec:
     pool: str = ""
     disk_format: str = "qcow2"
     full_copy: bool = False        # cloud image: a full copy instead of a copy-on-write overlay
+    flatten: bool = False          # an uploaded image that reads other files: a copy standing alone is uploaded
     network: str = "default"       # a libvirt network ("" with no bridge: no network card)
     bridge: str = ""               # a host bridge instead of a libvirt network
     graphics: str = "vnc"

@@ -10,6 +10,8 @@ import logging
 
 import libvirt
 
+from ..libvirt_xml.marks import flow_state, put_flow_state
+
 from ..hosts.connection import HostConnection, connected_host
 from ..hosts.states import ACTIVE_STATES, STATE_LABELS, state_name
 from ..inventory.live import Inventory
@@ -78,7 +80,9 @@ class Snapshots:
 
         def revert(conn: libvirt.virConnect) -> str:
             dom = conn.lookupByUUIDString(uuid)
-            dom.revertToSnapshot(dom.snapshotLookupByName(name, 0), 0)
+            flows = flow_state(dom)  # a snapshot keeps the <metadata> it was taken with: seals of
+            dom.revertToSnapshot(dom.snapshotLookupByName(name, 0), 0)  # ended flows come back
+            put_flow_state(dom, flows)  # with it; the machine keeps those it has now, no others
             return state_name(dom.state()[0])
 
         async def work() -> str:

@@ -24,7 +24,7 @@ from ..sharing import machine_locks
 from .checkpoints import Checkpoints
 from . import fencing
 from .fencing import FlowLost, LeaseExpired
-from .operations import AsyncOperation, Operation, operation
+from .operations import UNATTENDED, AsyncOperation, Operation, operation
 from .tree import effect_uncertain, group_outcome, leaf_steps, listing, needs_undo, needs_undo_below
 from .service import DATABASE_AWAY, TaskService
 from .records import (CANCELLED, FAILED, PENDING, REGULAR, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
@@ -143,7 +143,7 @@ class TaskEngine:
         try:
             ok = await self._execute(root, flow)
             if ok:
-                await self._after_flow(root)
+                await self.after_flow(root)
                 self.tasks.finish(root, SUCCEEDED, summary=f"{len(leaf_steps(root))} steps done")
                 await self.tasks.flush()
                 self.fenced(root)  # "succeeded" only if the flow was still ours when it said so
@@ -160,10 +160,13 @@ class TaskEngine:
             root.on_lost = None
         return root
 
-    async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
-        """Undo every step of ``root``'s tree that did (or may have) run, then end the tree."""
+    async def rollback(self, root: TaskRecord, cause: str, *, cancelled: bool = False,
+                       unattended: bool = False) -> None:
+        """Undo every step of ``root``'s tree that did (or may have) run, then end the tree.
+        ``unattended``: a recovery nobody asked for (after a crash); undos that would move a
+        machine leave it where it is and say so (``operations.UNATTENDED``)."""
         try:
-            await roll_back(self, root, cause, cancelled=cancelled)
+            await roll_back(self, root, cause, cancelled=cancelled, unattended=unattended)
         except FlowLost as exc:
             self.lost(root, str(exc))
 
@@ -301,14 +304,16 @@ class TaskEngine:
             return await machine_locks.call_locked(host, record.target_uuid, record.target_name, operation_name, fn)
         return await host.call(fn, operation=operation_name, machine=record.target_name)
 
-    async def _after_flow(self, root: TaskRecord) -> None:
+    async def after_flow(self, root: TaskRecord) -> None:
         """The flow succeeded: each step's operation ends what only mattered while the flow
         could be undone (the flow marks on the machines it defined). Before the root is
         finished, so no finished flow leaves a mark a forged row could point an undo at."""
         by_host: dict[str, list[TaskRecord]] = {}
         for leaf in leaf_steps(root):
-            if type(operation(leaf.op)).after_flow is not Operation.after_flow:
-                by_host.setdefault(leaf.host_uri, []).append(leaf)
+            op = operation(leaf.op)
+            if type(op).after_flow is not Operation.after_flow:
+                for uri in op.marked_hosts(leaf.params, leaf.host_uri):
+                    by_host.setdefault(uri, []).append(leaf)
 
         await self.ensure_lease(root, root)  # still ours (a freeze before this point is found here)
 
@@ -363,13 +368,14 @@ __all__ = ["Group", "Step", "TaskEngine"]
 # The root's summary always covers the whole tree (everything undone so far, everything still
 # left), so the root and its groups never disagree, whichever run of the rollback ended it.
 
-async def roll_back(engine: TaskEngine, root: TaskRecord, cause: str, *, cancelled: bool = False) -> None:
+async def roll_back(engine: TaskEngine, root: TaskRecord, cause: str, *, cancelled: bool = False,
+                    unattended: bool = False) -> None:
     tasks = engine.tasks
     root.status = ROLLING_BACK
     root.error_message = cause
     tasks.changed(root)
     cancel_pending(tasks, root)  # after a crash, steps that never started
-    await _undo(engine, root)
+    await _undo(engine, root, unattended)
     settle(engine, root)
     undone = [u.summary for u in _all(root) if u.role == ROLLBACK and u.status == SUCCEEDED and u.summary]
     left = [operation(step.op).leftover(step.params) for step in leaf_steps(root) if step.status == ROLLBACK_FAILED]
@@ -379,13 +385,15 @@ async def roll_back(engine: TaskEngine, root: TaskRecord, cause: str, *, cancell
     if left:
         parts.append(f"left behind: {listing(left)}")
     status = ROLLBACK_FAILED if left else CANCELLED if cancelled else FAILED
+    if not left:  # ended: no mark or seal stays (a failed rollback keeps them for its retry)
+        await engine.after_flow(root)
     tasks.finish(root, status, summary="; ".join(parts), message=cause)
 
 
-async def _undo(engine: TaskEngine, record: TaskRecord) -> None:
+async def _undo(engine: TaskEngine, record: TaskRecord, unattended: bool) -> None:
     if record.op:
         if needs_undo(record):
-            await _undo_step(engine, record)
+            await _undo_step(engine, record, unattended)
         return
     steps = [c for c in reversed(record.children) if c.role == REGULAR]
     if steps and any(needs_undo_below(c) for c in steps) and record.parent is not None:
@@ -396,7 +404,7 @@ async def _undo(engine: TaskEngine, record: TaskRecord) -> None:
 
         async def one(child: TaskRecord) -> None:
             async with limit:
-                await _undo(engine, child)
+                await _undo(engine, child, unattended)
         results = await asyncio.gather(*(one(c) for c in steps), return_exceptions=True)
         lost = next((r for r in results if isinstance(r, FlowLost)), None)
         if lost is not None:
@@ -405,11 +413,28 @@ async def _undo(engine: TaskEngine, record: TaskRecord) -> None:
             if isinstance(result, BaseException):
                 raise result
     else:
+        # Strictly in reverse: a later step may rest on an earlier one (a volume's undo needs
+        # the seal on the machine an earlier step defined), so once an undo fails the steps
+        # before it are held, and left for the retry with it.
+        held = False
         for child in steps:
-            await _undo(engine, child)
+            if held:
+                _hold(engine, child)
+                continue
+            await _undo(engine, child, unattended)
+            held = needs_undo_below(child)
 
 
-async def _undo_step(engine: TaskEngine, step: TaskRecord) -> None:
+def _hold(engine: TaskEngine, record: TaskRecord) -> None:
+    """Leave ``record``'s steps that need an undo for the retry (a later undo failed)."""
+    for step in ([record] if record.op else leaf_steps(record)):
+        if needs_undo(step) and step.status != ROLLBACK_FAILED:
+            step.status = ROLLBACK_FAILED
+            step.summary = "not undone yet: the undo of a later step failed"
+            engine.tasks.changed(step)
+
+
+async def _undo_step(engine: TaskEngine, step: TaskRecord, unattended: bool) -> None:
     tasks, op, root = engine.tasks, operation(step.op), step.root()
     uncertain = effect_uncertain(step.error)  # (its status may be "rollback failed" by now)
     title = op.undo_title(step.params)
@@ -425,8 +450,9 @@ async def _undo_step(engine: TaskEngine, step: TaskRecord) -> None:
     try:
         await engine.checkpoints.reach(op.name, "undo")
         host = engine.connected_host(step.host_uri, f"undo {op.name}")
-        summary = await engine.fenced_call(host, step, f"undo {op.name}",
-                                           lambda conn: op.compensate(conn, step.params))
+        # Whether anyone asked is the engine's to say, never a row's.
+        params = {**step.params, UNATTENDED: unattended}
+        summary = await engine.fenced_call(host, step, f"undo {op.name}", lambda conn: op.compensate(conn, params))
     except FlowLost:
         raise
     except Exception as exc:  # noqa: BLE001

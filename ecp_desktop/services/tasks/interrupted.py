@@ -102,7 +102,7 @@ async def finish_interrupted(engine: TaskEngine) -> InterruptedReport:
     for tree_rows in retries.values():
         rows = await loop.run_in_executor(database, _claim_retry, tree_rows[0])
         if rows:
-            root = await _retry(engine, tasks.take_over(rows))
+            root = await _retry(engine, tasks.take_over(rows), unattended=True)
             report.finished.append(FinishedFlow(root.title, root.status, root.outcome, retried=True))
     await tasks.flush()
     return report
@@ -133,15 +133,15 @@ async def retry_rollback(engine: TaskEngine, task_id: int) -> RetryOutcome:
     rows = await loop.run_in_executor(tasks.database, _claim_retry, rows[0])
     if not rows:
         raise Refusal(f"{preview.title}: it is being retried now, or changed since it was read; try again")
-    root = await _retry(engine, tasks.take_over(rows))
+    root = await _retry(engine, tasks.take_over(rows), unattended=False)  # the user asked
     await tasks.flush()
     return RetryOutcome(root, _left(root), [])
 
 
-async def _retry(engine: TaskEngine, root: TaskRecord) -> TaskRecord:
+async def _retry(engine: TaskEngine, root: TaskRecord, *, unattended: bool) -> TaskRecord:
     """The rollback again; whatever happens, the root does not stay "rolling back"."""
     try:
-        await engine.rollback(root, root.error_message or "rollback retried")
+        await engine.rollback(root, root.error_message or "rollback retried", unattended=unattended)
     except Exception as exc:  # noqa: BLE001  (the flow stays retryable; the fault is in the log)
         log.exception("retrying the rollback of %s failed", root.title)
         engine.tasks.finish(root, ROLLBACK_FAILED, message=f"{root.error_message}; the retry failed: {exc}")
@@ -225,7 +225,7 @@ async def _finish(engine: TaskEngine, root: TaskRecord, report: InterruptedRepor
     if any(not _connected(engine, uri) for uri in _step_hosts(root)):
         report.waiting.append(root.title)
         return
-    await engine.rollback(root, INTERRUPTED)
+    await engine.rollback(root, INTERRUPTED, unattended=True)
     tasks.changed(root)
     await _follow_every_step(engine, root)
     report.finished.append(FinishedFlow(root.title, root.status, root.outcome))

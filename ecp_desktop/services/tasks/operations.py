@@ -6,6 +6,14 @@ reads what the step needs to know beforehand (did the volume exist already, was
 autostart on); its answer is stored with the step before ``execute`` runs.
 Compensations are idempotent: they check that the thing still exists, and never
 remove something that existed before the step.
+
+libvirt is the trust anchor: a task row is data anyone who can write the inventory can
+forge, so no undo acts on a row alone. Each undo first finds, in libvirt, the mark of the
+flow that made the change: a machine the flow defined carries its mark; a step that changes
+a machine or makes a volume for one seals its undo on that machine (``seal_step``: the mark,
+the operation and a digest of ``undo_data``), and the undo runs only when the row's data
+give that seal (``require_seal``). What the undo puts back is thereby what the step saw,
+not what a row says. A registry test runs every operation's undo from forged rows.
 """
 from __future__ import annotations
 
@@ -15,13 +23,19 @@ from dataclasses import dataclass
 import libvirt
 
 from ..core.errors import Refusal
-from ..libvirt_xml.marks import clear_flow_mark, flow_mark, set_flow_mark
+from ..libvirt_xml.marks import end_flow_marks, has_seal, legacy_mark, seal_undo, undo_digest, unseal_undo, \
+    with_flow_mark
 from ..libvirt_xml.snapshot import DomainSnapshot
 from ..libvirt_xml.storage import machine_using, volume_xml
 from ..hosts.lookups import find_domain, find_volume
 from ..core.names import BIDI_AND_SEPARATORS, name_problem
 
 Params = dict
+
+# Set by the engine on the parameters an undo gets (whatever a row says): True when the undo
+# is a recovery nobody asked for (after a crash); an undo that would move a machine then
+# leaves it where it is and says so, for Retry Rollback to ask.
+UNATTENDED = "unattended"
 
 
 @dataclass(frozen=True)
@@ -45,12 +59,56 @@ class Operation:
         raise NotImplementedError
 
     def after_flow(self, conn: libvirt.virConnect, params: Params) -> None:
-        """The whole flow succeeded: end what only mattered while it could be undone."""
+        """The flow ended (succeeded, or rolled back with nothing left): end what only mattered
+        while it could be undone (its marks and seals)."""
+
+    def marked_hosts(self, params: Params, host_uri: str) -> list[str]:
+        """The hosts where the step may leave a mark (``after_flow`` runs on each)."""
+        return [host_uri]
 
     def machines_changed(self, params: Params, host_uri: str) -> list[tuple[str, str]]:
         """(host URI, machine UUID) whose definition this step made or removed, done or undone:
         the inventory reads them again and forgets those that are gone."""
         return []
+
+    def undo_data(self, params: Params) -> dict:
+        """What the undo acts on and with: sealed in libvirt before the step runs."""
+        return {"uuid": params.get("uuid", "")}
+
+    def undo_seal(self, params: Params) -> str:
+        return undo_digest(self.name, self.undo_data(params))
+
+
+def seal_step(dom: libvirt.virDomain, op: Operation, params: Params) -> Params:
+    """Seal the step's undo on the machine before the step changes it (``prepare``); the params
+    with the step's mark (the flow's, or a new one)."""
+    params = {**params, "mark": params.get("mark") or secrets.token_hex(16)}
+    seal_undo(dom, params["mark"], op.name, op.undo_seal(params))
+    return params
+
+
+def require_seal(dom: libvirt.virDomain, op: Operation, params: Params, doing: str) -> None:
+    """Refuse an undo whose seal the machine does not carry: the row names another machine, or
+    other data than the step sealed, or its flow ended."""
+    if not has_seal(dom, params.get("mark") or "", op.name, op.undo_seal(params)):
+        raise Refusal(f"not {doing}: {dom.name()} does not carry this step's seal, so the "
+                      "task record does not match what the step did (it may come from elsewhere); left alone")
+
+
+def break_seal(dom: libvirt.virDomain, op: Operation, params: Params) -> None:
+    """The undo ran: its seal goes."""
+    unseal_undo(dom, params.get("mark") or "", op.name, op.undo_seal(params))
+
+
+def end_marks(conn: libvirt.virConnect, params: Params) -> None:
+    """The flow ended: no mark or seal of it stays on the machine (``after_flow``); another
+    flow's, waiting for its Retry Rollback, stay."""
+    dom = find_domain(conn, params["uuid"]) if params.get("uuid") and params.get("mark") else None
+    if dom is not None:
+        end_flow_marks(dom, params["mark"])
+
+
+VOLUME_UNDO_KEYS = ("uuid", "pool", "name")
 
 
 class AsyncOperation(Operation):
@@ -64,10 +122,40 @@ class AsyncOperation(Operation):
 
 
 class CloneVolume(Operation):
-    """params: pool, source (volume name), name (new volume), capacity, allocation, format."""
+    """params: pool, source (volume name), name (new volume), capacity, allocation, format;
+    uuid and mark: the machine it is made for, whose definition (written first, by the same
+    flow) carries this step's seal. The undo deletes the volume only while that machine
+    carries the seal, and no machine uses the volume."""
+
+    def undo_data(self, params):
+        return {k: params.get(k, "") for k in VOLUME_UNDO_KEYS}
+
+    def require_owner(self, conn, params) -> libvirt.virDomain:
+        """The machine the volume was made for, carrying this step's seal (else ``Refusal``)."""
+        if not params.get("uuid"):
+            raise Refusal(f"not deleting volume {params['pool']}/{params['name']}: the task record names no machine "
+                          "it was made for (an older version's, or not this app's), so nothing in libvirt says this "
+                          "flow made it; left alone (delete it yourself if it is yours)")
+        dom = find_domain(conn, params["uuid"])
+        if dom is None:
+            raise Refusal(f"not deleting volume {params['pool']}/{params['name']}: the machine it was made for is "
+                          "not on this host, so nothing in libvirt says this flow made it; left alone")
+        require_seal(dom, self, params, f"deleting volume {params['pool']}/{params['name']}")
+        return dom
 
     def prepare(self, conn, params):
-        return {**params, "existed_before": find_volume(conn, params["pool"], params["name"]) is not None}
+        existed = find_volume(conn, params["pool"], params["name"]) is not None
+        if existed:
+            return {**params, "existed_before": True}
+        return {**seal_step(self.owner(conn, params), self, params), "existed_before": False}
+
+    def owner(self, conn, params) -> libvirt.virDomain:
+        """The machine the volume is made for (its flow defines it first)."""
+        dom = find_domain(conn, params["uuid"]) if params.get("uuid") else None
+        if dom is None:
+            raise Refusal(f"cannot make volume {params['pool']}/{params['name']}: the machine it is for is not "
+                          "defined on this host (a flow defines the machine before its volumes)")
+        return dom
 
     def execute(self, conn, params):
         pool = conn.storagePoolLookupByName(params["pool"])
@@ -80,13 +168,21 @@ class CloneVolume(Operation):
     def compensate(self, conn, params):
         if params.get("existed_before"):
             return f"left volume {params['name']} alone: it existed before"
+        if find_volume(conn, params["pool"], params["name"]) is None:
+            return f"volume {params['name']} already gone"
+        owner = self.require_owner(conn, params)
+        words = self.delete_made(conn, params, owner_uuid=params["uuid"])
+        break_seal(owner, self, params)
+        return words
+
+    def delete_made(self, conn, params, *, owner_uuid: str = "") -> str:
+        """Delete the volume the step made, unless a machine uses it (``owner_uuid``: the one it
+        was made for, whose definition names it: only while it runs with it)."""
         volume = find_volume(conn, params["pool"], params["name"])
         if volume is None:
             return f"volume {params['name']} already gone"
-        path = volume.path()
-        # A volume some machine uses (its own flow undefined the new machine first) is never
-        # deleted: e.g. one a migration moved onto it, or another's named in a forged task row.
-        user = machine_using(conn, {path, f"{params['pool']}/{params['name']}"})
+        # A volume another machine uses is never deleted: e.g. one a migration moved onto it.
+        user = machine_using(conn, {volume.path(), f"{params['pool']}/{params['name']}"}, owner_uuid=owner_uuid)
         if user:
             return f"kept volume {params['name']}: {user} uses it"
         volume.delete(0)
@@ -99,14 +195,6 @@ class CloneVolume(Operation):
 
     def leftover(self, params):
         return f"volume {params['pool']}/{params['name']}{self.where}"
-
-
-def require_flow_mark(dom: libvirt.virDomain, params: Params, doing: str) -> None:
-    """Refuse an undo on a machine that does not carry this step's flow mark."""
-    mark = params.get("mark")
-    if not mark or flow_mark(dom) != mark:
-        raise Refusal(f"not {doing} {params.get('name', dom.name())}: it does not carry this flow's mark, so this "
-                      "flow did not make it (the task record may come from elsewhere); left alone")
 
 
 class CreateVolume(CloneVolume):
@@ -133,7 +221,8 @@ class DefineDomain(Operation):
         return {**params, "existed_before": find_domain(conn, params["uuid"]) is not None}
 
     def execute(self, conn, params):
-        conn.defineXML(params["xml"])
+        conn.defineXML(with_flow_mark(params["xml"], params["mark"],
+                                      ((params["mark"], self.name, self.undo_seal(params)),)))
         return f"defined {params['name']}"
 
     def compensate(self, conn, params):
@@ -142,7 +231,8 @@ class DefineDomain(Operation):
         dom = find_domain(conn, params["uuid"])
         if dom is None:
             return f"{params['name']} already undefined"
-        require_flow_mark(dom, params, "undefining")
+        if not legacy_mark(dom, params.get("mark") or ""):  # (a flow interrupted before the upgrade)
+            require_seal(dom, self, params, f"undefining {params['name']}")
         if dom.isActive():
             dom.destroy()
         try:
@@ -158,9 +248,7 @@ class DefineDomain(Operation):
         return f"Undefine {params['name']}"
 
     def after_flow(self, conn, params):
-        dom = find_domain(conn, params["uuid"])
-        if dom is not None:
-            clear_flow_mark(dom)
+        end_marks(conn, params)
 
     def machines_changed(self, params, host_uri):
         return [(host_uri, params["uuid"])]
@@ -170,22 +258,18 @@ class DefineDomain(Operation):
 
 
 class StartDomain(Operation):
-    """params: uuid, name, mark (the flow's mark on the machine; a machine the flow did not
-    define gets one here, so that only this flow's undo can force it off)."""
+    """params: uuid, name, mark (the flow's); prepare seals the undo on the machine, so that
+    only this flow's undo can force it off."""
 
     def prepare(self, conn, params):
         dom = find_domain(conn, params["uuid"])
-        mark = params.get("mark") or secrets.token_hex(16)
-        marked_here = dom is not None and flow_mark(dom) != mark
-        if marked_here:
-            set_flow_mark(dom, mark)
-        return {**params, "was_active": bool(dom is not None and dom.isActive()), "mark": mark,
-                "marked_here": marked_here}
+        was_active = bool(dom is not None and dom.isActive())
+        if dom is not None and not was_active:
+            params = seal_step(dom, self, params)
+        return {**params, "was_active": was_active}
 
     def after_flow(self, conn, params):
-        dom = find_domain(conn, params["uuid"])
-        if dom is not None:
-            clear_flow_mark(dom)
+        end_marks(conn, params)
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).create()
@@ -195,10 +279,10 @@ class StartDomain(Operation):
         dom = find_domain(conn, params["uuid"])
         if params.get("was_active") or dom is None or not dom.isActive():
             return f"{params['name']} is not running"
-        require_flow_mark(dom, params, "stopping")
+        if not legacy_mark(dom, params.get("mark") or ""):  # (a flow interrupted before the upgrade)
+            require_seal(dom, self, params, f"stopping {params['name']}")
         dom.destroy()
-        if params.get("marked_here"):  # a machine the flow did not define: its mark goes with the undo
-            clear_flow_mark(dom)
+        break_seal(dom, self, params)
         return f"stopped {params['name']}"
 
     def undo_title(self, params):
@@ -245,9 +329,16 @@ class CreateSnapshot(Operation):
     external (default False: internal). The window's and the command line's Take Snapshot run
     this same ``execute`` (services/snapshots), under the machine's lock, as a task."""
 
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "snapshot": params["snapshot"]}
+
     def prepare(self, conn, params):
         dom = conn.lookupByUUIDString(params["uuid"])
-        return {**params, "existed_before": params["snapshot"] in dom.snapshotListNames()}
+        existed = params["snapshot"] in dom.snapshotListNames()
+        return {**(params if existed else seal_step(dom, self, params)), "existed_before": existed}
+
+    def after_flow(self, conn, params):
+        end_marks(conn, params)
 
     def execute(self, conn, params):
         external = bool(params.get("external"))
@@ -261,7 +352,9 @@ class CreateSnapshot(Operation):
         dom = find_domain(conn, params["uuid"])
         if params.get("existed_before") or dom is None or params["snapshot"] not in dom.snapshotListNames():
             return f"snapshot {params['snapshot']} already gone"
+        require_seal(dom, self, params, f"deleting snapshot {params['snapshot']}")
         dom.snapshotLookupByName(params["snapshot"]).delete(0)
+        break_seal(dom, self, params)
         return f"deleted snapshot {params['snapshot']}"
 
     def undo_title(self, params):
@@ -272,10 +365,17 @@ class CreateSnapshot(Operation):
 
 
 class SetAutostart(Operation):
-    """params: uuid, name, value; prepare records the previous value."""
+    """params: uuid, name, value; prepare records the previous value (sealed on the machine)."""
+
+    def undo_data(self, params):
+        return {"uuid": params["uuid"], "previous": bool(params.get("previous"))}
 
     def prepare(self, conn, params):
-        return {**params, "previous": bool(conn.lookupByUUIDString(params["uuid"]).autostart())}
+        dom = conn.lookupByUUIDString(params["uuid"])
+        return seal_step(dom, self, {**params, "previous": bool(dom.autostart())})
+
+    def after_flow(self, conn, params):
+        end_marks(conn, params)
 
     def execute(self, conn, params):
         conn.lookupByUUIDString(params["uuid"]).setAutostart(int(params["value"]))
@@ -285,7 +385,11 @@ class SetAutostart(Operation):
         dom = find_domain(conn, params["uuid"])
         if dom is None:
             return f"{params['name']} is gone"
+        if bool(dom.autostart()) == bool(params.get("previous")):
+            return f"autostart of {params['name']} is as it was"
+        require_seal(dom, self, params, f"changing the autostart of {params.get('name')}")
         dom.setAutostart(int(params["previous"]))
+        break_seal(dom, self, params)
         return f"autostart back {'on' if params['previous'] else 'off'} for {params['name']}"
 
     def undo_title(self, params):

@@ -95,7 +95,7 @@ def retries_by_itself(root: TaskRecord) -> bool:
     """A rollback-failed flow whose every leftover failed only because its host was away:
     tried again by itself when the host is back, and at the next start. One whose undo was
     refused (e.g. the volume is in use) waits for the user's Retry Rollback."""
-    left = leftover_steps(root)
+    left = [step for step in leftover_steps(root) if failed_undos(step)]  # (not those held behind them)
     return bool(left) and all(host_was_away(_last_error(step)) for step in left)
 
 

@@ -125,10 +125,11 @@ class RecoverDialog(QDialog):
         for row, recovery in enumerate(rows):
             m = recovery.machine
             where = ", ".join(self._label(u) for u in now.get(m.uuid, [])) if self.outcome and recovery.moves else ""
+            why = recovery.reason or (f"not carried over: {', '.join(recovery.left_out)}" if recovery.left_out else "")
             cells = [m.name, m.state, f"{m.memory_kib // 1024} MiB",
                      self._label(recovery.destination) if recovery.moves else ("left" if recovery.left else "—"),
-                     recovery.reason, where or ("nowhere" if self.outcome and recovery.moves else "")]
-            tips = {3: recovery.destination, WHY: "\n".join([recovery.reason] + [
+                     why, where or ("nowhere" if self.outcome and recovery.moves else "")]
+            tips = {3: recovery.destination, WHY: "\n".join([why] + [
                 f"{u}: {w}" for u, w in sorted(recovery.refusals.items())])}
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)  # plain text: names and reasons are data

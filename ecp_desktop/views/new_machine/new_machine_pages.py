@@ -40,6 +40,10 @@ class SourcePage(QWizardPage):
         self.path = QLineEdit()
         self.path.setPlaceholderText("a file on the host, e.g. /var/lib/libvirt/images/debian.iso")
         self.upload = QCheckBox("The file is on this computer: upload it into the storage pool")
+        self.flatten = QCheckBox("If the image reads other files (a backing file), upload a copy standing alone "
+                                 "made here with qemu-img")
+        self.flatten.setToolTip(tooltip("an image that reads other files is never used as it is: without this, "
+                                        "the plan says which file it reads and stops"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.volumes = QComboBox()  # the host's pool volumes: choosing one fills in its path
@@ -58,6 +62,7 @@ class SourcePage(QWizardPage):
         form.addRow("File:", row)
         form.addRow("In a pool:", self.volumes)
         form.addRow("", self.upload)
+        form.addRow("", self.flatten)
         self.taken: str | None = None  # the host's answer for the name as typed (None: free)
         self._timer = QTimer(self, singleShot=True, interval=NAME_CHECK_MS)
         self._timer.timeout.connect(lambda: wizard.ask(self._ask_host(wizard)))
@@ -65,6 +70,7 @@ class SourcePage(QWizardPage):
         self.sources.idClicked.connect(lambda _id: self._source_changed())
         self.path.textChanged.connect(self.completeChanged)
         self.upload.toggled.connect(self.completeChanged)
+        self.upload.toggled.connect(lambda _on: self._source_changed())
 
     def source(self) -> str:
         return SOURCES[max(self.sources.checkedId(), 0)]
@@ -90,6 +96,8 @@ class SourcePage(QWizardPage):
         self.path.setEnabled(files)
         self.volumes.setEnabled(files)
         self.upload.setEnabled(self.source() in ("iso", "cloud-image"))
+        self.flatten.setVisible(self.source() == "cloud-image")
+        self.flatten.setEnabled(self.source() == "cloud-image" and self.upload.isChecked())
         self.completeChanged.emit()
 
     def _volume_chosen(self, row: int) -> None:

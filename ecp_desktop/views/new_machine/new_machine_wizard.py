@@ -120,6 +120,7 @@ class NewMachineWizard(QWizard):
             name=source.name.text(), host_uri=self.host_uri, source=kind,
             source_path="" if kind == "pxe" else source.path.text().strip(),
             upload=source.upload.isChecked() and source.upload.isEnabled(),
+            flatten=source.flatten.isChecked() and source.flatten.isEnabled(),
             os_id=entry.short_id if entry is not None else "generic",
             memory_mib=hardware.memory.value(), vcpus=hardware.vcpus.value(),
             disk_gib=hardware.disk.value(), disk_format=hardware.disk_format.currentData() or "qcow2",

@@ -188,7 +188,7 @@ def test_apply_to_a_shut_off_machine_changes_its_definition(run, services, host,
         title="database")))
     assert {e.when for e in planned.effects} == {NOW}  # shut off: it starts with the new definition
     assert planned.deleted_volumes == ["images/off01-data.img"]
-    assert [s.op for s in planned.flow.children] == ["create_volume", "redefine_domain", "set_autostart"]
+    assert [s.op for s in planned.flow.children] == ["redefine_domain", "create_volume", "set_autostart"]
     assert [s.op for s in planned.deletions.children] == ["delete_volume"]  # a flow of its own, after the edit
     outcome = run(hardware.run(planned))
     assert outcome.applied and outcome.waiting == [], outcome.record.outcome

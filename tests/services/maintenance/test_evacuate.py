@@ -343,8 +343,10 @@ def _evacuation_history(host_uri: str, steps: list[tuple[str, str, str, dict]]) 
 
 
 def test_exit_maintenance_plans_only_the_machines_its_last_evacuation_moved_away(three, run, db, db_url):
+    from ecp_desktop.services.libvirt_xml.marks import clear_home_mark, set_home_mark
     default_uuid = next(m.uuid for m in three.inventory.machines_of(DEFAULT))
     web01 = next(m.uuid for m in three.inventory.machines_of(LAB_URI) if m.name == "web01")
+    default = three.inventory.hosts[DEFAULT]
     _evacuation_history(LAB_URI, [
         ("test", default_uuid, "succeeded", {"outcome": "moved"}),     # now on another host: goes home
         ("web01", web01, "succeeded", {"outcome": "moved"}),           # already back on this host
@@ -355,7 +357,13 @@ def test_exit_maintenance_plans_only_the_machines_its_last_evacuation_moved_away
         ("forged", "'; DROP TABLE task; --", "succeeded", {}),  # not a UUID: nothing to look for
     ])
     return_home = ReturnHome(EvacuationService(three.migrations))
+    # A forged history alone moves nothing: "test" carries no mark saying it came from there.
     plan = run(return_home.plan(LAB_URI))
+    assert "does not carry this host's evacuation mark" in plan.returns[0].reason and not plan.moving
+    # As the evacuation left it: libvirt says where it came from.
+    run(default.call(lambda conn: set_home_mark(conn.lookupByUUIDString(default_uuid), LAB_URI)))
+    plan = run(return_home.plan(LAB_URI))
+    run(default.call(lambda conn: clear_home_mark(conn.lookupByUUIDString(default_uuid))))
     reasons = {r.name: r.reason for r in plan.returns}
     assert set(reasons) == {"test", "web01", "gone"}, reasons
     assert reasons["web01"] == "already on this host" and reasons["gone"] == "not on any connected host"

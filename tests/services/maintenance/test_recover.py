@@ -150,7 +150,8 @@ def test_machines_on_shared_storage_start_elsewhere_and_the_others_say_why(conne
     by_name = {r.machine.name: r for r in plan.machines}
     assert [r.machine.name for r in plan.machines][0] == "db"  # largest memory first
     assert by_name["web"].destination == alive and by_name["db"].destination == alive
-    assert "no volume at that path" in by_name["local"].reason and alive in by_name["local"].reason
+    assert "no active storage pool there has that volume" in by_name["local"].reason
+    assert alive in by_name["local"].reason
     assert by_name["idle"].left and "should not run" in by_name["idle"].reason
     assert "no definition" in by_name["nodef"].reason
     assert plan.possible and {r.machine.name for r in plan.refused} == {"local", "nodef"}
@@ -234,7 +235,7 @@ def test_recover_host_exit_codes_and_json(pair, db_url):
     assert done.returncode == 0 and report["exit"] == 0, done.stderr
     assert {m["machine"]: m["now_on"] for m in report["machines"]} == {"db": [alive], "web": [alive]}
     reasons = {m["machine"]: m["reason"] for m in report["plan"]["machines"]}
-    assert "no volume at that path" in reasons["local"] and "no definition" in reasons["nodef"]
+    assert "no active storage pool there has that volume" in reasons["local"] and "no definition" in reasons["nodef"]
     assert report["task"]["status"] == "succeeded"
     assert query(db_url, f"SELECT desired_state, restore_policy FROM machine WHERE uuid = '{UUIDS['web']}' "
                          "AND definition IS NULL") == []  # both rows have a definition
@@ -260,7 +261,7 @@ def test_the_dialog_warns_lists_and_needs_the_box_ticked(connected, run, qtbot, 
     names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
     assert names[0] == "db" and set(names) == {"db", "web", "local", "idle", "nodef"}
     local = names.index("local")
-    assert "no volume at that path" in dialog.table.item(local, 4).text()
+    assert "no active storage pool there has that volume" in dialog.table.item(local, 4).text()
     assert not dialog.run_button.isEnabled()  # not before the box is ticked
     dialog.confirm.setChecked(True)
     assert dialog.run_button.isEnabled()
@@ -303,52 +304,143 @@ def test_version_8_is_upgraded_to_9_and_keeps_its_machines(fresh_db):
 
 
 
-def test_a_stored_definition_is_data_what_would_run_something_on_the_new_host_is_refused():
-    """The row is shared data: anyone who can write the inventory wrote it."""
-    from ecp_desktop.services.maintenance.recover_checks import checked_definition
-    uuid = UUIDS["web"]
+WEB_DISK = ("<disk type='file' device='disk'><source file='/srv/shared/web.qcow2'/><target dev='vda' bus='virtio'/>"
+            "</disk>")
+NIC = "<interface type='network'><mac address='52:54:00:12:34:56'/><source network='default'/></interface>"
 
-    def stored(devices="", extra="", name="web", of=uuid):
-        return (f"<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>{name}</name>"
-                f"<uuid>{of}</uuid><memory>524288</memory><devices><emulator>/tmp/evil</emulator>{devices}"
-                f"</devices>{extra}</domain>")
-    definition, why = checked_definition(uuid, "web", stored(extra="<metadata><libosinfo:libosinfo xmlns:libosinfo="
-                                                             "'http://libosinfo.org/xmlns/libvirt/domain/1.0'/>"
-                                                             "</metadata>"))
-    assert why == "" and "<emulator>" not in definition.xml  # the destination's own emulator is used
-    refused = {
-        "commandline": stored(extra="<qemu:commandline><qemu:arg value='-x'/></qemu:commandline>"),
-        "hostdev": stored("<hostdev mode='subsystem' type='pci'/>"),
-        "filesystem": stored("<filesystem type='mount'><source dir='/'/><target dir='root'/></filesystem>"),
-        "script": stored("<interface type='ethernet'><script path='/tmp/evil'/></interface>"),
-        "kernel": stored(extra="<os><type>hvm</type><kernel>/etc/shadow</kernel></os>"),
-        "serial file": stored("<serial type='file'><source path='/root/.ssh/authorized_keys'/></serial>"),
-        "evdev": stored("<input type='passthrough' bus='virtio'><source evdev='/dev/input/event0'/></input>"),
-        "direct nic": stored("<interface type='direct'><source dev='eth0' mode='bridge'/></interface>"),
-        "folder disk": stored("<disk type='dir' device='disk'><source dir='/etc'/><target dev='vda'/></disk>"),
-        "memory file": stored(extra="<memoryBacking><source type='file'/></memoryBacking>"),
-        "firmware": stored(extra="<os><type>hvm</type><loader readonly='yes' type='pflash'>/tmp/evil.fd</loader></os>"),
-        "unknown": stored(extra="<sometimes-new/>"),
-        "uuid": stored(of="0ecd0000-0000-4000-8000-0000000000cc"),
-        "name": stored(name="other"),
-        "xml": "<domain><name>web",
-    }
-    reasons = {what: checked_definition(uuid, "web", xml) for what, xml in refused.items()}
-    assert all(d is None and why for d, why in reasons.values()), reasons
-    assert "qemu/1.0" in reasons["commandline"][1] and "host device" in reasons["hostdev"][1]
-    assert "another UUID" in reasons["uuid"][1] and "not well-formed" in reasons["xml"][1]
-    assert "boots <kernel>" in reasons["kernel"][1] and "writes to its host" in reasons["serial file"][1]
-    # Dropped, not refused: a static security label (QEMU as root), the NVRAM file; a console
-    # stored as listening on every address listens on the destination's loopback only.
-    kept, why = checked_definition(uuid, "web", stored(
-        "<graphics type='vnc' port='-1' listen='0.0.0.0'><listen type='address' address='0.0.0.0'/></graphics>"
-        "<serial type='pty'/>",
-        extra="<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>"
-              "<os><type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
-              "<nvram>/var/lib/libvirt/qemu/nvram/web_VARS.fd</nvram></os>"))
-    assert why == "", why
-    assert "seclabel" not in kept.xml and "<nvram" not in kept.xml and "0.0.0.0" not in kept.xml
-    assert "listen=\"127.0.0.1\"" in kept.xml and "OVMF_CODE.fd" in kept.xml
+# The audit's hostile stored definitions (and more): each is the "web" machine plus one part
+# that, replayed, would read or write the destination's files or devices, open a console to
+# the network, or take another machine's disk. Name -> (devices, other parts).
+HOSTILE = {
+    "namespaced serial type": ("<serial xmlns:x='urn:x' x:type='file' type='pty'>"
+                               "<source path='/root/.ssh/authorized_keys'/></serial>", ""),
+    "block disk naming file and dev": ("<disk type='block' device='disk'><source file='/srv/shared/web.qcow2' "
+                                       "dev='/dev/sda'/><target dev='vdb' bus='virtio'/></disk>", ""),
+    "fw_cfg from a host file": ("", "<sysinfo type='fwcfg'><entry name='opt/x' file='/etc/shadow'/></sysinfo>"),
+    "ACPI table from a host file": ("", "<os><type>hvm</type><acpi><table type='slic'>/etc/shadow</table></acpi></os>"),
+    "rng reading a host device": ("<rng model='virtio'><backend model='random'>/dev/sda</backend></rng>", ""),
+    "serial log into authorized_keys": ("<serial type='pty'><log file='/root/.ssh/authorized_keys' append='on'/>"
+                                        "</serial>", ""),
+    "backing store naming a host file": ("<disk type='file' device='disk'><source file='/srv/shared/web.qcow2'/>"
+                                         "<backingStore type='file'><format type='raw'/><source file='/etc/shadow'/>"
+                                         "</backingStore><target dev='vdb' bus='virtio'/></disk>", ""),
+    "audio into a host file": ("<audio id='1' type='file' path='/root/.bashrc'/>", ""),
+    "bridge to any host bridge": ("<interface type='bridge'><source bridge='br-internal'/></interface>", ""),
+    "host SMBIOS": ("", "<os><type>hvm</type><smbios mode='host'/></os>"),
+    "NBD on a host socket": ("<disk type='network' device='disk'><source protocol='nbd'><host transport='unix' "
+                             "socket='/run/secret.sock'/></source><target dev='vdb' bus='virtio'/></disk>", ""),
+    "RBD with the host's secret": ("<disk type='network' device='disk'><source protocol='rbd' name='pool/img'>"
+                                   "<host name='10.0.0.1'/></source><auth username='admin'><secret type='ceph' "
+                                   "usage='client.admin'/></auth><target dev='vdb' bus='virtio'/></disk>", ""),
+    "HTTP to the host's loopback": ("<disk type='network' device='cdrom'><source protocol='http' name='/admin'>"
+                                    "<host name='127.0.0.1' port='8080'/></source><target dev='sda' bus='sata'/>"
+                                    "</disk>", ""),
+    "loader climbing out of /usr/share": ("", "<os><type>hvm</type><loader readonly='yes' type='pflash'>"
+                                              "/usr/share/../../dev/sdb</loader></os>"),
+    "the destination's running machine's disk": ("<disk type='file' device='disk'><source "
+                                                 "file='/srv/shared/resident.qcow2'/><target dev='vdb' bus='virtio'/>"
+                                                 "</disk>", ""),
+    "another inventory machine's volume": ("<disk type='file' device='disk'><source file='/srv/shared/db.qcow2'/>"
+                                           "<target dev='vdb' bus='virtio'/></disk>", ""),
+    "qemu command line": ("", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+                              "<qemu:arg value='-x'/></qemu:commandline>"),
+    "host PCI device": ("<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='2' "
+                        "function='0'/></source></hostdev>", ""),
+    "host folder shared": ("<filesystem type='mount'><source dir='/'/><target dir='root'/></filesystem>", ""),
+    "interface running a script": ("<interface type='ethernet'><script path='/tmp/evil'/></interface>", ""),
+    "kernel booted from a host file": ("", "<os><type>hvm</type><kernel>/etc/shadow</kernel></os>"),
+    "host input device": ("<input type='passthrough' bus='virtio'><source evdev='/dev/input/event0'/></input>", ""),
+    "direct NIC on a host device": ("<interface type='direct'><source dev='eth0' mode='bridge'/></interface>", ""),
+    "folder as a disk": ("<disk type='dir' device='disk'><source dir='/etc'/><target dev='vdb' bus='virtio'/></disk>",
+                         ""),
+    "memory backed by a host file": ("", "<memoryBacking><source type='file'/></memoryBacking>"),
+    "console on every address": ("<graphics type='vnc' port='5900' listen='0.0.0.0'><listen type='address' "
+                                 "address='0.0.0.0'/></graphics>", ""),
+    "static root security label": ("", "<seclabel type='static' model='dac' relabel='no'><label>+0:+0</label>"
+                                       "</seclabel>"),
+    "emulator of the row's choosing": ("<emulator>/tmp/evil</emulator>", ""),
+    "channel to a host socket": ("<channel type='unix'><source mode='connect' path='/run/libvirt/virtlogd-sock'/>"
+                                 "<target type='virtio' name='x'/></channel>", ""),
+    "host TPM passed through": ("<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/>"
+                                "</backend></tpm>", ""),
+    "disk target with a path": ("<disk type='file' device='disk'><source file='/srv/shared/web.qcow2'/>"
+                                "<target dev='vda/../../x' bus='virtio'/></disk>", ""),
+    "LUN passthrough": ("<disk type='block' device='lun'><source dev='/dev/sdb'/><target dev='sdb' bus='scsi'/>"
+                        "</disk>", ""),
+}
+
+
+def hostile(devices: str, extra: str) -> str:
+    os_part = "" if "<os" in extra else "<os><type arch='i686'>hvm</type></os>"
+    return (f"<domain type='kvm'><name>web</name><uuid>{UUIDS['web']}</uuid><memory>524288</memory>"
+            f"<vcpu>1</vcpu>{os_part}{extra}<devices>{WEB_DISK}{NIC}{devices}</devices></domain>")
+
+
+def paths_in(xml: str) -> set[str]:
+    """Every attribute or text of the definition that names a host path."""
+    import xml.etree.ElementTree as ET
+    found = set()
+    for element in ET.fromstring(xml).iter():
+        for value in [*element.attrib.values(), element.text or ""]:
+            if value.strip().startswith("/"):
+                found.add(value.strip())
+    return found
+
+
+@pytest.mark.parametrize("what", sorted(HOSTILE))
+def test_a_hostile_stored_definition_is_rebuilt_never_replayed(tmp_path, what):
+    """On a real test-driver destination: the machine is either refused there, in words, or
+    defined from a rebuilt definition that names no path but its own volume there, listens on
+    the loopback only and has no part the row chose; what is dropped is listed."""
+    from ecp_desktop.services.maintenance.recover_checks import read_destination, stored_definition, why_not_there
+    _dead, alive = write_hosts(tmp_path)
+    conn = libvirt.open(alive)
+    try:
+        definition, why = stored_definition(UUIDS["web"], "web", hostile(*HOSTILE[what]))
+        assert definition is not None, why
+        elsewhere = {"/srv/shared/db.qcow2": ["db"]}  # the inventory says db uses it
+        built = why_not_there(conn, read_destination(conn, alive), definition, elsewhere)
+        if built.problems:  # refused there, in words
+            assert not built.xml and all(isinstance(p, str) and p for p in built.problems)
+            return
+        assert built.left_out or what in ("console on every address", "emulator of the row's choosing"), what
+        assert paths_in(built.xml) == {"/srv/shared/web.qcow2"}, built.xml
+        assert "0.0.0.0" not in built.xml and "qemu" not in built.xml.replace("name=\"qemu\"", "")
+        devices = {child.tag for child in __import__("xml.etree.ElementTree").etree.ElementTree.fromstring(
+            built.xml).find("devices")}
+        assert devices <= {"disk", "interface", "serial", "console", "graphics", "video"}, devices
+        conn.defineXML(built.xml)  # libvirt takes it as it is
+    finally:
+        conn.close()
+
+
+def test_the_rebuilt_definition_keeps_what_the_machine_is_and_names_what_it_leaves_out(tmp_path):
+    from ecp_desktop.services.libvirt_xml.domain import Domain
+    from ecp_desktop.services.maintenance.recover_checks import read_destination, stored_definition, why_not_there
+    _dead, alive = write_hosts(tmp_path)
+    stored = hostile("<graphics type='spice' autoport='yes' listen='0.0.0.0'/><video><model type='qxl'/></video>"
+                     "<watchdog model='i6300esb'/>",
+                     "<title>Web</title><description>front end</description><cpu mode='host-passthrough'/>"
+                     "<cputune><vcpupin vcpu='0' cpuset='0'/></cputune>"
+                     "<os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type>"
+                     "<nvram>/var/lib/libvirt/qemu/nvram/web_VARS.fd</nvram></os>")
+    conn = libvirt.open(alive)
+    try:
+        definition, _why = stored_definition(UUIDS["web"], "web", stored)
+        built = why_not_there(conn, read_destination(conn, alive), definition, {})
+    finally:
+        conn.close()
+    assert not built.problems, built.problems
+    new = Domain.from_xml(built.xml)
+    assert (new.name, new.uuid, new.title, new.description) == ("web", UUIDS["web"], "Web", "front end")
+    assert (new.memory_kib, new.vcpus, new.cpu_mode, new.firmware) == (524288, 1, "host-passthrough", "efi")
+    assert (new.arch, new.machine_type) == ("x86_64", "pc-q35-7.2")
+    assert [(d.target, d.path, d.format) for d in new.disks] == [("vda", "/srv/shared/web.qcow2", "raw")]
+    assert [(n.source_network, n.mac) for n in new.interfaces] == [("default", "52:54:00:12:34:56")]
+    assert [(g.kind, g.listen_address) for g in new.graphics] == [("spice", "127.0.0.1")]
+    assert [s.kind for s in new.serials] == ["pty"]
+    assert "<cputune>" in built.left_out and "its <watchdog> device" in built.left_out
+    assert any("UEFI variables" in text for text in built.left_out)
 
 
 def test_open_recover_dialog_opens_at_once_and_checks_in_the_background(connected, qtbot):
@@ -383,3 +475,63 @@ def test_the_menu_action_wants_one_unreachable_host(qtbot, window, services, con
     assert dialog is not None and dialog.isVisible() and dialog.host_uri == dead
     qtbot.waitUntil(dialog.job.done, timeout=10000)
     dialog.close()
+
+
+def test_whatever_a_stored_definition_adds_the_rebuilt_one_names_only_its_own_volume(tmp_path):
+    """Hypothesis: random parts (disks, character devices, interfaces, graphics, OS parts,
+    unknown elements, namespaced attributes) added to a stored definition, with host paths
+    and addresses in every attribute; the rebuilt definition, when there is one, names no
+    path but the machine's own volume on the destination and listens on the loopback only."""
+    import xml.etree.ElementTree as ET
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from ecp_desktop.services.maintenance.recover_checks import read_destination, stored_definition, why_not_there
+    _dead, alive = write_hosts(tmp_path)
+    conn = libvirt.open(alive)
+    found = read_destination(conn, alive)
+    values = st.sampled_from(["/etc/shadow", "/dev/sda", "/srv/shared/web.qcow2", "/srv/shared/resident.qcow2",
+                              "0.0.0.0", "pty", "file", "block", "network", "bridge", "default", "unix", "nbd",
+                              "vdb", "virtio", "disk", "cdrom", "/usr/share/../../dev/sdb", "127.0.0.1"])
+    names = st.sampled_from(["type", "file", "dev", "path", "socket", "listen", "network", "bridge", "name",
+                             "protocol", "{urn:x}type", "{urn:x}file", "device", "bus", "address", "mode"])
+    tags = st.sampled_from(["disk", "serial", "console", "channel", "interface", "graphics", "source", "target",
+                            "log", "backingStore", "host", "rng", "backend", "filesystem", "hostdev", "sysinfo",
+                            "entry", "acpi", "table", "loader", "kernel", "smbios", "audio", "listen", "x-unknown"])
+    element = st.recursive(
+        st.builds(lambda tag, attrs: (tag, attrs, []), tags, st.dictionaries(names, values, max_size=4)),
+        lambda children: st.builds(lambda tag, attrs, kids: (tag, attrs, kids), tags,
+                                   st.dictionaries(names, values, max_size=4), st.lists(children, max_size=3)),
+        max_leaves=8)
+
+    def build(parent, spec):
+        tag, attrs, kids = spec
+        node = ET.SubElement(parent, tag, attrs)
+        for kid in kids:
+            build(node, kid)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(element, max_size=4), st.lists(element, max_size=3), st.lists(element, max_size=2))
+    def check(devices, os_parts, top):
+        root = ET.fromstring(hostile("", ""))
+        for spec in devices:
+            build(root.find("devices"), spec)
+        for spec in os_parts:
+            build(root.find("os"), spec)
+        for spec in top:
+            build(root, spec)
+        definition, why = stored_definition(UUIDS["web"], "web", ET.tostring(root, encoding="unicode"))
+        assert definition is not None, why
+        built = why_not_there(conn, found, definition, {"/srv/shared/db.qcow2": ["db"]})
+        if built.problems:
+            assert not built.xml
+            return
+        assert paths_in(built.xml) == {"/srv/shared/web.qcow2"}, built.xml
+        assert "0.0.0.0" not in built.xml and "urn:x" not in built.xml
+        rebuilt = ET.fromstring(built.xml)
+        assert {child.tag for child in rebuilt.find("devices")} <= {"disk", "interface", "serial", "console",
+                                                                     "graphics", "video"}
+    try:
+        check()
+    finally:
+        conn.close()

@@ -76,7 +76,7 @@ def test_three_machines_from_a_template(services, run, host):
     assert {"web-01", "web-02", "web-03"} <= names
     # The task tree: one parent, a child per machine, and its steps; all persisted.
     assert [c.title for c in root.children] == ["Create web-01", "Create web-02", "Create web-03"]
-    assert [s.op for s in root.children[0].children] == ["clone_volume", "clone_volume", "define_domain",
+    assert [s.op for s in root.children[0].children] == ["define_domain", "clone_volume", "clone_volume",
                                                         "start_domain"]
     run(services.tasks.flush())
     rows = db_rows()
@@ -165,18 +165,29 @@ def test_an_undo_that_fails_is_rollback_failed_with_what_is_left(services, run, 
             stopped.append(record)
             await host.call(lambda c: c.storagePoolLookupByName("pool-a").destroy())
     services.engine.listeners.append(stop_pool_after_first_clone)
+    before = libvirt_state(run, host)
     root = clone(services, run, 1)
     assert root.status == ROLLBACK_FAILED
     assert "not active" in root.error_message  # the cause: the next clone found the pool stopped
-    assert root.summary == "left behind: volume pool-a/web-1-vda.qcow2"
-    steps = [s for s in root.children[0].children]
-    assert [(s.role, s.status) for s in steps] == [
-        (REGULAR, ROLLBACK_FAILED), (REGULAR, FAILED), (REGULAR, CANCELLED), (ROLLBACK, FAILED)]
-    assert steps[3].compensates is steps[0] and "not active" in steps[3].error.message
-    assert root.children[0].status == ROLLBACK_FAILED
-    # Once the pool runs again the volume is there, as reported.
+    # The machine stays too: the volume's undo rests on the seal it carries (undos run strictly
+    # in reverse, so the steps before a failed undo wait with it).
+    machine = root.children[0]
+    uuid = machine.target_uuid
+    assert root.summary == f"left behind: machine web-1 ({uuid}), volume pool-a/web-1-vda.qcow2"
+    steps = list(machine.children)
+    assert [(s.op, s.role, s.status) for s in steps] == [
+        ("define_domain", REGULAR, ROLLBACK_FAILED), ("clone_volume", REGULAR, ROLLBACK_FAILED),
+        ("clone_volume", REGULAR, FAILED), ("clone_volume", ROLLBACK, FAILED)]
+    assert steps[3].compensates is steps[1] and "not active" in steps[3].error.message
+    assert machine.status == ROLLBACK_FAILED
+    # Once the pool runs again both are there, as reported; Retry Rollback removes both.
     run(host.call(lambda c: c.storagePoolLookupByName("pool-a").create()))
-    assert "web-1-vda.qcow2" in libvirt_state(run, host)[1]
+    assert "web-1-vda.qcow2" in libvirt_state(run, host)[1] and "web-1" in libvirt_state(run, host)[0]
+    from ecp_desktop.services.tasks.interrupted import retry_rollback
+    run(services.tasks.flush())
+    outcome = run(retry_rollback(services.engine, root.db_id), timeout=30)
+    assert outcome.left == [] and outcome.root.status == FAILED
+    assert libvirt_state(run, host) == before
 
 
 @pytest.mark.parametrize("uuid, count, pattern, words", [
@@ -215,8 +226,9 @@ def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services
         Step("set_autostart", "Autostart tpl", {**base, "value": True}, TEMPLATE_URI, TPL_UUID, "tpl"),
         Step("create_snapshot", "Snapshot tpl", {**base, "snapshot": "before-upgrade"}, TEMPLATE_URI, TPL_UUID, "tpl"),
         Step("start_domain", "Start tpl", base, TEMPLATE_URI, TPL_UUID, "tpl"),
-        Step("clone_volume", "Clone a missing volume", {"pool": "pool-a", "source": "nope.img", "name": "x.img",
-                                                        "capacity": 1, "allocation": 1, "format": ""},
+        Step("clone_volume", "Clone a missing volume", {**base, "pool": "pool-a", "source": "nope.img",
+                                                        "name": "x.img", "capacity": 1, "allocation": 1,
+                                                        "format": ""},
              TEMPLATE_URI),
     ])
     root = run(services.engine.run(plan))
@@ -233,7 +245,7 @@ def test_every_command_pair_is_undone_in_reverse_and_undo_is_idempotent(services
     # Undoing again (as a recovery after a crash mid-undo would) changes nothing and says so.
     again = [run(host.call(lambda c, s=s: OPERATIONS[s.op].compensate(c, s.params)))
              for s in root.children if s.role == "regular" and s.status == ROLLED_BACK]
-    assert again == ["autostart back off for tpl", "snapshot before-upgrade already gone", "tpl is not running"]
+    assert again == ["autostart of tpl is as it was", "snapshot before-upgrade already gone", "tpl is not running"]
     assert run(host.call(facts)) == (0, 0, [])
 
 
