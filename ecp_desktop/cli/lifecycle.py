@@ -1,5 +1,6 @@
-"""``ecp-desktop start|shutdown|force-off|reboot|pause|resume MACHINE...``: the window's
-actions without a window, through the same path (machine lock, task history, desired state)."""
+"""``ecp-desktop start|shutdown|force-off|reboot|pause|resume MACHINE...`` and ``rename``: the
+window's actions without a window, through the same path (machine lock, task history,
+desired state)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri,
                      headless_services, print_tree, print_while_read, say)
 from ..services.actions.lifecycle import ACTIONS
 from ..services.actions.host_away import reconnect_wait_from_env
-from ..services.core.errors import install_quiet_error_handler
+from ..services.core.errors import Refusal, install_quiet_error_handler
 from ..services.tasks.records import SUCCEEDED
 from ..services.tasks.tree import host_was_away
 
@@ -57,5 +58,37 @@ def run(command: str, machines: list[str], host_uri: str | None, connect: list[s
 
     try:
         return asyncio.run(act_on_machines())
+    finally:
+        close(services)
+
+
+def rename(machine: str, new_name: str, host_uri: str | None, connect: list[str], as_json: bool,
+           out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Exit 0 renamed, 1 libvirt refused, 2 bad input (the name, the machine's state), 3 the host
+    unreachable."""
+    if bad_uri(connect + ([host_uri] if host_uri else []), err):
+        return EXIT_USAGE
+    install_quiet_error_handler()
+    services = headless_services()
+
+    async def rename_it() -> int:
+        hosts = await connect_hosts(services, connect or ([host_uri] if host_uri else []), load=True)
+        found, code = find_machine(services, hosts, machine, host_uri, err)
+        if found is None:
+            return code
+        try:
+            record = await services.renamer.rename(found, new_name)
+        except Refusal as refusal:
+            say(f"not renamed: {refusal}", err)
+            return EXIT_USAGE
+        await services.tasks.flush()
+        print_while_read(lambda: print_tree([record], as_json, out), out)
+        if record.status == SUCCEEDED:
+            return EXIT_OK
+        say(f"{record.title} failed: {record.error_message}", err)
+        return EXIT_CONNECTION if host_was_away(record.error) else EXIT_FAILED
+
+    try:
+        return asyncio.run(rename_it())
     finally:
         close(services)

@@ -184,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--json", action="store_true",
                           help="print JSON: list: machine, host, snapshots (name, parent, current, created, "
                                "description, state, memory, disk_only, disks, children); else the task")
+    rename = _command(sub, "rename", help="rename a shut-off machine (libvirt's own rename) as the window's F2 "
+                                           "does; its inventory row, notes and history follow it; exit 0 done, 1 "
+                                           "libvirt refused, 2 bad input (the name, or a running machine), 3 the "
+                                           "host unreachable")
+    rename.add_argument("machine", metavar="MACHINE", help="the machine's name or UUID")
+    rename.add_argument("new_name", metavar="NEW-NAME", help="its new name (checked as a new machine's is)")
+    rename.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
+    rename.add_argument("--json", action="store_true", help="print the task as JSON")
     from .create import add_parser as add_create_parser
     add_create_parser(sub)
     notes = _command(sub, "notes", help="read or change a machine's notes in the inventory; a change made on "
@@ -280,6 +288,9 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "recover-host":
         from . import recover as cli_recover_host
         return cli_recover_host.run_from_args(args)
+    if args.command == "rename":
+        from . import lifecycle as cli_lifecycle
+        return cli_lifecycle.rename(args.machine, args.new_name, args.host, args.connect, args.json)
     if args.command == "notes":
         from . import notes as cli_notes
         return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .actions.host_actions import HostActions
 from .actions.lifecycle import Lifecycle
+from .actions.rename import Renamer
 from .actions.restore import RestoreService
 from .actions.templates import TemplateService
 from .config import preferences
@@ -54,6 +55,7 @@ class Services:
     tasks: TaskService
     engine: TaskEngine
     lifecycle: Lifecycle
+    renamer: Renamer
     host_actions: HostActions
     restore: RestoreService
     templates: TemplateService
@@ -113,7 +115,8 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     migrations = MigrationService(inventory, engine)
     evacuations = EvacuationService(migrations)
     return Services(executors=executors, inventory=inventory, tasks=tasks, engine=engine, lifecycle=lifecycle,
-                    host_actions=HostActions(inventory, tasks), restore=RestoreService(inventory, tasks, lifecycle),
+                    renamer=Renamer(inventory, tasks), host_actions=HostActions(inventory, tasks),
+                    restore=RestoreService(inventory, tasks, lifecycle),
                     templates=TemplateService(inventory, engine), migrations=migrations, evacuations=evacuations,
                     return_home=ReturnHome(evacuations), host_recovery=RecoveryService(inventory, engine),
                     hardware=HardwareService(inventory, engine), provisioning=ProvisioningService(inventory, engine),

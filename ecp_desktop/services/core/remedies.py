@@ -129,6 +129,16 @@ REMEDIES: tuple[Remedy, ...] = (
            "Communication with the libvirt daemon failed.",
            "The connection is retried; if it keeps failing, check the daemon and the network."),
     # -- a machine's state ---------------------------------------------------------------
+    # A network's or a pool's state comes before the machine's: "network 'x' is not active"
+    # is about the network, not "start the machine first".
+    Remedy("network-not-active", ("OPERATION_INVALID", "INTERNAL_ERROR"),
+           "The virtual network it uses is not running on that host.",
+           "Start the network (and set it to start with the host: virsh net-start NAME; virsh net-autostart "
+           "NAME), then retry.", domains=("NETWORK", "QEMU", "DOMAIN"), pattern=r"network\b.*\bis not active"),
+    Remedy("pool-not-active", ("OPERATION_INVALID", "INTERNAL_ERROR"),
+           "The storage pool is not running on that host.",
+           "Start the pool (and set it to start with the host: virsh pool-start NAME; virsh pool-autostart "
+           "NAME), then retry.", pattern=r"storage pool\b.*\bis not active"),
     Remedy("already-running", ("OPERATION_INVALID", "INTERNAL_ERROR"),
            "It is already running.",
            "Nothing needs doing. If the list shows it stopped, refresh the host: another tool or "

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import libvirt
 
-from ..hosts.states import state_name
+from ..hosts.states import state_name, state_reason
 
 Key = tuple[str, str]
 
@@ -31,6 +31,7 @@ class MachineInfo:
     persistent: bool = True
     live: bool = True
     last_seen: datetime | None = field(default=None, compare=False)  # UTC
+    reason: str = ""  # why it is in its state, in words (hosts/states.state_reason); "" when unsaid
 
     @property
     def key(self) -> tuple[str, str]:
@@ -109,19 +110,21 @@ def list_machines(conn: libvirt.virConnect, host_uri: str) -> list[MachineInfo]:
             host_uri=host_uri, uuid=uuid, name=dom.name(), state=state_name(stats.get("state.state", 0)),
             vcpus=int(vcpus), memory_kib=int(memory),
             autostart=uuid in autostart, persistent=uuid in persistent, last_seen=seen,
+            reason=state_reason(stats.get("state.state", 0), stats.get("state.reason", 0)),
         ))
     return machines
 
 
 def read_machine(dom: libvirt.virDomain, host_uri: str) -> MachineInfo:
     """Fresh facts for one domain (after an event)."""
-    state, max_mem, _mem, nr_cpu, _cpu_time = dom.info()
+    _state, max_mem, _mem, nr_cpu, _cpu_time = dom.info()
+    state, reason = dom.state()
     persistent = bool(dom.isPersistent())
     return MachineInfo(
         host_uri=host_uri, uuid=dom.UUIDString(), name=dom.name(), state=state_name(state),
         vcpus=nr_cpu, memory_kib=max_mem,
         autostart=bool(dom.autostart()) if persistent else False, persistent=persistent,
-        last_seen=utc_now(),
+        last_seen=utc_now(), reason=state_reason(state, reason),
     )
 
 

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
+from ...services.hosts.addresses import read_addresses
 from ...services.inventory.live import Inventory
 from ...services.libvirt_xml.domain import Domain, read_domain
 from ...services.hosts.guest_support import unsupported_reason
@@ -48,7 +49,7 @@ class DetailsPanel(QTabWidget):
         general = QWidget()
         self._form = QFormLayout(general)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Name", "State", "Host", "UUID", "vCPUs", "Memory", "Autostart", "Persistent",
+        for key in ("Name", "State", "Addresses", "Host", "UUID", "vCPUs", "Memory", "Autostart", "Persistent",
                     "Type", "Architecture", "Machine type", "Title"):
             label = plain_label("—", wrap=True, selectable=True)  # names and titles are data
             self._fields[key] = label
@@ -69,7 +70,7 @@ class DetailsPanel(QTabWidget):
 
         # Disks and interfaces on one tab: fewer tabs keep every title whole in a narrow pane.
         self.disks = _table(["Target", "Source", "Format", "Bus", "Device"])
-        self.nics = _table(["Source", "MAC", "Model", "Type"])
+        self.nics = _table(["Source", "MAC", "Addresses", "Model", "Type"])
         hardware = QWidget()
         hardware_box = QVBoxLayout(hardware)
         hardware_box.setContentsMargins(0, 0, 0, 0)
@@ -115,6 +116,7 @@ class DetailsPanel(QTabWidget):
             return
         self._note.setText("")
         self._fill_general(machine)
+        self._fields["Addresses"].setText("—")  # (read with the details)
         spawn(self._load_details(machine, self._request))
 
     def _on_changed(self, machines: list[MachineInfo]) -> None:
@@ -129,7 +131,7 @@ class DetailsPanel(QTabWidget):
 
     def _fill_general(self, m: MachineInfo) -> None:
         host = self._inventory.hosts.get(m.host_uri)
-        state = state_text(m) + (f", {seen_text(m)}" if not m.live else "")
+        state = (m.reason if m.reason and m.live else state_text(m)) + (f", {seen_text(m)}" if not m.live else "")
         values = {"Name": m.name, "State": state,
                   "Host": f"{host.label if host else ''} ({m.host_uri})", "UUID": m.uuid,
                   "vCPUs": str(m.vcpus), "Memory": memory_text(m.memory_kib),
@@ -144,9 +146,12 @@ class DetailsPanel(QTabWidget):
             self.xml.setPlainText("The host is not connected; details are not available.")
             return
         uuid = machine.uuid
+
+        def read(conn):
+            dom = conn.lookupByUUIDString(uuid)
+            return read_domain(dom), read_addresses(dom)
         try:
-            details = await host.call(lambda conn: read_domain(conn.lookupByUUIDString(uuid)),
-                                      operation="read machine XML", machine=machine.name)
+            details, addresses = await host.call(read, operation="read machine XML", machine=machine.name)
         except HypervisorError as err:
             if request == self._request:
                 self.xml.setPlainText(f"Could not read the machine's XML: {err.one_line()}")
@@ -160,7 +165,9 @@ class DetailsPanel(QTabWidget):
                            ("Title", details.title or "—")):
             self._fields[key].setText(value or "—")
         _fill(self.disks, [(d.target, d.source, d.format, d.bus, d.device) for d in details.disks])
-        _fill(self.nics, [(n.source, n.mac, n.model, n.kind) for n in details.interfaces])
+        _fill(self.nics, [(n.source, n.mac, addresses[n.mac.lower()].text() if n.mac.lower() in addresses else "",
+                           n.model, n.kind) for n in details.interfaces])
+        self._fields["Addresses"].setText("\n".join(a.text() for a in addresses.values()) or "—")
         offered = await self._inventory.recorded_guest_types(machine.host_uri)
         reason = offered is not None and unsupported_reason(
             offered, os_type=details.os_type, arch=details.arch, machine_type=details.machine_type,

@@ -324,7 +324,8 @@ class MachineTableModel(ColumnTableModel):
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (VCPUS, MEMORY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.ToolTipRole:
-            text = f"{m.name}\nUUID {m.uuid}\n{m.host_uri}"
+            text = f"{m.name}\nUUID {m.uuid}\n{m.host_uri}" + (f"\n\n{m.reason[:1].upper()}{m.reason[1:]}."
+                                                             if m.reason else "")
             if not m.live:
                 host = self._inventory.hosts.get(m.host_uri)
                 text += (f"\n\nLast known state: {STATE_LABELS.get(m.state, m.state)}, {seen_text(m)}."

@@ -31,6 +31,7 @@ from ..hosts.host_model import HostRole, HostTableModel
 from ..machines.details_panel import DetailsPanel
 from ..machines.machine_filter import MachineFilterProxy
 from ..machines.machine_model import USAGE, MachineRole, MachineTableModel
+from ..machines.rename_dialog import RenameDialog, open_rename_dialog
 from ..maintenance.exit_maintenance_dialog import ExitMaintenanceDialog, open_exit_maintenance_dialog
 from ..maintenance.maintenance_dialog import MaintenanceDialog, open_maintenance_dialog
 from ..maintenance.recover_dialog import RecoverDialog, open_recover_dialog
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.machine_proxy.setSourceModel(self.machine_model)
 
         self.hosts_view = _table(self.host_model, multi=True)
+        self.context_menu: QMenu | None = None  # the right-click menu on screen
         self.hosts_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.hosts_view.customContextMenuRequested.connect(self._host_menu)
         all_hosts = QPushButton("Show all hosts")
@@ -103,6 +105,8 @@ class MainWindow(QMainWindow):
 
         self.machines_view = _table(self.machine_proxy, multi=True, sortable=True)
         self.machines_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.machines_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.machines_view.customContextMenuRequested.connect(self._machine_menu)
         self.usage_column = show_usage_column(self.machines_view, USAGE, usage, MachineRole)
         machine_pane = QWidget()
         machine_box = QVBoxLayout(machine_pane)
@@ -287,6 +291,13 @@ class MainWindow(QMainWindow):
         return open_hardware_dialog(self, self.services.hardware, selected[0], show_errors=self.show_errors,
                                     show_tasks=self.show_tasks)
 
+    def open_rename_dialog(self) -> RenameDialog | None:
+        """Machine → Rename… (F2) for the one selected machine."""
+        selected = self.selected_machines()
+        if len(selected) != 1:
+            return None
+        return open_rename_dialog(self, self.services.renamer, selected[0], self.show_errors)
+
     def open_new_machine_wizard(self) -> NewMachineWizard | None:
         """Machine → New Machine…: on the selected machine's host, else the selected host, else the
         first host that takes machines (connected, out of maintenance); None, with a word in the
@@ -402,10 +413,24 @@ class MainWindow(QMainWindow):
             remove()
 
     def _host_menu(self, pos) -> None:
+        self._context_menu(self.hosts_view, pos, self.menu_actions.host_context())
+
+    def _machine_menu(self, pos) -> None:
+        self._context_menu(self.machines_view, pos, self.menu_actions.machine_context())
+
+    def _context_menu(self, view, pos, actions) -> QMenu:
+        """Right-click: a row outside the selection becomes the selection (as in a file manager),
+        then the menu of what applies to it. Shown with popup(), never exec(): no nested loop."""
+        index = view.indexAt(pos)
+        if index.isValid() and not view.selectionModel().isRowSelected(index.row(), index.parent()):
+            view.selectRow(index.row())
         menu = QMenu(self)
-        for a in (self.menu_actions.connect, self.menu_actions.disconnect, self.menu_actions.remove_host):
-            menu.addAction(a)
-        menu.popup(self.hosts_view.viewport().mapToGlobal(pos))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        for action in actions:
+            menu.addSeparator() if action is None else menu.addAction(action)
+        menu.popup(view.viewport().mapToGlobal(pos))
+        self.context_menu = menu  # the one on screen (tests read it)
+        return menu
 
     def open_add_connection(self) -> AddConnectionDialog:
         dialog = AddConnectionDialog(self.inventory, self.services.host_actions.add, self)

@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
 from ...services.actions.lifecycle import ACTIONS, select_for
+from ...services.actions.rename import state_problem
 from ...services.actions.restore import PAUSED_HELP as RESTORE_PAUSED_HELP
 from ...services.actions.restore import PAUSED_POLICIES as RESTORE_PAUSED_POLICIES
 from ...services.actions.restore import POLICIES as RESTORE_POLICIES
@@ -88,6 +89,8 @@ class WindowActions:
                                      tip="vCPUs, memory, disks, network, boot order of the selected machine: a "
                                          "diff of its definition first, applied as a task that undoes itself on "
                                          "failure")
+        self.rename = self._action("R&ename…", window.open_rename_dialog, shortcut="F2", enabled=False, menu=menu,
+                                   tip="Rename the selected machine (shut off): libvirt's own rename (F2)")
         self.toolbar.addAction(self.migrate)
         menu.addSeparator()
         self.new_machine = self._action("&New Machine…", window.open_new_machine_wizard, shortcut="Ctrl+Alt+N",
@@ -144,6 +147,17 @@ class WindowActions:
         self.show_log = self._action("Show &Log", window.show_log, menu=self.help_menu)
         self._action("&About", window.show_about, menu=self.help_menu)
 
+    def machine_context(self) -> list[QAction | None]:
+        """What right-click on machine rows offers (None: a separator): the Machine menu's own
+        actions, so their enabling is the toolbar's."""
+        return [*self.lifecycle.values(), None, self.open_console, self.hardware, self.rename, self.migrate, None,
+                self.template]
+
+    def host_context(self) -> list[QAction | None]:
+        """What right-click on host rows offers: the Host menu's own actions."""
+        return [self.connect, self.disconnect, None, self.maintenance, self.exit_maintenance, self.recover, None,
+                self.remove_host]
+
     def update_for_machines(self, selected: list[MachineInfo]) -> None:
         """Enable the machine actions for the selected rows. A last known row (its host does not
         answer) takes no action: the reason goes in the tooltips; live rows still take theirs."""
@@ -158,6 +172,7 @@ class WindowActions:
         self.migrate.setEnabled(one_live)
         self.open_console.setEnabled(can_open_console(selected))
         self.hardware.setEnabled(one_live)
+        self.rename.setEnabled(one_live and state_problem(live[0]) is None)
 
     def update_for_hosts(self, hosts) -> None:
         connected = [h for h in hosts if h.connected]

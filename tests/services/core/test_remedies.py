@@ -75,6 +75,8 @@ PROVOKED = [
     ("not-running", *on_lab(lambda c: c.lookupByName("stopped01").destroy())),          # OPERATION_INVALID
     ("not-running", *on_lab(lambda c: c.lookupByName("stopped01").shutdown())),         # INTERNAL_ERROR
     ("not-paused", *on_lab(lambda c: c.lookupByName("web01").resume())),
+    ("pool-not-active", *on_lab(lambda c: (c.storagePoolLookupByName("default").destroy(),
+                                           c.storagePoolLookupByName("default").listAllVolumes()))),
     ("operation-invalid", *on_lab(lambda c: c.lookupByName("web01").rename("web02", 0))),
     ("name-taken", *on_lab(lambda c: c.createXML(DUPLICATE, 0))),
     ("operation-failed", *on_lab(duplicate_volume)),
@@ -118,6 +120,9 @@ CONSTRUCTED = {
     "access-denied": HypervisorError("access denied: 'start' on domain 'web01'", code=E.VIR_ERR_ACCESS_DENIED,
                                      domain=E.VIR_FROM_ACCESS),
     "rpc": HypervisorError("unknown procedure: 451", code=E.VIR_ERR_RPC, domain=E.VIR_FROM_RPC),
+    # what QEMU's driver says when a machine's network is stopped (the test driver does not check)
+    "network-not-active": HypervisorError("Requested operation is not valid: network 'default' is not active",
+                                          code=E.VIR_ERR_OPERATION_INVALID, domain=E.VIR_FROM_NETWORK),
     "dom-exist": HypervisorError("domain 'web01' already exists", code=E.VIR_ERR_DOM_EXIST, domain=E.VIR_FROM_QEMU),
     "operation-timeout": HypervisorError("Timed out during operation: cannot acquire state change lock",
                                          code=E.VIR_ERR_OPERATION_TIMEOUT, domain=E.VIR_FROM_QEMU),

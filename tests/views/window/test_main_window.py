@@ -1,7 +1,9 @@
 """The real main window, offscreen: a host with hundreds of machines, filter, actions, dialogs."""
+import pytest
 from PySide6.QtCore import Qt
 
 from ecp_desktop.views.machines.machine_model import MachineRole
+from ecp_desktop.views.machines.rename_dialog import RenameDialog
 
 from ...helpers import LAB_URI
 from ...helpers.gui import names_shown, select_rows
@@ -145,3 +147,91 @@ def test_remove_host_asks_first_and_then_forgets_it(qtbot, window, services):
     qtbot.waitUntil(lambda: LAB_URI not in services.inventory.hosts, timeout=3000)
     qtbot.waitUntil(lambda: window.machine_model.rowCount() == 300, timeout=3000)
     assert window.host_model.rowCount() == 1
+
+
+def test_why_a_machine_is_in_its_state_shows_in_its_tooltip_and_details(qtbot, run, window, services):
+    """libvirt's state reason, in words: paused by the user's Pause, then forced off."""
+    web01 = next(m for m in services.inventory.machines_of(LAB_URI) if m.name == "web01")
+    host = services.inventory.hosts[LAB_URI]
+
+    def row_of(name):
+        model = window.machine_model
+        return next(model.index(r, 0) for r in range(model.rowCount()) if model.index(r, 0).data() == name)
+    run(host.call(lambda conn: conn.lookupByUUIDString(web01.uuid).suspend()))
+    qtbot.waitUntil(lambda: services.inventory.machines[web01.key].reason == "paused by a user", timeout=5000)
+    assert "Paused by a user." in row_of("web01").data(Qt.ItemDataRole.ToolTipRole)
+    run(host.call(lambda conn: conn.lookupByUUIDString(web01.uuid).destroy()))
+    qtbot.waitUntil(lambda: services.inventory.machines[web01.key].reason == "shut off: forced off", timeout=5000)
+    proxy_row = next(r for r in range(window.machine_proxy.rowCount())
+                     if window.machine_proxy.index(r, 0).data() == "web01")
+    window.machines_view.selectRow(proxy_row)
+    qtbot.waitUntil(lambda: window.details._fields["State"].text() == "shut off: forced off", timeout=3000)
+    assert services.inventory.machines[web01.key].as_json()["reason"] == "shut off: forced off"
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support")  # a popup on the offscreen platform
+def test_right_click_on_a_row_selects_it_and_offers_what_the_toolbar_offers(qtbot, window):
+    """A machine row outside the selection becomes the selection; the menu holds the Machine
+    menu's own actions (so the same enabling); a host row's menu holds the Host menu's."""
+    view, proxy = window.machines_view, window.machine_proxy
+    stopped = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "stopped01")
+    view.selectRow(next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "web01"))
+    view.scrollTo(proxy.index(stopped, 0))
+    view.customContextMenuRequested.emit(view.visualRect(proxy.index(stopped, 0)).center())
+    menu = window.context_menu
+    assert [m.name for m in window.selected_machines()] == ["stopped01"]
+    shown = [a for a in menu.actions() if not a.isSeparator()]
+    assert shown[:6] == list(window.menu_actions.lifecycle.values())
+    enabled = {a.text() for a in shown if a.isEnabled()}
+    assert {"Start", "Edit &Hardware…"} <= enabled and not {"Pause", "Shut down"} & enabled
+    menu.close()
+    hosts = window.hosts_view
+    hosts.customContextMenuRequested.emit(hosts.visualRect(window.host_model.index(0, 0)).center())
+    texts = [a.text() for a in window.context_menu.actions() if not a.isSeparator()]
+    assert texts == ["&Connect", "&Disconnect", "Enter &Maintenance…", "E&xit Maintenance…",
+                     "Recover Machines &Elsewhere…", "&Remove from List…"]
+    assert len(window.selected_hosts()) == 1
+    window.context_menu.close()
+
+
+def test_f2_renames_the_selected_shut_off_machine_and_its_row_follows(qtbot, window, services):
+    proxy = window.machine_proxy
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "web01")
+    window.machines_view.selectRow(row)
+    assert not window.menu_actions.rename.isEnabled()  # running: libvirt renames a shut-off machine only
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "stopped01")
+    window.machines_view.selectRow(row)
+    assert window.menu_actions.rename.isEnabled() and window.menu_actions.rename.shortcut().toString() == "F2"
+    window.menu_actions.rename.trigger()
+    dialog = window.findChild(RenameDialog)
+    dialog.name.setText("db01")
+    assert "exists on this host already" in dialog.status.text()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    dialog.name.setText("archive-01")
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: "archive-01" in [proxy.index(r, 0).data() for r in range(proxy.rowCount())],
+                    timeout=5000)
+    assert "stopped01" not in [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    assert window.machine_model.rowCount() == 304
+
+
+def test_a_running_machines_interfaces_show_their_addresses_and_where_they_came_from(qtbot, run, window, services):
+    """libvirt's interfaceAddresses: the guest agent first (the test driver answers every
+    source with the same address); a machine that does not run has none to show."""
+    proxy = window.machine_proxy
+    web01 = next(m for m in services.inventory.machines_of(LAB_URI) if m.name == "web01")
+
+    def shown_for_web01():
+        window.machines_view.clearSelection()
+        window.machines_view.selectRow(next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "web01"))
+        qtbot.waitUntil(lambda: window.details.details is not None and window.details.nics.rowCount() == 1,
+                        timeout=3000)
+        item = window.details.nics.item(0, 2)
+        shown = item.text() if item is not None else ""
+        assert window.details._fields["Addresses"].text() == (shown or "—")
+        return shown
+    shown = shown_for_web01()
+    assert shown.endswith("/24 (guest agent)") and shown.count(".") == 3, shown
+    run(services.inventory.hosts[LAB_URI].call(lambda conn: conn.lookupByUUIDString(web01.uuid).destroy()))
+    qtbot.waitUntil(lambda: services.inventory.machines[web01.key].state == "shutoff", timeout=3000)
+    assert shown_for_web01() == ""
