@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "--return: the plan and the task)")
     from . import recover as cli_recover
     cli_recover.add_parser(sub)
+    from . import delete as cli_delete
+    cli_delete.add_parser(sub)
     for command, words in (("start", "start"), ("shutdown", "shut down (ask the guest)"),
                            ("force-off", "force off (pull the plug)"), ("reboot", "reboot"),
                            ("pause", "pause"), ("resume", "resume")):
@@ -288,6 +290,9 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "recover-host":
         from . import recover as cli_recover_host
         return cli_recover_host.run_from_args(args)
+    if args.command == "delete":
+        from . import delete as cli_delete_machines
+        return cli_delete_machines.run_from_args(args)
     if args.command == "rename":
         from . import lifecycle as cli_lifecycle
         return cli_lifecycle.rename(args.machine, args.new_name, args.host, args.connect, args.json)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from .actions.host_actions import HostActions
 from .actions.lifecycle import Lifecycle
+from .actions import deletion
+from .actions.deletion import Deleter
 from .actions.rename import Renamer
 from .actions.restore import RestoreService
 from .actions.templates import TemplateService
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 def register_operations() -> None:
     """Every flow step of every feature, known by name (idempotent)."""
     for steps in (task_operations.STEPS, hardware_operations.STEPS, migration_run.STEPS, evacuation_moves.STEPS,
-                  provisioning_operations.STEPS):
+                  provisioning_operations.STEPS, deletion.STEPS):
         task_operations.register(steps)
 
 
@@ -56,6 +58,7 @@ class Services:
     engine: TaskEngine
     lifecycle: Lifecycle
     renamer: Renamer
+    deleter: Deleter
     host_actions: HostActions
     restore: RestoreService
     templates: TemplateService
@@ -115,7 +118,8 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     migrations = MigrationService(inventory, engine)
     evacuations = EvacuationService(migrations)
     return Services(executors=executors, inventory=inventory, tasks=tasks, engine=engine, lifecycle=lifecycle,
-                    renamer=Renamer(inventory, tasks), host_actions=HostActions(inventory, tasks),
+                    renamer=Renamer(inventory, tasks), deleter=Deleter(inventory, engine),
+                    host_actions=HostActions(inventory, tasks),
                     restore=RestoreService(inventory, tasks, lifecycle),
                     templates=TemplateService(inventory, engine), migrations=migrations, evacuations=evacuations,
                     return_home=ReturnHome(evacuations), host_recovery=RecoveryService(inventory, engine),

@@ -31,6 +31,7 @@ from ..hosts.host_model import HostRole, HostTableModel
 from ..machines.details_panel import DetailsPanel
 from ..machines.machine_filter import MachineFilterProxy
 from ..machines.machine_model import USAGE, MachineRole, MachineTableModel
+from ..machines.delete_dialog import DeleteDialog, open_delete_dialog
 from ..machines.rename_dialog import RenameDialog, open_rename_dialog
 from ..maintenance.exit_maintenance_dialog import ExitMaintenanceDialog, open_exit_maintenance_dialog
 from ..maintenance.maintenance_dialog import MaintenanceDialog, open_maintenance_dialog
@@ -290,6 +291,13 @@ class MainWindow(QMainWindow):
             return None
         return open_hardware_dialog(self, self.services.hardware, selected[0], show_errors=self.show_errors,
                                     show_tasks=self.show_tasks)
+
+    def open_delete_dialog(self) -> DeleteDialog | None:
+        """Machine → Delete… (the Delete key) for the selected machines whose host answers."""
+        live = [m for m in self.selected_machines() if m.live]
+        if not live:
+            return None
+        return open_delete_dialog(self, self.services.deleter, live, self.show_errors)
 
     def open_rename_dialog(self) -> RenameDialog | None:
         """Machine → Rename… (F2) for the one selected machine."""

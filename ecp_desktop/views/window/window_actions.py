@@ -91,6 +91,11 @@ class WindowActions:
                                          "failure")
         self.rename = self._action("R&ename…", window.open_rename_dialog, shortcut="F2", enabled=False, menu=menu,
                                    tip="Rename the selected machine (shut off): libvirt's own rename (F2)")
+        self.delete = self._action("&Delete…", window.open_delete_dialog, shortcut=QKeySequence.StandardKey.Delete,
+                                   enabled=False, menu=menu,
+                                   tip="Delete the selected machines, and the disks you tick (Delete)")
+        self.delete.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        window.machines_view.addAction(self.delete)  # Delete in the machines table, not in the filter box
         self.toolbar.addAction(self.migrate)
         menu.addSeparator()
         self.new_machine = self._action("&New Machine…", window.open_new_machine_wizard, shortcut="Ctrl+Alt+N",
@@ -151,7 +156,7 @@ class WindowActions:
         """What right-click on machine rows offers (None: a separator): the Machine menu's own
         actions, so their enabling is the toolbar's."""
         return [*self.lifecycle.values(), None, self.open_console, self.hardware, self.rename, self.migrate, None,
-                self.template]
+                self.template, None, self.delete]
 
     def host_context(self) -> list[QAction | None]:
         """What right-click on host rows offers: the Host menu's own actions."""
@@ -173,6 +178,7 @@ class WindowActions:
         self.open_console.setEnabled(can_open_console(selected))
         self.hardware.setEnabled(one_live)
         self.rename.setEnabled(one_live and state_problem(live[0]) is None)
+        self.delete.setEnabled(bool(live))
 
     def update_for_hosts(self, hosts) -> None:
         connected = [h for h in hosts if h.connected]

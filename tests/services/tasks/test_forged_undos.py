@@ -29,7 +29,7 @@ REGISTERED = {
     "clone_volume", "create_volume", "define_domain", "start_domain", "create_snapshot", "set_autostart",
     "redefine_domain", "attach_device", "detach_device", "update_device", "set_vcpus_live", "set_memory_live",
     "set_metadata_live", "resize_disk", "delete_volume", "migrate_domain", "precreate_volume",
-    "evacuate_domain", "upload_volume", "make_seed_volume",
+    "evacuate_domain", "upload_volume", "make_seed_volume", "force_off_domain", "undefine_domain",
 }
 
 
@@ -60,6 +60,8 @@ def forged_params(op: str, mark: str, tpl_xml: str) -> dict:
         "resize_disk": {**machine, "target": "vda", "pool": "pool-a", "volume": "tpl-root.qcow2",
                         "capacity": 2**40, "live": True},
         "delete_volume": {**machine, "pool": "pool-a", "volume": "base.iso"},
+        "force_off_domain": machine,
+        "undefine_domain": {**machine, "definition": tpl_xml},
         "migrate_domain": migration,
         "evacuate_domain": migration,
     }.get(op, volume)

@@ -235,3 +235,29 @@ def test_a_running_machines_interfaces_show_their_addresses_and_where_they_came_
     run(services.inventory.hosts[LAB_URI].call(lambda conn: conn.lookupByUUIDString(web01.uuid).destroy()))
     qtbot.waitUntil(lambda: services.inventory.machines[web01.key].state == "shutoff", timeout=3000)
     assert shown_for_web01() == ""
+
+
+def test_the_delete_key_opens_delete_which_asks_twice_for_a_running_machine(qtbot, window, services):
+    from ecp_desktop.views.machines.delete_dialog import DeleteDialog
+    proxy, view = window.machine_proxy, window.machines_view
+
+    def select(*names):
+        view.clearSelection()
+        for r in range(proxy.rowCount()):
+            if proxy.index(r, 0).data() in names:
+                view.selectionModel().select(proxy.index(r, 0), view.selectionModel().SelectionFlag.Select
+                                             | view.selectionModel().SelectionFlag.Rows)
+    select("web01", "stopped01")
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    dialog = window.findChild(DeleteDialog)
+    qtbot.waitUntil(lambda: len(dialog.plans) == 2, timeout=5000)
+    assert dialog.force_off.isVisibleTo(dialog) and not dialog.delete_button.isEnabled()  # web01 runs
+    web = next(p for p in dialog.plans if p.machine.name == "web01")
+    assert dialog.chosen(web) == {"vda"}  # its one disk, in a pool, no other machine's
+    dialog.force_off.setChecked(True)
+    assert dialog.delete_button.isEnabled()
+    dialog.delete_button.click()
+    qtbot.waitUntil(lambda: not {"web01", "stopped01"} & {proxy.index(r, 0).data()
+                                                          for r in range(proxy.rowCount())}, timeout=10000)
+    assert window.machine_model.rowCount() == 302
