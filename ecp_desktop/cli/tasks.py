@@ -15,9 +15,9 @@ from ..services.core.errors import Refusal
 from ..services.tasks.interrupted import InterruptedReport, finish_interrupted, retry_rollback
 from ..services.tasks.records import SUCCEEDED, build_trees
 from ..services.tasks import store as task_store
-from ..services.actions.templates import PlanError
+from ..services.actions.templates import PlanError, clone_pattern
 
-def clone_template(template: str, count: int, pattern: str, start: bool, host_uri: str | None,
+def clone_template(template: str, count: int, pattern: str | None, start: bool, host_uri: str | None,
                    connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *,
                    leave_out_disks: bool = False) -> int:
     if bad_uri(connect + ([host_uri] if host_uri else []), err):
@@ -32,8 +32,11 @@ def clone_template(template: str, count: int, pattern: str, start: bool, host_ur
         machine, code = find_machine(services, hosts, template, host_uri, err)
         if machine is None:
             return code
+        names = {m.name for m in services.inventory.machines_of(machine.host_uri)}
         try:
-            flow = await services.templates.plan(machine.host_uri, machine.uuid, count, pattern, start=start,
+            flow = await services.templates.plan(machine.host_uri, machine.uuid, count,
+                                                 clone_pattern(machine.name, count, names) if pattern is None
+                                                 else pattern, start=start,
                                                  leave_out_disks=leave_out_disks)
         except PlanError as exc:
             say(str(exc), err)

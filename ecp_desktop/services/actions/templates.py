@@ -82,6 +82,18 @@ def state_problem(name: str, state: str) -> str | None:
     return f"{name}'s state is not known; only a shut-off machine can be a template"
 
 
+def clone_pattern(name: str, count: int, taken: set[str]) -> str:
+    """Machine → Clone…'s default: NAME-clone for one copy (NAME-clone-2, -3… when taken);
+    NAME-clone-{n} for several."""
+    if count != 1:
+        return f"{name}-clone-{{n}}"
+    candidate, number = f"{name}-clone", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}-clone-{number}"
+    return candidate.replace("{", "{{").replace("}", "}}")  # a plain name, escaped as the pattern language wants
+
+
 def expand_names(pattern: str, count: int, first: int = 1) -> list[str]:
     """``web-{n}`` → web-1, web-2, ...; ``web-{n:03}`` pads; for one machine a plain name
     (``web``) is the name itself. Raises PlanError in words."""

@@ -20,8 +20,8 @@ from ...services.core.aio import spawn
 from ...services.inventory.live import Inventory
 from ...services.inventory.machines import MachineInfo
 from ...services.tasks.records import SUCCEEDED
-from ...services.actions.templates import (MAX_COUNT, PlanError, Template, TemplateService, expand_names,
-                                           state_problem)
+from ...services.actions.templates import (MAX_COUNT, PlanError, Template, TemplateService, clone_pattern,
+                                           expand_names, state_problem)
 from ...services.maintenance.watch import MarkWatch
 from ...services.core.names import pattern_from_name
 from ...services.hosts.states import STATE_LABELS
@@ -241,6 +241,17 @@ class TemplateDialog(QDialog):
 
     def _user_chose(self, *_args) -> None:
         self._auto = False
+
+    def as_clone(self) -> None:
+        """Machine → Clone…: one copy of the chosen machine, named NAME-clone (the next free name)."""
+        machine = self.chosen()
+        if machine is None:
+            return
+        self.setWindowTitle(f"Clone {machine.name}")
+        self.count.setValue(1)
+        taken = {m.name for m in self.inventory.machines_of(machine.host_uri)}
+        self.pattern.setText(clone_pattern(machine.name, 1, taken))
+        self._user_chose()
 
     def _choose_another(self) -> None:
         """Nothing was selected and our first choice turned out unusable: the next that may be."""

@@ -278,6 +278,14 @@ class MainWindow(QMainWindow):
         return open_template_dialog(self, self.inventory, self.services.templates, self.maintenance_marks,
                                     selected[0] if selected else None, self.show_errors, self.show_tasks)
 
+    def open_clone_dialog(self) -> TemplateDialog | None:
+        """Machine → Clone…: the template dialog for one copy of the selected machine."""
+        if len(self.selected_machines()) != 1:
+            return None
+        dialog = self.open_template_dialog()
+        dialog.as_clone()
+        return dialog
+
     def open_migration_dialog(self) -> MigrationDialog | None:
         selected = self.selected_machines()
         if len(selected) != 1:

@@ -101,6 +101,9 @@ class WindowActions:
         self.new_machine = self._action("&New Machine…", window.open_new_machine_wizard, shortcut="Ctrl+Alt+N",
                                         menu=menu, tip="A machine from an installer ISO, a cloud image, a disk or "
                                                        "network boot (Ctrl+Alt+N)")
+        self.clone = self._action("C&lone…", window.open_clone_dialog, enabled=False, menu=menu,
+                                  tip="One copy of the selected machine (shut off): its disks copied, a new UUID "
+                                      "and MAC addresses")
         self.template = self._action("New Machines from &Template…", window.open_template_dialog,
                                      shortcut="Ctrl+Shift+N", menu=menu)
         policies = menu.addMenu("After a &Restart, Restore")
@@ -156,7 +159,7 @@ class WindowActions:
         """What right-click on machine rows offers (None: a separator): the Machine menu's own
         actions, so their enabling is the toolbar's."""
         return [*self.lifecycle.values(), None, self.open_console, self.hardware, self.rename, self.migrate, None,
-                self.template, None, self.delete]
+                self.clone, self.template, None, self.delete]
 
     def host_context(self) -> list[QAction | None]:
         """What right-click on host rows offers: the Host menu's own actions."""
@@ -179,6 +182,7 @@ class WindowActions:
         self.hardware.setEnabled(one_live)
         self.rename.setEnabled(one_live and state_problem(live[0]) is None)
         self.delete.setEnabled(bool(live))
+        self.clone.setEnabled(one_live)
 
     def update_for_hosts(self, hosts) -> None:
         connected = [h for h in hosts if h.connected]

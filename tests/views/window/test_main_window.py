@@ -261,3 +261,13 @@ def test_the_delete_key_opens_delete_which_asks_twice_for_a_running_machine(qtbo
     qtbot.waitUntil(lambda: not {"web01", "stopped01"} & {proxy.index(r, 0).data()
                                                           for r in range(proxy.rowCount())}, timeout=10000)
     assert window.machine_model.rowCount() == 302
+
+
+def test_clone_opens_the_template_dialog_for_one_copy_with_a_free_name(qtbot, window):
+    proxy = window.machine_proxy
+    window.machines_view.selectRow(next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "stopped01"))
+    assert window.menu_actions.clone.isEnabled()
+    dialog = window.open_clone_dialog()
+    assert dialog.windowTitle() == "Clone stopped01"
+    assert (dialog.count.value(), dialog.pattern.text()) == (1, "stopped01-clone")
+    dialog.close()
