@@ -41,8 +41,9 @@ def test_killed_daemon_is_reported_and_other_hosts_carry_on(qtbot, run, services
     remote = inventory.add_host(lab_daemon.uri("test"))
     local = inventory.add_host(LAB_URI)
     assert run(inventory.connect_host(remote)) and run(inventory.connect_host(local))
+    qtbot.waitUntil(lambda: inventory.machines_of(remote.uri) and inventory.machines_of(LAB_URI), timeout=10000)
     lab_daemon.kill()
-    qtbot.waitUntil(lambda: remote.state is HostState.DISCONNECTED, timeout=5000)
+    qtbot.waitUntil(lambda: remote.state is HostState.DISCONNECTED, timeout=10000)
     assert local.connected
     stopped = next(m for m in inventory.machines_of(LAB_URI) if m.name == "stopped01")
     assert run(services.lifecycle.apply("start", stopped)).status == "succeeded"
