@@ -41,7 +41,7 @@ def test_killed_daemon_is_reported_and_other_hosts_carry_on(qtbot, run, services
     remote = inventory.add_host(lab_daemon.uri("test"))
     local = inventory.add_host(LAB_URI)
     assert run(inventory.connect_host(remote)) and run(inventory.connect_host(local))
-    qtbot.waitUntil(lambda: inventory.machines_of(remote.uri) and inventory.machines_of(LAB_URI), timeout=10000)
+    qtbot.waitUntil(lambda: bool(inventory.machines_of(remote.uri) and inventory.machines_of(LAB_URI)), timeout=10000)
     lab_daemon.kill()
     qtbot.waitUntil(lambda: remote.state is HostState.DISCONNECTED, timeout=10000)
     assert local.connected
