@@ -50,6 +50,7 @@ class Rebuilt:
     """The definition for one destination, or why not there; and what it leaves out."""
     xml: str = ""
     problems: list[str] = field(default_factory=list)  # why it cannot be defined there
+    networks: list[str] = field(default_factory=list)  # the virtual networks its interfaces use
     left_out: list[str] = field(default_factory=list)  # what of the stored definition is not carried over
 
 
@@ -326,6 +327,7 @@ def _interfaces(stored: Domain, new: Domain, out: Rebuilt) -> None:
             continue
         rebuilt = Interface()
         rebuilt.connect("network", nic.source_network)
+        out.networks.append(nic.source_network)
         if MAC.match(nic.mac or ""):
             rebuilt.mac = nic.mac.lower()
         rebuilt.model = nic.model if nic.model in NIC_MODELS else "virtio"

@@ -72,11 +72,11 @@ def why_not_there(conn: libvirt.virConnect, found: Destination, stored: Domain,
     if stored.name in found.names:
         return Rebuilt(problems=[f"another machine named {stored.name} is defined there"])
     built = rebuild(conn, stored, used_elsewhere)
-    for nic in Domain.from_xml(built.xml).interfaces if built.xml else []:
-        if nic.source_network not in found.networks:
-            built.problems.append(f"network {nic.source_network} does not exist there")
-        elif not found.networks[nic.source_network]:
-            built.problems.append(f"network {nic.source_network} is not active there")
+    for network in dict.fromkeys(built.networks):
+        if network not in found.networks:
+            built.problems.append(f"network {network} does not exist there")
+        elif not found.networks[network]:
+            built.problems.append(f"network {network} is not active there")
     if built.problems:
         built.xml = ""
     return built
