@@ -71,14 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="define the copies without the disks that cannot be cloned (a file in no storage pool)")
     clone.add_argument("--host", metavar="URI", help="the template's host, when its name is on several hosts")
     clone.add_argument("--json", action="store_true", help="print the task tree as JSON")
-    one = _command(sub, "clone", help="copy a shut-off machine as Machine → Clone… does: full copies of its disks "
-                                      "in their pools, a new UUID and MAC addresses, named MACHINE-clone unless "
-                                      "--name; undone completely if a step fails; exit 0 done, 1 failed, 2 bad "
-                                      "input (a running machine, a taken name), 3 the host unreachable")
+    one = _command(sub, "clone", help="copy a shut-off or paused machine as Machine → Clone… does: full copies of "
+                                      "its disks in their pools (or, --linked, overlays reading them), a new UUID "
+                                      "and MAC addresses, named MACHINE-clone unless --name; undone completely if "
+                                      "a step fails; exit 0 done, 1 failed, 2 bad input (a running machine, a "
+                                      "taken name), 3 the host unreachable")
     one.add_argument("machine", metavar="MACHINE", help="the machine's name or UUID")
     one.add_argument("--name", metavar="NAME", help="the copy's name (with --count: a pattern with {n})")
     one.add_argument("--count", type=int, default=1, metavar="N", help="how many copies (default 1)")
     one.add_argument("--start", action="store_true", help="start each copy once defined")
+    one.add_argument("--linked", action="store_true",
+                     help="linked clones: each disk a qcow2 overlay on the machine's disk in the same pool (made "
+                          "at once, holding only what the copy writes); the machine must be shut off and stay "
+                          "so, as their base")
     one.add_argument("--host", metavar="URI", help="the machine's host, when its name is on several hosts")
     one.add_argument("--json", action="store_true", help="print the task tree as JSON")
     tasks = _command(sub, "tasks", help="the task history: recent tasks with their steps and rollbacks")
@@ -280,7 +285,7 @@ def _run(argv: list[str] | None) -> int:
         from . import tasks as cli_tasks
         if args.command == "clone":
             return cli_tasks.clone_template(args.machine, args.count, args.name, args.start, args.host,
-                                            args.connect, args.json)
+                                            args.connect, args.json, linked=args.linked)
         if args.command == "clone-template":
             return cli_tasks.clone_template(args.template, args.count, args.name_pattern, args.start, args.host,
                                             args.connect, args.json, leave_out_disks=args.leave_out_disks)

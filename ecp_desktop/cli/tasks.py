@@ -19,7 +19,7 @@ from ..services.actions.templates import PlanError, clone_pattern
 
 def clone_template(template: str, count: int, pattern: str | None, start: bool, host_uri: str | None,
                    connect: list[str], as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *,
-                   leave_out_disks: bool = False) -> int:
+                   leave_out_disks: bool = False, linked: bool = False) -> int:
     if bad_uri(connect + ([host_uri] if host_uri else []), err):
         return EXIT_USAGE
     install_quiet_error_handler()
@@ -37,7 +37,7 @@ def clone_template(template: str, count: int, pattern: str | None, start: bool, 
             flow = await services.templates.plan(machine.host_uri, machine.uuid, count,
                                                  clone_pattern(machine.name, count, names) if pattern is None
                                                  else pattern, start=start,
-                                                 leave_out_disks=leave_out_disks)
+                                                 leave_out_disks=leave_out_disks, linked=linked)
         except PlanError as exc:
             say(str(exc), err)
             return EXIT_USAGE

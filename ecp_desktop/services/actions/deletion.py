@@ -19,7 +19,7 @@ from ..hosts.lookups import find_domain
 from ..inventory.live import Inventory
 from ..inventory.machines import MachineInfo
 from ..libvirt_xml.domain import read_domain
-from ..libvirt_xml.storage import disk_users, locate
+from ..libvirt_xml.storage import disk_users, locate, overlays_of
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.operations import Operation
 from ..tasks.records import TaskRecord
@@ -39,12 +39,15 @@ class DiskChoice:
     volume: str = ""
     size: int = 0            # bytes
     users: list[str] = field(default_factory=list)  # the other machines of the host whose disks name it
+    overlays: list[str] = field(default_factory=list)  # volumes of its pool reading it as their base
 
     @property
     def why_kept(self) -> str:
         """Why this disk cannot be deleted with the machine ("" when it can)."""
         if self.users:
             return f"also a disk of {', '.join(self.users)}"
+        if self.overlays:
+            return f"the base of linked clone volume {', '.join(self.overlays)}"
         if not self.pool:
             return "in no storage pool of the host"
         return ""
@@ -56,7 +59,8 @@ class DiskChoice:
 
     def as_json(self) -> dict:
         return {"target": self.target, "device": self.device, "source": self.source, "pool": self.pool,
-                "volume": self.volume, "size": self.size, "users": self.users, "kept_because": self.why_kept}
+                "volume": self.volume, "size": self.size, "users": self.users, "overlays": self.overlays,
+                "kept_because": self.why_kept}
 
 
 @dataclass
@@ -81,8 +85,10 @@ def read_plan(conn: libvirt.virConnect, machine: MachineInfo) -> DeletePlan:
         if not disk.has_source:
             continue
         found = locate(conn, disk)
+        overlays = overlays_of(conn, disk.pool, disk.path) if found and disk.path else []
         disks.append(DiskChoice(disk.target, disk.device, disk.source, disk.pool if found else "",
-                                disk.volume if found else "", disk.capacity if found else 0, others.of(disk)))
+                                disk.volume if found else "", disk.capacity if found else 0, others.of(disk),
+                                overlays))
     try:
         snapshots = dom.snapshotNum(0)
     except libvirt.libvirtError:

@@ -1,7 +1,8 @@
 """New machines from a template: plan the steps, then run them on the task engine.
 
-Every new machine gets a clone of each of the template's disks in the same pool,
-a new UUID and new MAC addresses, and is defined (and optionally started). The
+Every new machine gets a clone of each of the template's disks in the same pool (or,
+linked, a qcow2 overlay reading it), a new UUID and new MAC addresses, and is defined
+(and optionally started). The
 plan is built up front from the template as it is now, so the tasks pane shows
 every step before the first one runs and a crash leaves a complete record.
 
@@ -25,7 +26,7 @@ from ..core.names import BadName, NamePattern, name_problem, parse_pattern
 from ..libvirt_xml.devices import new_macs, volume_name, volume_suffix
 from ..libvirt_xml.domain import Disk, Domain, read_domain
 from ..libvirt_xml.marks import with_flow_mark
-from ..libvirt_xml.storage import locate
+from ..libvirt_xml.storage import FILE_POOLS, locate
 from ..hosts.states import ACTIVE_STATES, STATE_LABELS, state_name
 from ..tasks.engine import Group, Step, TaskEngine
 from ..tasks.records import TaskRecord
@@ -59,27 +60,53 @@ class Template:
     domain_names: set[str] = field(default_factory=set)  # every machine name on the host now
     uncopyable: list[Uncopyable] = field(default_factory=list)
 
-    def problem(self, *, leave_out_disks: bool = False) -> str | None:
+    def problem(self, *, leave_out_disks: bool = False, linked: bool = False) -> str | None:
         """Why this machine cannot be used as a template now, or None when it can."""
-        problem = state_problem(self.name, self.state)
+        problem = state_problem(self.name, self.state, linked=linked)
+        if not problem and linked:
+            problem = "; ".join(filter(None, (linked_problem(d, self.name) for d in self.disks))) or None
         if problem or not self.uncopyable or leave_out_disks:
             return problem
         return "; ".join(u.reason for u in self.uncopyable)
 
 
-def state_problem(name: str, state: str) -> str | None:
-    """Why a machine in ``state`` cannot be a template (only a shut-off one's disks are
-    consistent), or None."""
-    if state == "shutoff":
+def linked_problem(disk: Disk, machine: str) -> str | None:
+    """Why a linked clone cannot read this disk as its base (a qcow2 overlay names its base
+    by path: a raw or qcow2 file of a pool of files), or None."""
+    if disk.pool_type not in FILE_POOLS or not disk.path:
+        return (f"disk {disk.target} of {machine} is in a {disk.pool_type or 'non-file'} pool; a linked clone "
+                "needs its base as a file (make a full copy)")
+    if base_format(disk) not in ("qcow2", "raw"):
+        return (f"disk {disk.target} of {machine} is {disk.volume_format}; a linked clone reads a qcow2 or raw "
+                "base (make a full copy)")
+    return None
+
+
+def base_format(disk: Disk) -> str:
+    """The format an overlay names for its base: the volume's (raw when the pool names none,
+    libvirt's default for a file)."""
+    return disk.volume_format or "raw"
+
+
+def state_problem(name: str, state: str, *, linked: bool = False) -> str | None:
+    """Why a machine in ``state`` cannot be copied (only a shut-off or paused one's disks stand
+    still while they are read), or None. ``linked``: only a shut-off one (its disks become the
+    copies' base, which no running machine may write)."""
+    if state == "shutoff" or (state == "paused" and not linked):
         return None
+    if state == "paused":
+        return f"{name} is paused; shut it down to make linked clones of it (their base must not change)"
     if state == "crashed":
         return f"{name} has crashed; force it off first (a crashed machine's disks may be half-written)"
     if state == "shutdown":
         return f"{name} is shutting down; wait until it is shut off"
     if state in ACTIVE_STATES:
-        return (f"{name} is {STATE_LABELS.get(state, state)}; shut it down to use it as a template "
-                "(a running machine's disks are not consistent)")
-    return f"{name}'s state is not known; only a shut-off machine can be a template"
+        if linked:
+            return (f"{name} is {STATE_LABELS.get(state, state)}; shut it down to make linked clones of it "
+                    "(their base must not change)")
+        return (f"{name} is {STATE_LABELS.get(state, state)}; pause it or shut it down to copy it "
+                "(a running machine's disks change while they are read)")
+    return f"{name}'s state is not known; only a shut-off or paused machine can be copied"
 
 
 def clone_pattern(name: str, count: int, taken: set[str]) -> str:
@@ -185,13 +212,14 @@ def _uncopyable(conn: libvirt.virConnect, index: int, disk: Disk, template: str)
     return None
 
 
-def clone_volume_name(machine: str, disk: Disk) -> str:
+def clone_volume_name(machine: str, disk: Disk, *, linked: bool = False) -> str:
     """The clone's volume name: from the machine's name and the disk's target, made safe as a
-    file name (both come from names anyone could choose), with the template volume's suffix."""
-    return volume_name(machine, disk.target, volume_suffix(disk.volume))
+    file name (both come from names anyone could choose), with the template volume's suffix
+    (``.qcow2`` for a linked clone's overlay)."""
+    return volume_name(machine, disk.target, ".qcow2" if linked else volume_suffix(disk.volume))
 
 
-def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> str:
+def machine_xml(template: Template, name: str, uuid: str, macs: list[str], *, linked: bool = False) -> str:
     domain = Domain.from_xml(template.xml)
     domain.element.attrib.pop("id", None)
     domain.name, domain.uuid, domain.title, domain.description = name, uuid, "", ""
@@ -205,20 +233,25 @@ def machine_xml(template: Template, name: str, uuid: str, macs: list[str]) -> st
         cloned = by_target.get(disk.target) if disk.target and disk.device == "disk" else None
         if cloned is None:
             continue
-        new = clone_volume_name(name, cloned)
+        new = clone_volume_name(name, cloned, linked=linked)
         if cloned.kind == "volume":
             disk.source_volume = new
         else:
             disk.source_file = f"{cloned.pool_path.rstrip('/')}/{new}"
+        if linked:
+            disk.format = "qcow2"  # the overlay; libvirt reads its base's format from its header
         disk.serial = ""
     for nic, mac in zip(domain.interfaces, macs, strict=False):
         nic.mac = mac
     return domain.to_xml()
 
 
-def plan(template: Template, names: list[str], *, start: bool = False, leave_out_disks: bool = False) -> Group:
-    """The flow; ``leave_out_disks``: the new machines get no disk for those that cannot be copied."""
-    problem = template.problem(leave_out_disks=leave_out_disks)
+def plan(template: Template, names: list[str], *, start: bool = False, leave_out_disks: bool = False,
+         linked: bool = False) -> Group:
+    """The flow; ``leave_out_disks``: the new machines get no disk for those that cannot be
+    copied; ``linked``: each new disk is a qcow2 overlay reading the template's disk as its
+    base (made in an instant, taking only what the new machine writes)."""
+    problem = template.problem(leave_out_disks=leave_out_disks, linked=linked)
     if problem:
         raise PlanError(problem)
     clashes = sorted(set(names) & template.domain_names)
@@ -237,12 +270,18 @@ def plan(template: Template, names: list[str], *, start: bool = False, leave_out
         machine = Group("create_machine", f"Create {name}", host_uri=uri, target_uuid=new_uuid, target_name=name)
         # Defined first, carrying the flow's mark: each clone then seals its undo on it.
         mark = secrets.token_hex(16)
-        xml = with_flow_mark(machine_xml(template, name, new_uuid, new_macs(nic_count, taken)), mark)
+        xml = with_flow_mark(machine_xml(template, name, new_uuid, new_macs(nic_count, taken), linked=linked), mark)
         without = f" without disk {', '.join(u.target for u in template.uncopyable)}" if template.uncopyable else ""
         machine.children.append(Step("define_domain", f"Define {name}{without}",
                                      {"uuid": new_uuid, "name": name, "xml": xml, "mark": mark}, uri, new_uuid, name))
         for disk in template.disks:
-            new = clone_volume_name(name, disk)
+            new = clone_volume_name(name, disk, linked=linked)
+            if linked:
+                machine.children.append(Step("create_volume", f"Make {new} over {disk.volume}", {
+                    "pool": disk.pool, "name": new, "capacity": disk.capacity, "format": "qcow2",
+                    "backing_path": disk.path, "backing_format": base_format(disk),
+                    "uuid": new_uuid, "mark": mark}, uri, new_uuid, name))
+                continue
             machine.children.append(Step("clone_volume", f"Clone {disk.volume} to {new}", {
                 "pool": disk.pool, "source": disk.volume, "name": new, "capacity": disk.capacity,
                 "allocation": disk.allocation, "format": disk.volume_format, "uuid": new_uuid, "mark": mark},
@@ -278,9 +317,10 @@ class TemplateService:
             return {uuid: f"cannot be read: {err.one_line()}" for uuid in uuids}
 
     async def plan(self, host_uri: str, uuid: str, count: int, pattern: str, *, start: bool = False,
-                   leave_out_disks: bool = False) -> Group:
+                   leave_out_disks: bool = False, linked: bool = False) -> Group:
         names = expand_names(pattern, count)  # check the cheap things before asking the host
-        return plan(await self.read(host_uri, uuid), names, start=start, leave_out_disks=leave_out_disks)
+        return plan(await self.read(host_uri, uuid), names, start=start, leave_out_disks=leave_out_disks,
+                    linked=linked)
 
     async def run(self, flow: Group) -> TaskRecord:
         return await self.engine.run(flow)

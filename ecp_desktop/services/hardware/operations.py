@@ -17,7 +17,7 @@ import libvirt
 
 from ..core.errors import Refusal
 from ..libvirt_xml.domain import Disk, Interface, read_domain
-from ..libvirt_xml.storage import machine_using
+from ..libvirt_xml.storage import machine_using, overlays_of
 from ..libvirt_xml.marks import seals_of, with_console_passwords, with_flow_mark
 from ..hosts.lookups import find_domain, find_volume
 from ..tasks.operations import Operation, Params, break_seal, end_marks, require_seal, seal_step
@@ -336,6 +336,9 @@ class DeleteVolume(Operation):
         user = machine_using(conn, {volume.path(), label})
         if user:
             return f"kept volume {label}: {user} still uses it"
+        overlays = overlays_of(conn, params["pool"], volume.path())
+        if overlays:
+            return f"kept volume {label}: it is the base of linked clone volume {', '.join(overlays)}"
         try:
             volume.delete(0)
         except libvirt.libvirtError as exc:

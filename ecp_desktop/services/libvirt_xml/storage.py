@@ -159,6 +159,23 @@ def disk_users(conn: libvirt.virConnect, *, except_uuid: str = "") -> DiskUsers:
     return users
 
 
+def overlays_of(conn: libvirt.virConnect, pool: str, path: str) -> list[str]:
+    """The volumes of ``pool`` whose backing file is ``path`` (linked clones reading it), sorted
+    (blocking). Deleting ``path`` would leave them unreadable."""
+    try:
+        volumes = conn.storagePoolLookupByName(pool).listAllVolumes(0)
+    except libvirt.libvirtError:
+        return []
+    found = []
+    for volume in volumes:
+        try:
+            if read_volume(volume).backing_path == path:
+                found.append(volume.name())
+        except (libvirt.libvirtError, XmlError):
+            continue  # deleted meanwhile, or a description that cannot be read: it names nothing
+    return sorted(found)
+
+
 def machine_using(conn: libvirt.virConnect, keys: set[str], *, owner_uuid: str = "") -> str:
     """The name of a machine of the host whose definition (inactive, and live while it runs)
     has a disk naming any of ``keys`` (paths, ``pool/volume``); "" when none. ``owner_uuid``:

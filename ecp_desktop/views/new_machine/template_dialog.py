@@ -64,6 +64,11 @@ class TemplateRows(QAbstractListModel):
             return QBrush(GREY) if self.describe(machine)[1] else None
         return None
 
+    def all_changed(self) -> None:
+        """Every row may read differently (the dialog's choices changed what can be copied)."""
+        if self.machines:
+            self.dataChanged.emit(self.index(0), self.index(len(self.machines) - 1))
+
     def changed(self, keys) -> None:
         for key in keys:
             row = self.row_of.get(key)
@@ -73,8 +78,9 @@ class TemplateRows(QAbstractListModel):
 
 
 class TemplateDialog(QDialog):
-    # host URI, template UUID, count, name pattern, start, leave out the disks that cannot be copied
-    requested = Signal(str, str, int, str, bool, bool)
+    # host URI, template UUID, count, name pattern, start, leave out the disks that cannot be
+    # copied, linked clones
+    requested = Signal(str, str, int, str, bool, bool, bool)
 
     def __init__(self, inventory: Inventory, preselect: MachineInfo | None = None,
                  parent: QWidget | None = None, *, templates=None, maintenance: dict | None = None) -> None:
@@ -93,6 +99,10 @@ class TemplateDialog(QDialog):
         self.reason = plain_label(wrap=True)  # why the chosen machine cannot be used, or what is copied
         self.leave_out = QCheckBox()
         self.leave_out.hide()  # shown for a template with disks that cannot be copied
+        self.linked = QCheckBox("Linked clones: each disk an overlay reading the template's disk")
+        self.linked.setToolTip("Made in an instant and holding only what the new machine writes. The template "
+                               "becomes their base: it must be shut off, and stay so (starting it would change "
+                               "what the clones read).")
         machines = list(inventory.machines.values())
         if preselect is not None and preselect.key not in inventory.machines:
             machines.append(preselect)
@@ -129,6 +139,7 @@ class TemplateDialog(QDialog):
         form.addRow("How many:", self.count)
         form.addRow("Name:", self.pattern)
         form.addRow("", self.start)
+        form.addRow("", self.linked)
         form.addRow("Names:", self.preview)
         note = QLabel("Each machine gets copies of the template's disks in the same storage pool, a new "
                       "UUID and new MAC addresses. If a step fails, everything created so far is removed.")
@@ -138,6 +149,7 @@ class TemplateDialog(QDialog):
 
         self.template.currentIndexChanged.connect(self._template_changed)
         self.leave_out.toggled.connect(self._leave_out_toggled)
+        self.linked.toggled.connect(self._linked_toggled)
         self.count.valueChanged.connect(self._check)
         self.pattern.textChanged.connect(self._check)
         self.finished.connect(self._on_finished)
@@ -160,7 +172,7 @@ class TemplateDialog(QDialog):
         maintenance = self.maintenance.get(machine.host_uri)
         if maintenance is not None:  # no new machines on a host being emptied
             return ("host in maintenance", f"{host.label} is {maintenance.words().removeprefix('its host is ')}")
-        problem = state_problem(machine.name, machine.state)
+        problem = state_problem(machine.name, machine.state, linked=self.linked.isChecked())
         return (_state(machine.state), problem) if problem else None
 
     def problem_of(self, machine: MachineInfo) -> tuple[str, str] | None:
@@ -172,9 +184,13 @@ class TemplateDialog(QDialog):
         if isinstance(checked, str):
             return ("cannot be read", f"{machine.name} {checked}")
         if isinstance(checked, Template):
-            state = state_problem(checked.name, checked.state)  # as the host says now
+            # As the host says now.
+            state = state_problem(checked.name, checked.state, linked=self.linked.isChecked())
             if state is not None:
                 return (_state(checked.state), state)
+            linked = checked.problem(leave_out_disks=True, linked=True) if self.linked.isChecked() else None
+            if linked is not None:
+                return ("no linked clone", linked)
             if checked.uncopyable and not self.leave_out.isChecked():
                 return ("; ".join(u.short for u in checked.uncopyable), checked.problem())
         return None
@@ -248,6 +264,8 @@ class TemplateDialog(QDialog):
         if machine is None:
             return
         self.setWindowTitle(f"Clone {machine.name}")
+        self.start.setText("Start the copy once it is defined")
+        self.linked.setText("Linked clone: each disk an overlay reading this machine's disk")
         self.count.setValue(1)
         taken = {m.name for m in self.inventory.machines_of(machine.host_uri)}
         self.pattern.setText(clone_pattern(machine.name, 1, taken))
@@ -276,13 +294,19 @@ class TemplateDialog(QDialog):
         self._show_template()
         self._check()
 
+    def _linked_toggled(self) -> None:
+        self.rows.all_changed()
+        self._show_template()
+        self._check()
+
     def _show_template(self) -> None:
         """The line under the template: why it cannot be used, or what each machine gets."""
         machine = self.chosen()
         checked = self.checks.get(machine.key) if machine is not None else None
         uncopyable = checked.uncopyable if isinstance(checked, Template) else []
+        # Leaving disks out would make it usable.
         disk_only = bool(uncopyable) and self._static_problem(machine) is None \
-            and state_problem(checked.name, checked.state) is None  # leaving disks out would make it usable
+            and state_problem(checked.name, checked.state, linked=self.linked.isChecked()) is None
         them = "them" if len(uncopyable) > 1 else "it"
         if disk_only:
             disks = ", ".join(u.target for u in uncopyable).replace("&", "&&")  # & is no shortcut here
@@ -296,7 +320,8 @@ class TemplateDialog(QDialog):
         self.reason.setStyleSheet("")
         if isinstance(checked, Template):
             copied = ", ".join(f"{d.target} (pool {d.pool})" for d in checked.disks)
-            self.reason.setText((f"Copies disk {copied}" if copied else "No disk to copy")
+            verb = "Makes an overlay on disk" if self.linked.isChecked() else "Copies disk"
+            self.reason.setText((f"{verb} {copied}" if copied else "No disk to copy")
                                 + (f"; leaves out disk {', '.join(u.target for u in uncopyable)}"
                                    if uncopyable else "") + ".")
         elif machine is not None and self._needs_check(machine):
@@ -354,7 +379,7 @@ class TemplateDialog(QDialog):
         if machine is None or self.refusal() is not None:
             return
         self.requested.emit(machine.host_uri, machine.uuid, self.count.value(), self.pattern.text(),
-                            self.start.isChecked(), self.leaves_out_disks())
+                            self.start.isChecked(), self.leaves_out_disks(), self.linked.isChecked())
         self.accept()
 
     def _on_finished(self, _result: int) -> None:
@@ -376,9 +401,10 @@ def open_template_dialog(parent: QWidget, inventory, templates: TemplateService,
 
 async def create_from_template(templates: TemplateService, show_errors: Callable[[str, list], object],
                                show_tasks: Callable[[], object], uri: str, uuid: str, count: int, pattern: str,
-                               start: bool, leave_out_disks: bool = False) -> None:
+                               start: bool, leave_out_disks: bool = False, linked: bool = False) -> None:
     try:
-        flow = await templates.plan(uri, uuid, count, pattern, start=start, leave_out_disks=leave_out_disks)
+        flow = await templates.plan(uri, uuid, count, pattern, start=start, leave_out_disks=leave_out_disks,
+                                    linked=linked)
     except PlanError as exc:
         show_errors("Cannot create machines from this template", [(pattern, str(exc))])
         return

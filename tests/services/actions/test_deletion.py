@@ -89,24 +89,3 @@ def test_the_command_line_shows_first_and_deletes_with_yes(db_url, tmp_path):
     [tree] = json.loads(done.stdout)
     assert tree["status"] == "succeeded" and [c["kind"] for c in tree["children"]] == ["undefine_domain",
                                                                                       "delete_volume"]
-
-
-def test_clone_makes_one_copy_named_after_the_machine(db_url, tmp_path):
-    """``clone``: one full copy, MACHINE-clone (the next free name when taken), undone if it fails."""
-    import json
-    import shutil
-    import subprocess
-    import sys
-
-    from ecp_desktop.services.actions.templates import clone_pattern
-
-    from ...helpers import DATA
-    assert clone_pattern("web", 1, {"web-clone", "web-clone-2"}) == "web-clone-3"
-    assert clone_pattern("a{b}", 1, set()) == "a{{b}}-clone" and clone_pattern("web", 3, set()) == "web-clone-{n}"
-    copy = tmp_path / "template.xml"
-    shutil.copy(DATA / "template.xml", copy)
-    done = subprocess.run([sys.executable, "-m", "ecp_desktop", "--database", db_url, "--connect", f"test://{copy}",
-                           "clone", "tpl", "--json"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    [tree] = json.loads(done.stdout)
-    assert tree["status"] == "succeeded" and tree["children"][0]["title"] == "Create tpl-clone"

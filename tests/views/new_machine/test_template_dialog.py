@@ -88,7 +88,7 @@ def test_unusable_machines_are_listed_greyed_with_why(qtbot, run, services, tpl_
     assert shown["tpl  (crowded)"] == (False, "")  # the one usable machine, not greyed
     assert [greyed for greyed, _tip in shown.values()].count(False) == 1
     expected = {
-        "busy  (crowded) — running": "busy is running; shut it down",
+        "busy  (crowded) — running": "busy is running; pause it or shut it down",
         "crashed  (crowded) — crashed": "crashed has crashed; force it off first",
         "blocky  (crowded) — disk vda: block disk": "is a block disk (/dev/sdz); only file and volume disks",
         "loose-disk  (crowded) — disk vda: not in a storage pool":
@@ -116,7 +116,7 @@ def test_the_selected_running_machine_is_listed_and_says_why(qtbot, tpl_window):
     dialog = open_for(qtbot, tpl_window, "busy")
     assert dialog.chosen().name == "busy"
     assert dialog.template.currentText().endswith("— running")
-    assert "busy is running; shut it down to use it as a template" in dialog.reason.text()
+    assert "busy is running; pause it or shut it down to copy it" in dialog.reason.text()
     assert not dialog.create_button.isEnabled()
     assert "busy cannot be used as a template: busy is running" in dialog.create_button.toolTip()
     dialog.close()
@@ -138,6 +138,41 @@ def test_one_copy_with_a_plain_name_creates_that_name(qtbot, run, services, tpl_
     qtbot.waitUntil(lambda: "app-server" in names_shown(tpl_window), timeout=5000)
     volumes = run(template_host.call(lambda c: c.storagePoolLookupByName("pool-a").listVolumes()))
     assert {"app-server-vda.qcow2", "app-server-vdb.img"} <= set(volumes)
+
+
+def test_clone_of_a_paused_machine_and_a_linked_clone(qtbot, run, services, tpl_window, template_host):
+    """Clone… takes a paused machine for a full copy; ticking Linked clone refuses it in words
+    (the base must not change) until it is shut off, then makes overlays."""
+    run(template_host.call(lambda c: (c.lookupByUUIDString(TPL_UUID).create(),
+                                      c.lookupByUUIDString(TPL_UUID).suspend())))
+    qtbot.waitUntil(lambda: _machine(services, TEMPLATE_URI, "tpl").state == "paused", timeout=5000)
+    window = tpl_window
+    window.machines_view.clearSelection()
+    select_rows(window, [names_shown(window).index("tpl")])
+    dialog = window.open_clone_dialog()
+    qtbot.waitUntil(lambda: not dialog.checking(), timeout=10000)
+    assert dialog.windowTitle() == "Clone tpl" and dialog.create_button.isEnabled()
+    assert dialog.reason.text() == "Copies disk vda (pool pool-a), vdb (pool pool-a)."
+    dialog.linked.setChecked(True)
+    assert not dialog.create_button.isEnabled()
+    assert "tpl is paused; shut it down to make linked clones of it" in dialog.reason.text()
+    run(template_host.call(lambda c: c.lookupByUUIDString(TPL_UUID).destroy()))
+    qtbot.waitUntil(lambda: _machine(services, TEMPLATE_URI, "tpl").state == "shutoff", timeout=5000)
+    dialog.close()
+
+    dialog = window.open_clone_dialog()
+    qtbot.waitUntil(lambda: not dialog.checking(), timeout=10000)
+    dialog.linked.setChecked(True)
+    assert dialog.reason.text() == "Makes an overlay on disk vda (pool pool-a), vdb (pool pool-a)."
+    assert dialog.create_button.isEnabled()
+    dialog.create_button.click()
+    qtbot.waitUntil(lambda: any(t.parent is None and t.finished for t in services.tasks.tasks), timeout=10000)
+    root = next(t for t in services.tasks.tasks if t.parent is None)
+    assert root.status == SUCCEEDED, root.outcome
+    qtbot.waitUntil(lambda: "tpl-clone" in names_shown(window), timeout=5000)
+    xml = run(template_host.call(lambda c: c.storagePoolLookupByName("pool-a").storageVolLookupByName(
+        "tpl-clone-vda.qcow2").XMLDesc(0)))
+    assert "<path>/pool-a/tpl-root.qcow2</path>" in xml  # its base
 
 
 def test_a_disk_in_no_pool_can_be_left_out(qtbot, run, services, tpl_window, template_host):
