@@ -9,6 +9,7 @@ from .common import (EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, bad_uri, close, conne
                      say)
 from .text import local_time, memory_text, table
 from ..services.core.errors import install_quiet_error_handler
+from ..services.guests.address_watch import AddressWatch
 from ..services.hosts.connection import HostConnection
 from ..services.hosts.facts import version_text
 from ..services.hosts.states import STATE_LABELS
@@ -53,11 +54,23 @@ def host_json(host: HostConnection, machine_count: int) -> dict:
     }
 
 
-async def _connect(services, connect: list[str]) -> tuple[list[HostConnection], str | None]:
+async def _connect(services, connect: list[str], *, addresses: bool = False) -> tuple[list[HostConnection], str | None]:
     """The hosts, listed, and why setup is needed (None: it has run). The inventory checks
-    before writing anything: before setup this lists live state and records nothing."""
+    before writing anything: before setup this lists live state and records nothing.
+    ``addresses``: the running machines' addresses read too (one call per host)."""
     hosts = await connect_hosts(services, connect, load=True, known=True)
+    if addresses:
+        services.addresses.watch(services, set(services.inventory.machines))
+        await services.addresses.read_now()
+        services.addresses.watch(services, set())
     return hosts, await services.inventory.check_setup()
+
+
+def machine_json(m: MachineInfo, addresses: AddressWatch) -> dict:
+    """A machine as ``machines --json`` gives it: its facts, and each interface's addresses
+    with where they came from (empty when it does not run or none is known)."""
+    return {**m.as_json(), "addresses": [{"mac": a.mac, "addresses": a.addresses, "source": a.source}
+                                         for a in addresses.addresses(m.key).values()]}
 
 
 def _print(rows: list, as_json: bool, out: TextIO, header: tuple[str, ...]) -> None:
@@ -74,12 +87,12 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
     install_quiet_error_handler()
     services = headless_services()
     try:
-        hosts, not_set_up = asyncio.run(_connect(services, connect))
+        hosts, not_set_up = asyncio.run(_connect(services, connect, addresses=command == "machines" and as_json))
         inventory = services.inventory
         if command == "machines":
             machines = sorted(inventory.machines.values(), key=lambda m: (m.host_uri, m.name.casefold()))
             if as_json:
-                _print([m.as_json() for m in machines], as_json, out, MACHINE_HEADER)
+                _print([machine_json(m, services.addresses) for m in machines], as_json, out, MACHINE_HEADER)
             else:  # grouped as the Host column reads: by label
                 rows = [machine_row(m, inventory.hosts) for m in machines]
                 _print(sorted(rows, key=lambda r: (r[2].casefold(), r[0].casefold())), as_json, out, MACHINE_HEADER)

@@ -18,6 +18,7 @@ from .actions.restore import RestoreService
 from .actions.templates import TemplateService
 from .config import preferences
 from .core.executors import Executors
+from .guests.address_watch import AddressWatch
 from .hardware import operations as hardware_operations
 from .hardware.service import HardwareService
 from .inventory.live import Inventory
@@ -70,6 +71,7 @@ class Services:
     provisioning: ProvisioningService
     snapshots: Snapshots
     maintenance_marks: MarkWatch
+    addresses: AddressWatch
 
     @cached_property
     def usage(self) -> UsageService:
@@ -124,4 +126,5 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
                     templates=TemplateService(inventory, engine), migrations=migrations, evacuations=evacuations,
                     return_home=ReturnHome(evacuations), host_recovery=RecoveryService(inventory, engine),
                     hardware=HardwareService(inventory, engine), provisioning=ProvisioningService(inventory, engine),
-                    snapshots=Snapshots(inventory, tasks), maintenance_marks=MarkWatch(executors))
+                    snapshots=Snapshots(inventory, tasks), maintenance_marks=MarkWatch(executors),
+                    addresses=AddressWatch(inventory))

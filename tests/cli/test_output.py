@@ -195,3 +195,12 @@ def test_check_only_prints_each_reason_once(db_url):
     assert done.stdout.count("does not migrate machines") == 1
     assert done.stdout.count("the destination has 0 MiB free") == 1
     assert done.stdout.splitlines()[-1].startswith("refused: Migration features, Memory")
+
+
+def test_machines_json_gives_each_running_machines_addresses_and_their_source(db, db_url):
+    rows = {row["name"]: row for row in json.loads(cli("--connect", LAB_URI, "machines", "--json",
+                                                       db_url=db_url).stdout)}
+    [nic] = rows["web01"]["addresses"]
+    assert nic["source"] == "guest agent" and nic["addresses"][0].endswith("/24") and nic["mac"]
+    assert rows["stopped01"]["addresses"] == []  # not running: none
+    assert rows["paused01"]["reason"]  # why it is in its state

@@ -138,3 +138,9 @@ def text_problem(what: str, text: str, most: int = MAX_PATH, *, lines: bool = Fa
             continue
         return f"the {what} contains the control character U+{ord(ch):04X}"
     return None
+
+
+def printable_line(text: object, most: int = 200) -> str:
+    """A guest's or host's words as one plain line: control, direction and separator characters
+    dropped, at most ``most`` characters (what the guest says is data, never markup or a path)."""
+    return "".join(ch for ch in str(text or "") if ch.isprintable() and ch not in BIDI_AND_SEPARATORS)[:most]

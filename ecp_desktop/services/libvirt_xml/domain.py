@@ -271,6 +271,20 @@ class Console(CharDevice):
     TAG = "console"
 
 
+class Channel(XmlNode):
+    """``<channel>``: a named host-guest pipe, e.g. the QEMU guest agent's
+    (``org.qemu.guest_agent.0``; libvirt makes its socket when ``kind`` is unix)."""
+    TAG = "channel"
+    ORDER = ("source", "target", "alias", "address")
+    SIBLING_ORDER = DEVICE_ORDER
+    GUEST_AGENT = "org.qemu.guest_agent.0"
+
+    kind = text("./@type", "unix", "unix, pty, spicevmc, ...")
+    target_type = text("./target/@type", "virtio")
+    target_name = text("./target/@name")
+    target_state = text("./target/@state", doc="the live XML's: connected while the guest's end is open")
+
+
 class Video(XmlNode):
     TAG = "video"
     SIBLING_ORDER = DEVICE_ORDER
@@ -373,6 +387,7 @@ class Domain(XmlNode):
     graphics = XmlChildren(Graphics, "./devices/graphics")
     serials = XmlChildren(Serial, "./devices/serial")
     consoles = XmlChildren(Console, "./devices/console")
+    channels = XmlChildren(Channel, "./devices/channel")
     videos = XmlChildren(Video, "./devices/video")
     random_sources = XmlChildren(RandomSource, "./devices/rng")
     os_infos = XmlChildren(OsInfo, f"./metadata/{{{LIBOSINFO_NS}}}libosinfo/{{{LIBOSINFO_NS}}}os")
@@ -383,6 +398,11 @@ class Domain(XmlNode):
         domain = super().from_xml(text_value)
         domain.xml = text_value
         return domain
+
+    @property
+    def guest_agent(self) -> Channel | None:
+        """The QEMU guest agent's channel, or None when the machine has none."""
+        return next((c for c in self.channels if c.target_name == Channel.GUEST_AGENT), None)
 
     @property
     def vcpus(self) -> int:

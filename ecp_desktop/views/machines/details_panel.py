@@ -7,10 +7,12 @@ from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
-from ...services.hosts.addresses import read_addresses
+from ...services.guests.addresses import read_addresses
+from ...services.guests.agent import read_guest_facts
 from ...services.inventory.live import Inventory
 from ...services.libvirt_xml.domain import Domain, read_domain
 from ...services.hosts.guest_support import unsupported_reason
+from ...services.hosts.states import ACTIVE_STATES
 from ...services.inventory.machines import MachineInfo
 from .machine_model import memory_text, seen_text, state_text
 from ..console.console_tab import ConsoleTab
@@ -49,8 +51,8 @@ class DetailsPanel(QTabWidget):
         general = QWidget()
         self._form = QFormLayout(general)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Name", "State", "Addresses", "Host", "UUID", "vCPUs", "Memory", "Autostart", "Persistent",
-                    "Type", "Architecture", "Machine type", "Title"):
+        for key in ("Name", "State", "Addresses", "Guest OS", "Guest hostname", "Host", "UUID", "vCPUs", "Memory",
+                    "Autostart", "Persistent", "Type", "Architecture", "Machine type", "Title"):
             label = plain_label("—", wrap=True, selectable=True)  # names and titles are data
             self._fields[key] = label
             self._form.addRow(f"{key}:", label)
@@ -116,7 +118,8 @@ class DetailsPanel(QTabWidget):
             return
         self._note.setText("")
         self._fill_general(machine)
-        self._fields["Addresses"].setText("—")  # (read with the details)
+        for key in ("Addresses", "Guest OS", "Guest hostname"):
+            self._fields[key].setText("—")  # (read with the details)
         spawn(self._load_details(machine, self._request))
 
     def _on_changed(self, machines: list[MachineInfo]) -> None:
@@ -149,9 +152,9 @@ class DetailsPanel(QTabWidget):
 
         def read(conn):
             dom = conn.lookupByUUIDString(uuid)
-            return read_domain(dom), read_addresses(dom)
+            return read_domain(dom), read_addresses(dom), read_guest_facts(dom)
         try:
-            details, addresses = await host.call(read, operation="read machine XML", machine=machine.name)
+            details, addresses, guest = await host.call(read, operation="read machine XML", machine=machine.name)
         except HypervisorError as err:
             if request == self._request:
                 self.xml.setPlainText(f"Could not read the machine's XML: {err.one_line()}")
@@ -168,6 +171,9 @@ class DetailsPanel(QTabWidget):
         _fill(self.nics, [(n.source, n.mac, addresses[n.mac.lower()].text() if n.mac.lower() in addresses else "",
                            n.model, n.kind) for n in details.interfaces])
         self._fields["Addresses"].setText("\n".join(a.text() for a in addresses.values()) or "—")
+        no_agent = "— (no guest agent answers)" if machine.state in ACTIVE_STATES else "— (not running)"
+        self._fields["Guest OS"].setText(guest.os_name or no_agent)
+        self._fields["Guest hostname"].setText(guest.hostname or no_agent)
         offered = await self._inventory.recorded_guest_types(machine.host_uri)
         reason = offered is not None and unsupported_reason(
             offered, os_type=details.os_type, arch=details.arch, machine_type=details.machine_type,

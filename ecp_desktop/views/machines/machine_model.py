@@ -14,10 +14,11 @@ from ..common.table_model import ColumnTableModel, Index
 from ..common.icons import last_known_icon, state_icon
 from ..common.plain import tooltip
 from ..usage.usage_column import UsageColumn
+from .address_column import AddressColumn
 from ..common.follow import follow
 
-COLUMNS = ("Name", "State", "Host", "vCPUs", "Max memory", "Autostart", "Persistent", "Usage")
-NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT, USAGE = range(len(COLUMNS))
+COLUMNS = ("Name", "State", "Host", "vCPUs", "Max memory", "Autostart", "Persistent", "Usage", "Addresses")
+NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT, USAGE, ADDRESSES = range(len(COLUMNS))
 LIVENESS_WORDS = {True: "up", False: "down"}  # host:up, host:down
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
@@ -87,11 +88,13 @@ def memory_text(kib: int) -> str:
 class MachineTableModel(ColumnTableModel):
     COLUMNS = COLUMNS
 
-    def __init__(self, inventory: Inventory, parent=None, *, usage: UsageColumn | None = None) -> None:
+    def __init__(self, inventory: Inventory, parent=None, *, usage: UsageColumn | None = None,
+                 addresses: AddressColumn | None = None) -> None:
         super().__init__(parent)
         self._inventory = inventory
         # The Usage column's values (live CPU % and memory); without a usage service it stays empty.
         self._usage = usage
+        self._addresses = addresses  # the Addresses column's (empty without an address watch)
         self._rows: list[MachineInfo] = []
         self._row_of: dict[Key, int] = {}
         self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order) once sorted
@@ -103,6 +106,8 @@ class MachineTableModel(ColumnTableModel):
         follow(inventory.machines_changed, self, self._on_changed)
         follow(inventory.machines_removed, self, self._on_removed)
         follow(inventory.host_changed, self, self._on_host_changed)
+        if addresses is not None:
+            follow(addresses.watch.changed, self, self._on_addresses)
         self._on_added(list(inventory.machines.values()))
 
     # ----- adapter --------------------------------------------------------------------
@@ -176,6 +181,7 @@ class MachineTableModel(ColumnTableModel):
             MEMORY: lambda m: (m.memory_kib, m.name.casefold()),
             AUTOSTART: lambda m: (m.autostart, m.name.casefold()),
             PERSISTENT: lambda m: (m.persistent, m.name.casefold()),
+            ADDRESSES: self._addresses.sort_key() if self._addresses is not None else lambda m: m.name.casefold(),
         }[column] if column != USAGE else self._usage_key()
 
     def _usage_key(self):
@@ -235,6 +241,11 @@ class MachineTableModel(ColumnTableModel):
         if rows and self._sort is not None and self._sort[0] not in (NAME, USAGE):
             self._resort()  # a state or size change may move the row
 
+    def _on_addresses(self, keys: list[Key]) -> None:
+        """New addresses read (rows in view only: a few cells)."""
+        for first, last in _runs(sorted(r for r in map(self._row_of.get, keys) if r is not None)):
+            self.dataChanged.emit(self.index(first, ADDRESSES), self.index(last, ADDRESSES))
+
     def _on_removed(self, keys: list[Key]) -> None:
         rows = sorted((self._row_of[k] for k in keys if k in self._row_of), reverse=True)
         if not rows:
@@ -293,6 +304,9 @@ class MachineTableModel(ColumnTableModel):
         col = index.column()
         if col == USAGE and role != MachineRole:
             return self._usage.data(m, role) if self._usage is not None else None
+        if col == ADDRESSES and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, SortRole):
+            column = self._addresses
+            return column.data(m, Qt.ItemDataRole.DisplayRole if role == SortRole else role) if column else None
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
                 return m.name

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from operator import attrgetter
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, Qt, QTimer
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -15,6 +15,7 @@ from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, N
 from ...services.usage.service import UsageService
 from ..common.plain import tooltip
 from ..common.follow import follow
+from ..common.rows_in_view import RowsInView
 
 SPARK_SAMPLES = 30  # a minute at 2 s
 _KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key without a Python call per row
@@ -171,57 +172,22 @@ class UsageColumnRefresher(QObject):
     for a role it does not filter on (measured here with PySide6 6.11), every interval.
 
     With ``machine_role``, it also tells the usage service which hosts the rows in view are on
-    (after a scroll, a sort, a filter or new rows; at most every WATCH_DELAY_MS): those hosts are
-    sampled, and a fleet's other hosts are not."""
-
-    WATCH_DELAY_MS = 250
+    (``RowsInView``): those hosts are sampled, and a fleet's other hosts are not."""
 
     def __init__(self, usage: UsageService, view, column: int, machine_role: int | None = None) -> None:
         super().__init__(view)
-        self._usage, self._view, self._column, self._role = usage, view, column, machine_role
+        self._usage, self._view, self._column = usage, view, column
         follow(usage.sampled, self, self._on_sampled)
-        if machine_role is None:
-            return
-        view.viewport().installEventFilter(self)  # shown or resized: other rows in view
-        self._timer = QTimer(view)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(self.WATCH_DELAY_MS)
-        self._timer.timeout.connect(self._watch_rows_in_view)
-        view.verticalScrollBar().valueChanged.connect(self._timer.start)
-        model = view.model()
-        for signal in (model.layoutChanged, model.modelReset, model.rowsInserted, model.rowsRemoved):
-            signal.connect(self._timer.start)
-        view.destroyed.connect(lambda *_: usage.watch(self, set()))
-        self._timer.start()
+        self._rows = None if machine_role is None else RowsInView(
+            view, column, machine_role, lambda machines: usage.watch(self, {m.host_uri for m in machines}))
 
     def hosts_in_view(self) -> set[str]:
-        view = self._view
-        rows = view.model().rowCount()
-        if not view.isVisible() or view.isColumnHidden(self._column) or rows == 0:
-            return set()
-        top = max(0, view.rowAt(0))
-        bottom = view.rowAt(view.viewport().height() - 1)
-        bottom = rows - 1 if bottom < 0 else bottom
-        model = view.model()
-        hosts = set()
-        for row in range(top, bottom + 1):
-            m = model.index(row, 0).data(self._role)
-            if m is not None:
-                hosts.add(m.host_uri)
-        return hosts
-
-    def _watch_rows_in_view(self) -> None:
-        self._usage.watch(self, self.hosts_in_view())
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt's name)
-        if event.type() in (QEvent.Type.Show, QEvent.Type.Resize):
-            self._timer.start()
-        return False
+        return {m.host_uri for m in self._rows.rows()} if self._rows is not None else set()
 
     def _on_sampled(self, _uri: str) -> None:
         view = self._view
-        if self._role is not None and not self._timer.isActive():
-            self._timer.start()  # the window shown again, a pane resized: rows may have come into view
+        if self._rows is not None:
+            self._rows.soon()  # the window shown again, a pane resized: rows may have come into view
         if not view.isVisible() or view.isColumnHidden(self._column):
             return
         viewport = view.viewport()

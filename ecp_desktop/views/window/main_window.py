@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow, QMenu,
                                QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget, QPushButton)
 
@@ -30,7 +31,7 @@ from ..hosts.add_connection_dialog import AddConnectionDialog
 from ..hosts.host_model import HostRole, HostTableModel
 from ..machines.details_panel import DetailsPanel
 from ..machines.machine_filter import MachineFilterProxy
-from ..machines.machine_model import USAGE, MachineRole, MachineTableModel
+from ..machines.machine_model import ADDRESSES, USAGE, MachineRole, MachineTableModel
 from ..machines.delete_dialog import DeleteDialog, open_delete_dialog
 from ..machines.rename_dialog import RenameDialog, open_rename_dialog
 from ..maintenance.exit_maintenance_dialog import ExitMaintenanceDialog, open_exit_maintenance_dialog
@@ -42,6 +43,8 @@ from ..new_machine.template_dialog import TemplateDialog, open_template_dialog
 from ..snapshots.snapshots_tab import SnapshotsTab
 from ..tasks.tasks_pane import TasksPane
 from ..usage.usage_column import UsageColumn, show_usage_column
+from ..common.rows_in_view import RowsInView
+from ..machines.address_column import AddressColumn, plain_addresses
 from ..usage.usage_tab import UsageTab, follow_window
 from . import window_layout
 from .empty_state import EmptyState
@@ -87,7 +90,8 @@ class MainWindow(QMainWindow):
         self.maintenance_marks.start()
         self.viewers = ViewerSessions()  # one graphical console per machine, closed with the window
         self.host_model = HostTableModel(inventory, self, usage=usage, marks=self.maintenance_marks)
-        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage, self))
+        self.machine_model = MachineTableModel(inventory, self, usage=UsageColumn(usage, self),
+                                               addresses=AddressColumn(services.addresses))
         self.machine_proxy = MachineFilterProxy(self)
         self.machine_proxy.setSourceModel(self.machine_model)
 
@@ -109,6 +113,9 @@ class MainWindow(QMainWindow):
         self.machines_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.machines_view.customContextMenuRequested.connect(self._machine_menu)
         self.usage_column = show_usage_column(self.machines_view, USAGE, usage, MachineRole)
+        # Only the running machines in view have their addresses read.
+        self.address_rows = RowsInView(self.machines_view, ADDRESSES, MachineRole, lambda machines: (
+            services.addresses.watch(self.machine_model, {m.key for m in machines})))
         machine_pane = QWidget()
         machine_box = QVBoxLayout(machine_pane)
         machine_box.setContentsMargins(0, 0, 0, 0)
@@ -277,6 +284,22 @@ class MainWindow(QMainWindow):
         selected = self.selected_machines()
         return open_template_dialog(self, self.inventory, self.services.templates, self.maintenance_marks,
                                     selected[0] if selected else None, self.show_errors, self.show_tasks)
+
+    def copy_address(self) -> str:
+        """Machine → Copy Address: the selected machine's first address (IPv4 first) on the
+        clipboard; the status bar says it, or that none is known yet."""
+        selected = self.selected_machines()
+        if len(selected) != 1:
+            return ""
+        machine = selected[0]
+        found = plain_addresses(self.services.addresses.addresses(machine.key))
+        if not found:
+            self.statusBar().showMessage(f"No address of {machine.name} is known yet (it is read from the guest "
+                                         "agent, the DHCP leases or the ARP table while the row is in view)", 8000)
+            return ""
+        QGuiApplication.clipboard().setText(found[0])
+        self.statusBar().showMessage(f"Copied {found[0]} ({machine.name})", 5000)
+        return found[0]
 
     def open_clone_dialog(self) -> TemplateDialog | None:
         """Machine → Clone…: the template dialog for one copy of the selected machine."""

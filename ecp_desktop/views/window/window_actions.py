@@ -15,6 +15,7 @@ from ...services.actions.restore import POLICY_HELP as RESTORE_POLICY_HELP
 from ...services.console.viewer import can_open_console
 from ...services.core.aio import spawn
 from ...services.inventory.machines import MachineInfo
+from ...services.hosts.states import ACTIVE_STATES
 from ...services.maintenance.recover import can_recover
 from ..common.icons import action_icon
 from ..common.plain import tooltip
@@ -102,8 +103,10 @@ class WindowActions:
                                         menu=menu, tip="A machine from an installer ISO, a cloud image, a disk or "
                                                        "network boot (Ctrl+Alt+N)")
         self.clone = self._action("C&lone…", window.open_clone_dialog, enabled=False, menu=menu,
-                                  tip="One copy of the selected machine (shut off): its disks copied, a new UUID "
-                                      "and MAC addresses")
+                                  tip="One copy of the selected machine (shut off or paused): its disks copied or "
+                                      "linked, a new UUID and MAC addresses")
+        self.copy_address = self._action("Copy &Address", window.copy_address, enabled=False, menu=menu,
+                                         tip="Copy the selected machine's first IP address")
         self.template = self._action("New Machines from &Template…", window.open_template_dialog,
                                      shortcut="Ctrl+Shift+N", menu=menu)
         policies = menu.addMenu("After a &Restart, Restore")
@@ -158,8 +161,8 @@ class WindowActions:
     def machine_context(self) -> list[QAction | None]:
         """What right-click on machine rows offers (None: a separator): the Machine menu's own
         actions, so their enabling is the toolbar's."""
-        return [*self.lifecycle.values(), None, self.open_console, self.hardware, self.rename, self.migrate, None,
-                self.clone, self.template, None, self.delete]
+        return [*self.lifecycle.values(), None, self.open_console, self.copy_address, self.hardware, self.rename,
+                self.migrate, None, self.clone, self.template, None, self.delete]
 
     def host_context(self) -> list[QAction | None]:
         """What right-click on host rows offers: the Host menu's own actions."""
@@ -183,6 +186,7 @@ class WindowActions:
         self.rename.setEnabled(one_live and state_problem(live[0]) is None)
         self.delete.setEnabled(bool(live))
         self.clone.setEnabled(one_live)
+        self.copy_address.setEnabled(one_live and live[0].state in ACTIVE_STATES)
 
     def update_for_hosts(self, hosts) -> None:
         connected = [h for h in hosts if h.connected]

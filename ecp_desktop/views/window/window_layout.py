@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QSizePolicy, QWidg
 
 # Per column, the widest value a row usually shows: the width is measured in the window's font.
 MACHINE_SAMPLES = ("web-server-production-01", "shut off (last known)", "virt-manager test host",
-                   " vCPUs ", "Max memory", "Autostart", "Persistent", "100 % · 15.9 GiB")
+                   " vCPUs ", "Max memory", "Autostart", "Persistent", "100 % · 15.9 GiB", "192.168.122.100")
 HOST_SAMPLES = ("virt-manager test", "reconnecting", "QEMU 8.2.0", "libvirt", "CPUs",
                 "Memory", "Machines", "CPU 100 % · memory 15.9 of 31.3 GiB")
 TASKS_SHARE = 0.2  # of the window's height, until the user sizes the pane (then remembered)

@@ -1,8 +1,9 @@
 """The real main window, offscreen: a host with hundreds of machines, filter, actions, dialogs."""
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
-from ecp_desktop.views.machines.machine_model import MachineRole
+from ecp_desktop.views.machines.machine_model import ADDRESSES, MachineRole
 from ecp_desktop.views.machines.rename_dialog import RenameDialog
 
 from ...helpers import LAB_URI
@@ -230,11 +231,24 @@ def test_a_running_machines_interfaces_show_their_addresses_and_where_they_came_
         shown = item.text() if item is not None else ""
         assert window.details._fields["Addresses"].text() == (shown or "—")
         return shown
+    def column_for_web01() -> str:
+        row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "web01")
+        return proxy.index(row, ADDRESSES).data()
     shown = shown_for_web01()
     assert shown.endswith("/24 (guest agent)") and shown.count(".") == 3, shown
+    assert window.details._fields["Guest OS"].text() == "— (no guest agent answers)"  # the test driver has none
+    # The Addresses column: read for the rows in view, the address without its prefix.
+    window.machines_view.scrollTo(proxy.index(window.machines_view.currentIndex().row(), 0))
+    qtbot.waitUntil(lambda: column_for_web01() == shown.split("/")[0], timeout=5000)
+    assert web01.key in services.addresses.watched()
+    assert window.copy_address() == shown.split("/")[0]  # Machine → Copy Address (right-click too)
+    assert QGuiApplication.clipboard().text() == shown.split("/")[0]
+    assert len(services.addresses.watched()) < 100  # of 300 rows, only those in view
     run(services.inventory.hosts[LAB_URI].call(lambda conn: conn.lookupByUUIDString(web01.uuid).destroy()))
     qtbot.waitUntil(lambda: services.inventory.machines[web01.key].state == "shutoff", timeout=3000)
     assert shown_for_web01() == ""
+    assert window.details._fields["Guest OS"].text() == "— (not running)"
+    qtbot.waitUntil(lambda: column_for_web01() == "", timeout=5000)
 
 
 def test_the_delete_key_opens_delete_which_asks_twice_for_a_running_machine(qtbot, window, services):

@@ -1,7 +1,7 @@
 """A guest agent's answer is the guest's words: each address is parsed, never passed on."""
 import pytest
 
-from ecp_desktop.services.hosts.addresses import checked_address
+from ecp_desktop.services.guests.addresses import checked_address
 
 
 @pytest.mark.parametrize("entry, shown", [
