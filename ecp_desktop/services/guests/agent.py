@@ -1,5 +1,5 @@
-"""A machine's QEMU guest agent: whether it answers now (the live definition's channel is
-connected) and what it says about the guest (libvirt's ``guestInfo``: OS name, hostname).
+"""What a machine's QEMU guest agent says about the guest (libvirt's ``guestInfo``: OS name,
+hostname); whether it answers now is ``libvirt_xml.domain.agent_connected``.
 
 libvirt answers at once for a machine without an agent channel or whose agent is not
 connected; what the agent says is the guest's words: one plain line each. Blocking: a host's
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import libvirt
 
 from ..core.names import printable_line
-from ..libvirt_xml.domain import read_domain
-from ..libvirt_xml.xmlmodel import XmlError
 
 
 @dataclass(frozen=True)
@@ -23,17 +21,6 @@ class GuestFacts:
 
     def as_json(self) -> dict:
         return {"os_name": self.os_name, "hostname": self.hostname}
-
-
-def agent_connected(dom: libvirt.virDomain) -> bool:
-    """The machine runs and its guest agent's channel is connected (the guest's end is open)."""
-    try:
-        if not dom.isActive():
-            return False
-        channel = read_domain(dom).guest_agent
-    except (libvirt.libvirtError, XmlError):
-        return False
-    return channel is not None and channel.target_state == "connected"
 
 
 def read_guest_facts(dom: libvirt.virDomain) -> GuestFacts:

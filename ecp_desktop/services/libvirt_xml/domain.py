@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import libvirt
 
-from .xmlmodel import SizeProperty, XmlChildren, XmlNode, flag, integer, register_prefix, serialize, text, yes_no
+from .xmlmodel import (SizeProperty, XmlChildren, XmlError, XmlNode, flag, integer, register_prefix, serialize, text,
+                       yes_no)
 
 # A machine a flow of ours defines or changes carries the flow's mark (a random token kept
 # with the step) in its <metadata> under this namespace until the flow has ended.
@@ -280,7 +281,7 @@ class Channel(XmlNode):
     GUEST_AGENT = "org.qemu.guest_agent.0"
 
     kind = text("./@type", "unix", "unix, pty, spicevmc, ...")
-    target_type = text("./target/@type", "virtio")
+    target_type = text("./target/@type", doc="virtio for the guest agent")
     target_name = text("./target/@name")
     target_state = text("./target/@state", doc="the live XML's: connected while the guest's end is open")
 
@@ -499,3 +500,15 @@ def parse_domain(xml: str) -> Domain:
 def read_domain(dom: libvirt.virDomain, flags: int = 0) -> Domain:
     """The machine's definition as libvirt gives it (blocking: a host's worker thread)."""
     return Domain.from_xml(dom.XMLDesc(flags))
+
+
+def agent_connected(dom: libvirt.virDomain) -> bool:
+    """The machine runs and its QEMU guest agent's channel is connected (the guest's end is
+    open: the agent answers, or at least listens). Blocking."""
+    try:
+        if not dom.isActive():
+            return False
+        channel = read_domain(dom).guest_agent
+    except (libvirt.libvirtError, XmlError):
+        return False
+    return channel is not None and channel.target_state == "connected"

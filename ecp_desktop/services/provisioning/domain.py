@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..libvirt_xml.devices import targets
-from ..libvirt_xml.domain import BootDevice, Console, Disk, Domain, FirmwareFeature, Graphics, Interface, \
+from ..libvirt_xml.domain import BootDevice, Channel, Console, Disk, Domain, FirmwareFeature, Graphics, Interface, \
     RandomSource, Serial, Timer, Video
 from ..libvirt_xml.xmlmodel import indent
 from .host_offer import HostOffer
@@ -84,5 +84,7 @@ def domain_xml(spec: MachineSpec, entry: OsEntry, offer: HostOffer, uuid: str, d
             domain.videos.append(Video(model="virtio" if entry.family == "linux" else "vga"))
     if not offer.is_test:
         domain.random_sources.append(RandomSource(model="virtio", backend_model="random", backend="/dev/urandom"))
+        # Where a guest's qemu-guest-agent answers: its addresses, OS name, quiesced snapshots.
+        domain.channels.append(Channel(kind="unix", target_type="virtio", target_name=Channel.GUEST_AGENT))
     indent(domain.element)
     return domain.to_xml()

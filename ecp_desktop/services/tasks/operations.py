@@ -25,6 +25,7 @@ import libvirt
 from ..core.errors import Refusal
 from ..libvirt_xml.marks import end_flow_marks, has_seal, legacy_mark, seal_undo, undo_digest, unseal_undo, \
     with_flow_mark
+from ..libvirt_xml.domain import agent_connected
 from ..libvirt_xml.snapshot import DomainSnapshot
 from ..libvirt_xml.storage import machine_using, volume_xml
 from ..hosts.lookups import find_domain, find_volume
@@ -324,6 +325,12 @@ def snapshot_flags(external: bool) -> int:
     return (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC) if external else 0
 
 
+QUIESCED = "File systems quiesced by the guest agent."
+AGENT_ERRORS = (libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_AGENT_UNSYNCED,
+                libvirt.VIR_ERR_OPERATION_UNSUPPORTED, libvirt.VIR_ERR_OPERATION_FAILED,
+                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
+
+
 class CreateSnapshot(Operation):
     """params: uuid, name (machine), snapshot; optional description, memory (default True),
     external (default False: internal). The window's and the command line's Take Snapshot run
@@ -342,9 +349,24 @@ class CreateSnapshot(Operation):
 
     def execute(self, conn, params):
         external = bool(params.get("external"))
-        xml = snapshot_xml(params["snapshot"], params.get("description", ""),
-                           memory=bool(params.get("memory", True)) and not external)
+        memory = bool(params.get("memory", True)) and not external
+        description = params.get("description", "")
+        xml = snapshot_xml(params["snapshot"], description, memory=memory)
         dom = conn.lookupByUUIDString(params["uuid"])
+        # Disks only of a running machine whose guest agent listens: its file systems frozen for
+        # the instant the snapshot takes (consistent on disk), and the description says so.
+        if external and agent_connected(dom):
+            quiesced = f"{description}\n\n{QUIESCED}".strip()
+            try:
+                dom.snapshotCreateXML(snapshot_xml(params["snapshot"], quiesced, memory=False),
+                                      snapshot_flags(external) | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)
+                return f"snapshot {params['snapshot']} of {params['name']}, its file systems quiesced"
+            except libvirt.libvirtError as exc:
+                if exc.get_error_domain() != libvirt.VIR_FROM_QEMU and exc.get_error_code() not in AGENT_ERRORS:
+                    raise
+                why = exc.get_error_message()
+            dom.snapshotCreateXML(xml, snapshot_flags(external))
+            return f"snapshot {params['snapshot']} of {params['name']} (not quiesced: the guest agent said {why})"
         dom.snapshotCreateXML(xml, snapshot_flags(external))
         return f"snapshot {params['snapshot']} of {params['name']}"
 
