@@ -25,6 +25,7 @@ from ...services.hardware.changes import MAX_TITLE, MIN_MEMORY_MIB, ChangeSet
 from ...services.hardware.facts import HardwareFacts
 from ...services.hardware.hotplug import NEXT_BOOT
 from ...services.hardware.service import HardwareOutcome, HardwarePlan, HardwareService, PlanError, plan
+from ...services.actions.rename import state_problem
 from ...services.inventory.machines import MachineInfo
 from .hardware_pages import KEY, DisksPage, NetworkPage, row_of
 from ..common.plain import plain_label, tooltip
@@ -162,9 +163,12 @@ class HardwareDialog(QDialog):
 
     def __init__(self, hardware: HardwareService, machine: MachineInfo, parent: QWidget | None = None, *,
                  show_errors: Callable[[str, list], object] | None = None,
-                 show_tasks: Callable[[], object] | None = None) -> None:
+                 show_tasks: Callable[[], object] | None = None,
+                 rename: Callable[[MachineInfo], QDialog] | None = None) -> None:
+        """``rename``: opens the window's Rename dialog (F2's) for a machine."""
         super().__init__(parent)
         self.hardware, self.machine = hardware, machine
+        self._rename = rename
         self.facts: HardwareFacts | None = None
         self.planned: HardwarePlan | None = None
         self.outcome: HardwareOutcome | None = None
@@ -203,7 +207,16 @@ class HardwareDialog(QDialog):
         self.apply_button = self.buttons.addButton("Apply", QDialogButtonBox.ButtonRole.ApplyRole)
         self.apply_button.clicked.connect(self.apply)
         self.buttons.rejected.connect(self.reject)
+        self.name = plain_label(machine.name, selectable=True)  # a name is data
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.clicked.connect(self.open_rename)
+        why_not = state_problem(machine) if rename is not None else "renaming is not offered here"
+        self.rename_button.setEnabled(why_not is None)
+        self.rename_button.setToolTip(tooltip(why_not or f"Rename {machine.name} (F2 in the machine list)"))
+        name_row = QFormLayout()
+        name_row.addRow("Name:", row_of(self.name, self.rename_button, None))
         box = QVBoxLayout(self)
+        box.addLayout(name_row)
         box.addWidget(self.tabs)
         box.addWidget(self.status)
         box.addWidget(self.buttons)
@@ -316,12 +329,29 @@ class HardwareDialog(QDialog):
         self.applied.emit(outcome)
 
 
+    def open_rename(self) -> QDialog | None:
+        """Name: Rename… — the window's Rename dialog; once it renames, this dialog says the new name."""
+        if self._rename is None or self._closed:
+            return None
+        dialog = self._rename(self.machine)
+
+        def renamed() -> None:
+            if not self._closed:
+                new = dialog.name.text()
+                self.name.setText(new)
+                self.setWindowTitle(f"Edit Hardware: {new}")
+        dialog.accepted.connect(renamed)
+        return dialog
+
+
 def open_hardware_dialog(parent: QWidget | None, hardware: HardwareService, machine: MachineInfo, *,
                          show_errors: Callable[[str, list], object] | None = None,
-                         show_tasks: Callable[[], object] | None = None) -> HardwareDialog:
+                         show_tasks: Callable[[], object] | None = None,
+                         rename: Callable[[MachineInfo], QDialog] | None = None) -> HardwareDialog:
     """Open Edit Hardware for ``machine`` (``show_tasks`` when Apply runs, ``show_errors`` when the
-    edit fails)."""
-    dialog = HardwareDialog(hardware, machine, parent, show_errors=show_errors, show_tasks=show_tasks)
+    edit fails, ``rename`` for its Rename… button)."""
+    dialog = HardwareDialog(hardware, machine, parent, show_errors=show_errors, show_tasks=show_tasks,
+                            rename=rename)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     dialog.start()

@@ -321,7 +321,8 @@ class MainWindow(QMainWindow):
         if len(selected) != 1:
             return None
         return open_hardware_dialog(self, self.services.hardware, selected[0], show_errors=self.show_errors,
-                                    show_tasks=self.show_tasks)
+                                    show_tasks=self.show_tasks, rename=lambda machine: open_rename_dialog(
+                                        self, self.services.renamer, machine, self.show_errors))
 
     def open_delete_dialog(self) -> DeleteDialog | None:
         """Machine → Delete… (the Delete key) for the selected machines whose host answers."""

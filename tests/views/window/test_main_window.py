@@ -216,6 +216,28 @@ def test_f2_renames_the_selected_shut_off_machine_and_its_row_follows(qtbot, win
     assert window.machine_model.rowCount() == 304
 
 
+def test_edit_hardware_renames_from_its_first_page_through_the_same_dialog(qtbot, window, services):
+    proxy = window.machine_proxy
+
+    def select(name: str) -> None:
+        window.machines_view.selectRow(next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == name))
+    select("web01")
+    hardware = window.open_hardware_dialog()
+    assert not hardware.rename_button.isEnabled() and "shut it down first" in hardware.rename_button.toolTip()
+    hardware.close()
+    select("stopped01")
+    hardware = window.open_hardware_dialog()
+    assert hardware.rename_button.isEnabled() and hardware.name.text() == "stopped01"
+    hardware.rename_button.click()
+    dialog = window.findChild(RenameDialog)
+    dialog.name.setText("cold-01")
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: hardware.name.text() == "cold-01", timeout=5000)
+    assert hardware.windowTitle() == "Edit Hardware: cold-01"
+    qtbot.waitUntil(lambda: "cold-01" in [proxy.index(r, 0).data() for r in range(proxy.rowCount())], timeout=5000)
+    hardware.close()
+
+
 def test_a_running_machines_interfaces_show_their_addresses_and_where_they_came_from(qtbot, run, window, services):
     """libvirt's interfaceAddresses: the guest agent first (the test driver answers every
     source with the same address); a machine that does not run has none to show."""
