@@ -1,8 +1,10 @@
-"""Host operations a user starts (add, connect, disconnect, remove), each recorded as a task."""
+"""Host operations a user starts (add, connect, disconnect, rename, remove), each recorded as a
+task but the label's change and the removal."""
 from __future__ import annotations
 
 from ..config import approved_hosts
-from ..core.errors import HypervisorError
+from ..core.errors import HypervisorError, Refusal
+from ..core.names import label_problem
 from ..hosts.connection import HostConnection
 from ..inventory.live import Inventory
 from ..tasks.service import TaskService
@@ -40,6 +42,14 @@ class HostActions:
             await host.close()
 
         await self.tasks.run("disconnect", f"Disconnect {host.label}", work, host_uri=host.uri)
+
+    async def set_label(self, host: HostConnection, label: str) -> None:
+        """Host → Edit Label…: ``Refusal`` in words for a label that cannot be one."""
+        label = label.strip()
+        problem = label_problem(label)
+        if problem:
+            raise Refusal(problem)
+        await self.inventory.set_host_label(host, label)
 
     async def remove(self, host: HostConnection) -> None:
         await self.inventory.remove_host(host.uri, forget=True)

@@ -144,3 +144,12 @@ def printable_line(text: object, most: int = 200) -> str:
     """A guest's or host's words as one plain line: control, direction and separator characters
     dropped, at most ``most`` characters (what the guest says is data, never markup or a path)."""
     return "".join(ch for ch in str(text or "") if ch.isprintable() and ch not in BIDI_AND_SEPARATORS)[:most]
+
+
+MAX_LABEL = 100
+
+
+def label_problem(label: str) -> str | None:
+    """Why a host's label cannot be one (too long, a control character), or None ("" is
+    allowed: the URI's short name is shown)."""
+    return text_problem("label", label, MAX_LABEL)

@@ -26,6 +26,7 @@ from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection, HostState
 from ..core.executors import Executors
 from ..hosts.states import ACTIVE_STATES, EVENT_STATES
+from ..hosts.uri import display_name
 from .machines import Key, ListingDiff, MachineIndex, MachineInfo, list_and_compare, read_machine, utc_now
 from .writes import InventoryWrites
 from ..core.events import Event
@@ -111,6 +112,14 @@ class Inventory:
             if host_id is not None:
                 self._host_ids[host.uri] = host_id
         return await host.connect()
+
+    async def set_host_label(self, host: HostConnection, label: str) -> None:
+        """Rename the host as every pane shows it ("": its URI's short name), recorded in the
+        inventory (the database's error raised when it cannot be: the label then stays as it was)."""
+        if self.persist:
+            await self._write(store.set_host_label, host.uri, label)
+        host.label = label or display_name(host.uri)
+        self.host_changed.emit(host)
 
     async def remove_host(self, uri: str, *, forget: bool = True) -> None:
         host = self.hosts.pop(uri, None)

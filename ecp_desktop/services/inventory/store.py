@@ -116,6 +116,12 @@ def configured_hosts() -> list[schema.Host]:
         return list(schema.Host.select().order_by(schema.Host.id))
 
 
+def set_host_label(uri: str, label: str) -> int:
+    """The host's label ("": its URI's short name); how many rows took it (0: not recorded)."""
+    with database.connection_context():
+        return schema.Host.update(label=label).where(schema.Host.uri == uri).execute()
+
+
 def forget_host(uri: str) -> None:
     with database.connection_context():
         schema.Host.delete().where(schema.Host.uri == uri).execute()

@@ -45,6 +45,7 @@ from ..tasks.tasks_pane import TasksPane
 from ..usage.usage_column import UsageColumn, show_usage_column
 from ..common.rows_in_view import RowsInView
 from ..machines.address_column import AddressColumn, plain_addresses
+from ..hosts.label_dialog import LabelDialog, open_label_dialog
 from ..usage.usage_tab import UsageTab, follow_window
 from . import window_layout
 from .empty_state import EmptyState
@@ -471,6 +472,13 @@ class MainWindow(QMainWindow):
         menu.popup(view.viewport().mapToGlobal(pos))
         self.context_menu = menu  # the one on screen (tests read it)
         return menu
+
+    def open_label_dialog(self) -> LabelDialog | None:
+        """Host → Edit Label… for the one selected host."""
+        hosts = self.selected_hosts()
+        if len(hosts) != 1:
+            return None
+        return open_label_dialog(self, self.services.host_actions, hosts[0])
 
     def open_add_connection(self) -> AddConnectionDialog:
         dialog = AddConnectionDialog(self.inventory, self.services.host_actions.add, self)

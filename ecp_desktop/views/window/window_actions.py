@@ -127,6 +127,8 @@ class WindowActions:
                                     menu=menu)
         self.disconnect = self._action("&Disconnect", lambda: window.on_selected_hosts(hosts.disconnect),
                                        icon="disconnect", menu=menu)
+        self.edit_label = self._action("Edit &Label…", window.open_label_dialog, enabled=False, menu=menu,
+                                       tip="The name the panes show for the selected host")
         self.remove_host = self._action("&Remove from List…", window.remove_selected_hosts, icon="remove",
                                         menu=menu)
         menu.addSeparator()
@@ -166,8 +168,8 @@ class WindowActions:
 
     def host_context(self) -> list[QAction | None]:
         """What right-click on host rows offers: the Host menu's own actions."""
-        return [self.connect, self.disconnect, None, self.maintenance, self.exit_maintenance, self.recover, None,
-                self.remove_host]
+        return [self.connect, self.disconnect, self.edit_label, None, self.maintenance, self.exit_maintenance,
+                self.recover, None, self.remove_host]
 
     def update_for_machines(self, selected: list[MachineInfo]) -> None:
         """Enable the machine actions for the selected rows. A last known row (its host does not
@@ -193,4 +195,5 @@ class WindowActions:
         self.connect.setEnabled(any(not h.connected for h in hosts))
         self.disconnect.setEnabled(bool(connected))
         self.remove_host.setEnabled(bool(hosts))
+        self.edit_label.setEnabled(len(hosts) == 1)
         self.recover.setEnabled(len(hosts) == 1 and can_recover(hosts[0]))

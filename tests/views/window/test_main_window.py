@@ -189,10 +189,30 @@ def test_right_click_on_a_row_selects_it_and_offers_what_the_toolbar_offers(qtbo
     hosts = window.hosts_view
     hosts.customContextMenuRequested.emit(hosts.visualRect(window.host_model.index(0, 0)).center())
     texts = [a.text() for a in window.context_menu.actions() if not a.isSeparator()]
-    assert texts == ["&Connect", "&Disconnect", "Enter &Maintenance…", "E&xit Maintenance…",
+    assert texts == ["&Connect", "&Disconnect", "Edit &Label…", "Enter &Maintenance…", "E&xit Maintenance…",
                      "Recover Machines &Elsewhere…", "&Remove from List…"]
     assert len(window.selected_hosts()) == 1
     window.context_menu.close()
+
+
+def test_edit_label_renames_a_host_in_every_pane_and_the_inventory(qtbot, run, window, services):
+    from ecp_desktop.models import schema
+    from ecp_desktop.models.db import database
+    from ecp_desktop.views.window.main_window import LabelDialog
+    window.hosts_view.selectRow(0)
+    host = window.selected_hosts()[0]
+    dialog = window.open_label_dialog()
+    assert isinstance(dialog, LabelDialog) and dialog.label.text() == host.label
+    dialog.label.setText("lab\u202erack 3")
+    assert "control character U+202E" in dialog.status.text()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    dialog.label.setText("Rack 3 (test)")
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: window.host_model.index(0, 0).data() == "Rack 3 (test)", timeout=5000)
+    proxy = window.machine_proxy
+    assert proxy.index(0, 2).data() == "Rack 3 (test)"  # the machines' Host column too
+    with database.connection_context():
+        assert schema.Host.get(schema.Host.uri == host.uri).label == "Rack 3 (test)"
 
 
 def test_f2_renames_the_selected_shut_off_machine_and_its_row_follows(qtbot, window, services):
