@@ -195,7 +195,7 @@ def test_an_undo_that_fails_is_rollback_failed_with_what_is_left(services, run, 
     (TPL_UUID, 0, "web-{n}", "between 1 and"),
     (TPL_UUID, 2, "web-{n}-{x}", "not valid"),
     (TPL_UUID, 2, "a/{n}", "contains '/'"),
-    ("1c0ffee0-0000-4000-8000-000000000002", 1, "x-{n}", "busy is running; shut it down"),
+    ("1c0ffee0-0000-4000-8000-000000000002", 1, "x-{n}", "busy is running; pause it or shut it down"),
     ("1c0ffee0-0000-4000-8000-000000000003", 1, "x-{n}", "is not in a storage pool"),
 ])
 def test_plans_that_cannot_work_are_refused_in_words(services, run, host, uuid, count, pattern, words):
