@@ -141,10 +141,9 @@ class TemplateDialog(QDialog):
         form.addRow("", self.start)
         form.addRow("", self.linked)
         form.addRow("Names:", self.preview)
-        note = QLabel("Each machine gets copies of the template's disks in the same storage pool, a new "
-                      "UUID and new MAC addresses. If a step fails, everything created so far is removed.")
-        note.setWordWrap(True)
-        form.addRow(note)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        form.addRow(self.note)
         form.addRow(self.buttons)
 
         self.template.currentIndexChanged.connect(self._template_changed)
@@ -155,6 +154,7 @@ class TemplateDialog(QDialog):
         self.finished.connect(self._on_finished)
         self.template.activated.connect(self._user_chose)
         self.pattern.textEdited.connect(self._user_chose)
+        self._say_what_each_gets()
         self._template_changed()
 
     # ----- what each machine is ------------------------------------------------------------
@@ -294,7 +294,15 @@ class TemplateDialog(QDialog):
         self._show_template()
         self._check()
 
+    def _say_what_each_gets(self) -> None:
+        disks = ("an overlay on each of the template's disks in the same storage pool (the template stays "
+                 "their base: keep it shut off)" if self.linked.isChecked()
+                 else "copies of the template's disks in the same storage pool")
+        self.note.setText(f"Each machine gets {disks}, a new UUID and new MAC addresses. If a step fails, "
+                          "everything created so far is removed.")
+
     def _linked_toggled(self) -> None:
+        self._say_what_each_gets()
         self.rows.all_changed()
         self._show_template()
         self._check()
