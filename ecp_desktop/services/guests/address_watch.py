@@ -3,10 +3,10 @@ rows in view, the selected machine), read through ``read_addresses`` on their ho
 
 Only watched machines are read, so a fleet's other hosts cost nothing (the Usage column's
 rule). A machine in view is read again every ``refresh`` seconds; one whose state or
-definition just changed (started, resumed, migrated) every ``fresh`` seconds for a minute,
-while its guest's DHCP lease or agent comes up. One call per host at a time, each reading
-all of that host's due machines. Runs on the asyncio loop's thread; ``changed`` is emitted
-there with the keys whose addresses changed.
+definition just changed (started, resumed, migrated) or whose guest agent came or went,
+every ``fresh`` seconds for a minute, while its guest's DHCP lease or agent comes up. One
+call per host at a time, each reading all of that host's due machines. Runs on the asyncio
+loop's thread; ``changed`` is emitted there with the keys whose addresses changed.
 """
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ class AddressWatch:
         self.changed = Event("addresses_changed")  # (list[Key])
         inventory.machines_changed.connect(self._on_machines_changed)
         inventory.machines_removed.connect(self._on_machines_removed)
+        for host in inventory.hosts.values():
+            host.agent_event.connect(self._on_agent_event)
+        inventory.host_added.connect(lambda host: host.agent_event.connect(self._on_agent_event))
 
     def addresses(self, key: Key) -> Addresses:
         """What was last read for the machine ({} when not read, not running or none known)."""
@@ -125,11 +128,17 @@ class AddressWatch:
 
     def _on_machines_changed(self, machines: list[MachineInfo]) -> None:
         """Started, resumed, moved or redefined: read again soon, and often for a minute."""
-        watched, until = self.watched(), self._clock() + FRESH_FOR_S
         for m in machines:
-            if m.key in watched or m.key in self._known:
-                self._fresh_until[m.key] = until
-                self._read_at.pop(m.key, None)
+            self._read_soon(m.key)
+
+    def _on_agent_event(self, host: HostConnection, uuid: str) -> None:
+        """A guest agent came up (it answers for the guest's own addresses) or went away."""
+        self._read_soon((host.uri, uuid))
+
+    def _read_soon(self, key: Key) -> None:
+        if key in self._known or any(key in keys for keys in self._watchers.values()):
+            self._fresh_until[key] = self._clock() + FRESH_FOR_S
+            self._read_at.pop(key, None)
 
     def _on_machines_removed(self, keys: list[Key]) -> None:
         for key in keys:

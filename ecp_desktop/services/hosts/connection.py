@@ -100,6 +100,7 @@ class HostConnection:
         self._reconnect = reconnect
         self.state_changed = Event("state_changed")      # (host)
         self.domain_event = Event("domain_event")        # (host, uuid, event, detail)
+        self.agent_event = Event("agent_event")          # (host, uuid): a guest agent came or went
         self._executors = executors
         self._use_keepalive = keepalive
         self._use_events = events
@@ -230,13 +231,24 @@ class HostConnection:
 
         def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, detail: int, _opaque: Any) -> None:
             _tell(loop, self._on_domain_event, generation, dom.UUIDString(), event, detail)
+        def on_agent(_conn: Any, dom: libvirt.virDomain, _state: int, _reason: int, _opaque: Any) -> None:
+            _tell(loop, self._on_agent_event, generation, dom.UUIDString())
         try:
-            return [conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)]
+            ids = [conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)]
         except libvirt.libvirtError as exc:
             # Still usable, only without live updates; say so rather than fail the connection.
             self.events_error = str(exc)
             log.warning("no live events from %s: %s", self.uri, exc)
             return []
+        try:
+            ids.append(conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, on_agent, None))
+        except libvirt.libvirtError as exc:  # addresses are then read on the interval only
+            log.debug("no guest agent events from %s: %s", self.uri, exc)
+        return ids
+
+    def _on_agent_event(self, generation: int, uuid: str) -> None:
+        if generation == self._generation and self.connected:
+            self.agent_event.emit(self, uuid)
 
     def _on_domain_event(self, generation: int, uuid: str, event: int, detail: int) -> None:
         if generation == self._generation and self.connected:
