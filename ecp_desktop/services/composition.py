@@ -29,10 +29,12 @@ from .maintenance.recover import RecoveryService
 from .maintenance.watch import MarkWatch
 from .migration import run as migration_run
 from .migration.service import MigrationService
+from .networks.service import NetworkService
 from .provisioning import operations as provisioning_operations
 from .provisioning.service import ProvisioningService
 from .sharing import heartbeat
 from .snapshots.service import Snapshots
+from .storage.service import StorageService
 from .tasks import operations as task_operations
 from .tasks.engine import TaskEngine
 from .tasks.service import TaskService
@@ -72,6 +74,8 @@ class Services:
     snapshots: Snapshots
     maintenance_marks: MarkWatch
     addresses: AddressWatch
+    storage: StorageService
+    networks: NetworkService
 
     @cached_property
     def usage(self) -> UsageService:
@@ -127,4 +131,5 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
                     return_home=ReturnHome(evacuations), host_recovery=RecoveryService(inventory, engine),
                     hardware=HardwareService(inventory, engine), provisioning=ProvisioningService(inventory, engine),
                     snapshots=Snapshots(inventory, tasks), maintenance_marks=MarkWatch(executors),
-                    addresses=AddressWatch(inventory))
+                    addresses=AddressWatch(inventory), storage=StorageService(inventory, tasks),
+                    networks=NetworkService(inventory, tasks))

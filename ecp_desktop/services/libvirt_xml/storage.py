@@ -28,6 +28,11 @@ class Pool(XmlNode):
     allocation = SizeProperty("./allocation", BYTES, "bytes")
     available = SizeProperty("./available", BYTES, "bytes")
     path = text("./target/path", doc="where its volumes are on the host ('' when it has no such place)")
+    source_host = text("./source/host/@name", doc="an NFS server, an iSCSI target's host")
+    source_dir = text("./source/dir/@path", doc="an NFS export")
+    source_device = text("./source/device/@path", doc="a file system's or an iSCSI pool's device")
+    source_name = text("./source/name", doc="an LVM volume group")
+    source_format = text("./source/format/@type", doc="nfs, ext4, lvm2, ...")
 
 
 class Volume(XmlNode):

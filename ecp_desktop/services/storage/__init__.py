@@ -1,0 +1,3 @@
+"""A host's storage pools and their volumes: read (with the machines that use each volume) and
+changed (pools created, started, stopped, refreshed, deleted; volumes created, resized,
+deleted), each change a task."""

@@ -1,0 +1,79 @@
+"""Host → Networks… and ``network`` on libvirt's test driver (test:///default's network
+"default" and machine "test"): networks with the machines attached, a free subnet proposed,
+each change a task, refusals naming the running machines."""
+import pytest
+
+from ecp_desktop.services.core.errors import Refusal
+from ecp_desktop.services.networks.networks import free_subnet
+from ecp_desktop.services.networks.service import NetworkSpec
+from ecp_desktop.services.tasks.records import SUCCEEDED
+
+DEMO = "test:///default"
+
+
+@pytest.fixture
+def demo(services, run):
+    host = services.inventory.add_host(DEMO)
+    assert run(services.inventory.connect_host(host))
+    run(services.inventory.load_host(host))
+    return host
+
+
+def networks(run, services):
+    return {n.name: n for n in run(services.networks.read(DEMO))}
+
+
+def test_a_network_says_its_mode_ranges_and_machines(run, services, demo):
+    default = networks(run, services)["default"]
+    assert (default.mode_text, default.bridge, default.ranges) == ("NAT", "virbr0", ("192.168.122.0/24",))
+    assert default.dhcp == ("192.168.122.2 – 192.168.122.254",)
+    assert default.machines == ("test",) and default.running == ("test",)
+
+
+def test_a_nat_network_gets_a_free_subnet_and_bridge_and_can_be_deleted(run, services, demo):
+    subnet, bridge = run(services.networks.proposal(DEMO))
+    assert (subnet, bridge) == ("192.168.100.0/24", "virbr1")
+    with pytest.raises(Refusal, match="overlaps 192.168.122.0/24, used by another network"):
+        run(services.networks.create(DEMO, NetworkSpec("lab", subnet="192.168.122.128/25")))
+    with pytest.raises(Refusal, match="exists on this host already"):
+        run(services.networks.create(DEMO, NetworkSpec("default")))
+    with pytest.raises(Refusal, match="a bridge name has at most 15"):
+        run(services.networks.create(DEMO, NetworkSpec("lab", bridge="br; rm -rf /")))
+    record = run(services.networks.create(DEMO, NetworkSpec("lab")))
+    assert record.status == SUCCEEDED, record.outcome
+    assert record.summary == "created and started network lab (192.168.100.0/24, bridge virbr1)"
+    lab = networks(run, services)["lab"]
+    assert lab.active and lab.autostart and lab.dhcp == ("192.168.100.2 – 192.168.100.254",)
+    assert run(services.networks.proposal(DEMO)) == ("192.168.101.0/24", "virbr2")  # the next is free
+    isolated = run(services.networks.create(DEMO, NetworkSpec("quiet", mode="", dhcp=False), autostart=False))
+    assert isolated.status == SUCCEEDED
+    quiet = networks(run, services)["quiet"]
+    assert quiet.mode_text == "isolated" and quiet.dhcp == () and not quiet.autostart
+    assert run(services.networks.stop(DEMO, "lab")).status == SUCCEEDED
+    assert not networks(run, services)["lab"].active
+    assert run(services.networks.delete(DEMO, "lab")).status == SUCCEEDED
+    assert "lab" not in networks(run, services)
+
+
+def test_a_network_running_machines_use_is_not_stopped_or_deleted(run, services, demo):
+    with pytest.raises(Refusal, match=r"used by running machines \(test\); stopping it would cut them off"):
+        run(services.networks.stop(DEMO, "default"))
+    with pytest.raises(Refusal, match=r"used by running machines \(test\); not deleted"):
+        run(services.networks.delete(DEMO, "default"))
+    assert networks(run, services)["default"].active
+
+
+def test_leases_are_libvirts_or_its_refusal(run, services, demo):
+    """The test driver keeps no leases: its refusal in words (the lab reads a real dnsmasq's)."""
+    from ecp_desktop.services.core.errors import HypervisorError
+    with pytest.raises(HypervisorError, match="not supported by the connection driver"):
+        run(services.networks.leases(DEMO, "default"))
+
+
+def test_the_free_subnet_skips_every_overlap():
+    import ipaddress
+    taken = [ipaddress.ip_network("192.168.0.0/17")]
+    assert str(free_subnet(taken)) == "192.168.128.0/24"
+    every = [ipaddress.ip_network("192.168.0.0/16"), ipaddress.ip_network("10.0.0.0/8")]
+    with pytest.raises(ValueError, match="no free private /24 subnet"):
+        free_subnet(every)
