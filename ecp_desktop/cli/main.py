@@ -168,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_recover.add_parser(sub)
     from . import delete as cli_delete
     cli_delete.add_parser(sub)
+    from . import storage as cli_storage
+    cli_storage.add_parsers(sub)
+    from . import networks as cli_networks
+    cli_networks.add_parser(sub)
     for command, words in (("start", "start"), ("shutdown", "shut down (ask the guest)"),
                            ("force-off", "force off (pull the plug)"), ("reboot", "reboot"),
                            ("pause", "pause"), ("resume", "resume")):
@@ -311,6 +315,12 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "delete":
         from . import delete as cli_delete_machines
         return cli_delete_machines.run_from_args(args)
+    if args.command in ("pool", "volume"):
+        from . import storage as cli_storage_commands
+        return (cli_storage_commands.run_pool if args.command == "pool" else cli_storage_commands.run_volume)(args)
+    if args.command == "network":
+        from . import networks as cli_network_commands
+        return cli_network_commands.run_network(args)
     if args.command == "rename":
         from . import lifecycle as cli_lifecycle
         return cli_lifecycle.rename(args.machine, args.new_name, args.host, args.connect, args.json)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from ...services.core.wording import size_text
 from ...services.inventory.machines import MachineInfo
 from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ...services.usage.service import UsageService
@@ -21,14 +22,6 @@ SPARK_SAMPLES = 30  # a minute at 2 s
 _KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key without a Python call per row
 UsageRole = Qt.ItemDataRole.UserRole + 20  # the current CPU % (a float), None without a sample
 _LINE = QColor("#1a73e8")
-
-
-def size_text(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
 
 
 def rate_text(n: float) -> str:

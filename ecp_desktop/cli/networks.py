@@ -1,0 +1,76 @@
+"""``ecp-desktop network ...``: Host → Networks… without a window, through the same service
+(services/networks); the host is picked as for ``pool`` (cli/storage.py)."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from typing import TextIO
+
+from ..services.core.errors import Refusal
+from ..services.networks.service import NetworkSpec
+from .common import EXIT_OK, print_json
+from .storage import EXITS, _common, finish, run_command
+from .text import local_time, table
+
+NETWORK_ACTIONS = ("list", "create", "start", "stop", "autostart", "delete", "leases")
+MODES = {"nat": "nat", "routed": "route", "isolated": "", "open": "open"}
+
+
+def add_parser(sub) -> None:
+    network = sub.add_parser("network", help=f"a host's virtual networks as Host → Networks… shows and changes "
+                                             f"them, and their DHCP leases; {EXITS}")
+    network.add_argument("action", choices=NETWORK_ACTIONS)
+    network.add_argument("name", nargs="?", metavar="NETWORK", help="the network (every action but list)")
+    network.add_argument("--mode", default="nat", choices=list(MODES), help="create: nat (default), routed, "
+                                                                           "isolated or open")
+    network.add_argument("--subnet", default="", metavar="CIDR",
+                         help="create: e.g. 192.168.100.0/24 (default: a free one, checked against the host's "
+                              "other networks)")
+    network.add_argument("--bridge", default="", metavar="NAME", help="create: the bridge (default: a free virbrN)")
+    network.add_argument("--forward-dev", default="", metavar="DEV", help="create: nat/routed through this device")
+    network.add_argument("--no-dhcp", action="store_true", help="create: hand out no addresses")
+    network.add_argument("--off", action="store_true", help="autostart: do not start with the host; create: the same")
+    _common(network)
+
+
+def run_network(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    async def body(services, uri: str) -> int:
+        networks = services.networks
+        if args.action == "list":
+            rows = await networks.read(uri, args.name or "")
+            if args.json:
+                print_json([n.as_json() for n in rows], out)
+            else:
+                header = ("NETWORK", "MODE", "STATE", "AUTOSTART", "BRIDGE", "RANGE", "DHCP", "MACHINES")
+                print("\n".join(table(header, [
+                    (n.name, n.mode_text, "active" if n.active else "inactive", "yes" if n.autostart else "no",
+                     n.bridge or "-", ", ".join(n.ranges) or "-", ", ".join(n.dhcp) or "-",
+                     ", ".join(f"{m} (running)" if m in n.running else m for m in n.machines) or "-")
+                    for n in rows])), file=out)
+            return EXIT_OK
+        if not args.name:
+            raise Refusal(f"network {args.action} needs the network's name")
+        name = args.name
+        if args.action == "leases":
+            leases = await networks.leases(uri, name)
+            if args.json:
+                print_json([lease.as_json() for lease in leases], out)
+            else:
+                print("\n".join(table(("ADDRESS", "MAC", "HOSTNAME", "MACHINE", "EXPIRES"), [
+                    (lease.address, lease.mac, lease.hostname or "-", lease.machine or "-",
+                     local_time(datetime.fromtimestamp(lease.expires, timezone.utc)) if lease.expires else "never")
+                    for lease in leases])), file=out)
+            return EXIT_OK
+        if args.action == "create":
+            spec = NetworkSpec(name, MODES[args.mode], args.subnet, args.bridge, args.forward_dev, not args.no_dhcp)
+            record = await networks.create(uri, spec, autostart=not args.off)
+        elif args.action == "start":
+            record = await networks.start(uri, name)
+        elif args.action == "stop":
+            record = await networks.stop(uri, name)
+        elif args.action == "autostart":
+            record = await networks.set_autostart(uri, name, not args.off)
+        else:
+            record = await networks.delete(uri, name)
+        return finish(record, args.json, out, err)
+    return run_command(args, body, out, err)
