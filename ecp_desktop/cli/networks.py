@@ -9,7 +9,7 @@ from typing import TextIO
 from ..services.core.errors import Refusal
 from ..services.networks.service import NetworkSpec
 from .common import EXIT_OK, print_json
-from .storage import EXITS, _common, finish, run_command
+from .storage import EXITS, add_host_and_json, finish, run_command
 from .text import local_time, table
 
 NETWORK_ACTIONS = ("list", "create", "start", "stop", "autostart", "delete", "leases")
@@ -17,8 +17,8 @@ MODES = {"nat": "nat", "routed": "route", "isolated": "", "open": "open"}
 
 
 def add_parser(sub) -> None:
-    network = sub.add_parser("network", help=f"a host's virtual networks as Host → Networks… shows and changes "
-                                             f"them, and their DHCP leases; {EXITS}")
+    words = f"a host's virtual networks as Host → Networks… shows and changes them, and their DHCP leases; {EXITS}"
+    network = sub.add_parser("network", help=words, description=words[:1].upper() + words[1:] + ".")
     network.add_argument("action", choices=NETWORK_ACTIONS)
     network.add_argument("name", nargs="?", metavar="NETWORK", help="the network (every action but list)")
     network.add_argument("--mode", default="nat", choices=list(MODES), help="create: nat (default), routed, "
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     network.add_argument("--forward-dev", default="", metavar="DEV", help="create: nat/routed through this device")
     network.add_argument("--no-dhcp", action="store_true", help="create: hand out no addresses")
     network.add_argument("--off", action="store_true", help="autostart: do not start with the host; create: the same")
-    _common(network)
+    add_host_and_json(network)
 
 
 def run_network(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

@@ -24,7 +24,8 @@ VOLUME_ACTIONS = ("list", "create", "delete", "resize")
 
 
 def add_parsers(sub) -> None:
-    pool = sub.add_parser("pool", help=f"a host's storage pools as Host → Storage… shows and changes them; {EXITS}")
+    words = f"a host's storage pools as Host → Storage… shows and changes them; {EXITS}"
+    pool = sub.add_parser("pool", help=words, description=words[:1].upper() + words[1:] + ".")
     pool.add_argument("action", choices=POOL_ACTIONS)
     pool.add_argument("name", nargs="?", metavar="POOL", help="the pool (every action but list)")
     pool.add_argument("--type", default="dir", choices=CREATABLE_KINDS, help="create: the pool's type (default dir)")
@@ -37,8 +38,9 @@ def add_parsers(sub) -> None:
     pool.add_argument("--off", action="store_true", help="autostart: do not start with the host; create: the same")
     pool.add_argument("--remove-folder", action="store_true",
                       help="delete: a directory pool's folder too (only when it holds no volume)")
-    _common(pool)
-    volume = sub.add_parser("volume", help=f"a pool's volumes as Host → Storage… shows and changes them; {EXITS}")
+    add_host_and_json(pool)
+    words = f"a pool's volumes as Host → Storage… shows and changes them; {EXITS}"
+    volume = sub.add_parser("volume", help=words, description=words[:1].upper() + words[1:] + ".")
     volume.add_argument("action", choices=VOLUME_ACTIONS)
     volume.add_argument("pool", metavar="POOL")
     volume.add_argument("name", nargs="?", metavar="VOLUME", help="the volume (every action but list)")
@@ -47,10 +49,10 @@ def add_parsers(sub) -> None:
     volume.add_argument("--backing", default="", metavar="VOLUME",
                         help="create: a volume of the same pool the new qcow2 one reads as its base")
     volume.add_argument("--wipe", action="store_true", help="delete: overwrite its data first")
-    _common(volume)
+    add_host_and_json(volume)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_host_and_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", metavar="URI", help="the host (needed when several are configured)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
