@@ -3,8 +3,12 @@ from PySide6.QtCore import QItemSelectionModel
 
 
 def names_shown(win):
-    proxy = win.machine_proxy
-    return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    return first_column(win.machine_proxy)
+
+
+def first_column(model) -> list[str]:
+    """The first column of ``model`` top to bottom: the names a user reads in a list."""
+    return [model.index(r, 0).data() for r in range(model.rowCount())]
 
 
 def select_rows(win, rows):

@@ -25,6 +25,9 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 _SPACE_RUNS = re.compile(r" {2,}")
 
 
+RED = "color: #b3261e;"  # the style of a line that says what is wrong
+
+
 def esc(text: object) -> str:
     """``text`` as a piece of markup we write on purpose."""
     return html.escape(str(text))
@@ -82,6 +85,19 @@ def message_box(icon: QMessageBox.Icon, title: str, text: str,
     box = QMessageBox(icon, title, "", buttons, parent)
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setText(text)
+    return box
+
+
+def ask(parent: QWidget, title: str, question: str, then) -> QMessageBox:
+    """Ask ``question`` (plain text: it names machines, pools, hosts as they are), No by default
+    (Enter must not delete or force off); ``then()`` on Yes. Opened, never exec(): a nested
+    loop breaks qasync."""
+    box = message_box(QMessageBox.Icon.Question, title, question,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.finished.connect(lambda result: then() if result == QMessageBox.StandardButton.Yes else None)
+    box.open()
     return box
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -34,3 +36,54 @@ class ColumnTableModel(QAbstractTableModel):
     def emit_row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
         last = len(self.COLUMNS) - 1 if last is None else last
         self.dataChanged.emit(self.index(row, first), self.index(row, last))
+
+
+class RowsTableModel(ColumnTableModel):
+    """Rows read at once (a host's pools, volumes, networks, leases), replaced together: each
+    cell's text is ``cells(row)[column]`` (plain text: a host's names are data), greyed when
+    ``grey(row)``; the row object under ``ROW_ROLE``."""
+
+    ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, columns: tuple[str, ...], cells, parent=None, *, grey=None, tip=None) -> None:
+        super().__init__(parent)
+        self.COLUMNS = columns
+        self._cells, self._grey, self._tip = cells, grey, tip
+        self.rows: list = []
+
+    def _row_count(self) -> int:
+        return len(self.rows)
+
+    def set_rows(self, rows: list) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(self._cells(row)[index.column()])
+        if role == self.ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.ForegroundRole and self._grey is not None and self._grey(row):
+            return QColor("#6b7079")
+        if role == Qt.ItemDataRole.ToolTipRole and self._tip is not None:
+            return self._tip(row) or None
+        return None
+
+
+def rows_view(model) -> QTableView:
+    """A read-only table of whole rows, one selected at a time, rows of one height (a pool of
+    5,000 volumes draws only what is in view)."""
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.verticalHeader().hide()
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setWordWrap(False)
+    return view

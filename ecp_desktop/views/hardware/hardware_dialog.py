@@ -28,10 +28,9 @@ from ...services.hardware.service import HardwareOutcome, HardwarePlan, Hardware
 from ...services.actions.rename import state_problem
 from ...services.inventory.machines import MachineInfo
 from .hardware_pages import KEY, DisksPage, NetworkPage, row_of
-from ..common.plain import plain_label, tooltip
+from ..common.plain import RED, plain_label, tooltip
 from ...services.tasks.tree import what_failed
 
-RED = "color: #b3261e;"
 log = logging.getLogger(__name__)
 
 

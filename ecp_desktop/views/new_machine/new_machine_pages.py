@@ -18,9 +18,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 from ...services.core.names import name_problem
 from ...services.provisioning.seed_iso import SeedConfig, default_ssh_keys, hostname_for
 from ...services.provisioning.spec import DISK_GIB, SOURCE_LABELS, SOURCES
-from ..common.plain import plain_label, tooltip
+from ..common.plain import RED, plain_label, tooltip
 
-RED = "color: #b3261e;"
 SOURCE, OS, CLOUD, HARDWARE, SUMMARY = range(5)
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 NAME_CHECK_MS = 300

@@ -25,12 +25,12 @@ from ...services.actions.templates import (MAX_COUNT, PlanError, Template, Templ
 from ...services.maintenance.watch import MarkWatch
 from ...services.core.names import pattern_from_name
 from ...services.hosts.states import STATE_LABELS
-from ..common.plain import plain_label, tooltip
+from ..common.plain import RED, plain_label, tooltip
 from ...services.tasks.tree import what_failed
 
 MACHINE_ROLE = Qt.ItemDataRole.UserRole
 CHECK_BATCH = 25  # machines read per host call in the background (a host's other calls go between)
-GREY, RED = QColor("#8a8a8a"), "color: #b3261e;"
+GREY = QColor("#8a8a8a")
 
 
 def _state(state: str) -> str:

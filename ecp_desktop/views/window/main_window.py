@@ -24,7 +24,7 @@ from ...services.setup.startup import not_set_up_line
 from ..common.error_dialog import ErrorDialog
 from ..common.icons import app_icon
 from ..common.log_viewer import show_log
-from ..common.plain import message_box, plain_label, rich_label, tooltip
+from ..common.plain import ask, message_box, plain_label, rich_label, tooltip
 from ..console.console_tab import open_graphical_console
 from ..hardware.hardware_dialog import open_hardware_dialog
 from ..hosts.add_connection_dialog import AddConnectionDialog
@@ -46,6 +46,8 @@ from ..usage.usage_column import UsageColumn, show_usage_column
 from ..common.rows_in_view import RowsInView
 from ..machines.address_column import AddressColumn, plain_addresses
 from ..hosts.label_dialog import LabelDialog, open_label_dialog
+from ..networks.networks_dialog import NetworksDialog, open_networks_dialog
+from ..storage.storage_dialog import StorageDialog, open_storage_dialog
 from ..usage.usage_tab import UsageTab, follow_window
 from . import window_layout
 from .empty_state import EmptyState
@@ -246,12 +248,7 @@ class MainWindow(QMainWindow):
 
     def confirm(self, title: str, question: str, then) -> QMessageBox:
         """Ask ``question`` (plain text: it names machines and hosts as they are); ``then`` on Yes."""
-        box = message_box(QMessageBox.Icon.Question, title, question,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setDefaultButton(QMessageBox.StandardButton.No)  # Enter must not force machines off
-        box.finished.connect(lambda result: then() if result == QMessageBox.StandardButton.Yes else None)
-        box.open()  # never exec(): a nested loop breaks qasync
+        box = ask(self, title, question, then)
         self.last_confirmation = box
         return box
 
@@ -472,6 +469,20 @@ class MainWindow(QMainWindow):
         menu.popup(view.viewport().mapToGlobal(pos))
         self.context_menu = menu  # the one on screen (tests read it)
         return menu
+
+    def open_storage_dialog(self) -> StorageDialog | None:
+        """Host → Storage… for the one selected host (connected)."""
+        hosts = [h for h in self.selected_hosts() if h.connected]
+        if len(hosts) != 1:
+            return None
+        return open_storage_dialog(self, self.services.storage, hosts[0].uri, hosts[0].label)
+
+    def open_networks_dialog(self) -> NetworksDialog | None:
+        """Host → Networks… for the one selected host (connected)."""
+        hosts = [h for h in self.selected_hosts() if h.connected]
+        if len(hosts) != 1:
+            return None
+        return open_networks_dialog(self, self.services.networks, hosts[0].uri, hosts[0].label)
 
     def open_label_dialog(self) -> LabelDialog | None:
         """Host → Edit Label… for the one selected host."""

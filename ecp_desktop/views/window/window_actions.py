@@ -129,6 +129,10 @@ class WindowActions:
                                        icon="disconnect", menu=menu)
         self.edit_label = self._action("Edit &Label…", window.open_label_dialog, enabled=False, menu=menu,
                                        tip="The name the panes show for the selected host")
+        self.storage = self._action("&Storage…", window.open_storage_dialog, enabled=False, menu=menu,
+                                    tip="The selected host's storage pools and volumes")
+        self.networks = self._action("&Networks…", window.open_networks_dialog, enabled=False, menu=menu,
+                                     tip="The selected host's virtual networks and their DHCP leases")
         self.remove_host = self._action("&Remove from List…", window.remove_selected_hosts, icon="remove",
                                         menu=menu)
         menu.addSeparator()
@@ -168,8 +172,8 @@ class WindowActions:
 
     def host_context(self) -> list[QAction | None]:
         """What right-click on host rows offers: the Host menu's own actions."""
-        return [self.connect, self.disconnect, self.edit_label, None, self.maintenance, self.exit_maintenance,
-                self.recover, None, self.remove_host]
+        return [self.connect, self.disconnect, self.edit_label, None, self.storage, self.networks, None,
+                self.maintenance, self.exit_maintenance, self.recover, None, self.remove_host]
 
     def update_for_machines(self, selected: list[MachineInfo]) -> None:
         """Enable the machine actions for the selected rows. A last known row (its host does not
@@ -196,4 +200,6 @@ class WindowActions:
         self.disconnect.setEnabled(bool(connected))
         self.remove_host.setEnabled(bool(hosts))
         self.edit_label.setEnabled(len(hosts) == 1)
+        for action in (self.storage, self.networks):
+            action.setEnabled(len(hosts) == 1 and hosts[0].connected)
         self.recover.setEnabled(len(hosts) == 1 and can_recover(hosts[0]))

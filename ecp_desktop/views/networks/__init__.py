@@ -1,0 +1,1 @@
+"""Host → Networks…: virtual networks and their DHCP leases."""

@@ -1,0 +1,255 @@
+"""Host → Networks…: the host's virtual networks (mode, state, autostart, bridge, ranges, DHCP,
+the machines attached) and the selected network's DHCP leases (with the machine each
+belongs to), with New Network… (a free subnet and bridge proposed), Start, Stop, Autostart
+and Delete. Read and changed through services/networks on the host's worker."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from ...services.core.aio import spawn
+from ...services.core.errors import HypervisorError, Refusal
+from ...services.networks.networks import Lease, NetworkRow
+from ...services.networks.service import NetworkService, NetworkSpec
+from ...services.tasks.records import SUCCEEDED
+from ..common.plain import RED, ask, plain_label
+from ..common.table_model import RowsTableModel, rows_view
+
+NETWORK_COLUMNS = ("Network", "Mode", "State", "Autostart", "Bridge", "Range", "DHCP", "Machines")
+LEASE_COLUMNS = ("Address", "MAC", "Hostname", "Machine", "Expires")
+MODES = (("NAT", "nat"), ("Routed", "route"), ("Isolated", ""), ("Open", "open"))
+
+
+def network_cells(n: NetworkRow) -> tuple:
+    machines = ", ".join(f"{m} (running)" if m in n.running else m for m in n.machines) or "—"
+    return (n.name, n.mode_text, "active" if n.active else "inactive", "yes" if n.autostart else "no",
+            n.bridge or "—", ", ".join(n.ranges) or "—", ", ".join(n.dhcp) or "—", machines)
+
+
+def lease_cells(lease: Lease) -> tuple:
+    expires = datetime.fromtimestamp(lease.expires).strftime("%Y-%m-%d %H:%M") if lease.expires else "never"
+    return (lease.address, lease.mac, lease.hostname or "—", lease.machine or "—", expires)
+
+
+class NewNetworkForm(QDialog):
+    chosen = Signal(object)
+
+    def __init__(self, parent: QWidget | None, proposal: tuple[str, str]) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New Virtual Network")
+        self.name = QLineEdit()
+        self.mode = QComboBox()
+        for text, mode in MODES:
+            self.mode.addItem(text, mode)
+        self.subnet = QLineEdit(proposal[0])
+        self.bridge = QLineEdit(proposal[1])
+        self.dhcp = QCheckBox("Hand out addresses (DHCP)")
+        self.dhcp.setChecked(True)
+        self.status = plain_label(wrap=True)
+        self.status.setStyleSheet(RED)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._ok)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Name:", self.name)
+        form.addRow("Mode:", self.mode)
+        form.addRow("Subnet:", self.subnet)
+        form.addRow("Bridge:", self.bridge)
+        form.addRow("", self.dhcp)
+        form.addRow(self.status)
+        form.addRow(self.buttons)
+        for field in (self.name, self.subnet, self.bridge):
+            field.textChanged.connect(self.check)
+        self.check()
+
+    def value(self) -> NetworkSpec:
+        return NetworkSpec(self.name.text().strip(), self.mode.currentData(), self.subnet.text().strip(),
+                           self.bridge.text().strip(), dhcp=self.dhcp.isChecked())
+
+    def check(self) -> None:
+        # The host checks the subnet against its other networks once asked; here: the form itself.
+        problem = self.value().problem(set(), [])
+        self.status.setText(problem or "")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+
+    def _ok(self) -> None:
+        self.chosen.emit(self.value())
+        self.accept()
+
+
+class NetworksDialog(QDialog):
+    def __init__(self, parent: QWidget | None, networks: NetworkService, host_uri: str, label: str) -> None:
+        super().__init__(parent)
+        self.networks, self.uri = networks, host_uri
+        self.setWindowTitle(f"Networks of {label}")
+        self.resize(980, 560)
+        self.rows = RowsTableModel(NETWORK_COLUMNS, network_cells, self, grey=lambda n: not n.active)
+        self.leases = RowsTableModel(LEASE_COLUMNS, lease_cells, self)
+        self.view, self.lease_view = rows_view(self.rows), rows_view(self.leases)
+        self.status = plain_label(wrap=True)
+        self.leases_title = plain_label("DHCP leases")
+        self.buttons = {}
+        row = QHBoxLayout()
+        for name, handler in (("New Network…", self.new_network), ("Start", lambda: self._change("start")),
+                              ("Stop", lambda: self._change("stop")), ("Autostart", lambda: self._change("autostart")),
+                              ("Delete…", self.delete_network)):
+            button = QPushButton(name)
+            button.clicked.connect(handler)
+            self.buttons[name] = button
+            row.addWidget(button)
+        row.addStretch()
+        top, bottom = QWidget(), QWidget()
+        top_box, bottom_box = QVBoxLayout(top), QVBoxLayout(bottom)
+        top_box.addWidget(QLabel("Virtual networks"))
+        top_box.addWidget(self.view)
+        top_box.addLayout(row)
+        bottom_box.addWidget(self.leases_title)
+        bottom_box.addWidget(self.lease_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        box = QVBoxLayout(self)
+        box.addWidget(splitter)
+        box.addWidget(self.status)
+        box.addWidget(close)
+        self.view.selectionModel().selectionChanged.connect(self._chosen)
+        self.running = None
+        self.loading = None
+        self.form = None
+        self._closed = False
+        self.finished.connect(self._on_finished)
+        self._enable()
+
+    def reload(self) -> None:
+        self.loading = spawn(self._load())
+
+    async def _load(self) -> None:
+        chosen = self.network()
+        try:
+            rows = await self.networks.read(self.uri)
+        except HypervisorError as err:
+            self._say(f"The networks cannot be read: {err.one_line()}", error=True)
+            return
+        if self._closed:
+            return
+        self.rows.set_rows(rows)
+        row = next((i for i, n in enumerate(rows) if chosen is not None and n.name == chosen.name), 0 if rows else -1)
+        if row >= 0:
+            self.view.selectRow(row)
+        self._chosen()
+
+    def network(self) -> NetworkRow | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.rows.rows[rows[0].row()] if rows else None
+
+    def _chosen(self, *_args) -> None:
+        self._enable()
+        network = self.network()
+        self.leases.set_rows([])
+        if network is not None and network.active:
+            spawn(self._load_leases(network.name))
+        else:
+            self.leases_title.setText("DHCP leases" + (f" of {network.name}: none (it is not active)"
+                                                       if network is not None else ""))
+
+    async def _load_leases(self, name: str) -> None:
+        try:
+            leases = await self.networks.leases(self.uri, name)
+        except (HypervisorError, Refusal) as err:
+            words = err.one_line() if isinstance(err, HypervisorError) else str(err)
+            if not self._closed:
+                self.leases_title.setText(f"DHCP leases of {name}: not available ({words})")
+            return
+        current = self.network()
+        if self._closed or current is None or current.name != name:
+            return
+        self.leases.set_rows(leases)
+        self.leases_title.setText(f"DHCP leases of {name}: {len(leases)}")
+
+    def _enable(self, *_args) -> None:
+        network, busy = self.network(), self.running is not None and not self.running.done()
+        self.buttons["New Network…"].setEnabled(not busy)
+        for name, on in (("Start", network is not None and not network.active),
+                         ("Stop", network is not None and network.active),
+                         ("Autostart", network is not None), ("Delete…", network is not None)):
+            self.buttons[name].setEnabled(on and not busy)
+        if network is not None:
+            self.buttons["Autostart"].setText("No Autostart" if network.autostart else "Autostart")
+
+    def _run(self, change) -> None:
+        self.running = spawn(self._running(change))
+        self._enable()
+
+    async def _running(self, change) -> None:
+        self._say("Working…")
+        try:
+            record = await change
+        except Refusal as refusal:
+            self._say(str(refusal), error=True)
+        except HypervisorError as err:
+            self._say(err.one_line(), error=True)
+        else:
+            ok = record.status == SUCCEEDED
+            self._say(f"{record.title}: {record.outcome if ok else record.error_message or record.outcome}",
+                      error=not ok)
+        if not self._closed:
+            await self._load()
+            self._enable()
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        if not self._closed:
+            self.status.setText(text)
+            self.status.setStyleSheet(RED if error else "")
+
+    def _change(self, what: str) -> None:
+        network = self.network()
+        if network is None:
+            return
+        self._run({"start": lambda: self.networks.start(self.uri, network.name),
+                   "stop": lambda: self.networks.stop(self.uri, network.name),
+                   "autostart": lambda: self.networks.set_autostart(self.uri, network.name,
+                                                                    not network.autostart)}[what]())
+
+    def new_network(self) -> None:
+        self.running = spawn(self._open_form())
+
+    async def _open_form(self) -> None:
+        try:
+            proposal = await self.networks.proposal(self.uri)
+        except (HypervisorError, ValueError) as err:
+            self._say(f"No free subnet could be proposed: {err}", error=True)
+            proposal = ("", "")
+        if self._closed:
+            return
+        self.form = NewNetworkForm(self, proposal)
+        self.form.chosen.connect(lambda spec: self._run(self.networks.create(self.uri, spec)))
+        self.form.open()
+        self._enable()
+
+    def delete_network(self) -> None:
+        network = self.network()
+        if network is None:
+            return
+        if network.running:
+            self._say(f"Network {network.name} is used by running machines ({', '.join(network.running)}); it "
+                      "cannot be deleted.", error=True)
+            return
+        users = f"\n\n{', '.join(network.machines)} still name it." if network.machines else ""
+        self.form = ask(self, "Delete network", f"Delete network {network.name}?{users}",
+                        lambda: self._run(self.networks.delete(self.uri, network.name)))
+
+    def _on_finished(self, _result: int) -> None:
+        self._closed = True
+
+
+def open_networks_dialog(parent: QWidget, networks: NetworkService, host_uri: str, label: str) -> NetworksDialog:
+    dialog = NetworksDialog(parent, networks, host_uri, label)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    dialog.reload()
+    return dialog

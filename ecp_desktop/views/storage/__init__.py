@@ -1,0 +1,1 @@
+"""Host → Storage…: pools and volumes."""

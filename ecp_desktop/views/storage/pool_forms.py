@@ -1,0 +1,154 @@
+"""Host → Storage…'s forms: New Pool (the fields each type needs, checked as you type), New
+Volume (name, size, format, an optional base) and Resize. Each says what is wrong under its
+fields and enables OK only when nothing is; the dialog runs the change."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLineEdit,
+                               QWidget)
+
+from ...services.storage.pools import POOL_KINDS, PoolRow, VolumeRow
+from ...services.storage.service import CREATABLE_KINDS, VOLUME_FORMATS, PoolSpec, resize_problem, volume_problem
+from ..common.plain import RED, plain_label
+
+GIB = 1 << 30
+
+
+class _Form(QDialog):
+    """A form whose OK is enabled only when ``problem()`` says nothing."""
+    chosen = Signal(object)
+
+    def _finish_layout(self, form: QFormLayout) -> None:
+        self.status = plain_label(wrap=True)
+        self.status.setStyleSheet(RED)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._ok)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.status)
+        form.addRow(self.buttons)
+        self.check()
+
+    def problem(self) -> str | None:
+        raise NotImplementedError
+
+    def value(self):
+        raise NotImplementedError
+
+    def check(self) -> None:
+        problem = self.problem()
+        self.status.setText(problem or "")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+
+    def _ok(self) -> None:
+        if self.problem() is None:
+            self.chosen.emit(self.value())
+            self.accept()
+
+
+class NewPoolForm(_Form):
+    def __init__(self, parent: QWidget | None, taken: set[str]) -> None:
+        super().__init__(parent)
+        self.taken = taken
+        self.setWindowTitle("New Storage Pool")
+        self.name = QLineEdit()
+        self.kind = QComboBox()
+        for kind in CREATABLE_KINDS:
+            self.kind.addItem(POOL_KINDS[kind], kind)
+        self.path = QLineEdit("/var/lib/libvirt/images")
+        self.source_host, self.source_dir = QLineEdit(), QLineEdit()
+        self.source_device, self.volume_group = QLineEdit(), QLineEdit()
+        self.form = form = QFormLayout(self)
+        form.addRow("Name:", self.name)
+        form.addRow("Type:", self.kind)
+        form.addRow("Target folder:", self.path)
+        form.addRow("Server:", self.source_host)
+        form.addRow("Export:", self.source_dir)
+        form.addRow("Device or IQN:", self.source_device)
+        form.addRow("Volume group:", self.volume_group)
+        for field in (self.name, self.path, self.source_host, self.source_dir, self.source_device, self.volume_group):
+            field.textChanged.connect(self.check)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._finish_layout(form)
+        self._kind_changed()
+
+    def _kind_changed(self) -> None:
+        kind = self.kind.currentData()
+        shown = {"dir": (self.path,), "fs": (self.path, self.source_device),
+                 "netfs": (self.path, self.source_host, self.source_dir), "logical": (self.volume_group,),
+                 "iscsi": (self.source_host, self.source_device)}[kind]
+        for field in (self.path, self.source_host, self.source_dir, self.source_device, self.volume_group):
+            self.form.setRowVisible(field, field in shown)
+        self.check()
+
+    def value(self) -> PoolSpec:
+        def shown(field: QLineEdit) -> str:  # a hidden field (another type's) says nothing
+            return field.text().strip() if self.form.isRowVisible(field) else ""
+        return PoolSpec(self.name.text().strip(), self.kind.currentData(), shown(self.path), shown(self.source_host),
+                        shown(self.source_dir), shown(self.source_device), shown(self.volume_group))
+
+    def problem(self) -> str | None:
+        return self.value().problem(self.taken)
+
+
+class NewVolumeForm(_Form):
+    def __init__(self, parent: QWidget | None, pool: PoolRow) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.setWindowTitle(f"New Volume in {pool.name}")
+        self.name = QLineEdit()
+        self.size = QDoubleSpinBox()
+        self.size.setRange(0.001, 1 << 20)
+        self.size.setDecimals(3)
+        self.size.setValue(20)
+        self.size.setSuffix(" GiB")
+        self.format = QComboBox()
+        self.format.addItems(VOLUME_FORMATS)
+        self.backing = QComboBox()
+        self.backing.addItem("none (a volume of its own)", "")
+        for volume in pool.volumes:
+            self.backing.addItem(volume.name, volume.name)
+        form = QFormLayout(self)
+        form.addRow("Name:", self.name)
+        form.addRow("Size:", self.size)
+        form.addRow("Format:", self.format)
+        form.addRow("Reads as its base:", self.backing)
+        self.name.textChanged.connect(self.check)
+        self.size.valueChanged.connect(self.check)
+        self.format.currentIndexChanged.connect(self.check)
+        self.backing.currentIndexChanged.connect(self.check)
+        self._finish_layout(form)
+
+    def value(self) -> tuple[str, int, str, str]:
+        return (self.name.text().strip(), int(self.size.value() * GIB), self.format.currentText(),
+                self.backing.currentData())
+
+    def problem(self) -> str | None:
+        name, size, fmt, backing = self.value()
+        problem = volume_problem(name, size, fmt, {v.name for v in self.pool.volumes})
+        if problem is None and backing and fmt != "qcow2":
+            return "only a qcow2 volume can read another as its base"
+        return problem
+
+
+class ResizeForm(_Form):
+    def __init__(self, parent: QWidget | None, volume: VolumeRow) -> None:
+        super().__init__(parent)
+        self.volume = volume
+        self.setWindowTitle(f"Resize {volume.name}")
+        self.size = QDoubleSpinBox()
+        self.size.setRange(0.001, 1 << 20)
+        self.size.setDecimals(3)
+        self.size.setValue(volume.capacity / GIB)
+        self.size.setSuffix(" GiB")
+        form = QFormLayout(self)
+        form.addRow("New size:", self.size)
+        self.size.valueChanged.connect(self.check)
+        self._finish_layout(form)
+
+    def value(self) -> int:
+        return int(round(self.size.value() * GIB))
+
+    def problem(self) -> str | None:
+        if self.value() == self.volume.capacity:
+            return "the size is the same"
+        return resize_problem(self.volume, self.value())

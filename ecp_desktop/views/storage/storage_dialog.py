@@ -1,0 +1,233 @@
+"""Host → Storage…: the host's pools (type, state, autostart, sizes, what they are made of)
+and the selected pool's volumes (format, sizes, the machines that use each), with the
+changes each allows. Everything is read and changed through services/storage on the host's
+worker; the window never waits. After each change the lists are read again."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout,
+                               QWidget)
+
+from ...services.core.aio import spawn
+from ...services.core.errors import HypervisorError, Refusal
+from ...services.core.wording import size_text
+from ...services.storage.pools import PoolRow, VolumeRow
+from ...services.storage.service import StorageService
+from ...services.tasks.records import SUCCEEDED, TaskRecord
+from ..common.plain import RED, ask, plain_label
+from ..common.table_model import RowsTableModel, rows_view
+from .pool_forms import NewPoolForm, NewVolumeForm, ResizeForm
+
+POOL_COLUMNS = ("Pool", "Type", "State", "Autostart", "Size", "Allocated", "Free", "Volumes", "Folder or source")
+VOLUME_COLUMNS = ("Volume", "Format", "Size", "Allocated", "Used by", "Path")
+
+
+def pool_cells(p: PoolRow) -> tuple:
+    return (p.name, p.kind_text, "active" if p.active else "inactive", "yes" if p.autostart else "no",
+            size_text(p.capacity) if p.active else "—", size_text(p.allocation) if p.active else "—",
+            size_text(p.available) if p.active else "—", len(p.volumes) if p.active else "—", p.path or p.source)
+
+
+def volume_cells(v: VolumeRow) -> tuple:
+    used = ", ".join(v.users) or (f"base of {', '.join(v.overlays)}" if v.overlays else "—")
+    return (v.name, v.format or "—", size_text(v.capacity), size_text(v.allocation), used, v.path)
+
+
+class StorageDialog(QDialog):
+    def __init__(self, parent: QWidget | None, storage: StorageService, host_uri: str, label: str) -> None:
+        super().__init__(parent)
+        self.storage, self.uri = storage, host_uri
+        self.setWindowTitle(f"Storage of {label}")
+        self.resize(980, 620)
+        self.pools = RowsTableModel(POOL_COLUMNS, pool_cells, self, grey=lambda p: not p.active)
+        self.volumes = RowsTableModel(VOLUME_COLUMNS, volume_cells, self, tip=lambda v: v.why_kept)
+        self.pool_view, self.volume_view = rows_view(self.pools), rows_view(self.volumes)
+        self.status = plain_label(wrap=True)  # what runs, what happened, what was refused
+        self.buttons = {}
+        pool_row, volume_row = QHBoxLayout(), QHBoxLayout()
+        for row, names in ((pool_row, ("New Pool…", "Start", "Stop", "Refresh", "Autostart", "Delete Pool…")),
+                           (volume_row, ("New Volume…", "Resize…", "Delete Volume…"))):
+            for name in names:
+                button = QPushButton(name)
+                self.buttons[name] = button
+                row.addWidget(button)
+            row.addStretch()
+        handlers = {"New Pool…": self.new_pool, "Start": lambda: self._pool_change("start"),
+                    "Stop": lambda: self._pool_change("stop"), "Refresh": lambda: self._pool_change("refresh"),
+                    "Autostart": lambda: self._pool_change("autostart"), "Delete Pool…": self.delete_pool,
+                    "New Volume…": self.new_volume, "Resize…": self.resize_volume,
+                    "Delete Volume…": self.delete_volume}
+        for name, handler in handlers.items():
+            self.buttons[name].clicked.connect(handler)
+        top, bottom = QWidget(), QWidget()
+        top_box, bottom_box = QVBoxLayout(top), QVBoxLayout(bottom)
+        top_box.addWidget(QLabel("Pools"))
+        top_box.addWidget(self.pool_view)
+        top_box.addLayout(pool_row)
+        self.volumes_title = plain_label("Volumes")
+        bottom_box.addWidget(self.volumes_title)
+        bottom_box.addWidget(self.volume_view)
+        bottom_box.addLayout(volume_row)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        box = QVBoxLayout(self)
+        box.addWidget(splitter)
+        box.addWidget(self.status)
+        box.addWidget(close)
+        self.pool_view.selectionModel().selectionChanged.connect(self._pool_chosen)
+        self.volume_view.selectionModel().selectionChanged.connect(self._enable)
+        self.loading = None
+        self.running = None
+        self.form = None  # the form open now (tests fill it)
+        self._closed = False
+        self.finished.connect(self._on_finished)
+        self._enable()
+
+    # ----- reading ---------------------------------------------------------------------------
+    def reload(self) -> None:
+        self.loading = spawn(self._load())
+
+    async def _load(self) -> None:
+        chosen = self.pool()
+        try:
+            pools = await self.storage.read(self.uri)
+        except HypervisorError as err:
+            if not self._closed:
+                self._say(f"The storage cannot be read: {err.one_line()}", error=True)
+            return
+        if self._closed:
+            return
+        self.pools.set_rows(pools)
+        row = next((i for i, p in enumerate(pools) if chosen is not None and p.name == chosen.name), 0 if pools else -1)
+        if row >= 0:
+            self.pool_view.selectRow(row)
+        self._pool_chosen()
+
+    def pool(self) -> PoolRow | None:
+        rows = self.pool_view.selectionModel().selectedRows()
+        return self.pools.rows[rows[0].row()] if rows else None
+
+    def volume(self) -> VolumeRow | None:
+        rows = self.volume_view.selectionModel().selectedRows()
+        return self.volumes.rows[rows[0].row()] if rows else None
+
+    def _pool_chosen(self, *_args) -> None:
+        pool = self.pool()
+        self.volumes.set_rows(list(pool.volumes) if pool is not None else [])
+        self.volumes_title.setText(f"Volumes of {pool.name}" + ("" if pool.active else " (inactive: start it to "
+                                                                                       "see them)")
+                                   if pool is not None else "Volumes")
+        self._enable()
+
+    def _enable(self, *_args) -> None:
+        pool, volume, busy = self.pool(), self.volume(), self.running is not None and not self.running.done()
+        self.buttons["New Pool…"].setEnabled(not busy)
+        for name, on in (("Start", pool is not None and not pool.active), ("Stop", pool is not None and pool.active),
+                         ("Refresh", pool is not None and pool.active), ("Autostart", pool is not None),
+                         ("Delete Pool…", pool is not None), ("New Volume…", pool is not None and pool.active),
+                         ("Resize…", volume is not None), ("Delete Volume…", volume is not None)):
+            self.buttons[name].setEnabled(on and not busy)
+        if pool is not None:
+            self.buttons["Autostart"].setText("No Autostart" if pool.autostart else "Autostart")
+        self.buttons["Delete Volume…"].setToolTip(volume.why_kept if volume is not None else "")
+
+    # ----- changing --------------------------------------------------------------------------
+    def _run(self, change) -> None:
+        """Run ``change`` (a coroutine making one task); say what happened; read again."""
+        self.running = spawn(self._running(change))
+        self._enable()
+
+    async def _running(self, change) -> None:
+        self._say("Working…")
+        try:
+            record: TaskRecord = await change
+        except Refusal as refusal:
+            self._say(str(refusal), error=True)
+        except HypervisorError as err:
+            self._say(err.one_line(), error=True)
+        else:
+            ok = record.status == SUCCEEDED
+            self._say(f"{record.title}: {record.outcome if ok else record.error_message or record.outcome}",
+                      error=not ok)
+        if not self._closed:
+            await self._load()
+            self._enable()
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        if not self._closed:
+            self.status.setText(text)
+            self.status.setStyleSheet(RED if error else "")
+
+    def _pool_change(self, what: str) -> None:
+        pool = self.pool()
+        if pool is None:
+            return
+        change = {"start": lambda: self.storage.start_pool(self.uri, pool.name),
+                  "stop": lambda: self.storage.stop_pool(self.uri, pool.name),
+                  "refresh": lambda: self.storage.refresh_pool(self.uri, pool.name),
+                  "autostart": lambda: self.storage.set_pool_autostart(self.uri, pool.name, not pool.autostart)}[what]
+        self._run(change())
+
+    def new_pool(self) -> NewPoolForm:
+        self.form = NewPoolForm(self, {p.name for p in self.pools.rows})
+        self.form.chosen.connect(lambda spec: self._run(self.storage.create_pool(self.uri, spec)))
+        self.form.open()
+        return self.form
+
+    def delete_pool(self) -> None:
+        pool = self.pool()
+        if pool is None:
+            return
+        if pool.users:
+            self._say(f"Pool {pool.name} holds disks of {', '.join(pool.users)}; it cannot be deleted.", error=True)
+            return
+        empty_dir = pool.kind == "dir" and pool.active and not pool.volumes
+        question = (f"Delete pool {pool.name}? Its volumes stay where they are; libvirt forgets the pool."
+                    + (f"\n\nIts folder {pool.path} is empty and is removed too." if empty_dir else ""))
+        self.form = ask(self, "Delete pool", question, lambda: self._run(
+            self.storage.delete_pool(self.uri, pool.name, remove_folder=empty_dir)))
+
+    def new_volume(self) -> NewVolumeForm | None:
+        pool = self.pool()
+        if pool is None:
+            return None
+        self.form = NewVolumeForm(self, pool)
+        self.form.chosen.connect(lambda v: self._run(self.storage.create_volume(self.uri, pool.name, v[0], v[1], v[2],
+                                                                                backing=v[3])))
+        self.form.open()
+        return self.form
+
+    def resize_volume(self) -> ResizeForm | None:
+        volume = self.volume()
+        if volume is None:
+            return None
+        self.form = ResizeForm(self, volume)
+        self.form.chosen.connect(lambda size: self._run(self.storage.resize_volume(self.uri, volume.pool, volume.name,
+                                                                                   size)))
+        self.form.open()
+        return self.form
+
+    def delete_volume(self) -> None:
+        volume = self.volume()
+        if volume is None:
+            return
+        if volume.why_kept:
+            self._say(f"Volume {volume.name} is {volume.why_kept}; it cannot be deleted.", error=True)
+            return
+        self.form = ask(self, "Delete volume", f"Delete volume {volume.pool}/{volume.name} "
+                                               f"({size_text(volume.capacity)})? Its data does not come back.",
+                        lambda: self._run(self.storage.delete_volume(self.uri, volume.pool, volume.name)))
+
+    def _on_finished(self, _result: int) -> None:
+        self._closed = True  # answers still running change no widget
+
+
+def open_storage_dialog(parent: QWidget, storage: StorageService, host_uri: str, label: str) -> StorageDialog:
+    dialog = StorageDialog(parent, storage, host_uri, label)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()  # not exec(): a nested loop would stall the asyncio loop
+    dialog.reload()
+    return dialog

@@ -1,0 +1,49 @@
+"""Host → Networks… as a user meets it (test driver): the list, leases said unavailable where
+the driver keeps none, a network proposed on free space, created, stopped and deleted."""
+import pytest
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+
+from ecp_desktop.views.networks.networks_dialog import NetworksDialog
+
+from ...helpers.gui import first_column as names
+
+DEMO = "test:///default"
+OK = QDialogButtonBox.StandardButton.Ok
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support")
+def test_networks_list_leases_said_unavailable_and_a_new_network_proposed(qtbot, run, services, parent,
+                                                                          qtmodeltester):
+    host = services.inventory.add_host(DEMO)
+    assert run(services.inventory.connect_host(host))
+    run(services.inventory.load_host(host))
+    dialog = NetworksDialog(parent, services.networks, DEMO, "Demo host")
+    dialog.show()
+    dialog.reload()
+    qtbot.waitUntil(lambda: names(dialog.rows) == ["default"], timeout=5000)
+    qtmodeltester.check(dialog.rows)
+    cells = [dialog.rows.index(0, c).data() for c in range(8)]
+    assert cells == ["default", "NAT", "active", "no", "virbr0", "192.168.122.0/24",
+                     "192.168.122.2 – 192.168.122.254", "test (running)"]
+    qtbot.waitUntil(lambda: "not available" in dialog.leases_title.text(), timeout=5000)  # the test driver keeps none
+    dialog.delete_network()
+    assert "used by running machines (test); it cannot be deleted" in dialog.status.text()
+
+    dialog.new_network()
+    qtbot.waitUntil(lambda: dialog.form is not None, timeout=5000)
+    form = dialog.form
+    assert (form.subnet.text(), form.bridge.text()) == ("192.168.100.0/24", "virbr1")
+    form.name.setText("lab")
+    form.bridge.setText("a-bridge-name-too-long")
+    assert "a bridge name has at most 15" in form.status.text()
+    form.bridge.setText("virbr1")
+    form.buttons.button(OK).click()
+    qtbot.waitUntil(lambda: "lab" in names(dialog.rows), timeout=5000)
+    assert "created and started network lab (192.168.100.0/24, bridge virbr1)" in dialog.status.text()
+    dialog.view.selectRow(names(dialog.rows).index("lab"))
+    dialog.buttons["Stop"].click()
+    qtbot.waitUntil(lambda: dialog.rows.rows[names(dialog.rows).index("lab")].active is False, timeout=5000)
+    dialog.delete_network()
+    dialog.form.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: names(dialog.rows) == ["default"], timeout=5000)
+    dialog.close()

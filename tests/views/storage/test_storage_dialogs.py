@@ -1,0 +1,66 @@
+"""Host → Storage… as a user meets it (test driver): the lists, each form checked as you type,
+changes run as tasks and the lists read again, refusals said."""
+import pytest
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+
+from ecp_desktop.views.storage.storage_dialog import StorageDialog
+
+from ...helpers import TEMPLATE_URI
+from ...helpers.gui import first_column as names
+
+OK = QDialogButtonBox.StandardButton.Ok
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support")
+def test_storage_lists_pools_and_volumes_and_makes_a_pool_and_a_volume(qtbot, run, services, template_host, parent,
+                                                                       qtmodeltester):
+    dialog = StorageDialog(parent, services.storage, TEMPLATE_URI, "template")
+    dialog.show()
+    dialog.reload()
+    qtbot.waitUntil(lambda: "pool-a" in names(dialog.pools), timeout=5000)
+    qtmodeltester.check(dialog.pools)
+    qtmodeltester.check(dialog.volumes)
+    dialog.pool_view.selectRow(names(dialog.pools).index("pool-a"))
+    row = {dialog.volumes.index(r, 0).data(): [dialog.volumes.index(r, c).data() for c in range(6)]
+           for r in range(dialog.volumes.rowCount())}
+    assert row["tpl-root.qcow2"][:5] == ["tpl-root.qcow2", "qcow2", "40.0 GiB", "20.0 GiB", "tpl"]
+    assert dialog.volumes_title.text() == "Volumes of pool-a"
+
+    # A volume a machine uses: Delete says why, nothing is asked.
+    dialog.volume_view.selectRow(list(row).index("tpl-root.qcow2"))
+    assert dialog.buttons["Delete Volume…"].toolTip() == "used by tpl"
+    dialog.delete_volume()
+    assert "is used by tpl; it cannot be deleted" in dialog.status.text()
+
+    # New Pool: the fields a type needs, checked as typed.
+    form = dialog.new_pool()
+    form.name.setText("pool-a")
+    assert "exists on this host already" in form.status.text() and not form.buttons.button(OK).isEnabled()
+    form.name.setText("images")
+    form.kind.setCurrentIndex(form.kind.findData("netfs"))
+    assert form.status.text() == "a netfs pool needs a server" and not form.form.isRowVisible(form.volume_group)
+    form.kind.setCurrentIndex(form.kind.findData("dir"))
+    form.path.setText("/srv/images")
+    assert form.buttons.button(OK).isEnabled()
+    form.buttons.button(OK).click()
+    qtbot.waitUntil(lambda: "images" in names(dialog.pools), timeout=5000)
+    assert "Create pool images: created and started pool images" in dialog.status.text()
+    dialog.pool_view.selectRow(names(dialog.pools).index("images"))
+
+    volume = dialog.new_volume()
+    volume.name.setText("../escape")
+    assert "not a safe file name" in volume.status.text()
+    volume.name.setText("data.qcow2")
+    volume.size.setValue(2)
+    volume.buttons.button(OK).click()
+    qtbot.waitUntil(lambda: dialog.volumes.rowCount() == 1, timeout=5000)
+    assert dialog.volumes.index(0, 2).data() == "2.0 GiB"
+
+    # Delete asks first (No by default), then deletes.
+    dialog.volume_view.selectRow(0)
+    dialog.delete_volume()
+    box = dialog.form
+    assert isinstance(box, QMessageBox) and box.defaultButton() == box.button(QMessageBox.StandardButton.No)
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: dialog.volumes.rowCount() == 0, timeout=5000)
+    dialog.close()
