@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from typing import TextIO
 
@@ -20,7 +21,7 @@ from .text import table
 
 EXITS = "exit 0 done, 1 libvirt refused (its words on stderr), 2 bad input or in use (named), 3 the host unreachable"
 POOL_ACTIONS = ("list", "create", "start", "stop", "refresh", "autostart", "delete")
-VOLUME_ACTIONS = ("list", "create", "delete", "resize")
+VOLUME_ACTIONS = ("list", "create", "delete", "resize", "clone", "upload", "download")
 
 
 def add_parsers(sub) -> None:
@@ -49,6 +50,9 @@ def add_parsers(sub) -> None:
     volume.add_argument("--backing", default="", metavar="VOLUME",
                         help="create: a volume of the same pool the new qcow2 one reads as its base")
     volume.add_argument("--wipe", action="store_true", help="delete: overwrite its data first")
+    volume.add_argument("--to", default="", metavar="NAME", help="clone: the copy's name")
+    volume.add_argument("--file", default="", metavar="PATH",
+                        help="upload: the local file (VOLUME defaults to its name); download: the new local file")
     add_host_and_json(volume)
 
 
@@ -78,6 +82,25 @@ def finish(record: TaskRecord, as_json: bool, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     say(f"{record.title}: {record.status}: {record.error_message or record.outcome}", err)
     return EXIT_CONNECTION if host_was_away(record.error) else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def shown_progress(tasks, err: TextIO):
+    """While a transfer runs: its progress on one line of a terminal (nothing when piped)."""
+    if not err.isatty():
+        yield
+        return
+
+    def show(record: TaskRecord) -> None:
+        if record.summary and record.progress is not None:
+            err.write(f"\r{record.title}: {record.progress:3d}% ({record.summary})\x1b[K")
+            err.flush()
+    tasks.task_changed.connect(show)
+    try:
+        yield
+    finally:
+        tasks.task_changed.disconnect(show)
+        err.write("\n")
 
 
 def run_command(args, body, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -163,9 +186,22 @@ def run_volume(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
                      ", ".join(v.users) or (f"base of {', '.join(v.overlays)}" if v.overlays else "-"), v.path)
                     for v in volumes])), file=out)
             return EXIT_OK
+        if args.action in ("upload", "download") and not args.file:
+            raise Refusal(f"volume {args.action} needs --file PATH")
+        if args.action == "upload":
+            with shown_progress(services.tasks, err):
+                record = await storage.upload_volume(uri, args.pool, args.file, args.name or "")
+            return finish(record, args.json, out, err)
         if not args.name:
             raise Refusal(f"volume {args.action} needs the volume's name")
-        if args.action == "create":
+        if args.action == "download":
+            with shown_progress(services.tasks, err):
+                record = await storage.download_volume(uri, args.pool, args.name, args.file)
+        elif args.action == "clone":
+            if not args.to:
+                raise Refusal("volume clone needs --to NAME (the copy's name)")
+            record = await storage.clone_volume(uri, args.pool, args.name, args.to)
+        elif args.action == "create":
             if not args.size:
                 raise Refusal("volume create needs --size (10G, 512M, ...)")
             record = await storage.create_volume(uri, args.pool, args.name, parse_size(args.size), args.format,

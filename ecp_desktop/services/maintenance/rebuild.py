@@ -26,7 +26,8 @@ from ..libvirt_xml.devices import DISK_BUSES, MAC, NIC_MODELS
 from ..libvirt_xml.domain import Console, Disk, Domain, Graphics, Interface, Serial, Video
 from ..libvirt_xml.storage import disk_users, read_volume
 from ..libvirt_xml.xmlmodel import XmlError, indent
-from ..provisioning.image_file import HEAD_BYTES, parse_image
+from ..images.image_file import HEAD_BYTES, parse_image
+from ..images.streams import receive
 
 DOMAIN_TYPES = ("kvm", "qemu", "test")
 ARCHES = ("x86_64", "i686", "aarch64", "armv7l", "ppc64le", "ppc64", "s390x", "riscv64")
@@ -265,16 +266,9 @@ def _qcow2_problem(conn: libvirt.virConnect, volume: libvirt.virStorageVol, desc
 def _header(conn: libvirt.virConnect, volume: libvirt.virStorageVol):
     """The image's first bytes, read through libvirt (a stream), parsed; None when unreadable."""
     try:
-        stream = conn.newStream(0)
-        volume.download(stream, 0, HEAD_BYTES, 0)
-        data = b""
-        while len(data) < HEAD_BYTES:
-            chunk = stream.recv(HEAD_BYTES - len(data))
-            if not isinstance(chunk, bytes) or not chunk:
-                break
-            data += chunk
-        stream.finish()
-        return parse_image(data, volume.info()[1])
+        head = bytearray()
+        receive(conn, volume, head.extend, HEAD_BYTES)
+        return parse_image(bytes(head), volume.info()[1])
     except libvirt.libvirtError:
         return None
 

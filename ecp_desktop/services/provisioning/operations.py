@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
-
-import libvirt
 
 from ..core.errors import Refusal
+from ..images.streams import Progress, file_chunks, send
 from ..libvirt_xml.storage import volume_xml
 from ..tasks.operations import AsyncOperation, CloneVolume
 from .seed_iso import build_iso
-
-CHUNK = 1024 * 1024
 
 # A seed's files can hold a password hash or the user's own secrets (extra user-data), so
 # they never go into a step's parameters (the task history, which other operators read):
@@ -41,43 +37,6 @@ def hold_seed(reference: str, files: dict[str, str]) -> None:
 
 def release_seed(reference: str) -> None:
     _HELD_SEEDS.pop(reference, None)
-Progress = Callable[[int, int], None]  # (bytes sent, bytes in all)
-
-
-def send(conn: libvirt.virConnect, volume: libvirt.virStorageVol, chunks, size: int,
-         progress: Progress | None = None, stopped: Callable[[], bool] = lambda: False) -> int:
-    """Blocking: write ``chunks`` (bytes, in order) into ``volume`` through a libvirt stream;
-    aborted (nothing half-reported as done) when ``stopped()`` turns true."""
-    stream = conn.newStream(0)
-    volume.upload(stream, 0, size, 0)
-    sent = 0
-    try:
-        for chunk in chunks:
-            if stopped():
-                raise Refusal("the upload was cancelled")
-            view = memoryview(chunk)
-            while view:
-                written = stream.send(bytes(view))
-                if written < 0:
-                    raise Refusal("the host stopped taking the upload")
-                view = view[written:]
-            sent += len(chunk)
-            if progress is not None:
-                progress(sent, size)
-        stream.finish()
-    except BaseException:
-        try:
-            stream.abort()
-        except libvirt.libvirtError:
-            pass  # the stream is gone already; the failure above is the one to report
-        raise
-    return sent
-
-
-def _read_chunks(path: str):
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
 
 
 class UploadVolume(CloneVolume, AsyncOperation):
@@ -91,7 +50,7 @@ class UploadVolume(CloneVolume, AsyncOperation):
         pool = conn.storagePoolLookupByName(params["pool"])
         volume = pool.createXML(volume_xml(params["name"], size, params.get("format", "raw")), 0)
         try:
-            send(conn, volume, _read_chunks(path), size, progress, stopped)
+            send(conn, volume, file_chunks(path), size, progress, stopped)
         except Exception:
             volume.delete(0)  # made here, half-written: the step failed as a whole (its undo never runs)
             raise

@@ -20,7 +20,7 @@ from .domain import DiskPlan, domain_xml
 from ..libvirt_xml.devices import volume_name
 from ..libvirt_xml.storage import FILE_POOLS, PoolSummary
 from .host_offer import HostOffer, SourceVolume
-from .image_file import FlattenRefused, flatten, flatten_folder, flatten_hint, read_image
+from ..images.image_file import FlattenRefused, flatten, flatten_folder, flatten_hint, read_image
 from .osinfo import OsDatabase, OsEntry
 from .seed_iso import hostname_for, seed_files
 from .spec import SOURCE_LABELS, MachineSpec, spec_problems

@@ -24,7 +24,7 @@ from . import operations
 from . import osinfo
 from .host_mark import maintenance_refusal
 from .host_offer import HostOffer, read_offer
-from .image_file import flatten_folder
+from ..images.image_file import flatten_folder
 from .plan import Plan, PlanError, make_plan
 from .seed_iso import hash_password
 from .spec import MachineSpec

@@ -9,15 +9,20 @@ and the folder only when it built it empty), and the outcome says so. A deletion
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from dataclasses import dataclass
 
 import libvirt
 
 from ..core.errors import HypervisorError, Refusal
 from ..core.names import BadName, check_file_name, name_problem, text_problem
+from ..core.wording import size_text
 from ..hosts.connection import HostConnection, connected_host
 from ..hosts.states import ACTIVE_STATES
+from ..images.image_file import ImageFile, flatten_hint, read_image
+from ..images.streams import download_to_file, file_chunks, send
 from ..inventory.live import Inventory
 from ..libvirt_xml.storage import Pool, volume_xml
 from ..tasks.records import TaskRecord
@@ -146,6 +151,36 @@ class StorageService:
             return await host.call(fn, operation=title)
         return await self.tasks.run(kind, title, work, host_uri=uri)
 
+    async def _run_transfer(self, uri: str, kind: str, title: str, fn) -> TaskRecord:
+        """A task moving bytes: ``fn(conn, progress, stopped)`` on the host's worker, its
+        progress shown on the task (a step per percent), cancellable from the tasks pane (or by
+        cancelling the caller, as Ctrl-C does)."""
+        host = self._host(uri, title)
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        async def work(record: TaskRecord) -> str:
+            shown = [-1]
+
+            def show(percent: int, words: str) -> None:
+                record.progress, record.summary = percent, words
+                self.tasks.changed(record)
+
+            def progress(done: int, total: int) -> None:  # on the worker: shown on the loop
+                percent = int(100 * done / total) if total else 100
+                if percent != shown[0]:
+                    shown[0] = percent
+                    loop.call_soon_threadsafe(show, percent, f"{size_text(done)} of {size_text(total)}")
+            record.cancel = stop.set
+            try:
+                return await host.call(lambda conn: fn(conn, progress, stop.is_set), operation=title)
+            except asyncio.CancelledError:
+                stop.set()  # the worker's stream is aborted at its next chunk
+                raise
+            finally:
+                record.cancel = None
+        return await self.tasks.run(kind, title, work, host_uri=uri, pass_record=True)
+
     # ----- pools -----------------------------------------------------------------------------
     async def create_pool(self, uri: str, spec: PoolSpec, *, autostart: bool = True) -> TaskRecord:
         taken = {p.name for p in await self.read(uri)}
@@ -271,6 +306,92 @@ class StorageService:
         return await self._run(uri, "resize_volume", f"Resize volume {pool}/{name}", lambda conn: (
             conn.storagePoolLookupByName(pool).storageVolLookupByName(name).resize(capacity, flags),
             f"resized volume {pool}/{name} to {capacity:,} bytes")[1])
+
+
+    async def upload_volume(self, uri: str, pool: str, local_path: str, name: str = "") -> TaskRecord:
+        """A local file into a new volume of ``pool`` (named ``name``, else as the file), its
+        format read from its header (a qcow2 image that reads other files is refused)."""
+        loop, workers = asyncio.get_running_loop(), self.inventory.executors.calls  # a hung mount never blocks the loop
+        try:
+            image = await loop.run_in_executor(workers, _local_image, local_path)
+        except OSError as exc:
+            raise Refusal(f"cannot read {local_path}: {exc.strerror or exc}") from None
+        if image.reads_other_files():
+            raise Refusal(f"{local_path}: {image.reads_other_files()}; {flatten_hint(local_path)}")
+        size = await loop.run_in_executor(workers, os.path.getsize, local_path)
+        name = name or os.path.basename(local_path)
+        row = await self.pool(uri, pool)
+        if not row.active:
+            raise Refusal(f"pool {pool} is not active; start it first")
+        problem = volume_problem(name, max(size, 1), image.format, {v.name for v in row.volumes})
+        if problem:
+            raise Refusal(problem)
+        if row.available and size > row.available:
+            raise Refusal(f"{local_path} is {size_text(size)}; pool {pool} has {size_text(row.available)} free")
+
+        def upload(conn, progress, stopped) -> str:
+            if os.path.getsize(local_path) != size:
+                raise Refusal(f"{local_path} changed while the upload was being prepared; try again")
+            target = conn.storagePoolLookupByName(pool).createXML(volume_xml(name, size, image.format), 0)
+            try:
+                send(conn, target, file_chunks(local_path), size, progress, stopped)
+            except BaseException:
+                target.delete(0)  # made by this task, half-written: nothing half-uploaded stays
+                raise
+            return f"uploaded {os.path.basename(local_path)} to {pool}/{name} ({size_text(size)}, {image.format})"
+        return await self._run_transfer(uri, "upload_volume", f"Upload {os.path.basename(local_path)} to {pool}",
+                                        upload)
+
+    async def download_volume(self, uri: str, pool: str, name: str, local_path: str) -> TaskRecord:
+        """The volume's bytes into the new local file ``local_path`` (an existing file is never
+        replaced)."""
+        await self.volume(uri, pool, name)
+        problem = await asyncio.get_running_loop().run_in_executor(self.inventory.executors.calls,
+                                                                   _new_file_problem, local_path)
+        if problem:
+            raise Refusal(problem)
+
+        def download(conn, progress, stopped) -> str:
+            volume = conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
+            got = download_to_file(conn, volume, local_path, progress, stopped)
+            return f"downloaded {pool}/{name} to {local_path} ({size_text(got)})"
+        return await self._run_transfer(uri, "download_volume", f"Download {pool}/{name}", download)
+
+    async def clone_volume(self, uri: str, pool: str, name: str, new_name: str) -> TaskRecord:
+        """A full copy of the volume, in the same pool, of the same format and size."""
+        volume = await self.volume(uri, pool, name)
+        row = await self.pool(uri, pool)
+        problem = volume_problem(new_name, volume.capacity, volume.format or "raw", {v.name for v in row.volumes})
+        if problem:
+            raise Refusal(problem)
+        running = _running_users(self.inventory, uri, list(volume.users))
+        if running:
+            raise Refusal(f"volume {pool}/{name} is in use by running machines ({', '.join(running)}); "
+                          "a copy now would be torn: shut them down first")
+        xml = volume_xml(new_name, volume.capacity, volume.format or "raw")
+
+        def clone(conn: libvirt.virConnect) -> str:
+            target = conn.storagePoolLookupByName(pool)
+            target.createXMLFrom(xml, target.storageVolLookupByName(name), 0)
+            return f"copied {pool}/{name} to {pool}/{new_name}"
+        return await self._run(uri, "clone_volume", f"Copy volume {pool}/{name}", clone)
+
+
+def _local_image(path: str) -> ImageFile:
+    if not os.path.isfile(path):
+        raise IsADirectoryError(21, "not a regular file") if os.path.isdir(path) else \
+            FileNotFoundError(2, "no such file")
+    return read_image(path)
+
+
+def _new_file_problem(path: str) -> str:
+    """Why a download cannot be written to ``path`` ("" when it can)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.lexists(path):
+        return f"{path} exists; choose a new file name (nothing is overwritten)"
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        return f"cannot write into {folder}"
+    return ""
 
 
 def _undo_pool(pool: libvirt.virStoragePool, made_folder: bool) -> str:

@@ -5,8 +5,8 @@ worker; the window never waits. After each change the lists are read again."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
@@ -14,6 +14,7 @@ from ...services.core.wording import size_text
 from ...services.storage.pools import PoolRow, VolumeRow
 from ...services.storage.service import StorageService
 from ...services.tasks.records import SUCCEEDED, TaskRecord
+from ..common.follow import follow
 from ..common.plain import RED, ask, plain_label
 from ..common.table_model import RowsTableModel, rows_view
 from .pool_forms import NewPoolForm, NewVolumeForm, ResizeForm
@@ -46,7 +47,8 @@ class StorageDialog(QDialog):
         self.buttons = {}
         pool_row, volume_row = QHBoxLayout(), QHBoxLayout()
         for row, names in ((pool_row, ("New Pool…", "Start", "Stop", "Refresh", "Autostart", "Delete Pool…")),
-                           (volume_row, ("New Volume…", "Resize…", "Delete Volume…"))):
+                           (volume_row, ("New Volume…", "Upload…", "Download…", "Copy…", "Resize…", "Delete Volume…",
+                                        "Cancel Transfer"))):
             for name in names:
                 button = QPushButton(name)
                 self.buttons[name] = button
@@ -56,7 +58,9 @@ class StorageDialog(QDialog):
                     "Stop": lambda: self._pool_change("stop"), "Refresh": lambda: self._pool_change("refresh"),
                     "Autostart": lambda: self._pool_change("autostart"), "Delete Pool…": self.delete_pool,
                     "New Volume…": self.new_volume, "Resize…": self.resize_volume,
-                    "Delete Volume…": self.delete_volume}
+                    "Delete Volume…": self.delete_volume, "Upload…": self.choose_upload,
+                    "Download…": self.choose_download, "Copy…": self.copy_volume,
+                    "Cancel Transfer": self.cancel_transfer}
         for name, handler in handlers.items():
             self.buttons[name].clicked.connect(handler)
         top, bottom = QWidget(), QWidget()
@@ -81,6 +85,8 @@ class StorageDialog(QDialog):
         self.volume_view.selectionModel().selectionChanged.connect(self._enable)
         self.loading = None
         self.running = None
+        self.transfer: TaskRecord | None = None  # an upload or download running now
+        follow(storage.tasks.task_changed, self, self._task_changed)
         self.form = None  # the form open now (tests fill it)
         self._closed = False
         self.finished.connect(self._on_finished)
@@ -128,8 +134,11 @@ class StorageDialog(QDialog):
         for name, on in (("Start", pool is not None and not pool.active), ("Stop", pool is not None and pool.active),
                          ("Refresh", pool is not None and pool.active), ("Autostart", pool is not None),
                          ("Delete Pool…", pool is not None), ("New Volume…", pool is not None and pool.active),
-                         ("Resize…", volume is not None), ("Delete Volume…", volume is not None)):
+                         ("Resize…", volume is not None), ("Delete Volume…", volume is not None),
+                         ("Upload…", pool is not None and pool.active), ("Download…", volume is not None),
+                         ("Copy…", volume is not None)):
             self.buttons[name].setEnabled(on and not busy)
+        self.buttons["Cancel Transfer"].setVisible(busy and self.transfer is not None)
         if pool is not None:
             self.buttons["Autostart"].setText("No Autostart" if pool.autostart else "Autostart")
         self.buttons["Delete Volume…"].setToolTip(volume.why_kept if volume is not None else "")
@@ -152,6 +161,7 @@ class StorageDialog(QDialog):
             ok = record.status == SUCCEEDED
             self._say(f"{record.title}: {record.outcome if ok else record.error_message or record.outcome}",
                       error=not ok)
+        self.transfer = None
         if not self._closed:
             await self._load()
             self._enable()
@@ -219,7 +229,64 @@ class StorageDialog(QDialog):
             return
         self.form = ask(self, "Delete volume", f"Delete volume {volume.pool}/{volume.name} "
                                                f"({size_text(volume.capacity)})? Its data does not come back.",
-                        lambda: self._run(self.storage.delete_volume(self.uri, volume.pool, volume.name)))
+                        lambda: self._run(self.storage.delete_volume(self.uri, volume.pool, volume.name,
+                                                                     wipe=wipe.isChecked())))
+        wipe = QCheckBox("Overwrite its data first (wipe; slow on a large volume)")
+        self.form.setCheckBox(wipe)
+
+    # ----- moving bytes ----------------------------------------------------------------------
+    def choose_upload(self) -> QFileDialog | None:
+        pool = self.pool()
+        if pool is None:
+            return None
+        self.form = QFileDialog(self, f"Upload a file into pool {pool.name}")
+        self.form.setFileMode(QFileDialog.FileMode.ExistingFile)
+        self.form.fileSelected.connect(lambda path: self.upload(pool.name, path))
+        self.form.open()
+        return self.form
+
+    def upload(self, pool: str, path: str) -> None:
+        self._run(self.storage.upload_volume(self.uri, pool, path))
+
+    def choose_download(self) -> QFileDialog | None:
+        volume = self.volume()
+        if volume is None:
+            return None
+        self.form = QFileDialog(self, f"Download volume {volume.name} to")
+        self.form.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        self.form.selectFile(volume.name)
+        self.form.fileSelected.connect(lambda path: self.download(volume, path))
+        self.form.open()
+        return self.form
+
+    def download(self, volume: VolumeRow, path: str) -> None:
+        self._run(self.storage.download_volume(self.uri, volume.pool, volume.name, path))
+
+    def copy_volume(self) -> QInputDialog | None:
+        volume = self.volume()
+        if volume is None:
+            return None
+        stem, dot, ext = volume.name.rpartition(".")
+        proposed = f"{stem}-copy.{ext}" if dot and stem else f"{volume.name}-copy"
+        self.form = QInputDialog(self)
+        self.form.setWindowTitle("Copy volume")
+        self.form.setLabelText(f"A full copy of {volume.pool}/{volume.name}, named:")
+        self.form.setTextValue(proposed)
+        self.form.textValueSelected.connect(lambda name: self._run(
+            self.storage.clone_volume(self.uri, volume.pool, volume.name, name.strip())))
+        self.form.open()
+        return self.form
+
+    def _task_changed(self, record: TaskRecord) -> None:
+        if record.kind in ("upload_volume", "download_volume") and record.host_uri == self.uri \
+                and record.cancel is not None:
+            self.transfer = record
+            self._say(f"{record.title}: {record.progress}% ({record.summary})")
+            self._enable()
+
+    def cancel_transfer(self) -> None:
+        if self.transfer is not None and self.transfer.cancel is not None:
+            self.transfer.cancel()
 
     def _on_finished(self, _result: int) -> None:
         self._closed = True  # answers still running change no widget

@@ -605,7 +605,7 @@ def test_a_local_image_with_a_backing_file_is_flattened_on_the_users_choice(run,
     import subprocess
     from dataclasses import replace
 
-    from ecp_desktop.services.provisioning.image_file import flatten_folder, read_image
+    from ecp_desktop.services.images.image_file import flatten_folder, read_image
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     base, overlay = tmp_path / "base.qcow2", tmp_path / "overlay.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)

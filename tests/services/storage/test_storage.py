@@ -93,3 +93,42 @@ def test_volumes_checked_before_they_are_made_and_resizing_said(run, services, t
     grown = run(services.storage.resize_volume(TEMPLATE_URI, "pool-a", "over.qcow2", 50 << 30))
     # The test driver has no resize: libvirt's own refusal is the task's outcome (the lab grows one).
     assert grown.status == FAILED and "does not support the operation" in grown.outcome
+
+
+def test_an_upload_checks_the_file_and_one_the_host_refuses_leaves_no_volume(run, services, template_host, tmp_path):
+    """The test driver has no volume streams (virStorageVolUpload unsupported): a real refusal
+    half-way, after the volume was made; the lab proves a real upload and download."""
+    storage = services.storage
+    with pytest.raises(Refusal, match="cannot read .*missing.iso"):
+        run(storage.upload_volume(TEMPLATE_URI, "pool-a", str(tmp_path / "missing.iso")))
+    overlay = tmp_path / "overlay.qcow2"  # a qcow2 header naming a backing file: data pointing at a host path
+    name = b"/etc/shadow"
+    overlay.write_bytes(b"QFI\xfb" + (3).to_bytes(4, "big") + (512).to_bytes(8, "big") + len(name).to_bytes(4, "big")
+                        + (16).to_bytes(4, "big") + (1 << 30).to_bytes(8, "big") + bytes(512 - 32) + name)
+    with pytest.raises(Refusal, match="it has a backing file .*/etc/shadow"):
+        run(storage.upload_volume(TEMPLATE_URI, "pool-a", str(overlay)))
+    iso = tmp_path / "tpl-root.qcow2"
+    iso.write_bytes(b"\0" * 4096)
+    with pytest.raises(Refusal, match="exists"):
+        run(storage.upload_volume(TEMPLATE_URI, "pool-a", str(iso)))  # named as the file: taken
+    record = run(storage.upload_volume(TEMPLATE_URI, "pool-a", str(iso), "installer.iso"))
+    assert record.status == FAILED and "not supported" in record.error_message
+    assert "installer.iso" not in {v.name for v in pools(run, services)["pool-a"].volumes}
+
+
+def test_a_download_never_overwrites_and_a_copy_is_made_beside_its_source(run, services, template_host, tmp_path):
+    storage = services.storage
+    kept = tmp_path / "kept.img"
+    kept.write_bytes(b"the user's own file")
+    with pytest.raises(Refusal, match="exists; choose a new file name"):
+        run(storage.download_volume(TEMPLATE_URI, "pool-a", "tpl-data.img", str(kept)))
+    with pytest.raises(Refusal, match="has no volume 'nothing'"):
+        run(storage.download_volume(TEMPLATE_URI, "pool-a", "nothing", str(tmp_path / "new.img")))
+    assert kept.read_bytes() == b"the user's own file"
+    record = run(storage.clone_volume(TEMPLATE_URI, "pool-a", "tpl-data.img", "tpl-data-copy.img"))
+    assert record.status == SUCCEEDED, record.error_message
+    volumes = {v.name: v for v in pools(run, services)["pool-a"].volumes}
+    assert volumes["tpl-data-copy.img"].capacity == volumes["tpl-data.img"].capacity
+    assert volumes["tpl-data-copy.img"].users == ()
+    with pytest.raises(Refusal, match="exists"):
+        run(storage.clone_volume(TEMPLATE_URI, "pool-a", "tpl-data.img", "tpl-data-copy.img"))

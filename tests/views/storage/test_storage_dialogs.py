@@ -13,7 +13,7 @@ OK = QDialogButtonBox.StandardButton.Ok
 
 @pytest.mark.qt_log_ignore("This plugin does not support")
 def test_storage_lists_pools_and_volumes_and_makes_a_pool_and_a_volume(qtbot, run, services, template_host, parent,
-                                                                       qtmodeltester):
+                                                                       qtmodeltester, tmp_path):
     dialog = StorageDialog(parent, services.storage, TEMPLATE_URI, "template")
     dialog.show()
     dialog.reload()
@@ -56,11 +56,27 @@ def test_storage_lists_pools_and_volumes_and_makes_a_pool_and_a_volume(qtbot, ru
     qtbot.waitUntil(lambda: dialog.volumes.rowCount() == 1, timeout=5000)
     assert dialog.volumes.index(0, 2).data() == "2.0 GiB"
 
+    # Copy…: a full copy beside it, its name proposed.
+    dialog.volume_view.selectRow(0)
+    copy = dialog.copy_volume()
+    assert copy.textValue() == "data-copy.qcow2"
+    copy.accept()
+    qtbot.waitUntil(lambda: names(dialog.volumes) == ["data-copy.qcow2", "data.qcow2"], timeout=5000)
+    assert dialog.volumes.index(0, 2).data() == "2.0 GiB"
+
+    # Upload…: the test driver has no volume streams, a real refusal half-way: said, nothing left.
+    local = tmp_path / "installer.iso"
+    local.write_bytes(b"\0" * 2048)
+    dialog.upload("images", str(local))
+    qtbot.waitUntil(lambda: "not supported" in dialog.status.text(), timeout=5000)
+    assert "installer.iso" not in names(dialog.volumes) and not dialog.buttons["Cancel Transfer"].isVisible()
+
     # Delete asks first (No by default), then deletes.
     dialog.volume_view.selectRow(0)
     dialog.delete_volume()
     box = dialog.form
     assert isinstance(box, QMessageBox) and box.defaultButton() == box.button(QMessageBox.StandardButton.No)
+    assert box.checkBox().text().startswith("Overwrite its data first") and not box.checkBox().isChecked()
     box.button(QMessageBox.StandardButton.Yes).click()
-    qtbot.waitUntil(lambda: dialog.volumes.rowCount() == 0, timeout=5000)
+    qtbot.waitUntil(lambda: names(dialog.volumes) == ["data.qcow2"], timeout=5000)
     dialog.close()
