@@ -19,7 +19,7 @@ from ..core.aio import spawn
 from ..core.errors import HypervisorError, logged
 from ..core.executors import Executors
 from .facts import HostFacts
-from .lease import Lease, releasing
+from .lease import Lease, Registration, releasing
 from .libvirt_loop import register_event_impl
 from .opening import open_for_use
 from .reachability import check_reachable, daemon_address
@@ -101,13 +101,15 @@ class HostConnection:
         self.state_changed = Event("state_changed")      # (host)
         self.domain_event = Event("domain_event")        # (host, uuid, event, detail)
         self.agent_event = Event("agent_event")          # (host, uuid): a guest agent came or went
+        self.storage_event = Event("storage_event")      # (host, pool name): defined, started, stopped, gone...
+        self.network_event = Event("network_event")      # (host, network name): the same for a network
         self._executors = executors
         self._use_keepalive = keepalive
         self._use_events = events
         if keepalive or events:
             register_event_impl()  # libvirt needs it before the open; idempotent
         self._lease: Lease | None = None
-        self._callback_ids: list[int] = []
+        self._callback_ids: list[Registration] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._attempt = 0
@@ -212,8 +214,8 @@ class HostConnection:
         conn, facts = open_for_use(self.uri, keepalive=self._use_keepalive)  # on a worker thread
         return conn, facts, self._register_callbacks(conn, generation)
 
-    def _register_callbacks(self, conn: libvirt.virConnect, generation: int) -> list[int]:
-        """On a worker thread. The domain event callbacks' ids (the close callback has none)."""
+    def _register_callbacks(self, conn: libvirt.virConnect, generation: int) -> list[Registration]:
+        """On a worker thread. The event callbacks' registrations (the close callback has none)."""
         loop = self._loop
         assert loop is not None
         if self._use_keepalive:
@@ -223,9 +225,41 @@ class HostConnection:
                 conn.registerCloseCallback(on_close, None)
             except libvirt.libvirtError:
                 log.debug("no close callback on %s", self.uri)
-        return self._register_domain_events(conn, generation) if self._use_events else []
+        if not self._use_events:
+            return []
+        return self._register_domain_events(conn, generation) + self._register_object_events(conn, generation)
 
-    def _register_domain_events(self, conn: libvirt.virConnect, generation: int) -> list[int]:
+    def _register_object_events(self, conn: libvirt.virConnect, generation: int) -> list[Registration]:
+        """Pools' lifecycle and refresh events and networks' lifecycle events: the Storage and
+        Networks views read again on them (without them, those views read on opening and after
+        their own changes only)."""
+        loop = self._loop
+        assert loop is not None
+
+        def on_pool(_conn: Any, pool: libvirt.virStoragePool, _event: int, _detail: int, _opaque: Any) -> None:
+            _tell(loop, self._on_object_event, generation, self.storage_event, pool.name())
+
+        def on_refresh(_conn: Any, pool: libvirt.virStoragePool, _opaque: Any) -> None:
+            _tell(loop, self._on_object_event, generation, self.storage_event, pool.name())
+
+        def on_network(_conn: Any, network: libvirt.virNetwork, _event: int, _detail: int, _opaque: Any) -> None:
+            _tell(loop, self._on_object_event, generation, self.network_event, network.name())
+        ids: list[Registration] = []
+        for kind, register, event_id, callback in (
+                ("pool", conn.storagePoolEventRegisterAny, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, on_pool),
+                ("pool", conn.storagePoolEventRegisterAny, libvirt.VIR_STORAGE_POOL_EVENT_ID_REFRESH, on_refresh),
+                ("network", conn.networkEventRegisterAny, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, on_network)):
+            try:
+                ids.append((kind, register(None, event_id, callback, None)))
+            except libvirt.libvirtError as exc:
+                log.debug("no %s events from %s: %s", kind, self.uri, exc)
+        return ids
+
+    def _on_object_event(self, generation: int, event: Event, name: str) -> None:
+        if generation == self._generation and self.connected:
+            event.emit(self, name)
+
+    def _register_domain_events(self, conn: libvirt.virConnect, generation: int) -> list[Registration]:
         loop = self._loop
         assert loop is not None
 
@@ -234,14 +268,16 @@ class HostConnection:
         def on_agent(_conn: Any, dom: libvirt.virDomain, _state: int, _reason: int, _opaque: Any) -> None:
             _tell(loop, self._on_agent_event, generation, dom.UUIDString())
         try:
-            ids = [conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)]
+            ids = [("domain", conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle,
+                                                          None))]
         except libvirt.libvirtError as exc:
             # Still usable, only without live updates; say so rather than fail the connection.
             self.events_error = str(exc)
             log.warning("no live events from %s: %s", self.uri, exc)
             return []
         try:
-            ids.append(conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, on_agent, None))
+            ids.append(("domain", conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                                                              on_agent, None)))
         except libvirt.libvirtError as exc:  # addresses are then read on the interval only
             log.debug("no guest agent events from %s: %s", self.uri, exc)
         return ids

@@ -20,13 +20,19 @@ class Lease:
         self.release: Callable[[], None] | None = None
 
 
-def releasing(conn: libvirt.virConnect, callback_ids: list[int]) -> Callable[[], None]:
+# An event callback's registration: (what it follows, its id), deregistered by that kind's call.
+Registration = tuple[str, int]
+_DEREGISTER = {"domain": "domainEventDeregisterAny", "pool": "storagePoolEventDeregisterAny",
+               "network": "networkEventDeregisterAny"}
+
+
+def releasing(conn: libvirt.virConnect, callback_ids: list[Registration]) -> Callable[[], None]:
     """The blocking release of ``conn`` (a worker runs it: a remote close waits for the host):
     its event callbacks, its close callback, then the connection. Never raises."""
     def release() -> None:
-        for cid in callback_ids:
+        for kind, cid in callback_ids:
             try:
-                conn.domainEventDeregisterAny(cid)
+                getattr(conn, _DEREGISTER[kind])(cid)
             except libvirt.libvirtError:
                 pass
         for fn in (conn.unregisterCloseCallback, conn.close):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import libvirt
 
+from ..core.events import Event
 from ..core.errors import HypervisorError, Refusal
 from ..core.names import name_problem
 from ..hosts.connection import HostConnection, connected_host
@@ -78,6 +79,11 @@ class NetworkService:
     def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
         self.inventory = inventory
         self.tasks = tasks
+
+    def changes(self, uri: str) -> Event | None:
+        """The host's event when its networks change in libvirt, by this app or anyone (None: not listed)."""
+        host = self.inventory.hosts.get(uri)
+        return host.network_event if host is not None else None
 
     def _host(self, uri: str, operation: str) -> HostConnection:
         return connected_host(self.inventory.hosts.get(uri), uri, operation=operation)

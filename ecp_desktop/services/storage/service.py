@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import libvirt
 
+from ..core.events import Event
 from ..core.errors import HypervisorError, Refusal
 from ..core.names import BadName, check_file_name, name_problem, text_problem
 from ..core.wording import size_text
@@ -125,6 +126,11 @@ class StorageService:
     def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
         self.inventory = inventory
         self.tasks = tasks
+
+    def changes(self, uri: str) -> Event | None:
+        """The host's event when its pools change in libvirt, by this app or anyone (None: not listed)."""
+        host = self.inventory.hosts.get(uri)
+        return host.storage_event if host is not None else None
 
     def _host(self, uri: str, operation: str) -> HostConnection:
         return connected_host(self.inventory.hosts.get(uri), uri, operation=operation)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from ...services.core.events import Event
 
@@ -22,3 +22,14 @@ def _let_go(event: Event, callback: Callable[..., Any]) -> None:
         event.disconnect(callback)
     except ValueError:
         pass  # it let go already
+
+
+def read_again_on(event: Event, owner: QObject, read: Callable[[], None], *, settle_ms: int = 250) -> QTimer:
+    """``read()`` once after a burst of ``event`` has settled (a pool started, then refreshed,
+    reads once), until ``owner`` is destroyed."""
+    timer = QTimer(owner)
+    timer.setSingleShot(True)
+    timer.setInterval(settle_ms)
+    timer.timeout.connect(read)
+    follow(event, owner, lambda *_: timer.start())
+    return timer

@@ -15,6 +15,7 @@ from ...services.core.errors import HypervisorError, Refusal
 from ...services.networks.networks import Lease, NetworkRow
 from ...services.networks.service import NetworkService, NetworkSpec
 from ...services.tasks.records import SUCCEEDED
+from ..common.follow import read_again_on
 from ..common.plain import RED, ask, plain_label
 from ..common.table_model import RowsTableModel, rows_view
 
@@ -123,7 +124,15 @@ class NetworksDialog(QDialog):
         self.form = None
         self._closed = False
         self.finished.connect(self._on_finished)
+        changes = networks.changes(host_uri)
+        if changes is not None:  # a network started, stopped, defined or removed by anyone: read again
+            read_again_on(changes, self, self._read_if_idle)
         self._enable()
+
+    def _read_if_idle(self) -> None:
+        """(A change of this dialog's own reads again when it ends.)"""
+        if not self._closed and (self.running is None or self.running.done()):
+            self.reload()
 
     def reload(self) -> None:
         self.loading = spawn(self._load())

@@ -14,7 +14,7 @@ from ...services.core.wording import size_text
 from ...services.storage.pools import PoolRow, VolumeRow
 from ...services.storage.service import StorageService
 from ...services.tasks.records import SUCCEEDED, TaskRecord
-from ..common.follow import follow
+from ..common.follow import follow, read_again_on
 from ..common.plain import RED, ask, plain_label
 from ..common.table_model import RowsTableModel, rows_view
 from .pool_forms import NewPoolForm, NewVolumeForm, ResizeForm
@@ -87,6 +87,9 @@ class StorageDialog(QDialog):
         self.running = None
         self.transfer: TaskRecord | None = None  # an upload or download running now
         follow(storage.tasks.task_changed, self, self._task_changed)
+        changes = storage.changes(host_uri)
+        if changes is not None:  # a pool started, stopped, defined or refreshed by anyone: read again
+            read_again_on(changes, self, self._read_if_idle)
         self.form = None  # the form open now (tests fill it)
         self._closed = False
         self.finished.connect(self._on_finished)
@@ -111,6 +114,11 @@ class StorageDialog(QDialog):
         if row >= 0:
             self.pool_view.selectRow(row)
         self._pool_chosen()
+
+    def _read_if_idle(self) -> None:
+        """(A change of this dialog's own reads again when it ends.)"""
+        if not self._closed and (self.running is None or self.running.done()):
+            self.reload()
 
     def pool(self) -> PoolRow | None:
         rows = self.pool_view.selectionModel().selectedRows()

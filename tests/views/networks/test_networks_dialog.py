@@ -47,3 +47,20 @@ def test_networks_list_leases_said_unavailable_and_a_new_network_proposed(qtbot,
     dialog.form.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: names(dialog.rows) == ["default"], timeout=5000)
     dialog.close()
+
+
+def test_the_networks_view_follows_networks_changed_outside_it(qtbot, run, services, parent):
+    host = services.inventory.add_host(DEMO)
+    assert run(services.inventory.connect_host(host))
+    dialog = NetworksDialog(parent, services.networks, DEMO, "Demo host")
+    dialog.show()
+    dialog.reload()
+    qtbot.waitUntil(lambda: names(dialog.rows) == ["default"], timeout=5000)
+    xml = ("<network><name>outside</name><bridge name='virbr9'/>"
+           "<ip address='192.168.150.1' netmask='255.255.255.0'/></network>")
+    run(host.call(lambda conn: conn.networkDefineXML(xml).create()))
+    qtbot.waitUntil(lambda: names(dialog.rows) == ["default", "outside"], timeout=5000)
+    assert dialog.rows.rows[1].active
+    run(host.call(lambda conn: conn.networkLookupByName("outside").destroy()))
+    qtbot.waitUntil(lambda: not dialog.rows.rows[1].active, timeout=5000)
+    dialog.close()

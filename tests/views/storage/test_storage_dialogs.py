@@ -80,3 +80,22 @@ def test_storage_lists_pools_and_volumes_and_makes_a_pool_and_a_volume(qtbot, ru
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: names(dialog.volumes) == ["data.qcow2"], timeout=5000)
     dialog.close()
+
+
+def test_the_storage_view_follows_pools_changed_outside_it(qtbot, run, services, template_host, parent):
+    """Plain libvirt calls on the host's connection (as virsh would make on the host): the
+    dialog reads again on libvirt's pool events, with no polling."""
+    dialog = StorageDialog(parent, services.storage, TEMPLATE_URI, "template")
+    dialog.show()
+    dialog.reload()
+    qtbot.waitUntil(lambda: "pool-a" in names(dialog.pools), timeout=5000)
+    host = services.inventory.hosts[TEMPLATE_URI]
+    xml = "<pool type='dir'><name>outside</name><target><path>/srv/outside</path></target></pool>"
+    run(host.call(lambda conn: conn.storagePoolDefineXML(xml, 0).create(0)))
+    qtbot.waitUntil(lambda: "outside" in names(dialog.pools), timeout=5000)
+    run(host.call(lambda conn: conn.storagePoolLookupByName("outside").destroy()))
+    qtbot.waitUntil(lambda: dialog.pools.index(names(dialog.pools).index("outside"), 2).data() == "inactive",
+                    timeout=5000)
+    run(host.call(lambda conn: conn.storagePoolLookupByName("outside").undefine()))
+    qtbot.waitUntil(lambda: "outside" not in names(dialog.pools), timeout=5000)
+    dialog.close()
