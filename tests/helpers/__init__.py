@@ -14,6 +14,8 @@ VIRT_MANAGER_URI = f"test://{VIRT_MANAGER_XML}"
 TEMPLATE_URI = f"test://{DATA / 'template.xml'}"
 TPL_UUID = "1c0ffee0-0000-4000-8000-000000000001"
 OTHER_UUID = "1c0ffee0-0000-4000-8000-0000000000ff"
+# one NAT network and the running machine "test" on it (test:///default's, private to the connection)
+NETWORKS_URI = f"test://{DATA / 'networks.xml'}"
 # the lab tier's tiny TCG guest (real QEMU)
 TINY_XML = (Path(__file__).resolve().parents[1] / "lab" / "tiny-tcg.xml").read_text()
 

@@ -34,6 +34,7 @@ class HardwareFacts:
     host_memory_kib: int = 0
     pools: dict[str, PoolSummary] = field(default_factory=dict)
     networks: list[str] = field(default_factory=list)
+    inactive_networks: set[str] = field(default_factory=set)  # defined, not started
     disks: list[Disk] = field(default_factory=list)  # the definition's, located in the pools
     used_elsewhere: DiskUsers = field(default_factory=DiskUsers)  # the other machines' storage
 
@@ -64,7 +65,9 @@ def read_facts(conn: libvirt.virConnect, host_uri: str, uuid: str) -> HardwareFa
         pass  # (some drivers do not say: DEFAULT_MAX_VCPUS)
     facts.host_memory_kib = conn.getInfo()[1] * 1024
     facts.pools = read_pools(conn)
-    facts.networks = sorted(n.name() for n in conn.listAllNetworks(0))
+    networks = conn.listAllNetworks(0)
+    facts.networks = sorted(n.name() for n in networks)
+    facts.inactive_networks = {n.name() for n in networks if not n.isActive()}
     for disk in definition.disks:
         locate(conn, disk)
         facts.disks.append(disk)

@@ -30,6 +30,7 @@ class HostOffer:
     names: set[str] = field(default_factory=set)
     pools: dict[str, PoolSummary] = field(default_factory=dict)
     networks: list[str] = field(default_factory=list)
+    inactive_networks: set[str] = field(default_factory=set)  # defined, not started: a machine on one cannot start
     bridges: list[str] = field(default_factory=list)
     domain_type: str = "kvm"     # the best the host offers: KVM where it has it, else QEMU's emulation
     domain_types: tuple[str, ...] = ()  # every type it offers for hvm guests of its architecture
@@ -62,7 +63,9 @@ def read_offer(conn: libvirt.virConnect, uri: str, source_path: str = "") -> Hos
     offer.disk_users = disk_users(conn)
     offer.names = offer.disk_users.names
     offer.pools = read_pools(conn)
-    offer.networks = sorted(n.name() for n in conn.listAllNetworks(0))
+    networks = conn.listAllNetworks(0)
+    offer.networks = sorted(n.name() for n in networks)
+    offer.inactive_networks = {n.name() for n in networks if not n.isActive()}
     try:
         offer.bridges = sorted(i.name() for i in conn.listAllInterfaces(0)
                                if HostInterface.from_xml(i.XMLDesc(0)).kind == "bridge")

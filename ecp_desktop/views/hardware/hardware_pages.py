@@ -5,6 +5,7 @@ titles from the host are shown as plain text (list items, plain labels)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
@@ -12,6 +13,7 @@ from ...services.hardware.changes import (ChangeSet, DiskChange, DiskRemoval, Di
                                           NewNic, NicChange, NicRemoval)
 from ...services.libvirt_xml.devices import DISK_BUSES, DISK_CACHES, DISK_FORMATS, NIC_MODELS
 from ...services.hardware.facts import GIB, HardwareFacts
+from ..common.plain import plain_label
 
 KEY = Qt.ItemDataRole.UserRole
 
@@ -214,6 +216,9 @@ class NetworkPage(QWidget):
         selected = QGroupBox("Selected interface")
         form = QFormLayout(selected)
         form.addRow("Network:", self.source)
+        self.source_words = plain_label(wrap=True)  # the chosen network is not active: said
+        form.addRow("", self.source_words)
+        self.source.currentTextChanged.connect(self._say_inactive)
         form.addRow("Model:", self.model)
         form.addRow(self.link)
         form.addRow(self.remove)
@@ -235,8 +240,18 @@ class NetworkPage(QWidget):
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(facts.networks)
+            for row, name in enumerate(facts.networks):
+                if name in facts.inactive_networks:
+                    combo.setItemData(row, f"network {name} is not active: start it (Host → Networks…) "
+                                           "before a machine on it starts", Qt.ItemDataRole.ToolTipRole)
+                    combo.setItemData(row, QColor(Qt.GlobalColor.gray), Qt.ItemDataRole.ForegroundRole)
             combo.blockSignals(False)
         self._fill()
+
+    def _say_inactive(self, text: str) -> None:
+        inactive = self.facts is not None and text.strip() in self.facts.inactive_networks
+        self.source_words.setText(f"Network {text.strip()} is not active: the machine cannot start on it until it "
+                                  "is started (Host → Networks…)." if inactive else "")
 
     @staticmethod
     def _nic_source(text: str) -> tuple[str, str]:

@@ -15,14 +15,18 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox,
                                QVBoxLayout, QWizardPage)
 
+from ...services.core.errors import Refusal
 from ...services.core.names import name_problem
 from ...services.provisioning.seed_iso import SeedConfig, default_ssh_keys, hostname_for
 from ...services.provisioning.spec import DISK_GIB, SOURCE_LABELS, SOURCES
+from ...services.storage.service import PoolSpec
+from ...services.tasks.records import SUCCEEDED
 from ..common.plain import RED, plain_label, tooltip
 
 SOURCE, OS, CLOUD, HARDWARE, SUMMARY = range(5)
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 NAME_CHECK_MS = 300
+DEFAULT_IMAGES = "/var/lib/libvirt/images"  # libvirt's own folder for images
 log = logging.getLogger(__name__)
 
 
@@ -288,8 +292,22 @@ class HardwarePage(QWizardPage):
         form.addRow("Disk size:", self.disk)
         form.addRow("Disk format:", self.disk_format)
         form.addRow("Storage pool:", self.pool)
+        # a host with no active pool: one made here, where libvirt keeps images by convention
+        self.make_pool = QPushButton(f"Create a directory pool at {DEFAULT_IMAGES}")
+        self.make_pool.clicked.connect(self.create_pool)
+        self.pool_words = plain_label(wrap=True)
+        form.addRow("", self.make_pool)
+        form.addRow("", self.pool_words)
         form.addRow("", self.full_copy)
         form.addRow("Network:", self.network)
+        self.network_words = plain_label(wrap=True)  # an inactive network picked: said, with Start Network
+        self.start_network = QPushButton("Start Network")
+        self.start_network.clicked.connect(self.start_chosen_network)
+        network_row = QHBoxLayout()
+        network_row.addWidget(self.network_words, 1)
+        network_row.addWidget(self.start_network)
+        form.addRow("", network_row)
+        self.network.currentIndexChanged.connect(self._network_chosen)
         form.addRow("Display:", self.graphics)
         form.addRow("Firmware:", self.firmware)
         form.addRow("", self.firmware_words)
@@ -306,11 +324,14 @@ class HardwarePage(QWizardPage):
                     self.pool.addItem(pool.name, pool.name)
             self.pool.setCurrentIndex(max(self.pool.findData(offer.default_pool), 0))
             for name in offer.networks:
-                self.network.addItem(f"Network {name}", ("network", name))
+                inactive = " (inactive)" if name in offer.inactive_networks else ""
+                self.network.addItem(f"Network {name}{inactive}", ("network", name))
             for name in offer.bridges:
                 self.network.addItem(f"Bridge {name}", ("bridge", name))
             self.network.addItem("No network", ("none", ""))
             self.network.setCurrentIndex(max(self.network.findData(("network", "default")), 0))
+            self._network_chosen()
+            self._pool_offered()
             self.memory.setRange(64, max(offer.memory_mib, 64))
             self.vcpus.setRange(1, max(offer.cpus, 1))
             self.firmware.addItem("BIOS", "bios")
@@ -335,6 +356,70 @@ class HardwarePage(QWizardPage):
         self.disk.setEnabled(source != "import-disk")
         self.disk_format.setEnabled(source in ("iso", "pxe"))  # an overlay is qcow2; a copy keeps its format
         self.pool.setToolTip(tooltip("where the new disk (and an uploaded file, and a seed ISO) are made"))
+
+    def _pool_offered(self) -> None:
+        wizard = self.wizard()
+        none = self.pool.count() == 0
+        self.make_pool.setVisible(none and wizard.storage is not None)
+        self.pool_words.setText("The host has no active storage pool for the new disk." if none else "")
+
+    def create_pool(self) -> None:
+        wizard = self.wizard()
+        taken = set(wizard.offer.pools)
+        name = next(n for n in ("default", "images", "images-1", "images-2") if n not in taken)
+        self.make_pool.setEnabled(False)
+        self.pool_words.setText(f"Creating pool {name} at {DEFAULT_IMAGES}…")
+        wizard.ask(self._create_pool(name))
+
+    async def _create_pool(self, name: str) -> None:
+        wizard = self.wizard()
+        try:
+            record = await wizard.storage.create_pool(wizard.host_uri, PoolSpec(name, "dir", DEFAULT_IMAGES))
+            ok, words = record.status == SUCCEEDED, record.error_message or record.outcome
+        except Refusal as refusal:
+            ok, words = False, str(refusal)
+        self.make_pool.setEnabled(True)
+        if not ok:
+            self.pool_words.setText(f"The pool was not made: {words}")
+            self.pool_words.setStyleSheet(RED)
+            return
+        self.pool.addItem(name, name)
+        self.pool.setCurrentIndex(self.pool.findData(name))
+        self.pool_words.setStyleSheet("")
+        self._pool_offered()
+        self.completeChanged.emit()
+
+    def _network_chosen(self, *_args) -> None:
+        wizard = self.wizard()
+        if wizard is None:
+            return
+        kind, name = self.network.currentData() or ("none", "")
+        inactive = kind == "network" and wizard.offer is not None and name in wizard.offer.inactive_networks
+        self.network_words.setText(f"Network {name} is not active: the new machine could not start on it."
+                                   if inactive else "")
+        self.start_network.setVisible(inactive and wizard.networks is not None)
+
+    def start_chosen_network(self) -> None:
+        _kind, name = self.network.currentData()
+        self.start_network.setEnabled(False)
+        self.wizard().ask(self._start_network(name))
+
+    async def _start_network(self, name: str) -> None:
+        wizard = self.wizard()
+        try:
+            record = await wizard.networks.start(wizard.host_uri, name)
+            ok, words = record.status == SUCCEEDED, record.error_message or record.outcome
+        except Refusal as refusal:
+            ok, words = False, str(refusal)
+        self.start_network.setEnabled(True)
+        if not ok:
+            self.network_words.setText(f"Network {name} did not start: {words}")
+            return
+        wizard.offer.inactive_networks.discard(name)
+        rows = [r for r in range(self.network.count()) if self.network.itemData(r) == ("network", name)]
+        for row in rows:
+            self.network.setItemText(row, f"Network {name}")
+        self._network_chosen()
 
     def nextId(self) -> int:
         return SUMMARY

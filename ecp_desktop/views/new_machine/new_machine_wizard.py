@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QPushButton, QWidget, QWizard
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
 from ...services.provisioning.plan import Plan, set_start
+from ...services.networks.service import NetworkService
+from ...services.storage.service import StorageService
 from ...services.provisioning.service import ProvisioningService
 from ...services.provisioning.spec import MachineSpec
 from ...services.tasks.records import SUCCEEDED, TaskRecord
@@ -26,9 +28,12 @@ log = logging.getLogger(__name__)
 
 
 class NewMachineWizard(QWizard):
-    def __init__(self, service: ProvisioningService, host_uri: str, parent: QWidget | None = None) -> None:
+    def __init__(self, service: ProvisioningService, host_uri: str, parent: QWidget | None = None, *,
+                 storage: StorageService | None = None, networks: NetworkService | None = None) -> None:
         super().__init__(parent)
         self.service = service
+        # where the Hardware page makes a missing pool or starts an inactive network (None: not offered)
+        self.storage, self.networks = storage, networks
         self.host_uri = host_uri
         self.offer = None
         self.database = None
@@ -159,10 +164,12 @@ async def _create(service: ProvisioningService, plan: Plan, callbacks: list) -> 
 
 def open_new_machine_wizard(parent: QWidget | None, provisioning: ProvisioningService, host_uri: str, *,
                             show_errors: Callable[[str, list], object] | None = None,
-                            show_tasks: Callable[[], object] | None = None) -> NewMachineWizard:
+                            show_tasks: Callable[[], object] | None = None,
+                            storage: StorageService | None = None,
+                            networks: NetworkService | None = None) -> NewMachineWizard:
     """Open the wizard for a new machine on ``host_uri``. A flow that ends badly goes to
     ``show_errors`` with each step's failure; ``show_tasks`` once the user created it."""
-    wizard = NewMachineWizard(provisioning, host_uri, parent)
+    wizard = NewMachineWizard(provisioning, host_uri, parent, storage=storage, networks=networks)
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def ended(root: TaskRecord) -> None:

@@ -353,7 +353,8 @@ class MainWindow(QMainWindow):
                                                          "connected host", 5000)
             return None
         return open_new_machine_wizard(self, self.services.provisioning, uri, show_errors=self.show_errors,
-                                       show_tasks=self.show_tasks)
+                                       show_tasks=self.show_tasks, storage=self.services.storage,
+                                       networks=self.services.networks)
 
     async def open_maintenance_dialog(self) -> MaintenanceDialog | None:
         hosts = self.selected_hosts()

@@ -1,5 +1,5 @@
-"""Host → Networks… and ``network`` on libvirt's test driver (test:///default's network
-"default" and machine "test"): networks with the machines attached, a free subnet proposed,
+"""Host → Networks… and ``network`` on libvirt's test driver (a private copy of test:///default's
+network "default" and machine "test"): networks with the machines attached, a free subnet proposed,
 each change a task, refusals naming the running machines."""
 import pytest
 
@@ -7,8 +7,9 @@ from ecp_desktop.services.core.errors import Refusal
 from ecp_desktop.services.networks.networks import free_subnet
 from ecp_desktop.services.networks.service import NetworkSpec
 from ecp_desktop.services.tasks.records import SUCCEEDED
+from ...helpers import NETWORKS_URI
 
-DEMO = "test:///default"
+DEMO = NETWORKS_URI
 
 
 @pytest.fixture

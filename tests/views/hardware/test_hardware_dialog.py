@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtWidgets import QWidget
 
 from ecp_desktop.services.hardware.service import HardwareService
@@ -175,3 +175,19 @@ def test_a_failed_apply_of_a_closed_dialog_is_still_reported_by_the_window(qtbot
     qtbot.waitUntil(applying.done, timeout=10000)
     assert applying.exception() is None
     assert [title for title, _failures in parent.errors] == ["Edit hardware of stopped01: failed"]
+
+
+def test_an_inactive_network_is_marked_and_said_when_chosen(qtbot, run, lab, window):
+    host = lab.inventory.hosts[LAB_URI]
+    run(host.call(lambda conn: conn.networkLookupByName("isolated").destroy()))
+    dialog = opened(qtbot, lab, window, "stopped01")
+    source = dialog.network.new_source
+    row = source.findText("isolated")
+    assert "is not active" in source.itemData(row, Qt.ItemDataRole.ToolTipRole)
+    assert source.itemData(source.findText("default"), Qt.ItemDataRole.ToolTipRole) is None
+    dialog.network.list.setCurrentRow(0)
+    dialog.network.source.setCurrentText("isolated")
+    assert dialog.network.source_words.text().startswith("Network isolated is not active: the machine cannot start")
+    dialog.network.source.setCurrentText("default")
+    assert dialog.network.source_words.text() == ""
+    dialog.close()

@@ -6,8 +6,9 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from ecp_desktop.views.networks.networks_dialog import NetworksDialog
 
 from ...helpers.gui import first_column as names
+from ...helpers import NETWORKS_URI
 
-DEMO = "test:///default"
+DEMO = NETWORKS_URI
 OK = QDialogButtonBox.StandardButton.Ok
 
 

@@ -238,3 +238,36 @@ def test_the_menu_leaves_hosts_in_maintenance_out(qtbot, run, services, host, tm
     qtbot.waitUntil(lambda: host.uri in window.maintenance_marks.marks, timeout=5000)
     assert window.open_new_machine_wizard() is None  # its only connected host takes no new machines
     assert "maintenance" in window.statusBar().currentMessage()
+
+
+def test_a_host_with_no_pool_and_a_stopped_network_is_helped_on_the_spot(qtbot, run, services, host):
+    """(The fresh-host case: New Machine makes the pool and starts the network it picked.)"""
+    run(host.call(lambda conn: (conn.networkLookupByName("default").destroy(),
+                                conn.storagePoolLookupByName("pool-a").destroy())))
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    wizard = open_new_machine_wizard(parent, services.provisioning, host.uri, storage=services.storage,
+                                     networks=services.networks)
+    qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
+    next_page(qtbot, wizard, OS)
+    next_page(qtbot, wizard, HARDWARE)
+    hardware = wizard.page(HARDWARE)
+    assert hardware.network.currentText() == "Network default (inactive)"
+    assert "is not active: the new machine could not start" in hardware.network_words.text()
+    assert hardware.pool.count() == 0 and not hardware.make_pool.isHidden()
+    assert hardware.pool_words.text() == "The host has no active storage pool for the new disk."
+
+    hardware.start_network.click()
+    qtbot.waitUntil(lambda: hardware.network.currentText() == "Network default", timeout=5000)
+    assert hardware.start_network.isHidden() and hardware.network_words.text() == ""
+    hardware.make_pool.click()
+    qtbot.waitUntil(lambda: hardware.pool.currentData() == "default", timeout=5000)
+    assert hardware.make_pool.isHidden()
+    assert run(host.call(lambda conn: (conn.networkLookupByName("default").isActive(),
+                                       conn.storagePoolLookupByName("default").isActive(),
+                                       conn.storagePoolLookupByName("default").autostart()))) == (1, 1, 1)
+    next_page(qtbot, wizard, SUMMARY)
+    root = create(qtbot, wizard)
+    assert root.status == SUCCEEDED, root.error_message
+    volumes = run(host.call(lambda conn: [v.name() for v in conn.storagePoolLookupByName("default").listAllVolumes()]))
+    assert volumes == ["new-machine-1-disk.qcow2"]
