@@ -15,7 +15,7 @@ POOL_KINDS = {"dir": "directory", "fs": "file system", "netfs": "network file sy
               "gluster": "Gluster", "zfs": "ZFS", "mpath": "multipath", "scsi": "SCSI host"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (thousands per pool: no dict each)
 class VolumeRow:
     pool: str
     name: str
@@ -94,20 +94,23 @@ def _pool_row(pool: libvirt.virStoragePool, users: DiskUsers) -> PoolRow | None:
 
 def _volumes(pool: libvirt.virStoragePool, users: DiskUsers) -> tuple[VolumeRow, ...]:
     name = pool.name()
-    read = []
+    # Each description's fields are kept, never its parsed tree: 5,000 trees alive at once
+    # make each run of the cycle collector long, and it holds the interpreter lock (a GUI
+    # gap: bench/storage_dialog.py).
+    read: list[tuple[str, str, str, int, int, str]] = []
     for volume in pool.listAllVolumes(0):
         try:
-            described = Volume.from_xml(volume.XMLDesc(0))
+            v = Volume.from_xml(volume.XMLDesc(0))
         except (libvirt.libvirtError, XmlError):
             continue  # deleted meanwhile
-        read.append(described)
+        read.append((v.name, v.path, v.format, v.capacity or 0, v.allocation or 0, v.backing_path))
     bases: dict[str, list[str]] = {}
-    for v in read:
-        if v.backing_path:
-            bases.setdefault(v.backing_path, []).append(v.name)
+    for vol_name, _path, _format, _capacity, _allocation, backing in read:
+        if backing:
+            bases.setdefault(backing, []).append(vol_name)
     rows = []
-    for v in sorted(read, key=lambda v: v.name):
-        using = sorted({m for key in (v.path, f"{name}/{v.name}") for m in users.get(key)})
-        rows.append(VolumeRow(name, v.name, v.path, v.format, v.capacity or 0, v.allocation or 0, v.backing_path,
-                              tuple(using), tuple(sorted(bases.get(v.path, ())))))
+    for vol_name, path, fmt, capacity, allocation, backing in sorted(read):
+        using = sorted({m for key in (path, f"{name}/{vol_name}") for m in users.get(key)})
+        rows.append(VolumeRow(name, vol_name, path, fmt, capacity, allocation, backing, tuple(using),
+                              tuple(sorted(bases.get(path, ())))))
     return tuple(rows)
