@@ -76,7 +76,7 @@ class RowsTableModel(ColumnTableModel):
 
 def rows_view(model) -> QTableView:
     """A read-only table of whole rows, one selected at a time, rows of one height (a pool of
-    5,000 volumes draws only what is in view)."""
+    5,000 volumes draws only what is in view), its columns fitted to their texts."""
     view = QTableView()
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -85,5 +85,9 @@ def rows_view(model) -> QTableView:
     view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
     view.verticalHeader().setDefaultSectionSize(22)
     view.horizontalHeader().setStretchLastSection(True)
+    # Columns fit their texts each time the rows are replaced, judged on the rows in view
+    # and a sample of the rest (a pool of 5,000 volumes is not measured row by row).
+    view.horizontalHeader().setResizeContentsPrecision(100)
+    model.modelReset.connect(view.resizeColumnsToContents)
     view.setWordWrap(False)
     return view

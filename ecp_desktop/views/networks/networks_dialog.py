@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import libvirt
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
@@ -170,7 +171,10 @@ class NetworksDialog(QDialog):
         try:
             leases = await self.networks.leases(self.uri, name)
         except (HypervisorError, Refusal) as err:
-            words = err.one_line() if isinstance(err, HypervisorError) else str(err)
+            if isinstance(err, HypervisorError) and err.code == libvirt.VIR_ERR_NO_SUPPORT:
+                words = "this host's driver keeps no leases"
+            else:
+                words = err.one_line() if isinstance(err, HypervisorError) else str(err)
             if not self._closed:
                 self.leases_title.setText(f"DHCP leases of {name}: not available ({words})")
             return

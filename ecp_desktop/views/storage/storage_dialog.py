@@ -17,6 +17,7 @@ from ...services.tasks.records import SUCCEEDED, TaskRecord
 from ..common.follow import follow, read_again_on
 from ..common.plain import RED, ask, plain_label
 from ..common.table_model import RowsTableModel, rows_view
+from .usage_bar import PoolFillDelegate
 from .pool_forms import NewPoolForm, NewVolumeForm, ResizeForm
 
 POOL_COLUMNS = ("Pool", "Type", "State", "Autostart", "Size", "Allocated", "Free", "Volumes", "Folder or source")
@@ -43,6 +44,8 @@ class StorageDialog(QDialog):
         self.pools = RowsTableModel(POOL_COLUMNS, pool_cells, self, grey=lambda p: not p.active)
         self.volumes = RowsTableModel(VOLUME_COLUMNS, volume_cells, self, tip=lambda v: v.why_kept)
         self.pool_view, self.volume_view = rows_view(self.pools), rows_view(self.volumes)
+        self.fill_bar = PoolFillDelegate(self.pool_view)  # the Free column: allocated as a bar
+        self.pool_view.setItemDelegateForColumn(POOL_COLUMNS.index("Free"), self.fill_bar)
         self.status = plain_label(wrap=True)  # what runs, what happened, what was refused
         self.buttons = {}
         pool_row, volume_row = QHBoxLayout(), QHBoxLayout()
