@@ -12,7 +12,8 @@ from .common import EXIT_OK, print_json
 from .storage import EXITS, add_host_and_json, finish, run_command
 from .text import local_time, table
 
-NETWORK_ACTIONS = ("list", "create", "start", "stop", "autostart", "delete", "leases")
+NETWORK_ACTIONS = ("list", "create", "start", "stop", "autostart", "delete", "leases", "fix-address",
+                   "unfix-address", "fixed")
 MODES = {"nat": "nat", "routed": "route", "isolated": "", "open": "open"}
 
 
@@ -30,6 +31,10 @@ def add_parser(sub) -> None:
     network.add_argument("--forward-dev", default="", metavar="DEV", help="create: nat/routed through this device")
     network.add_argument("--no-dhcp", action="store_true", help="create: hand out no addresses")
     network.add_argument("--off", action="store_true", help="autostart: do not start with the host; create: the same")
+    network.add_argument("--mac", default="", metavar="MAC",
+                         help="fix-address, unfix-address: the interface's MAC (52:54:00:...)")
+    network.add_argument("--ip", default="", metavar="ADDRESS", help="fix-address: the address DHCP always gives it")
+    network.add_argument("--hostname", default="", metavar="NAME", help="fix-address: the name DHCP gives it")
     add_host_and_json(network)
 
 
@@ -61,7 +66,23 @@ def run_network(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int
                      local_time(datetime.fromtimestamp(lease.expires, timezone.utc)) if lease.expires else "never")
                     for lease in leases])), file=out)
             return EXIT_OK
-        if args.action == "create":
+        if args.action == "fixed":
+            [row] = await networks.read(uri, name)
+            if args.json:
+                print_json([h.as_json() for h in row.static_hosts], out)
+            else:
+                print("\n".join(table(("MAC", "ADDRESS", "HOSTNAME", "MACHINE"), [
+                    (h.mac, h.ip, h.hostname or "-", h.machine or "-") for h in row.static_hosts])), file=out)
+            return EXIT_OK
+        if args.action in ("fix-address", "unfix-address") and not args.mac:
+            raise Refusal(f"network {args.action} needs --mac")
+        if args.action == "fix-address":
+            if not args.ip:
+                raise Refusal("network fix-address needs --ip")
+            record = await networks.add_static_host(uri, name, args.mac, args.ip, args.hostname)
+        elif args.action == "unfix-address":
+            record = await networks.remove_static_host(uri, name, args.mac)
+        elif args.action == "create":
             spec = NetworkSpec(name, MODES[args.mode], args.subnet, args.bridge, args.forward_dev, not args.no_dhcp)
             record = await networks.create(uri, spec, autostart=not args.off)
         elif args.action == "start":

@@ -83,3 +83,16 @@ def test_volume_copy_upload_and_download_say_what_they_need(cli, tmp_path):
     # the test driver has no volume streams: libvirt's refusal, exit 1, nothing left (the lab uploads for real)
     up = cli("volume", "upload", "pool-a", "--file", str(mine), "--json")
     assert up.returncode == 1 and "not supported" in up.stderr and up.stderr.count("\n") == 1  # no progress: piped
+
+
+def test_a_fixed_address_from_the_command_line(cli):
+    demo = ("test:///default",)
+    fixed = cli("network", "fix-address", "default", "--mac", "AA:BB:CC:DD:EE:FF", "--ip", "192.168.122.50",
+                "--hostname", "web", "--json", connect=demo)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)[0]["outcome"] == "aa:bb:cc:dd:ee:ff gets 192.168.122.50 on network default as web"
+    outside = cli("network", "fix-address", "default", "--mac", "52:54:00:00:00:09", "--ip", "10.1.1.1", connect=demo)
+    assert outside.returncode == 2 and "in none of network default's subnets (192.168.122.0/24)" in outside.stderr
+    assert "needs --mac" in cli("network", "unfix-address", "default", connect=demo).stderr
+    listed = cli("network", "fixed", "default", "--json", connect=demo)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []  # (each command opens the demo host afresh)

@@ -5,6 +5,15 @@ from __future__ import annotations
 from .xmlmodel import XmlChildren, XmlNode, integer, text
 
 
+class DhcpHost(XmlNode):
+    """A fixed address the network's DHCP server gives one MAC (``<dhcp><host>``)."""
+    TAG = "host"
+    SIBLING_ORDER = ("range", "host", "bootp")
+    mac = text("./@mac")
+    ip = text("./@ip")
+    name = text("./@name")
+
+
 class NetworkAddress(XmlNode):
     """An ``<ip>`` range of a network, with its DHCP range when it hands out addresses."""
     TAG = "ip"
@@ -14,6 +23,7 @@ class NetworkAddress(XmlNode):
     family = text("./@family", "ipv4")
     dhcp_start = text("./dhcp/range/@start")
     dhcp_end = text("./dhcp/range/@end")
+    static_hosts = XmlChildren(DhcpHost, "./dhcp/host")
 
 
 class Network(XmlNode):

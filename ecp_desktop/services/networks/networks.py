@@ -18,6 +18,17 @@ MODES = {"nat": "NAT", "route": "routed", "": "isolated", "open": "open", "bridg
 
 
 @dataclass(frozen=True)
+class StaticHost:
+    mac: str
+    ip: str
+    hostname: str = ""
+    machine: str = ""  # the machine with that MAC on this host, if any
+
+    def as_json(self) -> dict:
+        return {"mac": self.mac, "ip": self.ip, "hostname": self.hostname, "machine": self.machine}
+
+
+@dataclass(frozen=True)
 class NetworkRow:
     name: str
     mode: str          # nat, route, open, bridge, ... ("" isolated)
@@ -28,6 +39,7 @@ class NetworkRow:
     dhcp: tuple[str, ...] = ()     # "192.168.122.2 – 192.168.122.254"
     machines: tuple[str, ...] = ()  # attached, by definition
     running: tuple[str, ...] = ()   # of those, running now
+    static_hosts: tuple[StaticHost, ...] = ()  # fixed DHCP addresses, by MAC
 
     @property
     def mode_text(self) -> str:
@@ -36,7 +48,8 @@ class NetworkRow:
     def as_json(self) -> dict:
         return {"name": self.name, "mode": self.mode or "isolated", "bridge": self.bridge, "active": self.active,
                 "autostart": self.autostart, "ranges": list(self.ranges), "dhcp": list(self.dhcp),
-                "machines": list(self.machines), "running": list(self.running)}
+                "machines": list(self.machines), "running": list(self.running),
+                "static_hosts": [h.as_json() for h in self.static_hosts]}
 
 
 @dataclass(frozen=True)
@@ -88,8 +101,10 @@ def read_networks(conn: libvirt.virConnect, only: str = "") -> list[NetworkRow]:
             active, autostart = bool(net.isActive()), bool(net.autostart())
         except (libvirt.libvirtError, XmlError):
             continue
-        ranges, dhcp = [], []
+        ranges, dhcp, static = [], [], []
         for ip in described.addresses:
+            static.extend(StaticHost(h.mac.lower(), h.ip, h.name, attached.by_mac.get(h.mac.lower(), ""))
+                          for h in ip.static_hosts)
             cidr = _cidr(ip.address, ip.netmask, ip.prefix)
             if cidr:
                 ranges.append(cidr)
@@ -98,7 +113,7 @@ def read_networks(conn: libvirt.virConnect, only: str = "") -> list[NetworkRow]:
         machines = sorted(attached.by_network.get(described.name, ()))
         rows.append(NetworkRow(described.name, described.forward_mode, described.bridge, active, autostart,
                                tuple(ranges), tuple(dhcp), tuple(machines),
-                               tuple(m for m in machines if m in attached.running)))
+                               tuple(m for m in machines if m in attached.running), tuple(static)))
     return sorted(rows, key=lambda r: r.name)
 
 

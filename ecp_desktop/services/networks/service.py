@@ -6,6 +6,7 @@ running machine uses the network (shut-off ones are named and keep their definit
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 import libvirt
@@ -15,7 +16,8 @@ from ..core.errors import HypervisorError, Refusal
 from ..core.names import name_problem
 from ..hosts.connection import HostConnection, connected_host
 from ..inventory.live import Inventory
-from ..libvirt_xml.network import Network, NetworkAddress
+from ..libvirt_xml.devices import MAC
+from ..libvirt_xml.network import DhcpHost, Network, NetworkAddress
 from ..tasks.records import TaskRecord
 from ..tasks.service import TaskService
 from .networks import Lease, NetworkRow, free_bridge, free_subnet, read_leases, read_networks, taken_subnets
@@ -73,6 +75,44 @@ class NetworkSpec:
             ip.dhcp_start, ip.dhcp_end = str(hosts[1]), str(hosts[-1])
         network.addresses.append(ip)
         return network.to_xml()
+
+
+HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def static_host_problem(network: Network, mac: str, ip: str, hostname: str) -> tuple[str | None, int]:
+    """Why ``mac`` cannot get the fixed address ``ip`` on ``network`` (None when it can), and
+    the index of the ``<ip>`` range it belongs to."""
+    if not MAC.match(mac):
+        return f"{mac!r} is not a MAC address such as 52:54:00:12:34:56", -1
+    try:
+        address = ipaddress.IPv4Address(ip)
+    except ValueError:
+        return f"{ip!r} is not an IPv4 address such as 192.168.122.50", -1
+    if hostname and not HOSTNAME.match(hostname):
+        return f"{hostname!r} is not a host name (letters, digits and '-', at most 63)", -1
+    subnets = []
+    for index, block in enumerate(network.addresses):  # (libvirt counts every <ip>, IPv6 ones too)
+        if block.family != "ipv4":
+            continue
+        try:
+            interface = ipaddress.IPv4Interface(f"{block.address}/{block.prefix or block.netmask or 24}")
+        except ValueError:
+            continue
+        subnets.append(str(interface.network))
+        if address not in interface.network:
+            continue
+        if not block.dhcp_start:
+            return f"network {network.name} hands out no addresses on {interface.network} (no DHCP)", -1
+        if address in (interface.ip, interface.network.network_address, interface.network.broadcast_address):
+            return f"{ip} is the network's own or its broadcast address", -1
+        for fixed in block.static_hosts:
+            if fixed.mac.lower() == mac:
+                return f"{mac} has the fixed address {fixed.ip} already; remove it first", -1
+            if fixed.ip == ip:
+                return f"{ip} is fixed for {fixed.mac} already", -1
+        return None, index
+    return f"{ip} is in none of network {network.name}'s subnets ({', '.join(subnets) or 'none'})", -1
 
 
 class NetworkService:
@@ -143,6 +183,50 @@ class NetworkService:
             return f"created and started network {spec.name} ({subnet}, bridge {spec.bridge or bridge})"
         return await self._run(uri, "create_network", f"Create network {spec.name}", create)
 
+    async def add_static_host(self, uri: str, name: str, mac: str, ip: str, hostname: str = "") -> TaskRecord:
+        """A fixed DHCP address for ``mac`` (now, when the network runs, and from its next start)."""
+        mac = mac.strip().lower()
+        host = self._host(uri, "fix an address")
+
+        def check(conn: libvirt.virConnect) -> str | None:
+            return static_host_problem(Network.from_xml(conn.networkLookupByName(name).XMLDesc(0)), mac, ip,
+                                       hostname)[0]
+        await self.network(uri, name)
+        problem = await host.call(check, operation="fix an address")
+        if problem:
+            raise Refusal(problem)
+
+        def add(conn: libvirt.virConnect) -> str:
+            network = conn.networkLookupByName(name)
+            problem, index = static_host_problem(Network.from_xml(network.XMLDesc(0)), mac, ip, hostname)
+            if problem:  # (changed meanwhile)
+                raise Refusal(problem)
+            fixed = DhcpHost(mac=mac, ip=ip, name=hostname).to_xml()
+            network.update(libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                           index, fixed, _update_flags(network))
+            return f"{mac} gets {ip} on network {name}" + (f" as {hostname}" if hostname else "")
+        return await self._run(uri, "fix_address", f"Fix address {ip} on network {name}", add)
+
+    async def remove_static_host(self, uri: str, name: str, mac: str) -> TaskRecord:
+        mac = mac.strip().lower()
+        row = await self.network(uri, name)
+        fixed = next((h for h in row.static_hosts if h.mac == mac), None)
+        if fixed is None:
+            raise Refusal(f"network {name} has no fixed address for {mac}")
+
+        def remove(conn: libvirt.virConnect) -> str:
+            network = conn.networkLookupByName(name)
+            described = Network.from_xml(network.XMLDesc(0))
+            for index, block in enumerate(described.addresses):
+                for entry in block.static_hosts:
+                    if entry.mac.lower() == mac:
+                        network.update(libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+                                       libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, index, entry.to_xml(),
+                                       _update_flags(network))
+                        return f"{mac} no longer has a fixed address ({entry.ip}) on network {name}"
+            return f"{mac} had no fixed address on network {name} any more"
+        return await self._run(uri, "unfix_address", f"Remove fixed address {fixed.ip} of network {name}", remove)
+
     async def start(self, uri: str, name: str) -> TaskRecord:
         return await self._run(uri, "start_network", f"Start network {name}",
                                lambda conn: (conn.networkLookupByName(name).create(), f"started network {name}")[1])
@@ -177,3 +261,9 @@ class NetworkService:
             network.undefine()
             return f"deleted network {name}{kept}"
         return await self._run(uri, "delete_network", f"Delete network {name}", delete)
+
+
+def _update_flags(network: libvirt.virNetwork) -> int:
+    """A running network's change applies now and at its next start; a stopped one's then."""
+    live = libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE if network.isActive() else 0
+    return live | libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG

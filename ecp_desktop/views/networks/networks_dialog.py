@@ -9,19 +9,21 @@ from datetime import datetime
 import libvirt
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QLineEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
-from ...services.networks.networks import Lease, NetworkRow
+from ...services.networks.networks import Lease, NetworkRow, StaticHost
 from ...services.networks.service import NetworkService, NetworkSpec
 from ...services.tasks.records import SUCCEEDED
 from ..common.follow import read_again_on
 from ..common.plain import RED, ask, plain_label
 from ..common.table_model import RowsTableModel, rows_view
+from .fixed_address_form import FixedAddressForm
 
 NETWORK_COLUMNS = ("Network", "Mode", "State", "Autostart", "Bridge", "Range", "DHCP", "Machines")
 LEASE_COLUMNS = ("Address", "MAC", "Hostname", "Machine", "Expires")
+FIXED_COLUMNS = ("MAC", "Address", "Hostname", "Machine")
 MODES = (("NAT", "nat"), ("Routed", "route"), ("Isolated", ""), ("Open", "open"))
 
 
@@ -29,6 +31,10 @@ def network_cells(n: NetworkRow) -> tuple:
     machines = ", ".join(f"{m} (running)" if m in n.running else m for m in n.machines) or "—"
     return (n.name, n.mode_text, "active" if n.active else "inactive", "yes" if n.autostart else "no",
             n.bridge or "—", ", ".join(n.ranges) or "—", ", ".join(n.dhcp) or "—", machines)
+
+
+def fixed_cells(fixed: StaticHost) -> tuple:
+    return (fixed.mac, fixed.ip, fixed.hostname or "—", fixed.machine or "—")
 
 
 def lease_cells(lease: Lease) -> tuple:
@@ -93,6 +99,8 @@ class NetworksDialog(QDialog):
         self.view, self.lease_view = rows_view(self.rows), rows_view(self.leases)
         self.status = plain_label(wrap=True)
         self.leases_title = plain_label("DHCP leases")
+        self.fixed = RowsTableModel(FIXED_COLUMNS, fixed_cells, self)
+        self.fixed_view = rows_view(self.fixed)
         self.buttons = {}
         row = QHBoxLayout()
         for name, handler in (("New Network…", self.new_network), ("Start", lambda: self._change("start")),
@@ -109,7 +117,24 @@ class NetworksDialog(QDialog):
         top_box.addWidget(self.view)
         top_box.addLayout(row)
         bottom_box.addWidget(self.leases_title)
-        bottom_box.addWidget(self.lease_view)
+        self.lower_tabs = QTabWidget()
+        leases_tab, fixed_tab = QWidget(), QWidget()
+        leases_box, fixed_box = QVBoxLayout(leases_tab), QVBoxLayout(fixed_tab)
+        leases_box.addWidget(self.lease_view)
+        fixed_box.addWidget(self.fixed_view)
+        for box_, names in ((leases_box, (("Fix This Address…", self.fix_lease),)),
+                            (fixed_box, (("Add Fixed Address…", self.add_fixed), ("Remove…", self.remove_fixed)))):
+            buttons_row = QHBoxLayout()
+            for name, handler in names:
+                button = QPushButton(name)
+                button.clicked.connect(handler)
+                self.buttons[name] = button
+                buttons_row.addWidget(button)
+            buttons_row.addStretch()
+            box_.addLayout(buttons_row)
+        self.lower_tabs.addTab(leases_tab, "DHCP leases")
+        self.lower_tabs.addTab(fixed_tab, "Fixed addresses")
+        bottom_box.addWidget(self.lower_tabs)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
@@ -120,6 +145,8 @@ class NetworksDialog(QDialog):
         box.addWidget(self.status)
         box.addWidget(close)
         self.view.selectionModel().selectionChanged.connect(self._chosen)
+        self.lease_view.selectionModel().selectionChanged.connect(self._enable)
+        self.fixed_view.selectionModel().selectionChanged.connect(self._enable)
         self.running = None
         self.loading = None
         self.form = None
@@ -161,6 +188,7 @@ class NetworksDialog(QDialog):
         self._enable()
         network = self.network()
         self.leases.set_rows([])
+        self.fixed.set_rows(list(network.static_hosts) if network is not None else [])
         if network is not None and network.active:
             spawn(self._load_leases(network.name))
         else:
@@ -189,7 +217,10 @@ class NetworksDialog(QDialog):
         self.buttons["New Network…"].setEnabled(not busy)
         for name, on in (("Start", network is not None and not network.active),
                          ("Stop", network is not None and network.active),
-                         ("Autostart", network is not None), ("Delete…", network is not None)):
+                         ("Autostart", network is not None), ("Delete…", network is not None),
+                         ("Fix This Address…", bool(self.lease_view.selectionModel().selectedRows())),
+                         ("Add Fixed Address…", network is not None and bool(network.dhcp)),
+                         ("Remove…", bool(self.fixed_view.selectionModel().selectedRows()))):
             self.buttons[name].setEnabled(on and not busy)
         if network is not None:
             self.buttons["Autostart"].setText("No Autostart" if network.autostart else "Autostart")
@@ -255,6 +286,34 @@ class NetworksDialog(QDialog):
         users = f"\n\n{', '.join(network.machines)} still name it." if network.machines else ""
         self.form = ask(self, "Delete network", f"Delete network {network.name}?{users}",
                         lambda: self._run(self.networks.delete(self.uri, network.name)))
+
+    # ----- fixed addresses -------------------------------------------------------------------
+    def add_fixed(self, mac: str = "", ip: str = "", hostname: str = "") -> FixedAddressForm | None:
+        network = self.network()
+        if network is None:
+            return None
+        self.form = FixedAddressForm(self, network.name, mac, ip, hostname)
+        self.form.chosen.connect(lambda m, a, h: self._run(self.networks.add_static_host(self.uri, network.name,
+                                                                                          m, a, h)))
+        self.form.open()
+        return self.form
+
+    def fix_lease(self) -> FixedAddressForm | None:
+        """The selected lease's address kept for its MAC from now on."""
+        rows = self.lease_view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        lease = self.leases.rows[rows[0].row()]
+        return self.add_fixed(lease.mac, lease.address.split("/")[0], lease.hostname)
+
+    def remove_fixed(self) -> None:
+        network, rows = self.network(), self.fixed_view.selectionModel().selectedRows()
+        if network is None or not rows:
+            return
+        fixed = self.fixed.rows[rows[0].row()]
+        self.form = ask(self, "Remove fixed address", f"Stop giving {fixed.mac} the fixed address {fixed.ip} on "
+                                                      f"{network.name}? Its next lease comes from the range.",
+                        lambda: self._run(self.networks.remove_static_host(self.uri, network.name, fixed.mac)))
 
     def _on_finished(self, _result: int) -> None:
         self._closed = True

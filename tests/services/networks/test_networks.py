@@ -78,3 +78,31 @@ def test_the_free_subnet_skips_every_overlap():
     every = [ipaddress.ip_network("192.168.0.0/16"), ipaddress.ip_network("10.0.0.0/8")]
     with pytest.raises(ValueError, match="no free private /24 subnet"):
         free_subnet(every)
+
+
+def test_a_fixed_address_is_checked_added_live_and_removed(run, services, demo):
+    nets = services.networks
+    with pytest.raises(Refusal, match="not a MAC address"):
+        run(nets.add_static_host(DEMO, "default", "52:54:00:zz:00:01", "192.168.122.50"))
+    with pytest.raises(Refusal, match="in none of network default's subnets"):
+        run(nets.add_static_host(DEMO, "default", "52:54:00:00:00:01", "10.0.0.5"))
+    with pytest.raises(Refusal, match="the network's own or its broadcast address"):
+        run(nets.add_static_host(DEMO, "default", "52:54:00:00:00:01", "192.168.122.1"))
+    with pytest.raises(Refusal, match="not a host name"):
+        run(nets.add_static_host(DEMO, "default", "52:54:00:00:00:01", "192.168.122.50", "web 01"))
+    record = run(nets.add_static_host(DEMO, "default", "AA:BB:CC:DD:EE:FF", "192.168.122.50", "test"))
+    assert record.status == SUCCEEDED, record.error_message
+    [fixed] = networks(run, services)["default"].static_hosts
+    assert (fixed.mac, fixed.ip, fixed.hostname, fixed.machine) == ("aa:bb:cc:dd:ee:ff", "192.168.122.50", "test",
+                                                                   "test")
+    with pytest.raises(Refusal, match="has the fixed address 192.168.122.50 already"):
+        run(nets.add_static_host(DEMO, "default", "aa:bb:cc:dd:ee:ff", "192.168.122.51"))
+    with pytest.raises(Refusal, match="is fixed for aa:bb:cc:dd:ee:ff already"):
+        run(nets.add_static_host(DEMO, "default", "52:54:00:00:00:02", "192.168.122.50"))
+    host = services.inventory.hosts[DEMO]
+    live = run(host.call(lambda conn: conn.networkLookupByName("default").XMLDesc(0)))
+    assert "<host mac='aa:bb:cc:dd:ee:ff' name='test' ip='192.168.122.50'/>" in live
+    assert run(nets.remove_static_host(DEMO, "default", "aa:bb:cc:dd:ee:ff")).status == SUCCEEDED
+    assert networks(run, services)["default"].static_hosts == ()
+    with pytest.raises(Refusal, match="has no fixed address for aa:bb:cc:dd:ee:ff"):
+        run(nets.remove_static_host(DEMO, "default", "aa:bb:cc:dd:ee:ff"))

@@ -65,3 +65,30 @@ def test_the_networks_view_follows_networks_changed_outside_it(qtbot, run, servi
     run(host.call(lambda conn: conn.networkLookupByName("outside").destroy()))
     qtbot.waitUntil(lambda: not dialog.rows.rows[1].active, timeout=5000)
     dialog.close()
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support")
+def test_a_fixed_address_is_added_and_removed_in_the_dialog(qtbot, run, services, parent, qtmodeltester):
+    host = services.inventory.add_host(DEMO)
+    assert run(services.inventory.connect_host(host))
+    dialog = NetworksDialog(parent, services.networks, DEMO, "Demo host")
+    dialog.show()
+    dialog.reload()
+    qtbot.waitUntil(lambda: names(dialog.rows) == ["default"], timeout=5000)
+    assert dialog.buttons["Add Fixed Address…"].isEnabled() and not dialog.buttons["Remove…"].isEnabled()
+    form = dialog.add_fixed()
+    form.mac.setText("aa:bb:cc:dd:ee")
+    assert "a MAC address such as" in form.status.text() and not form.buttons.button(OK).isEnabled()
+    form.mac.setText("aa:bb:cc:dd:ee:ff")
+    form.ip.setText("192.168.122.50")
+    form.hostname.setText("test")
+    form.buttons.button(OK).click()
+    qtbot.waitUntil(lambda: dialog.fixed.rowCount() == 1, timeout=5000)
+    qtmodeltester.check(dialog.fixed)
+    assert [dialog.fixed.index(0, c).data() for c in range(4)] == ["aa:bb:cc:dd:ee:ff", "192.168.122.50", "test",
+                                                                   "test"]
+    dialog.fixed_view.selectRow(0)
+    dialog.remove_fixed()
+    dialog.form.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: dialog.fixed.rowCount() == 0, timeout=5000)
+    dialog.close()
