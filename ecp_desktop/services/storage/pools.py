@@ -3,7 +3,7 @@ with its format, sizes and the machines of the host whose definitions use it (or
 as a linked clone's base). Blocking: a host's worker."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libvirt
 
@@ -114,3 +114,12 @@ def _volumes(pool: libvirt.virStoragePool, users: DiskUsers) -> tuple[VolumeRow,
         rows.append(VolumeRow(name, vol_name, path, fmt, capacity, allocation, backing, tuple(using),
                               tuple(sorted(bases.get(path, ())))))
     return tuple(rows)
+
+
+def with_users_elsewhere(pool: PoolRow, elsewhere: DiskUsers) -> PoolRow:
+    """``pool`` with each volume's users on other hosts added (a shared pool)."""
+    volumes = []
+    for v in pool.volumes:
+        more = {m for key in (v.path, f"{pool.name}/{v.name}") for m in elsewhere.get(key)}
+        volumes.append(replace(v, users=tuple(sorted(set(v.users) | more))) if more else v)
+    return replace(pool, volumes=tuple(volumes))

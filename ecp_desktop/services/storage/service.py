@@ -25,12 +25,14 @@ from ..hosts.states import ACTIVE_STATES
 from ..images.image_file import ImageFile, flatten_hint, read_image
 from ..images.streams import download_to_file, file_chunks, send
 from ..inventory.live import Inventory
-from ..libvirt_xml.storage import Pool, volume_xml
+from ..libvirt_xml.storage import DiskUsers, Pool, disk_users, volume_xml
 from ..tasks.records import TaskRecord
 from ..tasks.service import TaskService
-from .pools import PoolRow, VolumeRow, read_storage
+from .pools import PoolRow, VolumeRow, read_storage, with_users_elsewhere
 
 CREATABLE_KINDS = ("dir", "fs", "netfs", "logical", "iscsi")
+# pools other hosts can reach too: their volumes may be disks of machines elsewhere
+SHARED_KINDS = ("netfs", "iscsi", "iscsi-direct", "rbd", "gluster")
 VOLUME_FORMATS = ("qcow2", "raw")
 
 
@@ -137,9 +139,28 @@ class StorageService:
 
     async def read(self, uri: str, pool: str = "") -> list[PoolRow]:
         """The host's pools (``pool``: that one) with their volumes (``HypervisorError`` when
-        the host does not answer)."""
-        return await self._host(uri, "list storage").call(lambda conn: read_storage(conn, pool),
+        the host does not answer). A shared pool's volumes also name the machines of the
+        inventory's other connected hosts that use them, as "name (on host)"."""
+        rows = await self._host(uri, "list storage").call(lambda conn: read_storage(conn, pool),
                                                          operation="list storage")
+        if any(r.active and r.kind in SHARED_KINDS for r in rows):
+            elsewhere = await self._users_elsewhere(uri)
+            rows = [with_users_elsewhere(r, elsewhere) if r.kind in SHARED_KINDS else r for r in rows]
+        return rows
+
+    async def _users_elsewhere(self, uri: str) -> DiskUsers:
+        """The machines of every other connected host, by the storage they name (a host that
+        does not answer is left out: its machines are unknown, not absent)."""
+        others = [h for h in self.inventory.hosts.values() if h.uri != uri and h.connected]
+        found = DiskUsers()
+        answers = await asyncio.gather(*(h.call(disk_users, operation="list disks") for h in others),
+                                       return_exceptions=True)
+        for host, users in zip(others, answers, strict=True):
+            if isinstance(users, BaseException):
+                continue
+            for key, names in users.by_key.items():
+                found.by_key.setdefault(key, []).extend(f"{n} (on {host.label})" for n in names)
+        return found
 
     async def pool(self, uri: str, name: str) -> PoolRow:
         try:

@@ -132,3 +132,31 @@ def test_a_download_never_overwrites_and_a_copy_is_made_beside_its_source(run, s
     assert volumes["tpl-data-copy.img"].users == ()
     with pytest.raises(Refusal, match="exists"):
         run(storage.clone_volume(TEMPLATE_URI, "pool-a", "tpl-data.img", "tpl-data-copy.img"))
+
+
+NAS = ("<pool type='netfs'><name>nas</name><uuid>{uuid}</uuid><source><host name='nas.example'/>"
+       "<dir path='/export'/></source><target><path>/mnt/nas</path></target>{volumes}</pool>")
+SHARED_VOLUME = ("<volume type='file'><name>shared.qcow2</name><capacity unit='GiB'>8</capacity>"
+                 "<target><format type='qcow2'/></target></volume>")
+
+
+def test_a_shared_pool_names_the_machines_of_other_hosts_and_keeps_their_disks(run, services, tmp_path):
+    """Two hosts mounting one NFS export: a disk of a machine on the other host is in use here too."""
+    here, there = tmp_path / "here.xml", tmp_path / "there.xml"
+    here.write_text("<node>" + NAS.format(uuid="7a000000-0000-4000-8000-000000000001", volumes=SHARED_VOLUME)
+                    + "</node>")
+    there.write_text("<node><domain type='test'><name>db01</name><memory>65536</memory><os><type>hvm</type></os>"
+                     "<devices><disk type='file' device='disk'><source file='/mnt/nas/shared.qcow2'/>"
+                     "<target dev='vda'/></disk></devices></domain>"
+                     + NAS.format(uuid="7a000000-0000-4000-8000-000000000002", volumes="") + "</node>")
+    for path, label in ((here, "here"), (there, "there")):
+        host = services.inventory.add_host(f"test://{path}", label=label)
+        assert run(services.inventory.connect_host(host))
+    uri = f"test://{here}"
+    [pool] = run(services.storage.read(uri, "nas"))
+    [volume] = pool.volumes
+    assert volume.users == ("db01 (on there)",) and pool.users == ["db01 (on there)"]
+    with pytest.raises(Refusal, match=r"volume nas/shared.qcow2 is used by db01 \(on there\); not deleted"):
+        run(services.storage.delete_volume(uri, "nas", "shared.qcow2"))
+    with pytest.raises(Refusal, match=r"pool nas holds disks of db01 \(on there\)"):
+        run(services.storage.delete_pool(uri, "nas"))
