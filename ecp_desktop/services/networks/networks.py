@@ -4,9 +4,12 @@ free subnet and bridge name for a new one. Blocking: a host's worker."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 import libvirt
+
+from ..core.errors import HypervisorError
 
 from ..libvirt_xml.domain import parse_domain
 from ..libvirt_xml.network import Network
@@ -164,3 +167,15 @@ def free_bridge(conn: libvirt.virConnect) -> str:
     """The first virbrN no network of the host names."""
     used = {row.bridge for row in read_networks(conn)}
     return next(f"virbr{n}" for n in range(1, 1000) if f"virbr{n}" not in used)
+
+
+_NOT_ACTIVE = re.compile(r"network '([^']{1,200})' is not active")
+
+
+def inactive_network_in(error: object) -> str:
+    """The network a failure says is not active (a machine started on a stopped network), or
+    "": what the error dialog offers to start."""
+    if not isinstance(error, HypervisorError) or error.code != libvirt.VIR_ERR_OPERATION_INVALID:
+        return ""
+    found = _NOT_ACTIVE.search(error.str2 or "") or _NOT_ACTIVE.search(error.message)
+    return found.group(1) if found else ""

@@ -10,6 +10,7 @@ bug report or a colleague) and Open Log, which shows the errors' own lines from 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -51,7 +52,9 @@ class ErrorDialog(QDialog):
     grow it, hiding them shrinks it again."""
 
     def __init__(self, title: str, failures: list[Failure], *, log_path: Path | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, offers: list[tuple[str, Callable[[], object]]] = ()) -> None:
+        """``offers``: (button text, what it does) for remedies the app can carry out itself
+        (Start Network for a machine that failed on a stopped one); each is pressed once."""
         super().__init__(parent)
         self.failures = failures
         self.log_path = log_path
@@ -112,6 +115,11 @@ class ErrorDialog(QDialog):
         self.log_button.clicked.connect(self.open_log)
         self.log_button.setEnabled(log_path is not None)
         buttons.addButton(self.details_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.offer_buttons = []
+        for text, act in offers:
+            button = buttons.addButton(text, QDialogButtonBox.ButtonRole.ActionRole)
+            button.clicked.connect(lambda _checked=False, b=button, a=act: (b.setEnabled(False), a()))
+            self.offer_buttons.append(button)
         buttons.rejected.connect(self.reject)
         layout.addWidget(self.tree, 1)
         # The log's own lines for these errors: plain text (libvirt's words, escaped on one line).

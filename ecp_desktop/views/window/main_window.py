@@ -14,13 +14,16 @@ from ...services.composition import Services
 from ...services.config import preferences
 from ...services.console.viewer import ViewerSessions
 from ...services.core.aio import spawn
+from ...services.core.errors import Refusal
 from ...services.core.wording import count
 from ...services.hosts.connection import HostConnection
 from ...services.hosts.placement import first_host_taking_machines
 from ...services.hosts.states import ACTIVE_STATES
 from ...services.inventory.machines import MachineInfo
 from ...services.maintenance.recover import can_recover
+from ...services.networks.networks import inactive_network_in
 from ...services.setup.startup import not_set_up_line
+from ...services.tasks.records import SUCCEEDED
 from ..common.error_dialog import ErrorDialog
 from ..common.icons import app_icon
 from ..common.log_viewer import show_log
@@ -259,12 +262,33 @@ class MainWindow(QMainWindow):
             self.show_errors(f"{action.label} failed", failed)
 
     def show_errors(self, title: str, failures) -> ErrorDialog:
-        """One dialog for the failures of one user action, however many machines it covered."""
-        dialog = ErrorDialog(title, failures, log_path=self.log_path, parent=self)
+        """One dialog for the failures of one user action, however many machines it covered;
+        a failure on a stopped network offers to start it."""
+        offers, seen = [], set()
+        for _name, error in failures:
+            network = inactive_network_in(error)
+            if network and (error.host_uri, network) not in seen:
+                seen.add((error.host_uri, network))
+                offers.append((f"Start Network {network}",
+                               lambda uri=error.host_uri, n=network: spawn(self.start_network(uri, n))))
+        dialog = ErrorDialog(title, failures, log_path=self.log_path, parent=self, offers=offers)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.last_error_dialog = dialog
         return dialog
+
+    async def start_network(self, uri: str, network: str) -> None:
+        """The error dialog's Start Network: the outcome in the status line, a failure in its
+        own dialog."""
+        try:
+            record = await self.services.networks.start(uri, network)
+        except Refusal as refusal:
+            self.show_errors(f"Start network {network} failed", [(network, str(refusal))])
+            return
+        if record.status == SUCCEEDED:
+            self.statusBar().showMessage(f"Network {network} started; start the machine again.", 10000)
+        else:
+            self.show_errors(f"Start network {network} failed", [(network, record.error or record.error_message)])
 
     def open_preferences(self) -> PreferencesDialog:
         dialog = PreferencesDialog(self.tray.available, self)

@@ -328,3 +328,28 @@ def test_clone_opens_the_template_dialog_for_one_copy_with_a_free_name(qtbot, wi
     assert dialog.windowTitle() == "Clone stopped01"
     assert (dialog.count.value(), dialog.pattern.text()) == (1, "stopped01-clone")
     dialog.close()
+
+
+def test_a_start_failed_on_a_stopped_network_offers_to_start_it(qtbot, run, window, services):
+    """The test driver starts a machine whatever its network's state, so the failure is built
+    here with the fields a real libvirtd gives (the lab checks those: test_networks_lab.py);
+    the network it names is really stopped on the lab host and really started by the button."""
+    import libvirt
+
+    from ecp_desktop.services.core.errors import HypervisorError
+    host = services.inventory.hosts[LAB_URI]
+    run(host.call(lambda conn: conn.networkLookupByName("isolated").destroy()))
+    error = HypervisorError("Requested operation is not valid: network 'isolated' is not active",
+                            code=libvirt.VIR_ERR_OPERATION_INVALID, domain=libvirt.VIR_FROM_NETWORK,
+                            str2="network 'isolated' is not active", host_uri=LAB_URI, operation="start")
+    dialog = window.show_errors("Start failed", [("web01", error), ("web02", error)])
+    assert [b.text() for b in dialog.offer_buttons] == ["Start Network isolated"]  # once for both machines
+    plain = window.show_errors("Start failed", [("web01", "something else")])
+    assert plain.offer_buttons == []
+    plain.close()
+    dialog.offer_buttons[0].click()
+    assert not dialog.offer_buttons[0].isEnabled()
+    qtbot.waitUntil(lambda: run(host.call(lambda c: c.networkLookupByName("isolated").isActive())) == 1,
+                    timeout=5000)
+    qtbot.waitUntil(lambda: "Network isolated started" in window.statusBar().currentMessage(), timeout=5000)
+    dialog.close()
