@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import libvirt
 
 from ..core.events import Event
+from ..core.last_known import LastKnown
 from ..core.errors import HypervisorError, Refusal
 from ..core.names import name_problem
 from ..hosts.connection import HostConnection, connected_host
@@ -119,18 +120,26 @@ class NetworkService:
     def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
         self.inventory = inventory
         self.tasks = tasks
+        self.last_known: LastKnown[NetworkRow] = LastKnown()  # each host's last whole reading
 
     def changes(self, uri: str) -> Event | None:
         """The host's event when its networks change in libvirt, by this app or anyone (None: not listed)."""
         host = self.inventory.hosts.get(uri)
         return host.network_event if host is not None else None
 
+    def host_state(self, uri: str) -> Event | None:
+        """The host's event when it connects or goes away (None: not listed)."""
+        host = self.inventory.hosts.get(uri)
+        return host.state_changed if host is not None else None
+
     def _host(self, uri: str, operation: str) -> HostConnection:
         return connected_host(self.inventory.hosts.get(uri), uri, operation=operation)
 
     async def read(self, uri: str, network: str = "") -> list[NetworkRow]:
-        return await self._host(uri, "list networks").call(lambda conn: read_networks(conn, network),
+        """The host's networks (``network``: that one); a whole reading is kept as last known."""
+        rows = await self._host(uri, "list networks").call(lambda conn: read_networks(conn, network),
                                                            operation="list networks")
+        return rows if network else self.last_known.keep(uri, rows)
 
     async def network(self, uri: str, name: str) -> NetworkRow:
         try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import libvirt
 
 from ..core.events import Event
+from ..core.last_known import LastKnown
 from ..core.errors import HypervisorError, Refusal
 from ..core.names import BadName, check_file_name, name_problem, text_problem
 from ..core.wording import size_text
@@ -128,25 +129,32 @@ class StorageService:
     def __init__(self, inventory: Inventory, tasks: TaskService) -> None:
         self.inventory = inventory
         self.tasks = tasks
+        self.last_known: LastKnown[PoolRow] = LastKnown()  # each host's last whole reading
 
     def changes(self, uri: str) -> Event | None:
         """The host's event when its pools change in libvirt, by this app or anyone (None: not listed)."""
         host = self.inventory.hosts.get(uri)
         return host.storage_event if host is not None else None
 
+    def host_state(self, uri: str) -> Event | None:
+        """The host's event when it connects or goes away (None: not listed)."""
+        host = self.inventory.hosts.get(uri)
+        return host.state_changed if host is not None else None
+
     def _host(self, uri: str, operation: str) -> HostConnection:
         return connected_host(self.inventory.hosts.get(uri), uri, operation=operation)
 
     async def read(self, uri: str, pool: str = "") -> list[PoolRow]:
         """The host's pools (``pool``: that one) with their volumes (``HypervisorError`` when
-        the host does not answer). A shared pool's volumes also name the machines of the
-        inventory's other connected hosts that use them, as "name (on host)"."""
+        the host does not answer; a whole reading is kept as last known). A shared pool's
+        volumes also name the machines of the inventory's other connected hosts that use them,
+        as "name (on host)"."""
         rows = await self._host(uri, "list storage").call(lambda conn: read_storage(conn, pool),
                                                          operation="list storage")
         if any(r.active and r.kind in SHARED_KINDS for r in rows):
             elsewhere = await self._users_elsewhere(uri)
             rows = [with_users_elsewhere(r, elsewhere) if r.kind in SHARED_KINDS else r for r in rows]
-        return rows
+        return rows if pool else self.last_known.keep(uri, rows)
 
     async def _users_elsewhere(self, uri: str) -> DiskUsers:
         """The machines of every other connected host, by the storage they name (a host that

@@ -16,6 +16,8 @@ goes through one of these:
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import html
 import re
 
@@ -114,3 +116,8 @@ def notification_text(text: str) -> str:
     ``<``, ``>`` and ``&`` as markup; those that do not show entities as they are, and the
     app cannot tell which one it has: those three become look-alikes (‹ › ＆)."""
     return text.translate(_NOTIFICATION)
+
+
+def last_known_words(when: datetime, why: str) -> str:
+    """The line over a view showing a host's last known state: since when, and why."""
+    return f"Last known at {when.astimezone().strftime('%Y-%m-%d %H:%M')}, shown greyed: {why}"

@@ -17,7 +17,7 @@ from ...services.networks.networks import Lease, NetworkRow, StaticHost
 from ...services.networks.service import NetworkService, NetworkSpec
 from ...services.tasks.records import SUCCEEDED
 from ..common.follow import read_again_on
-from ..common.plain import RED, ask, plain_label
+from ..common.plain import RED, ask, last_known_words, plain_label
 from ..common.table_model import RowsTableModel, rows_view
 from .fixed_address_form import FixedAddressForm
 
@@ -94,7 +94,8 @@ class NetworksDialog(QDialog):
         self.networks, self.uri = networks, host_uri
         self.setWindowTitle(f"Networks of {label}")
         self.resize(980, 560)
-        self.rows = RowsTableModel(NETWORK_COLUMNS, network_cells, self, grey=lambda n: not n.active)
+        self.stale = False  # the host does not answer: its last known networks are shown, greyed
+        self.rows = RowsTableModel(NETWORK_COLUMNS, network_cells, self, grey=lambda n: self.stale or not n.active)
         self.leases = RowsTableModel(LEASE_COLUMNS, lease_cells, self)
         self.view, self.lease_view = rows_view(self.rows), rows_view(self.leases)
         self.status = plain_label(wrap=True)
@@ -155,6 +156,9 @@ class NetworksDialog(QDialog):
         changes = networks.changes(host_uri)
         if changes is not None:  # a network started, stopped, defined or removed by anyone: read again
             read_again_on(changes, self, self._read_if_idle)
+        state = networks.host_state(host_uri)
+        if state is not None:  # the host went away (last known shown) or came back
+            read_again_on(state, self, self._read_if_idle)
         self._enable()
 
     def _read_if_idle(self) -> None:
@@ -169,9 +173,19 @@ class NetworksDialog(QDialog):
         chosen = self.network()
         try:
             rows = await self.networks.read(self.uri)
+            if self.stale and not self._closed:
+                self._say("")
+            self.stale = False
         except HypervisorError as err:
-            self._say(f"The networks cannot be read: {err.one_line()}", error=True)
-            return
+            last = self.networks.last_known.of(self.uri)
+            if self._closed:
+                return
+            if last is None:
+                self._say(f"The networks cannot be read: {err.one_line()}", error=True)
+                return
+            rows, when = last
+            self.stale = True
+            self._say(last_known_words(when, err.one_line()), error=True)
         if self._closed:
             return
         self.rows.set_rows(rows)
@@ -189,7 +203,7 @@ class NetworksDialog(QDialog):
         network = self.network()
         self.leases.set_rows([])
         self.fixed.set_rows(list(network.static_hosts) if network is not None else [])
-        if network is not None and network.active:
+        if network is not None and network.active and not self.stale:
             spawn(self._load_leases(network.name))
         else:
             self.leases_title.setText("DHCP leases" + (f" of {network.name}: none (it is not active)"
@@ -213,7 +227,8 @@ class NetworksDialog(QDialog):
         self.leases_title.setText(f"DHCP leases of {name}: {len(leases)}")
 
     def _enable(self, *_args) -> None:
-        network, busy = self.network(), self.running is not None and not self.running.done()
+        network = self.network()
+        busy = self.stale or (self.running is not None and not self.running.done())
         self.buttons["New Network…"].setEnabled(not busy)
         for name, on in (("Start", network is not None and not network.active),
                          ("Stop", network is not None and network.active),

@@ -15,7 +15,7 @@ from ...services.storage.pools import PoolRow, VolumeRow
 from ...services.storage.service import StorageService
 from ...services.tasks.records import SUCCEEDED, TaskRecord
 from ..common.follow import follow, read_again_on
-from ..common.plain import RED, ask, plain_label
+from ..common.plain import RED, ask, last_known_words, plain_label
 from ..common.table_model import RowsTableModel, rows_view
 from .usage_bar import PoolFillDelegate
 from .pool_forms import NewPoolForm, NewVolumeForm, ResizeForm
@@ -41,8 +41,10 @@ class StorageDialog(QDialog):
         self.storage, self.uri = storage, host_uri
         self.setWindowTitle(f"Storage of {label}")
         self.resize(980, 620)
-        self.pools = RowsTableModel(POOL_COLUMNS, pool_cells, self, grey=lambda p: not p.active)
-        self.volumes = RowsTableModel(VOLUME_COLUMNS, volume_cells, self, tip=lambda v: v.why_kept)
+        self.stale = False  # the host does not answer: its last known storage is shown, greyed
+        self.pools = RowsTableModel(POOL_COLUMNS, pool_cells, self, grey=lambda p: self.stale or not p.active)
+        self.volumes = RowsTableModel(VOLUME_COLUMNS, volume_cells, self, tip=lambda v: v.why_kept,
+                                      grey=lambda _v: self.stale)
         self.pool_view, self.volume_view = rows_view(self.pools), rows_view(self.volumes)
         self.fill_bar = PoolFillDelegate(self.pool_view)  # the Free column: allocated as a bar
         self.pool_view.setItemDelegateForColumn(POOL_COLUMNS.index("Free"), self.fill_bar)
@@ -93,6 +95,9 @@ class StorageDialog(QDialog):
         changes = storage.changes(host_uri)
         if changes is not None:  # a pool started, stopped, defined or refreshed by anyone: read again
             read_again_on(changes, self, self._read_if_idle)
+        state = storage.host_state(host_uri)
+        if state is not None:  # the host went away (last known shown) or came back
+            read_again_on(state, self, self._read_if_idle)
         self.form = None  # the form open now (tests fill it)
         self._closed = False
         self.finished.connect(self._on_finished)
@@ -106,10 +111,19 @@ class StorageDialog(QDialog):
         chosen = self.pool()
         try:
             pools = await self.storage.read(self.uri)
+            if self.stale and not self._closed:
+                self._say("")
+            self.stale = False
         except HypervisorError as err:
-            if not self._closed:
+            last = self.storage.last_known.of(self.uri)
+            if self._closed:
+                return
+            if last is None:
                 self._say(f"The storage cannot be read: {err.one_line()}", error=True)
-            return
+                return
+            pools, when = last
+            self.stale = True
+            self._say(last_known_words(when, err.one_line()), error=True)
         if self._closed:
             return
         self.pools.set_rows(pools)
@@ -140,7 +154,8 @@ class StorageDialog(QDialog):
         self._enable()
 
     def _enable(self, *_args) -> None:
-        pool, volume, busy = self.pool(), self.volume(), self.running is not None and not self.running.done()
+        pool, volume = self.pool(), self.volume()
+        busy = self.stale or (self.running is not None and not self.running.done())
         self.buttons["New Pool…"].setEnabled(not busy)
         for name, on in (("Start", pool is not None and not pool.active), ("Stop", pool is not None and pool.active),
                          ("Refresh", pool is not None and pool.active), ("Autostart", pool is not None),

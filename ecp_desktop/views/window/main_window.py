@@ -496,15 +496,15 @@ class MainWindow(QMainWindow):
         return menu
 
     def open_storage_dialog(self) -> StorageDialog | None:
-        """Host → Storage… for the one selected host (connected)."""
-        hosts = [h for h in self.selected_hosts() if h.connected]
+        """Host → Storage… for the one selected host (away: what is last known of it)."""
+        hosts = self.selected_hosts()
         if len(hosts) != 1:
             return None
         return open_storage_dialog(self, self.services.storage, hosts[0].uri, hosts[0].label)
 
     def open_networks_dialog(self) -> NetworksDialog | None:
-        """Host → Networks… for the one selected host (connected)."""
-        hosts = [h for h in self.selected_hosts() if h.connected]
+        """Host → Networks… for the one selected host (away: what is last known of it)."""
+        hosts = self.selected_hosts()
         if len(hosts) != 1:
             return None
         return open_networks_dialog(self, self.services.networks, hosts[0].uri, hosts[0].label)

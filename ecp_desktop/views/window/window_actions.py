@@ -200,6 +200,6 @@ class WindowActions:
         self.disconnect.setEnabled(bool(connected))
         self.remove_host.setEnabled(bool(hosts))
         self.edit_label.setEnabled(len(hosts) == 1)
-        for action in (self.storage, self.networks):
-            action.setEnabled(len(hosts) == 1 and hosts[0].connected)
+        for action in (self.storage, self.networks):  # (a host away: its last known, greyed)
+            action.setEnabled(len(hosts) == 1)
         self.recover.setEnabled(len(hosts) == 1 and can_recover(hosts[0]))

@@ -99,3 +99,23 @@ def test_the_storage_view_follows_pools_changed_outside_it(qtbot, run, services,
     run(host.call(lambda conn: conn.storagePoolLookupByName("outside").undefine()))
     qtbot.waitUntil(lambda: "outside" not in names(dialog.pools), timeout=5000)
     dialog.close()
+
+
+def test_a_host_that_goes_away_leaves_its_last_known_storage_greyed(qtbot, run, services, template_host, parent):
+    from PySide6.QtCore import Qt
+    dialog = StorageDialog(parent, services.storage, TEMPLATE_URI, "template")
+    dialog.show()
+    dialog.reload()
+    qtbot.waitUntil(lambda: "pool-a" in names(dialog.pools), timeout=5000)
+    assert dialog.buttons["New Pool…"].isEnabled()
+    host = services.inventory.hosts[TEMPLATE_URI]
+    run(services.host_actions.disconnect(host))
+    qtbot.waitUntil(lambda: dialog.stale, timeout=5000)
+    assert dialog.status.text().startswith("Last known at ") and "not connected" in dialog.status.text()
+    assert "pool-a" in names(dialog.pools) and dialog.volumes.rowCount() == 2
+    assert dialog.pools.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None  # greyed
+    assert [n for n, b in dialog.buttons.items() if b.isEnabled() and not b.isHidden()] == []
+    run(services.host_actions.connect(host))
+    qtbot.waitUntil(lambda: not dialog.stale, timeout=5000)
+    assert dialog.status.text() == "" and dialog.buttons["New Pool…"].isEnabled()
+    dialog.close()
