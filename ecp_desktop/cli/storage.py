@@ -20,7 +20,7 @@ from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri,
 from .text import table
 
 EXITS = "exit 0 done, 1 libvirt refused (its words on stderr), 2 bad input or in use (named), 3 the host unreachable"
-POOL_ACTIONS = ("list", "create", "start", "stop", "refresh", "autostart", "delete")
+POOL_ACTIONS = ("list", "create", "start", "stop", "refresh", "autostart", "delete", "sources")
 VOLUME_ACTIONS = ("list", "create", "delete", "resize", "clone", "upload", "download")
 
 
@@ -29,7 +29,8 @@ def add_parsers(sub) -> None:
     pool = sub.add_parser("pool", help=words, description=words[:1].upper() + words[1:] + ".")
     pool.add_argument("action", choices=POOL_ACTIONS)
     pool.add_argument("name", nargs="?", metavar="POOL", help="the pool (every action but list)")
-    pool.add_argument("--type", default="dir", choices=CREATABLE_KINDS, help="create: the pool's type (default dir)")
+    pool.add_argument("--type", default="dir", choices=CREATABLE_KINDS,
+                      help="create: the pool's type (default dir); sources: netfs, logical or iscsi")
     pool.add_argument("--path", default="", metavar="FOLDER", help="create: the target folder (dir, fs, netfs)")
     pool.add_argument("--source-host", default="", metavar="SERVER", help="create: the NFS or iSCSI server")
     pool.add_argument("--source-dir", default="", metavar="EXPORT", help="create: the NFS export")
@@ -148,6 +149,14 @@ def run_pool(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
                     (p.name, p.kind_text, "active" if p.active else "inactive", "yes" if p.autostart else "no",
                      size_text(p.capacity), size_text(p.available), len(p.volumes), p.path or p.source)
                     for p in pools])), file=out)
+            return EXIT_OK
+        if args.action == "sources":
+            found = await storage.find_sources(uri, args.type, args.source_host)
+            if args.json:
+                print_json([{"host": f.host, "dir": f.dir, "name": f.name, "device": f.device, "format": f.format}
+                            for f in found], out)
+            else:
+                print("\n".join(f.words for f in found) or f"no {args.type} source found", file=out)
             return EXIT_OK
         if not args.name:
             raise Refusal(f"pool {args.action} needs the pool's name")

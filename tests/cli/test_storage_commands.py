@@ -96,3 +96,11 @@ def test_a_fixed_address_from_the_command_line(cli):
     assert "needs --mac" in cli("network", "unfix-address", "default", connect=demo).stderr
     listed = cli("network", "fixed", "default", "--json", connect=demo)
     assert listed.returncode == 0 and json.loads(listed.stdout) == []  # (each command opens the demo host afresh)
+
+
+def test_pool_sources_listed(cli):
+    found = cli("pool", "sources", "--type", "logical")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines() == ["volume group testvg1 (/dev/sda20)", "volume group testvg2 (/dev/sda21)"]
+    asked = cli("pool", "sources", "--type", "netfs")
+    assert asked.returncode == 2 and "say which server to ask" in asked.stderr

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from .domain import Disk, parse_domain
-from .xmlmodel import SizeProperty, XmlError, XmlNode, text
+from .xmlmodel import SizeProperty, XmlChildren, XmlError, XmlNode, text
 
 # Pool types whose volumes are files under the pool's folder (a disk names the file);
 # other pools' volumes are named as <source pool= volume=>.
@@ -33,6 +33,22 @@ class Pool(XmlNode):
     source_device = text("./source/device/@path", doc="a file system's or an iSCSI pool's device")
     source_name = text("./source/name", doc="an LVM volume group")
     source_format = text("./source/format/@type", doc="nfs, ext4, lvm2, ...")
+
+
+class PoolSource(XmlNode):
+    """One place a pool could be made from, as ``findStoragePoolSources`` lists them: an NFS
+    export (host, dir), an LVM volume group (name, devices), an iSCSI target (host, device)."""
+    TAG = "source"
+    host = text("./host/@name")
+    dir = text("./dir/@path")
+    name = text("./name")
+    device = text("./device/@path")
+    format = text("./format/@type")
+
+
+class PoolSources(XmlNode):
+    TAG = "sources"
+    sources = XmlChildren(PoolSource, "./source")
 
 
 class Volume(XmlNode):

@@ -26,7 +26,7 @@ from ..hosts.states import ACTIVE_STATES
 from ..images.image_file import ImageFile, flatten_hint, read_image
 from ..images.streams import download_to_file, file_chunks, send
 from ..inventory.live import Inventory
-from ..libvirt_xml.storage import DiskUsers, Pool, disk_users, volume_xml
+from ..libvirt_xml.storage import DiskUsers, Pool, PoolSource, PoolSources, disk_users, volume_xml
 from ..tasks.records import TaskRecord
 from ..tasks.service import TaskService
 from .pools import PoolRow, VolumeRow, read_storage, with_users_elsewhere
@@ -35,6 +35,27 @@ CREATABLE_KINDS = ("dir", "fs", "netfs", "logical", "iscsi")
 # pools other hosts can reach too: their volumes may be disks of machines elsewhere
 SHARED_KINDS = ("netfs", "iscsi", "iscsi-direct", "rbd", "gluster")
 VOLUME_FORMATS = ("qcow2", "raw")
+
+
+SEARCHABLE_KINDS = ("netfs", "logical", "iscsi")
+
+
+@dataclass(frozen=True)
+class FoundSource:
+    """One source findStoragePoolSources listed, to fill New Pool's fields with."""
+    host: str = ""
+    dir: str = ""
+    name: str = ""    # an LVM volume group
+    device: str = ""  # an iSCSI target's IQN, a volume group's physical volume
+    format: str = ""
+
+    @property
+    def words(self) -> str:
+        if self.dir:
+            return f"{self.host}:{self.dir}"
+        if self.name:
+            return f"volume group {self.name}" + (f" ({self.device})" if self.device else "")
+        return f"{self.host} {self.device}".strip()
 
 
 @dataclass(frozen=True)
@@ -238,6 +259,30 @@ class StorageService:
                 raise Refusal(f"pool {spec.name} could not be started: {exc.get_error_message()}; {undone}") from None
             return f"created and started pool {spec.name}" + (" (starts with the host)" if autostart else "")
         return await self._run(uri, "create_pool", f"Create pool {spec.name}", create)
+
+    async def find_sources(self, uri: str, kind: str, server: str = "") -> list[FoundSource]:
+        """What the host can see to make a ``kind`` pool from: an NFS server's exports, the
+        host's LVM volume groups, an iSCSI server's targets (libvirt's findStoragePoolSources)."""
+        if kind not in SEARCHABLE_KINDS:
+            raise Refusal(f"libvirt lists sources of {', '.join(SEARCHABLE_KINDS)} pools, not {kind}")
+        if kind in ("netfs", "iscsi") and not server:
+            raise Refusal("say which server to ask")
+        if server:
+            problem = text_problem("a server", server)
+            if problem:
+                raise Refusal(problem)
+        probe = PoolSource(host=server).to_xml() if server else None
+
+        def find(conn: libvirt.virConnect) -> list[FoundSource]:
+            described = PoolSources.from_xml(conn.findStoragePoolSources(kind, probe, 0))
+            return [FoundSource(s.host, s.dir, s.name, s.device, s.format) for s in described.sources]
+        try:
+            return await self._host(uri, "find pool sources").call(find, operation="find pool sources")
+        except HypervisorError as err:
+            if err.code == libvirt.VIR_ERR_NO_SUPPORT:
+                raise Refusal(f"this host cannot list {kind} sources (its libvirt lacks the tool); "
+                              "type them in") from None
+            raise
 
     async def start_pool(self, uri: str, name: str) -> TaskRecord:
         return await self._run(uri, "start_pool", f"Start pool {name}",

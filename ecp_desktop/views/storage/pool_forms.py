@@ -3,12 +3,17 @@ Volume (name, size, format, an optional base) and Resize. Each says what is wron
 fields and enables OK only when nothing is; the dialog runs the change."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLineEdit,
-                               QWidget)
+from collections.abc import Awaitable, Callable
 
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLineEdit, QPushButton, QWidget)
+
+from ...services.core.aio import spawn
+from ...services.core.errors import HypervisorError, Refusal
 from ...services.storage.pools import POOL_KINDS, PoolRow, VolumeRow
-from ...services.storage.service import CREATABLE_KINDS, VOLUME_FORMATS, PoolSpec, resize_problem, volume_problem
+from ...services.storage.service import (CREATABLE_KINDS, SEARCHABLE_KINDS, VOLUME_FORMATS, FoundSource, PoolSpec,
+                                          resize_problem, volume_problem)
 from ..common.plain import RED, plain_label
 
 GIB = 1 << 30
@@ -46,9 +51,11 @@ class _Form(QDialog):
 
 
 class NewPoolForm(_Form):
-    def __init__(self, parent: QWidget | None, taken: set[str]) -> None:
+    def __init__(self, parent: QWidget | None, taken: set[str],
+                 finder: Callable[[str, str], Awaitable[list[FoundSource]]] | None = None) -> None:
+        """``finder(kind, server)``: what the host can see to make such a pool from."""
         super().__init__(parent)
-        self.taken = taken
+        self.taken, self.finder = taken, finder
         self.setWindowTitle("New Storage Pool")
         self.name = QLineEdit()
         self.kind = QComboBox()
@@ -65,6 +72,18 @@ class NewPoolForm(_Form):
         form.addRow("Export:", self.source_dir)
         form.addRow("Device or IQN:", self.source_device)
         form.addRow("Volume group:", self.volume_group)
+        # NFS exports, volume groups, iSCSI targets the host can see, to pick instead of typing
+        self.find = QPushButton("Find…")
+        self.find.clicked.connect(self.find_sources)
+        self.found = QComboBox()
+        self.found.activated.connect(self._found_chosen)
+        self.found_words = plain_label(wrap=True)
+        self.found_row = QHBoxLayout()
+        self.found_row.addWidget(self.find)
+        self.found_row.addWidget(self.found, 1)
+        self.searching = None
+        form.addRow("Sources:", self.found_row)
+        form.addRow("", self.found_words)
         for field in (self.name, self.path, self.source_host, self.source_dir, self.source_device, self.volume_group):
             field.textChanged.connect(self.check)
         self.kind.currentIndexChanged.connect(self._kind_changed)
@@ -78,7 +97,46 @@ class NewPoolForm(_Form):
                  "iscsi": (self.source_host, self.source_device)}[kind]
         for field in (self.path, self.source_host, self.source_dir, self.source_device, self.volume_group):
             self.form.setRowVisible(field, field in shown)
+        searchable = self.finder is not None and kind in SEARCHABLE_KINDS
+        self.form.setRowVisible(self.found_row, searchable)
+        self.form.setRowVisible(self.found_words, searchable)
+        self.found.clear()
+        self.found_words.setText("")
         self.check()
+
+    def find_sources(self) -> None:
+        kind, server = self.kind.currentData(), self.source_host.text().strip()
+        self.find.setEnabled(False)
+        self.found_words.setText("Asking the host…")
+        self.searching = spawn(self._find(kind, server))
+
+    async def _find(self, kind: str, server: str) -> None:
+        try:
+            found = await self.finder(kind, server)
+            words = f"{len(found)} found; pick one to fill the fields" if found else "nothing found"
+        except Refusal as refusal:
+            found, words = [], str(refusal)
+        except HypervisorError as err:
+            found, words = [], err.one_line()
+        if kind != self.kind.currentData():
+            return  # another type chosen meanwhile
+        self.find.setEnabled(True)
+        self.found.clear()
+        for source in found:
+            self.found.addItem(source.words, source)
+        self.found_words.setText(words)
+        if found:
+            self._found_chosen(0)
+
+    def _found_chosen(self, row: int) -> None:
+        source = self.found.itemData(row)
+        if source is None:
+            return
+        for field, value in ((self.source_host, source.host), (self.source_dir, source.dir),
+                             (self.volume_group, source.name),
+                             (self.source_device, source.device if self.kind.currentData() == "iscsi" else "")):
+            if value:
+                field.setText(value)
 
     def value(self) -> PoolSpec:
         def shown(field: QLineEdit) -> str:  # a hidden field (another type's) says nothing

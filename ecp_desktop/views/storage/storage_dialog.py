@@ -208,7 +208,8 @@ class StorageDialog(QDialog):
         self._run(change())
 
     def new_pool(self) -> NewPoolForm:
-        self.form = NewPoolForm(self, {p.name for p in self.pools.rows})
+        self.form = NewPoolForm(self, {p.name for p in self.pools.rows},
+                                lambda kind, server: self.storage.find_sources(self.uri, kind, server))
         self.form.chosen.connect(lambda spec: self._run(self.storage.create_pool(self.uri, spec)))
         self.form.open()
         return self.form

@@ -160,3 +160,15 @@ def test_a_shared_pool_names_the_machines_of_other_hosts_and_keeps_their_disks(r
         run(services.storage.delete_volume(uri, "nas", "shared.qcow2"))
     with pytest.raises(Refusal, match=r"pool nas holds disks of db01 \(on there\)"):
         run(services.storage.delete_pool(uri, "nas"))
+
+
+def test_pool_sources_found_by_libvirt(run, services, template_host):
+    storage = services.storage
+    exports = run(storage.find_sources(TEMPLATE_URI, "netfs", "nas.example"))
+    assert [s.words for s in exports] == ["nas.example:/testshare"]  # what the test driver's search answers
+    groups = run(storage.find_sources(TEMPLATE_URI, "logical"))
+    assert [g.name for g in groups] == ["testvg1", "testvg2"] and groups[0].words == "volume group testvg1 (/dev/sda20)"
+    with pytest.raises(Refusal, match="say which server to ask"):
+        run(storage.find_sources(TEMPLATE_URI, "netfs"))
+    with pytest.raises(Refusal, match="not dir"):
+        run(storage.find_sources(TEMPLATE_URI, "dir"))

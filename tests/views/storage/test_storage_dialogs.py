@@ -39,6 +39,16 @@ def test_storage_lists_pools_and_volumes_and_makes_a_pool_and_a_volume(qtbot, ru
     form.name.setText("images")
     form.kind.setCurrentIndex(form.kind.findData("netfs"))
     assert form.status.text() == "a netfs pool needs a server" and not form.form.isRowVisible(form.volume_group)
+    form.find_sources()  # no server yet: said
+    qtbot.waitUntil(lambda: form.found_words.text() == "say which server to ask", timeout=5000)
+    form.source_host.setText("nas.example")
+    form.find_sources()
+    qtbot.waitUntil(lambda: form.found.count() == 1, timeout=5000)  # the test driver's answer
+    assert form.source_dir.text() == "/testshare" and form.found.currentText() == "nas.example:/testshare"
+    form.kind.setCurrentIndex(form.kind.findData("logical"))
+    form.find_sources()
+    qtbot.waitUntil(lambda: form.found.count() == 2, timeout=5000)
+    assert form.volume_group.text() == "testvg1"
     form.kind.setCurrentIndex(form.kind.findData("dir"))
     form.path.setText("/srv/images")
     assert form.buttons.button(OK).isEnabled()
