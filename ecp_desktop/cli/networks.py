@@ -14,7 +14,7 @@ from .text import local_time, table
 
 NETWORK_ACTIONS = ("list", "create", "start", "stop", "autostart", "delete", "leases", "fix-address",
                    "unfix-address", "fixed")
-MODES = {"nat": "nat", "routed": "route", "isolated": "", "open": "open"}
+MODES = {"nat": "nat", "routed": "route", "isolated": "", "open": "open", "bridge": "bridge", "macvtap": "macvtap"}
 
 
 def add_parser(sub) -> None:
@@ -23,12 +23,15 @@ def add_parser(sub) -> None:
     network.add_argument("action", choices=NETWORK_ACTIONS)
     network.add_argument("name", nargs="?", metavar="NETWORK", help="the network (every action but list)")
     network.add_argument("--mode", default="nat", choices=list(MODES), help="create: nat (default), routed, "
-                                                                           "isolated or open")
+                         "isolated, open; bridge (guests on the host's LAN through --bridge, an existing host "
+                         "bridge) or macvtap (directly on --forward-dev)")
     network.add_argument("--subnet", default="", metavar="CIDR",
                          help="create: e.g. 192.168.100.0/24 (default: a free one, checked against the host's "
                               "other networks)")
     network.add_argument("--bridge", default="", metavar="NAME", help="create: the bridge (default: a free virbrN)")
-    network.add_argument("--forward-dev", default="", metavar="DEV", help="create: nat/routed through this device")
+    network.add_argument("--forward-dev", default="", metavar="DEV",
+                         help="create: nat/routed through this device; macvtap: the device")
+    network.add_argument("--dns-domain", default="", metavar="DOMAIN", help="create: the DNS domain guests get")
     network.add_argument("--no-dhcp", action="store_true", help="create: hand out no addresses")
     network.add_argument("--off", action="store_true", help="autostart: do not start with the host; create: the same")
     network.add_argument("--mac", default="", metavar="MAC",
@@ -83,7 +86,8 @@ def run_network(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int
         elif args.action == "unfix-address":
             record = await networks.remove_static_host(uri, name, args.mac)
         elif args.action == "create":
-            spec = NetworkSpec(name, MODES[args.mode], args.subnet, args.bridge, args.forward_dev, not args.no_dhcp)
+            spec = NetworkSpec(name, MODES[args.mode], args.subnet, args.bridge, args.forward_dev, not args.no_dhcp,
+                               args.dns_domain)
             record = await networks.create(uri, spec, autostart=not args.off)
         elif args.action == "start":
             record = await networks.start(uri, name)

@@ -104,3 +104,13 @@ def test_pool_sources_listed(cli):
     assert found.stdout.splitlines() == ["volume group testvg1 (/dev/sda20)", "volume group testvg2 (/dev/sda21)"]
     asked = cli("pool", "sources", "--type", "netfs")
     assert asked.returncode == 2 and "say which server to ask" in asked.stderr
+
+
+def test_a_bridged_network_from_the_command_line(cli):
+    demo = ("test:///default",)
+    made = cli("network", "create", "lan", "--mode", "bridge", "--bridge", "br0", "--json", connect=demo)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)[0]["outcome"] == "created and started network lan (guests on the host's LAN " \
+                                                   "through br0)"
+    bare = cli("network", "create", "direct", "--mode", "macvtap", connect=demo)
+    assert bare.returncode == 2 and "names the host's device" in bare.stderr

@@ -34,6 +34,7 @@ class Network(XmlNode):
     uuid = text("./uuid")
     forward_mode_text = text("./forward/@mode")
     forward_dev = text("./forward/@dev")
+    forward_interface = text("./forward/interface/@dev", doc="macvtap: the host's device the guests share")
     bridge = text("./bridge/@name")
     domain_name = text("./domain/@name")
     addresses = XmlChildren(NetworkAddress, "./ip")

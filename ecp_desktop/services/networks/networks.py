@@ -46,6 +46,8 @@ class NetworkRow:
 
     @property
     def mode_text(self) -> str:
+        if self.mode == "bridge" and not self.bridge:
+            return "macvtap bridge"  # <forward mode='bridge'> over a device, not a host bridge
         return MODES.get(self.mode, self.mode)
 
     def as_json(self) -> dict:

@@ -23,20 +23,26 @@ from ..tasks.records import TaskRecord
 from ..tasks.service import TaskService
 from .networks import Lease, NetworkRow, free_bridge, free_subnet, read_leases, read_networks, taken_subnets
 
-CREATABLE_MODES = ("nat", "route", "", "open")  # "" isolated
+CREATABLE_MODES = ("nat", "route", "", "open", "bridge", "macvtap")  # "" isolated
+ADDRESSED_MODES = ("nat", "route", "", "open")  # the network has its own subnet (and DHCP); the others
+# put guests on the host's own LAN: "bridge" through an existing host bridge, "macvtap" on a device
 BRIDGE_NAME_MAX = 15  # Linux's interface name limit
+HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")  # one DNS label
 
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A new network with its own bridge: NAT, routed, isolated or open, one IPv4 subnet,
-    DHCP over the subnet but its first address (the host's)."""
+    """A new network: NAT, routed, isolated or open with its own bridge, one IPv4 subnet, DHCP
+    over the subnet but its first address (the host's) and an optional DNS domain; or guests
+    on the host's LAN, through an existing host bridge ("bridge": ``bridge`` names it) or
+    macvtap on a device ("macvtap": ``forward_dev``)."""
     name: str
     mode: str = "nat"
     subnet: str = ""   # "192.168.100.0/24"; "" proposes a free one
     bridge: str = ""   # "" proposes virbrN
     forward_dev: str = ""
     dhcp: bool = True
+    dns_domain: str = ""
 
     def problem(self, taken_names: set[str], taken: list[ipaddress.IPv4Network]) -> str | None:
         problem = name_problem(self.name)
@@ -45,7 +51,13 @@ class NetworkSpec:
         if self.name in taken_names:
             return f"a network named {self.name!r} exists on this host already"
         if self.mode not in CREATABLE_MODES:
-            return f"a network's mode is one of nat, route, isolated, open (not {self.mode!r})"
+            return f"a network's mode is one of nat, route, isolated, open, bridge, macvtap (not {self.mode!r})"
+        if self.mode == "bridge" and not self.bridge:
+            return "a bridged network names the host's bridge (br0, ...)"
+        if self.mode == "macvtap" and not self.forward_dev:
+            return "a macvtap network names the host's device (eth0, ...)"
+        if self.dns_domain and not all(HOSTNAME.match(label) for label in self.dns_domain.split(".")):
+            return f"{self.dns_domain!r} is not a DNS domain (labels of letters, digits and '-')"
         if self.bridge and (len(self.bridge) > BRIDGE_NAME_MAX or not self.bridge.replace("-", "").replace(
                 "_", "").isalnum() or not self.bridge.isascii()):
             return f"a bridge name has at most {BRIDGE_NAME_MAX} letters, digits, '-' or '_' ({self.bridge!r})"
@@ -63,8 +75,18 @@ class NetworkSpec:
             return f"the forward device {self.forward_dev!r} is not an interface name"
         return None
 
-    def to_xml(self, subnet: ipaddress.IPv4Network, bridge: str) -> str:
+    def to_xml(self, subnet: ipaddress.IPv4Network | None, bridge: str) -> str:
         network = Network(name=self.name)
+        if self.mode in ("bridge", "macvtap"):
+            network.forward_mode_text = "bridge"
+            if self.mode == "bridge":
+                network.bridge = self.bridge
+            else:
+                network.forward_interface = self.forward_dev
+            return network.to_xml()
+        assert subnet is not None
+        if self.dns_domain:
+            network.domain_name = self.dns_domain
         if self.mode:
             network.forward_mode_text = self.mode
             if self.forward_dev:
@@ -76,9 +98,6 @@ class NetworkSpec:
             ip.dhcp_start, ip.dhcp_end = str(hosts[1]), str(hosts[-1])
         network.addresses.append(ip)
         return network.to_xml()
-
-
-HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 def static_host_problem(network: Network, mac: str, ip: str, hostname: str) -> tuple[str | None, int]:
@@ -175,8 +194,13 @@ class NetworkService:
         problem = spec.problem(names, taken)
         if problem:
             raise Refusal(problem)
-        subnet_text, bridge = await self.proposal(uri)
-        subnet = ipaddress.IPv4Network(spec.subnet) if spec.subnet else ipaddress.IPv4Network(subnet_text)
+        if spec.mode in ADDRESSED_MODES:
+            subnet_text, bridge = await self.proposal(uri)
+            subnet = ipaddress.IPv4Network(spec.subnet) if spec.subnet else ipaddress.IPv4Network(subnet_text)
+            made = f"{subnet}, bridge {spec.bridge or bridge}"
+        else:
+            subnet, bridge = None, spec.bridge
+            made = f"guests on the host's LAN through {spec.bridge or spec.forward_dev}"
         xml = spec.to_xml(subnet, spec.bridge or bridge)
 
         def create(conn: libvirt.virConnect) -> str:
@@ -189,7 +213,7 @@ class NetworkService:
                 network.undefine()
                 raise Refusal(f"network {spec.name} could not be started: {exc.get_error_message()}; "
                               "its definition removed") from None
-            return f"created and started network {spec.name} ({subnet}, bridge {spec.bridge or bridge})"
+            return f"created and started network {spec.name} ({made})"
         return await self._run(uri, "create_network", f"Create network {spec.name}", create)
 
     async def add_static_host(self, uri: str, name: str, mac: str, ip: str, hostname: str = "") -> TaskRecord:

@@ -7,24 +7,24 @@ from __future__ import annotations
 from datetime import datetime
 
 import libvirt
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel,
+                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
 from ...services.networks.networks import Lease, NetworkRow, StaticHost
-from ...services.networks.service import NetworkService, NetworkSpec
+from ...services.networks.service import NetworkService
 from ...services.tasks.records import SUCCEEDED
 from ..common.follow import read_again_on
 from ..common.plain import RED, ask, last_known_words, plain_label
 from ..common.table_model import RowsTableModel, rows_view
 from .fixed_address_form import FixedAddressForm
+from .network_form import NewNetworkForm
 
 NETWORK_COLUMNS = ("Network", "Mode", "State", "Autostart", "Bridge", "Range", "DHCP", "Machines")
 LEASE_COLUMNS = ("Address", "MAC", "Hostname", "Machine", "Expires")
 FIXED_COLUMNS = ("MAC", "Address", "Hostname", "Machine")
-MODES = (("NAT", "nat"), ("Routed", "route"), ("Isolated", ""), ("Open", "open"))
 
 
 def network_cells(n: NetworkRow) -> tuple:
@@ -40,52 +40,6 @@ def fixed_cells(fixed: StaticHost) -> tuple:
 def lease_cells(lease: Lease) -> tuple:
     expires = datetime.fromtimestamp(lease.expires).strftime("%Y-%m-%d %H:%M") if lease.expires else "never"
     return (lease.address, lease.mac, lease.hostname or "—", lease.machine or "—", expires)
-
-
-class NewNetworkForm(QDialog):
-    chosen = Signal(object)
-
-    def __init__(self, parent: QWidget | None, proposal: tuple[str, str]) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("New Virtual Network")
-        self.name = QLineEdit()
-        self.mode = QComboBox()
-        for text, mode in MODES:
-            self.mode.addItem(text, mode)
-        self.subnet = QLineEdit(proposal[0])
-        self.bridge = QLineEdit(proposal[1])
-        self.dhcp = QCheckBox("Hand out addresses (DHCP)")
-        self.dhcp.setChecked(True)
-        self.status = plain_label(wrap=True)
-        self.status.setStyleSheet(RED)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self._ok)
-        self.buttons.rejected.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow("Name:", self.name)
-        form.addRow("Mode:", self.mode)
-        form.addRow("Subnet:", self.subnet)
-        form.addRow("Bridge:", self.bridge)
-        form.addRow("", self.dhcp)
-        form.addRow(self.status)
-        form.addRow(self.buttons)
-        for field in (self.name, self.subnet, self.bridge):
-            field.textChanged.connect(self.check)
-        self.check()
-
-    def value(self) -> NetworkSpec:
-        return NetworkSpec(self.name.text().strip(), self.mode.currentData(), self.subnet.text().strip(),
-                           self.bridge.text().strip(), dhcp=self.dhcp.isChecked())
-
-    def check(self) -> None:
-        # The host checks the subnet against its other networks once asked; here: the form itself.
-        problem = self.value().problem(set(), [])
-        self.status.setText(problem or "")
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
-
-    def _ok(self) -> None:
-        self.chosen.emit(self.value())
-        self.accept()
 
 
 class NetworksDialog(QDialog):

@@ -106,3 +106,26 @@ def test_a_fixed_address_is_checked_added_live_and_removed(run, services, demo):
     assert networks(run, services)["default"].static_hosts == ()
     with pytest.raises(Refusal, match="has no fixed address for aa:bb:cc:dd:ee:ff"):
         run(nets.remove_static_host(DEMO, "default", "aa:bb:cc:dd:ee:ff"))
+
+
+def test_networks_onto_the_hosts_lan_and_a_dns_domain(run, services, demo):
+    nets = services.networks
+    with pytest.raises(Refusal, match="names the host's bridge"):
+        run(nets.create(DEMO, NetworkSpec("lan", mode="bridge")))
+    with pytest.raises(Refusal, match="names the host's device"):
+        run(nets.create(DEMO, NetworkSpec("direct", mode="macvtap")))
+    with pytest.raises(Refusal, match="is not a DNS domain"):
+        run(nets.create(DEMO, NetworkSpec("lab", dns_domain="lab..example")))
+    lan = run(nets.create(DEMO, NetworkSpec("lan", mode="bridge", bridge="br0")))
+    assert lan.status == SUCCEEDED and lan.summary == "created and started network lan (guests on the host's " \
+                                                      "LAN through br0)"
+    direct = run(nets.create(DEMO, NetworkSpec("direct", mode="macvtap", forward_dev="eth0")))
+    assert direct.status == SUCCEEDED, direct.error_message
+    lab = run(nets.create(DEMO, NetworkSpec("lab", dns_domain="lab.example")))
+    assert lab.status == SUCCEEDED, lab.error_message
+    rows = networks(run, services)
+    assert (rows["lan"].mode_text, rows["lan"].bridge, rows["lan"].ranges) == ("bridge to a host bridge", "br0", ())
+    assert rows["direct"].mode_text == "macvtap bridge"
+    host = services.inventory.hosts[DEMO]
+    assert "<domain name='lab.example'/>" in run(host.call(lambda c: c.networkLookupByName("lab").XMLDesc(0)))
+    assert "<interface dev='eth0'/>" in run(host.call(lambda c: c.networkLookupByName("direct").XMLDesc(0)))

@@ -38,6 +38,16 @@ def test_networks_list_leases_said_unavailable_and_a_new_network_proposed(qtbot,
     form.bridge.setText("a-bridge-name-too-long")
     assert "a bridge name has at most 15" in form.status.text()
     form.bridge.setText("virbr1")
+    form.mode.setCurrentIndex(form.mode.findData("macvtap"))  # guests on a host device: no subnet, no bridge
+    assert not form.form.isRowVisible(form.subnet) and not form.form.isRowVisible(form.bridge)
+    assert form.status.text() == "a macvtap network names the host's device (eth0, ...)"
+    form.mode.setCurrentIndex(form.mode.findData("bridge"))  # the host's own bridge, not the proposed virbrN
+    assert form.bridge.text() == "" and form.status.text() == "a bridged network names the host's bridge (br0, ...)"
+    form.mode.setCurrentIndex(form.mode.findData("nat"))
+    assert form.bridge.text() == "virbr1"
+    form.dns_domain.setText("lab..example")
+    assert "is not a DNS domain" in form.status.text()
+    form.dns_domain.setText("")
     form.buttons.button(OK).click()
     qtbot.waitUntil(lambda: "lab" in names(dialog.rows), timeout=5000)
     assert "created and started network lab (192.168.100.0/24, bridge virbr1)" in dialog.status.text()
