@@ -91,3 +91,18 @@ def rows_view(model) -> QTableView:
     model.modelReset.connect(view.resizeColumnsToContents)
     view.setWordWrap(False)
     return view
+
+
+def selected_row(view: QTableView):
+    """The row object selected in a ``rows_view`` (None: nothing selected)."""
+    rows = view.selectionModel().selectedRows()
+    return view.model().rows[rows[0].row()] if rows else None
+
+
+def replace_rows(view: QTableView, rows: list, key=lambda row: row.name) -> None:
+    """A new reading into a ``rows_view``, the same object (by ``key``) selected again, else the first."""
+    chosen = selected_row(view)
+    view.model().set_rows(rows)
+    at = next((i for i, r in enumerate(rows) if chosen is not None and key(r) == key(chosen)), 0 if rows else -1)
+    if at >= 0:
+        view.selectRow(at)

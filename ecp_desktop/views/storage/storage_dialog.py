@@ -5,18 +5,17 @@ worker; the window never waits. After each change the lists are read again."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from ...services.core.aio import spawn
-from ...services.core.errors import HypervisorError, Refusal
 from ...services.core.wording import size_text
 from ...services.storage.pools import PoolRow, VolumeRow
 from ...services.storage.service import StorageService
-from ...services.tasks.records import SUCCEEDED, TaskRecord
-from ..common.follow import follow, read_again_on
-from ..common.plain import RED, ask, last_known_words, plain_label
-from ..common.table_model import RowsTableModel, rows_view
+from ...services.tasks.records import TaskRecord
+from ..common.follow import follow
+from ..common.host_objects_dialog import HostObjectsDialog
+from ..common.plain import ask, plain_label
+from ..common.table_model import RowsTableModel, replace_rows, rows_view, selected_row
 from .usage_bar import PoolFillDelegate
 from .pool_forms import NewPoolForm, NewVolumeForm, ResizeForm
 
@@ -35,20 +34,18 @@ def volume_cells(v: VolumeRow) -> tuple:
     return (v.name, v.format or "—", size_text(v.capacity), size_text(v.allocation), used, v.path)
 
 
-class StorageDialog(QDialog):
+class StorageDialog(HostObjectsDialog):
     def __init__(self, parent: QWidget | None, storage: StorageService, host_uri: str, label: str) -> None:
-        super().__init__(parent)
-        self.storage, self.uri = storage, host_uri
+        super().__init__(parent, storage, host_uri, "storage")
+        self.storage = storage
         self.setWindowTitle(f"Storage of {label}")
         self.resize(980, 620)
-        self.stale = False  # the host does not answer: its last known storage is shown, greyed
         self.pools = RowsTableModel(POOL_COLUMNS, pool_cells, self, grey=lambda p: self.stale or not p.active)
         self.volumes = RowsTableModel(VOLUME_COLUMNS, volume_cells, self, tip=lambda v: v.why_kept,
                                       grey=lambda _v: self.stale)
         self.pool_view, self.volume_view = rows_view(self.pools), rows_view(self.volumes)
         self.fill_bar = PoolFillDelegate(self.pool_view)  # the Free column: allocated as a bar
         self.pool_view.setItemDelegateForColumn(POOL_COLUMNS.index("Free"), self.fill_bar)
-        self.status = plain_label(wrap=True)  # what runs, what happened, what was refused
         self.buttons = {}
         pool_row, volume_row = QHBoxLayout(), QHBoxLayout()
         for row, names in ((pool_row, ("New Pool…", "Start", "Stop", "Refresh", "Autostart", "Delete Pool…")),
@@ -87,63 +84,22 @@ class StorageDialog(QDialog):
         box.addWidget(self.status)
         box.addWidget(close)
         self.pool_view.selectionModel().selectionChanged.connect(self._pool_chosen)
-        self.volume_view.selectionModel().selectionChanged.connect(self._enable)
-        self.loading = None
-        self.running = None
+        self.volume_view.selectionModel().selectionChanged.connect(self.enable)
         self.transfer: TaskRecord | None = None  # an upload or download running now
         follow(storage.tasks.task_changed, self, self._task_changed)
-        changes = storage.changes(host_uri)
-        if changes is not None:  # a pool started, stopped, defined or refreshed by anyone: read again
-            read_again_on(changes, self, self._read_if_idle)
-        state = storage.host_state(host_uri)
-        if state is not None:  # the host went away (last known shown) or came back
-            read_again_on(state, self, self._read_if_idle)
-        self.form = None  # the form open now (tests fill it)
-        self._closed = False
-        self.finished.connect(self._on_finished)
-        self._enable()
+        self.follow_host()
+        self.enable()
 
     # ----- reading ---------------------------------------------------------------------------
-    def reload(self) -> None:
-        self.loading = spawn(self._load())
-
-    async def _load(self) -> None:
-        chosen = self.pool()
-        try:
-            pools = await self.storage.read(self.uri)
-            if self.stale and not self._closed:
-                self._say("")
-            self.stale = False
-        except HypervisorError as err:
-            last = self.storage.last_known.of(self.uri)
-            if self._closed:
-                return
-            if last is None:
-                self._say(f"The storage cannot be read: {err.one_line()}", error=True)
-                return
-            pools, when = last
-            self.stale = True
-            self._say(last_known_words(when, err.one_line()), error=True)
-        if self._closed:
-            return
-        self.pools.set_rows(pools)
-        row = next((i for i, p in enumerate(pools) if chosen is not None and p.name == chosen.name), 0 if pools else -1)
-        if row >= 0:
-            self.pool_view.selectRow(row)
+    def show_rows(self, pools: list[PoolRow]) -> None:
+        replace_rows(self.pool_view, pools)
         self._pool_chosen()
 
-    def _read_if_idle(self) -> None:
-        """(A change of this dialog's own reads again when it ends.)"""
-        if not self._closed and (self.running is None or self.running.done()):
-            self.reload()
-
     def pool(self) -> PoolRow | None:
-        rows = self.pool_view.selectionModel().selectedRows()
-        return self.pools.rows[rows[0].row()] if rows else None
+        return selected_row(self.pool_view)
 
     def volume(self) -> VolumeRow | None:
-        rows = self.volume_view.selectionModel().selectedRows()
-        return self.volumes.rows[rows[0].row()] if rows else None
+        return selected_row(self.volume_view)
 
     def _pool_chosen(self, *_args) -> None:
         pool = self.pool()
@@ -151,11 +107,11 @@ class StorageDialog(QDialog):
         self.volumes_title.setText(f"Volumes of {pool.name}" + ("" if pool.active else " (inactive: start it to "
                                                                                        "see them)")
                                    if pool is not None else "Volumes")
-        self._enable()
+        self.enable()
 
-    def _enable(self, *_args) -> None:
+    def enable(self, *_args) -> None:
         pool, volume = self.pool(), self.volume()
-        busy = self.stale or (self.running is not None and not self.running.done())
+        busy = self.busy()
         self.buttons["New Pool…"].setEnabled(not busy)
         for name, on in (("Start", pool is not None and not pool.active), ("Stop", pool is not None and pool.active),
                          ("Refresh", pool is not None and pool.active), ("Autostart", pool is not None),
@@ -164,38 +120,14 @@ class StorageDialog(QDialog):
                          ("Upload…", pool is not None and pool.active), ("Download…", volume is not None),
                          ("Copy…", volume is not None)):
             self.buttons[name].setEnabled(on and not busy)
-        self.buttons["Cancel Transfer"].setVisible(busy and self.transfer is not None)
+        self.buttons["Cancel Transfer"].setVisible(self.changing() and self.transfer is not None)
         if pool is not None:
             self.buttons["Autostart"].setText("No Autostart" if pool.autostart else "Autostart")
         self.buttons["Delete Volume…"].setToolTip(volume.why_kept if volume is not None else "")
 
     # ----- changing --------------------------------------------------------------------------
-    def _run(self, change) -> None:
-        """Run ``change`` (a coroutine making one task); say what happened; read again."""
-        self.running = spawn(self._running(change))
-        self._enable()
-
-    async def _running(self, change) -> None:
-        self._say("Working…")
-        try:
-            record: TaskRecord = await change
-        except Refusal as refusal:
-            self._say(str(refusal), error=True)
-        except HypervisorError as err:
-            self._say(err.one_line(), error=True)
-        else:
-            ok = record.status == SUCCEEDED
-            self._say(f"{record.title}: {record.outcome if ok else record.error_message or record.outcome}",
-                      error=not ok)
+    def change_ended(self) -> None:
         self.transfer = None
-        if not self._closed:
-            await self._load()
-            self._enable()
-
-    def _say(self, text: str, *, error: bool = False) -> None:
-        if not self._closed:
-            self.status.setText(text)
-            self.status.setStyleSheet(RED if error else "")
 
     def _pool_change(self, what: str) -> None:
         pool = self.pool()
@@ -205,12 +137,12 @@ class StorageDialog(QDialog):
                   "stop": lambda: self.storage.stop_pool(self.uri, pool.name),
                   "refresh": lambda: self.storage.refresh_pool(self.uri, pool.name),
                   "autostart": lambda: self.storage.set_pool_autostart(self.uri, pool.name, not pool.autostart)}[what]
-        self._run(change())
+        self.run(change())
 
     def new_pool(self) -> NewPoolForm:
         self.form = NewPoolForm(self, {p.name for p in self.pools.rows},
                                 lambda kind, server: self.storage.find_sources(self.uri, kind, server))
-        self.form.chosen.connect(lambda spec: self._run(self.storage.create_pool(self.uri, spec)))
+        self.form.chosen.connect(lambda spec: self.run(self.storage.create_pool(self.uri, spec)))
         self.form.open()
         return self.form
 
@@ -219,12 +151,12 @@ class StorageDialog(QDialog):
         if pool is None:
             return
         if pool.users:
-            self._say(f"Pool {pool.name} holds disks of {', '.join(pool.users)}; it cannot be deleted.", error=True)
+            self.say(f"Pool {pool.name} holds disks of {', '.join(pool.users)}; it cannot be deleted.", error=True)
             return
         empty_dir = pool.kind == "dir" and pool.active and not pool.volumes
         question = (f"Delete pool {pool.name}? Its volumes stay where they are; libvirt forgets the pool."
                     + (f"\n\nIts folder {pool.path} is empty and is removed too." if empty_dir else ""))
-        self.form = ask(self, "Delete pool", question, lambda: self._run(
+        self.form = ask(self, "Delete pool", question, lambda: self.run(
             self.storage.delete_pool(self.uri, pool.name, remove_folder=empty_dir)))
 
     def new_volume(self) -> NewVolumeForm | None:
@@ -232,7 +164,7 @@ class StorageDialog(QDialog):
         if pool is None:
             return None
         self.form = NewVolumeForm(self, pool)
-        self.form.chosen.connect(lambda v: self._run(self.storage.create_volume(self.uri, pool.name, v[0], v[1], v[2],
+        self.form.chosen.connect(lambda v: self.run(self.storage.create_volume(self.uri, pool.name, v[0], v[1], v[2],
                                                                                 backing=v[3])))
         self.form.open()
         return self.form
@@ -242,7 +174,7 @@ class StorageDialog(QDialog):
         if volume is None:
             return None
         self.form = ResizeForm(self, volume)
-        self.form.chosen.connect(lambda size: self._run(self.storage.resize_volume(self.uri, volume.pool, volume.name,
+        self.form.chosen.connect(lambda size: self.run(self.storage.resize_volume(self.uri, volume.pool, volume.name,
                                                                                    size)))
         self.form.open()
         return self.form
@@ -252,11 +184,11 @@ class StorageDialog(QDialog):
         if volume is None:
             return
         if volume.why_kept:
-            self._say(f"Volume {volume.name} is {volume.why_kept}; it cannot be deleted.", error=True)
+            self.say(f"Volume {volume.name} is {volume.why_kept}; it cannot be deleted.", error=True)
             return
         self.form = ask(self, "Delete volume", f"Delete volume {volume.pool}/{volume.name} "
                                                f"({size_text(volume.capacity)})? Its data does not come back.",
-                        lambda: self._run(self.storage.delete_volume(self.uri, volume.pool, volume.name,
+                        lambda: self.run(self.storage.delete_volume(self.uri, volume.pool, volume.name,
                                                                      wipe=wipe.isChecked())))
         wipe = QCheckBox("Overwrite its data first (wipe; slow on a large volume)")
         self.form.setCheckBox(wipe)
@@ -273,7 +205,7 @@ class StorageDialog(QDialog):
         return self.form
 
     def upload(self, pool: str, path: str) -> None:
-        self._run(self.storage.upload_volume(self.uri, pool, path))
+        self.run(self.storage.upload_volume(self.uri, pool, path))
 
     def choose_download(self) -> QFileDialog | None:
         volume = self.volume()
@@ -287,7 +219,7 @@ class StorageDialog(QDialog):
         return self.form
 
     def download(self, volume: VolumeRow, path: str) -> None:
-        self._run(self.storage.download_volume(self.uri, volume.pool, volume.name, path))
+        self.run(self.storage.download_volume(self.uri, volume.pool, volume.name, path))
 
     def copy_volume(self) -> QInputDialog | None:
         volume = self.volume()
@@ -299,7 +231,7 @@ class StorageDialog(QDialog):
         self.form.setWindowTitle("Copy volume")
         self.form.setLabelText(f"A full copy of {volume.pool}/{volume.name}, named:")
         self.form.setTextValue(proposed)
-        self.form.textValueSelected.connect(lambda name: self._run(
+        self.form.textValueSelected.connect(lambda name: self.run(
             self.storage.clone_volume(self.uri, volume.pool, volume.name, name.strip())))
         self.form.open()
         return self.form
@@ -308,15 +240,12 @@ class StorageDialog(QDialog):
         if record.kind in ("upload_volume", "download_volume") and record.host_uri == self.uri \
                 and record.cancel is not None:
             self.transfer = record
-            self._say(f"{record.title}: {record.progress}% ({record.summary})")
-            self._enable()
+            self.say(f"{record.title}: {record.progress}% ({record.summary})")
+            self.enable()
 
     def cancel_transfer(self) -> None:
         if self.transfer is not None and self.transfer.cancel is not None:
             self.transfer.cancel()
-
-    def _on_finished(self, _result: int) -> None:
-        self._closed = True  # answers still running change no widget
 
 
 def open_storage_dialog(parent: QWidget, storage: StorageService, host_uri: str, label: str) -> StorageDialog:
