@@ -33,6 +33,8 @@ def test_a_pool_is_made_and_a_file_goes_up_and_comes_back_byte_for_byte(lab_daem
     down = app(db_url, "--connect", uri, "volume", "download", "images", "disk.img", "--file", str(back))
     assert down.returncode == 0, down.stdout + down.stderr
     assert back.read_bytes() == original.read_bytes()
+    assert back.stat().st_mode & 0o777 == 0o600  # a machine's disk: only its owner reads it
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]  # no partial file left
     again = app(db_url, "--connect", uri, "volume", "download", "images", "disk.img", "--file", str(back))
     assert again.returncode == 2 and "exists; choose a new file name" in again.stderr
 

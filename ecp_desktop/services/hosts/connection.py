@@ -379,8 +379,11 @@ class HostConnection:
         self._release_later(self._drop_connection())
 
     # ----- calls --------------------------------------------------------------------------
-    async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "") -> T:
+    async def call(self, fn: Callable[[libvirt.virConnect], T], *, operation: str = "", machine: str = "",
+                   unbounded: bool = False) -> T:
         """Run ``fn(conn)`` on a worker thread; libvirt errors become HypervisorError.
+        ``unbounded``: no call time limit (a transfer of many gigabytes; keepalive still finds
+        a dead host).
 
         A failure leaves with no link to libvirt's exception or to any frame that held the
         connection or a domain: such an object kept in a reference cycle lives until the
@@ -392,7 +395,7 @@ class HostConnection:
                                 machine=machine)
         lease.users += 1
         try:
-            return await self._call_on(lease, fn, operation, machine)
+            return await self._call_on(lease, fn, operation, machine, unbounded)
         except HypervisorError as err:
             if err.code == libvirt.VIR_ERR_INVALID_CONN or "client socket is closed" in err.message:
                 self.lost(err.message)
@@ -404,7 +407,7 @@ class HostConnection:
         raise failure.with_traceback(None)
 
     async def _call_on(self, lease: Lease, fn: Callable[[libvirt.virConnect], T], operation: str,
-                       machine: str) -> T:
+                       machine: str, unbounded: bool = False) -> T:
         conn = lease.conn
 
         def run() -> T:
@@ -416,7 +419,7 @@ class HostConnection:
 
         async with self._slots:
             calling = self._loop.run_in_executor(self._executors.calls, run)
-            if not self._call_timeout:
+            if not self._call_timeout or unbounded:
                 return await calling
             try:
                 return await asyncio.wait_for(asyncio.shield(calling), self._call_timeout)

@@ -4,13 +4,17 @@ data travels over the connection, never through a path on the host).
 Blocking: each function runs on the host's worker. ``progress(done, total)`` is called from
 that worker after each chunk; ``stopped()`` is asked before each chunk, and when it turns
 true the stream is aborted (libvirt drops what it had) and ``Refusal`` says it was cancelled.
-A download is written to a hidden file beside the target and renamed into place only when
-complete: the target never holds half a volume.
+A download reserves the target's name first (a new, empty file only this user can read:
+an existing file is never replaced), is written to a private temporary file beside it and
+moved over the reservation only when complete: the target never holds half a volume, and a
+failure or a cancel removes both.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
 import libvirt
@@ -49,6 +53,8 @@ def send(conn: libvirt.virConnect, volume: libvirt.virStorageVol, chunks: Iterab
             sent += len(chunk)
             if progress is not None:
                 progress(sent, size)
+        if sent != size:  # (the file changed size meanwhile: libvirt would pad the volume)
+            raise Refusal(f"the file gave {sent:,} bytes where {size:,} were announced; nothing is kept")
         stream.finish()
     except BaseException:
         _abort(stream)
@@ -56,17 +62,34 @@ def send(conn: libvirt.virConnect, volume: libvirt.virStorageVol, chunks: Iterab
     return sent
 
 
-def file_chunks(path: str) -> Iterator[bytes]:
-    """A local file's bytes, a chunk at a time."""
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+def open_regular(path: str):
+    """``path`` opened for reading, refused unless it is a regular file (a FIFO or a device is
+    never waited on: opened without blocking, then checked). The caller reads what it checks
+    from this one handle, so the file cannot be swapped between the check and the read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refusal(f"{path} is not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def file_chunks(handle, size: int) -> Iterator[bytes]:
+    """The first ``size`` bytes of an open file, a chunk at a time, from its start."""
+    handle.seek(0)
+    left = size
+    while left > 0 and (chunk := handle.read(min(CHUNK, left))):
+        left -= len(chunk)
+        yield chunk
 
 
 def receive(conn: libvirt.virConnect, volume: libvirt.virStorageVol, write: Callable[[bytes], object],
             length: int = 0, progress: Progress | None = None, stopped: Callable[[], bool] = _never) -> int:
     """Read ``volume`` (its first ``length`` bytes; 0: all of it) into ``write``."""
-    total = length or volume.info()[1]
+    total = length or _stored_bytes(volume)
     stream = conn.newStream(0)
     volume.download(stream, 0, length, 0)
     got = 0
@@ -90,22 +113,31 @@ def receive(conn: libvirt.virConnect, volume: libvirt.virStorageVol, write: Call
     return got
 
 
+def _stored_bytes(volume: libvirt.virStorageVol) -> int:
+    """What a whole download carries: the file's own bytes (a qcow2 file's, not its capacity)."""
+    try:
+        return volume.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2] or volume.info()[1]
+    except (libvirt.libvirtError, AttributeError):
+        return volume.info()[1]
+
+
 def download_to_file(conn: libvirt.virConnect, volume: libvirt.virStorageVol, path: str,
                      progress: Progress | None = None, stopped: Callable[[], bool] = _never) -> int:
     """The whole volume into the new local file ``path`` (refused when it exists)."""
     folder = os.path.dirname(os.path.abspath(path))
-    partial = os.path.join(folder, f".{os.path.basename(path)}.part-{os.getpid()}")
+    reserved = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    os.close(reserved)
+    partial = ""
     try:
-        with open(partial, "xb") as handle:
+        fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(path)[:100]}.", suffix=".part", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
             got = receive(conn, volume, handle.write, 0, progress, stopped)
-        try:
-            os.link(partial, path)  # never over a file that appeared meanwhile (rename would replace it)
-        except FileExistsError:
-            raise Refusal(f"{path} appeared while downloading; it is kept as it was and the download "
-                          "discarded") from None
-        os.unlink(partial)
+        os.replace(partial, path)  # over the reservation made above: never over a file of someone else's
+        partial = ""
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
+        for made in (partial, path):
+            if made:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(made)
         raise
     return got

@@ -18,7 +18,7 @@ NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
 NIC_KINDS = ("network", "bridge")
 TARGET_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 MAC_PREFIX = "52:54:00"  # QEMU's locally administered range, what libvirt itself gives
-MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")  # (\Z: "$" would take a trailing newline)
 _LETTERS = [*string.ascii_lowercase, *(a + b for a in string.ascii_lowercase for b in string.ascii_lowercase)]
 
 

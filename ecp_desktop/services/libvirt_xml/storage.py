@@ -149,7 +149,9 @@ class DiskUsers:
 
     def add(self, machine: str, disk: Disk) -> None:
         for key in disk.keys():
-            self.by_key.setdefault(key, []).append(machine)
+            named = self.by_key.setdefault(key, [])
+            if machine not in named:  # (its live and its inactive definition may both name it)
+                named.append(machine)
 
     def of(self, disk: Disk) -> list[str]:
         """The machines whose disks name the same storage as ``disk``, sorted."""
@@ -160,23 +162,27 @@ class DiskUsers:
 
 
 def disk_users(conn: libvirt.virConnect, *, except_uuid: str = "") -> DiskUsers:
-    """Every machine of the host but ``except_uuid``, and the storage its inactive definition
-    names (blocking). A machine undefined meanwhile names nothing."""
+    """Every machine of the host but ``except_uuid``, and the storage its definition names:
+    the inactive one, and while it runs the live one too (a disk plugged in for this boot
+    only is in use as much as a defined one). Blocking. A machine undefined meanwhile names
+    nothing."""
     users = DiskUsers()
     for dom in conn.listAllDomains(0):
         try:
             if dom.UUIDString() == except_uuid:
                 continue
-            name, xml = dom.name(), dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            name = dom.name()
+            xmls = [dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)] + ([dom.XMLDesc(0)] if dom.isActive() else [])
         except libvirt.libvirtError:
             continue
         users.names.add(name)
-        try:
-            disks = list(parse_domain(xml).disks)
-        except XmlError:
-            continue
-        for disk in disks:
-            users.add(name, disk)
+        for xml in xmls:
+            try:
+                disks = list(parse_domain(xml).disks)
+            except XmlError:
+                continue
+            for disk in disks:
+                users.add(name, disk)
     return users
 
 

@@ -79,20 +79,24 @@ class Attachments:
 
 
 def read_attachments(conn: libvirt.virConnect) -> Attachments:
+    """Which machines' interfaces name which network: the inactive definitions, and while a
+    machine runs its live one too (an interface plugged in for this boot only)."""
     found = Attachments()
     for dom in conn.listAllDomains(0):
         try:
             name, active = dom.name(), bool(dom.isActive())
-            domain = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            xmls = [dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)] + ([dom.XMLDesc(0)] if active else [])
+            domains = [parse_domain(xml) for xml in xmls]
         except (libvirt.libvirtError, XmlError):
             continue
         if active:
             found.running.add(name)
-        for nic in domain.interfaces:
-            if nic.mac:
-                found.by_mac[nic.mac.lower()] = name
-            if nic.kind == "network" and nic.source_network:
-                found.by_network.setdefault(nic.source_network, set()).add(name)
+        for domain in domains:
+            for nic in domain.interfaces:
+                if nic.mac:
+                    found.by_mac[nic.mac.lower()] = name
+                if nic.kind == "network" and nic.source_network:
+                    found.by_network.setdefault(nic.source_network, set()).add(name)
     return found
 
 

@@ -27,7 +27,8 @@ CREATABLE_MODES = ("nat", "route", "", "open", "bridge", "macvtap")  # "" isolat
 ADDRESSED_MODES = ("nat", "route", "", "open")  # the network has its own subnet (and DHCP); the others
 # put guests on the host's own LAN: "bridge" through an existing host bridge, "macvtap" on a device
 BRIDGE_NAME_MAX = 15  # Linux's interface name limit
-HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")  # one DNS label
+HOSTNAME = re.compile(r"[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # a host name DHCP gives (fullmatch)
+DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # one label of a domain (fullmatch)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class NetworkSpec:
             return "a bridged network names the host's bridge (br0, ...)"
         if self.mode == "macvtap" and not self.forward_dev:
             return "a macvtap network names the host's device (eth0, ...)"
-        if self.dns_domain and not all(HOSTNAME.match(label) for label in self.dns_domain.split(".")):
+        if self.dns_domain and not all(DNS_LABEL.fullmatch(label) for label in self.dns_domain.split(".")):
             return f"{self.dns_domain!r} is not a DNS domain (labels of letters, digits and '-')"
         if self.bridge and (len(self.bridge) > BRIDGE_NAME_MAX or not self.bridge.replace("-", "").replace(
                 "_", "").isalnum() or not self.bridge.isascii()):
@@ -92,10 +93,11 @@ class NetworkSpec:
             if self.forward_dev:
                 network.forward_dev = self.forward_dev
         network.bridge = bridge
-        hosts = list(subnet.hosts())
-        ip = NetworkAddress(address=str(hosts[0]), netmask=str(subnet.netmask))
+        # (never a list of the subnet's hosts: a /8 has 16 million)
+        first, last = subnet.network_address + 1, subnet.broadcast_address - 1
+        ip = NetworkAddress(address=str(first), netmask=str(subnet.netmask))
         if self.dhcp:
-            ip.dhcp_start, ip.dhcp_end = str(hosts[1]), str(hosts[-1])
+            ip.dhcp_start, ip.dhcp_end = str(first + 1), str(last)
         network.addresses.append(ip)
         return network.to_xml()
 
@@ -103,14 +105,14 @@ class NetworkSpec:
 def static_host_problem(network: Network, mac: str, ip: str, hostname: str) -> tuple[str | None, int]:
     """Why ``mac`` cannot get the fixed address ``ip`` on ``network`` (None when it can), and
     the index of the ``<ip>`` range it belongs to."""
-    if not MAC.match(mac):
+    if not MAC.fullmatch(mac):
         return f"{mac!r} is not a MAC address such as 52:54:00:12:34:56", -1
     try:
         address = ipaddress.IPv4Address(ip)
     except ValueError:
         return f"{ip!r} is not an IPv4 address such as 192.168.122.50", -1
-    if hostname and not HOSTNAME.match(hostname):
-        return f"{hostname!r} is not a host name (letters, digits and '-', at most 63)", -1
+    if hostname and not HOSTNAME.fullmatch(hostname):
+        return f"{hostname!r} is not a host name (a letter, then letters, digits and '-', at most 63)", -1
     subnets = []
     for index, block in enumerate(network.addresses):  # (libvirt counts every <ip>, IPv6 ones too)
         if block.family != "ipv4":
@@ -297,6 +299,8 @@ class NetworkService:
 
 
 def _update_flags(network: libvirt.virNetwork) -> int:
-    """A running network's change applies now and at its next start; a stopped one's then."""
+    """A running network's change applies now, a defined one's at its next start too (a
+    transient network has no definition to change)."""
     live = libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE if network.isActive() else 0
-    return live | libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    config = libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG if network.isPersistent() else 0
+    return live | config

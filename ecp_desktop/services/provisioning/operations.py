@@ -18,7 +18,7 @@ import asyncio
 import os
 
 from ..core.errors import Refusal
-from ..images.streams import Progress, file_chunks, send
+from ..images.streams import Progress, file_chunks, open_regular, send
 from ..libvirt_xml.storage import volume_xml
 from ..tasks.operations import AsyncOperation, CloneVolume
 from .seed_iso import build_iso
@@ -45,15 +45,16 @@ class UploadVolume(CloneVolume, AsyncOperation):
 
     def upload(self, conn, params, progress: Progress | None = None, stopped=lambda: False) -> str:
         path, size = params["local_path"], int(params["size"])
-        if os.path.getsize(path) != size:
-            raise Refusal(f"{path} changed since the plan was made ({size} bytes then); plan again")
-        pool = conn.storagePoolLookupByName(params["pool"])
-        volume = pool.createXML(volume_xml(params["name"], size, params.get("format", "raw")), 0)
-        try:
-            send(conn, volume, file_chunks(path), size, progress, stopped)
-        except Exception:
-            volume.delete(0)  # made here, half-written: the step failed as a whole (its undo never runs)
-            raise
+        with open_regular(path) as handle:
+            if os.fstat(handle.fileno()).st_size != size:
+                raise Refusal(f"{path} changed since the plan was made ({size} bytes then); plan again")
+            pool = conn.storagePoolLookupByName(params["pool"])
+            volume = pool.createXML(volume_xml(params["name"], size, params.get("format", "raw")), 0)
+            try:
+                send(conn, volume, file_chunks(handle, size), size, progress, stopped)
+            except Exception:
+                volume.delete(0)  # made here, half-written: the step failed as a whole (its undo never runs)
+                raise
         return f"uploaded {os.path.basename(path)} to {volume.path()} ({size / 2**20:.1f} MiB)"
 
     async def run(self, context) -> str:

@@ -54,6 +54,8 @@ class PoolRow:
     path: str = ""
     source: str = ""  # what it is made of: an NFS export, a volume group, a device
     volumes: tuple[VolumeRow, ...] = field(default=())
+    # a stopped pool lists no volumes: the machines whose disks are in its folder or name it
+    users_while_stopped: tuple[str, ...] = ()
 
     @property
     def kind_text(self) -> str:
@@ -61,8 +63,8 @@ class PoolRow:
 
     @property
     def users(self) -> list[str]:
-        """Every machine that uses one of its volumes, sorted."""
-        return sorted({u for v in self.volumes for u in v.users})
+        """Every machine that uses one of its volumes (stopped: its folder or its name), sorted."""
+        return sorted({u for v in self.volumes for u in v.users} | set(self.users_while_stopped))
 
     def as_json(self) -> dict:
         return {"name": self.name, "type": self.kind, "active": self.active, "autostart": self.autostart,
@@ -88,8 +90,18 @@ def _pool_row(pool: libvirt.virStoragePool, users: DiskUsers) -> PoolRow | None:
     source = described.source_dir or described.source_name or described.source_device
     if described.source_host:
         source = f"{described.source_host}:{source}"
+    stopped_users = () if active else _users_of_stopped(pool.name(), described.path, users)
     return PoolRow(pool.name(), described.kind, active, autostart, described.capacity or 0,
-                   described.allocation or 0, described.available or 0, described.path, source, volumes)
+                   described.allocation or 0, described.available or 0, described.path, source, volumes,
+                   stopped_users)
+
+
+def _users_of_stopped(name: str, folder: str, users: DiskUsers) -> tuple[str, ...]:
+    """The machines whose disks name ``name/…`` or a path in ``folder`` (a stopped pool lists
+    no volumes to look up)."""
+    inside = folder.rstrip("/") + "/" if folder else None
+    return tuple(sorted({m for key, names in users.by_key.items()
+                         if key.startswith(f"{name}/") or (inside and key.startswith(inside)) for m in names}))
 
 
 def _volumes(pool: libvirt.virStoragePool, users: DiskUsers) -> tuple[VolumeRow, ...]:

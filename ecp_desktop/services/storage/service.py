@@ -10,6 +10,7 @@ and the folder only when it built it empty), and the outcome says so. A deletion
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ from ..core.names import BadName, check_file_name, name_problem, text_problem
 from ..core.wording import size_text
 from ..hosts.connection import HostConnection, connected_host
 from ..hosts.states import ACTIVE_STATES
-from ..images.image_file import ImageFile, flatten_hint, read_image
-from ..images.streams import download_to_file, file_chunks, send
+from ..images.image_file import HEAD_BYTES, ImageFile, flatten_hint, parse_image
+from ..images.streams import download_to_file, file_chunks, open_regular, send
 from ..inventory.live import Inventory
 from ..libvirt_xml.storage import DiskUsers, Pool, PoolSource, PoolSources, disk_users, volume_xml
 from ..tasks.records import TaskRecord
@@ -228,10 +229,16 @@ class StorageService:
                     shown[0] = percent
                     loop.call_soon_threadsafe(show, percent, f"{size_text(done)} of {size_text(total)}")
             record.cancel = stop.set
+            moving = asyncio.ensure_future(host.call(lambda conn: fn(conn, progress, stop.is_set), operation=title,
+                                                     unbounded=True))
             try:
-                return await host.call(lambda conn: fn(conn, progress, stop.is_set), operation=title)
+                return await asyncio.shield(moving)
             except asyncio.CancelledError:
-                stop.set()  # the worker's stream is aborted at its next chunk
+                # The worker aborts its stream at its next chunk and removes what it made; the
+                # connection is released only then (never under a call still inside libvirt).
+                stop.set()
+                with contextlib.suppress(Exception):
+                    await moving
                 raise
             finally:
                 record.cancel = None
@@ -393,12 +400,11 @@ class StorageService:
         format read from its header (a qcow2 image that reads other files is refused)."""
         loop, workers = asyncio.get_running_loop(), self.inventory.executors.calls  # a hung mount never blocks the loop
         try:
-            image = await loop.run_in_executor(workers, _local_image, local_path)
+            image, size = await loop.run_in_executor(workers, _local_image, local_path)
         except OSError as exc:
             raise Refusal(f"cannot read {local_path}: {exc.strerror or exc}") from None
         if image.reads_other_files():
             raise Refusal(f"{local_path}: {image.reads_other_files()}; {flatten_hint(local_path)}")
-        size = await loop.run_in_executor(workers, os.path.getsize, local_path)
         name = name or os.path.basename(local_path)
         row = await self.pool(uri, pool)
         if not row.active:
@@ -410,14 +416,17 @@ class StorageService:
             raise Refusal(f"{local_path} is {size_text(size)}; pool {pool} has {size_text(row.available)} free")
 
         def upload(conn, progress, stopped) -> str:
-            if os.path.getsize(local_path) != size:
-                raise Refusal(f"{local_path} changed while the upload was being prepared; try again")
-            target = conn.storagePoolLookupByName(pool).createXML(volume_xml(name, size, image.format), 0)
-            try:
-                send(conn, target, file_chunks(local_path), size, progress, stopped)
-            except BaseException:
-                target.delete(0)  # made by this task, half-written: nothing half-uploaded stays
-                raise
+            # What is sent is what is checked: one handle, its header read again, its size fixed.
+            with open_regular(local_path) as handle:
+                again = parse_image(handle.read(HEAD_BYTES), os.fstat(handle.fileno()).st_size)
+                if again != image or os.fstat(handle.fileno()).st_size != size:
+                    raise Refusal(f"{local_path} changed while the upload was being prepared; try again")
+                target = conn.storagePoolLookupByName(pool).createXML(volume_xml(name, size, image.format), 0)
+                try:
+                    send(conn, target, file_chunks(handle, size), size, progress, stopped)
+                except BaseException:
+                    target.delete(0)  # made by this task, half-written: nothing half-uploaded stays
+                    raise
             return f"uploaded {os.path.basename(local_path)} to {pool}/{name} ({size_text(size)}, {image.format})"
         return await self._run_transfer(uri, "upload_volume", f"Upload {os.path.basename(local_path)} to {pool}",
                                         upload)
@@ -457,11 +466,14 @@ class StorageService:
         return await self._run(uri, "clone_volume", f"Copy volume {pool}/{name}", clone)
 
 
-def _local_image(path: str) -> ImageFile:
-    if not os.path.isfile(path):
-        raise IsADirectoryError(21, "not a regular file") if os.path.isdir(path) else \
-            FileNotFoundError(2, "no such file")
-    return read_image(path)
+def _local_image(path: str) -> tuple[ImageFile, int]:
+    """What the local file is, and its size, read from one handle (a FIFO is never waited on)."""
+    try:
+        with open_regular(path) as handle:
+            return parse_image(handle.read(HEAD_BYTES), os.fstat(handle.fileno()).st_size), \
+                os.fstat(handle.fileno()).st_size
+    except Refusal:
+        raise OSError(21, "not a regular file") from None
 
 
 def _new_file_problem(path: str) -> str:

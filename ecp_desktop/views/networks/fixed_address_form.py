@@ -46,8 +46,8 @@ class FixedAddressForm(QDialog):
             ipaddress.IPv4Address(ip)
         except ValueError:
             return "an IPv4 address such as 192.168.122.50"
-        if hostname and not HOSTNAME.match(hostname):
-            return "a host name has letters, digits and '-' (at most 63)"
+        if hostname and not HOSTNAME.fullmatch(hostname):
+            return "a host name is a letter, then letters, digits and '-' (at most 63)"
         return ""
 
     def check(self) -> None:

@@ -1,5 +1,7 @@
 """Host → Storage… and ``pool``/``volume`` on libvirt's test driver: pools and volumes with
 the machines that use them, each change a task, refusals naming the machines."""
+import os
+
 import pytest
 
 from ecp_desktop.services.core.errors import Refusal
@@ -107,6 +109,10 @@ def test_an_upload_checks_the_file_and_one_the_host_refuses_leaves_no_volume(run
                         + (16).to_bytes(4, "big") + (1 << 30).to_bytes(8, "big") + bytes(512 - 32) + name)
     with pytest.raises(Refusal, match="it has a backing file .*/etc/shadow"):
         run(storage.upload_volume(TEMPLATE_URI, "pool-a", str(overlay)))
+    fifo = tmp_path / "pipe.iso"  # never waited on: refused at once
+    os.mkfifo(fifo)
+    with pytest.raises(Refusal, match="cannot read .*pipe.iso: not a regular file"):
+        run(storage.upload_volume(TEMPLATE_URI, "pool-a", str(fifo)))
     iso = tmp_path / "tpl-root.qcow2"
     iso.write_bytes(b"\0" * 4096)
     with pytest.raises(Refusal, match="exists"):
@@ -172,3 +178,11 @@ def test_pool_sources_found_by_libvirt(run, services, template_host):
         run(storage.find_sources(TEMPLATE_URI, "netfs"))
     with pytest.raises(Refusal, match="not dir"):
         run(storage.find_sources(TEMPLATE_URI, "dir"))
+
+
+def test_a_stopped_pool_still_knows_the_machines_with_disks_in_it(run, services, template_host):
+    assert run(services.storage.stop_pool(TEMPLATE_URI, "pool-a")).status == SUCCEEDED  # tpl is shut off
+    pool = pools(run, services)["pool-a"]
+    assert not pool.active and pool.volumes == () and pool.users == ["tpl"]
+    with pytest.raises(Refusal, match="pool pool-a holds disks of tpl; not deleted"):
+        run(services.storage.delete_pool(TEMPLATE_URI, "pool-a"))
