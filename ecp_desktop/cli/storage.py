@@ -17,7 +17,7 @@ from ..services.tasks.records import SUCCEEDED, TaskRecord
 from ..services.tasks.tree import host_was_away
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts,
                      headless_services, print_json, print_tree, say)
-from .text import table
+from .text import table, terminal_text
 
 EXITS = "exit 0 done, 1 libvirt refused (its words on stderr), 2 bad input or in use (named), 3 the host unreachable"
 POOL_ACTIONS = ("list", "create", "start", "stop", "refresh", "autostart", "delete", "sources")
@@ -94,7 +94,7 @@ def shown_progress(tasks, err: TextIO):
 
     def show(record: TaskRecord) -> None:
         if record.summary and record.progress is not None:
-            err.write(f"\r{record.title}: {record.progress:3d}% ({record.summary})\x1b[K")
+            err.write(f"\r{terminal_text(record.title)}: {record.progress:3d}% ({terminal_text(record.summary)})\x1b[K")
             err.flush()
     tasks.task_changed.connect(show)
     try:
@@ -156,7 +156,8 @@ def run_pool(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
                 print_json([{"host": f.host, "dir": f.dir, "name": f.name, "device": f.device, "format": f.format}
                             for f in found], out)
             else:
-                print("\n".join(f.words for f in found) or f"no {args.type} source found", file=out)
+                # (a remote server's words: escaped, they reach a terminal)
+                print("\n".join(terminal_text(f.words) for f in found) or f"no {args.type} source found", file=out)
             return EXIT_OK
         if not args.name:
             raise Refusal(f"pool {args.action} needs the pool's name")

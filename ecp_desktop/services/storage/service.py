@@ -20,7 +20,7 @@ import libvirt
 from ..core.events import Event
 from ..core.last_known import LastKnown
 from ..core.errors import HypervisorError, Refusal
-from ..core.names import BadName, check_file_name, name_problem, text_problem
+from ..core.names import BadName, check_file_name, file_name_part, name_problem, text_problem
 from ..core.wording import size_text
 from ..hosts.connection import HostConnection, connected_host
 from ..hosts.states import ACTIVE_STATES
@@ -396,7 +396,7 @@ class StorageService:
 
 
     async def upload_volume(self, uri: str, pool: str, local_path: str, name: str = "") -> TaskRecord:
-        """A local file into a new volume of ``pool`` (named ``name``, else as the file), its
+        """A local file into a new volume of ``pool`` (named ``name``, else as the file, made safe), its
         format read from its header (a qcow2 image that reads other files is refused)."""
         loop, workers = asyncio.get_running_loop(), self.inventory.executors.calls  # a hung mount never blocks the loop
         try:
@@ -405,7 +405,7 @@ class StorageService:
             raise Refusal(f"cannot read {local_path}: {exc.strerror or exc}") from None
         if image.reads_other_files():
             raise Refusal(f"{local_path}: {image.reads_other_files()}; {flatten_hint(local_path)}")
-        name = name or os.path.basename(local_path)
+        name = name or file_name_part(os.path.basename(local_path))  # "Fedora Cloud 40.qcow2": Fedora_Cloud_40.qcow2
         row = await self.pool(uri, pool)
         if not row.active:
             raise Refusal(f"pool {pool} is not active; start it first")

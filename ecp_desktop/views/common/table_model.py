@@ -99,10 +99,12 @@ def selected_row(view: QTableView):
     return view.model().rows[rows[0].row()] if rows else None
 
 
-def replace_rows(view: QTableView, rows: list, key=lambda row: row.name) -> None:
-    """A new reading into a ``rows_view``, the same object (by ``key``) selected again, else the first."""
+def replace_rows(view: QTableView, rows: list, key=lambda row: row.name, *, first: bool = True) -> None:
+    """A new reading into a ``rows_view``, the same object (by ``key``) selected again, else
+    the first (``first``) or none."""
     chosen = selected_row(view)
     view.model().set_rows(rows)
-    at = next((i for i, r in enumerate(rows) if chosen is not None and key(r) == key(chosen)), 0 if rows else -1)
+    at = next((i for i, r in enumerate(rows) if chosen is not None and key(r) == key(chosen)),
+              0 if rows and first else -1)
     if at >= 0:
         view.selectRow(at)

@@ -128,11 +128,14 @@ class NetworksDialog(HostObjectsDialog):
                 words = "this host's driver keeps no leases"
             else:
                 words = err.one_line() if isinstance(err, HypervisorError) else str(err)
-            if not self.closed():
+            current = None if self.closed() else self.network()
+            if current is not None and current.name == name:
                 self.leases_title.setText(f"DHCP leases of {name}: not available ({words})")
             return
+        if self.closed():
+            return  # (its widgets may be gone)
         current = self.network()
-        if self.closed() or current is None or current.name != name:
+        if current is None or current.name != name:
             return
         self.leases.set_rows(leases)
         self.leases_title.setText(f"DHCP leases of {name}: {len(leases)}")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
                                QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox,
                                QVBoxLayout, QWizardPage)
 
-from ...services.core.errors import Refusal
+from ...services.core.errors import HypervisorError, Refusal
 from ...services.core.names import name_problem
 from ...services.provisioning.seed_iso import SeedConfig, default_ssh_keys, hostname_for
 from ...services.provisioning.spec import DISK_GIB, SOURCE_LABELS, SOURCES
@@ -357,32 +358,56 @@ class HardwarePage(QWizardPage):
         self.disk_format.setEnabled(source in ("iso", "pxe"))  # an overlay is qcow2; a copy keeps its format
         self.pool.setToolTip(tooltip("where the new disk (and an uploaded file, and a seed ISO) are made"))
 
+    def _stopped_pool(self) -> str:
+        """A defined pool that is only stopped (the usual "default" at /var/lib/libvirt/images):
+        started rather than a second pool made over its folder."""
+        pools = self.wizard().offer.pools
+        stopped = [name for name, pool in pools.items() if not pool.active]
+        return next((n for n in ("default", *sorted(stopped)) if n in stopped), "")
+
     def _pool_offered(self) -> None:
         wizard = self.wizard()
         none = self.pool.count() == 0
+        stopped = self._stopped_pool() if none else ""
+        self.make_pool.setText(f"Start pool {stopped}" if stopped
+                               else f"Create a directory pool at {DEFAULT_IMAGES}")
         self.make_pool.setVisible(none and wizard.storage is not None)
         self.pool_words.setText("The host has no active storage pool for the new disk." if none else "")
 
     def create_pool(self) -> None:
         wizard = self.wizard()
-        taken = set(wizard.offer.pools)
-        name = next(n for n in ("default", "images", "images-1", "images-2") if n not in taken)
+        stopped = self._stopped_pool()
+        if stopped:
+            change, name = wizard.storage.start_pool(wizard.host_uri, stopped), stopped
+            self.pool_words.setText(f"Starting pool {stopped}…")
+        else:
+            taken = set(wizard.offer.pools)
+            name = next((n for n in ("default", "images", *(f"images-{i}" for i in range(1, 100)))
+                         if n not in taken), "")
+            if not name:
+                self.pool_words.setText("Every name proposed for a pool is taken; make one in Host → Storage….")
+                return
+            change = wizard.storage.create_pool(wizard.host_uri, PoolSpec(name, "dir", DEFAULT_IMAGES))
+            self.pool_words.setText(f"Creating pool {name} at {DEFAULT_IMAGES}…")
         self.make_pool.setEnabled(False)
-        self.pool_words.setText(f"Creating pool {name} at {DEFAULT_IMAGES}…")
-        wizard.ask(self._create_pool(name))
+        wizard.ask(self._pool_made(change, name))
 
-    async def _create_pool(self, name: str) -> None:
+    async def _pool_made(self, change, name: str) -> None:
         wizard = self.wizard()
         try:
-            record = await wizard.storage.create_pool(wizard.host_uri, PoolSpec(name, "dir", DEFAULT_IMAGES))
+            record = await change
             ok, words = record.status == SUCCEEDED, record.error_message or record.outcome
         except Refusal as refusal:
             ok, words = False, str(refusal)
+        except HypervisorError as err:
+            ok, words = False, err.one_line()
         self.make_pool.setEnabled(True)
         if not ok:
-            self.pool_words.setText(f"The pool was not made: {words}")
+            self.pool_words.setText(f"Pool {name} is not ready: {words}")
             self.pool_words.setStyleSheet(RED)
             return
+        if name in wizard.offer.pools:
+            wizard.offer.pools[name] = replace(wizard.offer.pools[name], active=True)
         self.pool.addItem(name, name)
         self.pool.setCurrentIndex(self.pool.findData(name))
         self.pool_words.setStyleSheet("")
@@ -411,6 +436,8 @@ class HardwarePage(QWizardPage):
             ok, words = record.status == SUCCEEDED, record.error_message or record.outcome
         except Refusal as refusal:
             ok, words = False, str(refusal)
+        except HypervisorError as err:
+            ok, words = False, err.one_line()
         self.start_network.setEnabled(True)
         if not ok:
             self.network_words.setText(f"Network {name} did not start: {words}")

@@ -82,6 +82,8 @@ class NewPoolForm(_Form):
         self.found_row.addWidget(self.find)
         self.found_row.addWidget(self.found, 1)
         self.searching = None
+        self.gone = False  # closed: a late answer touches no widget
+        self.finished.connect(lambda _result: setattr(self, "gone", True))
         form.addRow("Sources:", self.found_row)
         form.addRow("", self.found_words)
         for field in (self.name, self.path, self.source_host, self.source_dir, self.source_device, self.volume_group):
@@ -118,8 +120,8 @@ class NewPoolForm(_Form):
             found, words = [], str(refusal)
         except HypervisorError as err:
             found, words = [], err.one_line()
-        if kind != self.kind.currentData():
-            return  # another type chosen meanwhile
+        if self.gone or kind != self.kind.currentData():
+            return  # closed, or another type chosen meanwhile
         self.find.setEnabled(True)
         self.found.clear()
         for source in found:
@@ -197,6 +199,7 @@ class ResizeForm(_Form):
         self.size.setRange(0.001, 1 << 20)
         self.size.setDecimals(3)
         self.size.setValue(volume.capacity / GIB)
+        self.shown = self.size.value()  # the current size as shown, rounded: untouched means unchanged
         self.size.setSuffix(" GiB")
         form = QFormLayout(self)
         form.addRow("New size:", self.size)
@@ -204,6 +207,8 @@ class ResizeForm(_Form):
         self._finish_layout(form)
 
     def value(self) -> int:
+        if self.size.value() == self.shown:
+            return self.volume.capacity  # (not the rounded figure: that would shrink it by a few bytes)
         return int(round(self.size.value() * GIB))
 
     def problem(self) -> str | None:

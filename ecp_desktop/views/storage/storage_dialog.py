@@ -85,7 +85,8 @@ class StorageDialog(HostObjectsDialog):
         box.addWidget(close)
         self.pool_view.selectionModel().selectionChanged.connect(self._pool_chosen)
         self.volume_view.selectionModel().selectionChanged.connect(self.enable)
-        self.transfer: TaskRecord | None = None  # an upload or download running now
+        self.transfer: TaskRecord | None = None  # the upload or download this dialog runs now
+        self.transfer_asked = False  # one was started here and its task is not known yet
         follow(storage.tasks.task_changed, self, self._task_changed)
         self.follow_host()
         self.enable()
@@ -103,7 +104,7 @@ class StorageDialog(HostObjectsDialog):
 
     def _pool_chosen(self, *_args) -> None:
         pool = self.pool()
-        self.volumes.set_rows(list(pool.volumes) if pool is not None else [])
+        replace_rows(self.volume_view, list(pool.volumes) if pool is not None else [], first=False)
         self.volumes_title.setText(f"Volumes of {pool.name}" + ("" if pool.active else " (inactive: start it to "
                                                                                        "see them)")
                                    if pool is not None else "Volumes")
@@ -127,7 +128,7 @@ class StorageDialog(HostObjectsDialog):
 
     # ----- changing --------------------------------------------------------------------------
     def change_ended(self) -> None:
-        self.transfer = None
+        self.transfer, self.transfer_asked = None, False
 
     def _pool_change(self, what: str) -> None:
         pool = self.pool()
@@ -205,6 +206,7 @@ class StorageDialog(HostObjectsDialog):
         return self.form
 
     def upload(self, pool: str, path: str) -> None:
+        self.transfer_asked = True
         self.run(self.storage.upload_volume(self.uri, pool, path))
 
     def choose_download(self) -> QFileDialog | None:
@@ -219,6 +221,7 @@ class StorageDialog(HostObjectsDialog):
         return self.form
 
     def download(self, volume: VolumeRow, path: str) -> None:
+        self.transfer_asked = True
         self.run(self.storage.download_volume(self.uri, volume.pool, volume.name, path))
 
     def copy_volume(self) -> QInputDialog | None:
@@ -237,9 +240,12 @@ class StorageDialog(HostObjectsDialog):
         return self.form
 
     def _task_changed(self, record: TaskRecord) -> None:
-        if record.kind in ("upload_volume", "download_volume") and record.host_uri == self.uri \
-                and record.cancel is not None:
+        """The progress of the transfer this dialog started (never another's, e.g. one a closed
+        dialog left running)."""
+        if self.transfer is None and self.transfer_asked and record.kind in ("upload_volume", "download_volume") \
+                and record.host_uri == self.uri and record.cancel is not None:
             self.transfer = record
+        if record is self.transfer and not self.closed():
             self.say(f"{record.title}: {record.progress}% ({record.summary})")
             self.enable()
 

@@ -14,7 +14,7 @@ from ...services.composition import Services
 from ...services.config import preferences
 from ...services.console.viewer import ViewerSessions
 from ...services.core.aio import spawn
-from ...services.core.errors import Refusal
+from ...services.core.errors import HypervisorError, Refusal
 from ...services.core.wording import count
 from ...services.hosts.connection import HostConnection
 from ...services.hosts.placement import first_host_taking_machines
@@ -284,6 +284,9 @@ class MainWindow(QMainWindow):
             record = await self.services.networks.start(uri, network)
         except Refusal as refusal:
             self.show_errors(f"Start network {network} failed", [(network, str(refusal))])
+            return
+        except HypervisorError as err:  # (the host went away meanwhile)
+            self.show_errors(f"Start network {network} failed", [(network, err)])
             return
         if record.status == SUCCEEDED:
             self.statusBar().showMessage(f"Network {network} started; start the machine again.", 10000)

@@ -240,10 +240,7 @@ def test_the_menu_leaves_hosts_in_maintenance_out(qtbot, run, services, host, tm
     assert "maintenance" in window.statusBar().currentMessage()
 
 
-def test_a_host_with_no_pool_and_a_stopped_network_is_helped_on_the_spot(qtbot, run, services, host):
-    """(The fresh-host case: New Machine makes the pool and starts the network it picked.)"""
-    run(host.call(lambda conn: (conn.networkLookupByName("default").destroy(),
-                                conn.storagePoolLookupByName("pool-a").destroy())))
+def open_helped(qtbot, services, host):
     parent = QWidget()
     qtbot.addWidget(parent)
     wizard = open_new_machine_wizard(parent, services.provisioning, host.uri, storage=services.storage,
@@ -251,21 +248,42 @@ def test_a_host_with_no_pool_and_a_stopped_network_is_helped_on_the_spot(qtbot, 
     qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
     next_page(qtbot, wizard, OS)
     next_page(qtbot, wizard, HARDWARE)
-    hardware = wizard.page(HARDWARE)
+    return parent, wizard, wizard.page(HARDWARE)  # (the parent kept: it takes its wizard with it)
+
+
+def test_a_stopped_pool_and_a_stopped_network_are_started_on_the_spot(qtbot, run, services, host):
+    """(The fresh-host case: New Machine starts the pool and the network it picked.)"""
+    run(host.call(lambda conn: (conn.networkLookupByName("default").destroy(),
+                                conn.storagePoolLookupByName("pool-a").destroy())))
+    _parent, wizard, hardware = open_helped(qtbot, services, host)
     assert hardware.network.currentText() == "Network default (inactive)"
     assert "is not active: the new machine could not start" in hardware.network_words.text()
-    assert hardware.pool.count() == 0 and not hardware.make_pool.isHidden()
+    assert hardware.pool.count() == 0 and hardware.make_pool.text() == "Start pool pool-a"
     assert hardware.pool_words.text() == "The host has no active storage pool for the new disk."
 
     hardware.start_network.click()
     qtbot.waitUntil(lambda: hardware.network.currentText() == "Network default", timeout=5000)
     assert hardware.start_network.isHidden() and hardware.network_words.text() == ""
     hardware.make_pool.click()
-    qtbot.waitUntil(lambda: hardware.pool.currentData() == "default", timeout=5000)
+    qtbot.waitUntil(lambda: hardware.pool.currentData() == "pool-a", timeout=5000)
     assert hardware.make_pool.isHidden()
     assert run(host.call(lambda conn: (conn.networkLookupByName("default").isActive(),
-                                       conn.storagePoolLookupByName("default").isActive(),
-                                       conn.storagePoolLookupByName("default").autostart()))) == (1, 1, 1)
+                                       conn.storagePoolLookupByName("pool-a").isActive()))) == (1, 1)
+    next_page(qtbot, wizard, SUMMARY)
+    root = create(qtbot, wizard)
+    assert root.status == SUCCEEDED, root.error_message
+    assert "new-machine-1-disk.qcow2" in state(run, host)[1]
+
+
+def test_a_host_with_no_pool_gets_a_directory_pool_made(qtbot, run, services, host):
+    run(host.call(lambda conn: (conn.storagePoolLookupByName("pool-a").destroy(),
+                                conn.storagePoolLookupByName("pool-a").undefine())))
+    _parent, wizard, hardware = open_helped(qtbot, services, host)
+    assert hardware.make_pool.text() == "Create a directory pool at /var/lib/libvirt/images"
+    hardware.make_pool.click()
+    qtbot.waitUntil(lambda: hardware.pool.currentData() == "default", timeout=5000)
+    assert run(host.call(lambda conn: (conn.storagePoolLookupByName("default").isActive(),
+                                       conn.storagePoolLookupByName("default").autostart()))) == (1, 1)
     next_page(qtbot, wizard, SUMMARY)
     root = create(qtbot, wizard)
     assert root.status == SUCCEEDED, root.error_message
