@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import libvirt
 
@@ -149,14 +150,53 @@ def read_leases(conn: libvirt.virConnect, network: str) -> list[Lease]:
 
 
 def taken_subnets(conn: libvirt.virConnect) -> list[ipaddress.IPv4Network]:
-    """The IPv4 subnets the host's networks use."""
+    """The IPv4 subnets the host's networks use, and, when the host is this computer, the
+    ones its routing table reaches (a LAN, a VPN: a new network there would hide them)."""
     taken = []
     for row in read_networks(conn):
         for cidr in row.ranges:
             network = ipaddress.ip_network(cidr)
             if isinstance(network, ipaddress.IPv4Network):
                 taken.append(network)
-    return taken
+    return taken + _local_routes(conn)
+
+
+ROUTES = "/proc/net/route"
+
+
+def routed_subnets(table: str) -> list[ipaddress.IPv4Network]:
+    """The destinations of a Linux IPv4 routing table (the text of /proc/net/route: hex,
+    little-endian), the default route left out; a line that is not a route is skipped."""
+    found = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            destination = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+            mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+            network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)
+        except (ValueError, OverflowError):
+            continue
+        if network.prefixlen:
+            found.append(network)
+    return found
+
+
+def _local_routes(conn: libvirt.virConnect) -> list[ipaddress.IPv4Network]:
+    """This computer's routes when the host is this computer (a local URI of a real driver);
+    none otherwise (libvirt does not tell a remote host's routes)."""
+    try:
+        local = not urlsplit(conn.getURI()).hostname and conn.getType() != "Test"
+    except libvirt.libvirtError:
+        return []
+    if not local:
+        return []
+    try:
+        with open(ROUTES, encoding="ascii", errors="replace") as table:
+            return routed_subnets(table.read(1 << 20))
+    except OSError:
+        return []
 
 
 def free_subnet(taken: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:

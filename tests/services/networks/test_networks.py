@@ -129,3 +129,15 @@ def test_networks_onto_the_hosts_lan_and_a_dns_domain(run, services, demo):
     host = services.inventory.hosts[DEMO]
     assert "<domain name='lab.example'/>" in run(host.call(lambda c: c.networkLookupByName("lab").XMLDesc(0)))
     assert "<interface dev='eth0'/>" in run(host.call(lambda c: c.networkLookupByName("direct").XMLDesc(0)))
+
+
+def test_a_local_hosts_routes_are_taken_too():
+    from ecp_desktop.services.networks.networks import routed_subnets
+    table = ("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+             "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"   # default: left out
+             "eth0\t0064A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"   # 192.168.100.0/24
+             "tun0\t0000080A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"   # 10.8.0.0/16
+             "bad\tzz\n")
+    taken = routed_subnets(table)
+    assert [str(n) for n in taken] == ["192.168.100.0/24", "10.8.0.0/16"]
+    assert str(free_subnet(taken)) == "192.168.101.0/24"  # the LAN is not proposed again
