@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QSplitter, QVBoxLayout, QWidget
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
@@ -31,6 +32,18 @@ class HostObjectsDialog(QDialog):
         self.form = None  # the form or question open now (tests fill it)
         self._closed = False
         self.finished.connect(self._on_finished)
+
+    def arrange(self, top: QWidget, bottom: QWidget) -> None:
+        """The dialog's layout: ``top`` over ``bottom`` (a splitter), the status line, Close."""
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        box = QVBoxLayout(self)
+        box.addWidget(splitter)
+        box.addWidget(self.status)
+        box.addWidget(close)
 
     def follow_host(self) -> None:
         """Read again when libvirt says the objects changed (anyone's change) or the host came

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import libvirt
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialogButtonBox, QHBoxLayout, QLabel,
-                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel,
+                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
@@ -87,15 +87,7 @@ class NetworksDialog(HostObjectsDialog):
         self.lower_tabs.addTab(leases_tab, "DHCP leases")
         self.lower_tabs.addTab(fixed_tab, "Fixed addresses")
         bottom_box.addWidget(self.lower_tabs)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        box = QVBoxLayout(self)
-        box.addWidget(splitter)
-        box.addWidget(self.status)
-        box.addWidget(close)
+        self.arrange(top, bottom)
         self.view.selectionModel().selectionChanged.connect(self._chosen)
         self.lease_view.selectionModel().selectionChanged.connect(self.enable)
         self.fixed_view.selectionModel().selectionChanged.connect(self.enable)

@@ -266,6 +266,18 @@ class CloudPage(QWizardPage):
         return HARDWARE
 
 
+async def change_outcome(change) -> tuple[bool, str]:
+    """Whether ``change`` (a coroutine making one task: a pool or a network the page helps
+    with) succeeded, and its words: the outcome, the failure or the refusal."""
+    try:
+        record = await change
+    except Refusal as refusal:
+        return False, str(refusal)
+    except HypervisorError as err:
+        return False, err.one_line()
+    return record.status == SUCCEEDED, record.error_message or record.outcome
+
+
 class HardwarePage(QWizardPage):
     """CPU, memory, disk, network, display and firmware: the OS's recommendations first."""
 
@@ -394,13 +406,7 @@ class HardwarePage(QWizardPage):
 
     async def _pool_made(self, change, name: str) -> None:
         wizard = self.wizard()
-        try:
-            record = await change
-            ok, words = record.status == SUCCEEDED, record.error_message or record.outcome
-        except Refusal as refusal:
-            ok, words = False, str(refusal)
-        except HypervisorError as err:
-            ok, words = False, err.one_line()
+        ok, words = await change_outcome(change)
         self.make_pool.setEnabled(True)
         if not ok:
             self.pool_words.setText(f"Pool {name} is not ready: {words}")
@@ -431,13 +437,7 @@ class HardwarePage(QWizardPage):
 
     async def _start_network(self, name: str) -> None:
         wizard = self.wizard()
-        try:
-            record = await wizard.networks.start(wizard.host_uri, name)
-            ok, words = record.status == SUCCEEDED, record.error_message or record.outcome
-        except Refusal as refusal:
-            ok, words = False, str(refusal)
-        except HypervisorError as err:
-            ok, words = False, err.one_line()
+        ok, words = await change_outcome(wizard.networks.start(wizard.host_uri, name))
         self.start_network.setEnabled(True)
         if not ok:
             self.network_words.setText(f"Network {name} did not start: {words}")

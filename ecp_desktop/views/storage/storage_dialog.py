@@ -5,8 +5,8 @@ worker; the window never waits. After each change the lists are read again."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from ...services.core.wording import size_text
 from ...services.storage.pools import PoolRow, VolumeRow
@@ -74,15 +74,7 @@ class StorageDialog(HostObjectsDialog):
         bottom_box.addWidget(self.volumes_title)
         bottom_box.addWidget(self.volume_view)
         bottom_box.addLayout(volume_row)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        box = QVBoxLayout(self)
-        box.addWidget(splitter)
-        box.addWidget(self.status)
-        box.addWidget(close)
+        self.arrange(top, bottom)
         self.pool_view.selectionModel().selectionChanged.connect(self._pool_chosen)
         self.volume_view.selectionModel().selectionChanged.connect(self.enable)
         self.transfer: TaskRecord | None = None  # the upload or download this dialog runs now
