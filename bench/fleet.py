@@ -250,7 +250,7 @@ if os.environ.get("FLEET_SAMPLE"):  # the GUI thread's stack whenever the 5 ms t
 profile = None
 if os.environ.get("FLEET_PROFILE"):  # cProfile of the GUI thread, written to that file
     import cProfile
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time)  # CPU time: waits for the interpreter lock left out
     profile.enable()
 with loop:
     loop.run_until_complete(go())

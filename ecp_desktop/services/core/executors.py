@@ -12,6 +12,7 @@ import time
 import weakref
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from .gui_first import give_way
 
 
 def _hold_database_connection() -> None:
@@ -109,6 +110,7 @@ class NeverFullPool(Executor):
             if job is None:  # shutdown
                 return
             future, fn, args, kwargs = job
+            give_way()  # the GUI thread first: it may be painting or applying a batch
             with self._lock:
                 self._busy.add(me)
             try:

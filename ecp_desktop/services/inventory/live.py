@@ -11,8 +11,10 @@ show live state only.
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import os
 
 import libvirt
 
@@ -22,6 +24,7 @@ from .definitions import keep_definition
 from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
+from ..core.gui_first import Held
 from ..core.errors import HypervisorError
 from ..hosts.connection import HostConnection, HostState
 from ..core.executors import Executors
@@ -33,6 +36,7 @@ from ..core.events import Event
 
 log = logging.getLogger(__name__)
 FREEZE_AFTER = 1000  # machines in one listing
+LISTING_SLOTS = int(os.environ.get("ECP_LISTING_SLOTS", "4"))
 
 
 class Inventory:
@@ -58,6 +62,7 @@ class Inventory:
         self._announced: str | None = None  # what setup_changed last said
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
+        self._listing_slots = asyncio.Semaphore(LISTING_SLOTS)
         # Every write that matters, coalesced per machine: one job on the database thread writes
         # what gathered meanwhile (a bulk action refreshes thousands of machines), and what does
         # not land while the database is away is written again until it does.
@@ -160,6 +165,10 @@ class Inventory:
         return host is not None and not host.connected and uri not in self._changed_while_listing
 
     def _on_host_state(self, host: HostConnection) -> None:
+        with Held():  # a fleet's host gone: its rows turn last known, workers give way
+            self._host_state_told(host)
+
+    def _host_state_told(self, host: HostConnection) -> None:
         if not host.connected:
             # Events no longer keep these rows current: from now on they are last known facts.
             now = utc_now()
@@ -176,12 +185,13 @@ class Inventory:
     async def load_host(self, host: HostConnection) -> None:
         """Read every machine of ``host`` and reconcile the rows with what is there now."""
         self._changed_while_listing[host.uri] = set()
-        before = {(host.uri, uuid): info for uuid, info in self._index.of_host(host.uri).items()}
         try:
-            # The comparison with what is known runs in the worker too, never on the GUI
-            # thread (bench/responsiveness.py: the longest gap while loading).
-            listed, diff = await host.call(lambda conn: list_and_compare(conn, host.uri, before),
-                                           operation="list machines")
+            async with self._listing_slots:
+                before = {(host.uri, uuid): info for uuid, info in self._index.of_host(host.uri).items()}
+                # The comparison with what is known runs in the worker too, never on the GUI
+                # thread (bench/responsiveness.py: the longest gap while loading).
+                listed, diff = await host.call(lambda conn: list_and_compare(conn, host.uri, before),
+                                               operation="list machines")
         except HypervisorError as err:
             log.warning("listing %s failed: %s", host.uri, err)
             return
@@ -204,6 +214,10 @@ class Inventory:
             self.writes.listing(host.uri, (host.facts, listed))
 
     def _apply_listing(self, uri: str, diff: ListingDiff) -> None:
+        with Held():  # the rows of a host go to every view at once: workers give way
+            self._apply(diff)
+
+    def _apply(self, diff: ListingDiff) -> None:
         # Events that arrived while listing are read again afterwards (``touched``), so the
         # diff against the snapshot taken before the listing is enough here.
         for info in diff.present.values():

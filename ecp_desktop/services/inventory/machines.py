@@ -1,12 +1,12 @@
 """Facts about libvirt domains, read in worker threads (never on the GUI thread)."""
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import libvirt
 
+from ..core.gui_first import give_way
 from ..hosts.states import state_name, state_reason
 
 Key = tuple[str, str]
@@ -96,9 +96,8 @@ def list_machines(conn: libvirt.virConnect, host_uri: str) -> list[MachineInfo]:
     autostart = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
     machines = []
     seen = utc_now()
-    for count, (dom, stats) in enumerate(conn.getAllDomainStats(_STATS), 1):
-        if count % 500 == 0:
-            time.sleep(0.001)  # a worker thread: let the GUI thread have the interpreter lock
+    for dom, stats in conn.getAllDomainStats(_STATS):
+        give_way()  # a worker thread: the GUI thread may need the interpreter lock now
         uuid = dom.UUIDString()
         vcpus = stats.get("vcpu.current") or stats.get("vcpu.maximum")
         memory = stats.get("balloon.maximum")
@@ -143,6 +142,7 @@ def list_and_compare(conn: libvirt.virConnect, uri: str,
     listed = list_machines(conn, uri)
     present = {info.key: info for info in listed}
     added, changed = [], []
+    give_way()
     for info in listed:
         old = before.get(info.key)
         if old is None:

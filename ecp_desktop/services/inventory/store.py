@@ -15,6 +15,7 @@ from ..hosts import guest_support
 from ..hosts.capabilities import GuestType
 from ..hosts.facts import HostFacts
 from ..config import preferences
+from ..core.gui_first import give_way
 from ..hosts.states import ACTIVE_STATES
 from .machines import MachineInfo
 
@@ -170,6 +171,7 @@ def upsert_machines(host_id: int, machines: Iterable[MachineInfo]) -> None:
         for start in range(0, len(machines), CHUNK):
             if start:
                 time.sleep(0.002)  # let the GUI thread have the interpreter lock between chunks
+            give_way()
             rows = [(host_id, m.uuid, m.name, m.state, m.vcpus, m.memory_kib, m.autostart, m.persistent, False, now,
                      first_desired(m.state), policy, DEFAULT_PAUSED, False, "", "[]", "[]", "", 0)
                     for m in machines[start:start + CHUNK]]

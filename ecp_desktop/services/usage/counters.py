@@ -19,6 +19,9 @@ STATS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | l
 # making the whole call wait for it
 FLAGS = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING | getattr(
     libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
+# For machines named by the caller (virDomainListGetStats), which may refuse the listing filters:
+# the caller names running machines only.
+LIST_FLAGS = getattr(libvirt, "VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", 0)
 COUNTERS = 5  # cpu.time (ns), block read, block write, net rx, net tx (bytes): cumulative
 _NAN = math.nan
 _NET = [(f"net.{i}.rx.bytes", f"net.{i}.tx.bytes") for i in range(64)]

@@ -14,6 +14,7 @@ from ..core.aio import spawn
 from ..core.errors import HypervisorError
 from ..core.events import Event
 from ..hosts.connection import HostConnection
+from ..hosts.states import ACTIVE_STATES
 from ..inventory.live import Inventory
 from ..inventory.machines import Key
 from .ring import CPU, METRICS
@@ -31,10 +32,12 @@ class UsageService:
         self._busy: set[str] = set()  # hosts with a sample in flight (never two at once)
         self._active = False
         self._task: asyncio.Task | None = None
-        # Who looks at which hosts (the Usage tab: its machine's host while shown). With any
-        # watcher, only watched hosts are sampled: a fleet of 100 hosts costs nothing while
-        # nobody looks (bench/fleet.py: 109 % of a core when every host was sampled).
-        self._watchers: dict[int, frozenset[str]] = {}
+        # Who looks at which machines (the Usage column: the rows in view; the Usage tab: its
+        # machine), and at which hosts' every machine (the column sorted by usage). With any
+        # watcher, only those are sampled: a fleet's 100,000 machines cost nothing while nobody
+        # looks, and a host of 10,000 costs the few rows in view (bench/fleet.py: 109 % of a
+        # core when every host was sampled).
+        self._watchers: dict[int, tuple[frozenset[Key], frozenset[str]]] = {}
         # Hosts whose own CPU and memory someone looks at (the hosts pane): two calls per host,
         # not the bulk machine stats.
         self._host_watchers: dict[int, frozenset[str]] = {}
@@ -59,29 +62,41 @@ class UsageService:
             self._task.cancel()
             self._task = None
 
-    def watch(self, watcher: object, uris) -> None:
-        """``watcher`` (a view) looks at these hosts now; an empty set: at none."""
-        self._watchers[id(watcher)] = frozenset(uris)
+    def watch(self, watcher: object, keys, *, whole_hosts=()) -> None:
+        """``watcher`` (a view) looks at these machines now, and at every machine of
+        ``whole_hosts``; nothing: at none."""
+        self._watchers[id(watcher)] = (frozenset(keys), frozenset(whole_hosts))
 
     def watch_hosts(self, watcher: object, uris) -> None:
         """``watcher`` shows these hosts' own CPU and memory in use; an empty set: none."""
         self._host_watchers[id(watcher)] = frozenset(uris)
 
-    def _wanted(self, uri: str) -> bool:
-        return not self._watchers or any(uri in uris for uris in self._watchers.values())
-
     def _host_wanted(self, uri: str) -> bool:
         return any(uri in uris for uris in self._host_watchers.values())
 
-    def _due(self) -> list[tuple[HostConnection, bool]]:
-        """(host, with its machines) for every connected host someone looks at, not in flight."""
+    def _due(self) -> list[tuple[HostConnection, list[str] | None | bool]]:
+        """(host, which machines) for every connected host someone looks at, not in flight:
+        None every running machine, a list these running machines, False none (the host's own
+        CPU and memory only)."""
+        whole: set[str] = set()
+        named: dict[str, set[str]] = {}
+        for keys, uris in self._watchers.values():
+            whole.update(uris)
+            for uri, uuid in keys:
+                named.setdefault(uri, set()).add(uuid)
+        machines = self._inventory.machines
         due = []
         for host in list(self._inventory.hosts.values()):
-            if host.connected and host.uri not in self._busy:
-                if self._wanted(host.uri):
-                    due.append((host, True))
-                elif self._host_wanted(host.uri):
-                    due.append((host, False))
+            uri = host.uri
+            if not host.connected or uri in self._busy:
+                continue
+            if not self._watchers or uri in whole:
+                due.append((host, None))
+            elif running := sorted(uuid for uuid in named.get(uri, ())
+                                   if (m := machines.get((uri, uuid))) is not None and m.state in ACTIVE_STATES):
+                due.append((host, running))
+            elif uri in named or self._host_wanted(uri):
+                due.append((host, False))
         self._busy.update(host.uri for host, _ in due)
         return due
 
@@ -106,12 +121,17 @@ class UsageService:
         """One sample of every connected host someone looks at, awaited (tests, benchmarks)."""
         await asyncio.gather(*(self._sample(host, machines) for host, machines in self._due()))
 
-    async def _sample(self, host: HostConnection, machines: bool = True, *, while_active: bool = False) -> None:
-        """``while_active``: sampled on the interval; an answer that comes after sampling was
-        turned off (the window hidden meanwhile) is kept but announces nothing."""
+    async def _sample(self, host: HostConnection, machines: list[str] | None | bool = None, *,
+                      while_active: bool = False) -> None:
+        """``machines`` as ``_due`` says. ``while_active``: sampled on the interval; an answer
+        that comes after sampling was turned off (the window hidden meanwhile) is kept but
+        announces nothing."""
         try:
             sampler = self._sampler(host)
-            await host.call(sampler.sample if machines else sampler.sample_host, operation="read usage")
+            if machines is False:
+                await host.call(sampler.sample_host, operation="read usage")
+            else:
+                await host.call(lambda conn: sampler.sample(conn, machines), operation="read usage")
         except HypervisorError as err:
             log.debug("no usage sample from %s: %s", host.uri, err)
             return

@@ -5,6 +5,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from .one_call_per_cell import cell_roles
+
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -22,16 +24,20 @@ class ColumnTableModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.COLUMNS)
 
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
+        # One call from Qt into Python per index, not two: Qt's own index() asks rowCount and
+        # columnCount, and a proxy asks for an index for each cell it paints.
+        if parent.isValid() or not (0 <= row < self._row_count() and 0 <= column < len(self.COLUMNS)):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
         return None
 
     def multiData(self, index: Index, roles) -> None:  # noqa: N802  (Qt's name)
-        # A cell's roles in one call from Qt, not one each: each call from Qt waits for the
-        # interpreter lock, ~1 ms while a fleet's listings run (bench/fleet.py: the GUI gap).
-        for role_data in roles:
-            role_data.setData(self.data(index, role_data.role()))
+        cell_roles(self, index, roles)
 
     def emit_row_changed(self, row: int, first: int = 0, last: int | None = None) -> None:
         last = len(self.COLUMNS) - 1 if last is None else last

@@ -1,75 +1,51 @@
 """The machines table's filter: text terms and the hosts selected in the hosts pane."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
 
-from .machine_model import LIVENESS_WORDS, SortRole, MachineTableModel, state_text
-from ..common.table_model import Index
+from .machine_model import LIVENESS_WORDS, AcceptRole, SortRole, MachineTableModel, state_text
+from ...services.inventory.machines import MachineInfo
+from ..common.one_call_per_cell import OneCallProxy
+
+# What the source model answers under AcceptRole for a row the filter keeps.
+_KEPT = QRegularExpression("^y$")
+_NO_FILTER = QRegularExpression()
 
 
-class MachineFilterProxy(QSortFilterProxyModel):
-    """Filters by text (any of name, state, host; or ``name:``/``state:``/``host:`` terms)
-    and by the hosts selected in the hosts pane (none selected: all hosts).
+class MachineFilter:
+    """Which rows a filter keeps: text terms (any of name, state, host; or ``name:``/
+    ``state:``/``host:`` terms) and the hosts selected in the hosts pane (none: all hosts).
 
     ``host:down`` keeps the machines whose host does not answer (last known rows) and
     ``host:up`` the live ones; ``state:known`` matches last known states too."""
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._terms: list[tuple[str, str]] = []
-        self._hosts: frozenset[str] = frozenset()
-        self._host_text: dict[str, str] = {}
-        self.setSortRole(SortRole)
-        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.setDynamicSortFilter(False)  # on while a filter is set: see _filter_changed
+    def __init__(self) -> None:
+        self.terms: list[tuple[str, str]] = []
+        self.hosts: frozenset[str] = frozenset()
+        self.host_text: dict[str, str] = {}  # per host, its label and URI as a term matches them
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """The source model sorts (with key functions); this proxy keeps its order and filters."""
-        self.sourceModel().sort(column, order)
+    @property
+    def active(self) -> bool:
+        return bool(self.terms or self.hosts)
 
-    def set_filter_text(self, text: str) -> None:
+    def set_text(self, text: str, hosts: dict) -> None:
         terms = []
         for word in text.casefold().split():
             field, sep, value = word.partition(":")
             terms.append((field, value) if sep and field in ("name", "state", "host") else ("", word))
-        self.beginFilterChange()
-        self._terms = terms
-        self._host_text = self._host_texts()
-        self._filter_changed()
+        self.terms = terms
+        # Once per keystroke rather than once per row: at 10,000 rows that was most of a keystroke.
+        self.host_text = {uri: f"{h.label} {uri}".casefold() for uri, h in hosts.items()}
 
-    def _host_texts(self) -> dict[str, str]:
-        """Per host, the text a term matches (label and URI), computed once per keystroke
-        rather than once per row: at 10,000 rows that was most of a keystroke's time."""
-        model = self.sourceModel()
-        hosts = model.inventory.hosts if model is not None else {}
-        return {uri: f"{h.label} {uri}".casefold() for uri, h in hosts.items()}
-
-    def set_hosts(self, uris: set[str]) -> None:
-        if frozenset(uris) == self._hosts:
-            return  # e.g. a host's state changed: filtering 100,000 rows again would change nothing
-        self.beginFilterChange()
-        self._hosts = frozenset(uris)
-        self._filter_changed()
-
-    def _filter_changed(self) -> None:
-        # Changed rows are filtered again only while a filter is set: with none, every row stays
-        # and a change of 100,000 rows (a fleet's hosts lost at once) costs no filter calls.
-        self.setDynamicSortFilter(bool(self._terms or self._hosts))
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if not self._hosts and not self._terms:
-            return True  # no filter: called once per row when 10,000 rows arrive, keep it short
-        model: MachineTableModel = self.sourceModel()  # type: ignore[assignment]
-        m = model.machine(source_row)
-        if self._hosts and m.host_uri not in self._hosts:
+    def accepts(self, m: MachineInfo) -> bool:
+        if self.hosts and m.host_uri not in self.hosts:
             return False
-        if not self._terms:
+        if not self.terms:
             return True
         state = state_text(m)
         name = m.name.casefold()
-        host = self._host_text.get(m.host_uri) or m.host_uri.casefold()
-        for field, value in self._terms:
+        host = self.host_text.get(m.host_uri) or m.host_uri.casefold()
+        for field, value in self.terms:
             if field == "name" and value not in name:
                 return False
             if field == "state" and not (value in state or value in m.state):
@@ -79,3 +55,53 @@ class MachineFilterProxy(QSortFilterProxyModel):
             if not field and not (value in name or value in state or value in m.state or value in host):
                 return False
         return True
+
+
+class MachineFilterProxy(OneCallProxy):
+    """Keeps the rows ``MachineFilter`` accepts; the source model sorts.
+
+    With no filter set, Qt's own filter (an empty pattern) keeps every row without calling
+    Python: a listing's rows arrive with no call per row into the interpreter, whose lock
+    the listing threads hold (bench/fleet.py: the GUI stall while loading). With a filter
+    set, Qt asks the source model under AcceptRole, which answers with ``accepts``."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.filter = MachineFilter()
+        self.setSortRole(SortRole)
+        self.setFilterRole(AcceptRole)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setDynamicSortFilter(False)  # on while a filter is set: see _filter_changed
+
+    def setSourceModel(self, model: MachineTableModel) -> None:  # noqa: N802  (Qt's name)
+        model.accepts = self.filter.accepts
+        super().setSourceModel(model)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """The source model sorts (with key functions); this proxy keeps its order and filters."""
+        self.sourceModel().sort(column, order)
+
+    def set_filter_text(self, text: str) -> None:
+        model = self.sourceModel()
+        hosts = model.inventory.hosts if model is not None else {}
+        self._change(lambda: self.filter.set_text(text, hosts), bool(text.split() or self.filter.hosts))
+
+    def set_hosts(self, uris: set[str]) -> None:
+        if frozenset(uris) == self.filter.hosts:
+            return  # e.g. a host's state changed: filtering 100,000 rows again would change nothing
+        self._change(lambda: setattr(self.filter, "hosts", frozenset(uris)), bool(self.filter.terms or uris))
+
+    def _change(self, change, active: bool) -> None:
+        """Apply ``change`` to the filter, after which it is ``active`` (keeps some rows out)."""
+        # Changed rows are filtered again only while a filter is set: with none, every row stays
+        # and a change of 100,000 rows (a fleet's hosts lost at once) costs no filter calls.
+        self.setDynamicSortFilter(active)
+        if active and self.filter.active:
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+            return
+        change()
+        if active or self.filterRegularExpression().pattern():
+            # Turned on or off: Qt filters again (once) when the pattern changes.
+            self.setFilterRegularExpression(_KEPT if active else _NO_FILTER)

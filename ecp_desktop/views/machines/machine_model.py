@@ -22,6 +22,7 @@ NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT, USAGE, ADDRESSES = rang
 LIVENESS_WORDS = {True: "up", False: "down"}  # host:up, host:down
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
+AcceptRole = Qt.ItemDataRole.UserRole + 3  # "y" for a row the filter keeps (machine_filter)
 
 
 CHANGE_FLUSH_MS = 25
@@ -95,6 +96,7 @@ class MachineTableModel(ColumnTableModel):
         # The Usage column's values (live CPU % and memory); without a usage service it stays empty.
         self._usage = usage
         self._addresses = addresses  # the Addresses column's (empty without an address watch)
+        self.accepts = lambda _m: True  # the filter's test of a row (set by the filter proxy)
         self._rows: list[MachineInfo] = []
         self._row_of: dict[Key, int] = {}
         self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order) once sorted
@@ -347,4 +349,6 @@ class MachineTableModel(ColumnTableModel):
             return tooltip(text)
         elif role == MachineRole:
             return m
+        elif role == AcceptRole:
+            return "y" if self.accepts(m) else "n"
         return None

@@ -16,6 +16,7 @@ from ...services.sharing.instance import INSTANCE_ID, started_by
 from ..common.icons import state_icon
 from ..common.plain import tooltip
 from ..common.follow import follow
+from ..common.one_call_per_cell import OneCallProxy, cell_roles
 
 COLUMNS = ("Task", "Status", "Flow", "Progress", "Started", "Duration", "Outcome")
 TASK, STATUS, FLOW, PROGRESS, STARTED, DURATION, OUTCOME = range(len(COLUMNS))
@@ -179,6 +180,9 @@ class TaskTreeModel(QAbstractItemModel):
             self.dataChanged.emit(self.index(min(rows), 0, parent), self.index(max(rows), last, parent))
 
     # ----- data ----------------------------------------------------------------------------
+    def multiData(self, index: Index, roles) -> None:  # noqa: N802  (Qt's name)
+        cell_roles(self, index, roles)
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
         t = self.record(index)
         if t is None:
@@ -232,7 +236,7 @@ STATUS_FILTERS = {
 }
 
 
-class TaskFilterProxy(QSortFilterProxyModel):
+class TaskFilterProxy(OneCallProxy):
     """Text (title, target, host, outcome) and status; a parent stays when a child matches."""
 
     def __init__(self, parent=None) -> None:

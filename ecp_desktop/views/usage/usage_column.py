@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from operator import attrgetter
 
-from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -159,28 +159,49 @@ def show_usage_column(view, column: int, usage: UsageService | None, machine_rol
 
 
 class UsageColumnRefresher(QObject):
-    """After each sample of a host, the view repaints its Usage column's visible cells (the
-    delegate reads the new values as it paints). No model signal: a dataChanged over 10,000 rows
+    """After samples, the view repaints its Usage column's visible cells (the delegate reads
+    the new values as it paints), once for the samples of many hosts that arrive together and
+    only when one of them has a row in view. No model signal: a dataChanged over 10,000 rows
     makes the filter proxy run its filter on each of them again whenever a filter is set, even
     for a role it does not filter on (measured here with PySide6 6.11), every interval.
 
-    With ``machine_role``, it also tells the usage service which hosts the rows in view are on
-    (``RowsInView``): those hosts are sampled, and a fleet's other hosts are not."""
+    With ``machine_role``, it also tells the usage service which machines the rows in view are
+    (``RowsInView``): those are sampled, and a fleet's other machines are not; while the view
+    is sorted by this column, every machine of their hosts (the order needs them all)."""
+
+    REPAINT_MS = 100  # the samples of a fleet's hosts arrive over a few turns: one repaint
 
     def __init__(self, usage: UsageService, view, column: int, machine_role: int | None = None) -> None:
         super().__init__(view)
         self._usage, self._view, self._column = usage, view, column
+        self._in_view: set[str] = set()  # the hosts of the rows in view, as last told
+        self._repaint = QTimer(self)
+        self._repaint.setSingleShot(True)
+        self._repaint.setInterval(self.REPAINT_MS)
+        self._repaint.timeout.connect(self._paint_column)
         follow(usage.sampled, self, self._on_sampled)
-        self._rows = None if machine_role is None else RowsInView(
-            view, column, machine_role, lambda machines: usage.watch(self, {m.host_uri for m in machines}))
+        self._rows = None if machine_role is None else RowsInView(view, column, machine_role, self._watch)
+        if self._rows is not None:
+            view.horizontalHeader().sortIndicatorChanged.connect(lambda *_: self._rows.soon())
+
+    def _watch(self, machines: list[MachineInfo]) -> None:
+        self._in_view = {m.host_uri for m in machines}
+        sorted_by_usage = bool(machines) and self._view.horizontalHeader().sortIndicatorSection() == self._column
+        self._usage.watch(self, {m.key for m in machines}, whole_hosts=self._in_view if sorted_by_usage else ())
 
     def hosts_in_view(self) -> set[str]:
         return {m.host_uri for m in self._rows.rows()} if self._rows is not None else set()
 
-    def _on_sampled(self, _uri: str) -> None:
-        view = self._view
+    def _on_sampled(self, uri: str) -> None:
         if self._rows is not None:
             self._rows.soon()  # the window shown again, a pane resized: rows may have come into view
+            if uri not in self._in_view:
+                return
+        if not self._repaint.isActive():
+            self._repaint.start()
+
+    def _paint_column(self) -> None:
+        view = self._view
         if not view.isVisible() or view.isColumnHidden(self._column):
             return
         viewport = view.viewport()

@@ -72,9 +72,9 @@ class UsageTab(QWidget):
         self.refresh()
 
     def _watch(self) -> None:
-        """Sample this machine's host while the tab is on screen, and nothing for it otherwise."""
+        """Sample this machine while the tab is on screen, and nothing for it otherwise."""
         shown = self._machine is not None and self.isVisible()
-        self._usage.watch(self, {self._machine.host_uri} if shown else set())
+        self._usage.watch(self, {self._machine.key} if shown else set())
 
     def hideEvent(self, event) -> None:  # noqa: N802  (Qt's name)
         super().hideEvent(event)
@@ -124,17 +124,31 @@ class UsageTab(QWidget):
 
 class _FollowsWindow(QObject):
     """Samples only while someone can see the window: shown, not minimised, the app active
-    (a locked screen or another app in front makes it inactive)."""
+    (a locked screen or another app in front makes it inactive).
+
+    Until the window is first shown it has no QWindow: an event filter waits for that; from
+    then on the QWindow's visibility signal says it all, since a filter on the window would be
+    a call into Python for each of its events (each waits for the interpreter lock)."""
 
     def __init__(self, window: QWidget, usage: UsageService) -> None:
         super().__init__(window)
         self._window, self._usage = window, usage
-        window.installEventFilter(self)
+        self._filtering = window.windowHandle() is None
+        if self._filtering:
+            window.installEventFilter(self)
+        else:
+            self._follow_handle()
         # A method of this QObject, not a lambda: Qt disconnects it when the window goes.
         QGuiApplication.instance().applicationStateChanged.connect(self._on_application_state)
 
+    def _follow_handle(self) -> None:
+        self._window.windowHandle().visibilityChanged.connect(self._on_visibility)
+
     def _on_application_state(self, _state) -> None:
         self.update()
+
+    def _on_visibility(self, _visibility) -> None:
+        QTimer.singleShot(0, self.update)  # after the change has taken effect
 
     def update(self) -> None:
         window = self._window
@@ -147,6 +161,10 @@ class _FollowsWindow(QObject):
     def eventFilter(self, watched, event) -> bool:  # noqa: N802  (Qt's name)
         if event.type() in (QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.WindowStateChange, QEvent.Type.Close):
             QTimer.singleShot(0, self.update)  # after the change has taken effect
+            if self._filtering and watched.windowHandle() is not None:
+                self._filtering = False
+                watched.removeEventFilter(self)
+                self._follow_handle()
         return False
 
 

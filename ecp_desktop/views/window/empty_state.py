@@ -65,8 +65,9 @@ class EmptyState(QWidget):
         box.addWidget(self.message)
         box.addLayout(row)
         box.addStretch(2)
+        # Installed only while shown: a filter on the viewport is a call into Python for each of
+        # its events (every paint), and each such call waits for the interpreter lock.
         self._follower = _ResizeFollower(self)
-        view.viewport().installEventFilter(self._follower)
         proxy = window.machine_proxy
         for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
             signal.connect(self.refresh)
@@ -83,7 +84,9 @@ class EmptyState(QWidget):
     def refresh(self, *_args) -> None:
         window = self.window
         if window.machine_proxy.rowCount() > 0:
-            self.hide()
+            if not self.isHidden():
+                self.hide()
+                self.parentWidget().removeEventFilter(self._follower)
             return
         hosts = self.inventory.hosts
         text = window.filter_edit.text().strip()
@@ -107,6 +110,7 @@ class EmptyState(QWidget):
         self.message.setText(message)
         for key, button in self.buttons.items():
             button.setVisible(key in shown)
+        self.parentWidget().installEventFilter(self._follower)
         self.resize(self.parentWidget().size())
         self.show()
         self.raise_()

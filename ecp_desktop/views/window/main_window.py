@@ -1,7 +1,7 @@
 """The main window: hosts | machines | details, tasks dock, toolbar, menus, status bar."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow, QMenu,
                                QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget, QPushButton)
@@ -45,6 +45,7 @@ from ..new_machine.new_machine_wizard import NewMachineWizard, open_new_machine_
 from ..new_machine.template_dialog import TemplateDialog, open_template_dialog
 from ..snapshots.snapshots_tab import SnapshotsTab
 from ..tasks.tasks_pane import TasksPane
+from ..common.paints_first import PaintsFirst
 from ..usage.usage_column import UsageColumn, show_usage_column
 from ..common.rows_in_view import RowsInView
 from ..machines.address_column import AddressColumn, plain_addresses
@@ -148,6 +149,9 @@ class MainWindow(QMainWindow):
 
         self.tasks_pane = TasksPane(tasks, self)
         self.task_model = self.tasks_pane.model
+        # Worker threads give way to these views' paints (each is many calls into Python).
+        self.paints_first = PaintsFirst(self, [self.machines_view.viewport(), self.hosts_view.viewport(),
+                                               self.tasks_pane.view.viewport()])
         self.tasks_pane.details_requested.connect(lambda request: self.show_errors(*request))
         self.tasks_dock = QDockWidget("Tasks", self)
         self.tasks_dock.setObjectName("tasks")
@@ -179,6 +183,7 @@ class MainWindow(QMainWindow):
         follow(inventory.setup_changed, self, self._show_setup_state)
         self._show_setup_state(inventory.setup_missing)
         spawn(inventory.check_setup())
+        QGuiApplication.instance().focusWindowChanged.connect(self._on_focus_window)
         self._update_health()
         self._update_action_state()
         self.pane_shortcuts = window_layout.arrange(self)
@@ -206,12 +211,12 @@ class MainWindow(QMainWindow):
                                 if reason else "")
         self.setup_bar.setVisible(bool(reason))
 
-    def event(self, event) -> bool:
+    def _on_focus_window(self, focused) -> None:
         # The wizard runs setup in a window of its own: coming back here is when its outcome
         # can have changed what this window may record (read only while setup is missing).
-        if event.type() == QEvent.Type.WindowActivate and not self.setup_bar.isHidden():
+        # A signal, not an event() override: that would be a call into Python for every event.
+        if focused is not None and focused is self.windowHandle() and not self.setup_bar.isHidden():
             spawn(self.inventory.check_setup())
-        return super().event(event)
 
     # ----- actions and menus -------------------------------------------------------------
     def show_about(self) -> None:

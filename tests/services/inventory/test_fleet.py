@@ -104,3 +104,31 @@ def test_a_hosts_state_changes_no_rows_and_refilters_nothing(qtbot, run, service
     inventory.host_changed.emit(host)
     assert changes and all(c[0].column() == HOST == c[1].column() for c in changes)
     assert {model.index(r, HOST).data() for r in range(model.rowCount())} == {"renamed"}
+
+
+def test_rows_arrive_without_a_python_filter_call_until_a_filter_is_set(qtbot, run, services, tmp_path):
+    """Each call from Qt into Python waits for the interpreter lock that listing threads hold:
+    with no filter set, a host's rows reach the view with no filter call per row."""
+    inventory = services.inventory
+    model = MachineTableModel(inventory)
+    proxy = MachineFilterProxy()
+    proxy.setSourceModel(model)
+    asked = []
+    accepts = model.accepts
+    model.accepts = lambda m: asked.append(m.name) or accepts(m)
+    first, second = _hosts(tmp_path, 2, 30, interleaved=False)
+    assert run(inventory.connect_host(inventory.add_host(first)))
+    qtbot.waitUntil(lambda: proxy.rowCount() == 30, timeout=5000)
+    assert asked == []
+    proxy.set_filter_text("name:1")  # now every row is asked, and new rows too
+    kept = {m.name for m in inventory.machines.values() if "1" in m.name}
+    assert {proxy.index(r, 0).data() for r in range(proxy.rowCount())} == kept and len(asked) == 30
+    assert run(inventory.connect_host(inventory.add_host(second)))
+    qtbot.waitUntil(lambda: model.rowCount() == 60, timeout=5000)
+    kept = {m.name for m in inventory.machines.values() if "1" in m.name}
+    assert {proxy.index(r, 0).data() for r in range(proxy.rowCount())} == kept
+    proxy.set_filter_text("")  # cleared: every row again, and no more asking
+    asked.clear()
+    assert proxy.rowCount() == 60
+    run(inventory.remove_host(second))
+    assert proxy.rowCount() == 30 and asked == []

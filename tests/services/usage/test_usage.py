@@ -201,8 +201,8 @@ def test_usage_column_sorts_by_current_cpu(model_tester, qtbot, tmp_path, run, s
     # a sample repaints the column: no model signal, so a set filter is not run again for it
     proxy.set_filter_text("running")
     calls = []
-    original = proxy.filterAcceptsRow
-    proxy.filterAcceptsRow = lambda *a: calls.append(1) or original(*a)
+    original = model.accepts
+    model.accepts = lambda *a: calls.append(1) or original(*a)
     usage.sampled.emit(host.uri)
     assert calls == []
     model_tester(model)
@@ -291,6 +291,20 @@ def test_the_usage_column_samples_the_hosts_of_the_rows_in_view(qtbot, run, serv
         usage.sampled.disconnect(got.append)
         return set(got)
     qtbot.waitUntil(lambda: sampled_hosts() == {uris[0]}, timeout=3000)
+    # Of that host, only the machines in view: a host of thousands costs the few rows on screen.
+    bottom = view.rowAt(view.viewport().height() - 1)
+    shown = {view.model().index(r, 0).data(MachineRole).key for r in range(bottom + 1)}
+    running = {m.key for m in inventory.machines_of(uris[0]) if m.state == "running"}
+    assert running & shown and running - shown
+    before = {k: usage.sampled_at(k) for k in running}
+    time.sleep(0.01)
+    assert sampled_hosts() == {uris[0]}
+    assert all(usage.sampled_at(k) > before[k] for k in running & shown)
+    assert all(usage.sampled_at(k) == before[k] or math.isnan(before[k]) for k in running - shown)
+    view.horizontalHeader().setSortIndicator(USAGE, Qt.SortOrder.DescendingOrder)  # the order needs them all
+    qtbot.waitUntil(lambda: sampled_hosts() and all(not math.isnan(usage.sampled_at(k)) for k in running),
+                    timeout=3000)
+    view.horizontalHeader().setSortIndicator(NAME, Qt.SortOrder.AscendingOrder)
     first = view.model().index(0, USAGE)
     assert first.data(UsageRole) is not None or first.data() == ""  # a sampled row says its value
     view.scrollToBottom()  # now the second host's rows

@@ -100,3 +100,40 @@ def test_sorting_by_any_column_keeps_the_selection_and_follows_state_changes(mod
     (selected,) = selection.selectedIndexes()
     assert selected.data() == "stopped01", "the selection follows the row when it moves"
     run(services.lifecycle.apply("force_off", inventory.machines[stopped.key]))
+
+
+def test_a_painted_cell_is_one_call_into_the_model_through_the_filter(qtbot, run, services):
+    """Each call from Qt into Python waits for the interpreter lock that worker threads hold:
+    the view asks each cell's roles in one call, which the filter proxy hands on whole (Qt's
+    own proxy would ask the model once per role)."""
+    from PySide6.QtWidgets import QTableView
+
+    inventory = services.inventory
+    model = MachineTableModel(inventory)
+    proxy = MachineFilterProxy()
+    proxy.setSourceModel(model)
+    assert run(inventory.connect_host(inventory.add_host(LAB_URI)))
+    qtbot.waitUntil(lambda: model.rowCount() == 4, timeout=5000)
+    calls, inside = {"multi": 0, "alone": 0}, [False]
+    data, multi = model.data, model.multiData
+
+    def counted_data(*args):
+        calls["alone"] += not inside[0]
+        return data(*args)
+
+    def counted_multi(*args):
+        calls["multi"] += 1
+        inside[0] = True
+        try:
+            return multi(*args)
+        finally:
+            inside[0] = False
+    model.data, model.multiData = counted_data, counted_multi
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.resize(900, 300)
+    image = view.grab()
+    assert not image.isNull()
+    assert calls["multi"] >= 4 * 5 and calls["alone"] == 0
+    assert {proxy.index(r, NAME).data() for r in range(4)} == {"db01", "paused01", "stopped01", "web01"}
