@@ -31,6 +31,11 @@ Printed (every figure against its floor or target):
             rows == distinct keys == HOSTS x PER_HOST; then one machine per host started or
             shut down through services.lifecycle.apply_many, whose rows change only by
             libvirt's lifecycle events: hosts whose events arrived (target: every host)
+  bulk      up to 1,000 shut-off machines across the hosts started in one action: seconds
+            until every row says running, and the GUI gap meanwhile (target <= 50 ms)
+  usage     USAGE_SECONDS of live usage sampling with the Usage column on screen (the rows
+            in view and the hosts pane's hosts in view sampled): the GUI gap (target <= 50 ms)
+  fleet_json  the gaps and figures above on one line, for bench/stalls.py
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+USAGE_SECONDS = 10  # of live usage sampling with the Usage column on screen (3 in quick mode)
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -119,7 +125,9 @@ from ecp_desktop.services.hosts.libvirt_loop import register_event_impl
 from ecp_desktop.services.setup.startup import open_inventory
 from ecp_desktop.views.common.qt_process import make_qt_app
 import ecp_desktop.views.window.main_window  # imported by open_main_window: not counted in app_s
-fleet, url, uris_file, daemon_dir, per_host, idle = sys.argv[1:7]
+fleet, url, uris_file, daemon_dir, per_host, idle, usage_seconds = sys.argv[1:8]
+usage_seconds = float(usage_seconds)
+from ecp_desktop.views.machines.machine_model import USAGE
 uris = json.loads(open(uris_file).read())
 n, per_host, idle = len(uris) * int(per_host), int(per_host), float(idle)
 register_event_impl()
@@ -231,6 +239,31 @@ async def go():
     out["event_s"] = time.perf_counter() - t_act
     out["event_hosts"] = sum(1 for u in uris if events[u])
     out["event_rows"] = changed()
+
+    # ----- a bulk start: up to 1,000 shut-off machines, spread over the hosts ----------------
+    stopped = [model.machine(r) for r in range(model.rowCount()) if model.machine(r).state == "shutoff"]
+    stopped.sort(key=lambda m: (hash(m.uuid) % 1000, m.key))  # across hosts, the same each run
+    bulk = stopped[:1000]
+    gap.start()
+    t_bulk = time.perf_counter()
+    await session.services.lifecycle.apply_many("start", bulk)
+    def started():
+        return all(model.machine(model.row_of(m.key)).state == "running" for m in bulk)
+    await until(started, 600, "bulk start")
+    out["bulk_n"], out["bulk_s"] = len(bulk), time.perf_counter() - t_bulk
+    out["bulk_gap_ms"] = gap.stop()
+
+    # ----- live usage: the Usage column on screen, sampled for USAGE_SECONDS ------------------
+    usage = session.services.usage
+    view = session.window.machines_view
+    assert usage.active and not view.isColumnHidden(USAGE), "the Usage column is not sampled"
+    samples = []
+    usage.sampled.connect(samples.append)
+    gap.start()
+    await asyncio.sleep(usage_seconds)
+    out["usage_gap_ms"] = gap.stop()
+    out["usage_samples"] = len(samples)
+    out["usage_s"] = usage_seconds
     out["rss_mb"] = rss_mb()
 
 if os.environ.get("FLEET_SAMPLE"):  # the GUI thread's stack whenever the 5 ms timer is 40 ms late
@@ -383,7 +416,7 @@ def main() -> None:
         (work / "uris.json").write_text(json.dumps(uris))
         floors = [run_json([sys.executable, "-c", FLOOR, *uris], env)]
         app = run_json([sys.executable, "-c", APP, str(Path(__file__).resolve()), url, str(work / "uris.json"),
-                        str(daemon), str(per_host), str(idle)], env)
+                        str(daemon), str(per_host), str(idle), str(USAGE_SECONDS if hosts >= 100 else 3)], env)
         floors.append(run_json([sys.executable, "-c", FLOOR, *uris], env))
         daemon_peak = daemon_rss_mb(daemon)
     finally:
@@ -424,6 +457,15 @@ def report(hosts: int, per_host: int, idle: float, floors: list[dict], app: dict
     print(f"storm_events_{tag}: lifecycle events after the storm from {app['event_hosts']} of {hosts} hosts, "
           f"rows changed by them {app['event_rows']} of {hosts} in {app['event_s']:.2f} s: "
           f"{'ok' if events_ok else 'WRONG'}")
+    print(f"bulk_{tag}: {app['bulk_n']} shut-off machines started in one action in {app['bulk_s']:.2f} s; "
+          f"gap {app['bulk_gap_ms']:.0f} ms, ratio {app['bulk_gap_ms'] / 50:.2f} of 50 ms")
+    print(f"usage_{tag}: {app['usage_s']:g} s of live usage with the Usage column on screen, "
+          f"{app['usage_samples']} host samples; gap {app['usage_gap_ms']:.0f} ms, "
+          f"ratio {app['usage_gap_ms'] / 50:.2f} of 50 ms")
+    print("fleet_json: " + json.dumps({"load_gap_ms": app["gap_ms"], "storm_gap_ms": app["storm_gap_ms"],
+                                       "bulk_gap_ms": app["bulk_gap_ms"], "usage_gap_ms": app["usage_gap_ms"],
+                                       "idle_pct": app["idle_pct"], "app_s": app["app_s"], "floor_s": floor,
+                                       "first_row_s": app["first_row_s"], "rss_mb": app["rss_mb"]}))
     if not (rows_ok and events_ok):  # a wrong count fails CI; the timings are printed, not judged
         raise SystemExit(1)
 

@@ -50,6 +50,7 @@ class HostTableModel(ColumnTableModel):
         if usage is not None:
             follow(usage.sampled, self, self._on_sampled)
         self._hosts: list[HostConnection] = list(inventory.hosts.values())
+        self._in_view: set[str] | None = None  # the rows a view shows (sample_rows_in_view); None: all
         self._counts: dict[str, int] = {}
         follow(inventory.host_added, self, self._on_added)
         follow(inventory.host_changed, self, self._on_changed)
@@ -74,9 +75,16 @@ class HostTableModel(ColumnTableModel):
     def _maintenance(self, host: HostConnection) -> str:
         return self._marks.words(host.uri) if self._marks is not None else ""
 
+    def sample_rows_in_view(self, hosts: list[HostConnection]) -> None:
+        """Only these rows' In use is sampled from now on (a view's rows on screen: a fleet's
+        other hosts cost nothing while the window is idle)."""
+        self._in_view = {h.uri for h in hosts}
+        self._watch_hosts()
+
     def _watch_hosts(self) -> None:
         if self._usage is not None:
-            self._usage.watch_hosts(self, {h.uri for h in self._hosts})
+            uris = {h.uri for h in self._hosts}
+            self._usage.watch_hosts(self, uris if self._in_view is None else uris & self._in_view)
 
     def _on_sampled(self, uri: str) -> None:
         for row, host in enumerate(self._hosts):

@@ -31,7 +31,7 @@ from ..common.plain import ask, message_box, plain_label, rich_label, tooltip
 from ..console.console_tab import open_graphical_console
 from ..hardware.hardware_dialog import open_hardware_dialog
 from ..hosts.add_connection_dialog import AddConnectionDialog
-from ..hosts.host_model import HostRole, HostTableModel
+from ..hosts.host_model import IN_USE, HostRole, HostTableModel
 from ..machines.details_panel import DetailsPanel
 from ..machines.machine_filter import MachineFilterProxy
 from ..machines.machine_model import ADDRESSES, USAGE, MachineRole, MachineTableModel
@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.machine_proxy.setSourceModel(self.machine_model)
 
         self.hosts_view = _table(self.host_model, multi=True)
+        self.host_rows = RowsInView(self.hosts_view, IN_USE, HostRole, self.host_model.sample_rows_in_view)
         self.context_menu: QMenu | None = None  # the right-click menu on screen
         self.hosts_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.hosts_view.customContextMenuRequested.connect(self._host_menu)

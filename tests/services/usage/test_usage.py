@@ -332,3 +332,36 @@ def test_the_hosts_pane_shows_each_hosts_cpu_and_memory_in_use(qtbot, run, servi
     assert text == "memory 128.0 GiB of 128.0 GiB", text
     assert (row, IN_USE) in changed
     assert math.isnan(usage.current((host.uri, next(iter(inventory.machines_of(host.uri))).uuid), CPU))
+
+
+def test_the_hosts_pane_samples_only_the_hosts_on_screen(qtbot, run, services, tmp_path):
+    """A fleet's hosts pane shows a few of its hosts: only those have their In use read."""
+    from ecp_desktop.views.common.rows_in_view import RowsInView
+    from ecp_desktop.views.hosts.host_model import HostRole
+
+    inventory = services.inventory
+    uris = [write_host(tmp_path / f"p{i}.xml", 2, seed=i, prefix=f"p{i}-") for i in range(12)]
+    for uri in uris:
+        assert run(inventory.connect_host(inventory.add_host(uri)))
+    usage = UsageService(inventory, interval=60)
+    hosts = HostTableModel(inventory, usage=usage)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(hosts)
+    usage.watch(view, set())  # as the window's machines view does: no machine in view
+    rows = RowsInView(view, IN_USE, HostRole, hosts.sample_rows_in_view)
+    view.resize(700, 150)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: 0 < len(rows.rows()) < len(uris))
+    shown = {h.uri for h in rows.rows()}
+
+    def sampled() -> set[str]:
+        got: list[str] = []
+        usage.sampled.connect(got.append)
+        run(usage.sample_now())
+        usage.sampled.disconnect(got.append)
+        return set(got)
+    qtbot.waitUntil(lambda: sampled() == shown, timeout=3000)
+    view.scrollToBottom()
+    qtbot.waitUntil(lambda: sampled() == {h.uri for h in rows.rows()} != shown, timeout=3000)
