@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from operator import attrgetter
 
 from ..core.aio import spawn
 from ..core.errors import HypervisorError
@@ -24,6 +25,7 @@ from ..inventory.live import Inventory
 from ..inventory.machines import Key, MachineInfo
 from .addresses import InterfaceAddresses, read_addresses
 
+_KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key without a Python call per row
 log = logging.getLogger(__name__)
 REFRESH_S = 30.0
 FRESH_S = 5.0
@@ -128,8 +130,12 @@ class AddressWatch:
 
     def _on_machines_changed(self, machines: list[MachineInfo]) -> None:
         """Started, resumed, moved or redefined: read again soon, and often for a minute."""
-        for m in machines:
-            self._read_soon(m.key)
+        # A batch is a host's thousand rows (it went away, or its listing): only the few
+        # machines someone looks at or whose addresses are known concern this watch.
+        watched = set().union(*self._watchers.values())
+        for key in map(_KEY, machines):
+            if key in self._known or key in watched:
+                self._read_soon(key)
 
     def _on_agent_event(self, host: HostConnection, uuid: str) -> None:
         """A guest agent came up (it answers for the guest's own addresses) or went away."""

@@ -1,15 +1,11 @@
 """The machines table's filter: text terms and the hosts selected in the hosts pane."""
 from __future__ import annotations
 
-from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtCore import Qt
 
-from .machine_model import LIVENESS_WORDS, AcceptRole, SortRole, MachineTableModel, state_text
+from .machine_model import LIVENESS_WORDS, SortRole, MachineTableModel, state_text
 from ...services.inventory.machines import MachineInfo
-from ..common.one_call_per_cell import OneCallProxy
-
-# What the source model answers under AcceptRole for a row the filter keeps.
-_KEPT = QRegularExpression("^y$")
-_NO_FILTER = QRegularExpression()
+from ..common.filter_proxy import PredicateFilterProxy
 
 
 class MachineFilter:
@@ -57,21 +53,18 @@ class MachineFilter:
         return True
 
 
-class MachineFilterProxy(OneCallProxy):
-    """Keeps the rows ``MachineFilter`` accepts; the source model sorts.
-
-    With no filter set, Qt's own filter (an empty pattern) keeps every row without calling
-    Python: a listing's rows arrive with no call per row into the interpreter, whose lock
-    the listing threads hold (bench/fleet.py: the GUI stall while loading). With a filter
-    set, Qt asks the source model under AcceptRole, which answers with ``accepts``."""
+class MachineFilterProxy(PredicateFilterProxy):
+    """Keeps the rows ``MachineFilter`` accepts; the source model sorts."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.filter = MachineFilter()
         self.setSortRole(SortRole)
-        self.setFilterRole(AcceptRole)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.setDynamicSortFilter(False)  # on while a filter is set: see _filter_changed
+
+    @property
+    def active(self) -> bool:
+        return self.filter.active
 
     def setSourceModel(self, model: MachineTableModel) -> None:  # noqa: N802  (Qt's name)
         model.accepts = self.filter.accepts
@@ -84,24 +77,9 @@ class MachineFilterProxy(OneCallProxy):
     def set_filter_text(self, text: str) -> None:
         model = self.sourceModel()
         hosts = model.inventory.hosts if model is not None else {}
-        self._change(lambda: self.filter.set_text(text, hosts), bool(text.split() or self.filter.hosts))
+        self.change(lambda: self.filter.set_text(text, hosts), bool(text.split() or self.filter.hosts))
 
     def set_hosts(self, uris: set[str]) -> None:
         if frozenset(uris) == self.filter.hosts:
             return  # e.g. a host's state changed: filtering 100,000 rows again would change nothing
-        self._change(lambda: setattr(self.filter, "hosts", frozenset(uris)), bool(self.filter.terms or uris))
-
-    def _change(self, change, active: bool) -> None:
-        """Apply ``change`` to the filter, after which it is ``active`` (keeps some rows out)."""
-        # Changed rows are filtered again only while a filter is set: with none, every row stays
-        # and a change of 100,000 rows (a fleet's hosts lost at once) costs no filter calls.
-        self.setDynamicSortFilter(active)
-        if active and self.filter.active:
-            self.beginFilterChange()
-            change()
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-            return
-        change()
-        if active or self.filterRegularExpression().pattern():
-            # Turned on or off: Qt filters again (once) when the pattern changes.
-            self.setFilterRegularExpression(_KEPT if active else _NO_FILTER)
+        self.change(lambda: setattr(self.filter, "hosts", frozenset(uris)), bool(self.filter.terms or uris))

@@ -11,6 +11,7 @@ from ...services.inventory.live import Inventory, Key
 from ...services.hosts.states import STATE_LABELS
 from ...services.inventory.machines import MachineInfo
 from ..common.table_model import ColumnTableModel, Index
+from ..common.filter_proxy import ACCEPT_ROLE, accept_answer
 from ..common.icons import last_known_icon, state_icon
 from ..common.plain import tooltip
 from ..usage.usage_column import UsageColumn
@@ -22,7 +23,6 @@ NAME, STATE, HOST, VCPUS, MEMORY, AUTOSTART, PERSISTENT, USAGE, ADDRESSES = rang
 LIVENESS_WORDS = {True: "up", False: "down"}  # host:up, host:down
 MachineRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
-AcceptRole = Qt.ItemDataRole.UserRole + 3  # "y" for a row the filter keeps (machine_filter)
 
 
 CHANGE_FLUSH_MS = 25
@@ -349,6 +349,6 @@ class MachineTableModel(ColumnTableModel):
             return tooltip(text)
         elif role == MachineRole:
             return m
-        elif role == AcceptRole:
-            return "y" if self.accepts(m) else "n"
+        elif role == ACCEPT_ROLE:
+            return accept_answer(self.accepts(m))
         return None

@@ -6,7 +6,7 @@ announces it, and Qt needs the count from before an insertion while announcing i
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from ...services.tasks.service import TaskService
@@ -16,7 +16,8 @@ from ...services.sharing.instance import INSTANCE_ID, started_by
 from ..common.icons import state_icon
 from ..common.plain import tooltip
 from ..common.follow import follow
-from ..common.one_call_per_cell import OneCallProxy, cell_roles
+from ..common.one_call_per_cell import cell_roles
+from ..common.filter_proxy import ACCEPT_ROLE, PredicateFilterProxy, accept_answer
 
 COLUMNS = ("Task", "Status", "Flow", "Progress", "Started", "Duration", "Outcome")
 TASK, STATUS, FLOW, PROGRESS, STARTED, DURATION, OUTCOME = range(len(COLUMNS))
@@ -37,6 +38,7 @@ class TaskTreeModel(QAbstractItemModel):
         # lists only grow at their ends, so a task's position (hence its row) is a dict lookup.
         self._session: list[TaskRecord] = []  # oldest first
         self._history: list[TaskRecord] = []  # newest first
+        self.accepts = lambda _record: True  # the filter's test of a row (set by the filter proxy)
         self._root_pos: dict[int, int] = {}
         self._by_id: dict[int, TaskRecord] = {}
         self._row_in_parent: dict[int, int] = {}
@@ -203,6 +205,8 @@ class TaskTreeModel(QAbstractItemModel):
             return t.progress
         if role == TaskRole:
             return t
+        if role == ACCEPT_ROLE:
+            return accept_answer(self.accepts(t))
         return None
 
 
@@ -236,7 +240,7 @@ STATUS_FILTERS = {
 }
 
 
-class TaskFilterProxy(OneCallProxy):
+class TaskFilterProxy(PredicateFilterProxy):
     """Text (title, target, host, outcome) and status; a parent stays when a child matches."""
 
     def __init__(self, parent=None) -> None:
@@ -245,19 +249,22 @@ class TaskFilterProxy(OneCallProxy):
         self._statuses: set[str] | None = None
         self.setRecursiveFilteringEnabled(True)
 
+    @property
+    def active(self) -> bool:
+        return bool(self._words) or self._statuses is not None
+
+    def setSourceModel(self, model: TaskTreeModel) -> None:  # noqa: N802  (Qt's name)
+        model.accepts = self.accepts
+        super().setSourceModel(model)
+
     def set_text(self, text: str) -> None:
-        self.beginFilterChange()
-        self._words = text.casefold().split()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        words = text.casefold().split()
+        self.change(lambda: setattr(self, "_words", words), bool(words) or self._statuses is not None)
 
     def set_statuses(self, statuses: set[str] | None) -> None:
-        self.beginFilterChange()
-        self._statuses = statuses
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self.change(lambda: setattr(self, "_statuses", statuses), bool(self._words) or statuses is not None)
 
-    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
-        model = self.sourceModel()
-        record = model.record(model.index(row, 0, parent))
+    def accepts(self, record: TaskRecord | None) -> bool:
         if record is None:
             return False
         if self._statuses is not None and record.status not in self._statuses:
