@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor
 
 from ...services.hosts.connection import HostConnection, HostState
@@ -20,6 +20,7 @@ from ..common.follow import follow
 
 COLUMNS = ("Host", "State", "Hypervisor", "libvirt", "CPUs", "Memory", "Machines", "In use")
 HOST, STATE, HYPERVISOR, LIBVIRT, CPUS, MEMORY, MACHINES, IN_USE = range(len(COLUMNS))
+SAMPLED_FLUSH_MS = 100  # the In use cells of hosts sampled together change together
 HostRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -47,6 +48,11 @@ class HostTableModel(ColumnTableModel):
         # The In use column: each connected host's own CPU and memory, from its last sample
         # (two calls per host per interval while the window is seen: no machine stats).
         self._usage = usage
+        self._sampled: set[str] = set()  # hosts sampled since the last repaint of their cells
+        self._sampled_flush = QTimer(self)
+        self._sampled_flush.setSingleShot(True)
+        self._sampled_flush.setInterval(SAMPLED_FLUSH_MS)
+        self._sampled_flush.timeout.connect(self._flush_sampled)
         if usage is not None:
             follow(usage.sampled, self, self._on_sampled)
         self._hosts: list[HostConnection] = list(inventory.hosts.values())
@@ -87,9 +93,17 @@ class HostTableModel(ColumnTableModel):
             self._usage.watch_hosts(self, uris if self._in_view is None else uris & self._in_view)
 
     def _on_sampled(self, uri: str) -> None:
-        for row, host in enumerate(self._hosts):
-            if host.uri == uri:
-                self.emit_row_changed(row, IN_USE, IN_USE)
+        # The samples of the hosts in view arrive one by one within a few turns: their cells
+        # change together, one repaint (a repaint per host was most of the idle window's CPU).
+        self._sampled.add(uri)
+        if not self._sampled_flush.isActive():
+            self._sampled_flush.start()
+
+    def _flush_sampled(self) -> None:
+        uris, self._sampled = self._sampled, set()
+        rows = [row for row, host in enumerate(self._hosts) if host.uri in uris]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), IN_USE), self.index(max(rows), IN_USE))
 
     def _on_changed(self, host: HostConnection) -> None:
         if host in self._hosts:
