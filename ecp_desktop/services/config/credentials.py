@@ -10,18 +10,24 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse, urlunparse
 
-import keyring
-import keyring.errors
 import libvirt
 
 log = logging.getLogger(__name__)
 SERVICE = "ecp-desktop"
 
 
+def _keyring():
+    """The keyring module, loaded with the first secret asked for: not at start-up, where it
+    was a tenth of the imports before the first paint (bench/inventory_first.py)."""
+    import keyring
+    import keyring.errors
+    return keyring
+
+
 def keyring_status() -> tuple[bool, str]:
     """(usable, in words): whether a keyring service can keep secrets here."""
     try:
-        backend = keyring.get_keyring()
+        backend = _keyring().get_keyring()
     except Exception as exc:  # noqa: BLE001  (a broken keyring setup must not stop the app)
         return False, f"the system keyring cannot be used ({exc})"
     name = type(backend).__module__ + "." + type(backend).__name__
@@ -33,6 +39,7 @@ def keyring_status() -> tuple[bool, str]:
 
 def save_secret(account: str, secret: str) -> str | None:
     """Store ``secret``; None when stored, otherwise why not (the caller asks each time)."""
+    keyring = _keyring()
     try:
         keyring.set_password(SERVICE, account, secret)
     except keyring.errors.KeyringError as exc:
@@ -42,6 +49,7 @@ def save_secret(account: str, secret: str) -> str | None:
 
 
 def load_secret(account: str) -> str | None:
+    keyring = _keyring()
     try:
         return keyring.get_password(SERVICE, account)
     except keyring.errors.KeyringError as exc:
@@ -50,6 +58,7 @@ def load_secret(account: str) -> str | None:
 
 
 def forget_secret(account: str) -> None:
+    keyring = _keyring()
     try:
         keyring.delete_password(SERVICE, account)
     except keyring.errors.KeyringError:

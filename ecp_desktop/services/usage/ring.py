@@ -17,8 +17,7 @@ import threading
 
 import numpy as np
 
-METRICS = ("cpu", "memory", "disk_read", "disk_write", "net_rx", "net_tx")
-CPU, MEMORY, DISK_READ, DISK_WRITE, NET_RX, NET_TX = range(len(METRICS))
+from .metrics import CPU, DISK_READ, DISK_WRITE, MEMORY, METRICS, NET_RX, NET_TX  # noqa: F401  (named here too)
 # natural units (CPU %, memory bytes, rates bytes/s) times this = what is stored
 STORE_SCALE = np.array([1.0, 2.0 ** -30, 2.0 ** -20, 2.0 ** -20, 2.0 ** -20, 2.0 ** -20], dtype=np.float64)
 FINE_SAMPLES = 300    # 10 min at 2 s

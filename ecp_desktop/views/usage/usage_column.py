@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleO
 
 from ...services.core.wording import size_text
 from ...services.inventory.machines import MachineInfo
-from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
+from ...services.usage.metrics import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ...services.usage.service import UsageService
 from ..common.plain import tooltip
 from ..common.follow import follow

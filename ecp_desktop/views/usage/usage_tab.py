@@ -2,14 +2,13 @@
 (pyqtgraph): CPU %, memory used, disk read/write, network received/sent."""
 from __future__ import annotations
 
-import numpy as np
 import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ...services.inventory.machines import MachineInfo
-from ...services.usage.ring import CPU, DISK_READ, DISK_WRITE, MEMORY, METRICS, NET_RX, NET_TX
+from ...services.usage.metrics import CPU, DISK_READ, DISK_WRITE, MEMORY, METRICS, NET_RX, NET_TX
 from ...services.usage.service import UsageService
 from ..common.plain import plain_label
 from .usage_column import host_usage_text, usage_text
@@ -92,6 +91,7 @@ class UsageTab(QWidget):
     def refresh(self) -> None:
         if not self.isVisible():
             return  # drawn when shown
+        import numpy as np  # with the first graph, not at start-up
         if self.graphs is None:
             self._build_graphs()
         m = self._machine

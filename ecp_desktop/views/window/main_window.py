@@ -1,7 +1,7 @@
 """The main window: hosts | machines | details, tasks dock, toolbar, menus, status bar."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import SIGNAL, SLOT, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow, QMenu,
                                QMessageBox, QSplitter, QTableView, QVBoxLayout, QWidget, QPushButton)
@@ -77,6 +77,7 @@ def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
     view.setWordWrap(False)
     return view
 
+ACTION_STATE_MS = 50  # the actions follow a burst of row changes once, this long after it
 
 class MainWindow(QMainWindow):
     setup_requested = Signal()  # File → Run Setup Again; the composition root opens the wizard
@@ -175,7 +176,14 @@ class MainWindow(QMainWindow):
         self.machine_proxy.rowsRemoved.connect(self._update_counts)
         self.machine_proxy.modelReset.connect(self._update_counts)
         self.machine_proxy.layoutChanged.connect(self._update_counts)
-        self.machine_model.dataChanged.connect(self._update_action_state)
+        # The actions follow the selected machines' new states once per burst of changes: a bulk
+        # action changes hundreds of runs of rows at a time, each its own dataChanged.
+        self._action_state_soon = QTimer(self)
+        self._action_state_soon.setSingleShot(True)
+        self._action_state_soon.setInterval(ACTION_STATE_MS)
+        self._action_state_soon.timeout.connect(self._update_action_state)
+        QObject.connect(self.machine_model, SIGNAL("dataChanged(QModelIndex,QModelIndex,QList<int>)"),
+                        self._action_state_soon, SLOT("start()"))  # Qt to Qt: no call into Python
         follow(inventory.host_changed, self, self._on_host_changed)
         follow(tasks.database_changed, self, self._on_database_changed)
         follow(inventory.database_changed, self, self._on_database_changed)
