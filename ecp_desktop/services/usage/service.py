@@ -7,7 +7,6 @@ the host's URI once that host's new sample is stored."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 import logging
 import math
 
@@ -19,9 +18,9 @@ from ..hosts.states import ACTIVE_STATES
 from ..inventory.live import Inventory
 from ..inventory.machines import Key
 from .metrics import CPU, METRICS
-
-if TYPE_CHECKING:
-    from .sampler import HostSampler, HostUsage
+# numpy comes with the sampler: loaded at start-up, before the first paint, rather than with the
+# first sample, where its import stalled the window's first turns while hosts loaded.
+from .sampler import HostSampler, HostUsage
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 2.0
@@ -146,7 +145,6 @@ class UsageService:
     def _sampler(self, host: HostConnection) -> HostSampler:
         sampler = self.samplers.get(host.uri)
         if sampler is None:
-            from .sampler import HostSampler  # numpy with the first sample, not at start-up
             machines, uri = self._inventory.machines, host.uri
 
             def vcpus_of(uuid: str) -> int:  # on the worker: one dict read
@@ -205,10 +203,7 @@ class UsageService:
     def host(self, uri: str) -> HostUsage:
         """The host's CPU and memory in use, from its last sample."""
         sampler = self.samplers.get(uri)
-        if sampler is None:
-            from .sampler import HostUsage  # numpy with the first sample, not at start-up
-            return HostUsage()
-        return sampler.host_now
+        return HostUsage() if sampler is None else sampler.host_now
 
     def host_series(self, uri: str):
         sampler = self.samplers.get(uri)

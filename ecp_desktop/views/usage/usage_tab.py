@@ -2,6 +2,7 @@
 (pyqtgraph): CPU %, memory used, disk read/write, network received/sent."""
 from __future__ import annotations
 
+import numpy as np
 import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
@@ -91,7 +92,6 @@ class UsageTab(QWidget):
     def refresh(self) -> None:
         if not self.isVisible():
             return  # drawn when shown
-        import numpy as np  # with the first graph, not at start-up
         if self.graphs is None:
             self._build_graphs()
         m = self._machine
