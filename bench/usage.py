@@ -88,7 +88,7 @@ def headless(n: int, uri: str) -> None:
     for label, answers in (("test driver's answers (state only)", None), ("QEMU-like answers", QemuLike(conn))):
         sampler = HostSampler(uri, lambda uuid: 2, interval=INTERVAL)
         if answers is not None:
-            sampler.read_stats = lambda _conn, answers=answers: answers.records()
+            sampler.read_stats = lambda _conn, _uuids=None, answers=answers: answers.records()
         ours = {"ingest": 0.0, "host": 0.0}
 
         def measured(name, fn, ours=ours):
@@ -154,7 +154,8 @@ async def gui(n: int, uri: str, seconds: float) -> None:
     by_uuid = {dom.UUIDString(): i for i, dom in enumerate(qemu.doms)}
     sampler = usage._sampler(host)  # noqa: SLF001  (QEMU-like answers on the worker, after the real call)
 
-    def read_stats(conn):
+    def read_stats(conn, _uuids=None):
+        # Every machine of the host, whatever is in view: the Usage column sorted by usage.
         real = conn.getAllDomainStats(counters.STATS, counters.FLAGS)
         fake = qemu.records()
         return [(dom, fake[by_uuid[dom.UUIDString()]][1]) for dom, _stats in real]
