@@ -269,11 +269,12 @@ async def go():
 if os.environ.get("FLEET_SAMPLE"):  # the GUI thread's stack whenever the 5 ms timer is 40 ms late
     import collections, threading, traceback
     stalls, main = collections.Counter(), threading.main_thread().ident
+    late = float(os.environ.get("FLEET_SAMPLE_MS", "45")) / 1000  # a stall this long is sampled
     def sample():
         while True:
             time.sleep(0.005)
             timer = Gap.current
-            if timer is not None and timer.last and time.perf_counter() - timer.last > 0.045:
+            if timer is not None and timer.last and time.perf_counter() - timer.last > late:
                 frame = sys._current_frames().get(main)
                 stalls["".join(traceback.format_stack(frame, limit=12)) if frame else "?"] += 1
     threading.Thread(target=sample, daemon=True).start()

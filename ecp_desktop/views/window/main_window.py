@@ -77,7 +77,9 @@ def _table(model, *, multi: bool = False, sortable: bool = False) -> QTableView:
     view.setWordWrap(False)
     return view
 
+
 ACTION_STATE_MS = 50  # the actions follow a burst of row changes once, this long after it
+
 
 class MainWindow(QMainWindow):
     setup_requested = Signal()  # File → Run Setup Again; the composition root opens the wizard
