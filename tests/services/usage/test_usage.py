@@ -39,6 +39,15 @@ def qemu_like(uuid: str, t: float, cpu_share: float, *, mem_kib: int = 1048576) 
         "block.count": 1, "block.0.rd.bytes": int(t * 4096), "block.0.wr.bytes": int(t * 8192)})
 
 
+def _hosts_sampled(usage: UsageService, run) -> set[str]:
+    """The hosts one sample of everything watched reads."""
+    got: list[str] = []
+    usage.sampled.connect(got.append)
+    run(usage.sample_now())
+    usage.sampled.disconnect(got.append)
+    return set(got)
+
+
 def test_counters_become_rates():
     sampler = HostSampler("test:///x", lambda uuid: 2, interval=2.0)
     for t in (0.0, 2.0, 4.0):
@@ -285,11 +294,7 @@ def test_the_usage_column_samples_the_hosts_of_the_rows_in_view(qtbot, run, serv
     qtbot.waitUntil(lambda: refresher.hosts_in_view() == {uris[0]})
 
     def sampled_hosts() -> set[str]:
-        got: list[str] = []
-        usage.sampled.connect(got.append)
-        run(usage.sample_now())
-        usage.sampled.disconnect(got.append)
-        return set(got)
+        return _hosts_sampled(usage, run)
     qtbot.waitUntil(lambda: sampled_hosts() == {uris[0]}, timeout=3000)
     # Of that host, only the machines in view: a host of thousands costs the few rows on screen.
     bottom = view.rowAt(view.viewport().height() - 1)
@@ -357,11 +362,7 @@ def test_the_hosts_pane_samples_only_the_hosts_on_screen(qtbot, run, services, t
     shown = {h.uri for h in rows.rows()}
 
     def sampled() -> set[str]:
-        got: list[str] = []
-        usage.sampled.connect(got.append)
-        run(usage.sample_now())
-        usage.sampled.disconnect(got.append)
-        return set(got)
+        return _hosts_sampled(usage, run)
     qtbot.waitUntil(lambda: sampled() == shown, timeout=3000)
     view.scrollToBottom()
     qtbot.waitUntil(lambda: sampled() == {h.uri for h in rows.rows()} != shown, timeout=3000)
