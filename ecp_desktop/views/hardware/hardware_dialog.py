@@ -30,6 +30,7 @@ from ...services.inventory.machines import MachineInfo
 from .hardware_pages import KEY, DisksPage, NetworkPage, row_of
 from ..common.plain import RED, plain_label, tooltip
 from ...services.tasks.tree import what_failed
+from ..common.discard_guard import AsksBeforeDiscarding
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class OptionsPage(QWidget):
             changes.description = self.description.toPlainText()
 
 
-class HardwareDialog(QDialog):
+class HardwareDialog(AsksBeforeDiscarding, QDialog):
     loaded = Signal()            # the machine was read (or could not be: ``status`` says why)
     applied = Signal(object)     # HardwareOutcome, when Apply has run
 

@@ -15,6 +15,7 @@ from ...services.inventory.live import Inventory
 from ...services.hosts.uri import InvalidUri, ParsedUri, display_name, parse_uri
 from ..common.error_dialog import advice
 from ..common.plain import plain_label, tooltip
+from ..common.discard_guard import AsksBeforeDiscarding
 
 TEMPLATES = {
     "QEMU/KVM, this computer (system)": "qemu:///system",
@@ -48,7 +49,7 @@ def kind_of(parsed: ParsedUri) -> str:
     return _BY_TRANSPORT.get(parsed.transport or "tls", CUSTOM)  # a remote qemu:// is TLS
 
 
-class AddConnectionDialog(QDialog):
+class AddConnectionDialog(AsksBeforeDiscarding, QDialog):
     """Opens the connection for real before accepting; a failure is reported in plain words."""
 
     connection_added = Signal(str)

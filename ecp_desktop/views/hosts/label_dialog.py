@@ -10,9 +10,10 @@ from ...services.core.names import MAX_LABEL, label_problem
 from ...services.hosts.connection import HostConnection
 from ...services.hosts.uri import display_name
 from ..common.plain import plain_label
+from ..common.discard_guard import AsksBeforeDiscarding
 
 
-class LabelDialog(QDialog):
+class LabelDialog(AsksBeforeDiscarding, QDialog):
     def __init__(self, parent: QWidget | None, host_actions: HostActions, host: HostConnection) -> None:
         super().__init__(parent)
         self.host_actions, self.host = host_actions, host

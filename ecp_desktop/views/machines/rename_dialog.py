@@ -11,9 +11,10 @@ from ...services.inventory.machines import MachineInfo
 from ...services.tasks.records import SUCCEEDED
 from ...services.tasks.tree import what_failed
 from ..common.plain import plain_label
+from ..common.discard_guard import AsksBeforeDiscarding
 
 
-class RenameDialog(QDialog):
+class RenameDialog(AsksBeforeDiscarding, QDialog):
     def __init__(self, parent: QWidget | None, renamer: Renamer, machine: MachineInfo, show_errors) -> None:
         super().__init__(parent)
         self.renamer, self.machine, self.show_errors = renamer, machine, show_errors

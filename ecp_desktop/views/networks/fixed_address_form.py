@@ -11,9 +11,10 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit,
 from ...services.libvirt_xml.devices import MAC
 from ...services.networks.service import HOSTNAME
 from ..common.plain import RED, plain_label
+from ..common.discard_guard import AsksBeforeDiscarding
 
 
-class FixedAddressForm(QDialog):
+class FixedAddressForm(AsksBeforeDiscarding, QDialog):
     chosen = Signal(str, str, str)  # MAC, address, host name
 
     def __init__(self, parent: QWidget | None, network: str, mac: str = "", ip: str = "", hostname: str = "") -> None:

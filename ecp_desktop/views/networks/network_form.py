@@ -9,12 +9,13 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, Q
 
 from ...services.networks.service import ADDRESSED_MODES, NetworkSpec
 from ..common.plain import RED, plain_label
+from ..common.discard_guard import AsksBeforeDiscarding
 
 MODES = (("NAT", "nat"), ("Routed", "route"), ("Isolated", ""), ("Open", "open"),
          ("Bridge to a host bridge", "bridge"), ("Macvtap on a host device", "macvtap"))
 
 
-class NewNetworkForm(QDialog):
+class NewNetworkForm(AsksBeforeDiscarding, QDialog):
     chosen = Signal(object)
 
     def __init__(self, parent: QWidget | None, proposal: tuple[str, str]) -> None:

@@ -23,11 +23,12 @@ from ...services.tasks.records import SUCCEEDED, TaskRecord
 from .new_machine_pages import (CLOUD, HARDWARE, OS, RED, SOURCE, SUMMARY, CloudPage, HardwarePage, OsPage, SourcePage,
                                 SummaryPage)
 from ...services.tasks.tree import what_failed
+from ..common.discard_guard import AsksBeforeDiscarding
 
 log = logging.getLogger(__name__)
 
 
-class NewMachineWizard(QWizard):
+class NewMachineWizard(AsksBeforeDiscarding, QWizard):
     def __init__(self, service: ProvisioningService, host_uri: str, parent: QWidget | None = None, *,
                  storage: StorageService | None = None, networks: NetworkService | None = None) -> None:
         super().__init__(parent)

@@ -27,6 +27,7 @@ from ...services.core.names import pattern_from_name
 from ...services.hosts.states import STATE_LABELS
 from ..common.plain import RED, plain_label, tooltip
 from ...services.tasks.tree import what_failed
+from ..common.discard_guard import AsksBeforeDiscarding
 
 MACHINE_ROLE = Qt.ItemDataRole.UserRole
 CHECK_BATCH = 25  # machines read per host call in the background (a host's other calls go between)
@@ -77,7 +78,7 @@ class TemplateRows(QAbstractListModel):
                 self.dataChanged.emit(index, index)
 
 
-class TemplateDialog(QDialog):
+class TemplateDialog(AsksBeforeDiscarding, QDialog):
     # host URI, template UUID, count, name pattern, start, leave out the disks that cannot be
     # copied, linked clones
     requested = Signal(str, str, int, str, bool, bool, bool)

@@ -23,6 +23,7 @@ from ..common import icons
 from ..common.plain import plain_label, tooltip
 from .context import WizardContext, WizardPage
 from .pages import ImportPage, ProgressPage
+from ..common.discard_guard import AsksBeforeDiscarding
 
 
 class WelcomePage(WizardPage):
@@ -232,7 +233,7 @@ class ConnectionsPage(WizardPage):
         return not self.detecting and not self.adding
 
 
-class SetupWizard(QWizard):
+class SetupWizard(AsksBeforeDiscarding, QWizard):
     """``setup_finished(report)`` is emitted when the run ends (None if it could not start)."""
 
     setup_finished = Signal(object)

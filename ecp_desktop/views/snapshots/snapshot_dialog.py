@@ -9,9 +9,10 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBo
 
 from ...services.tasks.operations import snapshot_problem
 from ..common.plain import plain_label
+from ..common.discard_guard import AsksBeforeDiscarding
 
 
-class TakeSnapshotDialog(QDialog):
+class TakeSnapshotDialog(AsksBeforeDiscarding, QDialog):
     def __init__(self, machine_name: str, taken: set[str], *, running: bool, external_ok: bool,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -15,11 +15,12 @@ from ...services.storage.pools import POOL_KINDS, PoolRow, VolumeRow
 from ...services.storage.service import (CREATABLE_KINDS, SEARCHABLE_KINDS, VOLUME_FORMATS, FoundSource, PoolSpec,
                                           resize_problem, volume_problem)
 from ..common.plain import RED, plain_label
+from ..common.discard_guard import AsksBeforeDiscarding
 
 GIB = 1 << 30
 
 
-class _Form(QDialog):
+class _Form(AsksBeforeDiscarding, QDialog):
     """A form whose OK is enabled only when ``problem()`` says nothing."""
     chosen = Signal(object)
 

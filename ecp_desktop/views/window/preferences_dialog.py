@@ -6,9 +6,10 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, Q
 from ...services.config import preferences
 from ...services.actions.restore import POLICIES as POLICY_LABELS
 from ...services.actions.restore import POLICY_HELP
+from ..common.discard_guard import AsksBeforeDiscarding
 
 
-class PreferencesDialog(QDialog):
+class PreferencesDialog(AsksBeforeDiscarding, QDialog):
     def __init__(self, tray_available: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
