@@ -1,8 +1,10 @@
 """Screenshots of the main window at the sizes a newcomer meets: 1280x760 (the default),
-800x550, and 1280x760 with text at 150 %. Under Xvfb:
+1440x900 and 1920x1080 (a laptop and a desktop, maximised), 800x550, and 1280x760 with text
+at 150 %. Under Xvfb:
 
-    xvfb-run -a -s "-screen 0 1400x900x24" python scripts/screenshot_sizes.py OUT_DIR
-Writes OUT_DIR/window-1280x760.png, window-800x550.png, window-150pct.png.
+    xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/screenshot_sizes.py OUT_DIR
+Writes OUT_DIR/window-1280x760.png, window-1440x900.png, window-1920x1080.png,
+window-800x550.png, window-150pct.png.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from ecp_desktop.testing.hostgen import write_host
 from ecp_desktop.testing.inventory import set_up_inventory
 
 REPO = Path(__file__).resolve().parents[1]
-SHOTS = (("window-1280x760.png", (1280, 760), 1.0), ("window-800x550.png", (800, 550), 1.0),
+SHOTS = (("window-1280x760.png", (1280, 760), 1.0), ("window-1440x900.png", (1440, 900), 1.0),
+         ("window-1920x1080.png", (1920, 1080), 1.0), ("window-800x550.png", (800, 550), 1.0),
          ("window-150pct.png", (1280, 760), 1.5))
 
 

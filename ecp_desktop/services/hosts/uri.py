@@ -110,17 +110,26 @@ def _check_parameters(query: str, transport: str) -> None:
             raise InvalidUri("the socket parameter must be an absolute path")
 
 
+TRANSPORT_WORDS = {"ssh": "over SSH", "libssh": "over SSH", "libssh2": "over SSH", "tls": "over TLS",
+                   "": "over TLS", "tcp": "over unencrypted TCP", "unix": "through its socket"}
+
+
 def display_name(uri: str) -> str:
-    """A short label for a URI: ``QEMU on lab-b`` or ``QEMU (local, system)``."""
+    """What a host is, in a few words, its distinguishing part first: ``lab-b over SSH``,
+    ``This computer (system)``, ``LXC on lab-b over TLS``, ``Demo host``."""
     try:
         parsed = parse_uri(uri)
     except InvalidUri:
         return uri
     kind = {"qemu": "QEMU/KVM", "test": "Test", "lxc": "LXC", "xen": "Xen"}.get(parsed.driver, parsed.driver)
+    instance = parsed.path.strip("/") or "default"
     if parsed.host:
-        return f"{kind} on {parsed.host}"
+        how = TRANSPORT_WORDS.get(parsed.transport, f"over {parsed.transport}")
+        return f"{parsed.host} {how}" if parsed.driver == "qemu" else f"{kind} on {parsed.host} {how}"
     if parsed.is_test:
         if parsed.path == "/default":
             return "Demo host"  # libvirt's built-in test host: one name wherever it is shown
         return f"{kind}: {os.path.basename(parsed.path).removesuffix('.xml')}"
-    return f"{kind} (local, {parsed.path.strip('/') or 'default'})"
+    if parsed.driver == "qemu":
+        return f"This computer ({instance})"
+    return f"{kind} on this computer ({instance})"

@@ -49,8 +49,12 @@ def test_rejects_bad_uris_with_a_reason(uri, words):
 
 
 def test_display_names_are_short_and_say_where():
-    assert display_name("qemu+ssh://root@lab-b/system") == "QEMU/KVM on lab-b"
-    assert display_name("qemu:///system") == "QEMU/KVM (local, system)"
+    assert display_name("qemu+ssh://root@lab-b/system") == "lab-b over SSH"
+    assert display_name("qemu+tls://lab-c/system") == display_name("qemu://lab-c/system") == "lab-c over TLS"
+    assert display_name("qemu+tcp://10.0.0.5/system") == "10.0.0.5 over unencrypted TCP"
+    assert display_name("lxc+ssh://lab-b/") == "LXC on lab-b over SSH"
+    assert display_name("qemu:///system") == "This computer (system)"
+    assert display_name("qemu:///session") == "This computer (session)"
     assert display_name("test:///default") == "Demo host"  # as setup and the first start name it
 
 

@@ -106,7 +106,7 @@ def test_templates_with_a_placeholder_ask_for_the_host_name(window):
     assert dialog.uri.text() == "qemu+ssh://root@HOST/system"
     assert not dialog.connect_button.isEnabled() and "Replace HOST" in dialog.message.text()
     dialog.uri.setText("qemu+ssh://root@lab-b.example/system")
-    assert dialog.connect_button.isEnabled() and "QEMU/KVM on lab-b.example" in dialog.message.text()
+    assert dialog.connect_button.isEnabled() and "lab-b.example over SSH" in dialog.message.text()
     dialog.uri.setText(LAB_URI)
     assert not dialog.connect_button.isEnabled() and "already in the hosts list" in dialog.message.text()
     dialog.reject()
@@ -127,7 +127,7 @@ def test_status_bar_names_an_unreachable_host_and_why(qtbot, run, window, servic
     dead = services.inventory.add_host("qemu+tcp://127.0.0.1:1/system")
     run(services.inventory.connect_host(dead))
     text = window.health.text()
-    assert "2 hosts connected" in text and "QEMU/KVM on 127.0.0.1 unreachable, retrying in" in text
+    assert "2 hosts connected" in text and "127.0.0.1 over unencrypted TCP unreachable, retrying in" in text
     assert "connection refused (is libvirtd running and listening?)" in text  # in words, with what to check
     assert "Connection refused" in window.health.toolTip()  # libvirt's own words
     run(services.inventory.remove_host(dead.uri))
