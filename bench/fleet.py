@@ -173,6 +173,7 @@ async def go():
     gap = Gap()
     t0 = time.perf_counter()
     session.open_main_window()
+    session.window.machine_columns.choose(USAGE, True)  # on screen throughout, as the user picked it
     session.window.repaint()  # its first paint (style, fonts, icons) before any host answers
     out["window_s"] = time.perf_counter() - t0
     gap.start()  # the hosts connect from the loop's first pass on: measured while loading

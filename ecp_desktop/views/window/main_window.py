@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         QGuiApplication.instance().focusWindowChanged.connect(self._on_focus_window)
         self._update_health()
         self._update_action_state()
-        self.pane_shortcuts = window_layout.arrange(self)
+        self.pane_shortcuts = window_layout.arrange(self, settings)
         self.empty_state = EmptyState(self, inventory, services.host_actions)
         self.console_dock, self.usage_dock = window_layout.machine_panes(
             self, self.menu_actions.view_menu, [("console", "Console", self.details.console),

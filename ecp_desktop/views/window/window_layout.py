@@ -8,9 +8,13 @@ cell inside a table (that silently changed the host selection); F6 / Shift+F6 cy
 panes; Esc in the filter clears it."""
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QEvent, Qt, QTimer
+from PySide6.QtCore import QObject, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QSizePolicy, QWidget
+
+from ..common.column_chooser import ColumnChooser
+from ..hosts import host_model
+from ..machines import machine_model
 
 
 # Per column, the widest value a row usually shows: the width is measured in the window's font.
@@ -21,22 +25,36 @@ HOST_SAMPLES = ("virt-manager test", "reconnecting", "QEMU 8.2.0", "libvirt", "C
 TASKS_SHARE = 0.2  # of the window's height, until the user sizes the pane (then remembered)
 
 
-def size_columns(view: QAbstractItemView, samples: tuple[str, ...]) -> None:
+# The columns hidden first when a table is too narrow for all (the header's right-click
+# offers them back): the least needed first; the name and the state always stay.
+MACHINE_DROP_ORDER = (machine_model.PERSISTENT, machine_model.AUTOSTART, machine_model.VCPUS,
+                      machine_model.ADDRESSES, machine_model.MEMORY, machine_model.USAGE, machine_model.HOST)
+HOST_DROP_ORDER = (host_model.LIBVIRT, host_model.HYPERVISOR, host_model.CPUS, host_model.MEMORY,
+                   host_model.MACHINES, host_model.IN_USE)
+
+
+def size_columns(view: QAbstractItemView, samples: tuple[str, ...]) -> list[int]:
+    """Each column as wide as its sample in the view's font; the widths set."""
     metrics = view.fontMetrics()
     header = view.horizontalHeader()
-    for column, sample in enumerate(samples):
-        header.resizeSection(column, metrics.horizontalAdvance(sample) + 3 * metrics.averageCharWidth() + 16)
+    widths = [metrics.horizontalAdvance(sample) + 3 * metrics.averageCharWidth() + 16 for sample in samples]
+    for column, width in enumerate(widths):
+        header.resizeSection(column, width)
     header.setMinimumSectionSize(metrics.horizontalAdvance("vCPUs") + 16)
+    return widths
 
 
-def arrange(window) -> list[QShortcut]:
-    """Called once the window's widgets exist (MainWindow.__init__); the pane shortcuts made."""
+def arrange(window, settings: QSettings | None) -> list[QShortcut]:
+    """Called once the window's widgets exist (MainWindow.__init__); the pane shortcuts made.
+    The tables' column picks are kept in ``settings``."""
     for view in (window.hosts_view, window.machines_view):
         view.setTabKeyNavigation(False)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     window.tasks_pane.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    size_columns(window.machines_view, MACHINE_SAMPLES)
-    size_columns(window.hosts_view, HOST_SAMPLES)
+    window.machine_columns = ColumnChooser(window.machines_view, size_columns(window.machines_view, MACHINE_SAMPLES),
+                                           MACHINE_DROP_ORDER, settings, "columns/machines")
+    window.host_columns = ColumnChooser(window.hosts_view, size_columns(window.hosts_view, HOST_SAMPLES),
+                                        HOST_DROP_ORDER, settings, "columns/hosts")
     window.hosts_view.horizontalHeader().setStretchLastSection(False)
     # A long value (a UUID, a host URI) wraps in the details pane instead of widening it.
     window.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

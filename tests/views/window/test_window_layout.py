@@ -85,8 +85,10 @@ def test_at_800_by_550_the_filter_stays_in_view_and_headers_are_whole(qtbot, ser
     assert win.filter_edit.isVisible() and win.filter_edit.width() > 150
     header = win.machines_view.horizontalHeader()
     metrics = win.machines_view.fontMetrics()
-    for column, title in enumerate(COLUMNS):
-        assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 10, title
+    for column, title in enumerate(COLUMNS):  # the columns shown (those that fit) are whole
+        if not win.machines_view.isColumnHidden(column):
+            assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 10, title
+    assert not win.machines_view.horizontalScrollBar().isVisible()
     # The tasks pane starts at about a fifth of the height, not 40 %.
     qtbot.waitUntil(lambda: win.tasks_dock.height() <= win.height() * 0.3)
 
@@ -102,7 +104,8 @@ def test_at_150_percent_text_every_header_is_whole(qtbot, services, tmp_path):
         header = win.machines_view.horizontalHeader()
         metrics = win.machines_view.fontMetrics()
         for column, title in enumerate(COLUMNS):
-            assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 10, title
+            if not win.machines_view.isColumnHidden(column):
+                assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 10, title
     finally:
         app.setFont(font)
 
@@ -165,3 +168,33 @@ def test_a_layout_saved_before_the_console_pane_puts_it_behind_the_tasks(qtbot, 
     win = _bare_window(qtbot, services, tmp_path)
     assert win.console_dock in win.tabifiedDockWidgets(win.tasks_dock)
     assert settings.value("window/panes") is None  # nothing saved yet: only on close
+
+
+def _shown(view) -> list[str]:
+    model = view.model()
+    return [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())
+            if not view.isColumnHidden(c)]
+
+
+def test_the_machines_table_shows_the_columns_that_fit_and_offers_the_rest_from_its_header(qtbot, services, tmp_path):
+    win = _bare_window(qtbot, services, tmp_path, size=(1440, 900))
+    view = win.machines_view
+    qtbot.waitUntil(lambda: "Persistent" not in _shown(view))  # dropped first: nothing to scroll to
+    assert _shown(view)[:2] == ["Name", "State"]
+    assert not view.horizontalScrollBar().isVisible()
+    menu = win.machine_columns.header_menu()
+    offered = {a.text(): a for a in menu.actions() if a.isCheckable()}
+    assert set(COLUMNS) <= set(offered) and not offered["Name"].isEnabled()
+    offered["Persistent"].setChecked(True)  # the user's pick: shown, and remembered
+    assert "Persistent" in _shown(view)
+    win.resize(1600, 900)
+    assert "Persistent" in _shown(view)  # a pick is not undone by fitting
+    win.close()
+    again = _bare_window(qtbot, services, tmp_path, size=(1440, 900))
+    assert "Persistent" in _shown(again.machines_view)
+    # "Show the Columns That Fit" goes back to fitting
+    menu = again.machine_columns.header_menu()
+    next(a for a in menu.actions() if a.text() == "Show the Columns That Fit").trigger()
+    assert "Persistent" not in _shown(again.machines_view)
+    again.resize(3000, 900)
+    qtbot.waitUntil(lambda: _shown(again.machines_view) == list(COLUMNS))  # wide enough: every column
