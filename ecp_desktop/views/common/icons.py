@@ -1,13 +1,13 @@
-"""Icons: the desktop theme first, then bundled or drawn fallbacks (so Xvfb looks right)."""
+"""Icons: actions from the desktop theme or the bundled set, drawn state dots, the application's own."""
 from __future__ import annotations
 
 import functools
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QApplication, QStyle
 
 from ... import APP_ID, RESOURCES
+from .symbolic_icons import symbolic_icon
 
 HICOLOR = RESOURCES / "icons" / "hicolor"
 
@@ -22,17 +22,12 @@ STATE_COLOURS = {
     "rolled back": "#7b5ea7", "rolling back": "#7b5ea7", "rollback failed": "#8b0000",
 }
 
+# Each action's freedesktop icon name; the bundled symbolic set has every one of them.
 THEME_ACTIONS = {
-    "start": ("media-playback-start", QStyle.StandardPixmap.SP_MediaPlay),
-    "shutdown": ("system-shutdown", QStyle.StandardPixmap.SP_MediaStop),
-    "force_off": ("process-stop", QStyle.StandardPixmap.SP_BrowserStop),
-    "reboot": ("view-refresh", QStyle.StandardPixmap.SP_BrowserReload),
-    "pause": ("media-playback-pause", QStyle.StandardPixmap.SP_MediaPause),
-    "resume": ("media-playback-start", QStyle.StandardPixmap.SP_MediaSeekForward),
-    "add_connection": ("list-add", QStyle.StandardPixmap.SP_FileDialogNewFolder),
-    "connect": ("network-connect", QStyle.StandardPixmap.SP_DialogApplyButton),
-    "disconnect": ("network-disconnect", QStyle.StandardPixmap.SP_DialogCancelButton),
-    "remove": ("list-remove", QStyle.StandardPixmap.SP_TrashIcon),
+    "start": "media-playback-start", "shutdown": "system-shutdown", "force_off": "process-stop",
+    "reboot": "system-reboot", "pause": "media-playback-pause", "resume": "media-playback-start",
+    "migrate": "send-to", "add_connection": "list-add", "connect": "network-transmit-receive",
+    "disconnect": "network-offline", "remove": "list-remove",
 }
 
 
@@ -66,33 +61,16 @@ def last_known_icon(state: str) -> QIcon:
     return QIcon(pixmap)
 
 
-@functools.cache
-def migrate_icon() -> QIcon:
-    """Two hosts and an arrow between them: not Start's triangle, whatever the theme."""
-    pixmap = QPixmap(22, 22)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(QPen(QColor("#4a5563"), 1.5))
-    painter.setBrush(QColor("#dfe3e8"))
-    painter.drawRoundedRect(1, 6, 6, 10, 1.5, 1.5)
-    painter.drawRoundedRect(15, 6, 6, 10, 1.5, 1.5)
-    painter.setPen(QPen(QColor("#2f6fdb"), 2))
-    painter.drawLine(QPointF(8, 11), QPointF(13.5, 11))
-    painter.drawLine(QPointF(11, 8), QPointF(13.5, 11))
-    painter.drawLine(QPointF(11, 14), QPointF(13.5, 11))
-    painter.end()
-    return QIcon(pixmap)
+def theme_has_every_action_icon() -> bool:
+    """Whether the desktop's icon theme names every action: otherwise the bundled set draws them
+    all, so the toolbar never mixes two families."""
+    return all(QIcon.hasThemeIcon(name) for name in THEME_ACTIONS.values())
 
 
 def action_icon(name: str) -> QIcon:
-    if name == "migrate":
-        return migrate_icon()
-    theme_name, fallback = THEME_ACTIONS[name]
-    icon = QIcon.fromTheme(theme_name)
-    if icon.isNull():
-        icon = QApplication.style().standardIcon(fallback)
-    return icon
+    """The icon of the action ``name`` (a THEME_ACTIONS key): the desktop theme's, or the bundled one."""
+    theme_name = THEME_ACTIONS[name]
+    return QIcon.fromTheme(theme_name) if theme_has_every_action_icon() else symbolic_icon(theme_name)
 
 
 def app_icon() -> QIcon:
