@@ -163,15 +163,30 @@ class Detection:
 _DETECTED = re.compile(r"for OS '(?P<name>.+?)(?: \((?P<arch>[^()]+)\))?'\s*$", re.M)
 
 
+UNRECOGNISED = "Could not tell which operating system this is"
+PICK_ONE = "Pick one below, or leave Generic."
+
+
+def unrecognised_words(said: str) -> str:
+    """What osinfo-detect's last line (``Media is bootable.``, ``Media is not bootable.``, an
+    error) means when it named no operating system, in plain words."""
+    if said.strip().lower() == "media is bootable.":
+        return f"{UNRECOGNISED}; the medium is bootable. {PICK_ONE}"
+    if said.strip().lower() == "media is not bootable.":
+        return f"{UNRECOGNISED}, and the medium is not bootable: it may not be an installer. {PICK_ONE}"
+    return f"{UNRECOGNISED} (osinfo-detect said: {said or 'nothing'}). {PICK_ONE}"
+
+
 def detect_iso(path: str, database: OsDatabase | None = None, *, tool: str = "osinfo-detect") -> Detection:
     """Blocking: which OS the installer ISO at ``path`` (a local file) holds, by libosinfo's
     ``osinfo-detect`` (run with an argument list, never a shell, with a time limit)."""
     database = database or load()
     executable = shutil.which(tool)
     if executable is None:
-        return Detection(None, f"{tool} is not installed (Debian's libosinfo-bin): choose the operating system")
+        return Detection(None, f"{tool} is not installed (Debian's libosinfo-bin), so the ISO cannot be "
+                                f"examined. {PICK_ONE}")
     if not os.path.isfile(path):
-        return Detection(None, f"{path} is not a local file, so it cannot be examined: choose the operating system")
+        return Detection(None, f"{path} is not a file on this computer, so it cannot be examined. {PICK_ONE}")
     try:
         done = subprocess.run([executable, "--", path], capture_output=True, text=True, timeout=DETECT_SECONDS,
                               check=False)
@@ -180,9 +195,10 @@ def detect_iso(path: str, database: OsDatabase | None = None, *, tool: str = "os
     match = _DETECTED.search(done.stdout)
     if done.returncode != 0 or match is None:
         said = (done.stderr or done.stdout).strip().splitlines()
-        return Detection(None, f"not recognised ({said[-1] if said else 'no answer'}): choose the operating system")
+        return Detection(None, unrecognised_words(said[-1] if said else ""))
     entry = database.by_name(match.group("name"))
     if entry is None:
-        return Detection(None, f"{tool} found {match.group('name')!r}, which the database does not list")
+        return Detection(None, f"{tool} found {match.group('name')!r}, which the database does not list. "
+                                f"{PICK_ONE}")
     return Detection(entry, f"detected {entry.name} ({entry.short_id})")
 

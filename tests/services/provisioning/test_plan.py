@@ -167,7 +167,16 @@ def test_an_installer_iso_is_detected_by_osinfo_detect(tmp_path):
     assert detected.entry is not None and detected.entry.short_id == "debian11", detected.words
     (tmp_path / "notes.txt").write_text("hello")
     missed = osinfo.detect_iso(str(tmp_path / "notes.txt"))
-    assert missed.entry is None and "choose the operating system" in missed.words
+    assert missed.entry is None and missed.words.startswith("Could not tell which operating system this is")
+    assert missed.words.endswith("Pick one below, or leave Generic."), missed.words
+    unknown = pycdlib.PyCdlib()
+    unknown.new(vol_ident="HOMEMADE")
+    unknown.add_fp(io.BytesIO(bytes(2048)), 2048, "/BOOT.;1")
+    unknown.add_eltorito("/BOOT.;1", "/BOOT.CAT;1")
+    unknown.write(str(tmp_path / "homemade.iso"))
+    unknown.close()
+    assert osinfo.detect_iso(str(tmp_path / "homemade.iso")).words == (
+        "Could not tell which operating system this is; the medium is bootable. Pick one below, or leave Generic.")
 
 
 def test_the_seed_iso_read_back_holds_the_files_cloud_init_reads():
