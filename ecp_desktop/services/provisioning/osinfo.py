@@ -39,7 +39,7 @@ class OsEntry:
     version: str = ""
     memory_mib: int = 2048
     vcpus: int = 2
-    disk_gib: int = 20
+    disk_mib: int = 20 * 1024
     firmware: str = "bios"   # bios or efi (efi when the OS cannot boot from BIOS)
     efi_supported: bool = False
     disk_bus: str = "virtio"  # virtio or sata
@@ -146,7 +146,7 @@ def _entry(os_id: str, raw: dict[str, ET.Element]) -> OsEntry:
         id=os_id, short_id=short_ids[0] if short_ids else os_id, name=name.strip(),
         family=element.findtext("family", "").strip(), version=element.findtext("version", "").strip(),
         memory_mib=max(ram // MIB, 256) if ram else GENERIC.memory_mib, vcpus=min(cpus, 8),
-        disk_gib=max(-(-storage // GIB), 1) if storage else GENERIC.disk_gib,
+        disk_mib=max(-(-storage // GIB), 1) * 1024 if storage else GENERIC.disk_mib,
         firmware="efi" if firmware.get("bios") is False and firmware.get("efi") else "bios",
         efi_supported=firmware.get("efi", False),
         disk_bus="virtio" if devices & _VIRTIO_BLOCK else "sata",
