@@ -51,6 +51,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     create.add_argument("--memory", type=int, default=0, metavar="MIB", help="memory (default: the OS's)")
     create.add_argument("--vcpus", type=int, default=0, metavar="N", help="vCPUs (default: the OS's)")
     create.add_argument("--disk-size", type=int, default=0, metavar="GIB", help="disk size (default: the OS's)")
+    create.add_argument("--no-disk", action="store_true",
+                        help="with --iso or --pxe: no disk (a live ISO, a diskless network boot)")
     create.add_argument("--disk-format", choices=["qcow2", "raw"], default="qcow2", help="a new empty disk's format")
     create.add_argument("--pool", default="", metavar="NAME", help="storage pool for new volumes (default: "
                                                                     "'default', else the first active one)")
@@ -123,8 +125,8 @@ def spec_from_args(args, password_hash: str = "") -> MachineSpec:
     network = "" if args.no_network or args.bridge else (args.network if args.network is not None else "default")
     return MachineSpec(
         name=args.name, host_uri=args.host, source=source, source_path=path, upload=args.upload, os_id=args.os,
-        memory_mib=args.memory, vcpus=args.vcpus, disk_gib=args.disk_size, pool=args.pool,
-        disk_format=args.disk_format, full_copy=args.full_copy, flatten=args.flatten, network=network,
+        memory_mib=args.memory, vcpus=args.vcpus, disk_mib=args.disk_size * 1024, no_disk=args.no_disk,
+        pool=args.pool, disk_format=args.disk_format, full_copy=args.full_copy, flatten=args.flatten, network=network,
         bridge="" if args.no_network else args.bridge, graphics=args.graphics, firmware=args.firmware,
         secure_boot=args.secure_boot, seed=seed, start=args.start, virt_type=args.virt_type)
 

@@ -35,7 +35,8 @@ class DiskPlan:
 
 
 def boot_order(spec: MachineSpec) -> list[str]:
-    return {"iso": ["cdrom", "hd"], "pxe": ["network", "hd"]}.get(spec.source, ["hd"])
+    first = {"iso": ["cdrom"], "pxe": ["network"]}.get(spec.source, [])
+    return first if spec.no_disk else [*first, "hd"]
 
 
 def domain_xml(spec: MachineSpec, entry: OsEntry, offer: HostOffer, uuid: str, disks: list[DiskPlan]) -> str:

@@ -24,6 +24,13 @@ class SourceVolume:
     backing_path: str = ""  # the file a qcow2 volume reads below its own data, as libvirt says
 
 
+def iso_like(volume: str) -> bool:
+    """Whether a pool's volume is offered as an installer ISO: by its name's ``.iso``, the one
+    mark every host agrees on (libvirt reports an ISO in a directory pool as ``iso`` or
+    ``raw`` depending on the pool, and another machine's qcow2 disk is never one)."""
+    return volume.lower().endswith(".iso")
+
+
 @dataclass
 class HostOffer:
     uri: str
@@ -51,6 +58,10 @@ class HostOffer:
             if name in self.pools and self.pools[name].active:
                 return name
         return active[0].name if active else ""
+
+    def volume_paths(self) -> list[str]:
+        """Every volume of the active pools that hold files, by its path on the host (sorted)."""
+        return sorted(p.path_of(v) for p in self.pools.values() if p.active and p.path for v in p.volumes)
 
     @property
     def is_test(self) -> bool:

@@ -39,7 +39,7 @@ class OsEntry:
     version: str = ""
     memory_mib: int = 2048
     vcpus: int = 2
-    disk_gib: int = 20
+    disk_mib: int = 20 * 1024
     firmware: str = "bios"   # bios or efi (efi when the OS cannot boot from BIOS)
     efi_supported: bool = False
     disk_bus: str = "virtio"  # virtio or sata
@@ -146,7 +146,7 @@ def _entry(os_id: str, raw: dict[str, ET.Element]) -> OsEntry:
         id=os_id, short_id=short_ids[0] if short_ids else os_id, name=name.strip(),
         family=element.findtext("family", "").strip(), version=element.findtext("version", "").strip(),
         memory_mib=max(ram // MIB, 256) if ram else GENERIC.memory_mib, vcpus=min(cpus, 8),
-        disk_gib=max(-(-storage // GIB), 1) if storage else GENERIC.disk_gib,
+        disk_mib=max(-(-storage // GIB), 1) * 1024 if storage else GENERIC.disk_mib,
         firmware="efi" if firmware.get("bios") is False and firmware.get("efi") else "bios",
         efi_supported=firmware.get("efi", False),
         disk_bus="virtio" if devices & _VIRTIO_BLOCK else "sata",
@@ -163,15 +163,30 @@ class Detection:
 _DETECTED = re.compile(r"for OS '(?P<name>.+?)(?: \((?P<arch>[^()]+)\))?'\s*$", re.M)
 
 
+UNRECOGNISED = "Could not tell which operating system this is"
+PICK_ONE = "Pick one below, or leave Generic."
+
+
+def unrecognised_words(said: str) -> str:
+    """What osinfo-detect's last line (``Media is bootable.``, ``Media is not bootable.``, an
+    error) means when it named no operating system, in plain words."""
+    if said.strip().lower() == "media is bootable.":
+        return f"{UNRECOGNISED}; the medium is bootable. {PICK_ONE}"
+    if said.strip().lower() == "media is not bootable.":
+        return f"{UNRECOGNISED}, and the medium is not bootable: it may not be an installer. {PICK_ONE}"
+    return f"{UNRECOGNISED} (osinfo-detect said: {said or 'nothing'}). {PICK_ONE}"
+
+
 def detect_iso(path: str, database: OsDatabase | None = None, *, tool: str = "osinfo-detect") -> Detection:
     """Blocking: which OS the installer ISO at ``path`` (a local file) holds, by libosinfo's
     ``osinfo-detect`` (run with an argument list, never a shell, with a time limit)."""
     database = database or load()
     executable = shutil.which(tool)
     if executable is None:
-        return Detection(None, f"{tool} is not installed (Debian's libosinfo-bin): choose the operating system")
+        return Detection(None, f"{tool} is not installed (Debian's libosinfo-bin), so the ISO cannot be "
+                                f"examined. {PICK_ONE}")
     if not os.path.isfile(path):
-        return Detection(None, f"{path} is not a local file, so it cannot be examined: choose the operating system")
+        return Detection(None, f"{path} is not a file on this computer, so it cannot be examined. {PICK_ONE}")
     try:
         done = subprocess.run([executable, "--", path], capture_output=True, text=True, timeout=DETECT_SECONDS,
                               check=False)
@@ -180,9 +195,10 @@ def detect_iso(path: str, database: OsDatabase | None = None, *, tool: str = "os
     match = _DETECTED.search(done.stdout)
     if done.returncode != 0 or match is None:
         said = (done.stderr or done.stdout).strip().splitlines()
-        return Detection(None, f"not recognised ({said[-1] if said else 'no answer'}): choose the operating system")
+        return Detection(None, unrecognised_words(said[-1] if said else ""))
     entry = database.by_name(match.group("name"))
     if entry is None:
-        return Detection(None, f"{tool} found {match.group('name')!r}, which the database does not list")
+        return Detection(None, f"{tool} found {match.group('name')!r}, which the database does not list. "
+                                f"{PICK_ONE}")
     return Detection(entry, f"detected {entry.name} ({entry.short_id})")
 

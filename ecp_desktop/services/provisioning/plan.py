@@ -23,9 +23,9 @@ from .host_offer import HostOffer, SourceVolume
 from ..images.image_file import FlattenRefused, flatten, flatten_folder, flatten_hint, read_image
 from .osinfo import OsDatabase, OsEntry
 from .seed_iso import hostname_for, seed_files
-from .spec import SOURCE_LABELS, MachineSpec, spec_problems
+from .spec import NO_DISK_SOURCES, SOURCE_LABELS, MachineSpec, disk_size_words, spec_problems
 
-GIB = 2**30
+MIB, GIB = 2**20, 2**30
 
 
 class PlanError(ValueError):
@@ -50,7 +50,7 @@ def resolve_entry(spec: MachineSpec, database: OsDatabase) -> OsEntry:
         hint = "" if database.entries else f" ({database.problem})"
         raise PlanError(f"no operating system {spec.os_id!r} in libosinfo's database{hint}; "
                         "`osinfo-query os` lists them, or use generic")
-    changes = {"memory_mib": spec.memory_mib, "vcpus": spec.vcpus, "disk_gib": spec.disk_gib,
+    changes = {"memory_mib": spec.memory_mib, "vcpus": spec.vcpus, "disk_mib": spec.disk_mib,
                "firmware": spec.firmware, "disk_bus": spec.disk_bus, "nic_model": spec.nic_model}
     return replace(entry, **{k: v for k, v in changes.items() if v})
 
@@ -130,7 +130,8 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
     def step(op: str, title: str, params: dict) -> None:
         steps.append(Step(op, title, params, uri, new_uuid, name))
 
-    pool = _pool(spec, offer) if spec.source != "import-disk" or spec.upload else None
+    needs_pool = spec.upload or spec.source == "cloud-image" or (spec.source in NO_DISK_SOURCES and not spec.no_disk)
+    pool = _pool(spec, offer) if needs_pool else None
     source = offer.source
     if spec.upload:
         base = _new_volume(pool, file_name_part(os.path.basename(spec.source_path)),
@@ -160,13 +161,16 @@ def make_plan(spec: MachineSpec, offer: HostOffer, database: OsDatabase) -> Plan
         if source is not None and source.backing_path and spec.source in ("cloud-image", "import-disk"):
             raise PlanError(f"{source_path}: it has a backing file ({source.backing_path!r}), as its pool says; "
                             f"{flatten_hint(source_path)}")
-    disk_bytes = entry.disk_gib * GIB
+    disk_bytes = entry.disk_mib * MIB
 
-    if spec.source in ("iso", "pxe"):
-        volume = _new_volume(pool, _machine_volume(name, "disk", spec.disk_format))
-        step("create_volume", f"Make disk {volume} ({entry.disk_gib} GiB)",
-             {"pool": pool.name, "name": volume, "capacity": disk_bytes, "format": spec.disk_format})
-        disks.append(_disk_at(pool, volume, spec.disk_format, entry.disk_bus))
+    if spec.source in NO_DISK_SOURCES:
+        if spec.no_disk:
+            notes.append("no disk: the machine keeps nothing it writes once it is turned off")
+        else:
+            volume = _new_volume(pool, _machine_volume(name, "disk", spec.disk_format))
+            step("create_volume", f"Make disk {volume} ({disk_size_words(entry.disk_mib)})",
+                 {"pool": pool.name, "name": volume, "capacity": disk_bytes, "format": spec.disk_format})
+            disks.append(_disk_at(pool, volume, spec.disk_format, entry.disk_bus))
         if spec.source == "iso":
             disks.append(_disk_at(pool, base, "raw", cdrom_bus, "cdrom") if spec.upload
                          else DiskPlan("cdrom", path=source_path, format="raw", bus=cdrom_bus))

@@ -17,7 +17,8 @@ GRAPHICS = ("vnc", "spice", "none")
 FIRMWARE = ("bios", "efi")
 MEMORY_MIB = (64, 4 * 2**20)    # 64 MiB .. 4 TiB
 VCPUS = (1, 512)
-DISK_GIB = (1, 64 * 1024)       # 1 GiB .. 64 TiB
+DISK_MIB = (16, 64 * 2**20)     # 16 MiB .. 64 TiB
+NO_DISK_SOURCES = ("iso", "pxe")  # a live ISO, a diskless network boot: the sources a machine without disk boots from
 
 
 @dataclass
@@ -35,7 +36,8 @@ class MachineSpec:
     os_id: str = "generic"
     memory_mib: int = 0
     vcpus: int = 0
-    disk_gib: int = 0
+    disk_mib: int = 0
+    no_disk: bool = False          # iso, pxe: no new empty disk (a live ISO, a diskless network boot)
     pool: str = ""
     disk_format: str = "qcow2"
     full_copy: bool = False        # cloud image: a full copy instead of a copy-on-write overlay
@@ -56,6 +58,24 @@ def _between(what: str, value: int, bounds: tuple[int, int], unit: str) -> str |
     low, high = bounds
     if value and not low <= value <= high:
         return f"{what} must be between {low} and {high} {unit} (not {value})"
+    return None
+
+
+def disk_size_words(mib: int) -> str:
+    """``16 MiB``, ``20 GiB``, ``64 TiB``: in the largest unit that holds it whole."""
+    for unit, step in (("TiB", 2**20), ("GiB", 2**10)):
+        if mib and mib % step == 0:
+            return f"{mib // step} {unit}"
+    return f"{mib} MiB"
+
+
+def disk_size_problem(mib: int) -> str | None:
+    """Why a new empty disk of ``mib`` MiB cannot be made, in words, or None (0: the OS's size)."""
+    low, high = DISK_MIB
+    if mib and mib < low:
+        return f"a new disk must be at least {disk_size_words(low)} (not {disk_size_words(mib)})"
+    if mib > high:
+        return f"a new disk must be at most {disk_size_words(high)} (not {disk_size_words(mib)})"
     return None
 
 
@@ -85,7 +105,10 @@ def spec_problems(spec: MachineSpec) -> list[str]:
         problems.append("an existing disk is used where it is: give its path on the host (no upload)")
     problems += [_between("memory", spec.memory_mib, MEMORY_MIB, "MiB"),
                  _between("the vCPU count", spec.vcpus, VCPUS, ""),
-                 _between("the disk size", spec.disk_gib, DISK_GIB, "GiB")]
+                 disk_size_problem(spec.disk_mib)]
+    if spec.no_disk and spec.source not in NO_DISK_SOURCES:
+        problems.append(f"a machine from {SOURCE_LABELS.get(spec.source, spec.source)} boots from its disk: "
+                        "it cannot be left out")
     for what, value, allowed in (("graphics", spec.graphics, GRAPHICS), ("disk format", spec.disk_format,
                                  DISK_FORMATS), ("firmware", spec.firmware, ("", *FIRMWARE)),
                                  ("disk bus", spec.disk_bus, ("", *NEW_MACHINE_DISK_BUSES)),

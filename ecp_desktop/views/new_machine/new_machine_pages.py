@@ -18,11 +18,13 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 
 from ...services.core.errors import HypervisorError, Refusal
 from ...services.core.names import name_problem
+from ...services.provisioning.host_offer import iso_like
 from ...services.provisioning.seed_iso import SeedConfig, default_ssh_keys, hostname_for
-from ...services.provisioning.spec import DISK_GIB, SOURCE_LABELS, SOURCES
+from ...services.provisioning.spec import NO_DISK_SOURCES, SOURCE_LABELS, SOURCES
 from ...services.storage.service import PoolSpec
 from ...services.tasks.records import SUCCEEDED
 from ..common.plain import RED, plain_label, tooltip
+from .disk_choice import DiskChoice
 
 SOURCE, OS, CLOUD, HARDWARE, SUMMARY = range(5)
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
@@ -37,7 +39,10 @@ class SourcePage(QWizardPage):
     def __init__(self, wizard) -> None:
         super().__init__()
         self.setTitle("Name and source")
-        self.setSubTitle("How the new machine gets its operating system.")
+        self.setSubTitle("Where the new machine runs, and how it gets its operating system.")
+        self.host = QComboBox()  # the hosts that take machines now; the wizard reads the chosen one's offer
+        self.host.setToolTip(tooltip("the host the machine is made on: its pools, networks and firmware "
+                                     "fill the next pages"))
         self.name = QLineEdit()
         self.name_status = plain_label(wrap=True)
         self.sources = QButtonGroup(self)
@@ -54,6 +59,7 @@ class SourcePage(QWizardPage):
         self.volumes.setToolTip(tooltip("an ISO, image or disk already in one of the host's storage pools"))
         self.volumes.activated.connect(self._volume_chosen)
         form = QFormLayout(self)
+        form.addRow("Host:", self.host)
         form.addRow("Name:", self.name)
         form.addRow("", self.name_status)
         for index, kind in enumerate(SOURCES):
@@ -68,34 +74,61 @@ class SourcePage(QWizardPage):
         form.addRow("", self.upload)
         form.addRow("", self.flatten)
         self.taken: str | None = None  # the host's answer for the name as typed (None: free)
+        self._proposed = ""  # the name this page proposed (replaced on another host; a typed one is kept)
         self._timer = QTimer(self, singleShot=True, interval=NAME_CHECK_MS)
         self._timer.timeout.connect(lambda: wizard.ask(self._ask_host(wizard)))
         self.name.textChanged.connect(self._name_changed)
         self.sources.idClicked.connect(lambda _id: self._source_changed())
         self.path.textChanged.connect(self.completeChanged)
         self.upload.toggled.connect(self.completeChanged)
-        self.upload.toggled.connect(lambda _on: self._source_changed())
+        self.upload.toggled.connect(lambda _on: self._enable_for_source())
+
+    def offer_hosts(self, hosts: dict[str, str], current: str) -> None:
+        for uri, label in hosts.items():
+            self.host.addItem(label, uri)  # item text is never markup
+            self.host.setItemData(self.host.count() - 1, uri, Qt.ItemDataRole.ToolTipRole)
+        self.host.setCurrentIndex(max(self.host.findData(current), 0))
+        self.host.currentIndexChanged.connect(self._host_chosen)
+
+    def _host_chosen(self, row: int) -> None:
+        wizard = self.wizard()
+        wizard.choose_host(self.host.itemData(row))
+        self.completeChanged.emit()
 
     def source(self) -> str:
         return SOURCES[max(self.sources.checkedId(), 0)]
 
     def set_defaults(self, offer) -> None:
-        """A free name, and an installer ISO found in a pool (else network boot)."""
-        number = 1
-        while f"new-machine-{number}" in offer.names:
-            number += 1
-        self.name.setText(f"new-machine-{number}")
-        paths = sorted(f"{p.path.rstrip('/')}/{v}" for p in offer.pools.values() if p.active and p.path
-                       for v in p.volumes)
-        self.volumes.addItem("Choose a volume…", "")
-        for path in paths:
-            self.volumes.addItem(path, path)  # item text is never markup
-        isos = [path for path in paths if path.lower().endswith(".iso")]
+        """A free name, and an installer ISO: the first in the host's pools, else one to name or
+        upload (never network boot: most hosts have no PXE server)."""
+        if self.name.text() in ("", self._proposed):
+            number = 1
+            while f"new-machine-{number}" in offer.names:
+                number += 1
+            self._proposed = f"new-machine-{number}"
+            self.name.setText(self._proposed)
+        else:
+            self._name_changed()  # the typed name, checked against this host
+        isos = [path for path in offer.volume_paths() if iso_like(path)]
         self.path.setText(isos[0] if isos else "")
-        self.sources.button(SOURCES.index("iso" if isos else "pxe")).setChecked(True)
+        self.sources.button(SOURCES.index("iso")).setChecked(True)
         self._source_changed()
 
+    def _offered_volumes(self) -> None:
+        """The pool volumes that fit the source: ISOs for an installer, the others for an image or disk."""
+        offer, iso = self.wizard().offer, self.source() == "iso"
+        fitting = [path for path in (offer.volume_paths() if offer is not None else []) if iso_like(path) == iso]
+        self.volumes.clear()
+        self.volumes.addItem("Choose a volume…" if fitting else "None in the host's active pools: name a file "
+                             "above, or Browse… to upload one" if iso else "None in the host's active pools", "")
+        for path in fitting:
+            self.volumes.addItem(path, path)  # item text is never markup
+
     def _source_changed(self) -> None:
+        self._offered_volumes()
+        self._enable_for_source()
+
+    def _enable_for_source(self) -> None:
         files = self.source() != "pxe"
         self.path.setEnabled(files)
         self.volumes.setEnabled(files)
@@ -286,8 +319,8 @@ class HardwarePage(QWizardPage):
         self.setTitle("Hardware")
         self.memory = QSpinBox(suffix=" MiB", singleStep=256)
         self.vcpus = QSpinBox()
-        self.disk = QSpinBox(suffix=" GiB")
-        self.disk.setRange(*DISK_GIB)
+        self.disk = DiskChoice()
+        self.disk.changed.connect(self._disk_changed)
         self.disk_format = QComboBox()
         for text, value in (("qcow2 (grows as written, snapshots)", "qcow2"), ("raw (fastest)", "raw")):
             self.disk_format.addItem(text, value)
@@ -302,7 +335,7 @@ class HardwarePage(QWizardPage):
         form = QFormLayout(self)
         form.addRow("Memory:", self.memory)
         form.addRow("vCPUs:", self.vcpus)
-        form.addRow("Disk size:", self.disk)
+        form.addRow("Disk:", self.disk)
         form.addRow("Disk format:", self.disk_format)
         form.addRow("Storage pool:", self.pool)
         # a host with no active pool: one made here, where libvirt keeps images by convention
@@ -327,11 +360,15 @@ class HardwarePage(QWizardPage):
         self.virt_type = QComboBox()  # what the host offers; KVM first where it has it
         form.addRow("Acceleration:", self.virt_type)
         self._for_entry = None
+        self._for_offer = None
 
     def initializePage(self) -> None:
         wizard = self.wizard()
         offer, entry = wizard.offer, wizard.page(OS).entry()
-        if self.pool.count() == 0:
+        if self._for_offer is not offer:  # first shown, or another host chosen since
+            self._for_offer, self._for_entry = offer, None
+            for box in (self.pool, self.network, self.firmware, self.virt_type):
+                box.clear()
             for pool in offer.pools.values():
                 if pool.active:
                     self.pool.addItem(pool.name, pool.name)
@@ -362,13 +399,24 @@ class HardwarePage(QWizardPage):
             self.setSubTitle(f"Recommended for {entry.name}; change what you need.")
             self.memory.setValue(min(entry.memory_mib, self.memory.maximum()))
             self.vcpus.setValue(min(entry.vcpus, self.vcpus.maximum()))
-            self.disk.setValue(entry.disk_gib)
+            self.disk.set_mib(entry.disk_mib)
             self.firmware.setCurrentIndex(1 if entry.firmware == "efi" and offer.efi else 0)
         source = wizard.page(SOURCE).source()
         self.full_copy.setVisible(source == "cloud-image")
         self.disk.setEnabled(source != "import-disk")
-        self.disk_format.setEnabled(source in ("iso", "pxe"))  # an overlay is qcow2; a copy keeps its format
+        self.disk.offer_none(source in NO_DISK_SOURCES)
+        self._disk_changed()
         self.pool.setToolTip(tooltip("where the new disk (and an uploaded file, and a seed ISO) are made"))
+
+    def _disk_changed(self) -> None:
+        wizard = self.wizard()
+        source = wizard.page(SOURCE).source() if wizard is not None else "iso"
+        # an overlay is qcow2; a copy keeps its format; no disk has none
+        self.disk_format.setEnabled(source in NO_DISK_SOURCES and not self.disk.wanted_none())
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.disk.problem_words() is None
 
     def _stopped_pool(self) -> str:
         """A defined pool that is only stopped (the usual "default" at /var/lib/libvirt/images):
@@ -459,6 +507,7 @@ class SummaryPage(QWizardPage):
         super().__init__()
         self.setTitle("Review")
         self.setSubTitle("Create runs these steps as one task; if one fails, what was made is removed.")
+        self.host = plain_label(wrap=True)
         self.status = plain_label(wrap=True)
         self.steps = plain_label(wrap=True)
         self.xml = QPlainTextEdit()
@@ -467,6 +516,7 @@ class SummaryPage(QWizardPage):
         self.start = QCheckBox("Start after creating")
         self.start.setChecked(True)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.host)
         layout.addWidget(self.status)
         layout.addWidget(self.steps)
         layout.addWidget(self.xml)
@@ -476,6 +526,7 @@ class SummaryPage(QWizardPage):
     def initializePage(self) -> None:
         wizard = self.wizard()
         wizard.plan = None
+        self.host.setText(f"On host: {wizard.host_label()}")
         self.xml.setPlainText("")
         self.steps.setText("")
         self.status.setStyleSheet("")

@@ -30,12 +30,16 @@ log = logging.getLogger(__name__)
 
 class NewMachineWizard(AsksBeforeDiscarding, QWizard):
     def __init__(self, service: ProvisioningService, host_uri: str, parent: QWidget | None = None, *,
-                 storage: StorageService | None = None, networks: NetworkService | None = None) -> None:
+                 storage: StorageService | None = None, networks: NetworkService | None = None,
+                 hosts: dict[str, str] | None = None) -> None:
         super().__init__(parent)
         self.service = service
         # where the Hardware page makes a missing pool or starts an inactive network (None: not offered)
         self.storage, self.networks = storage, networks
         self.host_uri = host_uri
+        # the hosts offered on the first page, URI -> label (the chosen one is among them)
+        self.hosts = dict(hosts or {})
+        self.hosts.setdefault(host_uri, self._label_of(host_uri))
         self.offer = None
         self.database = None
         self.plan: Plan | None = None
@@ -57,6 +61,7 @@ class NewMachineWizard(AsksBeforeDiscarding, QWizard):
         self.retry.setVisible(False)
         self.retry.clicked.connect(self.load)
         self.page(SOURCE).layout().addRow("", self.retry)
+        self.page(SOURCE).offer_hosts(self.hosts, host_uri)
         self.finished.connect(self._on_finished)
         self.load()
 
@@ -91,11 +96,28 @@ class NewMachineWizard(AsksBeforeDiscarding, QWizard):
         source.name_status.setText("Reading what the host offers…")
         self.ask(self._load())
 
+    def choose_host(self, uri: str) -> None:
+        """Make the machine on ``uri`` instead: what that host offers is read afresh."""
+        if uri == self.host_uri:
+            return
+        self.host_uri, self.offer = uri, None
+        self.load()
+
+    def host_label(self) -> str:
+        return self.hosts.get(self.host_uri) or self.host_uri
+
+    def _label_of(self, uri: str) -> str:
+        host = self.service.inventory.hosts.get(uri)
+        return getattr(host, "label", "") or uri
+
     async def _load(self) -> None:
+        uri = self.host_uri
         try:
             self.database = await self.service.database()
-            offer = await self.service.offer(self.host_uri)
+            offer = await self.service.offer(uri)
         except Exception as exc:  # noqa: BLE001  (said on the page, with Retry: never "Reading…" forever)
+            if uri != self.host_uri:
+                return  # another host was chosen meanwhile: its own reading says
             if isinstance(exc, HypervisorError):
                 words = exc.one_line()
             else:
@@ -107,7 +129,7 @@ class NewMachineWizard(AsksBeforeDiscarding, QWizard):
                 source.name_status.setStyleSheet(RED)
                 self.retry.setVisible(True)
             return
-        if self._closed:
+        if self._closed or uri != self.host_uri:
             return
         self.offer = offer
         source = self.page(SOURCE)
@@ -129,7 +151,8 @@ class NewMachineWizard(AsksBeforeDiscarding, QWizard):
             flatten=source.flatten.isChecked() and source.flatten.isEnabled(),
             os_id=entry.short_id if entry is not None else "generic",
             memory_mib=hardware.memory.value(), vcpus=hardware.vcpus.value(),
-            disk_gib=hardware.disk.value(), disk_format=hardware.disk_format.currentData() or "qcow2",
+            disk_mib=hardware.disk.mib(), no_disk=hardware.disk.wanted_none(),
+            disk_format=hardware.disk_format.currentData() or "qcow2",
             pool=hardware.pool.currentData() or "",
             full_copy=kind == "cloud-image" and hardware.full_copy.isChecked(),
             virt_type=hardware.virt_type.currentData() or "",
@@ -167,10 +190,12 @@ def open_new_machine_wizard(parent: QWidget | None, provisioning: ProvisioningSe
                             show_errors: Callable[[str, list], object] | None = None,
                             show_tasks: Callable[[], object] | None = None,
                             storage: StorageService | None = None,
-                            networks: NetworkService | None = None) -> NewMachineWizard:
-    """Open the wizard for a new machine on ``host_uri``. A flow that ends badly goes to
-    ``show_errors`` with each step's failure; ``show_tasks`` once the user created it."""
-    wizard = NewMachineWizard(provisioning, host_uri, parent, storage=storage, networks=networks)
+                            networks: NetworkService | None = None,
+                            hosts: dict[str, str] | None = None) -> NewMachineWizard:
+    """Open the wizard for a new machine on ``host_uri`` (``hosts``: the others offered on its
+    first page, URI -> label). A flow that ends badly goes to ``show_errors`` with each step's
+    failure; ``show_tasks`` once the user created it."""
+    wizard = NewMachineWizard(provisioning, host_uri, parent, storage=storage, networks=networks, hosts=hosts)
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def ended(root: TaskRecord) -> None:

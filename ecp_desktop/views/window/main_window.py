@@ -17,7 +17,7 @@ from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
 from ...services.core.wording import count
 from ...services.hosts.connection import HostConnection
-from ...services.hosts.placement import first_host_taking_machines
+from ...services.hosts.placement import first_host_taking_machines, placement_refusal
 from ...services.hosts.states import ACTIVE_STATES
 from ...services.inventory.machines import MachineInfo
 from ...services.maintenance.recover import can_recover
@@ -395,9 +395,10 @@ class MainWindow(QMainWindow):
                 if connected and connected <= marks else "Connect a host first: a new machine is made on a "
                                                          "connected host", 5000)
             return None
+        offered = {u: host.label for u, host in hosts.items() if placement_refusal(u, host, marks) is None}
         return open_new_machine_wizard(self, self.services.provisioning, uri, show_errors=self.show_errors,
                                        show_tasks=self.show_tasks, storage=self.services.storage,
-                                       networks=self.services.networks)
+                                       networks=self.services.networks, hosts=offered)
 
     async def open_maintenance_dialog(self) -> MaintenanceDialog | None:
         hosts = self.selected_hosts()

@@ -106,7 +106,9 @@ def offer(**changes) -> HostOffer:
     ({"source_path": "/isos/a\nb.iso"}, "control character"),
     ({"memory_mib": 10}, "memory must be between"),
     ({"vcpus": 9999}, "vCPU count must be between"),
-    ({"disk_gib": 10**6}, "disk size must be between"),
+    ({"disk_mib": 15}, "a new disk must be at least 16 MiB (not 15 MiB)"),
+    ({"disk_mib": 2**40}, "a new disk must be at most 64 TiB (not 1048576 TiB)"),
+    ({"source": "cloud-image", "no_disk": True}, "boots from its disk: it cannot be left out"),
     ({"network": "default", "bridge": "br0"}, "not both"),
     ({"graphics": "rdp"}, "graphics must be one of"),
     ({"firmware": "bios", "secure_boot": True}, "secure boot needs UEFI"),
@@ -136,7 +138,7 @@ def test_libosinfo_recommends_per_operating_system():
     debian = database.find("debian11")
     assert (debian.disk_bus, debian.nic_model, debian.firmware, debian.efi_supported) == ("virtio", "virtio",
                                                                                          "bios", True)
-    assert debian.memory_mib >= 1024 and debian.disk_gib >= 10
+    assert debian.memory_mib >= 1024 and debian.disk_mib >= 10 * 1024
     windows = database.find("win11")  # boots only from UEFI; no virtio drivers in the installer
     assert (windows.firmware, windows.disk_bus, windows.nic_model) == ("efi", "sata", "e1000e")
     assert database.find("debianbullseye") is debian  # another short id of the same OS
@@ -167,7 +169,16 @@ def test_an_installer_iso_is_detected_by_osinfo_detect(tmp_path):
     assert detected.entry is not None and detected.entry.short_id == "debian11", detected.words
     (tmp_path / "notes.txt").write_text("hello")
     missed = osinfo.detect_iso(str(tmp_path / "notes.txt"))
-    assert missed.entry is None and "choose the operating system" in missed.words
+    assert missed.entry is None and missed.words.startswith("Could not tell which operating system this is")
+    assert missed.words.endswith("Pick one below, or leave Generic."), missed.words
+    unknown = pycdlib.PyCdlib()
+    unknown.new(vol_ident="HOMEMADE")
+    unknown.add_fp(io.BytesIO(bytes(2048)), 2048, "/BOOT.;1")
+    unknown.add_eltorito("/BOOT.;1", "/BOOT.CAT;1")
+    unknown.write(str(tmp_path / "homemade.iso"))
+    unknown.close()
+    assert osinfo.detect_iso(str(tmp_path / "homemade.iso")).words == (
+        "Could not tell which operating system this is; the medium is bootable. Pick one below, or leave Generic.")
 
 
 def test_the_seed_iso_read_back_holds_the_files_cloud_init_reads():
@@ -205,7 +216,7 @@ def test_the_seed_iso_read_back_holds_the_files_cloud_init_reads():
 
 def test_the_definition_for_an_installer_iso_on_a_kvm_host():
     spec = MachineSpec('db <1> & "x"', "qemu:///system", source="iso", source_path="/isos/debian.iso",
-                       memory_mib=3072, vcpus=4, disk_gib=30, firmware="efi", secure_boot=True,
+                       memory_mib=3072, vcpus=4, disk_mib=30 * 1024, firmware="efi", secure_boot=True,
                        graphics="spice")
     plan = make_plan(spec, offer(), osinfo.load(str("/nowhere")))
     root = ET.fromstring(plan.xml)
@@ -260,7 +271,7 @@ def test_uefi_only_where_the_host_offers_it():
 def test_a_local_cloud_image_is_uploaded_then_overlaid(tmp_path):
     image = tmp_path / "cloud image.qcow2"  # a qcow2 header: magic, version 3, virtual size 3 GiB
     image.write_bytes(b"QFI\xfb" + (3).to_bytes(4, "big") + bytes(16) + (3 * 2**30).to_bytes(8, "big") + bytes(480))
-    spec = MachineSpec("c", "qemu:///system", source="cloud-image", source_path=str(image), upload=True, disk_gib=1,
+    spec = MachineSpec("c", "qemu:///system", source="cloud-image", source_path=str(image), upload=True, disk_mib=1024,
                        seed=SeedConfig(ssh_keys=[KEY]))
     plan = make_plan(spec, offer(), osinfo.load("/nowhere"))
     define, upload, overlay, seed = plan.flow.children
@@ -280,7 +291,7 @@ def test_a_local_cloud_image_is_uploaded_then_overlaid(tmp_path):
 # ----- whole creations on the test driver --------------------------------------------------
 def test_a_machine_from_an_installer_iso_in_a_pool(services, run, host, host_uri, provisioning):
     spec = MachineSpec("new-vm", host_uri, source="iso", source_path="/pool-a/installer.iso", pool="pool-a",
-                       disk_gib=8, start=True)
+                       disk_mib=8 * 1024, start=True)
     plan = run(provisioning.plan(spec))
     root = run(provisioning.run(plan), timeout=30)
     assert root.status == SUCCEEDED, root.outcome
@@ -299,9 +310,36 @@ def test_a_machine_from_an_installer_iso_in_a_pool(services, run, host, host_uri
     run(host.call(lambda c: c.lookupByName("new-vm").destroy()))
 
 
+def test_a_live_iso_machine_is_made_without_a_disk(run, host, host_uri, provisioning):
+    spec = MachineSpec("live", host_uri, source="iso", source_path="/pool-a/installer.iso", no_disk=True)
+    plan = run(provisioning.plan(spec))
+    assert "no disk: the machine keeps nothing it writes once it is turned off" in plan.notes
+    root = run(provisioning.run(plan), timeout=30)
+    assert root.status == SUCCEEDED, root.outcome
+    assert [s.op for s in leaves(root)] == ["define_domain"]
+    names, volumes = state(run, host)
+    assert "live" in names and not any(v.startswith("live") for v in volumes)
+    xml = run(host.call(lambda c: c.lookupByName("live").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    assert [(d.device, d.path) for d in parse_domain(xml).disks] == [("cdrom", "/pool-a/installer.iso")]
+    assert [b.get("dev") for b in ET.fromstring(xml).findall("os/boot")] == ["cdrom"]
+
+
+def test_a_16_mib_disk_is_made(run, host, host_uri, provisioning):
+    spec = MachineSpec("tiny", host_uri, source="pxe", pool="pool-a", disk_mib=16)
+    plan = run(provisioning.plan(spec))
+    assert [s.title for s in plan.flow.children][1] == "Make disk tiny-disk.qcow2 (16 MiB)"
+    root = run(provisioning.run(plan), timeout=30)
+    assert root.status == SUCCEEDED, root.outcome
+    capacity = run(host.call(
+        lambda c: c.storagePoolLookupByName("pool-a").storageVolLookupByName("tiny-disk.qcow2").info()[1]))
+    assert capacity == 16 * 2**20
+    with pytest.raises(PlanError, match="a new disk must be at least 16 MiB"):
+        run(provisioning.plan(MachineSpec("tinier", host_uri, source="pxe", pool="pool-a", disk_mib=15)))
+
+
 def test_a_machine_on_a_cloud_image_overlay_without_a_seed(run, host, host_uri, provisioning):
     spec = MachineSpec("cloud-1", host_uri, source="cloud-image",
-                       source_path="/pool-a/debian-12-genericcloud.qcow2", pool="pool-a", disk_gib=1)
+                       source_path="/pool-a/debian-12-genericcloud.qcow2", pool="pool-a", disk_mib=1024)
     root = run(provisioning.run(run(provisioning.plan(spec))), timeout=30)
     assert root.status == SUCCEEDED, root.outcome
     volume = ET.fromstring(run(host.call(
@@ -509,6 +547,9 @@ def test_cli_exit_codes_and_json(db, db_url, host_uri, tmp_path):
     planned = json.loads(cli(db_url, "--name", "x", "--host", host_uri, "--pxe", "--pool", "pool-a", "--print-xml",
                              "--json").stdout)
     assert planned["steps"] == ["Define x", "Make disk x-disk.qcow2 (20 GiB)"] and "<name>x</name>" in planned["xml"]
+    live = json.loads(cli(db_url, "--name", "x", "--host", host_uri, "--iso", "/pool-a/installer.iso", "--no-disk",
+                          "--print-xml", "--json").stdout)
+    assert live["steps"] == ["Define x"] and "x-disk" not in live["xml"]
 
     key = tmp_path / "id.pub"
     key.write_text(KEY + "\n")
@@ -520,6 +561,7 @@ def test_cli_exit_codes_and_json(db, db_url, host_uri, tmp_path):
 
     for args, words in ((("--name=-x", "--pxe"), "starts with '-'"), (("--name", "old", "--pxe"), "exists on"),
                         (("--name", "y", "--iso", "rel.iso"), "not absolute"),
+                        (("--name", "y", "--import-disk", "/pool-a/legacy.img", "--no-disk"), "cannot be left out"),
                         (("--name", "y", "--pxe", "--os", "nosuchos"), "no operating system 'nosuchos'"),
                         (("--name", "y", "--cloud-image", "/c.qcow2", "--ssh-key", str(tmp_path / "none.pub")),
                          "cannot read")):

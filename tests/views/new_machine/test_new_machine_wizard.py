@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtWidgets import QWidget, QWizard
 
 from ecp_desktop.services.libvirt_xml.domain import parse_domain
+from ecp_desktop.services.provisioning.spec import SOURCES
 from ecp_desktop.services.tasks.records import FAILED, SUCCEEDED
 from ecp_desktop.views.new_machine.new_machine_pages import CLOUD, HARDWARE, OS, SOURCE, SUMMARY
 from ecp_desktop.views.new_machine.new_machine_wizard import open_new_machine_wizard
@@ -121,8 +122,8 @@ def test_the_os_list_filters_and_sets_the_hardware(qtbot, wizard):
     next_page(qtbot, wizard, HARDWARE)
     hardware = wizard.page(HARDWARE)
     alpine = wizard.database.find("alpinelinux3.16")
-    assert (hardware.memory.value(), hardware.vcpus.value(), hardware.disk.value()) == (
-        alpine.memory_mib, alpine.vcpus, alpine.disk_gib)
+    assert (hardware.memory.value(), hardware.vcpus.value(), hardware.disk.mib()) == (
+        alpine.memory_mib, alpine.vcpus, alpine.disk_mib)
 
 
 def test_a_cloud_image_asks_who_logs_in_and_a_failure_is_undone(qtbot, run, host, wizard):
@@ -246,6 +247,7 @@ def open_helped(qtbot, services, host):
     wizard = open_new_machine_wizard(parent, services.provisioning, host.uri, storage=services.storage,
                                      networks=services.networks)
     qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
+    wizard.page(SOURCE).sources.button(SOURCES.index("pxe")).click()  # no pool holds an installer now
     next_page(qtbot, wizard, OS)
     next_page(qtbot, wizard, HARDWARE)
     return parent, wizard, wizard.page(HARDWARE)  # (the parent kept: it takes its wizard with it)
@@ -289,3 +291,125 @@ def test_a_host_with_no_pool_gets_a_directory_pool_made(qtbot, run, services, ho
     assert root.status == SUCCEEDED, root.error_message
     volumes = run(host.call(lambda conn: [v.name() for v in conn.storagePoolLookupByName("default").listAllVolumes()]))
     assert volumes == ["new-machine-1-disk.qcow2"]
+
+
+SECOND_HOST_XML = """<node>
+  <domain type='test'><name>web</name><uuid>33333333-0000-4000-8000-000000000002</uuid>
+    <memory unit='MiB'>256</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>
+  <network><name>default</name><bridge name='virbr0'/><forward mode='nat'/>
+    <ip address='192.168.122.1' netmask='255.255.255.0'/></network>
+  <pool type='dir'>
+    <name>pool-b</name><uuid>35bb2ad9-388a-cdfe-461a-b8907f6e5303</uuid>
+    <target><path>/pool-b</path></target>
+    <volume type='file'><name>live.ISO</name><capacity unit='MiB'>300</capacity>
+      <allocation unit='MiB'>300</allocation><target><format type='iso'/></target></volume>
+  </pool>
+</node>
+"""
+
+
+def test_the_host_is_the_selected_machines_and_the_review_names_it(qtbot, run, services, host, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from ecp_desktop.views.window.main_window import MainWindow
+    from tests.helpers.gui import select_machine
+    path = tmp_path / "second-host.xml"
+    path.write_text(SECOND_HOST_XML)
+    second = services.inventory.add_host(f"test://{path}", label="lab-2")
+    assert run(services.inventory.connect_host(second))
+    run(services.inventory.load_host(second))
+    window = MainWindow(services, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    web = next(m for m in services.inventory.machines_of(second.uri) if m.name == "web")
+    qtbot.waitUntil(lambda: any(window.machine_proxy.index(r, 0).data() == "web"
+                                for r in range(window.machine_proxy.rowCount())), timeout=5000)
+    select_machine(window, web)
+    wizard = window.open_new_machine_wizard()
+    qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
+    source = wizard.page(SOURCE)
+    assert source.host.currentText() == "lab-2" and wizard.host_uri == second.uri
+    assert sorted(source.host.itemText(r) for r in range(source.host.count())) == sorted(["lab-2", host.label])
+    assert source.path.text() == "/pool-b/live.ISO"  # this host's installer, not the first host's
+    source.name.setText("kept")
+    source.host.setCurrentIndex(source.host.findData(host.uri))  # the user picks the other host
+    qtbot.waitUntil(lambda: wizard.offer is not None and wizard.offer.uri == host.uri and not wizard.busy(),
+                    timeout=10000)
+    assert source.name.text() == "kept"  # what was typed stays
+    assert [source.volumes.itemText(r) for r in range(1, source.volumes.count())] == ["/pool-a/installer.iso"]
+    for page in (OS, HARDWARE, SUMMARY):
+        next_page(qtbot, wizard, page)
+    assert wizard.page(HARDWARE).pool.currentText() == "pool-a"  # the chosen host's pools
+    qtbot.waitUntil(lambda: wizard.plan is not None, timeout=10000)
+    assert wizard.page(SUMMARY).host.text() == f"On host: {host.label}"
+    assert wizard.plan.spec.host_uri == host.uri
+
+
+def test_iso_lists_offer_isos_only_and_network_boot_is_never_the_default(qtbot, run, services, host):
+    def add_volumes(conn):
+        pool = conn.storagePoolLookupByName("pool-a")
+        for name, fmt in (("other-vm-disk.qcow2", "qcow2"), ("rescue.iso", "raw")):
+            pool.createXML(f"<volume><name>{name}</name><capacity unit='MiB'>64</capacity>"
+                           f"<target><format type='{fmt}'/></target></volume>", 0)
+    run(host.call(add_volumes))
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    wizard = open_new_machine_wizard(parent, services.provisioning, host.uri)
+    qtbot.waitUntil(lambda: wizard.offer is not None and not wizard.busy(), timeout=10000)
+    source = wizard.page(SOURCE)
+    offered = [source.volumes.itemText(r) for r in range(1, source.volumes.count())]
+    assert source.source() == "iso" and offered == ["/pool-a/installer.iso", "/pool-a/rescue.iso"]
+    source.sources.button(SOURCES.index("cloud-image")).click()
+    offered = [source.volumes.itemText(r) for r in range(1, source.volumes.count())]
+    assert offered == ["/pool-a/cloud.qcow2", "/pool-a/other-vm-disk.qcow2"]
+
+    run(host.call(lambda conn: [conn.storagePoolLookupByName("pool-a").storageVolLookupByName(v).delete(0)
+                                for v in ("installer.iso", "rescue.iso")]))
+    again = open_new_machine_wizard(parent, services.provisioning, host.uri)
+    qtbot.waitUntil(lambda: again.offer is not None and not again.busy(), timeout=10000)
+    source = again.page(SOURCE)
+    assert source.source() == "iso" and source.path.text() == ""  # a host without an ISO: still not PXE
+    assert source.volumes.itemText(0).startswith("None in the host's active pools")
+    assert not again.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_a_live_iso_machine_is_made_without_a_disk(qtbot, run, host, wizard):
+    next_page(qtbot, wizard, OS)
+    next_page(qtbot, wizard, HARDWARE)
+    disk = wizard.page(HARDWARE).disk
+    assert disk.none.isVisibleTo(wizard.page(HARDWARE)) and not disk.wanted_none()
+    disk.none.setChecked(True)
+    assert not disk.size.isEnabled() and not wizard.page(HARDWARE).disk_format.isEnabled()
+    next_page(qtbot, wizard, SUMMARY)
+    qtbot.waitUntil(lambda: wizard.plan is not None, timeout=10000)
+    summary = wizard.page(SUMMARY)
+    assert "no disk: the machine keeps nothing it writes once it is turned off" in summary.status.text()
+    assert summary.steps.text() == "Steps: Define new-machine-1 → Start new-machine-1"
+    root = create(qtbot, wizard)
+    assert root.status == SUCCEEDED, root.outcome
+    disks = parse_domain(run(host.call(lambda c: c.lookupByName("new-machine-1").XMLDesc(0)))).disks
+    assert [(d.device, d.path) for d in disks] == [("cdrom", "/pool-a/installer.iso")]
+    assert not any(v.startswith("new-machine-1") for v in state(run, host)[1])
+    run(host.call(lambda c: c.lookupByName("new-machine-1").destroy()))
+
+
+def test_a_disk_of_16_mib_is_taken_and_15_mib_refused(qtbot, run, host, wizard):
+    next_page(qtbot, wizard, OS)
+    next_page(qtbot, wizard, HARDWARE)
+    hardware = wizard.page(HARDWARE)
+    next_button = wizard.button(QWizard.WizardButton.NextButton)
+    hardware.disk.unit.setCurrentIndex(hardware.disk.unit.findText("MiB"))
+    hardware.disk.size.setValue(15)
+    assert hardware.disk.problem.text() == "A new disk must be at least 16 MiB (not 15 MiB)."
+    assert not next_button.isEnabled()
+    hardware.disk.size.setValue(16)
+    assert hardware.disk.problem.text() == "" and next_button.isEnabled()
+    next_page(qtbot, wizard, SUMMARY)
+    qtbot.waitUntil(lambda: wizard.plan is not None, timeout=10000)
+    assert "Make disk new-machine-1-disk.qcow2 (16 MiB)" in wizard.page(SUMMARY).steps.text()
+    wizard.page(SUMMARY).start.setChecked(False)
+    root = create(qtbot, wizard)
+    assert root.status == SUCCEEDED, root.outcome
+    capacity = run(host.call(lambda c: c.storagePoolLookupByName("pool-a").storageVolLookupByName(
+        "new-machine-1-disk.qcow2").info()[1]))
+    assert capacity == 16 * 2**20
