@@ -34,7 +34,6 @@ def arrange(window) -> list[QShortcut]:
     for view in (window.hosts_view, window.machines_view):
         view.setTabKeyNavigation(False)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    window.tasks_pane.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     size_columns(window.machines_view, MACHINE_SAMPLES)
     size_columns(window.hosts_view, HOST_SAMPLES)
     window.hosts_view.horizontalHeader().setStretchLastSection(False)
