@@ -12,6 +12,9 @@ from PySide6.QtCore import QObject, QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QSizePolicy, QWidget
 
+from ..machines.machine_model import USAGE
+from ..usage.usage_column import SPARK_ROOM
+
 
 # Per column, the widest value a row usually shows: the width is measured in the window's font.
 MACHINE_SAMPLES = ("web-server-production-01", "shut off (last known)", "virt-manager test host",
@@ -35,6 +38,8 @@ def arrange(window) -> list[QShortcut]:
         view.setTabKeyNavigation(False)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     size_columns(window.machines_view, MACHINE_SAMPLES)
+    usage_header = window.machines_view.horizontalHeader()  # the CPU sparkline beside the usage words
+    usage_header.resizeSection(USAGE, usage_header.sectionSize(USAGE) + SPARK_ROOM)
     size_columns(window.hosts_view, HOST_SAMPLES)
     window.hosts_view.horizontalHeader().setStretchLastSection(False)
     # A long value (a UUID, a host URI) wraps in the details pane instead of widening it.

@@ -9,10 +9,12 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from ecp_desktop.services.tasks.records import FAILED, ROLLBACK_FAILED, SUCCEEDED
+from ecp_desktop.services.usage.service import UsageService
 from ecp_desktop.views.common.icons import state_icon
 from ecp_desktop.views.common.palette_colours import (CPU_LINE, GRAPHIC_CONTRAST, STATE_COLOURS, TEXT_CONTRAST,
                                                       TONES, contrast, is_dark, tone)
 from ecp_desktop.views.tasks.task_model import OUTCOME, STATUS, TaskTreeModel
+from ecp_desktop.views.usage.usage_tab import UsageTab
 
 
 def palette(base: str, alternate: str, text: str, window: str) -> QPalette:
@@ -83,3 +85,25 @@ def test_dark_and_light_palettes_get_their_own_colours(qapp):
     assert not is_dark(light) and is_dark(dark)
     assert tone(CPU_LINE, light) != tone(CPU_LINE, dark)
     assert tone(CPU_LINE, dark).lightnessF() > tone(CPU_LINE, light).lightnessF()
+
+
+def test_the_usage_graphs_follow_a_change_of_palette(qtbot, qapp, services):
+    before = QPalette(qapp.palette())
+    QApplication.setPalette(PALETTES["light"])
+    try:
+        tab = UsageTab(UsageService(services.inventory))
+        qtbot.addWidget(tab)
+        tab.resize(500, 700)
+        tab.show()  # the graphs are made when first shown
+        for name in ("light", "breeze dark"):
+            QApplication.setPalette(PALETTES[name])  # the desktop's theme changed while the tab is open
+            base = PALETTES[name].color(QPalette.ColorRole.Base)
+            qtbot.waitUntil(lambda base=base: tab.graphs.backgroundBrush().color() == base)
+            background = tab.graphs.backgroundBrush().color()
+            for metric, curve in tab.curves.items():
+                colour = curve.opts["pen"].color()
+                assert contrast(colour, background) >= TEXT_CONTRAST, (name, metric, colour.name())
+            axis = tab.plots[0].getAxis("left")
+            assert contrast(axis.textPen().color(), background) >= TEXT_CONTRAST
+    finally:
+        QApplication.setPalette(before)
