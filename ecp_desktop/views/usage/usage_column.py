@@ -7,7 +7,7 @@ import math
 from operator import attrgetter
 
 from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt, QTimer
-from PySide6.QtGui import QPainter, QPen, QPolygonF
+from PySide6.QtGui import QFontMetricsF, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ...services.core.wording import size_text
@@ -136,7 +136,8 @@ class UsageDelegate(QStyledItemDelegate):
         if m is None:
             return
         rect = QRectF(opt.rect).adjusted(3, 3, -3, -3)
-        spark, text_rect = usage_cell_layout(rect, opt.fontMetrics.horizontalAdvance(text) if text else 0)
+        text_width = math.ceil(QFontMetricsF(opt.font).horizontalAdvance(text)) + 1 if text else 0
+        spark, text_rect = usage_cell_layout(rect, text_width)
         values = self._usage.recent(m.key, CPU, SPARK_SAMPLES) if spark is not None else None
         selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         painter.save()
@@ -161,7 +162,9 @@ class UsageDelegate(QStyledItemDelegate):
             elif line.size() == 1:
                 painter.drawPoint(line.at(0))
         painter.setPen(opt.palette.highlightedText().color() if selected else opt.palette.text().color())
-        shown = opt.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, int(text_rect.width()))
+        painter.setFont(opt.font)
+        shown = text if text_width <= text_rect.width() else opt.fontMetrics.elidedText(
+            text, Qt.TextElideMode.ElideRight, int(text_rect.width()))
         painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), shown)
         painter.restore()
 
