@@ -46,3 +46,13 @@ def started_by(owner: str) -> str:
     except ValueError:
         return owner or "an unknown instance"
     return f"{host} (process {pid})"
+
+
+def owner_label(owner: str) -> str:
+    """An owner in a few words for a narrow column: "process 4711" on this computer, the
+    computer's short name ("workstation-2") for another one."""
+    try:
+        host, pid, _start = owner.rsplit(":", 2)
+    except ValueError:
+        return owner or "unknown"
+    return f"process {pid}" if host == socket.gethostname() else host.split(".", 1)[0]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextOption
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QStyle,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -126,7 +126,10 @@ class ErrorDialog(QDialog):
         self.log_note = plain_label(wrap=True, selectable=True)
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # A log line is long (every field of the error): wrapped to the dialog's width, anywhere
+        # when a word (a path, a JSON value) is wider than the dialog.
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.log_view.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.log_file_button = QPushButton("Open Log File")
         self.log_file_button.clicked.connect(self.open_log_file)
         for widget in (self.log_note, self.log_view, self.log_file_button):

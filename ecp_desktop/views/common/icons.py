@@ -7,20 +7,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from ... import APP_ID, RESOURCES
+from .palette_colours import is_dark, state_colour
 from .symbolic_icons import symbolic_icon
 
 HICOLOR = RESOURCES / "icons" / "hicolor"
-
-STATE_COLOURS = {
-    "running": "#2e9d44", "blocked": "#2e9d44", "paused": "#d9a300", "pmsuspended": "#d9a300",
-    "shutdown": "#d97a00", "shutoff": "#8a8f98", "crashed": "#d0312d", "nostate": "#b0b4ba",
-    "unknown": "#b0b4ba",
-    # host states
-    "connected": "#2e9d44", "connecting": "#3b82c4", "reconnecting": "#d9a300", "disconnected": "#d0312d",
-    # task states
-    "pending": "#b0b4ba", "succeeded": "#2e9d44", "failed": "#d0312d", "cancelled": "#8a8f98",
-    "rolled back": "#7b5ea7", "rolling back": "#7b5ea7", "rollback failed": "#8b0000",
-}
 
 # Each action's freedesktop icon name; the bundled symbolic set has every one of them.
 THEME_ACTIONS = {
@@ -31,28 +21,36 @@ THEME_ACTIONS = {
 }
 
 
-@functools.cache
 def state_icon(state: str) -> QIcon:
-    """A coloured dot per state: readable at any size, independent of the theme."""
+    """A coloured dot per state: readable at any size, in colours for the current palette."""
+    return _dot(state_colour(state).rgba(), is_dark())
+
+
+@functools.cache
+def _dot(rgba: int, dark: bool) -> QIcon:
     pixmap = QPixmap(16, 16)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(QColor("#00000040"))
-    painter.setBrush(QColor(STATE_COLOURS.get(state, "#b0b4ba")))
+    painter.setPen(QColor("#ffffff60" if dark else "#00000040"))  # an edge against the base
+    painter.setBrush(QColor.fromRgba(rgba))
     painter.drawEllipse(2, 2, 12, 12)
     painter.end()
     return QIcon(pixmap)
 
 
-@functools.cache
 def last_known_icon(state: str) -> QIcon:
     """A ring in the state's colour: the last known state, not a live one (a filled dot)."""
+    return _ring(state_colour(state).rgba())
+
+
+@functools.cache
+def _ring(rgba: int) -> QIcon:
     pixmap = QPixmap(16, 16)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    pen = QPen(QColor(STATE_COLOURS.get(state, "#b0b4ba")))
+    pen = QPen(QColor.fromRgba(rgba))
     pen.setWidthF(2.5)
     painter.setPen(pen)
     painter.setBrush(Qt.BrushStyle.NoBrush)

@@ -6,14 +6,17 @@ announces it, and Qt needs the count from before an insertion while announcing i
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
-from PySide6.QtGui import QColor
+import datetime as dt
 
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+
+from ...services.core.relative_time import exact_time, relative_time
 from ...services.tasks.service import TaskService
 from ...services.tasks.records import (CANCELLED, FAILED, ROLLBACK, ROLLBACK_FAILED, ROLLED_BACK, ROLLING_BACK,
                                        RUNNING, SUCCEEDED, TaskRecord)
-from ...services.sharing.instance import INSTANCE_ID, started_by
+from ...services.sharing.instance import INSTANCE_ID, owner_label, started_by
 from ..common.icons import state_icon
+from ..common.palette_colours import FAILURE, SUCCESS, tone
 from ..common.plain import tooltip
 from ..common.follow import follow
 from ..common.one_call_per_cell import cell_roles
@@ -28,7 +31,8 @@ Index = QModelIndex | QPersistentModelIndex
 # Status → the icon of the state it resembles (icons.state_icon knows machine/host states).
 _ICON_STATE = {RUNNING: "connecting", ROLLING_BACK: "rolling back", SUCCEEDED: "succeeded", FAILED: "failed",
                ROLLBACK_FAILED: "rollback failed", ROLLED_BACK: "rolled back", CANCELLED: "cancelled"}
-_RED = {FAILED, ROLLBACK_FAILED}
+_TONE = {FAILED: FAILURE, ROLLBACK_FAILED: FAILURE, SUCCEEDED: SUCCESS}  # the status's words in colour
+_TONED = {STATUS: (FAILED, ROLLBACK_FAILED, SUCCEEDED), OUTCOME: (FAILED, ROLLBACK_FAILED)}
 
 
 class TaskTreeModel(QAbstractItemModel):
@@ -194,13 +198,10 @@ class TaskTreeModel(QAbstractItemModel):
             return _text(t, col)
         if role == Qt.ItemDataRole.DecorationRole and col == STATUS:
             return state_icon(_ICON_STATE.get(t.status, "nostate"))
-        if role == Qt.ItemDataRole.ForegroundRole and col in (STATUS, OUTCOME) and t.status in _RED:
-            return QColor("#b3261e")
-        if role == Qt.ItemDataRole.ToolTipRole and col in (TASK, OUTCOME):
-            tip = t.outcome
-            if t.error is not None:
-                tip = f"{t.error.summary}\n{t.error.remedy}\n\n{t.error.message}"
-            return tooltip(f"{t.title}\nStarted by {started_by(t.root().owner)}\n{tip}" if col == TASK else tip)
+        if role == Qt.ItemDataRole.ForegroundRole and t.status in _TONED.get(col, ()):
+            return tone(_TONE[t.status])  # the application's palette, read as the cell is painted
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tip(t, col)
         if role == Qt.ItemDataRole.UserRole and col == PROGRESS:
             return t.progress
         if role == TaskRole:
@@ -208,6 +209,33 @@ class TaskTreeModel(QAbstractItemModel):
         if role == ACCEPT_ROLE:
             return accept_answer(self.accepts(t))
         return None
+
+
+def _started_elsewhere(t: TaskRecord) -> bool:
+    """A flow another copy of the app started (another process here, or another computer)."""
+    return t.parent is None and bool(t.owner) and t.owner != INSTANCE_ID
+
+
+def _tip(t: TaskRecord, col: int) -> str:
+    """The whole of what a cell shows in a few words (or cut at its end)."""
+    if col == TASK:
+        return tooltip(f"{t.title}\nStarted by {started_by(t.root().owner)}\n{_outcome_tip(t)}")
+    if col == OUTCOME:
+        return tooltip(_outcome_tip(t))
+    if col == FLOW and t.role == ROLLBACK:
+        undone = f": {t.compensates.title}" if t.compensates is not None else ""
+        return tooltip(f"A rollback step: undoes what an earlier step did{undone}")
+    if col == FLOW and _started_elsewhere(t):
+        return tooltip(f"Started by another copy of ECP Desktop: {started_by(t.owner)}")
+    if col == STARTED and t.started_at is not None:
+        return tooltip(exact_time(t.started_at))
+    return ""
+
+
+def _outcome_tip(t: TaskRecord) -> str:
+    if t.error is None:
+        return t.outcome
+    return f"{t.outcome}\n\n{t.error.summary}\n{t.error.remedy}\n\n{t.error.message}"
 
 
 def _text(t: TaskRecord, col: int) -> str:
@@ -218,12 +246,13 @@ def _text(t: TaskRecord, col: int) -> str:
     if col == FLOW:
         if t.role == ROLLBACK:
             return "rollback"
-        # Who started it, when another app instance on the shared inventory did.
-        return f"by {started_by(t.owner)}" if t.parent is None and t.owner and t.owner != INSTANCE_ID else ""
+        # Who started it, when another copy of the app on the shared inventory did.
+        return owner_label(t.owner) if _started_elsewhere(t) else ""
     if col == PROGRESS:
         return f"{t.progress} %"
     if col == STARTED:
-        return t.started_at.strftime("%Y-%m-%d %H:%M:%S") if t.started_at else ""
+        # Read as the cell is painted: the tasks pane repaints this column every REFRESH_SECONDS.
+        return relative_time(t.started_at, dt.datetime.now()) if t.started_at else ""
     if col == DURATION:
         return f"{t.duration:.2f} s" if t.duration is not None else ""
     if col == OUTCOME:

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMessageBox, QPushButton, QStyle,
                                QStyledItemDelegate, QStyleOptionProgressBar, QTreeView, QVBoxLayout, QWidget,
                                QApplication)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import Refusal
+from ...services.core.relative_time import REFRESH_SECONDS
 from ...services.tasks.service import TaskService
 from ...services.tasks.records import ROLLBACK_FAILED, RUNNING, TaskRecord
 from ...services.tasks.tree import failures_below
 from ..common.plain import message_box
-from .task_model import PROGRESS, STATUS_FILTERS, TASK, TaskFilterProxy, TaskTreeModel
+from .task_model import (DURATION, FLOW, PROGRESS, STARTED, STATUS, STATUS_FILTERS, TASK, TaskFilterProxy,
+                         TaskTreeModel)
 from ..common.follow import follow
 
 
@@ -67,13 +69,21 @@ class TasksPane(QWidget):
         self.view.setModel(self.proxy)
         self.view.setUniformRowHeights(True)
         self.view.setAlternatingRowColors(True)
+        # A cut outcome keeps its beginning (what happened); the whole is in its tooltip.
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.setItemDelegateForColumn(PROGRESS, ProgressDelegate(self.view))
         header = self.view.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.resizeSection(TASK, 320)
-        for column, width in ((1, 110), (2, 70), (3, 90), (4, 140), (5, 80)):
+        for column, width in ((STATUS, 110), (FLOW, 110), (PROGRESS, 90), (STARTED, 140), (DURATION, 80)):
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
+        # "3 min ago" stays true: the Started column alone is repainted (its words are read
+        # as it is painted), no model signal, so a set filter is not run again for it.
+        self.clock = QTimer(self)
+        self.clock.setInterval(REFRESH_SECONDS * 1000)
+        self.clock.timeout.connect(self.repaint_started)
+        self.clock.start()
         self.view.doubleClicked.connect(self._on_double_click)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_buttons())
         follow(tasks.task_changed, self, self._on_task_changed)
@@ -89,6 +99,13 @@ class TasksPane(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view)
         self._update_buttons()
+
+    def repaint_started(self) -> None:
+        view = self.view
+        if not view.isVisible() or view.isColumnHidden(STARTED):
+            return
+        viewport = view.viewport()
+        viewport.update(QRect(view.columnViewportPosition(STARTED), 0, view.columnWidth(STARTED), viewport.height()))
 
     def selected(self) -> TaskRecord | None:
         index = self.view.currentIndex()

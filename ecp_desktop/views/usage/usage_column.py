@@ -7,7 +7,7 @@ import math
 from operator import attrgetter
 
 from PySide6.QtCore import QObject, QPointF, QRect, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QFontMetricsF, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from ...services.core.wording import size_text
@@ -16,12 +16,15 @@ from ...services.usage.metrics import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX
 from ...services.usage.service import UsageService
 from ..common.plain import tooltip
 from ..common.follow import follow
+from ..common.palette_colours import CPU_LINE, tone
 from ..common.rows_in_view import RowsInView
 
 SPARK_SAMPLES = 30  # a minute at 2 s
 _KEY = attrgetter("host_uri", "uuid")  # MachineInfo.key without a Python call per row
 UsageRole = Qt.ItemDataRole.UserRole + 20  # the current CPU % (a float), None without a sample
-_LINE = QColor("#1a73e8")
+SPARK_GAP = 6  # between the sparkline and the text
+SPARK_MIN_WIDTH = 24  # narrower, a minute of samples is no longer a line one can read
+SPARK_ROOM = SPARK_GAP + 54  # what the Usage column needs beside its widest usual text
 
 
 def rate_text(n: float) -> str:
@@ -101,9 +104,22 @@ class UsageColumn:
         self._generation += 1
 
 
+def usage_cell_layout(cell: QRectF, text_width: float) -> tuple[QRectF | None, QRectF]:
+    """(the sparkline's rect, the text's rect) in a Usage cell: the text right-aligned, the
+    sparkline just left of it, never under it; no sparkline when the room left of the text is
+    too narrow for one (the text comes first)."""
+    width = min(text_width, cell.width())
+    text = QRectF(cell.right() - width, cell.top(), width, cell.height())
+    room = text.left() - cell.left() - (SPARK_GAP if width else 0)
+    if room < SPARK_MIN_WIDTH:
+        return None, text
+    spark_width = min(room, cell.width() * 0.6)
+    return QRectF(cell.left() + room - spark_width, cell.top(), spark_width, cell.height()), text
+
+
 class UsageDelegate(QStyledItemDelegate):
-    """Paints the last minute of CPU % as a line (0-100 %), and the cell's text over it, right-aligned.
-    ``machine_of(index)``: the MachineInfo of a row (the model's MachineRole)."""
+    """Paints the last minute of CPU % as a line (0-100 %) with the cell's text right-aligned
+    beside it (``usage_cell_layout``). ``machine_role``: the model's role for a row's MachineInfo."""
 
     def __init__(self, usage: UsageService, machine_role: int, parent=None) -> None:
         super().__init__(parent)
@@ -120,15 +136,18 @@ class UsageDelegate(QStyledItemDelegate):
         if m is None:
             return
         rect = QRectF(opt.rect).adjusted(3, 3, -3, -3)
-        values = self._usage.recent(m.key, CPU, SPARK_SAMPLES)
+        text_width = math.ceil(QFontMetricsF(opt.font).horizontalAdvance(text)) + 1 if text else 0
+        spark, text_rect = usage_cell_layout(rect, text_width)
+        values = self._usage.recent(m.key, CPU, SPARK_SAMPLES) if spark is not None else None
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if values is not None and len(values):
-            spark = QRectF(rect.left(), rect.top(), rect.width() * 0.5, rect.height())
             step = spark.width() / max(1, SPARK_SAMPLES - 1)
             x0 = spark.right() - step * (len(values) - 1)
             line = QPolygonF()
-            pen = QPen(_LINE, 1.2)
+            # On the selection's highlight, the highlight's own text colour is the one readable.
+            pen = QPen(opt.palette.highlightedText().color() if selected else tone(CPU_LINE, opt.palette), 1.2)
             painter.setPen(pen)
             for i, v in enumerate(values.tolist()):
                 if math.isnan(v):
@@ -142,9 +161,11 @@ class UsageDelegate(QStyledItemDelegate):
                 painter.drawPolyline(line)
             elif line.size() == 1:
                 painter.drawPoint(line.at(0))
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
         painter.setPen(opt.palette.highlightedText().color() if selected else opt.palette.text().color())
-        painter.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.setFont(opt.font)
+        shown = text if text_width <= text_rect.width() else opt.fontMetrics.elidedText(
+            text, Qt.TextElideMode.ElideRight, int(text_rect.width()))
+        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), shown)
         painter.restore()
 
 

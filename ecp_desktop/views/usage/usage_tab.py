@@ -11,16 +11,18 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from ...services.inventory.machines import MachineInfo
 from ...services.usage.metrics import CPU, DISK_READ, DISK_WRITE, MEMORY, METRICS, NET_RX, NET_TX
 from ...services.usage.service import UsageService
+from ..common.palette_colours import (CPU_LINE, DISK_READ_LINE, DISK_WRITE_LINE, MEMORY_LINE, NET_RX_LINE,
+                                      NET_TX_LINE, tone)
 from ..common.plain import plain_label
 from .usage_column import host_usage_text, usage_text
 from ..common.follow import follow
 
-# (title, axis unit, [(metric, name, colour)])
+# (title, axis unit, [(metric, name, its colour's meaning in palette_colours)])
 PLOTS = (
-    ("CPU", "%", [(CPU, "CPU", "#1a73e8")]),
-    ("Memory used", "B", [(MEMORY, "used", "#188038")]),
-    ("Disk", "B/s", [(DISK_READ, "read", "#e37400"), (DISK_WRITE, "write", "#a142f4")]),
-    ("Network", "B/s", [(NET_RX, "received", "#12b5cb"), (NET_TX, "sent", "#d93025")]),
+    ("CPU", "%", [(CPU, "CPU", CPU_LINE)]),
+    ("Memory used", "B", [(MEMORY, "used", MEMORY_LINE)]),
+    ("Disk", "B/s", [(DISK_READ, "read", DISK_READ_LINE), (DISK_WRITE, "write", DISK_WRITE_LINE)]),
+    ("Network", "B/s", [(NET_RX, "received", NET_RX_LINE), (NET_TX, "sent", NET_TX_LINE)]),
 )
 
 
@@ -46,10 +48,8 @@ class UsageTab(QWidget):
     def _build_graphs(self) -> None:
         import pyqtgraph as pg
         self.graphs = pg.GraphicsLayoutWidget()
-        self.graphs.setBackground("w")
-        for row, (title, unit, lines) in enumerate(PLOTS):
+        for row, (_title, unit, lines) in enumerate(PLOTS):
             plot = self.graphs.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
-            plot.setTitle(title, size="9pt")
             plot.setLabel("left", units=unit)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMouseEnabled(x=True, y=False)
@@ -58,13 +58,35 @@ class UsageTab(QWidget):
                 plot.addLegend(offset=(5, 5), labelTextSize="8pt")
             if self.plots:
                 plot.setXLink(self.plots[0])
-            for metric, name, colour in lines:
-                self.curves[metric] = plot.plot([], [], name=name, pen=pg.mkPen(colour, width=1.5),
-                                                connect="finite")
+            for metric, name, _meaning in lines:
+                self.curves[metric] = plot.plot([], [], name=name, connect="finite")
             self.plots.append(plot)
         self.plots[0].setYRange(0, 100)
         self._box.takeAt(1)  # the stretch
         self._box.addWidget(self.graphs, 1)
+        self._colour_graphs()
+
+    def _colour_graphs(self) -> None:
+        """The graphs in the palette's colours: its base behind, its text for the words and axes,
+        each line in its meaning's colour for that base."""
+        import pyqtgraph as pg
+        palette = self.palette()
+        text = palette.text().color()
+        self.graphs.setBackground(palette.base().color())
+        for plot, (title, _unit, lines) in zip(self.plots, PLOTS, strict=True):
+            plot.setTitle(title, size="9pt", color=text)
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setPen(text)
+                plot.getAxis(side).setTextPen(text)
+            if plot.legend is not None:
+                plot.legend.setLabelTextColor(text)
+            for metric, _name, meaning in lines:
+                self.curves[metric].setPen(pg.mkPen(tone(meaning, palette), width=1.5))
+
+    def changeEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.graphs is not None:
+            self._colour_graphs()
 
     def show_machine(self, machine: MachineInfo | None) -> None:
         self._machine = machine

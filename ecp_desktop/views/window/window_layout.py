@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QSizePolicy, QWidg
 from ..common.column_chooser import ColumnChooser
 from ..hosts import host_model
 from ..machines import machine_model
+from ..usage.usage_column import SPARK_ROOM
 
 
 # Per column, the widest value a row usually shows: the width is measured in the window's font.
@@ -50,9 +51,11 @@ def arrange(window, settings: QSettings | None) -> list[QShortcut]:
     for view in (window.hosts_view, window.machines_view):
         view.setTabKeyNavigation(False)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    window.tasks_pane.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    window.machine_columns = ColumnChooser(window.machines_view, size_columns(window.machines_view, MACHINE_SAMPLES),
-                                           MACHINE_DROP_ORDER, settings, "columns/machines")
+    machine_widths = size_columns(window.machines_view, MACHINE_SAMPLES)
+    machine_widths[machine_model.USAGE] += SPARK_ROOM  # the CPU sparkline beside the usage words
+    window.machines_view.horizontalHeader().resizeSection(machine_model.USAGE, machine_widths[machine_model.USAGE])
+    window.machine_columns = ColumnChooser(window.machines_view, machine_widths, MACHINE_DROP_ORDER, settings,
+                                           "columns/machines")
     window.host_columns = ColumnChooser(window.hosts_view, size_columns(window.hosts_view, HOST_SAMPLES),
                                         HOST_DROP_ORDER, settings, "columns/hosts")
     window.hosts_view.horizontalHeader().setStretchLastSection(False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 
 from ecp_desktop.services.core.aio import spawn
 from ecp_desktop.services.composition import build_services
@@ -34,7 +34,10 @@ def test_another_process_task_appears_with_who_started_it(services, run, db_url,
     assert root.owner != INSTANCE_ID and len(root.children) == 2
     qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=2000)  # the pane shows it at the top
     top = model.index(0, TASK)
-    assert model.data(model.index(0, FLOW)).startswith("by ") and "(process " in model.data(model.index(0, FLOW))
+    # Who started it, in a few words (the other process on this computer), the whole in its tooltip.
+    pid = root.owner.rsplit(":", 2)[1]
+    assert model.data(model.index(0, FLOW)) == f"process {pid}"
+    assert f"(process {pid})" in model.data(model.index(0, FLOW), Qt.ItemDataRole.ToolTipRole)
     assert model.rowCount(top) == 2
     assert "Started by" in model.data(top, 3)  # tooltip role
     assert run(follower.poll()) == []  # once only

@@ -366,3 +366,25 @@ def test_the_hosts_pane_samples_only_the_hosts_on_screen(qtbot, run, services, t
     qtbot.waitUntil(lambda: sampled() == shown, timeout=3000)
     view.scrollToBottom()
     qtbot.waitUntil(lambda: sampled() == {h.uri for h in rows.rows()} != shown, timeout=3000)
+
+
+def test_the_sparkline_is_drawn_beside_the_usage_text_never_under_it(qtbot):
+    from PySide6.QtCore import QRectF
+    from ecp_desktop.views.usage.usage_column import SPARK_ROOM, usage_cell_layout
+    from ecp_desktop.views.window.window_layout import MACHINE_SAMPLES
+    view = QTableView()
+    qtbot.addWidget(view)
+    metrics = view.fontMetrics()
+    text = "100 % · 15.9 GiB"
+    # The Usage column as the window sizes it (its widest usual value and some room), and wider.
+    usual = metrics.horizontalAdvance(MACHINE_SAMPLES[USAGE]) + 3 * metrics.averageCharWidth() + 16 + SPARK_ROOM
+    for width in (usual, usual + 120):
+        cell = QRectF(3, 3, width - 6, 20)
+        spark, words = usage_cell_layout(cell, metrics.horizontalAdvance(text))
+        assert spark is not None and not spark.intersects(words) and spark.right() < words.left()
+        assert spark.width() >= 48  # a minute of samples one can read
+        assert words.width() >= metrics.horizontalAdvance(text) and cell.contains(spark) and cell.contains(words)
+    # Too narrow for both: the words, and no line over them.
+    spark, words = usage_cell_layout(QRectF(3, 3, metrics.horizontalAdvance(text) + 10, 20),
+                                     metrics.horizontalAdvance(text))
+    assert spark is None

@@ -148,6 +148,10 @@ def test_open_log_shows_the_errors_own_log_line_with_every_field(qtbot, log_file
     assert dialog.log_note.textFormat() == Qt.TextFormat.PlainText and str(log_file) in dialog.log_note.text()
     (line,) = dialog.log_view.toPlainText().splitlines()
     assert f"SYSTEM_ERROR id={error.error_id} " in line
+    # The line wraps within the dialog: read without scrolling sideways.
+    view = dialog.log_view
+    qtbot.waitUntil(lambda: view.document().firstBlock().layout().lineCount() > 1)
+    assert view.horizontalScrollBar().maximum() == 0
     logged = json.loads(line.split(f" id={error.error_id} ", 1)[1])
     assert {k: logged[k] for k in ("code", "domain", "level", "message", "str1", "str2", "str3", "int1", "int2",
                                    "operation", "host_uri", "when")} == {

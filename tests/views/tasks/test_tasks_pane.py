@@ -235,3 +235,49 @@ def test_the_window_recovers_a_flow_a_killed_process_left(qtbot, run, db_url, db
     finally:
         session.window.close()
         session.services.shutdown()
+
+
+def test_started_reads_as_time_ago_and_outcomes_keep_their_beginning(qtbot, services, tmp_path):
+    import datetime as dt
+    from PySide6.QtCore import QEvent, QObject, QRect
+    from ecp_desktop.views.tasks.task_model import STARTED
+
+    window = make_window(qtbot, services, tmp_path)
+    window.show()
+    pane = window.tasks_pane
+    tasks = services.tasks
+    record = tasks.create("test", "Create web-1")
+    tasks.start(record)
+    record.started_at = dt.datetime.now() - dt.timedelta(minutes=3, seconds=5)
+    outcome = "failed: not enough free space in pool-a; undone: deleted volume pool-a/web-1.qcow2, " * 3
+    tasks.finish(record, FAILED, message=outcome.strip())
+    qtbot.waitUntil(lambda: pane.model.index_of(record).isValid())
+    started = pane.proxy.mapFromSource(pane.model.index_of(record, STARTED))
+    assert started.data() == "3 min ago"
+    assert record.started_at.strftime("%Y-%m-%d %H:%M:%S") in started.data(Qt.ItemDataRole.ToolTipRole)
+    # A long outcome is cut at its end (its beginning says what happened); the whole in its tooltip.
+    assert pane.view.textElideMode() == Qt.TextElideMode.ElideRight
+    cell = pane.proxy.mapFromSource(pane.model.index_of(record, OUTCOME))
+    assert outcome.strip().split("; ")[0] in cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "pool-a/web-1.qcow2" in cell.data(Qt.ItemDataRole.ToolTipRole).rsplit(";", 1)[-1]
+
+    # Minutes later the words follow: the clock repaints the Started column (no model signal).
+    painted: list[QRect] = []
+
+    class Paints(QObject):
+        def eventFilter(self, _watched, event):  # noqa: N802  (Qt's name)
+            if event.type() == QEvent.Type.Paint:
+                painted.append(event.rect())
+            return False
+    spy = Paints()
+    pane.view.viewport().installEventFilter(spy)
+    qtbot.waitUntil(lambda: not window.isHidden() and pane.view.isVisible())
+    qtbot.wait(300)  # the window's first paints done
+    painted.clear()
+    record.started_at -= dt.timedelta(minutes=5)
+    pane.clock.timeout.emit()
+    column = QRect(pane.view.columnViewportPosition(STARTED), 0, pane.view.columnWidth(STARTED), 1)
+    qtbot.waitUntil(lambda: any(r.intersects(column) for r in painted))
+    assert started.data() == "8 min ago"
+    assert pane.clock.isActive() and pane.clock.interval() <= 60_000
+    pane.view.viewport().removeEventFilter(spy)
