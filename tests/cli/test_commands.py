@@ -40,6 +40,21 @@ def test_hosts_json_reports_facts(db_url):
     assert host["driver"] == "TEST" and host["machines"] == 4 and host["libvirt_version"]
 
 
+def test_hosts_show_the_maintenance_mark_with_since_when_and_by_whom(db, db_url):
+    (host,) = json.loads(cli("--connect", LAB_URI, "hosts", "--json", db_url=db_url).stdout)
+    assert (host["maintenance"], host["maintenance_since"], host["maintenance_by"]) == (False, None, None)
+    assert cli("maintenance", LAB_URI, "on", db_url=db_url).returncode == 0
+    mark = json.loads(cli("maintenance", LAB_URI, "--json", db_url=db_url).stdout)
+    listed = cli("--connect", LAB_URI, "hosts", "--json", db_url=db_url)
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    (host,) = json.loads(listed.stdout)
+    assert (host["maintenance"], host["maintenance_since"], host["maintenance_by"]) == (True, mark["since"],
+                                                                                       mark["by"])
+    header, row = cli("--connect", LAB_URI, "hosts", db_url=db_url).stdout.splitlines()
+    assert header.split("\t")[-1] == "MAINTENANCE"
+    assert row.split("\t")[-1] == f"since {mark['since'].replace('T', ' ')} UTC (set by {mark['by']})"
+
+
 def test_unreachable_host_exits_3_with_one_line_reason(db, db_url):
     result = cli("--connect", LAB_URI, "--connect", "qemu+tcp://127.0.0.1:1/system", "machines", "--json",
                  db_url=db_url)
