@@ -55,6 +55,25 @@ def test_hosts_show_the_maintenance_mark_with_since_when_and_by_whom(db, db_url)
     assert row.split("\t")[-1] == f"since {mark['since'].replace('T', ' ')} UTC (set by {mark['by']})"
 
 
+DEMO_NOTE = "test:///default (the demo host) lives inside each process that opens it"
+
+
+def test_acting_on_the_demo_host_says_its_state_stays_in_this_process(db, db_url):
+    forced = cli("--connect", "test:///default", "force-off", "test", "--json", db_url=db_url)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)[0]["status"] == "succeeded"  # stdout stays the JSON
+    (note,) = forced.stderr.splitlines()
+    assert DEMO_NOTE in note and "the window (another process) does not see them" in note
+    again = cli("--connect", "test:///default", "force-off", "test", db_url=db_url)
+    assert again.returncode == 0, "each process begins from the demo host's default state: test runs again"
+    assert DEMO_NOTE in again.stderr
+    for listing in (("machines", "--json"), ("hosts", "--json"), ("snapshot", "list", "test", "--json")):
+        listed = cli("--connect", "test:///default", *listing, db_url=db_url)
+        assert listed.returncode == 0 and listed.stderr == "", (listing, listed.stderr)
+    lab = cli("--connect", LAB_URI, "pause", "web01", db_url=db_url)
+    assert lab.returncode == 0 and lab.stderr == "", lab.stderr
+
+
 def test_unreachable_host_exits_3_with_one_line_reason(db, db_url):
     result = cli("--connect", LAB_URI, "--connect", "qemu+tcp://127.0.0.1:1/system", "machines", "--json",
                  db_url=db_url)
