@@ -74,6 +74,16 @@ def test_acting_on_the_demo_host_says_its_state_stays_in_this_process(db, db_url
     assert lab.returncode == 0 and lab.stderr == "", lab.stderr
 
 
+def test_a_task_summary_counts_its_steps_in_words(db, db_url):
+    one = cli("--connect", LAB_URI, "delete", "stopped01", "--disks", "none", "--yes", "--json", db_url=db_url)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)[0]["outcome"] == "1 step done"
+    two = cli("--connect", LAB_URI, "delete", "web01", "--force-off", "--disks", "none", "--yes", "--json",
+              db_url=db_url)
+    assert two.returncode == 0, two.stderr
+    assert json.loads(two.stdout)[0]["outcome"] == "2 steps done"
+
+
 def test_unreachable_host_exits_3_with_one_line_reason(db, db_url):
     result = cli("--connect", LAB_URI, "--connect", "qemu+tcp://127.0.0.1:1/system", "machines", "--json",
                  db_url=db_url)
