@@ -42,9 +42,17 @@ if [[ ! -x .venv/bin/python ]]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 extra=""; [[ $mode == test ]] && extra="[test]"
-stamp=.venv/.ecp-installed-$mode
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+# A stamp newer than pyproject.toml: that install is current. A test install holds everything
+# the app needs, so its stamp counts for app too; nothing to do prints nothing.
+stamps=(.venv/.ecp-installed-test); [[ $mode == app ]] && stamps+=(.venv/.ecp-installed-app)
+current=""
+for stamp in "${stamps[@]}"; do
+  [[ -f $stamp && ! pyproject.toml -nt $stamp ]] && current=$stamp
+done
+if [[ -z $current ]]; then
   echo "setup: installing ecp-desktop$extra into .venv"
-  .venv/bin/python -m pip install -q -e ".$extra"
-  touch "$stamp"
+  # setuptools' "Editable installation." note (on every editable install of a package with a
+  # mapped folder: resources/ is ecp_desktop/resources) is information, not a fault.
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install -q -e ".$extra"
+  touch ".venv/.ecp-installed-$mode"
 fi

@@ -13,6 +13,7 @@ from typing import TextIO
 from ..services.composition import Services, build_services
 from ..services.core.executors import Executors
 from ..services.hosts.connection import HostConnection
+from ..services.hosts.probe import DEMO_URI
 from ..services.hosts.uri import InvalidUri, parse_uri
 from ..services.inventory.machines import MachineInfo
 from ..services.config import app_log, approved_hosts, preferences
@@ -113,8 +114,23 @@ async def _no() -> bool:
     return False
 
 
+DEMO_HOST_NOTE = (f"note: {DEMO_URI} (the demo host) lives inside each process that opens it: this command "
+                  "began from its default state, its changes end with it, and the window (another process) "
+                  "does not see them")
+
+
+def acted_on_demo_host(services: Services) -> bool:
+    """Whether a task of this command ran on the demo host, whose libvirt state (its machines,
+    their states) each process holds for itself."""
+    return any(t.host_uri == DEMO_URI and t.started_at is not None and not t.from_history
+               for t in services.tasks.tasks)
+
+
 def close(services: Services) -> None:
-    """Let the task history reach the database, leave the heartbeat table, close everything."""
+    """Let the task history reach the database, leave the heartbeat table, close everything;
+    after a task on the demo host, say on stderr that its change stays in this process."""
+    if acted_on_demo_host(services):
+        say(DEMO_HOST_NOTE, sys.stderr)
     services.executors.database.submit(lambda: None).result()
     try:
         services.executors.database.submit(heartbeat.leave).result(timeout=5)

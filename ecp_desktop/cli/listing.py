@@ -14,11 +14,12 @@ from ..services.hosts.connection import HostConnection
 from ..services.hosts.facts import version_text
 from ..services.hosts.states import STATE_LABELS
 from ..services.inventory.machines import MachineInfo
+from ..services.maintenance.mark import Mark
 from ..services.setup.startup import not_set_up_line
 
 
 MACHINE_HEADER = ("NAME", "STATE", "HOST", "VCPUS", "MEMORY", "SEEN")
-HOST_HEADER = ("HOST", "STATE", "URI", "HYPERVISOR", "CPUS", "MEMORY", "MACHINES")
+HOST_HEADER = ("HOST", "STATE", "URI", "HYPERVISOR", "CPUS", "MEMORY", "MACHINES", "MAINTENANCE")
 
 
 def seen_column(m: MachineInfo) -> str:
@@ -37,28 +38,37 @@ def machine_row(m: MachineInfo, hosts: dict[str, HostConnection]) -> tuple:
             m.vcpus, memory_text(m.memory_kib), seen_column(m))
 
 
-def host_row(host: HostConnection, machine_count: int) -> tuple:
+def host_row(host: HostConnection, machine_count: int, maintenance: Mark | None) -> tuple:
+    """A host as the hosts pane shows it; its maintenance mark in words ("no" without one)."""
     f = host.facts
     hypervisor = f"{f.driver_type} {version_text(f.hypervisor_version)}".strip()
     return (host.label, host.state.value, host.uri, hypervisor or "-", f.cpus or "-",
-            memory_text(f.memory_mib * 1024) if f.memory_mib else "-", machine_count)
+            memory_text(f.memory_mib * 1024) if f.memory_mib else "-", machine_count,
+            maintenance.since_words() if maintenance is not None else "no")
 
 
-def host_json(host: HostConnection, machine_count: int) -> dict:
+def host_json(host: HostConnection, machine_count: int, maintenance: Mark | None) -> dict:
+    """A host as ``hosts --json`` gives it; ``maintenance_since`` (ISO, UTC) and
+    ``maintenance_by`` are null when it is not in maintenance."""
     f = host.facts
     return {
         "uri": host.uri, "label": host.label, "demo": host.is_demo, "state": host.state.value,
         "reason": host.reason, "driver": f.driver_type, "hostname": f.hostname,
         "libvirt_version": version_text(f.libvirt_version), "hypervisor_version": version_text(f.hypervisor_version),
         "cpu_model": f.cpu_model, "cpus": f.cpus, "memory_mib": f.memory_mib, "machines": machine_count,
+        "maintenance": maintenance is not None,
+        "maintenance_since": maintenance.as_json()["since"] if maintenance is not None else None,
+        "maintenance_by": maintenance.by if maintenance is not None else None,
     }
 
 
 async def _connect(services, connect: list[str], *, addresses: bool = False) -> tuple[list[HostConnection], str | None]:
     """The hosts, listed, and why setup is needed (None: it has run). The inventory checks
     before writing anything: before setup this lists live state and records nothing.
-    ``addresses``: the running machines' addresses read too (one call per host)."""
+    ``addresses``: the running machines' addresses read too (one call per host). The
+    maintenance marks are read as the hosts pane reads them (``services.maintenance_marks``)."""
     hosts = await connect_hosts(services, connect, load=True, known=True)
+    await services.maintenance_marks.refresh()
     if addresses:
         services.addresses.watch(services, set(services.inventory.machines))
         await services.addresses.read_now()
@@ -97,8 +107,9 @@ def run(command: str, connect: list[str], as_json: bool, out: TextIO = sys.stdou
                 rows = [machine_row(m, inventory.hosts) for m in machines]
                 _print(sorted(rows, key=lambda r: (r[2].casefold(), r[0].casefold())), as_json, out, MACHINE_HEADER)
         else:
-            _print([(host_json if as_json else host_row)(h, len(inventory.machines_of(h.uri))) for h in hosts],
-                   as_json, out, HOST_HEADER)
+            marks = services.maintenance_marks.marks
+            _print([(host_json if as_json else host_row)(h, len(inventory.machines_of(h.uri)), marks.get(h.uri))
+                    for h in hosts], as_json, out, HOST_HEADER)
         failed = [h for h in hosts if not h.connected]
     finally:
         close(services)

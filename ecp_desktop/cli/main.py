@@ -37,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     machines = _command(sub, "machines", help="list the machines of the hosts")
     machines.add_argument("--json", action="store_true", help="print JSON: name, uuid, host, state, persistent, ...")
-    hosts = _command(sub, "hosts", help="list the hosts with their state and facts")
-    hosts.add_argument("--json", action="store_true", help="print JSON")
+    hosts = _command(sub, "hosts", help="list the hosts with their state, facts and maintenance mark (since when, "
+                                         "set by whom)")
+    hosts.add_argument("--json", action="store_true", help="print JSON: uri, label, state, facts, machines, "
+                                                         "maintenance, maintenance_since, maintenance_by")
     setup = _command(sub, "setup", help="set up the inventory: tables, local host, connections, import "
                                          "(remembers the database and the connections)")
     setup.add_argument("--no-import", action="store_true", help="do everything but import existing machines")

@@ -35,8 +35,7 @@ def maintenance_mark(host_uri: str, state: str | None, as_json: bool, out: TextI
     elif current is None:
         print(terminal_text(f"{host_uri}: not in maintenance"), file=out)
     else:
-        since = current.words().removeprefix("its host is in maintenance ")
-        print(terminal_text(f"{host_uri}: in maintenance {since}"), file=out)
+        print(terminal_text(f"{host_uri}: in maintenance {current.since_words()}"), file=out)
     return EXIT_OK
 
 

@@ -40,6 +40,50 @@ def test_hosts_json_reports_facts(db_url):
     assert host["driver"] == "TEST" and host["machines"] == 4 and host["libvirt_version"]
 
 
+def test_hosts_show_the_maintenance_mark_with_since_when_and_by_whom(db, db_url):
+    (host,) = json.loads(cli("--connect", LAB_URI, "hosts", "--json", db_url=db_url).stdout)
+    assert (host["maintenance"], host["maintenance_since"], host["maintenance_by"]) == (False, None, None)
+    assert cli("maintenance", LAB_URI, "on", db_url=db_url).returncode == 0
+    mark = json.loads(cli("maintenance", LAB_URI, "--json", db_url=db_url).stdout)
+    listed = cli("--connect", LAB_URI, "hosts", "--json", db_url=db_url)
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    (host,) = json.loads(listed.stdout)
+    assert (host["maintenance"], host["maintenance_since"], host["maintenance_by"]) == (True, mark["since"],
+                                                                                       mark["by"])
+    header, row = cli("--connect", LAB_URI, "hosts", db_url=db_url).stdout.splitlines()
+    assert header.split("\t")[-1] == "MAINTENANCE"
+    assert row.split("\t")[-1] == f"since {mark['since'].replace('T', ' ')} UTC (set by {mark['by']})"
+
+
+DEMO_NOTE = "test:///default (the demo host) lives inside each process that opens it"
+
+
+def test_acting_on_the_demo_host_says_its_state_stays_in_this_process(db, db_url):
+    forced = cli("--connect", "test:///default", "force-off", "test", "--json", db_url=db_url)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)[0]["status"] == "succeeded"  # stdout stays the JSON
+    (note,) = forced.stderr.splitlines()
+    assert DEMO_NOTE in note and "the window (another process) does not see them" in note
+    again = cli("--connect", "test:///default", "force-off", "test", db_url=db_url)
+    assert again.returncode == 0, "each process begins from the demo host's default state: test runs again"
+    assert DEMO_NOTE in again.stderr
+    for listing in (("machines", "--json"), ("hosts", "--json"), ("snapshot", "list", "test", "--json")):
+        listed = cli("--connect", "test:///default", *listing, db_url=db_url)
+        assert listed.returncode == 0 and listed.stderr == "", (listing, listed.stderr)
+    lab = cli("--connect", LAB_URI, "pause", "web01", db_url=db_url)
+    assert lab.returncode == 0 and lab.stderr == "", lab.stderr
+
+
+def test_a_task_summary_counts_its_steps_in_words(db, db_url):
+    one = cli("--connect", LAB_URI, "delete", "stopped01", "--disks", "none", "--yes", "--json", db_url=db_url)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)[0]["outcome"] == "1 step done"
+    two = cli("--connect", LAB_URI, "delete", "web01", "--force-off", "--disks", "none", "--yes", "--json",
+              db_url=db_url)
+    assert two.returncode == 0, two.stderr
+    assert json.loads(two.stdout)[0]["outcome"] == "2 steps done"
+
+
 def test_unreachable_host_exits_3_with_one_line_reason(db, db_url):
     result = cli("--connect", LAB_URI, "--connect", "qemu+tcp://127.0.0.1:1/system", "machines", "--json",
                  db_url=db_url)

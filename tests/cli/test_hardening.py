@@ -118,8 +118,8 @@ def test_host_labels_and_errors_on_stderr_are_escaped(db, db_url, tmp_path):
     for output in (result.stdout, result.stderr):
         assert "\x1b" not in output and not RAW.findall(output.replace("\t", "").replace("\n", ""))
     header, *lines = lines_of(result.stdout)
-    assert header.split() == ["HOST", "STATE", "URI", "HYPERVISOR", "CPUS", "MEMORY", "MACHINES"]
-    assert len(lines) == 2 and all(line.count("\t") == 6 for line in lines)
+    assert header.split() == ["HOST", "STATE", "URI", "HYPERVISOR", "CPUS", "MEMORY", "MACHINES", "MAINTENANCE"]
+    assert len(lines) == 2 and all(line.count("\t") == 7 for line in lines)
     assert lines[0].startswith("lab\\x1b[8m\\u202ehidden\\tcol\t")
     (error,) = lines_of(result.stderr)
     assert "\\x1b]0;pwned\\x07\\x1b[2J" in error

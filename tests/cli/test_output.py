@@ -103,9 +103,9 @@ def test_hosts_text_has_a_header_and_the_windows_units(db_url):
     header, *lines = result.stdout.splitlines()
     assert header.split("\t")[0].strip() == "HOST" and "MEMORY" in header
     rows = [[c.strip() for c in line.split("\t")] for line in lines]
-    assert rows[0] == ["Test: lab", "connected", LAB_URI, "TEST 0.0.2", "2", "8.0 GiB", "4"]
+    assert rows[0] == ["Test: lab", "connected", LAB_URI, "TEST 0.0.2", "2", "8.0 GiB", "4", "no"]
     assert rows[1][:3] == ["127.0.0.1 over unencrypted TCP", "disconnected", DOWN]
-    assert rows[1][3:] == ["-", "-", "-", "0"]
+    assert rows[1][3:] == ["-", "-", "-", "0", "no"]
 
 
 def test_json_keeps_uris_and_kib(db_url):

@@ -21,8 +21,12 @@ class Mark:
     since: dt.datetime | None
 
     def words(self) -> str:
+        return f"its host is in maintenance {self.since_words()}"
+
+    def since_words(self) -> str:
+        """"since 2026-05-04 03:02:00 UTC (set by …)": when and by whom."""
         when = self.since.strftime("%Y-%m-%d %H:%M:%S UTC") if self.since else "an unknown time"
-        return f"its host is in maintenance since {when} (set by {self.by})"
+        return f"since {when} (set by {self.by})"
 
     def as_json(self) -> dict:
         return {"host": self.uri, "by": self.by,

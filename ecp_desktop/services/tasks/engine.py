@@ -144,7 +144,8 @@ class TaskEngine:
             ok = await self._execute(root, flow)
             if ok:
                 await self.after_flow(root)
-                self.tasks.finish(root, SUCCEEDED, summary=f"{len(leaf_steps(root))} steps done")
+                done = len(leaf_steps(root))
+                self.tasks.finish(root, SUCCEEDED, summary=f"{done} step{'s' * (done != 1)} done")
                 await self.tasks.flush()
                 self.fenced(root)  # "succeeded" only if the flow was still ours when it said so
                 return root
