@@ -44,7 +44,7 @@ class HostActions:
         await self.tasks.run("disconnect", f"Disconnect {host.label}", work, host_uri=host.uri)
 
     async def set_label(self, host: HostConnection, label: str) -> None:
-        """Host → Edit Label…: ``Refusal`` in words for a label that cannot be one."""
+        """Host → Rename…: ``Refusal`` in words for a label that cannot be one."""
         label = label.strip()
         problem = label_problem(label)
         if problem:

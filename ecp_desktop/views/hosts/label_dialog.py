@@ -1,4 +1,4 @@
-"""Host → Edit Label…: the name every pane shows for a host (empty: its URI's short name)."""
+"""Host → Rename…: the name every pane shows for a host (empty: its URI's short name)."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QWidget
@@ -17,7 +17,7 @@ class LabelDialog(AsksBeforeDiscarding, QDialog):
     def __init__(self, parent: QWidget | None, host_actions: HostActions, host: HostConnection) -> None:
         super().__init__(parent)
         self.host_actions, self.host = host_actions, host
-        self.setWindowTitle("Edit Host Label")
+        self.setWindowTitle("Rename Host")
         self.label = QLineEdit(host.label)
         self.label.setMaxLength(MAX_LABEL + 1)  # one more: the check says the limit in words
         self.label.setPlaceholderText(display_name(host.uri))
@@ -28,7 +28,7 @@ class LabelDialog(AsksBeforeDiscarding, QDialog):
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Host:", plain_label(host.uri, selectable=True))
-        form.addRow("Label:", self.label)
+        form.addRow("Name:", self.label)
         form.addRow(self.status)
         form.addRow(self.buttons)
         self.label.textChanged.connect(self._check)

@@ -530,7 +530,7 @@ class MainWindow(QMainWindow):
         return open_networks_dialog(self, self.services.networks, hosts[0].uri, hosts[0].label)
 
     def open_label_dialog(self) -> LabelDialog | None:
-        """Host → Edit Label… for the one selected host."""
+        """Host → Rename… for the one selected host."""
         hosts = self.selected_hosts()
         if len(hosts) != 1:
             return None

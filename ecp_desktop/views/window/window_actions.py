@@ -65,9 +65,9 @@ class WindowActions:
         window, menu = self.window, self.file_menu
         self.add_connection = self._action("Add &Connection…", window.open_add_connection, icon="add_connection",
                                            shortcut="Ctrl+N", menu=menu)
-        self.setup = self._action("Run &Setup Again…", window.setup_requested.emit, menu=menu)
-        self.preferences = self._action("&Preferences…", window.open_preferences,
-                                        shortcut=QKeySequence.StandardKey.Preferences, menu=menu)
+        self.setup = self._action("Run &Setup Again…", window.setup_requested.emit, shortcut="Ctrl+Alt+U",
+                                  menu=menu)
+        self.preferences = self._action("&Preferences…", window.open_preferences, shortcut="Ctrl+,", menu=menu)
         menu.addSeparator()
         self._action("&Quit", window.quit_requested, shortcut=QKeySequence.StandardKey.Quit, menu=menu)
         self.toolbar.addAction(self.add_connection)
@@ -84,12 +84,14 @@ class WindowActions:
         self.migrate = self._action("&Migrate…", window.open_migration_dialog, icon="migrate",
                                     shortcut="Ctrl+Shift+M", enabled=False, menu=menu,
                                     tip="Move the selected machine to another host (Ctrl+Shift+M)")
-        self.open_console = self._action("Open C&onsole", window.open_console, enabled=False, menu=menu,
-                                         tip="The machine's screen in virt-viewer (Enter on a running machine)")
-        self.hardware = self._action("Edit &Hardware…", window.open_hardware_dialog, enabled=False, menu=menu,
+        self.open_console = self._action("Open C&onsole", window.open_console, shortcut="Ctrl+O", enabled=False,
+                                         menu=menu, tip="The machine's screen in virt-viewer (Ctrl+O; Enter on a "
+                                                        "running machine)")
+        self.hardware = self._action("Edit &Hardware…", window.open_hardware_dialog, shortcut="Alt+Return",
+                                     enabled=False, menu=menu,
                                      tip="vCPUs, memory, disks, network, boot order of the selected machine: a "
                                          "diff of its definition first, applied as a task that undoes itself on "
-                                         "failure")
+                                         "failure (Alt+Enter)")
         self.rename = self._action("R&ename…", window.open_rename_dialog, shortcut="F2", enabled=False, menu=menu,
                                    tip="Rename the selected machine (shut off): libvirt's own rename (F2)")
         self.delete = self._action("&Delete…", window.open_delete_dialog, shortcut=QKeySequence.StandardKey.Delete,
@@ -102,11 +104,11 @@ class WindowActions:
         self.new_machine = self._action("&New Machine…", window.open_new_machine_wizard, shortcut="Ctrl+Alt+N",
                                         menu=menu, tip="A machine from an installer ISO, a cloud image, a disk or "
                                                        "network boot (Ctrl+Alt+N)")
-        self.clone = self._action("C&lone…", window.open_clone_dialog, enabled=False, menu=menu,
-                                  tip="One copy of the selected machine (shut off or paused): its disks copied or "
-                                      "linked, a new UUID and MAC addresses")
-        self.copy_address = self._action("Copy &Address", window.copy_address, enabled=False, menu=menu,
-                                         tip="Copy the selected machine's first IP address")
+        self.clone = self._action("C&lone…", window.open_clone_dialog, shortcut="Ctrl+Alt+C", enabled=False,
+                                  menu=menu, tip="One copy of the selected machine (shut off or paused): its disks "
+                                                 "copied or linked, a new UUID and MAC addresses (Ctrl+Alt+C)")
+        self.copy_address = self._action("Copy &Address", window.copy_address, shortcut="Ctrl+Alt+A", enabled=False,
+                                         menu=menu, tip="Copy the selected machine's first IP address (Ctrl+Alt+A)")
         self.template = self._action("New Machines from &Template…", window.open_template_dialog,
                                      shortcut="Ctrl+Shift+N", menu=menu)
         policies = menu.addMenu("After a &Restart, Restore")
@@ -127,25 +129,31 @@ class WindowActions:
                                     menu=menu)
         self.disconnect = self._action("&Disconnect", lambda: window.on_selected_hosts(hosts.disconnect),
                                        icon="disconnect", menu=menu)
-        self.edit_label = self._action("Edit &Label…", window.open_label_dialog, enabled=False, menu=menu,
-                                       tip="The name the panes show for the selected host")
-        self.storage = self._action("&Storage…", window.open_storage_dialog, enabled=False, menu=menu,
-                                    tip="The selected host's storage pools and volumes")
-        self.networks = self._action("&Networks…", window.open_networks_dialog, enabled=False, menu=menu,
-                                     tip="The selected host's virtual networks and their DHCP leases")
+        self.edit_label = self._action("Ren&ame…", window.open_label_dialog, shortcut="Shift+F2", enabled=False,
+                                       menu=menu, tip="The name the panes show for the selected host (Shift+F2)")
+        self.storage = self._action("&Storage…", window.open_storage_dialog, shortcut="Ctrl+Alt+S", enabled=False,
+                                    menu=menu, tip="The selected host's storage pools and volumes (Ctrl+Alt+S)")
+        self.networks = self._action("&Networks…", window.open_networks_dialog, shortcut="Ctrl+Alt+W",
+                                     enabled=False, menu=menu,
+                                     tip="The selected host's virtual networks and their DHCP leases (Ctrl+Alt+W)")
         self.remove_host = self._action("&Remove from List…", window.remove_selected_hosts, icon="remove",
-                                        menu=menu)
+                                        shortcut=QKeySequence.StandardKey.Delete, menu=menu,
+                                        tip="Take the selected hosts out of the list (Delete in the hosts table)")
+        self.remove_host.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        window.hosts_view.addAction(self.remove_host)  # Delete in the hosts table removes hosts, asking first
         menu.addSeparator()
         self.maintenance = self._action("Enter &Maintenance…", lambda: spawn(window.open_maintenance_dialog()),
-                                        menu=menu, tip="Move every machine of the selected host to other hosts: "
-                                                       "a plan first")
+                                        shortcut="Ctrl+Alt+M", menu=menu,
+                                        tip="Move every machine of the selected host to other hosts: a plan first")
         self.exit_maintenance = self._action("E&xit Maintenance…",
-                                             lambda: spawn(window.open_exit_maintenance_dialog()), menu=menu,
+                                             lambda: spawn(window.open_exit_maintenance_dialog()),
+                                             shortcut="Ctrl+Alt+X", menu=menu,
                                              tip="Clear the selected host's maintenance mark; optionally migrate "
                                                  "back the machines its evacuation moved away")
-        self.recover = self._action("Recover Machines &Elsewhere…", window.open_recover_dialog, enabled=False,
-                                    menu=menu, tip="Define and start the selected unreachable host's machines on "
-                                                   "other hosts (only when that host is really down)")
+        self.recover = self._action("Recover Machines &Elsewhere…", window.open_recover_dialog,
+                                    shortcut="Ctrl+Alt+R", enabled=False, menu=menu,
+                                    tip="Define and start the selected unreachable host's machines on other hosts "
+                                        "(only when that host is really down)")
 
     def _view_and_help(self) -> None:
         window = self.window
@@ -161,7 +169,7 @@ class WindowActions:
         self.view_menu.addSeparator()
         window.tray.keep_action.setEnabled(window.tray.available)
         self.view_menu.addAction(window.tray.keep_action)
-        self.show_log = self._action("Show &Log", window.show_log, menu=self.help_menu)
+        self.show_log = self._action("Show &Log", window.show_log, shortcut="Ctrl+L", menu=self.help_menu)
         self._action("&About", window.show_about, menu=self.help_menu)
 
     def machine_context(self) -> list[QAction | None]:

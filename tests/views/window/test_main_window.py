@@ -189,7 +189,7 @@ def test_right_click_on_a_row_selects_it_and_offers_what_the_toolbar_offers(qtbo
     hosts = window.hosts_view
     hosts.customContextMenuRequested.emit(hosts.visualRect(window.host_model.index(0, 0)).center())
     texts = [a.text() for a in window.context_menu.actions() if not a.isSeparator()]
-    assert texts == ["&Connect", "&Disconnect", "Edit &Label…", "&Storage…", "&Networks…",
+    assert texts == ["&Connect", "&Disconnect", "Ren&ame…", "&Storage…", "&Networks…",
                      "Enter &Maintenance…", "E&xit Maintenance…",
                      "Recover Machines &Elsewhere…", "&Remove from List…"]
     assert len(window.selected_hosts()) == 1

@@ -77,6 +77,29 @@ def test_access_keys_are_unique_in_the_menu_bar_and_in_each_menu(window):
         assert len(keys) == len(set(keys)), (top.text(), [a.text() for a in top.menu().actions()])
 
 
+def _menu_actions(menu):
+    for action in menu.actions():
+        if action.menu() is not None:
+            yield from _menu_actions(action.menu())
+        elif not action.isSeparator():
+            yield action
+
+
+def test_every_dialog_the_menus_open_has_its_own_shortcut(window):
+    actions = [a for top in window.menuBar().actions() for a in _menu_actions(top.menu())]
+    dialogs = [a for a in actions if a.text().endswith("…") and a.text() != "&About"]
+    assert len(dialogs) >= 15
+    missing = [a.text() for a in dialogs if a.shortcut().isEmpty()]
+    assert not missing, missing
+    window_wide = [a.shortcut().toString() for a in actions if not a.shortcut().isEmpty()
+                   and a.shortcutContext() == Qt.ShortcutContext.WindowShortcut]
+    assert len(window_wide) == len(set(window_wide)), sorted(window_wide)  # no key does two things
+    # Delete: the machines table deletes machines, the hosts table removes hosts (each asks)
+    assert window.menu_actions.delete in window.machines_view.actions()
+    assert window.menu_actions.remove_host in window.hosts_view.actions()
+    assert window.menu_actions.hardware.shortcut().toString() == "Alt+Return"
+
+
 def test_at_800_by_550_the_filter_stays_in_view_and_headers_are_whole(qtbot, services, run, tmp_path):
     from ecp_desktop.services.setup.startup import connect_initial_hosts
     win = _bare_window(qtbot, services, tmp_path, size=(800, 550))
