@@ -1,9 +1,10 @@
 """Details of the selected machine: general facts at once, disks/NICs/XML read lazily."""
 from __future__ import annotations
 
-from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QFormLayout, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QFontDatabase
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError
@@ -40,6 +41,22 @@ def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
     table.resizeColumnsToContents()
 
 
+class ActionButton(QToolButton):
+    """A button for a window action that Enter presses too, as Space does."""
+
+    def __init__(self, action: QAction) -> None:
+        super().__init__()
+        self.setDefaultAction(action)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802  (Qt's name)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.isEnabled():
+            self.click()
+            return
+        super().keyPressEvent(event)
+
+
 class DetailsPanel(QTabWidget):
     def __init__(self, inventory: Inventory, parent=None) -> None:
         super().__init__(parent)
@@ -64,6 +81,10 @@ class DetailsPanel(QTabWidget):
         self.guest_warning.hide()
         wrapper = QWidget()
         box = QVBoxLayout(wrapper)
+        # The selected machine's everyday actions (the window's own, so enabled as in its menu).
+        self.action_row = QHBoxLayout()
+        self.action_buttons: dict[QAction, QToolButton] = {}
+        box.addLayout(self.action_row)
         box.addWidget(self._note)
         box.addWidget(self.guest_warning)
         box.addWidget(general)
@@ -91,6 +112,15 @@ class DetailsPanel(QTabWidget):
         # own beside the tasks (window_layout), where a terminal has room.
         self.console = ConsoleTab()
         follow(inventory.machines_changed, self, self._on_changed)
+
+    def show_actions(self, actions: list[QAction]) -> None:
+        """Buttons for ``actions`` above the general facts: each follows its action's text,
+        enabled state and shortcut (the window's menu actions)."""
+        for action in actions:
+            button = ActionButton(action)
+            self.action_row.addWidget(button)
+            self.action_buttons[action] = button
+        self.action_row.addStretch(1)
 
     def add_machine_tab(self, tab, title: str = "") -> None:
         """A view that follows the selected machine (its ``show_machine`` is called); a tab

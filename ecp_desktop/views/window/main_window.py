@@ -166,6 +166,8 @@ class MainWindow(QMainWindow):
         self.tray = Tray(self, tasks)
         self.tray.notified.connect(lambda title, _message: self.statusBar().showMessage(title, 10000))
         self.menu_actions = WindowActions(self)
+        self.details.show_actions([self.menu_actions.lifecycle["start"], self.menu_actions.lifecycle["resume"],
+                                   self.menu_actions.open_console, self.menu_actions.hardware])
         self.health = plain_label()  # host labels and libvirt's reasons
         self.statusBar().addPermanentWidget(self.health)
         self._countdown = QTimer(self)  # runs only while a host waits to reconnect
@@ -440,12 +442,17 @@ class MainWindow(QMainWindow):
 
     def activate_machine(self) -> None:
         """Enter on a machine: a running one with a display opens its console; with a serial
-        console, the Console pane; otherwise the details."""
+        console, the Console pane; otherwise the details, with Start (or Resume) focused so a
+        second Enter does it."""
         selected = self.selected_machines()
         machine = selected[0] if len(selected) == 1 else None
         details = self.details.details  # the selected machine's XML facts, once read
         if machine is None or not machine.live or machine.state not in ACTIVE_STATES or details is None:
             self.focus_details()
+            lifecycle = self.menu_actions.lifecycle
+            action = next((lifecycle[n] for n in ("start", "resume") if lifecycle[n].isEnabled()), None)
+            if machine is not None and action is not None:
+                self.details.action_buttons[action].setFocus()
         elif details.displays:
             self.open_console()
         elif details.text_console is not None:

@@ -2,6 +2,7 @@
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
 
 from ecp_desktop.views.machines.machine_model import ADDRESSES, MachineRole
 from ecp_desktop.views.machines.rename_dialog import RenameDialog
@@ -121,6 +122,24 @@ def test_enter_on_a_machine_opens_its_details(qtbot, window):
     assert window.details.currentIndex() == 0
     name = window.machine_proxy.index(3, 0).data()
     assert window.details._fields["Name"].text() == name
+
+
+def test_enter_on_a_shut_off_machine_focuses_start_and_a_second_enter_starts_it(qtbot, window, services):
+    proxy, view = window.machine_proxy, window.machines_view
+    window.activateWindow()
+    view.setFocus()
+    for name, focused in (("stopped01", "Start"), ("paused01", "Resume")):
+        view.clearSelection()
+        view.selectRow(next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == name))
+        action = window.menu_actions.lifecycle[focused.lower()]
+        qtbot.waitUntil(action.isEnabled, timeout=3000)
+        view.setFocus()
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        button = QApplication.focusWidget()
+        assert window.details.currentIndex() == 0 and button.text() == focused, name
+    qtbot.keyClick(button, Qt.Key.Key_Return)  # Resume the paused one, as its button says
+    paused01 = next(m for m in services.inventory.machines.values() if m.name == "paused01")
+    qtbot.waitUntil(lambda: services.inventory.machines[paused01.key].state == "running", timeout=5000)
 
 
 def test_status_bar_names_an_unreachable_host_and_why(qtbot, run, window, services):
