@@ -34,6 +34,7 @@ SETUP_DONE_KEY = "setup_completed_at"
 class SetupOptions:
     connections: list[str] = field(default_factory=list)  # typed by the user (--connect, wizard)
     chosen: list[str] | None = None  # the wizard's ticked connections; None: setup picks
+    labels: dict[str, str] = field(default_factory=dict)  # per URI, the name the user gave it (checked)
     local_uri: str | None = None  # None: the first local hypervisor that answers, else the demo host
     do_import: bool = True
     selection: dict[str, set[str]] | None = None  # per URI, the UUIDs to import; None: all
@@ -158,6 +159,8 @@ def step_connections(ctx: SetupRun) -> str:
         approved_hosts.approve([uri])  # set up by this user: connected to at later starts
         host_id = store.ensure_host(uri, DEMO_LABEL if is_demo else "", is_demo)
         schema.Host.update(autoconnect=True).where(schema.Host.id == host_id).execute()
+        if ctx.options.labels.get(uri):
+            store.set_host_label(uri, ctx.options.labels[uri])
     keep_demo_label()
     if not chosen:
         return "no connection answers and none was given"

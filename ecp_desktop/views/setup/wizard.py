@@ -18,6 +18,7 @@ from ecp_desktop.models.db import check_database, without_password
 from ecp_desktop.services.config import credentials
 from ecp_desktop.services.hosts.probe import Probe, detect, probe
 from ecp_desktop.services.setup.steps import SetupOptions
+from ecp_desktop.services.core.names import MAX_LABEL, label_problem
 from ecp_desktop.services.hosts.uri import InvalidUri, parse_uri
 from ..common import icons
 from ..common.plain import plain_label, tooltip
@@ -136,7 +137,7 @@ class DatabasePage(WizardPage):
         return self.tested == (self.url(), True)  # a PostgreSQL URL must have answered
 
 
-class UriEdit(QLineEdit):
+class AddOnEnterEdit(QLineEdit):
     """Enter adds the typed connection (``returnPressed``) and stops there: it does not reach
     the wizard, whose default button would go to the next page before the host was checked."""
 
@@ -153,14 +154,20 @@ class ConnectionsPage(WizardPage):
         self.tree.setHeaderLabels(["Connection", "Status"])
         self.tree.setRootIsDecorated(False)
         self.tree.itemChanged.connect(lambda *_: self.completeChanged.emit())
-        self.uri_edit = UriEdit()
+        self.uri_edit = AddOnEnterEdit()
         self.uri_edit.setPlaceholderText("Add a remote connection, e.g. qemu+ssh://root@host.example/system")
         self.uri_edit.returnPressed.connect(self.add_uri)
+        self.name_edit = AddOnEnterEdit()  # Enter adds here too
+        self.name_edit.setPlaceholderText("Name (optional), e.g. lab-2")
+        self.name_edit.setMaxLength(MAX_LABEL + 1)  # one more: the check says the limit in words
+        self.name_edit.returnPressed.connect(self.add_uri)
+        self.names: dict[str, str] = {}  # per URI, the name the user gave it
         add = QPushButton("Add")
         add.clicked.connect(self.add_uri)
         self.note = plain_label(wrap=True)  # URIs and what the hosts said
         row = QHBoxLayout()
-        row.addWidget(self.uri_edit)
+        row.addWidget(self.uri_edit, 3)
+        row.addWidget(self.name_edit, 1)
         row.addWidget(add)
         self.layout_.addWidget(self.tree)
         self.layout_.addLayout(row)
@@ -190,7 +197,8 @@ class ConnectionsPage(WizardPage):
     def _show(self, found: Probe, checked: bool) -> None:
         item = self.items.get(found.uri) or QTreeWidgetItem(self.tree)
         self.items[found.uri] = item
-        label = f"{found.uri}  ({found.label})" if found.is_demo else found.uri
+        name = self.names.get(found.uri) or (found.label if found.is_demo else "")
+        label = f"{name}  ({found.uri})" if name else found.uri
         item.setText(0, label)
         item.setText(1, found.status_text)
         item.setToolTip(1, tooltip(found.status_text))
@@ -203,11 +211,18 @@ class ConnectionsPage(WizardPage):
 
     def add_uri(self) -> None:
         uri = self.uri_edit.text().strip()
+        name = self.name_edit.text().strip()
         try:
             parse_uri(uri)
         except InvalidUri as exc:
             self.note.setText(f"✖ {exc}")
             return
+        problem = label_problem(name)
+        if problem:
+            self.note.setText(f"✖ {problem}")
+            return
+        if name:
+            self.names[uri] = name
         self.note.setText(f"Trying {uri} …")
         if uri not in self.setup.typed_connections:
             self.setup.typed_connections.append(uri)
@@ -223,6 +238,7 @@ class ConnectionsPage(WizardPage):
             return
         self._show(found, found.reachable)
         self.uri_edit.clear()
+        self.name_edit.clear()
         self.note.setText(f"✔ {found.uri} answers." if found.reachable else f"✖ {found.uri}: {found.reason}")
         self.completeChanged.emit()
 
@@ -270,6 +286,7 @@ class SetupWizard(AsksBeforeDiscarding, QWizard):
 
     def options(self) -> SetupOptions:
         return SetupOptions(connections=list(self.context.typed_connections), chosen=self.connections_page.chosen(),
+                            labels=dict(self.connections_page.names),
                             do_import=self.import_page.do_import.isChecked(),
                             selection=self.import_page.selection() or None,
                             probe_timeout=self.context.probe_timeout,

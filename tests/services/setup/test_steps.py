@@ -47,6 +47,13 @@ def test_fresh_database_is_set_up_in_order_and_every_machine_imported(fresh_db):
         assert store.get_setting(SETUP_DONE_KEY)
 
 
+def test_a_name_given_in_setup_labels_the_host_and_a_rerun_without_one_keeps_it(fresh_db):
+    run_setup(options(LAB_URI, chosen=[LAB_URI], labels={LAB_URI: "Rack 3"}), hooks=HookRegistry())
+    run_setup(options(LAB_URI, chosen=[LAB_URI]), hooks=HookRegistry())
+    with database.connection_context():
+        assert schema.Host.get(schema.Host.uri == LAB_URI).label == "Rack 3"
+
+
 def test_running_setup_twice_duplicates_nothing(fresh_db):
     run_setup(options(LAB_URI), hooks=HookRegistry())
     with database.connection_context():

@@ -159,6 +159,11 @@ def test_enter_in_the_add_field_checks_the_host_and_stays_on_the_page(qtbot, wiz
     next_button = wizard.button(QWizard.WizardButton.NextButton)
     connections.uri_edit.setFocus()
     qtbot.keyClicks(connections.uri_edit, VIRT_MANAGER_URI)
+    connections.name_edit.setText("bad\u202ename")  # (pasted: no key types U+202E)
+    qtbot.keyClick(connections.name_edit, Qt.Key.Key_Return)
+    assert "control character" in connections.note.text() and not connections.adding  # the name is checked
+    connections.name_edit.clear()
+    qtbot.keyClicks(connections.name_edit, "Old lab")  # a host is named where it is added
     qtbot.keyClick(connections.uri_edit, Qt.Key.Key_Return)
     assert wizard.currentPage() is connections  # Enter adds; it does not go on
     assert connections.note.text() == f"Trying {VIRT_MANAGER_URI} …" and not next_button.isEnabled()
@@ -166,6 +171,8 @@ def test_enter_in_the_add_field_checks_the_host_and_stays_on_the_page(qtbot, wiz
     added = connections.items[VIRT_MANAGER_URI]
     assert added.checkState(0) == Qt.CheckState.Checked and "14 machines" in added.text(1)
     assert wizard.currentPage() is connections and next_button.isEnabled() and connections.uri_edit.text() == ""
+    assert added.text(0) == f"Old lab  ({VIRT_MANAGER_URI})" and connections.name_edit.text() == ""
+    assert wizard.options().labels == {VIRT_MANAGER_URI: "Old lab"}
     imports = next_page(qtbot, wizard, ImportPage)
     qtbot.waitUntil(lambda: imports.pending == 0, timeout=15000)
     assert imports.hosts[VIRT_MANAGER_URI].text(1) == "14 machines"  # the host checked is the host previewed
