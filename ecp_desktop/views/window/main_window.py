@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
         self.console_dock, self.usage_dock = window_layout.machine_panes(
             self, self.menu_actions.view_menu, [("console", "Console", self.details.console),
                                            ("usage", "Usage", self.usage_tab)])
+        self.console_fits = window_layout.GrowsWhenShown(
+            self, self.console_dock, lambda: window_layout.console_height(self.details.console.terminal))
         self._restore_layout()
 
     def _setup_bar(self) -> QWidget:

@@ -91,6 +91,40 @@ def machine_panes(window, view_menu, panes: list[tuple[str, str, QWidget]]) -> l
     return docks
 
 
+CONSOLE_ROWS = 24  # a serial console is usable at a terminal's usual height
+CONSOLE_SHARE = 0.55  # of the window's height at most, so the machines stay in view
+
+
+class GrowsWhenShown(QObject):
+    """A bottom pane (the serial console) that needs more height than the tasks: when its tab
+    comes in front it grows to ``height()`` (up to a share of the window, as far as the panes
+    above give way); when another tab comes in front the height before comes back."""
+
+    def __init__(self, window, dock: QDockWidget, height) -> None:
+        super().__init__(dock)
+        self.window, self.dock, self.height = window, dock, height
+        self.height_before: int | None = None
+        window.tabifiedDockWidgetActivated.connect(self._on_activated)
+
+    def _on_activated(self, dock: QDockWidget) -> None:
+        if dock is self.dock:
+            wanted = min(self.height(), int(self.window.height() * CONSOLE_SHARE))
+            if self.dock.height() < wanted and not self.dock.isFloating():
+                self.height_before = self.dock.height()
+                self.window.resizeDocks([self.dock], [wanted], Qt.Orientation.Vertical)
+        elif self.height_before is not None:
+            before, self.height_before = self.height_before, None
+            self.window.resizeDocks([dock], [before], Qt.Orientation.Vertical)
+            # resizeDocks counts the tab bar differently for a tab just raised: set right once laid out
+            QTimer.singleShot(0, lambda: self.window.resizeDocks(
+                [dock], [2 * before - dock.height()], Qt.Orientation.Vertical))
+
+
+def console_height(terminal: QWidget) -> int:
+    """A serial console's usual height: CONSOLE_ROWS lines and its buttons and title."""
+    return terminal.fontMetrics().lineSpacing() * CONSOLE_ROWS + 90
+
+
 def fit_tasks_pane(window) -> None:
     """The tasks pane at about a fifth of the height, unless a saved layout says otherwise."""
     height = max(120, int(window.height() * TASKS_SHARE))

@@ -221,3 +221,21 @@ def test_the_machines_table_shows_the_columns_that_fit_and_offers_the_rest_from_
     assert "Persistent" not in _shown(again.machines_view)
     again.resize(3000, 900)
     qtbot.waitUntil(lambda: _shown(again.machines_view) == list(COLUMNS))  # wide enough: every column
+
+
+def test_the_console_pane_opens_at_a_terminals_height_and_the_tasks_get_theirs_back(qtbot, services, tmp_path):
+    from ecp_desktop.views.window.window_layout import CONSOLE_SHARE, console_height
+    win = _bare_window(qtbot, services, tmp_path, size=(1440, 900))
+    qtbot.waitUntil(lambda: win.tasks_dock.height() <= win.height() * 0.3)
+    qtbot.wait(300)  # the first fit, once the window has its size
+    tasks_height = win.tasks_dock.height()
+    win.console_dock.raise_()
+    terminal = win.details.console.terminal
+
+    def rows() -> int:
+        return terminal.height() // terminal.fontMetrics().lineSpacing()
+    # as tall as a terminal needs, as far as the panes above can give way: not five rows high
+    assert console_height(terminal) < win.height() * CONSOLE_SHARE
+    qtbot.waitUntil(lambda: rows() >= 16)
+    win.tasks_dock.raise_()
+    qtbot.waitUntil(lambda: abs(win.tasks_dock.height() - tasks_height) <= 2)
