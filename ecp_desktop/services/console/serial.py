@@ -27,6 +27,8 @@ CHUNK = 64 * 1024          # most bytes read per recv
 MAX_PENDING = 1024 * 1024  # keys queued for a guest that reads nothing: beyond this, dropped
 RECHECK_AFTER = 1.0        # seconds after an end of stream before asking whether the machine runs
 _EAGAIN = -2               # what libvirt-python's recv/send return on a non-blocking stream
+_NO_DRIVER_SUPPORT = object()  # the host's driver has no openConsole (libvirt's test driver)
+NO_DRIVER_CONSOLE = "This host's driver offers no serial console."
 
 
 class ConsoleState(enum.Enum):
@@ -83,7 +85,13 @@ class SerialConsole:
             if not dom.isActive():
                 return None
             stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
-            dom.openConsole(None, stream, flags)
+            try:
+                dom.openConsole(None, stream, flags)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                    raise  # a real failure: logged as one
+                _abort(stream)
+                return _NO_DRIVER_SUPPORT  # what the driver cannot do is no failure: not logged
             return stream
         try:
             stream = await self.host.call(attach, operation="open serial console", machine=self.name)
@@ -93,7 +101,7 @@ class SerialConsole:
             if _console_is_held(err):
                 return self._set(ConsoleState.HELD, "Another client (virsh console, virt-manager or another "
                                  "operator) holds this console. Take Console ends its session.")
-            if err.code in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_CONFIG_UNSUPPORTED):
+            if err.code == libvirt.VIR_ERR_CONFIG_UNSUPPORTED:
                 return self._set(ConsoleState.UNAVAILABLE, err.message)
             if err.code == libvirt.VIR_ERR_INTERNAL_ERROR and "no console" in err.message.lower():
                 return self._set(ConsoleState.UNAVAILABLE, "This machine has no serial console device.")
@@ -104,6 +112,9 @@ class SerialConsole:
             return self.state
         if stream is None:
             return self._set(ConsoleState.NOT_RUNNING, "It attaches by itself when the machine starts.")
+        if stream is _NO_DRIVER_SUPPORT:
+            log.debug("%s: the driver of %s has no openConsole", self.name, self.host.uri)
+            return self._set(ConsoleState.UNAVAILABLE, NO_DRIVER_CONSOLE)
         self._stream = stream
         self._watching = False
         loop = self._loop

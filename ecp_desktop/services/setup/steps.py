@@ -98,9 +98,10 @@ def step_schema(_ctx: SetupContext) -> str:
 
 def step_local_host(ctx: SetupRun) -> str:
     uri = ctx.options.local_uri
+    none_found = False
     if not uri:
         found = local_candidates(ctx.options.probe_timeout, ctx.shared)
-        uri = found[0].uri if found else DEMO_URI
+        uri, none_found = (found[0].uri, False) if found else (DEMO_URI, True)
     conn = ctx.shared.get(uri, operation="read the local host")  # closed with the others when setup ends
     try:
         facts = read_facts(conn)
@@ -118,6 +119,9 @@ def step_local_host(ctx: SetupRun) -> str:
                  cpu_model=facts.cpu_model, cpus=facts.cpus, memory_mib=facts.memory_mib, cpu_arch=caps.cpu_arch,
                  guest_types=guest_support.to_json(caps.guests), capabilities_at=schema.utcnow(),
                  ).where(H.id == host.id).execute()
+    if uri == DEMO_URI:  # its CPUs, memory and architecture are made up: not worth reporting
+        return (("no hypervisor answered on this computer; " if none_found else "")
+                + f"the demo host (libvirt's test driver; nothing in it is real) via {uri}")
     kinds = sorted({f"{g.os_type}/{g.arch} ({', '.join(sorted(g.domain_types))})" for g in caps.guests})
     return (f"{facts.hostname or uri} via {uri}: {facts.driver_type} {version_text(facts.hypervisor_version)}, "
             f"libvirt {version_text(facts.libvirt_version)}, {caps.cpu_arch or '?'} ({facts.cpu_model}), "

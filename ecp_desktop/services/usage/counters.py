@@ -55,14 +55,16 @@ def extract(records: list, vcpus_of) -> tuple[list[str], np.ndarray, np.ndarray,
         uuids.append(uuid)
         get = stats.get
         rd = wr = rx = tx = _NAN
+        # A count of 0 is reported (a machine without a disk or a network card): it moves no
+        # bytes there, 0 B/s; only a count the driver leaves out stays NaN ("not reported").
         n = get("block.count")
-        if n:
+        if n is not None:
             rd = wr = 0
             for rkey, wkey in _BLOCK[:n]:
                 rd += get(rkey, 0)
                 wr += get(wkey, 0)
         n = get("net.count")
-        if n:
+        if n is not None:
             rx = tx = 0
             for rkey, tkey in _NET[:n]:
                 rx += get(rkey, 0)

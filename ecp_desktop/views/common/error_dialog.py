@@ -52,9 +52,12 @@ class ErrorDialog(QDialog):
     grow it, hiding them shrinks it again."""
 
     def __init__(self, title: str, failures: list[Failure], *, log_path: Path | None = None,
-                 parent: QWidget | None = None, offers: list[tuple[str, Callable[[], object]]] = ()) -> None:
+                 parent: QWidget | None = None, offers: list[tuple[str, Callable[[], object]]] = (),
+                 outcome: str = "") -> None:
         """``offers``: (button text, what it does) for remedies the app can carry out itself
-        (Start Network for a machine that failed on a stopped one); each is pressed once."""
+        (Start Network for a machine that failed on a stopped one); each is pressed once.
+        ``outcome``: a flow's own words on what it did and undid, shown whole at the top (its
+        task row cuts them)."""
         super().__init__(parent)
         self.failures = failures
         self.log_path = log_path
@@ -62,6 +65,10 @@ class ErrorDialog(QDialog):
         self.setSizeGripEnabled(True)
         layout = QVBoxLayout(self)
         name, first = failures[0]
+        # Plain text, each line escaped (it names machines, volumes and hosts), wrapped.
+        lines = [escape_line(line) for line in outcome.strip().splitlines()]
+        self.outcome = plain_label("Outcome: " + "\n".join(lines) if lines else "", wrap=True, selectable=True)
+        self.outcome.setVisible(bool(lines))
         # Plain text, escaped on one line: libvirt's words and the names of machines and hosts.
         if len(failures) == 1:
             self.headline = plain_label(headline(name, first), wrap=True, bold=True, selectable=True)
@@ -80,7 +87,7 @@ class ErrorDialog(QDialog):
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         words = QVBoxLayout()
         words.setSpacing(8)
-        for label in (self.headline, self.more, self.remedy):
+        for label in (self.outcome, self.headline, self.more, self.remedy):
             label.setMinimumWidth(380)
             words.addWidget(label)
         top = QHBoxLayout()
@@ -172,7 +179,7 @@ class ErrorDialog(QDialog):
 
     def text(self) -> str:
         blocks = [f"{name}\n{_details(error)}" if name else _details(error) for name, error in self.failures]
-        return "\n\n".join(blocks)
+        return "\n\n".join([self.outcome.text(), *blocks] if self.outcome.text() else blocks)
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.text())

@@ -36,7 +36,7 @@ class ProgressDelegate(QStyledItemDelegate):
 
 
 class TasksPane(QWidget):
-    details_requested = Signal(object)  # (title, failures): the window opens the error dialog
+    details_requested = Signal(object)  # (title, failures, outcome): the window opens the error dialog
 
     def __init__(self, tasks: TaskService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,7 +164,7 @@ class TasksPane(QWidget):
             return
         failures = failures_below(record)
         if failures:
-            self.details_requested.emit((f"{record.title}: {record.status}", failures))
+            self.details_requested.emit((f"{record.title}: {record.status}", failures, record.outcome))
             return
         box = message_box(QMessageBox.Icon.Information, record.title,
                           f"{record.title}\n\nStatus: {record.status}\n{record.outcome}", parent=self)

@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         if failed:
             self.show_errors(f"{action.label} failed", failed)
 
-    def show_errors(self, title: str, failures) -> ErrorDialog:
+    def show_errors(self, title: str, failures, outcome: str = "") -> ErrorDialog:
         """One dialog for the failures of one user action, however many machines it covered;
         a failure on a stopped network offers to start it."""
         offers, seen = [], set()
@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
                 seen.add((error.host_uri, network))
                 offers.append((f"Start Network {network}",
                                lambda uri=error.host_uri, n=network: spawn(self.start_network(uri, n))))
-        dialog = ErrorDialog(title, failures, log_path=self.log_path, parent=self, offers=offers)
+        dialog = ErrorDialog(title, failures, log_path=self.log_path, parent=self, offers=offers, outcome=outcome)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.last_error_dialog = dialog

@@ -1,12 +1,20 @@
 """File → Preferences: what the app does by default, saved in the app's config file."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QSpinBox, QWidget
 
 from ...services.config import preferences
 from ...services.actions.restore import POLICIES as POLICY_LABELS
 from ...services.actions.restore import POLICY_HELP
 from ..common.discard_guard import AsksBeforeDiscarding
+from ..common.plain import plain_label
+
+AT_START_LABEL = "When ECP Desktop opens, start:"
+AT_START_HELP = ("Each time this app opens, it starts the machines chosen here that are not running, "
+                 "on every host it connects to.")
+POLICY_LABEL = "Restore policy of new machines:"
+POLICY_HELP_LINE = ("The policy a machine gets the first time the app sees it; a restore starts machines by it. "
+                    "Change one machine's with Machine → After a Restart, Restore.")
 
 
 class PreferencesDialog(AsksBeforeDiscarding, QDialog):
@@ -45,12 +53,14 @@ class PreferencesDialog(AsksBeforeDiscarding, QDialog):
         buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
-        note = QLabel("For machines seen for the first time; each machine's own policy is set from "
-                      "Machine → After a Restart, Restore.")
-        note.setWordWrap(True)
-        form.addRow("When the window opens, start:", self.at_start)
-        form.addRow("After a restart, restore:", self.policy)
-        form.addRow("", note)
+        # Two settings a user mixed up: one is a choice the app makes at its own start, the
+        # other the policy a machine is given when first seen. Each says which and when.
+        self.at_start_help = plain_label(AT_START_HELP, wrap=True)
+        self.policy_help = plain_label(POLICY_HELP_LINE, wrap=True)
+        form.addRow(AT_START_LABEL, self.at_start)
+        form.addRow("", self.at_start_help)
+        form.addRow(POLICY_LABEL, self.policy)
+        form.addRow("", self.policy_help)
         form.addRow("", self.confirm)
         form.addRow("", self.tray)
         form.addRow("Usage graphs, a sample every:", self.usage_interval)

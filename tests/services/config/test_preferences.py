@@ -53,6 +53,33 @@ def test_the_dialog_saves_and_the_app_applies(window, qtbot, run, services):  # 
     run(services.inventory.remove_host("test:///default"))
 
 
+def test_the_two_restore_settings_say_which_machines_and_when(qtbot):
+    """One is what the app starts at its own start, the other the policy a new machine gets:
+    each row's label says which, and a line under it says when it applies."""
+    from PySide6.QtWidgets import QFormLayout
+
+    from ecp_desktop.views.window.preferences_dialog import PreferencesDialog
+    dialog = PreferencesDialog(tray_available=False)
+    qtbot.addWidget(dialog)
+    form = dialog.findChild(QFormLayout)
+
+    def row_of(widget):
+        return form.getWidgetPosition(widget)[0]
+
+    def label_of(widget):
+        return form.labelForField(widget).text()
+
+    def line_under(widget):
+        return form.itemAt(row_of(widget) + 1, QFormLayout.ItemRole.FieldRole).widget().text()
+
+    assert label_of(dialog.at_start) == "When ECP Desktop opens, start:"
+    assert line_under(dialog.at_start).startswith("Each time this app opens, it starts")
+    assert label_of(dialog.policy) == "Restore policy of new machines:"
+    assert line_under(dialog.policy).startswith("The policy a machine gets the first time the app sees it")
+    assert [dialog.policy.itemText(i) for i in range(dialog.policy.count())] == ["Last State", "Always On", "Never"]
+    dialog.reject()
+
+
 def test_force_off_asks_first_unless_told_not_to(window, qtbot, services):  # noqa: F811
     row = next(r for r, n in enumerate(names_shown(window)) if n == "web01")
     select_rows(window, [row])

@@ -35,6 +35,9 @@ def test_fresh_database_is_set_up_in_order_and_every_machine_imported(fresh_db):
     assert [o.name for o in report.outcomes] == ["schema", "local-host", "connections", "import"]
     assert all(o.status == DONE for o in report.outcomes), report.outcomes
     assert "applied steps 1, 2" in status(report, "schema").message
+    # the demo host's facts are made up: it is named for what it is, not as a computer
+    assert status(report, "local-host").message == (
+        "the demo host (libvirt's test driver; nothing in it is real) via test:///default")
     assert machine_names(LAB_URI) == ["db01", "paused01", "stopped01", "web01"]
     with database.connection_context():
         local = schema.Host.get(schema.Host.is_local == True)  # noqa: E712

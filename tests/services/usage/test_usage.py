@@ -178,6 +178,34 @@ def test_usage_tab_draws_graphs_with_a_time_axis(qtbot, tmp_path, run, services)
     assert len(tab.curves[CPU].getData()[0] or []) == 0
 
 
+def test_a_metric_the_machine_cannot_have_is_not_called_unreported(qtbot, tmp_path, run, services):
+    """A machine without a network card or a disk (QEMU reports net.count/block.count 0) moves
+    no bytes there; only a count the driver leaves out is "not reported"."""
+    inventory, host = _host_with(tmp_path, run, services, count=10)
+    usage = UsageService(inventory)
+    bare, unreported = [m for m in inventory.machines_of(host.uri) if m.state == "running"][:2]
+    sampler = usage._sampler(host)  # noqa: SLF001  (the test feeds it)
+    now = time.time()
+    for i in range(3):
+        t = 2.0 * i
+        without_devices = qemu_like(bare.uuid, t, 0.5)
+        without_devices[1].update({"net.count": 0, "block.count": 0})
+        for key in ("net.0.rx.bytes", "net.0.tx.bytes", "net.1.rx.bytes", "net.1.tx.bytes",
+                    "block.0.rd.bytes", "block.0.wr.bytes"):
+            del without_devices[1][key]
+        no_interface_stats = qemu_like(unreported.uuid, t, 0.5)
+        for key in [k for k in no_interface_stats[1] if k.startswith("net.")]:
+            del no_interface_stats[1][key]
+        sampler.ingest([without_devices, no_interface_stats], t, now - 2 * (3 - i))
+    tab = UsageTab(usage)
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.show_machine(bare)
+    assert tab.note.text().startswith(f"{bare.name}: ") and "Not reported" not in tab.note.text()
+    tab.show_machine(unreported)
+    assert tab.note.text().endswith("Not reported by this host's driver: network")
+
+
 def test_usage_column_sorts_by_current_cpu(model_tester, qtbot, tmp_path, run, services):
     inventory, host = _host_with(tmp_path, run, services, count=12)
     usage = UsageService(inventory)

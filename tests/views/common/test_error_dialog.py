@@ -206,6 +206,28 @@ def test_a_message_of_several_lines_keeps_its_lines_below_the_headline(qtbot):
     assert dialog.height() <= 260
 
 
+def test_a_flows_outcome_is_shown_whole_at_the_top_as_plain_wrapped_text(qtbot):
+    error = provoke(lambda c: c.lookupByName("web01").create())
+    outcome = ("failed: not enough free space in pool-a; undone: deleted volume pool-a/<b>web-1</b>.qcow2, "
+               "deleted volume pool-a/web-2.qcow2, undefined web-1\u202e\nStill left behind: pool-a/web-3.qcow2")
+    dialog = ErrorDialog("Create 3 machines: failed", [("web-1", error)], outcome=outcome)
+    qtbot.addWidget(dialog)
+    dialog.resize(640, 300)
+    dialog.show()
+    shown = dialog.outcome
+    assert shown.isVisible() and shown.wordWrap() and shown.textFormat() == Qt.TextFormat.PlainText
+    assert shown.text() == ("Outcome: failed: not enough free space in pool-a; undone: deleted volume "
+                            "pool-a/<b>web-1</b>.qcow2, deleted volume pool-a/web-2.qcow2, undefined web-1\\u202e\n"
+                            "Still left behind: pool-a/web-3.qcow2")
+    assert shown.y() < dialog.headline.y()  # above libvirt's words
+    assert dialog.text().startswith(shown.text() + "\n\nweb-1\nSummary: ")  # and first in what Copy copies
+    assert shown.width() <= dialog.width()  # wrapped to the dialog, not wider
+    plain = ErrorDialog("Start failed", [("web01", error)])
+    qtbot.addWidget(plain)
+    plain.show()
+    assert not plain.outcome.isVisible()  # a single action has no outcome of its own to show
+
+
 def add_connection(qtbot, hosts=(), connect=None):
     dialog = AddConnectionDialog(SimpleNamespace(hosts=dict.fromkeys(hosts)), connect)
     qtbot.addWidget(dialog)

@@ -137,6 +137,8 @@ def test_filter_cancel_and_details_in_the_window(qtbot, run, services, tmp_path)
     dialog = window.last_error_dialog
     assert dialog is not None and dialog.windowTitle() == f"{failed.title}: failed"
     assert "Not enough free space" in dialog.text() and "INTERNAL_ERROR" in dialog.text()
+    # the flow's own outcome (what it did and undid), whole, where the row cuts it
+    assert failed.outcome and dialog.outcome.text() == f"Outcome: {failed.outcome}"
     dialog.close()
 
 
