@@ -107,7 +107,7 @@ class SerialConsole:
                 return self._set(ConsoleState.UNAVAILABLE, "This machine has no serial console device.")
             return self._set(ConsoleState.FAILED, err.one_line())
         if generation != self._generation:  # closed or reopened meanwhile
-            if stream is not None:
+            if stream is not None and stream is not _NO_DRIVER_SUPPORT:
                 _abort(stream)
             return self.state
         if stream is None:
