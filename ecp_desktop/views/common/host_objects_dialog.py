@@ -17,7 +17,7 @@ from ...services.core.aio import spawn
 from ...services.core.errors import HypervisorError, Refusal
 from ...services.tasks.records import SUCCEEDED, TaskRecord
 from .follow import read_again_on
-from .plain import RED, last_known_words, plain_label
+from .plain import problem_style, last_known_words, plain_label
 
 
 class HostObjectsDialog(QDialog):
@@ -124,7 +124,7 @@ class HostObjectsDialog(QDialog):
     def say(self, text: str, *, error: bool = False) -> None:
         if not self._closed:
             self.status.setText(text)
-            self.status.setStyleSheet(RED if error else "")
+            self.status.setStyleSheet(problem_style() if error else "")
 
     def closed(self) -> bool:
         return self._closed

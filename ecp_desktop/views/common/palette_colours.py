@@ -69,6 +69,12 @@ def state_colour(state: str, palette: QPalette | None = None) -> QColor:
     return _readable(colour, _lightened(colour), *_bases(current_palette(palette)), GRAPHIC_CONTRAST)
 
 
+def readable_text(colour: str, palette: QPalette | None = None) -> QColor:
+    """``colour`` (chosen for a light base), as text readable on ``palette``: lightened on a
+    dark base, and darkened or lightened further until it has TEXT_CONTRAST."""
+    return _readable(colour, _lightened(colour), *_bases(current_palette(palette)), TEXT_CONTRAST)
+
+
 def contrast(a: QColor, b: QColor) -> float:
     """WCAG 2's contrast ratio of two colours: 1 (the same) to 21 (black on white)."""
     high, low = sorted((_luminance(a), _luminance(b)), reverse=True)

@@ -24,10 +24,15 @@ import re
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
+from .palette_colours import FAILURE, tone
+
 _SPACE_RUNS = re.compile(r" {2,}")
 
 
-RED = "color: #b3261e;"  # the style of a line that says what is wrong
+def problem_style() -> str:
+    """The style of a line that says what is wrong: the failure colour readable on the
+    palette in force (light or dark)."""
+    return f"color: {tone(FAILURE).name()};"
 
 
 def esc(text: object) -> str:

@@ -14,12 +14,14 @@ from ...services.core.errors import HypervisorError
 from ...services.hosts.connection import HostConnection
 from ...services.hosts.states import ACTIVE_STATES
 from ...services.inventory.machines import MachineInfo
+from ..common.palette_colours import readable_text
 from ..common.plain import message_box, plain_label
 from .terminal_widget import TerminalWidget
 
 VIEWER_CHECK_MS = 3000  # a viewer that fails (cannot connect) ends within this; its words are shown
-_STATE_STYLE = {ConsoleState.CONNECTED: "color: #1b7f3b;", ConsoleState.HELD: "color: #b3261e;",
-                ConsoleState.FAILED: "color: #b3261e;", ConsoleState.HOST_DOWN: "color: #8a6d00;"}
+# A console state's words in the colour of its meaning (made readable on the palette in force).
+STATE_TEXT_COLOURS = {ConsoleState.CONNECTED: "#1b7f3b", ConsoleState.HELD: "#b3261e",
+                      ConsoleState.FAILED: "#b3261e", ConsoleState.HOST_DOWN: "#8a6d00"}
 
 
 class ConsoleTab(QWidget):
@@ -116,7 +118,8 @@ class ConsoleTab(QWidget):
         else:
             text = f"{name}: {state.value}" + (f". {message}" if message else "")
         self.status.setText(text)
-        self.status.setStyleSheet(_STATE_STYLE.get(state, ""))
+        colour = STATE_TEXT_COLOURS.get(state)
+        self.status.setStyleSheet(f"color: {readable_text(colour).name()};" if colour else "")
         has = self.console is not None
         self.connect_button.setVisible(has and state in (ConsoleState.IDLE, ConsoleState.FAILED,
                                                          ConsoleState.UNAVAILABLE, ConsoleState.NOT_RUNNING))

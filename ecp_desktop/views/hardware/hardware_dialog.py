@@ -28,7 +28,7 @@ from ...services.hardware.service import HardwareOutcome, HardwarePlan, Hardware
 from ...services.actions.rename import state_problem
 from ...services.inventory.machines import MachineInfo
 from .hardware_pages import KEY, DisksPage, NetworkPage, row_of
-from ..common.plain import RED, plain_label, tooltip
+from ..common.plain import problem_style, plain_label, tooltip
 from ...services.tasks.tree import what_failed
 from ..common.discard_guard import AsksBeforeDiscarding
 
@@ -190,7 +190,7 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
         self.diff.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.warning = plain_label(wrap=True)
-        self.warning.setStyleSheet(RED)
+        self.warning.setStyleSheet(problem_style())
         review = QWidget()
         review_box = QVBoxLayout(review)
         review_box.addWidget(self.effects, 1)
@@ -246,7 +246,7 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
             if self._closed:
                 return
             self.status.setText(f"Cannot read the hardware of {self.machine.name}: {words}")
-            self.status.setStyleSheet(RED)
+            self.status.setStyleSheet(problem_style())
             self.loaded.emit()
             return
         if self._closed:
@@ -301,7 +301,7 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet(RED if error else "")
+        self.status.setStyleSheet(problem_style() if error else "")
         self.apply_button.setEnabled(self.planned is not None and not error)
         self.apply_button.setToolTip(tooltip("" if self.planned is not None else text))
 
@@ -325,7 +325,7 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
         if self._closed:
             return
         self.status.setText(outcome.words())
-        self.status.setStyleSheet("" if outcome.applied else RED)
+        self.status.setStyleSheet("" if outcome.applied else problem_style())
         self.applied.emit(outcome)
 
 

@@ -14,7 +14,7 @@ from ...services.core.aio import spawn
 from ...services.inventory.live import Inventory
 from ...services.hosts.uri import InvalidUri, ParsedUri, display_name, parse_uri
 from ..common.error_dialog import advice
-from ..common.plain import plain_label, tooltip
+from ..common.plain import plain_label, problem_style, tooltip
 from ..common.discard_guard import AsksBeforeDiscarding
 
 TEMPLATES = {
@@ -126,7 +126,7 @@ class AddConnectionDialog(AsksBeforeDiscarding, QDialog):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet("color: #b3261e;" if error else "")
+        self.message.setStyleSheet(problem_style() if error else "")
 
     def _try_connect(self) -> None:
         if not self._validate():

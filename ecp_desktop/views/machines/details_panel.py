@@ -18,7 +18,7 @@ from ...services.inventory.machines import MachineInfo
 from .machine_model import memory_text, seen_text, state_text
 from ..console.console_tab import ConsoleTab
 from .notes_editor import NotesEditor
-from ..common.plain import plain_label, tooltip
+from ..common.plain import plain_label, problem_style, tooltip
 from ..common.follow import follow
 
 
@@ -77,7 +77,7 @@ class DetailsPanel(QTabWidget):
         # Shown when the host's recorded guest types (setup's local host record) lack this
         # machine's type: starting it there would fail, or start something else.
         self.guest_warning = plain_label(wrap=True, selectable=True)  # names libvirt's words
-        self.guest_warning.setStyleSheet("color: #b3261e;")
+        self.guest_warning.setStyleSheet(problem_style())
         self.guest_warning.hide()
         wrapper = QWidget()
         box = QVBoxLayout(wrapper)

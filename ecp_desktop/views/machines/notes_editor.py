@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLay
 from ...services.core.aio import spawn
 from ...services.inventory.notes import NotesNotSaved, StaleEdit, UnknownMachine
 from ...services.inventory.machines import MachineInfo
+from ..common.palette_colours import FAILURE, tone
 from ..common.plain import esc, rich_label
 
 
@@ -80,15 +81,17 @@ class NotesEditor(QWidget):
                 return
             self._version = stale.current.version  # a second Save replaces theirs, knowingly
             theirs = stale.current.text or "(empty)"
-            self.status.setText(f"<span style='color:#b3261e'><b>Not saved:</b> someone else changed these notes "
-                                f"since you opened them. Theirs now: “{esc(theirs)}”. Your text is still "
+            failure = tone(FAILURE).name()
+            self.status.setText(f"<span style='color:{failure}'><b>Not saved:</b> someone else changed these "
+                                f"notes since you opened them. Theirs now: “{esc(theirs)}”. Your text is still "
                                 "here; Save again to replace theirs.</span>")
             self.save_button.setEnabled(True)
             return
         except NotesNotSaved as refused:  # the database is away: nothing was written, the text stays
             if request == self._request:
-                self.status.setText(f"<span style='color:#b3261e'><b>Not saved:</b> {esc(refused.why)}. Your text "
-                                    "is still here; Save again once the database is back.</span>")
+                failure = tone(FAILURE).name()
+                self.status.setText(f"<span style='color:{failure}'><b>Not saved:</b> {esc(refused.why)}. "
+                                    "Your text is still here; Save again once the database is back.</span>")
                 self.save_button.setEnabled(True)
             return
         if request == self._request:

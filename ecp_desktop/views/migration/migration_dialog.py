@@ -28,6 +28,7 @@ from ...services.tasks.records import SUCCEEDED, TaskRecord
 from ..common.plain import esc, plain_label, rich_label, tooltip
 from ...services.tasks.tree import what_failed
 from ..common.follow import follow
+from ..common.palette_colours import readable_text
 
 VERDICT_COLOURS = {"ok": "#1b7f3b", "warn": "#9a6700", "fail": "#b3261e", "n/a": "#6b6b6b",
                    # a way of migrating, before and while it is tried (services/migration/ladder.py)
@@ -247,7 +248,7 @@ class MigrationDialog(QDialog):
                 tip = " ".join(p for p in (result.note, result.remedy and f"Remedy: {result.remedy}") if p)
                 cell.setToolTip(tooltip(tip or text))
                 if column == 3:
-                    cell.setForeground(QBrush(QColor(VERDICT_COLOURS.get(result.verdict, "#000000"))))
+                    cell.setForeground(QBrush(readable_text(VERDICT_COLOURS.get(result.verdict, "#6b6b6b"))))
                 self.table.setItem(row, column, cell)
 
     # ----- running ---------------------------------------------------------------------------

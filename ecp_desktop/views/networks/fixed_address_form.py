@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit,
 
 from ...services.libvirt_xml.devices import MAC
 from ...services.networks.service import HOSTNAME
-from ..common.plain import RED, plain_label
+from ..common.plain import problem_style, plain_label
 from ..common.discard_guard import AsksBeforeDiscarding
 
 
@@ -25,7 +25,7 @@ class FixedAddressForm(AsksBeforeDiscarding, QDialog):
         self.ip.setPlaceholderText("192.168.122.50")
         self.hostname.setPlaceholderText("optional")
         self.status = plain_label(wrap=True)
-        self.status.setStyleSheet(RED)
+        self.status.setStyleSheet(problem_style())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._ok)
         self.buttons.rejected.connect(self.reject)

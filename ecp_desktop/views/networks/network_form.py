@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QWidget
 
 from ...services.networks.service import ADDRESSED_MODES, NetworkSpec
-from ..common.plain import RED, plain_label
+from ..common.plain import problem_style, plain_label
 from ..common.discard_guard import AsksBeforeDiscarding
 
 MODES = (("NAT", "nat"), ("Routed", "route"), ("Isolated", ""), ("Open", "open"),
@@ -35,7 +35,7 @@ class NewNetworkForm(AsksBeforeDiscarding, QDialog):
         self.dhcp = QCheckBox("Hand out addresses (DHCP)")
         self.dhcp.setChecked(True)
         self.status = plain_label(wrap=True)
-        self.status.setStyleSheet(RED)
+        self.status.setStyleSheet(problem_style())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._ok)
         self.buttons.rejected.connect(self.reject)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
 
 from ...services.provisioning.spec import DISK_MIB, disk_size_problem
-from ..common.plain import RED, plain_label
+from ..common.plain import problem_style, plain_label
 
 UNITS = (("GiB", 1024), ("MiB", 1))
 
@@ -24,7 +24,7 @@ class DiskChoice(QWidget):
         for text, mib in UNITS:
             self.unit.addItem(text, mib)
         self.problem = plain_label(wrap=True)
-        self.problem.setStyleSheet(RED)
+        self.problem.setStyleSheet(problem_style())
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.size, 1)

@@ -23,7 +23,7 @@ from ...services.provisioning.seed_iso import SeedConfig, default_ssh_keys, host
 from ...services.provisioning.spec import NO_DISK_SOURCES, SOURCE_LABELS, SOURCES
 from ...services.storage.service import PoolSpec
 from ...services.tasks.records import SUCCEEDED
-from ..common.plain import RED, plain_label, tooltip
+from ..common.plain import problem_style, plain_label, tooltip
 from .disk_choice import DiskChoice
 
 SOURCE, OS, CLOUD, HARDWARE, SUMMARY = range(5)
@@ -170,7 +170,7 @@ class SourcePage(QWizardPage):
 
     def _show_name(self, problem: str | None) -> None:
         self.name_status.setText(problem or "")
-        self.name_status.setStyleSheet(RED if problem else "")
+        self.name_status.setStyleSheet(problem_style() if problem else "")
 
     def isComplete(self) -> bool:
         if self.wizard().offer is None or self.taken is not None:
@@ -267,7 +267,7 @@ class CloudPage(QWizardPage):
         self.user_data = QPlainTextEdit()
         self.user_data.setPlaceholderText("optional: more #cloud-config, or a script starting with #!")
         self.problem = plain_label(wrap=True)
-        self.problem.setStyleSheet(RED)
+        self.problem.setStyleSheet(problem_style())
         form = QFormLayout(self)
         form.addRow("User:", self.user)
         form.addRow("SSH keys:", self.keys)
@@ -458,7 +458,7 @@ class HardwarePage(QWizardPage):
         self.make_pool.setEnabled(True)
         if not ok:
             self.pool_words.setText(f"Pool {name} is not ready: {words}")
-            self.pool_words.setStyleSheet(RED)
+            self.pool_words.setStyleSheet(problem_style())
             return
         if name in wizard.offer.pools:
             wizard.offer.pools[name] = replace(wizard.offer.pools[name], active=True)
@@ -541,7 +541,7 @@ class SummaryPage(QWizardPage):
             if not isinstance(exc, ValueError):  # PlanError says the request's or the host's answer in words
                 log.warning("planning a new machine failed", exc_info=True)
             self.status.setText(str(exc) if isinstance(exc, ValueError) else f"Cannot plan: {exc!r}")
-            self.status.setStyleSheet(RED)
+            self.status.setStyleSheet(problem_style())
             return
         wizard.plan = plan
         self.status.setText("; ".join(plan.notes))

@@ -20,10 +20,11 @@ from ...services.storage.service import StorageService
 from ...services.provisioning.service import ProvisioningService
 from ...services.provisioning.spec import MachineSpec
 from ...services.tasks.records import SUCCEEDED, TaskRecord
-from .new_machine_pages import (CLOUD, HARDWARE, OS, RED, SOURCE, SUMMARY, CloudPage, HardwarePage, OsPage, SourcePage,
+from .new_machine_pages import (CLOUD, HARDWARE, OS, SOURCE, SUMMARY, CloudPage, HardwarePage, OsPage, SourcePage,
                                 SummaryPage)
 from ...services.tasks.tree import what_failed
 from ..common.discard_guard import AsksBeforeDiscarding
+from ..common.plain import problem_style
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class NewMachineWizard(AsksBeforeDiscarding, QWizard):
             if not self._closed:
                 source = self.page(SOURCE)
                 source.name_status.setText(f"Cannot read what the host offers: {words}")
-                source.name_status.setStyleSheet(RED)
+                source.name_status.setStyleSheet(problem_style())
                 self.retry.setVisible(True)
             return
         if self._closed or uri != self.host_uri:

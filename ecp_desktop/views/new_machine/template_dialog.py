@@ -25,7 +25,7 @@ from ...services.actions.templates import (MAX_COUNT, PlanError, Template, Templ
 from ...services.maintenance.watch import MarkWatch
 from ...services.core.names import pattern_from_name
 from ...services.hosts.states import STATE_LABELS
-from ..common.plain import RED, plain_label, tooltip
+from ..common.plain import problem_style, plain_label, tooltip
 from ...services.tasks.tree import what_failed
 from ..common.discard_guard import AsksBeforeDiscarding
 
@@ -324,7 +324,7 @@ class TemplateDialog(AsksBeforeDiscarding, QDialog):
         problem = self.problem_of(machine) if machine is not None else None
         if problem is not None:
             self.reason.setText(problem[1] + (f", or leave {them} out below." if disk_only else ""))
-            self.reason.setStyleSheet(RED)
+            self.reason.setStyleSheet(problem_style())
             return
         self.reason.setStyleSheet("")
         if isinstance(checked, Template):
@@ -374,7 +374,7 @@ class TemplateDialog(AsksBeforeDiscarding, QDialog):
             names = self.names()
         except PlanError as exc:
             self.preview.setText(str(exc))
-            self.preview.setStyleSheet(RED)
+            self.preview.setStyleSheet(problem_style())
         else:
             shown = ", ".join(names[:4]) + (f", … {names[-1]}" if len(names) > 4 else "")
             self.preview.setText(shown)

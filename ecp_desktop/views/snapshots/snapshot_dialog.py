@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBo
                                QPlainTextEdit, QRadioButton, QVBoxLayout, QWidget)
 
 from ...services.tasks.operations import snapshot_problem
-from ..common.plain import plain_label
+from ..common.plain import plain_label, problem_style
 from ..common.discard_guard import AsksBeforeDiscarding
 
 
@@ -40,7 +40,7 @@ class TakeSnapshotDialog(AsksBeforeDiscarding, QDialog):
         self.external.toggled.connect(lambda on: (self.memory.setChecked(False) if on else None,
                                                   self.memory.setEnabled(running and not on)))
         self.problem = plain_label(wrap=True)  # quotes the name typed
-        self.problem.setStyleSheet("color: #b3261e;")
+        self.problem.setStyleSheet(problem_style())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Take Snapshot")
         self.buttons.accepted.connect(self.accept)

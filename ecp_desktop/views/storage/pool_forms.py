@@ -14,7 +14,7 @@ from ...services.core.errors import HypervisorError, Refusal
 from ...services.storage.pools import POOL_KINDS, PoolRow, VolumeRow
 from ...services.storage.service import (CREATABLE_KINDS, SEARCHABLE_KINDS, VOLUME_FORMATS, FoundSource, PoolSpec,
                                           resize_problem, volume_problem)
-from ..common.plain import RED, plain_label
+from ..common.plain import problem_style, plain_label
 from ..common.discard_guard import AsksBeforeDiscarding
 
 GIB = 1 << 30
@@ -26,7 +26,7 @@ class _Form(AsksBeforeDiscarding, QDialog):
 
     def _finish_layout(self, form: QFormLayout) -> None:
         self.status = plain_label(wrap=True)
-        self.status.setStyleSheet(RED)
+        self.status.setStyleSheet(problem_style())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._ok)
         self.buttons.rejected.connect(self.reject)

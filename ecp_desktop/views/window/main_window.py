@@ -27,7 +27,7 @@ from ...services.tasks.records import SUCCEEDED
 from ..common.error_dialog import ErrorDialog
 from ..common.icons import app_icon
 from ..common.log_viewer import show_log
-from ..common.plain import ask, message_box, plain_label, rich_label, tooltip
+from ..common.plain import ask, message_box, plain_label, problem_style, rich_label, tooltip
 from ..console.console_tab import open_graphical_console
 from ..hardware.hardware_dialog import open_hardware_dialog
 from ..hosts.add_connection_dialog import AddConnectionDialog
@@ -589,7 +589,7 @@ class MainWindow(QMainWindow):
     def _update_health(self) -> None:
         now = health(self.inventory, self.tasks)
         self.health.setText(now.text)
-        self.health.setStyleSheet("color: #b3261e;" if now.database_away else "")
+        self.health.setStyleSheet(problem_style() if now.database_away else "")
         self.health.setToolTip(tooltip(now.tooltip))
         if now.waiting != self._countdown.isActive():
             (self._countdown.start if now.waiting else self._countdown.stop)()

@@ -107,3 +107,16 @@ def test_the_usage_graphs_follow_a_change_of_palette(qtbot, qapp, services):
             assert contrast(axis.textPen().color(), background) >= TEXT_CONTRAST
     finally:
         QApplication.setPalette(before)
+
+
+def test_problem_lines_and_the_migration_and_console_words_are_readable(desktop):
+    """The lines that say what is wrong (a name refused, a step failed), the migration plan's
+    verdicts and the console's state: readable on the palette, light or dark."""
+    from ecp_desktop.views.common.palette_colours import readable_text
+    from ecp_desktop.views.common.plain import problem_style
+    from ecp_desktop.views.console.console_tab import STATE_TEXT_COLOURS
+    from ecp_desktop.views.migration.migration_dialog import VERDICT_COLOURS
+    shown = [QColor(problem_style().removeprefix("color: ").removesuffix(";"))]
+    shown += [readable_text(c) for c in (*VERDICT_COLOURS.values(), *STATE_TEXT_COLOURS.values())]
+    for colour in shown:
+        assert min(contrast(colour, base) for base in _bases(desktop)) >= TEXT_CONTRAST, colour.name()
