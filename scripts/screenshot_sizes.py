@@ -4,7 +4,7 @@ at 150 %. Under Xvfb:
 
     xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/screenshot_sizes.py OUT_DIR
 Writes OUT_DIR/window-1280x760.png, window-1440x900.png, window-1920x1080.png,
-window-800x550.png, window-150pct.png.
+window-800x550.png, window-150pct.png, and window-dark-1440x900.png (a dark desktop palette).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QColor, QPalette
 
 from shot_session import run_shoot
 
@@ -22,9 +23,25 @@ from ecp_desktop.testing.hostgen import write_host
 from ecp_desktop.testing.inventory import set_up_inventory
 
 REPO = Path(__file__).resolve().parents[1]
-SHOTS = (("window-1280x760.png", (1280, 760), 1.0), ("window-1440x900.png", (1440, 900), 1.0),
-         ("window-1920x1080.png", (1920, 1080), 1.0), ("window-800x550.png", (800, 550), 1.0),
-         ("window-150pct.png", (1280, 760), 1.5))
+SHOTS = (("window-1280x760.png", (1280, 760), 1.0, False), ("window-1440x900.png", (1440, 900), 1.0, False),
+         ("window-1920x1080.png", (1920, 1080), 1.0, False), ("window-800x550.png", (800, 550), 1.0, False),
+         ("window-150pct.png", (1280, 760), 1.5, False), ("window-dark-1440x900.png", (1440, 900), 1.0, True))
+
+
+def dark_palette() -> QPalette:
+    """A dark desktop theme's palette (Breeze Dark's colours), as a dark GTK or KDE theme gives."""
+    palette = QPalette(QColor("#2a2e32"))
+    for role, colour in ((QPalette.ColorRole.Window, "#2a2e32"), (QPalette.ColorRole.WindowText, "#fcfcfc"),
+                         (QPalette.ColorRole.Base, "#1b1e20"), (QPalette.ColorRole.AlternateBase, "#232629"),
+                         (QPalette.ColorRole.Text, "#fcfcfc"), (QPalette.ColorRole.Button, "#31363b"),
+                         (QPalette.ColorRole.ButtonText, "#fcfcfc"), (QPalette.ColorRole.Highlight, "#3daee9"),
+                         (QPalette.ColorRole.HighlightedText, "#fcfcfc"), (QPalette.ColorRole.ToolTipBase, "#31363b"),
+                         (QPalette.ColorRole.ToolTipText, "#fcfcfc"), (QPalette.ColorRole.PlaceholderText, "#a1a9b1")):
+        palette.setColor(role, QColor(colour))
+    for role, colour in ((QPalette.ColorRole.Text, "#6e7175"), (QPalette.ColorRole.WindowText, "#6e7175"),
+                         (QPalette.ColorRole.ButtonText, "#6e7175")):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(colour))
+    return palette
 
 
 async def shoot(out: Path, work: Path, app) -> None:
@@ -36,8 +53,13 @@ async def shoot(out: Path, work: Path, app) -> None:
     await connect_initial_hosts(services.inventory, uris)
     for host in services.inventory.hosts.values():
         await services.inventory.load_host(host)
-    base_font = app.font()
-    for name, (width, height), scale in SHOTS:
+    # A task history to read: machines started, and a start that fails (already running)
+    machines = sorted(services.inventory.machines.values(), key=lambda m: m.name)
+    await services.lifecycle.apply_many("start", [m for m in machines if m.state == "shutoff"][:3])
+    await services.lifecycle.apply_many("start", [m for m in machines if m.state == "running"][:1])
+    base_font, base_palette = app.font(), app.palette()
+    for name, (width, height), scale, dark in SHOTS:
+        app.setPalette(dark_palette() if dark else base_palette)
         font = app.font()
         font.setPointSizeF(base_font.pointSizeF() * scale)
         app.setFont(font)
@@ -52,6 +74,7 @@ async def shoot(out: Path, work: Path, app) -> None:
         window.close()
         window.deleteLater()
         app.setFont(base_font)
+    app.setPalette(base_palette)
     services.shutdown()
     app.quit()
 
