@@ -74,6 +74,11 @@ class AsksBeforeDiscarding:
             self.typed_input.watch()
         super().showEvent(event)
 
+    def typed_input_saved(self) -> None:
+        """What was typed is applied (the dialog stays open): closing it now loses nothing."""
+        if self.typed_input is not None:
+            self.typed_input.touched = False
+
     def discard_typed_input(self) -> None:
         """Close without asking (after the user said Discard, or when nothing is left to keep)."""
         if self.typed_input is not None:

@@ -319,6 +319,8 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
     async def _apply(self, planned: HardwarePlan) -> None:
         outcome = await self.hardware.run(planned)
         self.outcome = outcome
+        if outcome.applied:
+            self.typed_input_saved()
         if not outcome.applied and self._show_errors is not None:
             record = outcome.record
             self._show_errors(f"{record.title}: {record.status}", what_failed(record))

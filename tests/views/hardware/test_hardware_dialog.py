@@ -66,7 +66,11 @@ def test_change_memory_review_the_diff_apply_and_the_definition_changed(qtbot, r
     assert dialog.cpu.memory.value() == 256 and not dialog.apply_button.isEnabled()
     assert dialog.status.text() == "No changes yet."
     dialog.cpu.max_memory.setValue(1024)
-    dialog.cpu.memory.setValue(768)
+    dialog.cpu.memory.setFocus()
+    dialog.cpu.memory.selectAll()
+    qtbot.keyClicks(dialog.cpu.memory, "768")  # typed, as a user does
+    qtbot.keyClick(dialog.cpu.memory, Qt.Key.Key_Tab)
+    assert dialog.cpu.memory.value() == 768 and dialog.typed_input.touched
     dialog.tabs.setCurrentWidget(dialog.review_tab)
     diff = dialog.diff.toPlainText()
     assert '-  <memory unit="KiB">262144</memory>' in diff and '+  <memory unit="KiB">1048576</memory>' in diff
@@ -83,7 +87,8 @@ def test_change_memory_review_the_diff_apply_and_the_definition_changed(qtbot, r
     root = inactive(run, lab, STOPPED01)
     assert root.find("memory").text == str(1024 * 1024) and root.find("currentMemory").text == str(768 * 1024)
     assert "applied" in dialog.status.text()
-    dialog.close()
+    dialog.close()  # applied: nothing typed is lost, so no "Discard …?"
+    assert not dialog.isVisible() and dialog.discard_question is None
 
 
 def test_a_running_machine_says_what_waits_for_the_next_boot_and_refuses_bad_input(qtbot, run, lab, window):
