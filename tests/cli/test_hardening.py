@@ -71,7 +71,7 @@ def test_machines_prints_one_line_per_machine_with_its_columns(db_url, tmp_path)
     for line in lines:
         assert len(line.split("\t")) == 6, repr(line)  # name, state, host, vCPUs, memory, live or last seen
     assert {line.split("\t")[0].rstrip(" ") for line in lines} == set(HOSTILE.values())
-    assert {line.split("\t")[2].rstrip() for line in lines} == {"Test: hostile"}  # the host's label
+    assert {line.split("\t")[2].rstrip() for line in lines} == {"hostile (test driver)"}  # the host's label
     # JSON stays exact
     rows = json.loads(cli("--connect", uri, "machines", "--json", db_url=db_url).stdout)
     assert {r["name"] for r in rows} == set(HOSTILE)

@@ -75,8 +75,8 @@ def test_machines_text_has_a_header_the_windows_units_and_host_labels(db, db_url
     header, *lines = result.stdout.splitlines()
     assert header.split() == ["NAME", "STATE", "HOST", "VCPUS", "MEMORY", "SEEN"]
     rows = {cells[0]: cells for cells in ([c.strip() for c in line.split("\t")] for line in lines)}
-    assert rows["db01"] == ["db01", "running", "Test: lab", "2", "1.0 GiB", "live"]
-    assert rows["stopped01"] == ["stopped01", "shut off", "Test: lab", "1", "256 MiB", "live"]
+    assert rows["db01"] == ["db01", "running", "lab (test driver)", "2", "1.0 GiB", "live"]
+    assert rows["stopped01"] == ["stopped01", "shut off", "lab (test driver)", "1", "256 MiB", "live"]
     # the columns line up: every line's columns start where the header's do
     starts = {tuple(len(part) for part in line.split("\t")[:-1]) for line in [header, *lines]}
     assert len(starts) == 1
@@ -103,7 +103,7 @@ def test_hosts_text_has_a_header_and_the_windows_units(db_url):
     header, *lines = result.stdout.splitlines()
     assert header.split("\t")[0].strip() == "HOST" and "MEMORY" in header
     rows = [[c.strip() for c in line.split("\t")] for line in lines]
-    assert rows[0] == ["Test: lab", "connected", LAB_URI, "TEST 0.0.2", "2", "8.0 GiB", "4", "no"]
+    assert rows[0] == ["lab (test driver)", "connected", LAB_URI, "TEST 0.0.2", "2", "8.0 GiB", "4", "no"]
     assert rows[1][:3] == ["127.0.0.1 over unencrypted TCP", "disconnected", DOWN]
     assert rows[1][3:] == ["-", "-", "-", "0", "no"]
 

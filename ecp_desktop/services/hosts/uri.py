@@ -116,7 +116,7 @@ TRANSPORT_WORDS = {"ssh": "over SSH", "libssh": "over SSH", "libssh2": "over SSH
 
 def display_name(uri: str) -> str:
     """What a host is, in a few words, its distinguishing part first: ``lab-b over SSH``,
-    ``This computer (system)``, ``LXC on lab-b over TLS``, ``Demo host``."""
+    ``This computer (system)``, ``LXC on lab-b over TLS``, ``fleet (test driver)``, ``Demo host``."""
     try:
         parsed = parse_uri(uri)
     except InvalidUri:
@@ -129,7 +129,7 @@ def display_name(uri: str) -> str:
     if parsed.is_test:
         if parsed.path == "/default":
             return "Demo host"  # libvirt's built-in test host: one name wherever it is shown
-        return f"{kind}: {os.path.basename(parsed.path).removesuffix('.xml')}"
+        return f"{os.path.basename(parsed.path).removesuffix('.xml')} (test driver)"
     if parsed.driver == "qemu":
         return f"This computer ({instance})"
     return f"{kind} on this computer ({instance})"

@@ -4,6 +4,8 @@ from hypothesis import strategies as st
 
 from ecp_desktop.services.hosts.uri import InvalidUri, display_name, parse_uri
 
+from ...helpers import LAB_URI
+
 
 @pytest.mark.parametrize("uri", [
     "qemu:///system", "qemu:///session", "qemu+ssh://root@host.example/system",
@@ -56,6 +58,7 @@ def test_display_names_are_short_and_say_where():
     assert display_name("qemu:///system") == "This computer (system)"
     assert display_name("qemu:///session") == "This computer (session)"
     assert display_name("test:///default") == "Demo host"  # as setup and the first start name it
+    assert display_name(LAB_URI) == "lab (test driver)"  # a host file of the test driver
 
 
 @settings(max_examples=300, deadline=None)

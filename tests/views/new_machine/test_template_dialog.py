@@ -98,7 +98,7 @@ def test_unusable_machines_are_listed_greyed_with_why(qtbot, run, services, tpl_
         greyed, tip = shown[text]
         assert greyed and why in tip, text
     for name in ("tpl", "busy", "loose-disk"):
-        greyed, tip = shown[f"{name}  (Test: template) — host not connected"]
+        greyed, tip = shown[f"{name}  (template (test driver)) — host not connected"]
         assert greyed
         assert "is not connected (switched off for the test)" in tip and "last known state" in tip
 
@@ -181,7 +181,7 @@ def test_a_disk_in_no_pool_can_be_left_out(qtbot, run, services, tpl_window, tem
     assert dialog.reason.text().endswith(", or leave it out below.")
     assert dialog.leave_out.text() == "Leave out disk vda: the new machines get no copy of it"
     dialog.leave_out.setChecked(True)
-    assert dialog.template.currentText() == "loose-disk  (Test: template) — without disk vda"
+    assert dialog.template.currentText() == "loose-disk  (template (test driver)) — without disk vda"
     assert not rows(dialog)[dialog.template.currentText()][0]  # no longer greyed
     assert dialog.reason.text() == "No disk to copy; leaves out disk vda."
     dialog.count.setValue(1)

@@ -159,7 +159,7 @@ def test_remove_host_asks_first_and_then_forgets_it(qtbot, window, services):
     window.hosts_view.selectRow(lab_row)
     window.menu_actions.remove_host.trigger()
     box = window.remove_confirmation
-    assert box.isVisible() and "Remove Test: lab from the list?" in box.text()
+    assert box.isVisible() and "Remove lab (test driver) from the list?" in box.text()
     box.button(QMessageBox.StandardButton.No).click()
     assert LAB_URI in services.inventory.hosts, "No keeps the host"
     window.menu_actions.remove_host.trigger()
