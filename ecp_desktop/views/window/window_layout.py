@@ -1,7 +1,8 @@
 """How the main window fits and how the keyboard moves through it.
 
-Fits: columns sized from the font (so 150 % text still shows whole headers), names elided
-in the middle (the end of "virt-manager test host" is what tells two hosts apart), the
+Fits: columns sized from the font (so 150 % text still shows whole headers), the columns
+that fit shown (the rest offered from the header), host labels elided at their end (they
+start with what tells two hosts apart) and machine names in the middle, the
 tasks pane a fifth of the height until the user sizes it, the details pane never pushing
 the layout when a long value arrives. Keyboard: Tab moves between panes, never cell by
 cell inside a table (that silently changed the host selection); F6 / Shift+F6 cycle the
@@ -50,7 +51,10 @@ def arrange(window, settings: QSettings | None) -> list[QShortcut]:
     The tables' column picks are kept in ``settings``."""
     for view in (window.hosts_view, window.machines_view):
         view.setTabKeyNavigation(False)
-        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    # A host's label starts with what tells it apart ("lab-2 over SSH"); a machine's name often
+    # ends with it ("web-server-07").
+    window.hosts_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    window.machines_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     machine_widths = size_columns(window.machines_view, MACHINE_SAMPLES)
     machine_widths[machine_model.USAGE] += SPARK_ROOM  # the CPU sparkline beside the usage words
     window.machines_view.horizontalHeader().resizeSection(machine_model.USAGE, machine_widths[machine_model.USAGE])

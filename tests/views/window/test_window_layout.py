@@ -239,3 +239,13 @@ def test_the_console_pane_opens_at_a_terminals_height_and_the_tasks_get_theirs_b
     qtbot.waitUntil(lambda: rows() >= 16)
     win.tasks_dock.raise_()
     qtbot.waitUntil(lambda: abs(win.tasks_dock.height() - tasks_height) <= 2)
+
+
+def test_a_long_host_label_keeps_its_distinguishing_start(qtbot, services, run, tmp_path):
+    from ecp_desktop.services.setup.startup import connect_initial_hosts
+    win = _bare_window(qtbot, services, tmp_path)
+    run(connect_initial_hosts(services.inventory, [LAB_URI]))
+    label = win.host_model.index(0, 0).data()
+    assert label.startswith("lab")  # "lab (test driver)": the file's name first
+    assert win.hosts_view.textElideMode() == Qt.TextElideMode.ElideRight
+    assert win.machines_view.textElideMode() == Qt.TextElideMode.ElideMiddle
