@@ -450,12 +450,14 @@ class HardwarePage(QWizardPage):
             change = wizard.storage.create_pool(wizard.host_uri, PoolSpec(name, "dir", DEFAULT_IMAGES))
             self.pool_words.setText(f"Creating pool {name} at {DEFAULT_IMAGES}…")
         self.make_pool.setEnabled(False)
-        wizard.ask(self._pool_made(change, name))
+        wizard.ask(self._pool_made(change, name, wizard.host_uri))
 
-    async def _pool_made(self, change, name: str) -> None:
+    async def _pool_made(self, change, name: str, host_uri: str) -> None:
         wizard = self.wizard()
         ok, words = await change_outcome(change)
         self.make_pool.setEnabled(True)
+        if wizard.host_uri != host_uri or wizard.offer is None:
+            return  # another host was chosen meanwhile: its page is filled from its own answers
         if not ok:
             self.pool_words.setText(f"Pool {name} is not ready: {words}")
             self.pool_words.setStyleSheet(problem_style())
@@ -481,12 +483,14 @@ class HardwarePage(QWizardPage):
     def start_chosen_network(self) -> None:
         _kind, name = self.network.currentData()
         self.start_network.setEnabled(False)
-        self.wizard().ask(self._start_network(name))
+        self.wizard().ask(self._start_network(name, self.wizard().host_uri))
 
-    async def _start_network(self, name: str) -> None:
+    async def _start_network(self, name: str, host_uri: str) -> None:
         wizard = self.wizard()
-        ok, words = await change_outcome(wizard.networks.start(wizard.host_uri, name))
+        ok, words = await change_outcome(wizard.networks.start(host_uri, name))
         self.start_network.setEnabled(True)
+        if wizard.host_uri != host_uri or wizard.offer is None:
+            return  # another host was chosen meanwhile
         if not ok:
             self.network_words.setText(f"Network {name} did not start: {words}")
             return
@@ -507,6 +511,7 @@ class SummaryPage(QWizardPage):
         super().__init__()
         self.setTitle("Review")
         self.setSubTitle("Create runs these steps as one task; if one fails, what was made is removed.")
+        self.planning = 0  # counts the visits: only the newest visit's plan is shown
         self.host = plain_label(wrap=True)
         self.status = plain_label(wrap=True)
         self.steps = plain_label(wrap=True)
@@ -532,16 +537,23 @@ class SummaryPage(QWizardPage):
         self.status.setStyleSheet("")
         self.status.setText("Planning…")
         self.completeChanged.emit()
-        wizard.ask(self._plan(wizard))
+        self.planning += 1
+        wizard.ask(self._plan(wizard, self.planning))
 
-    async def _plan(self, wizard) -> None:
+    async def _plan(self, wizard, planning: int) -> None:
+        """``planning``: this page's visit; a plan asked for on an earlier visit (another host,
+        other answers) is dropped when it arrives late."""
         try:
             plan = await wizard.make_plan()
         except Exception as exc:  # noqa: BLE001  said, whatever it is: never "Planning…" for ever
+            if planning != self.planning:
+                return
             if not isinstance(exc, ValueError):  # PlanError says the request's or the host's answer in words
                 log.warning("planning a new machine failed", exc_info=True)
             self.status.setText(str(exc) if isinstance(exc, ValueError) else f"Cannot plan: {exc!r}")
             self.status.setStyleSheet(problem_style())
+            return
+        if planning != self.planning or plan.spec.host_uri != wizard.host_uri:
             return
         wizard.plan = plan
         self.status.setText("; ".join(plan.notes))

@@ -170,8 +170,8 @@ class NewMachineWizard(AsksBeforeDiscarding, QWizard):
 
     def accept(self) -> None:
         """Create: the flow starts and the wizard closes; the tasks pane follows it."""
-        if self.plan is None:
-            return
+        if self.plan is None or self.plan.spec.host_uri != self.host_uri:
+            return  # (a plan for a host no longer chosen is never run)
         set_start(self.plan, self.page(SUMMARY).start.isChecked())
         self.creation = spawn(_create(self.service, self.plan, list(self.when_created)))
         super().accept()

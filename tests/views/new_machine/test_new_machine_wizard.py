@@ -413,3 +413,23 @@ def test_a_disk_of_16_mib_is_taken_and_15_mib_refused(qtbot, run, host, wizard):
     capacity = run(host.call(lambda c: c.storagePoolLookupByName("pool-a").storageVolLookupByName(
         "new-machine-1-disk.qcow2").info()[1]))
     assert capacity == 16 * 2**20
+
+
+def test_a_plan_that_arrives_after_the_review_was_left_is_never_shown_or_run(qtbot, run, host, wizard):
+    """Review planned for one visit; Back and Next again: an answer of the earlier visit (say,
+    for a host chosen before) arriving late is dropped, and Create runs only a plan for the
+    host now chosen."""
+    for page in (OS, HARDWARE, SUMMARY):
+        next_page(qtbot, wizard, page)
+    summary = wizard.page(SUMMARY)
+    qtbot.waitUntil(lambda: wizard.plan is not None, timeout=10000)
+    first_visit = summary.planning
+    wizard.back()
+    next_page(qtbot, wizard, SUMMARY)
+    qtbot.waitUntil(lambda: wizard.plan is not None, timeout=10000)
+    shown = wizard.plan
+    run(summary._plan(wizard, first_visit))  # the first visit's answer, late
+    assert wizard.plan is shown
+    wizard.host_uri = "test:///default"  # the chosen host changed under a finished plan
+    wizard.accept()
+    assert wizard.creation is None and wizard.isVisible()  # nothing made on the wrong host
