@@ -85,8 +85,13 @@ class AsksBeforeDiscarding:
             self.typed_input.touched = False
         QDialog.reject(self)
 
+    def has_unsaved_input(self) -> bool:
+        """Whether closing now loses something the user entered (a dialog whose buttons and
+        lists also enter things says so itself)."""
+        return self.typed_input is not None and self.typed_input.touched
+
     def reject(self) -> None:
-        if self.typed_input is None or not self.typed_input.touched:
+        if not self.has_unsaved_input():
             QDialog.reject(self)
             return
         if self.discard_question is not None and self.discard_question.isVisible():

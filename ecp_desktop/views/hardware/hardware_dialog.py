@@ -268,6 +268,12 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
             page.contribute(changes)
         return changes
 
+    def has_unsaved_input(self) -> bool:
+        """Changes entered and not applied, however entered (a disk added with its defaults,
+        the boot order moved); none once Apply ran (applied or not, editing has ended)."""
+        return self.facts is not None and self.outcome is None and self.tabs.isEnabled() \
+            and not self.changes().is_empty()
+
     def review(self) -> None:
         """Plan the pending changes (from the reading: no libvirt call) and show the result."""
         if self.facts is None or self.outcome is not None:
@@ -319,8 +325,6 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
     async def _apply(self, planned: HardwarePlan) -> None:
         outcome = await self.hardware.run(planned)
         self.outcome = outcome
-        if outcome.applied:
-            self.typed_input_saved()
         if not outcome.applied and self._show_errors is not None:
             record = outcome.record
             self._show_errors(f"{record.title}: {record.status}", what_failed(record))

@@ -157,6 +157,7 @@ class ProgressPage(WizardPage):
         self.shown.clear()
         self.report = None
         self.running = True
+        self.wizard().typed_input_saved()  # the answers are in the run now: closing loses nothing
         options = self.setup.options()
         url, first = self.setup.chosen_database(), not self.setup.database_locked
         post = self.setup.post.emit

@@ -10,7 +10,7 @@ import libvirt
 import pytest
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QPushButton, QWidget
 
 from ecp_desktop.services.hardware.service import HardwareService
 from ecp_desktop.services.tasks.records import SUCCEEDED
@@ -196,3 +196,26 @@ def test_an_inactive_network_is_marked_and_said_when_chosen(qtbot, run, lab, win
     dialog.network.source.setCurrentText("default")
     assert dialog.network.source_words.text() == ""
     dialog.close()
+
+
+def test_esc_asks_for_changes_made_with_buttons_and_not_after_apply_has_run(qtbot, run, lab, window):
+    """A network card added with its defaults is a change too; once Apply ran (applied or not)
+    editing has ended and Close closes."""
+    dialog = opened(qtbot, lab, window, "stopped01")
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # nothing changed: closes at once
+    assert not dialog.isVisible() and dialog.discard_question is None
+    dialog = opened(qtbot, lab, window, "stopped01")
+    dialog.show()
+    add = next(b for b in dialog.network.findChildren(QPushButton) if b.text() == "Add Interface")
+    add.click()  # a network card with its defaults: no typing
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: dialog.discard_question is not None and dialog.discard_question.isVisible())
+    next(b for b in dialog.discard_question.buttons() if b.text() == "Keep Editing").click()
+    assert dialog.isVisible()
+    dialog.cpu.memory.setValue(dialog.cpu.memory.value() * 2 if dialog.cpu.memory.value() * 2 <=
+                               dialog.cpu.max_memory.value() else dialog.cpu.memory.value() // 2)
+    with qtbot.waitSignal(dialog.applied, timeout=10000):
+        dialog.apply_button.click()
+    dialog.discard_question = None
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible() and dialog.discard_question is None

@@ -121,6 +121,9 @@ def test_walking_every_page_imports_what_was_ticked(qtbot, wizard, tmp_path):
     assert hosts == {LAB_URI: True, "test:///default": True}
     skipped = next(i for i in report.imports if i.uri == LAB_URI).skipped
     assert skipped == [("paused01", "not selected for import")]
+    # The choices typed on the way are in the run now: Esc after it closes, no "Discard …?"
+    qtbot.keyClick(wizard, Qt.Key.Key_Escape)
+    assert wizard.discard_question is None
 
 
 def test_first_start_runs_the_wizard_then_opens_the_window_on_the_chosen_hosts(qtbot, qapp, tmp_path, event_loop_qt):
