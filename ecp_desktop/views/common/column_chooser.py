@@ -38,9 +38,9 @@ class ColumnChooser(QObject):
         return [str(model.headerData(c, Qt.Orientation.Horizontal)) for c in range(model.columnCount())]
 
     def available_width(self) -> int:
-        scroll_bar = self.view.verticalScrollBar()
-        return self.view.width() - 2 * self.view.frameWidth() - (
-            scroll_bar.sizeHint().width() if scroll_bar.isVisible() else 0)
+        """The width the columns may take: the vertical scroll bar's room is kept whether it is
+        shown yet or not (rows arriving later bring it, and no resize follows)."""
+        return self.view.width() - 2 * self.view.frameWidth() - self.view.verticalScrollBar().sizeHint().width()
 
     def fit(self) -> None:
         """Show every column, then hide the least needed until the rest fit."""

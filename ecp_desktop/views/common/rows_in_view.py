@@ -1,5 +1,5 @@
 """Which rows a table shows now: told to a callback after a scroll, a sort, a filter, new
-rows, a resize or the view shown (at most every ``DELAY_MS``), and as nothing once the
+rows, a resize, its column shown again or the view shown (at most every ``DELAY_MS``), and as nothing once the
 view or its column is hidden. What a column reads from hosts (usage, addresses) is read only
 for these rows, so a fleet's rows nobody looks at cost nothing."""
 from __future__ import annotations
@@ -23,6 +23,8 @@ class RowsInView(QObject):
         self._timer.setInterval(self.DELAY_MS)
         self._timer.timeout.connect(self.tell)
         view.verticalScrollBar().valueChanged.connect(self._timer.start)
+        # a column hidden or shown again (the header's menu) resizes its section
+        view.horizontalHeader().sectionResized.connect(lambda *_: self._timer.start())
         model = view.model()
         for signal in (model.layoutChanged, model.modelReset, model.rowsInserted, model.rowsRemoved):
             signal.connect(self._timer.start)

@@ -560,6 +560,8 @@ class MainWindow(QMainWindow):
     def _on_machine_selection(self, *_args) -> None:
         selected = self.selected_machines()
         self.details.show_machine(selected[0] if len(selected) == 1 else None)
+        # the selected machines' addresses are read even while the Addresses column is hidden
+        self.services.addresses.watch(self.details, {m.key for m in selected})
         self._update_action_state()
 
     def _update_action_state(self, *_args) -> None:

@@ -4,6 +4,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
+from ecp_desktop.views.common.rows_in_view import RowsInView
 from ecp_desktop.views.machines.machine_model import ADDRESSES, MachineRole
 from ecp_desktop.views.machines.rename_dialog import RenameDialog
 
@@ -374,3 +375,15 @@ def test_a_start_failed_on_a_stopped_network_offers_to_start_it(qtbot, run, wind
                     timeout=5000)
     qtbot.waitUntil(lambda: "Network isolated started" in window.statusBar().currentMessage(), timeout=5000)
     dialog.close()
+
+
+def test_copy_address_works_with_the_addresses_column_hidden_and_showing_it_reads_the_rows(qtbot, window, services):
+    proxy, view = window.machine_proxy, window.machines_view
+    window.machine_columns.choose(ADDRESSES, False)  # hidden, as a narrow window fits it
+    qtbot.wait(RowsInView.DELAY_MS + 100)
+    assert not services.addresses.watched()  # no row's addresses read for a hidden column
+    view.selectRow(next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "web01"))
+    qtbot.waitUntil(lambda: window.copy_address() != "", timeout=5000)  # the selected one is read
+    assert QGuiApplication.clipboard().text().count(".") == 3
+    window.machine_columns.choose(ADDRESSES, True)  # shown from the header's menu: its rows are read
+    qtbot.waitUntil(lambda: len(services.addresses.watched()) > 1, timeout=3000)
