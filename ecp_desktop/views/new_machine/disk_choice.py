@@ -34,8 +34,9 @@ class DiskChoice(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.problem)
         layout.addWidget(self.none)
+        self.unit_mib = self.unit.currentData()  # the unit the size is shown in
         self.size.valueChanged.connect(self._changed)
-        self.unit.currentIndexChanged.connect(self._changed)
+        self.unit.currentIndexChanged.connect(self._unit_changed)
         self.none.toggled.connect(self._changed)
         self._changed()
 
@@ -46,8 +47,12 @@ class DiskChoice(QWidget):
     def set_mib(self, mib: int) -> None:
         """Show ``mib`` in GiB when it is whole GiB, else in MiB."""
         whole_gib = mib % 1024 == 0
+        self.unit.blockSignals(True)
         self.unit.setCurrentIndex(0 if whole_gib else 1)
+        self.unit.blockSignals(False)
+        self.unit_mib = self.unit.currentData()
         self.size.setValue(mib // 1024 if whole_gib else mib)
+        self._changed()
 
     def offer_none(self, offered: bool) -> None:
         """No disk is a choice only for a machine that boots from elsewhere."""
@@ -60,6 +65,12 @@ class DiskChoice(QWidget):
 
     def problem_words(self) -> str | None:
         return None if self.wanted_none() else disk_size_problem(self.mib())
+
+    def _unit_changed(self) -> None:
+        """Another unit keeps the size (20 GiB becomes 20480 MiB, not 20 MiB)."""
+        mib, self.unit_mib = self.size.value() * self.unit_mib, self.unit.currentData()
+        self.size.setValue(max(1, round(mib / self.unit_mib)))
+        self._changed()
 
     def _changed(self) -> None:
         none = self.wanted_none()

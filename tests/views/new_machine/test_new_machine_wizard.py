@@ -398,7 +398,9 @@ def test_a_disk_of_16_mib_is_taken_and_15_mib_refused(qtbot, run, host, wizard):
     next_page(qtbot, wizard, HARDWARE)
     hardware = wizard.page(HARDWARE)
     next_button = wizard.button(QWizard.WizardButton.NextButton)
+    before = hardware.disk.mib()
     hardware.disk.unit.setCurrentIndex(hardware.disk.unit.findText("MiB"))
+    assert hardware.disk.mib() == before  # another unit keeps the size: GiB shown as MiB
     hardware.disk.size.setValue(15)
     assert hardware.disk.problem.text() == "A new disk must be at least 16 MiB (not 15 MiB)."
     assert not next_button.isEnabled()
