@@ -118,7 +118,7 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     async def follow_flow(step, _what: str) -> None:  # machines a flow defines, moves or undoes
         changed = changed_machines(step)
         if changed:
-            await inventory.follow_flow(changed)
+            await inventory.follow_flow(changed, step.db_id)
     engine.listeners.append(follow_flow)
     lifecycle = Lifecycle(inventory, tasks)
     migrations = MigrationService(inventory, engine)

@@ -289,10 +289,10 @@ class Inventory:
         if self.persist:
             self.writes.machine(host.uri, uuid, info)
 
-    async def follow_flow(self, changed: list[tuple[str, str]]) -> None:
-        """Task-engine listener: machines a flow step defined, moved or undefined are read
-        again at once; one that is gone is forgotten, without a "missing" row (a flow made
-        or moved it: it is not a machine the user lost)."""
+    async def follow_flow(self, changed: list[tuple[str, str]], task_id: int | None = None) -> None:
+        """Task-engine listener: machines a flow step (``task_id``) defined, moved or undefined
+        are read again at once; one that is gone is forgotten, without a "missing" row (a flow
+        made or moved it: it is not a machine the user lost)."""
         for uri, uuid in changed:
             host = self.hosts.get(uri)
             if host is None or not host.connected:
@@ -302,7 +302,7 @@ class Inventory:
             await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
             if (uri, uuid) in self.machines and self.persist:
                 await self.writes.written()  # its row first: the definition goes on it
-                await keep_definition(host, uuid, self.executors)
+                await keep_definition(host, uuid, self.executors, task_id)
             elif self.persist:
                 # after any "missing" mark an event's refresh queued (the queue keeps the later)
                 self.writes.forget(uri, [uuid])
