@@ -36,8 +36,10 @@ from .sharing import heartbeat
 from .snapshots.service import Snapshots
 from .storage.service import StorageService
 from .tasks import operations as task_operations
+from .tasks import store as task_store
 from .tasks.engine import TaskEngine
 from .tasks.service import TaskService
+from .tasks.records import UNFINISHED
 from .tasks.tree import changed_machines
 
 if TYPE_CHECKING:
@@ -120,6 +122,7 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
         if changed:
             await inventory.follow_flow(changed, step.db_id)
     engine.listeners.append(follow_flow)
+    inventory.in_flow = lambda uri, uuid: task_store.machine_in_flow(uri, uuid, UNFINISHED)
     lifecycle = Lifecycle(inventory, tasks)
     migrations = MigrationService(inventory, engine)
     evacuations = EvacuationService(migrations)

@@ -11,9 +11,9 @@ writing the same disks). Blocking (but ``keep_definition``): call these on the d
 """
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libvirt
@@ -122,21 +122,40 @@ def operator() -> str:
     return f"{getpass.getuser()}@{INSTANCE_ID}"
 
 
-async def keep_definition(host, uuid: str, executors, task_id: int | None = None) -> None:
-    """After a flow defined or edited a persistent machine (New Machine, a template, Edit
-    Hardware, a migration), its row gets the definition at once, and its history a version by
-    this app (``task_id``: the flow's step): a dead host's recovery must not start a machine
-    from what import saw weeks ago. Never raises: the next import writes it."""
+async def _read_definition(host, uuid: str) -> str | None:
+    """The machine's inactive definition (None: transient, or gone meanwhile)."""
     def read(conn: libvirt.virConnect) -> str | None:
         try:
             dom = conn.lookupByUUIDString(uuid)
             return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else None
         except libvirt.libvirtError:
             return None  # gone meanwhile: nothing to keep
+    return await host.call(read, operation="read definition")
+
+
+async def keep_definition(host, uuid: str, executors, task_id: int | None = None) -> None:
+    """After a flow defined or edited a persistent machine (New Machine, a template, Edit
+    Hardware, a migration), its row gets the definition at once, and its history a version by
+    this app (``task_id``: the flow's step): a dead host's recovery must not start a machine
+    from what import saw weeks ago. Never raises: the next import writes it."""
     try:
-        xml = await host.call(read, operation="read definition")
+        xml = await _read_definition(host, uuid)
         if xml:
-            await asyncio.get_running_loop().run_in_executor(executors.database, write_definition, host.uri, uuid, xml,
-                                                                 task_id)
+            await executors.on_database(write_definition, host.uri, uuid, xml, task_id)
     except Exception as exc:  # noqa: BLE001  (a host or the database away: the next import writes it)
         log.info("definition of %s on %s not kept now: %s", uuid, host.uri, exc)
+
+
+async def catch_definition(host, uuid: str, executors, in_flow: Callable[[str, str], bool]) -> None:
+    """libvirt said the machine was defined: unless a flow (of any instance sharing the
+    inventory) is changing it, which records its own version, a definition that differs from
+    the newest version is recorded as changed outside the app. Never raises."""
+    def record_unless_in_flow(xml: str) -> None:
+        if not in_flow(host.uri, uuid):
+            record_found(host.uri, uuid, xml)
+    try:
+        xml = await _read_definition(host, uuid)
+        if xml:
+            await executors.on_database(record_unless_in_flow, xml)
+    except Exception as exc:  # noqa: BLE001  (a host or the database away: the next import records it)
+        log.info("definition of %s on %s not checked now: %s", uuid, host.uri, exc)

@@ -137,3 +137,43 @@ def test_an_inventory_at_version_9_is_upgraded_to_10_and_keeps_its_machines(fres
     assert history.versions("test:///old", OFF01) == []
     first = history.record("test:///old", OFF01, "<domain><name>off01</name></domain>", None)
     assert first.origin == history.IMPORTED and history.text(first.id) == "<domain>\n  <name>off01</name>\n</domain>"
+
+
+@pytest.fixture
+def default_host(qtbot, run, services):
+    """test:///default, connected with events: a definition another connection of this
+    process makes reaches the app as a libvirt "defined" event. Its machine's definition is
+    put back afterwards (the host is shared by the whole process)."""
+    own = libvirt.open("test:///default")
+    original = own.lookupByName("test").XMLDesc(INACTIVE)
+    connected = services.inventory.add_host("test:///default")
+    assert run(services.inventory.connect_host(connected))
+    qtbot.waitUntil(lambda: len(services.inventory.machines_of("test:///default")) == 1, timeout=5000)
+    run(services.inventory.writes.written())
+    yield own
+    own.defineXML(original)
+    own.close()
+
+
+def test_a_definition_changed_outside_the_app_while_connected_is_recorded_as_outside(
+        qtbot, run, services, default_host):
+    dom = default_host.lookupByName("test")
+    uuid, xml = dom.UUIDString(), dom.XMLDesc(INACTIVE)
+    on_db(services, record_found, "test:///default", uuid, xml)
+    default_host.defineXML(xml.replace("</uuid>", "</uuid><description>changed by hand</description>"))
+    qtbot.waitUntil(lambda: len(on_db(services, history.versions, "test:///default", uuid)) == 2, timeout=5000)
+    outside, _imported = on_db(services, history.versions, "test:///default", uuid)
+    assert outside.origin == history.OUTSIDE and outside.summary == "definition changed"
+    assert "+  <description>changed by hand</description>" in on_db(services, history.diff_with_previous, outside.id)
+
+
+def test_a_flow_of_the_app_is_not_taken_for_an_outside_change(qtbot, run, services, default_host):
+    uuid = default_host.lookupByName("test").UUIDString()
+    on_db(services, record_found, "test:///default", uuid, default_host.lookupByName("test").XMLDesc(INACTIVE))
+    hardware = HardwareService(services.inventory, services.engine)
+    outcome = run(hardware.run(run(hardware.plan(machine(services, "test:///default", "test"),
+                                                 ChangeSet(title="edited here")))))
+    assert outcome.applied, outcome.record.outcome
+    qtbot.wait(300)  # the "defined" event's check has come and gone
+    assert [v.origin for v in on_db(services, history.versions, "test:///default", uuid)] == [
+        history.APP, history.IMPORTED]
