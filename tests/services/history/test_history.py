@@ -3,6 +3,7 @@ by this app (its task, its operator), a definition changed outside the app is re
 at the next import, a definition read again (or laid out differently) adds nothing, the diff
 shows the changed line, retention trims, and an inventory at version 9 is upgraded to 10."""
 import getpass
+import json
 
 import libvirt
 import pytest
@@ -177,3 +178,27 @@ def test_a_flow_of_the_app_is_not_taken_for_an_outside_change(qtbot, run, servic
     qtbot.wait(300)  # the "defined" event's check has come and gone
     assert [v.origin for v in on_db(services, history.versions, "test:///default", uuid)] == [
         history.APP, history.IMPORTED]
+
+
+def test_the_history_command_lists_versions_and_shows_a_diff(db, db_url, conn, host_uri):
+    from ...cli.test_commands import cli
+    host_id = store.ensure_host(host_uri, "", False)
+    import_host(conn, host_id, host_uri)
+    xml = conn.lookupByUUIDString(OFF01).XMLDesc(INACTIVE)
+    conn.defineXML(xml.replace("<memory unit='KiB'>262144</memory>", "<memory unit='KiB'>524288</memory>"))
+    import_host(conn, host_id, host_uri)
+    listed = cli("history", "off01", db_url=db_url)
+    assert listed.returncode == 0, listed.stderr
+    header, newest, first = listed.stdout.splitlines()
+    assert header.split() == ["VERSION", "RECORDED", "BY", "WHAT", "CHANGED"]
+    assert newest.startswith("2") and "changed outside ECP Desktop" in newest and "memory 256 MiB → 512 MiB" in newest
+    assert first.startswith("1") and "imported" in first and "first definition" in first
+    as_json = json.loads(cli("history", OFF01, "--json", db_url=db_url).stdout)
+    assert [(v["number"], v["origin"]) for v in as_json["versions"]] == [(2, "outside"), (1, "imported")]
+    diff = cli("history", "off01", "--diff", "2", db_url=db_url)
+    assert diff.returncode == 0 and '+  <memory unit="KiB">524288</memory>' in diff.stdout.splitlines()
+    same = cli("history", "off01", "--diff", "2", "2", db_url=db_url)
+    assert same.stdout == "the two versions are the same\n"
+    unknown = cli("history", "off01", "--diff", "7", db_url=db_url)
+    assert unknown.returncode == 2 and "has no version 7 (it has versions 1 to 2)" in unknown.stderr
+    assert cli("history", "nobody", db_url=db_url).returncode == 2
