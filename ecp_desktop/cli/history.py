@@ -9,7 +9,6 @@ from typing import TextIO
 from ..services.core import database_faults
 from ..services.history import versions as history
 from ..services.inventory.notes import known_machines
-from ..services.sharing.instance import started_by
 from .common import EXIT_CONNECTION, EXIT_OK, EXIT_USAGE, print_json, say, terminal_text
 from .text import table
 
@@ -30,16 +29,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         help="print JSON: machine, host, versions (number, recorded_at, origin, task_id, by, "
                              "summary, digest); with --diff: machine, host, from, to, diff")
     return parser
-
-
-def origin_words(version: history.Version) -> str:
-    """Who made the version, as a person reads it."""
-    if version.origin == history.APP:
-        task = f"task {version.task_id}, " if version.task_id is not None else ""
-        user, _at, owner = version.by.partition("@")
-        return f"this app ({task}by {user} on {started_by(owner)})" if owner else f"this app ({task.rstrip(', ')})"
-    return {history.OUTSIDE: "changed outside ECP Desktop", history.IMPORTED: "imported"}.get(
-        version.origin, version.origin)
 
 
 def run_from_args(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -94,7 +83,7 @@ def _listing(name: str, uri: str, versions: list[history.Version], as_json: bool
     if not versions:
         print(f"{terminal_text(name)}: no definition recorded yet (the next import or change records one)", file=out)
         return EXIT_OK
-    rows = [(str(v.number), v.recorded_at.strftime("%Y-%m-%d %H:%M:%S") + " UTC", origin_words(v), v.summary)
+    rows = [(str(v.number), v.recorded_at.strftime("%Y-%m-%d %H:%M:%S") + " UTC", v.origin_text(), v.summary)
             for v in versions]
     for line in table(("VERSION", "RECORDED", "BY", "WHAT CHANGED"), rows):
         print(line, file=out)

@@ -13,8 +13,23 @@ def _memory(kib: int) -> str:
     return size_text(kib * 1024).replace(".0 ", " ")
 
 
-def _vcpus(domain: Domain) -> int:
-    return domain.current_vcpus or domain.max_vcpus
+def _amounts(old: tuple[int, int], new: tuple[int, int], noun: str, words=str) -> list[str]:
+    """(what it has, the most it may have) before and after: the first as ``noun``, the most
+    only when it changed and is not simply what it has, before or after."""
+    out = []
+    if old[0] != new[0]:
+        out.append(f"{noun} {words(old[0])} → {words(new[0])}")
+    if old[1] != new[1] and (old[0] != old[1] or new[0] != new[1]):
+        out.append(f"maximum {noun} {words(old[1])} → {words(new[1])}")
+    return out
+
+
+def _memory_of(domain: Domain) -> tuple[int, int]:
+    return domain.current_memory_kib or domain.memory_kib, domain.memory_kib
+
+
+def _vcpus_of(domain: Domain) -> tuple[int, int]:
+    return domain.current_vcpus or domain.max_vcpus, domain.max_vcpus
 
 
 def summary(old_xml: str | None, new_xml: str) -> str:
@@ -30,10 +45,8 @@ def summary(old_xml: str | None, new_xml: str) -> str:
     parts = []
     if old.name != new.name:
         parts.append(f"renamed {old.name} → {new.name}")
-    if old.memory_kib != new.memory_kib:
-        parts.append(f"memory {_memory(old.memory_kib)} → {_memory(new.memory_kib)}")
-    if _vcpus(old) != _vcpus(new):
-        parts.append(f"vCPUs {_vcpus(old)} → {_vcpus(new)}")
+    parts += _amounts(_memory_of(old), _memory_of(new), "memory", _memory)
+    parts += _amounts(_vcpus_of(old), _vcpus_of(new), "vCPUs")
     old_disks = {d.target: d for d in old.disks}
     new_disks = {d.target: d for d in new.disks}
     parts += [f"disk {t} added" for t in new_disks if t not in old_disks]

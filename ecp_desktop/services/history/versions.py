@@ -1,6 +1,8 @@
 """The versions of each machine's definition in the inventory (schema version 10).
 
-A version is recorded only when the normalised definition differs from the machine's newest
+A version is the definition without the app's own marks (``marks.without_app_marks``: a
+flow's bookkeeping is not the machine's configuration), normalised (``layout.normalised``).
+It is recorded only when the normalised definition differs from the machine's newest
 one, so a definition read again (every import, two instances on a shared inventory seeing the
 same change) adds nothing. Texts are stored once per SHA-256 digest of the normalised XML,
 zlib-compressed. Recording trims the machine's history: the newest ``keep`` versions and every
@@ -20,7 +22,9 @@ from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.models.dialect import dialect
 from ..libvirt_xml.layout import normalised, xml_diff
+from ..libvirt_xml.marks import without_app_marks
 from ..libvirt_xml.xmlmodel import XmlError
+from ..sharing.instance import started_by
 from .changes import summary
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,16 @@ class Version:
     by: str  # APP: the instance that wrote it ("user@host:pid:start")
     summary: str
     digest: str
+
+    def origin_text(self) -> str:
+        """Who made the version, as a person reads it: "this app (task 12, by ann on ws-2
+        (process 4711))", "changed outside ECP Desktop", "imported"."""
+        if self.origin == APP:
+            user, _at, owner = self.by.partition("@")
+            said = ([f"task {self.task_id}"] if self.task_id is not None else []) + (
+                [f"by {user} on {started_by(owner)}"] if owner else [])
+            return f"this app ({', '.join(said)})" if said else "this app"
+        return {OUTSIDE: "changed outside ECP Desktop", IMPORTED: "imported"}.get(self.origin, self.origin)
 
     def as_json(self) -> dict:
         return {"id": self.id, "number": self.number, "recorded_at": self.recorded_at.isoformat() + "Z",
@@ -79,7 +93,7 @@ def record(host_uri: str, uuid: str, xml: str, origin: str | None, *, task_id: i
     when the machine has no row or ``xml`` is not a definition). ``origin``: APP for a flow of
     this app; None for a definition found (IMPORTED for a machine's first, OUTSIDE after)."""
     try:
-        text = normalised(xml)
+        text = normalised(without_app_marks(xml))
     except XmlError as exc:
         log.info("definition of %s on %s not recorded: %s", uuid, host_uri, exc)
         return None

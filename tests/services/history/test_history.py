@@ -4,6 +4,8 @@ at the next import, a definition read again (or laid out differently) adds nothi
 shows the changed line, retention trims, and an inventory at version 9 is upgraded to 10."""
 import getpass
 import json
+import os
+import socket
 
 import libvirt
 import pytest
@@ -63,6 +65,8 @@ def test_an_edit_hardware_flow_records_a_version_by_this_app(run, services, host
     assert (newest.number, newest.origin) == (2, history.APP)
     assert newest.summary == "memory 256 MiB → 512 MiB"
     assert newest.task_id is not None and newest.by.startswith(getpass.getuser() + "@")
+    assert newest.origin_text() == (f"this app (task {newest.task_id}, by {getpass.getuser()} on "
+                                    f"{socket.gethostname()} (process {os.getpid()}))")
     assert '+  <memory unit="KiB">524288</memory>' in on_db(services, history.diff_with_previous, newest.id)
 
 
@@ -79,7 +83,7 @@ def test_a_definition_changed_outside_the_app_is_recorded_at_the_next_import(db,
     outside, first = history.versions(host_uri, OFF01)
     assert first == imported
     assert (outside.number, outside.origin, outside.task_id, outside.by) == (2, history.OUTSIDE, None, "")
-    assert outside.summary == "memory 256 MiB → 512 MiB; disk vdc added; disk vdb removed"
+    assert outside.summary == "maximum memory 256 MiB → 512 MiB; disk vdc added; disk vdb removed"
     changed = history.diff(first.id, outside.id)
     assert changed.startswith("--- version 1\n+++ version 2\n")
     assert '-  <memory unit="KiB">262144</memory>' in changed and '+  <memory unit="KiB">524288</memory>' in changed
@@ -191,7 +195,8 @@ def test_the_history_command_lists_versions_and_shows_a_diff(db, db_url, conn, h
     assert listed.returncode == 0, listed.stderr
     header, newest, first = listed.stdout.splitlines()
     assert header.split() == ["VERSION", "RECORDED", "BY", "WHAT", "CHANGED"]
-    assert newest.startswith("2") and "changed outside ECP Desktop" in newest and "memory 256 MiB → 512 MiB" in newest
+    assert newest.startswith("2") and "changed outside ECP Desktop" in newest
+    assert "maximum memory 256 MiB → 512 MiB" in newest
     assert first.startswith("1") and "imported" in first and "first definition" in first
     as_json = json.loads(cli("history", OFF01, "--json", db_url=db_url).stdout)
     assert [(v["number"], v["origin"]) for v in as_json["versions"]] == [(2, "outside"), (1, "imported")]
