@@ -110,11 +110,12 @@ def write_definition(host_uri: str, uuid: str, xml: str, task_id: int | None = N
                        keep=prefs.history_keep_versions, keep_days=prefs.history_keep_days)
 
 
-def record_found(host_uri: str, uuid: str, xml: str) -> None:
+def record_found(host_uri: str, uuid: str, xml: str) -> history.Version | None:
     """A definition read from the host (import, reconnect, a "defined" event): a new version
     if it differs from the newest one, "imported" for the machine's first, else "outside"."""
     prefs = preferences.current()
-    history.record(host_uri, uuid, xml, None, keep=prefs.history_keep_versions, keep_days=prefs.history_keep_days)
+    return history.record(host_uri, uuid, xml, None, keep=prefs.history_keep_versions,
+                          keep_days=prefs.history_keep_days)
 
 
 def operator() -> str:

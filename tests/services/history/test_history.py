@@ -207,3 +207,25 @@ def test_the_history_command_lists_versions_and_shows_a_diff(db, db_url, conn, h
     unknown = cli("history", "off01", "--diff", "7", db_url=db_url)
     assert unknown.returncode == 2 and "has no version 7 (it has versions 1 to 2)" in unknown.stderr
     assert cli("history", "nobody", db_url=db_url).returncode == 2
+
+
+def test_two_instances_seeing_the_same_change_record_it_once(db, conn, host_uri):
+    """Two app instances on a shared inventory both read the changed definition (each its own
+    database connection, at the same moment): one version, not one per instance."""
+    import threading
+    host_id = store.ensure_host(host_uri, "", False)
+    import_host(conn, host_id, host_uri)
+    changed = conn.lookupByUUIDString(OFF01).XMLDesc(INACTIVE).replace("</uuid>", "</uuid><title>by hand</title>")
+    start, results = threading.Barrier(2), []
+
+    def instance():
+        start.wait()
+        results.append(record_found(host_uri, OFF01, changed))
+        database.close()
+    threads = [threading.Thread(target=instance) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [v.origin for v in history.versions(host_uri, OFF01)] == [history.OUTSIDE, history.IMPORTED]
+    assert sorted(r is None for r in results) == [False, True]
