@@ -120,7 +120,7 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     async def follow_flow(step, _what: str) -> None:  # machines a flow defines, moves or undoes
         changed = changed_machines(step)
         if changed:
-            await inventory.follow_flow(changed, step.db_id)
+            await inventory.follow_flow(changed, step.root().db_id)  # the flow the user started
     engine.listeners.append(follow_flow)
     inventory.in_flow = lambda uri, uuid: task_store.machine_in_flow(uri, uuid, UNFINISHED)
     lifecycle = Lifecycle(inventory, tasks)

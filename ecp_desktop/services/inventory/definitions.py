@@ -137,7 +137,7 @@ async def _read_definition(host, uuid: str) -> str | None:
 async def keep_definition(host, uuid: str, executors, task_id: int | None = None) -> None:
     """After a flow defined or edited a persistent machine (New Machine, a template, Edit
     Hardware, a migration), its row gets the definition at once, and its history a version by
-    this app (``task_id``: the flow's step): a dead host's recovery must not start a machine
+    this app (``task_id``: the flow): a dead host's recovery must not start a machine
     from what import saw weeks ago. Never raises: the next import writes it."""
     try:
         xml = await _read_definition(host, uuid)

@@ -296,7 +296,7 @@ class Inventory:
             self.writes.machine(host.uri, uuid, info)
 
     async def follow_flow(self, changed: list[tuple[str, str]], task_id: int | None = None) -> None:
-        """Task-engine listener: machines a flow step (``task_id``) defined, moved or undefined
+        """Task-engine listener: machines a flow (``task_id``) defined, moved or undefined
         are read again at once; one that is gone is forgotten, without a "missing" row (a flow
         made or moved it: it is not a machine the user lost)."""
         for uri, uuid in changed:

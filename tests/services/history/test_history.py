@@ -64,7 +64,8 @@ def test_an_edit_hardware_flow_records_a_version_by_this_app(run, services, host
     assert (imported.number, imported.origin, imported.summary) == (1, history.IMPORTED, "first definition")
     assert (newest.number, newest.origin) == (2, history.APP)
     assert newest.summary == "memory 256 MiB → 512 MiB"
-    assert newest.task_id is not None and newest.by.startswith(getpass.getuser() + "@")
+    assert newest.task_id == outcome.record.db_id  # the flow in the tasks pane
+    assert newest.by.startswith(getpass.getuser() + "@")
     assert newest.origin_text() == (f"this app (task {newest.task_id}, by {getpass.getuser()} on "
                                     f"{socket.gethostname()} (process {os.getpid()}))")
     assert '+  <memory unit="KiB">524288</memory>' in on_db(services, history.diff_with_previous, newest.id)
