@@ -230,3 +230,13 @@ def test_two_instances_seeing_the_same_change_record_it_once(db, conn, host_uri)
         thread.join(30)
     assert [v.origin for v in history.versions(host_uri, OFF01)] == [history.OUTSIDE, history.IMPORTED]
     assert sorted(r is None for r in results) == [False, True]
+
+
+def test_a_rename_is_a_version_by_the_app_that_names_its_task(qtbot, run, services, host, host_uri):
+    first = run(host.call(lambda c: c.lookupByUUIDString(OFF01).XMLDesc(INACTIVE)))
+    on_db(services, record_found, host_uri, OFF01, first)
+    record = run(services.renamer.rename(machine(services, host_uri, "off01"), "db01"))
+    assert record.status == "succeeded", record.outcome
+    newest = on_db(services, history.versions, host_uri, OFF01)[0]
+    assert (newest.number, newest.origin, newest.task_id) == (2, history.APP, record.db_id)
+    assert newest.summary == "renamed off01 → db01"
