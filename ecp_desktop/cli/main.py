@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     desktop.add_argument("--uninstall", action="store_true", help="remove what install-desktop installed")
     from .edit import add_parser as add_edit_parser
     add_edit_parser(sub)
+    from .history import add_parser as add_history_parser
+    add_history_parser(sub)
     _command(sub, "gui", help="open the main window (the default)")
     return parser
 
@@ -326,6 +328,9 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "rename":
         from . import lifecycle as cli_lifecycle
         return cli_lifecycle.rename(args.machine, args.new_name, args.host, args.connect, args.json)
+    if args.command == "history":
+        from . import history as cli_history
+        return cli_history.run_from_args(args)
     if args.command == "notes":
         from . import notes as cli_notes
         return cli_notes.run(args.machine, args.host, args.set, args.version, args.json)

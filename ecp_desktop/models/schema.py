@@ -146,4 +146,36 @@ class Instance(BaseModel):
     beat_at = peewee.DateTimeField(default=utcnow)
 
 
-ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task, Instance]
+class DefinitionText(BaseModel):
+    """One normalised definition (version 10), stored once however many versions name it:
+    keyed by the SHA-256 of its normalised XML, the text zlib-compressed."""
+
+    digest = peewee.CharField(max_length=64, primary_key=True)
+    body = peewee.BlobField()
+
+    class Meta:
+        table_name = "definition_text"
+
+
+class DefinitionVersion(BaseModel):
+    """One definition a machine had (version 10), numbered from 1 per machine. ``origin``:
+    "app" (a flow of this app wrote it: ``task_id`` and ``by``, the instance, say which),
+    "outside" (found changed, no flow of ours wrote it) or "imported" (the first seen).
+    (machine, number) is unique: two instances that saw the same change race for one number,
+    and the loser re-reads the newest version instead of adding a second."""
+
+    machine = peewee.ForeignKeyField(Machine, backref="definition_versions", on_delete="CASCADE")
+    number = peewee.IntegerField()
+    recorded_at = peewee.DateTimeField(default=utcnow)
+    origin = peewee.CharField()
+    task_id = peewee.IntegerField(null=True)
+    by = peewee.CharField(default="")
+    summary = peewee.TextField(default="")
+    digest = peewee.ForeignKeyField(DefinitionText, column_name="digest", field="digest", on_delete="RESTRICT")
+
+    class Meta:
+        table_name = "definition_version"
+        indexes = ((("machine", "number"), True),)
+
+
+ALL_TABLES = [SchemaVersion, Setting, Host, Machine, Task, Instance, DefinitionText, DefinitionVersion]

@@ -159,6 +159,10 @@ def _definitions(db: peewee.Database) -> None:
     migrate(migrator.add_column(schema.Machine._meta.table_name, "definition", peewee.TextField(null=True)))
 
 
+def _definition_history(db: peewee.Database) -> None:
+    db.create_tables([schema.DefinitionText, schema.DefinitionVersion])
+
+
 STEPS: list[Step] = [
     (1, "initial inventory: settings, hosts, machines, tasks", _initial),
     (2, "setup facts: local host capabilities, machine disks and interfaces", _setup_facts),
@@ -172,6 +176,8 @@ STEPS: list[Step] = [
      _maintenance),
     (9, "each persistent machine's last known definition (to define it elsewhere when its host is gone)",
      _definitions),
+    (10, "every definition of each machine, as numbered versions over texts stored once by digest",
+     _definition_history),
 ]
 
 LATEST_VERSION = STEPS[-1][0]

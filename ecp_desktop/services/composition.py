@@ -36,8 +36,10 @@ from .sharing import heartbeat
 from .snapshots.service import Snapshots
 from .storage.service import StorageService
 from .tasks import operations as task_operations
+from .tasks import store as task_store
 from .tasks.engine import TaskEngine
 from .tasks.service import TaskService
+from .tasks.records import UNFINISHED
 from .tasks.tree import changed_machines
 
 if TYPE_CHECKING:
@@ -118,8 +120,9 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     async def follow_flow(step, _what: str) -> None:  # machines a flow defines, moves or undoes
         changed = changed_machines(step)
         if changed:
-            await inventory.follow_flow(changed)
+            await inventory.follow_flow(changed, step.root().db_id)  # the flow the user started
     engine.listeners.append(follow_flow)
+    inventory.in_flow = lambda _uri, uuid: task_store.machine_in_flow(uuid, UNFINISHED)
     lifecycle = Lifecycle(inventory, tasks)
     migrations = MigrationService(inventory, engine)
     evacuations = EvacuationService(migrations)

@@ -67,11 +67,11 @@ class Renamer:
             dom.rename(new_name, 0)
             return f"renamed {old} to {new_name}"
 
-        async def work() -> str:
+        async def work(record: TaskRecord) -> str:
             host = connected_host(self.inventory.hosts.get(machine.host_uri), machine.host_uri, operation="rename",
                                   machine=old)
             words = await machine_locks.call_locked(host, uuid, old, "rename", rename)
-            await self.inventory.follow_flow([(machine.host_uri, uuid)])
+            await self.inventory.follow_flow([(machine.host_uri, uuid)], record.db_id)
             return words
         return await self.tasks.run(RENAME, f"Rename {old} to {new_name}", work, host_uri=machine.host_uri,
-                                    target_uuid=uuid, target_name=old)
+                                    target_uuid=uuid, target_name=old, pass_record=True)

@@ -22,6 +22,7 @@ AT_START_LABELS = {"last": "Those that were running (Last State)",
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 KEY = "preferences"
 USAGE_INTERVALS = range(1, 61)  # seconds between two usage samples (one bulk stats call per host)
+HISTORY_LEAST = {"history_keep_versions": 1, "history_keep_days": 0}  # the least each may be
 
 
 @dataclass
@@ -32,6 +33,9 @@ class Preferences:
     log_level: str = "INFO"
     restore_at_start: str = ""  # one of AT_START; "" until asked
     usage_interval: int = 2  # seconds between live usage samples (USAGE_INTERVALS)
+    # A machine's definition history keeps its newest versions and every version younger than the days.
+    history_keep_versions: int = 50
+    history_keep_days: int = 90
 
     def problems(self) -> list[str]:
         out = []
@@ -43,6 +47,10 @@ class Preferences:
             out.append(f"restore at start must be one of {', '.join(AT_START)}")
         if isinstance(self.usage_interval, bool) or self.usage_interval not in USAGE_INTERVALS:
             out.append(f"usage interval must be {USAGE_INTERVALS.start} to {USAGE_INTERVALS.stop - 1} seconds")
+        for name, lowest in HISTORY_LEAST.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or value < lowest:
+                out.append(f"{name.replace('_', ' ')} must be a whole number of at least {lowest}")
         return out
 
 
@@ -77,6 +85,10 @@ def _defaults_for(prefs: Preferences) -> dict:
         fixed["restore_at_start"] = ""
     if isinstance(prefs.usage_interval, bool) or prefs.usage_interval not in USAGE_INTERVALS:
         fixed["usage_interval"] = 2
+    for name, lowest in HISTORY_LEAST.items():
+        value = getattr(prefs, name)
+        if isinstance(value, bool) or value < lowest:
+            fixed[name] = getattr(Preferences, name)
     return fixed
 
 

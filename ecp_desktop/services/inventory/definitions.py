@@ -11,15 +11,19 @@ writing the same disks). Blocking (but ``keep_definition``): call these on the d
 """
 from __future__ import annotations
 
-import asyncio
+import getpass
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libvirt
 
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
+from ..config import preferences
+from ..history import versions as history
 from ..libvirt_xml.domain import Domain
+from ..sharing.instance import INSTANCE_ID
 from ..libvirt_xml.xmlmodel import XmlError
 from .store import ensure_host
 
@@ -94,27 +98,65 @@ def record_recovered(source_uri: str, dest_uri: str, uuid: str, name: str, defin
                 M.host.in_(source) & (M.uuid == uuid)).execute()
 
 
-def write_definition(host_uri: str, uuid: str, xml: str) -> None:
-    """The machine's definition now, on its existing row (a flow made or changed it)."""
+def write_definition(host_uri: str, uuid: str, xml: str, task_id: int | None = None) -> None:
+    """The machine's definition now, on its existing row and as its newest version in the
+    history, written by this app (a flow made or changed it: ``task_id``)."""
     M, H = schema.Machine, schema.Host
     with database.connection_context():
         M.update(definition=xml).where(M.host.in_(H.select(H.id).where(H.uri == host_uri))
                                        & (M.uuid == uuid) & (M.definition.is_null() | (M.definition != xml))).execute()
+        prefs = preferences.current()
+        history.record(host_uri, uuid, xml, history.APP, task_id=task_id, by=operator(),
+                       keep=prefs.history_keep_versions, keep_days=prefs.history_keep_days)
 
 
-async def keep_definition(host, uuid: str, executors) -> None:
-    """After a flow defined or edited a persistent machine (New Machine, a template, Edit
-    Hardware, a migration), its row gets the definition at once: a dead host's recovery must
-    not start a machine from what import saw weeks ago. Never raises: the next import writes it."""
+def record_found(host_uri: str, uuid: str, xml: str) -> history.Version | None:
+    """A definition read from the host (import, reconnect, a "defined" event): a new version
+    if it differs from the newest one, "imported" for the machine's first, else "outside"."""
+    prefs = preferences.current()
+    return history.record(host_uri, uuid, xml, None, keep=prefs.history_keep_versions,
+                          keep_days=prefs.history_keep_days)
+
+
+def operator() -> str:
+    """Who writes with this app: the login name at the app instance ("user@host:pid:start")."""
+    return f"{getpass.getuser()}@{INSTANCE_ID}"
+
+
+async def _read_definition(host, uuid: str) -> str | None:
+    """The machine's inactive definition (None: transient, or gone meanwhile)."""
     def read(conn: libvirt.virConnect) -> str | None:
         try:
             dom = conn.lookupByUUIDString(uuid)
             return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else None
         except libvirt.libvirtError:
             return None  # gone meanwhile: nothing to keep
+    return await host.call(read, operation="read definition")
+
+
+async def keep_definition(host, uuid: str, executors, task_id: int | None = None) -> None:
+    """After a flow defined or edited a persistent machine (New Machine, a template, Edit
+    Hardware, a migration), its row gets the definition at once, and its history a version by
+    this app (``task_id``: the flow): a dead host's recovery must not start a machine
+    from what import saw weeks ago. Never raises: the next import writes it."""
     try:
-        xml = await host.call(read, operation="read definition")
+        xml = await _read_definition(host, uuid)
         if xml:
-            await asyncio.get_running_loop().run_in_executor(executors.database, write_definition, host.uri, uuid, xml)
+            await executors.on_database(write_definition, host.uri, uuid, xml, task_id)
     except Exception as exc:  # noqa: BLE001  (a host or the database away: the next import writes it)
         log.info("definition of %s on %s not kept now: %s", uuid, host.uri, exc)
+
+
+async def catch_definition(host, uuid: str, executors, in_flow: Callable[[str, str], bool]) -> None:
+    """libvirt said the machine was defined: unless a flow (of any instance sharing the
+    inventory) is changing it, which records its own version, a definition that differs from
+    the newest version is recorded as changed outside the app. Never raises."""
+    def record_unless_in_flow(xml: str) -> None:
+        if not in_flow(host.uri, uuid):
+            record_found(host.uri, uuid, xml)
+    try:
+        xml = await _read_definition(host, uuid)
+        if xml:
+            await executors.on_database(record_unless_in_flow, xml)
+    except Exception as exc:  # noqa: BLE001  (a host or the database away: the next import records it)
+        log.info("definition of %s on %s not checked now: %s", uuid, host.uri, exc)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 
 import libvirt
 
 from . import store
 from . import notes as machine_notes
-from .definitions import keep_definition
+from .definitions import catch_definition, keep_definition
 from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
@@ -79,6 +80,9 @@ class Inventory:
         self.machines_removed = Event("machines_removed")  # (list[Key])
         self.host_loaded = Event("host_loaded")            # (host, machine count)
         self.setup_changed = Event("setup_changed")        # (reason setup is needed, or None)
+        # Whether a task of any instance is changing a machine (host URI, UUID): on the database
+        # thread. Set where the task store is known; until then no flow is ever running.
+        self.in_flow: Callable[[str, str], bool] = lambda _uri, _uuid: False
 
     @property
     def database_away(self) -> str:
@@ -247,6 +251,8 @@ class Inventory:
         if host.uri in self._changed_while_listing:
             self._changed_while_listing[host.uri].add(uuid)
         self._schedule_refresh(host, uuid)
+        if event == libvirt.VIR_DOMAIN_EVENT_DEFINED and self.persist and self._set_up:
+            spawn(catch_definition(host, uuid, self.executors, self.in_flow))
 
     def _schedule_refresh(self, host: HostConnection, uuid: str) -> None:
         key = (host.uri, uuid)
@@ -289,10 +295,10 @@ class Inventory:
         if self.persist:
             self.writes.machine(host.uri, uuid, info)
 
-    async def follow_flow(self, changed: list[tuple[str, str]]) -> None:
-        """Task-engine listener: machines a flow step defined, moved or undefined are read
-        again at once; one that is gone is forgotten, without a "missing" row (a flow made
-        or moved it: it is not a machine the user lost)."""
+    async def follow_flow(self, changed: list[tuple[str, str]], task_id: int | None = None) -> None:
+        """Task-engine listener: machines a flow (``task_id``) defined, moved or undefined
+        are read again at once; one that is gone is forgotten, without a "missing" row (a flow
+        made or moved it: it is not a machine the user lost)."""
         for uri, uuid in changed:
             host = self.hosts.get(uri)
             if host is None or not host.connected:
@@ -302,7 +308,7 @@ class Inventory:
             await self._refresh_machine(host, uuid, seq, forget_if_gone=True)
             if (uri, uuid) in self.machines and self.persist:
                 await self.writes.written()  # its row first: the definition goes on it
-                await keep_definition(host, uuid, self.executors)
+                await keep_definition(host, uuid, self.executors, task_id)
             elif self.persist:
                 # after any "missing" mark an event's refresh queued (the queue keeps the later)
                 self.writes.forget(uri, [uuid])

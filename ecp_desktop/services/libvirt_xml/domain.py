@@ -393,6 +393,7 @@ class Domain(XmlNode):
     random_sources = XmlChildren(RandomSource, "./devices/rng")
     os_infos = XmlChildren(OsInfo, f"./metadata/{{{LIBOSINFO_NS}}}libosinfo/{{{LIBOSINFO_NS}}}os")
     flow_marks = XmlChildren(FlowMark, f"./metadata/{{{FLOW_NS}}}flow")
+    home_marks = XmlChildren(HomeMark, f"./metadata/{{{HOME_NS}}}home")
 
     @classmethod
     def from_xml(cls, text_value: str) -> Domain:

@@ -1,4 +1,5 @@
-"""Definitions laid out for a person: indented the same way, and the difference of two."""
+"""Definitions laid out for a person: indented the same way, normalised (what a history
+compares), and the difference of two."""
 from __future__ import annotations
 
 import difflib
@@ -9,6 +10,19 @@ from .xmlmodel import indent, parse, serialize
 def pretty(xml: str) -> str:
     """``xml`` indented by two spaces a level, whatever its layout was."""
     root = parse(xml)
+    indent(root)
+    return serialize(root)
+
+
+def normalised(xml: str) -> str:
+    """``xml`` laid out one way: indented as ``pretty`` does, with every element's attributes
+    in name order, so two texts that differ only in layout or attribute order are equal."""
+    root = parse(xml)
+    for element in root.iter():
+        if len(element.attrib) > 1:
+            ordered = sorted(element.attrib.items())
+            element.attrib.clear()
+            element.attrib.update(ordered)
     indent(root)
     return serialize(root)
 

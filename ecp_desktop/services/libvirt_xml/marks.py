@@ -24,7 +24,7 @@ from .xmlmodel import XmlError, parse
 __all__ = ["FLOW_NS", "carries_mark", "clear_flow_mark", "clear_home_mark", "end_flow_marks", "flow_mark",
            "flow_state", "has_seal", "home_mark", "legacy_mark", "put_flow_state",
            "seal_undo", "seals_of", "set_home_mark", "undo_digest", "unseal_undo", "with_console_passwords",
-           "with_flow_mark"]
+           "with_flow_mark", "without_app_marks"]
 
 
 def undo_digest(op: str, data: dict) -> str:
@@ -44,6 +44,16 @@ def with_flow_mark(xml: str, mark: str, seals: tuple[Seal, ...] = ()) -> str:
     flow = domain.flow_marks[0]
     for seal_mark, op, digest in dict.fromkeys(seals):
         flow.seals.append(UndoSeal(mark=seal_mark, op=op, digest=digest))
+    return domain.to_xml()
+
+
+def without_app_marks(xml: str) -> str:
+    """The definition without this app's own bookkeeping (a flow's mark and seals, an
+    evacuation's home mark): the machine's configuration as its user owns it."""
+    domain = Domain.from_xml(xml)
+    domain.flow_mark = ""
+    for home in list(domain.home_marks):
+        domain.home_marks.remove(home)
     return domain.to_xml()
 
 

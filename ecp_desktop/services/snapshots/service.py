@@ -85,14 +85,14 @@ class Snapshots:
             put_flow_state(dom, flows)  # with it; the machine keeps those it has now, no others
             return state_name(dom.state()[0])
 
-        async def work() -> str:
+        async def work(record: TaskRecord) -> str:
             host = self._host(machine, "revert to snapshot")
             state = await machine_locks.call_locked(host, uuid, machine.name, "revert to snapshot", revert)
             self.inventory.record_desired(machine.host_uri, [uuid],
                                           "running" if state in ACTIVE_STATES else "shutoff")
-            await self.inventory.follow_flow([(machine.host_uri, uuid)])
+            await self.inventory.follow_flow([(machine.host_uri, uuid)], record.db_id)
             return f"reverted to {name}; now {STATE_LABELS.get(state, state)}"
-        return await self._run(REVERT, f"Revert {machine.name} to snapshot {name}", machine, work)
+        return await self._run(REVERT, f"Revert {machine.name} to snapshot {name}", machine, work, pass_record=True)
 
     async def delete(self, machine: MachineInfo, name: str, *, children: bool = False) -> TaskRecord:
         """Delete snapshot ``name``; with ``children``, every snapshot under it too (else its
@@ -112,8 +112,9 @@ class Snapshots:
         title = f"Delete snapshot {name} of {machine.name}" + (" with its children" if children else "")
         return await self._run(DELETE, title, machine, work)
 
-    async def _run(self, kind: str, title: str, machine: MachineInfo, work) -> TaskRecord:
+    async def _run(self, kind: str, title: str, machine: MachineInfo, work, *, pass_record: bool = False,
+                   ) -> TaskRecord:
         record = await self.tasks.run(kind, title, work, host_uri=machine.host_uri, target_uuid=machine.uuid,
-                                      target_name=machine.name)
+                                      target_name=machine.name, pass_record=pass_record)
         log.info("%s on %s: %s: %s", record.title, machine.host_uri, record.status, record.outcome)
         return record

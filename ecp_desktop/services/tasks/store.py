@@ -119,6 +119,14 @@ def unfinished_trees(states: set[str]) -> list[dict]:
         return roots + _descendants([r["id"] for r in roots])
 
 
+def machine_in_flow(uuid: str, states: set[str]) -> bool:
+    """Whether a task of any instance targets the machine and is in one of ``states``, on any
+    host (a migration's task names the source host; the machine is defined on the destination)."""
+    T = schema.Task
+    with database.connection_context():
+        return T.select(T.id).where((T.target_uuid == uuid) & T.status.in_(sorted(states))).exists()
+
+
 def claim(task_ids: list[int], old_owner: str, new_owner: str, *, stale_after: float | None = None
           ) -> list[dict]:
     """Take over a tree of tasks (root first) of a dead instance: its rows as they are now,

@@ -44,6 +44,7 @@ from ..migration.migration_dialog import MigrationDialog, open_migration_dialog
 from ..new_machine.new_machine_wizard import NewMachineWizard, open_new_machine_wizard
 from ..new_machine.template_dialog import TemplateDialog, open_template_dialog
 from ..snapshots.snapshots_tab import SnapshotsTab
+from ..machines.history_tab import HistoryTab
 from ..tasks.tasks_pane import TasksPane
 from ..common.paints_first import PaintsFirst
 from ..usage.usage_column import UsageColumn, show_usage_column
@@ -142,6 +143,8 @@ class MainWindow(QMainWindow):
 
         self.details = DetailsPanel(inventory)
         self.details.add_machine_tab(SnapshotsTab(inventory, services.snapshots), "Snapshots")
+        self.history_tab = HistoryTab(inventory)
+        self.details.add_machine_tab(self.history_tab, "History")
         self.usage = usage  # sampled only while this window can be seen
         self.usage_tab = UsageTab(usage)  # in a pane beside the tasks (window_layout)
         self.details.add_machine_tab(self.usage_tab)

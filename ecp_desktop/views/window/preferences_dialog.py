@@ -46,6 +46,15 @@ class PreferencesDialog(AsksBeforeDiscarding, QDialog):
         self.usage_interval.setRange(1, 60)
         self.usage_interval.setSuffix(" s")
         self.usage_interval.setValue(prefs.usage_interval)
+        # A machine's configuration history keeps its newest versions and every younger one.
+        self.history_versions = QSpinBox()
+        self.history_versions.setRange(preferences.HISTORY_LEAST["history_keep_versions"], 10_000)
+        self.history_versions.setSuffix(" versions")
+        self.history_versions.setValue(prefs.history_keep_versions)
+        self.history_days = QSpinBox()
+        self.history_days.setRange(preferences.HISTORY_LEAST["history_keep_days"], 36_500)
+        self.history_days.setSuffix(" days")
+        self.history_days.setValue(prefs.history_keep_days)
         self.log_level = QComboBox()
         self.log_level.addItems(list(preferences.LOG_LEVELS))
         self.log_level.setCurrentText(prefs.log_level)
@@ -64,6 +73,8 @@ class PreferencesDialog(AsksBeforeDiscarding, QDialog):
         form.addRow("", self.confirm)
         form.addRow("", self.tray)
         form.addRow("Usage graphs, a sample every:", self.usage_interval)
+        form.addRow("Configuration history keeps the last:", self.history_versions)
+        form.addRow("and every version younger than:", self.history_days)
         form.addRow("Log level:", self.log_level)
         form.addRow(buttons)
 
@@ -72,7 +83,9 @@ class PreferencesDialog(AsksBeforeDiscarding, QDialog):
                                        confirm_destructive=self.confirm.isChecked(),
                                        keep_in_tray=self.tray.isChecked(), log_level=self.log_level.currentText(),
                                        restore_at_start=self.at_start.currentData(),
-                                       usage_interval=self.usage_interval.value())
+                                       usage_interval=self.usage_interval.value(),
+                                       history_keep_versions=self.history_versions.value(),
+                                       history_keep_days=self.history_days.value())
 
     def _save(self) -> None:
         preferences.save(self.chosen())

@@ -32,10 +32,12 @@ def test_the_dialog_saves_and_the_app_applies(window, qtbot, run, services):  # 
     # Not asked yet: the first choice says so, and keeping it keeps the question.
     assert dialog.at_start.currentData() == "" and "Ask me" in dialog.at_start.currentText()
     dialog.at_start.setCurrentIndex(dialog.at_start.findData("always"))
+    dialog.history_versions.setValue(20)
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
     stored = app_config.load()["preferences"]
     assert stored == {"default_restore_policy": "never", "confirm_destructive": False, "keep_in_tray": False,
-                      "log_level": "DEBUG", "restore_at_start": "always", "usage_interval": 2}
+                      "log_level": "DEBUG", "restore_at_start": "always", "usage_interval": 2,
+                      "history_keep_versions": 20, "history_keep_days": 90}
     again = window.open_preferences()  # answered: no "ask me" entry any more
     assert again.at_start.currentData() == "always" and again.at_start.findData("") == -1
     again.reject()

@@ -1,0 +1,188 @@
+"""The versions of each machine's definition in the inventory (schema version 10).
+
+A version is the definition without the app's own marks (``marks.without_app_marks``: a
+flow's bookkeeping is not the machine's configuration), normalised (``layout.normalised``).
+It is recorded only when the normalised definition differs from the machine's newest
+one, so a definition read again (every import, two instances on a shared inventory seeing the
+same change) adds nothing. Texts are stored once per SHA-256 digest of the normalised XML,
+zlib-compressed. Recording trims the machine's history: the newest ``keep`` versions and every
+version younger than ``keep_days`` stay. Blocking: call these on the database thread.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import zlib
+from dataclasses import dataclass
+
+import peewee
+
+from ecp_desktop.models import schema
+from ecp_desktop.models.db import database
+from ecp_desktop.models.dialect import dialect
+from ..libvirt_xml.layout import normalised, xml_diff
+from ..libvirt_xml.marks import without_app_marks
+from ..libvirt_xml.xmlmodel import XmlError
+from ..sharing.instance import started_by
+from .changes import summary
+
+log = logging.getLogger(__name__)
+
+APP, OUTSIDE, IMPORTED = "app", "outside", "imported"
+KEEP_VERSIONS, KEEP_DAYS = 50, 90
+_RACES = 3  # another instance took the next number this many times in a row: give up (the next read records)
+
+
+class UnknownVersion(LookupError):
+    """No such version (trimmed, or its machine forgotten)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    number: int
+    recorded_at: dt.datetime  # naive UTC, as stored
+    origin: str  # APP, OUTSIDE or IMPORTED
+    task_id: int | None
+    by: str  # APP: the instance that wrote it ("user@host:pid:start")
+    summary: str
+    digest: str
+
+    def origin_text(self) -> str:
+        """Who made the version, as a person reads it: "this app (task 12, by ann on ws-2
+        (process 4711))", "changed outside ECP Desktop", "imported"."""
+        if self.origin == APP:
+            user, _at, owner = self.by.partition("@")
+            said = ([f"task {self.task_id}"] if self.task_id is not None else []) + (
+                [f"by {user} on {started_by(owner)}"] if owner else [])
+            return f"this app ({', '.join(said)})" if said else "this app"
+        return {OUTSIDE: "changed outside ECP Desktop", IMPORTED: "imported"}.get(self.origin, self.origin)
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "number": self.number, "recorded_at": self.recorded_at.isoformat() + "Z",
+                "origin": self.origin, "task_id": self.task_id, "by": self.by, "summary": self.summary,
+                "digest": self.digest}
+
+
+def digest_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _machine_id(host_uri: str, uuid: str) -> int | None:
+    M, H = schema.Machine, schema.Host
+    return M.select(M.id).join(H).where((H.uri == host_uri) & (M.uuid == uuid)).scalar()
+
+
+def _newest(machine_id: int) -> schema.DefinitionVersion | None:
+    V = schema.DefinitionVersion
+    return V.select().where(V.machine == machine_id).order_by(V.number.desc()).first()
+
+
+def _stored_text(digest: str) -> str:
+    body = schema.DefinitionText.select(schema.DefinitionText.body).where(
+        schema.DefinitionText.digest == digest).scalar()
+    if body is None:
+        raise UnknownVersion(f"no stored definition with digest {digest}")
+    return zlib.decompress(bytes(body)).decode()
+
+
+def record(host_uri: str, uuid: str, xml: str, origin: str | None, *, task_id: int | None = None, by: str = "",
+           keep: int = KEEP_VERSIONS, keep_days: int = KEEP_DAYS) -> Version | None:
+    """Record ``xml`` as the machine's newest version unless it already is (None then, or
+    when the machine has no row or ``xml`` is not a definition). ``origin``: APP for a flow of
+    this app; None for a definition found (IMPORTED for a machine's first, OUTSIDE after)."""
+    try:
+        text = normalised(without_app_marks(xml))
+    except XmlError as exc:
+        log.info("definition of %s on %s not recorded: %s", uuid, host_uri, exc)
+        return None
+    digest = digest_of(text)
+    T, V = schema.DefinitionText, schema.DefinitionVersion
+    with database.connection_context(), dialect().write_transaction(database):
+        machine_id = _machine_id(host_uri, uuid)
+        if machine_id is None:
+            return None
+        T.insert(digest=digest, body=zlib.compress(text.encode(), 9)).on_conflict_ignore().execute()
+        for _attempt in range(_RACES):
+            newest = _newest(machine_id)
+            if newest is not None and newest.digest_id == digest:
+                return None
+            previous = None if newest is None else _stored_text(newest.digest_id)
+            kind = origin or (IMPORTED if newest is None else OUTSIDE)
+            try:
+                with database.atomic():  # a savepoint: a lost race leaves the transaction usable
+                    row = V.create(machine=machine_id, number=1 if newest is None else newest.number + 1,
+                                   origin=kind, task_id=task_id, by=by if kind == APP else "",
+                                   summary=summary(previous, text), digest=digest)
+            except peewee.IntegrityError:
+                continue  # another instance recorded a version meanwhile: compare with that one
+            _trim(machine_id, row.number, keep, keep_days)
+            return _version(row)
+    return None
+
+
+def _trim(machine_id: int, newest: int, keep: int, keep_days: int) -> None:
+    V, T = schema.DefinitionVersion, schema.DefinitionText
+    cutoff = schema.utcnow() - dt.timedelta(days=keep_days)
+    old = V.select(V.id, V.digest).where((V.machine == machine_id) & (V.number <= newest - max(keep, 1))
+                                         & (V.recorded_at < cutoff))
+    rows = list(old.tuples())
+    if not rows:
+        return
+    V.delete().where(V.id.in_([r[0] for r in rows])).execute()
+    digests = {r[1] for r in rows}
+    used = {d for (d,) in V.select(V.digest).where(V.digest.in_(digests)).tuples()}
+    if digests - used:
+        T.delete().where(T.digest.in_(digests - used)).execute()
+
+
+def _version(row: schema.DefinitionVersion) -> Version:
+    return Version(row.id, row.number, row.recorded_at, row.origin, row.task_id, row.by, row.summary, row.digest_id)
+
+
+def versions(host_uri: str, uuid: str) -> list[Version]:
+    """The machine's versions, newest first (empty: none recorded, or no such machine)."""
+    V = schema.DefinitionVersion
+    with database.connection_context():
+        machine_id = _machine_id(host_uri, uuid)
+        if machine_id is None:
+            return []
+        return [_version(row) for row in V.select().where(V.machine == machine_id).order_by(V.number.desc())]
+
+
+def text(version_id: int) -> str:
+    """The version's normalised definition."""
+    V = schema.DefinitionVersion
+    with database.connection_context():
+        digest = V.select(V.digest).where(V.id == version_id).scalar()
+        if digest is None:
+            raise UnknownVersion(f"there is no definition version {version_id}")
+        return _stored_text(digest)
+
+
+def diff(old_id: int, new_id: int) -> str:
+    """A unified diff from one version to another ("" when their definitions are equal)."""
+    V = schema.DefinitionVersion
+    with database.connection_context():
+        numbers = dict(V.select(V.id, V.number).where(V.id.in_([old_id, new_id])).tuples())
+    for wanted in (old_id, new_id):
+        if wanted not in numbers:
+            raise UnknownVersion(f"there is no definition version {wanted}")
+    return xml_diff(text(old_id), text(new_id), f"version {numbers[old_id]}", f"version {numbers[new_id]}")
+
+
+def diff_with_previous(version_id: int) -> str:
+    """What the version changed: a diff against the machine's version before it (for its
+    first one, the whole definition as added lines)."""
+    V = schema.DefinitionVersion
+    with database.connection_context():
+        row = V.get_or_none(V.id == version_id)
+        if row is None:
+            raise UnknownVersion(f"there is no definition version {version_id}")
+        before = (V.select(V.id).where((V.machine == row.machine_id) & (V.number < row.number))
+                  .order_by(V.number.desc()).scalar())
+        new_text = _stored_text(row.digest_id)
+    if before is None:
+        return "".join(f"+{line}\n" for line in new_text.splitlines())
+    return diff(before, version_id)

@@ -1,0 +1,45 @@
+"""The History tab on the test driver: after an Edit Hardware flow, the selected machine's
+versions newest first with who made each, and a version's diff against the one before it."""
+import libvirt
+
+from ecp_desktop.services.hardware.changes import ChangeSet
+from ecp_desktop.services.hardware.service import HardwareService
+from ecp_desktop.services.inventory.definitions import record_found
+from ecp_desktop.views.machines.history_tab import HistoryTab
+
+from ...services.hardware.test_hardware import HOST_XML, OFF01, machine
+
+
+def test_the_tab_lists_versions_and_shows_what_the_selected_one_changed(qtbot, run, services, tmp_path):
+    path = tmp_path / "hardware.xml"
+    path.write_text(HOST_XML)
+    uri = f"test://{path}"
+    host = services.inventory.add_host(uri)
+    assert run(services.inventory.connect_host(host))
+    qtbot.waitUntil(lambda: len(services.inventory.machines_of(uri)) == 2, timeout=5000)
+    run(services.inventory.writes.written())
+    first = run(host.call(lambda c: c.lookupByUUIDString(OFF01).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    services.executors.database.submit(record_found, uri, OFF01, first).result()
+    hardware = HardwareService(services.inventory, services.engine)
+    outcome = run(hardware.run(run(hardware.plan(machine(services, uri, "off01"), ChangeSet(vcpus=1, memory_mib=128)))))
+    assert outcome.applied, outcome.record.outcome
+
+    tab = HistoryTab(services.inventory)
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.loaded, timeout=5000):
+        tab.show_machine(machine(services, uri, "off01"))
+    cells = [[tab.table.item(r, c).text() for c in range(4)] for r in range(tab.table.rowCount())]
+    assert [row[0] for row in cells] == ["2", "1"]
+    assert cells[0][2].startswith("this app (task ") and cells[0][3] == "memory 256 MiB → 128 MiB"
+    assert cells[1][2:] == ["imported", "first definition"]
+    assert "2 versions, newest first" in tab.status.text()
+    with qtbot.waitSignal(tab.diff_shown, timeout=5000):
+        tab.table.selectRow(0)
+    shown = tab.diff.toPlainText().splitlines()
+    assert '-  <currentMemory unit="KiB">262144</currentMemory>' in shown
+    assert '+  <currentMemory unit="KiB">131072</currentMemory>' in shown
+    assert not any("ecp:flow" in line for line in shown)  # the flow's own mark is no part of the machine's history
+
+    with qtbot.waitSignal(tab.loaded, timeout=5000):
+        tab.show_machine(None)
+    assert tab.table.rowCount() == 0 and "Select a machine" in tab.status.text()
