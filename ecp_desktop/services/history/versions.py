@@ -103,7 +103,7 @@ def record(host_uri: str, uuid: str, xml: str, origin: str | None, *, task_id: i
         machine_id = _machine_id(host_uri, uuid)
         if machine_id is None:
             return None
-        T.insert(digest=digest, body=zlib.compress(text.encode(), 9)).on_conflict_ignore().execute()
+        T.insert(digest=digest, body=zlib.compress(text.encode())).on_conflict_ignore().execute()
         for _attempt in range(_RACES):
             newest = _newest(machine_id)
             if newest is not None and newest.digest_id == digest:
@@ -120,6 +120,53 @@ def record(host_uri: str, uuid: str, xml: str, origin: str | None, *, task_id: i
             _trim(machine_id, row.number, keep, keep_days)
             return _version(row)
     return None
+
+
+BATCH = 400  # rows per statement (under SQLite's variable limit)
+
+
+def record_found_many(host_uri: str, found: list[tuple[str, str]], *, keep: int = KEEP_VERSIONS,
+                      keep_days: int = KEEP_DAYS) -> int:
+    """``record(host_uri, uuid, xml, None)`` for each (uuid, xml) a host's listing read (an
+    import of thousands of machines), in one transaction and a few statements per BATCH; how
+    many versions were recorded. A version another instance recorded meanwhile under the same
+    number wins (the next read compares with it)."""
+    texts: dict[str, str] = {}
+    for uuid, xml in found:
+        try:
+            texts[uuid] = normalised(without_app_marks(xml))
+        except XmlError as exc:
+            log.info("definition of %s on %s not recorded: %s", uuid, host_uri, exc)
+    M, H, T, V = schema.Machine, schema.Host, schema.DefinitionText, schema.DefinitionVersion
+    recorded = 0
+    with database.connection_context(), dialect().write_transaction(database):
+        uuids = list(texts)
+        for start in range(0, len(uuids), BATCH):
+            chunk = uuids[start:start + BATCH]
+            ids = dict(M.select(M.uuid, M.id).join(H).where((H.uri == host_uri) & M.uuid.in_(chunk)).tuples())
+            newest_number = dict(V.select(V.machine, peewee.fn.MAX(V.number)).where(V.machine.in_(list(ids.values())))
+                                 .group_by(V.machine).tuples())
+            newest_digest = {m: d for m, n, d in V.select(V.machine, V.number, V.digest).where(
+                V.machine.in_(list(newest_number))).tuples() if newest_number.get(m) == n}
+            wanted = [(uuid, ids[uuid]) for uuid in chunk
+                      if uuid in ids and newest_digest.get(ids[uuid]) != digest_of(texts[uuid])]
+            if not wanted:
+                continue
+            T.insert_many([{"digest": digest_of(texts[u]), "body": zlib.compress(texts[u].encode())}
+                           for u, _m in wanted]).on_conflict_ignore().execute()
+            rows = []
+            for uuid, machine_id in wanted:
+                number = newest_number.get(machine_id)
+                previous = None if number is None else _stored_text(newest_digest[machine_id])
+                rows.append({"machine": machine_id, "number": 1 if number is None else number + 1,
+                             "origin": IMPORTED if number is None else OUTSIDE, "task_id": None, "by": "",
+                             "summary": summary(previous, texts[uuid]), "digest": digest_of(texts[uuid])})
+            V.insert_many(rows).on_conflict_ignore().execute()
+            recorded += len(rows)
+            for row in rows:
+                if row["number"] > keep:
+                    _trim(row["machine"], row["number"], keep, keep_days)
+    return recorded
 
 
 def _trim(machine_id: int, newest: int, keep: int, keep_days: int) -> None:

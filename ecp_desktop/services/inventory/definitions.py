@@ -110,6 +110,13 @@ def write_definition(host_uri: str, uuid: str, xml: str, task_id: int | None = N
                        keep=prefs.history_keep_versions, keep_days=prefs.history_keep_days)
 
 
+def record_found_many(host_uri: str, found: list[tuple[str, str]]) -> int:
+    """``record_found`` for each (uuid, definition) an import read, in one transaction."""
+    prefs = preferences.current()
+    return history.record_found_many(host_uri, found, keep=prefs.history_keep_versions,
+                                     keep_days=prefs.history_keep_days)
+
+
 def record_found(host_uri: str, uuid: str, xml: str) -> history.Version | None:
     """A definition read from the host (import, reconnect, a "defined" event): a new version
     if it differs from the newest one, "imported" for the machine's first, else "outside"."""

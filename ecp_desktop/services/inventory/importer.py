@@ -18,7 +18,7 @@ from ecp_desktop.models.db import database
 from ecp_desktop.models.dialect import dialect
 from ..core.errors import HypervisorError
 from ..config import preferences
-from .definitions import record_found
+from .definitions import record_found_many
 from .store import first_desired, upsert_machine_rows
 from ..hosts.opening import SharedConnections
 from ..libvirt_xml.domain import Domain, read_domain
@@ -169,10 +169,10 @@ def reconcile(host_id: int, uri: str, facts: list[dict], skipped: list[tuple[str
             upsert_machine_rows(cursor, _COLUMNS, _REFRESHED, rows[start:start + CHUNK])
         # The definitions read that differ from the rows': versions of their history (after
         # the rows are written: a version names its machine's row).
-        for row in facts:
-            old = known.get(row["uuid"])
-            if row["definition"] is not None and (old is None or old["definition"] != row["definition"]):
-                record_found(uri, row["uuid"], row["definition"])
+        record_found_many(uri, [(row["uuid"], row["definition"]) for row in facts
+                                if row["definition"] is not None and (known.get(row["uuid"]) is None
+                                                                       or known[row["uuid"]]["definition"]
+                                                                       != row["definition"])])
         gone = [row["id"] for uuid, row in known.items() if uuid not in present and not row["missing"]]
         for start in range(0, len(gone), CHUNK):
             M.update(missing=True).where(M.id.in_(gone[start:start + CHUNK])).execute()
