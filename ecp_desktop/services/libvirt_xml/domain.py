@@ -222,7 +222,7 @@ class Graphics(XmlNode):
     def port(self) -> int:
         """-1 when libvirt picks one at start."""
         raw = self.port_text.strip()
-        return -1 if raw in ("", "-1") or not raw.isdigit() else int(raw) or -1
+        return -1 if raw in ("", "-1") or not (raw.isascii() and raw.isdigit()) else int(raw) or -1
 
     @property
     def listen(self) -> str:
