@@ -1,10 +1,14 @@
 """The History tab on the test driver: after an Edit Hardware flow, the selected machine's
-versions newest first with who made each, and a version's diff against the one before it."""
+versions newest first with who made each, and a version's diff against the one before it;
+Revert to This Version… opens Edit Hardware's review of the revert, and Apply gives the
+machine that version's settings back, recorded as a new version."""
 import libvirt
 
 from ecp_desktop.services.hardware.changes import ChangeSet
 from ecp_desktop.services.hardware.service import HardwareService
 from ecp_desktop.services.inventory.definitions import record_found
+from ecp_desktop.services.history import versions as history
+from ecp_desktop.views.hardware.hardware_dialog import open_hardware_dialog
 from ecp_desktop.views.machines.history_tab import HistoryTab
 
 from ...services.hardware.test_hardware import HOST_XML, OFF01, machine
@@ -43,3 +47,50 @@ def test_the_tab_lists_versions_and_shows_what_the_selected_one_changed(qtbot, r
     with qtbot.waitSignal(tab.loaded, timeout=5000):
         tab.show_machine(None)
     assert tab.table.rowCount() == 0 and "Select a machine" in tab.status.text()
+
+
+def test_revert_to_this_version_reviews_the_revert_and_applies_it(qtbot, run, services, tmp_path):
+    path = tmp_path / "hardware.xml"
+    path.write_text(HOST_XML)
+    uri = f"test://{path}"
+    host = services.inventory.add_host(uri)
+    assert run(services.inventory.connect_host(host))
+    qtbot.waitUntil(lambda: len(services.inventory.machines_of(uri)) == 2, timeout=5000)
+    run(services.inventory.writes.written())
+    first = run(host.call(lambda c: c.lookupByUUIDString(OFF01).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    services.executors.database.submit(record_found, uri, OFF01, first).result()
+    hardware = HardwareService(services.inventory, services.engine)
+    outcome = run(hardware.run(run(hardware.plan(machine(services, uri, "off01"), ChangeSet(memory_mib=128)))))
+    assert outcome.applied, outcome.record.outcome
+
+    dialogs = []
+    tab = HistoryTab(services.inventory, revert=lambda m, v: dialogs.append(
+        open_hardware_dialog(tab, hardware, m, revert_to=v)))
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.loaded, timeout=5000):
+        tab.show_machine(machine(services, uri, "off01"))
+    assert not tab.revert_button.isEnabled()  # nothing selected
+    with qtbot.waitSignal(tab.diff_shown, timeout=5000):
+        tab.table.selectRow(0)
+    assert not tab.revert_button.isEnabled()  # the newest version is what the machine has
+    with qtbot.waitSignal(tab.diff_shown, timeout=5000):
+        tab.table.selectRow(1)
+    assert tab.revert_button.isEnabled()
+    tab.revert_button.click()
+    (dialog,) = dialogs
+    qtbot.waitUntil(lambda: dialog.planned is not None, timeout=5000)
+    assert dialog.windowTitle() == "Revert off01 to Version 1"
+    assert dialog.tabs.currentWidget() is dialog.review_tab and not dialog.cpu.isEnabled()
+    change, when, _why = (dialog.effects.topLevelItem(0).text(c) for c in range(3))
+    assert (change, when) == ("256 MiB of memory", "now")  # shut off: its next start uses it
+    assert '+  <currentMemory unit="KiB">262144</currentMemory>' in dialog.diff.toPlainText().splitlines()
+    with qtbot.waitSignal(dialog.applied, timeout=10000) as done:
+        dialog.apply_button.click()
+    assert done.args[0].applied and done.args[0].record.title == "Revert off01 to version 1"
+    with qtbot.waitSignal(tab.loaded, timeout=5000):
+        tab.reload()
+    cells = [[tab.table.item(r, c).text() for c in range(4)] for r in range(tab.table.rowCount())]
+    assert [row[0] for row in cells] == ["3", "2", "1"]
+    assert cells[0][2].startswith("this app (task ") and cells[0][3] == "memory 128 MiB → 256 MiB"
+    newest, _edit, imported = services.executors.database.submit(history.versions, uri, OFF01).result()
+    assert newest.digest == imported.digest  # version 1's definition, exactly
