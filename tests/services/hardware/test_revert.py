@@ -2,6 +2,8 @@
 reverting to version 1 runs as an Edit Hardware flow, gives version 1's normalised definition
 back and records it as a new version by this app; a version with a device Edit Hardware does
 not write, or a disk another machine now uses, is refused with the reason and changes nothing."""
+import json
+
 import libvirt
 import pytest
 
@@ -9,9 +11,12 @@ from ecp_desktop.services.hardware.changes import ChangeSet
 from ecp_desktop.services.hardware.revert import plan_machine_revert
 from ecp_desktop.services.hardware.service import HardwareService, PlanError
 from ecp_desktop.services.history import versions as history
+from ecp_desktop.services.inventory import store
 from ecp_desktop.services.inventory.definitions import record_found
+from ecp_desktop.services.inventory.importer import import_host
 
-from ..history.test_history import host, host_uri, on_db  # noqa: F401  (fixtures)
+from ...cli.test_commands import cli
+from ..history.test_history import conn, host, host_uri, on_db  # noqa: F401  (fixtures)
 from .test_hardware import OFF01, RUN01, machine
 
 INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
@@ -85,3 +90,31 @@ def test_a_version_whose_disk_another_machine_now_uses_is_refused(run, services,
     assert refused.value.problems == ["/images/off01-data.img is a disk of run01; two machines writing one disk "
                                       "corrupt it"]
     assert _definition(run, host, OFF01) == before
+
+
+def test_the_history_command_reverts_checks_only_and_refuses(db, db_url, conn, host_uri):  # noqa: F811
+    import_host(conn, store.ensure_host(host_uri, "", False), host_uri)
+    xml = conn.lookupByUUIDString(OFF01).XMLDesc(INACTIVE)
+    history.record(host_uri, OFF01, xml.replace("</uuid>", "</uuid><title>kept</title>"), history.APP)
+    history.record(host_uri, OFF01, xml.replace("</devices>", "<watchdog model='i6300esb'/></devices>"),
+                   history.APP)
+    # The command's own connection reads off01 as the host file has it: version 1, untitled.
+    checked = cli("--connect", host_uri, "history", "off01", "--revert", "2", "--check-only", db_url=db_url)
+    assert checked.returncode == 0, checked.stderr
+    assert "+  <title>kept</title>" in checked.stdout.splitlines() and "title" in checked.stdout
+    assert len(history.versions(host_uri, OFF01)) == 3
+
+    applied = cli("--connect", host_uri, "history", "off01", "--revert", "2", "--json", db_url=db_url)
+    assert applied.returncode == 0, applied.stderr
+    data = json.loads(applied.stdout)
+    assert data["applied"] and data["task"]["title"] == "Revert off01 to version 2"
+    newest = history.versions(host_uri, OFF01)[0]
+    assert (newest.number, newest.origin, newest.task_id) == (4, history.APP, data["task"]["id"])
+    assert newest.digest == history.versions(host_uri, OFF01)[2].digest  # version 2's definition
+
+    refused = cli("--connect", host_uri, "history", "off01", "--revert", "3", db_url=db_url)
+    assert refused.returncode == 2 and "version 3 differs in device <watchdog>" in refused.stderr, refused.stderr
+    unknown = cli("--connect", host_uri, "history", "off01", "--revert", "9", db_url=db_url)
+    assert unknown.returncode == 2 and "off01 has no version 9 (it has versions 1 to 4)" in unknown.stderr
+    assert cli("history", "off01", "--check-only", db_url=db_url).returncode == 2
+    assert len(history.versions(host_uri, OFF01)) == 4
