@@ -15,7 +15,7 @@ from ..history import versions as history
 from ..history.changes import summary
 from ..inventory.machines import MachineInfo
 from ..libvirt_xml.domain import Disk, Domain, Interface
-from ..libvirt_xml.layout import differing_parts
+from ..libvirt_xml.layout import differing_parts, normalised
 from ..libvirt_xml.marks import without_app_marks
 from .changes import ChangeSet, DiskChange, DiskRemoval, ExistingDisk, NicChange, NicRemoval
 from .edit_xml import fingerprint
@@ -47,6 +47,21 @@ def _disk_source(disk: Disk) -> str:
     return path if path.startswith("/") else ""
 
 
+def _unedited(device: Disk | Interface) -> str:
+    """The device without what Edit Hardware edits on it (a disk's bus and cache, an
+    interface's connection, model and link; the boot order; the address libvirt gives)."""
+    copy = type(device).from_xml(device.to_xml())
+    if isinstance(copy, Disk):
+        copy.bus, copy.cache = "", ""
+    else:
+        copy.connect("", "")
+        copy.kind, copy.model, copy.link_state = "", "", ""
+    copy.boot_order = None
+    for address in copy.element.findall("address"):
+        copy.element.remove(address)
+    return normalised(copy.to_xml())
+
+
 def _disks(current: Domain, wanted: Domain, changes: ChangeSet, refused: list[str]) -> None:
     now = {d.target: d for d in current.disks}
     then = {d.target: d for d in wanted.disks}
@@ -63,6 +78,8 @@ def _disks(current: Domain, wanted: Domain, changes: ChangeSet, refused: list[st
         if _disk_source(old) != _disk_source(disk):
             refused.append(f"disk {target} had another source ({_disk_source(disk) or 'none'}); "
                            "Edit Hardware does not change a disk's source")
+        elif _unedited(old) != _unedited(disk):
+            refused.append(f"disk {target} differs in settings Edit Hardware does not write")
         bus = disk.bus if disk.bus != old.bus else ""
         cache = (disk.cache or "default") if disk.cache != old.cache else ""
         if bus or cache:
@@ -79,6 +96,8 @@ def _interfaces(current: Domain, wanted: Domain, changes: ChangeSet, refused: li
             refused.append(f"interface {nic.mac} was removed since; Edit Hardware adds an interface with a "
                            "new MAC address (add it there)")
             continue
+        if _unedited(old) != _unedited(nic):
+            refused.append(f"interface {nic.mac} differs in settings Edit Hardware does not write")
         if (nic.kind, nic.source) != (old.kind, old.source) or nic.model != old.model \
                 or _link(nic) != _link(old):
             changes.nic_changes.append(NicChange(

@@ -1,7 +1,7 @@
 """Revert to a recorded version on the test driver: after an Edit Hardware memory change,
 reverting to version 1 runs as an Edit Hardware flow, gives version 1's normalised definition
-back and records it as a new version by this app; a version with a device Edit Hardware does
-not write, or a disk another machine now uses, is refused with the reason and changes nothing."""
+back and records it as a new version by this app; a version with a device (or a disk setting) Edit
+Hardware does not write, or a disk another machine now uses, is refused with the reason and changes nothing."""
 import json
 
 import libvirt
@@ -59,16 +59,18 @@ def test_revert_to_version_1_gives_its_definition_back_as_a_version_by_this_app(
 
 def test_a_version_with_a_device_edit_hardware_does_not_write_is_refused(run, services, host, host_uri):  # noqa: F811
     first = _first_version(run, services, host, host_uri)
-    # Outside the app: a watchdog added and the memory doubled.
+    # Outside the app: a watchdog added, disk vda given a serial number, the memory doubled.
     xml = _definition(run, host, OFF01)
     _define_outside(run, host, xml.replace("</devices>", "<watchdog model='i6300esb' action='reset'/></devices>")
+                    .replace("</disk>", "<serial>S1</serial></disk>", 1)
                     .replace("<memory unit='KiB'>262144</memory>", "<memory unit='KiB'>524288</memory>"))
     before = _definition(run, host, OFF01)
     on_db(services, record_found, host_uri, OFF01, before)
     hardware = HardwareService(services.inventory, services.engine)
     with pytest.raises(PlanError) as refused:
         run(plan_machine_revert(hardware, machine(services, host_uri, "off01"), first))
-    assert refused.value.problems == ["version 1 differs in device <watchdog>, which Edit Hardware does not write"]
+    assert refused.value.problems == ["version 1 differs in device <watchdog>, which Edit Hardware does not write",
+                                      "disk vda differs in settings Edit Hardware does not write"]
     assert _definition(run, host, OFF01) == before
     assert len(on_db(services, history.versions, host_uri, OFF01)) == 2
 

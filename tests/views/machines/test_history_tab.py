@@ -1,7 +1,8 @@
 """The History tab on the test driver: after an Edit Hardware flow, the selected machine's
 versions newest first with who made each, and a version's diff against the one before it;
 Revert to This Version… opens Edit Hardware's review of the revert, and Apply gives the
-machine that version's settings back, recorded as a new version."""
+machine that version's settings back, recorded as a new version; a version it cannot give
+back says why, with Apply off."""
 import libvirt
 
 from ecp_desktop.services.hardware.changes import ChangeSet
@@ -94,3 +95,18 @@ def test_revert_to_this_version_reviews_the_revert_and_applies_it(qtbot, run, se
     assert cells[0][2].startswith("this app (task ") and cells[0][3] == "memory 128 MiB → 256 MiB"
     newest, _edit, imported = services.executors.database.submit(history.versions, uri, OFF01).result()
     assert newest.digest == imported.digest  # version 1's definition, exactly
+
+    # A version with a device Edit Hardware does not write: said, and nothing to apply.
+    watchdog = first.replace("</devices>", "<watchdog model='i6300esb'/></devices>")
+    for xml in (watchdog, first):  # versions 4 and 5 (the machine as it is)
+        services.executors.database.submit(history.record, uri, OFF01, xml, history.APP).result()
+    with qtbot.waitSignal(tab.loaded, timeout=5000):
+        tab.reload()
+    with qtbot.waitSignal(tab.diff_shown, timeout=5000):
+        tab.table.selectRow(1)  # version 4, the one with the watchdog
+    tab.revert_button.click()
+    refused = dialogs[-1]
+    qtbot.waitUntil(lambda: "Cannot revert" in refused.status.text(), timeout=5000)
+    assert refused.status.text() == ("Cannot revert: version 4 differs in device <watchdog>, which Edit Hardware "
+                                     "does not write")
+    assert not refused.apply_button.isEnabled() and refused.diff.toPlainText() == ""
