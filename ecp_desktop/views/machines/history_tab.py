@@ -129,6 +129,7 @@ class HistoryTab(QWidget):
         else:
             self.table.clearSelection()
             self.diff.setPlainText("")
+        self.revert_button.setEnabled(self._revertible(self.selected()))
 
     def selected(self) -> history.Version | None:
         rows = self.table.selectionModel().selectedRows()
@@ -137,13 +138,17 @@ class HistoryTab(QWidget):
     def revert_selected(self) -> object:
         """Revert to This Version…: the selected version, older than the newest, to ``revert``."""
         version = self.selected()
-        if self._revert is None or self.machine is None or version is None or version == self.versions[0]:
+        if self._revert is None or self.machine is None or not self._revertible(version):
             return None
         return self._revert(self.machine, version)
 
+    def _revertible(self, version: history.Version | None) -> bool:
+        """A version other than the newest (the newest is what the machine has)."""
+        return version is not None and bool(self.versions) and version != self.versions[0]
+
     def _show_diff(self) -> None:
         version = self.selected()
-        self.revert_button.setEnabled(version is not None and version != self.versions[0])
+        self.revert_button.setEnabled(self._revertible(version))
         if version is None:
             self.diff.setPlainText("")
             return

@@ -92,6 +92,7 @@ def test_revert_to_this_version_reviews_the_revert_and_applies_it(qtbot, run, se
         tab.reload()
     cells = [[tab.table.item(r, c).text() for c in range(4)] for r in range(tab.table.rowCount())]
     assert [row[0] for row in cells] == ["3", "2", "1"]
+    assert tab.selected().number == 1 and tab.revert_button.isEnabled()  # still selected, no longer the newest
     assert cells[0][2].startswith("this app (task ") and cells[0][3] == "memory 128 MiB → 256 MiB"
     newest, _edit, imported = services.executors.database.submit(history.versions, uri, OFF01).result()
     assert newest.digest == imported.digest  # version 1's definition, exactly
