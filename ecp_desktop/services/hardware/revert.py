@@ -31,6 +31,13 @@ NOT_COMPARED = frozenset({"memory", "currentMemory", "vcpu", "title", "descripti
                           "devices/interface", "devices/controller", "metadata"})
 
 
+def _part_words(part: str) -> str:
+    """A differing part as a person names it: "device <watchdog>", "the machine's name"."""
+    if part.startswith("devices/"):
+        return f"device <{part.removeprefix('devices/')}>"
+    return {"name": "the machine's name (Rename… changes it)", "uuid": "the machine's UUID"}.get(part, part)
+
+
 def _rest(xml: str) -> str:
     """The definition without the boot order's <os><boot> elements (compared on their own)."""
     domain = Domain.from_xml(without_app_marks(xml))
@@ -115,8 +122,7 @@ def revert_changes(facts: HardwareFacts, version_xml: str, number: int) -> Chang
     """The Edit Hardware changes that give the machine version ``number``'s definition
     (``PlanError`` naming everything that cannot be reverted that way)."""
     current, wanted = facts.definition, Domain.from_xml(version_xml)
-    refused = [f"version {number} differs in {part.replace('devices/', 'device <')}"
-               + (">" if part.startswith("devices/") else "") + ", which Edit Hardware does not write"
+    refused = [f"version {number} differs in {_part_words(part)}, which Edit Hardware does not write"
                for part in differing_parts(_rest(facts.xml), _rest(version_xml), NOT_COMPARED)]
     if [b.dev for b in wanted.boot_devices] != [b.dev for b in current.boot_devices] and wanted.boot_devices:
         refused.append(f"version {number} orders booting by device kind (<os><boot>), which Edit Hardware "

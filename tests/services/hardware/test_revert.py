@@ -120,3 +120,17 @@ def test_the_history_command_reverts_checks_only_and_refuses(db, db_url, conn, h
     assert unknown.returncode == 2 and "off01 has no version 9 (it has versions 1 to 4)" in unknown.stderr
     assert cli("history", "off01", "--check-only", db_url=db_url).returncode == 2
     assert len(history.versions(host_uri, OFF01)) == 4
+
+
+def test_a_version_with_another_name_is_refused_with_where_names_change(run, services, host, host_uri):  # noqa: F811
+    xml = _definition(run, host, OFF01)
+    on_db(services, record_found, host_uri, OFF01, xml)
+    renamed = xml.replace("<name>off01</name>", "<name>old01</name>")
+    on_db(services, lambda: history.record(host_uri, OFF01, renamed, history.APP))
+    on_db(services, lambda: history.record(host_uri, OFF01, xml, history.APP))
+    _now, old_name, _first = on_db(services, history.versions, host_uri, OFF01)
+    hardware = HardwareService(services.inventory, services.engine)
+    with pytest.raises(PlanError) as refused:
+        run(plan_machine_revert(hardware, machine(services, host_uri, "off01"), old_name))
+    assert refused.value.problems == ["version 2 differs in the machine's name (Rename… changes it), which Edit "
+                                      "Hardware does not write"]
