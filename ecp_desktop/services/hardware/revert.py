@@ -128,13 +128,19 @@ def revert_changes(facts: HardwareFacts, version_xml: str, number: int) -> Chang
         refused.append(f"version {number} orders booting by device kind (<os><boot>), which Edit Hardware "
                        "does not write (it orders disks and interfaces)")
     changes = ChangeSet()
-    if (wanted.max_vcpus, wanted.vcpus) != (current.max_vcpus, current.vcpus):
-        changes.max_vcpus, changes.vcpus = wanted.max_vcpus, wanted.vcpus
-    wanted_memory = (wanted.memory_kib, wanted.current_memory_kib or wanted.memory_kib)
-    if wanted_memory != (current.memory_kib, current.current_memory_kib or current.memory_kib):
-        if any(kib % 1024 for kib in wanted_memory):
-            refused.append(f"version {number}'s memory is not a whole number of MiB")
-        changes.max_memory_mib, changes.memory_mib = (kib // 1024 for kib in wanted_memory)
+    # A maximum is asked only when it changes (the review lists each asked); what the machine
+    # has is asked when it changes or its maximum does (a new maximum alone would cap it).
+    if wanted.max_vcpus != current.max_vcpus:
+        changes.max_vcpus = wanted.max_vcpus
+    if wanted.vcpus != current.vcpus or changes.max_vcpus is not None:
+        changes.vcpus = wanted.vcpus
+    wanted_kib = wanted.current_memory_kib or wanted.memory_kib
+    if wanted.memory_kib != current.memory_kib:
+        changes.max_memory_mib = wanted.memory_kib // 1024
+    if wanted_kib != (current.current_memory_kib or current.memory_kib) or changes.max_memory_mib is not None:
+        changes.memory_mib = wanted_kib // 1024
+        if wanted.memory_kib % 1024 or wanted_kib % 1024:
+            refused.append(f"version {number}'s memory is not a whole number of MiB (Edit Hardware writes MiB)")
     _disks(current, wanted, changes, refused)
     _interfaces(current, wanted, changes, refused)
     if wanted.boot_order != current.boot_order:
