@@ -104,6 +104,23 @@ def changes_from(args) -> ChangeSet:
 
 def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Exit 0 applied (or planned, with --dry-run), 1 failed and undone, 2 bad input, 3 the host unreachable."""
+    from .common import EXIT_USAGE, say
+    try:
+        changes = changes_from(args)
+    except BadOption as exc:
+        say(str(exc), err)
+        return EXIT_USAGE
+    if changes.is_empty():
+        say("nothing to change: give at least one option (see ecp-desktop edit --help)", err)
+        return EXIT_USAGE
+    return run_hardware_plan(args, lambda hardware, machine: hardware.plan(machine, changes), args.dry_run, out, err)
+
+
+def run_hardware_plan(args, planner, dry_run: bool, out: TextIO, err: TextIO) -> int:
+    """Connect, find ``args.machine``, plan with ``planner(hardware, machine)`` (awaitable: a
+    HardwarePlan, or ``PlanError`` naming every reason), print the plan and, unless ``dry_run``,
+    run it as Edit Hardware's flow and print its task (``args.json``: as JSON). Exit 0 applied
+    (or planned), 1 failed and undone, 2 bad input or refused, 3 the host unreachable."""
     # Imported here, not when the parser is built: `ecp-desktop --help` and the window stay light.
     from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, bad_uri, close, connect_hosts,
                          find_machine, headless_services, print_json, print_tree, print_while_read, say, task_json)
@@ -112,14 +129,6 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
     from ..services.tasks.tree import host_was_away
     connect = list(getattr(args, "connect", None) or [])
     if bad_uri(connect + ([args.host] if args.host else []), err):
-        return EXIT_USAGE
-    try:
-        changes = changes_from(args)
-    except BadOption as exc:
-        say(str(exc), err)
-        return EXIT_USAGE
-    if changes.is_empty():
-        say("nothing to change: give at least one option (see ecp-desktop edit --help)", err)
         return EXIT_USAGE
     install_quiet_error_handler()
     services = headless_services()
@@ -131,7 +140,7 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
         if machine is None:
             return code
         try:
-            planned = await hardware.plan(machine, changes)
+            planned = await planner(hardware, machine)
         except HypervisorError as error:
             say(f"cannot read the hardware of {machine.name}: {error.code_name}: {error.one_line()}", err)
             return EXIT_CONNECTION if host_was_away(error) else EXIT_FAILED
@@ -139,7 +148,7 @@ def run_from_args(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
             for problem in exc.problems:
                 say(problem, err)
             return EXIT_USAGE
-        if args.dry_run:
+        if dry_run:
             print_while_read(lambda: _print_plan(planned, args.json, out), out)
             return EXIT_OK
         outcome = await hardware.run(planned)

@@ -6,7 +6,12 @@ back). The machine is read in the host's worker when the dialog opens; the plan 
 from that reading (no libvirt call) as the user edits; Apply runs on the task engine. The
 GUI thread never waits on libvirt or the database. The dialog is deleted when it closes: an
 answer that comes later touches none of its widgets (a failed Apply is still reported by the
-window's error dialog)."""
+window's error dialog).
+
+Opened to revert to a recorded version (``revert_to``), the dialog reads that version too and
+shows, instead of the sections, Edit Hardware's review of the revert (``hardware.revert``):
+the same diff, the same "now" or "next boot" per change, the same Apply; or why the version
+cannot be reverted."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,7 +29,9 @@ from ...services.core.errors import HypervisorError
 from ...services.hardware.changes import MAX_TITLE, MIN_MEMORY_MIB, ChangeSet
 from ...services.hardware.facts import HardwareFacts
 from ...services.hardware.hotplug import NEXT_BOOT
+from ...services.hardware.revert import plan_revert
 from ...services.hardware.service import HardwareOutcome, HardwarePlan, HardwareService, PlanError, plan
+from ...services.history import versions as history
 from ...services.actions.rename import state_problem
 from ...services.inventory.machines import MachineInfo
 from .hardware_pages import KEY, DisksPage, NetworkPage, row_of
@@ -164,10 +171,14 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
     def __init__(self, hardware: HardwareService, machine: MachineInfo, parent: QWidget | None = None, *,
                  show_errors: Callable[[str, list], object] | None = None,
                  show_tasks: Callable[[], object] | None = None,
-                 rename: Callable[[MachineInfo], QDialog] | None = None) -> None:
-        """``rename``: opens the window's Rename dialog (F2's) for a machine."""
+                 rename: Callable[[MachineInfo], QDialog] | None = None,
+                 revert_to: history.Version | None = None) -> None:
+        """``rename``: opens the window's Rename dialog (F2's) for a machine; ``revert_to``:
+        the recorded version the dialog reverts the machine to (no sections to edit then)."""
         super().__init__(parent)
         self.hardware, self.machine = hardware, machine
+        self.revert_to = revert_to
+        self.revert_xml = ""  # the version's stored definition, once read
         self._rename = rename
         self.facts: HardwareFacts | None = None
         self.planned: HardwarePlan | None = None
@@ -176,7 +187,8 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
         self._show_errors, self._show_tasks = show_errors, show_tasks  # the window's, closed dialog or not
         self._closed = False   # set when it closes (and is deleted): late answers touch no widget
         self.finished.connect(self._on_finished)
-        self.setWindowTitle(f"Edit Hardware: {machine.name}")
+        self.setWindowTitle(f"Edit Hardware: {machine.name}" if revert_to is None else
+                            f"Revert {machine.name} to Version {revert_to.number}")
         self.resize(760, 600)
 
         self.cpu, self.disks, self.network, self.options = CpuMemoryPage(), DisksPage(), NetworkPage(), OptionsPage()
@@ -237,6 +249,9 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
     async def read(self) -> None:
         try:
             facts = await self.hardware.read(self.machine)
+            if self.revert_to is not None:
+                self.revert_xml = await self.hardware.inventory.executors.on_database(history.text,
+                                                                                      self.revert_to.id)
         except Exception as error:  # noqa: BLE001  (said in the status line: never "Reading…" for ever)
             if isinstance(error, HypervisorError):
                 words = error.one_line()
@@ -258,7 +273,10 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
         self.facts = facts
         for page in (self.cpu, self.disks, self.network, self.options):
             page.load(facts)
+            page.setEnabled(self.revert_to is None)  # a revert's changes come from the version
         self.tabs.setEnabled(True)
+        if self.revert_to is not None:
+            self.tabs.setCurrentWidget(self.review_tab)
         self.review()
 
     # ----- the pending change set and its review ------------------------------------------
@@ -272,7 +290,7 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
         """Changes entered and not applied, however entered (a disk added with its defaults,
         the boot order moved); none once Apply ran (applied or not, editing has ended)."""
         return self.facts is not None and self.outcome is None and self.tabs.isEnabled() \
-            and not self.changes().is_empty()
+            and self.revert_to is None and not self.changes().is_empty()
 
     def review(self) -> None:
         """Plan the pending changes (from the reading: no libvirt call) and show the result."""
@@ -282,15 +300,17 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
         self.effects.clear()
         self.warning.setText("")
         changes = self.changes()
-        if changes.is_empty():
+        if changes.is_empty() and self.revert_to is None:
             self.diff.setPlainText("")
             self._say("No changes yet.")
             return
         try:
-            self.planned = plan(self.facts, changes)
+            self.planned = plan(self.facts, changes) if self.revert_to is None else \
+                plan_revert(self.facts, self.revert_xml, self.revert_to.number)
         except PlanError as exc:
             self.diff.setPlainText("")
-            self._say("Cannot apply: " + "; ".join(exc.problems), error=True)
+            self._say(("Cannot apply: " if self.revert_to is None else "Cannot revert: ") + "; ".join(exc.problems),
+                      error=True)
             return
         for effect in self.planned.effects:
             item = QTreeWidgetItem([effect.change, "now" if effect.when != NEXT_BOOT else "next boot", effect.why])
@@ -353,11 +373,13 @@ class HardwareDialog(AsksBeforeDiscarding, QDialog):
 def open_hardware_dialog(parent: QWidget | None, hardware: HardwareService, machine: MachineInfo, *,
                          show_errors: Callable[[str, list], object] | None = None,
                          show_tasks: Callable[[], object] | None = None,
-                         rename: Callable[[MachineInfo], QDialog] | None = None) -> HardwareDialog:
+                         rename: Callable[[MachineInfo], QDialog] | None = None,
+                         revert_to: history.Version | None = None) -> HardwareDialog:
     """Open Edit Hardware for ``machine`` (``show_tasks`` when Apply runs, ``show_errors`` when the
-    edit fails, ``rename`` for its Rename… button)."""
+    edit fails, ``rename`` for its Rename… button, ``revert_to`` to review and apply a revert
+    to that version)."""
     dialog = HardwareDialog(hardware, machine, parent, show_errors=show_errors, show_tasks=show_tasks,
-                            rename=rename)
+                            rename=rename, revert_to=revert_to)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     dialog.start()

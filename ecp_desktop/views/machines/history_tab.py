@@ -1,9 +1,13 @@
 """The History tab: the selected machine's definition versions, newest first (when, by whom,
-what changed), and the selected version's diff against the one before it.
+what changed), and the selected version's diff against the one before it. Revert to This
+Version… (a version older than the newest selected) hands the version to ``revert``, which
+opens Edit Hardware's review of the revert.
 
 The versions are read from the inventory on the database thread; the view only shows them.
 A reading the selection has moved on from is dropped."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
@@ -25,9 +29,11 @@ class HistoryTab(QWidget):
     loaded = Signal()  # the versions were read (or could not be)
     diff_shown = Signal()  # the selected version's diff is on screen
 
-    def __init__(self, inventory: Inventory, parent: QWidget | None = None) -> None:
+    def __init__(self, inventory: Inventory, parent: QWidget | None = None, *,
+                 revert: Callable[[MachineInfo, history.Version], object] | None = None) -> None:
         super().__init__(parent)
         self.inventory = inventory
+        self._revert = revert
         self.machine: MachineInfo | None = None
         self.versions: list[history.Version] = []
         self._request = 0
@@ -46,9 +52,16 @@ class HistoryTab(QWidget):
         self.diff.setPlaceholderText("Select a version to see what it changed.")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.reload)
+        self.revert_button = QPushButton("Revert to This Version…")
+        self.revert_button.setToolTip("Review the changes that give the machine this version's settings back, "
+                                      "then apply them as a task")
+        self.revert_button.clicked.connect(self.revert_selected)
+        self.revert_button.setEnabled(False)
+        self.revert_button.setVisible(revert is not None)
         self.status = plain_label("Select a machine to see its configuration history.", wrap=True, selectable=True)
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
+        top.addWidget(self.revert_button)
         top.addWidget(self.refresh_button)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
@@ -116,13 +129,26 @@ class HistoryTab(QWidget):
         else:
             self.table.clearSelection()
             self.diff.setPlainText("")
+        self.revert_button.setEnabled(self._revertible(self.selected()))
 
     def selected(self) -> history.Version | None:
         rows = self.table.selectionModel().selectedRows()
         return self.versions[rows[0].row()] if rows and rows[0].row() < len(self.versions) else None
 
+    def revert_selected(self) -> object:
+        """Revert to This Version…: the selected version, older than the newest, to ``revert``."""
+        version = self.selected()
+        if self._revert is None or self.machine is None or not self._revertible(version):
+            return None
+        return self._revert(self.machine, version)
+
+    def _revertible(self, version: history.Version | None) -> bool:
+        """A version other than the newest (the newest is what the machine has)."""
+        return version is not None and bool(self.versions) and version != self.versions[0]
+
     def _show_diff(self) -> None:
         version = self.selected()
+        self.revert_button.setEnabled(self._revertible(version))
         if version is None:
             self.diff.setPlainText("")
             return

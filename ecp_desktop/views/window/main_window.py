@@ -19,6 +19,7 @@ from ...services.core.wording import count
 from ...services.hosts.connection import HostConnection
 from ...services.hosts.placement import first_host_taking_machines, placement_refusal
 from ...services.hosts.states import ACTIVE_STATES
+from ...services.history.versions import Version
 from ...services.inventory.machines import MachineInfo
 from ...services.maintenance.recover import can_recover
 from ...services.networks.networks import inactive_network_in
@@ -143,7 +144,7 @@ class MainWindow(QMainWindow):
 
         self.details = DetailsPanel(inventory)
         self.details.add_machine_tab(SnapshotsTab(inventory, services.snapshots), "Snapshots")
-        self.history_tab = HistoryTab(inventory)
+        self.history_tab = HistoryTab(inventory, revert=self.open_revert_dialog)
         self.details.add_machine_tab(self.history_tab, "History")
         self.usage = usage  # sampled only while this window can be seen
         self.usage_tab = UsageTab(usage)  # in a pane beside the tasks (window_layout)
@@ -371,6 +372,11 @@ class MainWindow(QMainWindow):
         return open_hardware_dialog(self, self.services.hardware, selected[0], show_errors=self.show_errors,
                                     show_tasks=self.show_tasks, rename=lambda machine: open_rename_dialog(
                                         self, self.services.renamer, machine, self.show_errors))
+
+    def open_revert_dialog(self, machine: MachineInfo, version: Version):
+        """History → Revert to This Version…: Edit Hardware's review of the revert, then Apply."""
+        return open_hardware_dialog(self, self.services.hardware, machine, show_errors=self.show_errors,
+                                    show_tasks=self.show_tasks, revert_to=version)
 
     def open_delete_dialog(self) -> DeleteDialog | None:
         """Machine → Delete… (the Delete key) for the selected machines whose host answers."""
