@@ -122,7 +122,8 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
         if changed:
             await inventory.follow_flow(changed, step.root().db_id)  # the flow the user started
     engine.listeners.append(follow_flow)
-    inventory.in_flow = lambda _uri, uuid: task_store.machine_in_flow(uuid, UNFINISHED)
+    # this instance's own tasks first (their rows may not be written yet), then any instance's
+    inventory.in_flow = lambda _uri, uuid: tasks.changing(uuid) or task_store.machine_in_flow(uuid, UNFINISHED)
     lifecycle = Lifecycle(inventory, tasks)
     migrations = MigrationService(inventory, engine)
     evacuations = EvacuationService(migrations)

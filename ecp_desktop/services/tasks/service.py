@@ -25,7 +25,8 @@ from ..core.executors import Executors
 from ..core.events import Event
 from ..sharing import heartbeat
 from . import store
-from .records import CANCELLED, FAILED, RUNNING, SUCCEEDED, TaskRecord, build_trees, columns, record_from_row
+from .records import (CANCELLED, FAILED, RUNNING, SUCCEEDED, UNFINISHED, TaskRecord, build_trees, columns,
+                      record_from_row)
 
 log = logging.getLogger(__name__)
 # A server that is down or unreachable (not a mistake in what we write: that is not retried).
@@ -274,6 +275,11 @@ class TaskService:
         loop = asyncio.get_running_loop()
         rows = await loop.run_in_executor(self._executors.database, store.recent_trees, limit)
         return self.adopt(rows)
+
+    def changing(self, uuid: str) -> bool:
+        """Whether a task of this instance on the machine ``uuid`` has not finished: known at
+        once, before its row reaches the database (any thread may ask: a copy is read)."""
+        return any(t.target_uuid == uuid and t.status in UNFINISHED for t in list(self.tasks))
 
     def find(self, db_id: int) -> TaskRecord | None:
         return next((t for t in self.tasks if t.db_id == db_id), None)
