@@ -20,7 +20,7 @@ import libvirt
 
 from . import store
 from . import notes as machine_notes
-from .definitions import catch_definition, keep_definition
+from .definitions import catch_definition, catch_definitions_changed_away, keep_definition
 from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
@@ -66,6 +66,7 @@ class Inventory:
         self._announced: str | None = None  # what setup_changed last said
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
+        self._listed: set[str] = set()  # host URIs listed in this session: their next listing is a reconnect's
         self._listing_slots = asyncio.Semaphore(LISTING_SLOTS)
         # Every write that matters, coalesced per machine: one job on the database thread writes
         # what gathered meanwhile (a bulk action refreshes thousands of machines), and what does
@@ -219,6 +220,13 @@ class Inventory:
         self.host_loaded.emit(host, len(listed))
         if self.persist:
             self.writes.listing(host.uri, (host.facts, listed))
+            if host.uri in self._listed and self._set_up:  # events were not heard while it was away
+                spawn(self._catch_definitions_changed_away(host, [m.uuid for m in listed if m.persistent]))
+        self._listed.add(host.uri)
+
+    async def _catch_definitions_changed_away(self, host: HostConnection, uuids: list[str]) -> None:
+        await self.writes.written()  # the listing's rows first: a version names its machine's row
+        await catch_definitions_changed_away(host, uuids, self.executors, self.in_flow)
 
     def _apply_listing(self, uri: str, diff: ListingDiff) -> None:
         with Held():  # the rows of a host go to every view at once: workers give way
