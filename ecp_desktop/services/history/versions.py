@@ -21,6 +21,7 @@ import peewee
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.models.dialect import dialect
+from ..core.gui_first import give_way
 from ..libvirt_xml.layout import normalised, xml_diff
 from ..libvirt_xml.marks import without_app_marks
 from ..libvirt_xml.xmlmodel import XmlError
@@ -135,6 +136,7 @@ def record_found_many(host_uri: str, found: list[tuple[str, str]], *, keep: int 
     now is skipped (the XML may be older than that version, which a flow recorded meanwhile)."""
     texts: dict[str, str] = {}
     for uuid, xml in found:
+        give_way()  # parsing thousands of definitions: the GUI thread first
         try:
             texts[uuid] = normalised(without_app_marks(xml))
         except XmlError as exc:

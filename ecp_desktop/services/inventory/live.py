@@ -67,6 +67,7 @@ class Inventory:
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
         self._listed: set[str] = set()  # host URIs listed in this session: their next listing is a reconnect's
+        self._definition_checks = asyncio.Semaphore(1)  # a reconnect storm's checks run one host at a time
         self._listing_slots = asyncio.Semaphore(LISTING_SLOTS)
         # Every write that matters, coalesced per machine: one job on the database thread writes
         # what gathered meanwhile (a bulk action refreshes thousands of machines), and what does
@@ -225,8 +226,9 @@ class Inventory:
         self._listed.add(host.uri)
 
     async def _catch_definitions_changed_away(self, host: HostConnection, uuids: list[str]) -> None:
-        await self.writes.written()  # the listing's rows first: a version names its machine's row
-        await catch_definitions_changed_away(host, uuids, self.executors, self.in_flow)
+        async with self._definition_checks:
+            await self.writes.written()  # the listing's rows first: a version names its machine's row
+            await catch_definitions_changed_away(host, uuids, self.executors, self.in_flow)
 
     def _apply_listing(self, uri: str, diff: ListingDiff) -> None:
         with Held():  # the rows of a host go to every view at once: workers give way
