@@ -161,6 +161,7 @@ def app(uri: str, versions: int, path: Path) -> tuple[dict[str, float], str, dic
     handle.close()
     figures["file"] = path.stat().st_size
     figures["bytes"] = table_bytes(path, HISTORY_TABLES) / (versions * len(bases))
+    figures["text_bytes"] = table_bytes(path, HISTORY_TABLES[:1]) / (versions * len(bases))
     return figures, uuid, bases
 
 
@@ -240,7 +241,8 @@ def main() -> None:
     stall_s, ticks, rows = float(out[-3]), int(out[-2]), int(out[-1])
     print(f"size_{mv}: database file {mine['file'] / 2**20:.1f} MiB; history {mine['bytes']:.0f} bytes "
           f"per version, plain XML floor {plain['bytes']:.0f} bytes per version, "
-          f"ratio {mine['bytes'] / plain['bytes']:.2f} of floor")
+          f"ratio {mine['bytes'] / plain['bytes']:.2f} of floor (compressed texts {mine['text_bytes']:.0f}, "
+          f"version rows and indexes {mine['bytes'] - mine['text_bytes']:.0f})")
     print(f"record_{mv}: batch {mine['batch'] * 1e3:.3f} ms per version, floor {plain['batch'] * 1e3:.3f} ms, "
           f"ratio {mine['batch'] / plain['batch']:.0f} of floor; single {mine['single'] * 1e3:.2f} ms per version, "
           f"floor {plain['single'] * 1e3:.2f} ms, ratio {mine['single'] / plain['single']:.1f} of floor; "
