@@ -66,7 +66,8 @@ class Inventory:
         self._announced: str | None = None  # what setup_changed last said
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
-        self._listed: set[str] = set()  # host URIs listed in this session: their next listing is a reconnect's
+        self._listed: set[str] = set()  # host URIs listed in this session
+        self._went_away: set[str] = set()  # listed, then disconnected: their next listing is a reconnect's
         self._definition_checks = asyncio.Semaphore(1)  # a reconnect storm's checks run one host at a time
         self._listing_slots = asyncio.Semaphore(LISTING_SLOTS)
         # Every write that matters, coalesced per machine: one job on the database thread writes
@@ -179,6 +180,8 @@ class Inventory:
 
     def _host_state_told(self, host: HostConnection) -> None:
         if not host.connected:
+            if host.uri in self._listed:
+                self._went_away.add(host.uri)
             # Events no longer keep these rows current: from now on they are last known facts.
             now = utc_now()
             gone = [m for m in self._index.of_host(host.uri).values() if m.live]
@@ -221,8 +224,9 @@ class Inventory:
         self.host_loaded.emit(host, len(listed))
         if self.persist:
             self.writes.listing(host.uri, (host.facts, listed))
-            if host.uri in self._listed and self._set_up:  # events were not heard while it was away
+            if host.uri in self._went_away and self._set_up:  # events were not heard while it was away
                 spawn(self._catch_definitions_changed_away(host, [m.uuid for m in listed if m.persistent]))
+        self._went_away.discard(host.uri)
         self._listed.add(host.uri)
 
     async def _catch_definitions_changed_away(self, host: HostConnection, uuids: list[str]) -> None:
