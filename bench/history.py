@@ -7,12 +7,15 @@ history service against a plain table of the same definitions, same run.
 A test-driver host of MACHINES generated machines is imported (version 1 of each, recorded by
 the import's batch), then each further version changes every machine's memory (even versions)
 or its disk vda's image (odd versions), recorded round by round: the even rounds through the
-batch a listing uses (``record_found_many``: changes found outside the app), the odd rounds one
-machine at a time as a flow records (``record``, by this app with a task). The floor is a bare
-SQLite table (machine, number, xml) holding the same definitions as plain text, written and
-read by the stdlib ``sqlite3`` module. Prints:
+batch a listing uses (``record_found_many``: changes found outside the app), the odd rounds
+SINGLES_PER_ROUND machines one at a time as a flow records (``record``, by this app with a
+task) and the rest in the batch (every version one at a time would take an hour at full size).
+The floor is a bare SQLite table (machine, number, xml) holding the same definitions as plain
+text, written by the stdlib ``sqlite3`` module with the app's pragmas and the same transactions,
+and read by it. Prints:
   size_M_V:    the database file; the history's tables in bytes per version, against the plain
-               table's bytes per version (ratio: under 1 means smaller than plain XML)
+               table's bytes per version (ratio: under 1 means smaller than plain XML), and
+               how much of it is compressed texts and how much version rows and indexes
   record_M_V:  seconds per version recorded, batch and single, against the floor's insert
   list_M_V:    one machine's versions listed (``versions``), against the floor's select
   diff_M_V:    version 1 against version VERSIONS (``diff``), against difflib on the plain XML
