@@ -21,6 +21,7 @@ import peewee
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ecp_desktop.models.dialect import dialect
+from ..core.gui_first import give_way
 from ..libvirt_xml.layout import normalised, xml_diff
 from ..libvirt_xml.marks import without_app_marks
 from ..libvirt_xml.xmlmodel import XmlError
@@ -126,13 +127,16 @@ BATCH = 400  # rows per statement (under SQLite's variable limit)
 
 
 def record_found_many(host_uri: str, found: list[tuple[str, str]], *, keep: int = KEEP_VERSIONS,
-                      keep_days: int = KEEP_DAYS) -> int:
+                      keep_days: int = KEEP_DAYS, read_after: dict[str, str | None] | None = None) -> int:
     """``record(host_uri, uuid, xml, None)`` for each (uuid, xml) a host's listing read (an
     import of thousands of machines), in one transaction and a few statements per BATCH; how
     many versions were recorded. A version another instance recorded meanwhile under the same
-    number wins (the next read compares with it)."""
+    number wins (the next read compares with it). ``read_after``: each machine's newest digest
+    (None: no version) when its XML was read; a machine whose newest version is another one
+    now is skipped (the XML may be older than that version, which a flow recorded meanwhile)."""
     texts: dict[str, str] = {}
     for uuid, xml in found:
+        give_way()  # parsing thousands of definitions: the GUI thread first
         try:
             texts[uuid] = normalised(without_app_marks(xml))
         except XmlError as exc:
@@ -149,7 +153,8 @@ def record_found_many(host_uri: str, found: list[tuple[str, str]], *, keep: int 
             newest_digest = {m: d for m, n, d in V.select(V.machine, V.number, V.digest).where(
                 V.machine.in_(list(newest_number))).tuples() if newest_number.get(m) == n}
             wanted = [(uuid, ids[uuid]) for uuid in chunk
-                      if uuid in ids and newest_digest.get(ids[uuid]) != digest_of(texts[uuid])]
+                      if uuid in ids and newest_digest.get(ids[uuid]) != digest_of(texts[uuid])
+                      and (read_after is None or read_after.get(uuid) == newest_digest.get(ids[uuid]))]
             if not wanted:
                 continue
             T.insert_many([{"digest": digest_of(texts[u]), "body": zlib.compress(texts[u].encode())}
@@ -167,6 +172,25 @@ def record_found_many(host_uri: str, found: list[tuple[str, str]], *, keep: int 
                 if row["number"] > keep:
                     _trim(row["machine"], row["number"], keep, keep_days)
     return recorded
+
+
+def newest_digests(host_uri: str, uuids: list[str]) -> dict[str, str | None]:
+    """Each of the host's machines' newest version's digest (None: no version yet); UUIDs
+    without a row are left out."""
+    M, H, V = schema.Machine, schema.Host, schema.DefinitionVersion
+    found: dict[str, str | None] = {}
+    with database.connection_context():
+        for start in range(0, len(uuids), BATCH):
+            chunk = uuids[start:start + BATCH]
+            ids = dict(M.select(M.id, M.uuid).join(H).where((H.uri == host_uri) & M.uuid.in_(chunk)).tuples())
+            found.update(dict.fromkeys(ids.values()))
+            newest_number = dict(V.select(V.machine, peewee.fn.MAX(V.number)).where(V.machine.in_(list(ids)))
+                                 .group_by(V.machine).tuples())
+            for machine_id, number, digest in V.select(V.machine, V.number, V.digest).where(
+                    V.machine.in_(list(newest_number))).tuples():
+                if newest_number[machine_id] == number:
+                    found[ids[machine_id]] = digest
+    return found
 
 
 def _trim(machine_id: int, newest: int, keep: int, keep_days: int) -> None:

@@ -21,6 +21,7 @@ import libvirt
 from ecp_desktop.models import schema
 from ecp_desktop.models.db import database
 from ..config import preferences
+from ..core.gui_first import give_way
 from ..history import versions as history
 from ..libvirt_xml.domain import Domain
 from ..sharing.instance import INSTANCE_ID
@@ -110,11 +111,13 @@ def write_definition(host_uri: str, uuid: str, xml: str, task_id: int | None = N
                        keep=prefs.history_keep_versions, keep_days=prefs.history_keep_days)
 
 
-def record_found_many(host_uri: str, found: list[tuple[str, str]]) -> int:
-    """``record_found`` for each (uuid, definition) an import read, in one transaction."""
+def record_found_many(host_uri: str, found: list[tuple[str, str]],
+                      read_after: dict[str, str | None] | None = None) -> int:
+    """``record_found`` for each (uuid, definition) an import read, in one transaction
+    (``read_after``: see ``history.record_found_many``)."""
     prefs = preferences.current()
     return history.record_found_many(host_uri, found, keep=prefs.history_keep_versions,
-                                     keep_days=prefs.history_keep_days)
+                                     keep_days=prefs.history_keep_days, read_after=read_after)
 
 
 def record_found(host_uri: str, uuid: str, xml: str) -> history.Version | None:
@@ -167,3 +170,45 @@ async def catch_definition(host, uuid: str, executors, in_flow: Callable[[str, s
             await executors.on_database(record_unless_in_flow, xml)
     except Exception as exc:  # noqa: BLE001  (a host or the database away: the next import records it)
         log.info("definition of %s on %s not checked now: %s", uuid, host.uri, exc)
+
+
+CHECK_CHUNK = 200  # machines whose definitions a reconnect reads and records at a time
+
+
+async def catch_definitions_changed_away(host, uuids: list[str], executors,
+                                         in_flow: Callable[[str, str], bool]) -> int:
+    """After a reconnect: the persistent machines ``uuids`` of ``host`` whose definition
+    changed while it was away (``virsh edit`` meanwhile) get a version "changed outside", as a
+    "defined" event would have given them. In chunks of CHECK_CHUNK, each read on the host's
+    worker (giving way to the GUI thread between machines) and recorded in one transaction, so
+    a 10,000-machine host holds neither thread long. A machine in a flow, or whose newest version
+    changed while its chunk was read, is left to the flow and the next check. How many versions
+    were recorded; never raises (a host or the database away: the next reconnect checks)."""
+    def read(conn: libvirt.virConnect, chunk: list[str]) -> list[tuple[str, str]]:
+        found = []
+        for uuid in chunk:
+            give_way()
+            try:
+                dom = conn.lookupByUUIDString(uuid)
+                if dom.isPersistent():
+                    found.append((uuid, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+            except libvirt.libvirtError:
+                continue  # undefined meanwhile: its row goes with the next event
+        return found
+
+    def record_unless_in_flow(found: list[tuple[str, str]], read_after: dict[str, str | None]) -> int:
+        return record_found_many(host.uri, [(u, xml) for u, xml in found if not in_flow(host.uri, u)], read_after)
+
+    recorded = 0
+    try:
+        for start in range(0, len(uuids), CHECK_CHUNK):
+            chunk = uuids[start:start + CHECK_CHUNK]
+            read_after = await executors.on_database(history.newest_digests, host.uri, chunk)
+            wanted = [u for u in chunk if u in read_after]
+            if not wanted:
+                continue
+            found = await host.call(lambda conn, w=wanted: read(conn, w), operation="read definitions")
+            recorded += await executors.on_database(record_unless_in_flow, found, read_after)
+    except Exception as exc:  # noqa: BLE001  (a host or the database away: the next reconnect checks)
+        log.info("definitions of %s not checked now: %s", host.uri, exc)
+    return recorded

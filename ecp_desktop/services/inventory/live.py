@@ -20,7 +20,7 @@ import libvirt
 
 from . import store
 from . import notes as machine_notes
-from .definitions import catch_definition, keep_definition
+from .definitions import catch_definition, catch_definitions_changed_away, keep_definition
 from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
@@ -66,6 +66,9 @@ class Inventory:
         self._announced: str | None = None  # what setup_changed last said
         self._refresh_seq: dict[Key, int] = {}
         self._changed_while_listing: dict[str, set[str]] = {}  # host URI -> UUIDs with events meanwhile
+        self._listed: set[str] = set()  # host URIs listed in this session
+        self._went_away: set[str] = set()  # listed, then disconnected: their next listing is a reconnect's
+        self._definition_checks = asyncio.Semaphore(1)  # a reconnect storm's checks run one host at a time
         self._listing_slots = asyncio.Semaphore(LISTING_SLOTS)
         # Every write that matters, coalesced per machine: one job on the database thread writes
         # what gathered meanwhile (a bulk action refreshes thousands of machines), and what does
@@ -177,6 +180,8 @@ class Inventory:
 
     def _host_state_told(self, host: HostConnection) -> None:
         if not host.connected:
+            if host.uri in self._listed:
+                self._went_away.add(host.uri)
             # Events no longer keep these rows current: from now on they are last known facts.
             now = utc_now()
             gone = [m for m in self._index.of_host(host.uri).values() if m.live]
@@ -219,6 +224,15 @@ class Inventory:
         self.host_loaded.emit(host, len(listed))
         if self.persist:
             self.writes.listing(host.uri, (host.facts, listed))
+            if host.uri in self._went_away and self._set_up:  # events were not heard while it was away
+                spawn(self._catch_definitions_changed_away(host, [m.uuid for m in listed if m.persistent]))
+        self._went_away.discard(host.uri)
+        self._listed.add(host.uri)
+
+    async def _catch_definitions_changed_away(self, host: HostConnection, uuids: list[str]) -> None:
+        async with self._definition_checks:
+            await self.writes.written()  # the listing's rows first: a version names its machine's row
+            await catch_definitions_changed_away(host, uuids, self.executors, self.in_flow)
 
     def _apply_listing(self, uri: str, diff: ListingDiff) -> None:
         with Held():  # the rows of a host go to every view at once: workers give way

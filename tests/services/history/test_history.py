@@ -93,6 +93,19 @@ def test_a_definition_changed_outside_the_app_is_recorded_at_the_next_import(db,
     assert len(history.versions(host_uri, OFF01)) == 2
 
 
+def test_a_definition_read_before_a_flow_recorded_a_newer_one_is_not_recorded_after_it(db, conn, host_uri):
+    host_id = store.ensure_host(host_uri, "", False)
+    import_host(conn, host_id, host_uri)
+    read_after = history.newest_digests(host_uri, [OFF01, "no-such-machine"])
+    assert list(read_after) == [OFF01]
+    stale = conn.lookupByUUIDString(OFF01).XMLDesc(INACTIVE).replace("</uuid>", "</uuid><title>by hand</title>")
+    history.record(host_uri, OFF01, stale.replace("by hand", "by a flow"), history.APP, task_id=7)
+    assert history.record_found_many(host_uri, [(OFF01, stale)], read_after=read_after) == 0
+    assert [v.origin for v in history.versions(host_uri, OFF01)] == [history.APP, history.IMPORTED]
+    assert history.record_found_many(host_uri, [(OFF01, stale)],
+                                     read_after=history.newest_digests(host_uri, [OFF01])) == 1
+
+
 def test_the_same_definition_laid_out_differently_is_recorded_once(db, conn, host_uri):
     host_id = store.ensure_host(host_uri, "", False)
     import_host(conn, host_id, host_uri)
@@ -171,6 +184,23 @@ def test_a_definition_changed_outside_the_app_while_connected_is_recorded_as_out
     outside, _imported = on_db(services, history.versions, "test:///default", uuid)
     assert outside.origin == history.OUTSIDE and outside.summary == "definition changed"
     assert "+  <description>changed by hand</description>" in on_db(services, history.diff_with_previous, outside.id)
+
+
+def test_a_definition_changed_while_the_host_was_disconnected_is_recorded_as_outside_on_reconnect(
+        qtbot, run, services, default_host):
+    dom = default_host.lookupByName("test")
+    uuid, xml = dom.UUIDString(), dom.XMLDesc(INACTIVE)
+    on_db(services, record_found, "test:///default", uuid, xml)
+    host = services.inventory.hosts["test:///default"]
+    run(host.close())  # no "defined" event reaches the app from now on
+    default_host.defineXML(xml.replace("</uuid>", "</uuid><description>edited while away</description>"))
+    qtbot.wait(200)
+    assert len(on_db(services, history.versions, "test:///default", uuid)) == 1
+    assert run(services.inventory.connect_host(host))
+    qtbot.waitUntil(lambda: len(on_db(services, history.versions, "test:///default", uuid)) == 2, timeout=5000)
+    outside, _imported = on_db(services, history.versions, "test:///default", uuid)
+    assert outside.origin == history.OUTSIDE
+    assert "+  <description>edited while away</description>" in on_db(services, history.diff_with_previous, outside.id)
 
 
 def test_a_flow_of_the_app_is_not_taken_for_an_outside_change(qtbot, run, services, default_host):
