@@ -47,17 +47,14 @@ def summary(old_xml: str | None, new_xml: str) -> str:
         parts.append(f"renamed {old.name} → {new.name}")
     parts += _amounts(_memory_of(old), _memory_of(new), "memory", _memory)
     parts += _amounts(_vcpus_of(old), _vcpus_of(new), "vCPUs")
-    old_disks = {d.target: d for d in old.disks}
-    new_disks = {d.target: d for d in new.disks}
-    parts += [f"disk {t} added" for t in new_disks if t not in old_disks]
-    parts += [f"disk {t} removed" for t in old_disks if t not in new_disks]
-    parts += [f"disk {t} changed" for t in new_disks
-              if t in old_disks and old_disks[t].to_xml() != new_disks[t].to_xml()]
-    old_nics = {i.mac: i for i in old.interfaces}
-    new_nics = {i.mac: i for i in new.interfaces}
-    parts += [f"interface {m} added" for m in new_nics if m not in old_nics]
-    parts += [f"interface {m} removed" for m in old_nics if m not in new_nics]
-    parts += [f"interface {m} changed" for m in new_nics
-              if m in old_nics and old_nics[m].to_xml() != new_nics[m].to_xml()]
+    parts += _devices("disk", {d.target: d for d in old.disks}, {d.target: d for d in new.disks})
+    parts += _devices("interface", {i.mac: i for i in old.interfaces}, {i.mac: i for i in new.interfaces})
     return "; ".join(parts) or NO_SUMMARY
+
+
+def _devices(kind: str, old: dict, new: dict) -> list[str]:
+    """Devices of ``kind`` by key (a disk's target, an interface's MAC): added, removed, changed."""
+    return ([f"{kind} {k} added" for k in new if k not in old]
+            + [f"{kind} {k} removed" for k in old if k not in new]
+            + [f"{kind} {k} changed" for k in new if k in old and old[k].to_xml() != new[k].to_xml()])
 

@@ -15,7 +15,9 @@ from ecp_desktop.views.machines.history_tab import HistoryTab
 from ...services.hardware.test_hardware import HOST_XML, OFF01, machine
 
 
-def test_the_tab_lists_versions_and_shows_what_the_selected_one_changed(qtbot, run, services, tmp_path):
+def imported_host(qtbot, run, services, tmp_path) -> tuple[str, str, HardwareService]:
+    """Edit Hardware's test host, connected, off01's definition (returned) recorded as
+    imported: version 1."""
     path = tmp_path / "hardware.xml"
     path.write_text(HOST_XML)
     uri = f"test://{path}"
@@ -25,7 +27,11 @@ def test_the_tab_lists_versions_and_shows_what_the_selected_one_changed(qtbot, r
     run(services.inventory.writes.written())
     first = run(host.call(lambda c: c.lookupByUUIDString(OFF01).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
     services.executors.database.submit(record_found, uri, OFF01, first).result()
-    hardware = HardwareService(services.inventory, services.engine)
+    return uri, first, HardwareService(services.inventory, services.engine)
+
+
+def test_the_tab_lists_versions_and_shows_what_the_selected_one_changed(qtbot, run, services, tmp_path):
+    uri, _first, hardware = imported_host(qtbot, run, services, tmp_path)
     outcome = run(hardware.run(run(hardware.plan(machine(services, uri, "off01"), ChangeSet(vcpus=1, memory_mib=128)))))
     assert outcome.applied, outcome.record.outcome
 
@@ -51,16 +57,7 @@ def test_the_tab_lists_versions_and_shows_what_the_selected_one_changed(qtbot, r
 
 
 def test_revert_to_this_version_reviews_the_revert_and_applies_it(qtbot, run, services, tmp_path):
-    path = tmp_path / "hardware.xml"
-    path.write_text(HOST_XML)
-    uri = f"test://{path}"
-    host = services.inventory.add_host(uri)
-    assert run(services.inventory.connect_host(host))
-    qtbot.waitUntil(lambda: len(services.inventory.machines_of(uri)) == 2, timeout=5000)
-    run(services.inventory.writes.written())
-    first = run(host.call(lambda c: c.lookupByUUIDString(OFF01).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
-    services.executors.database.submit(record_found, uri, OFF01, first).result()
-    hardware = HardwareService(services.inventory, services.engine)
+    uri, first, hardware = imported_host(qtbot, run, services, tmp_path)
     outcome = run(hardware.run(run(hardware.plan(machine(services, uri, "off01"), ChangeSet(memory_mib=128)))))
     assert outcome.applied, outcome.record.outcome
 
