@@ -120,7 +120,7 @@ def build_services(executors: Executors | None = None, *, persist: bool = True, 
     async def follow_flow(step, _what: str) -> None:  # machines a flow defines, moves or undoes
         changed = changed_machines(step)
         if changed:
-            await inventory.follow_flow(changed, step.root().db_id)  # the flow the user started
+            await inventory.follow_flow(changed, lambda: step.root().db_id)  # the flow the user started
     engine.listeners.append(follow_flow)
     # this instance's own tasks first (their rows may not be written yet), then any instance's
     inventory.in_flow = lambda _uri, uuid: tasks.changing(uuid) or task_store.machine_in_flow(uuid, UNFINISHED)

@@ -71,7 +71,7 @@ class Renamer:
             host = connected_host(self.inventory.hosts.get(machine.host_uri), machine.host_uri, operation="rename",
                                   machine=old)
             words = await machine_locks.call_locked(host, uuid, old, "rename", rename)
-            await self.inventory.follow_flow([(machine.host_uri, uuid)], record.db_id)
+            await self.inventory.follow_flow([(machine.host_uri, uuid)], lambda: record.db_id)
             return words
         return await self.tasks.run(RENAME, f"Rename {old} to {new_name}", work, host_uri=machine.host_uri,
                                     target_uuid=uuid, target_name=old, pass_record=True)

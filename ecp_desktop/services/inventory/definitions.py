@@ -99,9 +99,15 @@ def record_recovered(source_uri: str, dest_uri: str, uuid: str, name: str, defin
                 M.host.in_(source) & (M.uuid == uuid)).execute()
 
 
-def write_definition(host_uri: str, uuid: str, xml: str, task_id: int | None = None) -> None:
+# A flow's task id, or how to read it on the database thread: a task's row is queued on that
+# thread before the flow runs, so by the time a definition is written there its id is known.
+TaskId = int | Callable[[], int | None] | None
+
+
+def write_definition(host_uri: str, uuid: str, xml: str, task_id: TaskId = None) -> None:
     """The machine's definition now, on its existing row and as its newest version in the
     history, written by this app (a flow made or changed it: ``task_id``)."""
+    task_id = task_id() if callable(task_id) else task_id
     M, H = schema.Machine, schema.Host
     with database.connection_context():
         M.update(definition=xml).where(M.host.in_(H.select(H.id).where(H.uri == host_uri))
@@ -144,7 +150,7 @@ async def _read_definition(host, uuid: str) -> str | None:
     return await host.call(read, operation="read definition")
 
 
-async def keep_definition(host, uuid: str, executors, task_id: int | None = None) -> None:
+async def keep_definition(host, uuid: str, executors, task_id: TaskId = None) -> None:
     """After a flow defined or edited a persistent machine (New Machine, a template, Edit
     Hardware, a migration), its row gets the definition at once, and its history a version by
     this app (``task_id``: the flow): a dead host's recovery must not start a machine

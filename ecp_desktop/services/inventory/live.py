@@ -20,7 +20,7 @@ import libvirt
 
 from . import store
 from . import notes as machine_notes
-from .definitions import catch_definition, catch_definitions_changed_away, keep_definition
+from .definitions import TaskId, catch_definition, catch_definitions_changed_away, keep_definition
 from .known import read_known
 from ..core import database_faults
 from ..core.aio import spawn
@@ -309,7 +309,7 @@ class Inventory:
         if self.persist:
             self.writes.machine(host.uri, uuid, info)
 
-    async def follow_flow(self, changed: list[tuple[str, str]], task_id: int | None = None) -> None:
+    async def follow_flow(self, changed: list[tuple[str, str]], task_id: TaskId = None) -> None:
         """Task-engine listener: machines a flow (``task_id``) defined, moved or undefined
         are read again at once; one that is gone is forgotten, without a "missing" row (a flow
         made or moved it: it is not a machine the user lost)."""

@@ -90,7 +90,7 @@ class Snapshots:
             state = await machine_locks.call_locked(host, uuid, machine.name, "revert to snapshot", revert)
             self.inventory.record_desired(machine.host_uri, [uuid],
                                           "running" if state in ACTIVE_STATES else "shutoff")
-            await self.inventory.follow_flow([(machine.host_uri, uuid)], record.db_id)
+            await self.inventory.follow_flow([(machine.host_uri, uuid)], lambda: record.db_id)
             return f"reverted to {name}; now {STATE_LABELS.get(state, state)}"
         return await self._run(REVERT, f"Revert {machine.name} to snapshot {name}", machine, work, pass_record=True)
 
